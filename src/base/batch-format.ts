@@ -1,0 +1,96 @@
+// The write batch: the payload of a WAL record and the unit of atomicity.
+//
+//   batch := firstSeq u64 LE | count u32 LE | entry{count}
+//   entry := kind u8 | keyLength varint32 | key | [valueLength varint32 | value]   (value for Put only)
+//
+// Entry i has sequence number firstSeq + i. kind is a ValueKind (0 Delete, 1 Put).
+
+import { getU32, getU64, getVarint, putU32, putU64, putVarint, varintLength } from './bytes.js';
+import { StrataError } from './errors.js';
+import { isValueKind, ValueKind, type SeqNum } from './internal-key.js';
+
+export const BATCH_HEADER_BYTES = 8 + 4;
+
+export interface BatchEntry {
+  kind: ValueKind;
+  key: Uint8Array;
+  /** Empty for a Delete. */
+  value: Uint8Array;
+}
+
+/** Bytes that encodeBatch needs for `entries`. */
+export function batchEncodedLength(entries: readonly BatchEntry[]): number {
+  let n = BATCH_HEADER_BYTES;
+  for (const e of entries) {
+    n += 1 + varintLength(e.key.length) + e.key.length;
+    if (e.kind === ValueKind.Put) n += varintLength(e.value.length) + e.value.length;
+  }
+  return n;
+}
+
+/** Encodes `entries` into `out` at `offset`; returns the offset after the batch. */
+export function encodeBatchInto(out: Uint8Array, offset: number, firstSeq: SeqNum, entries: readonly BatchEntry[]): number {
+  putU64(out, offset, firstSeq);
+  putU32(out, offset + 8, entries.length);
+  let p = offset + BATCH_HEADER_BYTES;
+  for (const e of entries) {
+    out[p++] = e.kind;
+    p = putVarint(out, p, e.key.length);
+    out.set(e.key, p);
+    p += e.key.length;
+    if (e.kind === ValueKind.Put) {
+      p = putVarint(out, p, e.value.length);
+      out.set(e.value, p);
+      p += e.value.length;
+    }
+  }
+  return p;
+}
+
+export function encodeBatch(firstSeq: SeqNum, entries: readonly BatchEntry[]): Uint8Array {
+  const out = new Uint8Array(batchEncodedLength(entries));
+  encodeBatchInto(out, 0, firstSeq, entries);
+  return out;
+}
+
+export interface DecodedBatch {
+  firstSeq: SeqNum;
+  /** Views into the decoded bytes, not copies. */
+  entries: BatchEntry[];
+}
+
+/**
+ * Decodes a batch. Throws a StrataError('CORRUPTION') whose message says what is malformed;
+ * the caller, who knows the file and offset, rewraps it.
+ */
+export function decodeBatch(bytes: Uint8Array): DecodedBatch {
+  const bad = (what: string) => new StrataError('CORRUPTION', `malformed batch: ${what}`);
+  if (bytes.length < BATCH_HEADER_BYTES) throw bad('shorter than its header');
+  const firstSeq = getU64(bytes, 0);
+  if (firstSeq < 0) throw bad('sequence number out of range');
+  const count = getU32(bytes, 8);
+  const entries: BatchEntry[] = [];
+  const cursor = { offset: BATCH_HEADER_BYTES };
+  const end = bytes.length;
+  for (let i = 0; i < count; i++) {
+    if (cursor.offset >= end) throw bad(`entry ${i} of ${count} missing`);
+    const kind = bytes[cursor.offset++]!;
+    if (!isValueKind(kind)) throw bad(`entry ${i} has unknown kind ${kind}`);
+    const keyLength = getVarint(bytes, cursor, end);
+    if (keyLength < 0 || cursor.offset + keyLength > end) throw bad(`entry ${i} key length`);
+    const key = bytes.subarray(cursor.offset, cursor.offset + keyLength);
+    cursor.offset += keyLength;
+    let value: Uint8Array = EMPTY;
+    if (kind === ValueKind.Put) {
+      const valueLength = getVarint(bytes, cursor, end);
+      if (valueLength < 0 || cursor.offset + valueLength > end) throw bad(`entry ${i} value length`);
+      value = bytes.subarray(cursor.offset, cursor.offset + valueLength);
+      cursor.offset += valueLength;
+    }
+    entries.push({ kind, key, value });
+  }
+  if (cursor.offset !== end) throw bad('trailing bytes after the last entry');
+  return { firstSeq, entries };
+}
+
+const EMPTY = new Uint8Array(0);

@@ -1,0 +1,47 @@
+// The one error class of stratadb. Callers branch on `code`, which is stable across
+// versions; messages are free text and may change.
+
+export type ErrorCode =
+  | 'INVALID_ARGUMENT' // the caller broke a documented precondition; nothing was written
+  | 'CLOSED' // the database, iterator or snapshot was closed or released
+  | 'LOCKED' // another handle, in this process or another, owns the directory
+  | 'CORRUPTION' // bytes on disk failed a check; the message names file and offset
+  | 'IO_ERROR' // the operating system failed a call; `errno` holds its code
+  | 'NOT_SUPPORTED' // a format version or feature this build does not know
+  | 'NOT_FOUND'; // a database directory that does not exist with createIfMissing: false
+
+export class StrataError extends Error {
+  readonly code: ErrorCode;
+  /** The operating system's error code (for example `ENOSPC`) when code is IO_ERROR. */
+  readonly errno: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; errno?: string } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'StrataError';
+    this.code = code;
+    this.errno = options.errno;
+  }
+}
+
+export const invalidArgument = (message: string): StrataError =>
+  new StrataError('INVALID_ARGUMENT', message);
+
+export const closedError = (what: string): StrataError =>
+  new StrataError('CLOSED', `${what} is closed`);
+
+/** Bytes read from `file` at `offset` failed the check described by `what`. */
+export const corruption = (file: string, offset: number, what: string): StrataError =>
+  new StrataError('CORRUPTION', `${file}@${offset}: ${what}`);
+
+/** Wraps an error thrown by a file-system call; keeps the errno for callers that branch on it. */
+export function ioError(op: string, path: string, cause: unknown): StrataError {
+  if (cause instanceof StrataError) return cause;
+  const errno = typeof (cause as { code?: unknown })?.code === 'string' ? (cause as { code: string }).code : 'EIO';
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new StrataError('IO_ERROR', `${op} ${path}: ${detail}`, { cause, errno });
+}
+
+/** Trips only on a bug in stratadb itself, never on caller input or disk contents. */
+export function invariant(condition: unknown, what: string): asserts condition {
+  if (!condition) throw new Error(`stratadb invariant violated: ${what}`);
+}

@@ -1,0 +1,278 @@
+// The one door to the file system. Every file operation of the engine goes through a
+// FileSystem, so that a test (or a user's crash test) can swap in one that injects faults or
+// forgets what was never synced. Each method says what it guarantees about durability.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ioError, StrataError } from './errors.js';
+
+export interface WritableFile {
+  readonly path: string;
+  /** Bytes appended so far. */
+  readonly size: number;
+  /**
+   * Appends `chunks`, in order, at the end of the file with one write(2)/writev(2). Once it
+   * resolves the bytes survive a crash of this process, not a power cut: that needs sync().
+   * A rejected append may have written a prefix of the bytes.
+   */
+  append(chunks: Uint8Array | readonly Uint8Array[]): Promise<void>;
+  /** fdatasync(2): every byte appended before the call is durable once it resolves. */
+  sync(): Promise<void>;
+  /** Closes the descriptor. Does not sync. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface RandomAccessFile {
+  readonly path: string;
+  /** Size of the file when it was opened. */
+  readonly size: number;
+  /**
+   * Reads exactly `length` bytes at `offset` with pread(2) on the calling thread.
+   * A short read throws CORRUPTION naming the file and offset.
+   */
+  read(offset: number, length: number): Uint8Array;
+  /** Idempotent. */
+  close(): void;
+}
+
+export interface FileLock {
+  /** Releases the lock and closes the lock file. Idempotent. */
+  release(): Promise<void>;
+}
+
+export interface FileSystem {
+  /**
+   * Creates `file` empty (truncating any file of that name) for appending. The new directory
+   * entry is durable only after syncDir() of its directory.
+   */
+  createWritable(file: string): Promise<WritableFile>;
+  /** Opens an existing file for positional reads. */
+  openReadable(file: string): RandomAccessFile;
+  /** The whole content of `file`. */
+  readFile(file: string): Promise<Uint8Array>;
+  /** Atomically replaces `to` with `from`. Durable only after syncDir() of the directory. */
+  rename(from: string, to: string): Promise<void>;
+  /** Removes `file`; a missing file is not an error. Durable only after syncDir(). */
+  unlink(file: string): Promise<void>;
+  /** fsync(2) of a directory: creates, renames and unlinks in it before the call are durable. */
+  syncDir(dir: string): Promise<void>;
+  /** Creates `dir` and missing parents; an existing directory is not an error. */
+  mkdir(dir: string): Promise<void>;
+  /** Names (not paths) of the entries of `dir`. */
+  readdir(dir: string): Promise<string[]>;
+  exists(file: string): Promise<boolean>;
+  /**
+   * Creates `file` if needed and takes an exclusive, non-blocking flock(2) on it. Fails at
+   * once with LOCKED when another open file description holds it, in this process or another.
+   */
+  lock(file: string): Promise<FileLock>;
+}
+
+class NodeWritableFile implements WritableFile {
+  readonly path: string;
+  #fd: number;
+  #size = 0;
+  #closed = false;
+
+  constructor(file: string, fd: number) {
+    this.path = file;
+    this.#fd = fd;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  append(chunks: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    const list = chunks instanceof Uint8Array ? [chunks] : chunks;
+    let total = 0;
+    for (const c of list) total += c.length;
+    if (total === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = (err: NodeJS.ErrnoException | null, written: number) => {
+        if (err) return reject(ioError('write', this.path, err));
+        this.#size += written;
+        if (written !== total) return reject(ioError('write', this.path, Object.assign(new Error('short write'), { code: 'EIO' })));
+        resolve();
+      };
+      if (list.length === 1) fs.write(this.#fd, list[0]!, 0, total, null, done);
+      else fs.writev(this.#fd, list as Uint8Array[], null, done);
+    });
+  }
+
+  sync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      fs.fdatasync(this.#fd, (err) => (err ? reject(ioError('fdatasync', this.path, err)) : resolve()));
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    return new Promise((resolve, reject) => {
+      fs.close(this.#fd, (err) => (err ? reject(ioError('close', this.path, err)) : resolve()));
+    });
+  }
+}
+
+class NodeRandomAccessFile implements RandomAccessFile {
+  readonly path: string;
+  readonly size: number;
+  #fd: number;
+  #closed = false;
+
+  constructor(file: string, fd: number, size: number) {
+    this.path = file;
+    this.#fd = fd;
+    this.size = size;
+  }
+
+  read(offset: number, length: number): Uint8Array {
+    if (this.#closed) throw new StrataError('CLOSED', `${this.path} is closed`);
+    const out = Buffer.allocUnsafe(length);
+    let done = 0;
+    try {
+      while (done < length) {
+        const n = fs.readSync(this.#fd, out, done, length - done, offset + done);
+        if (n === 0) break;
+        done += n;
+      }
+    } catch (err) {
+      throw ioError('read', this.path, err);
+    }
+    if (done !== length) {
+      throw new StrataError('CORRUPTION', `${this.path}@${offset}: wanted ${length} bytes, file ends after ${done}`);
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    fs.closeSync(this.#fd);
+  }
+}
+
+// fs-ext is a native addon; load it lazily so that importing stratadb costs nothing until a
+// database is opened.
+type FlockFn = (fd: number, flags: 'exnb' | 'un') => void;
+let flockSync: FlockFn | undefined;
+async function loadFlock(): Promise<FlockFn> {
+  if (flockSync === undefined) {
+    const mod = await import('fs-ext');
+    flockSync = mod.flockSync;
+  }
+  return flockSync;
+}
+
+/** The real file system, through node:fs. */
+export class NodeFileSystem implements FileSystem {
+  createWritable(file: string): Promise<WritableFile> {
+    return new Promise((resolve, reject) => {
+      fs.open(file, 'w', 0o644, (err, fd) => (err ? reject(ioError('create', file, err)) : resolve(new NodeWritableFile(file, fd))));
+    });
+  }
+
+  openReadable(file: string): RandomAccessFile {
+    try {
+      const fd = fs.openSync(file, 'r');
+      const size = fs.fstatSync(fd).size;
+      return new NodeRandomAccessFile(file, fd, size);
+    } catch (err) {
+      throw ioError('open', file, err);
+    }
+  }
+
+  async readFile(file: string): Promise<Uint8Array> {
+    try {
+      return await fs.promises.readFile(file);
+    } catch (err) {
+      throw ioError('read', file, err);
+    }
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    try {
+      await fs.promises.rename(from, to);
+    } catch (err) {
+      throw ioError('rename', from, err);
+    }
+  }
+
+  async unlink(file: string): Promise<void> {
+    try {
+      await fs.promises.unlink(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('unlink', file, err);
+    }
+  }
+
+  async syncDir(dir: string): Promise<void> {
+    let handle: fs.promises.FileHandle | undefined;
+    try {
+      handle = await fs.promises.open(dir, 'r');
+      await handle.sync();
+    } catch (err) {
+      throw ioError('fsync', dir, err);
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  async mkdir(dir: string): Promise<void> {
+    try {
+      await fs.promises.mkdir(dir, { recursive: true });
+    } catch (err) {
+      throw ioError('mkdir', dir, err);
+    }
+  }
+
+  async readdir(dir: string): Promise<string[]> {
+    try {
+      return await fs.promises.readdir(dir);
+    } catch (err) {
+      throw ioError('readdir', dir, err);
+    }
+  }
+
+  async exists(file: string): Promise<boolean> {
+    try {
+      await fs.promises.access(file);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async lock(file: string): Promise<FileLock> {
+    const flock = await loadFlock();
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    } catch (err) {
+      throw ioError('open', file, err);
+    }
+    try {
+      flock(fd, 'exnb');
+    } catch (err) {
+      fs.closeSync(fd);
+      const errno = (err as NodeJS.ErrnoException).code;
+      if (errno === 'EWOULDBLOCK' || errno === 'EAGAIN') {
+        throw new StrataError('LOCKED', `${path.dirname(file)} is in use by another open database (lock ${file})`);
+      }
+      throw ioError('flock', file, err);
+    }
+    let released = false;
+    return {
+      release: async () => {
+        if (released) return;
+        released = true;
+        try {
+          flock(fd, 'un');
+        } finally {
+          fs.closeSync(fd);
+        }
+      },
+    };
+  }
+}

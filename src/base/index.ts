@@ -1,0 +1,9 @@
+// src/base: the shared vocabulary. Imports nothing else from src/.
+export * from './errors.js';
+export * from './bytes.js';
+export * from './checksum.js';
+export * from './fs.js';
+export * from './filenames.js';
+export * from './internal-key.js';
+export * from './internal-iterator.js';
+export * from './batch-format.js';
