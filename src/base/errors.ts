@@ -35,7 +35,7 @@ export const corruption = (file: string, offset: number, what: string): StrataEr
 
 /** Wraps an error thrown by a file-system call; keeps the errno for callers that branch on it. */
 export function ioError(op: string, path: string, cause: unknown): StrataError {
-  if (cause instanceof StrataError) return cause;
+  if (cause instanceof StrataError && cause.code === 'IO_ERROR') return cause;
   const errno = typeof (cause as { code?: unknown })?.code === 'string' ? (cause as { code: string }).code : 'EIO';
   const detail = cause instanceof Error ? cause.message : String(cause);
   return new StrataError('IO_ERROR', `${op} ${path}: ${detail}`, { cause, errno });

@@ -13,7 +13,8 @@ export interface WritableFile {
   /**
    * Appends `chunks`, in order, at the end of the file with one write(2)/writev(2). Once it
    * resolves the bytes survive a crash of this process, not a power cut: that needs sync().
-   * A rejected append may have written a prefix of the bytes.
+   * A rejected append may have written a prefix of the bytes. REQUIRES: no other append or
+   * sync of this file in flight (the caller serializes).
    */
   append(chunks: Uint8Array | readonly Uint8Array[]): Promise<void>;
   /** fdatasync(2): every byte appended before the call is durable once it resolves. */
@@ -84,6 +85,8 @@ class NodeWritableFile implements WritableFile {
   }
 
   append(chunks: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    // After close() the descriptor number may already name another file.
+    if (this.#closed) return Promise.reject(new StrataError('CLOSED', `${this.path} is closed`));
     const list = chunks instanceof Uint8Array ? [chunks] : chunks;
     let total = 0;
     for (const c of list) total += c.length;
@@ -101,6 +104,7 @@ class NodeWritableFile implements WritableFile {
   }
 
   sync(): Promise<void> {
+    if (this.#closed) return Promise.reject(new StrataError('CLOSED', `${this.path} is closed`));
     return new Promise((resolve, reject) => {
       fs.fdatasync(this.#fd, (err) => (err ? reject(ioError('fdatasync', this.path, err)) : resolve()));
     });

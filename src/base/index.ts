@@ -7,3 +7,4 @@ export * from './filenames.js';
 export * from './internal-key.js';
 export * from './internal-iterator.js';
 export * from './batch-format.js';
+export * from './merging-iterator.js';

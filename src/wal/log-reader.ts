@@ -1,0 +1,91 @@
+// Reads the records of a log file (WAL or MANIFEST; layout in record-format.ts) and decides
+// what a damaged record means.
+//
+// Rules:
+// 1. Records are read from just after the file header, one after another.
+// 2. A record is damaged if its header is cut short, its header checksum fails, its length
+//    runs past the end of the file, or its payload checksum fails (checked in that order).
+// 3. A damaged record is a torn tail iff no intact record starts anywhere after it: the writer
+//    died mid-append, so the record was never acknowledged. This covers a record cut short, a
+//    zero-filled or preallocated tail, and garbage at the end. "After it" is every offset
+//    past the damage offset when the header checksum failed, and every offset past the
+//    record's end when the header checksum passed (see findIntactRecord).
+// 4. Damage with an intact record after it is corruption in the middle of the log.
+// 5. Modes:
+//    - 'tolerate-tail' (the newest WAL): a torn tail ends the log silently (tornTail: true,
+//      endOffset = the damaged record's offset); middle damage throws CORRUPTION.
+//    - 'strict' (older WALs, MANIFESTs that must be whole, "absolute consistency"): any damage
+//      throws CORRUPTION, a torn tail included.
+//    - 'salvage' (opted into by the user): middle damage is reported through onSkipped and
+//      reading resumes at the next intact record; a torn tail ends the log as in tolerate-tail.
+// 6. A file shorter than its header, or all zeros, is an empty log with a torn tail (the
+//    writer died before the header reached the disk); strict mode refuses it. A wrong magic
+//    is CORRUPTION and an unknown format version NOT_SUPPORTED, in every mode.
+// Record types are not checked here: the caller knows which types it accepts.
+
+import { corruption } from '../base/index.js';
+import { checkFileHeader, findIntactRecord, LOG_FILE_HEADER_BYTES, parseRecord, type DamagedRecord } from './record-format.js';
+
+export type LogReadMode = 'tolerate-tail' | 'strict' | 'salvage';
+
+export interface LogReadOptions {
+  mode: LogReadMode;
+  /** Salvage mode only: called once per damaged region skipped, with the bytes dropped. */
+  onSkipped?: (offset: number, bytes: number, reason: string) => void;
+}
+
+export interface LogRecord {
+  type: number;
+  /** A view into the bytes passed to readLog, not a copy. */
+  payload: Uint8Array;
+  /** Offset of the record's first header byte in the file. */
+  offset: number;
+}
+
+export interface LogReadResult {
+  records: LogRecord[];
+  /** Offset just past the last intact record (or the header); where a torn tail begins. */
+  endOffset: number;
+  /** Whether the log ended in a torn tail that was dropped. */
+  tornTail: boolean;
+}
+
+/** Parses a whole log file held in `bytes`; `file` names it in errors. */
+export function readLog(bytes: Uint8Array, file: string, options: LogReadOptions): LogReadResult {
+  const records: LogRecord[] = [];
+  if (checkFileHeader(bytes, file) === 'torn') {
+    if (options.mode === 'strict') throw corruption(file, 0, 'log file header missing or cut short');
+    return { records, endOffset: 0, tornTail: true };
+  }
+  let offset = LOG_FILE_HEADER_BYTES;
+  while (offset < bytes.length) {
+    const record = parseRecord(bytes, offset);
+    if (!('what' in record)) {
+      records.push({ type: record.type, payload: record.payload, offset });
+      offset = record.end;
+      continue;
+    }
+    const next = findRecordAfter(bytes, offset, record);
+    if (next === undefined) {
+      if (options.mode === 'strict') throw corruption(file, offset, `${record.what} (at the end of the log)`);
+      return { records, endOffset: offset, tornTail: true };
+    }
+    if (options.mode !== 'salvage') {
+      throw corruption(file, offset, `${record.what}; an intact record follows at offset ${next}, so this is not a torn tail`);
+    }
+    options.onSkipped?.(offset, next - offset, record.what);
+    offset = next;
+  }
+  return { records, endOffset: offset, tornTail: false };
+}
+
+/** Offset of the first intact record after the damaged record at `offset`, if any. */
+function findRecordAfter(bytes: Uint8Array, offset: number, damage: DamagedRecord): number | undefined {
+  // After a header checksum failure, trust nothing in the record, its length included: a
+  // damaged length could point anywhere, so every later offset is a candidate. When the header
+  // checksum passed, the length is trustworthy and the bytes up to the record's end are its
+  // payload; a payload may itself hold the bytes of a record (a value that is a log file), and
+  // taking those for a real record would turn a torn tail into corruption, or make salvage
+  // return records that were never written.
+  return findIntactRecord(bytes, damage.trustedEnd ?? offset + 1);
+}

@@ -1,0 +1,129 @@
+/**
+ * LogWriter: appends records (layout in record-format.ts) to one log file, a WAL or a MANIFEST.
+ *
+ * Invariants:
+ * 1. At most one addRecords() or sync() is in flight: the caller (the commit pipeline, the
+ *    MANIFEST writer) serializes them; checked with invariant().
+ * 2. Fail-stop: once an append or a sync has failed, the writer is failed, and every later
+ *    addRecords() and sync() rejects at once with that same error without touching the file.
+ *    After a failed fdatasync the kernel may have dropped the dirty pages and cleared the error,
+ *    so a retried fsync that succeeds proves nothing; a failed append may have written a prefix.
+ *    The caller must stop writing to this log (and the database goes read-only or closes).
+ * Steps of addRecords(), all before the first await: frame every payload, start one append
+ * (one writev(2) for the whole group). Then, if asked, one sync (fdatasync(2)).
+ */
+
+import { closedError, invalidArgument, invariant, ioError, StrataError, type FileSystem, type WritableFile } from '../base/index.js';
+import { frameRecords, LOG_FILE_HEADER, MAX_RECORD_PAYLOAD_BYTES } from './record-format.js';
+
+export class LogWriter {
+  readonly #file: WritableFile;
+  #failure: StrataError | undefined;
+  #busy = false;
+  #inFlight: Promise<void> = Promise.resolve();
+  #closing: Promise<void> | undefined;
+
+  private constructor(file: WritableFile) {
+    this.#file = file;
+  }
+
+  /**
+   * Creates `path` (truncating any file of that name) and appends the file header. Nothing is
+   * synced: the first addRecords(..., true) makes the header durable with its records, and the
+   * caller syncs the directory so that the new name survives a power cut.
+   */
+  static async create(fs: FileSystem, path: string): Promise<LogWriter> {
+    const file = await fs.createWritable(path);
+    try {
+      await file.append(LOG_FILE_HEADER);
+    } catch (err) {
+      await file.close().catch(() => undefined);
+      throw toIoError('write', path, err);
+    }
+    return new LogWriter(file);
+  }
+
+  get path(): string {
+    return this.#file.path;
+  }
+
+  /** Bytes appended so far, file header included. */
+  get size(): number {
+    return this.#file.size;
+  }
+
+  /**
+   * Appends one record of `type` per payload, in order, with a single append (one writev), then
+   * syncs once if `sync`. Resolves once the bytes are written (and durable, with `sync`).
+   * REQUIRES: no other addRecords() or sync() in flight (checked); type in 1..255 (checked).
+   * A payload over 4 GiB - 1 bytes is INVALID_ARGUMENT and nothing is written.
+   */
+  addRecords(type: number, payloads: readonly Uint8Array[], sync: boolean): Promise<void> {
+    const refused = this.#refusal();
+    if (refused) return Promise.reject(refused);
+    invariant(Number.isInteger(type) && type >= 1 && type <= 0xff, `record type ${type} out of range`);
+    for (const p of payloads) {
+      if (p.length > MAX_RECORD_PAYLOAD_BYTES) {
+        return Promise.reject(invalidArgument(`a log record payload of ${p.length} bytes exceeds ${MAX_RECORD_PAYLOAD_BYTES} bytes`));
+      }
+    }
+    const chunks = frameRecords(type, payloads);
+    return this.#run(async () => {
+      if (chunks.length > 0) await this.#io('write', () => this.#file.append(chunks));
+      if (sync) await this.#io('fdatasync', () => this.#file.sync());
+    });
+  }
+
+  /** Makes every record appended so far durable (fdatasync). REQUIRES: nothing in flight (checked). */
+  sync(): Promise<void> {
+    const refused = this.#refusal();
+    if (refused) return Promise.reject(refused);
+    return this.#run(() => this.#io('fdatasync', () => this.#file.sync()));
+  }
+
+  /**
+   * Waits for the operation in flight, if any, then closes the file. Does not sync. Idempotent;
+   * afterwards addRecords() and sync() fail with CLOSED.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#inFlight.then(async () => {
+      try {
+        await this.#file.close();
+      } catch (err) {
+        throw toIoError('close', this.path, err);
+      }
+    });
+    return this.#closing;
+  }
+
+  #refusal(): StrataError | undefined {
+    if (this.#closing) return closedError(`log ${this.path}`);
+    return this.#failure;
+  }
+
+  #run(op: () => Promise<void>): Promise<void> {
+    invariant(!this.#busy, `two operations in flight on log ${this.path}`);
+    this.#busy = true;
+    const done = op().finally(() => {
+      this.#busy = false;
+    });
+    this.#inFlight = done.catch(() => undefined);
+    return done;
+  }
+
+  async #io(op: string, call: () => Promise<void>): Promise<void> {
+    try {
+      await call();
+    } catch (err) {
+      this.#failure = toIoError(op, this.path, err);
+      throw this.#failure;
+    }
+  }
+}
+
+/** `err` as an IO_ERROR StrataError, keeping its errno: the failure rule promises that code. */
+function toIoError(op: string, path: string, err: unknown): StrataError {
+  if (!(err instanceof StrataError)) return ioError(op, path, err);
+  if (err.code === 'IO_ERROR') return err;
+  return new StrataError('IO_ERROR', `${op} ${path}: ${err.message}`, { cause: err, errno: err.errno ?? 'EIO' });
+}
