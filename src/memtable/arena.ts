@@ -1,0 +1,63 @@
+// The arena: where a memtable's key and value bytes live.
+//
+// Bytes are carved out of large chunks in order. A chunk is never moved, grown, reused or
+// freed while its memtable lives, so a view into it (a value returned by get(), a key shown
+// by an iterator) stays valid and unchanged for the memtable's whole life. An allocation
+// larger than a quarter of a chunk gets a chunk of its own, so that starting a new chunk
+// never abandons more than a quarter of the old one.
+
+import { invariant } from '../base/index.js';
+
+export class Arena {
+  readonly chunkBytes: number;
+  /** Every chunk allocated so far; a chunk's id is its index here. */
+  readonly chunks: Uint8Array[] = [];
+  /** Chunk id and offset of the bytes the last allocate() returned. */
+  chunkId = 0;
+  offset = 0;
+
+  #current: Uint8Array;
+  #currentId: number;
+  #used = 0;
+  /** Bytes of chunks no longer current (their unused tails included) and of dedicated chunks. */
+  #retiredBytes = 0;
+
+  constructor(chunkBytes: number) {
+    this.chunkBytes = chunkBytes;
+    this.#current = new Uint8Array(chunkBytes);
+    this.#currentId = this.chunks.push(this.#current) - 1;
+  }
+
+  /**
+   * Reserves `length` bytes and returns the chunk holding them; their place is in
+   * `this.chunkId` and `this.offset`.
+   */
+  allocate(length: number): Uint8Array {
+    if (length <= this.chunkBytes - this.#used) {
+      this.chunkId = this.#currentId;
+      this.offset = this.#used;
+      this.#used += length;
+      return this.#current;
+    }
+    if (length > this.chunkBytes >>> 2) {
+      const own = new Uint8Array(length);
+      this.chunkId = this.chunks.push(own) - 1;
+      this.offset = 0;
+      this.#retiredBytes += length;
+      return own;
+    }
+    this.#retiredBytes += this.chunkBytes;
+    this.#current = new Uint8Array(this.chunkBytes);
+    this.#currentId = this.chunks.push(this.#current) - 1;
+    invariant(this.#currentId < 0x7fff_ffff, 'arena chunk ids fit in an int32');
+    this.chunkId = this.#currentId;
+    this.offset = 0;
+    this.#used = length;
+    return this.#current;
+  }
+
+  /** Bytes handed out plus the bytes that can no longer be handed out (abandoned tails). */
+  get bytesInUse(): number {
+    return this.#retiredBytes + this.#used;
+  }
+}

@@ -1,0 +1,304 @@
+// The skip list behind a memtable, with no object per entry.
+//
+// Order: internal keys, user key ascending (unsigned bytes, a prefix first), then sequence
+// number descending.
+//
+// A node is a record in one Int32Array, `nodes`, named by the index of its prefix-hi field.
+// A node of height h (1..MAX_HEIGHT, drawn with p = 1/4) takes 8 + 2 + 3h entries:
+//
+//   -8 key length
+//   -7 chunk         arena chunk id holding the key, then the value
+//   -6 offset        of the key in that chunk
+//   -5 value length
+//   -4 prev          level-0 back link
+//   -3 kind          a ValueKind
+//   -2 seq hi        floor(seq / 2^32)
+//   -1 seq lo        seq mod 2^32 (read back with >>> 0)
+//    0 prefix hi     key bytes 0..3 big-endian, zero-padded, sign bit flipped
+//    1 prefix lo     key bytes 4..7, likewise
+//    2 + 3l          next node at level l (0 <= l < h)
+//    3 + 3l          that next node's prefix hi
+//    4 + 3l          that next node's prefix lo
+//
+// The head is the first record (name HEAD) and doubles as NIL: a link to HEAD means "no
+// next", a back link to HEAD means "no previous", and the head's own back link names the
+// last node.
+//
+// A search is bound by cache misses, not by arithmetic: every node it looks at lives
+// somewhere else in memory. Hence the layout: the fields a search reads sit together at and
+// after the name, and each link carries a copy of its target's prefixes, so that deciding
+// whether to move on to the next node reads only the current record. The next record is
+// touched when the search moves there (it needs that node's links anyway) or when the
+// prefixes tie. Flipping the prefixes' sign bit makes signed int32 order equal unsigned byte
+// order, so they stay small integers and compare in one instruction. Equal prefixes do not
+// mean equal leading bytes when a key is shorter than 8 ("a" and "a\0" pad alike), so on a
+// tie the comparison goes on from byte 8 and then by length.
+//
+// `nodes` grows by doubling and never shrinks. Nodes are never removed, so a node's name
+// stays meaningful for the list's life: that is what lets an iterator survive inserts between
+// its calls.
+
+import { invariant, type SeqNum, type ValueKind } from '../base/index.js';
+import { Arena } from './arena.js';
+
+const MAX_HEIGHT = 12;
+
+const F_KEY_LENGTH = -8;
+const F_CHUNK = -7;
+const F_OFFSET = -6;
+const F_VALUE_LENGTH = -5;
+const F_PREV = -4;
+const F_KIND = -3;
+const F_SEQ_HI = -2;
+const F_SEQ_LO = -1;
+const F_PREFIX_HI = 0;
+const F_PREFIX_LO = 1;
+const F_NEXT = 2;
+const LINK_INTS = 3;
+const L_PREFIX_HI = 1;
+const L_PREFIX_LO = 2;
+const COLD_INTS = 8;
+const NODE_FIXED_INTS = COLD_INTS + 2;
+
+export const HEAD = COLD_INTS;
+
+const INITIAL_NODES = 1024;
+const SIGN = 0x8000_0000;
+
+/** Key bytes 0..3 as a big-endian int32 with the sign bit flipped (zero-padded). */
+export function prefixHi(key: Uint8Array): number {
+  const n = key.length;
+  if (n >= 4) return ((key[0]! << 24) | (key[1]! << 16) | (key[2]! << 8) | key[3]!) ^ SIGN;
+  let v = 0;
+  for (let i = 0; i < 4; i++) v = (v << 8) | (i < n ? key[i]! : 0);
+  return v ^ SIGN;
+}
+
+/** Key bytes 4..7, like prefixHi. */
+export function prefixLo(key: Uint8Array): number {
+  const n = key.length;
+  if (n >= 8) return ((key[4]! << 24) | (key[5]! << 16) | (key[6]! << 8) | key[7]!) ^ SIGN;
+  let v = 0;
+  for (let i = 4; i < 8; i++) v = (v << 8) | (i < n ? key[i]! : 0);
+  return v ^ SIGN;
+}
+
+export class SkipList {
+  readonly arena: Arena;
+  nodes: Int32Array;
+  /** Entries of `nodes` in use. */
+  nodesUsed = NODE_FIXED_INTS + MAX_HEIGHT * LINK_INTS;
+  /** Entries added so far. */
+  count = 0;
+
+  #height = 1;
+  /** xorshift32 state; never 0. */
+  #random = 0x2545_f491;
+  /** The rightmost node before the insert position at each level, filled by a search. */
+  readonly #preds = new Int32Array(MAX_HEIGHT);
+
+  constructor(arenaChunkBytes: number) {
+    this.arena = new Arena(arenaChunkBytes);
+    this.nodes = new Int32Array(INITIAL_NODES * (NODE_FIXED_INTS + 2 * LINK_INTS));
+    for (let level = 0; level < MAX_HEIGHT; level++) this.nodes[HEAD + F_NEXT + level * LINK_INTS] = HEAD;
+    this.nodes[HEAD + F_PREV] = HEAD;
+  }
+
+  get bytesInUse(): number {
+    return this.arena.bytesInUse + this.nodesUsed * 4;
+  }
+
+  /**
+   * Compares user key `key` (whose prefixes are `hi`, `lo`) with node `n`'s user key:
+   * negative, zero or positive. REQUIRES: n is not HEAD.
+   */
+  compareUserKey(key: Uint8Array, hi: number, lo: number, n: number): number {
+    const nodes = this.nodes;
+    const nodeHi = nodes[n + F_PREFIX_HI]!;
+    if (hi !== nodeHi) return hi < nodeHi ? -1 : 1;
+    const nodeLo = nodes[n + F_PREFIX_LO]!;
+    if (lo !== nodeLo) return lo < nodeLo ? -1 : 1;
+    return this.#compareSuffix(key, n);
+  }
+
+  /** Compares internal key (key, seq) with node `n`'s. REQUIRES: n is not HEAD. */
+  compare(key: Uint8Array, hi: number, lo: number, seq: number, n: number): number {
+    const c = this.compareUserKey(key, hi, lo, n);
+    return c !== 0 ? c : this.#compareSeq(seq, n);
+  }
+
+  /** Compares user keys past their prefixes. REQUIRES: `key` and node `n` have equal prefixes. */
+  #compareSuffix(key: Uint8Array, n: number): number {
+    const nodes = this.nodes;
+    const keyLength = key.length;
+    const nodeKeyLength = nodes[n + F_KEY_LENGTH]!;
+    if (keyLength > 8 && nodeKeyLength > 8) {
+      const chunk = this.arena.chunks[nodes[n + F_CHUNK]!]!;
+      const offset = nodes[n + F_OFFSET]!;
+      const common = keyLength < nodeKeyLength ? keyLength : nodeKeyLength;
+      for (let i = 8; i < common; i++) {
+        const d = key[i]! - chunk[offset + i]!;
+        if (d !== 0) return d;
+      }
+    }
+    return keyLength - nodeKeyLength;
+  }
+
+  /** Compares sequence numbers in internal order (descending). */
+  #compareSeq(seq: number, n: number): number {
+    const nodeSeq = this.seqOf(n);
+    return seq > nodeSeq ? -1 : seq < nodeSeq ? 1 : 0;
+  }
+
+  /**
+   * The first node at or after internal key (key, seq), or HEAD if there is none. `seq` may
+   * be Infinity (before every version of key) or -1 (after every version). With
+   * `recordPreds`, leaves in #preds the node before that position at every level.
+   */
+  findGreaterOrEqual(key: Uint8Array, hi: number, lo: number, seq: number, recordPreds: boolean): number {
+    const nodes = this.nodes;
+    const preds = this.#preds;
+    let x = HEAD;
+    let level = this.#height - 1;
+    // A node found not to be before the target at one level is not before it at the next.
+    let notBefore = HEAD;
+    for (;;) {
+      const link = x + F_NEXT + level * LINK_INTS;
+      const next = nodes[link]!;
+      let after = false;
+      if (next !== HEAD && next !== notBefore) {
+        const nextHi = nodes[link + L_PREFIX_HI]!;
+        if (hi !== nextHi) {
+          after = hi > nextHi;
+        } else {
+          const nextLo = nodes[link + L_PREFIX_LO]!;
+          if (lo !== nextLo) {
+            after = lo > nextLo;
+          } else {
+            const c = this.#compareSuffix(key, next);
+            after = c > 0 || (c === 0 && this.#compareSeq(seq, next) > 0);
+          }
+        }
+      }
+      if (after) {
+        x = next;
+      } else {
+        if (recordPreds) preds[level] = x;
+        if (level === 0) return next;
+        notBefore = next;
+        level--;
+      }
+    }
+  }
+
+  /** The last node, or HEAD when the list is empty. */
+  last(): number {
+    return this.nodes[HEAD + F_PREV]!;
+  }
+
+  next(n: number): number {
+    return this.nodes[n + F_NEXT]!;
+  }
+
+  prev(n: number): number {
+    return this.nodes[n + F_PREV]!;
+  }
+
+  seqOf(n: number): SeqNum {
+    return this.nodes[n + F_SEQ_HI]! * 0x1_0000_0000 + (this.nodes[n + F_SEQ_LO]! >>> 0);
+  }
+
+  kindOf(n: number): ValueKind {
+    return this.nodes[n + F_KIND] as ValueKind;
+  }
+
+  keyOf(n: number): Uint8Array {
+    const offset = this.nodes[n + F_OFFSET]!;
+    return this.arena.chunks[this.nodes[n + F_CHUNK]!]!.subarray(offset, offset + this.nodes[n + F_KEY_LENGTH]!);
+  }
+
+  valueOf(n: number): Uint8Array {
+    const offset = this.nodes[n + F_OFFSET]! + this.nodes[n + F_KEY_LENGTH]!;
+    return this.arena.chunks[this.nodes[n + F_CHUNK]!]!.subarray(offset, offset + this.nodes[n + F_VALUE_LENGTH]!);
+  }
+
+  /** Inserts a copy of the entry. REQUIRES: (key, seq) is not in the list (checked). */
+  insert(seq: SeqNum, kind: ValueKind, key: Uint8Array, value: Uint8Array): void {
+    const hi = prefixHi(key);
+    const lo = prefixLo(key);
+    const successor = this.findGreaterOrEqual(key, hi, lo, seq, true);
+    invariant(successor === HEAD || this.compare(key, hi, lo, seq, successor) !== 0, 'memtable already holds this key at this sequence number');
+
+    const height = this.#randomHeight();
+    const preds = this.#preds;
+    if (height > this.#height) {
+      for (let level = this.#height; level < height; level++) preds[level] = HEAD;
+      this.#height = height;
+    }
+    const start = this.nodesUsed;
+    const size = NODE_FIXED_INTS + height * LINK_INTS;
+    if (start + size > this.nodes.length) this.#growNodes();
+
+    const keyLength = key.length;
+    const valueLength = value.length;
+    const arena = this.arena;
+    const chunk = arena.allocate(keyLength + valueLength);
+    const offset = arena.offset;
+    if (keyLength <= 32) {
+      for (let i = 0; i < keyLength; i++) chunk[offset + i] = key[i]!;
+    } else {
+      chunk.set(key, offset);
+    }
+    chunk.set(value, offset + keyLength);
+
+    this.count++;
+    this.nodesUsed = start + size;
+    const n = start + COLD_INTS;
+    const nodes = this.nodes;
+    nodes[n + F_PREFIX_HI] = hi;
+    nodes[n + F_PREFIX_LO] = lo;
+    nodes[n + F_KEY_LENGTH] = keyLength;
+    nodes[n + F_CHUNK] = arena.chunkId;
+    nodes[n + F_OFFSET] = offset;
+    nodes[n + F_VALUE_LENGTH] = valueLength;
+    nodes[n + F_PREV] = preds[0]!;
+    nodes[n + F_KIND] = kind;
+    nodes[n + F_SEQ_HI] = Math.floor(seq / 0x1_0000_0000);
+    nodes[n + F_SEQ_LO] = seq | 0;
+    for (let level = 0; level < height; level++) {
+      const link = n + F_NEXT + level * LINK_INTS;
+      const predLink = preds[level]! + F_NEXT + level * LINK_INTS;
+      nodes[link] = nodes[predLink]!;
+      nodes[link + L_PREFIX_HI] = nodes[predLink + L_PREFIX_HI]!;
+      nodes[link + L_PREFIX_LO] = nodes[predLink + L_PREFIX_LO]!;
+      nodes[predLink] = n;
+      nodes[predLink + L_PREFIX_HI] = hi;
+      nodes[predLink + L_PREFIX_LO] = lo;
+    }
+    // With no successor this sets the head's back link: n is the new last node.
+    nodes[successor + F_PREV] = n;
+  }
+
+  /** 1 + the number of leading successes of p = 1/4 trials, capped at MAX_HEIGHT. */
+  #randomHeight(): number {
+    let s = this.#random;
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    this.#random = s;
+    let height = 1;
+    while (height < MAX_HEIGHT && (s & 3) === 0) {
+      height++;
+      s >>>= 2;
+    }
+    return height;
+  }
+
+  #growNodes(): void {
+    const capacity = this.nodes.length * 2;
+    invariant(capacity <= 0x7fff_ffff, 'memtable nodes fit an int32-indexed array');
+    const nodes = new Int32Array(capacity);
+    nodes.set(this.nodes);
+    this.nodes = nodes;
+  }
+}

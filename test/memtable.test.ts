@@ -1,0 +1,442 @@
+// Tests of src/memtable against a reference model: a plain array kept sorted with
+// compareInternal. Randomized tests draw from a seeded PRNG; a failure prints its seed, and
+// STRATADB_TEST_SEED=<seed> replays it.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { compareBytes, compareInternal, MAX_SEQ, StrataError, ValueKind, type InternalIterator, type SeqNum } from '../src/base/index.js';
+import { Memtable } from '../src/memtable/index.js';
+
+interface Entry {
+  key: Uint8Array;
+  seq: SeqNum;
+  kind: ValueKind;
+  value: Uint8Array;
+}
+
+/** mulberry32: small, seedable, good enough to draw test data. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const fixedSeed = process.env.STRATADB_TEST_SEED;
+
+/** Runs `body` with a seeded PRNG; prints the seed if it throws. */
+function seeded(name: string, body: (random: () => number) => void): void {
+  test(name, () => {
+    const seed = fixedSeed !== undefined ? Number(fixedSeed) : Math.floor(Math.random() * 2 ** 32);
+    try {
+      body(prng(seed));
+    } catch (err) {
+      console.error(`\n${name}: failed with seed ${seed} (replay: STRATADB_TEST_SEED=${seed})`);
+      throw err;
+    }
+  });
+}
+
+const int = (random: () => number, n: number) => Math.floor(random() * n);
+const bytes = (...b: number[]) => Uint8Array.from(b);
+const text = (s: string) => new TextEncoder().encode(s);
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const describe = (e: { key: Uint8Array; seq: SeqNum }) => `${hex(e.key)}@${e.seq}`;
+
+/** Keys that stress the comparison: short keys, 8-byte-prefix ties, long keys. */
+function keyMaker(random: () => number): (existing: readonly Uint8Array[]) => Uint8Array {
+  const int = (n: number) => Math.floor(random() * n);
+  const alphabet = [0x00, 0x01, 0x61, 0x7f, 0x80, 0xff];
+  const pick = () => alphabet[int(alphabet.length)]!;
+  const sharedPrefixes = [text('abcdefgh'), bytes(0, 0, 0, 0, 0, 0, 0, 0), bytes(0xff, 0xff, 0xff, 0xff, 0x80, 0x7f, 0, 1)];
+  return (existing) => {
+    const mode = int(10);
+    if (mode < 2 && existing.length > 0) return existing[int(existing.length)]!;
+    if (mode < 4) return Uint8Array.from({ length: int(4) }, pick);
+    if (mode < 6) return Uint8Array.from({ length: 4 + int(6) }, pick);
+    if (mode < 8) {
+      const prefix = sharedPrefixes[int(sharedPrefixes.length)]!;
+      const tail = Uint8Array.from({ length: int(4) }, pick);
+      const key = new Uint8Array(prefix.length + tail.length);
+      key.set(prefix);
+      key.set(tail, prefix.length);
+      return key;
+    }
+    const key = Uint8Array.from({ length: int(301) }, () => int(256));
+    if (mode === 8 && key.length >= 8) key.set(sharedPrefixes[0]!);
+    return key;
+  };
+}
+
+/** Distinct sequence numbers in random order. */
+function shuffledSeqs(random: () => number, count: number): SeqNum[] {
+  const seqs = Array.from({ length: count }, (_, i) => i * 3 + Math.floor(random() * 3));
+  for (let i = seqs.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [seqs[i], seqs[j]] = [seqs[j]!, seqs[i]!];
+  }
+  return seqs;
+}
+
+function randomValue(random: () => number, kind: ValueKind): Uint8Array {
+  if (kind === ValueKind.Delete) return new Uint8Array(0);
+  const length = random() < 0.05 ? Math.floor(random() * 5000) : Math.floor(random() * 40);
+  return Uint8Array.from({ length }, () => Math.floor(random() * 256));
+}
+
+const byInternal = (a: Entry, b: Entry) => compareInternal(a.key, a.seq, b.key, b.seq);
+
+/** Index of the first reference entry whose user key is >= key (ref.length if none). */
+function lowerBound(ref: readonly Entry[], key: Uint8Array): number {
+  let lo = 0;
+  let hi = ref.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareBytes(ref[mid]!.key, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Index of the first reference entry whose user key is > key (ref.length if none). */
+function upperBound(ref: readonly Entry[], key: Uint8Array): number {
+  let lo = 0;
+  let hi = ref.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareBytes(ref[mid]!.key, key) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function assertAt(it: InternalIterator, expected: Entry | undefined, where: string): void {
+  if (expected === undefined) {
+    assert.ok(!it.valid(), `${where}: expected the end, at ${it.valid() ? describe({ key: it.key(), seq: it.seq() }) : ''}`);
+    return;
+  }
+  assert.ok(it.valid(), `${where}: expected ${describe(expected)}, iterator not valid`);
+  assert.is(hex(it.key()), hex(expected.key), `${where}: key`);
+  assert.is(it.seq(), expected.seq, `${where}: seq of ${hex(expected.key)}`);
+  assert.is(it.kind(), expected.kind, `${where}: kind of ${describe(expected)}`);
+  assert.is(hex(it.value()), hex(expected.value), `${where}: value of ${describe(expected)}`);
+}
+
+/** Fills a memtable and a sorted reference with the same `count` random entries. */
+function fill(random: () => number, count: number, options: { arenaChunkBytes?: number } = {}) {
+  const mem = new Memtable(options);
+  const entries: Entry[] = [];
+  const keys: Uint8Array[] = [];
+  const nextKey = keyMaker(random);
+  for (const seq of shuffledSeqs(random, count)) {
+    const key = nextKey(keys);
+    keys.push(key);
+    const kind = random() < 0.2 ? ValueKind.Delete : ValueKind.Put;
+    const entry = { key, seq, kind, value: randomValue(random, kind) };
+    mem.add(entry.seq, entry.kind, entry.key, entry.value);
+    entries.push(entry);
+  }
+  entries.sort(byInternal);
+  return { mem, ref: entries, keys, nextKey };
+}
+
+seeded('random adds read back like a sorted reference: get, full scans, seeks and steps', (random) => {
+  const { mem, ref, keys, nextKey } = fill(random, 6000);
+  const int = (n: number) => Math.floor(random() * n);
+  assert.is(mem.entryCount, ref.length);
+  assert.is(mem.firstSeq, Math.min(...ref.map((e) => e.seq)));
+  assert.is(mem.lastSeq, Math.max(...ref.map((e) => e.seq)));
+  for (let i = 1; i < ref.length; i++) assert.ok(byInternal(ref[i - 1]!, ref[i]!) < 0, 'the test made a duplicate');
+
+  const it = mem.iterator();
+  it.seekToFirst();
+  for (let i = 0; i < ref.length; i++, it.next()) assertAt(it, ref[i], `forward #${i}`);
+  assertAt(it, undefined, 'forward end');
+  it.seekToLast();
+  for (let i = ref.length - 1; i >= 0; i--, it.prev()) assertAt(it, ref[i], `backward #${i}`);
+  assertAt(it, undefined, 'backward end');
+
+  const maxSeq = mem.lastSeq!;
+  const probes = [new Uint8Array(0), new Uint8Array(301).fill(0xff), ...keys.slice(0, 1000)];
+  for (let i = 0; i < 1000; i++) probes.push(nextKey([]));
+  for (const key of probes) {
+    for (const snapshot of [int(maxSeq + 2), int(maxSeq + 2), MAX_SEQ, 0]) {
+      let expected: Entry | undefined;
+      for (let i = lowerBound(ref, key); i < ref.length && compareBytes(ref[i]!.key, key) === 0; i++) {
+        if (ref[i]!.seq <= snapshot) {
+          expected = ref[i];
+          break;
+        }
+      }
+      const got = mem.get(key, snapshot);
+      const where = `get(${hex(key)}, ${snapshot})`;
+      if (expected === undefined) {
+        assert.is(got, undefined, where);
+      } else {
+        assert.ok(got !== undefined, `${where}: expected seq ${expected.seq}`);
+        assert.is(got.seq, expected.seq, where);
+        assert.is(got.kind, expected.kind, where);
+        assert.is(hex(got.value), hex(expected.value), where);
+      }
+    }
+
+    const walk = (start: number, what: string) => {
+      let at = start;
+      assertAt(it, ref[at], what);
+      for (let step = 0; step < 8 && at >= 0 && at < ref.length; step++) {
+        if (random() < 0.5) {
+          it.next();
+          at++;
+        } else {
+          it.prev();
+          at--;
+        }
+        assertAt(it, ref[at], `${what} step ${step}`);
+      }
+    };
+    it.seek(key);
+    walk(lowerBound(ref, key), `seek(${hex(key)})`);
+    it.seekForPrev(key);
+    walk(upperBound(ref, key) - 1, `seekForPrev(${hex(key)})`);
+  }
+  it.close();
+  it.close();
+});
+
+test('"a" sorts before "a\\0", prefixes before longer keys, bytes compare unsigned', () => {
+  const keys = [
+    bytes(),
+    bytes(0),
+    bytes(0, 0),
+    text('a'),
+    bytes(0x61, 0),
+    bytes(0x61, 0, 0, 0, 0, 0, 0, 0),
+    bytes(0x61, 0, 0, 0, 0, 0, 0, 0, 0),
+    bytes(0x61, 0, 0, 0, 0, 0, 0, 0, 1),
+    bytes(0x61, 0, 0, 0, 0, 0, 0, 1),
+    text('ab'),
+    bytes(0x7f),
+    bytes(0x80),
+    bytes(0xff, 0xff, 0xff, 0xff),
+    bytes(0xff, 0xff, 0xff, 0xff, 0),
+    bytes(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
+  ];
+  const mem = new Memtable();
+  [...keys].reverse().forEach((key, i) => mem.add(i + 1, ValueKind.Put, key, key));
+  const it = mem.iterator();
+  const seen: string[] = [];
+  for (it.seekToFirst(); it.valid(); it.next()) seen.push(hex(it.key()));
+  assert.equal(seen, keys.map(hex));
+  for (const key of keys) assert.is(hex(mem.get(key, MAX_SEQ)!.value), hex(key));
+  assert.is(mem.get(bytes(0x61, 0, 0), MAX_SEQ), undefined);
+});
+
+test('versions of one key come newest first, and get() honours the snapshot', () => {
+  const mem = new Memtable();
+  const key = text('k');
+  mem.add(10, ValueKind.Put, key, text('v10'));
+  mem.add(30, ValueKind.Delete, key, new Uint8Array(0));
+  mem.add(20, ValueKind.Put, key, text('v20'));
+  const it = mem.iterator();
+  const seqs: number[] = [];
+  for (it.seekToFirst(); it.valid(); it.next()) seqs.push(it.seq());
+  assert.equal(seqs, [30, 20, 10]);
+  assert.is(mem.get(key, 9), undefined);
+  assert.is(new TextDecoder().decode(mem.get(key, 10)!.value), 'v10');
+  assert.is(new TextDecoder().decode(mem.get(key, 29)!.value), 'v20');
+  assert.equal(mem.get(key, 30), { seq: 30, kind: ValueKind.Delete, value: new Uint8Array(0) });
+  it.seek(key);
+  assert.is(it.seq(), 30);
+  it.seekForPrev(key);
+  assert.is(it.seq(), 10);
+  it.seekForPrev(text('j'));
+  assert.not.ok(it.valid());
+  it.seek(text('l'));
+  assert.not.ok(it.valid());
+});
+
+test('add() copies key and value: changing the caller\'s bytes afterwards changes nothing', () => {
+  const mem = new Memtable();
+  const buffer = Buffer.from('..key-0123456789..value..');
+  const key = buffer.subarray(2, 16);
+  const value = buffer.subarray(18, 23);
+  mem.add(1, ValueKind.Put, key, value);
+  buffer.fill(0);
+  const got = mem.get(Buffer.from('key-0123456789'), MAX_SEQ)!;
+  assert.is(Buffer.from(got.value).toString(), 'value');
+  const it = mem.iterator();
+  it.seekToFirst();
+  assert.is(Buffer.from(it.key()).toString(), 'key-0123456789');
+});
+
+test('sequence numbers above 2^32 keep their value and their order', () => {
+  const mem = new Memtable();
+  const seqs = [2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 2 ** 52 + 3, MAX_SEQ - 1, 0, 1];
+  for (const seq of seqs) mem.add(seq, ValueKind.Put, text('k'), text(String(seq)));
+  const it = mem.iterator();
+  const seen: number[] = [];
+  for (it.seekToFirst(); it.valid(); it.next()) seen.push(it.seq());
+  assert.equal(seen, [...seqs].sort((a, b) => b - a));
+  assert.is(mem.firstSeq, 0);
+  assert.is(mem.lastSeq, MAX_SEQ - 1);
+  assert.is(mem.get(text('k'), 2 ** 52)!.seq, 2 ** 32 + 1);
+  assert.is(mem.get(text('k'), 2 ** 32)!.seq, 2 ** 32);
+});
+
+test('adding a (key, seq) already present trips an invariant and changes nothing', () => {
+  const mem = new Memtable();
+  mem.add(5, ValueKind.Put, text('x'), text('1'));
+  assert.throws(() => mem.add(5, ValueKind.Delete, text('x'), new Uint8Array(0)), /invariant/);
+  assert.is(mem.entryCount, 1);
+  assert.is(hex(mem.get(text('x'), MAX_SEQ)!.value), hex(text('1')));
+});
+
+seeded('an iterator sees adds made between its moves, in order, both ways', (random) => {
+  const mem = new Memtable({ arenaChunkBytes: 4096 });
+  const nextKey = keyMaker(random);
+  const ref: Entry[] = [];
+  const keys: Uint8Array[] = [];
+  const it = mem.iterator();
+  it.seekToFirst();
+  assert.not.ok(it.valid());
+  let seq = 0;
+  let at: Entry | undefined;
+  for (let round = 0; round < 20000; round++) {
+    if (random() < 0.5) {
+      const key = nextKey(keys);
+      keys.push(key);
+      const entry = { key, seq: ++seq, kind: ValueKind.Put, value: randomValue(random, ValueKind.Put) };
+      mem.add(entry.seq, entry.kind, entry.key, entry.value);
+      ref.splice(upperBoundEntry(ref, entry), 0, entry);
+      continue;
+    }
+    if (at === undefined) {
+      if (random() < 0.5) {
+        it.seekToFirst();
+        at = ref[0];
+      } else {
+        it.seekToLast();
+        at = ref[ref.length - 1];
+      }
+      assertAt(it, at, `round ${round} restart`);
+      continue;
+    }
+    const i = ref.indexOf(at);
+    if (random() < 0.5) {
+      it.next();
+      at = ref[i + 1];
+    } else {
+      it.prev();
+      at = ref[i - 1];
+    }
+    assertAt(it, at, `round ${round}`);
+  }
+  assert.is(mem.entryCount, ref.length);
+});
+
+/** Index at which `entry` goes into the sorted `ref`. */
+function upperBoundEntry(ref: readonly Entry[], entry: Entry): number {
+  let lo = 0;
+  let hi = ref.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (byInternal(ref[mid]!, entry) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+seeded('values larger than an arena chunk, empty values and the empty key read back, and views stay valid', (random) => {
+  const chunk = 256;
+  const mem = new Memtable({ arenaChunkBytes: chunk });
+  const early: { view: Uint8Array; copy: string }[] = [];
+  const ref: Entry[] = [];
+  let seq = 0;
+  const sizes = [0, 1, chunk / 4 - 1, chunk / 4, chunk / 4 + 1, chunk - 1, chunk, chunk + 1, 10 * chunk, 70_000];
+  for (let round = 0; round < 300; round++) {
+    const keyLength = round === 0 ? 0 : 1 + int(random, 40);
+    const key = Uint8Array.from({ length: keyLength }, () => int(random, 256));
+    const length = sizes[int(random, sizes.length)]!;
+    const value = Uint8Array.from({ length }, () => int(random, 256));
+    const entry = { key, seq: ++seq, kind: ValueKind.Put, value };
+    mem.add(entry.seq, entry.kind, entry.key, entry.value);
+    ref.push(entry);
+    const got = mem.get(key, MAX_SEQ)!;
+    assert.is(hex(got.value), hex(value), `value of ${length} bytes`);
+    early.push({ view: got.value, copy: hex(value) });
+  }
+  ref.sort(byInternal);
+  for (const { view, copy } of early) assert.is(hex(view), copy, 'a view returned earlier changed');
+  const it = mem.iterator();
+  it.seekToFirst();
+  for (let i = 0; i < ref.length; i++, it.next()) assertAt(it, ref[i], `#${i}`);
+  assertAt(it, undefined, 'end');
+  assert.is(mem.get(new Uint8Array(0), MAX_SEQ)!.seq, 1);
+  assert.ok(mem.approximateBytes >= ref.reduce((n, e) => n + e.key.length + e.value.length, 0));
+});
+
+test('an empty memtable has no entries, no sequence range and invalid cursors', () => {
+  const mem = new Memtable();
+  assert.is(mem.entryCount, 0);
+  assert.is(mem.firstSeq, undefined);
+  assert.is(mem.lastSeq, undefined);
+  assert.is(mem.get(new Uint8Array(0), MAX_SEQ), undefined);
+  const it = mem.iterator();
+  for (const move of [() => it.seekToFirst(), () => it.seekToLast(), () => it.seek(text('a')), () => it.seekForPrev(text('a'))]) {
+    move();
+    assert.not.ok(it.valid());
+  }
+  assert.throws(() => it.next(), /invariant/);
+  assert.throws(() => it.key(), /invariant/);
+});
+
+test('approximateBytes grows with the data', () => {
+  const mem = new Memtable();
+  const empty = mem.approximateBytes;
+  assert.ok(empty >= 0);
+  let last = empty;
+  const value = new Uint8Array(100);
+  for (let i = 0; i < 20000; i++) {
+    const key = new Uint8Array(16);
+    new DataView(key.buffer).setUint32(0, i);
+    mem.add(i + 1, ValueKind.Put, key, value);
+    assert.ok(mem.approximateBytes > last, `after ${i + 1} adds`);
+    last = mem.approximateBytes;
+  }
+  assert.ok(last - empty >= 20000 * 116, `counts at least key and value bytes, got ${last - empty}`);
+  assert.ok(last - empty < 20000 * 116 * 2, `and not wildly more, got ${last - empty}`);
+});
+
+test('add() after markImmutable() throws, reads go on', () => {
+  const mem = new Memtable();
+  mem.add(1, ValueKind.Put, text('a'), text('1'));
+  assert.not.ok(mem.immutable);
+  mem.markImmutable();
+  mem.markImmutable();
+  assert.ok(mem.immutable);
+  assert.throws(() => mem.add(2, ValueKind.Put, text('b'), text('2')), /immutable/);
+  assert.is(mem.entryCount, 1);
+  assert.is(mem.lastSeq, 1);
+  assert.is(hex(mem.get(text('a'), MAX_SEQ)!.value), hex(text('1')));
+  const it = mem.iterator();
+  it.seekToFirst();
+  assert.is(hex(it.key()), hex(text('a')));
+});
+
+test('an arena chunk size out of range is an INVALID_ARGUMENT', () => {
+  for (const arenaChunkBytes of [0, 63, 1.5, 2 ** 31, NaN]) {
+    try {
+      new Memtable({ arenaChunkBytes });
+      assert.unreachable(`accepted ${arenaChunkBytes}`);
+    } catch (err) {
+      assert.instance(err, StrataError);
+      assert.is((err as StrataError).code, 'INVALID_ARGUMENT');
+    }
+  }
+});
+
+test.run();
