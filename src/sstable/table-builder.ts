@@ -1,0 +1,283 @@
+// Writes a table (format.ts) from entries added in internal order.
+//
+// add() is synchronous: it encodes into the current data block and, when the block is full,
+// compresses and checksums it into a staging buffer. drain() appends the staging buffer to
+// the file; the caller awaits it when pendingBytes grows, which bounds the builder's memory
+// without an await per entry. finish() appends the rest, then the filter, properties and
+// index blocks and the footer, syncs and closes the file.
+
+import { invalidArgument, invariant, StrataError } from '../base/errors.js';
+import type { WritableFile } from '../base/fs.js';
+import { isValueKind, MAX_SEQ, ValueKind, type SeqNum } from '../base/internal-key.js';
+import { BlockBuilder } from './block-builder.js';
+import { DEFAULT_RESTART_INTERVAL } from './block-format.js';
+import { bloomHash, buildBloomFilter } from './bloom.js';
+import { encodeFooter, encodeHandle, handleLength, TABLE_FORMAT_VERSION, type BlockHandle } from './format.js';
+import { compareInternalRange, compareRange } from './key-compare.js';
+import { BLOCK_TRAILER_BYTES, choosePayload, sealPhysicalBlock } from './physical-block.js';
+import { encodeProperties, type TableProperties } from './properties.js';
+
+export interface TableBuilderOptions {
+  /** Target size of a data block before compression, in bytes. Default 4096; 64 to 64 MiB. */
+  blockBytes?: number;
+  /** Entries between restart points (full keys) in a data block. Default 16; 1 to 1024. */
+  restartInterval?: number;
+  /** Default 'lz4': a data or index block is stored compressed when that saves 1/8 of it. */
+  compression?: 'lz4' | 'none';
+  /** Bloom filter bits per distinct user key; 0 writes no filter. Default 10; 0 to 64. */
+  bloomBitsPerKey?: number;
+}
+
+interface ResolvedOptions {
+  blockBytes: number;
+  restartInterval: number;
+  lz4: boolean;
+  bloomBitsPerKey: number;
+}
+
+function resolveOptions(o: TableBuilderOptions): ResolvedOptions {
+  const blockBytes = o.blockBytes ?? 4096;
+  const restartInterval = o.restartInterval ?? DEFAULT_RESTART_INTERVAL;
+  const bloomBitsPerKey = o.bloomBitsPerKey ?? 10;
+  const compression = o.compression ?? 'lz4';
+  if (!Number.isInteger(blockBytes) || blockBytes < 64 || blockBytes > 64 * 1024 * 1024) throw invalidArgument(`blockBytes must be an integer from 64 to 64 MiB, not ${blockBytes}`);
+  if (!Number.isInteger(restartInterval) || restartInterval < 1 || restartInterval > 1024) throw invalidArgument(`restartInterval must be an integer from 1 to 1024, not ${restartInterval}`);
+  if (typeof bloomBitsPerKey !== 'number' || !(bloomBitsPerKey >= 0 && bloomBitsPerKey <= 64)) throw invalidArgument(`bloomBitsPerKey must be from 0 to 64, not ${bloomBitsPerKey}`);
+  if (compression !== 'lz4' && compression !== 'none') throw invalidArgument(`compression must be 'lz4' or 'none', not ${String(compression)}`);
+  return { blockBytes, restartInterval, lz4: compression === 'lz4', bloomBitsPerKey };
+}
+
+const MIN_STAGING_BYTES = 256 * 1024;
+
+export class TableBuilder {
+  readonly #file: WritableFile;
+  readonly #options: ResolvedOptions;
+  readonly #data: BlockBuilder;
+  readonly #index = new BlockBuilder(1);
+  #state: 'building' | 'finishing' | 'done' = 'building';
+
+  /** Finished blocks not yet appended, and the file offset the next block will have. */
+  #staging: Buffer | undefined;
+  #stagingLength = 0;
+  /** A staging buffer whose bytes are in the file, kept for reuse: a builder allocates about two. */
+  #spare: Buffer | undefined;
+  #offset = 0;
+  #writes: Promise<void> = Promise.resolve();
+  #writeError: unknown;
+
+  #lastKey: Buffer = Buffer.allocUnsafe(64);
+  #lastKeyLength = 0;
+  #lastSeq: SeqNum = 0;
+  /** The last finished data block, whose index entry waits for the next key (to shorten its separator). */
+  #pendingHandle: BlockHandle | undefined;
+  #indexValue = new Uint8Array(20);
+
+  #hashes = new Uint32Array(1024);
+  #hashCount = 0;
+  #entries = 0;
+  #deletions = 0;
+  #smallestKey: Uint8Array = new Uint8Array(0);
+  #smallestSeq: SeqNum = MAX_SEQ;
+  #largestSeq: SeqNum = 0;
+  #rawKeyBytes = 0;
+  #rawValueBytes = 0;
+  #dataBlocks = 0;
+
+  constructor(file: WritableFile, options: TableBuilderOptions = {}) {
+    this.#file = file;
+    this.#options = resolveOptions(options);
+    this.#data = new BlockBuilder(this.#options.restartInterval);
+  }
+
+  /**
+   * Adds an entry. REQUIRES: (key, seq) strictly after the previous entry in internal order;
+   * 0 <= seq < 2^53; a Delete has an empty value (all checked: INVALID_ARGUMENT).
+   */
+  add(key: Uint8Array, seq: SeqNum, kind: ValueKind, value: Uint8Array): void {
+    this.#checkBuilding();
+    if (!Number.isSafeInteger(seq) || seq < 0) throw invalidArgument(`sequence number ${seq} is not an integer from 0 to 2^53 - 1`);
+    if (!isValueKind(kind)) throw invalidArgument(`unknown value kind ${String(kind)}`);
+    if (kind === ValueKind.Delete && value.length !== 0) throw invalidArgument('a Delete entry has an empty value');
+    let newUserKey = true;
+    if (this.#entries > 0) {
+      if (compareInternalRange(this.#lastKey, 0, this.#lastKeyLength, this.#lastSeq, key, seq) >= 0) {
+        throw invalidArgument(`table entries must be added in internal order: (${hex(key)}, ${seq}) does not sort after (${hex(this.#lastKey.subarray(0, this.#lastKeyLength))}, ${this.#lastSeq}) in ${this.#file.path}`);
+      }
+      newUserKey = this.#lastKeyLength !== key.length || compareRange(this.#lastKey, 0, this.#lastKeyLength, key) !== 0;
+    } else {
+      this.#smallestKey = new Uint8Array(key);
+    }
+    if (this.#pendingHandle !== undefined) this.#addIndexEntry(key);
+    if (newUserKey) this.#addHash(bloomHash(key));
+
+    this.#data.add(key, seq, kind, value);
+    this.#entries++;
+    if (kind === ValueKind.Delete) this.#deletions++;
+    if (seq < this.#smallestSeq) this.#smallestSeq = seq;
+    if (seq > this.#largestSeq) this.#largestSeq = seq;
+    this.#rawKeyBytes += key.length;
+    this.#rawValueBytes += value.length;
+    if (key.length > this.#lastKey.length) this.#lastKey = Buffer.allocUnsafe(Math.max(key.length, this.#lastKey.length * 2));
+    this.#lastKey.set(key);
+    this.#lastKeyLength = key.length;
+    this.#lastSeq = seq;
+
+    if (this.#data.estimatedBytes >= this.#options.blockBytes) this.#finishDataBlock();
+  }
+
+  /** Bytes of finished blocks not yet appended to the file. */
+  get pendingBytes(): number {
+    return this.#stagingLength;
+  }
+
+  /** Size the file would have if the current data block were the last (before the meta blocks). */
+  get estimatedFileBytes(): number {
+    return this.#offset + this.#data.estimatedBytes;
+  }
+
+  /** Appends the finished blocks to the file. Appends happen in call order. */
+  drain(): Promise<void> {
+    const staging = this.#staging;
+    const length = this.#stagingLength;
+    this.#staging = undefined;
+    this.#stagingLength = 0;
+    const write = this.#writes.then(async () => {
+      if (this.#writeError !== undefined) throw this.#writeError;
+      if (staging === undefined || length === 0) return;
+      await this.#file.append(staging.subarray(0, length));
+      // Reused for later blocks only once the file has taken the bytes.
+      this.#spare = staging;
+    });
+    this.#writes = write.catch((err: unknown) => {
+      this.#writeError ??= err;
+    });
+    return write;
+  }
+
+  /**
+   * Writes the filter, properties, index and footer, syncs the file (WritableFile.sync) and
+   * closes it. REQUIRES: at least one entry (checked: INVALID_ARGUMENT). After a failure the
+   * caller abandons the builder and deletes the file.
+   */
+  async finish(): Promise<{ fileSize: number; properties: TableProperties }> {
+    this.#checkBuilding();
+    if (this.#entries === 0) throw invalidArgument(`a table needs at least one entry (${this.#file.path})`);
+    this.#state = 'finishing';
+    if (this.#data.entries > 0) this.#finishDataBlock();
+    if (this.#pendingHandle !== undefined) this.#addIndexEntry(undefined);
+
+    const properties: TableProperties = {
+      entries: this.#entries,
+      deletions: this.#deletions,
+      smallestKey: this.#smallestKey,
+      largestKey: new Uint8Array(this.#lastKey.subarray(0, this.#lastKeyLength)),
+      smallestSeq: this.#smallestSeq,
+      largestSeq: this.#largestSeq,
+      rawKeyBytes: this.#rawKeyBytes,
+      rawValueBytes: this.#rawValueBytes,
+      dataBlocks: this.#dataBlocks,
+      formatVersion: TABLE_FORMAT_VERSION,
+    };
+    const filter = this.#writeBlock(buildBloomFilter(this.#hashes, this.#hashCount, this.#options.bloomBitsPerKey), false);
+    const props = this.#writeBlock(encodeProperties(properties), false);
+    const index = this.#writeBlock(this.#index.finish(), this.#options.lz4);
+    const footer = encodeFooter({ filter, properties: props, index, formatVersion: TABLE_FORMAT_VERSION });
+    this.#stage(footer.length).set(footer, this.#stagingLength);
+    this.#stagingLength += footer.length;
+    this.#offset += footer.length;
+
+    await this.drain();
+    await this.#file.sync();
+    await this.#file.close();
+    this.#state = 'done';
+    invariant(this.#file.size === this.#offset, `table ${this.#file.path} is ${this.#file.size} bytes, expected ${this.#offset}`);
+    return { fileSize: this.#offset, properties };
+  }
+
+  /** Closes the file without finishing it (the caller deletes it). Idempotent. */
+  async abandon(): Promise<void> {
+    this.#state = 'done';
+    this.#staging = undefined;
+    this.#spare = undefined;
+    this.#stagingLength = 0;
+    await this.#writes;
+    await this.#file.close();
+  }
+
+  #checkBuilding(): void {
+    if (this.#state !== 'building') throw new StrataError('CLOSED', `table builder for ${this.#file.path} is finished or abandoned`);
+  }
+
+  #finishDataBlock(): void {
+    this.#pendingHandle = this.#writeBlock(this.#data.finish(), this.#options.lz4);
+    this.#data.reset();
+    this.#dataBlocks++;
+  }
+
+  /**
+   * Adds the index entry of the last finished data block, given the first key of the next
+   * block (undefined after the last block): a short separator when one fits between them.
+   */
+  #addIndexEntry(nextKey: Uint8Array | undefined): void {
+    const handle = this.#pendingHandle!;
+    this.#pendingHandle = undefined;
+    const valueLength = encodeHandle(this.#indexValue, 0, handle);
+    invariant(valueLength === handleLength(handle), 'block handle length');
+    const value = this.#indexValue.subarray(0, valueLength);
+    const last = this.#lastKey;
+    const lastLength = this.#lastKeyLength;
+    if (nextKey !== undefined) {
+      const n = Math.min(lastLength, nextKey.length);
+      let d = 0;
+      while (d < n && last[d] === nextKey[d]) d++;
+      // last < next, so at d either last ends or last[d] < next[d]. Bump last[d] when that
+      // stays below next[d]: then last < separator < next as user keys.
+      if (d + 1 < lastLength && last[d]! + 1 < nextKey[d]!) {
+        const separator = new Uint8Array(last.subarray(0, d + 1));
+        separator[d]!++;
+        this.#index.add(separator, MAX_SEQ, ValueKind.Put, value);
+        return;
+      }
+    }
+    this.#index.add(last.subarray(0, lastLength), this.#lastSeq, ValueKind.Put, value);
+  }
+
+  /** Frames `contents` as a physical block in the staging buffer; returns its handle. */
+  #writeBlock(contents: Buffer, lz4: boolean): BlockHandle {
+    const { payload, compression } = choosePayload(contents, lz4);
+    const out = this.#stage(payload.length + BLOCK_TRAILER_BYTES);
+    const start = this.#stagingLength;
+    payload.copy(out, start);
+    this.#stagingLength = sealPhysicalBlock(out, start, payload.length, compression);
+    const handle = { offset: this.#offset, size: payload.length };
+    this.#offset += payload.length + BLOCK_TRAILER_BYTES;
+    return handle;
+  }
+
+  /** The staging buffer, with room for `extra` more bytes. */
+  #stage(extra: number): Buffer {
+    const need = this.#stagingLength + extra;
+    const staging = this.#staging;
+    if (staging !== undefined && need <= staging.length) return staging;
+    let grown = this.#spare;
+    this.#spare = undefined;
+    if (grown === undefined || grown.length < need) grown = Buffer.allocUnsafe(Math.max(need, MIN_STAGING_BYTES, (staging?.length ?? 0) * 2));
+    staging?.copy(grown, 0, 0, this.#stagingLength);
+    this.#staging = grown;
+    return grown;
+  }
+
+  #addHash(hash: number): void {
+    if (this.#hashCount === this.#hashes.length) {
+      const grown = new Uint32Array(this.#hashes.length * 2);
+      grown.set(this.#hashes);
+      this.#hashes = grown;
+    }
+    this.#hashes[this.#hashCount++] = hash;
+  }
+}
+
+function hex(bytes: Uint8Array): string {
+  const s = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, 32)).toString('hex');
+  return bytes.length > 32 ? `${s}...` : s;
+}

@@ -1,0 +1,144 @@
+// A cursor over a whole table: a position in the table's index picks the data block, a
+// block cursor walks inside it. Data blocks come through the reader (and its block cache).
+
+import { closedError } from '../base/errors.js';
+import type { InternalIterator } from '../base/internal-iterator.js';
+import type { SeqNum, ValueKind } from '../base/internal-key.js';
+import type { Block } from './block-format.js';
+import { BlockIter } from './block-iter.js';
+import type { TableIndex } from './table-index.js';
+
+/** What a TableIterator needs from its TableReader. */
+export interface TableBlockSource {
+  readonly index: TableIndex;
+  /** Data block `i` (in file order). */
+  dataBlock(i: number): Block;
+  /** Called once, when the iterator closes. */
+  release(): void;
+}
+
+export class TableIterator implements InternalIterator {
+  #source: TableBlockSource | undefined;
+  readonly #index: TableIndex;
+  /** The data block #data walks; -1 or index.count when unpositioned. */
+  #block = -1;
+  readonly #data = new BlockIter();
+  /** Cleared at the start of every move, so a move that throws leaves the cursor unpositioned. */
+  #valid = false;
+
+  constructor(source: TableBlockSource) {
+    this.#source = source;
+    this.#index = source.index;
+  }
+
+  valid(): boolean {
+    return this.#valid;
+  }
+
+  seekToFirst(): void {
+    this.#valid = false;
+    if (!this.#loadBlock(0)) return;
+    this.#data.seekToFirst();
+    this.#skipEmptyForward();
+  }
+
+  seekToLast(): void {
+    this.#valid = false;
+    if (!this.#loadBlock(this.#index.count - 1)) return;
+    this.#data.seekToLast();
+    this.#skipEmptyBackward();
+  }
+
+  seek(key: Uint8Array): void {
+    this.#seekInternal(key, Infinity);
+  }
+
+  seekForPrev(key: Uint8Array): void {
+    // -1 sorts after every sequence number: this finds the first entry of a larger user key.
+    this.#seekInternal(key, -1);
+    if (this.#valid) this.prev();
+    else this.seekToLast();
+  }
+
+  next(): void {
+    this.#valid = false;
+    this.#checkOpen();
+    this.#data.next();
+    this.#skipEmptyForward();
+  }
+
+  prev(): void {
+    this.#valid = false;
+    this.#checkOpen();
+    this.#data.prev();
+    this.#skipEmptyBackward();
+  }
+
+  key(): Uint8Array {
+    return this.#data.key();
+  }
+
+  seq(): SeqNum {
+    return this.#data.seq();
+  }
+
+  kind(): ValueKind {
+    return this.#data.kind();
+  }
+
+  value(): Uint8Array {
+    return this.#data.value();
+  }
+
+  close(): void {
+    const source = this.#source;
+    if (source === undefined) return;
+    this.#source = undefined;
+    this.#valid = false;
+    source.release();
+  }
+
+  /** Positions at the first entry at or after (key, seq) in internal order. */
+  #seekInternal(key: Uint8Array, seq: number): void {
+    this.#valid = false;
+    if (!this.#loadBlock(this.#index.find(key, seq))) return;
+    this.#data.seek(key, seq);
+    this.#skipEmptyForward();
+  }
+
+  /** Loads data block `i`; false (and unpositioned) past either end. */
+  #loadBlock(i: number): boolean {
+    const source = this.#checkOpen();
+    this.#block = i;
+    if (i < 0 || i >= this.#index.count) {
+      this.#valid = false;
+      return false;
+    }
+    this.#data.reset(source.dataBlock(i));
+    return true;
+  }
+
+  #skipEmptyForward(): void {
+    while (!this.#data.valid()) {
+      if (!this.#loadBlock(this.#block + 1)) return;
+      this.#data.seekToFirst();
+    }
+    this.#valid = true;
+  }
+
+  #skipEmptyBackward(): void {
+    while (!this.#data.valid()) {
+      if (!this.#loadBlock(this.#block - 1)) return;
+      this.#data.seekToLast();
+    }
+    this.#valid = true;
+  }
+
+  #checkOpen(): TableBlockSource {
+    if (this.#source === undefined) {
+      this.#valid = false;
+      throw closedError('table iterator');
+    }
+    return this.#source;
+  }
+}

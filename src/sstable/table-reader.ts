@@ -1,0 +1,143 @@
+// Reads a table (format.ts). open() checks the footer and reads the filter, properties and
+// index blocks once; data blocks are read on demand, checksummed, and kept in the block
+// cache. Reads are synchronous (pread through RandomAccessFile).
+//
+// Lifetime: the reader holds one reference for its owner and one per open iterator; close()
+// drops the owner's, and the file closes when the last reference goes, so an iterator stays
+// valid after its reader was closed (for example evicted from the TableCache).
+
+import { closedError, corruption } from '../base/errors.js';
+import type { RandomAccessFile } from '../base/fs.js';
+import type { SeqNum, ValueKind } from '../base/internal-key.js';
+import type { InternalIterator } from '../base/internal-iterator.js';
+import type { BlockCache } from './block-cache.js';
+import { Block } from './block-format.js';
+import { BlockIter } from './block-iter.js';
+import { BloomFilter, bloomHash } from './bloom.js';
+import { decodeFooter, FOOTER_BYTES } from './format.js';
+import { BLOCK_TRAILER_BYTES, readPhysicalBlock } from './physical-block.js';
+import { decodeProperties, type TableProperties } from './properties.js';
+import { TableIndex } from './table-index.js';
+import { TableIterator } from './table-iterator.js';
+
+export class TableReader {
+  readonly fileNumber: number;
+  readonly fileSize: number;
+  readonly properties: TableProperties;
+  readonly #file: RandomAccessFile;
+  readonly #cache: BlockCache | undefined;
+  readonly #filter: BloomFilter;
+  readonly #index: TableIndex;
+  #refs = 1;
+  #closed = false;
+  /** Scratch cursor of get(), which is synchronous and so never runs twice at once. */
+  readonly #getData = new BlockIter();
+
+  /**
+   * Reads and checks the footer, index, filter and properties of `file`, which the reader owns
+   * from then on. Throws CORRUPTION (naming file and offset) or NOT_SUPPORTED; the caller then
+   * still owns and closes `file`. REQUIRES: loadChecksum() has resolved.
+   */
+  static open(file: RandomAccessFile, fileNumber: number, cache: BlockCache | undefined): TableReader {
+    const size = file.size;
+    if (size < FOOTER_BYTES) throw corruption(file.path, 0, `file of ${size} bytes is shorter than a table footer (${FOOTER_BYTES} bytes)`);
+    const footerOffset = size - FOOTER_BYTES;
+    const footer = decodeFooter(file.read(footerOffset, FOOTER_BYTES), file.path, footerOffset);
+    const { filter, properties, index } = footer;
+    // The meta blocks sit back to back before the footer, after at least one data block.
+    const contiguous =
+      filter.offset > 0 &&
+      filter.offset + filter.size + BLOCK_TRAILER_BYTES === properties.offset &&
+      properties.offset + properties.size + BLOCK_TRAILER_BYTES === index.offset &&
+      index.offset + index.size + BLOCK_TRAILER_BYTES === footerOffset;
+    if (!contiguous) throw corruption(file.path, footerOffset, 'footer block handles do not match the table layout');
+
+    const bloom = new BloomFilter(readPhysicalBlock(file, filter.offset, filter.size, 'filter block'), file.path, filter.offset);
+    const props = decodeProperties(readPhysicalBlock(file, properties.offset, properties.size, 'properties block'), file.path, properties.offset);
+    if (props.formatVersion !== footer.formatVersion) throw corruption(file.path, properties.offset, `properties say format v${props.formatVersion}, footer v${footer.formatVersion}`);
+    const indexBlock = new Block(readPhysicalBlock(file, index.offset, index.size, 'index block'), file.path, index.offset);
+    const tableIndex = new TableIndex(indexBlock, filter.offset, props.dataBlocks);
+    return new TableReader(file, fileNumber, cache, props, bloom, tableIndex);
+  }
+
+  private constructor(file: RandomAccessFile, fileNumber: number, cache: BlockCache | undefined, properties: TableProperties, filter: BloomFilter, index: TableIndex) {
+    this.#file = file;
+    this.fileNumber = fileNumber;
+    this.fileSize = file.size;
+    this.#cache = cache;
+    this.properties = properties;
+    this.#filter = filter;
+    this.#index = index;
+  }
+
+  /**
+   * The newest entry for `key` with seq <= snapshotSeq (a Delete is returned with kind Delete
+   * and an empty value), or undefined. The value is a copy. Consults the bloom filter first.
+   */
+  get(key: Uint8Array, snapshotSeq: SeqNum): { seq: SeqNum; kind: ValueKind; value: Uint8Array } | undefined {
+    if (this.#closed) throw closedError(`table ${this.#file.path}`);
+    if (!this.#filter.mayContainHash(bloomHash(key))) return undefined;
+    const data = this.#getData;
+    const count = this.#index.count;
+    // With format.ts's separators the first block tried holds the answer if there is one;
+    // moving on keeps get() right for any separator that sorts between two blocks.
+    for (let i = this.#index.find(key, snapshotSeq); i < count; i++) {
+      data.reset(this.#dataBlock(i));
+      data.seek(key, snapshotSeq);
+      if (data.valid()) {
+        if (!data.keyEquals(key)) return undefined;
+        const length = data.valueLength;
+        const value = Buffer.allocUnsafe(length);
+        data.data.copy(value, 0, data.valueOffset, data.valueOffset + length);
+        return { seq: data.seq(), kind: data.kind(), value };
+      }
+    }
+    return undefined;
+  }
+
+  /** Whether the bloom filter may contain `key` (false means the table has no entry for it). */
+  mayContain(key: Uint8Array): boolean {
+    return this.#filter.mayContainHash(bloomHash(key));
+  }
+
+  /** A cursor over every entry; it keeps the file open until it is closed. */
+  iterator(): InternalIterator {
+    if (this.#closed) throw closedError(`table ${this.#file.path}`);
+    this.#refs++;
+    let released = false;
+    return new TableIterator({
+      index: this.#index,
+      dataBlock: (i) => this.#dataBlock(i),
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#unref();
+      },
+    });
+  }
+
+  /** Drops the owner's reference; the file closes once no iterator uses it. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unref();
+  }
+
+  #unref(): void {
+    if (--this.#refs === 0) this.#file.close();
+  }
+
+  /** Data block `i`: from the cache, or read and checked. */
+  #dataBlock(i: number): Block {
+    const offset = this.#index.blockOffset(i);
+    const cache = this.#cache;
+    if (cache !== undefined) {
+      const cached = cache.lookup(this.fileNumber, offset);
+      if (cached !== undefined) return cached;
+    }
+    const block = new Block(readPhysicalBlock(this.#file, offset, this.#index.blockSize(i), 'data block'), this.#file.path, offset);
+    // A closed reader's blocks are not cached: its file may be on its way to deletion.
+    if (cache !== undefined && !this.#closed) cache.insert(this.fileNumber, offset, block);
+    return block;
+  }
+}

@@ -1,0 +1,179 @@
+// The table cache (a bounded set of open readers) and the block cache (a byte-bounded LRU of
+// decompressed blocks), and the lifetime of readers and iterators.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadChecksum, NodeFileSystem, StrataError, tableFileName, ValueKind, type FileSystem, type RandomAccessFile } from '../src/base/index.js';
+import { BlockCache, TableBuilder, TableCache, TableReader } from '../src/sstable/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'strata-sstable-cache-'));
+
+/** NodeFileSystem that counts the readable files open at the moment. */
+class CountingFileSystem extends NodeFileSystem {
+  open = 0;
+  override openReadable(file: string): RandomAccessFile {
+    const inner = super.openReadable(file);
+    this.open++;
+    let closed = false;
+    const self = this;
+    return {
+      path: inner.path,
+      size: inner.size,
+      read: (offset, length) => inner.read(offset, length),
+      close() {
+        if (!closed) self.open--;
+        closed = true;
+        inner.close();
+      },
+    };
+  }
+}
+
+const fs = new CountingFileSystem();
+const nameOf = (n: number) => tableFileName(dir, n);
+const keyOf = (table: number, i: number) => Buffer.from(`t${table}-${String(i).padStart(6, '0')}`);
+const ENTRIES = 3000;
+
+async function writeTable(fsys: FileSystem, n: number): Promise<void> {
+  const builder = new TableBuilder(await fsys.createWritable(nameOf(n)), { compression: 'none' });
+  for (let i = 0; i < ENTRIES; i++) builder.add(keyOf(n, i), i + 1, ValueKind.Put, Buffer.alloc(64, n));
+  await builder.finish();
+}
+
+const codeOf = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (err) {
+    return (err as StrataError).code;
+  }
+  return 'no error';
+};
+
+test.before(async () => {
+  await loadChecksum();
+  for (let n = 1; n <= 5; n++) await writeTable(fs, n);
+});
+
+test.after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('a table cache of 2 keeps at most 2 readers open over 5 tables', () => {
+  const cache = new TableCache(fs, nameOf, { maxOpenFiles: 2, blockCache: undefined });
+  for (let round = 0; round < 3; round++) {
+    for (let n = 1; n <= 5; n++) {
+      const handle = cache.acquire(n);
+      assert.equal(handle.reader.get(keyOf(n, 17), 100)?.value, Buffer.alloc(64, n));
+      handle.release();
+      assert.ok(cache.openFiles <= 2);
+      assert.ok(fs.open <= 2, `${fs.open} files open`);
+    }
+  }
+  cache.close();
+  assert.is(fs.open, 0);
+  assert.is(codeOf(() => cache.acquire(1)), 'CLOSED');
+});
+
+test('an iterator held across evictions stays valid, and its file closes when it does', () => {
+  const cache = new TableCache(fs, nameOf, { maxOpenFiles: 2, blockCache: new BlockCache(64 * 1024) });
+  const handle = cache.acquire(1);
+  const it = handle.reader.iterator();
+  it.seekToFirst();
+  handle.release();
+  for (let n = 2; n <= 5; n++) cache.acquire(n).release();
+  assert.is(cache.openFiles, 2);
+  assert.is(fs.open, 3, 'the evicted table stays open for its iterator');
+  let i = 0;
+  for (; it.valid(); it.next(), i++) assert.equal(Buffer.from(it.key()), keyOf(1, i));
+  assert.is(i, ENTRIES);
+  it.close();
+  it.close();
+  assert.is(fs.open, 2);
+  assert.is(codeOf(() => it.next()), 'CLOSED');
+  cache.close();
+  assert.is(fs.open, 0);
+});
+
+test('a reader acquired and not yet released survives its eviction', () => {
+  const cache = new TableCache(fs, nameOf, { maxOpenFiles: 1, blockCache: undefined });
+  const held = cache.acquire(1);
+  cache.acquire(2).release();
+  cache.evict(1);
+  assert.is(held.reader.get(keyOf(1, 5), 100)?.seq, 6);
+  held.release();
+  held.release();
+  assert.is(codeOf(() => held.reader.get(keyOf(1, 5), 100)), 'CLOSED');
+  cache.close();
+  assert.is(fs.open, 0);
+});
+
+test('the block cache counts hits and misses and serves a hot block without reading it again', () => {
+  const blocks = new BlockCache(1 << 20);
+  const reader = TableReader.open(fs.openReadable(nameOf(3)), 3, blocks);
+  reader.get(keyOf(3, 100), 1000);
+  assert.equal([blocks.hits, blocks.misses], [0, 1]);
+  const used = blocks.usedBytes;
+  assert.ok(used > 0);
+  for (let i = 0; i < 10; i++) reader.get(keyOf(3, 100), 1000);
+  assert.equal([blocks.hits, blocks.misses], [10, 1]);
+  assert.is(blocks.usedBytes, used);
+  reader.get(Buffer.from('t3-zzz'), 1000);
+  reader.close();
+});
+
+test('the block cache never holds more than its capacity, and evicting a file drops its blocks', () => {
+  const capacity = 20 * 1024;
+  const blocks = new BlockCache(capacity);
+  const cache = new TableCache(fs, nameOf, { maxOpenFiles: 5, blockCache: blocks });
+  for (let n = 1; n <= 3; n++) {
+    const handle = cache.acquire(n);
+    const it = handle.reader.iterator();
+    for (it.seekToFirst(); it.valid(); it.next()) assert.ok(blocks.usedBytes <= capacity);
+    it.close();
+    handle.release();
+  }
+  assert.ok(blocks.usedBytes > capacity - 8192, `${blocks.usedBytes} bytes used`);
+  // The last blocks read are from table 3; table 1's were evicted long ago.
+  const before = blocks.usedBytes;
+  cache.evict(3);
+  assert.ok(blocks.usedBytes < before);
+  cache.evict(2);
+  assert.is(blocks.usedBytes, 0);
+  cache.close();
+});
+
+test('a block cache of 0 bytes caches nothing, and a negative capacity is refused', () => {
+  const blocks = new BlockCache(0);
+  const reader = TableReader.open(fs.openReadable(nameOf(2)), 2, blocks);
+  reader.get(keyOf(2, 1), 100);
+  reader.get(keyOf(2, 1), 100);
+  assert.equal([blocks.hits, blocks.misses, blocks.usedBytes], [0, 2, 0]);
+  reader.close();
+  assert.is(codeOf(() => new BlockCache(-1)), 'INVALID_ARGUMENT');
+  assert.is(codeOf(() => new TableCache(fs, nameOf, { maxOpenFiles: 0, blockCache: blocks })), 'INVALID_ARGUMENT');
+});
+
+test('acquire() of a file that is not a table throws CORRUPTION and leaves no file open', async () => {
+  const bogus = await fs.createWritable(nameOf(99));
+  await bogus.append(Buffer.alloc(100, 1));
+  await bogus.close();
+  const cache = new TableCache(fs, nameOf, { maxOpenFiles: 2, blockCache: undefined });
+  assert.is(codeOf(() => cache.acquire(99)), 'CORRUPTION');
+  assert.is(codeOf(() => cache.acquire(98)), 'IO_ERROR');
+  assert.is(fs.open, 0);
+  assert.is(cache.openFiles, 0);
+  cache.close();
+});
+
+test('a closed reader refuses get() and iterator() with CLOSED; close() is idempotent', () => {
+  const reader = TableReader.open(fs.openReadable(nameOf(4)), 4, undefined);
+  reader.close();
+  reader.close();
+  assert.is(codeOf(() => reader.get(keyOf(4, 1), 10)), 'CLOSED');
+  assert.is(codeOf(() => reader.iterator()), 'CLOSED');
+  assert.is(fs.open, 0);
+});
+
+test.run();
