@@ -1,0 +1,216 @@
+// Database: the public API. Checks every argument (INVALID_ARGUMENT before anything is
+// written), converts strings to UTF-8 bytes, and hands the work to the engine.
+
+import * as path from 'node:path';
+import { closedError, invalidArgument, MAX_SEQ, ValueKind, type SeqNum } from './base/index.js';
+import { Engine, resolveOptions, type EngineOptions, type EngineStats, type Bounds, type ResolvedOptions } from './engine/index.js';
+import { describe, toBatch, toKey, toSync, toValue, type BatchOperation, type Key, type Value, type WriteOptions } from './input.js';
+import { Iterator } from './iterator.js';
+import { Snapshot } from './snapshot.js';
+
+export type OpenOptions = EngineOptions;
+
+export interface ReadOptions {
+  /** Read at this snapshot instead of at the latest published write. */
+  snapshot?: Snapshot;
+}
+
+export interface IteratorOptions extends ReadOptions {
+  gt?: Key;
+  gte?: Key;
+  lt?: Key;
+  lte?: Key;
+  /** Descending key order. Default false. */
+  reverse?: boolean;
+  /** At most this many entries; -1 or Infinity for no limit (default). */
+  limit?: number;
+}
+
+export interface DatabaseStats extends EngineStats {
+  openIterators: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Opens (or creates) the database in directory `location`. */
+export async function open(location: string, options?: OpenOptions): Promise<Database> {
+  if (typeof location !== 'string' || location.length === 0) throw invalidArgument('location must be a non-empty string');
+  const resolved = resolveOptions(options);
+  const engine = await Engine.open(path.resolve(location), resolved);
+  return new Database(engine, resolved);
+}
+
+export class Database {
+  readonly #engine: Engine;
+  readonly #options: ResolvedOptions;
+  readonly #iterators = new Set<Iterator>();
+  readonly #snapshots = new Set<Snapshot>();
+  #closing: Promise<void> | undefined;
+
+  /** @internal Use open(). */
+  constructor(engine: Engine, options: ResolvedOptions) {
+    this.#engine = engine;
+    this.#options = options;
+  }
+
+  /** The database directory (absolute). */
+  get location(): string {
+    return this.#engine.dir;
+  }
+
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /** Resolves once the write is in the WAL (after fdatasync with sync: true) and visible to reads. */
+  put(key: Key, value: Value, options?: WriteOptions): Promise<void> {
+    try {
+      this.#checkOpen();
+      const entry = { kind: ValueKind.Put, key: toKey(key), value: toValue(value) };
+      return this.#engine.write([entry], toSync(options, this.#options.sync));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Deletes `key` (a missing key is not an error). Durability as for put(). */
+  del(key: Key, options?: WriteOptions): Promise<void> {
+    try {
+      this.#checkOpen();
+      const entry = { kind: ValueKind.Delete, key: toKey(key), value: EMPTY };
+      return this.#engine.write([entry], toSync(options, this.#options.sync));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Applies every operation or none, also across a crash. An empty batch resolves at once. */
+  batch(operations: readonly BatchOperation[], options?: WriteOptions): Promise<void> {
+    try {
+      this.#checkOpen();
+      const entries = toBatch(operations);
+      const sync = toSync(options, this.#options.sync);
+      if (entries.length === 0) return Promise.resolve();
+      return this.#engine.write(entries, sync);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The value of `key`, or undefined when it has none. */
+  get(key: Key, options?: ReadOptions): Promise<Buffer | undefined> {
+    try {
+      return Promise.resolve(this.getSync(key, options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** get() without the promise: reads are served on the calling thread. */
+  getSync(key: Key, options?: ReadOptions): Buffer | undefined {
+    this.#checkOpen();
+    const k = toKey(key);
+    return this.#engine.get(k, this.#readSeq(options));
+  }
+
+  /** A cursor over a key range at one snapshot; see Iterator. */
+  iterator(options: IteratorOptions = {}): Iterator {
+    this.#checkOpen();
+    if (typeof options !== 'object' || options === null) throw invalidArgument('iterator options must be an object');
+    const bounds = toBounds(options);
+    const reverse = options.reverse ?? false;
+    if (typeof reverse !== 'boolean') throw invalidArgument(`option reverse must be a boolean, got ${describe(reverse)}`);
+    const limit = options.limit ?? -1;
+    if (typeof limit !== 'number' || Number.isNaN(limit) || (limit !== Infinity && (!Number.isInteger(limit) || limit < -1))) {
+      throw invalidArgument(`option limit must be an integer >= -1 or Infinity, got ${String(limit)}`);
+    }
+    let seq = this.#readSeq(options);
+    let release: () => void;
+    if (options.snapshot === undefined) {
+      seq = this.#engine.acquireSnapshot();
+      const pinned = seq;
+      release = () => this.#engine.releaseSnapshot(pinned);
+    } else {
+      release = () => {};
+    }
+    let iterator: Iterator;
+    try {
+      const cursor = this.#engine.iterator(seq, bounds, reverse, limit === Infinity ? -1 : limit);
+      iterator = new Iterator(cursor, () => {
+        this.#iterators.delete(iterator);
+        release();
+      });
+    } catch (err) {
+      release();
+      throw err;
+    }
+    this.#iterators.add(iterator);
+    return iterator;
+  }
+
+  /** Pins the current state for reads until release(). */
+  snapshot(): Snapshot {
+    this.#checkOpen();
+    const seq = this.#engine.acquireSnapshot();
+    const snap: Snapshot = new Snapshot(this, seq, () => {
+      this.#snapshots.delete(snap);
+      this.#engine.releaseSnapshot(seq);
+    });
+    this.#snapshots.add(snap);
+    return snap;
+  }
+
+  /** Writes every memtable to tables; resolves when they are recorded in the MANIFEST. */
+  flush(): Promise<void> {
+    try {
+      this.#checkOpen();
+      return this.#engine.flush();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  stats(): DatabaseStats {
+    this.#checkOpen();
+    return { ...this.#engine.stats(), openIterators: this.#iterators.size };
+  }
+
+  /**
+   * Waits for the writes in flight, closes iterators, releases snapshots, syncs the WAL and
+   * releases the directory lock. Idempotent; every other call afterwards fails with CLOSED.
+   */
+  close(): Promise<void> {
+    if (this.#closing === undefined) {
+      for (const it of [...this.#iterators]) it.closeSync();
+      for (const snap of [...this.#snapshots]) snap.release();
+      this.#closing = this.#engine.close();
+    }
+    return this.#closing;
+  }
+
+  #checkOpen(): void {
+    if (this.#closing !== undefined) throw closedError('database');
+  }
+
+  #readSeq(options: ReadOptions | undefined): SeqNum {
+    if (options === undefined || options === null) return this.#engine.publishedSeq;
+    if (typeof options !== 'object') throw invalidArgument('read options must be an object');
+    const snap = options.snapshot;
+    if (snap === undefined) return this.#engine.publishedSeq;
+    if (!(snap instanceof Snapshot)) throw invalidArgument(`option snapshot must be a Snapshot, got ${describe(snap)}`);
+    const seq = snap.seqFor(this);
+    if (seq === undefined) throw invalidArgument('the snapshot belongs to another database');
+    return Math.min(seq, MAX_SEQ);
+  }
+}
+
+function toBounds(o: IteratorOptions): Bounds {
+  if (o.gt !== undefined && o.gte !== undefined) throw invalidArgument('give at most one of gt and gte');
+  if (o.lt !== undefined && o.lte !== undefined) throw invalidArgument('give at most one of lt and lte');
+  const bounds: Bounds = { lowerInclusive: o.gt === undefined, upperInclusive: o.lt === undefined };
+  const lower = o.gt ?? o.gte;
+  const upper = o.lt ?? o.lte;
+  if (lower !== undefined) bounds.lower = toKey(lower, o.gt !== undefined ? 'gt' : 'gte');
+  if (upper !== undefined) bounds.upper = toKey(upper, o.lt !== undefined ? 'lt' : 'lte');
+  return bounds;
+}

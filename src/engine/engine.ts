@@ -1,0 +1,490 @@
+/**
+ * Engine: one shard's complete LSM engine — commit pipeline, memtables, flush, version set,
+ * read path and recovery — over one directory.
+ *
+ * Invariants:
+ * 1. Writes go WAL → memtable in sequence order (CommitPipeline); a read at sequence S sees
+ *    exactly the writes with sequence <= S.
+ * 2. Each memtable has its own WAL. A full memtable becomes immutable, the old WAL is synced
+ *    and closed, and a new one starts, so only the newest WAL can have a torn tail.
+ * 3. Immutable memtables are flushed oldest first. A flush's MANIFEST edit names the new
+ *    table and moves the log number to the oldest WAL still needed; only then is the flushed
+ *    memtable dropped and its WAL deleted.
+ * 4. A table is deleted only when no live version names it and no flush is writing it.
+ * 5. After a background (flush) or WAL failure, writes fail with that error; reads go on.
+ */
+
+import {
+  closedError,
+  corruption,
+  invariant,
+  ioError,
+  lockFileName,
+  MAX_SEQ,
+  MergingIterator,
+  parseFileName,
+  StrataError,
+  tableFileName,
+  walFileName,
+  manifestFileName,
+  tempFileName,
+  ValueKind,
+  loadChecksum,
+  type BatchEntry,
+  type FileLock,
+  type InternalIterator,
+  type SeqNum,
+} from '../base/index.js';
+import { NUM_LEVELS, VersionSet, type TableMeta, type Version } from '../manifest/index.js';
+import { Memtable } from '../memtable/index.js';
+import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/index.js';
+import { LogWriter } from '../wal/index.js';
+import { CommitPipeline, type PendingWrite } from './commit-pipeline.js';
+import { DbIterator, type Bounds } from './db-iterator.js';
+import { writeTable } from './flush.js';
+import type { ResolvedOptions } from './options.js';
+import { replayWals } from './recovery.js';
+import { SnapshotList } from './snapshots.js';
+
+interface Immutable {
+  readonly mem: Memtable;
+  /** The WAL that holds exactly this memtable's writes. */
+  readonly walNumber: number;
+}
+
+export interface EngineStats {
+  writes: number;
+  writeGroups: number;
+  averageGroupSize: number;
+  largestGroup: number;
+  walSyncs: number;
+  walBytes: number;
+  userBytesWritten: number;
+  lastSequence: SeqNum;
+  publishedSequence: SeqNum;
+  memtableBytes: number;
+  memtableEntries: number;
+  immutableMemtables: number;
+  flushes: number;
+  bytesFlushed: number;
+  writeStalls: number;
+  writeStallMs: number;
+  levels: { level: number; files: number; bytes: number }[];
+  blockCache: { hits: number; misses: number; usedBytes: number };
+  openTables: number;
+  liveSnapshots: number;
+}
+
+export class Engine {
+  readonly dir: string;
+  readonly #options: ResolvedOptions;
+  readonly #lock: FileLock;
+  readonly #versions: VersionSet;
+  readonly #pipeline: CommitPipeline;
+  readonly #blockCache: BlockCache | undefined;
+  readonly #tableCache: TableCache;
+  readonly #snapshots = new SnapshotList();
+  readonly #builderOptions: TableBuilderOptions;
+  /** Tables being written whose edit is not yet applied: never deleted as obsolete. */
+  readonly #pendingOutputs = new Set<number>();
+  #mem: Memtable;
+  #wal: LogWriter;
+  #walNumber: number;
+  #imms: Immutable[] = [];
+  #flushing: Promise<void> | undefined;
+  #flushWaiters: { resolve(): void; reject(err: unknown): void }[] = [];
+  #backgroundError: StrataError | undefined;
+  #closed = false;
+  #deleting: Promise<void> = Promise.resolve();
+  #userBytes = 0;
+  #flushes = 0;
+  #bytesFlushed = 0;
+  #stalls = 0;
+  #stallMs = 0;
+
+  private constructor(dir: string, options: ResolvedOptions, lock: FileLock, versions: VersionSet, wal: LogWriter, walNumber: number) {
+    this.dir = dir;
+    this.#options = options;
+    this.#lock = lock;
+    this.#versions = versions;
+    this.#wal = wal;
+    this.#walNumber = walNumber;
+    this.#mem = new Memtable();
+    this.#blockCache = options.blockCacheBytes > 0 ? new BlockCache(options.blockCacheBytes) : undefined;
+    this.#tableCache = new TableCache(options.fs, (n) => tableFileName(dir, n), {
+      maxOpenFiles: options.maxOpenFiles,
+      blockCache: this.#blockCache,
+    });
+    this.#builderOptions = {
+      blockBytes: options.blockBytes,
+      compression: options.compression,
+      bloomBitsPerKey: options.bloomBitsPerKey,
+    };
+    this.#pipeline = new CommitPipeline(versions.lastSequence, {
+      beforeGroup: () => this.#makeRoomForWrite(),
+      wal: () => this.#wal,
+      apply: (w) => this.#apply(w),
+    });
+    versions.onObsoleteFiles(() => this.#scheduleObsoleteDeletion());
+  }
+
+  /**
+   * Opens (creating if allowed) the database in `dir`: takes the lock, recovers the MANIFEST,
+   * replays and flushes the WALs no table covers, starts a fresh WAL and MANIFEST, and deletes
+   * files nothing refers to.
+   */
+  static async open(dir: string, options: ResolvedOptions): Promise<Engine> {
+    await loadChecksum();
+    const fs = options.fs;
+    if (!(await fs.exists(dir))) {
+      if (!options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} does not exist (createIfMissing is false)`);
+      await fs.mkdir(dir);
+    }
+    const lock = await fs.lock(lockFileName(dir));
+    try {
+      const names = await fs.readdir(dir);
+      const files = names.map((name) => ({ name, parsed: parseFileName(name) }));
+      let versions: VersionSet;
+      if (names.includes('CURRENT')) {
+        if (options.errorIfExists) throw new StrataError('INVALID_ARGUMENT', `${dir} already holds a database (errorIfExists)`);
+        versions = await VersionSet.recover(fs, dir);
+      } else {
+        if (!options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} holds no database (createIfMissing is false)`);
+        const stray = files.find((f) => f.parsed && (f.parsed.kind === 'table' || f.parsed.kind === 'wal' || f.parsed.kind === 'manifest'));
+        if (stray) throw corruption(`${dir}/CURRENT`, 0, `missing, yet ${stray.name} exists`);
+        versions = VersionSet.empty(fs, dir);
+      }
+      for (const f of files) if (f.parsed) versions.markFileNumberUsed(f.parsed.number);
+      const present = new Set(files.filter((f) => f.parsed?.kind === 'table').map((f) => f.parsed!.number));
+      for (const { table } of versions.current.allFiles()) {
+        if (!present.has(table.fileNumber)) throw corruption(tableFileName(dir, table.fileNumber), 0, 'table named by the MANIFEST is missing');
+      }
+
+      const walNumbers = files
+        .filter((f) => f.parsed?.kind === 'wal' && f.parsed.number >= versions.logNumber)
+        .map((f) => f.parsed!.number)
+        .sort((a, b) => a - b);
+      const replay = await replayWals(fs, dir, walNumbers, {
+        mode: options.walRecovery,
+        memtableBytes: options.memtableBytes,
+        lastSeq: versions.lastSequence,
+        onSkip: options.onRecoverySkip,
+      });
+      const added: { level: number; table: TableMeta }[] = [];
+      for (const mem of replay.memtables) {
+        const n = versions.newFileNumber();
+        const meta = await writeTable(fs, dir, n, mem.iterator(), {
+          blockBytes: options.blockBytes,
+          compression: options.compression,
+          bloomBitsPerKey: options.bloomBitsPerKey,
+        });
+        if (meta) added.push({ level: 0, table: meta });
+      }
+      const walNumber = versions.newFileNumber();
+      const wal = await LogWriter.create(fs, walFileName(dir, walNumber));
+      try {
+        await versions.startManifest({ logNumber: walNumber, lastSequence: replay.lastSeq, added });
+      } catch (err) {
+        await wal.close().catch(() => {});
+        throw err;
+      }
+      const engine = new Engine(dir, options, lock, versions, wal, walNumber);
+      await engine.#deleteObsoleteFiles();
+      return engine;
+    } catch (err) {
+      await lock.release().catch(() => {});
+      throw err;
+    }
+  }
+
+  get publishedSeq(): SeqNum {
+    return this.#pipeline.publishedSeq;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Writes one atomic batch. REQUIRES: entries validated, not empty. */
+  write(entries: readonly BatchEntry[], sync: boolean): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError('database'));
+    for (const e of entries) this.#userBytes += e.key.length + e.value.length;
+    return this.#pipeline.submit(entries, sync);
+  }
+
+  /** The newest value of `key` visible at `seq` (default: everything published). */
+  get(key: Uint8Array, seq: SeqNum = this.#pipeline.publishedSeq): Buffer | undefined {
+    this.#checkOpen();
+    const hit = this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#getFromTables(key, seq);
+    if (hit === undefined || hit.kind === ValueKind.Delete) return undefined;
+    return Buffer.from(hit.value);
+  }
+
+  /** Pins the published sequence for reads; the caller must releaseSnapshot() it. */
+  acquireSnapshot(): SeqNum {
+    this.#checkOpen();
+    const seq = this.#pipeline.publishedSeq;
+    this.#snapshots.acquire(seq);
+    return seq;
+  }
+
+  releaseSnapshot(seq: SeqNum): void {
+    this.#snapshots.release(seq);
+  }
+
+  /**
+   * A cursor at `seq` (which the caller has pinned with acquireSnapshot). It holds the current
+   * version until closed, so the tables it reads stay on disk.
+   */
+  iterator(seq: SeqNum, bounds: Bounds, reverse: boolean, limit: number): DbIterator {
+    this.#checkOpen();
+    const version = this.#versions.current;
+    version.ref();
+    const children: InternalIterator[] = [this.#mem.iterator(), ...this.#imms.map((imm) => imm.mem.iterator())];
+    const releases: (() => void)[] = [];
+    try {
+      for (const { table } of version.allFiles()) {
+        const handle = this.#tableCache.acquire(table.fileNumber);
+        releases.push(handle.release);
+        children.push(handle.reader.iterator());
+      }
+    } catch (err) {
+      for (const r of releases) r();
+      version.unref();
+      throw err;
+    }
+    return new DbIterator(new MergingIterator(children), seq, bounds, reverse, limit, () => {
+      for (const r of releases) r();
+      version.unref();
+    });
+  }
+
+  /** Writes the current memtable (if it holds anything) and every older one to tables. */
+  async flush(): Promise<void> {
+    this.#checkOpen();
+    await this.#pipeline.barrier(async () => {
+      if (this.#mem.entryCount > 0) await this.#rotate();
+    });
+    await this.#waitForFlushes();
+  }
+
+  stats(): EngineStats {
+    const s = this.#pipeline.stats;
+    const levels = [];
+    for (let level = 0; level < NUM_LEVELS; level++) {
+      const files = this.#versions.current.levels[level]!;
+      levels.push({ level, files: files.length, bytes: files.reduce((n, f) => n + f.fileSize, 0) });
+    }
+    return {
+      writes: s.writes,
+      writeGroups: s.groups,
+      averageGroupSize: s.groups === 0 ? 0 : s.writes / s.groups,
+      largestGroup: s.largestGroup,
+      walSyncs: s.syncs,
+      walBytes: s.walBytes,
+      userBytesWritten: this.#userBytes,
+      lastSequence: this.#pipeline.lastSeq,
+      publishedSequence: this.#pipeline.publishedSeq,
+      memtableBytes: this.#mem.approximateBytes + this.#imms.reduce((n, i) => n + i.mem.approximateBytes, 0),
+      memtableEntries: this.#mem.entryCount,
+      immutableMemtables: this.#imms.length,
+      flushes: this.#flushes,
+      bytesFlushed: this.#bytesFlushed,
+      writeStalls: this.#stalls,
+      writeStallMs: this.#stallMs,
+      levels,
+      blockCache: {
+        hits: this.#blockCache?.hits ?? 0,
+        misses: this.#blockCache?.misses ?? 0,
+        usedBytes: this.#blockCache?.usedBytes ?? 0,
+      },
+      openTables: this.#tableCache.openFiles,
+      liveSnapshots: this.#snapshots.size,
+    };
+  }
+
+  /**
+   * Waits for the writes already submitted and for a flush in progress, syncs the WAL, and
+   * releases every file and the lock. Idempotent; later calls fail with CLOSED.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pipeline.drain();
+    await this.#flushing?.catch(() => {});
+    await this.#deleting;
+    if (!this.#pipeline.error) await this.#wal.sync().catch(() => {});
+    await this.#wal.close().catch(() => {});
+    await this.#versions.close().catch(() => {});
+    this.#tableCache.close();
+    await this.#lock.release();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw closedError('database');
+  }
+
+  #apply(w: PendingWrite): void {
+    const mem = this.#mem;
+    let seq = w.firstSeq;
+    for (const e of w.entries) mem.add(seq++, e.kind, e.key, e.value);
+  }
+
+  #getFromImmutables(key: Uint8Array, seq: SeqNum) {
+    for (let i = this.#imms.length - 1; i >= 0; i--) {
+      const hit = this.#imms[i]!.mem.get(key, seq);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+
+  #getFromTables(key: Uint8Array, seq: SeqNum) {
+    const version = this.#versions.current;
+    for (let level = 0; level < NUM_LEVELS; level++) {
+      for (const table of version.levels[level]!) {
+        if (Buffer.compare(key, table.smallestKey) < 0 || Buffer.compare(key, table.largestKey) > 0) continue;
+        if (table.smallestSeq > seq) continue;
+        const handle = this.#tableCache.acquire(table.fileNumber);
+        try {
+          const hit = handle.reader.get(key, seq);
+          if (hit) return hit;
+        } finally {
+          handle.release();
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** beforeGroup: switch memtables when the current one is full; wait when flushes lag. */
+  async #makeRoomForWrite(): Promise<void> {
+    while (this.#mem.approximateBytes >= this.#options.memtableBytes) {
+      if (this.#backgroundError) throw this.#backgroundError;
+      if (this.#imms.length >= this.#options.maxImmutableMemtables) {
+        const started = performance.now();
+        this.#stalls++;
+        await this.#waitForFlushProgress();
+        this.#stallMs += performance.now() - started;
+        continue;
+      }
+      await this.#rotate();
+    }
+  }
+
+  /** Makes the current memtable immutable and starts a new memtable and WAL. Runs between groups. */
+  async #rotate(): Promise<void> {
+    const fs = this.#options.fs;
+    const walNumber = this.#versions.newFileNumber();
+    const wal = await LogWriter.create(fs, walFileName(this.dir, walNumber));
+    try {
+      await fs.syncDir(this.dir);
+      // Sync the old WAL before any write reaches the new one: a power cut must not keep a
+      // later write while losing an earlier one.
+      await this.#wal.sync();
+    } catch (err) {
+      await wal.close().catch(() => {});
+      await fs.unlink(walFileName(this.dir, walNumber)).catch(() => {});
+      throw err;
+    }
+    await this.#wal.close().catch(() => {});
+    this.#mem.markImmutable();
+    this.#imms.push({ mem: this.#mem, walNumber: this.#walNumber });
+    this.#mem = new Memtable();
+    this.#wal = wal;
+    this.#walNumber = walNumber;
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushing || this.#backgroundError) return;
+    this.#flushing = this.#flushLoop().finally(() => {
+      this.#flushing = undefined;
+    });
+  }
+
+  async #flushLoop(): Promise<void> {
+    try {
+      while (this.#imms.length > 0 && !this.#backgroundError) {
+        await this.#flushOldest();
+        this.#notifyFlushWaiters(undefined);
+      }
+    } catch (err) {
+      const error = err instanceof StrataError ? err : ioError('flush', this.dir, err);
+      this.#backgroundError = error;
+      this.#pipeline.fail(error);
+      this.#notifyFlushWaiters(error);
+    }
+  }
+
+  async #flushOldest(): Promise<void> {
+    const imm = this.#imms[0];
+    invariant(imm !== undefined, 'flush with no immutable memtable');
+    const fileNumber = this.#versions.newFileNumber();
+    this.#pendingOutputs.add(fileNumber);
+    try {
+      const meta = await writeTable(this.#options.fs, this.dir, fileNumber, imm.mem.iterator(), this.#builderOptions);
+      const logNumber = this.#imms[1]?.walNumber ?? this.#walNumber;
+      await this.#versions.logAndApply({
+        logNumber,
+        lastSequence: Math.max(this.#versions.lastSequence, imm.mem.lastSeq ?? 0),
+        ...(meta ? { added: [{ level: 0, table: meta }] } : {}),
+      });
+      this.#flushes++;
+      this.#bytesFlushed += meta?.fileSize ?? 0;
+    } finally {
+      this.#pendingOutputs.delete(fileNumber);
+    }
+    this.#imms.shift();
+    await this.#options.fs.unlink(walFileName(this.dir, imm.walNumber));
+  }
+
+  #waitForFlushProgress(): Promise<void> {
+    if (this.#backgroundError) return Promise.reject(this.#backgroundError);
+    return new Promise((resolve, reject) => this.#flushWaiters.push({ resolve, reject }));
+  }
+
+  async #waitForFlushes(): Promise<void> {
+    while (this.#imms.length > 0) {
+      this.#scheduleFlush();
+      await this.#waitForFlushProgress();
+    }
+  }
+
+  #notifyFlushWaiters(err: StrataError | undefined): void {
+    const waiters = this.#flushWaiters;
+    this.#flushWaiters = [];
+    for (const w of waiters) (err ? w.reject(err) : w.resolve());
+  }
+
+  #scheduleObsoleteDeletion(): void {
+    this.#deleting = this.#deleting.then(() => this.#deleteObsoleteFiles()).catch(() => {});
+  }
+
+  /**
+   * Deletes tables no live version names, WALs below the log number, old MANIFESTs and temp
+   * files. A failure to delete loses nothing; the next open retries.
+   */
+  async #deleteObsoleteFiles(): Promise<void> {
+    const fs = this.#options.fs;
+    const live = this.#versions.liveFileNumbers();
+    for (const name of await fs.readdir(this.dir)) {
+      const f = parseFileName(name);
+      if (!f) continue;
+      let obsolete = false;
+      if (f.kind === 'table') obsolete = !live.has(f.number) && !this.#pendingOutputs.has(f.number);
+      else if (f.kind === 'wal') obsolete = f.number < this.#versions.logNumber;
+      else if (f.kind === 'manifest') obsolete = f.number !== this.#versions.manifestNumber;
+      else if (f.kind === 'temp') obsolete = true;
+      if (!obsolete) continue;
+      if (f.kind === 'table') {
+        this.#tableCache.evict(f.number);
+        await fs.unlink(tableFileName(this.dir, f.number));
+      } else if (f.kind === 'wal') await fs.unlink(walFileName(this.dir, f.number));
+      else if (f.kind === 'manifest') await fs.unlink(manifestFileName(this.dir, f.number));
+      else await fs.unlink(tempFileName(this.dir, f.number));
+    }
+  }
+}
+
+export type { Version, Bounds };
+export { MAX_SEQ };

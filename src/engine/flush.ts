@@ -1,0 +1,53 @@
+// Writing a memtable (or any sorted cursor) to a new level-0 table.
+//
+// The table is complete and fsynced, and its directory entry durable, before this resolves:
+// only then may a MANIFEST edit name it. Every version is kept: dropping versions that no
+// snapshot can see is compaction's work.
+
+import { tableFileName, type FileSystem, type InternalIterator } from '../base/index.js';
+import type { TableMeta } from '../manifest/index.js';
+import { TableBuilder, type TableBuilderOptions } from '../sstable/index.js';
+
+/** Finished blocks are appended once this many bytes wait in memory. */
+const DRAIN_BYTES = 1024 * 1024;
+
+/**
+ * Writes every entry of `it` to table `fileNumber` in `dir`. Resolves to its metadata, or
+ * undefined (and no file) when `it` is empty. On failure the partial file is removed.
+ */
+export async function writeTable(
+  fs: FileSystem,
+  dir: string,
+  fileNumber: number,
+  it: InternalIterator,
+  options: TableBuilderOptions,
+): Promise<TableMeta | undefined> {
+  it.seekToFirst();
+  if (!it.valid()) return undefined;
+  const path = tableFileName(dir, fileNumber);
+  const builder = new TableBuilder(await fs.createWritable(path), options);
+  try {
+    for (; it.valid(); it.next()) {
+      builder.add(it.key(), it.seq(), it.kind(), it.value());
+      if (builder.pendingBytes >= DRAIN_BYTES) await builder.drain();
+    }
+    const { fileSize, properties: p } = await builder.finish();
+    await fs.syncDir(dir);
+    return {
+      fileNumber,
+      fileSize,
+      smallestKey: p.smallestKey,
+      largestKey: p.largestKey,
+      smallestSeq: p.smallestSeq,
+      largestSeq: p.largestSeq,
+      entries: p.entries,
+      deletions: p.deletions,
+    };
+  } catch (err) {
+    await builder.abandon().catch(() => {});
+    await fs.unlink(path).catch(() => {});
+    throw err;
+  } finally {
+    it.close();
+  }
+}

@@ -1,0 +1,115 @@
+// Engine options: documented units and defaults, validated and resolved once at open.
+
+import { invalidArgument, NodeFileSystem, type FileSystem } from '../base/index.js';
+
+export type WalRecoveryMode = 'tolerate-tail' | 'strict' | 'salvage';
+
+export interface EngineOptions {
+  /** Create the directory and an empty database when there is none. Default true. */
+  createIfMissing?: boolean;
+  /** Fail with INVALID_ARGUMENT if a database already exists there. Default false. */
+  errorIfExists?: boolean;
+  /** Memtable budget in bytes; a full memtable becomes immutable and is flushed. Default 64 MiB. */
+  memtableBytes?: number;
+  /** Immutable memtables allowed to wait for their flush before writes wait too. Default 2. */
+  maxImmutableMemtables?: number;
+  /** Block cache budget in bytes of uncompressed blocks; 0 disables it. Default 32 MiB. */
+  blockCacheBytes?: number;
+  /** Table files kept open at once. Default 500. */
+  maxOpenFiles?: number;
+  /** Uncompressed size a data block is cut at, in bytes. Default 4096. */
+  blockBytes?: number;
+  /** Per-block compression of new tables. Default 'lz4'. */
+  compression?: 'lz4' | 'none';
+  /** Bloom filter bits per key; 0 disables filters. Default 10. */
+  bloomBitsPerKey?: number;
+  /** Default for a write's `sync` option. Default false. */
+  sync?: boolean;
+  /**
+   * What opening does with a damaged WAL: 'tolerate-tail' (default) drops a torn tail of the
+   * newest WAL and fails on anything else; 'strict' fails on any damage, a torn tail included;
+   * 'salvage' skips damaged records, reporting each through onRecoverySkip.
+   */
+  walRecovery?: WalRecoveryMode;
+  /** Called for every byte range that salvage skipped. */
+  onRecoverySkip?: (file: string, offset: number, bytes: number, reason: string) => void;
+  /** The file system; the real one by default. Tests inject faults through it. */
+  fs?: FileSystem;
+}
+
+export interface ResolvedOptions {
+  createIfMissing: boolean;
+  errorIfExists: boolean;
+  memtableBytes: number;
+  maxImmutableMemtables: number;
+  blockCacheBytes: number;
+  maxOpenFiles: number;
+  blockBytes: number;
+  compression: 'lz4' | 'none';
+  bloomBitsPerKey: number;
+  sync: boolean;
+  walRecovery: WalRecoveryMode;
+  onRecoverySkip: ((file: string, offset: number, bytes: number, reason: string) => void) | undefined;
+  fs: FileSystem;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+const KNOWN = new Set<string>([
+  'createIfMissing', 'errorIfExists', 'memtableBytes', 'maxImmutableMemtables', 'blockCacheBytes', 'maxOpenFiles',
+  'blockBytes', 'compression', 'bloomBitsPerKey', 'sync', 'walRecovery', 'onRecoverySkip', 'fs',
+]);
+
+function int(options: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
+  const v = options[name];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw invalidArgument(`option ${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function bool(options: Record<string, unknown>, name: string, fallback: boolean): boolean {
+  const v = options[name];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'boolean') throw invalidArgument(`option ${name} must be a boolean, got ${typeof v}`);
+  return v;
+}
+
+function oneOf<T extends string>(options: Record<string, unknown>, name: string, fallback: T, allowed: readonly T[]): T {
+  const v = options[name];
+  if (v === undefined) return fallback;
+  if (!allowed.includes(v as T)) throw invalidArgument(`option ${name} must be one of ${allowed.join(', ')}, got ${String(v)}`);
+  return v as T;
+}
+
+/** Validates every option (INVALID_ARGUMENT on any unknown name or out-of-range value). */
+export function resolveOptions(input: unknown, extraKnown: readonly string[] = []): ResolvedOptions {
+  if (input === undefined || input === null) input = {};
+  if (typeof input !== 'object' || Array.isArray(input)) throw invalidArgument('options must be an object');
+  const o = input as Record<string, unknown>;
+  for (const name of Object.keys(o)) {
+    if (!KNOWN.has(name) && !extraKnown.includes(name)) throw invalidArgument(`unknown option ${name}`);
+  }
+  const fs = o['fs'];
+  if (fs !== undefined && (typeof fs !== 'object' || fs === null)) throw invalidArgument('option fs must be a FileSystem');
+  const onSkip = o['onRecoverySkip'];
+  if (onSkip !== undefined && typeof onSkip !== 'function') throw invalidArgument('option onRecoverySkip must be a function');
+  return {
+    createIfMissing: bool(o, 'createIfMissing', true),
+    errorIfExists: bool(o, 'errorIfExists', false),
+    memtableBytes: int(o, 'memtableBytes', 64 * MiB, 64 * KiB, 2 * GiB),
+    maxImmutableMemtables: int(o, 'maxImmutableMemtables', 2, 1, 64),
+    blockCacheBytes: int(o, 'blockCacheBytes', 32 * MiB, 0, 64 * GiB),
+    maxOpenFiles: int(o, 'maxOpenFiles', 500, 8, 1_000_000),
+    blockBytes: int(o, 'blockBytes', 4 * KiB, 256, 4 * MiB),
+    compression: oneOf(o, 'compression', 'lz4', ['lz4', 'none'] as const),
+    bloomBitsPerKey: int(o, 'bloomBitsPerKey', 10, 0, 64),
+    sync: bool(o, 'sync', false),
+    walRecovery: oneOf(o, 'walRecovery', 'tolerate-tail', ['tolerate-tail', 'strict', 'salvage'] as const),
+    onRecoverySkip: onSkip as ResolvedOptions['onRecoverySkip'],
+    fs: (fs as FileSystem | undefined) ?? new NodeFileSystem(),
+  };
+}

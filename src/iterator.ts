@@ -1,0 +1,85 @@
+// Iterator: the public cursor. Entries come as [key, value] Buffers (fresh copies), in key
+// order (reverse: descending), at one snapshot for the iterator's whole life.
+//
+//   for await (const [key, value] of db.iterator({ gte: 'a', lt: 'b' })) { ... }
+//
+// Leaving a for-await loop (break, throw or the end) closes the iterator. An iterator used
+// with next() must be closed by its user; until then it pins a snapshot and the table files
+// it reads.
+
+import { closedError } from './base/index.js';
+import type { DbIterator } from './engine/index.js';
+import { toKey } from './input.js';
+
+export class Iterator implements AsyncIterable<[Buffer, Buffer]> {
+  #cursor: DbIterator | undefined;
+  #onClose: (() => void) | undefined;
+
+  /** @internal Created by Database.iterator(). */
+  constructor(cursor: DbIterator, onClose: () => void) {
+    this.#cursor = cursor;
+    this.#onClose = onClose;
+  }
+
+  get closed(): boolean {
+    return this.#cursor === undefined;
+  }
+
+  /** The next entry, or undefined at the end (or past the limit). */
+  next(): Promise<[Buffer, Buffer] | undefined> {
+    try {
+      return Promise.resolve(this.nextSync());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** next() without the promise: the engine reads synchronously anyway. */
+  nextSync(): [Buffer, Buffer] | undefined {
+    if (this.#cursor === undefined) throw closedError('iterator');
+    return this.#cursor.next();
+  }
+
+  /** Up to `n` entries; fewer only at the end. */
+  async nextv(n: number): Promise<[Buffer, Buffer][]> {
+    const out: [Buffer, Buffer][] = [];
+    while (out.length < n) {
+      const entry = this.nextSync();
+      if (entry === undefined) break;
+      out.push(entry);
+    }
+    return out;
+  }
+
+  /**
+   * Moves to the first key at or after `target` (reverse: at or before), within the
+   * iterator's bounds and at its snapshot.
+   */
+  seek(target: Uint8Array | string): void {
+    if (this.#cursor === undefined) throw closedError('iterator');
+    this.#cursor.seek(toKey(target, 'seek target'));
+  }
+
+  /** Releases the snapshot and files the iterator pins. Idempotent. */
+  async close(): Promise<void> {
+    this.closeSync();
+  }
+
+  /** @internal */
+  closeSync(): void {
+    const cursor = this.#cursor;
+    if (cursor === undefined) return;
+    this.#cursor = undefined;
+    cursor.close();
+    this.#onClose?.();
+    this.#onClose = undefined;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<[Buffer, Buffer]> {
+    try {
+      for (let entry = this.nextSync(); entry !== undefined; entry = this.nextSync()) yield entry;
+    } finally {
+      this.closeSync();
+    }
+  }
+}

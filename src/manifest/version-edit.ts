@@ -1,0 +1,114 @@
+// Version edits: the records of the MANIFEST. Owns their bytes.
+//
+//   record payload := msgpack array of fields; field := [tag u8, value]
+//   tag LogNumber      (1) value: u53  WALs numbered below are covered by tables
+//   tag NextFileNumber (2) value: u53  no file number below it is ever handed out again
+//   tag LastSequence   (3) value: u53  sequence numbers up to it may be in tables
+//   tag AddTable       (5) value: [level, fileNumber, fileSize, smallestKey bin, largestKey bin,
+//                                  smallestSeq, largestSeq, entries, deletions]
+//   tag RemoveTable    (6) value: [level, fileNumber]
+//
+// Records are framed and checksummed by src/wal (record type ManifestEdit); replaying every
+// edit of a MANIFEST in order yields the live version. An unknown tag comes from a newer
+// stratadb and is refused (NOT_SUPPORTED) rather than skipped: skipping could drop a file.
+
+import { pack, unpack } from 'msgpackr';
+import { StrataError, type SeqNum } from '../base/index.js';
+
+// Written to disk: append new tags, never renumber.
+export const EditTag = {
+  LogNumber: 1,
+  NextFileNumber: 2,
+  LastSequence: 3,
+  // 4 is reserved (LevelDB's CompactPointer has no counterpart here yet); do not reuse
+  AddTable: 5,
+  RemoveTable: 6,
+} as const;
+
+/** What a version knows about one table file. */
+export interface TableMeta {
+  fileNumber: number;
+  fileSize: number;
+  smallestKey: Uint8Array;
+  largestKey: Uint8Array;
+  smallestSeq: SeqNum;
+  largestSeq: SeqNum;
+  entries: number;
+  deletions: number;
+}
+
+export interface VersionEdit {
+  logNumber?: number;
+  nextFileNumber?: number;
+  lastSequence?: SeqNum;
+  added?: { level: number; table: TableMeta }[];
+  removed?: { level: number; fileNumber: number }[];
+}
+
+export function encodeEdit(edit: VersionEdit): Uint8Array {
+  const fields: unknown[] = [];
+  if (edit.logNumber !== undefined) fields.push([EditTag.LogNumber, edit.logNumber]);
+  if (edit.nextFileNumber !== undefined) fields.push([EditTag.NextFileNumber, edit.nextFileNumber]);
+  if (edit.lastSequence !== undefined) fields.push([EditTag.LastSequence, edit.lastSequence]);
+  for (const { level, fileNumber } of edit.removed ?? []) fields.push([EditTag.RemoveTable, [level, fileNumber]]);
+  for (const { level, table: t } of edit.added ?? []) {
+    fields.push([
+      EditTag.AddTable,
+      [level, t.fileNumber, t.fileSize, t.smallestKey, t.largestKey, t.smallestSeq, t.largestSeq, t.entries, t.deletions],
+    ]);
+  }
+  return pack(fields);
+}
+
+/** Decodes an edit; throws CORRUPTION (message without file/offset, the caller adds them) or NOT_SUPPORTED. */
+export function decodeEdit(bytes: Uint8Array): VersionEdit {
+  const bad = (what: string) => new StrataError('CORRUPTION', `malformed version edit: ${what}`);
+  let fields: unknown;
+  try {
+    fields = unpack(bytes);
+  } catch (err) {
+    throw bad(`not msgpack (${(err as Error).message})`);
+  }
+  if (!Array.isArray(fields)) throw bad('not an array of fields');
+  const edit: VersionEdit = {};
+  const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  const isBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
+  for (const field of fields) {
+    if (!Array.isArray(field) || field.length !== 2) throw bad('field is not [tag, value]');
+    const [tag, value] = field as [unknown, unknown];
+    switch (tag) {
+      case EditTag.LogNumber:
+      case EditTag.NextFileNumber:
+      case EditTag.LastSequence: {
+        if (!isCount(value)) throw bad(`tag ${tag} value is not a count`);
+        if (tag === EditTag.LogNumber) edit.logNumber = value;
+        else if (tag === EditTag.NextFileNumber) edit.nextFileNumber = value;
+        else edit.lastSequence = value;
+        break;
+      }
+      case EditTag.AddTable: {
+        const v = value as unknown[];
+        if (!Array.isArray(v) || v.length !== 9) throw bad('AddTable is not a 9-tuple');
+        const [level, fileNumber, fileSize, smallestKey, largestKey, smallestSeq, largestSeq, entries, deletions] = v;
+        if (!isCount(level) || !isCount(fileNumber) || !isCount(fileSize) || !isBytes(smallestKey) || !isBytes(largestKey) ||
+          !isCount(smallestSeq) || !isCount(largestSeq) || !isCount(entries) || !isCount(deletions)) {
+          throw bad('AddTable field of the wrong type');
+        }
+        (edit.added ??= []).push({
+          level,
+          table: { fileNumber, fileSize, smallestKey, largestKey, smallestSeq, largestSeq, entries, deletions },
+        });
+        break;
+      }
+      case EditTag.RemoveTable: {
+        const v = value as unknown[];
+        if (!Array.isArray(v) || v.length !== 2 || !isCount(v[0]) || !isCount(v[1])) throw bad('RemoveTable is not [level, fileNumber]');
+        (edit.removed ??= []).push({ level: v[0], fileNumber: v[1] });
+        break;
+      }
+      default:
+        throw new StrataError('NOT_SUPPORTED', `version edit tag ${String(tag)} is from a newer stratadb`);
+    }
+  }
+  return edit;
+}

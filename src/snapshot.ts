@@ -1,0 +1,40 @@
+// Snapshot: a pinned sequence number. Reads with { snapshot } see the database as it was
+// when the snapshot was taken, whatever is written, flushed or compacted afterwards.
+
+import { closedError, type SeqNum } from './base/index.js';
+
+export class Snapshot {
+  readonly #seq: SeqNum;
+  readonly #owner: object;
+  #release: (() => void) | undefined;
+
+  /** @internal Created by Database.snapshot(). */
+  constructor(owner: object, seq: SeqNum, release: () => void) {
+    this.#owner = owner;
+    this.#seq = seq;
+    this.#release = release;
+  }
+
+  /** The sequence number the snapshot reads at. */
+  get sequence(): SeqNum {
+    return this.#seq;
+  }
+
+  get released(): boolean {
+    return this.#release === undefined;
+  }
+
+  /** Unpins the snapshot. Idempotent; reading through it afterwards fails with CLOSED. */
+  release(): void {
+    const release = this.#release;
+    this.#release = undefined;
+    release?.();
+  }
+
+  /** @internal The sequence to read at, for `owner`. Throws CLOSED once released. */
+  seqFor(owner: object): SeqNum | undefined {
+    if (owner !== this.#owner) return undefined;
+    if (this.#release === undefined) throw closedError('snapshot');
+    return this.#seq;
+  }
+}
