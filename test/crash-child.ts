@@ -1,0 +1,76 @@
+// The process test/crash.test.ts kills. It opens the database in DIR and writes with
+// sync: true from many concurrent writers until it is killed, acknowledging each write on
+// stdout once its promise resolved (the line protocol is in test/helpers.ts).
+//
+//   node dist/test/crash-child.js DIR ROUND SEED MEMTABLE_BYTES MAX_EXTRA_VALUE_BYTES
+//
+// Acknowledgments go out with fs.writeSync(1): process.stdout is asynchronous on a pipe, and a
+// line still queued in this process when it is killed would be an acknowledgment lost.
+
+import * as fs from 'node:fs';
+import { open } from '../src/index.js';
+import { batchKey, crashValue, Rng } from './helpers.js';
+
+const [dir, roundArg, seedArg, memtableArg, extraArg] = process.argv.slice(2);
+if (dir === undefined || roundArg === undefined || seedArg === undefined || memtableArg === undefined || extraArg === undefined) {
+  process.stderr.write('usage: crash-child.js DIR ROUND SEED MEMTABLE_BYTES MAX_EXTRA_VALUE_BYTES\n');
+  process.exit(2);
+}
+const round = Number(roundArg);
+const maxExtra = Number(extraArg);
+const rng = new Rng(Number(seedArg));
+const WRITERS = 32;
+
+function say(line: string): void {
+  const bytes = Buffer.from(`${line}\n`);
+  let at = 0;
+  while (at < bytes.length) {
+    try {
+      at += fs.writeSync(1, bytes, at);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+    }
+  }
+}
+
+const db = await open(dir, { memtableBytes: Number(memtableArg) });
+say('R');
+
+let nextId = 0;
+/** Keys whose put was acknowledged and that no delete has touched: candidates for a delete. */
+const deletable: string[] = [];
+
+async function writer(): Promise<never> {
+  for (;;) {
+    const id = nextId++;
+    const r = rng.float();
+    if (r < 0.1 && deletable.length > 0) {
+      const key = deletable.splice(rng.int(deletable.length), 1)[0]!;
+      say(`d ${key}`);
+      await db.del(key, { sync: true });
+      say(`D ${key}`);
+    } else if (r < 0.4) {
+      const n = rng.range(2, 8);
+      const batch = `${round}/${id}/${n}`;
+      const ops = [];
+      for (let j = 0; j < n; j++) {
+        const key = batchKey(batch, j);
+        ops.push({ type: 'put' as const, key, value: crashValue(key, maxExtra) });
+      }
+      await db.batch(ops, { sync: true });
+      say(`B ${batch}`);
+    } else {
+      const key = `p/${round}/${id}`;
+      await db.put(key, crashValue(key, maxExtra), { sync: true });
+      say(`P ${key}`);
+      deletable.push(key);
+    }
+  }
+}
+
+try {
+  await Promise.all(Array.from({ length: WRITERS }, writer));
+} catch (err) {
+  process.stderr.write(`crash-child: a write failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,210 @@
+// Crash tests: a child process (test/crash-child.ts) writes with sync: true from 32 concurrent
+// writers and acknowledges every resolved write on stdout; this process SIGKILLs it at a
+// random moment, reopens the database and checks that
+// - every acknowledged put is there with its value, and every acknowledged delete took effect;
+// - every batch is all or nothing, acknowledged ones all;
+// - nothing else is there, and no value is wrong;
+// then starts the next round on the same directory, so the database accumulates.
+//
+//   STRATA_CRASH_SEED=N     another seed for the kill moments and the workload (default 1)
+//   STRATA_CRASH_ROUNDS=N   rounds per test (default 8)
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { open } from '../src/index.js';
+import { batchKey, crashValue, envInt, Rng, show, withTempDir } from './helpers.js';
+
+const CHILD = fileURLToPath(new URL('./crash-child.js', import.meta.url));
+const SEED = envInt('STRATA_CRASH_SEED') ?? 1;
+const ROUNDS = envInt('STRATA_CRASH_ROUNDS') ?? 8;
+/** A child that has not been killed after this long is stuck. */
+const CHILD_TIMEOUT_MS = 30_000;
+
+interface Workload {
+  memtableBytes: number;
+  maxExtraValueBytes: number;
+}
+
+/** What the acknowledgments say must hold, accumulated over rounds. */
+class Expected {
+  /** Put keys: 'present' once acknowledged, 'absent' once a delete was, 'either' while a delete was in flight at a kill. */
+  readonly puts = new Map<string, 'present' | 'absent' | 'either'>();
+  readonly batches = new Set<string>();
+  acks = 0;
+
+  line(line: string): void {
+    const [tag, arg] = [line[0], line.slice(2)];
+    switch (tag) {
+      case 'R':
+        return;
+      case 'P':
+        this.puts.set(arg, 'present');
+        break;
+      case 'B':
+        this.batches.add(arg);
+        break;
+      case 'd':
+        assert.is(this.puts.get(arg), 'present', `the child deletes only acknowledged puts (${line})`);
+        this.puts.set(arg, 'either');
+        return;
+      case 'D':
+        this.puts.set(arg, 'absent');
+        break;
+      default:
+        throw new Error(`unexpected line from the child: ${JSON.stringify(line)}`);
+    }
+    this.acks++;
+  }
+}
+
+interface ChildRun {
+  acks: number;
+  ready: boolean;
+  ms: number;
+}
+
+/**
+ * Runs one child on `dir` and SIGKILLs it after `killAfterAcks` acknowledgments, or after
+ * `killAfterMs` (which may land while it opens and recovers). Feeds every line to `expected`,
+ * including the lines already in the pipe when the kill lands.
+ */
+function runChild(dir: string, round: number, seed: number, w: Workload, expected: Expected, kill: { afterAcks: number } | { afterMs: number }): Promise<ChildRun> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, [CHILD, dir, String(round), String(seed), String(w.memtableBytes), String(w.maxExtraValueBytes)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let acks = 0;
+    let ready = false;
+    let killed = false;
+    let pending = '';
+    let stderr = '';
+    let failure: unknown;
+    const killNow = () => {
+      if (killed) return;
+      killed = true;
+      child.kill('SIGKILL');
+    };
+    const timeout = setTimeout(() => {
+      failure ??= new Error(`the child was not killed within ${CHILD_TIMEOUT_MS} ms (${acks} acks)`);
+      killNow();
+    }, CHILD_TIMEOUT_MS);
+    const timer = 'afterMs' in kill ? setTimeout(killNow, kill.afterMs) : undefined;
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      pending += chunk;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        try {
+          expected.line(line);
+        } catch (err) {
+          failure ??= err;
+          killNow();
+        }
+        if (line === 'R') ready = true;
+        else if (line[0] !== 'd') acks++;
+        if ('afterAcks' in kill && acks >= kill.afterAcks) killNow();
+      }
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', (err) => (failure ??= err));
+    child.on('close', (code, signal) => {
+      clearTimeout(timeout);
+      if (timer) clearTimeout(timer);
+      if (failure === undefined && signal !== 'SIGKILL') failure = new Error(`the child exited with ${code ?? signal} before it was killed:\n${stderr}`);
+      if (failure !== undefined) reject(failure);
+      else resolve({ acks, ready, ms: Date.now() - started });
+    });
+  });
+}
+
+/** Opens `dir` and checks it against `expected`; resolves 'either' keys to what was found. */
+async function verify(dir: string, w: Workload, expected: Expected, what: string): Promise<number> {
+  const db = await open(dir, { memtableBytes: w.memtableBytes });
+  try {
+    const puts = new Set<string>();
+    /** batch "<round>/<id>/<n>" → how many of its keys are there */
+    const batches = new Map<string, number>();
+    let previous: Buffer | undefined;
+    let entries = 0;
+    for await (const [k, v] of db.iterator()) {
+      entries++;
+      if (previous !== undefined && Buffer.compare(previous, k) >= 0) throw new Error(`${what}: iterator keys out of order: ${show(previous)} then ${show(k)}`);
+      previous = k;
+      const key = k.toString('utf8');
+      if (!v.equals(crashValue(key, w.maxExtraValueBytes))) throw new Error(`${what}: wrong value under ${key}: ${show(v, 40)}`);
+      const m = /^b\/(\d+\/\d+\/(\d+))\/(\d+)$/.exec(key);
+      if (m) {
+        assert.ok(Number(m[3]) < Number(m[2]), `${what}: batch key ${key} is within its batch`);
+        batches.set(m[1]!, (batches.get(m[1]!) ?? 0) + 1);
+      } else if (/^p\/\d+\/\d+$/.test(key)) {
+        puts.add(key);
+      } else {
+        throw new Error(`${what}: a key no one wrote: ${show(k, 40)}`);
+      }
+    }
+    for (const [batch, count] of batches) {
+      const n = Number(batch.split('/')[2]);
+      if (count !== n) throw new Error(`${what}: batch ${batch} is torn: ${count} of its ${n} keys are there`);
+    }
+    for (const batch of expected.batches) {
+      if (!batches.has(batch)) throw new Error(`${what}: acknowledged batch ${batch} is missing`);
+      const key = batchKey(batch, 0);
+      const value = db.getSync(key);
+      if (value === undefined || !value.equals(crashValue(key, w.maxExtraValueBytes))) throw new Error(`${what}: get(${key}) gives ${show(value, 40)}`);
+    }
+    for (const [key, state] of expected.puts) {
+      const found = puts.has(key);
+      if (state === 'present' && !found) throw new Error(`${what}: acknowledged put ${key} is missing`);
+      if (state === 'absent' && found) throw new Error(`${what}: ${key} is there after its delete was acknowledged`);
+      if (state === 'either') expected.puts.set(key, found ? 'present' : 'absent');
+      const value = db.getSync(key);
+      if (found ? value === undefined || !value.equals(crashValue(key, w.maxExtraValueBytes)) : value !== undefined) {
+        throw new Error(`${what}: get(${key}) gives ${show(value, 40)}, the iterator ${found ? 'found it' : 'did not'}`);
+      }
+    }
+    return entries;
+  } finally {
+    await db.close();
+  }
+}
+
+async function crashRounds(name: string, w: Workload, seedOffset: number): Promise<void> {
+  const seed = SEED * 1000 + seedOffset;
+  const rng = new Rng(seed);
+  await withTempDir(async (dir) => {
+    const expected = new Expected();
+    const log: string[] = [];
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        const kill = rng.chance(0.2) ? { afterMs: rng.range(0, 400) } : { afterAcks: rng.range(5, 1500) };
+        const child = await runChild(dir, round, rng.u32(), w, expected, kill);
+        const entries = await verify(dir, w, expected, `round ${round}`);
+        log.push(
+          `round ${round}: killed ${'afterMs' in kill ? `${kill.afterMs} ms after the start` : `after ${kill.afterAcks} acks`}` +
+            ` (${child.ready ? `${child.acks} acks` : 'while opening'}, ${child.ms} ms); ${entries} entries after reopening`,
+        );
+      }
+    } catch (err) {
+      (err as Error).message = `${name}, seed ${seed} (STRATA_CRASH_SEED=${SEED}): ${(err as Error).message}\n  ${log.join('\n  ')}`;
+      throw err;
+    }
+    if (process.env['STRATA_CRASH_VERBOSE']) console.log(`${name}:\n  ${log.join('\n  ')}`);
+    assert.ok(expected.acks > 0, 'the children acknowledged writes');
+  });
+}
+
+test('acknowledged sync writes survive SIGKILL and batches are all or nothing', async () => {
+  await crashRounds('default memtable', { memtableBytes: 64 * 1024 * 1024, maxExtraValueBytes: 200 }, 1);
+});
+
+test('acknowledged sync writes survive SIGKILL during memtable flushes (64 KiB memtables)', async () => {
+  await crashRounds('64 KiB memtables', { memtableBytes: 64 * 1024, maxExtraValueBytes: 4000 }, 2);
+});
+
+test.run();
