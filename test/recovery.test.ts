@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { open, StrataError, type Database, type OpenOptions } from '../src/index.js';
+import { NodeFileSystem, open, StrataError, type Database, type FileSystem, type OpenOptions } from '../src/index.js';
 import { assertEntries, copyDir, expectCode, fileSize, filesOf, flipByte, newestFile, readAll, show, withTempDir } from './helpers.js';
 
 // From src/wal/record-format.ts: a 12-byte file header, then records of a 13-byte header
@@ -430,6 +430,48 @@ test('CURRENT that names no MANIFEST is CORRUPTION', async () => {
       fs.writeFileSync(path.join(dir, 'CURRENT'), text);
       await expectCode(() => open(dir), 'CORRUPTION', `open with CURRENT = ${JSON.stringify(text)}`);
     }
+  });
+});
+
+test('a flipped byte inside the last MANIFEST record is CORRUPTION at open, and no table is deleted', async () => {
+  await withTempDir(async (dir) => {
+    const base = path.join(dir, 'base');
+    const manifest = await databaseWithManifest(base);
+    const offsets = recordOffsets(manifest);
+    const last = offsets[offsets.length - 1]!;
+    const end = fileSize(manifest);
+    for (const at of [last + 1, last + 5, last + RECORD_HEADER_BYTES + 1, end - 3, end - 1]) {
+      const copy = path.join(dir, `flip-last-${at}`);
+      copyDir(base, copy);
+      const tables = filesOf(copy, '.sst');
+      flipByte(path.join(copy, path.basename(manifest)), at, 0x20);
+      await expectCode(() => open(copy), 'CORRUPTION', `open with a flipped byte at ${at} of the last MANIFEST record`);
+      assert.equal(filesOf(copy, '.sst'), tables, 'the failed open deleted no table');
+    }
+  });
+});
+
+test('a flush that finishes while obsolete files are being listed keeps its table', async () => {
+  await withTempDir(async (dir) => {
+    const real = new NodeFileSystem();
+    const slow: FileSystem = Object.assign(Object.create(real) as FileSystem, {
+      readdir: async (d: string) => {
+        await new Promise((r) => setTimeout(r, 200));
+        return real.readdir(d);
+      },
+    });
+    const db = await open(dir, { fs: slow });
+    await db.put('a', '1');
+    await db.flush();
+    const it = db.iterator();
+    await it.close(); // releases a version: starts a listing of obsolete files
+    await db.put('b', '2');
+    await db.flush(); // finishes while that listing waits
+    await db.close();
+    const again = await open(dir);
+    assert.equal((await again.get('a'))?.toString(), '1');
+    assert.equal((await again.get('b'))?.toString(), '2');
+    await again.close();
   });
 });
 

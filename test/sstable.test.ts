@@ -34,12 +34,13 @@ function rng(seed: number): () => number {
 const byInternalOrder = (a: Entry, b: Entry) => Buffer.compare(a.key, b.key) || b.seq - a.seq;
 
 /** About `target` entries: several versions per key, deletes, the empty key, empty values and one 1 MiB value. */
-function randomEntries(seed: number, target: number): Entry[] {
+function randomEntries(seed: number, target: number, longKeys = false): Entry[] {
   const random = rng(seed);
   const prefixes = ['', 'user:', 'u', 'item/0000', '\xff\xff'].map((p) => Buffer.from(p, 'latin1'));
+  if (longKeys) prefixes.push(Buffer.alloc(200, 'p'), Buffer.alloc(700, 'q'));
   const keys = new Map<string, Buffer>([['', Buffer.alloc(0)]]);
   while (keys.size < target / 3) {
-    const suffix = Buffer.alloc(Math.floor(random() * 12));
+    const suffix = Buffer.alloc(Math.floor(random() * (longKeys ? 300 : 12)));
     for (let i = 0; i < suffix.length; i++) suffix[i] = Math.floor(random() * 256);
     const key = Buffer.concat([prefixes[Math.floor(random() * prefixes.length)]!, suffix]);
     keys.set(key.toString('hex'), key);
@@ -54,7 +55,7 @@ function randomEntries(seed: number, target: number): Entry[] {
       while (seqs.has(seq));
       seqs.add(seq);
       const kind = random() < 0.2 ? ValueKind.Delete : ValueKind.Put;
-      const value = kind === ValueKind.Delete ? Buffer.alloc(0) : Buffer.alloc(random() < 0.1 ? 0 : Math.floor(random() * 80));
+      const value = kind === ValueKind.Delete ? Buffer.alloc(0) : Buffer.alloc(random() < 0.1 ? 0 : Math.floor(random() * (longKeys ? 400 : 80)));
       for (let i = 0; i < value.length; i++) value[i] = random() < 0.5 ? 0x61 : Math.floor(random() * 256);
       entries.push({ key, seq, kind, value });
     }
@@ -230,6 +231,15 @@ for (const [name, options, cached] of variants) {
     reader.close();
   });
 }
+
+test('keys up to 1 KiB with long shared prefixes, and values over 127 bytes, read back', async () => {
+  const entries = randomEntries(11, 6000, true);
+  assert.ok(entries.some((e) => e.key.length > 900));
+  const { path } = await writeTable(entries, { blockBytes: 2048 });
+  const reader = openTable(path, new BlockCache(1 << 20));
+  checkTable(reader, entries, 12);
+  reader.close();
+});
 
 test('lz4 makes a table of compressible values smaller, and only then', async () => {
   const entries: Entry[] = [];

@@ -466,24 +466,25 @@ export class Engine {
    */
   async #deleteObsoleteFiles(): Promise<void> {
     const fs = this.#options.fs;
+    const names = await fs.readdir(this.dir);
+    // Decide in one synchronous step, after the listing: a file that is neither live nor being
+    // written at this instant can never become live again, while one whose flush finishes
+    // during readdir() or during the unlinks below is seen as live or pending here.
     const live = this.#versions.liveFileNumbers();
-    for (const name of await fs.readdir(this.dir)) {
+    const obsolete: string[] = [];
+    for (const name of names) {
       const f = parseFileName(name);
       if (!f) continue;
-      let obsolete = false;
-      if (f.kind === 'table') obsolete = !live.has(f.number) && !this.#pendingOutputs.has(f.number);
-      else if (f.kind === 'wal') obsolete = f.number < this.#versions.logNumber;
-      else if (f.kind === 'manifest') obsolete = f.number !== this.#versions.manifestNumber;
-      else if (f.kind === 'temp') obsolete = true;
-      if (!obsolete) continue;
-      if (f.kind === 'table') {
+      if (f.kind === 'table' && !live.has(f.number) && !this.#pendingOutputs.has(f.number)) {
         this.#tableCache.evict(f.number);
-        await fs.unlink(tableFileName(this.dir, f.number));
-      } else if (f.kind === 'wal') await fs.unlink(walFileName(this.dir, f.number));
-      else if (f.kind === 'manifest') await fs.unlink(manifestFileName(this.dir, f.number));
-      else await fs.unlink(tempFileName(this.dir, f.number));
+        obsolete.push(tableFileName(this.dir, f.number));
+      } else if (f.kind === 'wal' && f.number < this.#versions.logNumber) obsolete.push(walFileName(this.dir, f.number));
+      else if (f.kind === 'manifest' && f.number !== this.#versions.manifestNumber) obsolete.push(manifestFileName(this.dir, f.number));
+      else if (f.kind === 'temp') obsolete.push(tempFileName(this.dir, f.number));
     }
+    for (const file of obsolete) await fs.unlink(file);
   }
+
 }
 
 export type { Version, Bounds };

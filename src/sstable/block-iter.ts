@@ -10,13 +10,13 @@ import { isValueKind, type SeqNum, type ValueKind } from '../base/internal-key.j
 import { Block, ENTRY_TRAILER_BYTES } from './block-format.js';
 import { compareInternalRange, compareRange } from './key-compare.js';
 
-const EMPTY = Buffer.alloc(0);
-const PLACEHOLDER = new Block(Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]), '(none)', 0);
+/** Stands in for a block until the first reset(); REQUIRES: reset() before any move. */
+const NO_BLOCK = new Block(Buffer.from([0, 0, 0, 0, 0, 1, 0, 0, 0]), '(no block)', 0);
 
 export class BlockIter {
-  #block: Block = PLACEHOLDER;
-  #data: Buffer = EMPTY;
-  #restarts: Uint32Array = PLACEHOLDER.restarts;
+  #block: Block = NO_BLOCK;
+  #data: Buffer = NO_BLOCK.data;
+  #restarts: Uint32Array = NO_BLOCK.restarts;
   /** End of the entries. */
   #end = 0;
   /** Offset of the current entry; -1 when not positioned. */
@@ -90,6 +90,15 @@ export class BlockIter {
 
   key(): Uint8Array {
     return this.#key.subarray(0, this.#keyLength);
+  }
+
+  get keyLength(): number {
+    return this.#keyLength;
+  }
+
+  /** Copies the current user key to target[offset..]. */
+  copyKey(target: Uint8Array, offset: number): void {
+    this.#key.copy(target, offset, 0, this.#keyLength);
   }
 
   /** Whether the current user key equals `key`. */

@@ -37,7 +37,7 @@ export class TableIndex {
     const seqs = new Float64Array(count);
     const blockOffsets = new Float64Array(count);
     const blockSizes = new Uint32Array(count);
-    const keyParts: Uint8Array[] = [];
+    let keys = Buffer.allocUnsafe(Math.max(64, count * 8));
     const handle: BlockHandle = { offset: 0, size: 0 };
     let keyBytes = 0;
     let expectedOffset = 0;
@@ -47,10 +47,15 @@ export class TableIndex {
       if (!decodeHandleInto(it.data, it.valueOffset, it.valueOffset + it.valueLength, handle)) throw bad(`entry ${i} holds a malformed block handle`);
       if (handle.offset !== expectedOffset) throw bad(`data block ${i} at ${handle.offset}, expected at ${expectedOffset}`);
       expectedOffset = handle.offset + handle.size + BLOCK_TRAILER_BYTES;
-      const key = it.key();
-      prefixes[i] = prefixOf(key);
-      keyParts.push(new Uint8Array(key));
-      keyBytes += key.length;
+      const keyLength = it.keyLength;
+      if (keyBytes + keyLength > keys.length) {
+        const grown = Buffer.allocUnsafe(Math.max(keyBytes + keyLength, keys.length * 2));
+        keys.copy(grown, 0, 0, keyBytes);
+        keys = grown;
+      }
+      it.copyKey(keys, keyBytes);
+      prefixes[i] = prefixAt(keys, keyBytes, keyLength);
+      keyBytes += keyLength;
       keyOffsets[i + 1] = keyBytes;
       seqs[i] = it.seq();
       blockOffsets[i] = handle.offset;
@@ -58,11 +63,9 @@ export class TableIndex {
     }
     if (i !== count) throw bad(`${i} entries for ${count} data blocks`);
     if (expectedOffset !== dataEnd) throw bad(`data blocks end at ${expectedOffset}, the filter block starts at ${dataEnd}`);
-    const keys = Buffer.allocUnsafe(keyBytes);
-    for (let j = 0; j < count; j++) keys.set(keyParts[j]!, keyOffsets[j]!);
     this.count = count;
     this.#prefixes = prefixes;
-    this.#keys = keys;
+    this.#keys = keys.subarray(0, keyBytes);
     this.#keyOffsets = keyOffsets;
     this.#seqs = seqs;
     this.#blockOffsets = blockOffsets;
@@ -74,7 +77,7 @@ export class TableIndex {
    * block that can hold the first entry at or after (key, seq). `count` when there is none.
    */
   find(key: Uint8Array, seq: SeqNum): number {
-    const target = prefixOf(key);
+    const target = prefixAt(key, 0, key.length);
     const prefixes = this.#prefixes;
     let lo = 0;
     let hi = this.count;
@@ -112,12 +115,15 @@ export class TableIndex {
 }
 
 /**
- * The first four bytes of `key`, big-endian, zero-padded. Two keys whose prefixes differ
- * compare as their prefixes do; equal prefixes need the rest of the bytes.
+ * The first four bytes of the key b[start..start + length), big-endian, zero-padded. Two keys
+ * whose prefixes differ compare as their prefixes do; equal prefixes need the rest of the bytes.
  */
-function prefixOf(key: Uint8Array): number {
-  const n = key.length;
+function prefixAt(b: Uint8Array, start: number, length: number): number {
   return (
-    (((n > 0 ? key[0]! : 0) << 24) | ((n > 1 ? key[1]! : 0) << 16) | ((n > 2 ? key[2]! : 0) << 8) | (n > 3 ? key[3]! : 0)) >>> 0
+    (((length > 0 ? b[start]! : 0) << 24) |
+      ((length > 1 ? b[start + 1]! : 0) << 16) |
+      ((length > 2 ? b[start + 2]! : 0) << 8) |
+      (length > 3 ? b[start + 3]! : 0)) >>>
+    0
   );
 }

@@ -5,19 +5,22 @@
 // 1. Records are read from just after the file header, one after another.
 // 2. A record is damaged if its header is cut short, its header checksum fails, its length
 //    runs past the end of the file, or its payload checksum fails (checked in that order).
-// 3. A damaged record is a torn tail iff no intact record starts anywhere after it: the writer
-//    died mid-append, so the record was never acknowledged. This covers a record cut short, a
-//    zero-filled or preallocated tail, and garbage at the end. "After it" is every offset
-//    past the damage offset when the header checksum failed, and every offset past the
-//    record's end when the header checksum passed (see findIntactRecord).
-// 4. Damage with an intact record after it is corruption in the middle of the log.
+// 3. A damaged record is a torn tail iff the writer can have left it so by dying mid-append:
+//    it is cut short (its header, or the length its intact header gives, runs past the end of
+//    the file), or every byte from its first to the end of the file is zero (a zero-filled or
+//    preallocated tail: nothing was written there). Such a record was never acknowledged.
+// 4. Any other damage is corruption, at the end of the file too: a complete record whose
+//    checksum fails was written whole and later damaged (for the MANIFEST, every record was
+//    synced before anything acted on it), so dropping it could lose acknowledged data.
 // 5. Modes:
-//    - 'tolerate-tail' (the newest WAL): a torn tail ends the log silently (tornTail: true,
-//      endOffset = the damaged record's offset); middle damage throws CORRUPTION.
-//    - 'strict' (older WALs, MANIFESTs that must be whole, "absolute consistency"): any damage
-//      throws CORRUPTION, a torn tail included.
-//    - 'salvage' (opted into by the user): middle damage is reported through onSkipped and
-//      reading resumes at the next intact record; a torn tail ends the log as in tolerate-tail.
+//    - 'tolerate-tail' (the newest WAL, the MANIFEST): a torn tail ends the log silently
+//      (tornTail: true, endOffset = the damaged record's offset); other damage throws
+//      CORRUPTION.
+//    - 'strict' (older WALs, "absolute consistency"): any damage throws CORRUPTION, a torn
+//      tail included.
+//    - 'salvage' (opted into by the user): other damage is reported through onSkipped and
+//      reading resumes at the next intact record (or the log ends there, reported, when none
+//      follows); a torn tail ends the log as in tolerate-tail.
 // 6. A file shorter than its header, or all zeros, is an empty log with a torn tail (the
 //    writer died before the header reached the disk); strict mode refuses it. A wrong magic
 //    is CORRUPTION and an unknown format version NOT_SUPPORTED, in every mode.
@@ -65,18 +68,28 @@ export function readLog(bytes: Uint8Array, file: string, options: LogReadOptions
       offset = record.end;
       continue;
     }
-    const next = findRecordAfter(bytes, offset, record);
-    if (next === undefined) {
-      if (options.mode === 'strict') throw corruption(file, offset, `${record.what} (at the end of the log)`);
+    if (record.cutShort || isZeroFrom(bytes, offset)) {
+      if (options.mode === 'strict') throw corruption(file, offset, `${record.what} (a torn tail)`);
       return { records, endOffset: offset, tornTail: true };
     }
+    const next = findRecordAfter(bytes, offset, record);
     if (options.mode !== 'salvage') {
-      throw corruption(file, offset, `${record.what}; an intact record follows at offset ${next}, so this is not a torn tail`);
+      const after = next === undefined ? 'it is the last record, but complete' : `an intact record follows at offset ${next}`;
+      throw corruption(file, offset, `${record.what}; ${after}, so this is not a torn tail`);
+    }
+    if (next === undefined) {
+      options.onSkipped?.(offset, bytes.length - offset, record.what);
+      return { records, endOffset: offset, tornTail: false };
     }
     options.onSkipped?.(offset, next - offset, record.what);
     offset = next;
   }
   return { records, endOffset: offset, tornTail: false };
+}
+
+function isZeroFrom(bytes: Uint8Array, offset: number): boolean {
+  for (let i = offset; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
 }
 
 /** Offset of the first intact record after the damaged record at `offset`, if any. */

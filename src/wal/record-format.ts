@@ -113,6 +113,8 @@ export interface DamagedRecord {
    * trusted; undefined when nothing in the record can be trusted.
    */
   trustedEnd: number | undefined;
+  /** The record runs past the end of the file: its header is short, or its trusted length is. */
+  cutShort: boolean;
 }
 
 const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
@@ -121,24 +123,24 @@ const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 export function parseRecord(bytes: Uint8Array, offset: number): IntactRecord | DamagedRecord {
   const available = bytes.length - offset;
   if (available < RECORD_HEADER_BYTES) {
-    return { what: `record header cut short (${available} of ${RECORD_HEADER_BYTES} bytes)`, trustedEnd: undefined };
+    return { what: `record header cut short (${available} of ${RECORD_HEADER_BYTES} bytes)`, trustedEnd: undefined, cutShort: true };
   }
   const storedHeaderChecksum = getU32(bytes, offset);
   const headerChecksum = xxh32(bytes.subarray(offset + 4, offset + RECORD_HEADER_BYTES));
   if (storedHeaderChecksum !== headerChecksum) {
-    return { what: `record header checksum mismatch (stored ${hex(storedHeaderChecksum)}, computed ${hex(headerChecksum)})`, trustedEnd: undefined };
+    return { what: `record header checksum mismatch (stored ${hex(storedHeaderChecksum)}, computed ${hex(headerChecksum)})`, trustedEnd: undefined, cutShort: false };
   }
   const length = getU32(bytes, offset + 4);
   const payloadStart = offset + RECORD_HEADER_BYTES;
   const end = payloadStart + length;
   if (end > bytes.length) {
-    return { what: `record length ${length} runs past the end of the file (${bytes.length - payloadStart} bytes left)`, trustedEnd: end };
+    return { what: `record length ${length} runs past the end of the file (${bytes.length - payloadStart} bytes left)`, trustedEnd: end, cutShort: true };
   }
   const payload = bytes.subarray(payloadStart, end);
   const storedPayloadChecksum = getU32(bytes, offset + 9);
   const payloadChecksum = xxh32(payload);
   if (storedPayloadChecksum !== payloadChecksum) {
-    return { what: `record payload checksum mismatch (stored ${hex(storedPayloadChecksum)}, computed ${hex(payloadChecksum)})`, trustedEnd: end };
+    return { what: `record payload checksum mismatch (stored ${hex(storedPayloadChecksum)}, computed ${hex(payloadChecksum)})`, trustedEnd: end, cutShort: false };
   }
   return { type: bytes[offset + 8]!, payload, end };
 }
