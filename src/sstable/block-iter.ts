@@ -98,7 +98,10 @@ export class BlockIter {
 
   /** Copies the current user key to target[offset..]. */
   copyKey(target: Uint8Array, offset: number): void {
-    this.#key.copy(target, offset, 0, this.#keyLength);
+    const key = this.#key;
+    const n = this.#keyLength;
+    if (n > 32) key.copy(target, offset, 0, n);
+    else for (let i = 0; i < n; i++) target[offset + i] = key[i]!;
   }
 
   /** Whether the current user key equals `key`. */

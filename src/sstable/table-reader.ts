@@ -55,6 +55,7 @@ export class TableReader {
     const bloom = new BloomFilter(readPhysicalBlock(file, filter.offset, filter.size, 'filter block'), file.path, filter.offset);
     const props = decodeProperties(readPhysicalBlock(file, properties.offset, properties.size, 'properties block'), file.path, properties.offset);
     if (props.formatVersion !== footer.formatVersion) throw corruption(file.path, properties.offset, `properties say format v${props.formatVersion}, footer v${footer.formatVersion}`);
+    if (props.dataBlocks * BLOCK_TRAILER_BYTES > filter.offset) throw corruption(file.path, properties.offset, `${props.dataBlocks} data blocks cannot fit in ${filter.offset} bytes`);
     const indexBlock = new Block(readPhysicalBlock(file, index.offset, index.size, 'index block'), file.path, index.offset);
     const tableIndex = new TableIndex(indexBlock, filter.offset, props.dataBlocks);
     return new TableReader(file, fileNumber, cache, props, bloom, tableIndex);
@@ -80,7 +81,7 @@ export class TableReader {
     const data = this.#getData;
     const count = this.#index.count;
     // With format.ts's separators the first block tried holds the answer if there is one;
-    // moving on keeps get() right for any separator that sorts between two blocks.
+    // moving on keeps get() right for any separator at or after its block's last entry.
     for (let i = this.#index.find(key, snapshotSeq); i < count; i++) {
       data.reset(this.#dataBlock(i));
       data.seek(key, snapshotSeq);
