@@ -47,12 +47,12 @@ const text = (s: string) => new TextEncoder().encode(s);
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const describe = (e: { key: Uint8Array; seq: SeqNum }) => `${hex(e.key)}@${e.seq}`;
 
-/** Keys that stress the comparison: short keys, 8-byte-prefix ties, long keys. */
+/** Keys that stress the comparison: short keys, 8- and 16-byte-prefix ties around the 16-byte boundary, long keys. */
 function keyMaker(random: () => number): (existing: readonly Uint8Array[]) => Uint8Array {
   const int = (n: number) => Math.floor(random() * n);
   const alphabet = [0x00, 0x01, 0x61, 0x7f, 0x80, 0xff];
   const pick = () => alphabet[int(alphabet.length)]!;
-  const sharedPrefixes = [text('abcdefgh'), bytes(0, 0, 0, 0, 0, 0, 0, 0), bytes(0xff, 0xff, 0xff, 0xff, 0x80, 0x7f, 0, 1)];
+  const sharedPrefixes = [text('abcdefgh'), bytes(0, 0, 0, 0, 0, 0, 0, 0), bytes(0xff, 0xff, 0xff, 0xff, 0x80, 0x7f, 0, 1), text('000000000000'), text('0000000000000000')];
   return (existing) => {
     const mode = int(10);
     if (mode < 2 && existing.length > 0) return existing[int(existing.length)]!;
@@ -60,7 +60,7 @@ function keyMaker(random: () => number): (existing: readonly Uint8Array[]) => Ui
     if (mode < 6) return Uint8Array.from({ length: 4 + int(6) }, pick);
     if (mode < 8) {
       const prefix = sharedPrefixes[int(sharedPrefixes.length)]!;
-      const tail = Uint8Array.from({ length: int(4) }, pick);
+      const tail = Uint8Array.from({ length: int(10) }, pick);
       const key = new Uint8Array(prefix.length + tail.length);
       key.set(prefix);
       key.set(tail, prefix.length);
