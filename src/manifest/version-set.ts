@@ -88,6 +88,10 @@ export class VersionSet {
     }
     const set = new VersionSet(fs, dir, version, nextFileNumber, logNumber, lastSequence);
     set.#manifestNumber = Number(m[2]);
+    // Belt and braces for invariant 4: no number a version or CURRENT names is handed out again.
+    set.markFileNumberUsed(set.#manifestNumber);
+    set.markFileNumberUsed(logNumber);
+    for (const { table } of version.allFiles()) set.markFileNumberUsed(table.fileNumber);
     return set;
   }
 
