@@ -64,6 +64,7 @@ async function fill(order: 'seq' | 'random'): Promise<void> {
   const indexes = order === 'random' ? shuffledIndexes(num) : undefined;
   let next = 0;
   const started = performance.now();
+  const cpuStarted = process.cpuUsage();
   async function writer(): Promise<void> {
     while (next < num) {
       const i = next++;
@@ -73,13 +74,15 @@ async function fill(order: 'seq' | 'random'): Promise<void> {
   }
   await Promise.all(Array.from({ length: inFlight }, writer));
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuStarted);
+  const cpuUsPerPut = (cpu.user + cpu.system) / num;
   const s = db.stats();
   await db.close();
   fs.rmSync(dir, { recursive: true, force: true });
   const mbps = (num * (16 + valueSize)) / seconds / 1e6;
   console.log(
     `fill${order.padEnd(7)} ${String(num).padStart(8)} puts  ${inFlight} in flight  sync=${args.sync}  ` +
-      `${Math.round(num / seconds).toLocaleString('en-US').padStart(9)} puts/s  ${mbps.toFixed(1)} MB/s  ` +
+      `${Math.round(num / seconds).toLocaleString('en-US').padStart(9)} puts/s  ${mbps.toFixed(1)} MB/s  cpu ${cpuUsPerPut.toFixed(2)} µs/put  ` +
       `groups ${s.writeGroups} (avg ${s.averageGroupSize.toFixed(1)})  syncs ${s.walSyncs}  flushes ${s.flushes}  stalls ${s.writeStalls} (${Math.round(s.writeStallMs)} ms)`,
   );
 }

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadChecksum, NodeFileSystem, StrataError, xxh32, type FileSystem, type WritableFile } from '../src/base/index.js';
-import { LogWriter, readLog, readLogFile, RecordType, type LogReadMode } from '../src/wal/index.js';
+import { LogWriter, readLog, readLogFile, RecordBuffer, RecordType, type LogReadMode } from '../src/wal/index.js';
 import { encodeRecord, frameRecords, LOG_FILE_HEADER } from '../src/wal/record-format.js';
 
 await loadChecksum();
@@ -443,6 +443,27 @@ test('a payload over 4 GiB - 1 bytes is INVALID_ARGUMENT and nothing is written'
   assert.is(counting.appends, appends);
   await writer.addRecords(RecordType.Batch, [payloadOf(1, 1)], true);
   await writer.close();
+});
+
+test('records framed in place in a RecordBuffer read back as written, in one append', async () => {
+  const payloads = [payloadOf(0, 1), payloadOf(40, 2), payloadOf(70_000, 3), payloadOf(5, 4)];
+  const records = new RecordBuffer(16);
+  for (const p of payloads) {
+    const at = records.begin(p.length);
+    records.bytes.set(p, at);
+    records.seal(RecordType.Batch);
+  }
+  const framed = Uint8Array.from(records.bytes.subarray(0, records.byteLength));
+  const file = newPath();
+  const writer = await LogWriter.create(new NodeFileSystem(), file);
+  await writer.addFramed(records, true);
+  await writer.close();
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  assert.equal(Array.from(bytes.subarray(LOG_FILE_HEADER.length)), Array.from(framed));
+  assert.equal(Array.from(framed), payloads.flatMap((p) => Array.from(encodeRecord(RecordType.Batch, p))));
+  const log = readLog(bytes, file, { mode: 'strict' });
+  assert.equal(payloadsOf(log), arrays(payloads));
+  assert.throws(() => records.begin(1), /after finish/);
 });
 
 test.run();

@@ -11,26 +11,32 @@
  * 4. A failed append or sync fails every write of its group and every write after it: the
  *    pipeline never writes to that WAL again and never assumes a failed fsync succeeded.
  *
- * Steps of one group: run the owner's beforeGroup() (which may switch to a new memtable and
- * WAL, or wait for a flush); take the queued writes up to MAX_GROUP_BYTES; append them as one
- * record each with one call, syncing once if any asked for it; apply them in order; publish;
- * resolve every caller. Barriers (flush) run between groups, after every write queued
- * before them.
+ * Steps: submit() encodes the batch, framed as a WAL record, straight into the buffer of the
+ * last queued group (a new group when there is none, or it is full or behind a barrier).
+ * The leader takes the groups in order: it runs the owner's beforeGroup() (which may switch
+ * to a new memtable and WAL, or wait for a flush; writes keep joining the group meanwhile),
+ * takes the group, appends its buffer with one call, syncing once if any write asked for it,
+ * applies the writes in order, publishes, and resolves every caller. Barriers (flush) run
+ * between groups, after every write queued before them.
  */
 
-import { encodeBatch, invariant, type BatchEntry, type SeqNum, type StrataError } from '../base/index.js';
-import { RecordType, type LogWriter } from '../wal/index.js';
+import { batchEncodedLength, encodeBatchInto, invariant, type BatchEntry, type SeqNum, type StrataError } from '../base/index.js';
+import { RecordBuffer, RecordType, type LogWriter } from '../wal/index.js';
 
-/** Groups are cut at this many payload bytes (a single larger batch goes alone). */
+/** A group takes no more writes once its records reach this many bytes. */
 const MAX_GROUP_BYTES = 4 * 1024 * 1024;
 
 export interface PendingWrite {
   readonly firstSeq: SeqNum;
   readonly entries: readonly BatchEntry[];
-  readonly payload: Uint8Array;
-  readonly sync: boolean;
   resolve(): void;
   reject(err: unknown): void;
+}
+
+interface Group {
+  readonly records: RecordBuffer;
+  readonly writes: PendingWrite[];
+  sync: boolean;
 }
 
 interface Barrier {
@@ -58,7 +64,7 @@ export interface PipelineStats {
 
 export class CommitPipeline {
   readonly #hooks: PipelineHooks;
-  #queue: (PendingWrite | Barrier)[] = [];
+  #queue: (Group | Barrier)[] = [];
   #leading = false;
   #lastSeq: SeqNum;
   #publishedSeq: SeqNum;
@@ -92,11 +98,22 @@ export class CommitPipeline {
     invariant(entries.length > 0, 'an empty batch is not submitted');
     const firstSeq = this.#lastSeq + 1;
     this.#lastSeq += entries.length;
-    const payload = encodeBatch(firstSeq, entries);
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ firstSeq, entries, payload, sync, resolve, reject });
-      if (!this.#leading) void this.#lead();
+    let group = this.#queue[this.#queue.length - 1];
+    if (group === undefined || !('records' in group) || group.records.byteLength >= MAX_GROUP_BYTES) {
+      group = { records: new RecordBuffer(), writes: [], sync: false };
+      this.#queue.push(group);
+    }
+    const records = group.records;
+    const at = records.begin(batchEncodedLength(entries));
+    encodeBatchInto(records.bytes, at, firstSeq, entries);
+    records.seal(RecordType.Batch);
+    group.sync ||= sync;
+    const writes = group.writes;
+    const done = new Promise<void>((resolve, reject) => {
+      writes.push({ firstSeq, entries, resolve, reject });
     });
+    if (!this.#leading) void this.#lead();
+    return done;
   }
 
   /** Runs `step` between groups, after every write submitted before this call. */
@@ -119,7 +136,10 @@ export class CommitPipeline {
     this.#error ??= err;
     const queued = this.#queue;
     this.#queue = [];
-    for (const item of queued) item.reject(this.#error);
+    for (const item of queued) {
+      if ('records' in item) for (const w of item.writes) w.reject(this.#error);
+      else item.reject(this.#error);
+    }
   }
 
   async #lead(): Promise<void> {
@@ -127,7 +147,7 @@ export class CommitPipeline {
     try {
       while (this.#queue.length > 0 && !this.#error) {
         const head = this.#queue[0]!;
-        if (!('payload' in head)) {
+        if (!('records' in head)) {
           this.#queue.shift();
           try {
             await head.step();
@@ -143,29 +163,25 @@ export class CommitPipeline {
           this.fail(err as StrataError);
           break;
         }
-        const group = this.#takeGroup();
-        let sync = false;
-        const payloads: Uint8Array[] = [];
-        for (const w of group) {
-          payloads.push(w.payload);
-          sync ||= w.sync;
-          this.stats.walBytes += w.payload.length;
-        }
+        // From here on the group takes no more writes: later submits start the next one.
+        this.#queue.shift();
+        const { records, writes, sync } = head;
+        this.stats.walBytes += records.byteLength;
         try {
-          await this.#hooks.wal().addRecords(RecordType.Batch, payloads, sync);
+          await this.#hooks.wal().addFramed(records, sync);
         } catch (err) {
+          for (const w of writes) w.reject(err);
           this.fail(err as StrataError);
-          for (const w of group) w.reject(this.#error);
           break;
         }
         this.stats.groups++;
-        this.stats.writes += group.length;
+        this.stats.writes += writes.length;
         if (sync) this.stats.syncs++;
-        if (group.length > this.stats.largestGroup) this.stats.largestGroup = group.length;
-        for (const w of group) this.#hooks.apply(w);
-        const last = group[group.length - 1]!;
+        if (writes.length > this.stats.largestGroup) this.stats.largestGroup = writes.length;
+        for (const w of writes) this.#hooks.apply(w);
+        const last = writes[writes.length - 1]!;
         this.#publishedSeq = last.firstSeq + last.entries.length - 1;
-        for (const w of group) w.resolve();
+        for (const w of writes) w.resolve();
       }
     } finally {
       this.#leading = false;
@@ -173,19 +189,5 @@ export class CommitPipeline {
       this.#idleWaiters = [];
       for (const wake of waiters) wake();
     }
-  }
-
-  #takeGroup(): PendingWrite[] {
-    const group: PendingWrite[] = [];
-    let bytes = 0;
-    while (this.#queue.length > 0) {
-      const next = this.#queue[0]!;
-      if (!('payload' in next)) break;
-      if (group.length > 0 && bytes + next.payload.length > MAX_GROUP_BYTES) break;
-      this.#queue.shift();
-      group.push(next);
-      bytes += next.payload.length;
-    }
-    return group;
   }
 }

@@ -8,6 +8,7 @@ import { readLog, type LogReadOptions, type LogReadResult } from './log-reader.j
 export { LogWriter } from './log-writer.js';
 export { readLog, type LogReadMode, type LogReadOptions, type LogReadResult, type LogRecord } from './log-reader.js';
 export { RecordType, MAX_RECORD_PAYLOAD_BYTES } from './record-format.js';
+export { RecordBuffer } from './record-buffer.js';
 
 /** Reads all of `path` through `fs` and parses it with readLog. */
 export async function readLogFile(fs: FileSystem, path: string, options: LogReadOptions): Promise<LogReadResult> {

@@ -15,6 +15,7 @@
 
 import { closedError, invalidArgument, invariant, ioError, StrataError, type FileSystem, type WritableFile } from '../base/index.js';
 import { frameRecords, LOG_FILE_HEADER, MAX_RECORD_PAYLOAD_BYTES } from './record-format.js';
+import type { RecordBuffer } from './record-buffer.js';
 
 export class LogWriter {
   readonly #file: WritableFile;
@@ -70,6 +71,20 @@ export class LogWriter {
     const chunks = frameRecords(type, payloads);
     return this.#run(async () => {
       if (chunks.length > 0) await this.#io('write', () => this.#file.append(chunks));
+      if (sync) await this.#io('fdatasync', () => this.#file.sync());
+    });
+  }
+
+  /**
+   * Appends the records framed in `records` with a single append, then syncs once if `sync`.
+   * Same guarantees and REQUIRES as addRecords(); `records` takes no more records afterwards.
+   */
+  addFramed(records: RecordBuffer, sync: boolean): Promise<void> {
+    const refused = this.#refusal();
+    if (refused) return Promise.reject(refused);
+    const bytes = records.finish();
+    return this.#run(async () => {
+      if (bytes.length > 0) await this.#io('write', () => this.#file.append(bytes));
       if (sync) await this.#io('fdatasync', () => this.#file.sync());
     });
   }

@@ -1,0 +1,66 @@
+// RecordBuffer: records framed (record-format.ts) straight into one growing buffer, so that a
+// group commit of many small batches costs no allocation and no copy per record: the caller
+// encodes each payload in place, and the group reaches the log as one contiguous write.
+
+import { invariant } from '../base/index.js';
+import { MAX_RECORD_PAYLOAD_BYTES, putRecordHeader, RECORD_HEADER_BYTES } from './record-format.js';
+
+const INITIAL_BYTES = 64 * 1024;
+
+export class RecordBuffer {
+  #bytes: Uint8Array;
+  #used = 0;
+  /** Offset of the record begun and not yet sealed, or -1. */
+  #open = -1;
+  #openLength = 0;
+  #finished = false;
+
+  constructor(initialBytes = INITIAL_BYTES) {
+    this.#bytes = Buffer.allocUnsafe(initialBytes);
+  }
+
+  /** Bytes of the records framed so far. */
+  get byteLength(): number {
+    return this.#used;
+  }
+
+  /** The buffer records are framed in; replaced when it grows, so fetch it after begin(). */
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /**
+   * Starts a record with a payload of `payloadLength` bytes and returns the payload's offset
+   * in `bytes`. REQUIRES: no record open, payloadLength <= MAX_RECORD_PAYLOAD_BYTES (checked).
+   */
+  begin(payloadLength: number): number {
+    invariant(this.#open < 0 && !this.#finished, 'RecordBuffer.begin with a record open or after finish');
+    invariant(payloadLength <= MAX_RECORD_PAYLOAD_BYTES, 'log record payload too large');
+    const need = this.#used + RECORD_HEADER_BYTES + payloadLength;
+    if (need > this.#bytes.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.#bytes.length * 2));
+      grown.set(this.#bytes.subarray(0, this.#used));
+      this.#bytes = grown;
+    }
+    this.#open = this.#used;
+    this.#openLength = payloadLength;
+    this.#used = need;
+    return this.#open + RECORD_HEADER_BYTES;
+  }
+
+  /** Writes the header of the open record, whose payload the caller has filled in. */
+  seal(type: number): void {
+    invariant(this.#open >= 0, 'RecordBuffer.seal without begin');
+    const start = this.#open;
+    const payload = this.#bytes.subarray(start + RECORD_HEADER_BYTES, start + RECORD_HEADER_BYTES + this.#openLength);
+    putRecordHeader(this.#bytes, start, type, payload);
+    this.#open = -1;
+  }
+
+  /** The framed records, handed over for one append; the buffer takes no more records. */
+  finish(): Uint8Array {
+    invariant(this.#open < 0, 'RecordBuffer.finish with a record open');
+    this.#finished = true;
+    return this.#bytes.subarray(0, this.#used);
+  }
+}
