@@ -170,6 +170,22 @@ export class Database {
     }
   }
 
+  /**
+   * Compacts the keys in [start, end] (everything by default; either end may be omitted) down
+   * to the deepest level, dropping overwritten versions and deletions no snapshot needs.
+   * Resolves when done.
+   */
+  compactRange(start?: Key, end?: Key): Promise<void> {
+    try {
+      this.#checkOpen();
+      const from = start === undefined ? undefined : toKey(start, 'start');
+      const to = end === undefined ? undefined : toKey(end, 'end');
+      return this.#engine.compactRange(from, to);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   stats(): DatabaseStats {
     this.#checkOpen();
     return { ...this.#engine.stats(), openIterators: this.#iterators.size };

@@ -9,7 +9,7 @@
 
 import * as fs from 'node:fs';
 import { open } from '../src/index.js';
-import { batchKey, crashValue, Rng } from './helpers.js';
+import { batchKey, crashOptions, crashValue, Rng } from './helpers.js';
 
 const [dir, roundArg, seedArg, memtableArg, extraArg] = process.argv.slice(2);
 if (dir === undefined || roundArg === undefined || seedArg === undefined || memtableArg === undefined || extraArg === undefined) {
@@ -33,7 +33,7 @@ function say(line: string): void {
   }
 }
 
-const db = await open(dir, { memtableBytes: Number(memtableArg) });
+const db = await open(dir, crashOptions(Number(memtableArg)));
 say('R');
 
 let nextId = 0;

@@ -14,7 +14,7 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { open } from '../src/index.js';
-import { batchKey, crashValue, envInt, Rng, show, withTempDir } from './helpers.js';
+import { batchKey, crashOptions, crashValue, envInt, Rng, show, withTempDir } from './helpers.js';
 
 const CHILD = fileURLToPath(new URL('./crash-child.js', import.meta.url));
 const SEED = envInt('STRATA_CRASH_SEED') ?? 1;
@@ -125,7 +125,7 @@ function runChild(dir: string, round: number, seed: number, w: Workload, expecte
 
 /** Opens `dir` and checks it against `expected`; resolves 'either' keys to what was found. */
 async function verify(dir: string, w: Workload, expected: Expected, what: string): Promise<number> {
-  const db = await open(dir, { memtableBytes: w.memtableBytes });
+  const db = await open(dir, crashOptions(w.memtableBytes));
   try {
     const puts = new Set<string>();
     /** batch "<round>/<id>/<n>" → how many of its keys are there */
@@ -204,7 +204,7 @@ test('acknowledged sync writes survive SIGKILL and batches are all or nothing', 
 });
 
 test('acknowledged sync writes survive SIGKILL during memtable flushes (64 KiB memtables)', async () => {
-  await crashRounds('64 KiB memtables', { memtableBytes: 64 * 1024, maxExtraValueBytes: 4000 }, 2);
+  await crashRounds('64 KiB memtables, small levels: kills land in flushes and compactions', { memtableBytes: 64 * 1024, maxExtraValueBytes: 4000 }, 2);
 });
 
 test.run();

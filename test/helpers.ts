@@ -366,3 +366,12 @@ export function crashValue(key: string, maxExtraBytes: number): Buffer {
 }
 
 export const batchKey = (batch: string, j: number) => `b/${batch}/${j}`;
+
+/**
+ * Options of a crash-test database: with small memtables, small levels and files too, so that
+ * kills land in the middle of flushes and of compactions (in a worker thread).
+ */
+export function crashOptions(memtableBytes: number): Record<string, number> {
+  if (memtableBytes >= 1024 * 1024) return { memtableBytes };
+  return { memtableBytes, l0CompactionTrigger: 2, levelBaseBytes: 128 * 1024, levelMultiplier: 4, targetFileBytes: 64 * 1024, compactionWorkers: 1 };
+}

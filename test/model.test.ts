@@ -23,7 +23,20 @@ const FIRST_SEED = envInt('STRATA_MODEL_SEED') ?? 1;
 const SEEDS = envInt('STRATA_MODEL_SEEDS') ?? 5;
 const OPS = envInt('STRATA_MODEL_OPS') ?? 2000;
 
-const OPTIONS = { memtableBytes: 64 * 1024 } as const;
+/**
+ * Small memtables, levels and files, so that flushes and compactions (automatic and
+ * compactRange) interleave with everything else; odd seeds compact in a worker thread, even
+ * seeds on the main thread.
+ */
+const optionsFor = (seed: number) =>
+  ({
+    memtableBytes: 64 * 1024,
+    l0CompactionTrigger: 3,
+    levelBaseBytes: 128 * 1024,
+    levelMultiplier: 4,
+    targetFileBytes: 64 * 1024,
+    compactionWorkers: seed % 2,
+  }) as const;
 
 /** Short keys over a 3-byte alphabet (with the edge bytes 0x00 and 0xff): 121 keys of 0–4 bytes. */
 const ALPHABET = [0x00, 0x61, 0xff];
@@ -45,6 +58,7 @@ const OP_WEIGHTS = {
   snapshotRead: 6,
   snapshotRelease: 2,
   flush: 1.5,
+  compactRange: 0.5,
   reopen: 0.5,
   stats: 0.5,
 } as const;
@@ -353,6 +367,13 @@ class Run {
         await this.db.flush();
         return 'flush';
       }
+      case 'compactRange': {
+        const o = this.rangeOptions();
+        const start = o.gt ?? o.gte;
+        const end = o.lt ?? o.lte;
+        await this.db.compactRange(start, end);
+        return `compactRange(${show(start)}, ${show(end)})`;
+      }
       case 'reopen': {
         await this.reopen();
         return 'close and reopen';
@@ -412,7 +433,7 @@ class Run {
     for (const l of lingering) await expectCode(() => l.it.next(), 'CLOSED', `${l.label} after close()`);
     for (const s of snapshots) assert.ok(s.snap.released, `close() releases the snapshot of op ${s.takenAt}`);
     await expectCode(() => this.db.get(this.key()), 'CLOSED', 'get() after close()');
-    this.db = await open(this.dir, OPTIONS);
+    this.db = await open(this.dir, optionsFor(this.seed));
     await this.checkAll('after reopen');
   }
 
@@ -424,7 +445,7 @@ class Run {
   }
 
   async run(ops: number): Promise<void> {
-    this.db = await open(this.dir, OPTIONS);
+    this.db = await open(this.dir, optionsFor(this.seed));
     const recent: string[] = [];
     try {
       for (this.opIndex = 0; this.opIndex < ops; this.opIndex++) {
@@ -442,6 +463,11 @@ class Run {
       await this.checkAll('at the end');
       const stats = this.db.stats();
       assert.ok(stats.levels.some((l) => l.files > 0), 'the run wrote tables (memtables rotated or were flushed)');
+      await this.db.compactRange();
+      await this.checkAll('after compacting everything');
+      const compacted = this.db.stats();
+      assert.ok(compacted.compactions > 0, 'the run compacted');
+      assert.is(compacted.levels[0]!.files, 0, 'compactRange() empties level 0');
       if (process.env['STRATA_MODEL_VERBOSE']) {
         const ops = Object.entries(this.counts).map(([op, c]) => `${op} ${c.n}× ${c.ms.toFixed(0)} ms`);
         const files = stats.levels.map((l) => l.files).join('/');

@@ -11,7 +11,14 @@
  *    table and moves the log number to the oldest WAL still needed; only then is the flushed
  *    memtable dropped and its WAL deleted.
  * 4. A table is deleted only when no live version names it and no flush is writing it.
- * 5. After a background (flush) or WAL failure, writes fail with that error; reads go on.
+ * 5. After a background (flush, compaction) or WAL failure, writes fail with that error;
+ *    reads go on.
+ * 6. One compaction at a time per engine, picked by CompactionPicker and run by the
+ *    CompactionPool (in a worker thread); its MANIFEST edit, written here on the main thread,
+ *    is its commit point. Its input files go when no version in use names them.
+ * 7. Backpressure: at l0SlowdownTrigger level-0 files each write group waits 1 ms, at
+ *    l0StopTrigger (or with maxImmutableMemtables waiting) writes wait for a flush or a
+ *    compaction to finish. Writers are delayed, never failed, for this; stalls are counted.
  */
 
 import {
@@ -35,12 +42,22 @@ import {
   type InternalIterator,
   type SeqNum,
 } from '../base/index.js';
+import {
+  CompactionPicker,
+  CompactionPool,
+  levelScores,
+  levelTargetBytes,
+  pendingCompactionBytes,
+  type CompactionJob,
+  type PickedCompaction,
+} from '../compaction/index.js';
 import { NUM_LEVELS, VersionSet, type TableMeta, type Version } from '../manifest/index.js';
 import { Memtable } from '../memtable/index.js';
 import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/index.js';
 import { LogWriter } from '../wal/index.js';
 import { CommitPipeline, type PendingWrite } from './commit-pipeline.js';
 import { DbIterator, type Bounds } from './db-iterator.js';
+import { LevelIterator } from './level-iterator.js';
 import { writeTable } from './flush.js';
 import type { ResolvedOptions } from './options.js';
 import { replayWals } from './recovery.js';
@@ -69,7 +86,14 @@ export interface EngineStats {
   bytesFlushed: number;
   writeStalls: number;
   writeStallMs: number;
-  levels: { level: number; files: number; bytes: number }[];
+  compactions: number;
+  compactionsRunning: number;
+  bytesCompactedIn: number;
+  bytesCompactedOut: number;
+  pendingCompactionBytes: number;
+  /** Bytes written to disk (WAL, flushes, compactions) per byte the user wrote. */
+  writeAmplification: number;
+  levels: { level: number; files: number; bytes: number; score: number; targetBytes: number }[];
   blockCache: { hits: number; misses: number; usedBytes: number };
   openTables: number;
   liveSnapshots: number;
@@ -92,7 +116,11 @@ export class Engine {
   #walNumber: number;
   #imms: Immutable[] = [];
   #flushing: Promise<void> | undefined;
-  #flushWaiters: { resolve(): void; reject(err: unknown): void }[] = [];
+  #compacting: Promise<void> | undefined;
+  readonly #pool: CompactionPool;
+  readonly #picker: CompactionPicker;
+  /** Writers and flush() waiting for a flush or compaction to finish. */
+  #progressWaiters: { resolve(): void; reject(err: unknown): void }[] = [];
   #backgroundError: StrataError | undefined;
   #closed = false;
   #deleting: Promise<void> = Promise.resolve();
@@ -101,6 +129,10 @@ export class Engine {
   #bytesFlushed = 0;
   #stalls = 0;
   #stallMs = 0;
+  #compactions = 0;
+  #compactionsRunning = 0;
+  #bytesCompactedIn = 0;
+  #bytesCompactedOut = 0;
 
   private constructor(dir: string, options: ResolvedOptions, lock: FileLock, versions: VersionSet, wal: LogWriter, walNumber: number) {
     this.dir = dir;
@@ -124,6 +156,12 @@ export class Engine {
       beforeGroup: () => this.#makeRoomForWrite(),
       wal: () => this.#wal,
       apply: (w) => this.#apply(w),
+    });
+    this.#pool = new CompactionPool({ workers: options.compactionWorkers });
+    this.#picker = new CompactionPicker({
+      l0CompactionTrigger: options.l0CompactionTrigger,
+      levelBaseBytes: options.levelBaseBytes,
+      levelMultiplier: options.levelMultiplier,
     });
     versions.onObsoleteFiles(() => this.#scheduleObsoleteDeletion());
   }
@@ -190,6 +228,7 @@ export class Engine {
       }
       const engine = new Engine(dir, options, lock, versions, wal, walNumber);
       await engine.#deleteObsoleteFiles();
+      engine.#maybeScheduleCompaction();
       return engine;
     } catch (err) {
       await lock.release().catch(() => {});
@@ -243,10 +282,14 @@ export class Engine {
     const children: InternalIterator[] = [this.#mem.iterator(), ...this.#imms.map((imm) => imm.mem.iterator())];
     const releases: (() => void)[] = [];
     try {
-      for (const { table } of version.allFiles()) {
+      for (const table of version.levels[0]!) {
         const handle = this.#tableCache.acquire(table.fileNumber);
         releases.push(handle.release);
         children.push(handle.reader.iterator());
+      }
+      for (let level = 1; level < NUM_LEVELS; level++) {
+        const files = version.levels[level]!;
+        if (files.length > 0) children.push(new LevelIterator(files, this.#tableCache));
       }
     } catch (err) {
       for (const r of releases) r();
@@ -268,13 +311,60 @@ export class Engine {
     await this.#waitForFlushes();
   }
 
+  /**
+   * Flushes, then compacts the files overlapping [start, end] (everything by default) level by
+   * level down to the deepest level holding data, rewriting them (so tombstones and shadowed
+   * versions no snapshot needs are gone). Resolves when done.
+   */
+  async compactRange(start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<void> {
+    await this.flush();
+    while (this.#compacting) await this.#compacting;
+    if (this.#backgroundError) throw this.#backgroundError;
+    const manual = (async () => {
+      const levels = this.#versions.current.levels;
+      let deepest = 1;
+      for (let level = 1; level < NUM_LEVELS; level++) if (levels[level]!.length > 0) deepest = level;
+      for (let level = 0; level < deepest; level++) {
+        this.#checkOpen();
+        const pick = this.#picker.pickRange(this.#versions.current, level, start, end);
+        if (pick) await this.#runCompaction(pick, true);
+      }
+    })();
+    this.#compacting = manual.then(
+      () => {},
+      () => {},
+    );
+    try {
+      await manual;
+      // The replaced files are gone when compactRange() resolves, unless a reader holds them.
+      await this.#deleting;
+    } catch (err) {
+      if (err instanceof StrataError && err.code === 'CLOSED') throw err;
+      this.#setBackgroundError('compaction', err);
+      throw this.#backgroundError;
+    } finally {
+      this.#compacting = undefined;
+      this.#notifyProgress();
+      this.#maybeScheduleCompaction();
+    }
+  }
+
   stats(): EngineStats {
     const s = this.#pipeline.stats;
+    const version = this.#versions.current;
+    const scores = levelScores(version, this.#picker.policy);
     const levels = [];
     for (let level = 0; level < NUM_LEVELS; level++) {
-      const files = this.#versions.current.levels[level]!;
-      levels.push({ level, files: files.length, bytes: files.reduce((n, f) => n + f.fileSize, 0) });
+      const files = version.levels[level]!;
+      levels.push({
+        level,
+        files: files.length,
+        bytes: files.reduce((n, f) => n + f.fileSize, 0),
+        score: scores[level]!,
+        targetBytes: level === 0 ? 0 : levelTargetBytes(level, this.#picker.policy),
+      });
     }
+    const diskBytes = s.walBytes + this.#bytesFlushed + this.#bytesCompactedOut;
     return {
       writes: s.writes,
       writeGroups: s.groups,
@@ -292,6 +382,12 @@ export class Engine {
       bytesFlushed: this.#bytesFlushed,
       writeStalls: this.#stalls,
       writeStallMs: this.#stallMs,
+      compactions: this.#compactions,
+      compactionsRunning: this.#compactionsRunning,
+      bytesCompactedIn: this.#bytesCompactedIn,
+      bytesCompactedOut: this.#bytesCompactedOut,
+      pendingCompactionBytes: pendingCompactionBytes(version, this.#picker.policy),
+      writeAmplification: this.#userBytes === 0 ? 0 : diskBytes / this.#userBytes,
       levels,
       blockCache: {
         hits: this.#blockCache?.hits ?? 0,
@@ -312,6 +408,8 @@ export class Engine {
     this.#closed = true;
     await this.#pipeline.drain();
     await this.#flushing?.catch(() => {});
+    while (this.#compacting) await this.#compacting;
+    await this.#pool.close().catch(() => {});
     await this.#deleting;
     if (!this.#pipeline.error) await this.#wal.sync().catch(() => {});
     await this.#wal.close().catch(() => {});
@@ -340,34 +438,71 @@ export class Engine {
 
   #getFromTables(key: Uint8Array, seq: SeqNum) {
     const version = this.#versions.current;
-    for (let level = 0; level < NUM_LEVELS; level++) {
-      for (const table of version.levels[level]!) {
-        if (Buffer.compare(key, table.smallestKey) < 0 || Buffer.compare(key, table.largestKey) > 0) continue;
-        if (table.smallestSeq > seq) continue;
-        const handle = this.#tableCache.acquire(table.fileNumber);
-        try {
-          const hit = handle.reader.get(key, seq);
-          if (hit) return hit;
-        } finally {
-          handle.release();
-        }
+    for (const table of version.levels[0]!) {
+      const hit = this.#getFromTable(table, key, seq);
+      if (hit) return hit;
+    }
+    for (let level = 1; level < NUM_LEVELS; level++) {
+      const files = version.levels[level]!;
+      // The one file whose range may hold key: the first whose largest key is >= key.
+      let lo = 0;
+      let hi = files.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (Buffer.compare(files[mid]!.largestKey, key) < 0) lo = mid + 1;
+        else hi = mid;
       }
+      const table = files[lo];
+      if (table === undefined) continue;
+      const hit = this.#getFromTable(table, key, seq);
+      if (hit) return hit;
     }
     return undefined;
   }
 
-  /** beforeGroup: switch memtables when the current one is full; wait when flushes lag. */
+  #getFromTable(table: TableMeta, key: Uint8Array, seq: SeqNum) {
+    if (Buffer.compare(key, table.smallestKey) < 0 || Buffer.compare(key, table.largestKey) > 0) return undefined;
+    if (table.smallestSeq > seq) return undefined;
+    const handle = this.#tableCache.acquire(table.fileNumber);
+    try {
+      return handle.reader.get(key, seq);
+    } finally {
+      handle.release();
+    }
+  }
+
+  /**
+   * beforeGroup: delays writes while level 0 is deep (backpressure) and switches memtables
+   * when the current one is full, waiting when flushes lag.
+   */
   async #makeRoomForWrite(): Promise<void> {
-    while (this.#mem.approximateBytes >= this.#options.memtableBytes) {
+    let slowed = false;
+    for (;;) {
       if (this.#backgroundError) throw this.#backgroundError;
-      if (this.#imms.length >= this.#options.maxImmutableMemtables) {
-        const started = performance.now();
-        this.#stalls++;
-        await this.#waitForFlushProgress();
-        this.#stallMs += performance.now() - started;
-        continue;
+      const l0 = this.#versions.current.levels[0]!.length;
+      if (l0 >= this.#options.l0StopTrigger) {
+        await this.#stall(() => this.#waitForProgress());
+      } else if (!slowed && l0 >= this.#options.l0SlowdownTrigger) {
+        slowed = true;
+        await this.#stall(() => new Promise((resolve) => setTimeout(resolve, 1)));
+      } else if (this.#mem.approximateBytes < this.#options.memtableBytes) {
+        return;
+      } else if (this.#imms.length >= this.#options.maxImmutableMemtables) {
+        await this.#stall(() => this.#waitForProgress());
+      } else {
+        await this.#rotate();
       }
-      await this.#rotate();
+    }
+  }
+
+  async #stall(wait: () => Promise<void>): Promise<void> {
+    const started = performance.now();
+    this.#stalls++;
+    this.#maybeScheduleCompaction();
+    try {
+      await wait();
+    } finally {
+      this.#stallMs += performance.now() - started;
     }
   }
 
@@ -406,14 +541,21 @@ export class Engine {
     try {
       while (this.#imms.length > 0 && !this.#backgroundError) {
         await this.#flushOldest();
-        this.#notifyFlushWaiters(undefined);
+        this.#notifyProgress();
+        this.#maybeScheduleCompaction();
       }
     } catch (err) {
-      const error = err instanceof StrataError ? err : ioError('flush', this.dir, err);
-      this.#backgroundError = error;
-      this.#pipeline.fail(error);
-      this.#notifyFlushWaiters(error);
+      this.#setBackgroundError('flush', err);
     }
+  }
+
+  #setBackgroundError(op: string, err: unknown): void {
+    const error = err instanceof StrataError ? err : ioError(op, this.dir, err);
+    this.#backgroundError ??= error;
+    this.#pipeline.fail(this.#backgroundError);
+    const waiters = this.#progressWaiters;
+    this.#progressWaiters = [];
+    for (const w of waiters) w.reject(this.#backgroundError);
   }
 
   async #flushOldest(): Promise<void> {
@@ -438,22 +580,89 @@ export class Engine {
     await this.#options.fs.unlink(walFileName(this.dir, imm.walNumber));
   }
 
-  #waitForFlushProgress(): Promise<void> {
+  #waitForProgress(): Promise<void> {
     if (this.#backgroundError) return Promise.reject(this.#backgroundError);
-    return new Promise((resolve, reject) => this.#flushWaiters.push({ resolve, reject }));
+    return new Promise((resolve, reject) => this.#progressWaiters.push({ resolve, reject }));
   }
 
   async #waitForFlushes(): Promise<void> {
     while (this.#imms.length > 0) {
       this.#scheduleFlush();
-      await this.#waitForFlushProgress();
+      await this.#waitForProgress();
     }
   }
 
-  #notifyFlushWaiters(err: StrataError | undefined): void {
-    const waiters = this.#flushWaiters;
-    this.#flushWaiters = [];
-    for (const w of waiters) (err ? w.reject(err) : w.resolve());
+  #notifyProgress(): void {
+    const waiters = this.#progressWaiters;
+    this.#progressWaiters = [];
+    for (const w of waiters) w.resolve();
+  }
+
+  #maybeScheduleCompaction(): void {
+    if (this.#compacting || this.#closed || this.#backgroundError) return;
+    const pick = this.#picker.pick(this.#versions.current);
+    if (!pick) return;
+    this.#compacting = this.#runCompaction(pick, false).then(
+      () => {
+        this.#compacting = undefined;
+        this.#notifyProgress();
+        this.#maybeScheduleCompaction();
+      },
+      (err) => {
+        this.#compacting = undefined;
+        this.#setBackgroundError('compaction', err);
+      },
+    );
+  }
+
+  /** Runs one compaction and installs its result. `rewrite` forbids a trivial move. */
+  async #runCompaction(pick: PickedCompaction, rewrite: boolean): Promise<void> {
+    const version = this.#versions.current;
+    version.ref();
+    const removed = pick.inputs.flatMap(({ level, files }) => files.map((f) => ({ level, fileNumber: f.fileNumber })));
+    try {
+      if (pick.trivialMove && !rewrite) {
+        const table = pick.inputs[0]!.files[0]!;
+        await this.#versions.logAndApply({ removed, added: [{ level: pick.outputLevel, table }] });
+        this.#compactions++;
+        return;
+      }
+      const inputBytes = pick.inputs.reduce((n, { files }) => n + files.reduce((m, f) => m + f.fileSize, 0), 0);
+      const outputFileNumbers = Array.from({ length: Math.ceil(inputBytes / this.#options.targetFileBytes) + 2 }, () =>
+        this.#versions.newFileNumber(),
+      );
+      for (const n of outputFileNumbers) this.#pendingOutputs.add(n);
+      this.#compactionsRunning++;
+      try {
+        const deeperRanges: [Uint8Array, Uint8Array][] = [];
+        for (let level = pick.outputLevel + 1; level < NUM_LEVELS; level++) {
+          for (const f of version.levels[level]!) deeperRanges.push([f.smallestKey, f.largestKey]);
+        }
+        const job: CompactionJob = {
+          dir: this.dir,
+          inputs: pick.inputs.map(({ level, files }) => ({ level, fileNumbers: files.map((f) => f.fileNumber) })),
+          outputLevel: pick.outputLevel,
+          snapshots: [...this.#snapshots.sequences(), this.#pipeline.publishedSeq],
+          deeperRanges,
+          targetFileBytes: this.#options.targetFileBytes,
+          builder: this.#builderOptions,
+          outputFileNumbers,
+        };
+        const result = await this.#pool.run(job, this.#options.fs);
+        await this.#versions.logAndApply({
+          removed,
+          added: result.outputs.map((table) => ({ level: pick.outputLevel, table })),
+        });
+        this.#compactions++;
+        this.#bytesCompactedIn += inputBytes;
+        this.#bytesCompactedOut += result.outputs.reduce((n, t) => n + t.fileSize, 0);
+      } finally {
+        this.#compactionsRunning--;
+        for (const n of outputFileNumbers) this.#pendingOutputs.delete(n);
+      }
+    } finally {
+      version.unref();
+    }
   }
 
   #scheduleObsoleteDeletion(): void {

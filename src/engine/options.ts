@@ -1,5 +1,6 @@
 // Engine options: documented units and defaults, validated and resolved once at open.
 
+import * as os from 'node:os';
 import { invalidArgument, NodeFileSystem, type FileSystem } from '../base/index.js';
 
 export type WalRecoveryMode = 'tolerate-tail' | 'strict' | 'salvage';
@@ -31,6 +32,23 @@ export interface EngineOptions {
    * 'salvage' skips damaged records, reporting each through onRecoverySkip.
    */
   walRecovery?: WalRecoveryMode;
+  /** Level-0 files that start a compaction into level 1. Default 4. */
+  l0CompactionTrigger?: number;
+  /** Level-0 files at which each write group is delayed by 1 ms. Default 20. */
+  l0SlowdownTrigger?: number;
+  /** Level-0 files at which writes wait for compaction. Default 36. */
+  l0StopTrigger?: number;
+  /** Target bytes of level 1. Default 64 MiB. */
+  levelBaseBytes?: number;
+  /** Each level below level 1 targets this many times the level above. Default 10. */
+  levelMultiplier?: number;
+  /** Compaction output files are cut at about this many bytes. Default 32 MiB. */
+  targetFileBytes?: number;
+  /**
+   * Worker threads that run compactions; 0 runs them on the main thread. Default: the
+   * machine's parallelism minus one, at least 1 and at most 4.
+   */
+  compactionWorkers?: number;
   /** Called for every byte range that salvage skipped. */
   onRecoverySkip?: (file: string, offset: number, bytes: number, reason: string) => void;
   /** The file system; the real one by default. Tests inject faults through it. */
@@ -51,6 +69,13 @@ export interface ResolvedOptions {
   walRecovery: WalRecoveryMode;
   onRecoverySkip: ((file: string, offset: number, bytes: number, reason: string) => void) | undefined;
   fs: FileSystem;
+  l0CompactionTrigger: number;
+  l0SlowdownTrigger: number;
+  l0StopTrigger: number;
+  levelBaseBytes: number;
+  levelMultiplier: number;
+  targetFileBytes: number;
+  compactionWorkers: number;
 }
 
 const KiB = 1024;
@@ -60,6 +85,8 @@ const GiB = 1024 * MiB;
 const KNOWN = new Set<string>([
   'createIfMissing', 'errorIfExists', 'memtableBytes', 'maxImmutableMemtables', 'blockCacheBytes', 'maxOpenFiles',
   'blockBytes', 'compression', 'bloomBitsPerKey', 'sync', 'walRecovery', 'onRecoverySkip', 'fs',
+  'l0CompactionTrigger', 'l0SlowdownTrigger', 'l0StopTrigger', 'levelBaseBytes', 'levelMultiplier', 'targetFileBytes',
+  'compactionWorkers',
 ]);
 
 function int(options: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
@@ -97,7 +124,17 @@ export function resolveOptions(input: unknown, extraKnown: readonly string[] = [
   if (fs !== undefined && (typeof fs !== 'object' || fs === null)) throw invalidArgument('option fs must be a FileSystem');
   const onSkip = o['onRecoverySkip'];
   if (onSkip !== undefined && typeof onSkip !== 'function') throw invalidArgument('option onRecoverySkip must be a function');
+  const l0CompactionTrigger = int(o, 'l0CompactionTrigger', 4, 1, 1000);
+  const l0SlowdownTrigger = int(o, 'l0SlowdownTrigger', Math.max(20, l0CompactionTrigger), l0CompactionTrigger, 10_000);
+  const l0StopTrigger = int(o, 'l0StopTrigger', Math.max(36, l0SlowdownTrigger), l0SlowdownTrigger, 10_000);
   return {
+    l0CompactionTrigger,
+    l0SlowdownTrigger,
+    l0StopTrigger,
+    levelBaseBytes: int(o, 'levelBaseBytes', 64 * MiB, 64 * KiB, 1024 * GiB),
+    levelMultiplier: int(o, 'levelMultiplier', 10, 2, 100),
+    targetFileBytes: int(o, 'targetFileBytes', 32 * MiB, 64 * KiB, 4 * GiB),
+    compactionWorkers: int(o, 'compactionWorkers', Math.min(4, Math.max(1, os.availableParallelism() - 1)), 0, 64),
     createIfMissing: bool(o, 'createIfMissing', true),
     errorIfExists: bool(o, 'errorIfExists', false),
     memtableBytes: int(o, 'memtableBytes', 64 * MiB, 64 * KiB, 2 * GiB),

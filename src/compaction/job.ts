@@ -1,0 +1,308 @@
+// Running one compaction: merge input tables, keep what some reader can still see, write the
+// survivors to new tables. Runs in a worker thread (worker.ts) or inline (pool.ts); it never
+// touches the MANIFEST: the main thread installs the outputs it returns.
+//
+// What survives. Readers see the database at a sequence number: each live snapshot or
+// iterator at its own, new reads at the newest published one. These numbers, ascending, cut
+// the sequence space into stripes: stripe i holds the seqs in (snapshots[i-1], snapshots[i]].
+// A reader at snapshots[i] sees, for a user key, its newest version in stripes 0..i, so:
+//   1. within a stripe only the newest version of a key can ever be seen: the older ones go;
+//   2. a Delete that is its key's newest version in stripe 0, when no level below the output
+//      holds the key, hides nothing and is seen by nobody as anything but absence: it goes.
+//      The older versions in stripe 0 go with it by rule 1, so none comes back to life.
+// Everything else is kept with its seq and kind. A seq above the last snapshot (which a
+// correct caller never passes) gets a stripe of its own, so it is kept: when in doubt, keep.
+//
+// Invariants of the outputs: in internal order across files; one user key's versions are
+// never split between two files (a level's files then have disjoint user-key ranges); each
+// file is fsynced, and the directory once after the last, before this resolves. On failure
+// no output file is left behind.
+
+import {
+  compareBytes,
+  invariant,
+  MergingIterator,
+  tableFileName,
+  ValueKind,
+  type FileSystem,
+  type InternalIterator,
+  type SeqNum,
+} from '../base/index.js';
+import type { TableMeta } from '../manifest/index.js';
+import { TableBuilder, TableReader, type TableBuilderOptions } from '../sstable/index.js';
+
+/** Everything here crosses postMessage: plain objects, arrays, numbers and Uint8Arrays only. */
+export interface CompactionJob {
+  /** Database directory; table n is tableFileName(dir, n). */
+  dir: string;
+  inputs: { level: number; fileNumbers: number[] }[];
+  outputLevel: number;
+  /**
+   * Sequence numbers pinned by live snapshots and iterators, ascending, then (last) the newest
+   * published sequence at job start. REQUIRES: not empty (checked: invariant).
+   */
+  snapshots: SeqNum[];
+  /**
+   * User-key ranges [smallest, largest], both included, of the files in the levels below
+   * outputLevel: a tombstone whose key is in none of them has nothing older beneath it. Any
+   * order; they may overlap.
+   */
+  deeperRanges: [Uint8Array, Uint8Array][];
+  /** An output is cut once its estimated size reaches this, at a user-key boundary only. */
+  targetFileBytes: number;
+  builder: TableBuilderOptions;
+  /**
+   * File numbers reserved for the outputs, used in order. Running out is a bug of the caller
+   * (invariant error); reserving ceil(inputBytes / targetFileBytes) + 2 suffices.
+   */
+  outputFileNumbers: number[];
+}
+
+export interface CompactionResult {
+  /** In key order; every file fsynced and the directory fsynced after the last. */
+  outputs: TableMeta[];
+  /** Sizes of the input files. */
+  bytesRead: number;
+  /** Sizes of the output files. */
+  bytesWritten: number;
+  entriesIn: number;
+  entriesOut: number;
+  /** Entries shadowed by a newer version of their key in their stripe (rule 1), tombstones included. */
+  droppedVersions: number;
+  /** Tombstones dropped because nothing older could lie beneath them (rule 2). */
+  droppedTombstones: number;
+}
+
+/** Finished blocks are appended once this many bytes wait in memory. */
+const DRAIN_BYTES = 1024 * 1024;
+/** Entries between looks at the clock; the clock decides when to give the event loop a turn. */
+const CLOCK_EVERY_ENTRIES = 64;
+/** Longest stretch of synchronous work between two turns of the event loop (inline runs). */
+const YIELD_AFTER_MS = 4;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Runs `job` with the files of `fs`. Resolves once every output is durable (file and
+ * directory entry); rejects after removing every output it created. REQUIRES:
+ * loadChecksum() has resolved; the input files stay in place until it settles.
+ */
+export async function runCompaction(job: CompactionJob, fs: FileSystem): Promise<CompactionResult> {
+  invariant(job.snapshots.length > 0, 'a compaction job needs at least the newest published sequence in snapshots');
+  for (let i = 1; i < job.snapshots.length; i++) invariant(job.snapshots[i - 1]! <= job.snapshots[i]!, 'compaction snapshots must be ascending');
+  invariant(job.targetFileBytes > 0, `targetFileBytes must be positive, not ${job.targetFileBytes}`);
+
+  const { iterator, bytesRead } = openInputs(job, fs);
+  const deeper = new DeeperRanges(job.deeperRanges);
+  const output = new OutputWriter(job, fs);
+  const stats = { entriesIn: 0, entriesOut: 0, droppedVersions: 0, droppedTombstones: 0 };
+  try {
+    // State of the user key being merged: its bytes (a copy: the cursor's view moves on), the
+    // stripe of its last version seen (-1: none yet), and whether a version of it went out.
+    let userKey: Uint8Array | undefined;
+    let lastStripe = -1;
+    let keyWritten = false;
+    let sinceClock = 0;
+    let lastTurn = performance.now();
+    for (iterator.seekToFirst(); iterator.valid(); iterator.next()) {
+      stats.entriesIn++;
+      const key = iterator.key();
+      if (userKey === undefined || compareBytes(key, userKey) !== 0) {
+        userKey = Uint8Array.from(key);
+        lastStripe = -1;
+        keyWritten = false;
+      }
+      const seq = iterator.seq();
+      const kind = iterator.kind();
+      const stripe = stripeOf(job.snapshots, seq);
+      if (stripe === lastStripe) {
+        stats.droppedVersions++;
+      } else {
+        lastStripe = stripe;
+        if (kind === ValueKind.Delete && stripe === 0 && !deeper.contains(key)) {
+          stats.droppedTombstones++;
+        } else {
+          const pending = output.add(key, seq, kind, iterator.value(), !keyWritten);
+          if (pending !== undefined) await pending;
+          keyWritten = true;
+          stats.entriesOut++;
+        }
+      }
+      if (++sinceClock === CLOCK_EVERY_ENTRIES) {
+        sinceClock = 0;
+        const now = performance.now();
+        if (now - lastTurn >= YIELD_AFTER_MS) {
+          await nextTurn();
+          lastTurn = performance.now();
+        }
+      }
+    }
+    const outputs = await output.finish();
+    let bytesWritten = 0;
+    for (const t of outputs) bytesWritten += t.fileSize;
+    return { outputs, bytesRead, bytesWritten, ...stats };
+  } catch (err) {
+    await output.abandon();
+    throw err;
+  } finally {
+    iterator.close();
+  }
+}
+
+/** Index of the first snapshot >= seq, or snapshots.length when seq is above them all. */
+function stripeOf(snapshots: readonly SeqNum[], seq: SeqNum): number {
+  let lo = 0;
+  let hi = snapshots.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (snapshots[mid]! < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** One cursor over every input table; the tables close when it does. */
+function openInputs(job: CompactionJob, fs: FileSystem): { iterator: InternalIterator; bytesRead: number } {
+  const children: InternalIterator[] = [];
+  let bytesRead = 0;
+  try {
+    for (const { fileNumbers } of job.inputs) {
+      for (const n of fileNumbers) {
+        const file = fs.openReadable(tableFileName(job.dir, n));
+        let reader: TableReader;
+        try {
+          reader = TableReader.open(file, n, undefined);
+        } catch (err) {
+          file.close();
+          throw err;
+        }
+        bytesRead += reader.fileSize;
+        // The iterator holds its own reference: the file closes when the iterator does.
+        children.push(reader.iterator());
+        reader.close();
+      }
+    }
+  } catch (err) {
+    for (const c of children) c.close();
+    throw err;
+  }
+  return { iterator: new MergingIterator(children), bytesRead };
+}
+
+/**
+ * Membership of ascending keys in a union of ranges: the ranges are merged into disjoint
+ * sorted intervals once, then walked with the keys, so each lookup is amortized O(1).
+ * REQUIRES: contains() is called with non-decreasing keys.
+ */
+class DeeperRanges {
+  readonly #intervals: [Uint8Array, Uint8Array][] = [];
+  #at = 0;
+
+  constructor(ranges: readonly [Uint8Array, Uint8Array][]) {
+    // An inverted range would silently cover nothing and let a needed tombstone go.
+    for (const [lo, hi] of ranges) invariant(compareBytes(lo, hi) <= 0, 'a deeper range ends before it starts');
+    const sorted = [...ranges].sort((a, b) => compareBytes(a[0], b[0]));
+    for (const [lo, hi] of sorted) {
+      const last = this.#intervals[this.#intervals.length - 1];
+      if (last !== undefined && compareBytes(lo, last[1]) <= 0) {
+        if (compareBytes(hi, last[1]) > 0) last[1] = hi;
+      } else {
+        this.#intervals.push([lo, hi]);
+      }
+    }
+  }
+
+  contains(key: Uint8Array): boolean {
+    const intervals = this.#intervals;
+    while (this.#at < intervals.length && compareBytes(intervals[this.#at]![1], key) < 0) this.#at++;
+    const interval = intervals[this.#at];
+    return interval !== undefined && compareBytes(interval[0], key) <= 0;
+  }
+}
+
+/** The output tables of one job: opened lazily, cut at user-key boundaries, removed on failure. */
+class OutputWriter {
+  readonly #job: CompactionJob;
+  readonly #fs: FileSystem;
+  readonly #finished: TableMeta[] = [];
+  /** Every output file created, finished or not: what abandon() removes. */
+  readonly #created: string[] = [];
+  #builder: TableBuilder | undefined;
+  #fileNumber = 0;
+
+  constructor(job: CompactionJob, fs: FileSystem) {
+    this.#job = job;
+    this.#fs = fs;
+  }
+
+  /**
+   * Adds an entry to the current output, first cutting it when it is full and `newUserKey`
+   * says the entry starts a user key (so no key's versions straddle two files). Returns a
+   * promise only when there is file work to wait for: most entries cost no await. The caller
+   * keeps the cursor still until that promise settles (`key` and `value` are its views).
+   */
+  add(key: Uint8Array, seq: SeqNum, kind: ValueKind, value: Uint8Array, newUserKey: boolean): Promise<void> | undefined {
+    const builder = this.#builder;
+    if (builder === undefined || (newUserKey && builder.estimatedFileBytes >= this.#job.targetFileBytes)) {
+      return this.#addToNext(key, seq, kind, value);
+    }
+    builder.add(key, seq, kind, value);
+    return builder.pendingBytes >= DRAIN_BYTES ? builder.drain() : undefined;
+  }
+
+  /** Finishes the last output and syncs the directory once; the outputs in key order. */
+  async finish(): Promise<TableMeta[]> {
+    if (this.#builder !== undefined) await this.#finishCurrent();
+    if (this.#finished.length > 0) await this.#fs.syncDir(this.#job.dir);
+    return this.#finished;
+  }
+
+  /** Closes the output being written and removes every output file created. */
+  async abandon(): Promise<void> {
+    const builder = this.#builder;
+    this.#builder = undefined;
+    await builder?.abandon().catch(() => {});
+    for (const path of this.#created) await this.#fs.unlink(path).catch(() => {});
+  }
+
+  async #addToNext(key: Uint8Array, seq: SeqNum, kind: ValueKind, value: Uint8Array): Promise<void> {
+    if (this.#builder !== undefined) await this.#finishCurrent();
+    const builder = await this.#open();
+    builder.add(key, seq, kind, value);
+  }
+
+  async #open(): Promise<TableBuilder> {
+    const numbers = this.#job.outputFileNumbers;
+    const n = numbers[this.#created.length];
+    invariant(n !== undefined, `compaction needs more than the ${numbers.length} output file numbers reserved for it`);
+    const path = tableFileName(this.#job.dir, n);
+    this.#created.push(path);
+    const file = await this.#fs.createWritable(path);
+    let builder: TableBuilder;
+    try {
+      builder = new TableBuilder(file, this.#job.builder);
+    } catch (err) {
+      await file.close().catch(() => {});
+      throw err;
+    }
+    this.#builder = builder;
+    this.#fileNumber = n;
+    return builder;
+  }
+
+  async #finishCurrent(): Promise<void> {
+    const builder = this.#builder!;
+    const { fileSize, properties: p } = await builder.finish();
+    this.#builder = undefined;
+    this.#finished.push({
+      fileNumber: this.#fileNumber,
+      fileSize,
+      smallestKey: p.smallestKey,
+      largestKey: p.largestKey,
+      smallestSeq: p.smallestSeq,
+      largestSeq: p.largestSeq,
+      entries: p.entries,
+      deletions: p.deletions,
+    });
+  }
+}

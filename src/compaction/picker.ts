@@ -1,0 +1,134 @@
+// Choosing what to compact (leveled, as in LevelDB and RocksDB).
+//
+// Level 0 holds flushed memtables, which may overlap; levels 1 and below are each one sorted
+// run of non-overlapping files, level n+1 targeting `levelMultiplier` times the bytes of
+// level n (level 1: `levelBaseBytes`). A level's score is how far it is over its target:
+// level 0 by file count against `l0CompactionTrigger`, the others by bytes against their
+// target. The highest score of at least 1 is compacted into the level below it.
+//
+// Inputs:
+// - from level 0, every level-0 file: reads consult level 0 before level 1, so moving one
+//   level-0 file below an older one that overlaps it would let the older shadow the newer;
+// - from level n >= 1, one file, taken round-robin through the key space (a cursor per level
+//   remembers where the last compaction of that level ended);
+// - plus every file of the output level that overlaps the inputs' user-key range.
+// A single input file with nothing to merge with below is moved by the MANIFEST edit alone.
+
+import { compareBytes } from '../base/index.js';
+import { NUM_LEVELS, type TableMeta, type Version } from '../manifest/index.js';
+
+export interface CompactionPolicy {
+  /** Level-0 files that make level 0 due for compaction. */
+  l0CompactionTrigger: number;
+  /** Target bytes of level 1. */
+  levelBaseBytes: number;
+  /** Each level below level 1 targets this many times the bytes of the one above. */
+  levelMultiplier: number;
+}
+
+export interface PickedCompaction {
+  level: number;
+  outputLevel: number;
+  /** Files of `level`, then files of `outputLevel` that overlap them. */
+  inputs: { level: number; files: TableMeta[] }[];
+  /** True when one file moves down without being rewritten. */
+  trivialMove: boolean;
+}
+
+/** Target bytes of `level` (>= 1). */
+export function levelTargetBytes(level: number, policy: CompactionPolicy): number {
+  return policy.levelBaseBytes * policy.levelMultiplier ** Math.max(0, level - 1);
+}
+
+const bytesOf = (files: readonly TableMeta[]) => files.reduce((n, f) => n + f.fileSize, 0);
+
+/** Score per level; the last level is never compacted and scores 0. */
+export function levelScores(version: Version, policy: CompactionPolicy): number[] {
+  const scores: number[] = [];
+  for (let level = 0; level < NUM_LEVELS; level++) {
+    const files = version.levels[level]!;
+    if (level === NUM_LEVELS - 1) scores.push(0);
+    else if (level === 0) scores.push(files.length / policy.l0CompactionTrigger);
+    else scores.push(bytesOf(files) / levelTargetBytes(level, policy));
+  }
+  return scores;
+}
+
+/** Bytes that compaction has still to rewrite before every level is within its target (an estimate). */
+export function pendingCompactionBytes(version: Version, policy: CompactionPolicy): number {
+  let pending = 0;
+  const l0 = version.levels[0]!;
+  if (l0.length >= policy.l0CompactionTrigger) pending += bytesOf(l0) + bytesOf(version.levels[1]!);
+  for (let level = 1; level < NUM_LEVELS - 1; level++) {
+    const excess = bytesOf(version.levels[level]!) - levelTargetBytes(level, policy);
+    if (excess > 0) pending += excess * (policy.levelMultiplier + 1);
+  }
+  return pending;
+}
+
+export function overlaps(file: TableMeta, smallest: Uint8Array, largest: Uint8Array): boolean {
+  return compareBytes(file.largestKey, smallest) >= 0 && compareBytes(file.smallestKey, largest) <= 0;
+}
+
+function rangeOf(files: readonly TableMeta[]): [Uint8Array, Uint8Array] {
+  let smallest = files[0]!.smallestKey;
+  let largest = files[0]!.largestKey;
+  for (const f of files) {
+    if (compareBytes(f.smallestKey, smallest) < 0) smallest = f.smallestKey;
+    if (compareBytes(f.largestKey, largest) > 0) largest = f.largestKey;
+  }
+  return [smallest, largest];
+}
+
+function withOverlaps(version: Version, level: number, files: TableMeta[]): PickedCompaction {
+  const outputLevel = level + 1;
+  const [smallest, largest] = rangeOf(files);
+  const below = version.levels[outputLevel]!.filter((f) => overlaps(f, smallest, largest));
+  const inputs = [{ level, files }];
+  if (below.length > 0) inputs.push({ level: outputLevel, files: below });
+  return { level, outputLevel, inputs, trivialMove: files.length === 1 && below.length === 0 };
+}
+
+export class CompactionPicker {
+  readonly #policy: CompactionPolicy;
+  /** Per level, the largest key of the last file compacted out of it. */
+  readonly #cursors: (Uint8Array | undefined)[] = new Array(NUM_LEVELS).fill(undefined);
+
+  constructor(policy: CompactionPolicy) {
+    this.#policy = policy;
+  }
+
+  get policy(): CompactionPolicy {
+    return this.#policy;
+  }
+
+  /** The most urgent compaction, or undefined when every level is within its target. */
+  pick(version: Version): PickedCompaction | undefined {
+    const scores = levelScores(version, this.#policy);
+    let best = -1;
+    for (let level = 0; level < NUM_LEVELS - 1; level++) {
+      if (scores[level]! >= 1 && (best < 0 || scores[level]! > scores[best]!)) best = level;
+    }
+    if (best < 0) return undefined;
+    const files = version.levels[best]!;
+    if (best === 0) return withOverlaps(version, 0, [...files]);
+    const cursor = this.#cursors[best];
+    const file = (cursor && files.find((f) => compareBytes(f.smallestKey, cursor) > 0)) || files[0]!;
+    this.#cursors[best] = file.largestKey;
+    return withOverlaps(version, best, [file]);
+  }
+
+  /**
+   * The files of `level` overlapping [start, end] (either end open when undefined) with their
+   * overlaps in the level below, or undefined when none overlaps. From level 0 it takes every
+   * file, for the reason given at the top.
+   */
+  pickRange(version: Version, level: number, start: Uint8Array | undefined, end: Uint8Array | undefined): PickedCompaction | undefined {
+    const files = version.levels[level]!.filter(
+      (f) => (start === undefined || compareBytes(f.largestKey, start) >= 0) && (end === undefined || compareBytes(f.smallestKey, end) <= 0),
+    );
+    if (files.length === 0) return undefined;
+    if (level === 0) return withOverlaps(version, 0, [...version.levels[0]!]);
+    return withOverlaps(version, level, files);
+  }
+}

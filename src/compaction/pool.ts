@@ -1,0 +1,217 @@
+// CompactionPool: runs compaction jobs (job.ts) on worker threads, so that reading, merging,
+// compressing and writing tables stay off the application's event loop.
+//
+// Protocol, one job at a time per worker (worker.ts answers):
+//   main → worker  JobRequest  { id, job: CompactionJob }
+//   worker → main  JobReply    { id, result: CompactionResult } | { id, error: WorkerError }
+// Both are structured-cloned. A StrataError crosses as { code, message, errno } and is rebuilt
+// here, so callers branch on the same codes either way; any other error is a bug in stratadb
+// and crosses as code 'INTERNAL', rebuilt as a plain Error carrying the worker's stack.
+//
+// Invariants: 1. at most `workers` threads, started lazily, each running at most one job;
+// jobs wait in FIFO order for a free one. 2. a thread is ref()ed exactly while it runs a job,
+// so an idle pool never keeps the process alive. 3. every job run() accepts settles exactly
+// once: with the worker's reply, or with IO_ERROR if its thread dies first (the dead thread
+// is dropped and a new one starts when a job needs it). 4. close() settles only after every
+// accepted job has.
+
+import { Worker } from 'node:worker_threads';
+import { closedError, invalidArgument, loadChecksum, NodeFileSystem, StrataError, type ErrorCode, type FileSystem } from '../base/index.js';
+import { runCompaction, type CompactionJob, type CompactionResult } from './job.js';
+
+export interface JobRequest {
+  id: number;
+  job: CompactionJob;
+}
+
+export interface WorkerError {
+  /** A StrataError's code, or INTERNAL for any other error (a bug). */
+  code: ErrorCode | 'INTERNAL';
+  message: string;
+  errno: string | undefined;
+  /** The worker's stack, kept for INTERNAL errors. */
+  stack: string | undefined;
+}
+
+export type JobReply = { id: number; result: CompactionResult; error?: undefined } | { id: number; error: WorkerError };
+
+/** An error thrown in a worker, as it crosses postMessage. */
+export function encodeWorkerError(err: unknown): WorkerError {
+  if (err instanceof StrataError) return { code: err.code, message: err.message, errno: err.errno, stack: undefined };
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  // An operating-system error that escaped ioError(): errno names look like ENOSPC.
+  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return { code: 'IO_ERROR', message, errno: code, stack: undefined };
+  return { code: 'INTERNAL', message, errno: undefined, stack: err instanceof Error ? err.stack : undefined };
+}
+
+/** The error to reject with on this side for an error that crossed from a worker. */
+export function decodeWorkerError(e: WorkerError): Error {
+  if (e.code === 'INTERNAL') {
+    const err = new Error(e.message);
+    if (e.stack !== undefined) err.stack = `${e.stack}\n    (in a compaction worker thread)`;
+    return err;
+  }
+  return new StrataError(e.code, e.message, e.errno === undefined ? {} : { errno: e.errno });
+}
+
+interface Task {
+  id: number;
+  job: CompactionJob;
+  resolve: (result: CompactionResult) => void;
+  reject: (err: unknown) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  task: Task | undefined;
+  dead: boolean;
+}
+
+export class CompactionPool {
+  readonly #maxWorkers: number;
+  readonly #slots: Slot[] = [];
+  readonly #queue: Task[] = [];
+  #nextId = 1;
+  /** Jobs accepted by run() and not yet settled, queued ones included. */
+  #running = 0;
+  #drained: (() => void)[] = [];
+  #closing: Promise<void> | undefined;
+
+  /** `workers`: threads to run jobs on, at most; 0 runs every job inline on the calling thread. */
+  constructor(options: { workers: number }) {
+    const { workers } = options;
+    if (!Number.isInteger(workers) || workers < 0) throw invalidArgument(`workers must be a non-negative integer, not ${workers}`);
+    this.#maxWorkers = workers;
+  }
+
+  /**
+   * Runs `job` on a worker thread; inline instead when the pool has no workers or `fs` is not
+   * a NodeFileSystem (a custom FileSystem, such as a fault-injecting one, cannot cross to a
+   * thread, and no file operation may bypass it). An error from a worker is rebuilt as a
+   * StrataError with the same code, message and errno. Fails with CLOSED after close().
+   */
+  run(job: CompactionJob, fs: FileSystem): Promise<CompactionResult> {
+    if (this.#closing !== undefined) return Promise.reject(closedError('compaction pool'));
+    this.#running++;
+    const settled = this.#maxWorkers === 0 || !isPlainNodeFileSystem(fs) ? runInline(job, fs) : this.#enqueue(job);
+    return settled.finally(() => this.#settled());
+  }
+
+  /** Jobs accepted by run() and not yet settled, including those waiting for a thread. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Waits for every accepted job to settle, then terminates the threads. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#running > 0) await new Promise<void>((resolve) => this.#drained.push(resolve));
+      const slots = this.#slots.splice(0);
+      await Promise.all(slots.map((s) => s.worker.terminate()));
+    })();
+    return this.#closing;
+  }
+
+  #settled(): void {
+    if (--this.#running > 0) return;
+    for (const resolve of this.#drained.splice(0)) resolve();
+  }
+
+  #enqueue(job: CompactionJob): Promise<CompactionResult> {
+    return new Promise<CompactionResult>((resolve, reject) => {
+      this.#queue.push({ id: this.#nextId++, job, resolve, reject });
+      this.#dispatch();
+    });
+  }
+
+  /** Hands queued jobs to idle threads, starting threads up to the limit. */
+  #dispatch(): void {
+    while (this.#queue.length > 0) {
+      let slot = this.#slots.find((s) => s.task === undefined);
+      if (slot === undefined) {
+        if (this.#slots.length >= this.#maxWorkers) return;
+        slot = this.#start();
+      }
+      const task = this.#queue.shift()!;
+      slot.task = task;
+      slot.worker.ref();
+      try {
+        slot.worker.postMessage({ id: task.id, job: task.job } satisfies JobRequest);
+      } catch (err) {
+        // The job could not be cloned: the caller's bug, and the thread is still fine.
+        slot.task = undefined;
+        slot.worker.unref();
+        task.reject(err);
+      }
+    }
+  }
+
+  #start(): Slot {
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { execArgv: workerExecArgv() });
+    const slot: Slot = { worker, task: undefined, dead: false };
+    worker.on('message', (reply: JobReply) => {
+      const task = slot.task;
+      if (task === undefined || task.id !== reply.id) return;
+      slot.task = undefined;
+      worker.unref();
+      if (reply.error !== undefined) task.reject(decodeWorkerError(reply.error));
+      else task.resolve(reply.result);
+      this.#dispatch();
+    });
+    const died = (why: string) => {
+      if (slot.dead) return;
+      slot.dead = true;
+      const at = this.#slots.indexOf(slot);
+      if (at >= 0) this.#slots.splice(at, 1);
+      const task = slot.task;
+      slot.task = undefined;
+      if (task !== undefined) task.reject(new StrataError('IO_ERROR', `compaction worker thread died during job ${task.id}: ${why}`));
+      // A replacement starts only if a queued job needs it.
+      this.#dispatch();
+    };
+    worker.on('error', (err) => died(err instanceof Error ? err.message : String(err)));
+    worker.on('messageerror', (err) => {
+      // The thread is fine; only this reply was lost.
+      const task = slot.task;
+      if (task === undefined) return;
+      slot.task = undefined;
+      worker.unref();
+      task.reject(new StrataError('IO_ERROR', `the reply to compaction job ${task.id} could not be deserialized: ${err.message}`));
+      this.#dispatch();
+    });
+    worker.on('exit', (code) => died(`exited with code ${code}`));
+    this.#slots.push(slot);
+    return slot;
+  }
+}
+
+/**
+ * The process's Node options, which a worker inherits by default, minus --input-type: Node
+ * passes it on without the --eval it came with, and the worker then refuses to start (an app
+ * run as `node --input-type=module -e ...` could never compact).
+ */
+function workerExecArgv(): string[] {
+  const argv = process.execArgv;
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--input-type') i++;
+    else if (!arg.startsWith('--input-type=')) out.push(arg);
+  }
+  return out;
+}
+
+/**
+ * True only for an unmodified NodeFileSystem, which a worker can recreate. A subclass, or an
+ * object built on one with some methods replaced (a test's fault injector), is still an
+ * instanceof NodeFileSystem, yet its overrides would be bypassed on another thread.
+ */
+function isPlainNodeFileSystem(fs: FileSystem): boolean {
+  return Object.getPrototypeOf(fs) === NodeFileSystem.prototype && Reflect.ownKeys(fs).length === 0;
+}
+
+async function runInline(job: CompactionJob, fs: FileSystem): Promise<CompactionResult> {
+  await loadChecksum();
+  return runCompaction(job, fs);
+}

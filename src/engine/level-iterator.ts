@@ -1,0 +1,126 @@
+// LevelIterator: one cursor over the files of a level >= 1, which are sorted and do not
+// overlap, opening each table only when the cursor reaches it. An iterator over a database
+// with many tables thus holds open one table per level, not all of them.
+
+import { compareBytes, type InternalIterator, type SeqNum, type ValueKind } from '../base/index.js';
+import type { TableMeta } from '../manifest/index.js';
+import type { TableCache } from '../sstable/index.js';
+
+export class LevelIterator implements InternalIterator {
+  readonly #files: readonly TableMeta[];
+  readonly #cache: TableCache;
+  #index = -1;
+  #it: InternalIterator | undefined;
+  #release: (() => void) | undefined;
+
+  /** REQUIRES: `files` sorted by key and non-overlapping. */
+  constructor(files: readonly TableMeta[], cache: TableCache) {
+    this.#files = files;
+    this.#cache = cache;
+  }
+
+  valid(): boolean {
+    return this.#it !== undefined && this.#it.valid();
+  }
+
+  seekToFirst(): void {
+    this.#open(0);
+    this.#it?.seekToFirst();
+    this.#skipForward();
+  }
+
+  seekToLast(): void {
+    this.#open(this.#files.length - 1);
+    this.#it?.seekToLast();
+    this.#skipBackward();
+  }
+
+  seek(key: Uint8Array): void {
+    // The first file whose largest key is >= key holds the first entry >= key, if any does.
+    let lo = 0;
+    let hi = this.#files.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareBytes(this.#files[mid]!.largestKey, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    this.#open(lo);
+    this.#it?.seek(key);
+    this.#skipForward();
+  }
+
+  seekForPrev(key: Uint8Array): void {
+    // The last file whose smallest key is <= key.
+    let lo = 0;
+    let hi = this.#files.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareBytes(this.#files[mid]!.smallestKey, key) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    this.#open(lo - 1);
+    this.#it?.seekForPrev(key);
+    this.#skipBackward();
+  }
+
+  next(): void {
+    this.#it!.next();
+    this.#skipForward();
+  }
+
+  prev(): void {
+    this.#it!.prev();
+    this.#skipBackward();
+  }
+
+  key(): Uint8Array {
+    return this.#it!.key();
+  }
+
+  seq(): SeqNum {
+    return this.#it!.seq();
+  }
+
+  kind(): ValueKind {
+    return this.#it!.kind();
+  }
+
+  value(): Uint8Array {
+    return this.#it!.value();
+  }
+
+  close(): void {
+    this.#open(-1);
+  }
+
+  #skipForward(): void {
+    while (this.#it !== undefined && !this.#it.valid()) {
+      if (this.#index + 1 >= this.#files.length) return;
+      this.#open(this.#index + 1);
+      this.#it?.seekToFirst();
+    }
+  }
+
+  #skipBackward(): void {
+    while (this.#it !== undefined && !this.#it.valid()) {
+      if (this.#index <= 0) return;
+      this.#open(this.#index - 1);
+      this.#it?.seekToLast();
+    }
+  }
+
+  /** Positions on file `index` (none when out of range), releasing the previous one. */
+  #open(index: number): void {
+    if (index === this.#index && this.#it !== undefined) return;
+    this.#it?.close();
+    this.#release?.();
+    this.#it = undefined;
+    this.#release = undefined;
+    this.#index = index;
+    const file = this.#files[index];
+    if (file === undefined) return;
+    const handle = this.#cache.acquire(file.fileNumber);
+    this.#release = handle.release;
+    this.#it = handle.reader.iterator();
+  }
+}

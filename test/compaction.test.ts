@@ -1,0 +1,180 @@
+// Compaction as a user sees it: space comes back, snapshots and iterators keep what they can
+// see, level 0 stays shallow, and writers are slowed rather than failed.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { open, type Database, type OpenOptions } from '../src/index.js';
+
+const SMALL: OpenOptions = {
+  memtableBytes: 64 * 1024,
+  l0CompactionTrigger: 2,
+  levelBaseBytes: 256 * 1024,
+  levelMultiplier: 4,
+  targetFileBytes: 64 * 1024,
+};
+
+async function withDb(options: OpenOptions, fn: (db: Database, dir: string) => Promise<void>): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-compaction-'));
+  const db = await open(dir, options);
+  try {
+    await fn(db, dir);
+  } finally {
+    await db.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const key = (i: number) => `key${String(i).padStart(6, '0')}`;
+const value = (i: number, round: number) => `${round}:${i}:`.padEnd(200, String.fromCharCode(97 + ((i + round) % 26)));
+/** Runs `count` writes with at most `inFlight` of them pending at a time. */
+async function writeAll(count: number, inFlight: number, write: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < count) await write(next++);
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+}
+
+const tableBytes = (dir: string) => fs.readdirSync(dir).filter((n) => n.endsWith('.sst')).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
+
+test('compactRange() drops overwritten versions and deletions, and the data reads back', () =>
+  withDb({ ...SMALL, l0CompactionTrigger: 1000, l0SlowdownTrigger: 1000, l0StopTrigger: 1000 }, async (db, dir) => {
+    for (let round = 0; round < 4; round++) {
+      const writes = [];
+      for (let i = 0; i < 2000; i++) writes.push(db.put(key(i), value(i, round)));
+      await Promise.all(writes);
+    }
+    for (let i = 0; i < 2000; i += 2) await db.del(key(i));
+    await db.flush();
+    const before = tableBytes(dir);
+    assert.ok(db.stats().levels[0]!.files > 4, 'level 0 piled up with automatic compaction held off');
+    await db.compactRange();
+    const after = tableBytes(dir);
+    const s = db.stats();
+    assert.is(s.levels[0]!.files, 0);
+    assert.ok(after < before / 4, `tables shrank from ${before} to ${after} bytes`);
+    assert.ok(s.bytesCompactedIn > 0 && s.bytesCompactedOut > 0 && s.writeAmplification > 1, JSON.stringify(s));
+    let n = 0;
+    for await (const [k, v] of db.iterator()) {
+      const i = Number(k.toString().slice(3));
+      assert.is(i % 2, 1, `${k} was deleted`);
+      assert.is(v.toString(), value(i, 3));
+      n++;
+    }
+    assert.is(n, 1000);
+    assert.is((await db.get(key(1)))?.toString(), value(1, 3));
+    assert.is(await db.get(key(2)), undefined);
+  }));
+
+test('compactRange(start, end) compacts only the files that overlap the range', () =>
+  withDb({ ...SMALL, l0CompactionTrigger: 1000, l0SlowdownTrigger: 1000, l0StopTrigger: 1000, memtableBytes: 1024 * 1024 }, async (db) => {
+    for (let i = 0; i < 100; i++) await db.put(key(i), 'low');
+    await db.flush();
+    for (let i = 900; i < 1000; i++) await db.put(key(i), 'high');
+    await db.flush();
+    await db.compactRange(key(0), key(50));
+    const levels = db.stats().levels;
+    assert.is(levels[0]!.files, 0, 'level 0 moves as a whole (its files may overlap)');
+    assert.is((await db.get(key(950)))?.toString(), 'high');
+    assert.is((await db.get(key(5)))?.toString(), 'low');
+  }));
+
+test('a snapshot keeps the versions it sees through compactions', () =>
+  withDb(SMALL, async (db) => {
+    for (let i = 0; i < 500; i++) await db.put(key(i), value(i, 0));
+    const snap = db.snapshot();
+    for (let round = 1; round < 4; round++) for (let i = 0; i < 500; i++) await db.put(key(i), value(i, round));
+    for (let i = 0; i < 500; i += 3) await db.del(key(i));
+    await db.compactRange();
+    for (let i = 0; i < 500; i += 7) {
+      assert.is((await db.get(key(i), { snapshot: snap }))?.toString(), value(i, 0));
+      assert.is((await db.get(key(i)))?.toString(), i % 3 === 0 ? undefined : value(i, 3));
+    }
+    let n = 0;
+    for await (const [k, v] of db.iterator({ snapshot: snap })) {
+      assert.is(v.toString(), value(Number(k.toString().slice(3)), 0));
+      n++;
+    }
+    assert.is(n, 500);
+    snap.release();
+    await db.compactRange();
+    assert.is(await db.get(key(0)), undefined);
+  }));
+
+test('an open iterator reads on from the files a compaction replaced; they go once it closes', () =>
+  withDb(SMALL, async (db, dir) => {
+    for (let i = 0; i < 1500; i++) await db.put(key(i), value(i, 0));
+    await db.flush();
+    const it = db.iterator();
+    const first = await it.nextv(10);
+    assert.is(first.length, 10);
+    const tablesBefore = new Set(fs.readdirSync(dir).filter((n) => n.endsWith('.sst')));
+    for (let i = 0; i < 1500; i++) await db.put(key(i), value(i, 1));
+    await db.compactRange();
+    let n = first.length;
+    for (let e = it.nextSync(); e; e = it.nextSync()) {
+      assert.is(e[1].toString(), value(Number(e[0].toString().slice(3)), 0));
+      n++;
+    }
+    assert.is(n, 1500);
+    const stillThere = fs.readdirSync(dir).filter((f) => tablesBefore.has(f));
+    assert.ok(stillThere.length > 0, 'the iterator pins the tables it reads');
+    await it.close();
+    // Deletion runs in the background once the last reader lets go: give it up to 10 s.
+    let left = stillThere;
+    for (let waited = 0; left.length > 0 && waited < 10_000; waited += 20) {
+      await new Promise((r) => setTimeout(r, 20));
+      left = fs.readdirSync(dir).filter((f) => tablesBefore.has(f));
+    }
+    assert.equal(left, [], 'released tables are deleted');
+  }));
+
+test('automatic compaction bounds level 0 and moves data down the levels', () =>
+  withDb(SMALL, async (db) => {
+    await writeAll(20_000, 64, (i) => db.put(key((i * 7919) % 20_000), value(i, 0)));
+    await db.flush();
+    const s = db.stats();
+    assert.ok(s.compactions > 0, 'compactions ran');
+    assert.ok(s.levels.slice(1).some((l) => l.files > 0), 'data reached level 1 or below');
+    // Writes stop at l0StopTrigger (36 by default); flushes of memtables already full may add
+    // up to maxImmutableMemtables (2) more.
+    assert.ok(s.levels[0]!.files <= 36 + 2, `level 0 holds ${s.levels[0]!.files} files`);
+    for (let i = 0; i < 20_000; i += 997) assert.ok(await db.get(key(i)));
+  }));
+
+test('writers are delayed, never failed, when level 0 reaches the stop trigger', () =>
+  withDb({ ...SMALL, l0CompactionTrigger: 1, l0SlowdownTrigger: 1, l0StopTrigger: 2, compactionWorkers: 0 }, async (db) => {
+    await writeAll(10_000, 16, (i) => db.put(key(i), value(i, 0)));
+    const s = db.stats();
+    assert.ok(s.writeStalls > 0, 'writes stalled');
+    assert.ok(s.writeStallMs > 0);
+    for (let i = 0; i < 10_000; i += 501) assert.is((await db.get(key(i)))?.toString(), value(i, 0));
+  }));
+
+test('data compacted in a worker thread survives close and reopen', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-compaction-'));
+  let db = await open(dir, { ...SMALL, compactionWorkers: 1 });
+  for (let i = 0; i < 3000; i++) await db.put(key(i), value(i, 0));
+  await db.compactRange();
+  await db.close();
+  db = await open(dir, SMALL);
+  assert.ok(db.stats().levels.slice(1).some((l) => l.files > 0));
+  for (let i = 0; i < 3000; i += 101) assert.is((await db.get(key(i)))?.toString(), value(i, 0));
+  await db.close();
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('compaction options out of range are INVALID_ARGUMENT', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-compaction-'));
+  for (const bad of [{ l0CompactionTrigger: 0 }, { l0CompactionTrigger: 4, l0SlowdownTrigger: 2 }, { l0SlowdownTrigger: 30, l0StopTrigger: 10 }, { levelMultiplier: 1 }, { targetFileBytes: 10 }, { compactionWorkers: -1 }]) {
+    await open(dir, bad).then(
+      (db) => db.close().then(() => assert.unreachable(JSON.stringify(bad))),
+      (err) => assert.is(err.code, 'INVALID_ARGUMENT', JSON.stringify(bad)),
+    );
+  }
+  fs.rmSync(dir, { recursive: true });
+});
+
+test.run();
