@@ -12,6 +12,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { open } from '../src/index.js';
 import { batchKey, crashOptions, crashValue, envInt, Rng, show, withTempDir } from './helpers.js';
@@ -127,6 +128,12 @@ function runChild(dir: string, round: number, seed: number, w: Workload, expecte
 async function verify(dir: string, w: Workload, expected: Expected, what: string): Promise<number> {
   const db = await open(dir, crashOptions(w.memtableBytes));
   try {
+    // Open deletes what a killed flush or compaction left behind that no MANIFEST edit names.
+    const tables = fs.readdirSync(dir).filter((n) => n.endsWith('.sst')).length;
+    const named = db.stats().levels.reduce((n, l) => n + l.files, 0);
+    if (tables !== named) throw new Error(`${what}: ${tables} table files, but the version names ${named}: orphans left after open`);
+    const strays = fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'));
+    if (strays.length > 0) throw new Error(`${what}: temp files left after open: ${strays.join(', ')}`);
     const puts = new Set<string>();
     /** batch "<round>/<id>/<n>" → how many of its keys are there */
     const batches = new Map<string, number>();
