@@ -124,15 +124,10 @@ export class Database {
     if (typeof limit !== 'number' || Number.isNaN(limit) || (limit !== Infinity && (!Number.isInteger(limit) || limit < -1))) {
       throw invalidArgument(`option limit must be an integer >= -1 or Infinity, got ${String(limit)}`);
     }
-    let seq = this.#readSeq(options);
-    let release: () => void;
-    if (options.snapshot === undefined) {
-      seq = this.#engine.acquireSnapshot();
-      const pinned = seq;
-      release = () => this.#engine.releaseSnapshot(pinned);
-    } else {
-      release = () => {};
-    }
+    // The iterator pins its sequence itself, also when reading through a snapshot: the user
+    // may release the snapshot while the iterator is still open.
+    const seq = options.snapshot === undefined ? this.#engine.acquireSnapshot() : this.#engine.pinSnapshot(this.#readSeq(options));
+    const release = () => this.#engine.releaseSnapshot(seq);
     let iterator: Iterator;
     try {
       const cursor = this.#engine.iterator(seq, bounds, reverse, limit === Infinity ? -1 : limit);

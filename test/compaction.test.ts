@@ -177,4 +177,22 @@ test('compaction options out of range are INVALID_ARGUMENT', async () => {
   fs.rmSync(dir, { recursive: true });
 });
 
+test('an iterator reading through a snapshot keeps its view after the snapshot is released and compacted away', () =>
+  withDb(SMALL, async (db) => {
+    for (let i = 0; i < 300; i++) await db.put(key(i), value(i, 0));
+    const snap = db.snapshot();
+    const it = db.iterator({ snapshot: snap });
+    snap.release();
+    for (let i = 0; i < 300; i++) await db.put(key(i), value(i, 1));
+    await db.compactRange();
+    let n = 0;
+    for (let e = it.nextSync(); e; e = it.nextSync()) {
+      assert.is(e[1].toString(), value(Number(e[0].toString().slice(3)), 0));
+      n++;
+    }
+    assert.is(n, 300);
+    await it.close();
+    assert.is(db.stats().liveSnapshots, 0);
+  }));
+
 test.run();

@@ -10,8 +10,8 @@
 //   2. a Delete that is its key's newest version in stripe 0, when no level below the output
 //      holds the key, hides nothing and is seen by nobody as anything but absence: it goes.
 //      The older versions in stripe 0 go with it by rule 1, so none comes back to life.
-// Everything else is kept with its seq and kind. A seq above the last snapshot (which a
-// correct caller never passes) gets a stripe of its own, so it is kept: when in doubt, keep.
+// Everything else is kept with its seq and kind. A seq above the last snapshot (written but
+// not yet published when the job started) gets a stripe of its own, so it is kept.
 //
 // Invariants of the outputs: in internal order across files; one user key's versions are
 // never split between two files (a level's files then have disjoint user-key ranges); each
@@ -123,7 +123,10 @@ export async function runCompaction(job: CompactionJob, fs: FileSystem): Promise
           stats.droppedTombstones++;
         } else {
           const pending = output.add(key, seq, kind, iterator.value(), !keyWritten);
-          if (pending !== undefined) await pending;
+          if (pending !== undefined) {
+            await pending;
+            lastTurn = performance.now();
+          }
           keyWritten = true;
           stats.entriesOut++;
         }

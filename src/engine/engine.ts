@@ -184,7 +184,7 @@ export class Engine {
       const files = names.map((name) => ({ name, parsed: parseFileName(name) }));
       let versions: VersionSet;
       if (names.includes('CURRENT')) {
-        if (options.errorIfExists) throw new StrataError('INVALID_ARGUMENT', `${dir} already holds a database (errorIfExists)`);
+        if (options.errorIfExists) throw new StrataError('INVALID_ARGUMENT', `${dir}: a database already exists there (errorIfExists)`);
         versions = await VersionSet.recover(fs, dir);
       } else {
         if (!options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} holds no database (createIfMissing is false)`);
@@ -263,6 +263,13 @@ export class Engine {
   acquireSnapshot(): SeqNum {
     this.#checkOpen();
     const seq = this.#pipeline.publishedSeq;
+    this.#snapshots.acquire(seq);
+    return seq;
+  }
+
+  /** Pins `seq` (an already pinned sequence, read through by a new reader) once more. */
+  pinSnapshot(seq: SeqNum): SeqNum {
+    this.#checkOpen();
     this.#snapshots.acquire(seq);
     return seq;
   }
@@ -628,7 +635,9 @@ export class Engine {
         return;
       }
       const inputBytes = pick.inputs.reduce((n, { files }) => n + files.reduce((m, f) => m + f.fileSize, 0), 0);
-      const outputFileNumbers = Array.from({ length: Math.ceil(inputBytes / this.#options.targetFileBytes) + 2 }, () =>
+      // Outputs can outgrow their inputs (inputs compressed better than the options now say):
+      // reserve plenty; numbers left unused are simply never seen again.
+      const outputFileNumbers = Array.from({ length: Math.ceil((8 * inputBytes) / this.#options.targetFileBytes) + 4 }, () =>
         this.#versions.newFileNumber(),
       );
       for (const n of outputFileNumbers) this.#pendingOutputs.add(n);
