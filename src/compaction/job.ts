@@ -28,7 +28,7 @@ import {
   type InternalIterator,
   type SeqNum,
 } from '../base/index.js';
-import type { TableMeta } from '../manifest/index.js';
+import { tableMetaOf, type TableMeta } from '../manifest/index.js';
 import { TableBuilder, TableReader, type TableBuilderOptions } from '../sstable/index.js';
 
 /** Everything here crosses postMessage: plain objects, arrays, numbers and Uint8Arrays only. */
@@ -295,17 +295,8 @@ class OutputWriter {
 
   async #finishCurrent(): Promise<void> {
     const builder = this.#builder!;
-    const { fileSize, properties: p } = await builder.finish();
+    const built = await builder.finish();
     this.#builder = undefined;
-    this.#finished.push({
-      fileNumber: this.#fileNumber,
-      fileSize,
-      smallestKey: p.smallestKey,
-      largestKey: p.largestKey,
-      smallestSeq: p.smallestSeq,
-      largestSeq: p.largestSeq,
-      entries: p.entries,
-      deletions: p.deletions,
-    });
+    this.#finished.push(tableMetaOf(this.#fileNumber, built));
   }
 }

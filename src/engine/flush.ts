@@ -5,7 +5,7 @@
 // snapshot can see is compaction's work.
 
 import { tableFileName, type FileSystem, type InternalIterator } from '../base/index.js';
-import type { TableMeta } from '../manifest/index.js';
+import { tableMetaOf, type TableMeta } from '../manifest/index.js';
 import { TableBuilder, type TableBuilderOptions } from '../sstable/index.js';
 
 /**
@@ -34,18 +34,9 @@ export async function writeTable(
       builder.add(it.key(), it.seq(), it.kind(), it.value());
       if (builder.pendingBytes >= DRAIN_BYTES) await builder.drain();
     }
-    const { fileSize, properties: p } = await builder.finish();
+    const built = await builder.finish();
     await fs.syncDir(dir);
-    return {
-      fileNumber,
-      fileSize,
-      smallestKey: p.smallestKey,
-      largestKey: p.largestKey,
-      smallestSeq: p.smallestSeq,
-      largestSeq: p.largestSeq,
-      entries: p.entries,
-      deletions: p.deletions,
-    };
+    return tableMetaOf(fileNumber, built);
   } catch (err) {
     await builder.abandon().catch(() => {});
     await fs.unlink(path).catch(() => {});

@@ -14,6 +14,7 @@
 
 import { pack, unpack } from 'msgpackr';
 import { StrataError, type SeqNum } from '../base/index.js';
+import type { TableProperties } from '../sstable/index.js';
 
 // Written to disk: append new tags, never renumber.
 export const EditTag = {
@@ -35,6 +36,21 @@ export interface TableMeta {
   largestSeq: SeqNum;
   entries: number;
   deletions: number;
+}
+
+/** The metadata a version keeps of table `fileNumber`, from what its builder's finish() returned. */
+export function tableMetaOf(fileNumber: number, built: { fileSize: number; properties: TableProperties }): TableMeta {
+  const p = built.properties;
+  return {
+    fileNumber,
+    fileSize: built.fileSize,
+    smallestKey: p.smallestKey,
+    largestKey: p.largestKey,
+    smallestSeq: p.smallestSeq,
+    largestSeq: p.largestSeq,
+    entries: p.entries,
+    deletions: p.deletions,
+  };
 }
 
 export interface VersionEdit {
