@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { compareBytes, compareInternal, MAX_SEQ, StrataError, ValueKind, type InternalIterator, type SeqNum } from '../src/base/index.js';
-import { Memtable } from '../src/memtable/index.js';
+import { Memtable, type SharedMemtable } from '../src/memtable/index.js';
 
 interface Entry {
   key: Uint8Array;
@@ -437,6 +437,37 @@ test('an arena chunk size out of range is an INVALID_ARGUMENT', () => {
       assert.is((err as StrataError).code, 'INVALID_ARGUMENT');
     }
   }
+});
+
+test('an immutable memtable crosses postMessage as shared memory and reads back whole', async () => {
+  const m = new Memtable({ arenaChunkBytes: 4096 });
+  const entries: [string, number][] = [];
+  for (let i = 0; i < 3000; i++) {
+    const key = `key${(i * 7919) % 3000}`;
+    m.add(i + 1, i % 5 === 0 ? ValueKind.Delete : ValueKind.Put, text(key), i % 5 === 0 ? new Uint8Array(0) : text(`value${i}`.repeat(i % 7)));
+    entries.push([key, i + 1]);
+  }
+  assert.throws(() => m.toShared(), /immutable/);
+  m.markImmutable();
+  const { port1, port2 } = new MessageChannel();
+  const received = new Promise<SharedMemtable>((resolve) => port2.once('message', resolve));
+  port1.postMessage(m.toShared());
+  const copy = Memtable.fromShared(await received);
+  port1.close();
+  assert.is(copy.entryCount, m.entryCount);
+  assert.is(copy.lastSeq, m.lastSeq);
+  assert.ok(copy.immutable);
+  const a = m.iterator();
+  const b = copy.iterator();
+  let n = 0;
+  for (a.seekToFirst(), b.seekToFirst(); a.valid(); a.next(), b.next(), n++) {
+    assert.ok(b.valid());
+    assert.equal([hex(b.key()), b.seq(), b.kind(), hex(b.value())], [hex(a.key()), a.seq(), a.kind(), hex(a.value())]);
+  }
+  assert.not.ok(b.valid());
+  assert.is(n, 3000);
+  // The memory is shared, not copied: the arena's chunks are the same SharedArrayBuffers.
+  assert.ok(m.toShared().list.chunks[0]!.buffer instanceof SharedArrayBuffer);
 });
 
 test.run();

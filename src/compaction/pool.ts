@@ -1,15 +1,16 @@
-// CompactionPool: runs compaction jobs (job.ts) on worker threads, so that reading, merging,
-// compressing and writing tables stay off the application's event loop.
+// CompactionPool: runs compaction jobs (job.ts) and flushes (flush-job.ts) on worker threads,
+// so that reading, merging, compressing and writing tables stay off the application's event
+// loop.
 //
 // Protocol, one job at a time per worker (worker.ts answers):
-//   main → worker  JobRequest  { id, job: CompactionJob }
-//   worker → main  JobReply    { id, result: CompactionResult } | { id, error: WorkerError }
+//   main → worker  JobRequest  { id, job: CompactionJob | FlushJob }
+//   worker → main  JobReply    { id, result: CompactionResult | FlushResult } | { id, error: WorkerError }
 // Both are structured-cloned. A StrataError crosses as { code, message, errno } and is rebuilt
 // here, so callers branch on the same codes either way; any other error is a bug in stratadb
 // and crosses as code 'INTERNAL', rebuilt as a plain Error carrying the worker's stack.
 //
 // Invariants: 1. at most `workers` threads, started lazily, each running at most one job;
-// jobs wait in FIFO order for a free one. 2. a thread is ref()ed exactly while it runs a job,
+// jobs wait in FIFO order for a free one, flushes ahead of compactions. 2. a thread is ref()ed exactly while it runs a job,
 // so an idle pool never keeps the process alive. 3. every job run() accepts settles exactly
 // once: with the worker's reply, or with IO_ERROR if its thread dies first (the dead thread
 // is dropped and a new one starts when a job needs it). 4. close() settles only after every
@@ -17,11 +18,23 @@
 
 import { Worker } from 'node:worker_threads';
 import { closedError, invalidArgument, loadChecksum, NodeFileSystem, StrataError, type ErrorCode, type FileSystem } from '../base/index.js';
+import { runFlush, type FlushJob, type FlushResult } from './flush-job.js';
 import { runCompaction, type CompactionJob, type CompactionResult } from './job.js';
+
+/** What a worker runs. A FlushJob says kind: 'flush'; a CompactionJob has no kind. */
+export type Job = CompactionJob | FlushJob;
+export type ResultOf<J extends Job> = J extends FlushJob ? FlushResult : CompactionResult;
+
+const isFlush = (job: Job): job is FlushJob => (job as { kind?: string }).kind === 'flush';
+
+/** Runs `job` on this thread. */
+export function runJob(job: Job, fs: FileSystem): Promise<CompactionResult | FlushResult> {
+  return isFlush(job) ? runFlush(job, fs) : runCompaction(job, fs);
+}
 
 export interface JobRequest {
   id: number;
-  job: CompactionJob;
+  job: Job;
 }
 
 export interface WorkerError {
@@ -33,7 +46,7 @@ export interface WorkerError {
   stack: string | undefined;
 }
 
-export type JobReply = { id: number; result: CompactionResult; error?: undefined } | { id: number; error: WorkerError };
+export type JobReply = { id: number; result: CompactionResult | FlushResult; error?: undefined } | { id: number; error: WorkerError };
 
 /** An error thrown in a worker, as it crosses postMessage. */
 export function encodeWorkerError(err: unknown): WorkerError {
@@ -57,8 +70,8 @@ export function decodeWorkerError(e: WorkerError): Error {
 
 interface Task {
   id: number;
-  job: CompactionJob;
-  resolve: (result: CompactionResult) => void;
+  job: Job;
+  resolve: (result: CompactionResult | FlushResult) => void;
   reject: (err: unknown) => void;
 }
 
@@ -91,11 +104,11 @@ export class CompactionPool {
    * thread, and no file operation may bypass it). An error from a worker is rebuilt as a
    * StrataError with the same code, message and errno. Fails with CLOSED after close().
    */
-  run(job: CompactionJob, fs: FileSystem): Promise<CompactionResult> {
+  run<J extends Job>(job: J, fs: FileSystem): Promise<ResultOf<J>> {
     if (this.#closing !== undefined) return Promise.reject(closedError('compaction pool'));
     this.#running++;
     const settled = this.#maxWorkers === 0 || !isPlainNodeFileSystem(fs) ? runInline(job, fs) : this.#enqueue(job);
-    return settled.finally(() => this.#settled());
+    return settled.finally(() => this.#settled()) as Promise<ResultOf<J>>;
   }
 
   /** Jobs accepted by run() and not yet settled, including those waiting for a thread. */
@@ -118,9 +131,12 @@ export class CompactionPool {
     for (const resolve of this.#drained.splice(0)) resolve();
   }
 
-  #enqueue(job: CompactionJob): Promise<CompactionResult> {
-    return new Promise<CompactionResult>((resolve, reject) => {
-      this.#queue.push({ id: this.#nextId++, job, resolve, reject });
+  #enqueue(job: Job): Promise<CompactionResult | FlushResult> {
+    return new Promise<CompactionResult | FlushResult>((resolve, reject) => {
+      // A flush goes first: writers may be waiting for it, and it frees memory.
+      const task = { id: this.#nextId++, job, resolve, reject };
+      if (isFlush(job)) this.#queue.unshift(task);
+      else this.#queue.push(task);
       this.#dispatch();
     });
   }
@@ -211,7 +227,7 @@ function isPlainNodeFileSystem(fs: FileSystem): boolean {
   return Object.getPrototypeOf(fs) === NodeFileSystem.prototype && Reflect.ownKeys(fs).length === 0;
 }
 
-async function runInline(job: CompactionJob, fs: FileSystem): Promise<CompactionResult> {
+async function runInline(job: Job, fs: FileSystem): Promise<CompactionResult | FlushResult> {
   await loadChecksum();
-  return runCompaction(job, fs);
+  return runJob(job, fs);
 }

@@ -1,11 +1,10 @@
-// The entry point of a compaction worker thread (started by pool.ts from the compiled
+// The entry point of a worker thread (compactions and flushes) (started by pool.ts from the compiled
 // worker.js). It answers each JobRequest with one JobReply and holds no state between jobs:
 // the xxh32 instance that loadChecksum() sets up is a pure function.
 
 import { parentPort } from 'node:worker_threads';
 import { loadChecksum, NodeFileSystem } from '../base/index.js';
-import { runCompaction } from './job.js';
-import { encodeWorkerError, type JobReply, type JobRequest } from './pool.js';
+import { encodeWorkerError, runJob, type JobReply, type JobRequest } from './pool.js';
 
 const port = parentPort;
 if (port === null) throw new Error('src/compaction/worker.js runs only as a worker thread started by CompactionPool');
@@ -25,7 +24,7 @@ async function answer({ id, job }: JobRequest): Promise<JobReply> {
   try {
     // Resolves at once after the first job.
     await loadChecksum();
-    return { id, result: await runCompaction(job, new NodeFileSystem()) };
+    return { id, result: await runJob(job, new NodeFileSystem()) };
   } catch (err) {
     return { id, error: encodeWorkerError(err) };
   }

@@ -48,6 +48,7 @@ import {
   levelScores,
   levelTargetBytes,
   pendingCompactionBytes,
+  writeTable,
   type CompactionJob,
   type PickedCompaction,
 } from '../compaction/index.js';
@@ -58,7 +59,6 @@ import { LogWriter } from '../wal/index.js';
 import { CommitPipeline, type PendingWrite } from './commit-pipeline.js';
 import { DbIterator, type Bounds } from './db-iterator.js';
 import { LevelIterator } from './level-iterator.js';
-import { writeTable } from './flush.js';
 import type { ResolvedOptions } from './options.js';
 import { replayWals } from './recovery.js';
 import { SnapshotList } from './snapshots.js';
@@ -571,7 +571,10 @@ export class Engine {
     const fileNumber = this.#versions.newFileNumber();
     this.#pendingOutputs.add(fileNumber);
     try {
-      const meta = await writeTable(this.#options.fs, this.dir, fileNumber, imm.mem.iterator(), this.#builderOptions);
+      const { table: meta } = await this.#pool.run(
+        { kind: 'flush', dir: this.dir, fileNumber, memtable: imm.mem.toShared(), builder: this.#builderOptions },
+        this.#options.fs,
+      );
       const logNumber = this.#imms[1]?.walNumber ?? this.#walNumber;
       await this.#versions.logAndApply({
         logNumber,

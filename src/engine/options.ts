@@ -45,8 +45,9 @@ export interface EngineOptions {
   /** Compaction output files are cut at about this many bytes. Default 32 MiB. */
   targetFileBytes?: number;
   /**
-   * Worker threads that run compactions; 0 runs them on the main thread. Default: the
-   * machine's parallelism minus one, at least 1 and at most 4.
+   * Worker threads that run flushes and compactions; 0 runs them on the main thread. Default:
+   * the machine's parallelism minus one, at least 2 (so that a flush never waits behind a
+   * compaction) and at most 4.
    */
   compactionWorkers?: number;
   /** Called for every byte range that salvage skipped. */
@@ -134,7 +135,7 @@ export function resolveOptions(input: unknown, extraKnown: readonly string[] = [
     levelBaseBytes: int(o, 'levelBaseBytes', 64 * MiB, 64 * KiB, 1024 * GiB),
     levelMultiplier: int(o, 'levelMultiplier', 10, 2, 100),
     targetFileBytes: int(o, 'targetFileBytes', 32 * MiB, 64 * KiB, 4 * GiB),
-    compactionWorkers: int(o, 'compactionWorkers', Math.min(4, Math.max(1, os.availableParallelism() - 1)), 0, 64),
+    compactionWorkers: int(o, 'compactionWorkers', Math.min(4, Math.max(2, os.availableParallelism() - 1)), 0, 64),
     createIfMissing: bool(o, 'createIfMissing', true),
     errorIfExists: bool(o, 'errorIfExists', false),
     memtableBytes: int(o, 'memtableBytes', 64 * MiB, 64 * KiB, 2 * GiB),

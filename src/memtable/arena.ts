@@ -5,6 +5,9 @@
 // by an iterator) stays valid and unchanged for the memtable's whole life. An allocation
 // larger than a quarter of a chunk gets a chunk of its own, so that starting a new chunk
 // never abandons more than a quarter of the old one.
+//
+// Chunks live in SharedArrayBuffers, so that an immutable memtable can be flushed by a worker
+// thread that reads the very same bytes (Memtable.toShared / fromShared): no copy.
 
 import { invariant } from '../base/index.js';
 
@@ -22,9 +25,16 @@ export class Arena {
   /** Bytes of chunks no longer current (their unused tails included) and of dedicated chunks. */
   #retiredBytes = 0;
 
-  constructor(chunkBytes: number) {
+  /** A new arena; or, with `chunks`, a read-only view of another arena's chunks (no allocate()). */
+  constructor(chunkBytes: number, chunks?: readonly Uint8Array[]) {
     this.chunkBytes = chunkBytes;
-    this.#current = new Uint8Array(chunkBytes);
+    if (chunks !== undefined) {
+      this.chunks.push(...chunks);
+      this.#current = new Uint8Array(0);
+      this.#currentId = -1;
+      return;
+    }
+    this.#current = sharedBytes(chunkBytes);
     this.#currentId = this.chunks.push(this.#current) - 1;
   }
 
@@ -33,6 +43,7 @@ export class Arena {
    * `this.chunkId` and `this.offset`.
    */
   allocate(length: number): Uint8Array {
+    invariant(this.#currentId >= 0, 'allocate() on a view of another arena');
     if (length <= this.chunkBytes - this.#used) {
       this.chunkId = this.#currentId;
       this.offset = this.#used;
@@ -40,14 +51,14 @@ export class Arena {
       return this.#current;
     }
     if (length > this.chunkBytes >>> 2) {
-      const own = new Uint8Array(length);
+      const own = sharedBytes(length);
       this.chunkId = this.chunks.push(own) - 1;
       this.offset = 0;
       this.#retiredBytes += length;
       return own;
     }
     this.#retiredBytes += this.chunkBytes;
-    this.#current = new Uint8Array(this.chunkBytes);
+    this.#current = sharedBytes(this.chunkBytes);
     this.#currentId = this.chunks.push(this.#current) - 1;
     invariant(this.#currentId < 0x7fff_ffff, 'arena chunk ids fit in an int32');
     this.chunkId = this.#currentId;
@@ -60,4 +71,8 @@ export class Arena {
   get bytesInUse(): number {
     return this.#retiredBytes + this.#used;
   }
+}
+
+function sharedBytes(length: number): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(length));
 }

@@ -1,3 +1,3 @@
 // src/memtable: the in-memory, sorted write buffer (a skip list over internal keys).
 // Other folders import this file only.
-export { Memtable } from './memtable.js';
+export { Memtable, type SharedMemtable } from './memtable.js';

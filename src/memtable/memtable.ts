@@ -6,7 +6,7 @@
 
 import { invalidArgument, invariant, type InternalIterator, type SeqNum, type ValueKind } from '../base/index.js';
 import { MemtableIterator } from './iterator.js';
-import { HEAD, prefixHi, prefixLo, SkipList } from './skiplist.js';
+import { HEAD, prefixHi, prefixLo, SkipList, type SharedSkipList } from './skiplist.js';
 
 export interface MemtableOptions {
   /**
@@ -18,18 +18,47 @@ export interface MemtableOptions {
 
 const DEFAULT_ARENA_CHUNK_BYTES = 1 << 20;
 
+/**
+ * An immutable memtable as it crosses postMessage to a worker thread (a flush): its nodes and
+ * arena live in SharedArrayBuffers, so the worker reads the same memory, copying nothing.
+ */
+export interface SharedMemtable {
+  list: SharedSkipList;
+  chunkBytes: number;
+  firstSeq: SeqNum | undefined;
+  lastSeq: SeqNum | undefined;
+}
+
 export class Memtable {
   readonly #list: SkipList;
   #immutable = false;
   #firstSeq: SeqNum | undefined;
   #lastSeq: SeqNum | undefined;
 
-  constructor(options: MemtableOptions = {}) {
+  constructor(options: MemtableOptions = {}, shared?: SharedMemtable) {
+    if (shared !== undefined) {
+      this.#list = new SkipList(shared.chunkBytes, shared.list);
+      this.#firstSeq = shared.firstSeq;
+      this.#lastSeq = shared.lastSeq;
+      this.#immutable = true;
+      return;
+    }
     const chunkBytes = options.arenaChunkBytes ?? DEFAULT_ARENA_CHUNK_BYTES;
     if (!Number.isInteger(chunkBytes) || chunkBytes < 64 || chunkBytes > 1 << 30) {
       throw invalidArgument(`arenaChunkBytes must be an integer from 64 to 2^30, got ${chunkBytes}`);
     }
     this.#list = new SkipList(chunkBytes);
+  }
+
+  /** This memtable's memory, for fromShared() in another thread. REQUIRES: immutable (checked). */
+  toShared(): SharedMemtable {
+    invariant(this.#immutable, 'only an immutable memtable is shared');
+    return { list: this.#list.shared(), chunkBytes: this.#list.arena.chunkBytes, firstSeq: this.#firstSeq, lastSeq: this.#lastSeq };
+  }
+
+  /** An immutable memtable over memory another thread's toShared() handed over. */
+  static fromShared(shared: SharedMemtable): Memtable {
+    return new Memtable({}, shared);
   }
 
   /**

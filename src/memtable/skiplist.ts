@@ -91,6 +91,15 @@ export function prefixLo(key: Uint8Array): number {
   return keyWord(key, 4);
 }
 
+/** A list's memory, as it crosses to a worker thread. */
+export interface SharedSkipList {
+  nodes: Int32Array;
+  nodesUsed: number;
+  count: number;
+  height: number;
+  chunks: Uint8Array[];
+}
+
 export class SkipList {
   readonly arena: Arena;
   nodes: Int32Array;
@@ -105,11 +114,28 @@ export class SkipList {
   /** The rightmost node before the insert position at each level, filled by a search. */
   readonly #preds = new Int32Array(MAX_HEIGHT);
 
-  constructor(arenaChunkBytes: number) {
+  /** An empty list; or, with `shared`, a read-only view of another list's memory. */
+  constructor(arenaChunkBytes: number, shared?: SharedSkipList) {
+    if (shared !== undefined) {
+      this.arena = new Arena(arenaChunkBytes, shared.chunks);
+      this.nodes = shared.nodes;
+      this.nodesUsed = shared.nodesUsed;
+      this.count = shared.count;
+      this.#height = shared.height;
+      return;
+    }
     this.arena = new Arena(arenaChunkBytes);
-    this.nodes = new Int32Array(INITIAL_NODES * (NODE_FIXED_INTS + 2 * LINK_INTS));
+    this.nodes = new Int32Array(new SharedArrayBuffer(INITIAL_NODES * (NODE_FIXED_INTS + 2 * LINK_INTS) * 4));
     for (let level = 0; level < MAX_HEIGHT; level++) this.nodes[HEAD + F_NEXT + level * LINK_INTS] = HEAD;
     this.nodes[HEAD + F_PREV] = HEAD;
+  }
+
+  /**
+   * Everything a view of this list in another thread needs; the typed arrays share memory
+   * (SharedArrayBuffer), so postMessage copies none of the entries. REQUIRES: no insert() after.
+   */
+  shared(): SharedSkipList {
+    return { nodes: this.nodes, nodesUsed: this.nodesUsed, count: this.count, height: this.#height, chunks: this.arena.chunks };
   }
 
   get bytesInUse(): number {
@@ -313,7 +339,7 @@ export class SkipList {
   #growNodes(): void {
     const capacity = this.nodes.length * 2;
     invariant(capacity <= 0x7fff_ffff, 'memtable nodes fit an int32-indexed array');
-    const nodes = new Int32Array(capacity);
+    const nodes = new Int32Array(new SharedArrayBuffer(capacity * 4));
     nodes.set(this.nodes);
     this.nodes = nodes;
   }

@@ -1,4 +1,6 @@
-// Writing a memtable (or any sorted cursor) to a new level-0 table.
+// Flushes: writing a memtable (or any sorted cursor) to a new level-0 table. An immutable
+// memtable crosses to a worker thread as a SharedMemtable (its memory is shared, not copied),
+// so that building, compressing and writing the table stay off the main thread.
 //
 // The table is complete and fsynced, and its directory entry durable, before this resolves:
 // only then may a MANIFEST edit name it. Every version is kept: dropping versions that no
@@ -6,6 +8,7 @@
 
 import { tableFileName, type FileSystem, type InternalIterator } from '../base/index.js';
 import { tableMetaOf, type TableMeta } from '../manifest/index.js';
+import { Memtable, type SharedMemtable } from '../memtable/index.js';
 import { TableBuilder, type TableBuilderOptions } from '../sstable/index.js';
 
 /**
@@ -44,4 +47,22 @@ export async function writeTable(
   } finally {
     it.close();
   }
+}
+
+export interface FlushJob {
+  kind: 'flush';
+  dir: string;
+  fileNumber: number;
+  memtable: SharedMemtable;
+  builder: TableBuilderOptions;
+}
+
+export interface FlushResult {
+  /** The new table, or undefined when the memtable was empty (no file is written). */
+  table: TableMeta | undefined;
+}
+
+export async function runFlush(job: FlushJob, fs: FileSystem): Promise<FlushResult> {
+  const table = await writeTable(fs, job.dir, job.fileNumber, Memtable.fromShared(job.memtable).iterator(), job.builder);
+  return { table };
 }
