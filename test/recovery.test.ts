@@ -475,4 +475,15 @@ test('a flush that finishes while obsolete files are being listed keeps its tabl
   });
 });
 
+test('a MANIFEST cut inside its last edit (a synced edit, so damage, not a crash) is CORRUPTION, and no table is deleted', async () => {
+  await withTempDir(async (dir) => {
+    const manifest = await databaseWithManifest(dir);
+    const tables = filesOf(dir, '.sst');
+    fs.truncateSync(manifest, fileSize(manifest) - 3);
+    const err = await expectCode(() => open(dir), 'CORRUPTION', 'open with the last MANIFEST edit cut short');
+    assert.ok(err.message.includes('.log'), err.message);
+    assert.equal(filesOf(dir, '.sst'), tables, 'the failed open deleted no table');
+  });
+});
+
 test.run();

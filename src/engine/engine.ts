@@ -198,6 +198,12 @@ export class Engine {
         if (!present.has(table.fileNumber)) throw corruption(tableFileName(dir, table.fileNumber), 0, 'table named by the MANIFEST is missing');
       }
 
+      // The WAL the log number names is created before any edit names it and deleted only
+      // after a later edit moves past it. Missing, it means the MANIFEST lost an edit that was
+      // synced (a damaged or cut file, not a crash): refuse rather than open without it.
+      if (versions.logNumber > 0 && !files.some((f) => f.parsed?.kind === 'wal' && f.parsed.number === versions.logNumber)) {
+        throw corruption(walFileName(dir, versions.logNumber), 0, 'the WAL the MANIFEST names as current is missing: the MANIFEST lost an edit');
+      }
       const walNumbers = files
         .filter((f) => f.parsed?.kind === 'wal' && f.parsed.number >= versions.logNumber)
         .map((f) => f.parsed!.number)

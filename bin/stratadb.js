@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+// stratadb's command line: the database tools (verify, dump, stats) and the benchmark.
+//
+//   npx stratadb verify <dir>          every checksum, the MANIFEST against the files (read-only)
+//   npx stratadb dump <dir|file>       the live version, or a table's, WAL's or MANIFEST's records
+//   npx stratadb stats <dir>           levels, entries, WAL bytes
+//   npx stratadb help
+
+const command = process.argv[2];
+const tools = () => import(new URL('../dist/src/tools/index.js', import.meta.url).href);
+
+if (command === 'verify' || command === 'dump' || command === 'stats') {
+  const { main } = await tools();
+  process.exitCode = await main(process.argv.slice(2));
+} else if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+  const { main } = await tools();
+  process.exitCode = await main(['help']);
+} else {
+  console.error(`stratadb: unknown command ${command}; try: stratadb help`);
+  process.exitCode = 2;
+}

@@ -1,0 +1,194 @@
+// The stratadb command-line tools: verify, dump, stats. main() is the whole program; the bin
+// script hands it process.argv.slice(2) and exits with what it returns.
+//
+// Every tool is read-only: it never calls open() (which writes a new MANIFEST and flushes the
+// WALs), writes nothing and never takes the LOCK.
+
+import { parseArgs } from 'node:util';
+import { loadChecksum, NodeFileSystem, StrataError } from '../base/index.js';
+import { UsageError } from './db-files.js';
+import { dump } from './dump.js';
+import { Output, reasonOf, type ToolIO } from './output.js';
+import { stats } from './stats.js';
+import { verify } from './verify.js';
+
+export type { ToolIO } from './output.js';
+
+/** Exit codes of main(). Documented in the help text: scripts depend on them. */
+export const ExitCode = {
+  /** Everything checked out (notes allowed). */
+  Ok: 0,
+  /** Damage found: a checksum, a missing file, a MANIFEST that disagrees with a file. */
+  Damaged: 1,
+  /** A usage error, or a path that is missing, unreadable or not stratadb's. */
+  Usage: 2,
+  /** A bug in stratadb. */
+  Internal: 3,
+  /** stdout was closed before the report was complete (as a shell reports SIGPIPE). */
+  OutputClosed: 141,
+} as const;
+
+const COMMON_NOTE = [
+  'The tools are read-only: they never take the database\'s LOCK and never write. They can run',
+  'beside a process that has the database open, but that process may create and delete files',
+  'meanwhile, and verify can then report a table as missing, or an orphan, that is not.',
+];
+
+const EXIT_CODES = [
+  'exit codes: 0 all good; 1 damage found (corruption, a missing file); 2 usage error, or a',
+  'path that is missing, unreadable or not stratadb\'s; 3 internal error (a bug in stratadb).',
+];
+
+const USAGE = [
+  'usage: stratadb <command> [options]',
+  '',
+  '  verify <dir>        check every checksum of every live file, and the MANIFEST against the files',
+  '  dump <dir|file>     a database\'s live version and WALs, or every entry, record or edit of one',
+  '                      .sst, .log or MANIFEST file',
+  '  stats <dir>         tables, bytes and entries per level, WAL bytes, sequence numbers',
+  '  help [command]      this text, or one command\'s',
+  '',
+  ...COMMON_NOTE,
+  '',
+  ...EXIT_CODES,
+];
+
+interface Command {
+  usage: string;
+  help: string[];
+  options: Record<string, { type: 'boolean' | 'string'; short?: string }>;
+}
+
+const JSON_OPTION = '  --json                 one JSON object per line instead of text';
+
+const COMMANDS: Record<'verify' | 'dump' | 'stats', Command> = {
+  verify: {
+    usage: 'usage: stratadb verify [--json] <dir>',
+    help: [
+      'Checks, without opening the database: CURRENT and every edit of the MANIFEST; that every',
+      'table the live version names exists, has the recorded size, and opens (footer, index, filter',
+      'and properties checksums), that every data block\'s checksum holds and that its entries are',
+      'in order, inside the recorded key and sequence ranges, with the recorded counts; every WAL',
+      'recovery would replay (only the newest may end in a torn tail, which is a note). Files no',
+      'version names are notes. One line per file (OK, ERROR with the reason, NOTE), then a summary.',
+      '',
+      JSON_OPTION,
+    ],
+    options: { json: { type: 'boolean' } },
+  },
+  dump: {
+    usage: 'usage: stratadb dump [--json] [--limit N] [--max-value-bytes N] <dir|file>',
+    help: [
+      'A directory: the MANIFEST\'s counters, the tables of each level (key and sequence ranges,',
+      'sizes, counts) and the WALs\' record counts. A .sst file: its properties and every entry. A',
+      '.log file: every record (offset, first sequence, entries). A MANIFEST: every edit. Keys and',
+      'values are shown as quoted UTF-8 when printable, else as 0x-hex. Damaged log records are',
+      'shown where they are and make the exit code 1.',
+      '',
+      JSON_OPTION,
+      '  --limit N              show at most N entries (table) or records (log)',
+      '  --max-value-bytes N    cut values after N bytes (default 64); keys are never cut',
+    ],
+    options: { json: { type: 'boolean' }, limit: { type: 'string' }, 'max-value-bytes': { type: 'string' } },
+  },
+  stats: {
+    usage: 'usage: stratadb stats [--json] <dir>',
+    help: [
+      'Per level: tables, bytes, entries, deletions and raw key and value bytes (from each table\'s',
+      'properties); the WALs recovery would replay: bytes, records, entries; sequence numbers.',
+      '',
+      JSON_OPTION,
+    ],
+    options: { json: { type: 'boolean' } },
+  },
+};
+
+const DEFAULT_MAX_VALUE_BYTES = 64;
+
+/**
+ * Runs one tool. `argv` is the command and its arguments (process.argv.slice(2)); `io`
+ * replaces stdout and stderr, one line per call. Resolves to the exit code (ExitCode).
+ */
+export async function main(argv: readonly string[], io: ToolIO = {}): Promise<number> {
+  const [name, ...args] = argv;
+  const plain = new Output(io, false);
+  if (name === undefined) {
+    for (const line of USAGE) plain.error(line);
+    return ExitCode.Usage;
+  }
+  if (name === 'help' || name === '--help' || name === '-h') {
+    const topic = args[0];
+    if (topic === undefined) return writeLines(plain, USAGE);
+    if (!isCommand(topic)) return usageError(plain, `stratadb: unknown command ${JSON.stringify(topic)}`, USAGE);
+    return writeLines(plain, commandHelp(topic));
+  }
+  if (!isCommand(name)) return usageError(plain, `stratadb: unknown command ${JSON.stringify(name)}`, USAGE);
+  const command = COMMANDS[name];
+
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: [...args], options: { ...command.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true }));
+  } catch (err) {
+    return usageError(plain, `stratadb ${name}: ${(err as Error).message}`, [command.usage]);
+  }
+  if (values['help'] === true) return writeLines(plain, commandHelp(name));
+  if (positionals.length !== 1) {
+    return usageError(plain, `stratadb ${name}: ${positionals.length === 0 ? 'a path is required' : `one path expected, got ${positionals.length}`}`, [command.usage]);
+  }
+  const target = positionals[0]!;
+  const out = new Output(io, values['json'] === true);
+  try {
+    await loadChecksum();
+    const fs = new NodeFileSystem();
+    switch (name) {
+      case 'verify':
+        return await verify(fs, target, out);
+      case 'stats':
+        return await stats(fs, target, out);
+      case 'dump':
+        return await dump(fs, target, {
+          limit: optionInt(values['limit'], '--limit', Infinity),
+          maxValueBytes: optionInt(values['max-value-bytes'], '--max-value-bytes', DEFAULT_MAX_VALUE_BYTES),
+        }, out);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) return usageError(plain, `stratadb ${name}: ${err.message}`, [command.usage]);
+    if (Output.isClosedError(err)) return ExitCode.OutputClosed;
+    if (err instanceof StrataError) {
+      plain.error(`stratadb ${name}: ${reasonOf(err)}`);
+      return ExitCode.Damaged;
+    }
+    plain.error(`stratadb ${name}: internal error (a bug in stratadb; please report it):`);
+    plain.error(err instanceof Error && err.stack !== undefined ? err.stack : String(err));
+    return ExitCode.Internal;
+  }
+}
+
+function isCommand(name: string): name is keyof typeof COMMANDS {
+  return Object.hasOwn(COMMANDS, name);
+}
+
+function commandHelp(name: keyof typeof COMMANDS): string[] {
+  const c = COMMANDS[name];
+  return [c.usage, '', ...c.help, '', ...COMMON_NOTE, '', ...EXIT_CODES];
+}
+
+function writeLines(out: Output, lines: readonly string[]): number {
+  out.emit({}, lines);
+  return ExitCode.Ok;
+}
+
+function usageError(out: Output, message: string, usage: readonly string[]): number {
+  out.error(message);
+  for (const line of usage) out.error(line);
+  return ExitCode.Usage;
+}
+
+/** A non-negative integer option; throws UsageError for anything else. */
+function optionInt(value: string | boolean | undefined, option: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n)) throw new UsageError(`${option} wants a non-negative integer, got ${JSON.stringify(value)}`);
+  return n;
+}
