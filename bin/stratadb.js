@@ -4,6 +4,7 @@
 //   npx stratadb verify <dir>          every checksum, the MANIFEST against the files (read-only)
 //   npx stratadb dump <dir|file>       the live version, or a table's, WAL's or MANIFEST's records
 //   npx stratadb stats <dir>           levels, entries, WAL bytes
+//   npx stratadb bench [flags]         the benchmark suite, as npm run bench (stratadb bench --help)
 //   npx stratadb help
 
 const command = process.argv[2];
@@ -12,6 +13,15 @@ const tools = () => import(new URL('../dist/src/tools/index.js', import.meta.url
 if (command === 'verify' || command === 'dump' || command === 'stats') {
   const { main } = await tools();
   process.exitCode = await main(process.argv.slice(2));
+} else if (command === 'bench') {
+  const suite = new URL('../dist/bench/run.js', import.meta.url);
+  if ((await import('node:fs')).existsSync(suite)) {
+    const { main } = await import(suite.href);
+    process.exitCode = await main(process.argv.slice(3));
+  } else {
+    console.error('stratadb bench runs from a clone of the repository: npm install && npm run bench:peers && npx stratadb bench');
+    process.exitCode = 2;
+  }
 } else if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
   const { main } = await tools();
   process.exitCode = await main(['help']);

@@ -1,0 +1,329 @@
+// The workloads themselves, run in the child process against one open store. After db_bench:
+//
+//   fillseq           puts in key order into an empty database
+//   fillrandom        puts in random key order, each key once, into an empty database
+//   overwrite         puts of random existing keys (with repeats, as db_bench draws them)
+//   fillsync          fillrandom with sync: true on every put, with 1 or 64 writers in flight
+//   fillbatch         fillseq in atomic batches of 1,000 puts, one batch in flight
+//   readrandom        gets of random existing keys
+//   readseq           one pass over the whole database in key order
+//   seekrandom        a seek to a random existing key and a read of the entry there, through
+//                     long-lived cursors (one per operation in flight)
+//   deleterandom      deletes of random existing keys, each once
+//   readwhilewriting  readrandom while one more writer overwrites random keys without pause
+//
+// "Existing keys" are those fillrandom wrote to the main database: key numbers
+// fillOrder[0..keySpace-1] (Job.keySpace), all of them unless the time limit stopped it.
+//
+// Operations in flight: each of `inFlight` loops issues an operation and awaits it before its
+// next. Latency is from the call to the settled promise, so it includes waiting behind the
+// other operations in flight. Every TURN_EVERY operations the loops let the event loop turn (as
+// a server does between requests); without that, stores whose calls are synchronous would run
+// a whole workload on microtasks and starve timers and I/O.
+
+import type { BatchPut, Seeker, Store } from '../stores/index.js';
+import type { Job } from './job.js';
+import { KEY_BYTES, makeKey, permutation, Random, ValueSource } from './keys.js';
+import { LatencyRecorder } from './measure.js';
+
+export const BATCH_SIZE = 1000;
+export const SCAN_CHUNK = 1000;
+const TURN_EVERY = 100;
+
+export interface DriverContext {
+  store: Store;
+  job: Job;
+  latency: LatencyRecorder;
+  /** Operations completed so far; read by the progress reporter. */
+  progress: { done: number };
+}
+
+export interface DriverOutcome {
+  /** Operations completed: fewer than planned when the time limit stopped the run. */
+  ops: number;
+  /** What one latency value measures. */
+  latencyPer: string;
+  /** Keys and values written, or read, by the workload. */
+  userBytes: number;
+  userWriteBytes: number;
+  found?: number;
+  writes?: number;
+}
+
+/** A prepared workload: inputs built before the store opens, then run() timed. */
+export interface Driver {
+  run(ctx: DriverContext): Promise<DriverOutcome>;
+}
+
+/**
+ * Lets the event loop turn every TURN_EVERY operations: the loop that completes the
+ * TURN_EVERY-th operation opens a turn (a setImmediate), and every loop waits for it before
+ * its next operation.
+ */
+class Turns {
+  #since = 0;
+  #turn: Promise<void> | undefined;
+
+  /** A promise to await before the next operation, or undefined to go on. */
+  get pending(): Promise<void> | undefined {
+    return this.#turn;
+  }
+
+  completed(): void {
+    if (++this.#since < TURN_EVERY || this.#turn !== undefined) return;
+    this.#since = 0;
+    this.#turn = new Promise((resolve) =>
+      setImmediate(() => {
+        this.#turn = undefined;
+        resolve();
+      }),
+    );
+  }
+}
+
+const deadlineOf = (job: Job) => (job.maxSeconds > 0 ? performance.now() + job.maxSeconds * 1000 : Infinity);
+
+/**
+ * Runs op(0..total-1) with `inFlight` loops, recording each op's latency, until all are done
+ * or the deadline passes. Returns the operations completed.
+ */
+async function inFlightLoops(
+  total: number,
+  inFlight: number,
+  ctx: DriverContext,
+  deadline: number,
+  op: (i: number, loop: number) => Promise<unknown> | unknown,
+  turns = new Turns(),
+): Promise<number> {
+  let next = 0;
+  let completed = 0;
+  const { latency, progress } = ctx;
+  const loop = async (loopIndex: number) => {
+    for (;;) {
+      const turn = turns.pending;
+      if (turn !== undefined) await turn;
+      if (next >= total) return;
+      const started = performance.now();
+      if (started >= deadline) return;
+      const i = next++;
+      await op(i, loopIndex);
+      latency.record(performance.now() - started);
+      completed++;
+      progress.done++;
+      turns.completed();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(inFlight, total)) }, (_, i) => loop(i)));
+  return completed;
+}
+
+/** A random stream of its own for (workload, salt), the same for every store. */
+function randomFor(seed: number, workload: string, salt: string): Random {
+  let h = seed >>> 0;
+  for (const c of `${workload}/${salt}`) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
+  return new Random(h);
+}
+
+/** The order in which fillrandom writes the main database's keys. */
+function fillOrder(job: Job): Uint32Array {
+  return permutation(job.fillOps, randomFor(job.seed, 'fillrandom', 'keys'));
+}
+
+/** Picks existing keys of the main database at random, with repeats. */
+function existingKeys(job: Job, salt: string): () => number {
+  const order = fillOrder(job);
+  const random = randomFor(job.seed, job.workload, salt);
+  return () => order[random.below(job.keySpace)]!;
+}
+
+function putDriver(job: Job, keyAt: (i: number) => number): Driver {
+  const values = new ValueSource(job.valueBytes, randomFor(job.seed, job.workload, 'values'));
+  return {
+    async run(ctx) {
+      const { store } = ctx;
+      const sync = job.sync;
+      const ops = await inFlightLoops(job.ops, job.inFlight, ctx, deadlineOf(job), (i) => store.put(makeKey(keyAt(i)), values.next(), sync));
+      const bytes = ops * (KEY_BYTES + job.valueBytes);
+      return { ops, latencyPer: 'operation', userBytes: bytes, userWriteBytes: bytes };
+    },
+  };
+}
+
+function fillbatch(job: Job): Driver {
+  const values = new ValueSource(job.valueBytes, randomFor(job.seed, job.workload, 'values'));
+  const batches = Math.ceil(job.ops / BATCH_SIZE);
+  return {
+    async run(ctx) {
+      const { store } = ctx;
+      let ops = 0;
+      await inFlightLoops(batches, 1, ctx, deadlineOf(job), async (b) => {
+        const first = b * BATCH_SIZE;
+        const end = Math.min(job.ops, first + BATCH_SIZE);
+        const puts: BatchPut[] = [];
+        for (let k = first; k < end; k++) puts.push({ type: 'put', key: makeKey(k), value: values.next() });
+        await store.batch(puts, job.sync);
+        ops += end - first;
+        ctx.progress.done += end - first - 1;
+      });
+      const bytes = ops * (KEY_BYTES + job.valueBytes);
+      return { ops, latencyPer: `batch of ${BATCH_SIZE}`, userBytes: bytes, userWriteBytes: bytes };
+    },
+  };
+}
+
+function readrandom(job: Job): Driver {
+  const nextKey = existingKeys(job, 'reads');
+  return {
+    async run(ctx) {
+      const { store } = ctx;
+      let found = 0;
+      let bytes = 0;
+      const ops = await inFlightLoops(job.ops, job.inFlight, ctx, deadlineOf(job), async (): Promise<void> => {
+        const length = await store.get(makeKey(nextKey()));
+        if (length >= 0) {
+          found++;
+          bytes += KEY_BYTES + length;
+        }
+      });
+      return { ops, latencyPer: 'operation', userBytes: bytes, userWriteBytes: 0, found };
+    },
+  };
+}
+
+function readseq(): Driver {
+  return {
+    async run(ctx) {
+      let entries = 0;
+      let bytes = 0;
+      let last = performance.now();
+      await ctx.store.scan(SCAN_CHUNK, async (n, b) => {
+        entries += n;
+        bytes += b;
+        ctx.progress.done += n;
+        const now = performance.now();
+        if (n >= SCAN_CHUNK) ctx.latency.record(((now - last) * SCAN_CHUNK) / n);
+        await new Promise((resolve) => setImmediate(resolve));
+        last = performance.now();
+      });
+      return { ops: entries, latencyPer: `${SCAN_CHUNK} entries`, userBytes: bytes, userWriteBytes: 0, found: entries };
+    },
+  };
+}
+
+function seekrandom(job: Job): Driver {
+  const nextKey = existingKeys(job, 'seeks');
+  return {
+    async run(ctx) {
+      const { store } = ctx;
+      const seekers: Seeker[] = Array.from({ length: Math.max(1, Math.min(job.inFlight, job.ops)) }, () => store.seeker());
+      let found = 0;
+      let bytes = 0;
+      let ops = 0;
+      try {
+        ops = await inFlightLoops(job.ops, job.inFlight, ctx, deadlineOf(job), async (_i, loop): Promise<void> => {
+          const entryBytes = await seekers[loop]!.seek(makeKey(nextKey()));
+          if (entryBytes > 0) {
+            found++;
+            bytes += entryBytes;
+          }
+        });
+      } finally {
+        for (const s of seekers) await s.close();
+      }
+      return { ops, latencyPer: 'seek and read', userBytes: bytes, userWriteBytes: 0, found };
+    },
+  };
+}
+
+function deleterandom(job: Job): Driver {
+  const order = fillOrder(job);
+  const victims = permutation(job.keySpace, randomFor(job.seed, job.workload, 'keys'));
+  return {
+    async run(ctx) {
+      const { store } = ctx;
+      const ops = await inFlightLoops(job.ops, job.inFlight, ctx, deadlineOf(job), (i) => store.del(makeKey(order[victims[i]!]!), job.sync));
+      const bytes = ops * KEY_BYTES;
+      return { ops, latencyPer: 'operation', userBytes: bytes, userWriteBytes: bytes };
+    },
+  };
+}
+
+function readwhilewriting(job: Job): Driver {
+  const readKey = existingKeys(job, 'reads');
+  const writeKey = existingKeys(job, 'writes');
+  const values = new ValueSource(job.valueBytes, randomFor(job.seed, job.workload, 'values'));
+  return {
+    async run(ctx) {
+      const { store } = ctx;
+      const turns = new Turns();
+      let readersDone = false;
+      let writes = 0;
+      const writer = (async () => {
+        while (!readersDone) {
+          const turn = turns.pending;
+          if (turn !== undefined) await turn;
+          await store.put(makeKey(writeKey()), values.next(), job.sync);
+          writes++;
+          turns.completed();
+        }
+      })();
+      let found = 0;
+      let bytes = 0;
+      let ops = 0;
+      try {
+        ops = await inFlightLoops(
+          job.ops,
+          job.inFlight,
+          ctx,
+          deadlineOf(job),
+          async (): Promise<void> => {
+            const length = await store.get(makeKey(readKey()));
+            if (length >= 0) {
+              found++;
+              bytes += KEY_BYTES + length;
+            }
+          },
+          turns,
+        );
+      } finally {
+        readersDone = true;
+        await writer;
+      }
+      return { ops, latencyPer: 'read', userBytes: bytes, userWriteBytes: writes * (KEY_BYTES + job.valueBytes), found, writes };
+    },
+  };
+}
+
+/** Builds the inputs of `job` (key orders, values) before the store opens. */
+export function prepareDriver(job: Job): Driver {
+  switch (job.workload) {
+    case 'fillseq':
+      return putDriver(job, (i) => i);
+    case 'fillrandom': {
+      const order = fillOrder(job);
+      return putDriver(job, (i) => order[i]!);
+    }
+    case 'fillsync': {
+      const order = permutation(job.ops, randomFor(job.seed, job.workload, 'keys'));
+      return putDriver(job, (i) => order[i]!);
+    }
+    case 'overwrite': {
+      const nextKey = existingKeys(job, 'keys');
+      return putDriver(job, () => nextKey());
+    }
+    case 'fillbatch':
+      return fillbatch(job);
+    case 'readrandom':
+      return readrandom(job);
+    case 'readseq':
+      return readseq();
+    case 'seekrandom':
+      return seekrandom(job);
+    case 'deleterandom':
+      return deleterandom(job);
+    case 'readwhilewriting':
+      return readwhilewriting(job);
+    default:
+      throw new Error(`no driver for workload ${job.workload}`);
+  }
+}

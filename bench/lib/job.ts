@@ -1,0 +1,83 @@
+// What the bench's parent process sends to the child that runs one workload on one store, and
+// what comes back. One workload a process, so that peak memory, I/O counters and the heap
+// belong to that workload alone.
+
+import type { StoreName } from '../stores/index.js';
+import type { LatencySummary } from './measure.js';
+
+export interface Job {
+  store: StoreName;
+  /** The workload as planned: 'fillseq', 'fillsync-64', ... */
+  id: string;
+  /** Its driver: 'fillsync' for 'fillsync-64'. */
+  workload: string;
+  dir: string;
+  /** Operations to run (for readseq: the entries the database should hold). */
+  ops: number;
+  inFlight: number;
+  valueBytes: number;
+  sync: boolean;
+  /**
+   * Keys the database holds before the workload. The main database holds key numbers
+   * fillOrder[0..keySpace-1], where fillOrder is fillrandom's order of `fillOps` keys: a
+   * fillrandom stopped early by the time limit leaves a prefix of it.
+   */
+  keySpace: number;
+  fillOps: number;
+  /** How the workload changes the number of keys: for space amplification and the next jobs. */
+  effect: 'adds' | 'keeps' | 'removes';
+  /** A run that only prepares the database for later ones: not reported. */
+  setup: boolean;
+  /** Stop issuing operations after this many seconds (0: no limit). */
+  maxSeconds: number;
+  shards: number;
+  /** Seed of the run; each workload derives its own from it. */
+  seed: number;
+}
+
+export interface JobResult {
+  store: StoreName;
+  id: string;
+  setup: boolean;
+  ops: number;
+  /** The operations planned; more than ops when the time limit stopped the run. */
+  plannedOps: number;
+  inFlight: number;
+  sync: boolean;
+  seconds: number;
+  opsPerSec: number;
+  /** User bytes (keys and values) written or read per second, in MB (10^6 bytes). */
+  mbPerSec: number;
+  latency: LatencySummary;
+  /** Keys and values written by the workload. */
+  userWriteBytes: number;
+  /** write_bytes of /proc/self/io from the first operation through close(). */
+  diskWriteBytes: number;
+  cancelledWriteBytes: number;
+  writeAmplification: number | null;
+  /** Allocated bytes under the store's directory after close (du). */
+  sizeOnDiskBytes: number;
+  /** Keys after the workload, times key and value bytes. */
+  liveKeys: number;
+  liveBytes: number;
+  spaceAmplification: number | null;
+  peakRssBytes: number;
+  /** Event-loop delay beyond the monitor's 10 ms resolution; null when the loop never turned. */
+  eventLoop: { p99Ms: number | null; maxMs: number | null; meanMs: number | null; samples: number };
+  /** This process's CPU time (user + system, every thread) from the first operation through close(). */
+  cpuSeconds: number;
+  openMs: number;
+  /** write_bytes during open (stratadb flushes the WAL it replays into a table there). */
+  openDiskWriteBytes: number;
+  closeMs: number;
+  /** readrandom, readwhilewriting: gets that found their key. */
+  found?: number;
+  /** readwhilewriting: puts its writer made meanwhile. */
+  writes?: number;
+  storeStats: Record<string, unknown>;
+}
+
+export type ChildMessage =
+  | { type: 'progress'; done: number; total: number }
+  | { type: 'result'; result: JobResult }
+  | { type: 'error'; message: string };

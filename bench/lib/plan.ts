@@ -1,0 +1,148 @@
+// Which workloads run, in which order, with how many operations, on which database.
+//
+// Fill workloads (fillseq, fillsync, fillbatch, fillrandom) each start from an empty
+// directory. fillrandom's database is kept, closed, as the "main" database: the reads run on it
+// (each opens it afresh, in its own process), then overwrite and readwhilewriting change it and
+// deleterandom deletes from it. That is db_bench's order, with the reads moved before overwrite
+// so that they see the database fillrandom made. If no fillrandom was asked for but a workload
+// needs the main database, fillrandom runs as an unreported setup step.
+//
+// How many keys the main database holds is known only as the runs finish (a run can stop at
+// the time limit), so the jobs on it are made from the plan and that count (jobFor).
+
+import type { Job } from './job.js';
+import type { BenchOptions, WorkloadName } from './options.js';
+
+export interface PlannedWorkload {
+  /** 'fillsync-64' for fillsync with 64 writers; else the workload's name. */
+  id: string;
+  workload: WorkloadName;
+  title: string;
+  /** 'fresh': an empty directory of its own; 'main': the shared, filled database. */
+  db: 'fresh' | 'main';
+  /** Operations; for readseq and deleterandom at most the keys the main database holds. */
+  ops: number;
+  inFlight: number;
+  sync: boolean;
+  effect: Job['effect'];
+  setup: boolean;
+}
+
+const EXECUTION_ORDER: readonly WorkloadName[] = [
+  'fillseq',
+  'fillsync',
+  'fillbatch',
+  'fillrandom',
+  'readrandom',
+  'readseq',
+  'seekrandom',
+  'overwrite',
+  'readwhilewriting',
+  'deleterandom',
+];
+
+const DISPLAY_ORDER: readonly WorkloadName[] = [
+  'fillseq',
+  'fillrandom',
+  'overwrite',
+  'fillsync',
+  'fillbatch',
+  'readrandom',
+  'readseq',
+  'seekrandom',
+  'deleterandom',
+  'readwhilewriting',
+];
+
+const NEEDS_MAIN = new Set<WorkloadName>(['readrandom', 'readseq', 'seekrandom', 'overwrite', 'readwhilewriting', 'deleterandom']);
+
+const TITLES: Record<WorkloadName, string> = {
+  fillseq: 'puts in key order',
+  fillrandom: 'puts in random key order, each key once',
+  overwrite: 'puts of random existing keys',
+  fillsync: 'puts in random key order with sync: true',
+  fillbatch: 'puts in key order, 1,000 a batch, one batch in flight',
+  readrandom: 'gets of random existing keys',
+  readseq: 'every entry, in key order',
+  seekrandom: 'seek to a random key and read the entry there',
+  deleterandom: 'deletes of random existing keys, each once',
+  readwhilewriting: 'readrandom while one writer overwrites random keys',
+};
+
+export function syncOpsFor(options: BenchOptions, writers: number): number {
+  return options.syncOps ?? Math.max(writers, Math.floor(options.num / (writers === 1 ? 1000 : 100)));
+}
+
+export function planWorkloads(options: BenchOptions): PlannedWorkload[] {
+  const wanted = new Set(options.workloads);
+  const needMain = options.workloads.some((w) => NEEDS_MAIN.has(w));
+  const plan: PlannedWorkload[] = [];
+  for (const w of EXECUTION_ORDER) {
+    const base = { id: w, workload: w, title: TITLES[w], inFlight: options.inFlight, sync: false, effect: 'keeps' as const, setup: false };
+    switch (w) {
+      case 'fillseq':
+        if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: options.num, effect: 'adds' });
+        break;
+      case 'fillbatch':
+        if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: options.num, inFlight: 1, effect: 'adds' });
+        break;
+      case 'fillsync':
+        if (wanted.has(w)) {
+          for (const writers of options.syncWriters) {
+            const title = `${TITLES[w]}, ${writers} in flight`;
+            plan.push({ ...base, id: `fillsync-${writers}`, title, db: 'fresh', ops: syncOpsFor(options, writers), inFlight: writers, sync: true, effect: 'adds' });
+          }
+        }
+        break;
+      case 'fillrandom':
+        if (wanted.has(w) || needMain) plan.push({ ...base, db: 'main', ops: options.num, effect: 'adds', setup: !wanted.has(w) });
+        break;
+      case 'readrandom':
+      case 'seekrandom':
+      case 'readwhilewriting':
+        if (wanted.has(w)) plan.push({ ...base, db: 'main', ops: options.reads });
+        break;
+      case 'readseq':
+        if (wanted.has(w)) plan.push({ ...base, db: 'main', ops: options.num, inFlight: 1 });
+        break;
+      case 'overwrite':
+        if (wanted.has(w)) plan.push({ ...base, db: 'main', ops: options.num });
+        break;
+      case 'deleterandom':
+        if (wanted.has(w)) plan.push({ ...base, db: 'main', ops: options.reads, effect: 'removes' });
+        break;
+    }
+  }
+  return plan;
+}
+
+/** The order results are shown in: the issue's, with fillsync's runs in writer order. */
+export function displayOrder(plan: readonly PlannedWorkload[]): PlannedWorkload[] {
+  const rank = (w: WorkloadName) => DISPLAY_ORDER.indexOf(w);
+  return plan.filter((p) => !p.setup).sort((a, b) => rank(a.workload) - rank(b.workload) || a.inFlight - b.inFlight);
+}
+
+/** The job of `p` on `store`, whose main database now holds `mainKeys` keys. */
+export function jobFor(p: PlannedWorkload, store: Job['store'], dir: string, options: BenchOptions, mainKeys: number): Job {
+  const keySpace = p.db === 'main' && p.workload !== 'fillrandom' ? mainKeys : 0;
+  let ops = p.ops;
+  if (p.workload === 'readseq') ops = keySpace;
+  else if (p.workload === 'deleterandom') ops = Math.min(p.ops, keySpace);
+  return {
+    store,
+    id: p.id,
+    workload: p.workload,
+    dir,
+    ops,
+    inFlight: p.inFlight,
+    valueBytes: options.valueBytes,
+    sync: p.sync,
+    keySpace,
+    fillOps: options.num,
+    effect: p.effect,
+    setup: p.setup,
+    maxSeconds: options.maxSeconds,
+    shards: options.shards,
+    seed: options.seed,
+  };
+}

@@ -1,0 +1,78 @@
+// The results of a run, ratios between stores, and the issue's targets checked against them.
+
+import type { StoreInfo, StoreName } from '../stores/index.js';
+import type { JobResult } from './job.js';
+import type { PlannedWorkload } from './plan.js';
+
+export interface RunResults {
+  meta: {
+    started: string;
+    finished: string;
+    node: string;
+    platform: string;
+    cpus: string;
+    cores: number;
+    memoryBytes: number;
+    options: Record<string, unknown>;
+    stores: StoreInfo[];
+    notes: string[];
+  };
+  workloads: PlannedWorkload[];
+  results: JobResult[];
+  failures: { store: StoreName; id: string; error: string }[];
+  ratios: { id: string; peer: StoreName; stratadbOverPeer: number }[];
+  targets: TargetCheck[];
+}
+
+export interface TargetCheck {
+  target: string;
+  id: string;
+  peer: StoreName;
+  atLeast: number;
+  /** stratadb's ops/s over the peer's, or null when either did not run. */
+  ratio: number | null;
+  met: boolean | null;
+}
+
+/** The targets of issue 5: stratadb's throughput over a peer's, measured in one run. */
+const TARGETS: { target: string; ids: string[]; peer: StoreName; atLeast: number }[] = [
+  { target: 'fillseq, fillrandom, overwrite (256 in flight): at least 2× RocksDB', ids: ['fillseq', 'fillrandom', 'overwrite'], peer: 'rocksdb', atLeast: 2 },
+  { target: 'fillbatch: at least 2× RocksDB', ids: ['fillbatch'], peer: 'rocksdb', atLeast: 2 },
+  { target: 'fillsync, 64 writers in flight: at least 2× LMDB', ids: ['fillsync-64'], peer: 'lmdb', atLeast: 2 },
+  { target: 'readrandom: at least LMDB', ids: ['readrandom'], peer: 'lmdb', atLeast: 1 },
+  { target: 'readseq: at least RocksDB', ids: ['readseq'], peer: 'rocksdb', atLeast: 1 },
+];
+
+export function findResult(results: readonly JobResult[], store: StoreName, id: string): JobResult | undefined {
+  return results.find((r) => r.store === store && r.id === id && !r.setup);
+}
+
+export function ratio(results: readonly JobResult[], id: string, peer: StoreName): number | null {
+  const ours = findResult(results, 'stratadb', id);
+  const theirs = findResult(results, peer, id);
+  if (ours === undefined || theirs === undefined || theirs.opsPerSec === 0) return null;
+  return ours.opsPerSec / theirs.opsPerSec;
+}
+
+export function allRatios(results: readonly JobResult[], ids: readonly string[], stores: readonly StoreName[]): RunResults['ratios'] {
+  const out: RunResults['ratios'] = [];
+  for (const id of ids) {
+    for (const peer of stores) {
+      if (peer === 'stratadb') continue;
+      const r = ratio(results, id, peer);
+      if (r !== null) out.push({ id, peer, stratadbOverPeer: r });
+    }
+  }
+  return out;
+}
+
+export function checkTargets(results: readonly JobResult[]): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  for (const t of TARGETS) {
+    for (const id of t.ids) {
+      const r = ratio(results, id, t.peer);
+      out.push({ target: t.target, id, peer: t.peer, atLeast: t.atLeast, ratio: r, met: r === null ? null : r >= t.atLeast });
+    }
+  }
+  return out;
+}

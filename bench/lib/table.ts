@@ -1,0 +1,138 @@
+// Text output: one line per finished run, and the tables printed at the end.
+
+import type { StoreInfo, StoreName } from '../stores/index.js';
+import type { JobResult } from './job.js';
+import type { PlannedWorkload } from './plan.js';
+import { findResult, ratio, type TargetCheck } from './results.js';
+
+export function formatCount(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 1e7 ? 1 : 2)}M`;
+  if (n >= 1e4) return `${Math.round(n / 1e3)}k`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return n >= 100 || Number.isInteger(n) ? String(Math.round(n)) : n.toFixed(1);
+}
+
+export function formatMicros(us: number): string {
+  if (us < 10) return `${us.toFixed(1)} µs`;
+  if (us < 1000) return `${Math.round(us)} µs`;
+  if (us < 1e6) return `${(us / 1000).toFixed(us < 1e4 ? 2 : 1)} ms`;
+  return `${(us / 1e6).toFixed(2)} s`;
+}
+
+export function formatMB(bytes: number): string {
+  const mb = bytes / 1e6;
+  return mb >= 100 ? mb.toFixed(0) : mb.toFixed(1);
+}
+
+const amp = (x: number | null) => (x === null ? '-' : x.toFixed(2));
+
+/** Lays out rows as columns: the first left-aligned, the rest right-aligned. */
+export function layout(rows: string[][], gap = 2): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows
+    .map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(' '.repeat(gap)).trimEnd())
+    .join('\n');
+}
+
+/** The one line printed as each run finishes (details are in the table and the JSON). */
+export function resultLine(r: JobResult): string {
+  const l = r.latency;
+  const parts = [
+    `${r.id.padEnd(16)} ${r.store.padEnd(8)}`,
+    `${Math.round(r.opsPerSec).toLocaleString('en-US').padStart(9)} ops/s`,
+    `${r.mbPerSec.toFixed(1).padStart(5)} MB/s`,
+    `p50/p99/p99.9 ${formatMicros(l.p50Us)} ${formatMicros(l.p99Us)} ${formatMicros(l.p999Us)}${l.per === 'operation' ? '' : ` per ${l.per}`}`,
+    `WA ${amp(r.writeAmplification)}`,
+    `SA ${amp(r.spaceAmplification)}`,
+    `rss ${formatMB(r.peakRssBytes)} MB`,
+  ];
+  if (r.ops < r.plannedOps) parts.push(`stopped by the time limit after ${r.ops.toLocaleString('en-US')} of ${r.plannedOps.toLocaleString('en-US')}`);
+  if (r.found !== undefined && r.found !== r.ops) parts.push(`found ${r.found.toLocaleString('en-US')}`);
+  if (r.writes !== undefined) parts.push(`${r.writes.toLocaleString('en-US')} writes`);
+  return parts.join('  ');
+}
+
+/** ops/s per workload and store, each peer with stratadb's ratio over it. */
+export function throughputTable(workloads: readonly PlannedWorkload[], stores: readonly StoreInfo[], results: readonly JobResult[]): string {
+  const header = ['workload (ops/s)', ...stores.map((s) => (s.name === 'stratadb' ? s.label : `${s.label} (stratadb ÷)`))];
+  const rows = [header];
+  for (const w of workloads) {
+    const row = [w.id];
+    for (const s of stores) {
+      const r = findResult(results, s.name, w.id);
+      if (r === undefined) row.push('-');
+      else if (s.name === 'stratadb') row.push(`${formatCount(r.opsPerSec)}${r.ops < r.plannedOps ? '*' : ''}`);
+      else {
+        const x = ratio(results, w.id, s.name);
+        row.push(`${formatCount(r.opsPerSec)}${r.ops < r.plannedOps ? '*' : ''} (${x === null ? '-' : `${x.toFixed(2)}×`})`);
+      }
+    }
+    rows.push(row);
+  }
+  return layout(rows);
+}
+
+/** Every figure of every run, a row each. */
+export function detailTable(workloads: readonly PlannedWorkload[], stores: readonly StoreInfo[], results: readonly JobResult[]): string {
+  const rows = [['workload', 'store', 'ops/s', 'MB/s', 'p50', 'p99', 'p99.9', 'written MB', 'WA', 'size MB', 'SA', 'rss MB', 'loop delay p99 ms']];
+  for (const w of workloads) {
+    for (const s of stores) {
+      const r = findResult(results, s.name, w.id);
+      if (r === undefined) continue;
+      rows.push([
+        w.id,
+        s.name,
+        formatCount(r.opsPerSec),
+        r.mbPerSec.toFixed(1),
+        formatMicros(r.latency.p50Us),
+        formatMicros(r.latency.p99Us),
+        formatMicros(r.latency.p999Us),
+        formatMB(r.diskWriteBytes),
+        amp(r.writeAmplification),
+        formatMB(r.sizeOnDiskBytes),
+        amp(r.spaceAmplification),
+        formatMB(r.peakRssBytes),
+        r.eventLoop.p99Ms === null ? '-' : r.eventLoop.p99Ms.toFixed(1),
+      ]);
+    }
+  }
+  return layout(rows);
+}
+
+export function targetsTable(checks: readonly TargetCheck[]): string {
+  const rows = [['workload', 'target (stratadb ÷ peer)', 'measured', '']];
+  for (const c of checks) {
+    const measured = c.ratio === null ? 'not run' : `${c.ratio.toFixed(2)}×`;
+    rows.push([c.id, `≥ ${c.atLeast}× ${c.peer}`, measured, c.met === null ? '' : c.met ? 'met' : 'not met']);
+  }
+  return layout(rows);
+}
+
+export const storeLabel = (stores: readonly StoreInfo[], name: StoreName) => stores.find((s) => s.name === name)?.label ?? name;
+
+/** The throughput table and the targets as Markdown, for the README. */
+export function markdownTables(
+  workloads: readonly PlannedWorkload[],
+  stores: readonly StoreInfo[],
+  results: readonly JobResult[],
+  checks: readonly TargetCheck[],
+): string {
+  const cell = (id: string, s: StoreInfo) => {
+    const r = findResult(results, s.name, id);
+    if (r === undefined) return '–';
+    const rate = `${formatCount(r.opsPerSec)}${r.ops < r.plannedOps ? '\\*' : ''}`;
+    const x = s.name === 'stratadb' ? null : ratio(results, id, s.name);
+    return x === null ? rate : `${rate} (${x.toFixed(2)}×)`;
+  };
+  const lines = [
+    `| ops/s (stratadb ÷ peer) | ${stores.map((s) => `${s.label} ${s.version}`).join(' | ')} |`,
+    `|---|${stores.map(() => '---:').join('|')}|`,
+    ...workloads.map((w) => `| ${w.id} | ${stores.map((s) => cell(w.id, s)).join(' | ')} |`),
+    '',
+    '| target | stratadb ÷ peer | |',
+    '|---|---:|---|',
+    ...checks.map((c) => `| ${c.id}: ≥ ${c.atLeast}× ${c.peer} | ${c.ratio === null ? 'not run' : `${c.ratio.toFixed(2)}×`} | ${c.met === null ? '' : c.met ? 'met' : 'not met'} |`),
+  ];
+  return `${lines.join('\n')}\n`;
+}

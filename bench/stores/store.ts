@@ -1,0 +1,117 @@
+// The one interface the workloads drive every store through. Each adapter maps it onto the
+// store's own natural API (promises, callbacks, or synchronous calls where that is how the
+// library is meant to be used), with the same durability: a write with `sync` resolves only
+// once it would survive a power cut; without it, once it would survive a crash of the process.
+
+export const STORE_NAMES = ['stratadb', 'rocksdb', 'leveldb', 'lmdb', 'sqlite'] as const;
+export type StoreName = (typeof STORE_NAMES)[number];
+
+export interface OpenSettings {
+  /**
+   * Whether this run's writes ask for sync. LMDB and SQLite fix durability per environment
+   * or connection rather than per write, so they are opened for one or the other.
+   */
+  durable: boolean;
+  /** stratadb's shard count; 1 unless the engine accepts more. */
+  shards: number;
+}
+
+/** One put of a batch, in the abstract-level shape, which stratadb and the Level stores take as is. */
+export interface BatchPut {
+  type: 'put';
+  key: Buffer;
+  value: Buffer;
+}
+
+/** A cursor for seekrandom: moves to the first key at or after a target and reads that entry. */
+export interface Seeker {
+  /** Bytes of the entry found (key and value), or 0 past the last key. */
+  seek(key: Buffer): Promise<number> | number;
+  close(): Promise<void> | void;
+}
+
+export interface Store {
+  readonly name: StoreName;
+  put(key: Buffer, value: Buffer, sync: boolean): Promise<void>;
+  del(key: Buffer, sync: boolean): Promise<void>;
+  /** Applies all the puts atomically. */
+  batch(puts: BatchPut[], sync: boolean): Promise<void>;
+  /** The value's length, or -1 when the key is absent. Synchronous where the store's get is. */
+  get(key: Buffer): Promise<number> | number;
+  /**
+   * Reads every entry in key order. Calls `onChunk` each time at least `chunk` entries have
+   * been read since the previous call (and once at the end) with the entries and bytes read
+   * since then, and awaits it.
+   */
+  scan(chunk: number, onChunk: (entries: number, bytes: number) => Promise<void>): Promise<void>;
+  seeker(): Seeker;
+  /** Store figures worth keeping (internal counters), read before close. */
+  stats(): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+/** What the bench records about a store: its package, version and the settings it ran with. */
+export interface StoreInfo {
+  name: StoreName;
+  label: string;
+  packageName: string;
+  version: string;
+  settings: string;
+}
+
+export interface StoreModule {
+  info: StoreInfo;
+  open(dir: string, settings: OpenSettings): Promise<Store>;
+}
+
+/**
+ * Memory budgets given to every store that has such knobs, so that no store wins by memory
+ * alone: stratadb's defaults.
+ */
+export const WRITE_BUFFER_BYTES = 64 * 1024 * 1024;
+export const CACHE_BYTES = 32 * 1024 * 1024;
+
+/** Turns a Node-style callback API into a promise. */
+export function viaCallback(call: (done: (err?: Error | null) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => call((err) => (err ? reject(err) : resolve())));
+}
+
+/** An iterator in the shape stratadb and the Level stores share. */
+export interface NextvIterator {
+  nextv(n: number): Promise<[Buffer, Buffer][]>;
+  next(): Promise<[Buffer, Buffer] | undefined>;
+  seek(key: Buffer): void;
+  close(): Promise<void>;
+}
+
+/** Store.scan over such an iterator. */
+export async function scanNextv(it: NextvIterator, chunk: number, onChunk: (entries: number, bytes: number) => Promise<void>): Promise<void> {
+  try {
+    let entries = 0;
+    let bytes = 0;
+    // nextv() may return fewer entries than asked before the end; only an empty one ends.
+    for (let batch = await it.nextv(chunk); batch.length > 0; batch = await it.nextv(chunk)) {
+      for (const [k, v] of batch) bytes += k.length + v.length;
+      entries += batch.length;
+      if (entries >= chunk) {
+        await onChunk(entries, bytes);
+        entries = bytes = 0;
+      }
+    }
+    await onChunk(entries, bytes);
+  } finally {
+    await it.close();
+  }
+}
+
+/** Store.seeker over such an iterator. */
+export function nextvSeeker(it: NextvIterator): Seeker {
+  return {
+    async seek(key: Buffer): Promise<number> {
+      it.seek(key);
+      const entry = await it.next();
+      return entry === undefined ? 0 : entry[0].length + entry[1].length;
+    },
+    close: () => it.close(),
+  };
+}

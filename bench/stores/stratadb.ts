@@ -1,0 +1,82 @@
+// stratadb through its public API: put/del/batch with { sync }, get(), and iterators read with
+// nextv() (scans) and seek() + next() (seekrandom).
+
+import { readFileSync } from 'node:fs';
+import { open, StrataError, type Database } from '../../src/index.js';
+import type { BatchPut, NextvIterator, OpenSettings, Seeker, Store, StoreInfo, StoreModule } from './store.js';
+import { nextvSeeker, scanNextv } from './store.js';
+
+const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const info: StoreInfo = {
+  name: 'stratadb',
+  label: 'stratadb',
+  packageName: 'stratadb',
+  version: packageJson.version,
+  settings: 'defaults: 64 MiB memtable, 32 MiB block cache, LZ4, bloom 10 bits/key; sync per write',
+};
+
+/**
+ * Whether the engine takes `shards: n` as an option. Asked by opening a throwaway database:
+ * an engine without shards refuses the unknown option with INVALID_ARGUMENT.
+ */
+export async function shardsSupported(dir: string, shards: number): Promise<boolean> {
+  try {
+    const db = await open(dir, { shards } as Parameters<typeof open>[1]);
+    await db.close();
+    return true;
+  } catch (err) {
+    if (err instanceof StrataError && err.code === 'INVALID_ARGUMENT') return false;
+    throw err;
+  }
+}
+
+class StrataStore implements Store {
+  readonly name = 'stratadb';
+  readonly #db: Database;
+
+  constructor(db: Database) {
+    this.#db = db;
+  }
+
+  put(key: Buffer, value: Buffer, sync: boolean): Promise<void> {
+    return this.#db.put(key, value, { sync });
+  }
+
+  del(key: Buffer, sync: boolean): Promise<void> {
+    return this.#db.del(key, { sync });
+  }
+
+  batch(puts: BatchPut[], sync: boolean): Promise<void> {
+    return this.#db.batch(puts, { sync });
+  }
+
+  async get(key: Buffer): Promise<number> {
+    const value = await this.#db.get(key);
+    return value === undefined ? -1 : value.length;
+  }
+
+  scan(chunk: number, onChunk: (entries: number, bytes: number) => Promise<void>): Promise<void> {
+    return scanNextv(this.#db.iterator() as unknown as NextvIterator, chunk, onChunk);
+  }
+
+  seeker(): Seeker {
+    return nextvSeeker(this.#db.iterator() as unknown as NextvIterator);
+  }
+
+  stats(): Record<string, unknown> {
+    return { ...this.#db.stats() };
+  }
+
+  close(): Promise<void> {
+    return this.#db.close();
+  }
+}
+
+export const stratadb: StoreModule = {
+  info,
+  async open(dir: string, settings: OpenSettings): Promise<Store> {
+    const options = settings.shards > 1 ? ({ shards: settings.shards } as Parameters<typeof open>[1]) : undefined;
+    return new StrataStore(await open(dir, options));
+  },
+};
