@@ -375,3 +375,421 @@ export function crashOptions(memtableBytes: number): Record<string, number> {
   if (memtableBytes >= 1024 * 1024) return { memtableBytes };
   return { memtableBytes, l0CompactionTrigger: 2, levelBaseBytes: 128 * 1024, levelMultiplier: 4, targetFileBytes: 64 * 1024, compactionWorkers: 1 };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Power-cut checks (test/sweep.test.ts, test/fault*.test.ts)
+//
+// A WriteHistory issues writes through it, in order, and records what was acknowledged. After
+// a crash, check() reads the reopened database and demands that it holds exactly the state
+// after some prefix of the issued writes (a write is all of its entries: a batch is all or
+// nothing), that the prefix covers every write that had to survive (an acknowledged sync write
+// and everything before it; everything before a resolved flush(), compactRange() or close()),
+// and that no key holds a value that was never written. Every value is unique (it names its
+// write), so a value found names the write it came from.
+
+interface HistoryWrite {
+  readonly entries: readonly { key: Buffer; value: Buffer | undefined }[];
+  readonly sync: boolean;
+  acked: boolean;
+}
+
+type HistoryDb = {
+  put(key: Uint8Array, value: Uint8Array, options?: { sync?: boolean }): Promise<void>;
+  del(key: Uint8Array, options?: { sync?: boolean }): Promise<void>;
+  batch(ops: ({ type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array })[], options?: { sync?: boolean }): Promise<void>;
+  iterator(o?: object): AsyncIterable<[Buffer, Buffer]>;
+  getSync(key: Uint8Array): Buffer | undefined;
+};
+
+export class WriteHistory {
+  readonly writes: HistoryWrite[] = [];
+  /** Writes below this index must be in the database after any crash. */
+  durableBelow = 0;
+  readonly #alive: () => boolean;
+
+  /**
+   * `alive` says whether the machine is still running: an acknowledgment that arrives after the
+   * power went off is one no application could have seen, so it promises nothing.
+   */
+  constructor(alive: () => boolean = () => true) {
+    this.#alive = alive;
+  }
+
+  /** A value naming write `index` (entry `j`), padded with `filler`. */
+  static value(index: number, j: number, key: Buffer, filler: Buffer): Buffer {
+    return Buffer.concat([Buffer.from(`${index}.${j}:`), key, Buffer.from('|'), filler]);
+  }
+
+  put(db: HistoryDb, key: Buffer, value: Buffer, sync: boolean): Promise<void> {
+    return this.#issue([{ key, value }], sync, () => db.put(key, value, { sync }));
+  }
+
+  del(db: HistoryDb, key: Buffer, sync: boolean): Promise<void> {
+    return this.#issue([{ key, value: undefined }], sync, () => db.del(key, { sync }));
+  }
+
+  /** REQUIRES: no key twice in `entries`. */
+  batch(db: HistoryDb, entries: { key: Buffer; value: Buffer | undefined }[], sync: boolean): Promise<void> {
+    const ops = entries.map((e) => (e.value === undefined ? { type: 'del' as const, key: e.key } : { type: 'put' as const, key: e.key, value: e.value }));
+    return this.#issue(entries, sync, () => db.batch(ops, { sync }));
+  }
+
+  /** Awaits `done` (a flush(), compactRange() or close() called just now): every write issued before it must survive. */
+  async barrier(done: Promise<void>): Promise<void> {
+    const upTo = this.writes.length;
+    await done;
+    if (this.#alive()) this.durableBelow = Math.max(this.durableBelow, upTo);
+  }
+
+  /** Acknowledged writes. */
+  get acked(): number {
+    return this.writes.filter((w) => w.acked).length;
+  }
+
+  #issue(entries: HistoryWrite['entries'], sync: boolean, call: () => Promise<void>): Promise<void> {
+    const index = this.writes.length;
+    const w: HistoryWrite = { entries, sync, acked: false };
+    this.writes.push(w);
+    // Called synchronously, so that the database numbers the writes in this order.
+    return call().then(() => {
+      if (!this.#alive()) return;
+      w.acked = true;
+      if (sync) this.durableBelow = Math.max(this.durableBelow, index + 1);
+    });
+  }
+
+  /**
+   * Checks `db` against the history (see above); throws a readable error on a violation.
+   * Returns the length of the longest prefix of the writes the database matches.
+   */
+  async check(db: HistoryDb, what: string): Promise<number> {
+    const found = new Map<string, Buffer>();
+    let previous: Buffer | undefined;
+    for await (const [k, v] of db.iterator()) {
+      if (previous !== undefined && Buffer.compare(previous, k) >= 0) throw new Error(`${what}: iterator keys out of order: ${show(previous)} then ${show(k)}`);
+      previous = k;
+      found.set(k.toString('latin1'), v);
+    }
+    // Per key, its writes in order: [write index, value or undefined for a delete].
+    const history = new Map<string, [number, Buffer | undefined][]>();
+    this.writes.forEach((w, i) => {
+      for (const e of w.entries) {
+        const id = e.key.toString('latin1');
+        let h = history.get(id);
+        if (h === undefined) history.set(id, (h = []));
+        h.push([i, e.value]);
+      }
+    });
+    for (const [id, v] of found) {
+      if (!history.has(id)) throw new Error(`${what}: key ${show(Buffer.from(id, 'latin1'))}, never written, holds ${show(v, 40)}`);
+    }
+    const n = this.writes.length;
+    // allowed[p] counts the keys whose state matches the state after the first p writes.
+    const diff = new Int32Array(n + 2);
+    const allow = (from: number, to: number) => {
+      diff[from]!++;
+      diff[to + 1]!--;
+    };
+    for (const [id, h] of history) {
+      const key = Buffer.from(id, 'latin1');
+      const got = found.get(id);
+      const viaGet = db.getSync(key);
+      if ((got === undefined) !== (viaGet === undefined) || (got !== undefined && !got.equals(viaGet!))) {
+        throw new Error(`${what}: get(${show(key)}) gives ${show(viaGet, 40)}, the iterator ${show(got, 40)}`);
+      }
+      const end = (j: number) => (j + 1 < h.length ? h[j + 1]![0] : n);
+      if (got === undefined) {
+        allow(0, h[0]![0]);
+        h.forEach(([i, v], j) => v === undefined && allow(i + 1, end(j)));
+      } else {
+        const j = h.findIndex(([, v]) => v !== undefined && v.equals(got));
+        if (j < 0) throw new Error(`${what}: key ${show(key)} holds ${show(got, 40)}, a value never written to it`);
+        allow(h[j]![0] + 1, end(j));
+      }
+    }
+    let best = -1;
+    for (let p = 0, count = 0; p <= n; p++) {
+      count += diff[p]!;
+      if (count === history.size) best = p;
+    }
+    if (best < this.durableBelow) {
+      const at = Math.max(best, this.durableBelow);
+      const diffs: string[] = [];
+      for (const [id, h] of history) {
+        let expected: Buffer | undefined;
+        for (const [i, v] of h) if (i < at) expected = v;
+        const got = found.get(id);
+        if ((got === undefined) !== (expected === undefined) || (got !== undefined && !got.equals(expected!))) {
+          diffs.push(`${show(Buffer.from(id, 'latin1'))}: ${show(got, 24)}, expected ${show(expected, 24)}`);
+        }
+      }
+      throw new Error(
+        `${what}: ${best < 0 ? 'the database matches no prefix of the writes (a torn batch or a lost write with later ones kept)' : `only the first ${best} writes are there`}` +
+          `; the first ${this.durableBelow} of ${n} had to survive. Against the first ${at}: ${diffs.slice(0, 8).join('; ')}`,
+      );
+    }
+    return best;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The crash-point sweep (test/sweep.test.ts, test/sweep-writeback.test.ts describe it)
+
+// Imports are hoisted: these serve the sections below, appended after the ones above.
+import { open, type Database, type OpenOptions } from '../src/index.js';
+import { FaultInjectingFileSystem, MUTATING_OPS, mutatingOps } from '../src/testing/index.js';
+
+function sweepAssert(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`the sweep workload is not what it should be: ${what}`);
+}
+
+/** A sweep's workload run (or a reopen) that takes longer than this is stuck. */
+const SWEEP_STUCK_MS = 20_000;
+
+const SWEEP_OPTIONS: OpenOptions = {
+  memtableBytes: 64 * 1024,
+  l0CompactionTrigger: 2,
+  levelBaseBytes: 128 * 1024,
+  targetFileBytes: 64 * 1024,
+  blockCacheBytes: 256 * 1024,
+  // The reopens with the real file system compact on the main thread too: starting worker
+  // threads would cost more than the rest of a crash point (crash.test.ts covers them).
+  compactionWorkers: 0,
+};
+
+const SWEEP_KEYS = 120;
+const SWEEP_BURSTS = 48;
+const SWEEP_WRITES_PER_BURST = 14;
+const SWEEP_REOPEN_AT = 24;
+
+/** One step of the script, decided from the seed before anything runs. */
+type SweepStep =
+  | { kind: 'put'; key: Buffer; fillerBytes: number; sync: boolean }
+  | { kind: 'del'; key: Buffer; sync: boolean }
+  | { kind: 'batch'; ops: { key: Buffer; del: boolean; fillerBytes: number }[]; sync: boolean };
+
+interface SweepScript {
+  bursts: SweepStep[][];
+  fillerSeed: number;
+}
+
+function makeSweepScript(seed: number): SweepScript {
+  const rng = new Rng(seed);
+  const key = () => Buffer.from(`key-${String(rng.int(SWEEP_KEYS)).padStart(4, '0')}`);
+  const bursts: SweepStep[][] = [];
+  for (let b = 0; b < SWEEP_BURSTS; b++) {
+    const steps: SweepStep[] = [];
+    // A third of the bursts sync nothing, so that WAL switches and flushes meet unsynced records.
+    const syncAt = rng.chance(2 / 3) ? rng.int(SWEEP_WRITES_PER_BURST) : -1;
+    for (let i = 0; i < SWEEP_WRITES_PER_BURST; i++) {
+      const sync = i === syncAt || (syncAt >= 0 && rng.chance(0.05));
+      const r = rng.float();
+      if (r < 0.1) steps.push({ kind: 'del', key: key(), sync });
+      else if (r < 0.25) {
+        const keys = new Map<string, Buffer>();
+        const n = rng.range(2, 5);
+        while (keys.size < n) {
+          const k = key();
+          keys.set(k.toString(), k);
+        }
+        steps.push({ kind: 'batch', ops: [...keys.values()].map((k) => ({ key: k, del: rng.chance(0.2), fillerBytes: rng.range(200, 1600) })), sync });
+      } else steps.push({ kind: 'put', key: key(), fillerBytes: rng.range(200, 1600), sync });
+    }
+    bursts.push(steps);
+  }
+  return { bursts, fillerSeed: rng.u32() };
+}
+
+interface SweepRun {
+  history: WriteHistory;
+  /** The workload ran to the end (close() resolved). */
+  completed: boolean;
+  /** The error that stopped the workload, if any. */
+  error: unknown;
+}
+
+/**
+ * Runs the script on `dir` through `ffs`, stopping at the first failure. Writes are recorded
+ * in the returned history as they are issued.
+ */
+async function runSweepWorkload(dir: string, ffs: FaultInjectingFileSystem, script: SweepScript): Promise<SweepRun> {
+  const history = new WriteHistory(() => !ffs.poweredOff);
+  const filler = new Rng(script.fillerSeed);
+  let db: Database | undefined;
+  const pending: Promise<unknown>[] = [];
+  try {
+    db = await open(dir, { ...SWEEP_OPTIONS, fs: ffs });
+    let d = db;
+    for (let b = 0; b < script.bursts.length; b++) {
+      if (b === SWEEP_REOPEN_AT) {
+        // Recovery is swept too: this open replays the WAL close() left, writes it to a table,
+        // starts a new MANIFEST and deletes the old files.
+        await history.barrier(d.close());
+        db = d = await open(dir, { ...SWEEP_OPTIONS, fs: ffs });
+      }
+      const writes: Promise<void>[] = [];
+      for (const step of script.bursts[b]!) {
+        const index = history.writes.length;
+        let p: Promise<void>;
+        if (step.kind === 'put') p = history.put(d, step.key, WriteHistory.value(index, 0, step.key, filler.bytes(step.fillerBytes)), step.sync);
+        else if (step.kind === 'del') p = history.del(d, step.key, step.sync);
+        else {
+          const entries = step.ops.map((o, j) => ({ key: o.key, value: o.del ? undefined : WriteHistory.value(index, j, o.key, filler.bytes(o.fillerBytes)) }));
+          p = history.batch(d, entries, step.sync);
+        }
+        writes.push(p);
+        pending.push(p.catch(() => undefined));
+      }
+      await Promise.all(writes);
+      if (b === 16) await history.barrier(d.flush());
+      if (b === 32) await history.barrier(d.compactRange());
+    }
+    await history.barrier(d.flush());
+    await history.barrier(d.compactRange());
+    await history.barrier(d.close());
+    return { history, completed: true, error: undefined };
+  } catch (err) {
+    // Let every write settle (the power is off: they fail fast), so none is left dangling.
+    await Promise.all(pending);
+    // A real crash closes nothing; this only drops the old instance's memory. Every call it
+    // makes fails: the fault FS is dead.
+    if (db !== undefined && ffs.poweredOff) await db.close().catch(() => undefined);
+    return { history, completed: false, error: err };
+  }
+}
+
+function withSweepDeadline<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${SWEEP_STUCK_MS} ms`)), SWEEP_STUCK_MS);
+  });
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The first reopen starts no compaction, so that the tables on disk, listed right after open,
+ * are exactly those the version names (a compaction's outputs would be there before its edit).
+ */
+const SWEEP_QUIET: OpenOptions = { ...SWEEP_OPTIONS, l0CompactionTrigger: 1000, levelBaseBytes: 1024 * 1024 * 1024 };
+
+/** Reopens `dir` with the real file system and checks it (see the header). Returns the prefix found. */
+async function verifySweepPoint(dir: string, history: WriteHistory, what: string): Promise<number> {
+  let db = await open(dir, SWEEP_QUIET);
+  let prefix: number;
+  let entries = 0;
+  try {
+    const tables = fs.readdirSync(dir).filter((n) => n.endsWith('.sst')).length;
+    const named = db.stats().levels.reduce((n, l) => n + l.files, 0);
+    if (tables !== named) throw new Error(`${what}: ${tables} table files, but the version names ${named}: orphans left after open`);
+    const strays = fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'));
+    if (strays.length > 0) throw new Error(`${what}: temp files left after open: ${strays.join(', ')}`);
+    prefix = await history.check(db, what);
+    for await (const _ of db.iterator()) entries++;
+    await db.put('after-recovery', 'x', { sync: true });
+  } finally {
+    await db.close();
+  }
+  db = await open(dir, SWEEP_OPTIONS);
+  try {
+    let again = 0;
+    for await (const _ of db.iterator()) again++;
+    if (again !== entries + 1) throw new Error(`${what}: ${again} entries after one more reopen, expected ${entries + 1}: a write after recovery and everything before it survive it`);
+    if (db.getSync('after-recovery')?.toString() !== 'x') throw new Error(`${what}: the write after recovery is lost at the next reopen`);
+  } finally {
+    await db.close();
+  }
+  return prefix;
+}
+
+export interface SweepOptions {
+  seed: number;
+  /** Cut at most about this many crash points, spread evenly over the K + 1. */
+  maxPoints: number;
+  /** What a power cut keeps of unsynced bytes at crash point k (see PowerCutOptions); none by default. */
+  keepUnsynced?: (k: number) => (file: string, unsyncedBytes: number) => number;
+  /** Prints the changing calls of the counting run. */
+  verbose?: boolean;
+}
+
+/**
+ * The crash-point sweep of test/sweep*.test.ts (described there): counts the changing calls K of
+ * the workload, then cuts the power after each (or every stride-th). Fails with every violation
+ * found, grouped by kind; prints what it covered.
+ */
+export async function crashPointSweep(o: SweepOptions): Promise<{ points: number; faults: number }> {
+  const SEED = o.seed;
+  const MAX_POINTS = o.maxPoints;
+  const script = makeSweepScript(SEED);
+  const started = Date.now();
+
+  // The counting run: no fault, so the workload runs to the end.
+  const dir0 = makeTempDir('strata-sweep-');
+  let K: number;
+  try {
+    const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+    const run = await withSweepDeadline(runSweepWorkload(dir0, ffs, script), 'the counting run');
+    if (!run.completed) throw run.error;
+    const changing = ffs.ops.filter((o) => MUTATING_OPS.includes(o.op));
+    K = changing.length;
+    if (o.verbose) console.log(changing.map((o, i) => `${i + 1} ${o.op} ${path.basename(o.path)}`).join('\n'));
+    const kinds = new Map<string, number>();
+    for (const o of changing) {
+      const kind = `${o.op} ${o.path === dir0 ? 'dir' : path.extname(o.path) || path.basename(o.path).replace(/-\d+$/, '')}`;
+      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    }
+    console.log(`sweep seed ${SEED}: ${run.history.writes.length} writes, ${K} changing calls (${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')})`);
+    sweepAssert(changing.some((o) => o.op === 'unlink' && o.path.endsWith('.log')), 'the workload deletes flushed WALs');
+    sweepAssert(changing.filter((o) => o.op === 'createWritable' && o.path.endsWith('.sst')).length > 10, 'the workload flushes and compacts');
+    await verifySweepPoint(dir0, run.history, 'after the counting run');
+  } finally {
+    removeDir(dir0);
+  }
+
+  const stride = K + 1 <= MAX_POINTS ? 1 : Math.ceil((K + 1) / MAX_POINTS);
+  let points = 0;
+  let cutMidway = 0;
+  let faults = 0;
+  const prefixes: number[] = [];
+  /** Violations by kind (the message without paths and numbers) → the crash points that showed it. */
+  const violations = new Map<string, string[]>();
+  for (let k = 0; k <= K; k += stride) {
+    const dir = makeTempDir('strata-sweep-');
+    let what = `power cut after changing call ${k} of ${K}`;
+    try {
+      const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+      ffs.cutPowerAfter(k, mutatingOps, o.keepUnsynced ? { keepUnsynced: o.keepUnsynced(k) } : {});
+      const run = await withSweepDeadline(runSweepWorkload(dir, ffs, script), `${what}: the workload`);
+      if (!run.completed && !ffs.poweredOff) throw new Error(`the workload failed with the power on: ${String((run.error as Error)?.stack ?? run.error)}`);
+      if (run.completed) await ffs.powerCut(o.keepUnsynced ? { keepUnsynced: o.keepUnsynced(k) } : {});
+      else cutMidway++;
+      await withSweepDeadline(ffs.whenPowerCut(), `${what}: the power cut`);
+      faults += ffs.faultsInjected;
+      const cutAt = ffs.ops.find((o) => o.fault === 'POWER_CUT');
+      what += cutAt ? ` (at ${cutAt.op} ${path.basename(cutAt.path)})` : ' (after close)';
+      prefixes.push(await withSweepDeadline(verifySweepPoint(dir, run.history, what), `${what}: the reopen`));
+      points++;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const kind = message.replace(/\/[^\s:@]+/g, '<path>').replace(/\d+/g, 'N');
+      let list = violations.get(kind);
+      if (list === undefined) violations.set(kind, (list = []));
+      list.push(`${what}: ${message}`);
+    } finally {
+      if (process.env['STRATA_KEEP_DIRS']) console.error(`kept ${dir}`);
+      else removeDir(dir);
+    }
+  }
+  const distinct = new Set(prefixes).size;
+  console.log(
+    `sweep seed ${SEED}: ${points + [...violations.values()].reduce((n, l) => n + l.length, 0)} crash points cut of ${K + 1} (stride ${stride}), ` +
+      `${cutMidway} of them midway through the workload; ${faults} faults injected; ${distinct} distinct recovered states; ` +
+      `${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
+  if (violations.size > 0) {
+    const report = [...violations.values()].map((list) => `${list.length} crash point(s), first: ${list[0]}${list.length > 1 ? `\n    also: ${list.slice(1, 6).map((l) => l.split(':')[0]).join('; ')}` : ''}`);
+    throw new Error(`seed ${SEED}: ${violations.size} kind(s) of violation (STRATA_KEEP_DIRS=1 STRATA_SWEEP_SEED=${SEED} keeps the directories):\n  ${report.join('\n  ')}`);
+  }
+  if (points === 0) throw new Error('the sweep covered no crash point');
+  return { points, faults };
+}
+

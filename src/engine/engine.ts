@@ -21,6 +21,7 @@
  *    compaction to finish. Writers are delayed, never failed, for this; stalls are counted.
  */
 
+import * as path from 'node:path';
 import {
   closedError,
   corruption,
@@ -55,7 +56,7 @@ import {
 import { NUM_LEVELS, VersionSet, type TableMeta, type Version } from '../manifest/index.js';
 import { Memtable } from '../memtable/index.js';
 import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/index.js';
-import { LogWriter } from '../wal/index.js';
+import { LogWriter, readLogFile } from '../wal/index.js';
 import { CommitPipeline, type PendingWrite } from './commit-pipeline.js';
 import { DbIterator, type Bounds } from './db-iterator.js';
 import { LevelIterator } from './level-iterator.js';
@@ -176,7 +177,11 @@ export class Engine {
     const fs = options.fs;
     if (!(await fs.exists(dir))) {
       if (!options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} does not exist (createIfMissing is false)`);
+      const created: string[] = [];
+      for (let d = dir; !(await fs.exists(d)); d = path.dirname(d)) created.push(d);
       await fs.mkdir(dir);
+      // A new directory's entry is durable only once its parent is synced.
+      for (const d of created) await fs.syncDir(path.dirname(d));
     }
     const lock = await fs.lock(lockFileName(dir));
     try {
@@ -188,8 +193,15 @@ export class Engine {
         versions = await VersionSet.recover(fs, dir);
       } else {
         if (!options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} holds no database (createIfMissing is false)`);
-        const stray = files.find((f) => f.parsed && (f.parsed.kind === 'table' || f.parsed.kind === 'wal' || f.parsed.kind === 'manifest'));
-        if (stray) throw corruption(`${dir}/CURRENT`, 0, `missing, yet ${stray.name} exists`);
+        // A first open cut short (a crash before CURRENT was renamed into place) leaves a WAL
+        // and a MANIFEST that nothing was written through: start over. A table, or a WAL
+        // holding records, means data that a lost CURRENT would orphan: refuse.
+        for (const f of files) {
+          const holdsData =
+            f.parsed?.kind === 'table' ||
+            (f.parsed?.kind === 'wal' && (await readLogFile(fs, walFileName(dir, f.parsed.number), { mode: 'salvage' })).records.length > 0);
+          if (holdsData) throw corruption(`${dir}/CURRENT`, 0, `missing, yet ${f.name} holds data`);
+        }
         versions = VersionSet.empty(fs, dir);
       }
       for (const f of files) if (f.parsed) versions.markFileNumberUsed(f.parsed.number);
@@ -424,11 +436,15 @@ export class Engine {
     while (this.#compacting) await this.#compacting;
     await this.#pool.close().catch(() => {});
     await this.#deleting;
-    if (!this.#pipeline.error) await this.#wal.sync().catch(() => {});
+    // A failed final sync is reported (after everything is released): the README promises
+    // that what was written before a clean close() survives a power cut.
+    let syncError: unknown;
+    if (!this.#pipeline.error) await this.#wal.sync().catch((err: unknown) => (syncError = err));
     await this.#wal.close().catch(() => {});
     await this.#versions.close().catch(() => {});
     this.#tableCache.close();
     await this.#lock.release();
+    if (syncError !== undefined) throw syncError;
   }
 
   #checkOpen(): void {
@@ -522,13 +538,14 @@ export class Engine {
   /** Makes the current memtable immutable and starts a new memtable and WAL. Runs between groups. */
   async #rotate(): Promise<void> {
     const fs = this.#options.fs;
+    // Sync the old WAL before the new one exists: once a newer WAL is there, recovery reads
+    // this one strictly (only the newest may end torn), and a power cut must never keep a later
+    // write while losing an earlier one.
+    await this.#wal.sync();
     const walNumber = this.#versions.newFileNumber();
     const wal = await LogWriter.create(fs, walFileName(this.dir, walNumber));
     try {
       await fs.syncDir(this.dir);
-      // Sync the old WAL before any write reaches the new one: a power cut must not keep a
-      // later write while losing an earlier one.
-      await this.#wal.sync();
     } catch (err) {
       await wal.close().catch(() => {});
       await fs.unlink(walFileName(this.dir, walNumber)).catch(() => {});

@@ -38,16 +38,28 @@ export async function replayWals(
   const memtables: Memtable[] = [];
   let mem = new Memtable();
   let lastSeq = options.lastSeq;
+  let expectedSeq: SeqNum | undefined;
+  /** Whether salvage reported a skip after the last record replayed (in an earlier WAL). */
+  let skippedSinceLast = false;
   for (let i = 0; i < walNumbers.length; i++) {
     const file = walFileName(dir, walNumbers[i]!);
     const newest = i === walNumbers.length - 1;
     const mode = options.mode === 'tolerate-tail' && !newest ? 'strict' : options.mode;
     const onSkip = options.onSkip;
-    const { records } = await readLogFile(fs, file, {
+    /** Offsets of the ranges salvage skipped in this file, in order. */
+    const skips: number[] = [];
+    const { records, tornTail, endOffset } = await readLogFile(fs, file, {
       mode,
-      ...(onSkip ? { onSkipped: (offset: number, bytes: number, reason: string) => onSkip(file, offset, bytes, reason) } : {}),
+      onSkipped: (offset: number, bytes: number, reason: string) => {
+        skips.push(offset);
+        onSkip?.(file, offset, bytes, reason);
+      },
     });
+    let previousOffset = -1;
     for (const record of records) {
+      const skippedBefore = skippedSinceLast || skips.some((o) => o > previousOffset && o < record.offset);
+      skippedSinceLast = false;
+      previousOffset = record.offset;
       if (record.type !== RecordType.Batch) throw corruption(file, record.offset, `record type ${record.type} in a WAL`);
       let batch;
       try {
@@ -56,12 +68,21 @@ export async function replayWals(
         if (err instanceof StrataError && err.code === 'CORRUPTION') {
           if (options.mode === 'salvage') {
             onSkip?.(file, record.offset, record.payload.length, err.message);
+            skippedSinceLast = true;
             continue;
           }
           throw corruption(file, record.offset, err.message);
         }
         throw err;
       }
+      // Sequence numbers run on without a gap from record to record, across WALs too: a gap
+      // means records were lost (an older WAL cut at a record boundary looks whole otherwise).
+      if (expectedSeq !== undefined && batch.firstSeq !== expectedSeq) {
+        const what = `sequence ${batch.firstSeq} follows ${expectedSeq - 1}: records before this one are missing`;
+        if (options.mode !== 'salvage') throw corruption(file, record.offset, what);
+        if (!skippedBefore) onSkip?.(file, record.offset, 0, what);
+      }
+      expectedSeq = batch.firstSeq + batch.entries.length;
       batch.entries.forEach((e, j) => {
         const seq = batch.firstSeq + j;
         mem.add(seq, e.kind, e.key, e.value);
@@ -72,6 +93,14 @@ export async function replayWals(
         memtables.push(mem);
         mem = new Memtable();
       }
+    }
+    if (skips.some((o) => o > previousOffset)) skippedSinceLast = true;
+    if (tornTail && !newest) {
+      // Only salvage gets here (strict refuses a torn tail): an older WAL was synced whole
+      // before the next one started, so its lost tail held acknowledged writes. Say so.
+      const size = (await fs.readFile(file)).length;
+      onSkip?.(file, endOffset, size - endOffset, 'an older WAL ends torn: acknowledged writes were lost');
+      skippedSinceLast = true;
     }
   }
   if (mem.entryCount > 0) memtables.push(mem);
