@@ -11,7 +11,7 @@
 // the time limit), so the jobs on it are made from the plan and that count (jobFor).
 
 import type { Job } from './job.js';
-import type { BenchOptions, WorkloadName } from './options.js';
+import { WORKLOAD_NAMES, type BenchOptions, type WorkloadName } from './options.js';
 
 export interface PlannedWorkload {
   /** 'fillsync-64' for fillsync with 64 writers; else the workload's name. */
@@ -41,18 +41,8 @@ const EXECUTION_ORDER: readonly WorkloadName[] = [
   'deleterandom',
 ];
 
-const DISPLAY_ORDER: readonly WorkloadName[] = [
-  'fillseq',
-  'fillrandom',
-  'overwrite',
-  'fillsync',
-  'fillbatch',
-  'readrandom',
-  'readseq',
-  'seekrandom',
-  'deleterandom',
-  'readwhilewriting',
-];
+/** Tables list workloads in the order options.ts declares them. */
+const DISPLAY_ORDER: readonly WorkloadName[] = WORKLOAD_NAMES;
 
 const NEEDS_MAIN = new Set<WorkloadName>(['readrandom', 'readseq', 'seekrandom', 'overwrite', 'readwhilewriting', 'deleterandom']);
 
