@@ -28,7 +28,6 @@ import {
   invariant,
   ioError,
   lockFileName,
-  MAX_SEQ,
   MergingIterator,
   parseFileName,
   StrataError,
@@ -53,7 +52,7 @@ import {
   type CompactionJob,
   type PickedCompaction,
 } from '../compaction/index.js';
-import { NUM_LEVELS, VersionSet, type TableMeta, type Version } from '../manifest/index.js';
+import { NUM_LEVELS, VersionSet, type TableMeta } from '../manifest/index.js';
 import { Memtable } from '../memtable/index.js';
 import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/index.js';
 import { LogWriter, readLogFile } from '../wal/index.js';
@@ -730,6 +729,3 @@ export class Engine {
   }
 
 }
-
-export type { Version, Bounds };
-export { MAX_SEQ };
