@@ -15,7 +15,7 @@ import {
   type SeqNum,
 } from '../base/index.js';
 import { Memtable } from '../memtable/index.js';
-import { readLogFile, RecordType } from '../wal/index.js';
+import { readLog, RecordType } from '../wal/index.js';
 import type { WalRecoveryMode } from './options.js';
 
 export interface ReplayResult {
@@ -48,7 +48,8 @@ export async function replayWals(
     const onSkip = options.onSkip;
     /** Offsets of the ranges salvage skipped in this file, in order. */
     const skips: number[] = [];
-    const { records, tornTail, endOffset } = await readLogFile(fs, file, {
+    const bytes = await fs.readFile(file);
+    const { records, tornTail, endOffset } = readLog(bytes, file, {
       mode,
       onSkipped: (offset: number, bytes: number, reason: string) => {
         skips.push(offset);
@@ -98,8 +99,7 @@ export async function replayWals(
     if (tornTail && !newest) {
       // Only salvage gets here (strict refuses a torn tail): an older WAL was synced whole
       // before the next one started, so its lost tail held acknowledged writes. Say so.
-      const size = (await fs.readFile(file)).length;
-      onSkip?.(file, endOffset, size - endOffset, 'an older WAL ends torn: acknowledged writes were lost');
+      onSkip?.(file, endOffset, bytes.length - endOffset, 'an older WAL ends torn: acknowledged writes were lost');
       skippedSinceLast = true;
     }
   }
