@@ -24,6 +24,7 @@
 import * as path from 'node:path';
 import {
   closedError,
+  compareBytes,
   corruption,
   invariant,
   ioError,
@@ -58,7 +59,7 @@ import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/ind
 import { LogWriter, readLogFile } from '../wal/index.js';
 import { CommitPipeline, type PendingWrite } from './commit-pipeline.js';
 import { DbIterator, type Bounds } from './db-iterator.js';
-import { LevelIterator } from './level-iterator.js';
+import { firstFileReaching, LevelIterator } from './level-iterator.js';
 import type { ResolvedOptions } from './options.js';
 import { replayWals } from './recovery.js';
 import { SnapshotList } from './snapshots.js';
@@ -472,15 +473,7 @@ export class Engine {
     }
     for (let level = 1; level < NUM_LEVELS; level++) {
       const files = version.levels[level]!;
-      // The one file whose range may hold key: the first whose largest key is >= key.
-      let lo = 0;
-      let hi = files.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (Buffer.compare(files[mid]!.largestKey, key) < 0) lo = mid + 1;
-        else hi = mid;
-      }
-      const table = files[lo];
+      const table = files[firstFileReaching(files, key)];
       if (table === undefined) continue;
       const hit = this.#getFromTable(table, key, seq);
       if (hit) return hit;
@@ -489,7 +482,7 @@ export class Engine {
   }
 
   #getFromTable(table: TableMeta, key: Uint8Array, seq: SeqNum) {
-    if (Buffer.compare(key, table.smallestKey) < 0 || Buffer.compare(key, table.largestKey) > 0) return undefined;
+    if (compareBytes(key, table.smallestKey) < 0 || compareBytes(key, table.largestKey) > 0) return undefined;
     if (table.smallestSeq > seq) return undefined;
     const handle = this.#tableCache.acquire(table.fileNumber);
     try {

@@ -6,6 +6,22 @@ import { compareBytes, type InternalIterator, type SeqNum, type ValueKind } from
 import type { TableMeta } from '../manifest/index.js';
 import type { TableCache } from '../sstable/index.js';
 
+/**
+ * Index of the first of `files` (sorted, non-overlapping: a level >= 1) whose largest key is
+ * >= `key`: the only file that may hold `key`, and where a forward seek to it starts.
+ * files.length when there is none.
+ */
+export function firstFileReaching(files: readonly TableMeta[], key: Uint8Array): number {
+  let lo = 0;
+  let hi = files.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareBytes(files[mid]!.largestKey, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export class LevelIterator implements InternalIterator {
   readonly #files: readonly TableMeta[];
   readonly #cache: TableCache;
@@ -37,14 +53,7 @@ export class LevelIterator implements InternalIterator {
 
   seek(key: Uint8Array): void {
     // The first file whose largest key is >= key holds the first entry >= key, if any does.
-    let lo = 0;
-    let hi = this.#files.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (compareBytes(this.#files[mid]!.largestKey, key) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    this.#open(lo);
+    this.#open(firstFileReaching(this.#files, key));
     this.#it?.seek(key);
     this.#skipForward();
   }
