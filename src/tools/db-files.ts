@@ -20,9 +20,10 @@ import {
   type FileSystem,
   type SeqNum,
 } from '../base/index.js';
-import { decodeEdit, type VersionEdit } from '../manifest/index.js';
+import { decodeEdit, VersionSet, type VersionEdit } from '../manifest/index.js';
 import { TableReader } from '../sstable/index.js';
 import { readLog, RecordType, type LogReadMode, type LogRecord } from '../wal/index.js';
+import { reasonOf, type Output } from './output.js';
 
 /** A problem with the command line or its paths (exit code 2), not with the database. */
 export class UsageError extends Error {}
@@ -64,6 +65,27 @@ export async function listDir(fs: FileSystem, dir: string): Promise<DirEntry[]> 
 export function requireDatabase(dir: string, entries: readonly DirEntry[]): void {
   const ours = entries.some((e) => e.kind === 'current' || e.kind === 'manifest' || e.kind === 'table' || e.kind === 'wal');
   if (!ours) throw new UsageError(`${dir} is not a stratadb database (no CURRENT, MANIFEST, table or WAL in it)`);
+}
+
+/**
+ * The directory's entries and live version, for a command that shows them (dump, stats). A
+ * directory that is not a database throws UsageError; an unreadable CURRENT or MANIFEST is
+ * reported on `out` as `stratadb <command>: why` and gives undefined (exit code 1).
+ */
+export async function readDatabase(
+  fs: FileSystem,
+  dir: string,
+  command: string,
+  out: Output,
+): Promise<{ entries: DirEntry[]; versions: VersionSet } | undefined> {
+  const entries = await listDir(fs, dir);
+  requireDatabase(dir, entries);
+  try {
+    return { entries, versions: await VersionSet.recover(fs, dir) };
+  } catch (err) {
+    out.error(`stratadb ${command}: ${reasonOf(err)}`);
+    return undefined;
+  }
 }
 
 /** The numbers of the WALs recovery would replay (at or above `logNumber`), oldest first. */

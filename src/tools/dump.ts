@@ -14,17 +14,15 @@
 import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
 import { parseFileName, StrataError, type FileSystem, type SeqNum } from '../base/index.js';
-import { VersionSet } from '../manifest/index.js';
 import {
   decodeManifestRecord,
   decodeWalRecord,
-  listDir,
   liveWalNumbers,
   logKindOf,
   manifestName,
   openTable,
+  readDatabase,
   readLogRecords,
-  requireDatabase,
   UsageError,
   walName,
 } from './db-files.js';
@@ -56,15 +54,9 @@ export async function dump(fs: FileSystem, target: string, options: DumpOptions,
 // --- a directory ---------------------------------------------------------------------------
 
 async function dumpDir(fs: FileSystem, dir: string, out: Output): Promise<number> {
-  const entries = await listDir(fs, dir);
-  requireDatabase(dir, entries);
-  let versions: VersionSet;
-  try {
-    versions = await VersionSet.recover(fs, dir);
-  } catch (err) {
-    out.error(`stratadb dump: ${reasonOf(err)}`);
-    return 1;
-  }
+  const database = await readDatabase(fs, dir, 'dump', out);
+  if (database === undefined) return 1;
+  const { entries, versions } = database;
   let status = 0;
   const manifest = manifestName(versions.manifestNumber);
   const manifestFile = path.join(dir, manifest);

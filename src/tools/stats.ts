@@ -9,8 +9,8 @@
 
 import * as path from 'node:path';
 import type { FileSystem, SeqNum } from '../base/index.js';
-import { NUM_LEVELS, VersionSet } from '../manifest/index.js';
-import { decodeWalRecord, listDir, liveWalNumbers, manifestName, openTable, readLogRecords, requireDatabase, tableName, walName } from './db-files.js';
+import { NUM_LEVELS } from '../manifest/index.js';
+import { decodeWalRecord, liveWalNumbers, manifestName, openTable, readDatabase, readLogRecords, tableName, walName } from './db-files.js';
 import { count, reasonOf, sizeText, type Output } from './output.js';
 
 interface LevelStats {
@@ -33,15 +33,9 @@ interface WalStats {
 }
 
 export async function stats(fs: FileSystem, dir: string, out: Output): Promise<number> {
-  const entries = await listDir(fs, dir);
-  requireDatabase(dir, entries);
-  let versions: VersionSet;
-  try {
-    versions = await VersionSet.recover(fs, dir);
-  } catch (err) {
-    out.error(`stratadb stats: ${reasonOf(err)}`);
-    return 1;
-  }
+  const database = await readDatabase(fs, dir, 'stats', out);
+  if (database === undefined) return 1;
+  const { entries, versions } = database;
   let status = 0;
   const fail = (err: unknown) => {
     out.error(`stratadb stats: ${reasonOf(err)}`);
