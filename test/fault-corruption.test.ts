@@ -12,14 +12,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NodeFileSystem, open, StrataError, type FileSystem, type OpenOptions, type WalRecoveryMode } from '../src/index.js';
 import { copyDir, expectCode, fileSize, filesOf, flipByte, newestFile, readAll, withTempDir } from './helpers.js';
+import { databaseWithManifest, databaseWithTable, FOOTER_BYTES, LOG_FILE_HEADER_BYTES, RECORD_HEADER_BYTES, recordOffsets, TABLE_KEYS, tableKey, tableLayout, tableValue } from './damage.js';
 
-// src/wal/record-format.ts: a 12-byte file header, then records of a 13-byte header
-// (headerChecksum u32 | length u32 | type u8 | payloadChecksum u32) and the payload.
-const LOG_FILE_HEADER_BYTES = 12;
-const RECORD_HEADER_BYTES = 13;
-// src/sstable/format.ts: the footer is the last 52 bytes; filter, properties and index handles
-// (offset u64 | size u32) at footer bytes 4, 16 and 28.
-const FOOTER_BYTES = 52;
 const MODES: readonly WalRecoveryMode[] = ['tolerate-tail', 'strict', 'salvage'];
 
 type Entries = [string, string][];
@@ -32,14 +26,6 @@ async function contents(dir: string, options?: OpenOptions): Promise<Entries> {
   } finally {
     await db.close();
   }
-}
-
-/** The offsets of the records of log file `file`. */
-function recordOffsets(file: string): number[] {
-  const bytes = fs.readFileSync(file);
-  const offsets: number[] = [];
-  for (let at = LOG_FILE_HEADER_BYTES; at + RECORD_HEADER_BYTES <= bytes.length; at += RECORD_HEADER_BYTES + bytes.readUInt32LE(at + 4)) offsets.push(at);
-  return offsets;
 }
 
 /** A CORRUPTION error naming `file` at `offset` (when given). */
@@ -225,32 +211,6 @@ test('an older WAL cut at a record boundary is CORRUPTION (a gap in the sequence
 // ---------------------------------------------------------------------------------------------
 // Tables
 
-const TABLE_KEYS = 3000;
-const tableKey = (i: number) => `key-${String(i).padStart(5, '0')}`;
-const tableValue = (i: number) => `value of ${i}: ${'abcdefghij'.slice(i % 10)}${String(i * 7919).padStart(12, '0')}`;
-
-/** A closed database whose keys all live in one table; returns its path. */
-async function databaseWithTable(dir: string, options: OpenOptions = {}): Promise<string> {
-  const db = await open(dir, options);
-  for (let i = 0; i < TABLE_KEYS; i += 100) {
-    const batch = [];
-    for (let j = i; j < i + 100; j++) batch.push({ type: 'put' as const, key: tableKey(j), value: tableValue(j) });
-    await db.batch(batch);
-  }
-  await db.flush();
-  await db.close();
-  const tables = filesOf(dir, '.sst');
-  assert.is(tables.length, 1);
-  return path.join(dir, tables[0]!);
-}
-
-function tableLayout(file: string) {
-  const bytes = fs.readFileSync(file);
-  const footer = bytes.subarray(bytes.length - FOOTER_BYTES);
-  const handle = (at: number) => ({ offset: Number(footer.readBigUInt64LE(at)), size: footer.readUInt32LE(at + 8) });
-  return { size: bytes.length, filter: handle(4), properties: handle(16), index: handle(28) };
-}
-
 /**
  * get() of every key: the indexes of the keys whose read failed, each with CORRUPTION naming
  * `table`; any wrong value fails the test. Keys outside the table's range never touch it.
@@ -341,19 +301,6 @@ test('a compaction that reads a damaged table fails with CORRUPTION, stops write
 
 // ---------------------------------------------------------------------------------------------
 // MANIFEST and CURRENT
-
-/** A closed database whose MANIFEST holds the record written at open and two flush edits; returns its path. */
-async function databaseWithManifest(dir: string): Promise<string> {
-  const db = await open(dir);
-  await db.put('a', '1');
-  await db.flush();
-  await db.put('b', '2');
-  await db.flush();
-  await db.close();
-  const manifest = newestFile(dir, 'MANIFEST-');
-  assert.is(recordOffsets(manifest).length, 3, 'the MANIFEST holds the record written at open and two edits');
-  return manifest;
-}
 
 test('a MANIFEST cut before its last edit, inside its first record, or to nothing is CORRUPTION in every mode, and no table is deleted', async () => {
   await withTempDir(async (root) => {

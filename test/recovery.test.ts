@@ -9,13 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NodeFileSystem, open, StrataError, type Database, type FileSystem, type OpenOptions } from '../src/index.js';
 import { assertEntries, copyDir, expectCode, fileSize, filesOf, flipByte, newestFile, readAll, show, withTempDir } from './helpers.js';
-
-// From src/wal/record-format.ts: a 12-byte file header, then records of a 13-byte header
-// (headerChecksum u32 | length u32 | type u8 | payloadChecksum u32) and the payload.
-const LOG_FILE_HEADER_BYTES = 12;
-const RECORD_HEADER_BYTES = 13;
-// From src/sstable/format.ts: the footer is the last 52 bytes of a table.
-const FOOTER_BYTES = 52;
+import { databaseWithManifest, databaseWithTable, FOOTER_BYTES, RECORD_HEADER_BYTES, recordOffsets, TABLE_KEYS, tableKey, tableLayout, tableValue } from './damage.js';
 
 type Entries = [Buffer, Buffer][];
 const entry = (k: string, v: string): [Buffer, Buffer] => [Buffer.from(k), Buffer.from(v)];
@@ -39,19 +33,6 @@ function listing(dir: string): string {
     .sort()
     .map((n) => `${n}:${fs.statSync(path.join(dir, n)).size}`)
     .join(' ');
-}
-
-/** The offsets of the records of the log file `file` (framing per src/wal/record-format.ts). */
-function recordOffsets(file: string): number[] {
-  const bytes = fs.readFileSync(file);
-  const offsets: number[] = [];
-  let at = LOG_FILE_HEADER_BYTES;
-  while (at + RECORD_HEADER_BYTES <= bytes.length) {
-    offsets.push(at);
-    at += RECORD_HEADER_BYTES + bytes.readUInt32LE(at + 4);
-  }
-  assert.is(at, bytes.length, `${file} ends at a record boundary`);
-  return offsets;
 }
 
 /**
@@ -209,41 +190,6 @@ test("walRecovery: 'strict' rejects even a torn tail, which the default drops", 
 // ---------------------------------------------------------------------------------------------
 // Tables
 
-interface TableLayout {
-  size: number;
-  filter: { offset: number; size: number };
-  properties: { offset: number; size: number };
-  index: { offset: number; size: number };
-}
-
-/** Block handles from a table's footer, read per the format comment in src/sstable/format.ts. */
-function tableLayout(file: string): TableLayout {
-  const bytes = fs.readFileSync(file);
-  const footer = bytes.subarray(bytes.length - FOOTER_BYTES);
-  assert.equal([...footer.subarray(44, 52)], [0x73, 0x74, 0x72, 0x61, 0x74, 0x61, 0xd8, 0x5e], 'the table ends in the magic');
-  const handle = (at: number) => ({ offset: Number(footer.readBigUInt64LE(at)), size: footer.readUInt32LE(at + 8) });
-  return { size: bytes.length, filter: handle(4), properties: handle(16), index: handle(28) };
-}
-
-const TABLE_KEYS = 3000;
-const tableKey = (i: number) => `key-${String(i).padStart(5, '0')}`;
-const tableValue = (i: number) => `value of ${i}: ${'abcdefghij'.slice(i % 10)}${String(i * 7919).padStart(12, '0')}`;
-
-/** A closed database whose keys all live in one table (flushed; the WAL is empty). */
-async function databaseWithTable(dir: string): Promise<string> {
-  const db = await open(dir);
-  for (let i = 0; i < TABLE_KEYS; i += 100) {
-    const batch = [];
-    for (let j = i; j < i + 100; j++) batch.push({ type: 'put' as const, key: tableKey(j), value: tableValue(j) });
-    await db.batch(batch);
-  }
-  await db.flush();
-  await db.close();
-  const tables = filesOf(dir, '.sst');
-  assert.is(tables.length, 1, `one table: ${tables.join(', ')}`);
-  return path.join(dir, tables[0]!);
-}
-
 function isCorruptionNaming(err: unknown, file: string): boolean {
   if (!(err instanceof StrataError) || err.code !== 'CORRUPTION') throw err;
   if (!err.message.includes(path.basename(file))) throw new Error(`the CORRUPTION error does not name ${path.basename(file)}: ${err.message}`);
@@ -383,21 +329,6 @@ test('a truncated table is CORRUPTION on open or read, never a wrong value', asy
 
 // ---------------------------------------------------------------------------------------------
 // MANIFEST and CURRENT
-
-/** A closed database whose MANIFEST holds the snapshot record written at open and two flush edits. */
-async function databaseWithManifest(dir: string): Promise<string> {
-  const db = await open(dir);
-  await db.put('a', '1');
-  await db.flush();
-  await db.put('b', '2');
-  await db.flush();
-  await db.close();
-  const manifests = filesOf(dir, 'MANIFEST-');
-  assert.is(manifests.length, 1, `one MANIFEST: ${manifests.join(', ')}`);
-  const manifest = path.join(dir, manifests[0]!);
-  assert.ok(recordOffsets(manifest).length >= 2, 'the MANIFEST holds more than the record written at open');
-  return manifest;
-}
 
 test('a flipped byte inside the first MANIFEST record is CORRUPTION at open', async () => {
   await withTempDir(async (dir) => {

@@ -11,11 +11,8 @@ import { open, type Database } from '../src/index.js';
 import { main } from '../src/tools/index.js';
 import { bytesText } from '../src/tools/output.js';
 import { filesOf, flipByte, newestFile, withTempDir } from './helpers.js';
+import { LOG_FILE_HEADER_BYTES, RECORD_HEADER_BYTES } from './damage.js';
 
-// From src/wal/record-format.ts: a 12-byte file header, then records of a 13-byte header and
-// the payload.
-const LOG_FILE_HEADER_BYTES = 12;
-const RECORD_HEADER_BYTES = 13;
 
 interface Run {
   code: number;

@@ -1,0 +1,83 @@
+// Fixtures of the tests that damage files by hand (recovery, fault-corruption, tools): the
+// offsets they need, taken from the format comments (src/wal/record-format.ts,
+// src/sstable/format.ts), not from the code under test, and the databases they damage.
+
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { open, type OpenOptions } from '../src/index.js';
+import { filesOf } from './helpers.js';
+
+// src/wal/record-format.ts: a 12-byte file header, then records of a 13-byte header
+// (headerChecksum u32 | length u32 | type u8 | payloadChecksum u32) and the payload.
+export const LOG_FILE_HEADER_BYTES = 12;
+export const RECORD_HEADER_BYTES = 13;
+// src/sstable/format.ts: the footer is the last 52 bytes; filter, properties and index handles
+// (offset u64 | size u32) at footer bytes 4, 16 and 28, the magic at 44.
+export const FOOTER_BYTES = 52;
+
+/** The offsets of the records of the log file `file`, which must end at a record boundary. */
+export function recordOffsets(file: string): number[] {
+  const bytes = fs.readFileSync(file);
+  const offsets: number[] = [];
+  let at = LOG_FILE_HEADER_BYTES;
+  while (at + RECORD_HEADER_BYTES <= bytes.length) {
+    offsets.push(at);
+    at += RECORD_HEADER_BYTES + bytes.readUInt32LE(at + 4);
+  }
+  assert.is(at, bytes.length, `${file} ends at a record boundary`);
+  return offsets;
+}
+
+export interface TableLayout {
+  size: number;
+  filter: { offset: number; size: number };
+  properties: { offset: number; size: number };
+  index: { offset: number; size: number };
+}
+
+/** Block handles from a table's footer. */
+export function tableLayout(file: string): TableLayout {
+  const bytes = fs.readFileSync(file);
+  const footer = bytes.subarray(bytes.length - FOOTER_BYTES);
+  assert.equal([...footer.subarray(44, 52)], [0x73, 0x74, 0x72, 0x61, 0x74, 0x61, 0xd8, 0x5e], 'the table ends in the magic');
+  const handle = (at: number) => ({ offset: Number(footer.readBigUInt64LE(at)), size: footer.readUInt32LE(at + 8) });
+  return { size: bytes.length, filter: handle(4), properties: handle(16), index: handle(28) };
+}
+
+export const TABLE_KEYS = 3000;
+export const tableKey = (i: number) => `key-${String(i).padStart(5, '0')}`;
+export const tableValue = (i: number) => `value of ${i}: ${'abcdefghij'.slice(i % 10)}${String(i * 7919).padStart(12, '0')}`;
+
+/** A closed database whose TABLE_KEYS keys all live in one table (flushed; the WAL is empty); returns its path. */
+export async function databaseWithTable(dir: string, options: OpenOptions = {}): Promise<string> {
+  const db = await open(dir, options);
+  for (let i = 0; i < TABLE_KEYS; i += 100) {
+    const batch = [];
+    for (let j = i; j < i + 100; j++) batch.push({ type: 'put' as const, key: tableKey(j), value: tableValue(j) });
+    await db.batch(batch);
+  }
+  await db.flush();
+  await db.close();
+  const tables = filesOf(dir, '.sst');
+  assert.is(tables.length, 1, `one table: ${tables.join(', ')}`);
+  return path.join(dir, tables[0]!);
+}
+
+/**
+ * A closed database ('a' and 'b' each flushed) whose one MANIFEST holds the snapshot record
+ * written at open and two flush edits; returns its path.
+ */
+export async function databaseWithManifest(dir: string): Promise<string> {
+  const db = await open(dir);
+  await db.put('a', '1');
+  await db.flush();
+  await db.put('b', '2');
+  await db.flush();
+  await db.close();
+  const manifests = filesOf(dir, 'MANIFEST-');
+  assert.is(manifests.length, 1, `one MANIFEST: ${manifests.join(', ')}`);
+  const manifest = path.join(dir, manifests[0]!);
+  assert.is(recordOffsets(manifest).length, 3, 'the MANIFEST holds the record written at open and two edits');
+  return manifest;
+}
