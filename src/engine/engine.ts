@@ -100,6 +100,11 @@ export interface EngineStats {
   liveSnapshots: number;
 }
 
+/** How this database builds tables (flushes, compactions, recovery). */
+function builderOptionsOf(options: ResolvedOptions): TableBuilderOptions {
+  return { blockBytes: options.blockBytes, compression: options.compression, bloomBitsPerKey: options.bloomBitsPerKey };
+}
+
 export class Engine {
   readonly dir: string;
   readonly #options: ResolvedOptions;
@@ -148,11 +153,7 @@ export class Engine {
       maxOpenFiles: options.maxOpenFiles,
       blockCache: this.#blockCache,
     });
-    this.#builderOptions = {
-      blockBytes: options.blockBytes,
-      compression: options.compression,
-      bloomBitsPerKey: options.bloomBitsPerKey,
-    };
+    this.#builderOptions = builderOptionsOf(options);
     this.#pipeline = new CommitPipeline(versions.lastSequence, {
       beforeGroup: () => this.#makeRoomForWrite(),
       wal: () => this.#wal,
@@ -229,11 +230,7 @@ export class Engine {
       const added: { level: number; table: TableMeta }[] = [];
       for (const mem of replay.memtables) {
         const n = versions.newFileNumber();
-        const meta = await writeTable(fs, dir, n, mem.iterator(), {
-          blockBytes: options.blockBytes,
-          compression: options.compression,
-          bloomBitsPerKey: options.bloomBitsPerKey,
-        });
+        const meta = await writeTable(fs, dir, n, mem.iterator(), builderOptionsOf(options));
         if (meta) added.push({ level: 0, table: meta });
       }
       const walNumber = versions.newFileNumber();
