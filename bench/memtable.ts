@@ -8,22 +8,12 @@
 
 import { MAX_SEQ, ValueKind } from '../src/base/index.js';
 import { Memtable } from '../src/memtable/index.js';
+import { xorshift } from './micro/harness.js';
 
 const entries = Number(process.argv[2] ?? 1_000_000);
 const rounds = Number(process.argv[3] ?? 3);
 const KEY_BYTES = 16;
 const VALUE_BYTES = 100;
-
-/** xorshift32, so that every run draws the same keys. */
-function xorshift(seed: number): () => number {
-  let s = seed | 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return s >>> 0;
-  };
-}
 
 function randomBytes(next: () => number, length: number): Uint8Array {
   const out = new Uint8Array(length);
