@@ -33,10 +33,19 @@ export const closedError = (what: string): StrataError =>
 export const corruption = (file: string, offset: number, what: string): StrataError =>
   new StrataError('CORRUPTION', `${file}@${offset}: ${what}`);
 
-/** Wraps an error thrown by a file-system call; keeps the errno for callers that branch on it. */
+/**
+ * Wraps an error thrown by a file-system call as IO_ERROR; keeps the errno for callers that
+ * branch on it. An IO_ERROR passes through; another StrataError (a CLOSED file, a short read)
+ * keeps its own errno, or EIO: its code is not an errno.
+ */
 export function ioError(op: string, path: string, cause: unknown): StrataError {
   if (cause instanceof StrataError && cause.code === 'IO_ERROR') return cause;
-  const errno = typeof (cause as { code?: unknown })?.code === 'string' ? (cause as { code: string }).code : 'EIO';
+  const errno =
+    cause instanceof StrataError
+      ? (cause.errno ?? 'EIO')
+      : typeof (cause as { code?: unknown })?.code === 'string'
+        ? (cause as { code: string }).code
+        : 'EIO';
   const detail = cause instanceof Error ? cause.message : String(cause);
   return new StrataError('IO_ERROR', `${op} ${path}: ${detail}`, { cause, errno });
 }

@@ -13,7 +13,7 @@
  * (one writev(2) for the whole group). Then, if asked, one sync (fdatasync(2)).
  */
 
-import { closedError, invalidArgument, invariant, ioError, StrataError, type FileSystem, type WritableFile } from '../base/index.js';
+import { closedError, invalidArgument, invariant, ioError, type FileSystem, type StrataError, type WritableFile } from '../base/index.js';
 import { frameRecords, LOG_FILE_HEADER, MAX_RECORD_PAYLOAD_BYTES } from './record-format.js';
 import type { RecordBuffer } from './record-buffer.js';
 
@@ -39,7 +39,7 @@ export class LogWriter {
       await file.append(LOG_FILE_HEADER);
     } catch (err) {
       await file.close().catch(() => undefined);
-      throw toIoError('write', path, err);
+      throw ioError('write', path, err);
     }
     return new LogWriter(file);
   }
@@ -105,7 +105,7 @@ export class LogWriter {
       try {
         await this.#file.close();
       } catch (err) {
-        throw toIoError('close', this.path, err);
+        throw ioError('close', this.path, err);
       }
     });
     return this.#closing;
@@ -130,15 +130,8 @@ export class LogWriter {
     try {
       await call();
     } catch (err) {
-      this.#failure = toIoError(op, this.path, err);
+      this.#failure = ioError(op, this.path, err);
       throw this.#failure;
     }
   }
-}
-
-/** `err` as an IO_ERROR StrataError, keeping its errno: the failure rule promises that code. */
-function toIoError(op: string, path: string, err: unknown): StrataError {
-  if (!(err instanceof StrataError)) return ioError(op, path, err);
-  if (err.code === 'IO_ERROR') return err;
-  return new StrataError('IO_ERROR', `${op} ${path}: ${err.message}`, { cause: err, errno: err.errno ?? 'EIO' });
 }
