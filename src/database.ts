@@ -188,7 +188,8 @@ export class Database {
 
   /**
    * Waits for the writes in flight, closes iterators, releases snapshots, syncs the WAL and
-   * releases the directory lock. Idempotent; every other call afterwards fails with CLOSED.
+   * releases the directory lock; rejects with IO_ERROR, after releasing everything, when that
+   * sync fails. Idempotent; every other call afterwards fails with CLOSED.
    */
   close(): Promise<void> {
     if (this.#closing === undefined) {
