@@ -2,14 +2,18 @@
  * CommitPipeline: concurrent writes become ordered, durable groups.
  *
  * Invariants:
- * 1. Sequence numbers are assigned in submit(), before any await, so event-loop order is
- *    sequence order; groups reach the WAL in sequence order.
+ * 1. Sequence numbers are taken from the SequenceClock in submit(), before any await, so
+ *    event-loop order is sequence order; groups reach the WAL in sequence order.
  * 2. At most one group is in flight: one WAL append (one write(2)) and at most one fdatasync
  *    per group. Writes submitted while a group is in flight wait and form the next group.
- * 3. A write becomes visible (its entries are applied and the published sequence moves past
- *    it) only after its group's WAL append has completed, and with it every earlier write.
+ * 3. A write is applied once its group's WAL append has completed; it becomes visible, and
+ *    its caller is answered, once the clock publishes it, that is once every write with a
+ *    lower sequence number, in this pipeline or another shard's, is complete too.
  * 4. A failed append or sync fails every write of its group and every write after it: the
  *    pipeline never writes to that WAL again and never assumes a failed fsync succeeded.
+ *    A failed write's sequence numbers are completed as holes, so other shards go on.
+ * 5. A record submitted with submitRecord() (the two-phase commit's Prepare and Commit) is
+ *    only written: no sequence number, nothing applied, answered once it is in the WAL.
  *
  * Steps: submit() encodes the batch, framed as a WAL record, straight into the buffer of the
  * last queued group (a new group when there is none, or it is full or behind a barrier).
@@ -22,12 +26,14 @@
 
 import { batchEncodedLength, encodeBatchInto, invariant, type BatchEntry, type SeqNum, type StrataError } from '../base/index.js';
 import { RecordBuffer, RecordType, type LogWriter } from '../wal/index.js';
+import type { SequenceClock } from './sequence-clock.js';
 
 /** A group takes no more writes once its records reach this many bytes. */
 const MAX_GROUP_BYTES = 4 * 1024 * 1024;
 
 export interface PendingWrite {
   readonly firstSeq: SeqNum;
+  /** Empty for a record written with submitRecord(). */
   readonly entries: readonly BatchEntry[];
   resolve(): void;
   reject(err: unknown): void;
@@ -64,27 +70,16 @@ export interface PipelineStats {
 
 export class CommitPipeline {
   readonly #hooks: PipelineHooks;
+  readonly #clock: SequenceClock;
   #queue: (Group | Barrier)[] = [];
   #leading = false;
-  #lastSeq: SeqNum;
-  #publishedSeq: SeqNum;
   #error: StrataError | undefined;
   #idleWaiters: (() => void)[] = [];
   readonly stats: PipelineStats = { writes: 0, groups: 0, syncs: 0, walBytes: 0, largestGroup: 0 };
 
-  constructor(lastSeq: SeqNum, hooks: PipelineHooks) {
-    this.#lastSeq = lastSeq;
-    this.#publishedSeq = lastSeq;
+  constructor(clock: SequenceClock, hooks: PipelineHooks) {
+    this.#clock = clock;
     this.#hooks = hooks;
-  }
-
-  /** The largest sequence number whose write, and every earlier one, is applied. */
-  get publishedSeq(): SeqNum {
-    return this.#publishedSeq;
-  }
-
-  get lastSeq(): SeqNum {
-    return this.#lastSeq;
   }
 
   /** The error that stopped the pipeline, if any. */
@@ -96,17 +91,40 @@ export class CommitPipeline {
   submit(entries: readonly BatchEntry[], sync: boolean): Promise<void> {
     if (this.#error) return Promise.reject(this.#error);
     invariant(entries.length > 0, 'an empty batch is not submitted');
-    const firstSeq = this.#lastSeq + 1;
-    this.#lastSeq += entries.length;
+    const firstSeq = this.#clock.allocate(entries.length);
+    const group = this.#openGroup();
+    const records = group.records;
+    const at = records.begin(batchEncodedLength(entries));
+    encodeBatchInto(records.bytes, at, firstSeq, entries);
+    records.seal(RecordType.Batch);
+    return this.#join(group, firstSeq, entries, sync);
+  }
+
+  /**
+   * Queues one record of `type` whose `length` payload bytes `encode` writes at `at` in
+   * `out`. It takes no sequence number and applies nothing; it resolves once in the WAL.
+   */
+  submitRecord(type: number, length: number, encode: (out: Uint8Array, at: number) => void, sync: boolean): Promise<void> {
+    if (this.#error) return Promise.reject(this.#error);
+    const group = this.#openGroup();
+    const records = group.records;
+    const at = records.begin(length);
+    encode(records.bytes, at);
+    records.seal(type);
+    return this.#join(group, 0, [], sync);
+  }
+
+  /** The last group in the queue if it takes more writes, or a new one. */
+  #openGroup(): Group {
     let group = this.#queue[this.#queue.length - 1];
     if (group === undefined || !('records' in group) || group.records.byteLength >= MAX_GROUP_BYTES) {
       group = { records: new RecordBuffer(), writes: [], sync: false };
       this.#queue.push(group);
     }
-    const records = group.records;
-    const at = records.begin(batchEncodedLength(entries));
-    encodeBatchInto(records.bytes, at, firstSeq, entries);
-    records.seal(RecordType.Batch);
+    return group;
+  }
+
+  #join(group: Group, firstSeq: SeqNum, entries: readonly BatchEntry[], sync: boolean): Promise<void> {
     group.sync ||= sync;
     const writes = group.writes;
     const done = new Promise<void>((resolve, reject) => {
@@ -137,8 +155,16 @@ export class CommitPipeline {
     const queued = this.#queue;
     this.#queue = [];
     for (const item of queued) {
-      if ('records' in item) for (const w of item.writes) w.reject(this.#error);
+      if ('records' in item) this.#failWrites(item.writes, this.#error);
       else item.reject(this.#error);
+    }
+  }
+
+  /** Rejects `writes`; their sequence numbers complete as holes that nothing will fill. */
+  #failWrites(writes: readonly PendingWrite[], err: unknown): void {
+    for (const w of writes) {
+      if (w.entries.length > 0) this.#clock.complete(w.firstSeq, w.entries.length);
+      w.reject(err);
     }
   }
 
@@ -170,7 +196,7 @@ export class CommitPipeline {
         try {
           await this.#hooks.wal().addFramed(records, sync);
         } catch (err) {
-          for (const w of writes) w.reject(err);
+          this.#failWrites(writes, err);
           this.fail(err as StrataError);
           break;
         }
@@ -178,10 +204,17 @@ export class CommitPipeline {
         this.stats.writes += writes.length;
         if (sync) this.stats.syncs++;
         if (writes.length > this.stats.largestGroup) this.stats.largestGroup = writes.length;
-        for (const w of writes) this.#hooks.apply(w);
-        const last = writes[writes.length - 1]!;
-        this.#publishedSeq = last.firstSeq + last.entries.length - 1;
-        for (const w of writes) w.resolve();
+        let lastSeq = 0;
+        for (const w of writes) {
+          if (w.entries.length === 0) continue;
+          this.#hooks.apply(w);
+          lastSeq = w.firstSeq + w.entries.length - 1;
+          this.#clock.complete(w.firstSeq, w.entries.length);
+        }
+        if (lastSeq <= this.#clock.published) for (const w of writes) w.resolve();
+        else void this.#clock.whenPublished(lastSeq).then(() => {
+          for (const w of writes) w.resolve();
+        });
       }
     } finally {
       this.#leading = false;

@@ -19,6 +19,10 @@
  * 7. Backpressure: at l0SlowdownTrigger level-0 files each write group waits 1 ms, at
  *    l0StopTrigger (or with maxImmutableMemtables waiting) writes wait for a flush or a
  *    compaction to finish. Writers are delayed, never failed, for this; stalls are counted.
+ * 8. As a shard (EngineHooks): sequence numbers come from the database's one SequenceClock,
+ *    the worker pool is shared, and between a batch's Prepare record (prepare()) and its
+ *    application (applyPrepared(), endPrepare()) the memtable and WAL never switch, so the
+ *    WAL that holds a Prepare is deleted only after a table holds the batch.
  */
 
 import * as path from 'node:path';
@@ -38,6 +42,8 @@ import {
   tempFileName,
   ValueKind,
   loadChecksum,
+  batchEncodedLength,
+  encodeBatchInto,
   type BatchEntry,
   type FileLock,
   type InternalIterator,
@@ -56,13 +62,15 @@ import {
 import { NUM_LEVELS, VersionSet, type TableMeta } from '../manifest/index.js';
 import { Memtable } from '../memtable/index.js';
 import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/index.js';
-import { LogWriter, readLogFile } from '../wal/index.js';
+import { LogWriter, readLogFile, RecordType } from '../wal/index.js';
 import { CommitPipeline, type PendingWrite } from './commit-pipeline.js';
 import { DbIterator, type Bounds } from './db-iterator.js';
 import { firstFileReaching, LevelIterator } from './level-iterator.js';
 import type { ResolvedOptions } from './options.js';
-import { replayWals } from './recovery.js';
+import { replayWals, type TwoPhaseScan } from './recovery.js';
+import { SequenceClock } from './sequence-clock.js';
 import { SnapshotList } from './snapshots.js';
+import { COMMIT_RECORD_BYTES, encodeCommit, encodePrepareHead, prepareHeadBytes } from './two-phase-format.js';
 
 interface Immutable {
   readonly mem: Memtable;
@@ -100,6 +108,24 @@ export interface EngineStats {
   liveSnapshots: number;
 }
 
+/** What a sharded database shares with, and asks of, each shard's engine. */
+export interface EngineHooks {
+  /** The database's one sequence counter (default: the engine's own). */
+  clock?: SequenceClock;
+  /** The worker pool shared by all shards (default: the engine's own, closed with it). */
+  pool?: CompactionPool;
+  /** Makes the engine a shard whose WALs may hold Prepare and Commit records. */
+  twoPhase?: {
+    /** Given this shard's scan of its WALs, resolves to every batch that committed. */
+    decide(scan: TwoPhaseScan): Promise<ReadonlySet<SeqNum>>;
+    /**
+     * Resolves once every shard has recovered. Until then no shard deletes a WAL, so that a
+     * Commit record stays readable for a shard that has not yet replayed its Prepare.
+     */
+    recovered(): Promise<void>;
+  };
+}
+
 /** How this database builds tables (flushes, compactions, recovery). */
 function builderOptionsOf(options: ResolvedOptions): TableBuilderOptions {
   return { blockBytes: options.blockBytes, compression: options.compression, bloomBitsPerKey: options.bloomBitsPerKey };
@@ -111,6 +137,7 @@ export class Engine {
   readonly #lock: FileLock;
   readonly #versions: VersionSet;
   readonly #pipeline: CommitPipeline;
+  readonly #clock: SequenceClock;
   readonly #blockCache: BlockCache | undefined;
   readonly #tableCache: TableCache;
   readonly #snapshots = new SnapshotList();
@@ -124,7 +151,11 @@ export class Engine {
   #flushing: Promise<void> | undefined;
   #compacting: Promise<void> | undefined;
   readonly #pool: CompactionPool;
+  readonly #ownsPool: boolean;
   readonly #picker: CompactionPicker;
+  /** Cross-shard batches prepared here and not yet applied: the memtable must not switch. */
+  #openPrepares = 0;
+  #preparesSettled: (() => void)[] = [];
   /** Writers and flush() waiting for a flush or compaction to finish. */
   #progressWaiters: { resolve(): void; reject(err: unknown): void }[] = [];
   #backgroundError: StrataError | undefined;
@@ -140,7 +171,15 @@ export class Engine {
   #bytesCompactedIn = 0;
   #bytesCompactedOut = 0;
 
-  private constructor(dir: string, options: ResolvedOptions, lock: FileLock, versions: VersionSet, wal: LogWriter, walNumber: number) {
+  private constructor(
+    dir: string,
+    options: ResolvedOptions,
+    hooks: EngineHooks,
+    lock: FileLock,
+    versions: VersionSet,
+    wal: LogWriter,
+    walNumber: number,
+  ) {
     this.dir = dir;
     this.#options = options;
     this.#lock = lock;
@@ -154,12 +193,15 @@ export class Engine {
       blockCache: this.#blockCache,
     });
     this.#builderOptions = builderOptionsOf(options);
-    this.#pipeline = new CommitPipeline(versions.lastSequence, {
+    this.#clock = hooks.clock ?? new SequenceClock(versions.lastSequence);
+    this.#clock.advanceTo(versions.lastSequence);
+    this.#pipeline = new CommitPipeline(this.#clock, {
       beforeGroup: () => this.#makeRoomForWrite(),
       wal: () => this.#wal,
       apply: (w) => this.#apply(w),
     });
-    this.#pool = new CompactionPool({ workers: options.compactionWorkers });
+    this.#ownsPool = hooks.pool === undefined;
+    this.#pool = hooks.pool ?? new CompactionPool({ workers: options.compactionWorkers });
     this.#picker = new CompactionPicker({
       l0CompactionTrigger: options.l0CompactionTrigger,
       levelBaseBytes: options.levelBaseBytes,
@@ -173,7 +215,7 @@ export class Engine {
    * replays and flushes the WALs no table covers, starts a fresh WAL and MANIFEST, and deletes
    * files nothing refers to.
    */
-  static async open(dir: string, options: ResolvedOptions): Promise<Engine> {
+  static async open(dir: string, options: ResolvedOptions, hooks: EngineHooks = {}): Promise<Engine> {
     await loadChecksum();
     const fs = options.fs;
     if (!(await fs.exists(dir))) {
@@ -217,15 +259,18 @@ export class Engine {
       if (versions.logNumber > 0 && !files.some((f) => f.parsed?.kind === 'wal' && f.parsed.number === versions.logNumber)) {
         throw corruption(walFileName(dir, versions.logNumber), 0, 'the WAL the MANIFEST names as current is missing: the MANIFEST lost an edit');
       }
-      const walNumbers = files
-        .filter((f) => f.parsed?.kind === 'wal' && f.parsed.number >= versions.logNumber)
+      const allWals = files
+        .filter((f) => f.parsed?.kind === 'wal')
         .map((f) => f.parsed!.number)
         .sort((a, b) => a - b);
+      const walNumbers = allWals.filter((n) => n >= versions.logNumber);
+      const twoPhase = hooks.twoPhase;
       const replay = await replayWals(fs, dir, walNumbers, {
         mode: options.walRecovery,
         memtableBytes: options.memtableBytes,
         lastSeq: versions.lastSequence,
         onSkip: options.onRecoverySkip,
+        twoPhase: twoPhase && { obsoleteWals: allWals.filter((n) => n < versions.logNumber), decide: twoPhase.decide },
       });
       const added: { level: number; table: TableMeta }[] = [];
       for (const mem of replay.memtables) {
@@ -241,7 +286,15 @@ export class Engine {
         await wal.close().catch(() => {});
         throw err;
       }
-      const engine = new Engine(dir, options, lock, versions, wal, walNumber);
+      const engine = new Engine(dir, options, hooks, lock, versions, wal, walNumber);
+      if (twoPhase) {
+        try {
+          await twoPhase.recovered();
+        } catch (err) {
+          await engine.close().catch(() => {});
+          throw err;
+        }
+      }
       await engine.#deleteObsoleteFiles();
       engine.#maybeScheduleCompaction();
       return engine;
@@ -252,7 +305,7 @@ export class Engine {
   }
 
   get publishedSeq(): SeqNum {
-    return this.#pipeline.publishedSeq;
+    return this.#clock.published;
   }
 
   get closed(): boolean {
@@ -266,8 +319,50 @@ export class Engine {
     return this.#pipeline.submit(entries, sync);
   }
 
+  /**
+   * Writes this shard's part of a batch that spans shards as a Prepare record, with sequence
+   * numbers the caller took from the shared clock. Until endPrepare() the memtable does not
+   * switch. REQUIRES: hooks.twoPhase; entries validated, not empty.
+   */
+  prepare(txn: SeqNum, participants: readonly number[], firstSeq: SeqNum, entries: readonly BatchEntry[], sync: boolean): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError('database'));
+    for (const e of entries) this.#userBytes += e.key.length + e.value.length;
+    const head = prepareHeadBytes(participants.length);
+    this.#openPrepares++;
+    return this.#pipeline.submitRecord(RecordType.Prepare, head + batchEncodedLength(entries), (out, at) => {
+      encodeBatchInto(out, encodePrepareHead(out, at, txn, participants), firstSeq, entries);
+    }, sync);
+  }
+
+  /** Writes the Commit record of batch `txn`, prepared in every participant shard. */
+  commit(txn: SeqNum, sync: boolean): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError('database'));
+    return this.#pipeline.submitRecord(RecordType.Commit, COMMIT_RECORD_BYTES, (out, at) => encodeCommit(out, at, txn), sync);
+  }
+
+  /** Inserts a committed batch's part into the memtable; it is visible once the clock publishes it. */
+  applyPrepared(firstSeq: SeqNum, entries: readonly BatchEntry[]): void {
+    const mem = this.#mem;
+    let seq = firstSeq;
+    for (const e of entries) mem.add(seq++, e.kind, e.key, e.value);
+  }
+
+  /** Ends what prepare() began, applied or abandoned: the memtable may switch again. */
+  endPrepare(): void {
+    invariant(this.#openPrepares > 0, 'endPrepare() without prepare()');
+    if (--this.#openPrepares > 0) return;
+    const waiters = this.#preparesSettled;
+    this.#preparesSettled = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Stops writes with `err` (another shard failed): reads go on. */
+  failWrites(err: StrataError): void {
+    this.#setBackgroundError('write', err);
+  }
+
   /** The newest value of `key` visible at `seq` (default: everything published). */
-  get(key: Uint8Array, seq: SeqNum = this.#pipeline.publishedSeq): Buffer | undefined {
+  get(key: Uint8Array, seq: SeqNum = this.#clock.published): Buffer | undefined {
     this.#checkOpen();
     const hit = this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#getFromTables(key, seq);
     if (hit === undefined || hit.kind === ValueKind.Delete) return undefined;
@@ -277,7 +372,7 @@ export class Engine {
   /** Pins the published sequence for reads; the caller must releaseSnapshot() it. */
   acquireSnapshot(): SeqNum {
     this.#checkOpen();
-    const seq = this.#pipeline.publishedSeq;
+    const seq = this.#clock.published;
     this.#snapshots.acquire(seq);
     return seq;
   }
@@ -327,9 +422,16 @@ export class Engine {
   /** Writes the current memtable (if it holds anything) and every older one to tables. */
   async flush(): Promise<void> {
     this.#checkOpen();
-    await this.#pipeline.barrier(async () => {
-      if (this.#mem.entryCount > 0) await this.#rotate();
-    });
+    // The memtable may not switch between a Prepare and its batch's application (invariant 8);
+    // waiting inside the barrier would hold back the Commit record itself, so wait outside.
+    for (let switched = false; !switched; ) {
+      await this.#pipeline.barrier(async () => {
+        if (this.#openPrepares > 0) return;
+        switched = true;
+        if (this.#mem.entryCount > 0) await this.#rotate();
+      });
+      if (!switched) await new Promise<void>((resolve) => this.#preparesSettled.push(resolve));
+    }
     await this.#waitForFlushes();
   }
 
@@ -395,8 +497,8 @@ export class Engine {
       walSyncs: s.syncs,
       walBytes: s.walBytes,
       userBytesWritten: this.#userBytes,
-      lastSequence: this.#pipeline.lastSeq,
-      publishedSequence: this.#pipeline.publishedSeq,
+      lastSequence: this.#clock.last,
+      publishedSequence: this.#clock.published,
       memtableBytes: this.#mem.approximateBytes + this.#imms.reduce((n, i) => n + i.mem.approximateBytes, 0),
       memtableEntries: this.#mem.entryCount,
       immutableMemtables: this.#imms.length,
@@ -431,7 +533,7 @@ export class Engine {
     await this.#pipeline.drain();
     await this.#flushing?.catch(() => {});
     while (this.#compacting) await this.#compacting;
-    await this.#pool.close().catch(() => {});
+    if (this.#ownsPool) await this.#pool.close().catch(() => {});
     await this.#deleting;
     // A failed final sync is reported (after everything is released): the README promises
     // that what was written before a clean close() survives a power cut.
@@ -503,7 +605,7 @@ export class Engine {
       } else if (!slowed && l0 >= this.#options.l0SlowdownTrigger) {
         slowed = true;
         await this.#stall(() => new Promise((resolve) => setTimeout(resolve, 1)));
-      } else if (this.#mem.approximateBytes < this.#options.memtableBytes) {
+      } else if (this.#mem.approximateBytes < this.#options.memtableBytes || this.#openPrepares > 0) {
         return;
       } else if (this.#imms.length >= this.#options.maxImmutableMemtables) {
         await this.#stall(() => this.#waitForProgress());
@@ -666,7 +768,7 @@ export class Engine {
           dir: this.dir,
           inputs: pick.inputs.map(({ level, files }) => ({ level, fileNumbers: files.map((f) => f.fileNumber) })),
           outputLevel: pick.outputLevel,
-          snapshots: [...this.#snapshots.sequences(), this.#pipeline.publishedSeq],
+          snapshots: [...this.#snapshots.sequences(), this.#clock.published],
           deeperRanges,
           targetFileBytes: this.#options.targetFileBytes,
           builder: this.#builderOptions,

@@ -2,3 +2,6 @@
 export { Engine, type EngineStats } from './engine.js';
 export { DbIterator, type Bounds } from './db-iterator.js';
 export { resolveOptions, type EngineOptions, type ResolvedOptions, type WalRecoveryMode } from './options.js';
+export { SequenceClock } from './sequence-clock.js';
+export type { EngineHooks } from './engine.js';
+export type { TwoPhaseScan } from './recovery.js';

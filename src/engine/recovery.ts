@@ -5,6 +5,14 @@
 // was never acknowledged); older WALs were synced and closed when the next one started, so
 // any damage in them is corruption. Replayed memtables are written to level-0 tables by the
 // caller, which then starts a fresh WAL: nothing is ever appended after a torn tail.
+//
+// A shard of a sharded database also holds the Prepare and Commit records of batches that
+// span shards (two-phase-format.ts). Its replay first scans its WALs, the obsolete ones not
+// yet deleted included, for them and asks the database (`twoPhase.decide`) which batches
+// committed: those with a Commit record in any participant shard. A prepared batch is
+// replayed only if it committed, in every shard or in none. In a shard, sequence numbers
+// rise from record to record but skip the numbers other shards took, so there the gap
+// check can only ask that they rise.
 
 import {
   corruption,
@@ -17,11 +25,66 @@ import {
 import { Memtable } from '../memtable/index.js';
 import { readLog, RecordType } from '../wal/index.js';
 import type { WalRecoveryMode } from './options.js';
+import { decodeCommit, decodePrepare } from './two-phase-format.js';
 
 export interface ReplayResult {
   /** Full memtables in replay order, the last one possibly below budget. */
   memtables: Memtable[];
   lastSeq: SeqNum;
+}
+
+/** What a shard's WALs say about batches that span shards. */
+export interface TwoPhaseScan {
+  /** Batches with a Prepare record in a live WAL. */
+  prepared: Set<SeqNum>;
+  /** Batches with a Commit record in any WAL still on disk. */
+  committed: Set<SeqNum>;
+  /** The largest sequence number any live record holds, committed or not. */
+  maxSeq: SeqNum;
+}
+
+export interface TwoPhaseRecovery {
+  /** WALs below the log number that are still on disk: scanned for Commit records only. */
+  obsoleteWals: readonly number[];
+  /** Given this shard's scan, resolves to every batch that committed in any shard. */
+  decide(scan: TwoPhaseScan): Promise<ReadonlySet<SeqNum>>;
+}
+
+async function scanTwoPhase(
+  fs: FileSystem,
+  dir: string,
+  walNumbers: readonly number[],
+  twoPhase: TwoPhaseRecovery,
+): Promise<TwoPhaseScan> {
+  const scan: TwoPhaseScan = { prepared: new Set(), committed: new Set(), maxSeq: 0 };
+  const visit = (bytes: Uint8Array, file: string, live: boolean) => {
+    for (const record of readLog(bytes, file, { mode: 'salvage', onSkipped: () => {} }).records) {
+      try {
+        if (record.type === RecordType.Commit) scan.committed.add(decodeCommit(record.payload));
+        else if (!live) continue;
+        else if (record.type === RecordType.Prepare) {
+          const { txn, batch } = decodePrepare(record.payload);
+          scan.prepared.add(txn);
+          scan.maxSeq = Math.max(scan.maxSeq, batch.firstSeq + batch.entries.length - 1);
+        } else if (record.type === RecordType.Batch) {
+          const batch = decodeBatch(record.payload);
+          scan.maxSeq = Math.max(scan.maxSeq, batch.firstSeq + batch.entries.length - 1);
+        }
+      } catch {
+        // A damaged record is the replay's to report, in the mode the user chose.
+      }
+    }
+  };
+  for (const n of twoPhase.obsoleteWals) {
+    const file = walFileName(dir, n);
+    const bytes = await fs.readFile(file).catch(() => undefined);
+    if (bytes) visit(bytes, file, false);
+  }
+  for (const n of walNumbers) {
+    const file = walFileName(dir, n);
+    visit(await fs.readFile(file), file, true);
+  }
+  return scan;
 }
 
 export async function replayWals(
@@ -33,8 +96,15 @@ export async function replayWals(
     memtableBytes: number;
     lastSeq: SeqNum;
     onSkip: ((file: string, offset: number, bytes: number, reason: string) => void) | undefined;
+    twoPhase: TwoPhaseRecovery | undefined;
   },
 ): Promise<ReplayResult> {
+  const twoPhase = options.twoPhase;
+  let committed: ReadonlySet<SeqNum> = new Set();
+  if (twoPhase) {
+    const scan = await scanTwoPhase(fs, dir, walNumbers, twoPhase);
+    committed = await twoPhase.decide(scan);
+  }
   const memtables: Memtable[] = [];
   let mem = new Memtable();
   let lastSeq = options.lastSeq;
@@ -61,10 +131,19 @@ export async function replayWals(
       const skippedBefore = skippedSinceLast || skips.some((o) => o > previousOffset && o < record.offset);
       skippedSinceLast = false;
       previousOffset = record.offset;
-      if (record.type !== RecordType.Batch) throw corruption(file, record.offset, `record type ${record.type} in a WAL`);
+      const twoPhaseRecord = twoPhase !== undefined && (record.type === RecordType.Prepare || record.type === RecordType.Commit);
+      if (record.type !== RecordType.Batch && !twoPhaseRecord) throw corruption(file, record.offset, `record type ${record.type} in a WAL`);
       let batch;
       try {
-        batch = decodeBatch(record.payload);
+        if (record.type === RecordType.Commit) {
+          decodeCommit(record.payload);
+          continue;
+        }
+        if (record.type === RecordType.Prepare) {
+          const prepare = decodePrepare(record.payload);
+          if (!committed.has(prepare.txn)) continue;
+          batch = prepare.batch;
+        } else batch = decodeBatch(record.payload);
       } catch (err) {
         if (err instanceof StrataError && err.code === 'CORRUPTION') {
           if (options.mode === 'salvage') {
@@ -78,8 +157,12 @@ export async function replayWals(
       }
       // Sequence numbers run on without a gap from record to record, across WALs too: a gap
       // means records were lost (an older WAL cut at a record boundary looks whole otherwise).
-      if (expectedSeq !== undefined && batch.firstSeq !== expectedSeq) {
-        const what = `sequence ${batch.firstSeq} follows ${expectedSeq - 1}: records before this one are missing`;
+      // A shard's numbers skip those other shards took: there they must only rise.
+      const gap = twoPhase ? batch.firstSeq < expectedSeq! : batch.firstSeq !== expectedSeq;
+      if (expectedSeq !== undefined && gap) {
+        const what = twoPhase
+          ? `sequence ${batch.firstSeq} follows ${expectedSeq - 1}: sequence numbers must rise`
+          : `sequence ${batch.firstSeq} follows ${expectedSeq - 1}: records before this one are missing`;
         if (options.mode !== 'salvage') throw corruption(file, record.offset, what);
         if (!skippedBefore) onSkip?.(file, record.offset, 0, what);
       }

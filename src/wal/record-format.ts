@@ -8,7 +8,8 @@
 //   headerChecksum  := xxh32(length | type | payloadChecksum, seed 0)   (record bytes 4..12)
 //   payloadChecksum := xxh32(payload, seed 0)
 //   type            := a RecordType
-//   payload         := batch (src/base/batch-format.ts) for Batch; a version edit for ManifestEdit
+//   payload         := batch (src/base/batch-format.ts) for Batch; a version edit for ManifestEdit;
+//                      prepare or commit (src/engine/two-phase-format.ts) for Prepare and Commit
 //
 // Records follow one another with no padding; a record never spans anything but itself.
 //
@@ -29,8 +30,10 @@ export const RecordType = {
   Batch: 1,
   /** One MANIFEST version edit. */
   ManifestEdit: 2,
-  // 3 and 4 are reserved for the two-phase commit of batches that span shards (Prepare and
-  // Commit records); do not use them for anything else.
+  /** One shard's part of a batch that spans shards (src/engine/two-phase-format.ts). */
+  Prepare: 3,
+  /** The commit point of a batch that spans shards (src/engine/two-phase-format.ts). */
+  Commit: 4,
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 

@@ -1,0 +1,83 @@
+/**
+ * SequenceClock: hands out sequence numbers and decides which of them are published.
+ *
+ * One clock serves every shard of a database (one engine alone has its own), so that a
+ * sequence number names one point in the whole database's history.
+ *
+ * Invariants:
+ * 1. allocate() hands out strictly increasing, never reused ranges, on the one JavaScript
+ *    thread, so event-loop order is sequence order.
+ * 2. `published` is the largest S such that every range at or below S is complete: its write
+ *    is in its WAL and in its memtable, or it failed and will never be anywhere. A read at
+ *    `published` therefore sees one consistent cut across all shards.
+ * 3. whenPublished(S) resolves once `published` >= S, in the order the ranges complete.
+ */
+
+import { invariant, type SeqNum } from '../base/index.js';
+
+export class SequenceClock {
+  #last: SeqNum;
+  #published: SeqNum;
+  /** Completed ranges above `published`: first → last. */
+  readonly #done = new Map<SeqNum, SeqNum>();
+  #waiters: { seq: SeqNum; resolve(): void }[] = [];
+
+  constructor(lastSeq: SeqNum) {
+    this.#last = lastSeq;
+    this.#published = lastSeq;
+  }
+
+  /** The last sequence number handed out. */
+  get last(): SeqNum {
+    return this.#last;
+  }
+
+  get published(): SeqNum {
+    return this.#published;
+  }
+
+  /** Moves the clock past `seq` (recovery). REQUIRES: nothing allocated and not complete. */
+  advanceTo(seq: SeqNum): void {
+    invariant(this.#last === this.#published, 'advanceTo() with writes in flight');
+    if (seq > this.#last) this.#last = this.#published = seq;
+  }
+
+  /** Reserves `count` consecutive sequence numbers; returns the first. */
+  allocate(count: number): SeqNum {
+    const first = this.#last + 1;
+    this.#last += count;
+    return first;
+  }
+
+  /** Marks [first, first + count) complete (written and applied, or failed for good). */
+  complete(first: SeqNum, count: number): void {
+    const last = first + count - 1;
+    if (first !== this.#published + 1) {
+      this.#done.set(first, last);
+      return;
+    }
+    this.#published = last;
+    if (this.#done.size > 0) {
+      for (let next = this.#done.get(this.#published + 1); next !== undefined; next = this.#done.get(this.#published + 1)) {
+        this.#done.delete(this.#published + 1);
+        this.#published = next;
+      }
+    }
+    if (this.#waiters.length > 0) this.#wake();
+  }
+
+  /** Resolves once every sequence number up to `seq` is published. */
+  whenPublished(seq: SeqNum): Promise<void> {
+    if (seq <= this.#published) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ seq, resolve }));
+  }
+
+  #wake(): void {
+    const waiting: { seq: SeqNum; resolve(): void }[] = [];
+    for (const w of this.#waiters) {
+      if (w.seq <= this.#published) w.resolve();
+      else waiting.push(w);
+    }
+    this.#waiters = waiting;
+  }
+}
