@@ -1,14 +1,26 @@
 // Database: the public API. Checks every argument (INVALID_ARGUMENT before anything is
-// written), converts strings to UTF-8 bytes, and hands the work to the engine.
+// written), converts strings to UTF-8 bytes, and hands the work to the shards (one engine
+// each; a database of one shard is one engine).
 
 import * as path from 'node:path';
 import { closedError, invalidArgument, MAX_SEQ, ValueKind, type SeqNum } from './base/index.js';
-import { Engine, resolveOptions, type EngineOptions, type EngineStats, type Bounds, type ResolvedOptions } from './engine/index.js';
+import { resolveOptions, type EngineOptions, type Bounds, type ResolvedOptions } from './engine/index.js';
+import { ShardSet, type ShardedStats } from './shard/index.js';
 import { describe, toBatch, toKey, toSync, toValue, type BatchOperation, type Key, type Value, type WriteOptions } from './input.js';
 import { Iterator } from './iterator.js';
 import { Snapshot } from './snapshot.js';
 
-export type OpenOptions = EngineOptions;
+export interface OpenOptions extends EngineOptions {
+  /**
+   * Hash-partitions the keys over this many shards, each a complete engine with its own WAL
+   * (syncs of different shards run at once). Fixed when the database is created; undefined
+   * opens an existing database with its recorded count and creates a new one with 1. Opening
+   * with another count than the recorded one fails with INVALID_ARGUMENT. Integer, 1 to 256.
+   */
+  shards?: number;
+}
+
+const MAX_SHARDS = 256;
 
 export interface ReadOptions {
   /** Read at this snapshot instead of at the latest published write. */
@@ -26,7 +38,7 @@ export interface IteratorOptions extends ReadOptions {
   limit?: number;
 }
 
-export interface DatabaseStats extends EngineStats {
+export interface DatabaseStats extends ShardedStats {
   openIterators: number;
 }
 
@@ -35,20 +47,24 @@ const EMPTY = new Uint8Array(0);
 /** Opens (or creates) the database in directory `location`. */
 export async function open(location: string, options?: OpenOptions): Promise<Database> {
   if (typeof location !== 'string' || location.length === 0) throw invalidArgument('location must be a non-empty string');
-  const resolved = resolveOptions(options);
-  const engine = await Engine.open(path.resolve(location), resolved);
-  return new Database(engine, resolved);
+  const resolved = resolveOptions(options, ['shards']);
+  const shards = (options as { shards?: unknown } | undefined)?.shards;
+  if (shards !== undefined && (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS)) {
+    throw invalidArgument(`option shards must be an integer from 1 to ${MAX_SHARDS}, got ${String(shards)}`);
+  }
+  const store = await ShardSet.open(path.resolve(location), resolved, shards);
+  return new Database(store, resolved);
 }
 
 export class Database {
-  readonly #engine: Engine;
+  readonly #engine: ShardSet;
   readonly #options: ResolvedOptions;
   readonly #iterators = new Set<Iterator>();
   readonly #snapshots = new Set<Snapshot>();
   #closing: Promise<void> | undefined;
 
   /** @internal Use open(). */
-  constructor(engine: Engine, options: ResolvedOptions) {
+  constructor(engine: ShardSet, options: ResolvedOptions) {
     this.#engine = engine;
     this.#options = options;
   }

@@ -8,15 +8,15 @@
 // it reads.
 
 import { closedError } from './base/index.js';
-import type { DbIterator } from './engine/index.js';
+import type { Cursor } from './engine/index.js';
 import { toKey } from './input.js';
 
 export class Iterator implements AsyncIterable<[Buffer, Buffer]> {
-  #cursor: DbIterator | undefined;
+  #cursor: Cursor | undefined;
   #onClose: (() => void) | undefined;
 
   /** @internal Created by Database.iterator(). */
-  constructor(cursor: DbIterator, onClose: () => void) {
+  constructor(cursor: Cursor, onClose: () => void) {
     this.#cursor = cursor;
     this.#onClose = onClose;
   }

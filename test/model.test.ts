@@ -9,6 +9,7 @@
 //   node test/run.js model                                   5 seeds × 2000 operations
 //   STRATA_MODEL_SEEDS=50 STRATA_MODEL_OPS=20000 node test/run.js model
 //   STRATA_MODEL_SEED=1234 STRATA_MODEL_SEEDS=1 node test/run.js model   one seed (to replay a failure)
+//   STRATA_MODEL_SHARDS=4 node test/run.js model             only that shard count (default: 1 and 4)
 //
 // A failure names the seed and the index of the operation that disagreed. STRATA_MODEL_VERBOSE=1
 // prints, per seed, the tables left per level and the time each kind of operation took;
@@ -22,14 +23,17 @@ import { assertEntries, assertValue, envInt, expectCode, Rng, show, SortedModel,
 const FIRST_SEED = envInt('STRATA_MODEL_SEED') ?? 1;
 const SEEDS = envInt('STRATA_MODEL_SEEDS') ?? 5;
 const OPS = envInt('STRATA_MODEL_OPS') ?? 2000;
+/** Every seed runs on one shard and on four (where most batches span shards: two-phase commit). */
+const SHARD_COUNTS = envInt('STRATA_MODEL_SHARDS') !== undefined ? [envInt('STRATA_MODEL_SHARDS')!] : [1, 4];
 
 /**
  * Small memtables, levels and files, so that flushes and compactions (automatic and
  * compactRange) interleave with everything else; odd seeds compact in a worker thread, even
  * seeds on the main thread.
  */
-const optionsFor = (seed: number) =>
+const optionsFor = (seed: number, shards: number) =>
   ({
+    shards,
     memtableBytes: 64 * 1024,
     l0CompactionTrigger: 3,
     levelBaseBytes: 128 * 1024,
@@ -129,6 +133,7 @@ class Run {
   constructor(
     readonly seed: number,
     readonly dir: string,
+    readonly shards: number,
   ) {
     this.rng = new Rng(seed);
   }
@@ -433,7 +438,7 @@ class Run {
     for (const l of lingering) await expectCode(() => l.it.next(), 'CLOSED', `${l.label} after close()`);
     for (const s of snapshots) assert.ok(s.snap.released, `close() releases the snapshot of op ${s.takenAt}`);
     await expectCode(() => this.db.get(this.key()), 'CLOSED', 'get() after close()');
-    this.db = await open(this.dir, optionsFor(this.seed));
+    this.db = await open(this.dir, optionsFor(this.seed, this.shards));
     await this.checkAll('after reopen');
   }
 
@@ -445,7 +450,7 @@ class Run {
   }
 
   async run(ops: number): Promise<void> {
-    this.db = await open(this.dir, optionsFor(this.seed));
+    this.db = await open(this.dir, optionsFor(this.seed, this.shards));
     const recent: string[] = [];
     try {
       for (this.opIndex = 0; this.opIndex < ops; this.opIndex++) {
@@ -477,7 +482,7 @@ class Run {
     } catch (err) {
       const e = err as Error;
       e.message =
-        `seed ${this.seed}, op ${this.opIndex} of ${ops} (replay: STRATA_MODEL_SEED=${this.seed} STRATA_MODEL_SEEDS=1 STRATA_MODEL_OPS=${ops}): ${e.message}\n` +
+        `seed ${this.seed}, ${this.shards} shards, op ${this.opIndex} of ${ops} (replay: STRATA_MODEL_SEED=${this.seed} STRATA_MODEL_SEEDS=1 STRATA_MODEL_OPS=${ops} STRATA_MODEL_SHARDS=${this.shards}): ${e.message}\n` +
         `  last operations:\n    ${recent.join('\n    ')}`;
       throw e;
     } finally {
@@ -486,12 +491,14 @@ class Run {
   }
 }
 
-for (let seed = FIRST_SEED; seed < FIRST_SEED + SEEDS; seed++) {
-  test(`seed ${seed}: ${OPS} random operations agree with a sorted in-memory map`, async () => {
-    await withTempDir(async (dir) => {
-      await new Run(seed, dir).run(OPS);
+for (const shards of SHARD_COUNTS) {
+  for (let seed = FIRST_SEED; seed < FIRST_SEED + SEEDS; seed++) {
+    test(`${shards} shard${shards > 1 ? 's' : ''}, seed ${seed}: ${OPS} random operations agree with a sorted in-memory map`, async () => {
+      await withTempDir(async (dir) => {
+        await new Run(seed, dir, shards).run(OPS);
+      });
     });
-  });
+  }
 }
 
 test.run();

@@ -8,3 +8,4 @@ export * from './internal-key.js';
 export * from './internal-iterator.js';
 export * from './batch-format.js';
 export * from './merging-iterator.js';
+export * from './directories.js';

@@ -206,11 +206,17 @@ export class CommitPipeline {
         if (writes.length > this.stats.largestGroup) this.stats.largestGroup = writes.length;
         let lastSeq = 0;
         for (const w of writes) {
-          if (w.entries.length === 0) continue;
+          if (w.entries.length === 0) {
+            // A Prepare or Commit record is answered at once: its batch's publication may wait
+            // for it, and a write later in this group may wait for that publication.
+            w.resolve();
+            continue;
+          }
           this.#hooks.apply(w);
           lastSeq = w.firstSeq + w.entries.length - 1;
           this.#clock.complete(w.firstSeq, w.entries.length);
         }
+        // (Resolving a record's promise again does nothing.)
         if (lastSeq <= this.#clock.published) for (const w of writes) w.resolve();
         else void this.#clock.whenPublished(lastSeq).then(() => {
           for (const w of writes) w.resolve();

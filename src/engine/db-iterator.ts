@@ -14,7 +14,17 @@ export interface Bounds {
   upperInclusive: boolean;
 }
 
-export class DbIterator {
+/** A user-key cursor: what the public Iterator drives (one shard's DbIterator, or shards merged). */
+export interface Cursor {
+  /** The next entry is the first at or after `target` (at or before it in reverse), within bounds. */
+  seek(target: Uint8Array): void;
+  /** The next entry as fresh copies, or undefined at the end. */
+  next(): [Buffer, Buffer] | undefined;
+  /** Idempotent. */
+  close(): void;
+}
+
+export class DbIterator implements Cursor {
   readonly #it: InternalIterator;
   readonly #seq: SeqNum;
   readonly #bounds: Bounds;

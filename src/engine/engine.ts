@@ -25,10 +25,10 @@
  *    WAL that holds a Prepare is deleted only after a table holds the batch.
  */
 
-import * as path from 'node:path';
 import {
   closedError,
   compareBytes,
+  createDirectoryDurably,
   corruption,
   invariant,
   ioError,
@@ -220,11 +220,7 @@ export class Engine {
     const fs = options.fs;
     if (!(await fs.exists(dir))) {
       if (!options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} does not exist (createIfMissing is false)`);
-      const created: string[] = [];
-      for (let d = dir; !(await fs.exists(d)); d = path.dirname(d)) created.push(d);
-      await fs.mkdir(dir);
-      // A new directory's entry is durable only once its parent is synced.
-      for (const d of created) await fs.syncDir(path.dirname(d));
+      await createDirectoryDurably(fs, dir);
     }
     const lock = await fs.lock(lockFileName(dir));
     try {
@@ -325,10 +321,11 @@ export class Engine {
    * switch. REQUIRES: hooks.twoPhase; entries validated, not empty.
    */
   prepare(txn: SeqNum, participants: readonly number[], firstSeq: SeqNum, entries: readonly BatchEntry[], sync: boolean): Promise<void> {
+    // Counted first: the caller ends every prepare() with endPrepare(), failed ones too.
+    this.#openPrepares++;
     if (this.#closed) return Promise.reject(closedError('database'));
     for (const e of entries) this.#userBytes += e.key.length + e.value.length;
     const head = prepareHeadBytes(participants.length);
-    this.#openPrepares++;
     return this.#pipeline.submitRecord(RecordType.Prepare, head + batchEncodedLength(entries), (out, at) => {
       encodeBatchInto(out, encodePrepareHead(out, at, txn, participants), firstSeq, entries);
     }, sync);

@@ -32,6 +32,7 @@ export type StrataLevelOptions<K, V> = AbstractDatabaseOptions<K, V> & OpenOptio
 // refuses unknown names. The type makes the compiler check this list against OpenOptions both
 // ways, so a new engine option fails the build here until it is added.
 const ENGINE_OPTIONS: { readonly [K in keyof Required<OpenOptions>]: true } = {
+  shards: true,
   createIfMissing: true,
   errorIfExists: true,
   memtableBytes: true,

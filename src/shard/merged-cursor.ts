@@ -1,0 +1,56 @@
+// MergedCursor: one cursor over the shards' cursors, all at the same sequence number. A key
+// lives in exactly one shard, so merging is picking the smallest (in reverse the largest)
+// of the shards' next entries; the limit counts merged entries.
+
+import { compareBytes } from '../base/index.js';
+import type { Cursor } from '../engine/index.js';
+
+export class MergedCursor implements Cursor {
+  readonly #children: readonly Cursor[];
+  readonly #reverse: boolean;
+  /** Each child's next entry, read ahead; undefined once a child is exhausted. */
+  #heads: ([Buffer, Buffer] | undefined)[] = [];
+  #loaded = false;
+  #remaining: number;
+
+  /** `children` run without a limit; `limit` < 0 means none. */
+  constructor(children: readonly Cursor[], reverse: boolean, limit: number) {
+    this.#children = children;
+    this.#reverse = reverse;
+    this.#remaining = limit < 0 ? Infinity : limit;
+  }
+
+  seek(target: Uint8Array): void {
+    for (const c of this.#children) c.seek(target);
+    this.#loaded = false;
+  }
+
+  next(): [Buffer, Buffer] | undefined {
+    if (this.#remaining <= 0) return undefined;
+    if (!this.#loaded) {
+      this.#heads = this.#children.map((c) => c.next());
+      this.#loaded = true;
+    }
+    const heads = this.#heads;
+    let best = -1;
+    for (let i = 0; i < heads.length; i++) {
+      const h = heads[i];
+      if (h === undefined) continue;
+      if (best < 0) {
+        best = i;
+        continue;
+      }
+      const c = compareBytes(h[0], heads[best]![0]);
+      if (this.#reverse ? c > 0 : c < 0) best = i;
+    }
+    if (best < 0) return undefined;
+    const entry = heads[best]!;
+    heads[best] = this.#children[best]!.next();
+    this.#remaining--;
+    return entry;
+  }
+
+  close(): void {
+    for (const c of this.#children) c.close();
+  }
+}

@@ -1,0 +1,20 @@
+// Which shard a key lives in: xxh32(key, seed 0) mod the shard count. The count is fixed when
+// the database is created, so a key never moves.
+
+import { xxh32, type BatchEntry } from '../base/index.js';
+
+export function shardOf(key: Uint8Array, shards: number): number {
+  return xxh32(key) % shards;
+}
+
+/** A batch's entries grouped by shard, each group in the batch's order. */
+export function splitByShard(entries: readonly BatchEntry[], shards: number): Map<number, BatchEntry[]> {
+  const parts = new Map<number, BatchEntry[]>();
+  for (const e of entries) {
+    const s = shardOf(e.key, shards);
+    let part = parts.get(s);
+    if (part === undefined) parts.set(s, (part = []));
+    part.push(e);
+  }
+  return parts;
+}

@@ -1,0 +1,313 @@
+/**
+ * ShardSet: a database as N engines over disjoint parts of the key space (router.ts), in the
+ * folders shard-0 … shard-(N-1) of its directory (shards-file.ts). One shard is one engine in
+ * the directory itself.
+ *
+ * Invariants:
+ * 1. One SequenceClock for all shards: a sequence number names one point of the whole
+ *    database, and a read at the published sequence sees one consistent cut of every shard.
+ * 2. A batch within one shard is that shard's plain WAL record. A batch across shards
+ *    commits in two phases: its part as a Prepare record in each participant's WAL; once
+ *    every Prepare is written (synced, with sync), a Commit record in each; once every Commit
+ *    is written, the parts are applied and the batch is published. Recovery replays a
+ *    prepared batch only if a Commit record for it survives in some participant
+ *    (RecoveryCoordinator), so a batch is in every shard or in none.
+ * 3. Each shard has its own commit pipeline: syncs of different shards are in flight at
+ *    once. Flushes and compactions of all shards share one worker pool (first come, first
+ *    served; each shard runs at most one compaction at a time, so none starves the others).
+ * 4. A failed write in any shard stops writes in every shard (as a failed write does in one
+ *    engine); reads go on.
+ */
+
+import {
+  createDirectoryDurably,
+  currentFileName,
+  invariant,
+  loadChecksum,
+  lockFileName,
+  StrataError,
+  type BatchEntry,
+  type FileLock,
+  type SeqNum,
+} from '../base/index.js';
+import { CompactionPool } from '../compaction/index.js';
+import { Engine, SequenceClock, type Bounds, type Cursor, type EngineStats, type ResolvedOptions } from '../engine/index.js';
+import { MergedCursor } from './merged-cursor.js';
+import { RecoveryCoordinator } from './recovery-coordinator.js';
+import { shardOf, splitByShard } from './router.js';
+import { readShardsFile, shardDirName, writeShardsFile } from './shards-file.js';
+
+export interface ShardedStats extends EngineStats {
+  /** Each shard's own numbers; the fields above are their totals (levels summed per level). */
+  shards: EngineStats[];
+}
+
+export class ShardSet {
+  readonly dir: string;
+  readonly #engines: readonly Engine[];
+  readonly #clock: SequenceClock | undefined;
+  readonly #pool: CompactionPool | undefined;
+  readonly #lock: FileLock | undefined;
+  #writeError: StrataError | undefined;
+
+  private constructor(dir: string, engines: Engine[], shared?: { clock: SequenceClock; pool: CompactionPool; lock: FileLock }) {
+    this.dir = dir;
+    this.#engines = engines;
+    this.#clock = shared?.clock;
+    this.#pool = shared?.pool;
+    this.#lock = shared?.lock;
+  }
+
+  /**
+   * Opens (creating if allowed) the database in `dir`. `shards` is the count asked for:
+   * undefined takes the recorded count (1 for a new database); a count other than the
+   * recorded one fails with INVALID_ARGUMENT before anything is written.
+   */
+  static async open(dir: string, options: ResolvedOptions, shards: number | undefined): Promise<ShardSet> {
+    await loadChecksum();
+    const fs = options.fs;
+    const recorded = (await readShardsFile(fs, dir)) ?? ((await fs.exists(currentFileName(dir))) ? 1 : undefined);
+    if (recorded !== undefined && shards !== undefined && shards !== recorded) {
+      throw new StrataError(
+        'INVALID_ARGUMENT',
+        `${dir} holds a database of ${recorded} shard${recorded === 1 ? '' : 's'}; it cannot be opened with shards: ${shards}`,
+      );
+    }
+    const count = recorded ?? shards ?? 1;
+    if (count === 1) return new ShardSet(dir, [await Engine.open(dir, options)]);
+
+    if (recorded !== undefined && options.errorIfExists) {
+      throw new StrataError('INVALID_ARGUMENT', `${dir}: a database already exists there (errorIfExists)`);
+    }
+    if (!(await fs.exists(dir))) {
+      if (!options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} does not exist (createIfMissing is false)`);
+      await createDirectoryDurably(fs, dir);
+    }
+    const lock = await fs.lock(lockFileName(dir));
+    const clock = new SequenceClock(0);
+    const pool = new CompactionPool({ workers: options.compactionWorkers });
+    try {
+      if (recorded === undefined) {
+        if (!options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} holds no database (createIfMissing is false)`);
+        await writeShardsFile(fs, dir, count);
+      }
+      const engines = await ShardSet.#openShards(dir, options, count, clock, pool);
+      return new ShardSet(dir, engines, { clock, pool, lock });
+    } catch (err) {
+      await pool.close().catch(() => {});
+      await lock.release().catch(() => {});
+      throw err;
+    }
+  }
+
+  static async #openShards(dir: string, options: ResolvedOptions, count: number, clock: SequenceClock, pool: CompactionPool): Promise<Engine[]> {
+    const fs = options.fs;
+    const present = await Promise.all(Array.from({ length: count }, (_, i) => fs.exists(currentFileName(shardDirName(dir, i)))));
+    // The SHARDS file is durable before the first shard folder is made, and every shard
+    // writes its CURRENT during its first open: some shards with a database and some without
+    // means a shard was lost, not a first open cut short.
+    const missing = present.indexOf(false);
+    if (present.includes(true) && missing >= 0) {
+      throw new StrataError('CORRUPTION', `${shardDirName(dir, missing)}: shard ${missing} of ${count} holds no database while others do`);
+    }
+    const coordinator = new RecoveryCoordinator(count, clock);
+    // Each shard's cache gets its part of the budget; memtable budgets are per shard.
+    const shardOptions: ResolvedOptions = {
+      ...options,
+      createIfMissing: true,
+      errorIfExists: false,
+      blockCacheBytes: Math.floor(options.blockCacheBytes / count),
+    };
+    const opening = Array.from({ length: count }, (_, i) =>
+      Engine.open(shardDirName(dir, i), shardOptions, { clock, pool, twoPhase: coordinator.hooks() }).catch((err: unknown) => {
+        coordinator.fail(err);
+        throw err;
+      }),
+    );
+    const results = await Promise.allSettled(opening);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      for (const r of results) if (r.status === 'fulfilled') await r.value.close().catch(() => {});
+      throw failed.reason;
+    }
+    return results.map((r) => (r as PromiseFulfilledResult<Engine>).value);
+  }
+
+  get shardCount(): number {
+    return this.#engines.length;
+  }
+
+  get publishedSeq(): SeqNum {
+    return this.#clock?.published ?? this.#engines[0]!.publishedSeq;
+  }
+
+  get closed(): boolean {
+    return this.#engines[0]!.closed;
+  }
+
+  /** Writes one atomic batch. REQUIRES: entries validated, not empty. */
+  write(entries: readonly BatchEntry[], sync: boolean): Promise<void> {
+    const engines = this.#engines;
+    if (engines.length === 1) return engines[0]!.write(entries, sync);
+    if (this.#writeError) return Promise.reject(this.#writeError);
+    const first = shardOf(entries[0]!.key, engines.length);
+    let single = true;
+    for (let i = 1; i < entries.length && single; i++) single = shardOf(entries[i]!.key, engines.length) === first;
+    const written = single ? engines[first]!.write(entries, sync) : this.#writeAcross(entries, sync);
+    return written.catch((err: unknown) => this.#stopWrites(err));
+  }
+
+  /** The two-phase commit of a batch whose keys fall in several shards (invariant 2). */
+  async #writeAcross(entries: readonly BatchEntry[], sync: boolean): Promise<void> {
+    const clock = this.#clock!;
+    const parts = splitByShard(entries, this.#engines.length);
+    const participants = [...parts.keys()].sort((a, b) => a - b);
+    const txn = clock.allocate(entries.length);
+    let next = txn;
+    const ranges = participants.map((shard) => {
+      const part = parts.get(shard)!;
+      const range = { engine: this.#engines[shard]!, firstSeq: next, entries: part };
+      next += part.length;
+      return range;
+    });
+    const prepared = ranges.map((r) => r.engine.prepare(txn, participants, r.firstSeq, r.entries, sync));
+    try {
+      await settleAll(prepared);
+      await settleAll(ranges.map((r) => r.engine.commit(txn, sync)));
+    } catch (err) {
+      // Some Commit record may be in a WAL: then recovery finds the batch committed. The
+      // caller hears of the failure (as of a failed sync: the write may or may not survive a
+      // reopen) and every shard stops taking writes.
+      for (const r of ranges) r.engine.endPrepare();
+      clock.complete(txn, entries.length);
+      throw err;
+    }
+    for (const r of ranges) {
+      r.engine.applyPrepared(r.firstSeq, r.entries);
+      r.engine.endPrepare();
+    }
+    clock.complete(txn, entries.length);
+    await clock.whenPublished(txn + entries.length - 1);
+  }
+
+  #stopWrites(err: unknown): never {
+    if (err instanceof StrataError && (err.code === 'IO_ERROR' || err.code === 'CORRUPTION') && !this.#writeError) {
+      this.#writeError = err;
+      for (const e of this.#engines) e.failWrites(err);
+    }
+    throw err;
+  }
+
+  /** The newest value of `key` visible at `seq`. */
+  get(key: Uint8Array, seq: SeqNum): Buffer | undefined {
+    const engines = this.#engines;
+    return engines[engines.length === 1 ? 0 : shardOf(key, engines.length)]!.get(key, seq);
+  }
+
+  /** Pins the published sequence in every shard; the caller must releaseSnapshot() it. */
+  acquireSnapshot(): SeqNum {
+    return this.pinSnapshot(this.publishedSeq);
+  }
+
+  /** Pins `seq` (already pinned by the caller's reader) once more in every shard. */
+  pinSnapshot(seq: SeqNum): SeqNum {
+    for (const e of this.#engines) e.pinSnapshot(seq);
+    return seq;
+  }
+
+  releaseSnapshot(seq: SeqNum): void {
+    for (const e of this.#engines) e.releaseSnapshot(seq);
+  }
+
+  /** A cursor over every shard at `seq` (pinned by the caller). */
+  iterator(seq: SeqNum, bounds: Bounds, reverse: boolean, limit: number): Cursor {
+    const engines = this.#engines;
+    if (engines.length === 1) return engines[0]!.iterator(seq, bounds, reverse, limit);
+    const cursors: Cursor[] = [];
+    try {
+      for (const e of engines) cursors.push(e.iterator(seq, bounds, reverse, -1));
+    } catch (err) {
+      for (const c of cursors) c.close();
+      throw err;
+    }
+    return new MergedCursor(cursors, reverse, limit);
+  }
+
+  async flush(): Promise<void> {
+    await settleAll(this.#engines.map((e) => e.flush()));
+  }
+
+  async compactRange(start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<void> {
+    await settleAll(this.#engines.map((e) => e.compactRange(start, end)));
+  }
+
+  stats(): ShardedStats {
+    const shards = this.#engines.map((e) => e.stats());
+    if (shards.length === 1) return { ...shards[0]!, shards };
+    return { ...totalOf(shards, this.#clock!), shards };
+  }
+
+  /** Closes every shard, then the shared pool and the lock. Idempotent. Reports the first failure. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const results = await Promise.allSettled(this.#engines.map((e) => e.close()));
+    await this.#pool?.close().catch(() => {});
+    await this.#lock?.release();
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+}
+
+/** Waits for every promise, then rejects with the first failure, if any. */
+async function settleAll(promises: readonly Promise<void>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+function totalOf(shards: readonly EngineStats[], clock: SequenceClock): EngineStats {
+  const sum = (pick: (s: EngineStats) => number) => shards.reduce((n, s) => n + pick(s), 0);
+  const writes = sum((s) => s.writes);
+  const groups = sum((s) => s.writeGroups);
+  const userBytes = sum((s) => s.userBytesWritten);
+  const diskBytes = sum((s) => s.walBytes + s.bytesFlushed + s.bytesCompactedOut);
+  invariant(shards.length > 0, 'stats of no shards');
+  return {
+    writes,
+    writeGroups: groups,
+    averageGroupSize: groups === 0 ? 0 : writes / groups,
+    largestGroup: Math.max(...shards.map((s) => s.largestGroup)),
+    walSyncs: sum((s) => s.walSyncs),
+    walBytes: sum((s) => s.walBytes),
+    userBytesWritten: userBytes,
+    lastSequence: clock.last,
+    publishedSequence: clock.published,
+    memtableBytes: sum((s) => s.memtableBytes),
+    memtableEntries: sum((s) => s.memtableEntries),
+    immutableMemtables: sum((s) => s.immutableMemtables),
+    flushes: sum((s) => s.flushes),
+    bytesFlushed: sum((s) => s.bytesFlushed),
+    writeStalls: sum((s) => s.writeStalls),
+    writeStallMs: sum((s) => s.writeStallMs),
+    compactions: sum((s) => s.compactions),
+    compactionsRunning: sum((s) => s.compactionsRunning),
+    bytesCompactedIn: sum((s) => s.bytesCompactedIn),
+    bytesCompactedOut: sum((s) => s.bytesCompactedOut),
+    pendingCompactionBytes: sum((s) => s.pendingCompactionBytes),
+    writeAmplification: userBytes === 0 ? 0 : diskBytes / userBytes,
+    levels: shards[0]!.levels.map((l, i) => ({
+      level: l.level,
+      files: sum((s) => s.levels[i]!.files),
+      bytes: sum((s) => s.levels[i]!.bytes),
+      score: Math.max(...shards.map((s) => s.levels[i]!.score)),
+      targetBytes: sum((s) => s.levels[i]!.targetBytes),
+    })),
+    blockCache: {
+      hits: sum((s) => s.blockCache.hits),
+      misses: sum((s) => s.blockCache.misses),
+      usedBytes: sum((s) => s.blockCache.usedBytes),
+    },
+    openTables: sum((s) => s.openTables),
+    liveSnapshots: shards[0]!.liveSnapshots,
+  };
+}
