@@ -19,7 +19,7 @@ while (Date.now() < deadline) {
     console.log(`torture: violation with STRATA_CRASH_SEED=${seed} after ${runs} runs`);
     process.exit(1);
   }
-  console.log(`torture: seed ${seed} ok (2 workloads x 16 kills)`);
+  console.log(`torture: seed ${seed} ok (3 workloads x 16 kills)`);
   seed++;
 }
-console.log(`torture: ${runs} runs, ${runs * 32} kills, no violation`);
+console.log(`torture: ${runs} runs, ${runs * 48} kills, no violation`);

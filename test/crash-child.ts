@@ -2,7 +2,7 @@
 // sync: true from many concurrent writers until it is killed, acknowledging each write on
 // stdout once its promise resolved (the line protocol is in test/helpers.ts).
 //
-//   node dist/test/crash-child.js DIR ROUND SEED MEMTABLE_BYTES MAX_EXTRA_VALUE_BYTES
+//   node dist/test/crash-child.js DIR ROUND SEED MEMTABLE_BYTES MAX_EXTRA_VALUE_BYTES SHARDS
 //
 // Acknowledgments go out with fs.writeSync(1): process.stdout is asynchronous on a pipe, and a
 // line still queued in this process when it is killed would be an acknowledgment lost.
@@ -11,9 +11,9 @@ import * as fs from 'node:fs';
 import { open } from '../src/index.js';
 import { batchKey, crashOptions, crashValue, Rng } from './helpers.js';
 
-const [dir, roundArg, seedArg, memtableArg, extraArg] = process.argv.slice(2);
-if (dir === undefined || roundArg === undefined || seedArg === undefined || memtableArg === undefined || extraArg === undefined) {
-  process.stderr.write('usage: crash-child.js DIR ROUND SEED MEMTABLE_BYTES MAX_EXTRA_VALUE_BYTES\n');
+const [dir, roundArg, seedArg, memtableArg, extraArg, shardsArg] = process.argv.slice(2);
+if (dir === undefined || roundArg === undefined || seedArg === undefined || memtableArg === undefined || extraArg === undefined || shardsArg === undefined) {
+  process.stderr.write('usage: crash-child.js DIR ROUND SEED MEMTABLE_BYTES MAX_EXTRA_VALUE_BYTES SHARDS\n');
   process.exit(2);
 }
 const round = Number(roundArg);
@@ -33,7 +33,7 @@ function say(line: string): void {
   }
 }
 
-const db = await open(dir, crashOptions(Number(memtableArg)));
+const db = await open(dir, { ...crashOptions(Number(memtableArg)), shards: Number(shardsArg) });
 say('R');
 
 let nextId = 0;

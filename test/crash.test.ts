@@ -1,6 +1,7 @@
 // Crash tests: a child process (test/crash-child.ts) writes with sync: true from 32 concurrent
 // writers and acknowledges every resolved write on stdout; this process SIGKILLs it at a
-// random moment, reopens the database and checks that
+// random moment, reopens the database and checks that (on one shard, and on four, where
+// batches span shards and commit in two phases)
 // - every acknowledged put is there with its value, and every acknowledged delete took effect;
 // - every batch is all or nothing, acknowledged ones all;
 // - nothing else is there, and no value is wrong;
@@ -26,6 +27,8 @@ const CHILD_TIMEOUT_MS = 30_000;
 interface Workload {
   memtableBytes: number;
   maxExtraValueBytes: number;
+  /** With more than one, most batches span shards and commit in two phases. */
+  shards: number;
 }
 
 /** What the acknowledgments say must hold, accumulated over rounds. */
@@ -74,7 +77,7 @@ interface ChildRun {
 function runChild(dir: string, round: number, seed: number, w: Workload, expected: Expected, kill: { afterAcks: number } | { afterMs: number }): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [CHILD, dir, String(round), String(seed), String(w.memtableBytes), String(w.maxExtraValueBytes)], {
+    const child = spawn(process.execPath, [CHILD, dir, String(round), String(seed), String(w.memtableBytes), String(w.maxExtraValueBytes), String(w.shards)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let acks = 0;
@@ -129,10 +132,12 @@ async function verify(dir: string, w: Workload, expected: Expected, what: string
   const db = await open(dir, crashOptions(w.memtableBytes));
   try {
     // Open deletes what a killed flush or compaction left behind that no MANIFEST edit names.
-    const tables = fs.readdirSync(dir).filter((n) => n.endsWith('.sst')).length;
+    const names = fs.readdirSync(dir, { recursive: true, encoding: 'utf8' });
+    const tables = names.filter((n) => n.endsWith('.sst')).length;
     const named = db.stats().levels.reduce((n, l) => n + l.files, 0);
     if (tables !== named) throw new Error(`${what}: ${tables} table files, but the version names ${named}: orphans left after open`);
-    const strays = fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'));
+    assert.is(db.stats().shards.length, w.shards, `${what}: the database keeps its ${w.shards} shards`);
+    const strays = names.filter((n) => n.endsWith('.tmp'));
     if (strays.length > 0) throw new Error(`${what}: temp files left after open: ${strays.join(', ')}`);
     const puts = new Set<string>();
     /** batch "<round>/<id>/<n>" → how many of its keys are there */
@@ -207,11 +212,15 @@ async function crashRounds(name: string, w: Workload, seedOffset: number): Promi
 }
 
 test('acknowledged sync writes survive SIGKILL and batches are all or nothing', async () => {
-  await crashRounds('default memtable', { memtableBytes: 64 * 1024 * 1024, maxExtraValueBytes: 200 }, 1);
+  await crashRounds('default memtable', { memtableBytes: 64 * 1024 * 1024, maxExtraValueBytes: 200, shards: 1 }, 1);
 });
 
 test('acknowledged sync writes survive SIGKILL during memtable flushes (64 KiB memtables)', async () => {
-  await crashRounds('64 KiB memtables, small levels: kills land in flushes and compactions', { memtableBytes: 64 * 1024, maxExtraValueBytes: 4000 }, 2);
+  await crashRounds('64 KiB memtables, small levels: kills land in flushes and compactions', { memtableBytes: 64 * 1024, maxExtraValueBytes: 4000, shards: 1 }, 2);
+});
+
+test('4 shards: cross-shard sync batches are all or nothing in every shard across SIGKILL, nothing acknowledged is lost', async () => {
+  await crashRounds('4 shards, 64 KiB memtables: kills land in two-phase commits, flushes and compactions', { memtableBytes: 64 * 1024, maxExtraValueBytes: 1000, shards: 4 }, 3);
 });
 
 test.run();
