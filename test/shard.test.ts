@@ -166,6 +166,21 @@ test('recovery: a batch prepared in every shard but committed in none is absent 
   });
 });
 
+test('recovery: a Commit record is not enough when a participant lost its Prepare (a power cut of sync: false writes)', async () => {
+  await withTempDir(async (dir) => {
+    const [k0, k1] = [keyIn(0, 2), keyIn(1, 2)];
+    let db = await open(dir, { shards: 2 });
+    await db.put(k1, 'before');
+    await db.close();
+    const txn = 3_000_000;
+    appendToNewestWal(path.join(dir, 'shard-0'), Buffer.concat([prepareRecord(txn, [0, 1], txn, [put(k0, 'half')]), commitRecord(txn)]));
+    db = await open(dir);
+    assert.is(await db.get(k0), undefined, 'shard 0 holds Prepare and Commit, but shard 1 never got its part: absent');
+    assert.is((await db.get(k1))?.toString(), 'before');
+    await db.close();
+  });
+});
+
 test('recovery: a Commit record in one participant commits the batch in every participant', async () => {
   await withTempDir(async (dir) => {
     const [k0, k1, k2] = [keyIn(0, 3), keyIn(1, 3), keyIn(2, 3)];

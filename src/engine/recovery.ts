@@ -9,7 +9,7 @@
 // A shard of a sharded database also holds the Prepare and Commit records of batches that
 // span shards (two-phase-format.ts). Its replay first scans its WALs, the obsolete ones not
 // yet deleted included, for them and asks the database (`twoPhase.decide`) which batches
-// committed: those with a Commit record in any participant shard. A prepared batch is
+// committed (src/shard/recovery-coordinator.ts says how it decides). A prepared batch is
 // replayed only if it committed, in every shard or in none. In a shard, sequence numbers
 // rise from record to record but skip the numbers other shards took, so there the gap
 // check can only ask that they rise.
@@ -35,12 +35,14 @@ export interface ReplayResult {
 
 /** What a shard's WALs say about batches that span shards. */
 export interface TwoPhaseScan {
-  /** Batches with a Prepare record in a live WAL. */
-  prepared: Set<SeqNum>;
+  /** Batches with a Prepare record in a live WAL, each with its participant shards. */
+  prepared: Map<SeqNum, number[]>;
   /** Batches with a Commit record in any WAL still on disk. */
   committed: Set<SeqNum>;
   /** The largest sequence number any live record holds, committed or not. */
   maxSeq: SeqNum;
+  /** The MANIFEST's last sequence: every record at or below it is in a table, its WAL gone. */
+  flushedSeq: SeqNum;
 }
 
 export interface TwoPhaseRecovery {
@@ -55,16 +57,17 @@ async function scanTwoPhase(
   dir: string,
   walNumbers: readonly number[],
   twoPhase: TwoPhaseRecovery,
+  flushedSeq: SeqNum,
 ): Promise<TwoPhaseScan> {
-  const scan: TwoPhaseScan = { prepared: new Set(), committed: new Set(), maxSeq: 0 };
+  const scan: TwoPhaseScan = { prepared: new Map(), committed: new Set(), maxSeq: 0, flushedSeq };
   const visit = (bytes: Uint8Array, file: string, live: boolean) => {
     for (const record of readLog(bytes, file, { mode: 'salvage', onSkipped: () => {} }).records) {
       try {
         if (record.type === RecordType.Commit) scan.committed.add(decodeCommit(record.payload));
         else if (!live) continue;
         else if (record.type === RecordType.Prepare) {
-          const { txn, batch } = decodePrepare(record.payload);
-          scan.prepared.add(txn);
+          const { txn, participants, batch } = decodePrepare(record.payload);
+          scan.prepared.set(txn, participants);
           scan.maxSeq = Math.max(scan.maxSeq, batch.firstSeq + batch.entries.length - 1);
         } else if (record.type === RecordType.Batch) {
           const batch = decodeBatch(record.payload);
@@ -102,7 +105,7 @@ export async function replayWals(
   const twoPhase = options.twoPhase;
   let committed: ReadonlySet<SeqNum> = new Set();
   if (twoPhase) {
-    const scan = await scanTwoPhase(fs, dir, walNumbers, twoPhase);
+    const scan = await scanTwoPhase(fs, dir, walNumbers, twoPhase, options.lastSeq);
     committed = await twoPhase.decide(scan);
   }
   const memtables: Memtable[] = [];

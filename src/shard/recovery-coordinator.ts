@@ -1,9 +1,13 @@
 // RecoveryCoordinator: the meeting points of the shards' recoveries at open.
 //
 // 1. decide: every shard reports what its WALs hold of batches that span shards (prepared,
-//    committed); once all have, each is told the same answer: a batch committed if a Commit
-//    record for it is in any shard. A Commit record is written only after the batch's
-//    Prepare record is in every participant's WAL, so such a batch is replayed everywhere.
+//    committed); once all have, each is told the same answer. A batch committed if a Commit
+//    record for it is in some shard and every participant still has its part: its Prepare
+//    record in a live WAL, or its part already in a table (the shard's MANIFEST sequence
+//    reaches the batch: a shard applies a part before its WAL can go, invariant 8 of the
+//    engine). A Commit record is written only once every Prepare is, so after a process
+//    crash the second condition always holds; after a power cut it catches a participant
+//    whose unsynced Prepare was lost while another shard's Commit reached the disk.
 //    The clock moves past every sequence number any shard has seen, committed or not.
 // 2. recovered: no shard deletes its old WALs until every shard has replayed and flushed its
 //    own, so a Commit record stays readable for as long as a Prepare may still need it.
@@ -34,7 +38,7 @@ function meeting<T>(): Meeting<T> {
 export class RecoveryCoordinator {
   readonly #shards: number;
   readonly #clock: SequenceClock;
-  readonly #committed = new Set<SeqNum>();
+  readonly #scans: TwoPhaseScan[] = [];
   readonly #decided = meeting<ReadonlySet<SeqNum>>();
   readonly #recovered = meeting<void>();
 
@@ -43,13 +47,13 @@ export class RecoveryCoordinator {
     this.#clock = clock;
   }
 
-  /** The twoPhase hooks of one shard's engine. */
-  hooks(): NonNullable<EngineHooks['twoPhase']> {
+  /** The twoPhase hooks of shard `shard`'s engine. */
+  hooks(shard: number): NonNullable<EngineHooks['twoPhase']> {
     return {
       decide: (scan: TwoPhaseScan) => {
-        for (const txn of scan.committed) this.#committed.add(txn);
+        this.#scans[shard] = scan;
         this.#clock.advanceTo(scan.maxSeq);
-        if (++this.#decided.arrived === this.#shards) this.#decided.resolve(this.#committed);
+        if (++this.#decided.arrived === this.#shards) this.#decided.resolve(this.#decide());
         return this.#decided.promise;
       },
       recovered: () => {
@@ -57,6 +61,21 @@ export class RecoveryCoordinator {
         return this.#recovered.promise;
       },
     };
+  }
+
+  #decide(): Set<SeqNum> {
+    const scans = this.#scans;
+    const committed = new Set<SeqNum>();
+    for (const scan of scans) {
+      for (const txn of scan.committed) {
+        if (committed.has(txn)) continue;
+        const participants = scans.find((s) => s.prepared.has(txn))?.prepared.get(txn);
+        // No Prepare anywhere: every part is in a table already; nothing to replay.
+        if (participants === undefined) continue;
+        if (participants.every((p) => scans[p]!.prepared.has(txn) || scans[p]!.flushedSeq >= txn)) committed.add(txn);
+      }
+    }
+    return committed;
   }
 
   /** A shard failed to open: the others stop waiting. */

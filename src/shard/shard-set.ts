@@ -119,7 +119,7 @@ export class ShardSet {
       blockCacheBytes: Math.floor(options.blockCacheBytes / count),
     };
     const opening = Array.from({ length: count }, (_, i) =>
-      Engine.open(shardDirName(dir, i), shardOptions, { clock, pool, twoPhase: coordinator.hooks() }).catch((err: unknown) => {
+      Engine.open(shardDirName(dir, i), shardOptions, { clock, pool, twoPhase: coordinator.hooks(i) }).catch((err: unknown) => {
         coordinator.fail(err);
         throw err;
       }),
