@@ -447,6 +447,40 @@ test('usage errors, missing paths and strangers exit 2 with a message on stderr'
     }
   }));
 
+test('verify, stats and dump take a sharded database shard by shard, Prepare and Commit records included', () =>
+  withTempDir(async (dir) => {
+    const db = await open(dir, { shards: 3 });
+    for (let i = 0; i < 30; i++) await db.put(key(i), `value ${i}`);
+    await db.flush();
+    // Batches across shards, left in the WALs as Prepare and Commit records.
+    for (let b = 0; b < 5; b++) {
+      await db.batch(Array.from({ length: 6 }, (_, j) => ({ type: 'put' as const, key: key(100 + b * 6 + j), value: `batch ${b}` })));
+    }
+    await db.close();
+    const before = snapshot(path.join(dir, 'shard-1'));
+    const verified = await run('verify', dir);
+    expectCode(verified, 0);
+    for (let i = 0; i < 3; i++) assert.ok(verified.out.some((l) => l.startsWith(`shard ${i} of 3`)), show(verified));
+    assert.is(verified.out.filter((l) => l.endsWith(': OK')).length, 3, show(verified));
+    const stats = await run('stats', dir);
+    expectCode(stats, 0);
+    const dumped = await run('dump', dir);
+    expectCode(dumped, 0);
+    const wal = newestFile(path.join(dir, 'shard-0'), '.log');
+    const walDump = await run('dump', wal);
+    expectCode(walDump, 0);
+    assert.ok(walDump.out.some((l) => /prepare of batch \d+/.test(l)), `Prepare records are shown\n${show(walDump)}`);
+    assert.ok(walDump.out.some((l) => /commit of batch \d+/.test(l)), `Commit records are shown\n${show(walDump)}`);
+    assert.ok(walDump.out.some((l) => l.includes('"batch ')), `with their entries\n${show(walDump)}`);
+    assert.is(snapshot(path.join(dir, 'shard-1')), before, 'the tools change no file');
+
+    const table = path.join(dir, 'shard-2', filesOf(path.join(dir, 'shard-2'), '.sst')[0]!);
+    flipByte(table, 40);
+    const damaged = await run('verify', dir);
+    expectCode(damaged, 1);
+    assert.ok(damaged.out.some((l) => l.includes(path.basename(table))), show(damaged));
+  }));
+
 test('help exits 0 and warns that a database open elsewhere may change under verify', async () => {
   for (const argv of [['help'], ['--help'], ['help', 'verify'], ['verify', '--help'], ['dump', '-h']]) {
     const r = await run(...argv);

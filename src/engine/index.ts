@@ -5,3 +5,4 @@ export { resolveOptions, type EngineOptions, type ResolvedOptions, type WalRecov
 export { SequenceClock } from './sequence-clock.js';
 export type { EngineHooks } from './engine.js';
 export type { TwoPhaseScan } from './recovery.js';
+export { decodeCommit, decodePrepare } from './two-phase-format.js';

@@ -20,6 +20,7 @@ import {
   type FileSystem,
   type SeqNum,
 } from '../base/index.js';
+import { decodeCommit, decodePrepare } from '../engine/index.js';
 import { decodeEdit, VersionSet, type VersionEdit } from '../manifest/index.js';
 import { TableReader } from '../sstable/index.js';
 import { readLog, RecordType, type LogReadMode, type LogRecord } from '../wal/index.js';
@@ -123,13 +124,23 @@ export async function readLogRecords(fs: FileSystem, file: string, mode: LogRead
 export interface WalBatch {
   offset: number;
   firstSeq: SeqNum;
+  /** A shard's part of a batch across shards (Prepare), or its Commit record (no entries). */
+  twoPhase?: { record: 'prepare' | 'commit'; txn: SeqNum };
   entries: BatchEntry[];
 }
 
 /** The batch in WAL record `record` of `file`; throws CORRUPTION naming file and offset. */
 export function decodeWalRecord(file: string, record: LogRecord): WalBatch {
-  if (record.type !== RecordType.Batch) throw corruption(file, record.offset, `record type ${record.type} in a WAL`);
+  const known = record.type === RecordType.Batch || record.type === RecordType.Prepare || record.type === RecordType.Commit;
+  if (!known) throw corruption(file, record.offset, `record type ${record.type} in a WAL`);
   try {
+    if (record.type === RecordType.Prepare) {
+      const { txn, batch } = decodePrepare(record.payload);
+      return { offset: record.offset, firstSeq: batch.firstSeq, entries: batch.entries, twoPhase: { record: 'prepare', txn } };
+    }
+    if (record.type === RecordType.Commit) {
+      return { offset: record.offset, firstSeq: 0, entries: [], twoPhase: { record: 'commit', txn: decodeCommit(record.payload) } };
+    }
     const batch = decodeBatch(record.payload);
     return { offset: record.offset, firstSeq: batch.firstSeq, entries: batch.entries };
   } catch (err) {

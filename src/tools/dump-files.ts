@@ -5,7 +5,7 @@
 
 import { StrataError, ValueKind, type BatchEntry, type FileSystem, type SeqNum } from '../base/index.js';
 import type { TableMeta, VersionEdit } from '../manifest/index.js';
-import { decodeManifestRecord, decodeWalRecord, openTable, readLogRecords, tableName, type LogContents, type LogDamage } from './db-files.js';
+import { decodeManifestRecord, decodeWalRecord, openTable, readLogRecords, tableName, type LogContents, type LogDamage, type WalBatch } from './db-files.js';
 import { bytesJson, bytesText, count, reasonOf, sizeText, type Output } from './output.js';
 
 export interface DumpOptions {
@@ -123,7 +123,7 @@ export async function dumpLog(fs: FileSystem, file: string, kind: 'wal' | 'manif
     try {
       if (kind === 'wal') {
         const b = decodeWalRecord(file, record);
-        emitBatch(out, b.offset, b.firstSeq, b.entries, options);
+        emitBatch(out, b.offset, b.firstSeq, b.entries, options, b.twoPhase);
       } else {
         emitEdit(out, record.offset, decodeManifestRecord(file, record));
       }
@@ -161,10 +161,15 @@ function emitDamage(out: Output, d: LogDamage): void {
   out.emit({ type: 'damage', offset: d.offset, bytes: d.bytes, reason: d.reason }, `@${d.offset} DAMAGED, ${d.bytes} bytes skipped: ${d.reason}`);
 }
 
-function emitBatch(out: Output, offset: number, firstSeq: SeqNum, entries: readonly BatchEntry[], options: DumpOptions): void {
+function emitBatch(out: Output, offset: number, firstSeq: SeqNum, entries: readonly BatchEntry[], options: DumpOptions, twoPhase?: WalBatch['twoPhase']): void {
+  if (twoPhase?.record === 'commit') {
+    out.emit({ type: 'commit', offset, txn: twoPhase.txn }, `@${offset} commit of batch ${twoPhase.txn} (across shards)`);
+    return;
+  }
+  const type = twoPhase ? 'prepare' : 'batch';
   if (out.json) {
     out.emit({
-      type: 'batch', offset, firstSeq, count: entries.length,
+      type, offset, firstSeq, count: entries.length, ...(twoPhase ? { txn: twoPhase.txn } : {}),
       entries: entries.map((e, i) => ({
         seq: firstSeq + i, kind: e.kind === ValueKind.Put ? 'put' : 'delete', key: bytesJson(e.key),
         ...(e.kind === ValueKind.Put ? { value: bytesJson(e.value, options.maxValueBytes) } : {}),
@@ -172,7 +177,8 @@ function emitBatch(out: Output, offset: number, firstSeq: SeqNum, entries: reado
     }, '');
     return;
   }
-  out.text(`@${offset} batch firstSeq ${firstSeq}, ${count(entries.length, 'entry', 'entries')}`);
+  const what = twoPhase ? `prepare of batch ${twoPhase.txn} (across shards), part at` : 'batch';
+  out.text(`@${offset} ${what} firstSeq ${firstSeq}, ${count(entries.length, 'entry', 'entries')}`);
   entries.forEach((e, i) => emitEntry(out, e.key, firstSeq + i, e.kind, e.value, options, '  '));
 }
 

@@ -6,6 +6,7 @@
 
 import { parseArgs } from 'node:util';
 import { loadChecksum, NodeFileSystem, StrataError } from '../base/index.js';
+import { readShardsFile, shardDirName } from '../shard/index.js';
 import { UsageError } from './db-files.js';
 import { dump } from './dump.js';
 import { Output, reasonOf, type ToolIO } from './output.js';
@@ -141,17 +142,29 @@ export async function main(argv: readonly string[], io: ToolIO = {}): Promise<nu
   try {
     await loadChecksum();
     const fs = new NodeFileSystem();
-    switch (name) {
-      case 'verify':
-        return await verify(fs, target, out);
-      case 'stats':
-        return await stats(fs, target, out);
-      case 'dump':
-        return await dump(fs, target, {
-          limit: optionInt(values['limit'], '--limit', Infinity),
-          maxValueBytes: optionInt(values['max-value-bytes'], '--max-value-bytes', DEFAULT_MAX_VALUE_BYTES),
-        }, out);
+    const run = async (dir: string): Promise<number> => {
+      switch (name) {
+        case 'verify':
+          return await verify(fs, dir, out);
+        case 'stats':
+          return await stats(fs, dir, out);
+        case 'dump':
+          return await dump(fs, dir, {
+            limit: optionInt(values['limit'], '--limit', Infinity),
+            maxValueBytes: optionInt(values['max-value-bytes'], '--max-value-bytes', DEFAULT_MAX_VALUE_BYTES),
+          }, out);
+      }
+    };
+    // A sharded database: each shard folder is a database of its own to these tools.
+    const shards = await readShardsFile(fs, target);
+    if (shards === undefined) return await run(target);
+    let worst: number = ExitCode.Ok;
+    for (let i = 0; i < shards; i++) {
+      const dir = shardDirName(target, i);
+      out.emit({ type: 'shard', shard: i, shards, dir }, `shard ${i} of ${shards}: ${dir}`);
+      worst = Math.max(worst, await run(dir));
     }
+    return worst;
   } catch (err) {
     if (err instanceof UsageError) return usageError(plain, `stratadb ${name}: ${err.message}`, [command.usage]);
     if (Output.isClosedError(err)) return ExitCode.OutputClosed;
