@@ -16,17 +16,33 @@ export const RECORD_HEADER_BYTES = 13;
 // (offset u64 | size u32) at footer bytes 4, 16 and 28, the magic at 44.
 export const FOOTER_BYTES = 52;
 
-/** The offsets of the records of the log file `file`, which must end at a record boundary. */
+/**
+ * The offsets of the records of the log file `file`, which must end at a record boundary, or
+ * there be followed by zeros only (a WAL preallocated ahead of its appends, as a crash leaves it).
+ */
 export function recordOffsets(file: string): number[] {
   const bytes = fs.readFileSync(file);
   const offsets: number[] = [];
   let at = LOG_FILE_HEADER_BYTES;
-  while (at + RECORD_HEADER_BYTES <= bytes.length) {
+  while (at + RECORD_HEADER_BYTES <= bytes.length && !isZeroFrom(bytes, at)) {
     offsets.push(at);
     at += RECORD_HEADER_BYTES + bytes.readUInt32LE(at + 4);
   }
-  assert.is(at, bytes.length, `${file} ends at a record boundary`);
+  assert.ok(at === bytes.length || isZeroFrom(bytes, at), `${file} ends at a record boundary`);
   return offsets;
+}
+
+/** Offset just past the last record of the log file `file` (where its preallocated zeros start). */
+export function logEnd(file: string): number {
+  const bytes = fs.readFileSync(file);
+  let at = LOG_FILE_HEADER_BYTES;
+  while (at + RECORD_HEADER_BYTES <= bytes.length && !isZeroFrom(bytes, at)) at += RECORD_HEADER_BYTES + bytes.readUInt32LE(at + 4);
+  return Math.min(at, bytes.length);
+}
+
+function isZeroFrom(bytes: Uint8Array, at: number): boolean {
+  for (let i = at; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
 }
 
 export interface TableLayout {

@@ -11,8 +11,8 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NodeFileSystem, open, StrataError, type FileSystem, type OpenOptions, type WalRecoveryMode } from '../src/index.js';
-import { copyDir, expectCode, fileSize, filesOf, flipByte, newestFile, readAll, withTempDir } from './helpers.js';
-import { databaseWithManifest, databaseWithTable, FOOTER_BYTES, LOG_FILE_HEADER_BYTES, RECORD_HEADER_BYTES, recordOffsets, TABLE_KEYS, tableKey, tableLayout, tableValue } from './damage.js';
+import { copyDir, expectCode, filesOf, flipByte, newestFile, readAll, withTempDir } from './helpers.js';
+import { databaseWithManifest, databaseWithTable, FOOTER_BYTES, LOG_FILE_HEADER_BYTES, logEnd, RECORD_HEADER_BYTES, recordOffsets, TABLE_KEYS, tableKey, tableLayout, tableValue } from './damage.js';
 
 const MODES: readonly WalRecoveryMode[] = ['tolerate-tail', 'strict', 'salvage'];
 
@@ -95,7 +95,7 @@ test('a flipped byte in the last record of the newest WAL (a complete record) is
     const wal = wals[0]!;
     const offsets = recordOffsets(wal);
     const last = offsets[offsets.length - 1]!;
-    const end = fileSize(wal);
+    const end = logEnd(wal);
     const cases = [
       { what: 'its header checksum', at: last + 1 },
       { what: 'its length', at: last + 5 },
@@ -157,7 +157,7 @@ test('an older WAL cut inside its last record is CORRUPTION naming it in tolerat
     for (const mode of ['tolerate-tail', 'strict'] as const) {
       const copy = path.join(root, `older-${mode}`);
       copyDir(base, copy);
-      fs.truncateSync(path.join(copy, path.basename(older)), fileSize(older) - 3);
+      fs.truncateSync(path.join(copy, path.basename(older)), logEnd(older) - 3);
       const err = await expectCode(() => open(copy, { walRecovery: mode }), 'CORRUPTION', `an older WAL cut inside its last record, walRecovery '${mode}'`);
       assertCorruptionAt(err, older, last);
     }
@@ -174,11 +174,11 @@ test("walRecovery: 'salvage' reports the records it drops when an older WAL is c
     const last = recordOffsets(older)[4]!;
     const copy = path.join(root, 'salvage');
     copyDir(base, copy);
-    fs.truncateSync(path.join(copy, path.basename(older)), fileSize(older) - 3);
+    fs.truncateSync(path.join(copy, path.basename(older)), logEnd(older) - 3);
     const skips: [string, number, number][] = [];
     const got = await contents(copy, { walRecovery: 'salvage', onRecoverySkip: (file, offset, bytes) => skips.push([path.basename(file), offset, bytes]) });
     assert.equal(got, flat([writes[0]!.slice(0, 4), writes[1]!]), 'salvage keeps every intact record');
-    assert.equal(skips, [[path.basename(older), last, fileSize(older) - 3 - last]], 'and reports the cut record');
+    assert.equal(skips, [[path.basename(older), last, logEnd(older) - 3 - last]], 'and reports the cut record');
   });
 });
 

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NodeFileSystem, open, StrataError, type Database, type FileSystem, type OpenOptions } from '../src/index.js';
 import { assertEntries, copyDir, expectCode, fileSize, filesOf, flipByte, newestFile, readAll, show, withTempDir } from './helpers.js';
-import { databaseWithManifest, databaseWithTable, FOOTER_BYTES, RECORD_HEADER_BYTES, recordOffsets, TABLE_KEYS, tableKey, tableLayout, tableValue } from './damage.js';
+import { databaseWithManifest, databaseWithTable, FOOTER_BYTES, logEnd, RECORD_HEADER_BYTES, recordOffsets, TABLE_KEYS, tableKey, tableLayout, tableValue } from './damage.js';
 
 type Entries = [Buffer, Buffer][];
 const entry = (k: string, v: string): [Buffer, Buffer] => [Buffer.from(k), Buffer.from(v)];
@@ -52,7 +52,7 @@ async function databaseWithWal(dir: string, writes: number): Promise<{ wal: stri
       await db.put(e[0], e[1], { sync: true });
       written.push(e);
     }
-    lastRecordAt = fileSize(newestFile(live, '.log'));
+    lastRecordAt = logEnd(newestFile(live, '.log'));
     const last = entry('last', 'v-last');
     await db.put(last[0], last[1], { sync: true });
     written.push(last);
@@ -75,7 +75,7 @@ test('a WAL torn at every byte offset of its last record reopens to the state be
   await withTempDir(async (dir) => {
     const base = path.join(dir, 'base');
     const { wal, before, after, lastRecordAt } = await databaseWithWal(base, 6);
-    const end = fileSize(wal);
+    const end = logEnd(wal);
     assert.ok(end - lastRecordAt < 64, `the last record is small (${end - lastRecordAt} bytes)`);
     for (let cut = lastRecordAt; cut <= end; cut++) {
       const copy = path.join(dir, `cut-${cut}`);
@@ -115,7 +115,7 @@ test('a zero-filled last record (its bytes never reached the disk) is dropped as
     const copy = path.join(dir, 'zeroed');
     copyDir(base, copy);
     const file = path.join(copy, path.basename(wal));
-    const end = fileSize(file);
+    const end = logEnd(file);
     fs.truncateSync(file, lastRecordAt);
     fs.appendFileSync(file, Buffer.alloc(end - lastRecordAt + 4096));
     assertEntries(await contents(copy), before, 'WAL whose last record is zeros');
@@ -180,7 +180,7 @@ test("walRecovery: 'strict' rejects even a torn tail, which the default drops", 
     const copy = path.join(dir, 'strict');
     copyDir(base, copy);
     const walCopy = path.join(copy, path.basename(wal));
-    fs.truncateSync(walCopy, fileSize(walCopy) - 3);
+    fs.truncateSync(walCopy, logEnd(walCopy) - 3);
     const err = await expectCode(() => open(copy, { walRecovery: 'strict' }), 'CORRUPTION', "open with walRecovery: 'strict'");
     assert.ok(err.message.includes(path.basename(wal)), `the error names the WAL: ${err.message}`);
     assertEntries(await contents(copy), before, "the same WAL with walRecovery: 'tolerate-tail'");

@@ -4,7 +4,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ioError, StrataError } from './errors.js';
+import { closedError, ioError, StrataError } from './errors.js';
+import { native } from './native.js';
 
 export interface WritableFile {
   readonly path: string;
@@ -19,6 +20,25 @@ export interface WritableFile {
   append(chunks: Uint8Array | readonly Uint8Array[]): Promise<void>;
   /** fdatasync(2): every byte appended before the call is durable once it resolves. */
   sync(): Promise<void>;
+  /**
+   * append() then sync(): resolves once the bytes are durable. With the native addon one trip
+   * through the thread pool (pwritev(2) + fdatasync(2)) instead of two. A rejection may leave a
+   * prefix written and nothing synced. REQUIRES: as append(). Optional: without it, callers
+   * append then sync.
+   */
+  appendAndSync?(chunks: Uint8Array | readonly Uint8Array[]): Promise<void>;
+  /**
+   * Extends the file with zeros to at least `length` bytes, allocated on the disk (fallocate(2)),
+   * without moving `size`: appends go on at `size`, over the zeros. The new length is durable
+   * after the next sync(). Resolves false, changing nothing, where the file or the platform
+   * cannot allocate ahead. Optional: absent means the same as false.
+   */
+  preallocate?(length: number): Promise<boolean>;
+  /**
+   * Cuts the file back to `size`, dropping the zeros preallocate() added (ftruncate(2)).
+   * Durable after the next sync(). Optional: required of a file whose preallocate() can succeed.
+   */
+  trimToSize?(): Promise<void>;
   /** Closes the descriptor. Does not sync. Idempotent. */
   close(): Promise<void>;
 }
@@ -73,6 +93,8 @@ class NodeWritableFile implements WritableFile {
   readonly path: string;
   #fd: number;
   #size = 0;
+  /** The file's length: `size` plus the zeros preallocate() added past it. */
+  #length = 0;
   #closed = false;
 
   constructor(file: string, fd: number) {
@@ -84,29 +106,74 @@ class NodeWritableFile implements WritableFile {
     return this.#size;
   }
 
+  // Writes are positional (at `size`): the native pwritev moves no file offset, and a
+  // preallocated file is longer than what was appended.
   append(chunks: Uint8Array | readonly Uint8Array[]): Promise<void> {
     // After close() the descriptor number may already name another file.
-    if (this.#closed) return Promise.reject(new StrataError('CLOSED', `${this.path} is closed`));
+    if (this.#closed) return Promise.reject(closedError(this.path));
     const list = chunks instanceof Uint8Array ? [chunks] : chunks;
-    let total = 0;
-    for (const c of list) total += c.length;
+    const total = byteLength(list);
     if (total === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const done = (err: NodeJS.ErrnoException | null, written: number) => {
         if (err) return reject(ioError('write', this.path, err));
-        this.#size += written;
+        this.#wrote(written);
         if (written !== total) return reject(ioError('write', this.path, Object.assign(new Error('short write'), { code: 'EIO' })));
         resolve();
       };
-      if (list.length === 1) fs.write(this.#fd, list[0]!, 0, total, null, done);
-      else fs.writev(this.#fd, list as Uint8Array[], null, done);
+      if (list.length === 1) fs.write(this.#fd, list[0]!, 0, total, this.#size, done);
+      else fs.writev(this.#fd, list as Uint8Array[], this.#size, done);
     });
   }
 
   sync(): Promise<void> {
-    if (this.#closed) return Promise.reject(new StrataError('CLOSED', `${this.path} is closed`));
+    if (this.#closed) return Promise.reject(closedError(this.path));
     return new Promise((resolve, reject) => {
       fs.fdatasync(this.#fd, (err) => (err ? reject(ioError('fdatasync', this.path, err)) : resolve()));
+    });
+  }
+
+  async appendAndSync(chunks: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    const list = chunks instanceof Uint8Array ? [chunks] : chunks;
+    if (native.appendAndSync === undefined || this.#closed) {
+      await this.append(list);
+      return this.sync();
+    }
+    try {
+      this.#wrote(await native.appendAndSync(this.#fd, list, this.#size));
+    } catch (err) {
+      const { written, syscall } = err as { written?: number; syscall?: string };
+      this.#wrote(written ?? 0);
+      throw ioError(syscall === 'fdatasync' ? 'fdatasync' : 'write', this.path, err);
+    }
+  }
+
+  async preallocate(length: number): Promise<boolean> {
+    if (this.#closed) throw closedError(this.path);
+    if (native.fallocate === undefined) return false;
+    if (length <= this.#length) return true;
+    try {
+      await native.fallocate(this.#fd, this.#length, length - this.#length);
+    } catch (err) {
+      const errno = (err as NodeJS.ErrnoException).code;
+      if (errno === 'EOPNOTSUPP' || errno === 'ENOSYS') return false;
+      // A failure part way (ENOSPC) may have extended the file: let trimToSize() cut it.
+      this.#length = length;
+      throw ioError('fallocate', this.path, err);
+    }
+    this.#length = length;
+    return true;
+  }
+
+  trimToSize(): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError(this.path));
+    if (this.#length === this.#size) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      fs.ftruncate(this.#fd, this.#size, (err) => {
+        if (err) return reject(ioError('ftruncate', this.path, err));
+        this.#length = this.#size;
+        resolve();
+      });
     });
   }
 
@@ -117,6 +184,17 @@ class NodeWritableFile implements WritableFile {
       fs.close(this.#fd, (err) => (err ? reject(ioError('close', this.path, err)) : resolve()));
     });
   }
+
+  #wrote(bytes: number): void {
+    this.#size += bytes;
+    this.#length = Math.max(this.#length, this.#size);
+  }
+}
+
+function byteLength(chunks: readonly Uint8Array[]): number {
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  return total;
 }
 
 class NodeRandomAccessFile implements RandomAccessFile {
@@ -132,7 +210,7 @@ class NodeRandomAccessFile implements RandomAccessFile {
   }
 
   read(offset: number, length: number): Uint8Array {
-    if (this.#closed) throw new StrataError('CLOSED', `${this.path} is closed`);
+    if (this.#closed) throw closedError(this.path);
     const out = Buffer.allocUnsafe(length);
     let done = 0;
     try {

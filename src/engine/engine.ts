@@ -62,7 +62,7 @@ import {
 import { NUM_LEVELS, VersionSet, type TableMeta } from '../manifest/index.js';
 import { Memtable } from '../memtable/index.js';
 import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/index.js';
-import { LogWriter, readLogFile, RecordType } from '../wal/index.js';
+import { LogWriter, readLogFile, RecordType, WAL_PREALLOCATE_BYTES } from '../wal/index.js';
 import { CommitPipeline, type PendingWrite } from './commit-pipeline.js';
 import { DbIterator, type Bounds } from './db-iterator.js';
 import { firstFileReaching, LevelIterator } from './level-iterator.js';
@@ -275,7 +275,7 @@ export class Engine {
         if (meta) added.push({ level: 0, table: meta });
       }
       const walNumber = versions.newFileNumber();
-      const wal = await LogWriter.create(fs, walFileName(dir, walNumber));
+      const wal = await LogWriter.create(fs, walFileName(dir, walNumber), { preallocateBytes: WAL_PREALLOCATE_BYTES });
       try {
         await versions.startManifest({ logNumber: walNumber, lastSequence: replay.lastSeq, added });
       } catch (err) {
@@ -631,7 +631,7 @@ export class Engine {
     // write while losing an earlier one.
     await this.#wal.sync();
     const walNumber = this.#versions.newFileNumber();
-    const wal = await LogWriter.create(fs, walFileName(this.dir, walNumber));
+    const wal = await LogWriter.create(fs, walFileName(this.dir, walNumber), { preallocateBytes: WAL_PREALLOCATE_BYTES });
     try {
       await fs.syncDir(this.dir);
     } catch (err) {

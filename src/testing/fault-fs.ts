@@ -4,9 +4,13 @@
  * would keep; it can also fail a chosen call with an errno or tear a write.
  *
  * The model of durability (as RocksDB's FaultInjectionTestFS):
- * - File contents. Files only grow (WritableFile appends). Each file has `syncedBytes`: the
- *   size it had when a WritableFile.sync() that resolved was called. Files this object did not
- *   create count as synced whole.
+ * - File contents. Files grow by appends. Each file has `syncedBytes`: the bytes appended
+ *   when a WritableFile.sync() that resolved was called. Files this object did not create
+ *   count as synced whole. appendAndSync() is an append, then a sync (two calls in `ops`).
+ * - File length. preallocate() makes a file longer with zeros past its appended bytes, and
+ *   trimToSize() cuts those zeros off; either is durable at the next sync(), which records the
+ *   file's length as `syncedLength`. Appends into preallocated zeros that were never synced
+ *   are zeros again after a power cut.
  * - Directory entries. Every create (createWritable, lock of a new file), rename, unlink and
  *   mkdir is logged as an un-synced operation of its directory (for a rename: the directory of
  *   the destination). syncDir(dir) makes the operations logged in `dir` before the call
@@ -17,7 +21,8 @@
  *     rename  → the file goes back to its old name (a file it replaced comes back)
  *     unlink  → the file comes back
  *     mkdir   → the directory is removed, with everything in it
- *   then truncates every file to its syncedBytes. A file that comes back has the bytes it held
+ *   then cuts every file back to its syncedBytes (zeros up to its syncedLength, if that is
+ *   longer). A file that comes back has the bytes it held
  *   durably when it was unlinked or replaced: they are kept in memory until the operation is
  *   durable (this is for tests with files of megabytes, not gigabytes).
  *   With the option keepUnsynced, a file keeps that many of its unsynced bytes besides (the
@@ -47,7 +52,11 @@ import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
 import { invalidArgument, ioError, NodeFileSystem, StrataError, type FileLock, type FileSystem, type RandomAccessFile, type WritableFile } from '../base/index.js';
 
-/** The calls of FileSystem, WritableFile (append, sync, close), RandomAccessFile (read, close) and FileLock (release). */
+/**
+ * The calls of FileSystem, WritableFile (append, sync, close, preallocate, trimToSize;
+ * appendAndSync is recorded as append then sync), RandomAccessFile (read, close) and FileLock
+ * (release).
+ */
 export type FsOpName =
   | 'createWritable'
   | 'openReadable'
@@ -63,7 +72,9 @@ export type FsOpName =
   | 'sync'
   | 'close'
   | 'read'
-  | 'release';
+  | 'release'
+  | 'preallocate'
+  | 'trimToSize';
 
 /**
  * One call, as the trace records it: its name, its path (a rename's source; `to` its
@@ -84,7 +95,7 @@ export interface FsOp {
 export type OpMatcher = { op?: FsOpName | readonly FsOpName[]; path?: RegExp | string } | ((op: FsOp) => boolean);
 
 /** The calls that can change what a power cut leaves: the crash points of a sweep. */
-export const MUTATING_OPS: readonly FsOpName[] = ['createWritable', 'append', 'sync', 'rename', 'unlink', 'syncDir', 'mkdir'];
+export const MUTATING_OPS: readonly FsOpName[] = ['createWritable', 'append', 'sync', 'rename', 'unlink', 'syncDir', 'mkdir', 'preallocate', 'trimToSize'];
 
 /** Matches the calls in MUTATING_OPS. */
 export const mutatingOps: OpMatcher = { op: MUTATING_OPS };
@@ -94,7 +105,12 @@ const ERRNO_NUMBERS: Record<string, number> = { EIO: -5, ENOSPC: -28, EROFS: -30
 
 interface FileNode {
   path: string;
+  /** Appended bytes a power cut keeps. */
   syncedBytes: number;
+  /** Bytes appended so far, for a file written through this object. */
+  appendedBytes?: number;
+  /** The length a power cut leaves at least, zeros past syncedBytes (see the model). */
+  syncedLength: number;
 }
 
 /** A file's durable bytes, kept to bring it back when the unlink or rename that dropped it is undone. */
@@ -277,7 +293,7 @@ export class FaultInjectingFileSystem implements FileSystem {
     return this.#run('createWritable', p, async () => {
       const replaced = this.#exists(p) ? this.#save(p) : undefined;
       const real = await this.#base.createWritable(p);
-      const node: FileNode = { path: p, syncedBytes: 0 };
+      const node: FileNode = { path: p, syncedBytes: 0, syncedLength: 0 };
       this.#files.set(p, node);
       this.#log({ kind: 'create', dir: path.dirname(p), path: p, node, replaced });
       const handle = new FaultWritableFile(this.#channel, real, node);
@@ -360,7 +376,7 @@ export class FaultInjectingFileSystem implements FileSystem {
       const isNew = !this.#exists(p);
       const real = await this.#base.lock(p);
       if (isNew) {
-        const node: FileNode = { path: p, syncedBytes: 0 };
+        const node: FileNode = { path: p, syncedBytes: 0, syncedLength: 0 };
         this.#files.set(p, node);
         this.#log({ kind: 'create', dir: path.dirname(p), path: p, node, replaced: undefined });
       }
@@ -449,7 +465,8 @@ export class FaultInjectingFileSystem implements FileSystem {
   #nodeAt(p: string): FileNode | undefined {
     let node = this.#files.get(p);
     if (node === undefined && this.#exists(p)) {
-      node = { path: p, syncedBytes: nodeFs.statSync(p).size };
+      const size = nodeFs.statSync(p).size;
+      node = { path: p, syncedBytes: size, syncedLength: size };
       this.#files.set(p, node);
     }
     return node;
@@ -458,12 +475,12 @@ export class FaultInjectingFileSystem implements FileSystem {
   /** The durable bytes of the file at `p` (which exists). */
   #save(p: string): Saved {
     const node = this.#nodeAt(p)!;
-    const bytes = Buffer.alloc(node.syncedBytes);
+    const bytes = Buffer.alloc(Math.max(node.syncedBytes, node.syncedLength));
     const fd = nodeFs.openSync(p, 'r');
     try {
       let at = 0;
-      while (at < bytes.length) {
-        const n = nodeFs.readSync(fd, bytes, at, bytes.length - at, at);
+      while (at < node.syncedBytes) {
+        const n = nodeFs.readSync(fd, bytes, at, node.syncedBytes - at, at);
         if (n === 0) break;
         at += n;
       }
@@ -487,16 +504,19 @@ export class FaultInjectingFileSystem implements FileSystem {
     for (let i = this.#dirLog.length - 1; i >= 0; i--) this.#undo(this.#dirLog[i]!);
     this.#dirLog = [];
     for (const [p, node] of this.#files) {
-      let size: number;
+      let length: number;
       try {
-        size = nodeFs.statSync(p).size;
+        length = nodeFs.statSync(p).size;
       } catch {
         continue;
       }
-      const unsynced = size - node.syncedBytes;
-      if (unsynced <= 0) continue;
-      const kept = Math.max(0, Math.min(unsynced, Math.floor(options.keepUnsynced?.(p, unsynced) ?? 0) || 0));
-      if (kept < unsynced) nodeFs.truncateSync(p, node.syncedBytes + kept);
+      const appended = node.appendedBytes ?? length;
+      const unsynced = appended - node.syncedBytes;
+      const kept = unsynced <= 0 ? 0 : Math.max(0, Math.min(unsynced, Math.floor(options.keepUnsynced?.(p, unsynced) ?? 0) || 0));
+      const keptBytes = Math.min(appended, node.syncedBytes + kept);
+      const keptLength = Math.max(keptBytes, node.syncedLength);
+      if (appended > keptBytes && keptLength > keptBytes) zeroRange(p, keptBytes, Math.min(appended, keptLength));
+      if (length !== keptLength) nodeFs.truncateSync(p, keptLength);
     }
     this.#files.clear();
   }
@@ -531,6 +551,8 @@ export class FaultInjectingFileSystem implements FileSystem {
     nodeFs.writeFileSync(p, saved.bytes);
     saved.node.path = p;
     saved.node.syncedBytes = saved.bytes.length;
+    saved.node.syncedLength = saved.bytes.length;
+    delete saved.node.appendedBytes;
     this.#files.set(p, saved.node);
   }
 }
@@ -546,6 +568,8 @@ class FaultWritableFile implements WritableFile {
   readonly #fs: Channel;
   readonly #real: WritableFile;
   readonly #node: FileNode;
+  /** The real file's length: its size, or more after preallocate(). */
+  #length = 0;
   #closed = false;
 
   constructor(fs: Channel, real: WritableFile, node: FileNode) {
@@ -564,23 +588,50 @@ class FaultWritableFile implements WritableFile {
 
   append(chunks: Uint8Array | readonly Uint8Array[]): Promise<void> {
     return this.#fs.run('append', this.path, async (tearAt) => {
-      if (tearAt === undefined) return this.#real.append(chunks);
-      const whole = Buffer.concat(chunks instanceof Uint8Array ? [chunks] : (chunks as Uint8Array[]));
-      const prefix = whole.subarray(0, Math.min(tearAt, whole.length));
       try {
-        if (prefix.length > 0) await this.#real.append(prefix);
+        if (tearAt === undefined) return await this.#real.append(chunks);
+        const whole = Buffer.concat(chunks instanceof Uint8Array ? [chunks] : (chunks as Uint8Array[]));
+        const prefix = whole.subarray(0, Math.min(tearAt, whole.length));
+        try {
+          if (prefix.length > 0) await this.#real.append(prefix);
+        } finally {
+          this.#fs.tore(this.#node, this.#real.size);
+        }
+        throw powerOff('append', this.path);
       } finally {
-        this.#fs.tore(this.#node, this.#real.size);
+        this.#node.appendedBytes = this.#real.size;
+        this.#length = Math.max(this.#length, this.#real.size);
       }
-      throw powerOff('append', this.path);
     });
   }
 
   sync(): Promise<void> {
     return this.#fs.run('sync', this.path, async () => {
       const size = this.#real.size;
+      const length = this.#length;
       if (this.#fs.realSyncs) await this.#real.sync();
       this.#node.syncedBytes = Math.max(this.#node.syncedBytes, size);
+      this.#node.syncedLength = length;
+    });
+  }
+
+  async appendAndSync(chunks: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    await this.append(chunks);
+    await this.sync();
+  }
+
+  preallocate(length: number): Promise<boolean> {
+    return this.#fs.run('preallocate', this.path, async () => {
+      const done = (await this.#real.preallocate?.(length)) ?? false;
+      if (done) this.#length = Math.max(this.#length, length);
+      return done;
+    });
+  }
+
+  trimToSize(): Promise<void> {
+    return this.#fs.run('trimToSize', this.path, async () => {
+      await this.#real.trimToSize?.();
+      this.#length = this.#real.size;
     });
   }
 
@@ -667,6 +718,17 @@ function injected(errno: string, op: FsOpName, file: string): StrataError {
     path: file,
   });
   return ioError(op, file, cause);
+}
+
+/** Writes zeros over [from, to) of `file`: appends that never reached the disk. */
+function zeroRange(file: string, from: number, to: number): void {
+  const fd = nodeFs.openSync(file, 'r+');
+  try {
+    const zeros = Buffer.alloc(Math.min(to - from, 1 << 20));
+    for (let at = from; at < to; at += zeros.length) nodeFs.writeSync(fd, zeros, 0, Math.min(zeros.length, to - at), at);
+  } finally {
+    nodeFs.closeSync(fd);
+  }
 }
 
 function powerOff(op: FsOpName, file: string): StrataError {

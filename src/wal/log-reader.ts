@@ -8,7 +8,12 @@
 // 3. A damaged record is a torn tail iff the writer can have left it so by dying mid-append:
 //    it is cut short (its header, or the length its intact header gives, runs past the end of
 //    the file), or every byte from its first to the end of the file is zero (a zero-filled or
-//    preallocated tail: nothing was written there). Such a record was never acknowledged.
+//    preallocated tail: nothing was written there), or it runs into such zeros and the file
+//    goes on past its end (an append into a preallocated file, cut off: the zeros start before
+//    the record's end — the end of its header when the header checksum failed — and go on
+//    past it). Such a record was never acknowledged. A complete record whose payload
+//    happens to end in zeros and that was damaged later, in a preallocated file, looks the same:
+//    the one case this rule cannot tell apart.
 // 4. Any other damage is corruption, at the end of the file too: a complete record whose
 //    checksum fails was written whole and later damaged (for the MANIFEST, every record was
 //    synced before anything acted on it), so dropping it could lose acknowledged data.
@@ -27,7 +32,7 @@
 // Record types are not checked here: the caller knows which types it accepts.
 
 import { corruption } from '../base/index.js';
-import { checkFileHeader, findIntactRecord, LOG_FILE_HEADER_BYTES, parseRecord, type DamagedRecord } from './record-format.js';
+import { checkFileHeader, findIntactRecord, LOG_FILE_HEADER_BYTES, parseRecord, RECORD_HEADER_BYTES, type DamagedRecord } from './record-format.js';
 
 export type LogReadMode = 'tolerate-tail' | 'strict' | 'salvage';
 
@@ -68,7 +73,7 @@ export function readLog(bytes: Uint8Array, file: string, options: LogReadOptions
       offset = record.end;
       continue;
     }
-    if (record.cutShort || isZeroFrom(bytes, offset)) {
+    if (record.cutShort || runsIntoZeroTail(bytes, offset, record)) {
       if (options.mode === 'strict') throw corruption(file, offset, `${record.what} (a torn tail)`);
       return { records, endOffset: offset, tornTail: true };
     }
@@ -78,7 +83,9 @@ export function readLog(bytes: Uint8Array, file: string, options: LogReadOptions
       throw corruption(file, offset, `${record.what}; ${after}, so this is not a torn tail`);
     }
     if (next === undefined) {
-      options.onSkipped?.(offset, bytes.length - offset, record.what);
+      // Dropped: the record, or when its length cannot be trusted everything up to the zeros
+      // a preallocated file ends in (never data).
+      options.onSkipped?.(offset, (record.trustedEnd ?? zeroTailStart(bytes, offset)) - offset, record.what);
       return { records, endOffset: offset, tornTail: false };
     }
     options.onSkipped?.(offset, next - offset, record.what);
@@ -87,9 +94,20 @@ export function readLog(bytes: Uint8Array, file: string, options: LogReadOptions
   return { records, endOffset: offset, tornTail: false };
 }
 
-function isZeroFrom(bytes: Uint8Array, offset: number): boolean {
-  for (let i = offset; i < bytes.length; i++) if (bytes[i] !== 0) return false;
-  return true;
+/** Rule 3's zero tails: the record at `offset` starts in one, or ends in one that goes on past it. */
+function runsIntoZeroTail(bytes: Uint8Array, offset: number, damage: DamagedRecord): boolean {
+  const zeroTail = zeroTailStart(bytes, offset);
+  if (zeroTail === offset) return true;
+  // zeroTail == end is a record written whole, then damaged: not torn.
+  const end = damage.trustedEnd ?? offset + RECORD_HEADER_BYTES;
+  return zeroTail < end && end < bytes.length;
+}
+
+/** Where the zeros that end `bytes` start (bytes.length if it ends otherwise), at `from` or later. */
+function zeroTailStart(bytes: Uint8Array, from: number): number {
+  let at = bytes.length;
+  while (at > from && bytes[at - 1] === 0) at--;
+  return at;
 }
 
 /** Offset of the first intact record after the damaged record at `offset`, if any. */

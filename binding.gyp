@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "stratadb_io",
+      "sources": ["native/stratadb_io.c"],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}

@@ -1,0 +1,180 @@
+// The native addon's calls (src/base/native.ts) and their JavaScript fallbacks, through
+// NodeFileSystem: the same results either way, errors as IO_ERROR with the errno kept, and a
+// preallocated WAL that reopens with exactly the acknowledged records. The suite runs twice in
+// `npm test`, the second time with STRATADB_NATIVE=0 (the fallback everywhere).
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadChecksum, NodeFileSystem } from '../src/base/index.js';
+import { native, nativeIo } from '../src/base/native.js';
+import { open } from '../src/index.js';
+import { FaultInjectingFileSystem } from '../src/testing/index.js';
+import { LogWriter, readLogFile, RecordType, WAL_PREALLOCATE_BYTES } from '../src/wal/index.js';
+import { logEnd } from './damage.js';
+import { expectCode, newestFile, withTempDir } from './helpers.js';
+
+await loadChecksum();
+
+const forcedOff = process.env['STRATADB_NATIVE'] === '0';
+const bytes = (s: string) => Buffer.from(s);
+
+/** The error `promise` rejects with; fails the test if it resolves. */
+async function rejection(promise: Promise<unknown>): Promise<{ code?: string; syscall?: string; written?: number }> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as { code?: string; syscall?: string; written?: number };
+  }
+  throw new assert.Assertion({ message: 'the call resolved', operator: 'rejects', expects: 'a rejection', actual: 'a resolution' });
+}
+
+test('STRATADB_NATIVE=0 turns every native call off and says so', () => {
+  if (forcedOff) {
+    assert.is(nativeIo.addon, 'disabled');
+    assert.equal(nativeIo.calls, []);
+    assert.equal(Object.keys(native), []);
+  } else {
+    assert.equal(Object.keys(native).sort(), [...nativeIo.calls].sort(), 'the status names exactly the calls in use');
+  }
+});
+
+test('the environment variable really forces the fallback in a fresh process', () => {
+  const loader = new URL('../src/base/native.js', import.meta.url).href;
+  const script = `import(${JSON.stringify(loader)}).then((m) => console.log(JSON.stringify(m.nativeIo)))`;
+  const run = (value: string) => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, STRATADB_NATIVE: value } });
+    assert.is(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as { addon: string; calls: string[] };
+  };
+  assert.equal(run('0'), { addon: 'disabled', calls: [], reason: 'STRATADB_NATIVE=0' });
+  const some = run('appendAndSync');
+  if (some.addon === 'loaded') assert.equal(some.calls, ['appendAndSync'], 'a list picks the calls');
+  else assert.equal(some.calls, [], 'without the addon no call is native');
+});
+
+test('appendAndSync() writes every chunk in order at the end of the file', async () => {
+  await withTempDir(async (dir) => {
+    const file = await new NodeFileSystem().createWritable(path.join(dir, 'a'));
+    await file.append(bytes('head|'));
+    await file.appendAndSync!([bytes('one|'), new Uint8Array(0), bytes('two|')]);
+    await file.appendAndSync!(bytes('three'));
+    await file.append(bytes('|tail'));
+    assert.is(file.size, 23);
+    await file.close();
+    assert.is(fs.readFileSync(path.join(dir, 'a'), 'latin1'), 'head|one|two|three|tail');
+  });
+});
+
+test('the native appendAndSync on a closed descriptor rejects with its errno, and NodeFileSystem turns it into IO_ERROR', async () => {
+  const appendAndSync = native.appendAndSync;
+  if (appendAndSync === undefined) return;
+  await withTempDir(async (dir) => {
+    const fd = fs.openSync(path.join(dir, 'a'), 'w');
+    fs.closeSync(fd);
+    const err = await rejection(appendAndSync(fd, [bytes('x')], 0));
+    assert.is(err.code, 'EBADF');
+    assert.is(err.syscall, 'pwritev');
+    assert.is(err.written, 0);
+  });
+});
+
+test('appendAndSync() after close() is CLOSED, with or without the addon', async () => {
+  await withTempDir(async (dir) => {
+    const file = await new NodeFileSystem().createWritable(path.join(dir, 'a'));
+    await file.close();
+    await expectCode(() => file.appendAndSync!(bytes('x')), 'CLOSED');
+  });
+});
+
+test('a failed write inside the native appendAndSync rejects with its errno and no sync', async () => {
+  if (native.appendAndSync === undefined) return;
+  // /dev/full refuses writes with ENOSPC.
+  if (!fs.existsSync('/dev/full')) return;
+  const fd = fs.openSync('/dev/full', 'w');
+  try {
+    const err = await rejection(native.appendAndSync(fd, [bytes('x')], 0));
+    assert.is(err.code, 'ENOSPC');
+    assert.is(err.syscall, 'pwritev');
+  } finally {
+    fs.closeSync(fd);
+  }
+});
+
+test('preallocate() makes the file longer with zeros, appends go on at size, trimToSize() cuts the zeros', async () => {
+  await withTempDir(async (dir) => {
+    const p = path.join(dir, 'a');
+    const file = await new NodeFileSystem().createWritable(p);
+    await file.append(bytes('abc'));
+    const done = await file.preallocate!(4096);
+    assert.is(done, native.fallocate !== undefined, 'preallocation happens with the native call only');
+    assert.is(fs.statSync(p).size, done ? 4096 : 3);
+    await file.appendAndSync!(bytes('def'));
+    assert.is(file.size, 6);
+    const content = fs.readFileSync(p);
+    assert.is(content.subarray(0, 6).toString(), 'abcdef');
+    assert.ok(content.subarray(6).every((b) => b === 0), 'zeros after the appended bytes');
+    await file.trimToSize!();
+    await file.sync();
+    await file.close();
+    assert.is(fs.readFileSync(p, 'latin1'), 'abcdef');
+  });
+});
+
+test('a preallocated log reads back exactly its records; sync() cuts the zeros so that it can be read strictly', async () => {
+  await withTempDir(async (dir) => {
+    const p = path.join(dir, '000001.log');
+    const writer = await LogWriter.create(new NodeFileSystem(), p, { preallocateBytes: 64 * 1024 });
+    const payloads = Array.from({ length: 50 }, (_, i) => Buffer.alloc(100 + i, i + 1));
+    for (let i = 0; i < payloads.length; i += 5) await writer.addRecords(RecordType.Batch, payloads.slice(i, i + 5), i % 10 === 0);
+    const live = await readLogFile(new NodeFileSystem(), p, { mode: 'tolerate-tail' });
+    assert.is(live.records.length, 50);
+    if (native.fallocate !== undefined) assert.ok(fs.statSync(p).size > writer.size, 'the file is allocated past its records');
+    await writer.sync();
+    assert.is(fs.statSync(p).size, writer.size, 'sync() left no zeros');
+    const strict = await readLogFile(new NodeFileSystem(), p, { mode: 'strict' });
+    assert.equal(strict.records.map((r) => Buffer.from(r.payload)), payloads);
+    await writer.close();
+  });
+});
+
+test('a database with preallocated WALs reopens after a power cut with exactly the acknowledged synced writes', async () => {
+  await withTempDir(async (dir) => {
+    const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+    const db = await open(dir, { fs: ffs, memtableBytes: 64 * 1024 });
+    const acked: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      const key = `k${String(i).padStart(4, '0')}`;
+      await db.put(key, `value ${i} `.repeat(5), { sync: i % 3 === 0 });
+      if (i % 3 === 0) acked.push(key);
+    }
+    await db.put('unsynced', 'x');
+    const wal = newestFile(dir, '.log');
+    if (native.fallocate !== undefined) assert.ok(fs.statSync(wal).size >= logEnd(wal) + WAL_PREALLOCATE_BYTES / 2, 'the newest WAL is preallocated');
+    await ffs.powerCut();
+    await db.close().catch(() => undefined);
+    const again = await open(dir);
+    for (const key of acked) assert.ok(again.getSync(key) !== undefined, `${key} was synced and survives`);
+    await again.close();
+  });
+});
+
+test('a WAL append torn inside a preallocated file is a torn tail, not corruption', async () => {
+  await withTempDir(async (dir) => {
+    const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+    const db = await open(dir, { fs: ffs });
+    for (let i = 0; i < 20; i++) await db.put(`k${i}`, 'v'.repeat(200), { sync: true });
+    ffs.tearNextWrite(60, { op: 'append', path: /\.log$/ });
+    await expectCode(() => db.put('torn', 'w'.repeat(200), { sync: true }), 'IO_ERROR');
+    await ffs.whenPowerCut();
+    await db.close().catch(() => undefined);
+    const again = await open(dir);
+    for (let i = 0; i < 20; i++) assert.ok(again.getSync(`k${i}`) !== undefined, `k${i} survives`);
+    assert.is(again.getSync('torn'), undefined, 'the torn write is gone');
+    await again.close();
+  });
+});
+
+test.run();
