@@ -1,5 +1,5 @@
-// The table cache (a bounded set of open readers) and the block cache (a byte-bounded LRU of
-// decompressed blocks), and the lifetime of readers and iterators.
+// The table cache (a bounded set of open readers) and the block cache (a byte-bounded CLOCK
+// cache of decompressed blocks), and the lifetime of readers and iterators.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -173,6 +173,41 @@ test('a closed reader refuses get() and iterator() with CLOSED; close() is idemp
   reader.close();
   assert.is(codeOf(() => reader.get(keyOf(4, 1), 10)), 'CLOSED');
   assert.is(codeOf(() => reader.iterator()), 'CLOSED');
+  assert.is(fs.open, 0);
+});
+
+test('a block hit since the clock hand last passed survives the next eviction; one read once goes first', () => {
+  // Table 1's blocks: 3000 entries of 64-byte values, cut at 4 KiB, so about 55 blocks of ~4 KiB.
+  const blocks = new BlockCache(3 * 4200);
+  const reader = TableReader.open(fs.openReadable(nameOf(1)), 1, blocks);
+  const inBlock = (i: number) => keyOf(1, i * 60 + 10);
+  reader.get(inBlock(0), 1e6);
+  reader.get(inBlock(1), 1e6);
+  reader.get(inBlock(2), 1e6);
+  assert.equal([blocks.hits, blocks.misses], [0, 3]);
+  reader.get(inBlock(0), 1e6);
+  assert.equal([blocks.hits, blocks.misses], [1, 3]);
+  // A fourth block evicts the oldest block not hit since: block 1, not block 0.
+  reader.get(inBlock(3), 1e6);
+  assert.ok(blocks.usedBytes <= blocks.capacityBytes);
+  reader.get(inBlock(0), 1e6);
+  assert.equal([blocks.hits, blocks.misses], [2, 4]);
+  reader.get(inBlock(1), 1e6);
+  assert.equal([blocks.hits, blocks.misses], [2, 5]);
+  reader.close();
+});
+
+test('release() of an acquired reader also works detached from its handle', () => {
+  const cache = new TableCache(fs, nameOf, { maxOpenFiles: 1, blockCache: undefined });
+  const { reader, release } = cache.acquire(2);
+  cache.acquire(3).release();
+  assert.is(reader.get(keyOf(2, 5), 100)?.seq, 6);
+  release();
+  release();
+  assert.is(codeOf(() => reader.get(keyOf(2, 5), 100)), 'CLOSED');
+  assert.is(cache.get(3, keyOf(3, 7), 100)?.seq, 8);
+  assert.is(cache.get(3, keyOf(3, 7), 7), undefined);
+  cache.close();
   assert.is(fs.open, 0);
 });
 

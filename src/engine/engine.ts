@@ -580,12 +580,7 @@ export class Engine {
   #getFromTable(table: TableMeta, key: Uint8Array, seq: SeqNum) {
     if (compareBytes(key, table.smallestKey) < 0 || compareBytes(key, table.largestKey) > 0) return undefined;
     if (table.smallestSeq > seq) return undefined;
-    const handle = this.#tableCache.acquire(table.fileNumber);
-    try {
-      return handle.reader.get(key, seq);
-    } finally {
-      handle.release();
-    }
+    return this.#tableCache.get(table.fileNumber, key, seq);
   }
 
   /**

@@ -1,8 +1,18 @@
-// An LRU cache of decompressed, checked data blocks, shared by the readers of every table.
-// Its bound is in bytes of block contents. Blocks are immutable and a file number names one
-// file forever, so an entry never goes stale; evictFile() drops a deleted file's blocks early.
+// A cache of decompressed, checked data blocks, shared by the readers of every table. Its
+// bound is in bytes of block contents. Blocks are immutable and a file number names one file
+// forever, so an entry never goes stale; evictFile() drops a deleted file's blocks early.
 // A cursor that still holds an evicted block keeps using it: the cache bounds what it
 // retains, not what is in use.
+//
+// Replacement is CLOCK (second chance), an approximation of least-recently-used: a hit only
+// sets the entry's reference bit, where moving it to the front of a recency list would write
+// to three entries scattered in memory on every hit. To make room, a hand sweeps the ring of
+// entries from the oldest insert on, clearing set bits and evicting the first entry whose bit
+// is clear. A block read once and never again goes first; a block hit since the hand last
+// passed it stays for one more sweep.
+//
+// A reader looks its blocks up through the FileBlocks of its file (fileBlocks(), once at
+// open), by block number: one map lookup per hit, no key to build.
 
 import { invalidArgument } from '../base/errors.js';
 import type { Block } from './block-format.js';
@@ -10,12 +20,19 @@ import type { Block } from './block-format.js';
 class Entry {
   prev: Entry = this;
   next: Entry = this;
+  referenced = false;
   constructor(
-    readonly fileNumber: number,
-    readonly offset: number,
-    readonly block: Block | undefined,
+    readonly file: FileBlocks,
+    readonly blockNumber: number,
+    readonly block: Block,
     readonly charge: number,
   ) {}
+}
+
+/** The cached blocks of one table file, by block number. Internal to src/sstable. */
+export class FileBlocks {
+  readonly entries = new Map<number, Entry>();
+  constructor(readonly fileNumber: number) {}
 }
 
 export class BlockCache {
@@ -23,9 +40,10 @@ export class BlockCache {
   #usedBytes = 0;
   #hits = 0;
   #misses = 0;
-  readonly #files = new Map<number, Map<number, Entry>>();
-  /** Sentinel of the recency list: #lru.next is the most recently used entry. */
-  readonly #lru = new Entry(-1, -1, undefined, 0);
+  /** Every file that has had a reader since its last evictFile(). */
+  readonly #files = new Map<number, FileBlocks>();
+  /** The clock hand: the next entry a sweep looks at, the oldest insert; undefined when empty. */
+  #hand: Entry | undefined;
 
   /** `capacityBytes`: bytes of decompressed block contents kept; 0 keeps none. */
   constructor(capacityBytes: number) {
@@ -49,75 +67,82 @@ export class BlockCache {
     return this.#usedBytes;
   }
 
+  /**
+   * The blocks of table `fileNumber`, for a reader of it to look up and insert through.
+   * Internal to src/sstable.
+   */
+  fileBlocks(fileNumber: number): FileBlocks {
+    let file = this.#files.get(fileNumber);
+    if (file === undefined) {
+      file = new FileBlocks(fileNumber);
+      this.#files.set(fileNumber, file);
+    }
+    return file;
+  }
+
   /** Drops every block of `fileNumber` (its file is being deleted). */
   evictFile(fileNumber: number): void {
-    const blocks = this.#files.get(fileNumber);
-    if (blocks === undefined) return;
-    for (const e of blocks.values()) this.#unlink(e);
+    const file = this.#files.get(fileNumber);
+    if (file === undefined) return;
+    for (const e of file.entries.values()) this.#remove(e);
     this.#files.delete(fileNumber);
   }
 
-  /** The cached block at `offset` of `fileNumber`, counted as a hit or a miss. Internal to src/sstable. */
-  lookup(fileNumber: number, offset: number): Block | undefined {
-    const e = this.#files.get(fileNumber)?.get(offset);
+  /** Block `blockNumber` of `file`, counted as a hit or a miss. Internal to src/sstable. */
+  lookup(file: FileBlocks, blockNumber: number): Block | undefined {
+    const e = file.entries.get(blockNumber);
     if (e === undefined) {
       this.#misses++;
       return undefined;
     }
     this.#hits++;
-    if (this.#lru.next !== e) {
-      this.#detach(e);
-      this.#attachFront(e);
-    }
+    e.referenced = true;
     return e.block;
   }
 
-  /** Caches `block`, evicting least recently used blocks to stay within capacity. Internal to src/sstable. */
-  insert(fileNumber: number, offset: number, block: Block): void {
+  /** Caches `block`, evicting blocks to stay within capacity. Internal to src/sstable. */
+  insert(file: FileBlocks, blockNumber: number, block: Block): void {
     const charge = block.data.byteLength;
     if (charge > this.#capacityBytes) return;
-    let blocks = this.#files.get(fileNumber);
-    if (blocks === undefined) {
-      blocks = new Map();
-      this.#files.set(fileNumber, blocks);
-    }
-    const old = blocks.get(offset);
-    if (old !== undefined) this.#unlink(old);
-    while (this.#usedBytes + charge > this.#capacityBytes) this.#evictOldest();
-    const e = new Entry(fileNumber, offset, block, charge);
-    blocks.set(offset, e);
-    this.#attachFront(e);
+    const old = file.entries.get(blockNumber);
+    if (old !== undefined) this.#remove(old);
+    while (this.#usedBytes + charge > this.#capacityBytes) this.#evictOne();
+    const e = new Entry(file, blockNumber, block, charge);
+    file.entries.set(blockNumber, e);
     this.#usedBytes += charge;
+    const hand = this.#hand;
+    if (hand === undefined) {
+      this.#hand = e;
+      return;
+    }
+    // Just behind the hand: the newest insert is the last a sweep reaches.
+    e.prev = hand.prev;
+    e.next = hand;
+    hand.prev.next = e;
+    hand.prev = e;
   }
 
-  #evictOldest(): void {
-    const e = this.#lru.prev;
-    const blocks = this.#files.get(e.fileNumber)!;
-    blocks.delete(e.offset);
-    if (blocks.size === 0) this.#files.delete(e.fileNumber);
-    this.#detach(e);
-    this.#usedBytes -= e.charge;
+  #evictOne(): void {
+    let e = this.#hand!;
+    while (e.referenced) {
+      e.referenced = false;
+      e = e.next;
+    }
+    this.#hand = e;
+    this.#remove(e);
   }
 
-  /** Removes `e` from the list, the accounting and its file's map. */
-  #unlink(e: Entry): void {
-    this.#detach(e);
-    this.#usedBytes -= e.charge;
-    this.#files.get(e.fileNumber)?.delete(e.offset);
-  }
-
-  #detach(e: Entry): void {
-    e.prev.next = e.next;
-    e.next.prev = e.prev;
+  /** Takes `e` out of the ring, the accounting and its file's map. */
+  #remove(e: Entry): void {
+    if (e.next === e) this.#hand = undefined;
+    else {
+      if (this.#hand === e) this.#hand = e.next;
+      e.prev.next = e.next;
+      e.next.prev = e.prev;
+    }
     e.prev = e;
     e.next = e;
-  }
-
-  #attachFront(e: Entry): void {
-    const head = this.#lru;
-    e.next = head.next;
-    e.prev = head;
-    head.next.prev = e;
-    head.next = e;
+    this.#usedBytes -= e.charge;
+    e.file.entries.delete(e.blockNumber);
   }
 }

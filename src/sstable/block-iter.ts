@@ -27,6 +27,8 @@ export class BlockIter {
   #restartIndex = 0;
   #key: Buffer = Buffer.allocUnsafe(64);
   #keyLength = 0;
+  /** The view key() last made, of #key: the key when its length is #keyLength. Reset with #key. */
+  #keyView: Buffer = this.#key.subarray(0, 0);
   #seq: SeqNum = 0;
   #kind: ValueKind = 0;
   #valueOffset = 0;
@@ -55,7 +57,10 @@ export class BlockIter {
     while (this.#parseNext() && this.#next < this.#end);
   }
 
-  /** Positions at the first entry at or after (key, seq) in internal order. */
+  /**
+   * Positions at the first entry at or after (key, seq) in internal order. The entries passed
+   * over are compared where they lie, and only the one found is decoded into the cursor.
+   */
   seek(key: Uint8Array, seq: number): void {
     // Binary search for the last restart point before the target, then scan forward.
     let lo = 0;
@@ -65,10 +70,104 @@ export class BlockIter {
       if (this.#restartKeyBefore(mid, key, seq)) lo = mid;
       else hi = mid - 1;
     }
-    this.#toRestart(lo);
-    while (this.#parseNext()) {
-      if (compareInternalRange(this.#key, 0, this.#keyLength, this.#seq, key, seq) >= 0) return;
+    this.#scanTo(lo, key, seq);
+  }
+
+  /**
+   * Scans from restart point `restart` to the first entry at or after (key, seq). Every entry
+   * passed over sorts before the target, so its user key either matches the target's first
+   * `matched` bytes and then has a smaller byte, or is all of those bytes; an entry that
+   * shares more than `matched` bytes with it therefore sorts before the target as well,
+   * without a look at its bytes. The others are compared from their shared length on, in the
+   * block: their first `shared` bytes are the target's.
+   */
+  #scanTo(restart: number, key: Uint8Array, seq: number): void {
+    const d = this.#data;
+    const end = this.#end;
+    const keyLength = key.length;
+    this.#restartIndex = restart;
+    let p = this.#restarts[restart]!;
+    let previousLength = 0;
+    let matched = 0;
+    while (p < end) {
+      let q = p;
+      let shared = d[q]!;
+      if (shared < 0x80) q++;
+      else {
+        shared = slowVarint(d, q, end);
+        q = varintEnd;
+      }
+      let unshared = q < end ? d[q]! : -1;
+      if (unshared >= 0 && unshared < 0x80) q++;
+      else {
+        unshared = slowVarint(d, q, end);
+        q = varintEnd;
+      }
+      let valueLength = q < end ? d[q]! : -1;
+      if (valueLength >= 0 && valueLength < 0x80) q++;
+      else {
+        valueLength = slowVarint(d, q, end);
+        q = varintEnd;
+      }
+      if (shared < 0 || unshared < 0 || valueLength < 0 || shared > previousLength) throw this.#corrupt(p, 'malformed entry header');
+      const valueOffset = q + unshared + ENTRY_TRAILER_BYTES;
+      if (valueOffset + valueLength > end) throw this.#corrupt(p, 'entry runs past the end of the block');
+      const entryLength = shared + unshared;
+      if (shared <= matched) {
+        const n = entryLength < keyLength ? entryLength : keyLength;
+        let i = shared;
+        let c = 0;
+        for (; i < n; i++) {
+          c = d[q + i - shared]! - key[i]!;
+          if (c !== 0) break;
+        }
+        if (c === 0) c = entryLength - keyLength;
+        if (c === 0) {
+          const s = q + unshared;
+          const entrySeq = getSeq(d, s);
+          c = entrySeq > seq ? -1 : entrySeq < seq ? 1 : 0;
+        }
+        if (c >= 0) {
+          this.#positionAt(p, key, shared, q, unshared, valueOffset, valueLength);
+          return;
+        }
+        matched = i;
+      }
+      previousLength = entryLength;
+      p = valueOffset + valueLength;
     }
+    this.#current = -1;
+  }
+
+  /**
+   * Makes the entry at `p` current. REQUIRES: its first `shared` key bytes are key's, its key
+   * suffix is d[q..q + unshared), and its header was checked.
+   */
+  #positionAt(p: number, key: Uint8Array, shared: number, q: number, unshared: number, valueOffset: number, valueLength: number): void {
+    const d = this.#data;
+    const keyLength = shared + unshared;
+    if (keyLength > this.#key.length) this.#growKey(keyLength, 0);
+    const own = this.#key;
+    if (keyLength <= 32) {
+      for (let i = 0; i < shared; i++) own[i] = key[i]!;
+      for (let i = 0; i < unshared; i++) own[shared + i] = d[q + i]!;
+    } else {
+      own.set(key.subarray(0, shared), 0);
+      d.copy(own, shared, q, q + unshared);
+    }
+    const s = q + unshared;
+    const seq = getSeq(d, s);
+    const kind = d[s + 8]!;
+    if (seq < 0 || !isValueKind(kind)) throw this.#corrupt(p, 'entry has a bad sequence number or kind');
+    this.#keyLength = keyLength;
+    this.#seq = seq;
+    this.#kind = kind;
+    this.#valueOffset = valueOffset;
+    this.#valueLength = valueLength;
+    this.#current = p;
+    this.#next = valueOffset + valueLength;
+    const restarts = this.#restarts;
+    while (this.#restartIndex + 1 < restarts.length && restarts[this.#restartIndex + 1]! <= p) this.#restartIndex++;
   }
 
   next(): void {
@@ -88,8 +187,11 @@ export class BlockIter {
     while (this.#parseNext() && this.#next < original);
   }
 
+  /** The current user key: a view of the cursor's own buffer, rewritten when it moves. */
   key(): Uint8Array {
-    return this.#key.subarray(0, this.#keyLength);
+    const view = this.#keyView;
+    if (view.length === this.#keyLength) return view;
+    return (this.#keyView = this.#key.subarray(0, this.#keyLength));
   }
 
   get keyLength(): number {
@@ -134,6 +236,14 @@ export class BlockIter {
     return this.#valueLength;
   }
 
+  /** Replaces the key buffer by one of at least `length` bytes, keeping its first `keep`. */
+  #growKey(length: number, keep: number): void {
+    const grown = Buffer.allocUnsafe(Math.max(length, this.#key.length * 2));
+    this.#key.copy(grown, 0, 0, keep);
+    this.#key = grown;
+    this.#keyView = grown.subarray(0, 0);
+  }
+
   #toRestart(i: number): void {
     this.#restartIndex = i;
     this.#next = this.#restarts[i]!;
@@ -173,11 +283,7 @@ export class BlockIter {
     if (valueOffset + valueLength > end) throw this.#corrupt(p, 'entry runs past the end of the block');
 
     const keyLength = shared + unshared;
-    if (keyLength > this.#key.length) {
-      const grown = Buffer.allocUnsafe(Math.max(keyLength, this.#key.length * 2));
-      this.#key.copy(grown, 0, 0, shared);
-      this.#key = grown;
-    }
+    if (keyLength > this.#key.length) this.#growKey(keyLength, shared);
     const key = this.#key;
     if (unshared <= 32) for (let i = 0; i < unshared; i++) key[shared + i] = d[q + i]!;
     else d.copy(key, shared, q, q + unshared);
@@ -249,4 +355,11 @@ function slowVarint(d: Buffer, p: number, end: number): number {
     scale *= 0x80;
   }
   return -1;
+}
+
+/** The seq u64 LE at d[s..s + 8); -1 if it does not fit in 53 bits. */
+function getSeq(d: Buffer, s: number): number {
+  const lo = (d[s]! | (d[s + 1]! << 8) | (d[s + 2]! << 16) | (d[s + 3]! << 24)) >>> 0;
+  const hi = (d[s + 4]! | (d[s + 5]! << 8) | (d[s + 6]! << 16) | (d[s + 7]! << 24)) >>> 0;
+  return hi > 0x1f_ffff ? -1 : hi * 0x1_0000_0000 + lo;
 }

@@ -8,6 +8,7 @@
 
 import { closedError, invalidArgument } from '../base/errors.js';
 import type { FileSystem } from '../base/fs.js';
+import type { SeqNum } from '../base/internal-key.js';
 import type { BlockCache } from './block-cache.js';
 import { TableReader } from './table-reader.js';
 
@@ -18,10 +19,25 @@ export interface TableCacheOptions {
   blockCache: BlockCache | undefined;
 }
 
-interface Entry {
-  readonly reader: TableReader;
-  users: number;
-  evicted: boolean;
+class Entry {
+  users = 0;
+  evicted = false;
+  /** When it was last acquired, in acquire() calls: the smallest is the least recently used. */
+  lastUse = 0;
+  constructor(readonly reader: TableReader) {}
+}
+
+/** What acquire() hands out: the reader, until release() (which may be called detached). */
+function handleOf(entry: Entry): { reader: TableReader; release(): void } {
+  let released = false;
+  return {
+    reader: entry.reader,
+    release: () => {
+      if (released) return;
+      released = true;
+      if (--entry.users === 0 && entry.evicted) entry.reader.close();
+    },
+  };
 }
 
 export class TableCache {
@@ -29,8 +45,8 @@ export class TableCache {
   readonly #fileNameOf: (fileNumber: number) => string;
   readonly #maxOpenFiles: number;
   readonly #blockCache: BlockCache | undefined;
-  /** In recency order: the first entry is the least recently used. */
   readonly #entries = new Map<number, Entry>();
+  #uses = 0;
   #closed = false;
 
   constructor(fs: FileSystem, fileNameOf: (fileNumber: number) => string, options: TableCacheOptions) {
@@ -50,26 +66,18 @@ export class TableCache {
    * what TableReader.open throws (CORRUPTION, NOT_SUPPORTED) or IO_ERROR.
    */
   acquire(fileNumber: number): { reader: TableReader; release(): void } {
-    if (this.#closed) throw closedError('table cache');
-    let entry = this.#entries.get(fileNumber);
-    if (entry !== undefined) {
-      this.#entries.delete(fileNumber);
-    } else {
-      entry = { reader: this.#open(fileNumber), users: 0, evicted: false };
-    }
-    this.#entries.set(fileNumber, entry);
-    this.#shrink();
+    const entry = this.#entry(fileNumber);
     entry.users++;
-    const e = entry;
-    let released = false;
-    return {
-      reader: e.reader,
-      release: () => {
-        if (released) return;
-        released = true;
-        if (--e.users === 0 && e.evicted) e.reader.close();
-      },
-    };
+    return handleOf(entry);
+  }
+
+  /**
+   * TableReader.get on table `fileNumber`: acquire(), get(), release() in one call, without a
+   * handle. The value is a view into the block, as TableReader.get says.
+   */
+  get(fileNumber: number, key: Uint8Array, snapshotSeq: SeqNum): ReturnType<TableReader['get']> {
+    // get() is synchronous and nothing in it evicts or closes readers: no reference needed.
+    return this.#entry(fileNumber).reader.get(key, snapshotSeq);
   }
 
   /** Closes and forgets table `fileNumber` and drops its cached blocks (its file is being deleted). */
@@ -85,6 +93,21 @@ export class TableCache {
     for (const [fileNumber, entry] of this.#entries) this.#drop(fileNumber, entry);
   }
 
+  /** The entry of `fileNumber`, opened if needed, marked as used now. */
+  #entry(fileNumber: number): Entry {
+    if (this.#closed) throw closedError('table cache');
+    let entry = this.#entries.get(fileNumber);
+    if (entry === undefined) {
+      entry = new Entry(this.#open(fileNumber));
+      this.#entries.set(fileNumber, entry);
+      entry.lastUse = ++this.#uses;
+      this.#shrink();
+    } else {
+      entry.lastUse = ++this.#uses;
+    }
+    return entry;
+  }
+
   #open(fileNumber: number): TableReader {
     const file = this.#fs.openReadable(this.#fileNameOf(fileNumber));
     try {
@@ -95,10 +118,18 @@ export class TableCache {
     }
   }
 
+  /** Drops least recently used readers down to maxOpenFiles (a scan: it runs only when a table opens). */
   #shrink(): void {
-    for (const [fileNumber, entry] of this.#entries) {
-      if (this.#entries.size <= this.#maxOpenFiles) return;
-      this.#drop(fileNumber, entry);
+    while (this.#entries.size > this.#maxOpenFiles) {
+      let oldest: number | undefined;
+      let oldestUse = Infinity;
+      for (const [fileNumber, entry] of this.#entries) {
+        if (entry.lastUse < oldestUse) {
+          oldestUse = entry.lastUse;
+          oldest = fileNumber;
+        }
+      }
+      this.#drop(oldest!, this.#entries.get(oldest!)!);
     }
   }
 

@@ -10,7 +10,7 @@ import { closedError, corruption } from '../base/errors.js';
 import type { RandomAccessFile } from '../base/fs.js';
 import type { SeqNum, ValueKind } from '../base/internal-key.js';
 import type { InternalIterator } from '../base/internal-iterator.js';
-import type { BlockCache } from './block-cache.js';
+import type { BlockCache, FileBlocks } from './block-cache.js';
 import { Block } from './block-format.js';
 import { BlockIter } from './block-iter.js';
 import { BloomFilter, bloomHash } from './bloom.js';
@@ -26,6 +26,8 @@ export class TableReader {
   readonly properties: TableProperties;
   readonly #file: RandomAccessFile;
   readonly #cache: BlockCache | undefined;
+  /** This table's blocks in #cache. */
+  readonly #cached: FileBlocks | undefined;
   readonly #filter: BloomFilter;
   readonly #index: TableIndex;
   #refs = 1;
@@ -66,6 +68,7 @@ export class TableReader {
     this.fileNumber = fileNumber;
     this.fileSize = file.size;
     this.#cache = cache;
+    this.#cached = cache?.fileBlocks(fileNumber);
     this.properties = properties;
     this.#filter = filter;
     this.#index = index;
@@ -73,7 +76,9 @@ export class TableReader {
 
   /**
    * The newest entry for `key` with seq <= snapshotSeq (a Delete is returned with kind Delete
-   * and an empty value), or undefined. The value is a copy. Consults the bloom filter first.
+   * and an empty value), or undefined. The value is a view into the block, whose bytes never
+   * change: it stays valid after the block leaves the cache (copy it to keep it without
+   * keeping the whole block). Consults the bloom filter first.
    */
   get(key: Uint8Array, snapshotSeq: SeqNum): { seq: SeqNum; kind: ValueKind; value: Uint8Array } | undefined {
     if (this.#closed) throw closedError(`table ${this.#file.path}`);
@@ -87,10 +92,7 @@ export class TableReader {
       data.seek(key, snapshotSeq);
       if (data.valid()) {
         if (!data.keyEquals(key)) return undefined;
-        const length = data.valueLength;
-        const value = Buffer.allocUnsafe(length);
-        data.data.copy(value, 0, data.valueOffset, data.valueOffset + length);
-        return { seq: data.seq(), kind: data.kind(), value };
+        return { seq: data.seq(), kind: data.kind(), value: data.value() };
       }
     }
     return undefined;
@@ -130,15 +132,16 @@ export class TableReader {
 
   /** Data block `i`: from the cache, or read and checked. */
   #dataBlock(i: number): Block {
-    const offset = this.#index.blockOffset(i);
     const cache = this.#cache;
+    const cached = this.#cached;
     if (cache !== undefined) {
-      const cached = cache.lookup(this.fileNumber, offset);
-      if (cached !== undefined) return cached;
+      const block = cache.lookup(cached!, i);
+      if (block !== undefined) return block;
     }
+    const offset = this.#index.blockOffset(i);
     const block = new Block(readPhysicalBlock(this.#file, offset, this.#index.blockSize(i), 'data block'), this.#file.path, offset);
     // A closed reader's blocks are not cached: its file may be on its way to deletion.
-    if (cache !== undefined && !this.#closed) cache.insert(this.fileNumber, offset, block);
+    if (cache !== undefined && !this.#closed) cache.insert(cached!, i, block);
     return block;
   }
 }
