@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { compareBytes, compareInternal, MAX_SEQ, StrataError, ValueKind, type InternalIterator, type SeqNum } from '../src/base/index.js';
-import { Memtable, type SharedMemtable } from '../src/memtable/index.js';
+import { Memtable, MemtablePool, type SharedMemtable } from '../src/memtable/index.js';
 
 interface Entry {
   key: Uint8Array;
@@ -468,6 +468,65 @@ test('an immutable memtable crosses postMessage as shared memory and reads back 
   assert.is(n, 3000);
   // The memory is shared, not copied: the arena's chunks are the same SharedArrayBuffers.
   assert.ok(m.toShared().list.chunks[0]!.buffer instanceof SharedArrayBuffer);
+});
+
+/** A memtable of `n` puts (key i, value i repeated), keys in a scrambled order. */
+function filledMemtable(options: ConstructorParameters<typeof Memtable>[0], n: number, salt: number): Memtable {
+  const mem = new Memtable(options);
+  for (let i = 0; i < n; i++) {
+    const k = (i * 7919 + salt) % n;
+    mem.add(i + 1, ValueKind.Put, text(`key-${String(k).padStart(6, '0')}`), text(`value-${salt}-${k}`.repeat(3)));
+  }
+  return mem;
+}
+
+test('a memtable built on memory released by another reads back like a fresh one', () => {
+  const pool = new MemtablePool(4096, 1 << 22);
+  const first = filledMemtable({ pool }, 5000, 1);
+  first.markImmutable();
+  first.release();
+  assert.ok(pool.bytes > 0, 'the released memory is in the pool');
+  const poolBytes = pool.bytes;
+  const second = filledMemtable({ pool }, 3000, 2);
+  assert.ok(pool.bytes < poolBytes, 'the second memtable took memory from the pool');
+  const it = second.iterator();
+  let i = 0;
+  for (it.seekToFirst(); it.valid(); it.next(), i++) {
+    assert.is(new TextDecoder().decode(it.key()), `key-${String(i).padStart(6, '0')}`);
+    assert.is(new TextDecoder().decode(it.value()), `value-2-${i}`.repeat(3));
+  }
+  assert.is(i, 3000);
+  it.close();
+  assert.is(second.get(text('key-003000'), MAX_SEQ), undefined);
+  assert.is(new TextDecoder().decode(second.get(text('key-002999'), MAX_SEQ)!.value), 'value-2-2999'.repeat(3));
+});
+
+test('release() returns the memory only once the last open iterator closes', () => {
+  const pool = new MemtablePool(4096, 1 << 22);
+  const mem = filledMemtable({ pool }, 1000, 3);
+  mem.markImmutable();
+  const it = mem.iterator();
+  it.seekToFirst();
+  mem.release();
+  assert.is(pool.bytes, 0);
+  let n = 0;
+  for (; it.valid(); it.next()) n++;
+  assert.is(n, 1000);
+  it.close();
+  assert.ok(pool.bytes > 0);
+  it.close();
+  assert.not.ok(it.valid());
+});
+
+test('release() of a memtable still taking writes is refused; the pool keeps at most its bound', () => {
+  const pool = new MemtablePool(4096, 64 * 1024);
+  const mem = filledMemtable({ pool }, 2000, 4);
+  assert.throws(() => mem.release(), /immutable/);
+  mem.markImmutable();
+  mem.release();
+  mem.release();
+  assert.ok(pool.bytes <= 64 * 1024, `${pool.bytes} bytes kept`);
+  assert.throws(() => new Memtable({ pool, arenaChunkBytes: 8192 }), (err: unknown) => err instanceof StrataError && err.code === 'INVALID_ARGUMENT');
 });
 
 test.run();

@@ -60,7 +60,7 @@ import {
   type PickedCompaction,
 } from '../compaction/index.js';
 import { NUM_LEVELS, VersionSet, type TableMeta } from '../manifest/index.js';
-import { Memtable } from '../memtable/index.js';
+import { Memtable, MemtablePool } from '../memtable/index.js';
 import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/index.js';
 import { LogWriter, readLogFile, RecordType, WAL_PREALLOCATE_BYTES } from '../wal/index.js';
 import { CommitPipeline, type PendingWrite } from './commit-pipeline.js';
@@ -145,6 +145,8 @@ export class Engine {
   /** Tables being written whose edit is not yet applied: never deleted as obsolete. */
   readonly #pendingOutputs = new Set<number>();
   #mem: Memtable;
+  /** Memory of flushed memtables for the next ones (src/memtable/pool.ts says why). */
+  readonly #memPool: MemtablePool;
   #wal: LogWriter;
   #walNumber: number;
   #imms: Immutable[] = [];
@@ -186,7 +188,8 @@ export class Engine {
     this.#versions = versions;
     this.#wal = wal;
     this.#walNumber = walNumber;
-    this.#mem = new Memtable();
+    this.#memPool = new MemtablePool(1 << 20, 2 * options.memtableBytes);
+    this.#mem = new Memtable({ pool: this.#memPool });
     this.#blockCache = options.blockCacheBytes > 0 ? new BlockCache(options.blockCacheBytes) : undefined;
     this.#tableCache = new TableCache(options.fs, (n) => tableFileName(dir, n), {
       maxOpenFiles: options.maxOpenFiles,
@@ -539,6 +542,7 @@ export class Engine {
     await this.#wal.close().catch(() => {});
     await this.#versions.close().catch(() => {});
     this.#tableCache.close();
+    this.#memPool.clear();
     await this.#lock.release();
     if (syncError !== undefined) throw syncError;
   }
@@ -637,7 +641,7 @@ export class Engine {
     await this.#wal.close().catch(() => {});
     this.#mem.markImmutable();
     this.#imms.push({ mem: this.#mem, walNumber: this.#walNumber });
-    this.#mem = new Memtable();
+    this.#mem = new Memtable({ pool: this.#memPool });
     this.#wal = wal;
     this.#walNumber = walNumber;
     this.#scheduleFlush();
@@ -693,6 +697,7 @@ export class Engine {
       this.#pendingOutputs.delete(fileNumber);
     }
     this.#imms.shift();
+    imm.mem.release();
     await this.#options.fs.unlink(walFileName(this.dir, imm.walNumber));
   }
 

@@ -2,7 +2,8 @@
 //
 // Bytes are carved out of large chunks in order. A chunk is never moved, grown, reused or
 // freed while its memtable lives, so a view into it (a value returned by get(), a key shown
-// by an iterator) stays valid and unchanged for the memtable's whole life. An allocation
+// by an iterator) stays valid and unchanged for the memtable's whole life: until release(),
+// after which a MemtablePool may hand the chunk to another memtable (pool.ts). An allocation
 // larger than a quarter of a chunk gets a chunk of its own, so that starting a new chunk
 // never abandons more than a quarter of the old one.
 //
@@ -10,6 +11,7 @@
 // thread that reads the very same bytes (Memtable.toShared / fromShared): no copy.
 
 import { invariant } from '../base/index.js';
+import type { MemtablePool } from './pool.js';
 
 export class Arena {
   readonly chunkBytes: number;
@@ -21,20 +23,26 @@ export class Arena {
 
   #current: Uint8Array;
   #currentId: number;
+  readonly #pool: MemtablePool | undefined;
   #used = 0;
   /** Bytes of chunks no longer current (their unused tails included) and of dedicated chunks. */
   #retiredBytes = 0;
 
-  /** A new arena; or, with `chunks`, a read-only view of another arena's chunks (no allocate()). */
-  constructor(chunkBytes: number, chunks?: readonly Uint8Array[]) {
+  /**
+   * A new arena, its chunks from `pool` when given (whose chunkBytes must be chunkBytes); or,
+   * with `chunks`, a read-only view of another arena's chunks (no allocate()).
+   */
+  constructor(chunkBytes: number, chunks?: readonly Uint8Array[], pool?: MemtablePool) {
     this.chunkBytes = chunkBytes;
+    this.#pool = pool;
     if (chunks !== undefined) {
       this.chunks.push(...chunks);
       this.#current = new Uint8Array(0);
       this.#currentId = -1;
       return;
     }
-    this.#current = sharedBytes(chunkBytes);
+    invariant(pool === undefined || pool.chunkBytes === chunkBytes, 'a pool hands out chunks of the arena\'s size');
+    this.#current = this.#newChunk();
     this.#currentId = this.chunks.push(this.#current) - 1;
   }
 
@@ -58,13 +66,17 @@ export class Arena {
       return own;
     }
     this.#retiredBytes += this.chunkBytes;
-    this.#current = sharedBytes(this.chunkBytes);
+    this.#current = this.#newChunk();
     this.#currentId = this.chunks.push(this.#current) - 1;
     invariant(this.#currentId < 0x7fff_ffff, 'arena chunk ids fit in an int32');
     this.chunkId = this.#currentId;
     this.offset = 0;
     this.#used = length;
     return this.#current;
+  }
+
+  #newChunk(): Uint8Array {
+    return this.#pool !== undefined ? this.#pool.takeChunk() : sharedBytes(this.chunkBytes);
   }
 
   /** Bytes handed out plus the bytes that can no longer be handed out (abandoned tails). */

@@ -10,9 +10,16 @@ export class MemtableIterator implements InternalIterator {
   readonly #list: SkipList;
   /** HEAD when not positioned at an entry. */
   #node = HEAD;
+  /** The view key() last made, of node #keyNode: a merge asks for one key many times. */
+  #keyNode = HEAD;
+  #key: Uint8Array | undefined;
 
-  constructor(list: SkipList) {
+  #onClose: (() => void) | undefined;
+
+  /** `onClose` is called once, at the first close(). */
+  constructor(list: SkipList, onClose?: () => void) {
     this.#list = list;
+    this.#onClose = onClose;
   }
 
   valid(): boolean {
@@ -48,8 +55,13 @@ export class MemtableIterator implements InternalIterator {
   }
 
   key(): Uint8Array {
-    invariant(this.#node !== HEAD, 'key() on an iterator that is not valid');
-    return this.#list.keyOf(this.#node);
+    const node = this.#node;
+    invariant(node !== HEAD, 'key() on an iterator that is not valid');
+    if (node !== this.#keyNode) {
+      this.#key = this.#list.keyOf(node);
+      this.#keyNode = node;
+    }
+    return this.#key!;
   }
 
   seq(): SeqNum {
@@ -67,6 +79,11 @@ export class MemtableIterator implements InternalIterator {
     return this.#list.valueOf(this.#node);
   }
 
-  /** The cursor holds nothing that needs releasing; the arena lives as long as the memtable. */
-  close(): void {}
+  /** Tells the memtable that this cursor is done (its memory may be reused). Idempotent. */
+  close(): void {
+    const onClose = this.#onClose;
+    this.#onClose = undefined;
+    this.#node = HEAD;
+    onClose?.();
+  }
 }

@@ -6,6 +6,7 @@
 
 import { invalidArgument, invariant, type InternalIterator, type SeqNum, type ValueKind } from '../base/index.js';
 import { MemtableIterator } from './iterator.js';
+import type { MemtablePool } from './pool.js';
 import { HEAD, prefixHi, prefixLo, SkipList, type SharedSkipList } from './skiplist.js';
 
 export interface MemtableOptions {
@@ -14,6 +15,12 @@ export interface MemtableOptions {
    * gets a chunk of its own. Between 64 bytes and 1 GiB.
    */
   arenaChunkBytes?: number;
+  /**
+   * Where the memory comes from and, after release(), goes back to; its chunkBytes sets the
+   * arena chunk size (arenaChunkBytes must then be absent or equal). None: fresh allocations,
+   * freed by the garbage collector.
+   */
+  pool?: MemtablePool;
 }
 
 const DEFAULT_ARENA_CHUNK_BYTES = 1 << 20;
@@ -34,20 +41,27 @@ export class Memtable {
   #immutable = false;
   #firstSeq: SeqNum | undefined;
   #lastSeq: SeqNum | undefined;
+  #pool: MemtablePool | undefined;
+  #openIterators = 0;
+  #released = false;
 
   constructor(options: MemtableOptions = {}, shared?: SharedMemtable) {
     if (shared !== undefined) {
       this.#list = new SkipList(shared.chunkBytes, shared.list);
+      this.#pool = undefined;
       this.#firstSeq = shared.firstSeq;
       this.#lastSeq = shared.lastSeq;
       this.#immutable = true;
       return;
     }
-    const chunkBytes = options.arenaChunkBytes ?? DEFAULT_ARENA_CHUNK_BYTES;
+    const pool = options.pool;
+    const chunkBytes = options.arenaChunkBytes ?? pool?.chunkBytes ?? DEFAULT_ARENA_CHUNK_BYTES;
     if (!Number.isInteger(chunkBytes) || chunkBytes < 64 || chunkBytes > 1 << 30) {
       throw invalidArgument(`arenaChunkBytes must be an integer from 64 to 2^30, got ${chunkBytes}`);
     }
-    this.#list = new SkipList(chunkBytes);
+    if (pool !== undefined && pool.chunkBytes !== chunkBytes) throw invalidArgument(`arenaChunkBytes ${chunkBytes} differs from the pool's ${pool.chunkBytes}`);
+    this.#pool = pool;
+    this.#list = new SkipList(chunkBytes, undefined, pool);
   }
 
   /** This memtable's memory, for fromShared() in another thread. REQUIRES: immutable (checked). */
@@ -76,7 +90,7 @@ export class Memtable {
 
   /**
    * The newest version of `key` with seq <= snapshotSeq, a Delete included, or undefined.
-   * `value` is a view into the arena: it never changes while the memtable lives.
+   * `value` is a view into the arena: it never changes until release().
    */
   get(key: Uint8Array, snapshotSeq: SeqNum): { seq: SeqNum; kind: ValueKind; value: Uint8Array } | undefined {
     const list = this.#list;
@@ -87,16 +101,42 @@ export class Memtable {
     return { seq: list.seqOf(n), kind: list.kindOf(n), value: list.valueOf(n) };
   }
 
-  /** A cursor over every entry in internal order; it sees adds made between its calls. */
+  /**
+   * A cursor over every entry in internal order; it sees adds made between its calls. Close
+   * it: a released memtable keeps its memory from the pool while a cursor is open.
+   */
   iterator(): InternalIterator {
-    return new MemtableIterator(this.#list);
+    invariant(!this.#released, 'iterator() on a released memtable');
+    this.#openIterators++;
+    return new MemtableIterator(this.#list, () => {
+      this.#openIterators--;
+      this.#recycleIfUnused();
+    });
+  }
+
+  /**
+   * The owner is done with this memtable (flushed and dropped): its memory goes back to the
+   * pool once the last open iterator closes. Views that get() returned must not be read after
+   * this. REQUIRES: immutable (checked); no get() or iterator() after. Idempotent.
+   */
+  release(): void {
+    invariant(this.#immutable, 'only an immutable memtable is released');
+    this.#released = true;
+    this.#recycleIfUnused();
+  }
+
+  #recycleIfUnused(): void {
+    if (!this.#released || this.#openIterators > 0 || this.#pool === undefined) return;
+    const pool = this.#pool;
+    this.#pool = undefined;
+    this.#list.recycle(pool);
   }
 
   /**
    * Bytes in use: arena bytes handed out (plus chunk tails that can no longer be used) and
    * node records (with their links). Spare capacity of the current arena chunk and of the
-   * node array (which grows by doubling) is not counted, so the memory held is at most about
-   * twice the node part plus one chunk more.
+   * node array (which grows by doubling, or came larger from the pool) is not counted, so the
+   * memory held is at most about twice the node part plus one chunk more.
    */
   get approximateBytes(): number {
     return this.#list.bytesInUse;

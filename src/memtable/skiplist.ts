@@ -39,12 +39,13 @@
 // when a key is shorter than 16 ("a" and "a\0" pad alike), but then the shorter key is a
 // prefix of the longer, so the comparison goes on from byte 16 and then by length.
 //
-// `nodes` grows by doubling and never shrinks. Nodes are never removed, so a node's name
+// `nodes` grows by doubling and never shrinks (a pooled list may start with a large one). Nodes are never removed, so a node's name
 // stays meaningful for the list's life: that is what lets an iterator survive inserts between
 // its calls.
 
 import { invariant, type SeqNum, type ValueKind } from '../base/index.js';
 import { Arena } from './arena.js';
+import type { MemtablePool } from './pool.js';
 
 const MAX_HEIGHT = 12;
 
@@ -114,8 +115,14 @@ export class SkipList {
   /** The rightmost node before the insert position at each level, filled by a search. */
   readonly #preds = new Int32Array(MAX_HEIGHT);
 
-  /** An empty list; or, with `shared`, a read-only view of another list's memory. */
-  constructor(arenaChunkBytes: number, shared?: SharedSkipList) {
+  readonly #pool: MemtablePool | undefined;
+
+  /**
+   * An empty list, its memory from `pool` when given; or, with `shared`, a read-only view of
+   * another list's memory.
+   */
+  constructor(arenaChunkBytes: number, shared?: SharedSkipList, pool?: MemtablePool) {
+    this.#pool = pool;
     if (shared !== undefined) {
       this.arena = new Arena(arenaChunkBytes, shared.chunks);
       this.nodes = shared.nodes;
@@ -124,8 +131,11 @@ export class SkipList {
       this.#height = shared.height;
       return;
     }
-    this.arena = new Arena(arenaChunkBytes);
-    this.nodes = new Int32Array(new SharedArrayBuffer(INITIAL_NODES * (NODE_FIXED_INTS + 2 * LINK_INTS) * 4));
+    this.arena = new Arena(arenaChunkBytes, undefined, pool);
+    const initial = INITIAL_NODES * (NODE_FIXED_INTS + 2 * LINK_INTS);
+    this.nodes = pool?.takeNodes(initial) ?? new Int32Array(new SharedArrayBuffer(initial * 4));
+    // A pooled array holds an old list's nodes: only the head record is read before written.
+    this.nodes.fill(0, 0, this.nodesUsed);
     for (let level = 0; level < MAX_HEIGHT; level++) this.nodes[HEAD + F_NEXT + level * LINK_INTS] = HEAD;
     this.nodes[HEAD + F_PREV] = HEAD;
   }
@@ -340,7 +350,14 @@ export class SkipList {
     const capacity = this.nodes.length * 2;
     invariant(capacity <= 0x7fff_ffff, 'memtable nodes fit an int32-indexed array');
     const nodes = new Int32Array(new SharedArrayBuffer(capacity * 4));
-    nodes.set(this.nodes);
+    nodes.set(this.nodes.subarray(0, this.nodesUsed));
+    // Nobody keeps the old array: readers and iterators go through this.nodes on every step.
+    this.#pool?.give([], this.nodes);
     this.nodes = nodes;
+  }
+
+  /** Gives this list's memory to `pool`. REQUIRES: nothing reads or writes the list again. */
+  recycle(pool: MemtablePool): void {
+    pool.give(this.arena.chunks, this.nodes);
   }
 }
