@@ -77,6 +77,11 @@ export interface FileSystem {
   unlink(file: string): Promise<void>;
   /** fsync(2) of a directory: creates, renames and unlinks in it before the call are durable. */
   syncDir(dir: string): Promise<void>;
+  /**
+   * fdatasync(2) of an existing file through a descriptor of its own: every byte written to it
+   * before the call, by anyone, is durable once it resolves.
+   */
+  syncFile(file: string): Promise<void>;
   /** Creates `dir` and missing parents; an existing directory is not an error. */
   mkdir(dir: string): Promise<void>;
   /** Names (not paths) of the entries of `dir`. */
@@ -296,6 +301,18 @@ export class NodeFileSystem implements FileSystem {
       await handle.sync();
     } catch (err) {
       throw ioError('fsync', dir, err);
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  async syncFile(file: string): Promise<void> {
+    let handle: fs.promises.FileHandle | undefined;
+    try {
+      handle = await fs.promises.open(file, 'r');
+      await handle.datasync();
+    } catch (err) {
+      throw ioError('fdatasync', file, err);
     } finally {
       await handle?.close();
     }

@@ -76,6 +76,8 @@ interface Immutable {
   readonly mem: Memtable;
   /** The WAL that holds exactly this memtable's writes. */
   readonly walNumber: number;
+  /** Whether it holds a part of a batch that spans shards (applyPrepared). */
+  readonly holdsPreparedParts: boolean;
 }
 
 export interface EngineStats {
@@ -123,6 +125,12 @@ export interface EngineHooks {
      * Commit record stays readable for a shard that has not yet replayed its Prepare.
      */
     recovered(): Promise<void>;
+    /**
+     * Makes durable what every shard has written to its WAL so far. Runs before a flush
+     * installs a table holding a part of a batch that spans shards, so that the batch's other
+     * parts (Prepare records, perhaps not synced) cannot be lost once this part is permanent.
+     */
+    syncAllWals(): Promise<void>;
   };
 }
 
@@ -158,6 +166,9 @@ export class Engine {
   /** Cross-shard batches prepared here and not yet applied: the memtable must not switch. */
   #openPrepares = 0;
   #preparesSettled: (() => void)[] = [];
+  /** Whether the current memtable holds a part of a batch that spans shards. */
+  #memHoldsPreparedParts = false;
+  readonly #syncAllWals: (() => Promise<void>) | undefined;
   /** Writers and flush() waiting for a flush or compaction to finish. */
   #progressWaiters: { resolve(): void; reject(err: unknown): void }[] = [];
   #backgroundError: StrataError | undefined;
@@ -203,6 +214,7 @@ export class Engine {
       wal: () => this.#wal,
       apply: (w) => this.#apply(w),
     });
+    this.#syncAllWals = hooks.twoPhase?.syncAllWals;
     this.#ownsPool = hooks.pool === undefined;
     this.#pool = hooks.pool ?? new CompactionPool({ workers: options.compactionWorkers });
     this.#picker = new CompactionPicker({
@@ -343,6 +355,7 @@ export class Engine {
   /** Inserts a committed batch's part into the memtable; it is visible once the clock publishes it. */
   applyPrepared(firstSeq: SeqNum, entries: readonly BatchEntry[]): void {
     const mem = this.#mem;
+    this.#memHoldsPreparedParts = true;
     let seq = firstSeq;
     for (const e of entries) mem.add(seq++, e.kind, e.key, e.value);
   }
@@ -354,6 +367,14 @@ export class Engine {
     const waiters = this.#preparesSettled;
     this.#preparesSettled = [];
     for (const wake of waiters) wake();
+  }
+
+  /**
+   * fdatasync of the current WAL beside the pipeline: every group appended before the call is
+   * durable once it resolves (a WAL switched out meanwhile was synced by the switch).
+   */
+  syncWal(): Promise<void> {
+    return this.#wal.syncCompleted();
   }
 
   /** Stops writes with `err` (another shard failed): reads go on. */
@@ -640,8 +661,9 @@ export class Engine {
     }
     await this.#wal.close().catch(() => {});
     this.#mem.markImmutable();
-    this.#imms.push({ mem: this.#mem, walNumber: this.#walNumber });
+    this.#imms.push({ mem: this.#mem, walNumber: this.#walNumber, holdsPreparedParts: this.#memHoldsPreparedParts });
     this.#mem = new Memtable({ pool: this.#memPool });
+    this.#memHoldsPreparedParts = false;
     this.#wal = wal;
     this.#walNumber = walNumber;
     this.#scheduleFlush();
@@ -686,6 +708,7 @@ export class Engine {
         this.#options.fs,
       );
       const logNumber = this.#imms[1]?.walNumber ?? this.#walNumber;
+      if (imm.holdsPreparedParts) await this.#syncAllWals?.();
       await this.#versions.logAndApply({
         logNumber,
         lastSequence: Math.max(this.#versions.lastSequence, imm.mem.lastSeq ?? 0),

@@ -42,9 +42,13 @@ export class RecoveryCoordinator {
   readonly #decided = meeting<ReadonlySet<SeqNum>>();
   readonly #recovered = meeting<void>();
 
-  constructor(shards: number, clock: SequenceClock) {
+  readonly #syncAllWals: () => Promise<void>;
+
+  /** `syncAllWals` is handed to every engine (EngineHooks.twoPhase.syncAllWals). */
+  constructor(shards: number, clock: SequenceClock, syncAllWals: () => Promise<void>) {
     this.#shards = shards;
     this.#clock = clock;
+    this.#syncAllWals = syncAllWals;
   }
 
   /** The twoPhase hooks of shard `shard`'s engine. */
@@ -60,6 +64,7 @@ export class RecoveryCoordinator {
         if (++this.#recovered.arrived === this.#shards) this.#recovered.resolve();
         return this.#recovered.promise;
       },
+      syncAllWals: this.#syncAllWals,
     };
   }
 

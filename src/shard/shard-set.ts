@@ -87,11 +87,21 @@ export class ShardSet {
     const clock = new SequenceClock(0);
     const pool = new CompactionPool({ workers: options.compactionWorkers });
     try {
+      if (recorded === undefined && !options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} holds no database (createIfMissing is false)`);
+      const engines = await ShardSet.#openShards(dir, options, count, clock, pool, recorded !== undefined);
       if (recorded === undefined) {
-        if (!options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} holds no database (createIfMissing is false)`);
-        await writeShardsFile(fs, dir, count);
+        // The SHARDS file goes last: once it is durable, so is every shard (its CURRENT and
+        // its folder's name), and a shard without a database is a lost one. Before it, no
+        // write was ever acknowledged, and shard folders left by a creation cut short are
+        // opened again as new.
+        try {
+          await fs.syncDir(dir);
+          await writeShardsFile(fs, dir, count);
+        } catch (err) {
+          for (const e of engines) await e.close().catch(() => {});
+          throw err;
+        }
       }
-      const engines = await ShardSet.#openShards(dir, options, count, clock, pool);
       return new ShardSet(dir, engines, { clock, pool, lock });
     } catch (err) {
       await pool.close().catch(() => {});
@@ -100,17 +110,25 @@ export class ShardSet {
     }
   }
 
-  static async #openShards(dir: string, options: ResolvedOptions, count: number, clock: SequenceClock, pool: CompactionPool): Promise<Engine[]> {
+  static async #openShards(
+    dir: string,
+    options: ResolvedOptions,
+    count: number,
+    clock: SequenceClock,
+    pool: CompactionPool,
+    recorded: boolean,
+  ): Promise<Engine[]> {
     const fs = options.fs;
-    const present = await Promise.all(Array.from({ length: count }, (_, i) => fs.exists(currentFileName(shardDirName(dir, i)))));
-    // The SHARDS file is durable before the first shard folder is made, and every shard
-    // writes its CURRENT during its first open: some shards with a database and some without
-    // means a shard was lost, not a first open cut short.
-    const missing = present.indexOf(false);
-    if (present.includes(true) && missing >= 0) {
-      throw new StrataError('CORRUPTION', `${shardDirName(dir, missing)}: shard ${missing} of ${count} holds no database while others do`);
+    if (recorded) {
+      const present = await Promise.all(Array.from({ length: count }, (_, i) => fs.exists(currentFileName(shardDirName(dir, i)))));
+      const missing = present.indexOf(false);
+      if (missing >= 0) throw new StrataError('CORRUPTION', `${shardDirName(dir, missing)}: shard ${missing} of ${count} holds no database (the SHARDS file says it must)`);
     }
-    const coordinator = new RecoveryCoordinator(count, clock);
+    let engines: Engine[] | undefined;
+    // Before a shard installs a table holding its part of a batch across shards, the other
+    // parts (Prepare records, maybe not synced) are made durable: every shard's WAL is synced.
+    const syncAllWals = async () => void (await settleAll((engines ?? []).map((e) => e.syncWal())));
+    const coordinator = new RecoveryCoordinator(count, clock, syncAllWals);
     // Each shard's cache gets its part of the budget; memtable budgets are per shard.
     const shardOptions: ResolvedOptions = {
       ...options,
@@ -130,7 +148,8 @@ export class ShardSet {
       for (const r of results) if (r.status === 'fulfilled') await r.value.close().catch(() => {});
       throw failed.reason;
     }
-    return results.map((r) => (r as PromiseFulfilledResult<Engine>).value);
+    engines = results.map((r) => (r as PromiseFulfilledResult<Engine>).value);
+    return engines;
   }
 
   get shardCount(): number {

@@ -7,7 +7,7 @@
 //
 // checksum is xxh32 (seed 0) of the 16 bytes before it. The file is written once, when the
 // database is created: to SHARDS.tmp, fsynced, renamed to SHARDS, and the directory fsynced,
-// before any shard folder exists.
+// after every shard's first open (so its presence says every shard exists).
 
 import * as path from 'node:path';
 import { corruption, getU32, ioError, putU32, xxh32, type FileSystem } from '../base/index.js';

@@ -74,7 +74,8 @@ export type FsOpName =
   | 'read'
   | 'release'
   | 'preallocate'
-  | 'trimToSize';
+  | 'trimToSize'
+  | 'syncFile';
 
 /**
  * One call, as the trace records it: its name, its path (a rename's source; `to` its
@@ -95,7 +96,7 @@ export interface FsOp {
 export type OpMatcher = { op?: FsOpName | readonly FsOpName[]; path?: RegExp | string } | ((op: FsOp) => boolean);
 
 /** The calls that can change what a power cut leaves: the crash points of a sweep. */
-export const MUTATING_OPS: readonly FsOpName[] = ['createWritable', 'append', 'sync', 'rename', 'unlink', 'syncDir', 'mkdir', 'preallocate', 'trimToSize'];
+export const MUTATING_OPS: readonly FsOpName[] = ['createWritable', 'append', 'sync', 'rename', 'unlink', 'syncDir', 'mkdir', 'preallocate', 'trimToSize', 'syncFile'];
 
 /** Matches the calls in MUTATING_OPS. */
 export const mutatingOps: OpMatcher = { op: MUTATING_OPS };
@@ -347,6 +348,18 @@ export class FaultInjectingFileSystem implements FileSystem {
       const upTo = this.#dirSeq;
       if (this.#channel.realSyncs) await this.#base.syncDir(d);
       this.#dirLog = this.#dirLog.filter((op) => op.dir !== d || op.seq >= upTo);
+    });
+  }
+
+  /** As a WritableFile's sync() of everything appended to `file` so far, through any handle. */
+  syncFile(file: string): Promise<void> {
+    const p = path.resolve(file);
+    return this.#run('syncFile', p, async () => {
+      if (this.#channel.realSyncs) await this.#base.syncFile(p);
+      const node = this.#nodeAt(p);
+      if (node === undefined) return; // not written through this object: synced whole already
+      node.syncedBytes = Math.max(node.syncedBytes, node.appendedBytes ?? node.syncedBytes);
+      node.syncedLength = Math.max(node.syncedLength, nodeFs.statSync(p).size);
     });
   }
 

@@ -131,6 +131,20 @@ export class LogWriter {
   }
 
   /**
+   * fdatasync(2) beside the operation in flight, for a caller outside the one that serializes
+   * this writer (another shard of the database): every append that completed before the call
+   * is durable once it resolves; an append still in flight may or may not be. On a closing log
+   * it resolves at once (a WAL is synced before it is closed). A failure fails the writer.
+   */
+  syncCompleted(): Promise<void> {
+    if (this.#closing) return Promise.resolve();
+    if (this.#failure) return Promise.reject(this.#failure);
+    return this.#io('fdatasync', () => this.#file.sync()).catch((err: unknown) => {
+      if (!this.#closing) throw err; // closed meanwhile: synced before, and never written again
+    });
+  }
+
+  /**
    * Waits for the operation in flight, if any, then closes the file. Does not sync. Idempotent;
    * afterwards addRecords() and sync() fail with CLOSED.
    */
