@@ -417,4 +417,23 @@ test('a MANIFEST cut inside its last edit (a synced edit, so damage, not a crash
   });
 });
 
+test('an open cut short after creating its fresh WAL leaves the WAL it replayed the newest that matters, torn tail and all', async () => {
+  for (const tail of ['a torn record header', 'preallocated zeros'] as const) {
+    await withTempDir(async (dir) => {
+      let db = await open(dir);
+      for (let i = 0; i < 3; i++) await db.put(`k${i}`, `v${i}`, { sync: true });
+      await db.close();
+      const wal = newestFile(dir, '.log');
+      const header = fs.readFileSync(wal).subarray(0, 12); // "STRATLOG" + version: the file header
+      fs.appendFileSync(wal, tail === 'preallocated zeros' ? Buffer.alloc(4096) : Buffer.from([7, 7, 7, 7, 7]));
+      // The next open's fresh WAL, created before the crash and before any MANIFEST named it.
+      const number = Number(path.basename(wal, '.log')) + 1;
+      fs.writeFileSync(path.join(dir, `${String(number).padStart(6, '0')}.log`), header);
+      db = await open(dir);
+      for (let i = 0; i < 3; i++) assert.is((await db.get(`k${i}`))?.toString(), `v${i}`, `${tail}: k${i}`);
+      await db.close();
+    });
+  }
+});
+
 test.run();

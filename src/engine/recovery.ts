@@ -1,9 +1,12 @@
 // Recovery: bring back what the WALs hold that no table covers.
 //
 // The WALs numbered at or above the MANIFEST's log number are replayed in order into
-// memtables. Only the newest may end in a torn tail (the writer died mid-append: that write
-// was never acknowledged); older WALs were synced and closed when the next one started, so
-// any damage in them is corruption. Replayed memtables are written to level-0 tables by the
+// memtables. Only the newest that holds a record may end in a torn tail (the writer died
+// mid-append: that write was never acknowledged; or preallocated zeros follow its last
+// record); older WALs were synced and closed when the next one started, so any damage in
+// them is corruption. WALs after it that hold no record come from an open cut short after
+// it created its fresh WAL and before its MANIFEST named it: the WAL it had replayed is still
+// the newest that matters, torn tail and all. Replayed memtables are written to level-0 tables by the
 // caller, which then starts a fresh WAL: nothing is ever appended after a torn tail.
 //
 // A shard of a sharded database also holds the Prepare and Commit records of batches that
@@ -85,6 +88,10 @@ async function scanTwoPhase(
   }
   for (const n of walNumbers) {
     const file = walFileName(dir, n);
+    // What the last run wrote may still be only in the page cache (a process crash). Another
+    // shard may make its part of a batch permanent as soon as this open decides; this shard's
+    // part must then survive a power cut too, as the Prepare it will be replayed from.
+    await fs.syncFile(file);
     visit(await fs.readFile(file), file, true);
   }
   return scan;
@@ -114,9 +121,15 @@ export async function replayWals(
   let expectedSeq: SeqNum | undefined;
   /** Whether salvage reported a skip after the last record replayed (in an earlier WAL). */
   let skippedSinceLast = false;
+  let newestWithRecords = walNumbers.length - 1;
+  while (newestWithRecords > 0) {
+    const file = walFileName(dir, walNumbers[newestWithRecords]!);
+    if (readLog(await fs.readFile(file), file, { mode: 'salvage', onSkipped: () => {} }).records.length > 0) break;
+    newestWithRecords--;
+  }
   for (let i = 0; i < walNumbers.length; i++) {
     const file = walFileName(dir, walNumbers[i]!);
-    const newest = i === walNumbers.length - 1;
+    const newest = i >= newestWithRecords;
     const mode = options.mode === 'tolerate-tail' && !newest ? 'strict' : options.mode;
     const onSkip = options.onSkip;
     /** Offsets of the ranges salvage skipped in this file, in order. */
