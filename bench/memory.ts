@@ -9,7 +9,8 @@
 //
 //   npx tsc && node dist/bench/memory.js [--num 5000000] [--in-flight 256] [--sample-ms 100]
 //                                          [--memtable-bytes N] [--max-immutable N]
-//                                          [--block-cache-bytes N] [--dir DIR] [--keep]
+//                                          [--block-cache-bytes N] [--compaction-workers N]
+//                                          [--dir DIR] [--keep]
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,6 +31,7 @@ const { values: flags } = parseArgs({
     'memtable-bytes': { type: 'string', default: String(64 * MiB) },
     'max-immutable': { type: 'string', default: '2' },
     'block-cache-bytes': { type: 'string', default: String(32 * MiB) },
+    'compaction-workers': { type: 'string' },
     dir: { type: 'string', default: tmpdir() },
     keep: { type: 'boolean', default: false },
   },
@@ -40,6 +42,7 @@ const sampleMs = Number(flags['sample-ms']);
 const memtableBytes = Number(flags['memtable-bytes']);
 const maxImmutableMemtables = Number(flags['max-immutable']);
 const blockCacheBytes = Number(flags['block-cache-bytes']);
+const workers = flags['compaction-workers'] === undefined ? {} : { compactionWorkers: Number(flags['compaction-workers']) };
 
 interface Sample {
   puts: number;
@@ -61,7 +64,7 @@ const order = permutation(num, new Random(0x5eed));
 const values = new ValueSource(100, new Random(0xbeef));
 const dir = mkdtempSync(join(flags.dir, 'stratadb-memory-'));
 try {
-  const db = await open(dir, { memtableBytes, maxImmutableMemtables, blockCacheBytes });
+  const db = await open(dir, { memtableBytes, maxImmutableMemtables, blockCacheBytes, ...workers });
   // Let the workers start and the heap settle before taking the fixed overhead.
   await new Promise((resolve) => setTimeout(resolve, 500));
   sample();
