@@ -30,6 +30,11 @@ import type { SequenceClock } from './sequence-clock.js';
 
 /** A group takes no more writes once its records reach this many bytes. */
 const MAX_GROUP_BYTES = 4 * 1024 * 1024;
+/**
+ * A written group's buffer up to this size is kept for the next group: one allocation per
+ * group, most of it garbage a moment later, made a lone synced writer's latency spiky.
+ */
+const MAX_SPARE_BYTES = 1024 * 1024;
 
 export interface PendingWrite {
   readonly firstSeq: SeqNum;
@@ -73,6 +78,7 @@ export class CommitPipeline {
   readonly #clock: SequenceClock;
   #queue: (Group | Barrier)[] = [];
   #leading = false;
+  #spare: RecordBuffer | undefined;
   #error: StrataError | undefined;
   #idleWaiters: (() => void)[] = [];
   readonly stats: PipelineStats = { writes: 0, groups: 0, syncs: 0, walBytes: 0, largestGroup: 0 };
@@ -118,7 +124,8 @@ export class CommitPipeline {
   #openGroup(): Group {
     let group = this.#queue[this.#queue.length - 1];
     if (group === undefined || !('records' in group) || group.records.byteLength >= MAX_GROUP_BYTES) {
-      group = { records: new RecordBuffer(), writes: [], sync: false };
+      group = { records: this.#spare ?? new RecordBuffer(), writes: [], sync: false };
+      this.#spare = undefined;
       this.#queue.push(group);
     }
     return group;
@@ -199,6 +206,10 @@ export class CommitPipeline {
           this.#failWrites(writes, err);
           this.fail(err as StrataError);
           break;
+        }
+        if (records.capacity <= MAX_SPARE_BYTES) {
+          records.reset();
+          this.#spare = records;
         }
         this.stats.groups++;
         this.stats.writes += writes.length;

@@ -1,6 +1,7 @@
 // RecordBuffer: records framed (record-format.ts) straight into one growing buffer, so that a
 // group commit of many small batches costs no allocation and no copy per record: the caller
-// encodes each payload in place, and the group reaches the log as one contiguous write.
+// encodes each payload in place, and the group reaches the log as one contiguous write. Once
+// that write is done, reset() lets the next group use the same memory.
 
 import { invariant } from '../base/index.js';
 import { MAX_RECORD_PAYLOAD_BYTES, putRecordHeader, RECORD_HEADER_BYTES } from './record-format.js';
@@ -62,5 +63,21 @@ export class RecordBuffer {
     invariant(this.#open < 0, 'RecordBuffer.finish with a record open');
     this.#finished = true;
     return this.#bytes.subarray(0, this.#used);
+  }
+
+  /** Bytes the buffer holds without growing. */
+  get capacity(): number {
+    return this.#bytes.length;
+  }
+
+  /**
+   * Empties a finished buffer for new records. REQUIRES: nothing reads what finish() returned
+   * any more (its append has completed).
+   */
+  reset(): void {
+    invariant(this.#finished, 'RecordBuffer.reset before finish');
+    this.#used = 0;
+    this.#open = -1;
+    this.#finished = false;
   }
 }
