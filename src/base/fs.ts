@@ -294,28 +294,12 @@ export class NodeFileSystem implements FileSystem {
     }
   }
 
-  async syncDir(dir: string): Promise<void> {
-    let handle: fs.promises.FileHandle | undefined;
-    try {
-      handle = await fs.promises.open(dir, 'r');
-      await handle.sync();
-    } catch (err) {
-      throw ioError('fsync', dir, err);
-    } finally {
-      await handle?.close();
-    }
+  syncDir(dir: string): Promise<void> {
+    return syncPath(dir, 'fsync');
   }
 
-  async syncFile(file: string): Promise<void> {
-    let handle: fs.promises.FileHandle | undefined;
-    try {
-      handle = await fs.promises.open(file, 'r');
-      await handle.datasync();
-    } catch (err) {
-      throw ioError('fdatasync', file, err);
-    } finally {
-      await handle?.close();
-    }
+  syncFile(file: string): Promise<void> {
+    return syncPath(file, 'fdatasync');
   }
 
   async mkdir(dir: string): Promise<void> {
@@ -373,5 +357,18 @@ export class NodeFileSystem implements FileSystem {
         }
       },
     };
+  }
+}
+
+/** fsync(2) or fdatasync(2) of `p` (a directory, or a file) through a descriptor of its own. */
+async function syncPath(p: string, call: 'fsync' | 'fdatasync'): Promise<void> {
+  let handle: fs.promises.FileHandle | undefined;
+  try {
+    handle = await fs.promises.open(p, 'r');
+    await (call === 'fsync' ? handle.sync() : handle.datasync());
+  } catch (err) {
+    throw ioError(call, p, err);
+  } finally {
+    await handle?.close();
   }
 }

@@ -90,26 +90,9 @@ export class BlockIter {
     let previousLength = 0;
     let matched = 0;
     while (p < end) {
-      let q = p;
-      let shared = d[q]!;
-      if (shared < 0x80) q++;
-      else {
-        shared = slowVarint(d, q, end);
-        q = varintEnd;
-      }
-      let unshared = q < end ? d[q]! : -1;
-      if (unshared >= 0 && unshared < 0x80) q++;
-      else {
-        unshared = slowVarint(d, q, end);
-        q = varintEnd;
-      }
-      let valueLength = q < end ? d[q]! : -1;
-      if (valueLength >= 0 && valueLength < 0x80) q++;
-      else {
-        valueLength = slowVarint(d, q, end);
-        q = varintEnd;
-      }
-      if (shared < 0 || unshared < 0 || valueLength < 0 || shared > previousLength) throw this.#corrupt(p, 'malformed entry header');
+      const q = readEntryHeader(d, p, end);
+      const { shared, unshared, valueLength } = header;
+      if (q < 0 || shared > previousLength) throw this.#corrupt(p, 'malformed entry header');
       const valueOffset = q + unshared + ENTRY_TRAILER_BYTES;
       if (valueOffset + valueLength > end) throw this.#corrupt(p, 'entry runs past the end of the block');
       const entryLength = shared + unshared;
@@ -259,26 +242,9 @@ export class BlockIter {
       return false;
     }
     const d = this.#data;
-    let q = p;
-    let shared = d[q]!;
-    if (shared < 0x80) q++;
-    else {
-      shared = slowVarint(d, q, end);
-      q = varintEnd;
-    }
-    let unshared = q < end ? d[q]! : -1;
-    if (unshared >= 0 && unshared < 0x80) q++;
-    else {
-      unshared = slowVarint(d, q, end);
-      q = varintEnd;
-    }
-    let valueLength = q < end ? d[q]! : -1;
-    if (valueLength >= 0 && valueLength < 0x80) q++;
-    else {
-      valueLength = slowVarint(d, q, end);
-      q = varintEnd;
-    }
-    if (shared < 0 || unshared < 0 || valueLength < 0 || shared > this.#keyLength) throw this.#corrupt(p, 'malformed entry header');
+    let q = readEntryHeader(d, p, end);
+    const { shared, unshared, valueLength } = header;
+    if (q < 0 || shared > this.#keyLength) throw this.#corrupt(p, 'malformed entry header');
     const valueOffset = q + unshared + ENTRY_TRAILER_BYTES;
     if (valueOffset + valueLength > end) throw this.#corrupt(p, 'entry runs past the end of the block');
 
@@ -339,6 +305,40 @@ export class BlockIter {
 
 /** Where the last slowVarint stopped; a module variable so that decoding allocates nothing. */
 let varintEnd = 0;
+
+/** The three lengths readEntryHeader decoded last (one object, reused: nothing allocated). */
+const header = { shared: 0, unshared: 0, valueLength: 0 };
+
+/**
+ * Decodes the entry header (shared, unshared and value lengths, varint32 each, one byte in the
+ * common case) at d[p..end) into `header`; returns the offset after it, or -1 if malformed.
+ */
+function readEntryHeader(d: Buffer, p: number, end: number): number {
+  let q = p;
+  let shared = d[q]!;
+  if (shared < 0x80) q++;
+  else {
+    shared = slowVarint(d, q, end);
+    q = varintEnd;
+  }
+  let unshared = q < end ? d[q]! : -1;
+  if (unshared >= 0 && unshared < 0x80) q++;
+  else {
+    unshared = slowVarint(d, q, end);
+    q = varintEnd;
+  }
+  let valueLength = q < end ? d[q]! : -1;
+  if (valueLength >= 0 && valueLength < 0x80) q++;
+  else {
+    valueLength = slowVarint(d, q, end);
+    q = varintEnd;
+  }
+  if (shared < 0 || unshared < 0 || valueLength < 0) return -1;
+  header.shared = shared;
+  header.unshared = unshared;
+  header.valueLength = valueLength;
+  return q;
+}
 
 /** A varint32 at d[p..end); -1 if it runs past `end` or is longer than 5 bytes. */
 function slowVarint(d: Buffer, p: number, end: number): number {
