@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open } from '../src/index.js';
+import { FaultInjectingFileSystem } from '../src/testing/index.js';
 import { encodeBatchInto, batchEncodedLength, loadChecksum, ValueKind, type BatchEntry } from '../src/base/index.js';
 import { encodeCommit, encodePrepareHead, prepareHeadBytes, COMMIT_RECORD_BYTES } from '../src/engine/two-phase-format.js';
 import { shardOf } from '../src/shard/index.js';
@@ -291,6 +292,24 @@ test('each shard commits its own groups: many sync writers cost few fsyncs per s
     }
     assert.is(stats.walSyncs, stats.shards.reduce((n, s) => n + s.walSyncs, 0));
     await db.close();
+  });
+});
+
+test('a failed WAL write in one shard stops writes in every shard; reads go on', async () => {
+  await withTempDir(async (dir) => {
+    const ffs = new FaultInjectingFileSystem();
+    const db = await open(dir, { shards: 2, fs: ffs });
+    const [k0, k1] = [keyIn(0, 2), keyIn(1, 2)];
+    await db.put(k0, 'before');
+    await db.put(k1, 'before');
+    ffs.failAfter(1, 'ENOSPC', { op: 'append', path: `${path.sep}shard-1${path.sep}` });
+    const err = await expectCode(() => db.put(k1, 'lost', { sync: true }), 'IO_ERROR', 'the write to the full shard');
+    assert.is(err.errno, 'ENOSPC');
+    await expectCode(() => db.put(k0, 'after'), 'IO_ERROR', 'a write to the other shard');
+    await expectCode(() => db.batch([{ type: 'put', key: k0, value: 'x' }, { type: 'put', key: k1, value: 'x' }]), 'IO_ERROR', 'a batch across them');
+    assert.is((await db.get(k0))?.toString(), 'before', 'reads go on');
+    assert.is((await db.get(k1))?.toString(), 'before');
+    await db.close().catch(() => {});
   });
 });
 

@@ -63,6 +63,8 @@ export interface PipelineHooks {
   wal(): LogWriter;
   /** Applies one write whose WAL append completed (memtable insert). */
   apply(write: PendingWrite): void;
+  /** Called once, when the pipeline stops for good with `err`. */
+  failed(err: StrataError): void;
 }
 
 export interface PipelineStats {
@@ -158,7 +160,9 @@ export class CommitPipeline {
 
   /** Stops the pipeline: queued and later writes fail with `err`. */
   fail(err: StrataError): void {
+    const first = this.#error === undefined;
     this.#error ??= err;
+    if (first) this.#hooks.failed(this.#error);
     const queued = this.#queue;
     this.#queue = [];
     for (const item of queued) {

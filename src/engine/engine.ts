@@ -116,6 +116,8 @@ export interface EngineHooks {
   clock?: SequenceClock;
   /** The worker pool shared by all shards (default: the engine's own, closed with it). */
   pool?: CompactionPool;
+  /** Called once when this engine stops taking writes (a WAL or background failure). */
+  onWritesFailed?(err: StrataError): void;
   /** Makes the engine a shard whose WALs may hold Prepare and Commit records. */
   twoPhase?: {
     /** Given this shard's scan of its WALs, resolves to every batch that committed. */
@@ -213,6 +215,7 @@ export class Engine {
       beforeGroup: () => this.#makeRoomForWrite(),
       wal: () => this.#wal,
       apply: (w) => this.#apply(w),
+      failed: (err) => hooks.onWritesFailed?.(err),
     });
     this.#syncAllWals = hooks.twoPhase?.syncAllWals;
     this.#ownsPool = hooks.pool === undefined;

@@ -48,7 +48,6 @@ export class ShardSet {
   readonly #clock: SequenceClock | undefined;
   readonly #pool: CompactionPool | undefined;
   readonly #lock: FileLock | undefined;
-  #writeError: StrataError | undefined;
 
   private constructor(dir: string, engines: Engine[], shared?: { clock: SequenceClock; pool: CompactionPool; lock: FileLock }) {
     this.dir = dir;
@@ -129,6 +128,13 @@ export class ShardSet {
     // parts (Prepare records, maybe not synced) are made durable: every shard's WAL is synced.
     const syncAllWals = async () => void (await settleAll((engines ?? []).map((e) => e.syncWal())));
     const coordinator = new RecoveryCoordinator(count, clock, syncAllWals);
+    // A shard that stops taking writes stops them all (invariant 4).
+    let stopped = false;
+    const onWritesFailed = (err: StrataError) => {
+      if (stopped) return;
+      stopped = true;
+      for (const e of engines ?? []) e.failWrites(err);
+    };
     // Each shard's cache gets its part of the budget; memtable budgets are per shard.
     const shardOptions: ResolvedOptions = {
       ...options,
@@ -137,7 +143,7 @@ export class ShardSet {
       blockCacheBytes: Math.floor(options.blockCacheBytes / count),
     };
     const opening = Array.from({ length: count }, (_, i) =>
-      Engine.open(shardDirName(dir, i), shardOptions, { clock, pool, twoPhase: coordinator.hooks(i) }).catch((err: unknown) => {
+      Engine.open(shardDirName(dir, i), shardOptions, { clock, pool, onWritesFailed, twoPhase: coordinator.hooks(i) }).catch((err: unknown) => {
         coordinator.fail(err);
         throw err;
       }),
@@ -168,12 +174,10 @@ export class ShardSet {
   write(entries: readonly BatchEntry[], sync: boolean): Promise<void> {
     const engines = this.#engines;
     if (engines.length === 1) return engines[0]!.write(entries, sync);
-    if (this.#writeError) return Promise.reject(this.#writeError);
     const first = shardOf(entries[0]!.key, engines.length);
     let single = true;
     for (let i = 1; i < entries.length && single; i++) single = shardOf(entries[i]!.key, engines.length) === first;
-    const written = single ? engines[first]!.write(entries, sync) : this.#writeAcross(entries, sync);
-    return written.catch((err: unknown) => this.#stopWrites(err));
+    return single ? engines[first]!.write(entries, sync) : this.#writeAcross(entries, sync);
   }
 
   /** The two-phase commit of a batch whose keys fall in several shards (invariant 2). */
@@ -207,14 +211,6 @@ export class ShardSet {
     }
     clock.complete(txn, entries.length);
     await clock.whenPublished(txn + entries.length - 1);
-  }
-
-  #stopWrites(err: unknown): never {
-    if (err instanceof StrataError && (err.code === 'IO_ERROR' || err.code === 'CORRUPTION') && !this.#writeError) {
-      this.#writeError = err;
-      for (const e of this.#engines) e.failWrites(err);
-    }
-    throw err;
   }
 
   /** The newest value of `key` visible at `seq`. */
