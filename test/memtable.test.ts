@@ -207,6 +207,37 @@ seeded('random adds read back like a sorted reference: get, full scans, seeks an
   it.close();
 });
 
+seeded('runs of keys in order (appends, no search) mixed with inserts anywhere keep the order', (random) => {
+  const mem = new Memtable({ arenaChunkBytes: 4096 });
+  const ref: Entry[] = [];
+  const add = (key: Uint8Array, seq: number) => {
+    const value = text(String(seq));
+    mem.add(seq, ValueKind.Put, key, value);
+    ref.push({ key, seq, kind: ValueKind.Put, value });
+  };
+  let seq = 1;
+  let counter = 0;
+  const numbered = (n: number, tail = '') => text(`k${String(n).padStart(10, '0')}${tail}`);
+  for (let round = 0; round < 60; round++) {
+    const mode = int(random, 4);
+    for (let i = 0; i < 40; i++) {
+      if (mode === 0) add(numbered(counter++), seq++); // after everything: an append
+      else if (mode === 1) add(numbered(int(random, counter + 1)), seq++); // anywhere, new versions too
+      else if (mode === 2) add(numbered(counter, 'x'.repeat(int(random, 20))), seq++); // same 16 leading bytes as the next append
+      else add(numbered(Math.max(0, counter - 1 - int(random, 3))), seq++); // a newer version near the end: sorts before the older
+    }
+  }
+  ref.sort(byInternal);
+  const it = mem.iterator();
+  it.seekToFirst();
+  for (let i = 0; i < ref.length; i++, it.next()) assertAt(it, ref[i], `forward #${i}`);
+  assertAt(it, undefined, 'forward end');
+  it.seekToLast();
+  for (let i = ref.length - 1; i >= 0; i--, it.prev()) assertAt(it, ref[i], `backward #${i}`);
+  it.close();
+  for (const e of ref) assert.ok(mem.get(e.key, e.seq)?.seq === e.seq, `get(${describe(e)})`);
+});
+
 test('"a" sorts before "a\\0", prefixes before longer keys, bytes compare unsigned', () => {
   const keys = [
     bytes(),

@@ -114,6 +114,14 @@ export class SkipList {
   #random = 0x2545_f491;
   /** The rightmost node before the insert position at each level, filled by a search. */
   readonly #preds = new Int32Array(MAX_HEIGHT);
+  /**
+   * The last node at each level (HEAD where a level is empty): the predecessors of an entry
+   * that sorts after every other, so that an append (keys in order: fillseq, a bulk load)
+   * needs no search. With the last node's prefixes, which reject most other inserts at once.
+   */
+  readonly #tails = new Int32Array(MAX_HEIGHT).fill(HEAD);
+  #lastHi = 0;
+  #lastLo = 0;
 
   readonly #pool: MemtablePool | undefined;
 
@@ -276,11 +284,17 @@ export class SkipList {
   insert(seq: SeqNum, kind: ValueKind, key: Uint8Array, value: Uint8Array): void {
     const hi = prefixHi(key);
     const lo = prefixLo(key);
-    const successor = this.findGreaterOrEqual(key, hi, lo, seq, true);
-    invariant(successor === HEAD || this.compare(key, hi, lo, seq, successor) !== 0, 'memtable already holds this key at this sequence number');
+    const preds = this.#preds;
+    let successor: number;
+    if (this.#sortsLast(key, hi, lo, seq)) {
+      successor = HEAD;
+      for (let level = 0; level < this.#height; level++) preds[level] = this.#tails[level]!;
+    } else {
+      successor = this.findGreaterOrEqual(key, hi, lo, seq, true);
+      invariant(successor === HEAD || this.compare(key, hi, lo, seq, successor) !== 0, 'memtable already holds this key at this sequence number');
+    }
 
     const height = this.#randomHeight();
-    const preds = this.#preds;
     if (height > this.#height) {
       for (let level = this.#height; level < height; level++) preds[level] = HEAD;
       this.#height = height;
@@ -329,6 +343,21 @@ export class SkipList {
     }
     // With no successor this sets the head's back link: n is the new last node.
     nodes[successor + F_PREV] = n;
+    if (successor === HEAD) {
+      this.#lastHi = hi;
+      this.#lastLo = lo;
+    }
+    const tails = this.#tails;
+    for (let level = 0; level < height; level++) if (nodes[n + F_NEXT + level * LINK_INTS] === HEAD) tails[level] = n;
+  }
+
+  /** Whether (key, seq) sorts after every entry in the list (true for an empty list). */
+  #sortsLast(key: Uint8Array, hi: number, lo: number, seq: number): boolean {
+    const last = this.#tails[0]!;
+    if (last === HEAD) return true;
+    if (hi !== this.#lastHi) return hi > this.#lastHi;
+    if (lo !== this.#lastLo) return lo > this.#lastLo;
+    return this.compare(key, hi, lo, seq, last) > 0;
   }
 
   /** 1 + the number of leading successes of p = 1/4 trials, capped at MAX_HEIGHT. */
