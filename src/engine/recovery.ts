@@ -121,10 +121,14 @@ export async function replayWals(
   let expectedSeq: SeqNum | undefined;
   /** Whether salvage reported a skip after the last record replayed (in an earlier WAL). */
   let skippedSinceLast = false;
+  /** The trailing WALs read to find the newest holding a record, kept for the replay. */
+  const readAhead = new Map<number, Uint8Array>();
   let newestWithRecords = walNumbers.length - 1;
   while (newestWithRecords > 0) {
     const file = walFileName(dir, walNumbers[newestWithRecords]!);
-    if (readLog(await fs.readFile(file), file, { mode: 'salvage', onSkipped: () => {} }).records.length > 0) break;
+    const bytes = await fs.readFile(file);
+    readAhead.set(newestWithRecords, bytes);
+    if (readLog(bytes, file, { mode: 'salvage', onSkipped: () => {} }).records.length > 0) break;
     newestWithRecords--;
   }
   for (let i = 0; i < walNumbers.length; i++) {
@@ -134,7 +138,8 @@ export async function replayWals(
     const onSkip = options.onSkip;
     /** Offsets of the ranges salvage skipped in this file, in order. */
     const skips: number[] = [];
-    const bytes = await fs.readFile(file);
+    const bytes = readAhead.get(i) ?? (await fs.readFile(file));
+    readAhead.delete(i);
     const { records, tornTail, endOffset } = readLog(bytes, file, {
       mode,
       onSkipped: (offset: number, bytes: number, reason: string) => {
