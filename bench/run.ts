@@ -23,14 +23,14 @@ import { allRatios, checkTargets, type RunResults } from './lib/results.js';
 import { killCurrentJob, runInChild } from './lib/runner.js';
 import { renderSvg } from './lib/svg.js';
 import { detailTable, formatCount, markdownTables, resultLine, targetsTable, throughputTable } from './lib/table.js';
-import { isInstalled, PEERS_INSTALL_COMMAND, shardsSupported, STORE_NAMES, STORES, type StoreName } from './stores/index.js';
+import { isInstalled, PEERS_INSTALL_COMMAND, STORE_NAMES, STORES, type StoreName } from './stores/index.js';
 
 function describeMachine(): string {
   const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
   return `${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; ${os.platform()} ${os.release()}`;
 }
 
-function notesFor(options: BenchOptions, shardsNote: string | undefined): string[] {
+function notesFor(options: BenchOptions): string[] {
   const has = (...names: string[]) => names.some((n) => options.workloads.includes(n as BenchOptions['workloads'][number]));
   const notes = [`16-byte keys ("%016d"), ${options.valueBytes}-byte values that compress to about half; ${options.inFlight} operations in flight unless said otherwise.`];
   if (has('readrandom', 'seekrandom', 'readwhilewriting', 'deleterandom')) {
@@ -51,7 +51,7 @@ function notesFor(options: BenchOptions, shardsNote: string | undefined): string
     'Disk bytes are write_bytes of /proc/self/io from the first operation through close(); sizes are allocated blocks (du) after close.',
     'One run on a possibly shared machine: compare ratios within a run, and rerun before trusting a small difference.',
   );
-  if (shardsNote !== undefined) notes.push(shardsNote);
+  if (options.shards > 1) notes.push(`stratadb runs with ${options.shards} shards (--shards).`);
   return notes;
 }
 
@@ -93,17 +93,9 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
 
   try {
-    let shardsNote: string | undefined;
-    let shards = 1;
-    if (options.shards > 1 && stores.includes('stratadb')) {
-      if (await shardsSupported(join(root, 'shards-probe'), options.shards)) shards = options.shards;
-      else shardsNote = `stratadb has one shard today: --shards ${options.shards} was not passed on.`;
-      rmSync(join(root, 'shards-probe'), { recursive: true, force: true });
-    }
-    const runOptions = { ...options, shards };
-    const plan = planWorkloads(runOptions);
+    const plan = planWorkloads(options);
     const shown = displayOrder(plan);
-    const notes = notesFor(options, shardsNote);
+    const notes = notesFor(options);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const jsonPath = resolve(options.jsonPath ?? join(os.tmpdir(), `stratadb-bench-${stamp}.json`));
     const svgPath = resolve(options.svgPath ?? join(os.tmpdir(), `stratadb-bench-${stamp}.svg`));
@@ -134,7 +126,7 @@ export async function main(argv: string[]): Promise<number> {
         mkdirSync(dirname(dir), { recursive: true });
         progress.startJob(`${p.id} ${store}`, p.ops);
         try {
-          const job = jobFor(p, store, dir, runOptions, mainKeys.get(store) ?? 0);
+          const job = jobFor(p, store, dir, options, mainKeys.get(store) ?? 0);
           const result = await runInChild(job, (done, total) => progress.jobProgress(done, total));
           results.push(result);
           if (p.db === 'main') mainKeys.set(store, result.liveKeys);
@@ -171,7 +163,7 @@ export async function main(argv: string[]): Promise<number> {
         cpus: os.cpus()[0]?.model.trim() ?? 'unknown',
         cores: os.cpus().length,
         memoryBytes: os.totalmem(),
-        options: { ...runOptions, requestedShards: options.shards },
+        options: { ...options },
         stores: storeInfos,
         notes,
       },

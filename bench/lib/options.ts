@@ -57,7 +57,7 @@ export const USAGE = `stratadb bench: db_bench's workloads on stratadb and its p
   --in-flight N      operations in flight, for every workload but fillsync and fillbatch (256)
   --writers LIST     writers in flight for fillsync, one run each (1,64)
   --sync-ops N       puts of each fillsync run (default: num/1000 with 1 writer, num/100 with more)
-  --shards N         stratadb shards, passed on when the engine supports them (1)
+  --shards N         stratadb's shard count (1)
   --max-seconds N    a run stops after N seconds and reports on the operations done; 0: no limit (60)
   --workloads LIST   comma-separated, from: ${WORKLOAD_NAMES.join(',')} (all)
   --stores LIST      comma-separated, from: ${STORE_NAMES.join(',')} (every one installed)

@@ -19,4 +19,3 @@ export function isInstalled(name: StoreName): boolean {
 
 export { STORE_NAMES, type BatchPut, type Seeker, type Store, type StoreInfo, type StoreModule, type StoreName } from './store.js';
 export { PEERS_INSTALL_COMMAND } from './peers.js';
-export { shardsSupported } from './stratadb.js';

@@ -2,7 +2,7 @@
 // nextv() (scans) and seek() + next() (seekrandom).
 
 import { readFileSync } from 'node:fs';
-import { open, StrataError, type Database } from '../../src/index.js';
+import { open, type Database } from '../../src/index.js';
 import type { BatchPut, NextvIterator, OpenSettings, Seeker, Store, StoreInfo, StoreModule } from './store.js';
 import { nextvSeeker, scanNextv } from './store.js';
 
@@ -15,21 +15,6 @@ const info: StoreInfo = {
   version: packageJson.version,
   settings: 'defaults: 64 MiB memtable, 32 MiB block cache, LZ4, bloom 10 bits/key; sync per write',
 };
-
-/**
- * Whether the engine takes `shards: n` as an option. Asked by opening a throwaway database:
- * an engine without shards refuses the unknown option with INVALID_ARGUMENT.
- */
-export async function shardsSupported(dir: string, shards: number): Promise<boolean> {
-  try {
-    const db = await open(dir, { shards } as Parameters<typeof open>[1]);
-    await db.close();
-    return true;
-  } catch (err) {
-    if (err instanceof StrataError && err.code === 'INVALID_ARGUMENT') return false;
-    throw err;
-  }
-}
 
 class StrataStore implements Store {
   readonly name = 'stratadb';
@@ -76,7 +61,6 @@ class StrataStore implements Store {
 export const stratadb: StoreModule = {
   info,
   async open(dir: string, settings: OpenSettings): Promise<Store> {
-    const options = settings.shards > 1 ? ({ shards: settings.shards } as Parameters<typeof open>[1]) : undefined;
-    return new StrataStore(await open(dir, options));
+    return new StrataStore(await open(dir, { shards: settings.shards }));
   },
 };

@@ -1,4 +1,4 @@
 // src/shard: a database as hash-partitioned engines. Other folders import from here only.
 export { ShardSet, type ShardedStats } from './shard-set.js';
 export { shardOf } from './router.js';
-export { readShardsFile, shardDirName, shardsFileName } from './shards-file.js';
+export { readShardsFile, shardDirName } from './shards-file.js';

@@ -126,7 +126,7 @@ export class ShardSet {
     let engines: Engine[] | undefined;
     // Before a shard installs a table holding its part of a batch across shards, the other
     // parts (Prepare records, maybe not synced) are made durable: every shard's WAL is synced.
-    const syncAllWals = async () => void (await settleAll((engines ?? []).map((e) => e.syncWal())));
+    const syncAllWals = () => settleAll((engines ?? []).map((e) => e.syncWal()));
     const coordinator = new RecoveryCoordinator(count, clock, syncAllWals);
     // A shard that stops taking writes stops them all (invariant 4).
     let stopped = false;
@@ -156,10 +156,6 @@ export class ShardSet {
     }
     engines = results.map((r) => (r as PromiseFulfilledResult<Engine>).value);
     return engines;
-  }
-
-  get shardCount(): number {
-    return this.#engines.length;
   }
 
   get publishedSeq(): SeqNum {
