@@ -28,7 +28,7 @@
 import {
   closedError,
   compareBytes,
-  createDirectoryDurably,
+  ensureDirectory,
   corruption,
   invariant,
   ioError,
@@ -236,10 +236,7 @@ export class Engine {
   static async open(dir: string, options: ResolvedOptions, hooks: EngineHooks = {}): Promise<Engine> {
     await loadChecksum();
     const fs = options.fs;
-    if (!(await fs.exists(dir))) {
-      if (!options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} does not exist (createIfMissing is false)`);
-      await createDirectoryDurably(fs, dir);
-    }
+    await ensureDirectory(fs, dir, options.createIfMissing);
     const lock = await fs.lock(lockFileName(dir));
     try {
       const names = await fs.readdir(dir);

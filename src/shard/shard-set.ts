@@ -20,7 +20,7 @@
  */
 
 import {
-  createDirectoryDurably,
+  ensureDirectory,
   currentFileName,
   invariant,
   loadChecksum,
@@ -78,10 +78,7 @@ export class ShardSet {
     if (recorded !== undefined && options.errorIfExists) {
       throw new StrataError('INVALID_ARGUMENT', `${dir}: a database already exists there (errorIfExists)`);
     }
-    if (!(await fs.exists(dir))) {
-      if (!options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} does not exist (createIfMissing is false)`);
-      await createDirectoryDurably(fs, dir);
-    }
+    await ensureDirectory(fs, dir, options.createIfMissing);
     const lock = await fs.lock(lockFileName(dir));
     const clock = new SequenceClock(0);
     const pool = new CompactionPool({ workers: options.compactionWorkers });
