@@ -114,6 +114,16 @@ function upperBound(ref: readonly Entry[], key: Uint8Array): number {
   return lo;
 }
 
+/** A full scan forward, then backward, meets exactly `ref` (sorted), then the end. */
+function assertScans(it: InternalIterator, ref: readonly Entry[]): void {
+  it.seekToFirst();
+  for (let i = 0; i < ref.length; i++, it.next()) assertAt(it, ref[i], `forward #${i}`);
+  assertAt(it, undefined, 'forward end');
+  it.seekToLast();
+  for (let i = ref.length - 1; i >= 0; i--, it.prev()) assertAt(it, ref[i], `backward #${i}`);
+  assertAt(it, undefined, 'backward end');
+}
+
 function assertAt(it: InternalIterator, expected: Entry | undefined, where: string): void {
   if (expected === undefined) {
     assert.ok(!it.valid(), `${where}: expected the end, at ${it.valid() ? describe({ key: it.key(), seq: it.seq() }) : ''}`);
@@ -153,12 +163,7 @@ seeded('random adds read back like a sorted reference: get, full scans, seeks an
   for (let i = 1; i < ref.length; i++) assert.ok(byInternal(ref[i - 1]!, ref[i]!) < 0, 'the test made a duplicate');
 
   const it = mem.iterator();
-  it.seekToFirst();
-  for (let i = 0; i < ref.length; i++, it.next()) assertAt(it, ref[i], `forward #${i}`);
-  assertAt(it, undefined, 'forward end');
-  it.seekToLast();
-  for (let i = ref.length - 1; i >= 0; i--, it.prev()) assertAt(it, ref[i], `backward #${i}`);
-  assertAt(it, undefined, 'backward end');
+  assertScans(it, ref);
 
   const maxSeq = mem.lastSeq!;
   const probes = [new Uint8Array(0), new Uint8Array(301).fill(0xff), ...keys.slice(0, 1000)];
@@ -229,11 +234,7 @@ seeded('runs of keys in order (appends, no search) mixed with inserts anywhere k
   }
   ref.sort(byInternal);
   const it = mem.iterator();
-  it.seekToFirst();
-  for (let i = 0; i < ref.length; i++, it.next()) assertAt(it, ref[i], `forward #${i}`);
-  assertAt(it, undefined, 'forward end');
-  it.seekToLast();
-  for (let i = ref.length - 1; i >= 0; i--, it.prev()) assertAt(it, ref[i], `backward #${i}`);
+  assertScans(it, ref);
   it.close();
   for (const e of ref) assert.ok(mem.get(e.key, e.seq)?.seq === e.seq, `get(${describe(e)})`);
 });

@@ -11,7 +11,7 @@ import { open, type Database } from '../src/index.js';
 import { main } from '../src/tools/index.js';
 import { bytesText } from '../src/tools/output.js';
 import { filesOf, flipByte, newestFile, withTempDir } from './helpers.js';
-import { LOG_FILE_HEADER_BYTES, RECORD_HEADER_BYTES } from './damage.js';
+import { databaseWithManifest, LOG_FILE_HEADER_BYTES, RECORD_HEADER_BYTES } from './damage.js';
 
 
 interface Run {
@@ -194,13 +194,7 @@ test('verify takes a torn tail of the newest WAL as a note and damage before its
 
 test('verify exits 1 when the MANIFEST lost its last edit and the WAL that edit retired is gone', () =>
   withTempDir(async (dir) => {
-    const db = await open(dir);
-    await db.put('a', '1');
-    await db.flush();
-    await db.put('b', '2');
-    await db.flush();
-    await db.close();
-    const manifest = newestFile(dir, 'MANIFEST-');
+    const manifest = await databaseWithManifest(dir);
     // Cut short, the last edit reads as a torn tail; but it was synced before the WAL it
     // retired was deleted, so the WAL the remaining edits name is missing.
     fs.truncateSync(manifest, fs.statSync(manifest).size - 3);
