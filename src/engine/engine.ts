@@ -27,7 +27,6 @@
 
 import {
   closedError,
-  compareBytes,
   ensureDirectory,
   corruption,
   invariant,
@@ -65,7 +64,6 @@ import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/ind
 import { LogWriter, readLogFile, RecordType, WAL_PREALLOCATE_BYTES } from '../wal/index.js';
 import { CommitPipeline, type PendingWrite } from './commit-pipeline.js';
 import { DbIterator, type Bounds } from './db-iterator.js';
-import { firstFileReaching, LevelIterator } from './level-iterator.js';
 import type { ResolvedOptions } from './options.js';
 import { replayWals, type TwoPhaseScan } from './recovery.js';
 import { SequenceClock } from './sequence-clock.js';
@@ -385,7 +383,7 @@ export class Engine {
   /** The newest value of `key` visible at `seq` (default: everything published). */
   get(key: Uint8Array, seq: SeqNum = this.#clock.published): Buffer | undefined {
     this.#checkOpen();
-    const hit = this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#getFromTables(key, seq);
+    const hit = this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#versions.current.get(key, seq, this.#tableCache);
     if (hit === undefined || hit.kind === ValueKind.Delete) return undefined;
     return Buffer.from(hit.value);
   }
@@ -420,15 +418,7 @@ export class Engine {
     const children: InternalIterator[] = [this.#mem.iterator(), ...this.#imms.map((imm) => imm.mem.iterator())];
     const releases: (() => void)[] = [];
     try {
-      for (const table of version.levels[0]!) {
-        const handle = this.#tableCache.acquire(table.fileNumber);
-        releases.push(handle.release);
-        children.push(handle.reader.iterator());
-      }
-      for (let level = 1; level < NUM_LEVELS; level++) {
-        const files = version.levels[level]!;
-        if (files.length > 0) children.push(new LevelIterator(files, this.#tableCache));
-      }
+      version.addIterators(children, releases, this.#tableCache);
     } catch (err) {
       for (const r of releases) r();
       version.unref();
@@ -466,9 +456,7 @@ export class Engine {
     while (this.#compacting) await this.#compacting;
     if (this.#backgroundError) throw this.#backgroundError;
     const manual = (async () => {
-      const levels = this.#versions.current.levels;
-      let deepest = 1;
-      for (let level = 1; level < NUM_LEVELS; level++) if (levels[level]!.length > 0) deepest = level;
+      const deepest = Math.max(1, this.#versions.current.deepestNonEmptyLevel());
       for (let level = 0; level < deepest; level++) {
         this.#checkOpen();
         const pick = this.#picker.pickRange(this.#versions.current, level, start, end);
@@ -584,28 +572,6 @@ export class Engine {
       if (hit) return hit;
     }
     return undefined;
-  }
-
-  #getFromTables(key: Uint8Array, seq: SeqNum) {
-    const version = this.#versions.current;
-    for (const table of version.levels[0]!) {
-      const hit = this.#getFromTable(table, key, seq);
-      if (hit) return hit;
-    }
-    for (let level = 1; level < NUM_LEVELS; level++) {
-      const files = version.levels[level]!;
-      const table = files[firstFileReaching(files, key)];
-      if (table === undefined) continue;
-      const hit = this.#getFromTable(table, key, seq);
-      if (hit) return hit;
-    }
-    return undefined;
-  }
-
-  #getFromTable(table: TableMeta, key: Uint8Array, seq: SeqNum) {
-    if (compareBytes(key, table.smallestKey) < 0 || compareBytes(key, table.largestKey) > 0) return undefined;
-    if (table.smallestSeq > seq) return undefined;
-    return this.#tableCache.get(table.fileNumber, key, seq);
   }
 
   /**
@@ -780,16 +746,12 @@ export class Engine {
       for (const n of outputFileNumbers) this.#pendingOutputs.add(n);
       this.#compactionsRunning++;
       try {
-        const deeperRanges: [Uint8Array, Uint8Array][] = [];
-        for (let level = pick.outputLevel + 1; level < NUM_LEVELS; level++) {
-          for (const f of version.levels[level]!) deeperRanges.push([f.smallestKey, f.largestKey]);
-        }
         const job: CompactionJob = {
           dir: this.dir,
           inputs: pick.inputs.map(({ level, files }) => ({ level, fileNumbers: files.map((f) => f.fileNumber) })),
           outputLevel: pick.outputLevel,
           snapshots: [...this.#snapshots.sequences(), this.#clock.published],
-          deeperRanges,
+          deeperRanges: version.rangesBelow(pick.outputLevel, pick.smallestKey, pick.largestKey),
           targetFileBytes: this.#options.targetFileBytes,
           builder: this.#builderOptions,
           outputFileNumbers,
