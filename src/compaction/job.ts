@@ -53,9 +53,19 @@ export interface CompactionJob {
   builder: TableBuilderOptions;
   /**
    * File numbers reserved for the outputs, used in order. Running out is a bug of the caller
-   * (invariant error); reserving ceil(inputBytes / targetFileBytes) + 2 suffices.
+   * (invariant error); outputFilesToReserve() says how many to reserve.
    */
   outputFileNumbers: number[];
+}
+
+/**
+ * How many output file numbers a job over `inputBytes` of tables reserves. Outputs can
+ * outgrow their inputs (inputs compressed better than the builder options now say), so
+ * inputBytes / targetFileBytes is not a bound: reserve plenty. Numbers left unused are simply
+ * never seen again.
+ */
+export function outputFilesToReserve(inputBytes: number, targetFileBytes: number): number {
+  return Math.ceil((8 * inputBytes) / targetFileBytes) + 4;
 }
 
 export interface CompactionResult {

@@ -53,6 +53,7 @@ import {
   CompactionPool,
   levelScores,
   levelTargetBytes,
+  outputFilesToReserve,
   pendingCompactionBytes,
   writeTable,
   type CompactionJob,
@@ -738,9 +739,7 @@ export class Engine {
         return;
       }
       const inputBytes = pick.inputs.reduce((n, { files }) => n + files.reduce((m, f) => m + f.fileSize, 0), 0);
-      // Outputs can outgrow their inputs (inputs compressed better than the options now say):
-      // reserve plenty; numbers left unused are simply never seen again.
-      const outputFileNumbers = Array.from({ length: Math.ceil((8 * inputBytes) / this.#options.targetFileBytes) + 4 }, () =>
+      const outputFileNumbers = Array.from({ length: outputFilesToReserve(inputBytes, this.#options.targetFileBytes) }, () =>
         this.#versions.newFileNumber(),
       );
       for (const n of outputFileNumbers) this.#pendingOutputs.add(n);
