@@ -62,7 +62,7 @@ export interface FlushResult {
   table: TableMeta | undefined;
 }
 
-export async function runFlush(job: FlushJob, fs: FileSystem): Promise<FlushResult> {
+export async function flushMemtable(job: FlushJob, fs: FileSystem): Promise<FlushResult> {
   const table = await writeTable(fs, job.dir, job.fileNumber, Memtable.fromShared(job.memtable).iterator(), job.builder);
   return { table };
 }

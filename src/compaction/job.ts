@@ -97,7 +97,7 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * directory entry); rejects after removing every output it created. REQUIRES:
  * loadChecksum() has resolved; the input files stay in place until it settles.
  */
-export async function runCompaction(job: CompactionJob, fs: FileSystem): Promise<CompactionResult> {
+export async function compactTables(job: CompactionJob, fs: FileSystem): Promise<CompactionResult> {
   invariant(job.snapshots.length > 0, 'a compaction job needs at least the newest published sequence in snapshots');
   for (let i = 1; i < job.snapshots.length; i++) invariant(job.snapshots[i - 1]! <= job.snapshots[i]!, 'compaction snapshots must be ascending');
   invariant(job.targetFileBytes > 0, `targetFileBytes must be positive, not ${job.targetFileBytes}`);

@@ -14,7 +14,7 @@
  * 5. After a background (flush, compaction) or WAL failure, writes fail with that error;
  *    reads go on.
  * 6. One compaction at a time per engine, picked by CompactionPicker and run by the
- *    CompactionPool (in a worker thread); its MANIFEST edit, written here on the main thread,
+ *    BackgroundPool (in a worker thread); its MANIFEST edit, written here on the main thread,
  *    is its commit point. Its input files go when no version in use names them.
  * 7. Backpressure: at l0SlowdownTrigger level-0 files each write group waits 1 ms, at
  *    l0StopTrigger (or with maxImmutableMemtables waiting) writes wait for a flush or a
@@ -50,7 +50,7 @@ import {
 } from '../base/index.js';
 import {
   CompactionPicker,
-  CompactionPool,
+  BackgroundPool,
   levelScores,
   levelTargetBytes,
   outputFilesToReserve,
@@ -114,7 +114,7 @@ export interface EngineHooks {
   /** The database's one sequence counter (default: the engine's own). */
   clock?: SequenceClock;
   /** The worker pool shared by all shards (default: the engine's own, closed with it). */
-  pool?: CompactionPool;
+  pool?: BackgroundPool;
   /** Called once when this engine stops taking writes (a WAL or background failure). */
   onWritesFailed?(err: StrataError): void;
   /** Makes the engine a shard whose WALs may hold Prepare and Commit records. */
@@ -161,7 +161,7 @@ export class Engine {
   #imms: Immutable[] = [];
   #flushing: Promise<void> | undefined;
   #compacting: Promise<void> | undefined;
-  readonly #pool: CompactionPool;
+  readonly #pool: BackgroundPool;
   readonly #ownsPool: boolean;
   readonly #picker: CompactionPicker;
   /** Cross-shard batches prepared here and not yet applied: the memtable must not switch. */
@@ -218,7 +218,7 @@ export class Engine {
     });
     this.#syncAllWals = hooks.twoPhase?.syncAllWals;
     this.#ownsPool = hooks.pool === undefined;
-    this.#pool = hooks.pool ?? new CompactionPool({ workers: options.compactionWorkers });
+    this.#pool = hooks.pool ?? new BackgroundPool({ workers: options.compactionWorkers });
     this.#picker = new CompactionPicker({
       l0CompactionTrigger: options.l0CompactionTrigger,
       levelBaseBytes: options.levelBaseBytes,
@@ -461,7 +461,7 @@ export class Engine {
       for (let level = 0; level < deepest; level++) {
         this.#checkOpen();
         const pick = this.#picker.pickRange(this.#versions.current, level, start, end);
-        if (pick) await this.#runCompaction(pick, true);
+        if (pick) await this.#compactAndInstall(pick, true);
       }
     })();
     this.#compacting = manual.then(
@@ -670,7 +670,7 @@ export class Engine {
     const fileNumber = this.#versions.newFileNumber();
     this.#pendingOutputs.add(fileNumber);
     try {
-      const { table: meta } = await this.#pool.run(
+      const { table: meta } = await this.#pool.runFlush(
         { kind: 'flush', dir: this.dir, fileNumber, memtable: imm.mem.toShared(), builder: this.#builderOptions },
         this.#options.fs,
       );
@@ -713,7 +713,7 @@ export class Engine {
     if (this.#compacting || this.#closed || this.#backgroundError) return;
     const pick = this.#picker.pick(this.#versions.current);
     if (!pick) return;
-    this.#compacting = this.#runCompaction(pick, false).then(
+    this.#compacting = this.#compactAndInstall(pick, false).then(
       () => {
         this.#compacting = undefined;
         this.#notifyProgress();
@@ -727,7 +727,7 @@ export class Engine {
   }
 
   /** Runs one compaction and installs its result. `rewrite` forbids a trivial move. */
-  async #runCompaction(pick: PickedCompaction, rewrite: boolean): Promise<void> {
+  async #compactAndInstall(pick: PickedCompaction, rewrite: boolean): Promise<void> {
     const version = this.#versions.current;
     version.ref();
     const removed = pick.inputs.flatMap(({ level, files }) => files.map((f) => ({ level, fileNumber: f.fileNumber })));
@@ -755,7 +755,7 @@ export class Engine {
           builder: this.#builderOptions,
           outputFileNumbers,
         };
-        const result = await this.#pool.run(job, this.#options.fs);
+        const result = await this.#pool.runCompaction(job, this.#options.fs);
         await this.#versions.logAndApply({
           removed,
           added: result.outputs.map((table) => ({ level: pick.outputLevel, table })),

@@ -30,7 +30,7 @@ import {
   type FileLock,
   type SeqNum,
 } from '../base/index.js';
-import { CompactionPool } from '../compaction/index.js';
+import { BackgroundPool } from '../compaction/index.js';
 import { Engine, SequenceClock, type Bounds, type Cursor, type EngineStats, type ResolvedOptions } from '../engine/index.js';
 import { MergedCursor } from './merged-cursor.js';
 import { RecoveryCoordinator } from './recovery-coordinator.js';
@@ -46,10 +46,10 @@ export class ShardSet {
   readonly dir: string;
   readonly #engines: readonly Engine[];
   readonly #clock: SequenceClock | undefined;
-  readonly #pool: CompactionPool | undefined;
+  readonly #pool: BackgroundPool | undefined;
   readonly #lock: FileLock | undefined;
 
-  private constructor(dir: string, engines: Engine[], shared?: { clock: SequenceClock; pool: CompactionPool; lock: FileLock }) {
+  private constructor(dir: string, engines: Engine[], shared?: { clock: SequenceClock; pool: BackgroundPool; lock: FileLock }) {
     this.dir = dir;
     this.#engines = engines;
     this.#clock = shared?.clock;
@@ -81,7 +81,7 @@ export class ShardSet {
     await ensureDirectory(fs, dir, options.createIfMissing);
     const lock = await fs.lock(lockFileName(dir));
     const clock = new SequenceClock(0);
-    const pool = new CompactionPool({ workers: options.compactionWorkers });
+    const pool = new BackgroundPool({ workers: options.compactionWorkers });
     try {
       if (recorded === undefined && !options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} holds no database (createIfMissing is false)`);
       const engines = await ShardSet.#openShards(dir, options, count, clock, pool, recorded !== undefined);
@@ -111,7 +111,7 @@ export class ShardSet {
     options: ResolvedOptions,
     count: number,
     clock: SequenceClock,
-    pool: CompactionPool,
+    pool: BackgroundPool,
     recorded: boolean,
   ): Promise<Engine[]> {
     const fs = options.fs;
