@@ -454,22 +454,20 @@ export class Engine {
    */
   async compactRange(start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<void> {
     await this.flush();
-    while (this.#compacting) await this.#compacting;
+    await this.#compactionsIdle();
     if (this.#backgroundError) throw this.#backgroundError;
-    const manual = (async () => {
+    // Set before any work and settled only after it was cleared: a caller woken by it never
+    // finds it still set and already settled, which would spin on resolved microtasks and
+    // starve the event loop.
+    let finished!: () => void;
+    this.#compacting = new Promise<void>((resolve) => (finished = resolve));
+    try {
       const deepest = Math.max(1, this.#versions.current.deepestNonEmptyLevel());
       for (let level = 0; level < deepest; level++) {
         this.#checkOpen();
         const pick = this.#picker.pickRange(this.#versions.current, level, start, end);
         if (pick) await this.#compactAndInstall(pick, true);
       }
-    })();
-    this.#compacting = manual.then(
-      () => {},
-      () => {},
-    );
-    try {
-      await manual;
       // The replaced files are gone when compactRange() resolves, unless a reader holds them.
       await this.#deleting;
     } catch (err) {
@@ -478,9 +476,18 @@ export class Engine {
       throw this.#backgroundError;
     } finally {
       this.#compacting = undefined;
+      finished();
       this.#notifyProgress();
       this.#maybeScheduleCompaction();
     }
+  }
+
+  /**
+   * Resolves once no compaction runs. Each wait is on a promise that settles only after the
+   * compaction it stands for has cleared #compacting; a new one may have started since.
+   */
+  async #compactionsIdle(): Promise<void> {
+    while (this.#compacting) await this.#compacting;
   }
 
   stats(): EngineStats {
@@ -542,7 +549,7 @@ export class Engine {
     this.#closed = true;
     await this.#pipeline.drain();
     await this.#flushing?.catch(() => {});
-    while (this.#compacting) await this.#compacting;
+    await this.#compactionsIdle();
     if (this.#ownsPool) await this.#pool.close().catch(() => {});
     await this.#deleting;
     // A failed final sync is reported (after everything is released): the README promises
