@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { closedError, invalidArgument, MAX_SEQ, ValueKind, type SeqNum } from './base/index.js';
 import { resolveOptions, type EngineOptions, type Bounds, type ResolvedOptions } from './engine/index.js';
 import { ShardSet, type ShardedStats } from './shard/index.js';
-import { describe, toBatch, toKey, toSync, toValue, type BatchOperation, type Key, type Value, type WriteOptions } from './input.js';
+import { describe, optionsObject, toBatch, toKey, toSync, toValue, type BatchOperation, type Key, type Value, type WriteOptions } from './input.js';
 import { Iterator } from './iterator.js';
 import { Snapshot } from './snapshot.js';
 
@@ -43,10 +43,13 @@ export interface DatabaseStats extends ShardedStats {
 }
 
 const EMPTY = new Uint8Array(0);
+const READ_OPTIONS = ['snapshot'] as const;
+const ITERATOR_OPTIONS = ['snapshot', 'gt', 'gte', 'lt', 'lte', 'reverse', 'limit'] as const;
 
 /** Opens (or creates) the database in directory `location`. */
 export async function open(location: string, options?: OpenOptions): Promise<Database> {
   if (typeof location !== 'string' || location.length === 0) throw invalidArgument('location must be a non-empty string');
+  if (location.includes('\0')) throw invalidArgument('location must not contain a NUL character');
   const resolved = resolveOptions(options, ['shards']);
   const shards = (options as { shards?: unknown } | undefined)?.shards;
   if (shards !== undefined && (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS)) {
@@ -130,19 +133,20 @@ export class Database {
   }
 
   /** A cursor over a key range at one snapshot; see Iterator. */
-  iterator(options: IteratorOptions = {}): Iterator {
+  iterator(options?: IteratorOptions): Iterator {
     this.#checkOpen();
-    if (typeof options !== 'object' || options === null) throw invalidArgument('iterator options must be an object');
-    const bounds = toBounds(options);
-    const reverse = options.reverse ?? false;
+    const o = (optionsObject(options, 'iterator options', ITERATOR_OPTIONS) ?? {}) as IteratorOptions;
+    const bounds = toBounds(o);
+    const reverse = o.reverse ?? false;
     if (typeof reverse !== 'boolean') throw invalidArgument(`option reverse must be a boolean, got ${describe(reverse)}`);
-    const limit = options.limit ?? -1;
+    const limit = o.limit ?? -1;
     if (typeof limit !== 'number' || Number.isNaN(limit) || (limit !== Infinity && (!Number.isInteger(limit) || limit < -1))) {
       throw invalidArgument(`option limit must be an integer >= -1 or Infinity, got ${String(limit)}`);
     }
     // The iterator pins its sequence itself, also when reading through a snapshot: the user
     // may release the snapshot while the iterator is still open.
-    const seq = options.snapshot === undefined ? this.#engine.acquireSnapshot() : this.#engine.pinSnapshot(this.#readSeq(options));
+    const snap = o.snapshot;
+    const seq = snap === undefined ? this.#engine.acquireSnapshot() : this.#engine.pinSnapshot(this.#snapshotSeq(snap));
     const release = () => this.#engine.releaseSnapshot(seq);
     let iterator: Iterator;
     try {
@@ -221,24 +225,27 @@ export class Database {
   }
 
   #readSeq(options: ReadOptions | undefined): SeqNum {
-    if (options === undefined || options === null) return this.#engine.publishedSeq;
-    if (typeof options !== 'object') throw invalidArgument('read options must be an object');
-    const snap = options.snapshot;
-    if (snap === undefined) return this.#engine.publishedSeq;
-    if (!(snap instanceof Snapshot)) throw invalidArgument(`option snapshot must be a Snapshot, got ${describe(snap)}`);
+    const snap = optionsObject(options, 'read options', READ_OPTIONS)?.['snapshot'];
+    return snap === undefined ? this.#engine.publishedSeq : this.#snapshotSeq(snap);
+  }
+
+  #snapshotSeq(snap: unknown): SeqNum {
+    if (!Snapshot.isSnapshot(snap)) throw invalidArgument(`option snapshot must be a Snapshot from db.snapshot(), got ${describe(snap)}`);
     const seq = snap.seqFor(this);
     if (seq === undefined) throw invalidArgument('the snapshot belongs to another database');
     return Math.min(seq, MAX_SEQ);
   }
 }
 
+/** Each bound read once; absent is undefined (null is a wrong type, not "no bound"). */
 function toBounds(o: IteratorOptions): Bounds {
-  if (o.gt !== undefined && o.gte !== undefined) throw invalidArgument('give at most one of gt and gte');
-  if (o.lt !== undefined && o.lte !== undefined) throw invalidArgument('give at most one of lt and lte');
-  const bounds: Bounds = { lowerInclusive: o.gt === undefined, upperInclusive: o.lt === undefined };
-  const lower = o.gt ?? o.gte;
-  const upper = o.lt ?? o.lte;
-  if (lower !== undefined) bounds.lower = toKey(lower, o.gt !== undefined ? 'gt' : 'gte');
-  if (upper !== undefined) bounds.upper = toKey(upper, o.lt !== undefined ? 'lt' : 'lte');
+  const { gt, gte, lt, lte } = o;
+  if (gt !== undefined && gte !== undefined) throw invalidArgument('give at most one of gt and gte');
+  if (lt !== undefined && lte !== undefined) throw invalidArgument('give at most one of lt and lte');
+  const bounds: Bounds = { lowerInclusive: gt === undefined, upperInclusive: lt === undefined };
+  if (gt !== undefined) bounds.lower = toKey(gt, 'option gt');
+  else if (gte !== undefined) bounds.lower = toKey(gte, 'option gte');
+  if (lt !== undefined) bounds.upper = toKey(lt, 'option lt');
+  else if (lte !== undefined) bounds.upper = toKey(lte, 'option lte');
   return bounds;
 }

@@ -31,6 +31,14 @@ export class Snapshot {
     release?.();
   }
 
+  /**
+   * Whether `value` was made by db.snapshot(): an object merely built on Snapshot.prototype
+   * (instanceof holds) has none of the private fields.
+   */
+  static isSnapshot(value: unknown): value is Snapshot {
+    return typeof value === 'object' && value !== null && #owner in value;
+  }
+
   /** @internal The sequence to read at, for `owner`. Throws CLOSED once released. */
   seqFor(owner: object): SeqNum | undefined {
     if (owner !== this.#owner) return undefined;
