@@ -463,9 +463,14 @@ export class Engine {
    */
   async compactRange(start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<void> {
     await this.flush();
-    while (this.#compacting) await this.#compacting;
+    await this.#compactionsIdle();
     if (this.#backgroundError) throw this.#backgroundError;
-    const manual = (async () => {
+    // Set before any work and settled only after it was cleared: a caller woken by it never
+    // finds it still set and already settled, which would spin on resolved microtasks and
+    // starve the event loop.
+    let finished!: () => void;
+    this.#compacting = new Promise<void>((resolve) => (finished = resolve));
+    try {
       const levels = this.#versions.current.levels;
       let deepest = 1;
       for (let level = 1; level < NUM_LEVELS; level++) if (levels[level]!.length > 0) deepest = level;
@@ -474,13 +479,6 @@ export class Engine {
         const pick = this.#picker.pickRange(this.#versions.current, level, start, end);
         if (pick) await this.#runCompaction(pick, true);
       }
-    })();
-    this.#compacting = manual.then(
-      () => {},
-      () => {},
-    );
-    try {
-      await manual;
       // The replaced files are gone when compactRange() resolves, unless a reader holds them.
       await this.#deleting;
     } catch (err) {
@@ -489,9 +487,18 @@ export class Engine {
       throw this.#backgroundError;
     } finally {
       this.#compacting = undefined;
+      finished();
       this.#notifyProgress();
       this.#maybeScheduleCompaction();
     }
+  }
+
+  /**
+   * Resolves once no compaction runs. Each wait is on a promise that settles only after the
+   * compaction it stands for has cleared #compacting; a new one may have started since.
+   */
+  async #compactionsIdle(): Promise<void> {
+    while (this.#compacting) await this.#compacting;
   }
 
   stats(): EngineStats {
@@ -553,7 +560,7 @@ export class Engine {
     this.#closed = true;
     await this.#pipeline.drain();
     await this.#flushing?.catch(() => {});
-    while (this.#compacting) await this.#compacting;
+    await this.#compactionsIdle();
     if (this.#ownsPool) await this.#pool.close().catch(() => {});
     await this.#deleting;
     // A failed final sync is reported (after everything is released): the README promises
