@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { closedError, invalidArgument, MAX_SEQ, ValueKind, type SeqNum } from './base/index.js';
 import { resolveOptions, type EngineOptions, type Bounds, type ResolvedOptions } from './engine/index.js';
 import { ShardSet, type ShardedStats } from './shard/index.js';
-import { describe, optionsObject, toBatch, toKey, toSync, toValue, type BatchOperation, type Key, type Value, type WriteOptions } from './input.js';
+import { describe, optionsObject, toBatch, toKey, toOwnedKey, toSync, toValue, type BatchOperation, type Key, type Value, type WriteOptions } from './input.js';
 import { Iterator } from './iterator.js';
 import { Snapshot } from './snapshot.js';
 
@@ -193,8 +193,8 @@ export class Database {
   compactRange(start?: Key, end?: Key): Promise<void> {
     try {
       this.#checkOpen();
-      const from = start === undefined ? undefined : toKey(start, 'start');
-      const to = end === undefined ? undefined : toKey(end, 'end');
+      const from = start === undefined ? undefined : toOwnedKey(start, 'start');
+      const to = end === undefined ? undefined : toOwnedKey(end, 'end');
       return this.#engine.compactRange(from, to);
     } catch (err) {
       return Promise.reject(err);
@@ -243,9 +243,9 @@ function toBounds(o: IteratorOptions): Bounds {
   if (gt !== undefined && gte !== undefined) throw invalidArgument('give at most one of gt and gte');
   if (lt !== undefined && lte !== undefined) throw invalidArgument('give at most one of lt and lte');
   const bounds: Bounds = { lowerInclusive: gt === undefined, upperInclusive: lt === undefined };
-  if (gt !== undefined) bounds.lower = toKey(gt, 'option gt');
-  else if (gte !== undefined) bounds.lower = toKey(gte, 'option gte');
-  if (lt !== undefined) bounds.upper = toKey(lt, 'option lt');
-  else if (lte !== undefined) bounds.upper = toKey(lte, 'option lte');
+  if (gt !== undefined) bounds.lower = toOwnedKey(gt, 'option gt');
+  else if (gte !== undefined) bounds.lower = toOwnedKey(gte, 'option gte');
+  if (lt !== undefined) bounds.upper = toOwnedKey(lt, 'option lt');
+  else if (lte !== undefined) bounds.upper = toOwnedKey(lte, 'option lte');
   return bounds;
 }

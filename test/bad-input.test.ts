@@ -82,6 +82,19 @@ for (const shards of SHARDS) {
       }
     }));
 
+  test(`an iterator's bounds are the bytes at the call, whatever the caller does with them later (${shards} shard(s))`, () =>
+    withDb(shards, async (db) => {
+      await db.batch(['a', 'b', 'c', 'd', 'e'].map((key) => ({ type: 'put' as const, key, value: key })));
+      const lower = Buffer.from('b');
+      const upper = Buffer.from('d');
+      const it = db.iterator({ gte: lower, lt: upper });
+      lower.write('a');
+      upper.write('z');
+      const keys: string[] = [];
+      for await (const [key] of it) keys.push(key.toString());
+      assert.equal(keys, ['b', 'c']);
+    }));
+
   test(`misspelt or unknown options of every call are INVALID_ARGUMENT and write nothing (${shards} shard(s))`, () =>
     withDb(shards, async (db) => {
       const snap = db.snapshot();
