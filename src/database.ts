@@ -6,8 +6,8 @@ import * as path from 'node:path';
 import { closedError, invalidArgument, MAX_SEQ, ValueKind, type SeqNum } from './base/index.js';
 import { resolveOptions, type EngineOptions, type Bounds, type ResolvedOptions } from './engine/index.js';
 import { ShardSet, type ShardedStats } from './shard/index.js';
-import { describe, optionsObject, toBatch, toKey, toOwnedKey, toSync, toValue, type BatchOperation, type Key, type Value, type WriteOptions } from './input.js';
-import { Iterator } from './iterator.js';
+import { describe, optionsObject, toBatch, toKey, toOwnedKey, toSync, toValue, type BatchOperation, type BatchOperationLike, type Key, type Value, type WriteOptions } from './input.js';
+import { DatabaseIterator } from './iterator.js';
 import { Snapshot } from './snapshot.js';
 
 export interface OpenOptions extends EngineOptions {
@@ -62,7 +62,7 @@ export async function open(location: string, options?: OpenOptions): Promise<Dat
 export class Database {
   readonly #engine: ShardSet;
   readonly #options: ResolvedOptions;
-  readonly #iterators = new Set<Iterator>();
+  readonly #iterators = new Set<DatabaseIterator>();
   readonly #snapshots = new Set<Snapshot>();
   #closing: Promise<void> | undefined;
 
@@ -104,7 +104,7 @@ export class Database {
   }
 
   /** Applies every operation or none, also across a crash. An empty batch resolves at once. */
-  batch(operations: readonly BatchOperation[], options?: WriteOptions): Promise<void> {
+  batch(operations: readonly (BatchOperation | BatchOperationLike)[], options?: WriteOptions): Promise<void> {
     try {
       this.#checkOpen();
       const entries = toBatch(operations);
@@ -132,8 +132,8 @@ export class Database {
     return this.#engine.get(k, this.#readSeq(options));
   }
 
-  /** A cursor over a key range at one snapshot; see Iterator. */
-  iterator(options?: IteratorOptions): Iterator {
+  /** A cursor over a key range at one snapshot; see DatabaseIterator. */
+  iterator(options?: IteratorOptions): DatabaseIterator {
     this.#checkOpen();
     const o = (optionsObject(options, 'iterator options', ITERATOR_OPTIONS) ?? {}) as IteratorOptions;
     const bounds = toBounds(o);
@@ -148,10 +148,10 @@ export class Database {
     const snap = o.snapshot;
     const seq = snap === undefined ? this.#engine.acquireSnapshot() : this.#engine.pinSnapshot(this.#snapshotSeq(snap));
     const release = () => this.#engine.releaseSnapshot(seq);
-    let iterator: Iterator;
+    let iterator: DatabaseIterator;
     try {
       const cursor = this.#engine.iterator(seq, bounds, reverse, limit === Infinity ? -1 : limit);
-      iterator = new Iterator(cursor, () => {
+      iterator = new DatabaseIterator(cursor, () => {
         this.#iterators.delete(iterator);
         release();
       });

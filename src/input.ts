@@ -95,6 +95,16 @@ export function toSync(options: unknown, fallback: boolean): boolean {
 }
 
 export type BatchOperation = { type: 'put'; key: Key; value: Value } | { type: 'del'; key: Key };
+/**
+ * What batch() takes: a BatchOperation, or the same object built without a type annotation,
+ * where TypeScript widens `type` to string (`const ops = [{ type: 'put', key, value }]`).
+ * `type` is checked at run time either way.
+ */
+export interface BatchOperationLike {
+  type: string;
+  key: Key;
+  value?: Value | undefined;
+}
 
 const EMPTY = new Uint8Array(0);
 

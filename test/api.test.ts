@@ -94,6 +94,21 @@ test('a batch applies all of its operations', () =>
     await db.batch([]);
   }));
 
+test('a batch built without a type annotation type-checks and applies (type widened to string)', () =>
+  withDb(async (db) => {
+    // Compiled under the project's strict settings: this file does not build if batch()
+    // refuses the widened array.
+    const ops = [
+      { type: 'put', key: 'a', value: '1' },
+      { type: 'del', key: 'b' },
+    ];
+    await db.batch(ops);
+    assert.is((await db.get('a'))?.toString(), '1');
+    const typo = [{ type: 'putt', key: 'c', value: '3' }];
+    const err = await rejectsWith(db.batch(typo), 'INVALID_ARGUMENT');
+    assert.match(err.message, /"putt"/);
+  }));
+
 test('a batch with one bad operation writes nothing', () =>
   withDb(async (db) => {
     await rejectsWith(
