@@ -3,7 +3,7 @@
 // each; a database of one shard is one engine).
 
 import * as path from 'node:path';
-import { closedError, invalidArgument, MAX_SEQ, ValueKind, type SeqNum } from './base/index.js';
+import { closedError, compareBytes, invalidArgument, MAX_SEQ, ValueKind, type SeqNum } from './base/index.js';
 import { resolveOptions, type EngineOptions, type Bounds, type ResolvedOptions } from './engine/index.js';
 import { ShardSet, type ShardedStats } from './shard/index.js';
 import { describe, optionsObject, toBatch, toKey, toOwnedKey, toSync, toValue, type BatchOperation, type BatchOperationLike, type Key, type Value, type WriteOptions } from './input.js';
@@ -36,6 +36,8 @@ export interface IteratorOptions extends ReadOptions {
   reverse?: boolean;
   /** At most this many entries; -1 or Infinity for no limit (default). */
   limit?: number;
+  /** Only keys that start with these bytes (together with gt/gte/lt/lte: keys within both). */
+  prefix?: Key;
 }
 
 export interface DatabaseStats extends ShardedStats {
@@ -44,7 +46,7 @@ export interface DatabaseStats extends ShardedStats {
 
 const EMPTY = new Uint8Array(0);
 const READ_OPTIONS = ['snapshot'] as const;
-const ITERATOR_OPTIONS = ['snapshot', 'gt', 'gte', 'lt', 'lte', 'reverse', 'limit'] as const;
+const ITERATOR_OPTIONS = ['snapshot', 'gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'prefix'] as const;
 
 /** Opens (or creates) the database in directory `location`. */
 export async function open(location: string, options?: OpenOptions): Promise<Database> {
@@ -247,5 +249,32 @@ function toBounds(o: IteratorOptions): Bounds {
   else if (gte !== undefined) bounds.lower = toOwnedKey(gte, 'option gte');
   if (lt !== undefined) bounds.upper = toOwnedKey(lt, 'option lt');
   else if (lte !== undefined) bounds.upper = toOwnedKey(lte, 'option lte');
+  const prefix = o.prefix;
+  if (prefix !== undefined) narrowToPrefix(bounds, toOwnedKey(prefix, 'option prefix'));
   return bounds;
+}
+
+/** Narrows `bounds` to the keys that start with `prefix`: [prefix, the first key past them). */
+function narrowToPrefix(bounds: Bounds, prefix: Uint8Array): void {
+  if (bounds.lower === undefined || compareBytes(prefix, bounds.lower) > 0) {
+    bounds.lower = prefix;
+    bounds.lowerInclusive = true;
+  }
+  const end = prefixEnd(prefix);
+  if (end !== undefined && (bounds.upper === undefined || compareBytes(end, bounds.upper) <= 0)) {
+    bounds.upper = end;
+    bounds.upperInclusive = false;
+  }
+}
+
+/** The smallest key above every key starting with `prefix`; undefined when there is none (all 0xff). */
+function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
+  for (let i = prefix.length - 1; i >= 0; i--) {
+    if (prefix[i] !== 0xff) {
+      const end = Buffer.from(prefix.subarray(0, i + 1));
+      end[i]!++;
+      return end;
+    }
+  }
+  return undefined;
 }
