@@ -63,7 +63,7 @@ import { NUM_LEVELS, VersionSet, type TableMeta } from '../manifest/index.js';
 import { Memtable, MemtablePool } from '../memtable/index.js';
 import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/index.js';
 import { LogWriter, readLogFile, RecordType, WAL_PREALLOCATE_BYTES } from '../wal/index.js';
-import { CommitPipeline, type PendingWrite } from './commit-pipeline.js';
+import { CommitPipeline } from './commit-pipeline.js';
 import { DbIterator, type Bounds } from './db-iterator.js';
 import type { ResolvedOptions } from './options.js';
 import { replayWals, type TwoPhaseScan } from './recovery.js';
@@ -213,7 +213,7 @@ export class Engine {
     this.#pipeline = new CommitPipeline(this.#clock, {
       beforeGroup: () => this.#makeRoomForWrite(),
       wal: () => this.#wal,
-      apply: (w) => this.#apply(w),
+      apply: (firstSeq, entries) => this.#apply(firstSeq, entries),
       failed: (err) => hooks.onWritesFailed?.(err),
     });
     this.#syncAllWals = hooks.twoPhase?.syncAllWals;
@@ -568,10 +568,10 @@ export class Engine {
     if (this.#closed) throw closedError('database');
   }
 
-  #apply(w: PendingWrite): void {
+  #apply(firstSeq: SeqNum, entries: readonly BatchEntry[]): void {
     const mem = this.#mem;
-    let seq = w.firstSeq;
-    for (const e of w.entries) mem.add(seq++, e.kind, e.key, e.value);
+    let seq = firstSeq;
+    for (const e of entries) mem.add(seq++, e.kind, e.key, e.value);
   }
 
   #getFromImmutables(key: Uint8Array, seq: SeqNum) {
@@ -647,6 +647,9 @@ export class Engine {
     if (this.#flushing || this.#backgroundError) return;
     this.#flushing = this.#flushLoop().finally(() => {
       this.#flushing = undefined;
+      // A memtable switched out after the loop's last check found #flushing still set and
+      // left its flush to this loop: without this, a writer stalled on it would never wake.
+      if (this.#imms.length > 0) this.#scheduleFlush();
     });
   }
 

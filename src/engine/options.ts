@@ -80,10 +80,19 @@ function callback<F extends (...args: never[]) => unknown>(): OptionSpec<F, F | 
   };
 }
 
+/** The methods every FileSystem has (the optional ones of WritableFile are not here). */
+const FILE_SYSTEM_METHODS = [
+  'createWritable', 'openReadable', 'readFile', 'rename', 'unlink', 'syncDir', 'syncFile', 'mkdir', 'readdir', 'exists', 'lock',
+] as const satisfies readonly (keyof FileSystem)[];
+
+/** A FileSystem: an object with every method of one; the real one by default. */
 const fileSystem: OptionSpec<FileSystem> = {
   resolve: (v, name) => {
-    if (v !== undefined && (typeof v !== 'object' || v === null)) throw invalidArgument(`option ${name} must be a FileSystem`);
-    return (v as FileSystem | undefined) ?? new NodeFileSystem();
+    if (v === undefined) return new NodeFileSystem();
+    if (typeof v !== 'object' || v === null) throw invalidArgument(`option ${name} must be a FileSystem object`);
+    const missing = FILE_SYSTEM_METHODS.filter((m) => typeof (v as Record<string, unknown>)[m] !== 'function');
+    if (missing.length > 0) throw invalidArgument(`option ${name} is not a FileSystem: it has no ${missing.join(', ')}`);
+    return v as FileSystem;
   },
 };
 
