@@ -112,22 +112,29 @@ class NodeWritableFile implements WritableFile {
   }
 
   // Writes are positional (at `size`): the native pwritev moves no file offset, and a
-  // preallocated file is longer than what was appended.
+  // preallocated file is longer than what was appended. A short write (the disk filled up part
+  // way) goes on with the rest: the next write then fails with the operating system's errno
+  // (ENOSPC), which the caller branches on. Only a write of nothing without an errno is EIO.
   append(chunks: Uint8Array | readonly Uint8Array[]): Promise<void> {
     // After close() the descriptor number may already name another file.
     if (this.#closed) return Promise.reject(closedError(this.path));
-    const list = chunks instanceof Uint8Array ? [chunks] : chunks;
-    const total = byteLength(list);
-    if (total === 0) return Promise.resolve();
+    let rest = nonEmpty(chunks instanceof Uint8Array ? [chunks] : chunks);
+    if (rest.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const done = (err: NodeJS.ErrnoException | null, written: number) => {
         if (err) return reject(ioError('write', this.path, err));
         this.#wrote(written);
-        if (written !== total) return reject(ioError('write', this.path, Object.assign(new Error('short write'), { code: 'EIO' })));
-        resolve();
+        if (written === 0) return reject(ioError('write', this.path, new Error(`wrote nothing at ${this.#size} and got no errno`)));
+        rest = afterBytes(rest, written);
+        if (rest.length === 0) return resolve();
+        if (this.#closed) return reject(closedError(this.path));
+        writeAt();
       };
-      if (list.length === 1) fs.write(this.#fd, list[0]!, 0, total, this.#size, done);
-      else fs.writev(this.#fd, list as Uint8Array[], this.#size, done);
+      const writeAt = () => {
+        if (rest.length === 1) fs.write(this.#fd, rest[0]!, 0, rest[0]!.length, this.#size, done);
+        else fs.writev(this.#fd, rest, this.#size, done);
+      };
+      writeAt();
     });
   }
 
@@ -196,10 +203,17 @@ class NodeWritableFile implements WritableFile {
   }
 }
 
-function byteLength(chunks: readonly Uint8Array[]): number {
-  let total = 0;
-  for (const c of chunks) total += c.length;
-  return total;
+function nonEmpty(chunks: readonly Uint8Array[]): Uint8Array[] {
+  return chunks.filter((c) => c.length > 0);
+}
+
+/** What is left of `chunks` (none empty) once their first `bytes` bytes are written. */
+function afterBytes(chunks: Uint8Array[], bytes: number): Uint8Array[] {
+  let i = 0;
+  while (i < chunks.length && bytes >= chunks[i]!.length) bytes -= chunks[i++]!.length;
+  const rest = chunks.slice(i);
+  if (bytes > 0) rest[0] = rest[0]!.subarray(bytes);
+  return rest;
 }
 
 class NodeRandomAccessFile implements RandomAccessFile {
