@@ -250,7 +250,11 @@ class NodeRandomAccessFile implements RandomAccessFile {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    fs.closeSync(this.#fd);
+    try {
+      fs.closeSync(this.#fd);
+    } catch (err) {
+      throw ioError('close', this.path, err);
+    }
   }
 }
 
@@ -275,12 +279,17 @@ export class NodeFileSystem implements FileSystem {
   }
 
   openReadable(file: string): RandomAccessFile {
+    let fd: number;
     try {
-      const fd = fs.openSync(file, 'r');
-      const size = fs.fstatSync(fd).size;
-      return new NodeRandomAccessFile(file, fd, size);
+      fd = fs.openSync(file, 'r');
     } catch (err) {
       throw ioError('open', file, err);
+    }
+    try {
+      return new NodeRandomAccessFile(file, fd, fs.fstatSync(fd).size);
+    } catch (err) {
+      closeQuietly(fd);
+      throw ioError('fstat', file, err);
     }
   }
 
@@ -352,7 +361,7 @@ export class NodeFileSystem implements FileSystem {
     try {
       flock(fd, 'exnb');
     } catch (err) {
-      fs.closeSync(fd);
+      closeQuietly(fd);
       const errno = (err as NodeJS.ErrnoException).code;
       if (errno === 'EWOULDBLOCK' || errno === 'EAGAIN') {
         throw new StrataError('LOCKED', `${path.dirname(file)} is in use by another open database (lock ${file})`);
@@ -364,11 +373,19 @@ export class NodeFileSystem implements FileSystem {
       release: async () => {
         if (released) return;
         released = true;
+        // close(2) drops the lock too; an unlock error is reported only if the close succeeds.
+        let unlockError: unknown;
         try {
           flock(fd, 'un');
-        } finally {
-          fs.closeSync(fd);
+        } catch (err) {
+          unlockError = ioError('flock', file, err);
         }
+        try {
+          fs.closeSync(fd);
+        } catch (err) {
+          throw ioError('close', file, err);
+        }
+        if (unlockError !== undefined) throw unlockError;
       },
     };
   }
@@ -376,13 +393,31 @@ export class NodeFileSystem implements FileSystem {
 
 /** fsync(2) or fdatasync(2) of `p` (a directory, or a file) through a descriptor of its own. */
 async function syncPath(p: string, call: 'fsync' | 'fdatasync'): Promise<void> {
-  let handle: fs.promises.FileHandle | undefined;
+  let handle: fs.promises.FileHandle;
   try {
     handle = await fs.promises.open(p, 'r');
+  } catch (err) {
+    throw ioError('open', p, err);
+  }
+  try {
     await (call === 'fsync' ? handle.sync() : handle.datasync());
   } catch (err) {
+    // The sync's error is the one to report; the descriptor is closed all the same.
+    await handle.close().catch(() => undefined);
     throw ioError(call, p, err);
-  } finally {
-    await handle?.close();
+  }
+  try {
+    await handle.close();
+  } catch (err) {
+    throw ioError('close', p, err);
+  }
+}
+
+/** Closes `fd` on a path that already fails with another error, which is the one to report. */
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // that other error says what went wrong
   }
 }
