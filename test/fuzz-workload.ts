@@ -14,7 +14,17 @@ export interface FuzzData {
   seed: number;
   ops: number;
   shards: number;
+  /** Kinds of input not to generate (FUZZ_AVOID in fuzz.test.ts). */
+  avoid: readonly Avoidable[];
 }
+
+/**
+ * Inputs of known defects (those of issue 13, and nextv() counts that are not counts), which
+ * a run can leave out (FUZZ_AVOID) to look past a defect not yet fixed. Leaving one out
+ * checks less; it changes no expectation.
+ */
+export const AVOIDABLE = ['unknown-names', 'surrogates', 'detached', 'overlap', 'forged', 'scribble', 'nextv-count'] as const;
+export type Avoidable = (typeof AVOIDABLE)[number];
 
 /** A call that takes longer than this while the event loop turns has hung. */
 const CALL_DEADLINE_MS = 15_000;
@@ -53,6 +63,9 @@ interface Arg {
 const valid = (value: unknown, bytes: Buffer | undefined, label: string): Arg => ({ value, verdict: 'valid', bytes, label });
 const invalid = (value: unknown, label: string): Arg => ({ value, verdict: 'invalid', bytes: undefined, label });
 const either = (value: unknown, bytes: Buffer | undefined, label: string): Arg => ({ value, verdict: 'either', bytes, label });
+
+/** An absent bound (or compactRange end) given as undefined is no bound: valid. */
+const absentOk = (a: Arg): Arg => (a.value === undefined ? valid(undefined, undefined, a.label) : a);
 
 /** What a call may do: succeed (when ok) or fail with one of `codes`. */
 interface Expect {
@@ -117,6 +130,11 @@ class FuzzRun {
     this.rng = new Rng(data.seed);
   }
 
+  /** Generates inputs of this kind (true unless FUZZ_AVOID names it). */
+  may(kind: Avoidable): boolean {
+    return !this.data.avoid.includes(kind);
+  }
+
   get options() {
     return { shards: this.data.shards, memtableBytes: 65536, l0CompactionTrigger: 2, levelBaseBytes: 128 * 1024, targetFileBytes: 64 * 1024, compactionWorkers: this.data.seed % 2 } as const;
   }
@@ -178,7 +196,7 @@ class FuzzRun {
   /** An input outside the common path: wrong types, sizes at and over `maxBytes`, odd strings and views. */
   oddInput(what: string, maxBytes: number): Arg {
     const rng = this.rng;
-    const odd: (() => Arg)[] = [
+    let odd: (() => Arg)[] = [
       () => invalid(rng.int(100), `${what} a number`),
       () => invalid(null, `${what} null`),
       () => invalid(undefined, `${what} undefined`),
@@ -191,14 +209,17 @@ class FuzzRun {
       () => invalid(new Uint16Array([0x6161]), `${what} a Uint16Array`),
       () => invalid(new Uint8ClampedArray([0x61]), `${what} a Uint8ClampedArray`),
       () => invalid(new ArrayBuffer(2), `${what} an ArrayBuffer`),
-      () => invalid(`a\uD800`, `${what} 'a\\uD800' (a lone high surrogate)`),
-      () => invalid(`\uDFFFb`, `${what} '\\uDFFFb' (a lone low surrogate)`),
       () => valid('é😀', Buffer.from('é😀', 'utf8'), `${what} 'é😀' (a surrogate pair)`),
-      () => {
-        const bytes = this.keyBytes();
-        return either(detached(bytes), Buffer.alloc(0), `${what} a Uint8Array over a detached ArrayBuffer`);
-      },
     ];
+    if (this.may('surrogates')) {
+      odd.push(
+        () => invalid(`a\uD800`, `${what} 'a\\uD800' (a lone high surrogate)`),
+        () => invalid(`\uDFFFb`, `${what} '\\uDFFFb' (a lone low surrogate)`),
+      );
+    }
+    if (this.may('detached')) {
+      odd.push(() => either(detached(this.keyBytes()), Buffer.alloc(0), `${what} a Uint8Array over a detached ArrayBuffer`));
+    }
     if (maxBytes !== Infinity) {
       odd.push(
         () => {
@@ -221,14 +242,8 @@ class FuzzRun {
     if (r < 0.74) return valid({ sync: true }, undefined, '{ sync: true }');
     if (r < 0.8) return valid({ sync: false }, undefined, '{ sync: false }');
     if (r < 0.82) return either(null, undefined, 'null options');
-    const bad: Arg[] = [
-      invalid({ synk: true }, '{ synk: true }'),
-      invalid({ sync: 'yes' }, "{ sync: 'yes' }"),
-      invalid({ sync: 1 }, '{ sync: 1 }'),
-      invalid({ sync: true, [rng.pick(UNKNOWN_NAMES)]: 1 }, '{ sync: true } and an unknown name'),
-      invalid('sync', "options 'sync'"),
-      invalid(5, 'options 5'),
-    ];
+    const bad: Arg[] = [invalid({ sync: 'yes' }, "{ sync: 'yes' }"), invalid({ sync: 1 }, '{ sync: 1 }'), invalid('sync', "options 'sync'"), invalid(5, 'options 5')];
+    if (this.may('unknown-names')) bad.push(invalid({ synk: true }, '{ synk: true }'), invalid({ sync: true, [rng.pick(UNKNOWN_NAMES)]: 1 }, '{ sync: true } and an unknown name'));
     return rng.pick(bad);
   }
 
@@ -242,7 +257,6 @@ class FuzzRun {
       return { arg: valid(s.snap, undefined, `the snapshot ${s.label}`), model: s.model, closed: false };
     }
     const bad: (() => { arg: Arg; model: SortedModel; closed: boolean })[] = [
-      () => ({ arg: invalid(Object.create(Snapshot.prototype), 'a forged snapshot (Object.create(Snapshot.prototype))'), model: this.model, closed: false }),
       () => ({ arg: invalid({ sequence: 1 }, 'a plain object as snapshot'), model: this.model, closed: false }),
       () => ({ arg: invalid(null, 'snapshot null'), model: this.model, closed: false }),
       () => ({ arg: invalid(this.other.snapshot(), 'a snapshot of another database'), model: this.model, closed: false }),
@@ -252,6 +266,9 @@ class FuzzRun {
         return { arg: valid(s, undefined, 'a released snapshot'), model: this.model, closed: true };
       },
     ];
+    if (this.may('forged')) {
+      bad.push(() => ({ arg: invalid(Object.create(Snapshot.prototype), 'a forged snapshot (Object.create(Snapshot.prototype))'), model: this.model, closed: false }));
+    }
     if (this.stale.length > 0) {
       // A snapshot of an earlier instance: released by its close(), and not this instance's.
       bad.push(() => ({ arg: invalid(rng.pick(this.stale), 'a snapshot of the instance before the last reopen'), model: this.model, closed: true }));
@@ -264,7 +281,7 @@ class FuzzRun {
     const rng = this.rng;
     const snap = this.snapshotOption();
     const r = rng.float();
-    if (r < 0.08) return { arg: invalid({ snapshott: snap?.arg.value ?? 1 }, '{ snapshott } (a misspelt name)'), model: this.model, closed: false };
+    if (r < 0.08 && this.may('unknown-names')) return { arg: invalid({ snapshott: snap?.arg.value ?? 1 }, '{ snapshott } (a misspelt name)'), model: this.model, closed: false };
     if (r < 0.1) return { arg: invalid('latest', "options 'latest'"), model: this.model, closed: false };
     if (r < 0.12) return { arg: either(null, undefined, 'null options'), model: this.model, closed: false };
     if (snap === undefined) return { arg: valid(rng.chance(0.5) ? undefined : {}, undefined, 'no snapshot'), model: this.model, closed: false };
@@ -321,7 +338,7 @@ class FuzzRun {
     const rng = this.rng;
     const opts = this.writeOptions();
     const scribble = (args: Arg[]) => {
-      if (!rng.chance(0.15)) return;
+      if (!rng.chance(0.15) || !this.may('scribble')) return;
       for (const a of args) if (a.value instanceof Uint8Array && a.value.length > 0) a.value.fill(0x7a);
     };
     if (kind === 'put' || kind === 'del') {
@@ -358,7 +375,7 @@ class FuzzRun {
         [null, 'a null operation'],
         [{ type: 'PUT', key: 'a', value: 'b' }, "type 'PUT'"],
         [{ type: 'put', key: 'a' }, 'a put without a value'],
-        [{ type: 'put', key: 'a', vlaue: 'b' }, "a put with 'vlaue' for value"],
+        [{ type: 'put', key: 'a', vlaue: 'b' }, "a put with 'vlaue' for value (so without a value)"],
         [{ type: 'merge', key: 'a', value: 'b' }, "type 'merge'"],
         [{ key: 'a', value: 'b' }, 'an operation without a type'],
       ]);
@@ -406,7 +423,7 @@ class FuzzRun {
     const args: Arg[] = [];
     const bound = (lower: boolean) => {
       const name = lower ? (rng.chance(0.5) ? 'gt' : 'gte') : rng.chance(0.5) ? 'lt' : 'lte';
-      const k = rng.chance(0.9) ? this.passBytes(this.keyBytes(), name) : this.oddInput(name, MAX_KEY_BYTES);
+      const k = rng.chance(0.9) ? this.passBytes(this.keyBytes(), name) : absentOk(this.oddInput(name, MAX_KEY_BYTES));
       o[name] = k.value;
       if (k.bytes !== undefined) range[name as 'gt'] = k.bytes;
       args.push(k);
@@ -436,11 +453,15 @@ class FuzzRun {
     // One thing wrong, now and then.
     if (rng.chance(0.15)) {
       const wrong = rng.pick<[string, unknown, string]>([
-        ['limt', 5, 'limt: 5 (a misspelt name)'],
-        ['revers', true, 'revers: true (a misspelt name)'],
-        [rng.pick(UNKNOWN_NAMES), 1, 'an unknown name'],
-        ['gt', null, 'gt: null'],
-        ['lte', null, 'lte: null'],
+        ...(this.may('unknown-names')
+          ? ([
+              ['limt', 5, 'limt: 5 (a misspelt name)'],
+              ['revers', true, 'revers: true (a misspelt name)'],
+              [rng.pick(UNKNOWN_NAMES), 1, 'an unknown name'],
+              ['gt', null, 'gt: null'],
+              ['lte', null, 'lte: null'],
+            ] as [string, unknown, string][])
+          : []),
         ['limit', -2, 'limit: -2'],
         ['limit', 1.5, 'limit: 1.5'],
         ['limit', NaN, 'limit: NaN'],
@@ -523,7 +544,7 @@ class FuzzRun {
       return `${sync ? 'nextSync' : 'next'}() on ${m.label}`;
     }
     if (r < 0.6) {
-      const n = rng.float() < 0.8 ? valid(rng.range(0, 8), undefined, '') : rng.pick([invalid(-1, ''), invalid('3', ''), invalid(NaN, ''), invalid(1.5, ''), invalid(null, ''), invalid(undefined, ''), either(Infinity, undefined, '')]);
+      const n = rng.float() < 0.8 || !this.may('nextv-count') ? valid(rng.range(0, 8), undefined, '') : rng.pick([invalid(-1, ''), invalid('3', ''), invalid(NaN, ''), invalid(1.5, ''), invalid(null, ''), invalid(undefined, ''), either(Infinity, undefined, '')]);
       const what = `${m.label}: nextv(${typeof n.value === 'string' ? `'${n.value}'` : String(n.value)})`;
       const got = await this.call(() => m.it.nextv(n.value as number), expectOf([n]), what);
       if (got.ok) {
@@ -637,13 +658,14 @@ class FuzzRun {
         await this.call(() => this.db.flush(), expectOf([]), 'flush()');
         return 'flush()';
       case 'compactRange': {
-        const start = rng.chance(0.4) ? valid(undefined, undefined, 'undefined') : this.key('start');
-        const end = rng.chance(0.4) ? valid(undefined, undefined, 'undefined') : this.key('end');
+        const start = rng.chance(0.4) ? valid(undefined, undefined, 'undefined') : absentOk(this.key('start'));
+        const end = rng.chance(0.4) ? valid(undefined, undefined, 'undefined') : absentOk(this.key('end'));
         const what = `compactRange(${start.label}, ${end.label})`;
         await this.call(() => this.db.compactRange(start.value as never, end.value as never), expectOf([start, end]), what);
         return what;
       }
       case 'overlap': {
+        if (!this.may('overlap')) return 'skip';
         // Maintenance calls that overlap: two compactRange() calls, or a flush() and a
         // compactRange() a few milliseconds apart.
         const gapMs = rng.int(8);
@@ -699,13 +721,17 @@ class FuzzRun {
       const otherShards = this.data.shards === 1 ? 4 : 1;
       const [location, options, label] = rng.pick<[string, unknown, string]>([
         [this.dir, { ...this.options, memtableByte: 65536 }, '{ memtableByte } (a misspelt name)'],
+        ...(this.may('forged')
+          ? ([
+              [this.dir, { ...this.options, fs: {} }, 'fs: {}'],
+              [`${this.dir}\0x`, this.options, 'a location with a NUL byte'],
+            ] as [string, unknown, string][])
+          : []),
         [this.dir, { ...this.options, shards: otherShards }, `shards: ${otherShards} (not the recorded count)`],
         [this.dir, { ...this.options, shards: 0 }, 'shards: 0'],
         [this.dir, { ...this.options, errorIfExists: true }, 'errorIfExists: true'],
         [this.dir, { ...this.options, sync: 'yes' }, "sync: 'yes'"],
-        [this.dir, { ...this.options, fs: {} }, 'fs: {}'],
         [this.dir, { ...this.options, memtableBytes: 1000 }, 'memtableBytes: 1000'],
-        [`${this.dir}\0x`, this.options, 'a location with a NUL byte'],
         [this.dir, 'fast', "options 'fast'"],
       ]);
       await this.call(() => open(location, options as never), { ok: false, codes: ['INVALID_ARGUMENT'] }, `open() with ${label}`);
