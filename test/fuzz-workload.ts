@@ -407,7 +407,7 @@ class FuzzRun {
         const got = this.db.getSync(k);
         const want = this.model.get(k);
         if (!(got === undefined ? want === undefined : want !== undefined && got.equals(want))) {
-          throw new Error(`after the failed ${w.label}: getSync(${show(k)}) gives ${show(got)}, expected ${show(want)}`);
+          throw new Error(`after the failed ${w.label}: getSync(${show(k)}) gives ${show(got)}, expected ${show(want)} (this call failed, so it changed nothing, or an earlier call stored what the model does not hold)`);
         }
       }
     }
@@ -778,8 +778,9 @@ class FuzzRun {
       const stats = this.db.stats();
       return `${this.model.size} keys, ${stats.flushes} flushes, ${stats.compactions} compactions; ${[...this.counts].map(([k, n]) => `${k} ${n}`).join(', ')}`;
     } finally {
-      await this.db.close().catch(() => undefined);
-      await this.other.close().catch(() => undefined);
+      // After a failure, close() may hang too: that must not hide the failure.
+      await this.attempt(() => this.db.close(), 'close() after the run').catch(() => undefined);
+      await this.attempt(() => this.other.close(), 'close() of the other database').catch(() => undefined);
     }
   }
 }

@@ -49,7 +49,7 @@ for (const shards of SHARD_COUNTS) {
       const what = `fuzz seed ${seed} on ${shards} shard${shards > 1 ? 's' : ''} (replay: FUZZ_SEED=${seed} FUZZ_OPS=${OPS} FUZZ_SHARDS=${shards}${AVOID.length ? ` FUZZ_AVOID=${AVOID.join(',')}` : ''})`;
       const data: FuzzData = { seed, ops: OPS, shards, avoid: AVOID };
       try {
-        const summary = await runWatched(new URL('./fuzz-workload.js', import.meta.url), data, { stallMs: STALL_MS, deadlineMs: 60_000 + OPS * 200, what });
+        const summary = await runWatched(new URL('./fuzz-workload.js', import.meta.url), data, { stallMs: STALL_MS, deadlineMs: 30_000 + OPS * 50, what });
         if (process.env['FUZZ_VERBOSE']) console.log(`${what}: ${summary}`);
       } catch (err) {
         const e = err as Error;
