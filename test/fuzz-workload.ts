@@ -6,7 +6,7 @@
 // INVALID_ARGUMENT and change nothing, and a few the documentation leaves open ("either") may
 // do both, with a known meaning when they succeed. Every call runs under CALL_DEADLINE_MS.
 
-import { open, Snapshot, StrataError, type Database, type ErrorCode, type Iterator } from '../src/index.js';
+import { open, Snapshot, StrataError, type Database, type DatabaseIterator, type ErrorCode } from '../src/index.js';
 import { removeDir, makeTempDir, Rng, show, SortedModel, assertEntries, type RangeOptions } from './helpers.js';
 import { workload } from './watchdog.js';
 
@@ -98,7 +98,7 @@ interface TakenSnapshot {
 }
 
 interface OpenIterator {
-  it: Iterator;
+  it: DatabaseIterator;
   entries: [Buffer, Buffer][];
   reverse: boolean;
   limit: number;
