@@ -27,7 +27,7 @@ function collect(dir) {
   return out;
 }
 
-const files = collect(root).filter((f) => filters.length === 0 || filters.some((w) => f.includes(w)));
+const files = collect(root).filter((f) => filters.length === 0 || filters.some((w) => f.slice(root.length).includes(w)));
 const passes = [{ label: '', env: process.env, files }];
 if (existsSync(addon) && process.env.STRATADB_NATIVE === undefined) {
   const fallback = files.filter((f) => FALLBACK_WORDS.some((w) => f.slice(root.length).includes(w)));

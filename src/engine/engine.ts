@@ -454,7 +454,11 @@ export class Engine {
    */
   async compactRange(start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<void> {
     await this.flush();
-    await this.#compactionsIdle();
+    // The wait and the claim below happen in one synchronous step: an `await` between them
+    // (an async helper that returns once idle) would let a second caller, or an automatic
+    // compaction, claim #compacting too, and two compactions of the same files would install
+    // overlapping tables in one level.
+    while (this.#compacting) await this.#compacting;
     if (this.#backgroundError) throw this.#backgroundError;
     // Set before any work and settled only after it was cleared: a caller woken by it never
     // finds it still set and already settled, which would spin on resolved microtasks and
