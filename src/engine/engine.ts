@@ -37,7 +37,6 @@ import {
   parseFileName,
   StrataError,
   tableFileName,
-  walFileName,
   manifestFileName,
   tempFileName,
   ValueKind,
@@ -62,7 +61,7 @@ import {
 import { NUM_LEVELS, VersionSet, type TableMeta } from '../manifest/index.js';
 import { Memtable, MemtablePool } from '../memtable/index.js';
 import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/index.js';
-import { LogWriter, readLogFile, RecordType, WAL_PREALLOCATE_BYTES } from '../wal/index.js';
+import { RecordType, WalSet } from '../wal/index.js';
 import { CommitPipeline, type PendingWrite } from './commit-pipeline.js';
 import { DbIterator, type Bounds } from './db-iterator.js';
 import { firstFileReaching, LevelIterator } from './level-iterator.js';
@@ -157,8 +156,8 @@ export class Engine {
   #mem: Memtable;
   /** Memory of flushed memtables for the next ones (src/memtable/pool.ts says why). */
   readonly #memPool: MemtablePool;
-  #wal: LogWriter;
-  #walNumber: number;
+  /** The WALs: this engine decides when to rotate and release them, the set does it. */
+  readonly #wals: WalSet;
   #imms: Immutable[] = [];
   #flushing: Promise<void> | undefined;
   #compacting: Promise<void> | undefined;
@@ -192,15 +191,13 @@ export class Engine {
     hooks: EngineHooks,
     lock: FileLock,
     versions: VersionSet,
-    wal: LogWriter,
-    walNumber: number,
+    wals: WalSet,
   ) {
     this.dir = dir;
     this.#options = options;
     this.#lock = lock;
     this.#versions = versions;
-    this.#wal = wal;
-    this.#walNumber = walNumber;
+    this.#wals = wals;
     this.#memPool = new MemtablePool(1 << 20, 2 * options.memtableBytes);
     this.#mem = new Memtable({ pool: this.#memPool });
     this.#blockCache = options.blockCacheBytes > 0 ? new BlockCache(options.blockCacheBytes) : undefined;
@@ -213,7 +210,7 @@ export class Engine {
     this.#clock.advanceTo(versions.lastSequence);
     this.#pipeline = new CommitPipeline(this.#clock, {
       beforeGroup: () => this.#makeRoomForWrite(),
-      wal: () => this.#wal,
+      wal: () => this.#wals.current,
       apply: (w) => this.#apply(w),
       failed: (err) => hooks.onWritesFailed?.(err),
     });
@@ -241,6 +238,7 @@ export class Engine {
     try {
       const names = await fs.readdir(dir);
       const files = names.map((name) => ({ name, parsed: parseFileName(name) }));
+      const wals = new WalSet(fs, dir, names);
       let versions: VersionSet;
       if (names.includes('CURRENT')) {
         if (options.errorIfExists) throw new StrataError('INVALID_ARGUMENT', `${dir}: a database already exists there (errorIfExists)`);
@@ -253,7 +251,7 @@ export class Engine {
         for (const f of files) {
           const holdsData =
             f.parsed?.kind === 'table' ||
-            (f.parsed?.kind === 'wal' && (await readLogFile(fs, walFileName(dir, f.parsed.number), { mode: 'salvage' })).records.length > 0);
+            (f.parsed?.kind === 'wal' && (await wals.holdsRecords(f.parsed.number)));
           if (holdsData) throw corruption(`${dir}/CURRENT`, 0, `missing, yet ${f.name} holds data`);
         }
         versions = VersionSet.empty(fs, dir);
@@ -267,16 +265,13 @@ export class Engine {
       // The WAL the log number names is created before any edit names it and deleted only
       // after a later edit moves past it. Missing, it means the MANIFEST lost an edit that was
       // synced (a damaged or cut file, not a crash): refuse rather than open without it.
-      if (versions.logNumber > 0 && !files.some((f) => f.parsed?.kind === 'wal' && f.parsed.number === versions.logNumber)) {
-        throw corruption(walFileName(dir, versions.logNumber), 0, 'the WAL the MANIFEST names as current is missing: the MANIFEST lost an edit');
+      if (versions.logNumber > 0 && !wals.has(versions.logNumber)) {
+        throw corruption(wals.path(versions.logNumber), 0, 'the WAL the MANIFEST names as current is missing: the MANIFEST lost an edit');
       }
-      const allWals = files
-        .filter((f) => f.parsed?.kind === 'wal')
-        .map((f) => f.parsed!.number)
-        .sort((a, b) => a - b);
+      const allWals = wals.stored();
       const walNumbers = allWals.filter((n) => n >= versions.logNumber);
       const twoPhase = hooks.twoPhase;
-      const replay = await replayWals(fs, dir, walNumbers, {
+      const replay = await replayWals(wals, walNumbers, {
         mode: options.walRecovery,
         memtableBytes: options.memtableBytes,
         lastSeq: versions.lastSequence,
@@ -290,14 +285,14 @@ export class Engine {
         if (meta) added.push({ level: 0, table: meta });
       }
       const walNumber = versions.newFileNumber();
-      const wal = await LogWriter.create(fs, walFileName(dir, walNumber), { preallocateBytes: WAL_PREALLOCATE_BYTES });
+      await wals.start(walNumber);
       try {
         await versions.startManifest({ logNumber: walNumber, lastSequence: replay.lastSeq, added });
       } catch (err) {
-        await wal.close().catch(() => {});
+        await wals.close(false).catch(() => {});
         throw err;
       }
-      const engine = new Engine(dir, options, hooks, lock, versions, wal, walNumber);
+      const engine = new Engine(dir, options, hooks, lock, versions, wals);
       if (twoPhase) {
         try {
           await twoPhase.recovered();
@@ -306,6 +301,7 @@ export class Engine {
           throw err;
         }
       }
+      await wals.release(versions.logNumber);
       await engine.#deleteObsoleteFiles();
       engine.#maybeScheduleCompaction();
       return engine;
@@ -374,7 +370,7 @@ export class Engine {
    * durable once it resolves (a WAL switched out meanwhile was synced by the switch).
    */
   syncWal(): Promise<void> {
-    return this.#wal.syncCompleted();
+    return this.#wals.syncCurrent();
   }
 
   /** Stops writes with `err` (another shard failed): reads go on. */
@@ -559,8 +555,7 @@ export class Engine {
     // A failed final sync is reported (after everything is released): the README promises
     // that what was written before a clean close() survives a power cut.
     let syncError: unknown;
-    if (!this.#pipeline.error) await this.#wal.sync().catch((err: unknown) => (syncError = err));
-    await this.#wal.close().catch(() => {});
+    await this.#wals.close(!this.#pipeline.error).catch((err: unknown) => (syncError = err));
     await this.#versions.close().catch(() => {});
     this.#tableCache.close();
     this.#memPool.clear();
@@ -645,27 +640,11 @@ export class Engine {
 
   /** Makes the current memtable immutable and starts a new memtable and WAL. Runs between groups. */
   async #rotate(): Promise<void> {
-    const fs = this.#options.fs;
-    // Sync the old WAL before the new one exists: once a newer WAL is there, recovery reads
-    // this one strictly (only the newest may end torn), and a power cut must never keep a later
-    // write while losing an earlier one.
-    await this.#wal.sync();
-    const walNumber = this.#versions.newFileNumber();
-    const wal = await LogWriter.create(fs, walFileName(this.dir, walNumber), { preallocateBytes: WAL_PREALLOCATE_BYTES });
-    try {
-      await fs.syncDir(this.dir);
-    } catch (err) {
-      await wal.close().catch(() => {});
-      await fs.unlink(walFileName(this.dir, walNumber)).catch(() => {});
-      throw err;
-    }
-    await this.#wal.close().catch(() => {});
+    const walNumber = await this.#wals.rotate(this.#versions.newFileNumber());
     this.#mem.markImmutable();
-    this.#imms.push({ mem: this.#mem, walNumber: this.#walNumber, holdsPreparedParts: this.#memHoldsPreparedParts });
+    this.#imms.push({ mem: this.#mem, walNumber, holdsPreparedParts: this.#memHoldsPreparedParts });
     this.#mem = new Memtable({ pool: this.#memPool });
     this.#memHoldsPreparedParts = false;
-    this.#wal = wal;
-    this.#walNumber = walNumber;
     this.#scheduleFlush();
   }
 
@@ -702,12 +681,13 @@ export class Engine {
     invariant(imm !== undefined, 'flush with no immutable memtable');
     const fileNumber = this.#versions.newFileNumber();
     this.#pendingOutputs.add(fileNumber);
+    let logNumber: number;
     try {
       const { table: meta } = await this.#pool.run(
         { kind: 'flush', dir: this.dir, fileNumber, memtable: imm.mem.toShared(), builder: this.#builderOptions },
         this.#options.fs,
       );
-      const logNumber = this.#imms[1]?.walNumber ?? this.#walNumber;
+      logNumber = this.#imms[1]?.walNumber ?? this.#wals.currentNumber;
       if (imm.holdsPreparedParts) await this.#syncAllWals?.();
       await this.#versions.logAndApply({
         logNumber,
@@ -721,7 +701,8 @@ export class Engine {
     }
     this.#imms.shift();
     imm.mem.release();
-    await this.#options.fs.unlink(walFileName(this.dir, imm.walNumber));
+    // The edit above moved the log number past this memtable's WAL.
+    await this.#wals.release(logNumber);
   }
 
   #waitForProgress(): Promise<void> {
@@ -816,8 +797,8 @@ export class Engine {
   }
 
   /**
-   * Deletes tables no live version names, WALs below the log number, old MANIFESTs and temp
-   * files. A failure to delete loses nothing; the next open retries.
+   * Deletes tables no live version names, old MANIFESTs and temp files (WALs are the WalSet's
+   * to delete). A failure to delete loses nothing; the next open retries.
    */
   async #deleteObsoleteFiles(): Promise<void> {
     const fs = this.#options.fs;
@@ -833,8 +814,7 @@ export class Engine {
       if (f.kind === 'table' && !live.has(f.number) && !this.#pendingOutputs.has(f.number)) {
         this.#tableCache.evict(f.number);
         obsolete.push(tableFileName(this.dir, f.number));
-      } else if (f.kind === 'wal' && f.number < this.#versions.logNumber) obsolete.push(walFileName(this.dir, f.number));
-      else if (f.kind === 'manifest' && f.number !== this.#versions.manifestNumber) obsolete.push(manifestFileName(this.dir, f.number));
+      } else if (f.kind === 'manifest' && f.number !== this.#versions.manifestNumber) obsolete.push(manifestFileName(this.dir, f.number));
       else if (f.kind === 'temp') obsolete.push(tempFileName(this.dir, f.number));
     }
     for (const file of obsolete) await fs.unlink(file);

@@ -17,16 +17,9 @@
 // rise from record to record but skip the numbers other shards took, so there the gap
 // check can only ask that they rise.
 
-import {
-  corruption,
-  decodeBatch,
-  StrataError,
-  walFileName,
-  type FileSystem,
-  type SeqNum,
-} from '../base/index.js';
+import { corruption, decodeBatch, StrataError, type SeqNum } from '../base/index.js';
 import { Memtable } from '../memtable/index.js';
-import { readLog, RecordType } from '../wal/index.js';
+import { readLog, RecordType, type WalSet } from '../wal/index.js';
 import type { WalRecoveryMode } from './options.js';
 import { decodeCommit, decodePrepare } from './two-phase-format.js';
 
@@ -56,8 +49,7 @@ export interface TwoPhaseRecovery {
 }
 
 async function scanTwoPhase(
-  fs: FileSystem,
-  dir: string,
+  wals: WalSet,
   walNumbers: readonly number[],
   twoPhase: TwoPhaseRecovery,
   flushedSeq: SeqNum,
@@ -82,24 +74,23 @@ async function scanTwoPhase(
     }
   };
   for (const n of twoPhase.obsoleteWals) {
-    const file = walFileName(dir, n);
-    const bytes = await fs.readFile(file).catch(() => undefined);
+    const file = wals.path(n);
+    const bytes = await wals.read(n).catch(() => undefined);
     if (bytes) visit(bytes, file, false);
   }
   for (const n of walNumbers) {
-    const file = walFileName(dir, n);
+    const file = wals.path(n);
     // What the last run wrote may still be only in the page cache (a process crash). Another
     // shard may make its part of a batch permanent as soon as this open decides; this shard's
     // part must then survive a power cut too, as the Prepare it will be replayed from.
-    await fs.syncFile(file);
-    visit(await fs.readFile(file), file, true);
+    await wals.syncStored(n);
+    visit(await wals.read(n), file, true);
   }
   return scan;
 }
 
 export async function replayWals(
-  fs: FileSystem,
-  dir: string,
+  wals: WalSet,
   walNumbers: readonly number[],
   options: {
     mode: WalRecoveryMode;
@@ -112,7 +103,7 @@ export async function replayWals(
   const twoPhase = options.twoPhase;
   let committed: ReadonlySet<SeqNum> = new Set();
   if (twoPhase) {
-    const scan = await scanTwoPhase(fs, dir, walNumbers, twoPhase, options.lastSeq);
+    const scan = await scanTwoPhase(wals, walNumbers, twoPhase, options.lastSeq);
     committed = await twoPhase.decide(scan);
   }
   const memtables: Memtable[] = [];
@@ -125,20 +116,21 @@ export async function replayWals(
   const readAhead = new Map<number, Uint8Array>();
   let newestWithRecords = walNumbers.length - 1;
   while (newestWithRecords > 0) {
-    const file = walFileName(dir, walNumbers[newestWithRecords]!);
-    const bytes = await fs.readFile(file);
+    const n = walNumbers[newestWithRecords]!;
+    const file = wals.path(n);
+    const bytes = await wals.read(n);
     readAhead.set(newestWithRecords, bytes);
     if (readLog(bytes, file, { mode: 'salvage', onSkipped: () => {} }).records.length > 0) break;
     newestWithRecords--;
   }
   for (let i = 0; i < walNumbers.length; i++) {
-    const file = walFileName(dir, walNumbers[i]!);
+    const file = wals.path(walNumbers[i]!);
     const newest = i >= newestWithRecords;
     const mode = options.mode === 'tolerate-tail' && !newest ? 'strict' : options.mode;
     const onSkip = options.onSkip;
     /** Offsets of the ranges salvage skipped in this file, in order. */
     const skips: number[] = [];
-    const bytes = readAhead.get(i) ?? (await fs.readFile(file));
+    const bytes = readAhead.get(i) ?? (await wals.read(walNumbers[i]!));
     readAhead.delete(i);
     const { records, tornTail, endOffset } = readLog(bytes, file, {
       mode,
