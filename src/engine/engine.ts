@@ -20,9 +20,12 @@
  *    l0StopTrigger (or with maxImmutableMemtables waiting) writes wait for a flush or a
  *    compaction to finish. Writers are delayed, never failed, for this; stalls are counted.
  * 8. As a shard (EngineHooks): sequence numbers come from the database's one SequenceClock,
- *    the worker pool is shared, and between a batch's Prepare record (prepare()) and its
- *    application (applyPrepared(), endPrepare()) the memtable and WAL never switch, so the
- *    WAL that holds a Prepare is deleted only after a table holds the batch.
+ *    the worker pool is shared, and its part in batches that span shards is its participant's
+ *    (two-phase-participant.ts, `twoPhase`): the memtable and WAL do not switch while a
+ *    prepared batch is open, and a memtable holding such a part is installed only after every
+ *    shard's WAL is synced.
+ * 9. The WALs are the WalSet's (src/wal): this engine decides when one starts, rotates or is
+ *    released (after the MANIFEST edit that moves the log number past it); the set does it.
  */
 
 import {
@@ -41,8 +44,6 @@ import {
   tempFileName,
   ValueKind,
   loadChecksum,
-  batchEncodedLength,
-  encodeBatchInto,
   type BatchEntry,
   type FileLock,
   type InternalIterator,
@@ -61,22 +62,20 @@ import {
 import { NUM_LEVELS, VersionSet, type TableMeta } from '../manifest/index.js';
 import { Memtable, MemtablePool } from '../memtable/index.js';
 import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/index.js';
-import { RecordType, WalSet } from '../wal/index.js';
+import { WalSet } from '../wal/index.js';
 import { CommitPipeline, type PendingWrite } from './commit-pipeline.js';
 import { DbIterator, type Bounds } from './db-iterator.js';
 import { firstFileReaching, LevelIterator } from './level-iterator.js';
 import type { ResolvedOptions } from './options.js';
-import { replayWals, type TwoPhaseScan } from './recovery.js';
+import { plainBatches, replayWals } from './recovery.js';
 import { SequenceClock } from './sequence-clock.js';
 import { SnapshotList } from './snapshots.js';
-import { COMMIT_RECORD_BYTES, encodeCommit, encodePrepareHead, prepareHeadBytes } from './two-phase-format.js';
+import { Participant, type TwoPhaseHooks, type TwoPhaseParticipant } from './two-phase-participant.js';
 
 interface Immutable {
   readonly mem: Memtable;
   /** The WAL that holds exactly this memtable's writes. */
   readonly walNumber: number;
-  /** Whether it holds a part of a batch that spans shards (applyPrepared). */
-  readonly holdsPreparedParts: boolean;
 }
 
 export interface EngineStats {
@@ -117,22 +116,8 @@ export interface EngineHooks {
   pool?: CompactionPool;
   /** Called once when this engine stops taking writes (a WAL or background failure). */
   onWritesFailed?(err: StrataError): void;
-  /** Makes the engine a shard whose WALs may hold Prepare and Commit records. */
-  twoPhase?: {
-    /** Given this shard's scan of its WALs, resolves to every batch that committed. */
-    decide(scan: TwoPhaseScan): Promise<ReadonlySet<SeqNum>>;
-    /**
-     * Resolves once every shard has recovered. Until then no shard deletes a WAL, so that a
-     * Commit record stays readable for a shard that has not yet replayed its Prepare.
-     */
-    recovered(): Promise<void>;
-    /**
-     * Makes durable what every shard has written to its WAL so far. Runs before a flush
-     * installs a table holding a part of a batch that spans shards, so that the batch's other
-     * parts (Prepare records, perhaps not synced) cannot be lost once this part is permanent.
-     */
-    syncAllWals(): Promise<void>;
-  };
+  /** Makes the engine a participant shard: its WALs may hold Prepare and Commit records. */
+  twoPhase?: TwoPhaseHooks;
 }
 
 /** How this database builds tables (flushes, compactions, recovery). */
@@ -164,12 +149,8 @@ export class Engine {
   readonly #pool: CompactionPool;
   readonly #ownsPool: boolean;
   readonly #picker: CompactionPicker;
-  /** Cross-shard batches prepared here and not yet applied: the memtable must not switch. */
-  #openPrepares = 0;
-  #preparesSettled: (() => void)[] = [];
-  /** Whether the current memtable holds a part of a batch that spans shards. */
-  #memHoldsPreparedParts = false;
-  readonly #syncAllWals: (() => Promise<void>) | undefined;
+  /** This shard's part in batches that span shards; undefined for an engine alone. */
+  readonly #twoPhase: Participant | undefined;
   /** Writers and flush() waiting for a flush or compaction to finish. */
   #progressWaiters: { resolve(): void; reject(err: unknown): void }[] = [];
   #backgroundError: StrataError | undefined;
@@ -214,7 +195,18 @@ export class Engine {
       apply: (w) => this.#apply(w),
       failed: (err) => hooks.onWritesFailed?.(err),
     });
-    this.#syncAllWals = hooks.twoPhase?.syncAllWals;
+    this.#twoPhase =
+      hooks.twoPhase &&
+      new Participant(hooks.twoPhase, {
+        pipeline: this.#pipeline,
+        wals,
+        memtable: () => this.#mem,
+        closed: () => this.#closed,
+        written: (entries) => {
+          for (const e of entries) this.#userBytes += e.key.length + e.value.length;
+        },
+        failWrites: (err) => this.#setBackgroundError('write', err),
+      });
     this.#ownsPool = hooks.pool === undefined;
     this.#pool = hooks.pool ?? new CompactionPool({ workers: options.compactionWorkers });
     this.#picker = new CompactionPicker({
@@ -270,13 +262,13 @@ export class Engine {
       }
       const allWals = wals.stored();
       const walNumbers = allWals.filter((n) => n >= versions.logNumber);
-      const twoPhase = hooks.twoPhase;
+      const rules = hooks.twoPhase ? await Participant.recover(hooks.twoPhase, wals, versions.logNumber, versions.lastSequence) : plainBatches;
       const replay = await replayWals(wals, walNumbers, {
         mode: options.walRecovery,
         memtableBytes: options.memtableBytes,
         lastSeq: versions.lastSequence,
         onSkip: options.onRecoverySkip,
-        twoPhase: twoPhase && { obsoleteWals: allWals.filter((n) => n < versions.logNumber), decide: twoPhase.decide },
+        rules,
       });
       const added: { level: number; table: TableMeta }[] = [];
       for (const mem of replay.memtables) {
@@ -293,9 +285,9 @@ export class Engine {
         throw err;
       }
       const engine = new Engine(dir, options, hooks, lock, versions, wals);
-      if (twoPhase) {
+      if (engine.#twoPhase) {
         try {
-          await twoPhase.recovered();
+          await engine.#twoPhase.recovered();
         } catch (err) {
           await engine.close().catch(() => {});
           throw err;
@@ -326,56 +318,9 @@ export class Engine {
     return this.#pipeline.submit(entries, sync);
   }
 
-  /**
-   * Writes this shard's part of a batch that spans shards as a Prepare record, with sequence
-   * numbers the caller took from the shared clock. Until endPrepare() the memtable does not
-   * switch. REQUIRES: hooks.twoPhase; entries validated, not empty.
-   */
-  prepare(txn: SeqNum, participants: readonly number[], firstSeq: SeqNum, entries: readonly BatchEntry[], sync: boolean): Promise<void> {
-    // Counted first: the caller ends every prepare() with endPrepare(), failed ones too.
-    this.#openPrepares++;
-    if (this.#closed) return Promise.reject(closedError('database'));
-    for (const e of entries) this.#userBytes += e.key.length + e.value.length;
-    const head = prepareHeadBytes(participants.length);
-    return this.#pipeline.submitRecord(RecordType.Prepare, head + batchEncodedLength(entries), (out, at) => {
-      encodeBatchInto(out, encodePrepareHead(out, at, txn, participants), firstSeq, entries);
-    }, sync);
-  }
-
-  /** Writes the Commit record of batch `txn`, prepared in every participant shard. */
-  commit(txn: SeqNum, sync: boolean): Promise<void> {
-    if (this.#closed) return Promise.reject(closedError('database'));
-    return this.#pipeline.submitRecord(RecordType.Commit, COMMIT_RECORD_BYTES, (out, at) => encodeCommit(out, at, txn), sync);
-  }
-
-  /** Inserts a committed batch's part into the memtable; it is visible once the clock publishes it. */
-  applyPrepared(firstSeq: SeqNum, entries: readonly BatchEntry[]): void {
-    const mem = this.#mem;
-    this.#memHoldsPreparedParts = true;
-    let seq = firstSeq;
-    for (const e of entries) mem.add(seq++, e.kind, e.key, e.value);
-  }
-
-  /** Ends what prepare() began, applied or abandoned: the memtable may switch again. */
-  endPrepare(): void {
-    invariant(this.#openPrepares > 0, 'endPrepare() without prepare()');
-    if (--this.#openPrepares > 0) return;
-    const waiters = this.#preparesSettled;
-    this.#preparesSettled = [];
-    for (const wake of waiters) wake();
-  }
-
-  /**
-   * fdatasync of the current WAL beside the pipeline: every group appended before the call is
-   * durable once it resolves (a WAL switched out meanwhile was synced by the switch).
-   */
-  syncWal(): Promise<void> {
-    return this.#wals.syncCurrent();
-  }
-
-  /** Stops writes with `err` (another shard failed): reads go on. */
-  failWrites(err: StrataError): void {
-    this.#setBackgroundError('write', err);
+  /** This shard's side of batches that span shards (ShardSet drives it); undefined alone. */
+  get twoPhase(): TwoPhaseParticipant | undefined {
+    return this.#twoPhase;
   }
 
   /** The newest value of `key` visible at `seq` (default: everything published). */
@@ -439,16 +384,11 @@ export class Engine {
   /** Writes the current memtable (if it holds anything) and every older one to tables. */
   async flush(): Promise<void> {
     this.#checkOpen();
-    // The memtable may not switch between a Prepare and its batch's application (invariant 8);
-    // waiting inside the barrier would hold back the Commit record itself, so wait outside.
-    for (let switched = false; !switched; ) {
-      await this.#pipeline.barrier(async () => {
-        if (this.#openPrepares > 0) return;
-        switched = true;
-        if (this.#mem.entryCount > 0) await this.#rotate();
-      });
-      if (!switched) await new Promise<void>((resolve) => this.#preparesSettled.push(resolve));
-    }
+    const rotate = async () => {
+      if (this.#mem.entryCount > 0) await this.#rotate();
+    };
+    // Not while a prepared batch is open (invariant 8).
+    await (this.#twoPhase?.betweenPrepares(rotate) ?? this.#pipeline.barrier(rotate));
     await this.#waitForFlushes();
   }
 
@@ -617,7 +557,7 @@ export class Engine {
       } else if (!slowed && l0 >= this.#options.l0SlowdownTrigger) {
         slowed = true;
         await this.#stall(() => new Promise((resolve) => setTimeout(resolve, 1)));
-      } else if (this.#mem.approximateBytes < this.#options.memtableBytes || this.#openPrepares > 0) {
+      } else if (this.#mem.approximateBytes < this.#options.memtableBytes || this.#twoPhase?.preparing) {
         return;
       } else if (this.#imms.length >= this.#options.maxImmutableMemtables) {
         await this.#stall(() => this.#waitForProgress());
@@ -642,9 +582,8 @@ export class Engine {
   async #rotate(): Promise<void> {
     const walNumber = await this.#wals.rotate(this.#versions.newFileNumber());
     this.#mem.markImmutable();
-    this.#imms.push({ mem: this.#mem, walNumber, holdsPreparedParts: this.#memHoldsPreparedParts });
+    this.#imms.push({ mem: this.#mem, walNumber });
     this.#mem = new Memtable({ pool: this.#memPool });
-    this.#memHoldsPreparedParts = false;
     this.#scheduleFlush();
   }
 
@@ -688,7 +627,7 @@ export class Engine {
         this.#options.fs,
       );
       logNumber = this.#imms[1]?.walNumber ?? this.#wals.currentNumber;
-      if (imm.holdsPreparedParts) await this.#syncAllWals?.();
+      await this.#twoPhase?.beforeInstall(imm.mem);
       await this.#versions.logAndApply({
         logNumber,
         lastSequence: Math.max(this.#versions.lastSequence, imm.mem.lastSeq ?? 0),
