@@ -24,7 +24,8 @@ if (command === 'verify' || command === 'dump' || command === 'stats') {
   }
 } else if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
   const { main } = await tools();
-  process.exitCode = await main(['help']);
+  // `stratadb help dump` is the dump command's help: pass the topic on.
+  process.exitCode = await main(command === undefined ? ['help'] : process.argv.slice(2));
 } else {
   console.error(`stratadb: unknown command ${command}; try: stratadb help`);
   process.exitCode = 2;

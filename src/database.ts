@@ -3,11 +3,11 @@
 // each; a database of one shard is one engine).
 
 import * as path from 'node:path';
-import { closedError, invalidArgument, MAX_SEQ, ValueKind, type SeqNum } from './base/index.js';
+import { closedError, compareBytes, invalidArgument, MAX_SEQ, ValueKind, type SeqNum } from './base/index.js';
 import { resolveOptions, type EngineOptions, type Bounds, type ResolvedOptions } from './engine/index.js';
 import { ShardSet, type ShardedStats } from './shard/index.js';
-import { describe, toBatch, toKey, toSync, toValue, type BatchOperation, type Key, type Value, type WriteOptions } from './input.js';
-import { Iterator } from './iterator.js';
+import { describe, optionsObject, toBatch, toKey, toOwnedKey, toSync, toValue, type BatchOperation, type BatchOperationLike, type Key, type Value, type WriteOptions } from './input.js';
+import { DatabaseIterator } from './iterator.js';
 import { Snapshot } from './snapshot.js';
 
 export interface OpenOptions extends EngineOptions {
@@ -36,6 +36,8 @@ export interface IteratorOptions extends ReadOptions {
   reverse?: boolean;
   /** At most this many entries; -1 or Infinity for no limit (default). */
   limit?: number;
+  /** Only keys that start with these bytes (together with gt/gte/lt/lte: keys within both). */
+  prefix?: Key;
 }
 
 export interface DatabaseStats extends ShardedStats {
@@ -43,10 +45,13 @@ export interface DatabaseStats extends ShardedStats {
 }
 
 const EMPTY = new Uint8Array(0);
+const READ_OPTIONS = ['snapshot'] as const;
+const ITERATOR_OPTIONS = ['snapshot', 'gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'prefix'] as const;
 
 /** Opens (or creates) the database in directory `location`. */
 export async function open(location: string, options?: OpenOptions): Promise<Database> {
   if (typeof location !== 'string' || location.length === 0) throw invalidArgument('location must be a non-empty string');
+  if (location.includes('\0')) throw invalidArgument('location must not contain a NUL character');
   const resolved = resolveOptions(options, ['shards']);
   const shards = (options as { shards?: unknown } | undefined)?.shards;
   if (shards !== undefined && (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS)) {
@@ -59,7 +64,7 @@ export async function open(location: string, options?: OpenOptions): Promise<Dat
 export class Database {
   readonly #engine: ShardSet;
   readonly #options: ResolvedOptions;
-  readonly #iterators = new Set<Iterator>();
+  readonly #iterators = new Set<DatabaseIterator>();
   readonly #snapshots = new Set<Snapshot>();
   #closing: Promise<void> | undefined;
 
@@ -101,7 +106,7 @@ export class Database {
   }
 
   /** Applies every operation or none, also across a crash. An empty batch resolves at once. */
-  batch(operations: readonly BatchOperation[], options?: WriteOptions): Promise<void> {
+  batch(operations: readonly (BatchOperation | BatchOperationLike)[], options?: WriteOptions): Promise<void> {
     try {
       this.#checkOpen();
       const entries = toBatch(operations);
@@ -129,25 +134,26 @@ export class Database {
     return this.#engine.get(k, this.#readSeq(options));
   }
 
-  /** A cursor over a key range at one snapshot; see Iterator. */
-  iterator(options: IteratorOptions = {}): Iterator {
+  /** A cursor over a key range at one snapshot; see DatabaseIterator. */
+  iterator(options?: IteratorOptions): DatabaseIterator {
     this.#checkOpen();
-    if (typeof options !== 'object' || options === null) throw invalidArgument('iterator options must be an object');
-    const bounds = toBounds(options);
-    const reverse = options.reverse ?? false;
+    const o = (optionsObject(options, 'iterator options', ITERATOR_OPTIONS) ?? {}) as IteratorOptions;
+    const bounds = toBounds(o);
+    const reverse = o.reverse ?? false;
     if (typeof reverse !== 'boolean') throw invalidArgument(`option reverse must be a boolean, got ${describe(reverse)}`);
-    const limit = options.limit ?? -1;
+    const limit = o.limit ?? -1;
     if (typeof limit !== 'number' || Number.isNaN(limit) || (limit !== Infinity && (!Number.isInteger(limit) || limit < -1))) {
       throw invalidArgument(`option limit must be an integer >= -1 or Infinity, got ${String(limit)}`);
     }
     // The iterator pins its sequence itself, also when reading through a snapshot: the user
     // may release the snapshot while the iterator is still open.
-    const seq = options.snapshot === undefined ? this.#engine.acquireSnapshot() : this.#engine.pinSnapshot(this.#readSeq(options));
+    const snap = o.snapshot;
+    const seq = snap === undefined ? this.#engine.acquireSnapshot() : this.#engine.pinSnapshot(this.#snapshotSeq(snap));
     const release = () => this.#engine.releaseSnapshot(seq);
-    let iterator: Iterator;
+    let iterator: DatabaseIterator;
     try {
       const cursor = this.#engine.iterator(seq, bounds, reverse, limit === Infinity ? -1 : limit);
-      iterator = new Iterator(cursor, () => {
+      iterator = new DatabaseIterator(cursor, () => {
         this.#iterators.delete(iterator);
         release();
       });
@@ -189,8 +195,8 @@ export class Database {
   compactRange(start?: Key, end?: Key): Promise<void> {
     try {
       this.#checkOpen();
-      const from = start === undefined ? undefined : toKey(start, 'start');
-      const to = end === undefined ? undefined : toKey(end, 'end');
+      const from = start === undefined ? undefined : toOwnedKey(start, 'start');
+      const to = end === undefined ? undefined : toOwnedKey(end, 'end');
       return this.#engine.compactRange(from, to);
     } catch (err) {
       return Promise.reject(err);
@@ -221,24 +227,54 @@ export class Database {
   }
 
   #readSeq(options: ReadOptions | undefined): SeqNum {
-    if (options === undefined || options === null) return this.#engine.publishedSeq;
-    if (typeof options !== 'object') throw invalidArgument('read options must be an object');
-    const snap = options.snapshot;
-    if (snap === undefined) return this.#engine.publishedSeq;
-    if (!(snap instanceof Snapshot)) throw invalidArgument(`option snapshot must be a Snapshot, got ${describe(snap)}`);
+    const snap = optionsObject(options, 'read options', READ_OPTIONS)?.['snapshot'];
+    return snap === undefined ? this.#engine.publishedSeq : this.#snapshotSeq(snap);
+  }
+
+  #snapshotSeq(snap: unknown): SeqNum {
+    if (!Snapshot.isSnapshot(snap)) throw invalidArgument(`option snapshot must be a Snapshot from db.snapshot(), got ${describe(snap)}`);
     const seq = snap.seqFor(this);
     if (seq === undefined) throw invalidArgument('the snapshot belongs to another database');
     return Math.min(seq, MAX_SEQ);
   }
 }
 
+/** Each bound read once; absent is undefined (null is a wrong type, not "no bound"). */
 function toBounds(o: IteratorOptions): Bounds {
-  if (o.gt !== undefined && o.gte !== undefined) throw invalidArgument('give at most one of gt and gte');
-  if (o.lt !== undefined && o.lte !== undefined) throw invalidArgument('give at most one of lt and lte');
-  const bounds: Bounds = { lowerInclusive: o.gt === undefined, upperInclusive: o.lt === undefined };
-  const lower = o.gt ?? o.gte;
-  const upper = o.lt ?? o.lte;
-  if (lower !== undefined) bounds.lower = toKey(lower, o.gt !== undefined ? 'gt' : 'gte');
-  if (upper !== undefined) bounds.upper = toKey(upper, o.lt !== undefined ? 'lt' : 'lte');
+  const { gt, gte, lt, lte } = o;
+  if (gt !== undefined && gte !== undefined) throw invalidArgument('give at most one of gt and gte');
+  if (lt !== undefined && lte !== undefined) throw invalidArgument('give at most one of lt and lte');
+  const bounds: Bounds = { lowerInclusive: gt === undefined, upperInclusive: lt === undefined };
+  if (gt !== undefined) bounds.lower = toOwnedKey(gt, 'option gt');
+  else if (gte !== undefined) bounds.lower = toOwnedKey(gte, 'option gte');
+  if (lt !== undefined) bounds.upper = toOwnedKey(lt, 'option lt');
+  else if (lte !== undefined) bounds.upper = toOwnedKey(lte, 'option lte');
+  const prefix = o.prefix;
+  if (prefix !== undefined) narrowToPrefix(bounds, toOwnedKey(prefix, 'option prefix'));
   return bounds;
+}
+
+/** Narrows `bounds` to the keys that start with `prefix`: [prefix, the first key past them). */
+function narrowToPrefix(bounds: Bounds, prefix: Uint8Array): void {
+  if (bounds.lower === undefined || compareBytes(prefix, bounds.lower) > 0) {
+    bounds.lower = prefix;
+    bounds.lowerInclusive = true;
+  }
+  const end = prefixEnd(prefix);
+  if (end !== undefined && (bounds.upper === undefined || compareBytes(end, bounds.upper) <= 0)) {
+    bounds.upper = end;
+    bounds.upperInclusive = false;
+  }
+}
+
+/** The smallest key above every key starting with `prefix`; undefined when there is none (all 0xff). */
+function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
+  for (let i = prefix.length - 1; i >= 0; i--) {
+    if (prefix[i] !== 0xff) {
+      const end = Buffer.from(prefix.subarray(0, i + 1));
+      end[i]!++;
+      return end;
+    }
+  }
+  return undefined;
 }

@@ -1,5 +1,7 @@
-// Iterator: the public cursor. Entries come as [key, value] Buffers (fresh copies), in key
-// order (reverse: descending), at one snapshot for the iterator's whole life.
+// DatabaseIterator: the public cursor (not named Iterator, which would shadow the global
+// Iterator type in a TypeScript module that imports it). Entries come as [key, value]
+// Buffers (fresh copies), in key order (reverse: descending), at one snapshot for the
+// iterator's whole life.
 //
 //   for await (const [key, value] of db.iterator({ gte: 'a', lt: 'b' })) { ... }
 //
@@ -11,7 +13,7 @@ import { closedError } from './base/index.js';
 import type { Cursor } from './engine/index.js';
 import { toKey } from './input.js';
 
-export class Iterator implements AsyncIterable<[Buffer, Buffer]> {
+export class DatabaseIterator implements AsyncIterable<[Buffer, Buffer]> {
   #cursor: Cursor | undefined;
   #onClose: (() => void) | undefined;
 

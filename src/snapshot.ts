@@ -1,7 +1,7 @@
 // Snapshot: a pinned sequence number. Reads with { snapshot } see the database as it was
 // when the snapshot was taken, whatever is written, flushed or compacted afterwards.
 
-import { closedError, type SeqNum } from './base/index.js';
+import { StrataError, type SeqNum } from './base/index.js';
 
 export class Snapshot {
   readonly #seq: SeqNum;
@@ -31,10 +31,18 @@ export class Snapshot {
     release?.();
   }
 
+  /**
+   * Whether `value` was made by db.snapshot(): an object merely built on Snapshot.prototype
+   * (instanceof holds) has none of the private fields.
+   */
+  static isSnapshot(value: unknown): value is Snapshot {
+    return typeof value === 'object' && value !== null && #owner in value;
+  }
+
   /** @internal The sequence to read at, for `owner`. Throws CLOSED once released. */
   seqFor(owner: object): SeqNum | undefined {
     if (owner !== this.#owner) return undefined;
-    if (this.#release === undefined) throw closedError('snapshot');
+    if (this.#release === undefined) throw new StrataError('CLOSED', 'the snapshot was released: read through a new one');
     return this.#seq;
   }
 }

@@ -94,6 +94,21 @@ test('a batch applies all of its operations', () =>
     await db.batch([]);
   }));
 
+test('a batch built without a type annotation type-checks and applies (type widened to string)', () =>
+  withDb(async (db) => {
+    // Compiled under the project's strict settings: this file does not build if batch()
+    // refuses the widened array.
+    const ops = [
+      { type: 'put', key: 'a', value: '1' },
+      { type: 'del', key: 'b' },
+    ];
+    await db.batch(ops);
+    assert.is((await db.get('a'))?.toString(), '1');
+    const typo = [{ type: 'putt', key: 'c', value: '3' }];
+    const err = await rejectsWith(db.batch(typo), 'INVALID_ARGUMENT');
+    assert.match(err.message, /"putt"/);
+  }));
+
 test('a batch with one bad operation writes nothing', () =>
   withDb(async (db) => {
     await rejectsWith(
@@ -307,6 +322,27 @@ test('iterator bounds, reverse, limit and seek', () =>
     assert.equal((await rev.nextv(10)).map(([k]) => k.toString()), ['c', 'b', 'a']);
     await rev.close();
     assert.is(db.stats().openIterators, 0);
+  }));
+
+test('iterator prefix: only keys starting with it, also with 0xff bytes, other bounds, reverse and limit', () =>
+  withDb(async (db) => {
+    const keys = [Buffer.from('a'), Buffer.from('ab'), Buffer.from('abc'), Buffer.from('abd'), Buffer.from('ac'), Buffer.from([0x61, 0xff]), Buffer.from([0x61, 0xff, 0x00]), Buffer.from([0xff]), Buffer.from([0xff, 0xff, 1]), Buffer.from('b')];
+    await db.batch(keys.map((key) => ({ type: 'put' as const, key, value: 'v' })));
+    const scan = async (options: object) => {
+      const out: string[] = [];
+      for await (const [key] of db.iterator(options)) out.push(key.toString('hex'));
+      return out;
+    };
+    const hex = (...ks: (string | number[])[]) => ks.map((k) => Buffer.from(k as never).toString('hex'));
+    assert.equal(await scan({ prefix: 'ab' }), hex('ab', 'abc', 'abd'));
+    assert.equal(await scan({ prefix: 'ab', reverse: true, limit: 2 }), hex('abd', 'abc'));
+    assert.equal(await scan({ prefix: 'ab', gt: 'abc' }), hex('abd'));
+    assert.equal(await scan({ prefix: 'ab', lte: 'abc' }), hex('ab', 'abc'));
+    assert.equal(await scan({ prefix: 'a', gte: 'b' }), []);
+    assert.equal(await scan({ prefix: Buffer.from([0x61, 0xff]) }), hex([0x61, 0xff], [0x61, 0xff, 0]));
+    assert.equal(await scan({ prefix: Buffer.from([0xff]) }), hex([0xff], [0xff, 0xff, 1]));
+    assert.equal((await scan({ prefix: '' })).length, keys.length);
+    await rejectsWith(() => db.iterator({ prefix: 5 } as never), 'INVALID_ARGUMENT');
   }));
 
 test('data survives close and reopen, from the WAL and from tables', async () => {

@@ -17,7 +17,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { open, type Database, type Iterator, type IteratorOptions, type Snapshot } from '../src/index.js';
+import { open, type Database, type DatabaseIterator, type IteratorOptions, type Snapshot } from '../src/index.js';
 import { assertEntries, assertValue, envInt, expectCode, Rng, show, SortedModel, withTempDir, type RangeOptions } from './helpers.js';
 
 const FIRST_SEED = envInt('STRATA_MODEL_SEED') ?? 1;
@@ -106,7 +106,7 @@ class ModelCursor {
 }
 
 interface Lingering {
-  it: Iterator;
+  it: DatabaseIterator;
   model: ModelCursor;
   label: string;
   /** The snapshot it reads at, when given one; else it pins its own. */
@@ -398,14 +398,14 @@ class Run {
     return new ModelCursor(model.range({ ...o, limit: -1 }), o.reverse ?? false, limit);
   }
 
-  compareStep(it: Iterator, cursor: ModelCursor, what: string): void {
+  compareStep(it: DatabaseIterator, cursor: ModelCursor, what: string): void {
     const got = it.nextSync();
     const want = cursor.next();
     assertEntries(got ? [got] : [], want ? [want] : [], what);
   }
 
   /** Reads an iterator to its end, in one of the ways the API offers. */
-  async readIterator(it: Iterator): Promise<[Buffer, Buffer][]> {
+  async readIterator(it: DatabaseIterator): Promise<[Buffer, Buffer][]> {
     const out: [Buffer, Buffer][] = [];
     const way = this.rng.int(4);
     try {

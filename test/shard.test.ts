@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open } from '../src/index.js';
 import { FaultInjectingFileSystem } from '../src/testing/index.js';
-import { encodeBatchInto, batchEncodedLength, loadChecksum, ValueKind, type BatchEntry } from '../src/base/index.js';
+import { encodeBatchInto, batchEncodedLength, loadChecksum, ValueKind, xxh32, type BatchEntry } from '../src/base/index.js';
 import { encodeCommit, encodePrepareHead, prepareHeadBytes, COMMIT_RECORD_BYTES } from '../src/engine/two-phase-format.js';
 import { shardOf } from '../src/shard/index.js';
 import { readLog, RecordBuffer, RecordType } from '../src/wal/index.js';
@@ -109,6 +109,14 @@ test('bad shard counts are INVALID_ARGUMENT; a damaged SHARDS file or a lost sha
     fs.writeFileSync(file, bytes);
     const err = await expectCode(() => open(damaged), 'CORRUPTION', 'a SHARDS file whose checksum fails');
     assert.match(err.message, /SHARDS/);
+
+    // A SHARDS file of a newer format, checksum intact: refused by version, not as damage.
+    bytes[12] = 2;
+    bytes.writeUInt32LE(2, 8);
+    bytes.writeUInt32LE(xxh32(bytes.subarray(0, 16)), 16);
+    fs.writeFileSync(file, bytes);
+    const newer = await expectCode(() => open(damaged), 'NOT_SUPPORTED', 'a SHARDS file of format v2');
+    assert.match(newer.message, /SHARDS format v2/);
 
     const lost = path.join(dir, 'lost');
     db = await open(lost, { shards: 3 });

@@ -7,6 +7,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { open, type Database } from '../src/index.js';
 import { main } from '../src/tools/index.js';
 import { bytesText } from '../src/tools/output.js';
@@ -482,6 +484,16 @@ test('help exits 0 and warns that a database open elsewhere may change under ver
     assert.match(r.out.join('\n'), 'usage: stratadb');
     assert.match(r.out.join(' '), 'never take the database\'s LOCK');
   }
+});
+
+test('the stratadb command passes a help topic on: "stratadb help dump" prints the dump command\'s help', () => {
+  const bin = fileURLToPath(new URL('../../bin/stratadb.js', import.meta.url));
+  const r = spawnSync(process.execPath, [bin, 'help', 'dump'], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^usage: stratadb dump/);
+  const general = spawnSync(process.execPath, [bin], { encoding: 'utf8' });
+  assert.is(general.status, 0, general.stderr);
+  assert.not.match(general.stdout, /^usage: stratadb dump/);
 });
 
 test('bytesText shows printable UTF-8 quoted, other bytes as hex, and cuts at a character', () => {

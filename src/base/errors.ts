@@ -34,18 +34,22 @@ export const corruption = (file: string, offset: number, what: string): StrataEr
   new StrataError('CORRUPTION', `${file}@${offset}: ${what}`);
 
 /**
+ * The operating system's error code that `err` carries (node:fs and the addon set `code`, such
+ * as ENOSPC), or undefined: Node's own codes (ERR_INVALID_ARG_TYPE, ...) are not errnos.
+ */
+export function osErrno(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
+}
+
+/**
  * Wraps an error thrown by a file-system call as IO_ERROR; keeps the errno for callers that
  * branch on it. An IO_ERROR passes through; another StrataError (a CLOSED file, a short read)
- * keeps its own errno, or EIO: its code is not an errno.
+ * keeps its own errno, or EIO: its code is not an errno. So does a cause without an errno.
  */
 export function ioError(op: string, path: string, cause: unknown): StrataError {
   if (cause instanceof StrataError && cause.code === 'IO_ERROR') return cause;
-  const errno =
-    cause instanceof StrataError
-      ? (cause.errno ?? 'EIO')
-      : typeof (cause as { code?: unknown })?.code === 'string'
-        ? (cause as { code: string }).code
-        : 'EIO';
+  const errno = (cause instanceof StrataError ? cause.errno : osErrno(cause)) ?? 'EIO';
   const detail = cause instanceof Error ? cause.message : String(cause);
   return new StrataError('IO_ERROR', `${op} ${path}: ${detail}`, { cause, errno });
 }

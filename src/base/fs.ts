@@ -112,22 +112,29 @@ class NodeWritableFile implements WritableFile {
   }
 
   // Writes are positional (at `size`): the native pwritev moves no file offset, and a
-  // preallocated file is longer than what was appended.
+  // preallocated file is longer than what was appended. A short write (the disk filled up part
+  // way) goes on with the rest: the next write then fails with the operating system's errno
+  // (ENOSPC), which the caller branches on. Only a write of nothing without an errno is EIO.
   append(chunks: Uint8Array | readonly Uint8Array[]): Promise<void> {
     // After close() the descriptor number may already name another file.
     if (this.#closed) return Promise.reject(closedError(this.path));
-    const list = chunks instanceof Uint8Array ? [chunks] : chunks;
-    const total = byteLength(list);
-    if (total === 0) return Promise.resolve();
+    let rest = nonEmpty(chunks instanceof Uint8Array ? [chunks] : chunks);
+    if (rest.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const done = (err: NodeJS.ErrnoException | null, written: number) => {
         if (err) return reject(ioError('write', this.path, err));
         this.#wrote(written);
-        if (written !== total) return reject(ioError('write', this.path, Object.assign(new Error('short write'), { code: 'EIO' })));
-        resolve();
+        if (written === 0) return reject(ioError('write', this.path, new Error(`wrote nothing at ${this.#size} and got no errno`)));
+        rest = afterBytes(rest, written);
+        if (rest.length === 0) return resolve();
+        if (this.#closed) return reject(closedError(this.path));
+        writeAt();
       };
-      if (list.length === 1) fs.write(this.#fd, list[0]!, 0, total, this.#size, done);
-      else fs.writev(this.#fd, list as Uint8Array[], this.#size, done);
+      const writeAt = () => {
+        if (rest.length === 1) fs.write(this.#fd, rest[0]!, 0, rest[0]!.length, this.#size, done);
+        else fs.writev(this.#fd, rest, this.#size, done);
+      };
+      writeAt();
     });
   }
 
@@ -196,10 +203,17 @@ class NodeWritableFile implements WritableFile {
   }
 }
 
-function byteLength(chunks: readonly Uint8Array[]): number {
-  let total = 0;
-  for (const c of chunks) total += c.length;
-  return total;
+function nonEmpty(chunks: readonly Uint8Array[]): Uint8Array[] {
+  return chunks.filter((c) => c.length > 0);
+}
+
+/** What is left of `chunks` (none empty) once their first `bytes` bytes are written. */
+function afterBytes(chunks: Uint8Array[], bytes: number): Uint8Array[] {
+  let i = 0;
+  while (i < chunks.length && bytes >= chunks[i]!.length) bytes -= chunks[i++]!.length;
+  const rest = chunks.slice(i);
+  if (bytes > 0) rest[0] = rest[0]!.subarray(bytes);
+  return rest;
 }
 
 class NodeRandomAccessFile implements RandomAccessFile {
@@ -236,7 +250,11 @@ class NodeRandomAccessFile implements RandomAccessFile {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    fs.closeSync(this.#fd);
+    try {
+      fs.closeSync(this.#fd);
+    } catch (err) {
+      throw ioError('close', this.path, err);
+    }
   }
 }
 
@@ -261,12 +279,17 @@ export class NodeFileSystem implements FileSystem {
   }
 
   openReadable(file: string): RandomAccessFile {
+    let fd: number;
     try {
-      const fd = fs.openSync(file, 'r');
-      const size = fs.fstatSync(fd).size;
-      return new NodeRandomAccessFile(file, fd, size);
+      fd = fs.openSync(file, 'r');
     } catch (err) {
       throw ioError('open', file, err);
+    }
+    try {
+      return new NodeRandomAccessFile(file, fd, fs.fstatSync(fd).size);
+    } catch (err) {
+      closeQuietly(fd);
+      throw ioError('fstat', file, err);
     }
   }
 
@@ -338,7 +361,7 @@ export class NodeFileSystem implements FileSystem {
     try {
       flock(fd, 'exnb');
     } catch (err) {
-      fs.closeSync(fd);
+      closeQuietly(fd);
       const errno = (err as NodeJS.ErrnoException).code;
       if (errno === 'EWOULDBLOCK' || errno === 'EAGAIN') {
         throw new StrataError('LOCKED', `${path.dirname(file)} is in use by another open database (lock ${file})`);
@@ -350,11 +373,19 @@ export class NodeFileSystem implements FileSystem {
       release: async () => {
         if (released) return;
         released = true;
+        // close(2) drops the lock too; an unlock error is reported only if the close succeeds.
+        let unlockError: unknown;
         try {
           flock(fd, 'un');
-        } finally {
-          fs.closeSync(fd);
+        } catch (err) {
+          unlockError = ioError('flock', file, err);
         }
+        try {
+          fs.closeSync(fd);
+        } catch (err) {
+          throw ioError('close', file, err);
+        }
+        if (unlockError !== undefined) throw unlockError;
       },
     };
   }
@@ -362,13 +393,31 @@ export class NodeFileSystem implements FileSystem {
 
 /** fsync(2) or fdatasync(2) of `p` (a directory, or a file) through a descriptor of its own. */
 async function syncPath(p: string, call: 'fsync' | 'fdatasync'): Promise<void> {
-  let handle: fs.promises.FileHandle | undefined;
+  let handle: fs.promises.FileHandle;
   try {
     handle = await fs.promises.open(p, 'r');
+  } catch (err) {
+    throw ioError('open', p, err);
+  }
+  try {
     await (call === 'fsync' ? handle.sync() : handle.datasync());
   } catch (err) {
+    // The sync's error is the one to report; the descriptor is closed all the same.
+    await handle.close().catch(() => undefined);
     throw ioError(call, p, err);
-  } finally {
-    await handle?.close();
+  }
+  try {
+    await handle.close();
+  } catch (err) {
+    throw ioError('close', p, err);
+  }
+}
+
+/** Closes `fd` on a path that already fails with another error, which is the one to report. */
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // that other error says what went wrong
   }
 }

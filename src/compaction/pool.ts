@@ -17,7 +17,7 @@
 // accepted job has.
 
 import { Worker } from 'node:worker_threads';
-import { closedError, invalidArgument, loadChecksum, NodeFileSystem, StrataError, type ErrorCode, type FileSystem } from '../base/index.js';
+import { closedError, invalidArgument, loadChecksum, NodeFileSystem, osErrno, StrataError, type ErrorCode, type FileSystem } from '../base/index.js';
 import { runFlush, type FlushJob, type FlushResult } from './flush-job.js';
 import { runCompaction, type CompactionJob, type CompactionResult } from './job.js';
 
@@ -51,10 +51,10 @@ export type JobReply = { id: number; result: CompactionResult | FlushResult; err
 /** An error thrown in a worker, as it crosses postMessage. */
 export function encodeWorkerError(err: unknown): WorkerError {
   if (err instanceof StrataError) return { code: err.code, message: err.message, errno: err.errno, stack: undefined };
-  const code = (err as { code?: unknown } | null)?.code;
   const message = err instanceof Error ? err.message : String(err);
-  // An operating-system error that escaped ioError(): errno names look like ENOSPC.
-  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return { code: 'IO_ERROR', message, errno: code, stack: undefined };
+  // An operating-system error that escaped ioError().
+  const errno = osErrno(err);
+  if (errno !== undefined) return { code: 'IO_ERROR', message, errno, stack: undefined };
   return { code: 'INTERNAL', message, errno: undefined, stack: err instanceof Error ? err.stack : undefined };
 }
 
@@ -67,6 +67,8 @@ export function decodeWorkerError(e: WorkerError): Error {
   }
   return new StrataError(e.code, e.message, e.errno === undefined ? {} : { errno: e.errno });
 }
+
+const WORKER_URL = new URL('./worker.js', import.meta.url).href;
 
 interface Task {
   id: number;
@@ -147,7 +149,14 @@ export class CompactionPool {
       let slot = this.#slots.find((s) => s.task === undefined);
       if (slot === undefined) {
         if (this.#slots.length >= this.#maxWorkers) return;
-        slot = this.#start();
+        try {
+          slot = this.#start();
+        } catch (err) {
+          // No thread for the job at the head (out of threads or memory): it fails, and the
+          // next one tries again, so no job waits on a thread that will never exist.
+          this.#queue.shift()!.reject(workerStartError(err));
+          continue;
+        }
       }
       const task = this.#queue.shift()!;
       slot.task = task;
@@ -164,7 +173,12 @@ export class CompactionPool {
   }
 
   #start(): Slot {
-    const worker = new Worker(new URL('./worker.js', import.meta.url), { execArgv: workerExecArgv() });
+    // No execArgv: the thread inherits the process's Node options as Node parsed them, flags
+    // that Node refuses in an explicit execArgv (V8's --max-old-space-size, process-wide ones
+    // like --report-directory) included. The entry is a string, not the file: Node refuses to
+    // start a file under an inherited --input-type (`node --input-type=module -e ...`), and
+    // import() reads the same as a script or a module, whichever --input-type asks for.
+    const worker = new Worker(`import(${JSON.stringify(WORKER_URL)})`, { eval: true });
     const slot: Slot = { worker, task: undefined, dead: false };
     worker.on('message', (reply: JobReply) => {
       const task = slot.task;
@@ -202,20 +216,10 @@ export class CompactionPool {
   }
 }
 
-/**
- * The process's Node options, which a worker inherits by default, minus --input-type: Node
- * passes it on without the --eval it came with, and the worker then refuses to start (an app
- * run as `node --input-type=module -e ...` could never compact).
- */
-function workerExecArgv(): string[] {
-  const argv = process.execArgv;
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--input-type') i++;
-    else if (!arg.startsWith('--input-type=')) out.push(arg);
-  }
-  return out;
+/** Why a job got no thread: Node could not start one (ERR_WORKER_INIT_FAILED: out of threads). */
+function workerStartError(err: unknown): StrataError {
+  const detail = err instanceof Error ? err.message : String(err);
+  return new StrataError('IO_ERROR', `could not start a compaction worker thread: ${detail}`, { cause: err, errno: osErrno(err) ?? 'EIO' });
 }
 
 /**

@@ -24,7 +24,7 @@
  * between groups, after every write queued before them.
  */
 
-import { batchEncodedLength, encodeBatchInto, invariant, type BatchEntry, type SeqNum, type StrataError } from '../base/index.js';
+import { batchEncodedLength, decodeBatch, encodeBatchInto, invariant, type BatchEntry, type SeqNum, type StrataError } from '../base/index.js';
 import { RecordBuffer, RecordType, type LogWriter } from '../wal/index.js';
 import type { SequenceClock } from './sequence-clock.js';
 
@@ -38,8 +38,11 @@ const MAX_SPARE_BYTES = 1024 * 1024;
 
 export interface PendingWrite {
   readonly firstSeq: SeqNum;
-  /** Empty for a record written with submitRecord(). */
-  readonly entries: readonly BatchEntry[];
+  /** Entries of the batch; 0 for a record written with submitRecord(). */
+  readonly count: number;
+  /** Where the batch's encoding lies in its group's RecordBuffer (ignored when count is 0). */
+  readonly payloadAt: number;
+  readonly payloadLength: number;
   resolve(): void;
   reject(err: unknown): void;
 }
@@ -61,8 +64,13 @@ export interface PipelineHooks {
   beforeGroup(): Promise<void>;
   /** The WAL the next group goes to. */
   wal(): LogWriter;
-  /** Applies one write whose WAL append completed (memtable insert). */
-  apply(write: PendingWrite): void;
+  /**
+   * Applies one write whose WAL append completed (memtable insert). `entries` are views of
+   * the bytes the log received, decoded from the group's buffer: the caller's buffers may
+   * have changed since submit(), and what reads see must be what recovery would replay.
+   * They are valid only during the call.
+   */
+  apply(firstSeq: SeqNum, entries: readonly BatchEntry[]): void;
   /** Called once, when the pipeline stops for good with `err`. */
   failed(err: StrataError): void;
 }
@@ -102,10 +110,19 @@ export class CommitPipeline {
     const firstSeq = this.#clock.allocate(entries.length);
     const group = this.#openGroup();
     const records = group.records;
-    const at = records.begin(batchEncodedLength(entries));
-    encodeBatchInto(records.bytes, at, firstSeq, entries);
+    const length = batchEncodedLength(entries);
+    const at = records.begin(length);
+    try {
+      encodeBatchInto(records.bytes, at, firstSeq, entries);
+    } catch (err) {
+      // Validated input cannot throw here; should it anyway, the write costs nothing: its
+      // record is dropped and its sequence numbers complete as a hole.
+      records.abandon();
+      this.#clock.complete(firstSeq, entries.length);
+      throw err;
+    }
     records.seal(RecordType.Batch);
-    return this.#join(group, firstSeq, entries, sync);
+    return this.#join(group, firstSeq, entries.length, at, length, sync);
   }
 
   /**
@@ -117,9 +134,14 @@ export class CommitPipeline {
     const group = this.#openGroup();
     const records = group.records;
     const at = records.begin(length);
-    encode(records.bytes, at);
+    try {
+      encode(records.bytes, at);
+    } catch (err) {
+      records.abandon();
+      throw err;
+    }
     records.seal(type);
-    return this.#join(group, 0, [], sync);
+    return this.#join(group, 0, 0, at, length, sync);
   }
 
   /** The last group in the queue if it takes more writes, or a new one. */
@@ -133,11 +155,11 @@ export class CommitPipeline {
     return group;
   }
 
-  #join(group: Group, firstSeq: SeqNum, entries: readonly BatchEntry[], sync: boolean): Promise<void> {
+  #join(group: Group, firstSeq: SeqNum, count: number, payloadAt: number, payloadLength: number, sync: boolean): Promise<void> {
     group.sync ||= sync;
     const writes = group.writes;
     const done = new Promise<void>((resolve, reject) => {
-      writes.push({ firstSeq, entries, resolve, reject });
+      writes.push({ firstSeq, count, payloadAt, payloadLength, resolve, reject });
     });
     if (!this.#leading) void this.#lead();
     return done;
@@ -174,7 +196,7 @@ export class CommitPipeline {
   /** Rejects `writes`; their sequence numbers complete as holes that nothing will fill. */
   #failWrites(writes: readonly PendingWrite[], err: unknown): void {
     for (const w of writes) {
-      if (w.entries.length > 0) this.#clock.complete(w.firstSeq, w.entries.length);
+      if (w.count > 0) this.#clock.complete(w.firstSeq, w.count);
       w.reject(err);
     }
   }
@@ -211,25 +233,27 @@ export class CommitPipeline {
           this.fail(err as StrataError);
           break;
         }
-        if (records.capacity <= MAX_SPARE_BYTES) {
-          records.reset();
-          this.#spare = records;
-        }
         this.stats.groups++;
         this.stats.writes += writes.length;
         if (sync) this.stats.syncs++;
         if (writes.length > this.stats.largestGroup) this.stats.largestGroup = writes.length;
         let lastSeq = 0;
+        const bytes = records.bytes;
         for (const w of writes) {
-          if (w.entries.length === 0) {
+          if (w.count === 0) {
             // A Prepare or Commit record is answered at once: its batch's publication may wait
             // for it, and a write later in this group may wait for that publication.
             w.resolve();
             continue;
           }
-          this.#hooks.apply(w);
-          lastSeq = w.firstSeq + w.entries.length - 1;
-          this.#clock.complete(w.firstSeq, w.entries.length);
+          this.#hooks.apply(w.firstSeq, decodeBatch(bytes.subarray(w.payloadAt, w.payloadAt + w.payloadLength)).entries);
+          lastSeq = w.firstSeq + w.count - 1;
+          this.#clock.complete(w.firstSeq, w.count);
+        }
+        // Only now: the writes above were applied from this buffer.
+        if (records.capacity <= MAX_SPARE_BYTES) {
+          records.reset();
+          this.#spare = records;
         }
         // (Resolving a record's promise again does nothing.)
         if (lastSeq <= this.#clock.published) for (const w of writes) w.resolve();

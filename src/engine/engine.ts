@@ -63,7 +63,7 @@ import { NUM_LEVELS, VersionSet, type TableMeta } from '../manifest/index.js';
 import { Memtable, MemtablePool } from '../memtable/index.js';
 import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/index.js';
 import { WalSet } from '../wal/index.js';
-import { CommitPipeline, type PendingWrite } from './commit-pipeline.js';
+import { CommitPipeline } from './commit-pipeline.js';
 import { DbIterator, type Bounds } from './db-iterator.js';
 import { firstFileReaching, LevelIterator } from './level-iterator.js';
 import type { ResolvedOptions } from './options.js';
@@ -192,7 +192,7 @@ export class Engine {
     this.#pipeline = new CommitPipeline(this.#clock, {
       beforeGroup: () => this.#makeRoomForWrite(),
       wal: () => this.#wals.current,
-      apply: (w) => this.#apply(w),
+      apply: (firstSeq, entries) => this.#apply(firstSeq, entries),
       failed: (err) => hooks.onWritesFailed?.(err),
     });
     this.#twoPhase =
@@ -399,9 +399,14 @@ export class Engine {
    */
   async compactRange(start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<void> {
     await this.flush();
-    while (this.#compacting) await this.#compacting;
+    await this.#compactionsIdle();
     if (this.#backgroundError) throw this.#backgroundError;
-    const manual = (async () => {
+    // Set before any work and settled only after it was cleared: a caller woken by it never
+    // finds it still set and already settled, which would spin on resolved microtasks and
+    // starve the event loop.
+    let finished!: () => void;
+    this.#compacting = new Promise<void>((resolve) => (finished = resolve));
+    try {
       const levels = this.#versions.current.levels;
       let deepest = 1;
       for (let level = 1; level < NUM_LEVELS; level++) if (levels[level]!.length > 0) deepest = level;
@@ -410,13 +415,6 @@ export class Engine {
         const pick = this.#picker.pickRange(this.#versions.current, level, start, end);
         if (pick) await this.#runCompaction(pick, true);
       }
-    })();
-    this.#compacting = manual.then(
-      () => {},
-      () => {},
-    );
-    try {
-      await manual;
       // The replaced files are gone when compactRange() resolves, unless a reader holds them.
       await this.#deleting;
     } catch (err) {
@@ -425,9 +423,18 @@ export class Engine {
       throw this.#backgroundError;
     } finally {
       this.#compacting = undefined;
+      finished();
       this.#notifyProgress();
       this.#maybeScheduleCompaction();
     }
+  }
+
+  /**
+   * Resolves once no compaction runs. Each wait is on a promise that settles only after the
+   * compaction it stands for has cleared #compacting; a new one may have started since.
+   */
+  async #compactionsIdle(): Promise<void> {
+    while (this.#compacting) await this.#compacting;
   }
 
   stats(): EngineStats {
@@ -489,7 +496,7 @@ export class Engine {
     this.#closed = true;
     await this.#pipeline.drain();
     await this.#flushing?.catch(() => {});
-    while (this.#compacting) await this.#compacting;
+    await this.#compactionsIdle();
     if (this.#ownsPool) await this.#pool.close().catch(() => {});
     await this.#deleting;
     // A failed final sync is reported (after everything is released): the README promises
@@ -507,10 +514,10 @@ export class Engine {
     if (this.#closed) throw closedError('database');
   }
 
-  #apply(w: PendingWrite): void {
+  #apply(firstSeq: SeqNum, entries: readonly BatchEntry[]): void {
     const mem = this.#mem;
-    let seq = w.firstSeq;
-    for (const e of w.entries) mem.add(seq++, e.kind, e.key, e.value);
+    let seq = firstSeq;
+    for (const e of entries) mem.add(seq++, e.kind, e.key, e.value);
   }
 
   #getFromImmutables(key: Uint8Array, seq: SeqNum) {
@@ -591,6 +598,9 @@ export class Engine {
     if (this.#flushing || this.#backgroundError) return;
     this.#flushing = this.#flushLoop().finally(() => {
       this.#flushing = undefined;
+      // A memtable switched out after the loop's last check found #flushing still set and
+      // left its flush to this loop: without this, a writer stalled on it would never wake.
+      if (this.#imms.length > 0) this.#scheduleFlush();
     });
   }
 

@@ -113,6 +113,17 @@ function oneOf<T extends string>(options: Record<string, unknown>, name: string,
   return v as T;
 }
 
+/** The methods every FileSystem has (the optional ones of WritableFile are not here). */
+const FILE_SYSTEM_METHODS = [
+  'createWritable', 'openReadable', 'readFile', 'rename', 'unlink', 'syncDir', 'syncFile', 'mkdir', 'readdir', 'exists', 'lock',
+] as const satisfies readonly (keyof FileSystem)[];
+
+function checkFileSystem(fs: unknown): void {
+  if (typeof fs !== 'object' || fs === null) throw invalidArgument('option fs must be a FileSystem object');
+  const missing = FILE_SYSTEM_METHODS.filter((m) => typeof (fs as Record<string, unknown>)[m] !== 'function');
+  if (missing.length > 0) throw invalidArgument(`option fs is not a FileSystem: it has no ${missing.join(', ')}`);
+}
+
 /** Validates every option (INVALID_ARGUMENT on any unknown name or out-of-range value). */
 export function resolveOptions(input: unknown, extraKnown: readonly string[] = []): ResolvedOptions {
   if (input === undefined || input === null) input = {};
@@ -122,7 +133,7 @@ export function resolveOptions(input: unknown, extraKnown: readonly string[] = [
     if (!KNOWN.has(name) && !extraKnown.includes(name)) throw invalidArgument(`unknown option ${name}`);
   }
   const fs = o['fs'];
-  if (fs !== undefined && (typeof fs !== 'object' || fs === null)) throw invalidArgument('option fs must be a FileSystem');
+  if (fs !== undefined) checkFileSystem(fs);
   const onSkip = o['onRecoverySkip'];
   if (onSkip !== undefined && typeof onSkip !== 'function') throw invalidArgument('option onRecoverySkip must be a function');
   const l0CompactionTrigger = int(o, 'l0CompactionTrigger', 4, 1, 1000);

@@ -1,4 +1,4 @@
-// The adapter's iterators: entries, keys and values, each over one stratadb Iterator.
+// The adapter's iterators: entries, keys and values, each over one stratadb DatabaseIterator.
 //
 // abstract-level keeps the count and the limit (it never asks for more than `limit - count`
 // items and counts only what decoded), so the stratadb cursor is opened without a limit and
@@ -9,7 +9,7 @@
 // abstract-level asks of its callers).
 
 import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator, type AbstractIteratorOptions } from 'abstract-level';
-import type { Database, Iterator, IteratorOptions } from '../index.js';
+import type { Database, DatabaseIterator, IteratorOptions } from '../index.js';
 import { decoderFor, innerSnapshot, type Decoder, type Encoded } from './codec.js';
 import { AbortError, toLevelError } from './errors.js';
 import { StrataSnapshot } from './snapshot.js';
@@ -56,7 +56,7 @@ export function toStrataRange(options: PrivateRangeOptions, withLimit: boolean):
  * closed: abstract-level then fails the iterator's first read with LEVEL_SNAPSHOT_NOT_OPEN
  * (its reads take a reference on the snapshot first), so the cursor is never read.
  */
-export function openCursor(db: Database, options: PrivateRangeOptions): Iterator | undefined {
+export function openCursor(db: Database, options: PrivateRangeOptions): DatabaseIterator | undefined {
   if (options.snapshot instanceof StrataSnapshot && options.snapshot.inner.released) return undefined;
   try {
     return db.iterator(toStrataRange(options, false));
@@ -77,11 +77,11 @@ type Entry = [Buffer, Buffer];
  * Without one, reads complete in the call, as stratadb serves them.
  */
 class Reader<T> {
-  readonly #cursor: Iterator | undefined;
+  readonly #cursor: DatabaseIterator | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #map: (entry: Entry) => T;
 
-  constructor(cursor: Iterator | undefined, signal: unknown, map: (entry: Entry) => T) {
+  constructor(cursor: DatabaseIterator | undefined, signal: unknown, map: (entry: Entry) => T) {
     this.#cursor = cursor;
     this.#signal = signal instanceof AbortSignal ? signal : undefined;
     this.#map = map;
@@ -138,7 +138,7 @@ class Reader<T> {
 export class StrataIterator extends AbstractIterator<Database_, Encoded | undefined, Encoded | undefined> {
   readonly #reader: Reader<[Encoded | undefined, Encoded | undefined]>;
 
-  constructor(db: Database_, options: PrivateIteratorOptions, cursor: Iterator | undefined) {
+  constructor(db: Database_, options: PrivateIteratorOptions, cursor: DatabaseIterator | undefined) {
     super(db, options as unknown as AbstractIteratorOptions<Encoded | undefined, Encoded | undefined>);
     const key: Decoder | undefined = options.keys === false ? undefined : decoderFor(options.keyEncoding);
     const value: Decoder | undefined = options.values === false ? undefined : decoderFor(options.valueEncoding);
@@ -169,7 +169,7 @@ export class StrataIterator extends AbstractIterator<Database_, Encoded | undefi
 export class StrataKeyIterator extends AbstractKeyIterator<Database_, Encoded> {
   readonly #reader: Reader<Encoded>;
 
-  constructor(db: Database_, options: PrivateIteratorOptions, cursor: Iterator | undefined) {
+  constructor(db: Database_, options: PrivateIteratorOptions, cursor: DatabaseIterator | undefined) {
     super(db, options as unknown as AbstractIteratorOptions<Encoded, Encoded>);
     const key = decoderFor(options.keyEncoding);
     this.#reader = new Reader(cursor, options.signal, (e) => key(e[0]));
@@ -199,7 +199,7 @@ export class StrataKeyIterator extends AbstractKeyIterator<Database_, Encoded> {
 export class StrataValueIterator extends AbstractValueIterator<Database_, Encoded, Encoded> {
   readonly #reader: Reader<Encoded>;
 
-  constructor(db: Database_, options: PrivateIteratorOptions, cursor: Iterator | undefined) {
+  constructor(db: Database_, options: PrivateIteratorOptions, cursor: DatabaseIterator | undefined) {
     super(db, options as unknown as AbstractIteratorOptions<Encoded, Encoded>);
     const value = decoderFor(options.valueEncoding);
     this.#reader = new Reader(cursor, options.signal, (e) => value(e[1]));

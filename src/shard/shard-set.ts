@@ -218,7 +218,10 @@ export class ShardSet {
   /** The two-phase commit of a batch whose keys fall in several shards (invariant 2). */
   async #writeAcross(entries: readonly BatchEntry[], sync: boolean): Promise<void> {
     const clock = this.#clock;
-    const parts = splitByShard(entries, this.#engines.length);
+    // A part is applied to its memtable only after every Commit record is written, long after
+    // the caller got its promise: take the bytes now, as its Prepare record does, so that a
+    // caller reusing its buffers meanwhile cannot make reads differ from what recovery replays.
+    const parts = splitByShard(entries.map(ownBytes), this.#engines.length);
     const participants = [...parts.keys()].sort((a, b) => a - b);
     const txn = clock.allocate(entries.length);
     let next = txn;
@@ -297,6 +300,8 @@ export class ShardSet {
     if (failed) throw failed.reason;
   }
 }
+
+const ownBytes = (e: BatchEntry): BatchEntry => ({ kind: e.kind, key: Buffer.from(e.key), value: Buffer.from(e.value) });
 
 /** Waits for every promise, then rejects with the first failure, if any. */
 async function settleAll(promises: readonly Promise<void>[]): Promise<void> {

@@ -10,7 +10,7 @@
 // after every shard's first open (so its presence says every shard exists).
 
 import * as path from 'node:path';
-import { corruption, getU32, ioError, putU32, xxh32, type FileSystem } from '../base/index.js';
+import { corruption, getU32, ioError, putU32, StrataError, xxh32, type FileSystem } from '../base/index.js';
 
 export const SHARDS_FILE_VERSION = 1;
 const MAGIC = Uint8Array.from([0x53, 0x54, 0x52, 0x41, 0x54, 0x53, 0x48, 0x44]); // "STRATSHD"
@@ -28,6 +28,9 @@ export async function readShardsFile(fs: FileSystem, dir: string): Promise<numbe
   if (!MAGIC.every((b, i) => bytes[i] === b)) throw corruption(file, 0, 'bad magic number');
   if (getU32(bytes, 16) !== xxh32(bytes.subarray(0, 16))) throw corruption(file, 16, 'checksum mismatch');
   const version = getU32(bytes, 8);
+  if (version > SHARDS_FILE_VERSION) {
+    throw new StrataError('NOT_SUPPORTED', `${file}: SHARDS format v${version} is not supported (this build reads v${SHARDS_FILE_VERSION})`);
+  }
   if (version !== SHARDS_FILE_VERSION) throw corruption(file, 8, `unknown version ${version}`);
   const count = getU32(bytes, 12);
   if (count < 2) throw corruption(file, 12, `shard count ${count}`);

@@ -58,6 +58,16 @@ export class RecordBuffer {
     this.#open = -1;
   }
 
+  /**
+   * Drops the open record, as if begin() had not been called: for an encoder that threw part
+   * way, so that one bad record does not leave the buffer unusable for every later one.
+   */
+  abandon(): void {
+    invariant(this.#open >= 0, 'RecordBuffer.abandon without begin');
+    this.#used = this.#open;
+    this.#open = -1;
+  }
+
   /** The framed records, handed over for one append; the buffer takes no more records. */
   finish(): Uint8Array {
     invariant(this.#open < 0, 'RecordBuffer.finish with a record open');

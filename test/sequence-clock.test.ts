@@ -1,0 +1,121 @@
+// SequenceClock (src/engine/sequence-clock.ts): allocation, completion in any order,
+// publication of the longest complete prefix only, failed ranges as holes, whenPublished()
+// and advanceTo().
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SequenceClock } from '../src/engine/index.js';
+
+/** Whether `p` has settled once pending promise reactions have run. */
+async function settled(p: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  void p.then(() => (done = true));
+  await new Promise<void>((r) => setImmediate(r));
+  return done;
+}
+
+test('allocate() hands out consecutive, never reused ranges after the starting sequence', () => {
+  const clock = new SequenceClock(41);
+  assert.is(clock.allocate(1), 42);
+  assert.is(clock.allocate(5), 43);
+  assert.is(clock.allocate(2), 48);
+  assert.is(clock.last, 49);
+  assert.is(clock.published, 41, 'nothing is published before it completes');
+});
+
+test('ranges completed in allocation order are published one after another', () => {
+  const clock = new SequenceClock(0);
+  const a = clock.allocate(3);
+  const b = clock.allocate(2);
+  clock.complete(a, 3);
+  assert.is(clock.published, 3);
+  clock.complete(b, 2);
+  assert.is(clock.published, 5);
+});
+
+test('a range completed before a lower one is published only once every lower range is complete', () => {
+  const clock = new SequenceClock(10);
+  const a = clock.allocate(2); // 11..12
+  const b = clock.allocate(1); // 13
+  const c = clock.allocate(4); // 14..17
+  const d = clock.allocate(1); // 18
+  clock.complete(c, 4);
+  clock.complete(d, 1);
+  assert.is(clock.published, 10, 'c and d wait for a and b');
+  clock.complete(b, 1);
+  assert.is(clock.published, 10, 'b waits for a');
+  clock.complete(a, 2);
+  assert.is(clock.published, 18, 'a completes the prefix: everything through d is published at once');
+});
+
+test('a range in the middle still incomplete stops publication there', () => {
+  const clock = new SequenceClock(0);
+  const a = clock.allocate(1);
+  const b = clock.allocate(1);
+  const c = clock.allocate(1);
+  clock.complete(a, 1);
+  clock.complete(c, 1);
+  assert.is(clock.published, 1);
+  clock.complete(b, 1);
+  assert.is(clock.published, 3);
+});
+
+test('a failed range completed as a hole lets the ranges after it be published', () => {
+  // The pipeline completes a failed write's range without writing it anywhere: to the clock
+  // a hole is a range like any other.
+  const clock = new SequenceClock(0);
+  const failed = clock.allocate(3);
+  const ok = clock.allocate(1);
+  clock.complete(ok, 1);
+  assert.is(clock.published, 0);
+  clock.complete(failed, 3);
+  assert.is(clock.published, 4);
+});
+
+test('whenPublished() resolves at once for a published sequence and waits for a later one', async () => {
+  const clock = new SequenceClock(5);
+  assert.ok(await settled(clock.whenPublished(5)));
+  assert.ok(await settled(clock.whenPublished(0)));
+  const a = clock.allocate(2); // 6..7
+  const b = clock.allocate(1); // 8
+  const at6 = clock.whenPublished(6);
+  const at8 = clock.whenPublished(8);
+  clock.complete(b, 1);
+  assert.not.ok(await settled(at6), 'b alone publishes nothing');
+  assert.not.ok(await settled(at8));
+  clock.complete(a, 2);
+  assert.ok(await settled(at6));
+  assert.ok(await settled(at8));
+});
+
+test('whenPublished() waiters wake as publication passes them, not before', async () => {
+  const clock = new SequenceClock(0);
+  const ranges = [clock.allocate(1), clock.allocate(1), clock.allocate(1)];
+  const woken: number[] = [];
+  for (const seq of [3, 1, 2]) void clock.whenPublished(seq).then(() => woken.push(seq));
+  clock.complete(ranges[0]!, 1);
+  await settled(Promise.resolve());
+  assert.equal(woken, [1]);
+  clock.complete(ranges[1]!, 1);
+  await settled(Promise.resolve());
+  assert.equal(woken, [1, 2]);
+  clock.complete(ranges[2]!, 1);
+  await settled(Promise.resolve());
+  assert.equal(woken, [1, 2, 3]);
+});
+
+test('advanceTo() moves an idle clock forward, never back', () => {
+  const clock = new SequenceClock(10);
+  clock.advanceTo(50);
+  assert.equal([clock.last, clock.published], [50, 50]);
+  clock.advanceTo(20);
+  assert.equal([clock.last, clock.published], [50, 50], 'a lower sequence is ignored');
+  assert.is(clock.allocate(1), 51, 'allocation goes on past it');
+});
+
+test('advanceTo() with a range allocated and not complete is a bug', () => {
+  const clock = new SequenceClock(0);
+  clock.allocate(1);
+  assert.throws(() => clock.advanceTo(100), /invariant/);
+});
+
+test.run();
