@@ -15,7 +15,7 @@
 // A single input file with nothing to merge with below is moved by the MANIFEST edit alone.
 // Which files overlap a key range is the Version's answer (Version.overlappingFiles).
 
-import { compareBytes } from '../base/index.js';
+import { compareBytes, invariant } from '../base/index.js';
 import { NUM_LEVELS, type TableMeta, type Version } from '../manifest/index.js';
 
 export interface CompactionPolicy {
@@ -122,9 +122,11 @@ export class CompactionPicker {
   /**
    * The files of `level` overlapping [start, end] (either end open when undefined) with their
    * overlaps in the level below, or undefined when none overlaps. From level 0 it takes every
-   * file, for the reason given at the top.
+   * file, for the reason given at the top. REQUIRES: level < NUM_LEVELS - 1 (the last level
+   * has no level below to compact into; checked).
    */
   pickRange(version: Version, level: number, start: Uint8Array | undefined, end: Uint8Array | undefined): PickedCompaction | undefined {
+    invariant(Number.isInteger(level) && level >= 0 && level < NUM_LEVELS - 1, `pickRange of level ${level}: no level below it`);
     const files = version.overlappingFiles(level, start, end);
     if (files.length === 0) return undefined;
     if (level === 0) return withOverlaps(version, 0, [...version.levels[0]!]);
