@@ -83,8 +83,21 @@ export class Database {
     return this.#closing !== undefined;
   }
 
-  /** Resolves once the write is in the WAL (after fdatasync with sync: true) and visible to reads. */
-  put(key: Key, value: Value, options?: WriteOptions): Promise<void> {
+  /**
+   * The latest published sequence number: every write that resolved to this number or less
+   * is visible to reads. Throws CLOSED after close().
+   */
+  get sequence(): bigint {
+    this.#checkOpen();
+    return BigInt(this.#engine.publishedSeq);
+  }
+
+  /**
+   * Resolves once the write is in the WAL (after fdatasync with sync: true) and visible to
+   * reads, to the write's sequence number: where it landed in the database's one history
+   * (changes() delivers it under that number).
+   */
+  put(key: Key, value: Value, options?: WriteOptions): Promise<bigint> {
     try {
       this.#checkOpen();
       const entry = { kind: ValueKind.Put, key: toKey(key), value: toValue(value) };
@@ -94,8 +107,8 @@ export class Database {
     }
   }
 
-  /** Deletes `key` (a missing key is not an error). Durability as for put(). */
-  del(key: Key, options?: WriteOptions): Promise<void> {
+  /** Deletes `key` (a missing key is not an error). Durability and result as for put(). */
+  del(key: Key, options?: WriteOptions): Promise<bigint> {
     try {
       this.#checkOpen();
       const entry = { kind: ValueKind.Delete, key: toKey(key), value: EMPTY };
@@ -105,13 +118,16 @@ export class Database {
     }
   }
 
-  /** Applies every operation or none, also across a crash. An empty batch resolves at once. */
-  batch(operations: readonly (BatchOperation | BatchOperationLike)[], options?: WriteOptions): Promise<void> {
+  /**
+   * Applies every operation or none, also across a crash. Resolves to the batch's sequence
+   * number: the highest it used. An empty batch resolves at once, to the current sequence.
+   */
+  batch(operations: readonly (BatchOperation | BatchOperationLike)[], options?: WriteOptions): Promise<bigint> {
     try {
       this.#checkOpen();
       const entries = toBatch(operations);
       const sync = toSync(options, this.#options.sync);
-      if (entries.length === 0) return Promise.resolve();
+      if (entries.length === 0) return Promise.resolve(BigInt(this.#engine.publishedSeq));
       return this.#engine.write(entries, sync);
     } catch (err) {
       return Promise.reject(err);

@@ -394,9 +394,9 @@ interface HistoryWrite {
 }
 
 type HistoryDb = {
-  put(key: Uint8Array, value: Uint8Array, options?: { sync?: boolean }): Promise<void>;
-  del(key: Uint8Array, options?: { sync?: boolean }): Promise<void>;
-  batch(ops: ({ type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array })[], options?: { sync?: boolean }): Promise<void>;
+  put(key: Uint8Array, value: Uint8Array, options?: { sync?: boolean }): Promise<unknown>;
+  del(key: Uint8Array, options?: { sync?: boolean }): Promise<unknown>;
+  batch(ops: ({ type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array })[], options?: { sync?: boolean }): Promise<unknown>;
   iterator(o?: object): AsyncIterable<[Buffer, Buffer]>;
   getSync(key: Uint8Array): Buffer | undefined;
 };
@@ -446,7 +446,7 @@ export class WriteHistory {
     return this.writes.filter((w) => w.acked).length;
   }
 
-  #issue(entries: HistoryWrite['entries'], sync: boolean, call: () => Promise<void>): Promise<void> {
+  #issue(entries: HistoryWrite['entries'], sync: boolean, call: () => Promise<unknown>): Promise<void> {
     const index = this.writes.length;
     const w: HistoryWrite = { entries, sync, acked: false };
     this.writes.push(w);

@@ -311,8 +311,8 @@ export class Engine {
     return this.#closed;
   }
 
-  /** Writes one atomic batch. REQUIRES: entries validated, not empty. */
-  write(entries: readonly BatchEntry[], sync: boolean): Promise<void> {
+  /** Writes one atomic batch; resolves to its last sequence number. REQUIRES: entries validated, not empty. */
+  write(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
     if (this.#closed) return Promise.reject(closedError('database'));
     for (const e of entries) this.#userBytes += e.key.length + e.value.length;
     return this.#pipeline.submit(entries, sync);

@@ -206,8 +206,8 @@ export class ShardSet {
     return this.#engines[0]!.closed;
   }
 
-  /** Writes one atomic batch. REQUIRES: entries validated, not empty. */
-  write(entries: readonly BatchEntry[], sync: boolean): Promise<void> {
+  /** Writes one atomic batch; resolves to its last sequence number. REQUIRES: entries validated, not empty. */
+  write(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
     const engines = this.#engines;
     const first = shardOf(entries[0]!.key, engines.length);
     let single = true;
@@ -216,7 +216,7 @@ export class ShardSet {
   }
 
   /** The two-phase commit of a batch whose keys fall in several shards (invariant 2). */
-  async #writeAcross(entries: readonly BatchEntry[], sync: boolean): Promise<void> {
+  async #writeAcross(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
     const clock = this.#clock;
     // A part is applied to its memtable only after every Commit record is written, long after
     // the caller got its promise: take the bytes now, as its Prepare record does, so that a
@@ -248,7 +248,9 @@ export class ShardSet {
       r.shard.endPrepare();
     }
     clock.complete(txn, entries.length);
-    await clock.whenPublished(txn + entries.length - 1);
+    const lastSeq = txn + entries.length - 1;
+    await clock.whenPublished(lastSeq);
+    return BigInt(lastSeq);
   }
 
   /** The newest value of `key` visible at `seq`. */
