@@ -371,6 +371,9 @@ export const batchKey = (batch: string, j: number) => `b/${batch}/${j}`;
  * Options of a crash-test database: with small memtables, small levels and files too, so that
  * kills land in the middle of flushes and of compactions (in a worker thread).
  */
+/** The crash tests keep every log for the change feed: changes({ since: 0n }) lists every write. */
+export const CRASH_RETENTION = { bytes: 1024 * 1024 * 1024, ms: 60 * 60 * 1000 };
+
 export function crashOptions(memtableBytes: number): Record<string, number> {
   if (memtableBytes >= 1024 * 1024) return { memtableBytes };
   return { memtableBytes, l0CompactionTrigger: 2, levelBaseBytes: 128 * 1024, levelMultiplier: 4, targetFileBytes: 64 * 1024, compactionWorkers: 1 };

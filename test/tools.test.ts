@@ -55,7 +55,8 @@ const key = (i: number) => `key${String(i).padStart(5, '0')}`;
  * deletes, compacted down; 40 more puts flushed to level 0; 10 puts left in the WAL.
  */
 async function populate(dir: string, keepOpen = false): Promise<Database> {
-  const db = await open(dir, { compactionWorkers: 0 });
+  // No WAL kept for the change feed: each flush deletes the WAL it retired.
+  const db = await open(dir, { compactionWorkers: 0, changeRetention: { bytes: 0 } });
   for (let i = 0; i < 300; i++) await db.put(key(i), `value ${i}`);
   for (let i = 0; i < 20; i++) await db.del(key(i * 3));
   await db.flush();

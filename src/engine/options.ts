@@ -50,6 +50,14 @@ export interface EngineOptions {
    * compaction) and at most 4.
    */
   compactionWorkers?: number;
+  /**
+   * How much WAL each shard keeps past its flush for the change feed (db.changes()), besides
+   * what open feeds are reading: the newest released logs, while together they are at most
+   * `bytes` (default 64 MiB: about one memtable's worth of writes) and each was released at
+   * most `ms` ago (default 10 minutes; a reopen counts from the open). A feed's own logs are
+   * kept while it is open, beyond this window. { bytes: 0 } keeps nothing but what feeds read.
+   */
+  changeRetention?: { bytes?: number; ms?: number };
   /** Called for every byte range that salvage skipped. */
   onRecoverySkip?: (file: string, offset: number, bytes: number, reason: string) => void;
   /** The file system; the real one by default. Tests inject faults through it. */
@@ -68,6 +76,7 @@ export interface ResolvedOptions {
   bloomBitsPerKey: number;
   sync: boolean;
   walRecovery: WalRecoveryMode;
+  changeRetention: { bytes: number; ms: number };
   onRecoverySkip: ((file: string, offset: number, bytes: number, reason: string) => void) | undefined;
   fs: FileSystem;
   l0CompactionTrigger: number;
@@ -87,8 +96,19 @@ const KNOWN = new Set<string>([
   'createIfMissing', 'errorIfExists', 'memtableBytes', 'maxImmutableMemtables', 'blockCacheBytes', 'maxOpenFiles',
   'blockBytes', 'compression', 'bloomBitsPerKey', 'sync', 'walRecovery', 'onRecoverySkip', 'fs',
   'l0CompactionTrigger', 'l0SlowdownTrigger', 'l0StopTrigger', 'levelBaseBytes', 'levelMultiplier', 'targetFileBytes',
-  'compactionWorkers',
+  'compactionWorkers', 'changeRetention',
 ]);
+
+const CHANGE_RETENTION_OPTIONS = new Set(['bytes', 'ms']);
+
+function changeRetention(options: Record<string, unknown>): { bytes: number; ms: number } {
+  const v = options['changeRetention'] ?? {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidArgument('option changeRetention must be an object { bytes, ms }');
+  const o = v as Record<string, unknown>;
+  for (const name of Object.keys(o)) if (!CHANGE_RETENTION_OPTIONS.has(name)) throw invalidArgument(`unknown option changeRetention.${name}`);
+  const max = Number.MAX_SAFE_INTEGER;
+  return { bytes: int(o, 'bytes', 64 * MiB, 0, max), ms: int(o, 'ms', 10 * 60 * 1000, 0, max) };
+}
 
 function int(options: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
   const v = options[name];
@@ -157,6 +177,7 @@ export function resolveOptions(input: unknown, extraKnown: readonly string[] = [
     compression: oneOf(o, 'compression', 'lz4', ['lz4', 'none'] as const),
     bloomBitsPerKey: int(o, 'bloomBitsPerKey', 10, 0, 64),
     sync: bool(o, 'sync', false),
+    changeRetention: changeRetention(o),
     walRecovery: oneOf(o, 'walRecovery', 'tolerate-tail', ['tolerate-tail', 'strict', 'salvage'] as const),
     onRecoverySkip: onSkip as ResolvedOptions['onRecoverySkip'],
     fs: (fs as FileSystem | undefined) ?? new NodeFileSystem(),

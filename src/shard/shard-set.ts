@@ -45,6 +45,7 @@ import {
   type ResolvedOptions,
   type TwoPhaseParticipant,
 } from '../engine/index.js';
+import { ChangeFeed, type FeedOptions } from './change-feed.js';
 import { openCursor } from './merged-cursor.js';
 import { RecoveryCoordinator } from './recovery-coordinator.js';
 import { shardOf, splitByShard } from './router.js';
@@ -253,6 +254,14 @@ export class ShardSet {
     return BigInt(lastSeq);
   }
 
+  /**
+   * A change feed over every shard's retained logs (change-feed.ts). Throws OUT_OF_RANGE when
+   * `since` is older than what they retain. `onEnd` is called once when the feed ends.
+   */
+  changes(options: FeedOptions, onEnd: (feed: ChangeFeed) => void): ChangeFeed {
+    return new ChangeFeed(this.#engines.map((e) => e.changeLog), this.#clock, options, onEnd);
+  }
+
   /** The newest value of `key` visible at `seq`. */
   get(key: Uint8Array, seq: SeqNum): Buffer | undefined {
     const engines = this.#engines;
@@ -342,6 +351,12 @@ function totalOf(shards: readonly EngineStats[], clock: SequenceClock): EngineSt
     bytesCompactedIn: sum((s) => s.bytesCompactedIn),
     bytesCompactedOut: sum((s) => s.bytesCompactedOut),
     pendingCompactionBytes: sum((s) => s.pendingCompactionBytes),
+    changeRetention: {
+      bytes: sum((s) => s.changeRetention.bytes),
+      logs: sum((s) => s.changeRetention.logs),
+      // A feed needs every shard to reach back that far.
+      oldestSequence: Math.max(...shards.map((s) => s.changeRetention.oldestSequence)),
+    },
     writeAmplification: userBytes === 0 ? 0 : diskBytes / userBytes,
     levels: shards[0]!.levels.map((l, i) => ({
       level: l.level,
