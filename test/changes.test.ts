@@ -125,6 +125,13 @@ test('a batch across shards is one change, with every operation, delivered once'
     const second = await feed.next();
     assert.is(second.value?.seq, after, 'the next change is the next write: the batch came once');
     await feed.return!();
+    // A since inside the batch's range (its parts end below it in some shards): the batch ends above it.
+    const inside: Change[] = [];
+    for await (const c of db.changes({ since: seq - 3n, live: false })) inside.push(c);
+    assert.equal(inside.map((c) => [c.seq, c.ops.length]), [[seq, 41], [after, 1]]);
+    const atEnd: Change[] = [];
+    for await (const c of db.changes({ since: seq, live: false })) atEnd.push(c);
+    assert.equal(atEnd.map((c) => c.seq), [after]);
     await db.close();
   }));
 

@@ -98,15 +98,18 @@ export class ChangeLog {
     return start;
   }
 
-  /** A cursor over the writes of this shard's logs from log `start` on, skipping those at or below `since`. */
-  cursor(start: number, since: SeqNum): ShardCursor {
-    return new ShardCursor(this.#host, start, since);
+  /**
+   * A cursor over the writes of this shard's logs (shard number `shard`) from log `start` on,
+   * skipping those at or below `since`.
+   */
+  cursor(shard: number, start: number, since: SeqNum): ShardCursor {
+    return new ShardCursor(this.#host, shard, start, since);
   }
 
   /** A cursor from the end of what the current log holds now. REQUIRES: nothing there is above `since`. */
-  cursorAtEnd(since: SeqNum): ShardCursor {
+  cursorAtEnd(shard: number, since: SeqNum): ShardCursor {
     const wals = this.#wals;
-    return new ShardCursor(this.#host, wals.currentNumber, since, wals.current.completedBytes);
+    return new ShardCursor(this.#host, shard, wals.currentNumber, since, wals.current.completedBytes);
   }
 
   /** Invariant 3. */
@@ -188,13 +191,16 @@ export class ChangeLog {
 export class ShardCursor {
   readonly #host: ChangeLogHost;
   readonly #since: SeqNum;
+  /** This shard's number in the database (a Prepare record names its participants by it). */
+  readonly #shard: number;
   #log: number;
   #tail: LogTail;
   /** Commit records passed, by batch, until the feed takes them. */
   readonly commits = new Map<SeqNum, CommitSeen>();
 
-  constructor(host: ChangeLogHost, start: number, since: SeqNum, offset = 0) {
+  constructor(host: ChangeLogHost, shard: number, start: number, since: SeqNum, offset = 0) {
     this.#host = host;
+    this.#shard = shard;
     this.#since = since;
     this.#log = start;
     this.#tail = new LogTail(host.fs, host.wals.path(start), offset);
@@ -217,13 +223,12 @@ export class ShardCursor {
       const out: ShardRecord[] = [];
       for (const r of records) {
         if (r.type === RecordType.Commit) {
-          // A batch at or below `since` is not delivered: its Commit is not needed.
-          const txn = decodeCommit(r.payload);
-          if (txn > this.#since) this.commits.set(txn, { log: this.#log, end: r.end });
+          // Kept until the feed is past its batch (ChangeFeed prunes them).
+          this.commits.set(decodeCommit(r.payload), { log: this.#log, end: r.end });
           continue;
         }
         // Decoded only when delivered: a feed skipping to `since` reads just the headers.
-        if (lastSeqOf(r) <= this.#since) continue;
+        if (atOrBelow(r, this.#since, this.#shard)) continue;
         const w = decodeWrite(r, this.#log);
         if (w) out.push(w);
       }
@@ -243,15 +248,25 @@ export class ShardCursor {
   }
 }
 
-/** The last sequence number of a Batch or Prepare record, from its header (0 for another record). */
-function lastSeqOf(r: TailRecord): SeqNum {
+/**
+ * Whether the write of record `r` (a Batch or Prepare) ends at or below `since`, read from its
+ * header alone. A part of a batch across shards tells where the batch ends only when it is the
+ * last participant's (the parts take consecutive ranges in participant order): another part is
+ * kept, and the feed, which sees the whole batch, decides.
+ */
+function atOrBelow(r: TailRecord, since: SeqNum, shard: number): boolean {
   const p = r.payload;
   let at = 0;
-  if (r.type === RecordType.Prepare) at = prepareHeadBytes(p.length >= 10 ? p[8]! | (p[9]! << 8) : 0);
-  else if (r.type !== RecordType.Batch) return 0;
-  // A batch too short for its header is left to decodeWrite() to report.
-  if (p.length < at + BATCH_HEADER_BYTES) return Number.MAX_SAFE_INTEGER;
-  return getU64(p, at) + getU32(p, at + 8) - 1;
+  if (r.type === RecordType.Prepare) {
+    if (p.length < 10) return false; // malformed: decodeWrite() reports it
+    const count = p[8]! | (p[9]! << 8);
+    at = prepareHeadBytes(count);
+    if (p.length < at) return false;
+    const lastParticipant = p[10 + 2 * (count - 1)]! | (p[11 + 2 * (count - 1)]! << 8);
+    if (count === 0 || lastParticipant !== shard) return false;
+  } else if (r.type !== RecordType.Batch) return false;
+  if (p.length < at + BATCH_HEADER_BYTES) return false;
+  return getU64(p, at) + getU32(p, at + 8) - 1 <= since;
 }
 
 /** The write a Batch or Prepare record holds; undefined for another record. */

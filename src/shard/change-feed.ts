@@ -114,7 +114,7 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
       // without reading the logs from their start.
       const fromEnd = options.since === clock.published && clock.last === clock.published;
       this.#shards = logs.map((log, i) => {
-        const cursor = fromEnd ? log.cursorAtEnd(options.since) : log.cursor(log.startLog(options.since), options.since);
+        const cursor = fromEnd ? log.cursorAtEnd(i, options.since) : log.cursor(i, log.startLog(options.since), options.since);
         void pins[i]!.advance(cursor.log).catch(() => {});
         return { log, cursor, pin: pins[i]!, queue: [], at: 0, caughtUp: false };
       });
@@ -222,7 +222,13 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
       if (across === 'unsynced') return 'unsynced';
       if (across !== 'skipped' && across.lastSeq > this.#options.since) out.push({ seq: BigInt(across.lastSeq), ops: across.ops });
     }
-    for (const s of shards) void s.pin.advance(s.cursor.log).catch(() => {});
+    // A Commit record is needed until the merge reaches its batch: drop those of batches it passed.
+    let next = Infinity;
+    for (const s of shards) next = Math.min(next, s.queue[s.at]?.firstSeq ?? Infinity);
+    for (const s of shards) {
+      void s.pin.advance(s.cursor.log).catch(() => {});
+      if (next !== Infinity) for (const txn of s.cursor.commits.keys()) if (txn < next) s.cursor.commits.delete(txn);
+    }
     return out.length === this.#options.maxBuffered ? 'more' : 'idle';
   }
 
