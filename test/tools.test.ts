@@ -506,4 +506,27 @@ test('bytesText shows printable UTF-8 quoted, other bytes as hex, and cuts at a 
   assert.is(bytesText(new Uint8Array(0)), '""');
 });
 
+test('changes lists a closed database\'s writes from its retained logs, in order, as JSON lines, above --since', () =>
+  withTempDir(async (dir) => {
+    const db = await open(dir, { shards: 3, memtableBytes: 64 * 1024 });
+    const seqs: bigint[] = [];
+    for (let i = 0; i < 200; i++) seqs.push(await db.put(key(i), 'v'.repeat(300)));
+    await db.flush();
+    seqs.push(await db.batch([{ type: 'put', key: 'x', value: '1' }, { type: 'put', key: 'y', value: '2' }, { type: 'del', key: 'z' }]));
+    seqs.push(await db.del(key(0)));
+    await db.close();
+    const before = snapshot(dir);
+    const r = await run('changes', '--json', dir);
+    expectCode(r, 0);
+    assert.is(snapshot(dir), before, 'read-only');
+    const lines = r.out.map((l) => JSON.parse(l) as { seq: string; ops: { type: string; key: { utf8: string } }[] });
+    assert.equal(lines.map((l) => BigInt(l.seq)), seqs, 'every write, in sequence order, once');
+    assert.equal(lines.at(-2)!.ops.map((o) => `${o.type} ${o.key.utf8}`).sort(), ['del z', 'put x', 'put y']);
+    const tail = await run('changes', '--since', String(seqs[199]), dir);
+    expectCode(tail, 0);
+    assert.is(tail.out.filter((l) => /^\d+:/.test(l)).length, 2);
+    const bad = await run('changes', '--since', '-1', dir);
+    expectCode(bad, 2);
+  }));
+
 test.run();
