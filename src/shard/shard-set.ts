@@ -35,7 +35,7 @@ import {
   type FileLock,
   type SeqNum,
 } from '../base/index.js';
-import { CompactionPool } from '../compaction/index.js';
+import { BackgroundPool } from '../compaction/index.js';
 import {
   Engine,
   SequenceClock,
@@ -62,7 +62,7 @@ export class ShardSet {
   /** Each shard's participant in batches that span shards; none for one shard. */
   readonly #participants: readonly TwoPhaseParticipant[];
   readonly #clock: SequenceClock;
-  readonly #pool: CompactionPool;
+  readonly #pool: BackgroundPool;
   /** The lock on `dir` when the shards live in folders (one shard's engine holds its own). */
   readonly #lock: FileLock | undefined;
 
@@ -70,7 +70,7 @@ export class ShardSet {
     dir: string,
     engines: readonly Engine[],
     participants: readonly TwoPhaseParticipant[],
-    shared: { clock: SequenceClock; pool: CompactionPool; lock: FileLock | undefined },
+    shared: { clock: SequenceClock; pool: BackgroundPool; lock: FileLock | undefined },
   ) {
     this.dir = dir;
     this.#engines = engines;
@@ -97,7 +97,7 @@ export class ShardSet {
     }
     const count = recorded ?? shards ?? 1;
     const clock = new SequenceClock(0);
-    const pool = new CompactionPool({ workers: options.compactionWorkers });
+    const pool = new BackgroundPool({ workers: options.compactionWorkers });
     try {
       if (count === 1) return new ShardSet(dir, [await Engine.open(dir, options, { clock, pool })], [], { clock, pool, lock: undefined });
       return await ShardSet.#openInFolders(dir, options, count, recorded !== undefined, clock, pool);
@@ -114,7 +114,7 @@ export class ShardSet {
     count: number,
     recorded: boolean,
     clock: SequenceClock,
-    pool: CompactionPool,
+    pool: BackgroundPool,
   ): Promise<ShardSet> {
     const fs = options.fs;
     if (recorded && options.errorIfExists) {
@@ -150,7 +150,7 @@ export class ShardSet {
     options: ResolvedOptions,
     count: number,
     clock: SequenceClock,
-    pool: CompactionPool,
+    pool: BackgroundPool,
     recorded: boolean,
   ): Promise<{ engines: Engine[]; participants: TwoPhaseParticipant[] }> {
     const fs = options.fs;
