@@ -70,6 +70,7 @@ import { plainBatches, replayWals } from './recovery.js';
 import { SequenceClock } from './sequence-clock.js';
 import { SnapshotList } from './snapshots.js';
 import { Participant, type TwoPhaseHooks, type TwoPhaseParticipant } from './two-phase-participant.js';
+import { ChangeLog } from './change-log.js';
 
 interface Immutable {
   readonly mem: Memtable;
@@ -99,6 +100,11 @@ export interface EngineStats {
   bytesCompactedIn: number;
   bytesCompactedOut: number;
   pendingCompactionBytes: number;
+  /**
+   * WAL kept past its flush for the change feed (option changeRetention, and what open feeds
+   * read): bytes and files, and the oldest `since` a feed can start from.
+   */
+  changeRetention: { bytes: number; logs: number; oldestSequence: SeqNum };
   /** Bytes written to disk (WAL, flushes, compactions) per byte the user wrote. */
   writeAmplification: number;
   levels: { level: number; files: number; bytes: number; score: number; targetBytes: number }[];
@@ -148,6 +154,10 @@ export class Engine {
   readonly #pool: BackgroundPool;
   readonly #ownsPool: boolean;
   readonly #picker: CompactionPicker;
+  /** The retained logs read back for the change feed. */
+  readonly changeLog: ChangeLog;
+  /** Applies retention's age limit when no flush does (WalSet invariant 4). */
+  readonly #expiry: ReturnType<typeof setInterval> | undefined;
   /** This shard's part in batches that span shards; undefined for an engine alone. */
   readonly #twoPhase: Participant | undefined;
   /** Writers and flush() waiting for a flush or compaction to finish. */
@@ -214,6 +224,12 @@ export class Engine {
       levelMultiplier: options.levelMultiplier,
     });
     versions.onObsoleteFiles(() => this.#scheduleObsoleteDeletion());
+    this.changeLog = new ChangeLog({ fs: options.fs, wals, flushedSeq: () => this.#versions.lastSequence });
+    const { bytes, ms } = options.changeRetention;
+    if (bytes > 0 && ms > 0) {
+      this.#expiry = setInterval(() => void wals.expire().catch(() => {}), Math.max(1000, Math.min(ms / 4, 60_000)));
+      this.#expiry.unref();
+    }
   }
 
   /**
@@ -229,7 +245,7 @@ export class Engine {
     try {
       const names = await fs.readdir(dir);
       const files = names.map((name) => ({ name, parsed: parseFileName(name) }));
-      const wals = new WalSet(fs, dir, names);
+      const wals = new WalSet(fs, dir, names, options.changeRetention);
       let versions: VersionSet;
       if (names.includes('CURRENT')) {
         if (options.errorIfExists) throw new StrataError('INVALID_ARGUMENT', `${dir}: a database already exists there (errorIfExists)`);
@@ -310,8 +326,8 @@ export class Engine {
     return this.#closed;
   }
 
-  /** Writes one atomic batch. REQUIRES: entries validated, not empty. */
-  write(entries: readonly BatchEntry[], sync: boolean): Promise<void> {
+  /** Writes one atomic batch; resolves to its last sequence number. REQUIRES: entries validated, not empty. */
+  write(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
     if (this.#closed) return Promise.reject(closedError('database'));
     for (const e of entries) this.#userBytes += e.key.length + e.value.length;
     return this.#pipeline.submit(entries, sync);
@@ -468,6 +484,7 @@ export class Engine {
       bytesCompactedIn: this.#bytesCompactedIn,
       bytesCompactedOut: this.#bytesCompactedOut,
       pendingCompactionBytes: pendingCompactionBytes(version, this.#picker.policy),
+      changeRetention: this.changeLog.retention(),
       writeAmplification: this.#userBytes === 0 ? 0 : diskBytes / this.#userBytes,
       levels,
       blockCache: {
@@ -487,6 +504,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#expiry);
     await this.#pipeline.drain();
     await this.#flushing?.catch(() => {});
     await this.#compactionsIdle();

@@ -100,6 +100,22 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 
+/** An object { bytes, ms } of non-negative integers, each with its default. */
+function retentionWindow(bytes: number, ms: number): OptionSpec<{ bytes?: number; ms?: number }, { bytes: number; ms: number }> {
+  return {
+    resolve: (v, name) => {
+      const o = (v ?? {}) as Record<string, unknown>;
+      if (typeof o !== 'object' || o === null || Array.isArray(o)) throw invalidArgument(`option ${name} must be an object { bytes, ms }`);
+      for (const key of Object.keys(o)) if (key !== 'bytes' && key !== 'ms') throw invalidArgument(`unknown option ${name}.${key}`);
+      const max = Number.MAX_SAFE_INTEGER;
+      return {
+        bytes: o['bytes'] === undefined ? bytes : checkInteger(o['bytes'], `${name}.bytes`, 0, max),
+        ms: o['ms'] === undefined ? ms : checkInteger(o['ms'], `${name}.ms`, 0, max),
+      };
+    },
+  };
+}
+
 /** Every engine option, in the order they are resolved (an option's default may use an earlier one). */
 const OPTIONS = {
   /** Create the directory and an empty database when there is none. Default true. */
@@ -146,6 +162,14 @@ const OPTIONS = {
    * compaction) and at most 4.
    */
   compactionWorkers: integer(() => Math.min(4, Math.max(2, os.availableParallelism() - 1)), 0, 64),
+  /**
+   * How much WAL each shard keeps past its flush for the change feed (db.changes()), besides
+   * what open feeds are reading: the newest released logs, while together they are at most
+   * `bytes` (default 64 MiB: about one default memtable of writes) and each was released at
+   * most `ms` ago (default 10 minutes; a reopen counts from the open). A feed's own logs are
+   * kept while it is open, beyond this window. { bytes: 0 } keeps nothing but what feeds read.
+   */
+  changeRetention: retentionWindow(64 * MiB, 10 * 60 * 1000),
   /** Called for every byte range that salvage skipped. */
   onRecoverySkip: callback<(file: string, offset: number, bytes: number, reason: string) => void>(),
   /** The file system; the real one by default. Tests inject faults through it. */

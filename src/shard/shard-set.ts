@@ -45,6 +45,7 @@ import {
   type ResolvedOptions,
   type TwoPhaseParticipant,
 } from '../engine/index.js';
+import { ChangeFeed, type FeedOptions } from './change-feed.js';
 import { openCursor } from './merged-cursor.js';
 import { RecoveryCoordinator } from './recovery-coordinator.js';
 import { shardOf, splitByShard } from './router.js';
@@ -206,8 +207,8 @@ export class ShardSet {
     return this.#engines[0]!.closed;
   }
 
-  /** Writes one atomic batch. REQUIRES: entries validated, not empty. */
-  write(entries: readonly BatchEntry[], sync: boolean): Promise<void> {
+  /** Writes one atomic batch; resolves to its last sequence number. REQUIRES: entries validated, not empty. */
+  write(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
     const engines = this.#engines;
     const first = shardOf(entries[0]!.key, engines.length);
     let single = true;
@@ -216,7 +217,7 @@ export class ShardSet {
   }
 
   /** The two-phase commit of a batch whose keys fall in several shards (invariant 2). */
-  async #writeAcross(entries: readonly BatchEntry[], sync: boolean): Promise<void> {
+  async #writeAcross(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
     const clock = this.#clock;
     // A part is applied to its memtable only after every Commit record is written, long after
     // the caller got its promise: take the bytes now, as its Prepare record does, so that a
@@ -248,7 +249,17 @@ export class ShardSet {
       r.shard.endPrepare();
     }
     clock.complete(txn, entries.length);
-    await clock.whenPublished(txn + entries.length - 1);
+    const lastSeq = txn + entries.length - 1;
+    await clock.whenPublished(lastSeq);
+    return BigInt(lastSeq);
+  }
+
+  /**
+   * A change feed over every shard's retained logs (change-feed.ts). Throws OUT_OF_RANGE when
+   * `since` is older than what they retain. `onEnd` is called once when the feed ends.
+   */
+  changes(options: FeedOptions, onEnd: (feed: ChangeFeed) => void): ChangeFeed {
+    return new ChangeFeed(this.#engines.map((e) => e.changeLog), this.#clock, options, onEnd);
   }
 
   /** The newest value of `key` visible at `seq`. */
@@ -340,6 +351,12 @@ function totalOf(shards: readonly EngineStats[], clock: SequenceClock): EngineSt
     bytesCompactedIn: sum((s) => s.bytesCompactedIn),
     bytesCompactedOut: sum((s) => s.bytesCompactedOut),
     pendingCompactionBytes: sum((s) => s.pendingCompactionBytes),
+    changeRetention: {
+      bytes: sum((s) => s.changeRetention.bytes),
+      logs: sum((s) => s.changeRetention.logs),
+      // A feed needs every shard to reach back that far.
+      oldestSequence: Math.max(...shards.map((s) => s.changeRetention.oldestSequence)),
+    },
     writeAmplification: userBytes === 0 ? 0 : diskBytes / userBytes,
     levels: shards[0]!.levels.map((l, i) => ({
       level: l.level,
