@@ -8,7 +8,8 @@ export type ErrorCode =
   | 'CORRUPTION' // bytes on disk failed a check; the message names file and offset
   | 'IO_ERROR' // the operating system failed a call; `errno` holds its code
   | 'NOT_SUPPORTED' // a format version or feature this build does not know
-  | 'NOT_FOUND'; // a database directory that does not exist with createIfMissing: false
+  | 'NOT_FOUND' // a database directory that does not exist with createIfMissing: false
+  | 'CONFLICT'; // a transaction's reads or a conditional write's condition no longer held; nothing was written
 
 export class StrataError extends Error {
   readonly code: ErrorCode;
@@ -28,6 +29,8 @@ export const invalidArgument = (message: string): StrataError =>
 
 export const closedError = (what: string): StrataError =>
   new StrataError('CLOSED', `${what} is closed`);
+
+export const conflictError = (message: string): StrataError => new StrataError('CONFLICT', message);
 
 /** Bytes read from `file` at `offset` failed the check described by `what`. */
 export const corruption = (file: string, offset: number, what: string): StrataError =>
