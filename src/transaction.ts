@@ -406,8 +406,11 @@ class OverlayCursor implements Cursor {
       const own = this.#own[this.#i];
       const head = this.#head;
       if (own === undefined && head === undefined) return undefined;
-      let c = own === undefined ? 1 : head === undefined ? -1 : compareBytes(own.key, head[0]);
-      if (this.#reverse) c = -c;
+      // Which comes first in the cursor's direction: < 0 the own write, > 0 the database's.
+      let c: number;
+      if (own === undefined) c = 1;
+      else if (head === undefined) c = -1;
+      else c = this.#reverse ? compareBytes(head[0], own.key) : compareBytes(own.key, head[0]);
       if (c > 0) {
         this.#loaded = false;
         this.#remaining--;
