@@ -14,7 +14,7 @@
  * 5. After a background (flush, compaction) or WAL failure, writes fail with that error;
  *    reads go on.
  * 6. One compaction at a time per engine, picked by CompactionPicker and run by the
- *    CompactionPool (in a worker thread); its MANIFEST edit, written here on the main thread,
+ *    BackgroundPool (in a worker thread); its MANIFEST edit, written here on the main thread,
  *    is its commit point. Its input files go when no version in use names them.
  * 7. Backpressure: at l0SlowdownTrigger level-0 files each write group waits 1 ms, at
  *    l0StopTrigger (or with maxImmutableMemtables waiting) writes wait for a flush or a
@@ -30,7 +30,6 @@
 
 import {
   closedError,
-  compareBytes,
   ensureDirectory,
   corruption,
   invariant,
@@ -51,9 +50,10 @@ import {
 } from '../base/index.js';
 import {
   CompactionPicker,
-  CompactionPool,
+  BackgroundPool,
   levelScores,
   levelTargetBytes,
+  outputFilesToReserve,
   pendingCompactionBytes,
   writeTable,
   type CompactionJob,
@@ -65,7 +65,6 @@ import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/ind
 import { WalSet } from '../wal/index.js';
 import { CommitPipeline } from './commit-pipeline.js';
 import { DbIterator, type Bounds } from './db-iterator.js';
-import { firstFileReaching, LevelIterator } from './level-iterator.js';
 import type { ResolvedOptions } from './options.js';
 import { plainBatches, replayWals } from './recovery.js';
 import { SequenceClock } from './sequence-clock.js';
@@ -113,7 +112,7 @@ export interface EngineHooks {
   /** The database's one sequence counter (default: the engine's own). */
   clock?: SequenceClock;
   /** The worker pool shared by all shards (default: the engine's own, closed with it). */
-  pool?: CompactionPool;
+  pool?: BackgroundPool;
   /** Called once when this engine stops taking writes (a WAL or background failure). */
   onWritesFailed?(err: StrataError): void;
   /** Makes the engine a participant shard: its WALs may hold Prepare and Commit records. */
@@ -146,7 +145,7 @@ export class Engine {
   #imms: Immutable[] = [];
   #flushing: Promise<void> | undefined;
   #compacting: Promise<void> | undefined;
-  readonly #pool: CompactionPool;
+  readonly #pool: BackgroundPool;
   readonly #ownsPool: boolean;
   readonly #picker: CompactionPicker;
   /** This shard's part in batches that span shards; undefined for an engine alone. */
@@ -208,7 +207,7 @@ export class Engine {
         failWrites: (err) => this.#setBackgroundError('write', err),
       });
     this.#ownsPool = hooks.pool === undefined;
-    this.#pool = hooks.pool ?? new CompactionPool({ workers: options.compactionWorkers });
+    this.#pool = hooks.pool ?? new BackgroundPool({ workers: options.compactionWorkers });
     this.#picker = new CompactionPicker({
       l0CompactionTrigger: options.l0CompactionTrigger,
       levelBaseBytes: options.levelBaseBytes,
@@ -340,7 +339,7 @@ export class Engine {
   /** The newest version of `key` at or below `seq`: a put or a tombstone. */
   #find(key: Uint8Array, seq: SeqNum) {
     this.#checkOpen();
-    return this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#getFromTables(key, seq);
+    return this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#versions.current.get(key, seq, this.#tableCache);
   }
 
   /** Pins the published sequence for reads; the caller must releaseSnapshot() it. */
@@ -373,15 +372,7 @@ export class Engine {
     const children: InternalIterator[] = [this.#mem.iterator(), ...this.#imms.map((imm) => imm.mem.iterator())];
     const releases: (() => void)[] = [];
     try {
-      for (const table of version.levels[0]!) {
-        const handle = this.#tableCache.acquire(table.fileNumber);
-        releases.push(handle.release);
-        children.push(handle.reader.iterator());
-      }
-      for (let level = 1; level < NUM_LEVELS; level++) {
-        const files = version.levels[level]!;
-        if (files.length > 0) children.push(new LevelIterator(files, this.#tableCache));
-      }
+      version.addIterators(children, releases, this.#tableCache);
     } catch (err) {
       for (const r of releases) r();
       version.unref();
@@ -423,13 +414,11 @@ export class Engine {
     let finished!: () => void;
     this.#compacting = new Promise<void>((resolve) => (finished = resolve));
     try {
-      const levels = this.#versions.current.levels;
-      let deepest = 1;
-      for (let level = 1; level < NUM_LEVELS; level++) if (levels[level]!.length > 0) deepest = level;
+      const deepest = Math.max(1, this.#versions.current.deepestNonEmptyLevel());
       for (let level = 0; level < deepest; level++) {
         this.#checkOpen();
         const pick = this.#picker.pickRange(this.#versions.current, level, start, end);
-        if (pick) await this.#runCompaction(pick, true);
+        if (pick) await this.#compactAndInstall(pick, true);
       }
       // The replaced files are gone when compactRange() resolves, unless a reader holds them.
       await this.#deleting;
@@ -544,28 +533,6 @@ export class Engine {
     return undefined;
   }
 
-  #getFromTables(key: Uint8Array, seq: SeqNum) {
-    const version = this.#versions.current;
-    for (const table of version.levels[0]!) {
-      const hit = this.#getFromTable(table, key, seq);
-      if (hit) return hit;
-    }
-    for (let level = 1; level < NUM_LEVELS; level++) {
-      const files = version.levels[level]!;
-      const table = files[firstFileReaching(files, key)];
-      if (table === undefined) continue;
-      const hit = this.#getFromTable(table, key, seq);
-      if (hit) return hit;
-    }
-    return undefined;
-  }
-
-  #getFromTable(table: TableMeta, key: Uint8Array, seq: SeqNum) {
-    if (compareBytes(key, table.smallestKey) < 0 || compareBytes(key, table.largestKey) > 0) return undefined;
-    if (table.smallestSeq > seq) return undefined;
-    return this.#tableCache.get(table.fileNumber, key, seq);
-  }
-
   /**
    * beforeGroup: delays writes while level 0 is deep (backpressure) and switches memtables
    * when the current one is full, waiting when flushes lag.
@@ -648,7 +615,7 @@ export class Engine {
     this.#pendingOutputs.add(fileNumber);
     let logNumber: number;
     try {
-      const { table: meta } = await this.#pool.run(
+      const { table: meta } = await this.#pool.runFlush(
         { kind: 'flush', dir: this.dir, fileNumber, memtable: imm.mem.toShared(), builder: this.#builderOptions },
         this.#options.fs,
       );
@@ -692,7 +659,7 @@ export class Engine {
     if (this.#compacting || this.#closed || this.#backgroundError) return;
     const pick = this.#picker.pick(this.#versions.current);
     if (!pick) return;
-    this.#compacting = this.#runCompaction(pick, false).then(
+    this.#compacting = this.#compactAndInstall(pick, false).then(
       () => {
         this.#compacting = undefined;
         this.#notifyProgress();
@@ -706,7 +673,7 @@ export class Engine {
   }
 
   /** Runs one compaction and installs its result. `rewrite` forbids a trivial move. */
-  async #runCompaction(pick: PickedCompaction, rewrite: boolean): Promise<void> {
+  async #compactAndInstall(pick: PickedCompaction, rewrite: boolean): Promise<void> {
     const version = this.#versions.current;
     version.ref();
     const removed = pick.inputs.flatMap(({ level, files }) => files.map((f) => ({ level, fileNumber: f.fileNumber })));
@@ -718,29 +685,23 @@ export class Engine {
         return;
       }
       const inputBytes = pick.inputs.reduce((n, { files }) => n + files.reduce((m, f) => m + f.fileSize, 0), 0);
-      // Outputs can outgrow their inputs (inputs compressed better than the options now say):
-      // reserve plenty; numbers left unused are simply never seen again.
-      const outputFileNumbers = Array.from({ length: Math.ceil((8 * inputBytes) / this.#options.targetFileBytes) + 4 }, () =>
+      const outputFileNumbers = Array.from({ length: outputFilesToReserve(inputBytes, this.#options.targetFileBytes) }, () =>
         this.#versions.newFileNumber(),
       );
       for (const n of outputFileNumbers) this.#pendingOutputs.add(n);
       this.#compactionsRunning++;
       try {
-        const deeperRanges: [Uint8Array, Uint8Array][] = [];
-        for (let level = pick.outputLevel + 1; level < NUM_LEVELS; level++) {
-          for (const f of version.levels[level]!) deeperRanges.push([f.smallestKey, f.largestKey]);
-        }
         const job: CompactionJob = {
           dir: this.dir,
           inputs: pick.inputs.map(({ level, files }) => ({ level, fileNumbers: files.map((f) => f.fileNumber) })),
           outputLevel: pick.outputLevel,
           snapshots: [...this.#snapshots.sequences(), this.#clock.published],
-          deeperRanges,
+          deeperRanges: version.rangesBelow(pick.outputLevel, pick.smallestKey, pick.largestKey),
           targetFileBytes: this.#options.targetFileBytes,
           builder: this.#builderOptions,
           outputFileNumbers,
         };
-        const result = await this.#pool.run(job, this.#options.fs);
+        const result = await this.#pool.runCompaction(job, this.#options.fs);
         await this.#versions.logAndApply({
           removed,
           added: result.outputs.map((table) => ({ level: pick.outputLevel, table })),

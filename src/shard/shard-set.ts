@@ -40,7 +40,7 @@ import {
   type FileLock,
   type SeqNum,
 } from '../base/index.js';
-import { CompactionPool } from '../compaction/index.js';
+import { BackgroundPool } from '../compaction/index.js';
 import {
   Engine,
   SequenceClock,
@@ -67,7 +67,7 @@ export class ShardSet {
   /** Each shard's participant in batches that span shards; none for one shard. */
   readonly #participants: readonly TwoPhaseParticipant[];
   readonly #clock: SequenceClock;
-  readonly #pool: CompactionPool;
+  readonly #pool: BackgroundPool;
   /** The lock on `dir` when the shards live in folders (one shard's engine holds its own). */
   readonly #lock: FileLock | undefined;
   /** The writes open validating readers must know of (invariant 5). */
@@ -77,7 +77,7 @@ export class ShardSet {
     dir: string,
     engines: readonly Engine[],
     participants: readonly TwoPhaseParticipant[],
-    shared: { clock: SequenceClock; pool: CompactionPool; lock: FileLock | undefined; trackingBytes: number | undefined },
+    shared: { clock: SequenceClock; pool: BackgroundPool; lock: FileLock | undefined; trackingBytes: number | undefined },
   ) {
     this.dir = dir;
     this.tracker = new WriteTracker(shared.trackingBytes);
@@ -106,7 +106,7 @@ export class ShardSet {
     }
     const count = recorded ?? shards ?? 1;
     const clock = new SequenceClock(0);
-    const pool = new CompactionPool({ workers: options.compactionWorkers });
+    const pool = new BackgroundPool({ workers: options.compactionWorkers });
     try {
       if (count === 1) return new ShardSet(dir, [await Engine.open(dir, options, { clock, pool })], [], { clock, pool, lock: undefined, trackingBytes });
       return await ShardSet.#openInFolders(dir, options, count, recorded !== undefined, clock, pool, trackingBytes);
@@ -123,7 +123,7 @@ export class ShardSet {
     count: number,
     recorded: boolean,
     clock: SequenceClock,
-    pool: CompactionPool,
+    pool: BackgroundPool,
     trackingBytes: number | undefined,
   ): Promise<ShardSet> {
     const fs = options.fs;
@@ -160,7 +160,7 @@ export class ShardSet {
     options: ResolvedOptions,
     count: number,
     clock: SequenceClock,
-    pool: CompactionPool,
+    pool: BackgroundPool,
     recorded: boolean,
   ): Promise<{ engines: Engine[]; participants: TwoPhaseParticipant[] }> {
     const fs = options.fs;
