@@ -36,18 +36,9 @@ export interface OpenOptions extends EngineOptions {
    * with another count than the recorded one fails with INVALID_ARGUMENT. Integer, 1 to 256.
    */
   shards?: number;
-  /**
-   * Memory, in bytes, for the keys written while transactions or conditional writes are open,
-   * against which they are validated. Past it the oldest are forgotten, and a transaction
-   * that read before them conflicts (and retries) rather than miss a write. Integer, 64 KiB to
-   * 4 GiB. Default 32 MiB.
-   */
-  conflictTrackingBytes?: number;
 }
 
 const MAX_SHARDS = 256;
-const MIN_TRACKING_BYTES = 64 * 1024;
-const MAX_TRACKING_BYTES = 4 * 1024 * 1024 * 1024;
 
 export interface ReadOptions {
   /** Read at this snapshot instead of at the latest published write. */
@@ -90,19 +81,12 @@ const TRANSACTION_ITERATOR_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'reverse', 'limi
 export async function open(location: string, options?: OpenOptions): Promise<Database> {
   if (typeof location !== 'string' || location.length === 0) throw invalidArgument('location must be a non-empty string');
   if (location.includes('\0')) throw invalidArgument('location must not contain a NUL character');
-  const resolved = resolveOptions(options, ['shards', 'conflictTrackingBytes']);
+  const resolved = resolveOptions(options, ['shards']);
   const shards = (options as { shards?: unknown } | undefined)?.shards;
   if (shards !== undefined && (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS)) {
     throw invalidArgument(`option shards must be an integer from 1 to ${MAX_SHARDS}, got ${String(shards)}`);
   }
-  const tracking = (options as { conflictTrackingBytes?: unknown } | undefined)?.conflictTrackingBytes;
-  if (
-    tracking !== undefined &&
-    (typeof tracking !== 'number' || !Number.isInteger(tracking) || tracking < MIN_TRACKING_BYTES || tracking > MAX_TRACKING_BYTES)
-  ) {
-    throw invalidArgument(`option conflictTrackingBytes must be an integer from ${MIN_TRACKING_BYTES} to ${MAX_TRACKING_BYTES}, got ${String(tracking)}`);
-  }
-  const store = await ShardSet.open(path.resolve(location), resolved, shards, tracking);
+  const store = await ShardSet.open(path.resolve(location), resolved, shards);
   return new Database(store, resolved);
 }
 

@@ -15,7 +15,7 @@ const range = (lower: string | undefined, upper: string | undefined, lowerInclus
 });
 
 test('writtenAfter() finds the last write of a key above the reader sequence, and nothing at or below it', () => {
-  const t = new WriteTracker();
+  const t = new WriteTracker(1 << 20);
   t.activate(10);
   t.register(10);
   t.record([k('a'), k('b')], 12);
@@ -28,7 +28,7 @@ test('writtenAfter() finds the last write of a key above the reader sequence, an
 });
 
 test('writtenInRangeAfter() finds a write into the range above the sequence and respects each bound kind', () => {
-  const t = new WriteTracker();
+  const t = new WriteTracker(1 << 20);
   t.activate(0);
   t.register(0);
   t.record([k('m')], 5);
@@ -43,7 +43,7 @@ test('writtenInRangeAfter() finds a write into the range above the sequence and 
 });
 
 test('keys order as bytes, also past 0x7f (latin1 strings compare like the bytes)', () => {
-  const t = new WriteTracker();
+  const t = new WriteTracker(1 << 20);
   t.activate(0);
   t.register(0);
   t.record([{ key: Uint8Array.of(0xc3, 0x00) }], 3);
@@ -54,7 +54,7 @@ test('keys order as bytes, also past 0x7f (latin1 strings compare like the bytes
 });
 
 test('when the oldest reader leaves, entries at or below the next oldest are pruned', () => {
-  const t = new WriteTracker();
+  const t = new WriteTracker(1 << 20);
   t.activate(0);
   t.register(0);
   t.record([k('a')], 1);
@@ -88,7 +88,7 @@ test('past the memory bound the oldest batches go whole and a reader below the c
 });
 
 test('a key written again keeps only its last sequence, and pruning the older entry keeps the newer', () => {
-  const t = new WriteTracker();
+  const t = new WriteTracker(1 << 20);
   t.activate(0);
   t.register(0);
   t.record([k('a')], 1);

@@ -146,6 +146,12 @@ const OPTIONS = {
    * compaction) and at most 4.
    */
   compactionWorkers: integer(() => Math.min(4, Math.max(2, os.availableParallelism() - 1)), 0, 64),
+  /**
+   * Bytes of memory for the keys written while transactions or conditional writes are open
+   * (src/shard/write-tracker.ts). Past it the oldest are forgotten, and a transaction that read
+   * before them conflicts rather than miss a write. Default 32 MiB.
+   */
+  conflictTrackingBytes: integer(32 * MiB, 64 * KiB, 4 * GiB),
   /** Called for every byte range that salvage skipped. */
   onRecoverySkip: callback<(file: string, offset: number, bytes: number, reason: string) => void>(),
   /** The file system; the real one by default. Tests inject faults through it. */

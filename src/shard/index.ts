@@ -2,4 +2,4 @@
 export { ShardSet, type ShardedStats } from './shard-set.js';
 export { shardOf } from './router.js';
 export { readShardsFile, shardDirName } from './shards-file.js';
-export { keyString, DEFAULT_TRACKING_BYTES, type TrackedRange, type WriteTracker } from './write-tracker.js';
+export { keyString, type TrackedRange, type WriteTracker } from './write-tracker.js';

@@ -77,7 +77,7 @@ export class ShardSet {
     dir: string,
     engines: readonly Engine[],
     participants: readonly TwoPhaseParticipant[],
-    shared: { clock: SequenceClock; pool: BackgroundPool; lock: FileLock | undefined; trackingBytes: number | undefined },
+    shared: { clock: SequenceClock; pool: BackgroundPool; lock: FileLock | undefined; trackingBytes: number },
   ) {
     this.dir = dir;
     this.tracker = new WriteTracker(shared.trackingBytes);
@@ -91,10 +91,10 @@ export class ShardSet {
   /**
    * Opens (creating if allowed) the database in `dir`. `shards` is the count asked for:
    * undefined takes the recorded count (1 for a new database); a count other than the
-   * recorded one fails with INVALID_ARGUMENT before anything is written. `trackingBytes`
-   * bounds the WriteTracker (default DEFAULT_TRACKING_BYTES).
+   * recorded one fails with INVALID_ARGUMENT before anything is written.
    */
-  static async open(dir: string, options: ResolvedOptions, shards: number | undefined, trackingBytes?: number): Promise<ShardSet> {
+  static async open(dir: string, options: ResolvedOptions, shards: number | undefined): Promise<ShardSet> {
+    const trackingBytes = options.conflictTrackingBytes;
     await loadChecksum();
     const fs = options.fs;
     const recorded = (await readShardsFile(fs, dir)) ?? ((await fs.exists(currentFileName(dir))) ? 1 : undefined);
@@ -124,7 +124,7 @@ export class ShardSet {
     recorded: boolean,
     clock: SequenceClock,
     pool: BackgroundPool,
-    trackingBytes: number | undefined,
+    trackingBytes: number,
   ): Promise<ShardSet> {
     const fs = options.fs;
     if (recorded && options.errorIfExists) {

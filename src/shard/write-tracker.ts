@@ -40,8 +40,6 @@ export interface TrackedRange {
 
 /** Bytes counted per entry on top of its key: the Map entry, the log slot, the string header. */
 const ENTRY_OVERHEAD_BYTES = 64;
-/** The default bound of the tracked entries (keys plus overhead). */
-export const DEFAULT_TRACKING_BYTES = 32 * 1024 * 1024;
 
 /** A key as the tracker stores it: one latin1 character per byte. */
 export function keyString(key: Uint8Array): string {
@@ -66,7 +64,8 @@ export class WriteTracker {
   #cut: SeqNum = 0;
   #active = false;
 
-  constructor(maxBytes: number = DEFAULT_TRACKING_BYTES) {
+  /** `maxBytes`: the bound of the entries, keys plus overhead (option conflictTrackingBytes). */
+  constructor(maxBytes: number) {
     this.#maxBytes = maxBytes;
   }
 
