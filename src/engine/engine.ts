@@ -340,10 +340,22 @@ export class Engine {
 
   /** The newest value of `key` visible at `seq` (default: everything published). */
   get(key: Uint8Array, seq: SeqNum = this.#clock.published): Buffer | undefined {
-    this.#checkOpen();
-    const hit = this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#versions.current.get(key, seq, this.#tableCache);
+    const hit = this.#find(key, seq);
     if (hit === undefined || hit.kind === ValueKind.Delete) return undefined;
     return Buffer.from(hit.value);
+  }
+
+  /** get() with the sequence number of the write that stored the value. */
+  getEntry(key: Uint8Array, seq: SeqNum): { value: Buffer; seq: SeqNum } | undefined {
+    const hit = this.#find(key, seq);
+    if (hit === undefined || hit.kind === ValueKind.Delete) return undefined;
+    return { value: Buffer.from(hit.value), seq: hit.seq };
+  }
+
+  /** The newest version of `key` at or below `seq`: a put or a tombstone. */
+  #find(key: Uint8Array, seq: SeqNum) {
+    this.#checkOpen();
+    return this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#versions.current.get(key, seq, this.#tableCache);
   }
 
   /** Pins the published sequence for reads; the caller must releaseSnapshot() it. */
