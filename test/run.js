@@ -15,7 +15,7 @@ import { join } from 'node:path';
 const root = new URL('../dist/test/', import.meta.url).pathname;
 const addon = new URL('../build/Release/stratadb_io.node', import.meta.url).pathname;
 const filters = process.argv.slice(2);
-const FALLBACK_WORDS = ['wal', 'fault', 'crash', 'sweep', 'recovery', 'compaction', 'native', 'shard'];
+const FALLBACK_WORDS = ['wal', 'fault', 'crash', 'sweep', 'recovery', 'compaction', 'native', 'shard', 'lock.'];
 
 function collect(dir) {
   const out = [];
