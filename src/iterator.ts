@@ -9,9 +9,9 @@
 // with next() must be closed by its user; until then it pins a snapshot and the table files
 // it reads.
 
-import { closedError } from './base/index.js';
+import { closedError, invalidArgument } from './base/index.js';
 import type { Cursor } from './engine/index.js';
-import { toKey } from './input.js';
+import { describe, toKey } from './input.js';
 
 export class DatabaseIterator implements AsyncIterable<[Buffer, Buffer]> {
   #cursor: Cursor | undefined;
@@ -42,8 +42,11 @@ export class DatabaseIterator implements AsyncIterable<[Buffer, Buffer]> {
     return this.#cursor.next();
   }
 
-  /** Up to `n` entries; fewer only at the end. */
+  /** Up to `n` entries (an integer >= 0, or Infinity); fewer only at the end. */
   async nextv(n: number): Promise<[Buffer, Buffer][]> {
+    if (typeof n !== 'number' || !(Number.isInteger(n) || n === Infinity) || n < 0) {
+      throw invalidArgument(`nextv() takes an integer >= 0 or Infinity, got ${typeof n === 'number' ? String(n) : describe(n)}`);
+    }
     const out: [Buffer, Buffer][] = [];
     while (out.length < n) {
       const entry = this.nextSync();

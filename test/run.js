@@ -2,7 +2,7 @@
 // ends with the line CI reads: "N passed, N failed".
 //
 //   node test/run.js                 the quick suite (npm test): every file; the crash, sweep,
-//                                    model and shard power-cut runs at reduced sizes (QUICK_SIZES)
+//                                    model, fuzz, soak and shard power-cut runs at reduced sizes (QUICK_SIZES)
 //                                    and with the addon only
 //   node test/run.js --long          (npm run test:long) those runs at full size, with and
 //                                    without the addon, and the *.long.test.js files (the
@@ -29,10 +29,17 @@ const long = args.includes('--long');
 const filters = args.filter((a) => a !== '--long');
 const FALLBACK_WORDS = ['wal', 'fault', 'crash', 'sweep', 'recovery', 'compaction', 'native', 'shard', 'lock.'];
 /** The files whose size variables QUICK_SIZES turns down; --long runs them at their defaults. */
-const SIZED_WORDS = ['crash', 'sweep', 'shard-power', 'model'];
-const QUICK_SIZES = { STRATA_CRASH_ROUNDS: '2', STRATA_SWEEP_MAX: '40', STRATA_SHARD_POWER_CUTS: '30', STRATA_MODEL_SEEDS: '1' };
+const SIZED_WORDS = ['crash', 'sweep', 'shard-power', 'model', 'fuzz', 'soak'];
+const QUICK_SIZES = {
+  STRATA_CRASH_ROUNDS: '2',
+  STRATA_SWEEP_MAX: '40',
+  STRATA_SHARD_POWER_CUTS: '30',
+  STRATA_MODEL_SEEDS: '1',
+  FUZZ_SEEDS: '1',
+  SOAK_SECONDS: '3',
+};
 /** Slowest first (as measured), so that the last file to finish is a short one. */
-const SLOW_WORDS = ['.long.', 'level.', 'sweep', 'crash', 'model', 'overlap', 'recovery', 'shard-power', 'compaction.', 'fault-corruption', 'sstable.'];
+const SLOW_WORDS = ['.long.', 'level.', 'soak', 'sweep', 'crash', 'model', 'fuzz', 'overlap', 'recovery', 'shard-power', 'compaction.', 'fault-corruption', 'sstable.'];
 const jobs = Number(process.env.STRATADB_TEST_JOBS) || availableParallelism();
 
 function collect(dir) {

@@ -20,9 +20,12 @@
  *    l0StopTrigger (or with maxImmutableMemtables waiting) writes wait for a flush or a
  *    compaction to finish. Writers are delayed, never failed, for this; stalls are counted.
  * 8. As a shard (EngineHooks): sequence numbers come from the database's one SequenceClock,
- *    the worker pool is shared, and between a batch's Prepare record (prepare()) and its
- *    application (applyPrepared(), endPrepare()) the memtable and WAL never switch, so the
- *    WAL that holds a Prepare is deleted only after a table holds the batch.
+ *    the worker pool is shared, and its part in batches that span shards is its participant's
+ *    (two-phase-participant.ts, `twoPhase`): the memtable and WAL do not switch while a
+ *    prepared batch is open, and a memtable holding such a part is installed only after every
+ *    shard's WAL is synced.
+ * 9. The WALs are the WalSet's (src/wal): this engine decides when one starts, rotates or is
+ *    released (after the MANIFEST edit that moves the log number past it); the set does it.
  */
 
 import {
@@ -37,13 +40,10 @@ import {
   parseFileName,
   StrataError,
   tableFileName,
-  walFileName,
   manifestFileName,
   tempFileName,
   ValueKind,
   loadChecksum,
-  batchEncodedLength,
-  encodeBatchInto,
   type BatchEntry,
   type FileLock,
   type InternalIterator,
@@ -62,22 +62,20 @@ import {
 import { NUM_LEVELS, VersionSet, type TableMeta } from '../manifest/index.js';
 import { Memtable, MemtablePool } from '../memtable/index.js';
 import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/index.js';
-import { LogWriter, readLogFile, RecordType, WAL_PREALLOCATE_BYTES } from '../wal/index.js';
+import { WalSet } from '../wal/index.js';
 import { CommitPipeline } from './commit-pipeline.js';
 import { DbIterator, type Bounds } from './db-iterator.js';
 import { firstFileReaching, LevelIterator } from './level-iterator.js';
 import type { ResolvedOptions } from './options.js';
-import { replayWals, type TwoPhaseScan } from './recovery.js';
+import { plainBatches, replayWals } from './recovery.js';
 import { SequenceClock } from './sequence-clock.js';
 import { SnapshotList } from './snapshots.js';
-import { COMMIT_RECORD_BYTES, encodeCommit, encodePrepareHead, prepareHeadBytes } from './two-phase-format.js';
+import { Participant, type TwoPhaseHooks, type TwoPhaseParticipant } from './two-phase-participant.js';
 
 interface Immutable {
   readonly mem: Memtable;
   /** The WAL that holds exactly this memtable's writes. */
   readonly walNumber: number;
-  /** Whether it holds a part of a batch that spans shards (applyPrepared). */
-  readonly holdsPreparedParts: boolean;
 }
 
 export interface EngineStats {
@@ -118,22 +116,8 @@ export interface EngineHooks {
   pool?: CompactionPool;
   /** Called once when this engine stops taking writes (a WAL or background failure). */
   onWritesFailed?(err: StrataError): void;
-  /** Makes the engine a shard whose WALs may hold Prepare and Commit records. */
-  twoPhase?: {
-    /** Given this shard's scan of its WALs, resolves to every batch that committed. */
-    decide(scan: TwoPhaseScan): Promise<ReadonlySet<SeqNum>>;
-    /**
-     * Resolves once every shard has recovered. Until then no shard deletes a WAL, so that a
-     * Commit record stays readable for a shard that has not yet replayed its Prepare.
-     */
-    recovered(): Promise<void>;
-    /**
-     * Makes durable what every shard has written to its WAL so far. Runs before a flush
-     * installs a table holding a part of a batch that spans shards, so that the batch's other
-     * parts (Prepare records, perhaps not synced) cannot be lost once this part is permanent.
-     */
-    syncAllWals(): Promise<void>;
-  };
+  /** Makes the engine a participant shard: its WALs may hold Prepare and Commit records. */
+  twoPhase?: TwoPhaseHooks;
 }
 
 /** How this database builds tables (flushes, compactions, recovery). */
@@ -157,20 +141,16 @@ export class Engine {
   #mem: Memtable;
   /** Memory of flushed memtables for the next ones (src/memtable/pool.ts says why). */
   readonly #memPool: MemtablePool;
-  #wal: LogWriter;
-  #walNumber: number;
+  /** The WALs: this engine decides when to rotate and release them, the set does it. */
+  readonly #wals: WalSet;
   #imms: Immutable[] = [];
   #flushing: Promise<void> | undefined;
   #compacting: Promise<void> | undefined;
   readonly #pool: CompactionPool;
   readonly #ownsPool: boolean;
   readonly #picker: CompactionPicker;
-  /** Cross-shard batches prepared here and not yet applied: the memtable must not switch. */
-  #openPrepares = 0;
-  #preparesSettled: (() => void)[] = [];
-  /** Whether the current memtable holds a part of a batch that spans shards. */
-  #memHoldsPreparedParts = false;
-  readonly #syncAllWals: (() => Promise<void>) | undefined;
+  /** This shard's part in batches that span shards; undefined for an engine alone. */
+  readonly #twoPhase: Participant | undefined;
   /** Writers and flush() waiting for a flush or compaction to finish. */
   #progressWaiters: { resolve(): void; reject(err: unknown): void }[] = [];
   #backgroundError: StrataError | undefined;
@@ -192,15 +172,13 @@ export class Engine {
     hooks: EngineHooks,
     lock: FileLock,
     versions: VersionSet,
-    wal: LogWriter,
-    walNumber: number,
+    wals: WalSet,
   ) {
     this.dir = dir;
     this.#options = options;
     this.#lock = lock;
     this.#versions = versions;
-    this.#wal = wal;
-    this.#walNumber = walNumber;
+    this.#wals = wals;
     this.#memPool = new MemtablePool(1 << 20, 2 * options.memtableBytes);
     this.#mem = new Memtable({ pool: this.#memPool });
     this.#blockCache = options.blockCacheBytes > 0 ? new BlockCache(options.blockCacheBytes) : undefined;
@@ -213,11 +191,22 @@ export class Engine {
     this.#clock.advanceTo(versions.lastSequence);
     this.#pipeline = new CommitPipeline(this.#clock, {
       beforeGroup: () => this.#makeRoomForWrite(),
-      wal: () => this.#wal,
+      wal: () => this.#wals.current,
       apply: (firstSeq, entries) => this.#apply(firstSeq, entries),
       failed: (err) => hooks.onWritesFailed?.(err),
     });
-    this.#syncAllWals = hooks.twoPhase?.syncAllWals;
+    this.#twoPhase =
+      hooks.twoPhase &&
+      new Participant(hooks.twoPhase, {
+        pipeline: this.#pipeline,
+        wals,
+        memtable: () => this.#mem,
+        closed: () => this.#closed,
+        written: (entries) => {
+          for (const e of entries) this.#userBytes += e.key.length + e.value.length;
+        },
+        failWrites: (err) => this.#setBackgroundError('write', err),
+      });
     this.#ownsPool = hooks.pool === undefined;
     this.#pool = hooks.pool ?? new CompactionPool({ workers: options.compactionWorkers });
     this.#picker = new CompactionPicker({
@@ -241,6 +230,7 @@ export class Engine {
     try {
       const names = await fs.readdir(dir);
       const files = names.map((name) => ({ name, parsed: parseFileName(name) }));
+      const wals = new WalSet(fs, dir, names);
       let versions: VersionSet;
       if (names.includes('CURRENT')) {
         if (options.errorIfExists) throw new StrataError('INVALID_ARGUMENT', `${dir}: a database already exists there (errorIfExists)`);
@@ -253,7 +243,7 @@ export class Engine {
         for (const f of files) {
           const holdsData =
             f.parsed?.kind === 'table' ||
-            (f.parsed?.kind === 'wal' && (await readLogFile(fs, walFileName(dir, f.parsed.number), { mode: 'salvage' })).records.length > 0);
+            (f.parsed?.kind === 'wal' && (await wals.holdsRecords(f.parsed.number)));
           if (holdsData) throw corruption(`${dir}/CURRENT`, 0, `missing, yet ${f.name} holds data`);
         }
         versions = VersionSet.empty(fs, dir);
@@ -267,21 +257,18 @@ export class Engine {
       // The WAL the log number names is created before any edit names it and deleted only
       // after a later edit moves past it. Missing, it means the MANIFEST lost an edit that was
       // synced (a damaged or cut file, not a crash): refuse rather than open without it.
-      if (versions.logNumber > 0 && !files.some((f) => f.parsed?.kind === 'wal' && f.parsed.number === versions.logNumber)) {
-        throw corruption(walFileName(dir, versions.logNumber), 0, 'the WAL the MANIFEST names as current is missing: the MANIFEST lost an edit');
+      if (versions.logNumber > 0 && !wals.has(versions.logNumber)) {
+        throw corruption(wals.path(versions.logNumber), 0, 'the WAL the MANIFEST names as current is missing: the MANIFEST lost an edit');
       }
-      const allWals = files
-        .filter((f) => f.parsed?.kind === 'wal')
-        .map((f) => f.parsed!.number)
-        .sort((a, b) => a - b);
+      const allWals = wals.stored();
       const walNumbers = allWals.filter((n) => n >= versions.logNumber);
-      const twoPhase = hooks.twoPhase;
-      const replay = await replayWals(fs, dir, walNumbers, {
+      const rules = hooks.twoPhase ? await Participant.recover(hooks.twoPhase, wals, versions.logNumber, versions.lastSequence) : plainBatches;
+      const replay = await replayWals(wals, walNumbers, {
         mode: options.walRecovery,
         memtableBytes: options.memtableBytes,
         lastSeq: versions.lastSequence,
         onSkip: options.onRecoverySkip,
-        twoPhase: twoPhase && { obsoleteWals: allWals.filter((n) => n < versions.logNumber), decide: twoPhase.decide },
+        rules,
       });
       const added: { level: number; table: TableMeta }[] = [];
       for (const mem of replay.memtables) {
@@ -290,22 +277,23 @@ export class Engine {
         if (meta) added.push({ level: 0, table: meta });
       }
       const walNumber = versions.newFileNumber();
-      const wal = await LogWriter.create(fs, walFileName(dir, walNumber), { preallocateBytes: WAL_PREALLOCATE_BYTES });
+      await wals.start(walNumber);
       try {
         await versions.startManifest({ logNumber: walNumber, lastSequence: replay.lastSeq, added });
       } catch (err) {
-        await wal.close().catch(() => {});
+        await wals.close(false).catch(() => {});
         throw err;
       }
-      const engine = new Engine(dir, options, hooks, lock, versions, wal, walNumber);
-      if (twoPhase) {
+      const engine = new Engine(dir, options, hooks, lock, versions, wals);
+      if (engine.#twoPhase) {
         try {
-          await twoPhase.recovered();
+          await engine.#twoPhase.recovered();
         } catch (err) {
           await engine.close().catch(() => {});
           throw err;
         }
       }
+      await wals.release(versions.logNumber);
       await engine.#deleteObsoleteFiles();
       engine.#maybeScheduleCompaction();
       return engine;
@@ -330,56 +318,9 @@ export class Engine {
     return this.#pipeline.submit(entries, sync);
   }
 
-  /**
-   * Writes this shard's part of a batch that spans shards as a Prepare record, with sequence
-   * numbers the caller took from the shared clock. Until endPrepare() the memtable does not
-   * switch. REQUIRES: hooks.twoPhase; entries validated, not empty.
-   */
-  prepare(txn: SeqNum, participants: readonly number[], firstSeq: SeqNum, entries: readonly BatchEntry[], sync: boolean): Promise<void> {
-    // Counted first: the caller ends every prepare() with endPrepare(), failed ones too.
-    this.#openPrepares++;
-    if (this.#closed) return Promise.reject(closedError('database'));
-    for (const e of entries) this.#userBytes += e.key.length + e.value.length;
-    const head = prepareHeadBytes(participants.length);
-    return this.#pipeline.submitRecord(RecordType.Prepare, head + batchEncodedLength(entries), (out, at) => {
-      encodeBatchInto(out, encodePrepareHead(out, at, txn, participants), firstSeq, entries);
-    }, sync);
-  }
-
-  /** Writes the Commit record of batch `txn`, prepared in every participant shard. */
-  commit(txn: SeqNum, sync: boolean): Promise<void> {
-    if (this.#closed) return Promise.reject(closedError('database'));
-    return this.#pipeline.submitRecord(RecordType.Commit, COMMIT_RECORD_BYTES, (out, at) => encodeCommit(out, at, txn), sync);
-  }
-
-  /** Inserts a committed batch's part into the memtable; it is visible once the clock publishes it. */
-  applyPrepared(firstSeq: SeqNum, entries: readonly BatchEntry[]): void {
-    const mem = this.#mem;
-    this.#memHoldsPreparedParts = true;
-    let seq = firstSeq;
-    for (const e of entries) mem.add(seq++, e.kind, e.key, e.value);
-  }
-
-  /** Ends what prepare() began, applied or abandoned: the memtable may switch again. */
-  endPrepare(): void {
-    invariant(this.#openPrepares > 0, 'endPrepare() without prepare()');
-    if (--this.#openPrepares > 0) return;
-    const waiters = this.#preparesSettled;
-    this.#preparesSettled = [];
-    for (const wake of waiters) wake();
-  }
-
-  /**
-   * fdatasync of the current WAL beside the pipeline: every group appended before the call is
-   * durable once it resolves (a WAL switched out meanwhile was synced by the switch).
-   */
-  syncWal(): Promise<void> {
-    return this.#wal.syncCompleted();
-  }
-
-  /** Stops writes with `err` (another shard failed): reads go on. */
-  failWrites(err: StrataError): void {
-    this.#setBackgroundError('write', err);
+  /** This shard's side of batches that span shards (ShardSet drives it); undefined alone. */
+  get twoPhase(): TwoPhaseParticipant | undefined {
+    return this.#twoPhase;
   }
 
   /** The newest value of `key` visible at `seq` (default: everything published). */
@@ -443,16 +384,11 @@ export class Engine {
   /** Writes the current memtable (if it holds anything) and every older one to tables. */
   async flush(): Promise<void> {
     this.#checkOpen();
-    // The memtable may not switch between a Prepare and its batch's application (invariant 8);
-    // waiting inside the barrier would hold back the Commit record itself, so wait outside.
-    for (let switched = false; !switched; ) {
-      await this.#pipeline.barrier(async () => {
-        if (this.#openPrepares > 0) return;
-        switched = true;
-        if (this.#mem.entryCount > 0) await this.#rotate();
-      });
-      if (!switched) await new Promise<void>((resolve) => this.#preparesSettled.push(resolve));
-    }
+    const rotate = async () => {
+      if (this.#mem.entryCount > 0) await this.#rotate();
+    };
+    // Not while a prepared batch is open (invariant 8).
+    await (this.#twoPhase?.betweenPrepares(rotate) ?? this.#pipeline.barrier(rotate));
     await this.#waitForFlushes();
   }
 
@@ -463,7 +399,11 @@ export class Engine {
    */
   async compactRange(start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<void> {
     await this.flush();
-    await this.#compactionsIdle();
+    // The wait and the claim below happen in one synchronous step: an `await` between them
+    // (an async helper that returns once idle) would let a second caller, or an automatic
+    // compaction, claim #compacting too, and two compactions of the same files would install
+    // overlapping tables in one level.
+    while (this.#compacting) await this.#compacting;
     if (this.#backgroundError) throw this.#backgroundError;
     // Set before any work and settled only after it was cleared: a caller woken by it never
     // finds it still set and already settled, which would spin on resolved microtasks and
@@ -566,8 +506,7 @@ export class Engine {
     // A failed final sync is reported (after everything is released): the README promises
     // that what was written before a clean close() survives a power cut.
     let syncError: unknown;
-    if (!this.#pipeline.error) await this.#wal.sync().catch((err: unknown) => (syncError = err));
-    await this.#wal.close().catch(() => {});
+    await this.#wals.close(!this.#pipeline.error).catch((err: unknown) => (syncError = err));
     await this.#versions.close().catch(() => {});
     this.#tableCache.close();
     this.#memPool.clear();
@@ -629,7 +568,7 @@ export class Engine {
       } else if (!slowed && l0 >= this.#options.l0SlowdownTrigger) {
         slowed = true;
         await this.#stall(() => new Promise((resolve) => setTimeout(resolve, 1)));
-      } else if (this.#mem.approximateBytes < this.#options.memtableBytes || this.#openPrepares > 0) {
+      } else if (this.#mem.approximateBytes < this.#options.memtableBytes || this.#twoPhase?.preparing) {
         return;
       } else if (this.#imms.length >= this.#options.maxImmutableMemtables) {
         await this.#stall(() => this.#waitForProgress());
@@ -652,27 +591,10 @@ export class Engine {
 
   /** Makes the current memtable immutable and starts a new memtable and WAL. Runs between groups. */
   async #rotate(): Promise<void> {
-    const fs = this.#options.fs;
-    // Sync the old WAL before the new one exists: once a newer WAL is there, recovery reads
-    // this one strictly (only the newest may end torn), and a power cut must never keep a later
-    // write while losing an earlier one.
-    await this.#wal.sync();
-    const walNumber = this.#versions.newFileNumber();
-    const wal = await LogWriter.create(fs, walFileName(this.dir, walNumber), { preallocateBytes: WAL_PREALLOCATE_BYTES });
-    try {
-      await fs.syncDir(this.dir);
-    } catch (err) {
-      await wal.close().catch(() => {});
-      await fs.unlink(walFileName(this.dir, walNumber)).catch(() => {});
-      throw err;
-    }
-    await this.#wal.close().catch(() => {});
+    const walNumber = await this.#wals.rotate(this.#versions.newFileNumber());
     this.#mem.markImmutable();
-    this.#imms.push({ mem: this.#mem, walNumber: this.#walNumber, holdsPreparedParts: this.#memHoldsPreparedParts });
+    this.#imms.push({ mem: this.#mem, walNumber });
     this.#mem = new Memtable({ pool: this.#memPool });
-    this.#memHoldsPreparedParts = false;
-    this.#wal = wal;
-    this.#walNumber = walNumber;
     this.#scheduleFlush();
   }
 
@@ -712,13 +634,14 @@ export class Engine {
     invariant(imm !== undefined, 'flush with no immutable memtable');
     const fileNumber = this.#versions.newFileNumber();
     this.#pendingOutputs.add(fileNumber);
+    let logNumber: number;
     try {
       const { table: meta } = await this.#pool.run(
         { kind: 'flush', dir: this.dir, fileNumber, memtable: imm.mem.toShared(), builder: this.#builderOptions },
         this.#options.fs,
       );
-      const logNumber = this.#imms[1]?.walNumber ?? this.#walNumber;
-      if (imm.holdsPreparedParts) await this.#syncAllWals?.();
+      logNumber = this.#imms[1]?.walNumber ?? this.#wals.currentNumber;
+      await this.#twoPhase?.beforeInstall(imm.mem);
       await this.#versions.logAndApply({
         logNumber,
         lastSequence: Math.max(this.#versions.lastSequence, imm.mem.lastSeq ?? 0),
@@ -731,7 +654,8 @@ export class Engine {
     }
     this.#imms.shift();
     imm.mem.release();
-    await this.#options.fs.unlink(walFileName(this.dir, imm.walNumber));
+    // The edit above moved the log number past this memtable's WAL.
+    await this.#wals.release(logNumber);
   }
 
   #waitForProgress(): Promise<void> {
@@ -826,8 +750,8 @@ export class Engine {
   }
 
   /**
-   * Deletes tables no live version names, WALs below the log number, old MANIFESTs and temp
-   * files. A failure to delete loses nothing; the next open retries.
+   * Deletes tables no live version names, old MANIFESTs and temp files (WALs are the WalSet's
+   * to delete). A failure to delete loses nothing; the next open retries.
    */
   async #deleteObsoleteFiles(): Promise<void> {
     const fs = this.#options.fs;
@@ -843,8 +767,7 @@ export class Engine {
       if (f.kind === 'table' && !live.has(f.number) && !this.#pendingOutputs.has(f.number)) {
         this.#tableCache.evict(f.number);
         obsolete.push(tableFileName(this.dir, f.number));
-      } else if (f.kind === 'wal' && f.number < this.#versions.logNumber) obsolete.push(walFileName(this.dir, f.number));
-      else if (f.kind === 'manifest' && f.number !== this.#versions.manifestNumber) obsolete.push(manifestFileName(this.dir, f.number));
+      } else if (f.kind === 'manifest' && f.number !== this.#versions.manifestNumber) obsolete.push(manifestFileName(this.dir, f.number));
       else if (f.kind === 'temp') obsolete.push(tempFileName(this.dir, f.number));
     }
     for (const file of obsolete) await fs.unlink(file);

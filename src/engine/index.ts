@@ -4,5 +4,5 @@ export { DbIterator, type Bounds, type Cursor } from './db-iterator.js';
 export { resolveOptions, type EngineOptions, type ResolvedOptions, type WalRecoveryMode } from './options.js';
 export { SequenceClock } from './sequence-clock.js';
 export type { EngineHooks } from './engine.js';
-export type { TwoPhaseScan } from './recovery.js';
+export type { TwoPhaseHooks, TwoPhaseParticipant, TwoPhaseScan } from './two-phase-participant.js';
 export { decodeCommit, decodePrepare } from './two-phase-format.js';

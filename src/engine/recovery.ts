@@ -9,26 +9,15 @@
 // the newest that matters, torn tail and all. Replayed memtables are written to level-0 tables by the
 // caller, which then starts a fresh WAL: nothing is ever appended after a torn tail.
 //
-// A shard of a sharded database also holds the Prepare and Commit records of batches that
-// span shards (two-phase-format.ts). Its replay first scans its WALs, the obsolete ones not
-// yet deleted included, for them and asks the database (`twoPhase.decide`) which batches
-// committed (src/shard/recovery-coordinator.ts says how it decides). A prepared batch is
-// replayed only if it committed, in every shard or in none. In a shard, sequence numbers
-// rise from record to record but skip the numbers other shards took, so there the gap
-// check can only ask that they rise.
+// What a record means is the caller's rules (WalRecordRules): an engine alone replays plain
+// batches and needs sequence numbers to run on without a gap; a shard of a sharded database
+// also holds the Prepare and Commit records of batches that span shards
+// (two-phase-participant.ts gives its rules).
 
-import {
-  corruption,
-  decodeBatch,
-  StrataError,
-  walFileName,
-  type FileSystem,
-  type SeqNum,
-} from '../base/index.js';
+import { corruption, decodeBatch, StrataError, type DecodedBatch, type SeqNum } from '../base/index.js';
 import { Memtable } from '../memtable/index.js';
-import { readLog, RecordType } from '../wal/index.js';
+import { readLog, RecordType, type LogRecord, type WalSet } from '../wal/index.js';
 import type { WalRecoveryMode } from './options.js';
-import { decodeCommit, decodePrepare } from './two-phase-format.js';
 
 export interface ReplayResult {
   /** Full memtables in replay order, the last one possibly below budget. */
@@ -36,85 +25,40 @@ export interface ReplayResult {
   lastSeq: SeqNum;
 }
 
-/** What a shard's WALs say about batches that span shards. */
-export interface TwoPhaseScan {
-  /** Batches with a Prepare record in a live WAL, each with its participant shards. */
-  prepared: Map<SeqNum, number[]>;
-  /** Batches with a Commit record in any WAL still on disk. */
-  committed: Set<SeqNum>;
-  /** The largest sequence number any live record holds, committed or not. */
-  maxSeq: SeqNum;
-  /** The MANIFEST's last sequence: every record at or below it is in a table, its WAL gone. */
-  flushedSeq: SeqNum;
+/** What the replay makes of the records of an engine's WALs. */
+export interface WalRecordRules {
+  /** Whether records of `type` belong in these WALs; any other type is CORRUPTION, in every mode. */
+  accepts(type: number): boolean;
+  /** The batch `record` replays, or undefined for none. Throws CORRUPTION when malformed. */
+  batchOf(record: LogRecord): DecodedBatch | undefined;
+  /** Why a batch at `firstSeq` may not follow one that ended at `expectedSeq - 1`, or undefined. */
+  gap(firstSeq: SeqNum, expectedSeq: SeqNum): string | undefined;
 }
 
-export interface TwoPhaseRecovery {
-  /** WALs below the log number that are still on disk: scanned for Commit records only. */
-  obsoleteWals: readonly number[];
-  /** Given this shard's scan, resolves to every batch that committed in any shard. */
-  decide(scan: TwoPhaseScan): Promise<ReadonlySet<SeqNum>>;
-}
-
-async function scanTwoPhase(
-  fs: FileSystem,
-  dir: string,
-  walNumbers: readonly number[],
-  twoPhase: TwoPhaseRecovery,
-  flushedSeq: SeqNum,
-): Promise<TwoPhaseScan> {
-  const scan: TwoPhaseScan = { prepared: new Map(), committed: new Set(), maxSeq: 0, flushedSeq };
-  const visit = (bytes: Uint8Array, file: string, live: boolean) => {
-    for (const record of readLog(bytes, file, { mode: 'salvage', onSkipped: () => {} }).records) {
-      try {
-        if (record.type === RecordType.Commit) scan.committed.add(decodeCommit(record.payload));
-        else if (!live) continue;
-        else if (record.type === RecordType.Prepare) {
-          const { txn, participants, batch } = decodePrepare(record.payload);
-          scan.prepared.set(txn, participants);
-          scan.maxSeq = Math.max(scan.maxSeq, batch.firstSeq + batch.entries.length - 1);
-        } else if (record.type === RecordType.Batch) {
-          const batch = decodeBatch(record.payload);
-          scan.maxSeq = Math.max(scan.maxSeq, batch.firstSeq + batch.entries.length - 1);
-        }
-      } catch {
-        // A damaged record is the replay's to report, in the mode the user chose.
-      }
-    }
-  };
-  for (const n of twoPhase.obsoleteWals) {
-    const file = walFileName(dir, n);
-    const bytes = await fs.readFile(file).catch(() => undefined);
-    if (bytes) visit(bytes, file, false);
-  }
-  for (const n of walNumbers) {
-    const file = walFileName(dir, n);
-    // What the last run wrote may still be only in the page cache (a process crash). Another
-    // shard may make its part of a batch permanent as soon as this open decides; this shard's
-    // part must then survive a power cut too, as the Prepare it will be replayed from.
-    await fs.syncFile(file);
-    visit(await fs.readFile(file), file, true);
-  }
-  return scan;
-}
+/**
+ * The rules of an engine alone: plain batches, whose sequence numbers run on without a gap
+ * from record to record, across WALs too: a gap means records were lost (an older WAL cut at
+ * a record boundary looks whole otherwise).
+ */
+export const plainBatches: WalRecordRules = {
+  accepts: (type) => type === RecordType.Batch,
+  batchOf: (record) => decodeBatch(record.payload),
+  gap: (firstSeq, expectedSeq) =>
+    firstSeq !== expectedSeq ? `sequence ${firstSeq} follows ${expectedSeq - 1}: records before this one are missing` : undefined,
+};
 
 export async function replayWals(
-  fs: FileSystem,
-  dir: string,
+  wals: WalSet,
   walNumbers: readonly number[],
   options: {
     mode: WalRecoveryMode;
     memtableBytes: number;
     lastSeq: SeqNum;
     onSkip: ((file: string, offset: number, bytes: number, reason: string) => void) | undefined;
-    twoPhase: TwoPhaseRecovery | undefined;
+    rules: WalRecordRules;
   },
 ): Promise<ReplayResult> {
-  const twoPhase = options.twoPhase;
-  let committed: ReadonlySet<SeqNum> = new Set();
-  if (twoPhase) {
-    const scan = await scanTwoPhase(fs, dir, walNumbers, twoPhase, options.lastSeq);
-    committed = await twoPhase.decide(scan);
-  }
+  const rules = options.rules;
   const memtables: Memtable[] = [];
   let mem = new Memtable();
   let lastSeq = options.lastSeq;
@@ -125,20 +69,21 @@ export async function replayWals(
   const readAhead = new Map<number, Uint8Array>();
   let newestWithRecords = walNumbers.length - 1;
   while (newestWithRecords > 0) {
-    const file = walFileName(dir, walNumbers[newestWithRecords]!);
-    const bytes = await fs.readFile(file);
+    const n = walNumbers[newestWithRecords]!;
+    const file = wals.path(n);
+    const bytes = await wals.read(n);
     readAhead.set(newestWithRecords, bytes);
     if (readLog(bytes, file, { mode: 'salvage', onSkipped: () => {} }).records.length > 0) break;
     newestWithRecords--;
   }
   for (let i = 0; i < walNumbers.length; i++) {
-    const file = walFileName(dir, walNumbers[i]!);
+    const file = wals.path(walNumbers[i]!);
     const newest = i >= newestWithRecords;
     const mode = options.mode === 'tolerate-tail' && !newest ? 'strict' : options.mode;
     const onSkip = options.onSkip;
     /** Offsets of the ranges salvage skipped in this file, in order. */
     const skips: number[] = [];
-    const bytes = readAhead.get(i) ?? (await fs.readFile(file));
+    const bytes = readAhead.get(i) ?? (await wals.read(walNumbers[i]!));
     readAhead.delete(i);
     const { records, tornTail, endOffset } = readLog(bytes, file, {
       mode,
@@ -152,19 +97,11 @@ export async function replayWals(
       const skippedBefore = skippedSinceLast || skips.some((o) => o > previousOffset && o < record.offset);
       skippedSinceLast = false;
       previousOffset = record.offset;
-      const twoPhaseRecord = twoPhase !== undefined && (record.type === RecordType.Prepare || record.type === RecordType.Commit);
-      if (record.type !== RecordType.Batch && !twoPhaseRecord) throw corruption(file, record.offset, `record type ${record.type} in a WAL`);
+      if (!rules.accepts(record.type)) throw corruption(file, record.offset, `record type ${record.type} in a WAL`);
       let batch;
       try {
-        if (record.type === RecordType.Commit) {
-          decodeCommit(record.payload);
-          continue;
-        }
-        if (record.type === RecordType.Prepare) {
-          const prepare = decodePrepare(record.payload);
-          if (!committed.has(prepare.txn)) continue;
-          batch = prepare.batch;
-        } else batch = decodeBatch(record.payload);
+        batch = rules.batchOf(record);
+        if (batch === undefined) continue;
       } catch (err) {
         if (err instanceof StrataError && err.code === 'CORRUPTION') {
           if (options.mode === 'salvage') {
@@ -176,14 +113,8 @@ export async function replayWals(
         }
         throw err;
       }
-      // Sequence numbers run on without a gap from record to record, across WALs too: a gap
-      // means records were lost (an older WAL cut at a record boundary looks whole otherwise).
-      // A shard's numbers skip those other shards took: there they must only rise.
-      const gap = twoPhase ? batch.firstSeq < expectedSeq! : batch.firstSeq !== expectedSeq;
-      if (expectedSeq !== undefined && gap) {
-        const what = twoPhase
-          ? `sequence ${batch.firstSeq} follows ${expectedSeq - 1}: sequence numbers must rise`
-          : `sequence ${batch.firstSeq} follows ${expectedSeq - 1}: records before this one are missing`;
+      const what = expectedSeq === undefined ? undefined : rules.gap(batch.firstSeq, expectedSeq);
+      if (what !== undefined) {
         if (options.mode !== 'salvage') throw corruption(file, record.offset, what);
         if (!skippedBefore) onSkip?.(file, record.offset, 0, what);
       }

@@ -2,8 +2,30 @@
 // lives in exactly one shard, so merging is picking the smallest (in reverse the largest)
 // of the shards' next entries; the limit counts merged entries.
 
-import { compareBytes } from '../base/index.js';
-import type { Cursor } from '../engine/index.js';
+import { compareBytes, type SeqNum } from '../base/index.js';
+import type { Bounds, Cursor } from '../engine/index.js';
+
+/**
+ * One cursor over `shards` at `seq` (pinned by the caller): one shard's own cursor needs no
+ * merging and applies the limit itself; several run unlimited under a MergedCursor.
+ */
+export function openCursor(
+  shards: readonly { iterator(seq: SeqNum, bounds: Bounds, reverse: boolean, limit: number): Cursor }[],
+  seq: SeqNum,
+  bounds: Bounds,
+  reverse: boolean,
+  limit: number,
+): Cursor {
+  if (shards.length === 1) return shards[0]!.iterator(seq, bounds, reverse, limit);
+  const cursors: Cursor[] = [];
+  try {
+    for (const s of shards) cursors.push(s.iterator(seq, bounds, reverse, -1));
+  } catch (err) {
+    for (const c of cursors) c.close();
+    throw err;
+  }
+  return new MergedCursor(cursors, reverse, limit);
+}
 
 export class MergedCursor implements Cursor {
   readonly #children: readonly Cursor[];

@@ -4,8 +4,8 @@
 //    committed); once all have, each is told the same answer. A batch committed if a Commit
 //    record for it is in some shard and every participant still has its part: its Prepare
 //    record in a live WAL, or its part already in a table (the shard's MANIFEST sequence
-//    reaches the batch: a shard applies a part before its WAL can go, invariant 8 of the
-//    engine). A Commit record is written only once every Prepare is, so after a process
+//    reaches the batch: a shard applies a part before its WAL can go, invariant 1 of
+//    src/engine/two-phase-participant.ts). A Commit record is written only once every Prepare is, so after a process
 //    crash the second condition always holds; after a power cut it catches a participant
 //    whose unsynced Prepare was lost while another shard's Commit reached the disk.
 //    The clock moves past every sequence number any shard has seen, committed or not.
@@ -14,7 +14,7 @@
 // If any shard fails to open, every waiting shard's open fails with that error.
 
 import type { SeqNum } from '../base/index.js';
-import type { EngineHooks, SequenceClock, TwoPhaseScan } from '../engine/index.js';
+import type { SequenceClock, TwoPhaseHooks, TwoPhaseScan } from '../engine/index.js';
 
 interface Meeting<T> {
   promise: Promise<T>;
@@ -44,15 +44,15 @@ export class RecoveryCoordinator {
 
   readonly #syncAllWals: () => Promise<void>;
 
-  /** `syncAllWals` is handed to every engine (EngineHooks.twoPhase.syncAllWals). */
+  /** `syncAllWals` is handed to every shard's participant (TwoPhaseHooks.syncAllWals). */
   constructor(shards: number, clock: SequenceClock, syncAllWals: () => Promise<void>) {
     this.#shards = shards;
     this.#clock = clock;
     this.#syncAllWals = syncAllWals;
   }
 
-  /** The twoPhase hooks of shard `shard`'s engine. */
-  hooks(shard: number): NonNullable<EngineHooks['twoPhase']> {
+  /** The two-phase hooks of shard `shard`'s engine (EngineHooks.twoPhase). */
+  hooks(shard: number): TwoPhaseHooks {
     return {
       decide: (scan: TwoPhaseScan) => {
         this.#scans[shard] = scan;

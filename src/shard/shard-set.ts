@@ -17,6 +17,11 @@
  *    served; each shard runs at most one compaction at a time, so none starves the others).
  * 4. A failed write in any shard stops writes in every shard (as a failed write does in one
  *    engine); reads go on.
+ *
+ * A database of one shard takes the same paths (the router sends every key to shard 0
+ * without hashing, a cursor over one shard is that shard's own); it differs in one place,
+ * open(): its engine lives in the directory itself and holds the lock there, with no SHARDS
+ * file, as every database made before shards existed does.
  */
 
 import {
@@ -31,8 +36,16 @@ import {
   type SeqNum,
 } from '../base/index.js';
 import { CompactionPool } from '../compaction/index.js';
-import { Engine, SequenceClock, type Bounds, type Cursor, type EngineStats, type ResolvedOptions } from '../engine/index.js';
-import { MergedCursor } from './merged-cursor.js';
+import {
+  Engine,
+  SequenceClock,
+  type Bounds,
+  type Cursor,
+  type EngineStats,
+  type ResolvedOptions,
+  type TwoPhaseParticipant,
+} from '../engine/index.js';
+import { openCursor } from './merged-cursor.js';
 import { RecoveryCoordinator } from './recovery-coordinator.js';
 import { shardOf, splitByShard } from './router.js';
 import { readShardsFile, shardDirName, writeShardsFile } from './shards-file.js';
@@ -45,16 +58,25 @@ export interface ShardedStats extends EngineStats {
 export class ShardSet {
   readonly dir: string;
   readonly #engines: readonly Engine[];
-  readonly #clock: SequenceClock | undefined;
-  readonly #pool: CompactionPool | undefined;
+  /** Each shard's participant in batches that span shards; none for one shard. */
+  readonly #participants: readonly TwoPhaseParticipant[];
+  readonly #clock: SequenceClock;
+  readonly #pool: CompactionPool;
+  /** The lock on `dir` when the shards live in folders (one shard's engine holds its own). */
   readonly #lock: FileLock | undefined;
 
-  private constructor(dir: string, engines: Engine[], shared?: { clock: SequenceClock; pool: CompactionPool; lock: FileLock }) {
+  private constructor(
+    dir: string,
+    engines: readonly Engine[],
+    participants: readonly TwoPhaseParticipant[],
+    shared: { clock: SequenceClock; pool: CompactionPool; lock: FileLock | undefined },
+  ) {
     this.dir = dir;
     this.#engines = engines;
-    this.#clock = shared?.clock;
-    this.#pool = shared?.pool;
-    this.#lock = shared?.lock;
+    this.#participants = participants;
+    this.#clock = shared.clock;
+    this.#pool = shared.pool;
+    this.#lock = shared.lock;
   }
 
   /**
@@ -73,19 +95,36 @@ export class ShardSet {
       );
     }
     const count = recorded ?? shards ?? 1;
-    if (count === 1) return new ShardSet(dir, [await Engine.open(dir, options)]);
+    const clock = new SequenceClock(0);
+    const pool = new CompactionPool({ workers: options.compactionWorkers });
+    try {
+      if (count === 1) return new ShardSet(dir, [await Engine.open(dir, options, { clock, pool })], [], { clock, pool, lock: undefined });
+      return await ShardSet.#openInFolders(dir, options, count, recorded !== undefined, clock, pool);
+    } catch (err) {
+      await pool.close().catch(() => {});
+      throw err;
+    }
+  }
 
-    if (recorded !== undefined && options.errorIfExists) {
+  /** Opens a database of `count` > 1 shards, each in its folder, under one lock on `dir`. */
+  static async #openInFolders(
+    dir: string,
+    options: ResolvedOptions,
+    count: number,
+    recorded: boolean,
+    clock: SequenceClock,
+    pool: CompactionPool,
+  ): Promise<ShardSet> {
+    const fs = options.fs;
+    if (recorded && options.errorIfExists) {
       throw new StrataError('INVALID_ARGUMENT', `${dir}: a database already exists there (errorIfExists)`);
     }
     await ensureDirectory(fs, dir, options.createIfMissing);
     const lock = await fs.lock(lockFileName(dir));
-    const clock = new SequenceClock(0);
-    const pool = new CompactionPool({ workers: options.compactionWorkers });
     try {
-      if (recorded === undefined && !options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} holds no database (createIfMissing is false)`);
-      const engines = await ShardSet.#openShards(dir, options, count, clock, pool, recorded !== undefined);
-      if (recorded === undefined) {
+      if (!recorded && !options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} holds no database (createIfMissing is false)`);
+      const { engines, participants } = await ShardSet.#openShards(dir, options, count, clock, pool, recorded);
+      if (!recorded) {
         // The SHARDS file goes last: once it is durable, so is every shard (its CURRENT and
         // its folder's name), and a shard without a database is a lost one. Before it, no
         // write was ever acknowledged, and shard folders left by a creation cut short are
@@ -98,9 +137,8 @@ export class ShardSet {
           throw err;
         }
       }
-      return new ShardSet(dir, engines, { clock, pool, lock });
+      return new ShardSet(dir, engines, participants, { clock, pool, lock });
     } catch (err) {
-      await pool.close().catch(() => {});
       await lock.release().catch(() => {});
       throw err;
     }
@@ -113,24 +151,25 @@ export class ShardSet {
     clock: SequenceClock,
     pool: CompactionPool,
     recorded: boolean,
-  ): Promise<Engine[]> {
+  ): Promise<{ engines: Engine[]; participants: TwoPhaseParticipant[] }> {
     const fs = options.fs;
     if (recorded) {
       const present = await Promise.all(Array.from({ length: count }, (_, i) => fs.exists(currentFileName(shardDirName(dir, i)))));
       const missing = present.indexOf(false);
       if (missing >= 0) throw new StrataError('CORRUPTION', `${shardDirName(dir, missing)}: shard ${missing} of ${count} holds no database (the SHARDS file says it must)`);
     }
-    let engines: Engine[] | undefined;
+    /** Filled once every shard is open. */
+    const participants: TwoPhaseParticipant[] = [];
     // Before a shard installs a table holding its part of a batch across shards, the other
     // parts (Prepare records, maybe not synced) are made durable: every shard's WAL is synced.
-    const syncAllWals = () => settleAll((engines ?? []).map((e) => e.syncWal()));
+    const syncAllWals = () => settleAll(participants.map((p) => p.syncWal()));
     const coordinator = new RecoveryCoordinator(count, clock, syncAllWals);
     // A shard that stops taking writes stops them all (invariant 4).
     let stopped = false;
     const onWritesFailed = (err: StrataError) => {
       if (stopped) return;
       stopped = true;
-      for (const e of engines ?? []) e.failWrites(err);
+      for (const p of participants) p.failWrites(err);
     };
     // Each shard's cache gets its part of the budget; memtable budgets are per shard.
     const shardOptions: ResolvedOptions = {
@@ -151,12 +190,16 @@ export class ShardSet {
       for (const r of results) if (r.status === 'fulfilled') await r.value.close().catch(() => {});
       throw failed.reason;
     }
-    engines = results.map((r) => (r as PromiseFulfilledResult<Engine>).value);
-    return engines;
+    const engines = results.map((r) => (r as PromiseFulfilledResult<Engine>).value);
+    for (const e of engines) {
+      invariant(e.twoPhase !== undefined, 'a shard opened with twoPhase hooks has a participant');
+      participants.push(e.twoPhase);
+    }
+    return { engines, participants };
   }
 
   get publishedSeq(): SeqNum {
-    return this.#clock?.published ?? this.#engines[0]!.publishedSeq;
+    return this.#clock.published;
   }
 
   get closed(): boolean {
@@ -166,7 +209,6 @@ export class ShardSet {
   /** Writes one atomic batch. REQUIRES: entries validated, not empty. */
   write(entries: readonly BatchEntry[], sync: boolean): Promise<void> {
     const engines = this.#engines;
-    if (engines.length === 1) return engines[0]!.write(entries, sync);
     const first = shardOf(entries[0]!.key, engines.length);
     let single = true;
     for (let i = 1; i < entries.length && single; i++) single = shardOf(entries[i]!.key, engines.length) === first;
@@ -175,7 +217,7 @@ export class ShardSet {
 
   /** The two-phase commit of a batch whose keys fall in several shards (invariant 2). */
   async #writeAcross(entries: readonly BatchEntry[], sync: boolean): Promise<void> {
-    const clock = this.#clock!;
+    const clock = this.#clock;
     // A part is applied to its memtable only after every Commit record is written, long after
     // the caller got its promise: take the bytes now, as its Prepare record does, so that a
     // caller reusing its buffers meanwhile cannot make reads differ from what recovery replays.
@@ -185,25 +227,25 @@ export class ShardSet {
     let next = txn;
     const ranges = participants.map((shard) => {
       const part = parts.get(shard)!;
-      const range = { engine: this.#engines[shard]!, firstSeq: next, entries: part };
+      const range = { shard: this.#participants[shard]!, firstSeq: next, entries: part };
       next += part.length;
       return range;
     });
-    const prepared = ranges.map((r) => r.engine.prepare(txn, participants, r.firstSeq, r.entries, sync));
+    const prepared = ranges.map((r) => r.shard.prepare(txn, participants, r.firstSeq, r.entries, sync));
     try {
       await settleAll(prepared);
-      await settleAll(ranges.map((r) => r.engine.commit(txn, sync)));
+      await settleAll(ranges.map((r) => r.shard.commit(txn, sync)));
     } catch (err) {
       // Some Commit record may be in a WAL: then recovery finds the batch committed. The
       // caller hears of the failure (as of a failed sync: the write may or may not survive a
       // reopen) and every shard stops taking writes.
-      for (const r of ranges) r.engine.endPrepare();
+      for (const r of ranges) r.shard.endPrepare();
       clock.complete(txn, entries.length);
       throw err;
     }
     for (const r of ranges) {
-      r.engine.applyPrepared(r.firstSeq, r.entries);
-      r.engine.endPrepare();
+      r.shard.applyPrepared(r.firstSeq, r.entries);
+      r.shard.endPrepare();
     }
     clock.complete(txn, entries.length);
     await clock.whenPublished(txn + entries.length - 1);
@@ -212,7 +254,7 @@ export class ShardSet {
   /** The newest value of `key` visible at `seq`. */
   get(key: Uint8Array, seq: SeqNum): Buffer | undefined {
     const engines = this.#engines;
-    return engines[engines.length === 1 ? 0 : shardOf(key, engines.length)]!.get(key, seq);
+    return engines[shardOf(key, engines.length)]!.get(key, seq);
   }
 
   /** Pins the published sequence in every shard; the caller must releaseSnapshot() it. */
@@ -232,16 +274,7 @@ export class ShardSet {
 
   /** A cursor over every shard at `seq` (pinned by the caller). */
   iterator(seq: SeqNum, bounds: Bounds, reverse: boolean, limit: number): Cursor {
-    const engines = this.#engines;
-    if (engines.length === 1) return engines[0]!.iterator(seq, bounds, reverse, limit);
-    const cursors: Cursor[] = [];
-    try {
-      for (const e of engines) cursors.push(e.iterator(seq, bounds, reverse, -1));
-    } catch (err) {
-      for (const c of cursors) c.close();
-      throw err;
-    }
-    return new MergedCursor(cursors, reverse, limit);
+    return openCursor(this.#engines, seq, bounds, reverse, limit);
   }
 
   async flush(): Promise<void> {
@@ -254,15 +287,14 @@ export class ShardSet {
 
   stats(): ShardedStats {
     const shards = this.#engines.map((e) => e.stats());
-    if (shards.length === 1) return { ...shards[0]!, shards };
-    return { ...totalOf(shards, this.#clock!), shards };
+    return { ...totalOf(shards, this.#clock), shards };
   }
 
   /** Closes every shard, then the shared pool and the lock. Idempotent. Reports the first failure. */
   async close(): Promise<void> {
     if (this.closed) return;
     const results = await Promise.allSettled(this.#engines.map((e) => e.close()));
-    await this.#pool?.close().catch(() => {});
+    await this.#pool.close().catch(() => {});
     await this.#lock?.release();
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -278,6 +310,7 @@ async function settleAll(promises: readonly Promise<void>[]): Promise<void> {
   if (failed) throw failed.reason;
 }
 
+/** The shards' numbers summed (for one shard: its own numbers). */
 function totalOf(shards: readonly EngineStats[], clock: SequenceClock): EngineStats {
   const sum = (pick: (s: EngineStats) => number) => shards.reduce((n, s) => n + pick(s), 0);
   const writes = sum((s) => s.writes);

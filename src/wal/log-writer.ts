@@ -1,22 +1,27 @@
 /**
  * LogWriter: appends records (layout in record-format.ts) to one log file, a WAL or a MANIFEST.
+ * Two ways in: addFramed() appends a RecordBuffer whose records the caller framed in place
+ * (the commit pipeline's group, one per WAL write); addRecords() frames the given payloads
+ * itself (the MANIFEST's edits).
  *
  * Invariants:
- * 1. At most one addRecords() or sync() is in flight: the caller (the commit pipeline, the
- *    MANIFEST writer) serializes them; checked with invariant().
+ * 1. At most one addFramed(), addRecords() or sync() is in flight: the caller (the commit
+ *    pipeline and, between its groups, WalSet; the MANIFEST writer) serializes them; checked
+ *    with invariant(). syncCompleted() is the one call made beside them.
  * 2. Fail-stop: once an append or a sync has failed, the writer is failed, and every later
- *    addRecords() and sync() rejects at once with that same error without touching the file.
+ *    append and sync() rejects at once with that same error without touching the file.
  *    After a failed fdatasync the kernel may have dropped the dirty pages and cleared the error,
  *    so a retried fsync that succeeds proves nothing; a failed append may have written a prefix.
  *    The caller must stop writing to this log (and the database goes read-only or closes).
  * 3. With preallocation, the file is allocated ahead of the appends (zeros past the last
  *    record, which the reader takes for the end of the log), and sync() cuts those zeros off
  *    before it syncs: recovery reads every WAL but the newest strictly, where a zero tail would
- *    be a torn one, and the engine syncs a WAL before it creates the next.
- * Steps of addRecords(), all before the first await: frame every payload. Then, if the group
- * would run past the preallocated bytes, preallocate further; then one append (one writev(2)
- * for the whole group) and, if asked, one sync (fdatasync(2)) — with appendAndSync, the two in
- * one trip through the thread pool.
+ *    be a torn one, and WalSet syncs a WAL before it creates the next.
+ * Steps of an append, all before the first await: take the framed bytes (addFramed: the
+ * buffer's, as they are; addRecords: every payload framed). Then, if the group would run past
+ * the preallocated bytes, preallocate further; then one append (one write(2)/writev(2) for the
+ * whole group) and, if asked, one sync (fdatasync(2)) — with appendAndSync, the two in one trip
+ * through the thread pool.
  */
 
 import { closedError, invalidArgument, invariant, ioError, type FileSystem, type StrataError, type WritableFile } from '../base/index.js';
@@ -56,7 +61,7 @@ export class LogWriter {
 
   /**
    * Creates `path` (truncating any file of that name) and appends the file header. Nothing is
-   * synced: the first addRecords(..., true) makes the header durable with its records, and the
+   * synced: the first synced append makes the header durable with its records, and the
    * caller syncs the directory so that the new name survives a power cut.
    */
   static async create(fs: FileSystem, path: string, options: LogWriterOptions = {}): Promise<LogWriter> {
@@ -146,7 +151,7 @@ export class LogWriter {
 
   /**
    * Waits for the operation in flight, if any, then closes the file. Does not sync. Idempotent;
-   * afterwards addRecords() and sync() fail with CLOSED.
+   * afterwards appends and sync() fail with CLOSED.
    */
   close(): Promise<void> {
     this.#closing ??= this.#inFlight.then(async () => {
