@@ -6,6 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs_ from 'node:fs';
 import * as path from 'node:path';
 import { NodeFileSystem } from '../src/base/index.js';
 import { nativeIo } from '../src/base/native.js';
@@ -70,11 +71,13 @@ test('a second lock of the same file fails at once with LOCKED, and release() fr
   });
 });
 
-test('the lock is the same through another path to the directory', async () => {
+test('the lock is the same through a symbolic link to the directory', async () => {
   await withTempDir(async (dir) => {
     const fs = new NodeFileSystem();
-    const lock = await fs.lock(path.join(dir, 'LOCK'));
-    await expectCode(() => fs.lock(path.join(dir, '.', '..', path.basename(dir), 'LOCK')), 'LOCKED');
+    fs_.mkdirSync(path.join(dir, 'db'));
+    fs_.symlinkSync(path.join(dir, 'db'), path.join(dir, 'alias'));
+    const lock = await fs.lock(path.join(dir, 'db', 'LOCK'));
+    await expectCode(() => fs.lock(path.join(dir, 'alias', 'LOCK')), 'LOCKED');
     await lock.release();
   });
 });

@@ -40,7 +40,7 @@ export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
     'the directory lock is an abstract Unix socket named after the LOCK file: it keeps out processes ' +
     'in the same network namespace of this machine only (not another container with its own network, ' +
     'nor another machine on a network file system), and any local user can hold the name',
-  funlock: 'as flock',
+  funlock: 'the socket of the flock fallback is closed instead',
 };
 
 export interface NativeIoStatus {
