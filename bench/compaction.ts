@@ -56,7 +56,7 @@ interface Result {
 }
 
 interface Driver {
-  put(key: Buffer, value: Buffer): Promise<void>;
+  put(key: Buffer, value: Buffer): Promise<unknown>;
   l0Files(): number;
   stallMs(): number | null;
   compact(): Promise<void>;

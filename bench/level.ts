@@ -24,7 +24,7 @@ const reads = Number(args.reads);
 const inFlight = Number(args['in-flight']);
 
 interface Target {
-  put(key: Buffer, value: Buffer): Promise<void>;
+  put(key: Buffer, value: Buffer): Promise<unknown>;
   get(key: Buffer): Promise<unknown>;
   close(): Promise<void>;
 }

@@ -4,13 +4,14 @@
 //   npx stratadb verify <dir>          every checksum, the MANIFEST against the files (read-only)
 //   npx stratadb dump <dir|file>       the live version, or a table's, WAL's or MANIFEST's records
 //   npx stratadb stats <dir>           levels, entries, WAL bytes
+//   npx stratadb changes <dir>         the change feed of a closed database (--since N, --json)
 //   npx stratadb bench [flags]         the benchmark suite, as npm run bench (stratadb bench --help)
 //   npx stratadb help
 
 const command = process.argv[2];
 const tools = () => import(new URL('../dist/src/tools/index.js', import.meta.url).href);
 
-if (command === 'verify' || command === 'dump' || command === 'stats') {
+if (command === 'verify' || command === 'dump' || command === 'stats' || command === 'changes') {
   const { main } = await tools();
   process.exitCode = await main(process.argv.slice(2));
 } else if (command === 'bench') {

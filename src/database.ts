@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import { closedError, compareBytes, invalidArgument, MAX_SEQ, ValueKind, type SeqNum } from './base/index.js';
 import { resolveOptions, type EngineOptions, type Bounds, type ResolvedOptions } from './engine/index.js';
-import { ShardSet, type ShardedStats } from './shard/index.js';
+import { ShardSet, type Change, type ChangeFeed, type ShardedStats } from './shard/index.js';
 import { describe, optionsObject, toBatch, toKey, toOwnedKey, toSync, toValue, type BatchOperation, type BatchOperationLike, type Key, type Value, type WriteOptions } from './input.js';
 import { DatabaseIterator } from './iterator.js';
 import { Snapshot } from './snapshot.js';
@@ -40,6 +40,29 @@ export interface IteratorOptions extends ReadOptions {
   prefix?: Key;
 }
 
+export interface ChangesOptions {
+  /**
+   * Deliver the writes whose sequence number is above this one (exclusive): a number a write
+   * resolved to, or 0 for everything retained. Default: the current sequence (new writes only).
+   * Older than the retained logs reach: OUT_OF_RANGE.
+   */
+  since?: bigint | number;
+  /** Keep delivering new writes as they are published. false: end at the sequence current when the feed started. Default true. */
+  live?: boolean;
+  /**
+   * Deliver a write only once its log bytes are synced, so that a power cut can never take back
+   * a delivered change; a waiting feed syncs the logs itself, at most every few milliseconds.
+   * Default false: delivered once visible to reads.
+   */
+  durable?: boolean;
+  /** Ends the feed (the for await loop finishes) when it fires. */
+  signal?: AbortSignal;
+  /** Changes read ahead and held for the consumer at most. Default 1000. */
+  maxBuffered?: number;
+}
+
+export type { Change, ChangeOp } from './shard/index.js';
+
 export interface DatabaseStats extends ShardedStats {
   openIterators: number;
 }
@@ -47,6 +70,7 @@ export interface DatabaseStats extends ShardedStats {
 const EMPTY = new Uint8Array(0);
 const READ_OPTIONS = ['snapshot'] as const;
 const ITERATOR_OPTIONS = ['snapshot', 'gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'prefix'] as const;
+const CHANGES_OPTIONS = ['since', 'live', 'durable', 'signal', 'maxBuffered'] as const;
 
 /** Opens (or creates) the database in directory `location`. */
 export async function open(location: string, options?: OpenOptions): Promise<Database> {
@@ -66,6 +90,7 @@ export class Database {
   readonly #options: ResolvedOptions;
   readonly #iterators = new Set<DatabaseIterator>();
   readonly #snapshots = new Set<Snapshot>();
+  readonly #feeds = new Set<ChangeFeed>();
   #closing: Promise<void> | undefined;
 
   /** @internal Use open(). */
@@ -83,8 +108,21 @@ export class Database {
     return this.#closing !== undefined;
   }
 
-  /** Resolves once the write is in the WAL (after fdatasync with sync: true) and visible to reads. */
-  put(key: Key, value: Value, options?: WriteOptions): Promise<void> {
+  /**
+   * The latest published sequence number: every write that resolved to this number or less
+   * is visible to reads. Throws CLOSED after close().
+   */
+  get sequence(): bigint {
+    this.#checkOpen();
+    return BigInt(this.#engine.publishedSeq);
+  }
+
+  /**
+   * Resolves once the write is in the WAL (after fdatasync with sync: true) and visible to
+   * reads, to the write's sequence number: where it landed in the database's one history
+   * (changes() delivers it under that number).
+   */
+  put(key: Key, value: Value, options?: WriteOptions): Promise<bigint> {
     try {
       this.#checkOpen();
       const entry = { kind: ValueKind.Put, key: toKey(key), value: toValue(value) };
@@ -94,8 +132,8 @@ export class Database {
     }
   }
 
-  /** Deletes `key` (a missing key is not an error). Durability as for put(). */
-  del(key: Key, options?: WriteOptions): Promise<void> {
+  /** Deletes `key` (a missing key is not an error). Durability and result as for put(). */
+  del(key: Key, options?: WriteOptions): Promise<bigint> {
     try {
       this.#checkOpen();
       const entry = { kind: ValueKind.Delete, key: toKey(key), value: EMPTY };
@@ -105,13 +143,16 @@ export class Database {
     }
   }
 
-  /** Applies every operation or none, also across a crash. An empty batch resolves at once. */
-  batch(operations: readonly (BatchOperation | BatchOperationLike)[], options?: WriteOptions): Promise<void> {
+  /**
+   * Applies every operation or none, also across a crash. Resolves to the batch's sequence
+   * number: the highest it used. An empty batch resolves at once, to the current sequence.
+   */
+  batch(operations: readonly (BatchOperation | BatchOperationLike)[], options?: WriteOptions): Promise<bigint> {
     try {
       this.#checkOpen();
       const entries = toBatch(operations);
       const sync = toSync(options, this.#options.sync);
-      if (entries.length === 0) return Promise.resolve();
+      if (entries.length === 0) return Promise.resolve(BigInt(this.#engine.publishedSeq));
       return this.#engine.write(entries, sync);
     } catch (err) {
       return Promise.reject(err);
@@ -165,6 +206,33 @@ export class Database {
     return iterator;
   }
 
+  /**
+   * The committed writes, one change per put, del or batch, in sequence order across all shards,
+   * read back from the retained logs: `for await (const { seq, ops } of db.changes({ since }))`.
+   * A batch across shards is one change, delivered once it committed everywhere. Throws
+   * INVALID_ARGUMENT for bad options and OUT_OF_RANGE when `since` is older than the logs
+   * retained (option changeRetention); the feed ends with CLOSED when the database closes.
+   * Breaking out of the loop releases everything the feed held.
+   */
+  changes(options?: ChangesOptions): AsyncIterableIterator<Change> {
+    this.#checkOpen();
+    const o = optionsObject(options, 'changes options', CHANGES_OPTIONS) ?? {};
+    const live = o['live'] ?? true;
+    const durable = o['durable'] ?? false;
+    if (typeof live !== 'boolean') throw invalidArgument(`option live must be a boolean, got ${describe(live)}`);
+    if (typeof durable !== 'boolean') throw invalidArgument(`option durable must be a boolean, got ${describe(durable)}`);
+    const signal = o['signal'];
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument(`option signal must be an AbortSignal, got ${describe(signal)}`);
+    const maxBuffered = o['maxBuffered'] ?? 1000;
+    if (typeof maxBuffered !== 'number' || !Number.isInteger(maxBuffered) || maxBuffered < 1 || maxBuffered > 1_000_000) {
+      throw invalidArgument(`option maxBuffered must be an integer from 1 to 1000000, got ${String(maxBuffered)}`);
+    }
+    const since = toSince(o['since'], this.#engine.publishedSeq);
+    const feed = this.#engine.changes({ since, live, durable, signal, maxBuffered }, (f) => this.#feeds.delete(f));
+    if (!feed.ended) this.#feeds.add(feed);
+    return feed;
+  }
+
   /** Pins the current state for reads until release(). */
   snapshot(): Snapshot {
     this.#checkOpen();
@@ -215,6 +283,7 @@ export class Database {
    */
   close(): Promise<void> {
     if (this.#closing === undefined) {
+      for (const feed of [...this.#feeds]) feed.fail(closedError('database'));
       for (const it of [...this.#iterators]) it.closeSync();
       for (const snap of [...this.#snapshots]) snap.release();
       this.#closing = this.#engine.close();
@@ -237,6 +306,14 @@ export class Database {
     if (seq === undefined) throw invalidArgument('the snapshot belongs to another database');
     return Math.min(seq, MAX_SEQ);
   }
+}
+
+/** A feed's `since`: a non-negative safe integer, as a bigint or a number; `current` when absent. */
+function toSince(since: unknown, current: SeqNum): SeqNum {
+  if (since === undefined) return current;
+  if (typeof since === 'bigint' && since >= 0n && since <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(since);
+  if (typeof since === 'number' && Number.isSafeInteger(since) && since >= 0) return since;
+  throw invalidArgument(`option since must be a non-negative integer (a sequence number), got ${typeof since === 'bigint' ? `${since}n` : describe(since)}`);
 }
 
 /** Each bound read once; absent is undefined (null is a wrong type, not "no bound"). */

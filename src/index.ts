@@ -1,5 +1,5 @@
 // stratadb: an embedded log-structured key-value store.
-export { open, Database, type OpenOptions, type ReadOptions, type IteratorOptions, type DatabaseStats } from './database.js';
+export { open, Database, type OpenOptions, type ReadOptions, type IteratorOptions, type DatabaseStats, type ChangesOptions, type Change, type ChangeOp } from './database.js';
 export { DatabaseIterator } from './iterator.js';
 export { Snapshot } from './snapshot.js';
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES, type Key, type Value, type BatchOperation, type BatchOperationLike, type WriteOptions } from './input.js';

@@ -35,6 +35,27 @@ async function withDb(fn: (db: Database, dir: string) => Promise<void>, options 
   }
 }
 
+test('writes resolve to their sequence numbers; an empty batch to the current one; db.sequence follows', () =>
+  withDb(async (db) => {
+    assert.is(db.sequence, 0n);
+    const a = await db.put('a', '1');
+    const b = await db.del('a');
+    const c = await db.batch([{ type: 'put', key: 'x', value: '1' }, { type: 'put', key: 'y', value: '2' }, { type: 'del', key: 'z' }]);
+    assert.equal([a, b, c], [1n, 2n, 5n], 'put, del, then a batch of three: its highest number');
+    assert.is(await db.batch([]), 5n);
+    assert.is(db.sequence, 5n);
+    const concurrent = await Promise.all([db.put('p', '1'), db.put('q', '2'), db.batch([{ type: 'put', key: 'r', value: '3' }, { type: 'put', key: 's', value: '4' }])]);
+    assert.equal(concurrent, [6n, 7n, 9n], 'numbers follow call order');
+  }, { shards: 1 }));
+
+test('a batch across shards resolves to its highest sequence number', () =>
+  withDb(async (db) => {
+    const keys = Array.from({ length: 16 }, (_, i) => `k${i}`);
+    assert.is(await db.put('a', '1'), 1n);
+    assert.is(await db.batch(keys.map((key) => ({ type: 'put' as const, key, value: 'v' }))), 17n);
+    assert.is(db.sequence, 17n);
+  }, { shards: 3 }));
+
 test('put, get and del round trip strings, bytes and the empty key', () =>
   withDb(async (db) => {
     await db.put('a', 'alpha');

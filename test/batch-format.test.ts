@@ -1,7 +1,14 @@
 // The write batch, the payload of every WAL record.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeBatch, encodeBatch, StrataError, ValueKind } from '../src/base/index.js';
+import { batchEncodedLength, decodeBatch, encodeBatchInto, StrataError, ValueKind, type BatchEntry, type SeqNum } from '../src/base/index.js';
+
+/** A batch in a buffer of its own, as encodeBatchInto writes it into a WAL group. */
+function encodeBatch(firstSeq: SeqNum, entries: readonly BatchEntry[]): Uint8Array {
+  const out = new Uint8Array(batchEncodedLength(entries));
+  assert.is(encodeBatchInto(out, 0, firstSeq, entries), out.length, 'encodeBatchInto fills exactly batchEncodedLength bytes');
+  return out;
+}
 
 const put = (key: string, value: string) => ({ kind: ValueKind.Put, key: Buffer.from(key), value: Buffer.from(value) });
 const del = (key: string) => ({ kind: ValueKind.Delete, key: Buffer.from(key), value: new Uint8Array(0) });

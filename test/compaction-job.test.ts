@@ -8,7 +8,7 @@ import { readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { loadChecksum, NodeFileSystem, tableFileName, ValueKind, type FileSystem, type SeqNum } from '../src/base/index.js';
-import { CompactionPool, runCompaction, type CompactionJob, type CompactionResult } from '../src/compaction/index.js';
+import { BackgroundPool, compactTables, type CompactionJob, type CompactionResult } from '../src/compaction/index.js';
 import type { TableMeta } from '../src/manifest/index.js';
 import { TableBuilder, TableReader, type TableBuilderOptions } from '../src/sstable/index.js';
 import { expectCode, fileSize, flipByte, makeTempDir, removeDir, Rng } from './helpers.js';
@@ -122,7 +122,7 @@ test('a newer version shadows an older one when no snapshot lies between them', 
   const dir = tempDir();
   await writeInput(dir, 1, [put('a', 5), put('b', 2)]);
   await writeInput(dir, 2, [put('a', 3), put('a', 1), put('c', 4)]);
-  const result = await runCompaction(job(dir, [1, 2], { snapshots: [10] }), fs);
+  const result = await compactTables(job(dir, [1, 2], { snapshots: [10] }), fs);
   assert.is(show(readOutputs(dir, result)), show([put('a', 5), put('b', 2), put('c', 4)]));
   assert.equal([result.entriesIn, result.entriesOut, result.droppedVersions, result.droppedTombstones], [5, 3, 2, 0]);
 });
@@ -132,7 +132,7 @@ test('a snapshot between two versions keeps both', async () => {
   await writeInput(dir, 1, [put('a', 5), put('a', 4)]);
   await writeInput(dir, 2, [put('a', 3), put('a', 1)]);
   // Stripes: (.., 3] holds 3 and 1, (3, 10] holds 5 and 4.
-  const result = await runCompaction(job(dir, [1, 2], { snapshots: [3, 10] }), fs);
+  const result = await compactTables(job(dir, [1, 2], { snapshots: [3, 10] }), fs);
   assert.is(show(readOutputs(dir, result)), show([put('a', 5), put('a', 3)]));
   assert.is(result.droppedVersions, 2);
 });
@@ -141,7 +141,7 @@ test('a tombstone at the bottom disappears with the versions it shadows', async 
   const dir = tempDir();
   await writeInput(dir, 1, [del('a', 7), put('b', 6)]);
   await writeInput(dir, 2, [put('a', 5), put('a', 3), put('c', 2)]);
-  const result = await runCompaction(job(dir, [1, 2], { snapshots: [10] }), fs);
+  const result = await compactTables(job(dir, [1, 2], { snapshots: [10] }), fs);
   assert.is(show(readOutputs(dir, result)), show([put('b', 6), put('c', 2)]));
   assert.equal([result.droppedTombstones, result.droppedVersions], [1, 2]);
 });
@@ -150,7 +150,7 @@ test('a tombstone is kept when a deeper level may hold its key', async () => {
   const dir = tempDir();
   await writeInput(dir, 1, [del('m', 7), put('m', 3), del('z', 8)]);
   const deeperRanges: [Uint8Array, Uint8Array][] = [[bytes('k'), bytes('n')], [bytes('a'), bytes('b')]];
-  const result = await runCompaction(job(dir, [1], { snapshots: [10], deeperRanges }), fs);
+  const result = await compactTables(job(dir, [1], { snapshots: [10], deeperRanges }), fs);
   assert.is(show(readOutputs(dir, result)), show([del('m', 7)]));
   assert.equal(result.outputs[0]!.deletions, 1);
 });
@@ -159,7 +159,7 @@ test('a tombstone newer than a snapshot is kept, and so is what that snapshot se
   const dir = tempDir();
   await writeInput(dir, 1, [del('a', 7), put('a', 5), put('a', 3), put('a', 1)]);
   // Stripe 0 (.., 4]: 3 and 1, of which 3 is what the snapshot sees. Stripe 1: 7 and 5.
-  const result = await runCompaction(job(dir, [1], { snapshots: [4, 10] }), fs);
+  const result = await compactTables(job(dir, [1], { snapshots: [4, 10] }), fs);
   assert.is(show(readOutputs(dir, result)), show([del('a', 7), put('a', 3)]));
 });
 
@@ -169,7 +169,7 @@ test('an older version is not resurrected under a dropped tombstone', async () =
   await writeInput(dir, 1, [del('k', 9)]);
   await writeInput(dir, 2, [put('k', 6)]);
   await writeInput(dir, 3, [put('k', 2), del('k', 1)]);
-  const result = await runCompaction(job(dir, [1, 2, 3], { snapshots: [9] }), fs);
+  const result = await compactTables(job(dir, [1, 2, 3], { snapshots: [9] }), fs);
   assert.equal(result.outputs, []);
   assert.equal([result.entriesIn, result.droppedTombstones, result.droppedVersions], [4, 1, 3]);
 });
@@ -178,7 +178,7 @@ test('a job whose every entry is dropped writes no file', async () => {
   const dir = tempDir();
   await writeInput(dir, 1, [del('a', 4), del('b', 5)]);
   await writeInput(dir, 2, [put('a', 1), put('b', 2)]);
-  const result = await runCompaction(job(dir, [1, 2]), fs);
+  const result = await compactTables(job(dir, [1, 2]), fs);
   assert.equal(result.outputs, []);
   assert.equal([result.entriesOut, result.bytesWritten], [0, 0]);
   assert.ok(result.bytesRead > 0);
@@ -213,7 +213,7 @@ test('outputs keep exactly what some snapshot can see, in random tables', async 
     snapshots.push(newest);
     const deeper: [string, string][] = rng.chance(0.5) ? [] : [['key000100', 'key000150'], ['key000120', 'key000220'], ['key000390', 'key000399']];
     const deeperRanges = deeper.map(([lo, hi]) => [bytes(lo), bytes(hi)] as [Uint8Array, Uint8Array]);
-    const result = await runCompaction(job(dir, [1, 2, 3, 4], { snapshots, deeperRanges }), fs);
+    const result = await compactTables(job(dir, [1, 2, 3, 4], { snapshots, deeperRanges }), fs);
     const want = expectedSurvivors(entries, snapshots, deeper);
     assertEntries(readOutputs(dir, result), want, `round ${round}, snapshots ${snapshots.join(',')}, deeper ${JSON.stringify(deeper)}`);
     assert.is(result.entriesIn, entries.length);
@@ -239,7 +239,7 @@ test('outputs are cut near the target size, in key order, without splitting a ke
   const targetFileBytes = 8 * 1024;
   const builder: TableBuilderOptions = { blockBytes: 1024, compression: 'none' };
   const outputFileNumbers = Array.from({ length: 40 }, (_, i) => 100 + i);
-  const result = await runCompaction(job(dir, [1, 2], { snapshots, targetFileBytes, builder, outputFileNumbers }), fs);
+  const result = await compactTables(job(dir, [1, 2], { snapshots, targetFileBytes, builder, outputFileNumbers }), fs);
   assert.ok(result.outputs.length >= 10, `${result.outputs.length} outputs`);
   assert.equal(result.outputs.map((t) => t.fileNumber), outputFileNumbers.slice(0, result.outputs.length));
   result.outputs.forEach((t, i) => {
@@ -260,7 +260,7 @@ test('a job with too few output numbers fails and leaves no output behind', asyn
   await writeInput(dir, 1, entries);
   let error: unknown;
   try {
-    await runCompaction(job(dir, [1], { targetFileBytes: 16 * 1024, builder: { compression: 'none' }, outputFileNumbers: [100, 101] }), fs);
+    await compactTables(job(dir, [1], { targetFileBytes: 16 * 1024, builder: { compression: 'none' }, outputFileNumbers: [100, 101] }), fs);
   } catch (err) {
     error = err;
   }
@@ -274,7 +274,7 @@ test('a corrupted input block fails the job with CORRUPTION and leaves no output
   await writeInput(dir, 1, entries, { compression: 'none' });
   // A byte near the middle of the file: a data block that is read after outputs exist.
   flipByte(tableFileName(dir, 1), Math.floor(fileSize(tableFileName(dir, 1)) / 2));
-  await expectCode(() => runCompaction(job(dir, [1], { targetFileBytes: 4096, outputFileNumbers: Array.from({ length: 100 }, (_, i) => 100 + i) }), fs), 'CORRUPTION');
+  await expectCode(() => compactTables(job(dir, [1], { targetFileBytes: 4096, outputFileNumbers: Array.from({ length: 100 }, (_, i) => 100 + i) }), fs), 'CORRUPTION');
   assert.equal(tablesIn(dir), ['000001.sst']);
 });
 
@@ -283,7 +283,7 @@ test('a missing input file fails the job with IO_ERROR and creates nothing', asy
   await writeInput(dir, 1, [put('a', 1)]);
   await writeInput(dir, 2, [put('b', 2)]);
   unlinkSync(tableFileName(dir, 2));
-  const err = await expectCode(() => runCompaction(job(dir, [1, 2]), fs), 'IO_ERROR');
+  const err = await expectCode(() => compactTables(job(dir, [1, 2]), fs), 'IO_ERROR');
   assert.is(err.errno, 'ENOENT');
   assert.equal(tablesIn(dir), ['000001.sst']);
 });
@@ -305,7 +305,7 @@ test('a failed output write removes the outputs already finished', async () => {
   const outputFileNumbers = Array.from({ length: 100 }, (_, i) => 100 + i);
   let error: unknown;
   try {
-    await runCompaction(job(dir, [1], { targetFileBytes: 8 * 1024, builder: { compression: 'none' }, outputFileNumbers }), failing);
+    await compactTables(job(dir, [1], { targetFileBytes: 8 * 1024, builder: { compression: 'none' }, outputFileNumbers }), failing);
   } catch (err) {
     error = err;
   }
@@ -323,10 +323,10 @@ test('a job run on a worker thread gives the same result as inline', async () =>
   const entries = await randomInputs(dir, rng, 3, 2000);
   const newest = Math.max(...entries.map((e) => e.seq));
   const common = { snapshots: [Math.floor(newest / 2), newest], deeperRanges: [[bytes('key000500'), bytes('key000900')]] as [Uint8Array, Uint8Array][], targetFileBytes: 32 * 1024 };
-  const inline = await runCompaction(job(dir, [1, 2, 3], { ...common, outputFileNumbers: Array.from({ length: 50 }, (_, i) => 100 + i) }), fs);
-  const pool = new CompactionPool({ workers: 1 });
+  const inline = await compactTables(job(dir, [1, 2, 3], { ...common, outputFileNumbers: Array.from({ length: 50 }, (_, i) => 100 + i) }), fs);
+  const pool = new BackgroundPool({ workers: 1 });
   try {
-    const threaded = pool.run(job(dir, [1, 2, 3], { ...common, outputFileNumbers: Array.from({ length: 50 }, (_, i) => 200 + i) }), fs);
+    const threaded = pool.runCompaction(job(dir, [1, 2, 3], { ...common, outputFileNumbers: Array.from({ length: 50 }, (_, i) => 200 + i) }), fs);
     assert.is(pool.running, 1);
     const result = await threaded;
     assert.is(pool.running, 0);
@@ -345,13 +345,13 @@ test('a corrupted table fails a worker job with CORRUPTION, and the worker goes 
   await writeInput(dir, 1, Array.from({ length: 200 }, (_, i) => put(`k${String(i).padStart(4, '0')}`, i + 1)), { compression: 'none' });
   await writeInput(dir, 2, [put('a', 1000)]);
   flipByte(tableFileName(dir, 1), 10);
-  const pool = new CompactionPool({ workers: 1 });
+  const pool = new BackgroundPool({ workers: 1 });
   try {
-    const err = await expectCode(() => pool.run(job(dir, [1, 2]), fs), 'CORRUPTION');
+    const err = await expectCode(() => pool.runCompaction(job(dir, [1, 2]), fs), 'CORRUPTION');
     assert.match(err.message, /000001\.sst@0/);
-    const missing = await expectCode(() => pool.run(job(dir, [2, 3]), fs), 'IO_ERROR');
+    const missing = await expectCode(() => pool.runCompaction(job(dir, [2, 3]), fs), 'IO_ERROR');
     assert.is(missing.errno, 'ENOENT');
-    const result = await pool.run(job(dir, [2]), fs);
+    const result = await pool.runCompaction(job(dir, [2]), fs);
     assert.is(show(readOutputs(dir, result)), show([put('a', 1000)]));
   } finally {
     await pool.close();
@@ -361,11 +361,11 @@ test('a corrupted table fails a worker job with CORRUPTION, and the worker goes 
 test('an invariant failure in a worker comes back as a plain Error', async () => {
   const dir = tempDir();
   await writeInput(dir, 1, [put('a', 1)]);
-  const pool = new CompactionPool({ workers: 1 });
+  const pool = new BackgroundPool({ workers: 1 });
   try {
     let error: unknown;
     try {
-      await pool.run(job(dir, [1], { outputFileNumbers: [] }), fs);
+      await pool.runCompaction(job(dir, [1], { outputFileNumbers: [] }), fs);
     } catch (err) {
       error = err;
     }
@@ -380,9 +380,9 @@ test('an invariant failure in a worker comes back as a plain Error', async () =>
 test('jobs beyond the worker count wait their turn and all complete', async () => {
   const dir = tempDir();
   for (let t = 1; t <= 6; t++) await writeInput(dir, t, Array.from({ length: 300 }, (_, i) => put(`t${t}/${String(i).padStart(4, '0')}`, t * 1000 + i)));
-  const pool = new CompactionPool({ workers: 2 });
+  const pool = new BackgroundPool({ workers: 2 });
   try {
-    const runs = [1, 2, 3, 4, 5, 6].map((t) => pool.run(job(dir, [t], { outputFileNumbers: [100 + t * 10] }), fs));
+    const runs = [1, 2, 3, 4, 5, 6].map((t) => pool.runCompaction(job(dir, [t], { outputFileNumbers: [100 + t * 10] }), fs));
     assert.is(pool.running, 6);
     const results = await Promise.all(runs);
     results.forEach((r, i) => assert.is(r.entriesOut, 300, `job ${i + 1}`));
@@ -395,17 +395,17 @@ test('jobs beyond the worker count wait their turn and all complete', async () =
 test('a worker thread that dies fails its job with IO_ERROR and is replaced for the next', async () => {
   const dir = tempDir();
   await writeInput(dir, 1, [put('a', 1)]);
-  const pool = new CompactionPool({ workers: 1 });
+  const pool = new BackgroundPool({ workers: 1 });
   const postMessage = Worker.prototype.postMessage;
   try {
     // The thread is killed where it would have received its job.
     Worker.prototype.postMessage = function (this: Worker) {
       void this.terminate();
     };
-    const err = await expectCode(() => pool.run(job(dir, [1]), fs), 'IO_ERROR');
+    const err = await expectCode(() => pool.runCompaction(job(dir, [1]), fs), 'IO_ERROR');
     assert.match(err.message, /died/);
     Worker.prototype.postMessage = postMessage;
-    assert.is((await pool.run(job(dir, [1]), fs)).entriesOut, 1);
+    assert.is((await pool.runCompaction(job(dir, [1]), fs)).entriesOut, 1);
   } finally {
     Worker.prototype.postMessage = postMessage;
     await pool.close();
@@ -421,9 +421,9 @@ test('a custom FileSystem runs the job inline, through that FileSystem', async (
     createWritable: { value: (file: string) => (calls.push(`create ${file}`), fs.createWritable(file)) },
     syncDir: { value: (d: string) => (calls.push(`syncDir ${d}`), fs.syncDir(d)) },
   });
-  const pool = new CompactionPool({ workers: 2 });
+  const pool = new BackgroundPool({ workers: 2 });
   try {
-    const result = await pool.run(job(dir, [1]), spy);
+    const result = await pool.runCompaction(job(dir, [1]), spy);
     assert.equal(calls, [`open ${tableFileName(dir, 1)}`, `create ${tableFileName(dir, 100)}`, `syncDir ${dir}`]);
     assert.is(result.entriesOut, 2);
   } finally {
@@ -431,20 +431,20 @@ test('a custom FileSystem runs the job inline, through that FileSystem', async (
   }
 });
 
-test('close() waits for running jobs, is idempotent, and run() then fails with CLOSED', async () => {
+test('close() waits for running jobs, is idempotent, and runCompaction() then fails with CLOSED', async () => {
   const dir = tempDir();
   await writeInput(dir, 1, [put('a', 1)]);
-  const pool = new CompactionPool({ workers: 1 });
-  const running = pool.run(job(dir, [1]), fs);
+  const pool = new BackgroundPool({ workers: 1 });
+  const running = pool.runCompaction(job(dir, [1]), fs);
   const closed = pool.close();
   assert.is(pool.close(), closed);
-  await expectCode(() => pool.run(job(dir, [1]), fs), 'CLOSED');
+  await expectCode(() => pool.runCompaction(job(dir, [1]), fs), 'CLOSED');
   await closed;
   assert.is((await running).entriesOut, 1);
   assert.is(pool.running, 0);
-  const inline = new CompactionPool({ workers: 0 });
+  const inline = new BackgroundPool({ workers: 0 });
   await inline.close();
-  await expectCode(() => inline.run(job(dir, [1]), fs), 'CLOSED');
+  await expectCode(() => inline.runCompaction(job(dir, [1]), fs), 'CLOSED');
 });
 
 test('a pool that is never closed does not keep the process alive', async () => {
@@ -455,10 +455,10 @@ test('a pool that is never closed does not keep the process alive', async () => 
   const script = join(dir, 'forgotten-pool.mjs');
   writeFileSync(
     script,
-    `const { CompactionPool } = await import(${JSON.stringify(poolModule)});
+    `const { BackgroundPool } = await import(${JSON.stringify(poolModule)});
     const { NodeFileSystem } = await import(${JSON.stringify(baseModule)});
-    const pool = new CompactionPool({ workers: 2 });
-    const result = await pool.run(${JSON.stringify(job(dir, [1]))}, new NodeFileSystem());
+    const pool = new BackgroundPool({ workers: 2 });
+    const result = await pool.runCompaction(${JSON.stringify(job(dir, [1]))}, new NodeFileSystem());
     console.log('entriesOut', result.entriesOut);`,
   );
   const child = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 20_000 });

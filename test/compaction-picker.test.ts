@@ -154,4 +154,9 @@ test('pickRange() does not depend on scores: a level within its target is still 
   assert.equal(show(new CompactionPicker(POLICY).pickRange(v, 2, undefined, undefined)), { from: '2->3', inputs: [[2, [1]]], trivialMove: true });
 });
 
+test('pickRange of the last level is refused: nothing lies below it to compact into', () => {
+  const picker = new CompactionPicker(POLICY);
+  assert.throws(() => picker.pickRange(Version.empty(), NUM_LEVELS - 1, undefined, undefined), /no level below it/);
+});
+
 test.run();

@@ -29,7 +29,7 @@ async function withDb(options: OpenOptions, fn: (db: Database, dir: string) => P
 const key = (i: number) => `key${String(i).padStart(6, '0')}`;
 const value = (i: number, round: number) => `${round}:${i}:`.padEnd(200, String.fromCharCode(97 + ((i + round) % 26)));
 /** Runs `count` writes with at most `inFlight` of them pending at a time. */
-async function writeAll(count: number, inFlight: number, write: (i: number) => Promise<void>): Promise<void> {
+async function writeAll(count: number, inFlight: number, write: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < count) await write(next++);

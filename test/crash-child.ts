@@ -1,6 +1,7 @@
 // The process test/crash.test.ts kills. It opens the database in DIR and writes with
 // sync: true from many concurrent writers until it is killed, acknowledging each write on
-// stdout once its promise resolved (the line protocol is in test/helpers.ts).
+// stdout once its promise resolved, with the sequence number it resolved to (the line protocol
+// is in test/crash.test.ts, Expected). The change feed's logs are kept for the whole test.
 //
 //   node dist/test/crash-child.js DIR ROUND SEED MEMTABLE_BYTES MAX_EXTRA_VALUE_BYTES SHARDS
 //
@@ -9,7 +10,7 @@
 
 import * as fs from 'node:fs';
 import { open } from '../src/index.js';
-import { batchKey, crashOptions, crashValue, Rng } from './helpers.js';
+import { batchKey, CRASH_RETENTION, crashOptions, crashValue, Rng } from './helpers.js';
 
 const [dir, roundArg, seedArg, memtableArg, extraArg, shardsArg] = process.argv.slice(2);
 if (dir === undefined || roundArg === undefined || seedArg === undefined || memtableArg === undefined || extraArg === undefined || shardsArg === undefined) {
@@ -33,7 +34,7 @@ function say(line: string): void {
   }
 }
 
-const db = await open(dir, { ...crashOptions(Number(memtableArg)), shards: Number(shardsArg) });
+const db = await open(dir, { ...crashOptions(Number(memtableArg)), changeRetention: CRASH_RETENTION, shards: Number(shardsArg) });
 say('R');
 
 let nextId = 0;
@@ -47,8 +48,8 @@ async function writer(): Promise<never> {
     if (r < 0.1 && deletable.length > 0) {
       const key = deletable.splice(rng.int(deletable.length), 1)[0]!;
       say(`d ${key}`);
-      await db.del(key, { sync: true });
-      say(`D ${key}`);
+      const seq = await db.del(key, { sync: true });
+      say(`D ${key} ${seq}`);
     } else if (r < 0.4) {
       const n = rng.range(2, 8);
       const batch = `${round}/${id}/${n}`;
@@ -57,12 +58,12 @@ async function writer(): Promise<never> {
         const key = batchKey(batch, j);
         ops.push({ type: 'put' as const, key, value: crashValue(key, maxExtra) });
       }
-      await db.batch(ops, { sync: true });
-      say(`B ${batch}`);
+      const seq = await db.batch(ops, { sync: true });
+      say(`B ${batch} ${seq}`);
     } else {
       const key = `p/${round}/${id}`;
-      await db.put(key, crashValue(key, maxExtra), { sync: true });
-      say(`P ${key}`);
+      const seq = await db.put(key, crashValue(key, maxExtra), { sync: true });
+      say(`P ${key} ${seq}`);
       deletable.push(key);
     }
   }

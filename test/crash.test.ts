@@ -5,6 +5,9 @@
 // - every acknowledged put is there with its value, and every acknowledged delete took effect;
 // - every batch is all or nothing, acknowledged ones all;
 // - nothing else is there, and no value is wrong;
+// - the change feed from sequence 0 lists every acknowledged write under the number it resolved
+//   to, each once, in order, and replaying it from nothing gives exactly what is there (so it
+//   lists no write that did not survive); numbers after a reopen rise above every one acknowledged;
 // then starts the next round on the same directory, so the database accumulates.
 //
 //   STRATA_CRASH_SEED=N     another seed for the kill moments and the workload (default 1)
@@ -15,8 +18,8 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { open } from '../src/index.js';
-import { batchKey, crashOptions, crashValue, envInt, Rng, show, withTempDir } from './helpers.js';
+import { open, type Database } from '../src/index.js';
+import { batchKey, CRASH_RETENTION, crashOptions, crashValue, envInt, Rng, show, withTempDir } from './helpers.js';
 
 const CHILD = fileURLToPath(new URL('./crash-child.js', import.meta.url));
 const SEED = envInt('STRATA_CRASH_SEED') ?? 1;
@@ -36,10 +39,30 @@ class Expected {
   /** Put keys: 'present' once acknowledged, 'absent' once a delete was, 'either' while a delete was in flight at a kill. */
   readonly puts = new Map<string, 'present' | 'absent' | 'either'>();
   readonly batches = new Set<string>();
+  /** Acknowledged writes by the sequence number they resolved to: "P key", "D key" or "B batch". */
+  readonly bySeq = new Map<bigint, string>();
+  /** The largest number acknowledged in earlier rounds, and in this one. */
+  previousRoundsMax = 0n;
+  maxSeq = 0n;
   acks = 0;
 
+  /** A new child starts: its numbers must rise above every number acknowledged before. */
+  newRound(): void {
+    this.previousRoundsMax = this.maxSeq;
+  }
+
   line(line: string): void {
-    const [tag, arg] = [line[0], line.slice(2)];
+    const tag = line[0];
+    let arg = line.slice(2);
+    if (tag === 'P' || tag === 'D' || tag === 'B') {
+      const space = arg.lastIndexOf(' ');
+      const seq = BigInt(arg.slice(space + 1));
+      arg = arg.slice(0, space);
+      assert.ok(seq > this.previousRoundsMax, `${line}: sequence numbers after a reopen rise above ${this.previousRoundsMax}, acknowledged before`);
+      assert.not.ok(this.bySeq.has(seq), `${line}: sequence number ${seq} was acknowledged twice`);
+      this.bySeq.set(seq, `${tag} ${arg}`);
+      if (seq > this.maxSeq) this.maxSeq = seq;
+    }
     switch (tag) {
       case 'R':
         return;
@@ -129,7 +152,7 @@ function runChild(dir: string, round: number, seed: number, w: Workload, expecte
 
 /** Opens `dir` and checks it against `expected`; resolves 'either' keys to what was found. */
 async function verify(dir: string, w: Workload, expected: Expected, what: string): Promise<number> {
-  const db = await open(dir, crashOptions(w.memtableBytes));
+  const db = await open(dir, { ...crashOptions(w.memtableBytes), changeRetention: CRASH_RETENTION });
   try {
     // Open deletes what a killed flush or compaction left behind that no MANIFEST edit names.
     const names = fs.readdirSync(dir, { recursive: true, encoding: 'utf8' });
@@ -144,7 +167,9 @@ async function verify(dir: string, w: Workload, expected: Expected, what: string
     const batches = new Map<string, number>();
     let previous: Buffer | undefined;
     let entries = 0;
+    const state = new Map<string, Buffer>();
     for await (const [k, v] of db.iterator()) {
+      state.set(k.toString('latin1'), v);
       entries++;
       if (previous !== undefined && Buffer.compare(previous, k) >= 0) throw new Error(`${what}: iterator keys out of order: ${show(previous)} then ${show(k)}`);
       previous = k;
@@ -180,9 +205,42 @@ async function verify(dir: string, w: Workload, expected: Expected, what: string
         throw new Error(`${what}: get(${key}) gives ${show(value, 40)}, the iterator ${found ? 'found it' : 'did not'}`);
       }
     }
+    await checkFeed(db, expected, state, what);
     return entries;
   } finally {
     await db.close();
+  }
+}
+
+/** The change feed from 0 against the acknowledgments and the state the iterator found. */
+async function checkFeed(db: Database, expected: Expected, state: ReadonlyMap<string, Buffer>, what: string): Promise<void> {
+  const replayed = new Map<string, Buffer>();
+  const found = new Map<bigint, string[]>();
+  let previous = 0n;
+  for await (const change of db.changes({ since: 0n, live: false })) {
+    if (change.seq <= previous) throw new Error(`${what}: the feed gave ${change.seq} after ${previous}`);
+    previous = change.seq;
+    const ops: string[] = [];
+    for (const op of change.ops) {
+      const key = op.key.toString('latin1');
+      if (op.type === 'put') replayed.set(key, op.value!);
+      else replayed.delete(key);
+      ops.push(`${op.type} ${key}`);
+    }
+    found.set(change.seq, ops);
+  }
+  for (const [seq, write] of expected.bySeq) {
+    const ops = found.get(seq);
+    if (ops === undefined) throw new Error(`${what}: acknowledged ${write} (sequence ${seq}) is not in the feed`);
+    const [tag, arg] = [write[0], write.slice(2)];
+    const want =
+      tag === 'P' ? [`put ${arg}`] : tag === 'D' ? [`del ${arg}`] : Array.from({ length: Number(arg.split('/')[2]) }, (_, j) => `put ${batchKey(arg, j)}`);
+    // A batch across shards lists its parts shard by shard: compare the operations as a set.
+    if ([...ops].sort().join('|') !== [...want].sort().join('|')) throw new Error(`${what}: sequence ${seq} is ${ops.join(', ')} in the feed, but ${write} was acknowledged under it`);
+  }
+  if (replayed.size !== state.size) throw new Error(`${what}: replaying the feed gives ${replayed.size} keys, the database holds ${state.size}`);
+  for (const [key, value] of state) {
+    if (!replayed.get(key)?.equals(value)) throw new Error(`${what}: replaying the feed gives ${show(replayed.get(key), 40)} under ${key}, the database ${show(value, 40)}`);
   }
 }
 
@@ -195,6 +253,7 @@ async function crashRounds(name: string, w: Workload, seedOffset: number): Promi
     try {
       for (let round = 0; round < ROUNDS; round++) {
         const kill = rng.chance(0.2) ? { afterMs: rng.range(0, 400) } : { afterAcks: rng.range(5, 1500) };
+        expected.newRound();
         const child = await runChild(dir, round, rng.u32(), w, expected, kill);
         const entries = await verify(dir, w, expected, `round ${round}`);
         log.push(

@@ -85,7 +85,8 @@ export async function databaseWithTable(dir: string, options: OpenOptions = {}):
  * written at open and two flush edits; returns its path.
  */
 export async function databaseWithManifest(dir: string): Promise<string> {
-  const db = await open(dir);
+  // No retention for the change feed: a flush deletes the WAL it retired, as the damage tests expect.
+  const db = await open(dir, { changeRetention: { bytes: 0 } });
   await db.put('a', '1');
   await db.flush();
   await db.put('b', '2');

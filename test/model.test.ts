@@ -258,7 +258,7 @@ class Run {
       }
       case 'burst': {
         // Concurrent writes: sequence numbers are assigned in call order, so the model applies them so.
-        const writes: Promise<void>[] = [];
+        const writes: Promise<unknown>[] = [];
         const applied: WriteOp[][] = [];
         const n = rng.range(2, 12);
         for (let i = 0; i < n; i++) {

@@ -16,7 +16,7 @@ if (dir === undefined || scenario === undefined || shardsArg === undefined) {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function fill(db: Database, from: number, count: number): Promise<void> {
-  const writes: Promise<void>[] = [];
+  const writes: Promise<unknown>[] = [];
   for (let i = from; i < from + count; i++) writes.push(db.put(`key${String(i).padStart(6, '0')}`, 'v'.repeat(200)));
   await Promise.all(writes);
 }

@@ -1,4 +1,4 @@
-// The compaction pool (src/compaction/pool.ts) as the application's process sees it: the
+// The background pool (src/compaction/pool.ts) as the application's process sees it: the
 // worker threads start under whatever Node flags the process was started with.
 
 import { test } from 'uvu';

@@ -55,7 +55,8 @@ const key = (i: number) => `key${String(i).padStart(5, '0')}`;
  * deletes, compacted down; 40 more puts flushed to level 0; 10 puts left in the WAL.
  */
 async function populate(dir: string, keepOpen = false): Promise<Database> {
-  const db = await open(dir, { compactionWorkers: 0 });
+  // No WAL kept for the change feed: each flush deletes the WAL it retired.
+  const db = await open(dir, { compactionWorkers: 0, changeRetention: { bytes: 0 } });
   for (let i = 0; i < 300; i++) await db.put(key(i), `value ${i}`);
   for (let i = 0; i < 20; i++) await db.del(key(i * 3));
   await db.flush();
@@ -504,5 +505,28 @@ test('bytesText shows printable UTF-8 quoted, other bytes as hex, and cuts at a 
   assert.is(bytesText(Buffer.from([1, 2, 3, 4]), 2), '0x0102… (4 bytes)');
   assert.is(bytesText(new Uint8Array(0)), '""');
 });
+
+test('changes lists a closed database\'s writes from its retained logs, in order, as JSON lines, above --since', () =>
+  withTempDir(async (dir) => {
+    const db = await open(dir, { shards: 3, memtableBytes: 64 * 1024 });
+    const seqs: bigint[] = [];
+    for (let i = 0; i < 200; i++) seqs.push(await db.put(key(i), 'v'.repeat(300)));
+    await db.flush();
+    seqs.push(await db.batch([{ type: 'put', key: 'x', value: '1' }, { type: 'put', key: 'y', value: '2' }, { type: 'del', key: 'z' }]));
+    seqs.push(await db.del(key(0)));
+    await db.close();
+    const before = snapshot(dir);
+    const r = await run('changes', '--json', dir);
+    expectCode(r, 0);
+    assert.is(snapshot(dir), before, 'read-only');
+    const lines = r.out.map((l) => JSON.parse(l) as { seq: string; ops: { type: string; key: { utf8: string } }[] });
+    assert.equal(lines.map((l) => BigInt(l.seq)), seqs, 'every write, in sequence order, once');
+    assert.equal(lines.at(-2)!.ops.map((o) => `${o.type} ${o.key.utf8}`).sort(), ['del z', 'put x', 'put y']);
+    const tail = await run('changes', '--since', String(seqs[199]), dir);
+    expectCode(tail, 0);
+    assert.is(tail.out.filter((l) => /^\d+:/.test(l)).length, 2);
+    const bad = await run('changes', '--since', '-1', dir);
+    expectCode(bad, 2);
+  }));
 
 test.run();

@@ -5,9 +5,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadChecksum, NodeFileSystem, StrataError, xxh32, type FileSystem, type WritableFile } from '../src/base/index.js';
 import { LogWriter, readLog, readLogFile, RecordBuffer, RecordType, type LogReadMode } from '../src/wal/index.js';
-import { encodeRecord, frameRecords, LOG_FILE_HEADER } from '../src/wal/record-format.js';
+import { frameRecords, LOG_FILE_HEADER, putRecordHeader, RECORD_HEADER_BYTES } from '../src/wal/record-format.js';
 
 await loadChecksum();
+
+/** One record as a single contiguous buffer: the header putRecordHeader writes, then the payload. */
+function encodeRecord(type: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(RECORD_HEADER_BYTES + payload.length);
+  putRecordHeader(out, 0, type, payload);
+  out.set(payload, RECORD_HEADER_BYTES);
+  return out;
+}
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratadb-wal-'));
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -133,7 +141,7 @@ test('records of 0 bytes, 1 byte and 100 KiB, of both types, read back identical
   }
 });
 
-test('one record built by hand from the format comment is what encodeRecord writes and readLog reads', () => {
+test('one record built by hand from the format comment is what putRecordHeader writes and readLog reads', () => {
   // Annotated hex: bytes, then an optional `// comment` to the end of the line.
   const hex = (s: string) =>
     Uint8Array.from(s.replace(/\/\/.*$/gm, '').trim().split(/\s+/).map((b) => parseInt(b, 16)));

@@ -32,10 +32,10 @@ export interface Seeker {
 
 export interface Store {
   readonly name: StoreName;
-  put(key: Buffer, value: Buffer, sync: boolean): Promise<void>;
-  del(key: Buffer, sync: boolean): Promise<void>;
+  put(key: Buffer, value: Buffer, sync: boolean): Promise<unknown>;
+  del(key: Buffer, sync: boolean): Promise<unknown>;
   /** Applies all the puts atomically. */
-  batch(puts: BatchPut[], sync: boolean): Promise<void>;
+  batch(puts: BatchPut[], sync: boolean): Promise<unknown>;
   /** The value's length, or -1 when the key is absent. Synchronous where the store's get is. */
   get(key: Buffer): Promise<number> | number;
   /**

@@ -24,15 +24,15 @@ class StrataStore implements Store {
     this.#db = db;
   }
 
-  put(key: Buffer, value: Buffer, sync: boolean): Promise<void> {
+  put(key: Buffer, value: Buffer, sync: boolean): Promise<unknown> {
     return this.#db.put(key, value, { sync });
   }
 
-  del(key: Buffer, sync: boolean): Promise<void> {
+  del(key: Buffer, sync: boolean): Promise<unknown> {
     return this.#db.del(key, { sync });
   }
 
-  batch(puts: BatchPut[], sync: boolean): Promise<void> {
+  batch(puts: BatchPut[], sync: boolean): Promise<unknown> {
     return this.#db.batch(puts, { sync });
   }
 

@@ -18,7 +18,7 @@ export interface BatchEntry {
   value: Uint8Array;
 }
 
-/** Bytes that encodeBatch needs for `entries`. */
+/** Bytes that encodeBatchInto needs for `entries`. */
 export function batchEncodedLength(entries: readonly BatchEntry[]): number {
   let n = BATCH_HEADER_BYTES;
   for (const e of entries) {
@@ -45,12 +45,6 @@ export function encodeBatchInto(out: Uint8Array, offset: number, firstSeq: SeqNu
     }
   }
   return p;
-}
-
-export function encodeBatch(firstSeq: SeqNum, entries: readonly BatchEntry[]): Uint8Array {
-  const out = new Uint8Array(batchEncodedLength(entries));
-  encodeBatchInto(out, 0, firstSeq, entries);
-  return out;
 }
 
 export interface DecodedBatch {

@@ -8,7 +8,8 @@ export type ErrorCode =
   | 'CORRUPTION' // bytes on disk failed a check; the message names file and offset
   | 'IO_ERROR' // the operating system failed a call; `errno` holds its code
   | 'NOT_SUPPORTED' // a format version or feature this build does not know
-  | 'NOT_FOUND'; // a database directory that does not exist with createIfMissing: false
+  | 'NOT_FOUND' // a database directory that does not exist with createIfMissing: false
+  | 'OUT_OF_RANGE'; // a change feed's `since` is older than the logs still retained
 
 export class StrataError extends Error {
   readonly code: ErrorCode;

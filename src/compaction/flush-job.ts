@@ -12,10 +12,12 @@ import { Memtable, type SharedMemtable } from '../memtable/index.js';
 import { TableBuilder, type TableBuilderOptions } from '../sstable/index.js';
 
 /**
- * Finished blocks are appended once this many bytes wait in memory. Each append is also a turn
- * of the event loop, which a flush on the main thread must leave often (p99 delay < 20 ms).
+ * Finished blocks are appended once this many bytes wait in memory. Small, for latency: each
+ * append is also a turn of the event loop, which a flush on the main thread must leave often
+ * (p99 delay < 20 ms), and a flush has no other point where it yields. A compaction, which
+ * yields by the clock, drains in larger steps (job.ts, DRAIN_BYTES_FOR_THROUGHPUT).
  */
-const DRAIN_BYTES = 256 * 1024;
+const DRAIN_BYTES_FOR_LATENCY = 256 * 1024;
 
 /**
  * Writes every entry of `it` to table `fileNumber` in `dir`. Resolves to its metadata, or
@@ -35,7 +37,7 @@ export async function writeTable(
   try {
     for (; it.valid(); it.next()) {
       builder.add(it.key(), it.seq(), it.kind(), it.value());
-      if (builder.pendingBytes >= DRAIN_BYTES) await builder.drain();
+      if (builder.pendingBytes >= DRAIN_BYTES_FOR_LATENCY) await builder.drain();
     }
     const built = await builder.finish();
     await fs.syncDir(dir);
@@ -62,7 +64,7 @@ export interface FlushResult {
   table: TableMeta | undefined;
 }
 
-export async function runFlush(job: FlushJob, fs: FileSystem): Promise<FlushResult> {
+export async function flushMemtable(job: FlushJob, fs: FileSystem): Promise<FlushResult> {
   const table = await writeTable(fs, job.dir, job.fileNumber, Memtable.fromShared(job.memtable).iterator(), job.builder);
   return { table };
 }

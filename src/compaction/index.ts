@@ -1,6 +1,6 @@
 // src/compaction: choosing compactions (picker) and running them and flushes off the main
 // thread (job, flush-job, worker, pool). Other folders import from here only.
-export { runCompaction, type CompactionJob, type CompactionResult } from './job.js';
-export { CompactionPool, type Job } from './pool.js';
-export { writeTable, runFlush, type FlushJob, type FlushResult } from './flush-job.js';
+export { compactTables, outputFilesToReserve, type CompactionJob, type CompactionResult } from './job.js';
+export { BackgroundPool, type Job } from './pool.js';
+export { writeTable, flushMemtable, type FlushJob, type FlushResult } from './flush-job.js';
 export { CompactionPicker, levelScores, levelTargetBytes, pendingCompactionBytes, type CompactionPolicy, type PickedCompaction } from './picker.js';

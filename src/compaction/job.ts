@@ -53,9 +53,19 @@ export interface CompactionJob {
   builder: TableBuilderOptions;
   /**
    * File numbers reserved for the outputs, used in order. Running out is a bug of the caller
-   * (invariant error); reserving ceil(inputBytes / targetFileBytes) + 2 suffices.
+   * (invariant error); outputFilesToReserve() says how many to reserve.
    */
   outputFileNumbers: number[];
+}
+
+/**
+ * How many output file numbers a job over `inputBytes` of tables reserves. Outputs can
+ * outgrow their inputs (inputs compressed better than the builder options now say), so
+ * inputBytes / targetFileBytes is not a bound: reserve plenty. Numbers left unused are simply
+ * never seen again.
+ */
+export function outputFilesToReserve(inputBytes: number, targetFileBytes: number): number {
+  return Math.ceil((8 * inputBytes) / targetFileBytes) + 4;
 }
 
 export interface CompactionResult {
@@ -73,8 +83,13 @@ export interface CompactionResult {
   droppedTombstones: number;
 }
 
-/** Finished blocks are appended once this many bytes wait in memory. */
-const DRAIN_BYTES = 1024 * 1024;
+/**
+ * Finished blocks are appended once this many bytes wait in memory. Large, for throughput:
+ * the event loop gets its turns by the clock (YIELD_AFTER_MS), so an append need only be big
+ * enough to be worth its write. A flush drains in smaller steps because its appends are its
+ * only turns (flush-job.ts, DRAIN_BYTES_FOR_LATENCY).
+ */
+const DRAIN_BYTES_FOR_THROUGHPUT = 1024 * 1024;
 /** Entries between looks at the clock; the clock decides when to give the event loop a turn. */
 const CLOCK_EVERY_ENTRIES = 64;
 /** Longest stretch of synchronous work between two turns of the event loop (inline runs). */
@@ -87,7 +102,7 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * directory entry); rejects after removing every output it created. REQUIRES:
  * loadChecksum() has resolved; the input files stay in place until it settles.
  */
-export async function runCompaction(job: CompactionJob, fs: FileSystem): Promise<CompactionResult> {
+export async function compactTables(job: CompactionJob, fs: FileSystem): Promise<CompactionResult> {
   invariant(job.snapshots.length > 0, 'a compaction job needs at least the newest published sequence in snapshots');
   for (let i = 1; i < job.snapshots.length; i++) invariant(job.snapshots[i - 1]! <= job.snapshots[i]!, 'compaction snapshots must be ascending');
   invariant(job.targetFileBytes > 0, `targetFileBytes must be positive, not ${job.targetFileBytes}`);
@@ -250,7 +265,7 @@ class OutputWriter {
       return this.#addToNext(key, seq, kind, value);
     }
     builder.add(key, seq, kind, value);
-    return builder.pendingBytes >= DRAIN_BYTES ? builder.drain() : undefined;
+    return builder.pendingBytes >= DRAIN_BYTES_FOR_THROUGHPUT ? builder.drain() : undefined;
   }
 
   /** Finishes the last output and syncs the directory once; the outputs in key order. */

@@ -13,8 +13,9 @@
 //   remembers where the last compaction of that level ended);
 // - plus every file of the output level that overlaps the inputs' user-key range.
 // A single input file with nothing to merge with below is moved by the MANIFEST edit alone.
+// Which files overlap a key range is the Version's answer (Version.overlappingFiles).
 
-import { compareBytes } from '../base/index.js';
+import { compareBytes, invariant } from '../base/index.js';
 import { NUM_LEVELS, type TableMeta, type Version } from '../manifest/index.js';
 
 export interface CompactionPolicy {
@@ -33,6 +34,9 @@ export interface PickedCompaction {
   inputs: { level: number; files: TableMeta[] }[];
   /** True when one file moves down without being rewritten. */
   trivialMove: boolean;
+  /** The user-key range of all the inputs, both ends included. */
+  smallestKey: Uint8Array;
+  largestKey: Uint8Array;
 }
 
 /** Target bytes of `level` (>= 1). */
@@ -66,10 +70,6 @@ export function pendingCompactionBytes(version: Version, policy: CompactionPolic
   return pending;
 }
 
-export function overlaps(file: TableMeta, smallest: Uint8Array, largest: Uint8Array): boolean {
-  return compareBytes(file.largestKey, smallest) >= 0 && compareBytes(file.smallestKey, largest) <= 0;
-}
-
 function rangeOf(files: readonly TableMeta[]): [Uint8Array, Uint8Array] {
   let smallest = files[0]!.smallestKey;
   let largest = files[0]!.largestKey;
@@ -83,10 +83,11 @@ function rangeOf(files: readonly TableMeta[]): [Uint8Array, Uint8Array] {
 function withOverlaps(version: Version, level: number, files: TableMeta[]): PickedCompaction {
   const outputLevel = level + 1;
   const [smallest, largest] = rangeOf(files);
-  const below = version.levels[outputLevel]!.filter((f) => overlaps(f, smallest, largest));
+  const below = version.overlappingFiles(outputLevel, smallest, largest);
   const inputs = [{ level, files }];
   if (below.length > 0) inputs.push({ level: outputLevel, files: below });
-  return { level, outputLevel, inputs, trivialMove: files.length === 1 && below.length === 0 };
+  const [smallestKey, largestKey] = rangeOf([...files, ...below]);
+  return { level, outputLevel, inputs, trivialMove: files.length === 1 && below.length === 0, smallestKey, largestKey };
 }
 
 export class CompactionPicker {
@@ -121,12 +122,12 @@ export class CompactionPicker {
   /**
    * The files of `level` overlapping [start, end] (either end open when undefined) with their
    * overlaps in the level below, or undefined when none overlaps. From level 0 it takes every
-   * file, for the reason given at the top.
+   * file, for the reason given at the top. REQUIRES: level < NUM_LEVELS - 1 (the last level
+   * has no level below to compact into; checked).
    */
   pickRange(version: Version, level: number, start: Uint8Array | undefined, end: Uint8Array | undefined): PickedCompaction | undefined {
-    const files = version.levels[level]!.filter(
-      (f) => (start === undefined || compareBytes(f.largestKey, start) >= 0) && (end === undefined || compareBytes(f.smallestKey, end) <= 0),
-    );
+    invariant(Number.isInteger(level) && level >= 0 && level < NUM_LEVELS - 1, `pickRange of level ${level}: no level below it`);
+    const files = version.overlappingFiles(level, start, end);
     if (files.length === 0) return undefined;
     if (level === 0) return withOverlaps(version, 0, [...version.levels[0]!]);
     return withOverlaps(version, level, files);

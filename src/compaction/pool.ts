@@ -1,6 +1,6 @@
-// CompactionPool: runs compaction jobs (job.ts) and flushes (flush-job.ts) on worker threads,
-// so that reading, merging, compressing and writing tables stay off the application's event
-// loop.
+// BackgroundPool: runs the engine's background work, flushes (flush-job.ts) and compactions
+// (job.ts), on worker threads, so that reading, merging, compressing and writing tables stay
+// off the application's event loop.
 //
 // Protocol, one job at a time per worker (worker.ts answers):
 //   main → worker  JobRequest  { id, job: CompactionJob | FlushJob }
@@ -10,26 +10,25 @@
 // and crosses as code 'INTERNAL', rebuilt as a plain Error carrying the worker's stack.
 //
 // Invariants: 1. at most `workers` threads, started lazily, each running at most one job;
-// jobs wait in FIFO order for a free one, flushes ahead of compactions. 2. a thread is ref()ed exactly while it runs a job,
-// so an idle pool never keeps the process alive. 3. every job run() accepts settles exactly
-// once: with the worker's reply, or with IO_ERROR if its thread dies first (the dead thread
-// is dropped and a new one starts when a job needs it). 4. close() settles only after every
-// accepted job has.
+// jobs wait in FIFO order for a free one, flushes ahead of compactions. 2. a thread is
+// ref()ed exactly while it runs a job, so an idle pool never keeps the process alive.
+// 3. every job runFlush() or runCompaction() accepts settles exactly once: with the worker's
+// reply, or with IO_ERROR if its thread dies first (the dead thread is dropped and a new one
+// starts when a job needs it). 4. close() settles only after every accepted job has.
 
 import { Worker } from 'node:worker_threads';
 import { closedError, invalidArgument, loadChecksum, NodeFileSystem, osErrno, StrataError, type ErrorCode, type FileSystem } from '../base/index.js';
-import { runFlush, type FlushJob, type FlushResult } from './flush-job.js';
-import { runCompaction, type CompactionJob, type CompactionResult } from './job.js';
+import { flushMemtable, type FlushJob, type FlushResult } from './flush-job.js';
+import { compactTables, type CompactionJob, type CompactionResult } from './job.js';
 
 /** What a worker runs. A FlushJob says kind: 'flush'; a CompactionJob has no kind. */
 export type Job = CompactionJob | FlushJob;
-export type ResultOf<J extends Job> = J extends FlushJob ? FlushResult : CompactionResult;
 
 const isFlush = (job: Job): job is FlushJob => (job as { kind?: string }).kind === 'flush';
 
 /** Runs `job` on this thread. */
 export function runJob(job: Job, fs: FileSystem): Promise<CompactionResult | FlushResult> {
-  return isFlush(job) ? runFlush(job, fs) : runCompaction(job, fs);
+  return isFlush(job) ? flushMemtable(job, fs) : compactTables(job, fs);
 }
 
 export interface JobRequest {
@@ -83,12 +82,12 @@ interface Slot {
   dead: boolean;
 }
 
-export class CompactionPool {
+export class BackgroundPool {
   readonly #maxWorkers: number;
   readonly #slots: Slot[] = [];
   readonly #queue: Task[] = [];
   #nextId = 1;
-  /** Jobs accepted by run() and not yet settled, queued ones included. */
+  /** Jobs accepted by runFlush() and runCompaction() and not yet settled, queued ones included. */
   #running = 0;
   #drained: (() => void)[] = [];
   #closing: Promise<void> | undefined;
@@ -100,20 +99,17 @@ export class CompactionPool {
     this.#maxWorkers = workers;
   }
 
-  /**
-   * Runs `job` on a worker thread; inline instead when the pool has no workers or `fs` is not
-   * a NodeFileSystem (a custom FileSystem, such as a fault-injecting one, cannot cross to a
-   * thread, and no file operation may bypass it). An error from a worker is rebuilt as a
-   * StrataError with the same code, message and errno. Fails with CLOSED after close().
-   */
-  run<J extends Job>(job: J, fs: FileSystem): Promise<ResultOf<J>> {
-    if (this.#closing !== undefined) return Promise.reject(closedError('compaction pool'));
-    this.#running++;
-    const settled = this.#maxWorkers === 0 || !isPlainNodeFileSystem(fs) ? runInline(job, fs) : this.#enqueue(job);
-    return settled.finally(() => this.#settled()) as Promise<ResultOf<J>>;
+  /** Writes a memtable to a level-0 table (flushMemtable), ahead of every queued compaction; as #run says. */
+  runFlush(job: FlushJob, fs: FileSystem): Promise<FlushResult> {
+    return this.#run(job, fs) as Promise<FlushResult>;
   }
 
-  /** Jobs accepted by run() and not yet settled, including those waiting for a thread. */
+  /** Runs a compaction (compactTables); as #run says. */
+  runCompaction(job: CompactionJob, fs: FileSystem): Promise<CompactionResult> {
+    return this.#run(job, fs) as Promise<CompactionResult>;
+  }
+
+  /** Jobs accepted and not yet settled, including those waiting for a thread. */
   get running(): number {
     return this.#running;
   }
@@ -126,6 +122,19 @@ export class CompactionPool {
       await Promise.all(slots.map((s) => s.worker.terminate()));
     })();
     return this.#closing;
+  }
+
+  /**
+   * Runs `job` on a worker thread; inline instead when the pool has no workers or `fs` is not
+   * a NodeFileSystem (a custom FileSystem, such as a fault-injecting one, cannot cross to a
+   * thread, and no file operation may bypass it). An error from a worker is rebuilt as a
+   * StrataError with the same code, message and errno. Fails with CLOSED after close().
+   */
+  #run(job: Job, fs: FileSystem): Promise<CompactionResult | FlushResult> {
+    if (this.#closing !== undefined) return Promise.reject(closedError('background pool'));
+    this.#running++;
+    const settled = this.#maxWorkers === 0 || !isPlainNodeFileSystem(fs) ? runInline(job, fs) : this.#enqueue(job);
+    return settled.finally(() => this.#settled());
   }
 
   #settled(): void {

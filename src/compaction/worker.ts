@@ -1,5 +1,5 @@
-// The entry point of a worker thread (compactions and flushes) (started by pool.ts from the compiled
-// worker.js). It answers each JobRequest with one JobReply and holds no state between jobs:
+// The entry point of a worker thread that runs flushes and compactions (started by
+// BackgroundPool, pool.ts, from the compiled worker.js). It answers each JobRequest with one JobReply and holds no state between jobs:
 // the xxh32 instance that loadChecksum() sets up is a pure function.
 
 import { parentPort } from 'node:worker_threads';
@@ -7,7 +7,7 @@ import { loadChecksum, NodeFileSystem } from '../base/index.js';
 import { encodeWorkerError, runJob, type JobReply, type JobRequest } from './pool.js';
 
 const port = parentPort;
-if (port === null) throw new Error('src/compaction/worker.js runs only as a worker thread started by CompactionPool');
+if (port === null) throw new Error('src/compaction/worker.js runs only as a worker thread started by BackgroundPool');
 
 port.on('message', (request: JobRequest) => {
   void answer(request).then((reply) => {

@@ -14,7 +14,7 @@
  * 5. After a background (flush, compaction) or WAL failure, writes fail with that error;
  *    reads go on.
  * 6. One compaction at a time per engine, picked by CompactionPicker and run by the
- *    CompactionPool (in a worker thread); its MANIFEST edit, written here on the main thread,
+ *    BackgroundPool (in a worker thread); its MANIFEST edit, written here on the main thread,
  *    is its commit point. Its input files go when no version in use names them.
  * 7. Backpressure: at l0SlowdownTrigger level-0 files each write group waits 1 ms, at
  *    l0StopTrigger (or with maxImmutableMemtables waiting) writes wait for a flush or a
@@ -30,7 +30,6 @@
 
 import {
   closedError,
-  compareBytes,
   ensureDirectory,
   corruption,
   invariant,
@@ -51,9 +50,10 @@ import {
 } from '../base/index.js';
 import {
   CompactionPicker,
-  CompactionPool,
+  BackgroundPool,
   levelScores,
   levelTargetBytes,
+  outputFilesToReserve,
   pendingCompactionBytes,
   writeTable,
   type CompactionJob,
@@ -65,12 +65,12 @@ import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/ind
 import { WalSet } from '../wal/index.js';
 import { CommitPipeline } from './commit-pipeline.js';
 import { DbIterator, type Bounds } from './db-iterator.js';
-import { firstFileReaching, LevelIterator } from './level-iterator.js';
 import type { ResolvedOptions } from './options.js';
 import { plainBatches, replayWals } from './recovery.js';
 import { SequenceClock } from './sequence-clock.js';
 import { SnapshotList } from './snapshots.js';
 import { Participant, type TwoPhaseHooks, type TwoPhaseParticipant } from './two-phase-participant.js';
+import { ChangeLog } from './change-log.js';
 
 interface Immutable {
   readonly mem: Memtable;
@@ -100,6 +100,11 @@ export interface EngineStats {
   bytesCompactedIn: number;
   bytesCompactedOut: number;
   pendingCompactionBytes: number;
+  /**
+   * WAL kept past its flush for the change feed (option changeRetention, and what open feeds
+   * read): bytes and files, and the oldest `since` a feed can start from.
+   */
+  changeRetention: { bytes: number; logs: number; oldestSequence: SeqNum };
   /** Bytes written to disk (WAL, flushes, compactions) per byte the user wrote. */
   writeAmplification: number;
   levels: { level: number; files: number; bytes: number; score: number; targetBytes: number }[];
@@ -113,7 +118,7 @@ export interface EngineHooks {
   /** The database's one sequence counter (default: the engine's own). */
   clock?: SequenceClock;
   /** The worker pool shared by all shards (default: the engine's own, closed with it). */
-  pool?: CompactionPool;
+  pool?: BackgroundPool;
   /** Called once when this engine stops taking writes (a WAL or background failure). */
   onWritesFailed?(err: StrataError): void;
   /** Makes the engine a participant shard: its WALs may hold Prepare and Commit records. */
@@ -146,9 +151,13 @@ export class Engine {
   #imms: Immutable[] = [];
   #flushing: Promise<void> | undefined;
   #compacting: Promise<void> | undefined;
-  readonly #pool: CompactionPool;
+  readonly #pool: BackgroundPool;
   readonly #ownsPool: boolean;
   readonly #picker: CompactionPicker;
+  /** The retained logs read back for the change feed. */
+  readonly changeLog: ChangeLog;
+  /** Applies retention's age limit when no flush does (WalSet invariant 4). */
+  readonly #expiry: ReturnType<typeof setInterval> | undefined;
   /** This shard's part in batches that span shards; undefined for an engine alone. */
   readonly #twoPhase: Participant | undefined;
   /** Writers and flush() waiting for a flush or compaction to finish. */
@@ -208,13 +217,19 @@ export class Engine {
         failWrites: (err) => this.#setBackgroundError('write', err),
       });
     this.#ownsPool = hooks.pool === undefined;
-    this.#pool = hooks.pool ?? new CompactionPool({ workers: options.compactionWorkers });
+    this.#pool = hooks.pool ?? new BackgroundPool({ workers: options.compactionWorkers });
     this.#picker = new CompactionPicker({
       l0CompactionTrigger: options.l0CompactionTrigger,
       levelBaseBytes: options.levelBaseBytes,
       levelMultiplier: options.levelMultiplier,
     });
     versions.onObsoleteFiles(() => this.#scheduleObsoleteDeletion());
+    this.changeLog = new ChangeLog({ fs: options.fs, wals, flushedSeq: () => this.#versions.lastSequence });
+    const { bytes, ms } = options.changeRetention;
+    if (bytes > 0 && ms > 0) {
+      this.#expiry = setInterval(() => void wals.expire().catch(() => {}), Math.max(1000, Math.min(ms / 4, 60_000)));
+      this.#expiry.unref();
+    }
   }
 
   /**
@@ -230,7 +245,7 @@ export class Engine {
     try {
       const names = await fs.readdir(dir);
       const files = names.map((name) => ({ name, parsed: parseFileName(name) }));
-      const wals = new WalSet(fs, dir, names);
+      const wals = new WalSet(fs, dir, names, options.changeRetention);
       let versions: VersionSet;
       if (names.includes('CURRENT')) {
         if (options.errorIfExists) throw new StrataError('INVALID_ARGUMENT', `${dir}: a database already exists there (errorIfExists)`);
@@ -311,8 +326,8 @@ export class Engine {
     return this.#closed;
   }
 
-  /** Writes one atomic batch. REQUIRES: entries validated, not empty. */
-  write(entries: readonly BatchEntry[], sync: boolean): Promise<void> {
+  /** Writes one atomic batch; resolves to its last sequence number. REQUIRES: entries validated, not empty. */
+  write(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
     if (this.#closed) return Promise.reject(closedError('database'));
     for (const e of entries) this.#userBytes += e.key.length + e.value.length;
     return this.#pipeline.submit(entries, sync);
@@ -326,7 +341,7 @@ export class Engine {
   /** The newest value of `key` visible at `seq` (default: everything published). */
   get(key: Uint8Array, seq: SeqNum = this.#clock.published): Buffer | undefined {
     this.#checkOpen();
-    const hit = this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#getFromTables(key, seq);
+    const hit = this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#versions.current.get(key, seq, this.#tableCache);
     if (hit === undefined || hit.kind === ValueKind.Delete) return undefined;
     return Buffer.from(hit.value);
   }
@@ -361,15 +376,7 @@ export class Engine {
     const children: InternalIterator[] = [this.#mem.iterator(), ...this.#imms.map((imm) => imm.mem.iterator())];
     const releases: (() => void)[] = [];
     try {
-      for (const table of version.levels[0]!) {
-        const handle = this.#tableCache.acquire(table.fileNumber);
-        releases.push(handle.release);
-        children.push(handle.reader.iterator());
-      }
-      for (let level = 1; level < NUM_LEVELS; level++) {
-        const files = version.levels[level]!;
-        if (files.length > 0) children.push(new LevelIterator(files, this.#tableCache));
-      }
+      version.addIterators(children, releases, this.#tableCache);
     } catch (err) {
       for (const r of releases) r();
       version.unref();
@@ -411,13 +418,11 @@ export class Engine {
     let finished!: () => void;
     this.#compacting = new Promise<void>((resolve) => (finished = resolve));
     try {
-      const levels = this.#versions.current.levels;
-      let deepest = 1;
-      for (let level = 1; level < NUM_LEVELS; level++) if (levels[level]!.length > 0) deepest = level;
+      const deepest = Math.max(1, this.#versions.current.deepestNonEmptyLevel());
       for (let level = 0; level < deepest; level++) {
         this.#checkOpen();
         const pick = this.#picker.pickRange(this.#versions.current, level, start, end);
-        if (pick) await this.#runCompaction(pick, true);
+        if (pick) await this.#compactAndInstall(pick, true);
       }
       // The replaced files are gone when compactRange() resolves, unless a reader holds them.
       await this.#deleting;
@@ -479,6 +484,7 @@ export class Engine {
       bytesCompactedIn: this.#bytesCompactedIn,
       bytesCompactedOut: this.#bytesCompactedOut,
       pendingCompactionBytes: pendingCompactionBytes(version, this.#picker.policy),
+      changeRetention: this.changeLog.retention(),
       writeAmplification: this.#userBytes === 0 ? 0 : diskBytes / this.#userBytes,
       levels,
       blockCache: {
@@ -498,6 +504,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#expiry);
     await this.#pipeline.drain();
     await this.#flushing?.catch(() => {});
     await this.#compactionsIdle();
@@ -530,28 +537,6 @@ export class Engine {
       if (hit) return hit;
     }
     return undefined;
-  }
-
-  #getFromTables(key: Uint8Array, seq: SeqNum) {
-    const version = this.#versions.current;
-    for (const table of version.levels[0]!) {
-      const hit = this.#getFromTable(table, key, seq);
-      if (hit) return hit;
-    }
-    for (let level = 1; level < NUM_LEVELS; level++) {
-      const files = version.levels[level]!;
-      const table = files[firstFileReaching(files, key)];
-      if (table === undefined) continue;
-      const hit = this.#getFromTable(table, key, seq);
-      if (hit) return hit;
-    }
-    return undefined;
-  }
-
-  #getFromTable(table: TableMeta, key: Uint8Array, seq: SeqNum) {
-    if (compareBytes(key, table.smallestKey) < 0 || compareBytes(key, table.largestKey) > 0) return undefined;
-    if (table.smallestSeq > seq) return undefined;
-    return this.#tableCache.get(table.fileNumber, key, seq);
   }
 
   /**
@@ -636,7 +621,7 @@ export class Engine {
     this.#pendingOutputs.add(fileNumber);
     let logNumber: number;
     try {
-      const { table: meta } = await this.#pool.run(
+      const { table: meta } = await this.#pool.runFlush(
         { kind: 'flush', dir: this.dir, fileNumber, memtable: imm.mem.toShared(), builder: this.#builderOptions },
         this.#options.fs,
       );
@@ -680,7 +665,7 @@ export class Engine {
     if (this.#compacting || this.#closed || this.#backgroundError) return;
     const pick = this.#picker.pick(this.#versions.current);
     if (!pick) return;
-    this.#compacting = this.#runCompaction(pick, false).then(
+    this.#compacting = this.#compactAndInstall(pick, false).then(
       () => {
         this.#compacting = undefined;
         this.#notifyProgress();
@@ -694,7 +679,7 @@ export class Engine {
   }
 
   /** Runs one compaction and installs its result. `rewrite` forbids a trivial move. */
-  async #runCompaction(pick: PickedCompaction, rewrite: boolean): Promise<void> {
+  async #compactAndInstall(pick: PickedCompaction, rewrite: boolean): Promise<void> {
     const version = this.#versions.current;
     version.ref();
     const removed = pick.inputs.flatMap(({ level, files }) => files.map((f) => ({ level, fileNumber: f.fileNumber })));
@@ -706,29 +691,23 @@ export class Engine {
         return;
       }
       const inputBytes = pick.inputs.reduce((n, { files }) => n + files.reduce((m, f) => m + f.fileSize, 0), 0);
-      // Outputs can outgrow their inputs (inputs compressed better than the options now say):
-      // reserve plenty; numbers left unused are simply never seen again.
-      const outputFileNumbers = Array.from({ length: Math.ceil((8 * inputBytes) / this.#options.targetFileBytes) + 4 }, () =>
+      const outputFileNumbers = Array.from({ length: outputFilesToReserve(inputBytes, this.#options.targetFileBytes) }, () =>
         this.#versions.newFileNumber(),
       );
       for (const n of outputFileNumbers) this.#pendingOutputs.add(n);
       this.#compactionsRunning++;
       try {
-        const deeperRanges: [Uint8Array, Uint8Array][] = [];
-        for (let level = pick.outputLevel + 1; level < NUM_LEVELS; level++) {
-          for (const f of version.levels[level]!) deeperRanges.push([f.smallestKey, f.largestKey]);
-        }
         const job: CompactionJob = {
           dir: this.dir,
           inputs: pick.inputs.map(({ level, files }) => ({ level, fileNumbers: files.map((f) => f.fileNumber) })),
           outputLevel: pick.outputLevel,
           snapshots: [...this.#snapshots.sequences(), this.#clock.published],
-          deeperRanges,
+          deeperRanges: version.rangesBelow(pick.outputLevel, pick.smallestKey, pick.largestKey),
           targetFileBytes: this.#options.targetFileBytes,
           builder: this.#builderOptions,
           outputFileNumbers,
         };
-        const result = await this.#pool.run(job, this.#options.fs);
+        const result = await this.#pool.runCompaction(job, this.#options.fs);
         await this.#versions.logAndApply({
           removed,
           added: result.outputs.map((table) => ({ level: pick.outputLevel, table })),

@@ -1,8 +1,9 @@
 // src/engine: one shard's engine. Other folders import from here only.
 export { Engine, type EngineStats } from './engine.js';
 export { DbIterator, type Bounds, type Cursor } from './db-iterator.js';
-export { resolveOptions, type EngineOptions, type ResolvedOptions, type WalRecoveryMode } from './options.js';
+export { OPTION_NAMES, resolveOptions, type EngineOptions, type ResolvedOptions, type WalRecoveryMode } from './options.js';
 export { SequenceClock } from './sequence-clock.js';
 export type { EngineHooks } from './engine.js';
 export type { TwoPhaseHooks, TwoPhaseParticipant, TwoPhaseScan } from './two-phase-participant.js';
 export { decodeCommit, decodePrepare } from './two-phase-format.js';
+export { ChangeLog, ShardCursor, CHANGE_CHUNK_BYTES, type ShardRecord, type CommitSeen } from './change-log.js';

@@ -72,6 +72,29 @@ export class SequenceClock {
     return new Promise((resolve) => this.#waiters.push({ seq, resolve }));
   }
 
+  /**
+   * Calls `wake` once every sequence number up to `seq` is published (at once if it is);
+   * returns a function that cancels the wait, so that a reader that stops waiting (a change
+   * feed ended) leaves nothing behind.
+   */
+  onPublished(seq: SeqNum, wake: () => void): () => void {
+    if (seq <= this.#published) {
+      wake();
+      return () => {};
+    }
+    const waiter = { seq, resolve: wake };
+    this.#waiters.push(waiter);
+    return () => {
+      const i = this.#waiters.indexOf(waiter);
+      if (i >= 0) this.#waiters.splice(i, 1);
+    };
+  }
+
+  /** Waiters not yet woken (tests: nothing is left behind). */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
   #wake(): void {
     const waiting: { seq: SeqNum; resolve(): void }[] = [];
     for (const w of this.#waiters) {

@@ -33,6 +33,7 @@ export type StrataLevelOptions<K, V> = AbstractDatabaseOptions<K, V> & OpenOptio
 // ways, so a new engine option fails the build here until it is added.
 const ENGINE_OPTIONS: { readonly [K in keyof Required<OpenOptions>]: true } = {
   shards: true,
+  changeRetention: true,
   createIfMissing: true,
   errorIfExists: true,
   memtableBytes: true,

@@ -4,11 +4,19 @@
 // sequence number), the order in which reads consult them. Levels 1 and below are each one
 // sorted run of non-overlapping files, kept in key order.
 //
+// The questions about the tree's shape are answered here, and nowhere else (LevelDB keeps
+// them in version_set.cc): which tables may hold a key, and in which order a point read
+// consults them (get); which files of a level overlap a key range (overlappingFiles); what
+// lies below a level in a key range (rangesBelow, deepestNonEmptyLevel); which cursors a read
+// of the whole version merges (addIterators).
+//
 // Readers that outlive one synchronous step (iterators) ref() the version they read so that
 // its files are not deleted under them; the version set deletes a file only when no live
 // version names it.
 
-import { compareBytes, invariant } from '../base/index.js';
+import { compareBytes, invariant, type InternalIterator, type SeqNum } from '../base/index.js';
+import type { TableCache } from '../sstable/index.js';
+import { firstFileReaching, LevelIterator } from './level-iterator.js';
 import type { TableMeta, VersionEdit } from './version-edit.js';
 
 export const NUM_LEVELS = 7;
@@ -61,10 +69,100 @@ export class Version {
     return new Version(levels, onUnreferenced);
   }
 
+  /**
+   * The newest entry of `key` visible at `seq` in this version's tables (a Delete included,
+   * as TableCache.get returns it), or undefined. Consults the tables that may hold the key in
+   * the order that makes the first hit the answer: level 0 newest first, then, level by
+   * level, the one file whose key range reaches the key. A table is skipped without a read
+   * when the key is outside its key range or all its entries are newer than `seq`.
+   * Allocates nothing of its own: it runs on every get().
+   */
+  get(key: Uint8Array, seq: SeqNum, tables: TableCache): ReturnType<TableCache['get']> {
+    const levels = this.levels;
+    for (const table of levels[0]!) {
+      if (!mayHold(table, key, seq)) continue;
+      const hit = tables.get(table.fileNumber, key, seq);
+      if (hit) return hit;
+    }
+    for (let level = 1; level < NUM_LEVELS; level++) {
+      const files = levels[level]!;
+      const table = files[firstFileReaching(files, key)];
+      if (table === undefined || !mayHold(table, key, seq)) continue;
+      const hit = tables.get(table.fileNumber, key, seq);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+
+  /**
+   * The files of `level` whose user-key range overlaps [smallest, largest] (both included;
+   * an undefined end is open), in the level's order. Level 0's files are not widened to the
+   * files that overlap those: the compaction picker decides what level 0 must take.
+   */
+  overlappingFiles(level: number, smallest: Uint8Array | undefined, largest: Uint8Array | undefined): TableMeta[] {
+    return this.#level(level).filter((f) => overlaps(f, smallest, largest));
+  }
+
+  /**
+   * The user-key ranges [smallest, largest] of the files below `level` that overlap
+   * [smallest, largest] (an undefined end is open): a key of that range in none of them has
+   * nothing older beneath `level`. What a compaction into `level` needs for its tombstone
+   * rule (CompactionJob.deeperRanges).
+   */
+  rangesBelow(level: number, smallest: Uint8Array | undefined, largest: Uint8Array | undefined): [Uint8Array, Uint8Array][] {
+    invariant(level >= 0 && level < NUM_LEVELS, `level ${level} exists`);
+    const ranges: [Uint8Array, Uint8Array][] = [];
+    for (let below = level + 1; below < NUM_LEVELS; below++) {
+      for (const f of this.levels[below]!) if (overlaps(f, smallest, largest)) ranges.push([f.smallestKey, f.largestKey]);
+    }
+    return ranges;
+  }
+
+  /** The deepest level holding a file; 0 when no level below level 0 does. */
+  deepestNonEmptyLevel(): number {
+    for (let level = NUM_LEVELS - 1; level > 0; level--) if (this.levels[level]!.length > 0) return level;
+    return 0;
+  }
+
+  /**
+   * Appends to `children` the cursors that, merged, read this whole version: one per level-0
+   * table (they may overlap, newest first) and one LevelIterator per deeper level holding
+   * files (its files do not overlap: it opens them one at a time). Appends to `releases` what
+   * the caller must call once it has closed those cursors (the level-0 tables' cache
+   * handles), including when this throws part way (a table that fails to open).
+   */
+  addIterators(children: InternalIterator[], releases: (() => void)[], tables: TableCache): void {
+    for (const table of this.levels[0]!) {
+      const handle = tables.acquire(table.fileNumber);
+      releases.push(handle.release);
+      children.push(handle.reader.iterator());
+    }
+    for (let level = 1; level < NUM_LEVELS; level++) {
+      const files = this.levels[level]!;
+      if (files.length > 0) children.push(new LevelIterator(files, tables));
+    }
+  }
+
+  #level(level: number): readonly TableMeta[] {
+    const files = this.levels[level];
+    invariant(files !== undefined, `level ${level} exists`);
+    return files;
+  }
+
   /** Every file of every level, for listing and deletion checks. */
   *allFiles(): Iterable<{ level: number; table: TableMeta }> {
     for (let level = 0; level < NUM_LEVELS; level++) {
       for (const table of this.levels[level]!) yield { level, table };
     }
   }
+}
+
+/** Whether `table` may hold an entry of `key` visible at `seq`: the point read's checks before any I/O. */
+function mayHold(table: TableMeta, key: Uint8Array, seq: SeqNum): boolean {
+  return compareBytes(key, table.smallestKey) >= 0 && compareBytes(key, table.largestKey) <= 0 && table.smallestSeq <= seq;
+}
+
+/** Whether `file`'s user-key range meets [smallest, largest] (both included; an undefined end is open). */
+function overlaps(file: TableMeta, smallest: Uint8Array | undefined, largest: Uint8Array | undefined): boolean {
+  return (smallest === undefined || compareBytes(file.largestKey, smallest) >= 0) && (largest === undefined || compareBytes(file.smallestKey, largest) <= 0);
 }

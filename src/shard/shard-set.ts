@@ -35,7 +35,7 @@ import {
   type FileLock,
   type SeqNum,
 } from '../base/index.js';
-import { CompactionPool } from '../compaction/index.js';
+import { BackgroundPool } from '../compaction/index.js';
 import {
   Engine,
   SequenceClock,
@@ -45,6 +45,7 @@ import {
   type ResolvedOptions,
   type TwoPhaseParticipant,
 } from '../engine/index.js';
+import { ChangeFeed, type FeedOptions } from './change-feed.js';
 import { openCursor } from './merged-cursor.js';
 import { RecoveryCoordinator } from './recovery-coordinator.js';
 import { shardOf, splitByShard } from './router.js';
@@ -61,7 +62,7 @@ export class ShardSet {
   /** Each shard's participant in batches that span shards; none for one shard. */
   readonly #participants: readonly TwoPhaseParticipant[];
   readonly #clock: SequenceClock;
-  readonly #pool: CompactionPool;
+  readonly #pool: BackgroundPool;
   /** The lock on `dir` when the shards live in folders (one shard's engine holds its own). */
   readonly #lock: FileLock | undefined;
 
@@ -69,7 +70,7 @@ export class ShardSet {
     dir: string,
     engines: readonly Engine[],
     participants: readonly TwoPhaseParticipant[],
-    shared: { clock: SequenceClock; pool: CompactionPool; lock: FileLock | undefined },
+    shared: { clock: SequenceClock; pool: BackgroundPool; lock: FileLock | undefined },
   ) {
     this.dir = dir;
     this.#engines = engines;
@@ -96,7 +97,7 @@ export class ShardSet {
     }
     const count = recorded ?? shards ?? 1;
     const clock = new SequenceClock(0);
-    const pool = new CompactionPool({ workers: options.compactionWorkers });
+    const pool = new BackgroundPool({ workers: options.compactionWorkers });
     try {
       if (count === 1) return new ShardSet(dir, [await Engine.open(dir, options, { clock, pool })], [], { clock, pool, lock: undefined });
       return await ShardSet.#openInFolders(dir, options, count, recorded !== undefined, clock, pool);
@@ -113,7 +114,7 @@ export class ShardSet {
     count: number,
     recorded: boolean,
     clock: SequenceClock,
-    pool: CompactionPool,
+    pool: BackgroundPool,
   ): Promise<ShardSet> {
     const fs = options.fs;
     if (recorded && options.errorIfExists) {
@@ -149,7 +150,7 @@ export class ShardSet {
     options: ResolvedOptions,
     count: number,
     clock: SequenceClock,
-    pool: CompactionPool,
+    pool: BackgroundPool,
     recorded: boolean,
   ): Promise<{ engines: Engine[]; participants: TwoPhaseParticipant[] }> {
     const fs = options.fs;
@@ -206,8 +207,8 @@ export class ShardSet {
     return this.#engines[0]!.closed;
   }
 
-  /** Writes one atomic batch. REQUIRES: entries validated, not empty. */
-  write(entries: readonly BatchEntry[], sync: boolean): Promise<void> {
+  /** Writes one atomic batch; resolves to its last sequence number. REQUIRES: entries validated, not empty. */
+  write(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
     const engines = this.#engines;
     const first = shardOf(entries[0]!.key, engines.length);
     let single = true;
@@ -216,7 +217,7 @@ export class ShardSet {
   }
 
   /** The two-phase commit of a batch whose keys fall in several shards (invariant 2). */
-  async #writeAcross(entries: readonly BatchEntry[], sync: boolean): Promise<void> {
+  async #writeAcross(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
     const clock = this.#clock;
     // A part is applied to its memtable only after every Commit record is written, long after
     // the caller got its promise: take the bytes now, as its Prepare record does, so that a
@@ -248,7 +249,17 @@ export class ShardSet {
       r.shard.endPrepare();
     }
     clock.complete(txn, entries.length);
-    await clock.whenPublished(txn + entries.length - 1);
+    const lastSeq = txn + entries.length - 1;
+    await clock.whenPublished(lastSeq);
+    return BigInt(lastSeq);
+  }
+
+  /**
+   * A change feed over every shard's retained logs (change-feed.ts). Throws OUT_OF_RANGE when
+   * `since` is older than what they retain. `onEnd` is called once when the feed ends.
+   */
+  changes(options: FeedOptions, onEnd: (feed: ChangeFeed) => void): ChangeFeed {
+    return new ChangeFeed(this.#engines.map((e) => e.changeLog), this.#clock, options, onEnd);
   }
 
   /** The newest value of `key` visible at `seq`. */
@@ -340,6 +351,12 @@ function totalOf(shards: readonly EngineStats[], clock: SequenceClock): EngineSt
     bytesCompactedIn: sum((s) => s.bytesCompactedIn),
     bytesCompactedOut: sum((s) => s.bytesCompactedOut),
     pendingCompactionBytes: sum((s) => s.pendingCompactionBytes),
+    changeRetention: {
+      bytes: sum((s) => s.changeRetention.bytes),
+      logs: sum((s) => s.changeRetention.logs),
+      // A feed needs every shard to reach back that far.
+      oldestSequence: Math.max(...shards.map((s) => s.changeRetention.oldestSequence)),
+    },
     writeAmplification: userBytes === 0 ? 0 : diskBytes / userBytes,
     levels: shards[0]!.levels.map((l, i) => ({
       level: l.level,

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { loadChecksum, NodeFileSystem, StrataError } from '../base/index.js';
 import { readShardsFile, shardDirName } from '../shard/index.js';
 import { UsageError } from './db-files.js';
+import { changes } from './changes.js';
 import { dump } from './dump.js';
 import { Output, reasonOf, type ToolIO } from './output.js';
 import { stats } from './stats.js';
@@ -47,6 +48,7 @@ const USAGE = [
   '  dump <dir|file>     a database\'s live version and WALs, or every entry, record or edit of one',
   '                      .sst, .log or MANIFEST file',
   '  stats <dir>         tables, bytes and entries per level, WAL bytes, sequence numbers',
+  '  changes <dir>       the writes the retained logs hold (the change feed), one per line',
   '  help [command]      this text, or one command\'s',
   '',
   ...COMMON_NOTE,
@@ -62,7 +64,7 @@ interface Command {
 
 const JSON_OPTION = '  --json                 one JSON object per line instead of text';
 
-const COMMANDS: Record<'verify' | 'dump' | 'stats', Command> = {
+const COMMANDS: Record<'verify' | 'dump' | 'stats' | 'changes', Command> = {
   verify: {
     usage: 'usage: stratadb verify [--json] <dir>',
     help: [
@@ -101,6 +103,20 @@ const COMMANDS: Record<'verify' | 'dump' | 'stats', Command> = {
       JSON_OPTION,
     ],
     options: { json: { type: 'boolean' } },
+  },
+  changes: {
+    usage: 'usage: stratadb changes [--json] [--since N] <dir>',
+    help: [
+      'The change feed of a closed database: every write its retained logs hold whose sequence',
+      'number is above --since (default 0), in sequence order across shards, one line per write',
+      '(a batch is one line; a batch across shards is listed once it committed, as a reopen would',
+      'recover it). A --since older than the logs retained is a usage error naming the oldest.',
+      '',
+      '  --json                 one JSON object per line: {"seq": "N", "ops": [{type, key, value}]};',
+      '                         keys and values as {"utf8"} when printable, else {"hex"}',
+      '  --since N              only writes above sequence number N',
+    ],
+    options: { json: { type: 'boolean' }, since: { type: 'string' } },
   },
 };
 
@@ -142,6 +158,10 @@ export async function main(argv: readonly string[], io: ToolIO = {}): Promise<nu
   try {
     await loadChecksum();
     const fs = new NodeFileSystem();
+    if (name === 'changes') {
+      // Every shard at once: the feed merges them.
+      return (await changes(fs, target, optionInt(values['since'], '--since', 0), out)) ? ExitCode.Ok : ExitCode.Damaged;
+    }
     const run = async (dir: string): Promise<number> => {
       switch (name) {
         case 'verify':

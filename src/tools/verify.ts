@@ -279,7 +279,7 @@ function noteOther(e: DirEntry, named: ReadonlySet<string>, versions: VersionSet
       if (!named.has(e.name)) report.line('note', e.name, 'orphan: no version names it (left by an unfinished flush or compaction; the next open deletes it)');
       break;
     case 'wal':
-      if (e.number < versions.logNumber) report.line('note', e.name, `obsolete: below the log number ${versions.logNumber}, its writes are in tables (the next open deletes it)`);
+      if (e.number < versions.logNumber) report.line('note', e.name, `released: below the log number ${versions.logNumber}, its writes are in tables (kept for the change feed within changeRetention, or deleted by the next open)`);
       break;
     case 'manifest':
       if (e.number !== versions.manifestNumber) report.line('note', e.name, 'obsolete: CURRENT names another MANIFEST (the next open deletes it)');

@@ -9,7 +9,8 @@ export { LogWriter, WAL_PREALLOCATE_BYTES, type LogWriterOptions } from './log-w
 export { readLog, type LogReadMode, type LogReadOptions, type LogReadResult, type LogRecord } from './log-reader.js';
 export { RecordType, MAX_RECORD_PAYLOAD_BYTES } from './record-format.js';
 export { RecordBuffer } from './record-buffer.js';
-export { WalSet, type WalPin } from './wal-set.js';
+export { LogTail, type TailRead, type TailRecord } from './log-tail.js';
+export { WalSet, type WalPin, type WalRetention, type RetainedLogs } from './wal-set.js';
 
 /** Reads all of `path` through `fs` and parses it with readLog. */
 export async function readLogFile(fs: FileSystem, path: string, options: LogReadOptions): Promise<LogReadResult> {

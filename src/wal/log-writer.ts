@@ -53,6 +53,10 @@ export class LogWriter {
   #allocatedTo = 0;
   /** Whether the file may hold zeros past its last record, for sync() to cut. */
   #mayHaveZeroTail = false;
+  /** Bytes written by appends that completed: whole records, readable through another descriptor. */
+  #completedBytes = 0;
+  /** Bytes known durable: a sync that covered them completed. */
+  #syncedBytes = 0;
 
   private constructor(file: WritableFile, preallocateBytes: number) {
     this.#file = file;
@@ -76,7 +80,9 @@ export class LogWriter {
       await file.close().catch(() => undefined);
       throw ioError('write', path, err);
     }
-    return new LogWriter(file, preallocateBytes);
+    const writer = new LogWriter(file, preallocateBytes);
+    writer.#completedBytes = file.size;
+    return writer;
   }
 
   get path(): string {
@@ -86,6 +92,20 @@ export class LogWriter {
   /** Bytes appended so far, file header included. */
   get size(): number {
     return this.#file.size;
+  }
+
+  /**
+   * Bytes of the file, header included, that completed appends wrote: they end at a record
+   * boundary, and a reader of the file (the change feed) may read them while later appends
+   * go on. An append in flight is not counted until it resolves; a failed one never is.
+   */
+  get completedBytes(): number {
+    return this.#completedBytes;
+  }
+
+  /** Bytes, header included, that a completed fdatasync made durable. */
+  get syncedBytes(): number {
+    return this.#syncedBytes;
   }
 
   /**
@@ -131,7 +151,9 @@ export class LogWriter {
         this.#mayHaveZeroTail = false;
         this.#allocatedTo = this.#file.size;
       }
+      const covered = this.#file.size;
       await this.#io('fdatasync', () => this.#file.sync());
+      this.#synced(covered);
     });
   }
 
@@ -144,9 +166,13 @@ export class LogWriter {
   syncCompleted(): Promise<void> {
     if (this.#closing) return Promise.resolve();
     if (this.#failure) return Promise.reject(this.#failure);
-    return this.#io('fdatasync', () => this.#file.sync()).catch((err: unknown) => {
-      if (!this.#closing) throw err; // closed meanwhile: synced before, and never written again
-    });
+    const covered = this.#completedBytes;
+    return this.#io('fdatasync', () => this.#file.sync()).then(
+      () => this.#synced(covered),
+      (err: unknown) => {
+        if (!this.#closing) throw err; // closed meanwhile: synced before, and never written again
+      },
+    );
   }
 
   /**
@@ -175,10 +201,21 @@ export class LogWriter {
     if (bytes > 0 && this.#preallocateBytes > 0 && this.#file.size + bytes > this.#allocatedTo) await this.#preallocate(bytes);
     if (bytes > 0 && sync && this.#file.appendAndSync) {
       await this.#io('write', () => this.#file.appendAndSync!(chunks));
+      this.#completedBytes = this.#file.size;
+      this.#synced(this.#completedBytes);
       return;
     }
     if (bytes > 0) await this.#io('write', () => this.#file.append(chunks));
-    if (sync) await this.#io('fdatasync', () => this.#file.sync());
+    this.#completedBytes = this.#file.size;
+    if (sync) {
+      const covered = this.#completedBytes;
+      await this.#io('fdatasync', () => this.#file.sync());
+      this.#synced(covered);
+    }
+  }
+
+  #synced(bytes: number): void {
+    if (bytes > this.#syncedBytes) this.#syncedBytes = bytes;
   }
 
   async #preallocate(bytes: number): Promise<void> {

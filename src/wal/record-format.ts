@@ -60,14 +60,6 @@ export function putRecordHeader(out: Uint8Array, offset: number, type: number, p
   putU32(out, offset, xxh32(out.subarray(offset + 4, offset + RECORD_HEADER_BYTES)));
 }
 
-/** One record as a single contiguous buffer (copies the payload). */
-export function encodeRecord(type: number, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(RECORD_HEADER_BYTES + payload.length);
-  putRecordHeader(out, 0, type, payload);
-  out.set(payload, RECORD_HEADER_BYTES);
-  return out;
-}
-
 // Payloads at least this large are handed to writev(2) as they are; smaller ones are copied
 // next to their headers, so a group of many small batches is a few iovecs, not two per record
 // (Linux takes at most 1024 per writev).

@@ -17,6 +17,12 @@
  * 3. Every unlink of a log happens in #unlink(), and each log is unlinked at most once at a
  *    time: it leaves the stored list before its unlink starts, and comes back if that fails,
  *    so that a later release() retries.
+ * 4. Retention (for the change feed, which reads the logs): released logs are kept, newest
+ *    first, while together with the logs a pin holds they fit the window (`retention.bytes`)
+ *    and each was released at most `retention.ms` ago; a pin holds its logs past the window.
+ *    What is kept is always a run of the newest released logs, so that a reader of old logs
+ *    finds no hole in the middle. Retention is applied at every release() and pin move, and
+ *    by expire().
  *
  * This folder sits below the MANIFEST: a log is known by its file number, not by a version.
  */
@@ -38,9 +44,28 @@ export interface WalPin {
   drop(): Promise<void>;
 }
 
+/** How much of its released logs a WalSet keeps (invariant 4). */
+export interface WalRetention {
+  /** Bytes of released logs kept, pinned ones included; pinned ones are kept beyond it. */
+  bytes: number;
+  /** A released log older than this (since its release) is deleted unless pinned. */
+  ms: number;
+}
+
+/** What retention holds: the released logs still on disk. */
+export interface RetainedLogs {
+  bytes: number;
+  logs: number;
+}
+
 export class WalSet {
   readonly #fs: FileSystem;
   readonly dir: string;
+  readonly #retention: WalRetention;
+  /** Sizes of logs no longer appended to, in bytes, once known. */
+  readonly #logBytes = new Map<number, number>();
+  /** When each released log was released (Date.now()); at open, the open's time. */
+  readonly #releasedAt = new Map<number, number>();
   /** Numbers of the logs on disk that are not being deleted, ascending; the current one last. */
   #stored: number[];
   #writer: LogWriter | undefined;
@@ -48,11 +73,17 @@ export class WalSet {
   /** Logs below this number are released: nothing but a pin needs them. */
   #releasedBelow = 0;
   readonly #pins = new Set<{ from: number }>();
+  /** Settles once every unlink started so far has. */
+  #unlinking: Promise<void> = Promise.resolve();
 
-  /** The logs of `dir`, given the names of its entries (a listing the caller made). */
-  constructor(fs: FileSystem, dir: string, names: readonly string[]) {
+  /**
+   * The logs of `dir`, given the names of its entries (a listing the caller made). Released
+   * logs are kept within `retention` (default: none kept).
+   */
+  constructor(fs: FileSystem, dir: string, names: readonly string[], retention: WalRetention = { bytes: 0, ms: 0 }) {
     this.#fs = fs;
     this.dir = dir;
+    this.#retention = retention;
     this.#stored = [];
     for (const name of names) {
       const f = parseFileName(name);
@@ -139,6 +170,7 @@ export class WalSet {
     }
     await old.close().catch(() => {});
     const previous = this.#currentNumber;
+    this.#logBytes.set(previous, old.size);
     this.#writer = writer;
     this.#currentNumber = number;
     this.#stored.push(number);
@@ -177,7 +209,31 @@ export class WalSet {
   release(below: number): Promise<void> {
     invariant(below <= this.#currentNumber || this.#writer === undefined, 'the current log is never released');
     if (below > this.#releasedBelow) this.#releasedBelow = below;
+    const now = Date.now();
+    for (const n of this.#stored) if (n < this.#releasedBelow && !this.#releasedAt.has(n)) this.#releasedAt.set(n, now);
     return this.#deleteReleased();
+  }
+
+  /** Deletes the released logs that have outlived the retention window's `ms`. */
+  expire(): Promise<void> {
+    return this.#deleteReleased();
+  }
+
+  /** Whether log `number` may still be appended to: it is the current log. */
+  isCurrent(number: number): boolean {
+    return this.#writer !== undefined && number === this.#currentNumber;
+  }
+
+  /** The released logs still on disk (kept by retention or a pin). */
+  retained(): RetainedLogs {
+    let bytes = 0;
+    let logs = 0;
+    for (const n of this.#stored) {
+      if (n >= this.#releasedBelow) break;
+      bytes += this.#sizeOf(n);
+      logs++;
+    }
+    return { bytes, logs };
   }
 
   /** Holds the logs numbered `from` and above until the pin moves or is dropped. */
@@ -200,24 +256,69 @@ export class WalSet {
     };
   }
 
-  async #deleteReleased(): Promise<void> {
-    let keepFrom = this.#releasedBelow;
-    for (const p of this.#pins) if (p.from < keepFrom) keepFrom = p.from;
+  /**
+   * Deletes what retention no longer keeps. Resolves once those logs, and the ones earlier
+   * calls were deleting, are gone: a caller that let go of logs can count on it.
+   */
+  #deleteReleased(): Promise<void> {
+    const keepFrom = this.#keepFrom();
     const doomed = this.#stored.filter((n) => n < keepFrom);
-    if (doomed.length === 0) return;
+    const earlier = this.#unlinking;
+    if (doomed.length === 0) return earlier;
     this.#stored = this.#stored.filter((n) => n >= keepFrom);
-    for (let i = 0; i < doomed.length; i++) {
-      try {
-        await this.#unlink(doomed[i]!);
-      } catch (err) {
-        this.#stored = [...doomed.slice(i), ...this.#stored].sort((a, b) => a - b);
-        throw err;
+    const done = (async () => {
+      await earlier;
+      for (let i = 0; i < doomed.length; i++) {
+        try {
+          await this.#unlink(doomed[i]!);
+        } catch (err) {
+          this.#stored = [...doomed.slice(i), ...this.#stored].sort((a, b) => a - b);
+          throw err;
+        }
       }
+    })();
+    this.#unlinking = done.catch(() => {});
+    return done;
+  }
+
+  /** The lowest log number kept (invariants 2 and 4). */
+  #keepFrom(): number {
+    let pinnedFrom = Infinity;
+    for (const p of this.#pins) if (p.from < pinnedFrom) pinnedFrom = p.from;
+    const { bytes: maxBytes, ms: maxAgeMs } = this.#retention;
+    const now = Date.now();
+    let keepFrom = this.#releasedBelow;
+    let bytes = 0;
+    for (let i = this.#stored.length - 1; i >= 0; i--) {
+      const n = this.#stored[i]!;
+      if (n >= this.#releasedBelow) continue;
+      bytes += this.#sizeOf(n);
+      if (n < pinnedFrom && (bytes > maxBytes || now - (this.#releasedAt.get(n) ?? now) > maxAgeMs)) break;
+      keepFrom = n;
     }
+    return keepFrom;
+  }
+
+  /** Bytes of log `number` (0 when it cannot be told). Not for the current log. */
+  #sizeOf(number: number): number {
+    let bytes = this.#logBytes.get(number);
+    if (bytes === undefined) {
+      try {
+        const file = this.#fs.openReadable(this.path(number));
+        bytes = file.size;
+        file.close();
+      } catch {
+        bytes = 0;
+      }
+      this.#logBytes.set(number, bytes);
+    }
+    return bytes;
   }
 
   /** The one place a log file is deleted (invariant 3). */
   #unlink(number: number): Promise<void> {
+    this.#logBytes.delete(number);
+    this.#releasedAt.delete(number);
     return this.#fs.unlink(this.path(number));
   }
 }

@@ -16,7 +16,7 @@ import { logRecordTypes } from './format-v1.js';
 
 const goldenDir = fileURLToPath(new URL('../../../test/golden/', import.meta.url));
 
-async function run(db: Database, op: Op): Promise<void> {
+async function run(db: Database, op: Op): Promise<unknown> {
   switch (op.type) {
     case 'put':
       return db.put(op.key, op.value);

@@ -3,8 +3,8 @@
 // with many tables thus holds open one table per level, not all of them.
 
 import { compareBytes, type InternalIterator, type SeqNum, type ValueKind } from '../base/index.js';
-import type { TableMeta } from '../manifest/index.js';
 import type { TableCache } from '../sstable/index.js';
+import type { TableMeta } from './version-edit.js';
 
 /**
  * Index of the first of `files` (sorted, non-overlapping: a level >= 1) whose largest key is

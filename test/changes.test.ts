@@ -1,0 +1,337 @@
+// The change feed (db.changes()): order and completeness against a model with 1 and 4 shards,
+// batches across shards delivered whole and once, retention and OUT_OF_RANGE, bad input,
+// break/abort/close releasing what the feed held, and a power-cut sweep of a durable feed.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import { open, StrataError, type Change, type Database } from '../src/index.js';
+import { FaultInjectingFileSystem } from '../src/testing/index.js';
+import { Rng, withTempDir } from './helpers.js';
+
+const SMALL = { memtableBytes: 64 * 1024, compactionWorkers: 0 };
+
+interface Written {
+  seq: bigint;
+  ops: string[];
+}
+
+/** A change as comparable text: "put k=v" / "del k", in the feed's order. */
+const opsOf = (c: Change) => c.ops.map((o) => (o.type === 'put' ? `put ${o.key.toString()}=${o.value!.toString()}` : `del ${o.key.toString()}`));
+
+function expectCode(fn: () => unknown, code: string): StrataError {
+  try {
+    fn();
+  } catch (err) {
+    assert.instance(err, StrataError, String(err));
+    assert.is((err as StrataError).code, code, (err as Error).message);
+    return err as StrataError;
+  }
+  assert.unreachable(`expected ${code}`);
+  throw new Error('unreachable');
+}
+
+/** Random puts, dels and batches (many across shards), issued concurrently, each recorded under the number it resolved to. */
+async function writeRandomly(db: Database, rng: Rng, count: number, written: Written[]): Promise<void> {
+  const inFlight: Promise<unknown>[] = [];
+  for (let i = 0; i < count; i++) {
+    const key = `k${rng.int(300)}`;
+    const r = rng.float();
+    let ops: string[];
+    let write: Promise<bigint>;
+    if (r < 0.2) {
+      const n = rng.range(2, 6);
+      const batch = Array.from({ length: n }, (_, j) => ({ type: 'put' as const, key: `b${i}-${j}`, value: `v${i}` }));
+      ops = batch.map((o) => `put ${o.key}=${o.value}`);
+      write = db.batch(batch);
+    } else if (r < 0.35) {
+      ops = [`del ${key}`];
+      write = db.del(key);
+    } else {
+      const value = `v${i}-${'x'.repeat(rng.int(300))}`;
+      ops = [`put ${key}=${value}`];
+      write = db.put(key, value, { sync: rng.chance(0.1) });
+    }
+    inFlight.push(write.then((seq) => written.push({ seq, ops })));
+    if (inFlight.length >= 32) await Promise.all(inFlight.splice(0));
+  }
+  await Promise.all(inFlight);
+}
+
+/** Checks `got` against `written`: the same writes, in sequence order, each once. */
+function sameHistory(got: Change[], written: Written[], what: string, orderedOps: boolean): void {
+  const want = [...written].sort((a, b) => (a.seq < b.seq ? -1 : 1));
+  assert.is(got.length, want.length, `${what}: one change per write`);
+  for (let i = 0; i < want.length; i++) {
+    assert.is(got[i]!.seq, want[i]!.seq, `${what}: change ${i} in sequence order`);
+    const ops = opsOf(got[i]!);
+    // Across shards a batch's operations come shard by shard (README): compare as a set there.
+    if (orderedOps) assert.equal(ops, want[i]!.ops, `${what}: change ${i}'s operations`);
+    else assert.equal([...ops].sort(), [...want[i]!.ops].sort(), `${what}: change ${i}'s operations`);
+  }
+}
+
+for (const shards of [1, 4]) {
+  test(`${shards} shard(s): a live feed delivers every write once, in sequence order, through flushes; a feed from 0 and one after a reopen agree`, () =>
+    withTempDir(async (dir) => {
+      let db = await open(dir, { ...SMALL, shards });
+      const got: Change[] = [];
+      const written: Written[] = [];
+      // A small buffer and a consumer that sleeps now and then: it falls behind and catches up.
+      const feed = db.changes({ maxBuffered: 7 });
+      const rng = new Rng(shards);
+      const consumer = (async () => {
+        for await (const c of feed) {
+          got.push(c);
+          if (got.length % 97 === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+          if (c.ops.some((o) => o.key.toString() === 'the-end')) break;
+        }
+      })();
+      await writeRandomly(db, rng, 3000, written);
+      await db.flush();
+      await writeRandomly(db, rng, 1000, written);
+      written.push({ seq: await db.put('the-end', '!'), ops: ['put the-end=!'] });
+      await consumer;
+      assert.ok(db.stats().flushes > 2, 'the logs rotated and were flushed while the feed read them');
+      sameHistory(got, written, 'live', shards === 1);
+      const all: Change[] = [];
+      for await (const c of db.changes({ since: 0n, live: false })) all.push(c);
+      sameHistory(all, written, 'from 0', shards === 1);
+      await db.close();
+      db = await open(dir, SMALL);
+      const again: Change[] = [];
+      for await (const c of db.changes({ since: 0, live: false })) again.push(c);
+      sameHistory(again, written, 'after a reopen', shards === 1);
+      const mid = written.map((w) => w.seq).sort((a, b) => (a < b ? -1 : 1))[2000]!;
+      const tail: Change[] = [];
+      for await (const c of db.changes({ since: mid, live: false })) tail.push(c);
+      sameHistory(tail, written.filter((w) => w.seq > mid), 'since a number in the middle', shards === 1);
+      const next = await db.put('after', 'reopen');
+      assert.ok(next > mid && next > all.at(-1)!.seq, 'numbers after a reopen continue above every earlier one');
+      await db.close();
+    }));
+}
+
+test('a batch across shards is one change, with every operation, delivered once', () =>
+  withTempDir(async (dir) => {
+    const db = await open(dir, { shards: 4 });
+    const feed = db.changes();
+    const ops = Array.from({ length: 40 }, (_, i) => ({ type: 'put' as const, key: `key${i}`, value: `value${i}` }));
+    const seq = await db.batch([...ops, { type: 'del', key: 'gone' }]);
+    const after = await db.put('after', '1');
+    const first = await feed.next();
+    assert.not.ok(first.done);
+    assert.is(first.value.seq, seq);
+    assert.equal([...opsOf(first.value)].sort(), [...ops.map((o) => `put ${o.key}=${o.value}`), 'del gone'].sort());
+    const second = await feed.next();
+    assert.is(second.value?.seq, after, 'the next change is the next write: the batch came once');
+    await feed.return!();
+    // A since inside the batch's range (its parts end below it in some shards): the batch ends above it.
+    const inside: Change[] = [];
+    for await (const c of db.changes({ since: seq - 3n, live: false })) inside.push(c);
+    assert.equal(inside.map((c) => [c.seq, c.ops.length]), [[seq, 41], [after, 1]]);
+    const atEnd: Change[] = [];
+    for await (const c of db.changes({ since: seq, live: false })) atEnd.push(c);
+    assert.equal(atEnd.map((c) => c.seq), [after]);
+    await db.close();
+  }));
+
+test('a non-live feed ends at the sequence current when it started; since defaults to now', () =>
+  withTempDir(async (dir) => {
+    const db = await open(dir);
+    await db.put('a', '1');
+    const fresh = db.changes({ live: false });
+    const b = await db.put('b', '2');
+    const none: Change[] = [];
+    for await (const c of fresh) none.push(c);
+    assert.equal(none, [], 'started at sequence 1 with nothing newer: it ends at once');
+    const live = db.changes({ since: 1n });
+    const c = await db.put('c', '3');
+    assert.equal([(await live.next()).value?.seq, (await live.next()).value?.seq], [b, c]);
+    await live.return!();
+    await db.close();
+  }));
+
+test('bad options throw INVALID_ARGUMENT', () =>
+  withTempDir(async (dir) => {
+    const db = await open(dir);
+    const bad: unknown[] = [
+      { since: -1 }, { since: 1.5 }, { since: '3' }, { since: -1n }, { since: 2n ** 60n }, { since: null }, { since: Number.MAX_SAFE_INTEGER + 1 },
+      { live: 'yes' }, { durable: 1 }, { signal: {} }, { maxBuffered: 0 }, { maxBuffered: 1.5 }, { sinse: 0 }, 'since', [],
+    ];
+    for (const options of bad) expectCode(() => db.changes(options as never), 'INVALID_ARGUMENT');
+    await db.close();
+    expectCode(() => db.changes(), 'CLOSED');
+  }));
+
+test('since older than the retained logs throws OUT_OF_RANGE naming the oldest; that one works; stats show it', () =>
+  withTempDir(async (dir) => {
+    const db = await open(dir, { ...SMALL, changeRetention: { bytes: 0 } });
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 50; i++) await db.put(`k${round}-${i}`, 'v'.repeat(100));
+      await db.flush();
+    }
+    const last = await db.put('last', '1');
+    const { oldestSequence, logs } = db.stats().changeRetention;
+    assert.is(logs, 0, 'nothing retained past the flushes');
+    assert.is(oldestSequence, 150, 'the flushed writes are gone from the logs');
+    const err = expectCode(() => db.changes({ since: 0n }), 'OUT_OF_RANGE');
+    assert.match(err.message, 'start from is 150');
+    expectCode(() => db.changes({ since: 149n }), 'OUT_OF_RANGE');
+    const got: Change[] = [];
+    for await (const c of db.changes({ since: 150n, live: false })) got.push(c);
+    assert.equal(got.map((c) => c.seq), [last]);
+    await db.close();
+  }));
+
+/** The .log files of `dir`. */
+const logsIn = (dir: string) => fs.readdirSync(dir).filter((n) => n.endsWith('.log'));
+
+test('retention keeps the newest released logs within changeRetention.bytes, and no more', () =>
+  withTempDir(async (dir) => {
+    const window = 200 * 1024;
+    const db = await open(dir, { ...SMALL, changeRetention: { bytes: window } });
+    for (let round = 0; round < 12; round++) {
+      for (let i = 0; i < 100; i++) await db.put(`k${round}-${i}`, 'v'.repeat(400));
+      await db.flush();
+      const { bytes, logs } = db.stats().changeRetention;
+      assert.ok(bytes <= window, `round ${round}: ${bytes} bytes retained, at most ${window}`);
+      assert.is(logsIn(dir).length, logs + 1, 'on disk: the retained logs and the current one');
+    }
+    const { bytes, logs, oldestSequence } = db.stats().changeRetention;
+    assert.ok(logs >= 3 && bytes > window / 2, `${logs} logs, ${bytes} bytes retained: the window is used`);
+    assert.ok(oldestSequence > 0, 'older logs were deleted');
+    const got: Change[] = [];
+    for await (const c of db.changes({ since: BigInt(oldestSequence), live: false })) got.push(c);
+    assert.is(got.length, 1200 - oldestSequence, 'every write from the oldest retained on is there');
+    await db.close();
+  }));
+
+test('retention drops logs older than changeRetention.ms', () =>
+  withTempDir(async (dir) => {
+    const db = await open(dir, { ...SMALL, changeRetention: { bytes: 1 << 30, ms: 50 } });
+    for (let i = 0; i < 100; i++) await db.put(`k${i}`, 'v'.repeat(400));
+    await db.flush();
+    assert.ok(db.stats().changeRetention.logs >= 1, 'kept at first');
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    await db.put('x', '1');
+    await db.flush();
+    assert.is(db.stats().changeRetention.logs, 1, 'only the log released just now is kept; the old one expired');
+    await db.close();
+  }));
+
+test('an open feed pins its logs past the window; break releases them', () =>
+  withTempDir(async (dir) => {
+    const db = await open(dir, { ...SMALL, changeRetention: { bytes: 0 } });
+    for (let i = 0; i < 50; i++) await db.put(`k${i}`, 'v'.repeat(100));
+    const feed = db.changes({ since: 0n });
+    let seen = 0;
+    for await (const _ of feed) if (++seen === 10) break;
+    const slow = db.changes({ since: 0n });
+    assert.is((await slow.next()).value?.seq, 1n);
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 100; i++) await db.put(`r${round}-${i}`, 'v'.repeat(400));
+      await db.flush();
+    }
+    assert.ok(db.stats().changeRetention.logs >= 4, 'the slow feed holds every log from its position on');
+    let count = 1;
+    for await (const c of slow) if (++count === 450 || c.seq === 450n) break;
+    assert.is(count, 450, 'it reads them all, in order');
+    assert.is(db.stats().changeRetention.logs, 0, 'break dropped the pin: nothing retained');
+    assert.equal(logsIn(dir).length, 1);
+    await db.close();
+  }));
+
+test('an AbortSignal ends a waiting feed; a closed database ends a live feed with CLOSED', () =>
+  withTempDir(async (dir) => {
+    const db = await open(dir, { shards: 2 });
+    const controller = new AbortController();
+    const aborted = db.changes({ signal: controller.signal });
+    const waiting = aborted.next();
+    setTimeout(() => controller.abort(), 10);
+    assert.equal(await waiting, { done: true, value: undefined });
+    const already = db.changes({ signal: AbortSignal.abort() });
+    assert.is((await already.next()).done, true);
+    const live = db.changes();
+    const pending = live.next();
+    await db.put('a', '1');
+    assert.is((await pending).value?.seq, 1n);
+    const blocked = live.next().then(
+      () => assert.unreachable('a live feed ends with CLOSED'),
+      (err: unknown) => assert.is((err as StrataError).code, 'CLOSED'),
+    );
+    await db.close();
+    await blocked;
+    assert.equal(await live.next(), { done: true, value: undefined }, 'then it is done');
+  }));
+
+test('a durable feed delivers sync: false writes once it synced them itself', () =>
+  withTempDir(async (dir) => {
+    const fsModel = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+    const db = await open(dir, { fs: fsModel, shards: 2, compactionWorkers: 0 });
+    const feed = db.changes({ durable: true });
+    const seqs = await Promise.all(Array.from({ length: 20 }, (_, i) => db.put(`k${i}`, 'v')));
+    const got: bigint[] = [];
+    for await (const c of feed) {
+      got.push(c.seq);
+      if (got.length === 20) break;
+    }
+    assert.equal(got, seqs);
+    const syncs = fsModel.ops.filter((op) => op.op === 'sync').length;
+    assert.ok(syncs > 0 && syncs < 20, `the feed synced (${syncs} syncs for 20 writes)`);
+    await db.close();
+  }));
+
+test('power cuts: a durable feed never delivered a change that is gone after the cut (4 shards, sync: false)', async () => {
+  /** Writes while a durable feed reads; resolves to the consumer once the writes are done. */
+  const workload = async (db: Database, delivered: Change[]): Promise<{ consumer: Promise<void> }> => {
+    const feed = db.changes({ durable: true, since: 0n });
+    const consumer = (async () => {
+      for await (const c of feed) delivered.push(c);
+    })().catch(() => {});
+    const writes: Promise<unknown>[] = [];
+    for (let i = 0; i < 120; i++) {
+      writes.push(i % 5 === 0 ? db.batch([{ type: 'put', key: `b${i}a`, value: `${i}` }, { type: 'put', key: `b${i}b`, value: `${i}` }]) : db.put(`p${i}`, `${i}`));
+      if (i % 10 === 9) await Promise.all(writes.splice(0)).catch(() => {});
+    }
+    await Promise.all(writes).catch(() => {});
+    return { consumer };
+  };
+  const count = await withTempDir(async (dir) => {
+    const model = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+    const db = await open(dir, { fs: model, shards: 4, memtableBytes: 64 * 1024, compactionWorkers: 0 });
+    const opened = model.opCount;
+    const delivered: Change[] = [];
+    const { consumer } = await workload(db, delivered);
+    while (delivered.length < 120) await new Promise((resolve) => setTimeout(resolve, 5));
+    await db.close();
+    await consumer;
+    assert.is(delivered.length, 120, 'the workload delivers every write');
+    return model.opCount - opened;
+  });
+  let checked = 0;
+  for (let k = 1; k < count; k += Math.max(1, Math.floor(count / 12))) {
+    await withTempDir(async (dir) => {
+      const model = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+      let db = await open(dir, { fs: model, shards: 4, memtableBytes: 64 * 1024, compactionWorkers: 0 });
+      const delivered: Change[] = [];
+      model.cutPowerAfter(k);
+      const { consumer } = await workload(db, delivered);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await db.close().catch(() => {});
+      await model.powerCut();
+      await consumer;
+      db = await open(dir, { shards: 4 });
+      const after = new Map<bigint, string[]>();
+      for await (const c of db.changes({ since: 0n, live: false })) after.set(c.seq, opsOf(c).sort());
+      for (const c of delivered) {
+        assert.equal(after.get(c.seq), opsOf(c).sort(), `cut after op ${k}: delivered change ${c.seq} survives`);
+      }
+      checked += delivered.length;
+      await db.close();
+    });
+  }
+  assert.ok(checked > 0, 'some cut points delivered changes before the cut');
+});
+
+test.run();
+
