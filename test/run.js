@@ -41,6 +41,8 @@ const QUICK_SIZES = {
 /** Slowest first (as measured), so that the last file to finish is a short one. */
 const SLOW_WORDS = ['.long.', 'level.', 'soak', 'sweep', 'crash', 'model', 'fuzz', 'overlap', 'recovery', 'shard-power', 'compaction.', 'fault-corruption', 'sstable.'];
 const jobs = Number(process.env.STRATADB_TEST_JOBS) || availableParallelism();
+/** A file still running after this long is hung (a promise that never settles): it is killed and fails. */
+const timeoutMs = (Number(process.env.STRATADB_TEST_TIMEOUT_S) || 600) * 1000;
 
 function collect(dir) {
   const out = [];
@@ -77,9 +79,14 @@ function runOne({ file, pass }) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'], env: pass.env });
     let out = '';
+    const timer = setTimeout(() => {
+      out += `\n(killed after ${timeoutMs / 1000} s: STRATADB_TEST_TIMEOUT_S)\n`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.stdout.on('data', (chunk) => (out += chunk));
     child.stderr.on('data', (chunk) => (out += chunk));
     child.on('close', (status, signal) => {
+      clearTimeout(timer);
       const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? NaN);
       const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? NaN);
       const name = nameOf(file) + pass.label;
