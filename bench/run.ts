@@ -123,6 +123,11 @@ export async function main(argv: string[]): Promise<number> {
           progress.finishJob();
           continue;
         }
+        if (p.workload === 'transfer' && !STORES[store].info.transactions.supported) {
+          progress.line(`${p.id.padEnd(16)} ${store.padEnd(8)} not run: ${STORES[store].info.transactions.how}`);
+          progress.finishJob();
+          continue;
+        }
         mkdirSync(dirname(dir), { recursive: true });
         progress.startJob(`${p.id} ${store}`, p.ops);
         try {

@@ -3,12 +3,30 @@
 // each; a database of one shard is one engine).
 
 import * as path from 'node:path';
-import { closedError, compareBytes, invalidArgument, MAX_SEQ, ValueKind, type SeqNum } from './base/index.js';
-import { resolveOptions, type EngineOptions, type Bounds, type ResolvedOptions } from './engine/index.js';
+import { closedError, compareBytes, invalidArgument, MAX_SEQ, ValueKind, type BatchEntry, type SeqNum } from './base/index.js';
+import { resolveOptions, type EngineOptions, type Bounds, type Cursor, type ResolvedOptions } from './engine/index.js';
 import { ShardSet, type Change, type ChangeFeed, type ShardedStats } from './shard/index.js';
-import { describe, optionsObject, toBatch, toKey, toOwnedKey, toSync, toValue, type BatchOperation, type BatchOperationLike, type Key, type Value, type WriteOptions } from './input.js';
+import { writeIf } from './conditional-write.js';
+import {
+  describe,
+  optionsObject,
+  toBatch,
+  toConditionalWrite,
+  toKey,
+  toOwnedKey,
+  toSync,
+  toValue,
+  type BatchOperation,
+  type BatchOperationLike,
+  type Condition,
+  type ConditionalWriteOptions,
+  type Key,
+  type Value,
+  type WriteOptions,
+} from './input.js';
 import { DatabaseIterator } from './iterator.js';
 import { Snapshot } from './snapshot.js';
+import { RetryLines, runTransaction, transactionArguments, type Transaction, type TransactionCounters, type TransactionHost, type TransactionOptions } from './transaction.js';
 
 export interface OpenOptions extends EngineOptions {
   /**
@@ -63,14 +81,25 @@ export interface ChangesOptions {
 
 export type { Change, ChangeOp } from './shard/index.js';
 
-export interface DatabaseStats extends ShardedStats {
+export interface DatabaseStats extends ShardedStats, TransactionCounters {
   openIterators: number;
+  /** Conditional writes (put, del, batch with ifAbsent or ifSeq) refused with CONFLICT. */
+  conditionalWritesRefused: number;
+  /** Writes held in memory for the validation of open transactions, and their approximate bytes. */
+  conflictTracking: { writes: number; bytes: number };
+}
+
+/** The entry db.getEntry() returns: a value and the sequence number of the write that stored it. */
+export interface Entry {
+  value: Buffer;
+  seq: bigint;
 }
 
 const EMPTY = new Uint8Array(0);
 const READ_OPTIONS = ['snapshot'] as const;
 const ITERATOR_OPTIONS = ['snapshot', 'gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'prefix'] as const;
 const CHANGES_OPTIONS = ['since', 'live', 'durable', 'signal', 'maxBuffered'] as const;
+const TRANSACTION_ITERATOR_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'prefix'] as const;
 
 /** Opens (or creates) the database in directory `location`. */
 export async function open(location: string, options?: OpenOptions): Promise<Database> {
@@ -91,12 +120,28 @@ export class Database {
   readonly #iterators = new Set<DatabaseIterator>();
   readonly #snapshots = new Set<Snapshot>();
   readonly #feeds = new Set<ChangeFeed>();
+  readonly #counters: TransactionCounters & { conditionalWritesRefused: number } = {
+    transactionsCommitted: 0,
+    transactionsRetried: 0,
+    transactionsFailed: 0,
+    transactionsAborted: 0,
+    conditionalWritesRefused: 0,
+  };
+  readonly #transactionHost: TransactionHost;
   #closing: Promise<void> | undefined;
 
   /** @internal Use open(). */
   constructor(engine: ShardSet, options: ResolvedOptions) {
     this.#engine = engine;
     this.#options = options;
+    this.#transactionHost = {
+      store: engine,
+      retryLines: new RetryLines(),
+      iterator: (o, seq, overlay) => {
+        this.#checkOpen();
+        return this.#openIterator(optionsObject(o, 'iterator options', TRANSACTION_ITERATOR_OPTIONS) ?? {}, seq, overlay);
+      },
+    };
   }
 
   /** The database directory (absolute). */
@@ -120,24 +165,27 @@ export class Database {
   /**
    * Resolves once the write is in the WAL (after fdatasync with sync: true) and visible to
    * reads, to the write's sequence number: where it landed in the database's one history
-   * (changes() delivers it under that number).
+   * (changes() delivers it under that number). With `ifAbsent` or `ifSeq`, writes only if the
+   * condition holds at the write's commit point, else rejects with CONFLICT and writes nothing.
    */
-  put(key: Key, value: Value, options?: WriteOptions): Promise<bigint> {
+  put(key: Key, value: Value, options?: ConditionalWriteOptions): Promise<bigint> {
     try {
       this.#checkOpen();
       const entry = { kind: ValueKind.Put, key: toKey(key), value: toValue(value) };
-      return this.#engine.write([entry], toSync(options, this.#options.sync));
+      const { sync, condition } = toConditionalWrite(options, this.#options.sync);
+      return condition === undefined ? this.#engine.write([entry], sync) : this.#writeIf([entry], [condition], sync);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  /** Deletes `key` (a missing key is not an error). Durability and result as for put(). */
-  del(key: Key, options?: WriteOptions): Promise<bigint> {
+  /** Deletes `key` (a missing key is not an error). Durability, result and conditions as for put(). */
+  del(key: Key, options?: ConditionalWriteOptions): Promise<bigint> {
     try {
       this.#checkOpen();
       const entry = { kind: ValueKind.Delete, key: toKey(key), value: EMPTY };
-      return this.#engine.write([entry], toSync(options, this.#options.sync));
+      const { sync, condition } = toConditionalWrite(options, this.#options.sync);
+      return condition === undefined ? this.#engine.write([entry], sync) : this.#writeIf([entry], [condition], sync);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -145,15 +193,41 @@ export class Database {
 
   /**
    * Applies every operation or none, also across a crash. Resolves to the batch's sequence
-   * number: the highest it used. An empty batch resolves at once, to the current sequence.
+   * number: the highest it used. An empty batch resolves at once, to the current sequence. An
+   * operation may carry a condition (`ifAbsent`, `ifSeq`, as for put()): if any fails, the
+   * batch rejects with CONFLICT and nothing is written.
    */
   batch(operations: readonly (BatchOperation | BatchOperationLike)[], options?: WriteOptions): Promise<bigint> {
     try {
       this.#checkOpen();
-      const entries = toBatch(operations);
+      const conditions: Condition[] = [];
+      const entries = toBatch(operations, conditions);
       const sync = toSync(options, this.#options.sync);
       if (entries.length === 0) return Promise.resolve(BigInt(this.#engine.publishedSeq));
-      return this.#engine.write(entries, sync);
+      return conditions.length === 0 ? this.#engine.write(entries, sync) : this.#writeIf(entries, conditions, sync);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #writeIf(entries: BatchEntry[], conditions: Condition[], sync: boolean): Promise<bigint> {
+    return writeIf(this.#engine, entries, conditions, sync, () => this.#counters.conditionalWritesRefused++);
+  }
+
+  /**
+   * Runs `fn` as an optimistic transaction and resolves to what it returns. `tx.get()` and
+   * `tx.iterator()` read one snapshot plus the transaction's own writes; `tx.put()` and
+   * `tx.del()` are buffered and committed as one atomic batch when `fn` returns, unless a key
+   * it read (or a key in a range it iterated) was written by someone else since its snapshot:
+   * then `fn` runs again, up to `retries` times, and the promise rejects with CONFLICT after
+   * the last. A throw from `fn` writes nothing and rejects with that error. `fn` may run more
+   * than once: keep its effects outside the database idempotent.
+   */
+  transaction<T>(fn: (tx: Transaction) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
+    try {
+      this.#checkOpen();
+      const settings = transactionArguments(fn, options, this.#options.sync);
+      return runTransaction(this.#transactionHost, fn, settings, this.#counters);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -175,10 +249,42 @@ export class Database {
     return this.#engine.get(k, this.#readSeq(options));
   }
 
+  /**
+   * The value of `key` with the sequence number of the write that stored it (for a later
+   * put or del with `ifSeq`), or undefined when it has none.
+   */
+  getEntry(key: Key, options?: ReadOptions): Promise<Entry | undefined> {
+    try {
+      return Promise.resolve(this.getEntrySync(key, options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** getEntry() without the promise. */
+  getEntrySync(key: Key, options?: ReadOptions): Entry | undefined {
+    this.#checkOpen();
+    const k = toKey(key);
+    const entry = this.#engine.getEntry(k, this.#readSeq(options));
+    return entry === undefined ? undefined : { value: entry.value, seq: BigInt(entry.seq) };
+  }
+
   /** A cursor over a key range at one snapshot; see DatabaseIterator. */
   iterator(options?: IteratorOptions): DatabaseIterator {
     this.#checkOpen();
     const o = (optionsObject(options, 'iterator options', ITERATOR_OPTIONS) ?? {}) as IteratorOptions;
+    return this.#openIterator(o, undefined, undefined);
+  }
+
+  /**
+   * An iterator over `o` at `at` (already pinned by the caller; default: the snapshot's, or
+   * the published sequence), its cursor wrapped by `overlay` (which then applies the limit).
+   */
+  #openIterator(
+    o: IteratorOptions,
+    at: SeqNum | undefined,
+    overlay: ((base: Cursor, bounds: Bounds, reverse: boolean, limit: number) => Cursor) | undefined,
+  ): DatabaseIterator {
     const bounds = toBounds(o);
     const reverse = o.reverse ?? false;
     if (typeof reverse !== 'boolean') throw invalidArgument(`option reverse must be a boolean, got ${describe(reverse)}`);
@@ -189,11 +295,14 @@ export class Database {
     // The iterator pins its sequence itself, also when reading through a snapshot: the user
     // may release the snapshot while the iterator is still open.
     const snap = o.snapshot;
-    const seq = snap === undefined ? this.#engine.acquireSnapshot() : this.#engine.pinSnapshot(this.#snapshotSeq(snap));
+    const seq =
+      at !== undefined ? this.#engine.pinSnapshot(at) : snap === undefined ? this.#engine.acquireSnapshot() : this.#engine.pinSnapshot(this.#snapshotSeq(snap));
     const release = () => this.#engine.releaseSnapshot(seq);
     let iterator: DatabaseIterator;
     try {
-      const cursor = this.#engine.iterator(seq, bounds, reverse, limit === Infinity ? -1 : limit);
+      const n = limit === Infinity ? -1 : limit;
+      const base = this.#engine.iterator(seq, bounds, reverse, overlay === undefined ? n : -1);
+      const cursor = overlay === undefined ? base : overlay(base, bounds, reverse, n);
       iterator = new DatabaseIterator(cursor, () => {
         this.#iterators.delete(iterator);
         release();
@@ -273,7 +382,12 @@ export class Database {
 
   stats(): DatabaseStats {
     this.#checkOpen();
-    return { ...this.#engine.stats(), openIterators: this.#iterators.size };
+    return {
+      ...this.#engine.stats(),
+      openIterators: this.#iterators.size,
+      ...this.#counters,
+      conflictTracking: this.#engine.tracker.size,
+    };
   }
 
   /**

@@ -85,22 +85,75 @@ export interface WriteOptions {
   sync?: boolean;
 }
 
+/** The conditions a put or a del may carry (at most one of the two). */
+export interface WriteConditions {
+  /** Write only if the key has no value (never written, or deleted). */
+  ifAbsent?: boolean;
+  /**
+   * Write only if the key has a value and the write that stored it has this sequence number
+   * or a lower one (the `seq` of db.getEntry(), or any later sequence number): the key is
+   * unchanged since. A bigint, or a number that is a non-negative integer.
+   */
+  ifSeq?: bigint | number;
+}
+
+/** What put() and del() take: durability and, optionally, a condition. */
+export interface ConditionalWriteOptions extends WriteOptions, WriteConditions {}
+
+/** A write's condition on the key of one of its entries, checked just before the batch is submitted. */
+export interface Condition {
+  /** The entry (of the batch) whose key the condition is on. */
+  readonly entry: number;
+  /** ifAbsent when undefined; else the largest sequence number the key's value may have. */
+  readonly maxSeq: number | undefined;
+}
+
 const WRITE_OPTIONS = ['sync'] as const;
+const CONDITIONAL_WRITE_OPTIONS = ['sync', 'ifAbsent', 'ifSeq'] as const;
 
 export function toSync(options: unknown, fallback: boolean): boolean {
-  const sync = optionsObject(options, 'write options', WRITE_OPTIONS)?.['sync'];
+  return syncOf(optionsObject(options, 'write options', WRITE_OPTIONS), fallback);
+}
+
+function syncOf(o: Record<string, unknown> | undefined, fallback: boolean): boolean {
+  const sync = o?.['sync'];
   if (sync === undefined) return fallback;
   if (typeof sync !== 'boolean') throw invalidArgument(`option sync must be a boolean, got ${describe(sync)}`);
   return sync;
 }
 
-export type BatchOperation = { type: 'put'; key: Key; value: Value } | { type: 'del'; key: Key };
+/** put()'s and del()'s options: their sync, and the condition on `key` if they carry one. */
+export function toConditionalWrite(options: unknown, fallbackSync: boolean): { sync: boolean; condition: Condition | undefined } {
+  const o = optionsObject(options, 'write options', CONDITIONAL_WRITE_OPTIONS);
+  return { sync: syncOf(o, fallbackSync), condition: conditionOf(o, 0, 'option') };
+}
+
+/**
+ * The condition that `o` (write options or a batch operation) puts on the key of the batch's
+ * entry `entry`, or undefined.
+ * ifAbsent: false is no condition; ifSeq beyond any sequence number a database can reach
+ * (2^53 - 1) is clamped, as every value then meets it.
+ */
+function conditionOf(o: Record<string, unknown> | undefined, entry: number, what: string): Condition | undefined {
+  const ifAbsent = o?.['ifAbsent'];
+  const ifSeq = o?.['ifSeq'];
+  if (ifAbsent !== undefined && typeof ifAbsent !== 'boolean') throw invalidArgument(`${what} ifAbsent must be a boolean, got ${describe(ifAbsent)}`);
+  if (ifSeq === undefined) return ifAbsent === true ? { entry, maxSeq: undefined } : undefined;
+  if (ifAbsent === true) throw invalidArgument(`give at most one of ifAbsent and ifSeq (${what}s)`);
+  let seq: number;
+  if (typeof ifSeq === 'bigint' && ifSeq >= 0n) seq = ifSeq > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(ifSeq);
+  else if (typeof ifSeq === 'number' && Number.isSafeInteger(ifSeq) && ifSeq >= 0) seq = ifSeq;
+  else throw invalidArgument(`${what} ifSeq must be a non-negative bigint or integer, got ${typeof ifSeq === 'number' || typeof ifSeq === 'bigint' ? String(ifSeq) : describe(ifSeq)}`);
+  return { entry, maxSeq: seq };
+}
+
+export type BatchOperation = ({ type: 'put'; key: Key; value: Value } | { type: 'del'; key: Key }) & WriteConditions;
 /**
  * What batch() takes: a BatchOperation, or the same object built without a type annotation,
  * where TypeScript widens `type` to string (`const ops = [{ type: 'put', key, value }]`).
  * `type` is checked at run time either way.
  */
-export interface BatchOperationLike {
+export interface BatchOperationLike extends WriteConditions {
   type: string;
   key: Key;
   value?: Value | undefined;
@@ -108,21 +161,29 @@ export interface BatchOperationLike {
 
 const EMPTY = new Uint8Array(0);
 
-export function toBatch(ops: unknown): BatchEntry[] {
+/**
+ * The entries of a batch; the operations' conditions (ifAbsent, ifSeq) are pushed to
+ * `conditions`.
+ */
+export function toBatch(ops: unknown, conditions: Condition[] = []): BatchEntry[] {
   if (!Array.isArray(ops)) throw invalidArgument('batch operations must be an array');
   const entries: BatchEntry[] = [];
   for (let i = 0; i < ops.length; i++) {
-    const op = ops[i] as { type?: unknown; key?: unknown; value?: unknown } | null;
+    const op = ops[i] as { type?: unknown; key?: unknown; value?: unknown; ifAbsent?: unknown; ifSeq?: unknown } | null;
     if (typeof op !== 'object' || op === null) throw invalidArgument(`batch operation ${i} must be an object`);
     // Each field is read once: a getter could answer differently a second time.
     const type = op.type;
+    let entry: BatchEntry;
     if (type === 'put') {
-      entries.push({ kind: ValueKind.Put, key: toKey(op.key, `batch operation ${i} key`), value: toValue(op.value, `batch operation ${i} value`) });
+      entry = { kind: ValueKind.Put, key: toKey(op.key, `batch operation ${i} key`), value: toValue(op.value, `batch operation ${i} value`) };
     } else if (type === 'del') {
-      entries.push({ kind: ValueKind.Delete, key: toKey(op.key, `batch operation ${i} key`), value: EMPTY });
+      entry = { kind: ValueKind.Delete, key: toKey(op.key, `batch operation ${i} key`), value: EMPTY };
     } else {
       throw invalidArgument(`batch operation ${i} has type ${typeof type === 'string' ? JSON.stringify(type) : describe(type)}; expected 'put' or 'del'`);
     }
+    entries.push(entry);
+    const condition = conditionOf({ ifAbsent: op.ifAbsent, ifSeq: op.ifSeq }, i, `batch operation ${i}`);
+    if (condition) conditions.push(condition);
   }
   return entries;
 }

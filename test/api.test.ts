@@ -46,6 +46,12 @@ test('writes resolve to their sequence numbers; an empty batch to the current on
     assert.is(db.sequence, 5n);
     const concurrent = await Promise.all([db.put('p', '1'), db.put('q', '2'), db.batch([{ type: 'put', key: 'r', value: '3' }, { type: 'put', key: 's', value: '4' }])]);
     assert.equal(concurrent, [6n, 7n, 9n], 'numbers follow call order');
+    // Conditional writes resolve the same way, and getEntry() tells the number back.
+    const d = await db.put('cond', '1', { ifAbsent: true });
+    assert.is(d, 10n);
+    assert.is((await db.getEntry('cond'))?.seq, d);
+    assert.is(await db.put('cond', '2', { ifSeq: d }), 11n);
+    assert.is(await db.batch([{ type: 'del', key: 'cond', ifSeq: 11n }]), 12n);
   }, { shards: 1 }));
 
 test('a batch across shards resolves to its highest sequence number', () =>

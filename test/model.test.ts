@@ -52,6 +52,7 @@ const OP_WEIGHTS = {
   del: 8,
   batch: 8,
   burst: 4,
+  transaction: 4,
   get: 18,
   iterate: 12,
   seek: 5,
@@ -276,6 +277,43 @@ class Run {
         await Promise.all(writes);
         for (const ops of applied) this.applyToModel(this.model, ops);
         return `burst of ${n} concurrent writes`;
+      }
+      case 'transaction': {
+        // Alone, so it commits on its first run. Its reads must see the model as it was plus
+        // its own writes so far (`view`); a thrown callback must leave the model as it was.
+        const view = this.model.clone();
+        const ops: WriteOp[] = [];
+        const abort = rng.chance(0.1);
+        const steps = rng.range(1, 8);
+        let runs = 0;
+        const ABORT = new Error('abort');
+        try {
+          await this.db.transaction(async (tx) => {
+            runs++;
+            for (let i = 0; i < steps; i++) {
+              const r = rng.float();
+              if (r < 0.4) {
+                const key = this.presentKey();
+                assertValue(await tx.get(this.asInput(key)), view.get(key), `tx.get ${show(key)}`);
+              } else if (r < 0.55) {
+                const o = this.rangeOptions();
+                assertEntries(await this.readIterator(tx.iterator(o)), view.range(o), `tx.iterator ${Run.describeRange(o)}`);
+              } else {
+                const op = this.writeOp();
+                if (op.type === 'put') tx.put(op.key, op.value);
+                else tx.del(op.key);
+                this.applyToModel(view, [op]);
+                ops.push(op);
+              }
+            }
+            if (abort) throw ABORT;
+          });
+        } catch (err) {
+          if (err !== ABORT) throw err;
+        }
+        assert.is(runs, 1, 'a transaction alone commits on its first run');
+        if (!abort) this.applyToModel(this.model, ops);
+        return `transaction of ${steps} steps${abort ? ', thrown' : ''}`;
       }
       case 'get': {
         const key = this.presentKey();

@@ -175,6 +175,31 @@ test('recovery: a batch prepared in every shard but committed in none is absent 
   });
 });
 
+test('recovery: the numbers of a batch that did not commit are never handed out again, also after a second reopen', async () => {
+  await withTempDir(async (dir) => {
+    const [k0, k1] = [keyIn(0, 2), keyIn(1, 2)];
+    let db = await open(dir, { shards: 2 });
+    await db.put(k0, 'before');
+    await db.close();
+    const txn = 1_000;
+    // Shard 1's part never reached its log: the batch did not commit.
+    appendToNewestWal(path.join(dir, 'shard-0'), prepareRecord(txn, [0, 1], txn, [put(k0, 'lost')]));
+    db = await open(dir);
+    await db.close(); // this open decided the batch away; it wrote nothing itself
+    db = await open(dir);
+    try {
+      const seq = await db.put(k1, 'after');
+      assert.ok(seq > BigInt(txn), `the first write after the reopens got ${seq}, at or below ${txn}, a number the abandoned Prepare still holds`);
+      // The retained logs hold both the abandoned Prepare and the new write: in order, and only the write.
+      const changes: bigint[] = [];
+      for await (const change of db.changes({ since: 0n, live: false })) changes.push(change.seq);
+      assert.equal(changes, [1n, seq]);
+    } finally {
+      await db.close();
+    }
+  });
+});
+
 test('recovery: a Commit record is not enough when a participant lost its Prepare (a power cut of sync: false writes)', async () => {
   await withTempDir(async (dir) => {
     const [k0, k1] = [keyIn(0, 2), keyIn(1, 2)];

@@ -1,6 +1,6 @@
 // The process that runs one workload on one store (forked by the bench with an IPC channel).
 // Steps: receive the Job; build its inputs; open the store (timed, its disk writes counted
-// apart); run the workload with every figure taken from the first operation; close the store
+// apart); load what the workload needs (transfer's accounts; not timed); run the workload with every figure taken from the first operation; close the store
 // (inside the disk-write and CPU window, outside the throughput window); measure the
 // directory; send the JobResult and exit.
 
@@ -26,6 +26,7 @@ async function runJob(job: Job): Promise<JobResult> {
   const openMs = performance.now() - t;
   const openDiskWriteBytes = ioSince(openIo).writeBytes;
 
+  await driver.setup?.(store);
   const ctx: DriverContext = { store, job, latency: new LatencyRecorder(), progress: { done: 0 } };
   const reporter = setInterval(() => void send({ type: 'progress', done: ctx.progress.done, total: job.ops }), PROGRESS_EVERY_MS);
   const eventLoop = new EventLoopMonitor();
@@ -76,6 +77,7 @@ async function runJob(job: Job): Promise<JobResult> {
     closeMs,
     ...(outcome.found !== undefined ? { found: outcome.found } : {}),
     ...(outcome.writes !== undefined ? { writes: outcome.writes } : {}),
+    ...(outcome.retries !== undefined ? { retries: outcome.retries } : {}),
     storeStats,
   };
 }

@@ -11,6 +11,10 @@
 //                     long-lived cursors (one per operation in flight)
 //   deleterandom      deletes of random existing keys, each once
 //   readwhilewriting  readrandom while one more writer overwrites random keys without pause
+//   transfer          transactions that move an amount between two random accounts (read both
+//                     balances, write both), 64 in flight, on a fresh database of
+//                     TRANSFER_ACCOUNTS accounts loaded before the clock starts; each store
+//                     with its own transactions (Store.transfer), which retry on conflict
 //
 // "Existing keys" are those fillrandom wrote to the main database: key numbers
 // fillOrder[0..keySpace-1] (Job.keySpace), all of them unless the time limit stopped it.
@@ -27,6 +31,9 @@ import { KEY_BYTES, makeKey, permutation, Random, ValueSource } from './keys.js'
 import { LatencyRecorder } from './measure.js';
 
 export const BATCH_SIZE = 1000;
+export const TRANSFER_ACCOUNTS = 10_000;
+export const TRANSFER_IN_FLIGHT = 64;
+const TRANSFER_START_BALANCE = 1_000_000;
 export const SCAN_CHUNK = 1000;
 const TURN_EVERY = 100;
 
@@ -48,10 +55,14 @@ export interface DriverOutcome {
   userWriteBytes: number;
   found?: number;
   writes?: number;
+  /** transfer: callback runs beyond the first, caused by conflicts. */
+  retries?: number;
 }
 
 /** A prepared workload: inputs built before the store opens, then run() timed. */
 export interface Driver {
+  /** Loads what the workload needs into the open store, before the clock starts. */
+  setup?(store: Store): Promise<void>;
   run(ctx: DriverContext): Promise<DriverOutcome>;
 }
 
@@ -294,6 +305,44 @@ function readwhilewriting(job: Job): Driver {
   };
 }
 
+/** The balance of an account: 8 bytes, a signed integer (transfers may overdraw). */
+const balanceOf = (b: Buffer | undefined) => (b === undefined ? 0 : Number(b.readBigInt64LE()));
+function balanceBytes(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64LE(BigInt(n));
+  return b;
+}
+
+function transfer(job: Job): Driver {
+  const rng = randomFor(job.seed, job.workload, 'accounts');
+  const pairs = Array.from({ length: job.ops }, () => {
+    const from = rng.below(TRANSFER_ACCOUNTS);
+    return [from, (from + 1 + rng.below(TRANSFER_ACCOUNTS - 1)) % TRANSFER_ACCOUNTS, 1 + rng.below(100)] as const;
+  });
+  return {
+    async setup(store) {
+      const transfer = store.transfer;
+      if (transfer === undefined) throw new Error(`${store.name} offers no transactions`);
+      for (let at = 0; at < TRANSFER_ACCOUNTS; at += BATCH_SIZE) {
+        const puts: BatchPut[] = [];
+        for (let i = at; i < Math.min(at + BATCH_SIZE, TRANSFER_ACCOUNTS); i++) puts.push({ type: 'put', key: makeKey(i), value: balanceBytes(TRANSFER_START_BALANCE) });
+        await store.batch(puts, job.sync);
+      }
+    },
+    async run(ctx) {
+      const { store } = ctx;
+      let attempts = 0;
+      const ops = await inFlightLoops(job.ops, job.inFlight, ctx, deadlineOf(job), async (i) => {
+        const [from, to, amount] = pairs[i]!;
+        const runs = await store.transfer!(makeKey(from), makeKey(to), (a, b) => [balanceBytes(balanceOf(a) - amount), balanceBytes(balanceOf(b) + amount)], job.sync);
+        attempts += runs;
+      });
+      const bytes = ops * 2 * (KEY_BYTES + 8);
+      return { ops, latencyPer: 'transaction', userBytes: 2 * bytes, userWriteBytes: bytes, retries: attempts - ops };
+    },
+  };
+}
+
 /** Builds the inputs of `job` (key orders, values) before the store opens. */
 export function prepareDriver(job: Job): Driver {
   switch (job.workload) {
@@ -323,6 +372,8 @@ export function prepareDriver(job: Job): Driver {
       return deleterandom(job);
     case 'readwhilewriting':
       return readwhilewriting(job);
+    case 'transfer':
+      return transfer(job);
     default:
       throw new Error(`no driver for workload ${job.workload}`);
   }

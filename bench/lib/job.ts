@@ -74,6 +74,8 @@ export interface JobResult {
   found?: number;
   /** readwhilewriting: puts its writer made meanwhile. */
   writes?: number;
+  /** transfer: transactions run again after a conflict (retries / ops is the conflict rate). */
+  retries?: number;
   storeStats: Record<string, unknown>;
 }
 

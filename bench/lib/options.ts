@@ -15,6 +15,7 @@ export const WORKLOAD_NAMES = [
   'seekrandom',
   'deleterandom',
   'readwhilewriting',
+  'transfer',
 ] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 

@@ -11,6 +11,7 @@
 // the time limit), so the jobs on it are made from the plan and that count (jobFor).
 
 import type { Job } from './job.js';
+import { TRANSFER_ACCOUNTS, TRANSFER_IN_FLIGHT } from './drivers.js';
 import { WORKLOAD_NAMES, type BenchOptions, type WorkloadName } from './options.js';
 
 export interface PlannedWorkload {
@@ -39,6 +40,7 @@ const EXECUTION_ORDER: readonly WorkloadName[] = [
   'overwrite',
   'readwhilewriting',
   'deleterandom',
+  'transfer',
 ];
 
 /** Tables list workloads in the order options.ts declares them. */
@@ -57,6 +59,7 @@ const TITLES: Record<WorkloadName, string> = {
   seekrandom: 'seek to a random key and read the entry there',
   deleterandom: 'deletes of random existing keys, each once',
   readwhilewriting: 'readrandom while one writer overwrites random keys',
+  transfer: `two-key read-modify-write transactions between ${TRANSFER_ACCOUNTS.toLocaleString('en-US')} accounts, ${TRANSFER_IN_FLIGHT} in flight`,
 };
 
 export function syncOpsFor(options: BenchOptions, writers: number): number {
@@ -100,6 +103,9 @@ export function planWorkloads(options: BenchOptions): PlannedWorkload[] {
         break;
       case 'deleterandom':
         if (wanted.has(w)) plan.push({ ...base, db: 'main', ops: options.reads, effect: 'removes' });
+        break;
+      case 'transfer':
+        if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: options.reads, inFlight: TRANSFER_IN_FLIGHT });
         break;
     }
   }

@@ -50,6 +50,7 @@ export function resultLine(r: JobResult): string {
   if (r.ops < r.plannedOps) parts.push(`stopped by the time limit after ${r.ops.toLocaleString('en-US')} of ${r.plannedOps.toLocaleString('en-US')}`);
   if (r.found !== undefined && r.found !== r.ops) parts.push(`found ${r.found.toLocaleString('en-US')}`);
   if (r.writes !== undefined) parts.push(`${r.writes.toLocaleString('en-US')} writes`);
+  if (r.retries !== undefined) parts.push(`${r.retries.toLocaleString('en-US')} retries (${((100 * r.retries) / Math.max(1, r.ops)).toFixed(2)}% of transactions)`);
   return parts.join('  ');
 }
 

@@ -77,6 +77,7 @@ export const leveldb: StoreModule = {
     packageName: 'classic-level',
     version: peerVersion('classic-level') ?? 'not installed',
     settings: `64 MiB write buffer, 32 MiB block cache (stratadb's budgets), Snappy, bloom 10 bits/key; sync per write`,
+    transactions: { supported: false, how: 'LevelDB has no transactions, only atomic batches without reads' },
   },
   async open(dir: string, _settings: OpenSettings): Promise<Store> {
     const { ClassicLevel } = loadPeer<{ ClassicLevel: ClassicLevelClass }>('classic-level');

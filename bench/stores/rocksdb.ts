@@ -129,6 +129,10 @@ export const rocksdb: StoreModule = {
     packageName: 'rocksdb',
     version: peerVersion('rocksdb') ?? 'not installed',
     settings: `64 MiB write buffer, 32 MiB block cache (stratadb's budgets), Snappy, bloom 10 bits/key; sync per write`,
+    transactions: {
+      supported: false,
+      how: 'the rocksdb binding (Level/rocksdb, leveldown API) exposes no TransactionDB or OptimisticTransactionDB, only atomic batches without reads',
+    },
   },
   async open(dir: string, _settings: OpenSettings): Promise<Store> {
     const RocksDB = loadPeer<(location: string) => LevelDown>('rocksdb');

@@ -45,6 +45,13 @@ export interface Store {
    */
   scan(chunk: number, onChunk: (entries: number, bytes: number) => Promise<void>): Promise<void>;
   seeker(): Seeker;
+  /**
+   * One transaction (the transfer workload): reads `a` and `b`, writes `update`'s new values
+   * for both, atomically and isolated from the other transactions in flight; a store that
+   * validates optimistically retries on conflict. Resolves to the number of times `update`
+   * ran (1 without a conflict). Absent where the store's binding has no transactions.
+   */
+  transfer?(a: Buffer, b: Buffer, update: (a: Buffer | undefined, b: Buffer | undefined) => [Buffer, Buffer], sync: boolean): Promise<number>;
   /** Store figures worth keeping (internal counters), read before close. */
   stats(): Record<string, unknown>;
   close(): Promise<void>;
@@ -57,6 +64,8 @@ export interface StoreInfo {
   packageName: string;
   version: string;
   settings: string;
+  /** How the store runs the transfer workload's transactions, or why it cannot. */
+  transactions: { supported: boolean; how: string };
 }
 
 export interface StoreModule {

@@ -14,6 +14,7 @@ const info: StoreInfo = {
   packageName: 'stratadb',
   version: packageJson.version,
   settings: 'defaults: 64 MiB memtable, 32 MiB block cache, LZ4, bloom 10 bits/key; sync per write',
+  transactions: { supported: true, how: 'db.transaction(): optimistic, validated at commit, retried on conflict' },
 };
 
 class StrataStore implements Store {
@@ -47,6 +48,20 @@ class StrataStore implements Store {
 
   seeker(): Seeker {
     return nextvSeeker(this.#db.iterator() as unknown as NextvIterator);
+  }
+
+  async transfer(a: Buffer, b: Buffer, update: (a: Buffer | undefined, b: Buffer | undefined) => [Buffer, Buffer], sync: boolean): Promise<number> {
+    let runs = 0;
+    await this.#db.transaction(
+      (tx) => {
+        runs++;
+        const [na, nb] = update(tx.getSync(a), tx.getSync(b));
+        tx.put(a, na);
+        tx.put(b, nb);
+      },
+      { sync },
+    );
+    return runs;
   }
 
   stats(): Record<string, unknown> {

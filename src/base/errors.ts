@@ -9,7 +9,8 @@ export type ErrorCode =
   | 'IO_ERROR' // the operating system failed a call; `errno` holds its code
   | 'NOT_SUPPORTED' // a format version or feature this build does not know
   | 'NOT_FOUND' // a database directory that does not exist with createIfMissing: false
-  | 'OUT_OF_RANGE'; // a change feed's `since` is older than the logs still retained
+  | 'OUT_OF_RANGE' // a change feed's `since` is older than the logs still retained
+  | 'CONFLICT'; // a transaction's reads or a conditional write's condition no longer held; nothing was written
 
 export class StrataError extends Error {
   readonly code: ErrorCode;
@@ -29,6 +30,8 @@ export const invalidArgument = (message: string): StrataError =>
 
 export const closedError = (what: string): StrataError =>
   new StrataError('CLOSED', `${what} is closed`);
+
+export const conflictError = (message: string): StrataError => new StrataError('CONFLICT', message);
 
 /** Bytes read from `file` at `offset` failed the check described by `what`. */
 export const corruption = (file: string, offset: number, what: string): StrataError =>

@@ -277,7 +277,10 @@ export class Engine {
       }
       const allWals = wals.stored();
       const walNumbers = allWals.filter((n) => n >= versions.logNumber);
-      const rules = hooks.twoPhase ? await Participant.recover(hooks.twoPhase, wals, versions.logNumber, versions.lastSequence) : plainBatches;
+      const recovered = hooks.twoPhase
+        ? await Participant.recover(hooks.twoPhase, wals, versions.logNumber, versions.lastSequence)
+        : { rules: plainBatches, highestSeq: 0 };
+      const rules = recovered.rules;
       const replay = await replayWals(wals, walNumbers, {
         mode: options.walRecovery,
         memtableBytes: options.memtableBytes,
@@ -294,7 +297,13 @@ export class Engine {
       const walNumber = versions.newFileNumber();
       await wals.start(walNumber);
       try {
-        await versions.startManifest({ logNumber: walNumber, lastSequence: replay.lastSeq, added });
+        // The numbers of a prepared batch that did not commit are never handed out again: the
+        // retained logs still hold its Prepare records, and a change feed reading them beside
+        // later writes relies on every shard's logs rising in sequence order. (They are this
+        // shard's own records, in logs recovery just synced: a flushed sequence this high says
+        // nothing untrue to the coordinator's "part in a table" rule.)
+        const lastSequence = Math.max(replay.lastSeq, recovered.highestSeq);
+        await versions.startManifest({ logNumber: walNumber, lastSequence, added });
       } catch (err) {
         await wals.close(false).catch(() => {});
         throw err;
@@ -340,10 +349,22 @@ export class Engine {
 
   /** The newest value of `key` visible at `seq` (default: everything published). */
   get(key: Uint8Array, seq: SeqNum = this.#clock.published): Buffer | undefined {
-    this.#checkOpen();
-    const hit = this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#versions.current.get(key, seq, this.#tableCache);
+    const hit = this.#find(key, seq);
     if (hit === undefined || hit.kind === ValueKind.Delete) return undefined;
     return Buffer.from(hit.value);
+  }
+
+  /** get() with the sequence number of the write that stored the value. */
+  getEntry(key: Uint8Array, seq: SeqNum): { value: Buffer; seq: SeqNum } | undefined {
+    const hit = this.#find(key, seq);
+    if (hit === undefined || hit.kind === ValueKind.Delete) return undefined;
+    return { value: Buffer.from(hit.value), seq: hit.seq };
+  }
+
+  /** The newest version of `key` at or below `seq`: a put or a tombstone. */
+  #find(key: Uint8Array, seq: SeqNum) {
+    this.#checkOpen();
+    return this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#versions.current.get(key, seq, this.#tableCache);
   }
 
   /** Pins the published sequence for reads; the caller must releaseSnapshot() it. */

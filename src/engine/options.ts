@@ -170,6 +170,12 @@ const OPTIONS = {
    * kept while it is open, beyond this window. { bytes: 0 } keeps nothing but what feeds read.
    */
   changeRetention: retentionWindow(64 * MiB, 10 * 60 * 1000),
+  /**
+   * Bytes of memory for the keys written while transactions or conditional writes are open
+   * (src/shard/write-tracker.ts). Past it the oldest are forgotten, and a transaction that read
+   * before them conflicts rather than miss a write. Default 32 MiB.
+   */
+  conflictTrackingBytes: integer(32 * MiB, 64 * KiB, 4 * GiB),
   /** Called for every byte range that salvage skipped. */
   onRecoverySkip: callback<(file: string, offset: number, bytes: number, reason: string) => void>(),
   /** The file system; the real one by default. Tests inject faults through it. */

@@ -114,10 +114,17 @@ export class Participant implements TwoPhaseParticipant {
 
   /**
    * Recovery (invariant 3): scans the logs `wals` holds, below `logNumber` for Commit records
-   * only, and asks the database which batches committed; returns the rules to replay by.
-   * `flushedSeq` is the MANIFEST's last sequence.
+   * only, and asks the database which batches committed; returns the rules to replay by, and
+   * the highest sequence number of any Batch or Prepare record in the live logs, replayed or
+   * not (a batch that did not commit handed out its numbers too). `flushedSeq` is the
+   * MANIFEST's last sequence.
    */
-  static async recover(hooks: TwoPhaseHooks, wals: WalSet, logNumber: number, flushedSeq: SeqNum): Promise<WalRecordRules> {
+  static async recover(
+    hooks: TwoPhaseHooks,
+    wals: WalSet,
+    logNumber: number,
+    flushedSeq: SeqNum,
+  ): Promise<{ rules: WalRecordRules; highestSeq: SeqNum }> {
     const scan: TwoPhaseScan = { prepared: new Map(), committed: new Set(), maxSeq: 0, flushedSeq };
     const visit = (bytes: Uint8Array, file: string, live: boolean) => {
       for (const record of readLog(bytes, file, { mode: 'salvage', onSkipped: () => {} }).records) {
@@ -149,7 +156,7 @@ export class Participant implements TwoPhaseParticipant {
       await wals.syncStored(n);
       visit(await wals.read(n), wals.path(n), true);
     }
-    return committedOnly(await hooks.decide(scan));
+    return { rules: committedOnly(await hooks.decide(scan)), highestSeq: scan.maxSeq };
   }
 
   /** Resolves once every shard has recovered; until then no shard releases a WAL (invariant 4). */

@@ -1,8 +1,9 @@
 // The adapter's errors. abstract-level callers branch on `code` (an uppercase LEVEL_* string);
 // where stratadb has a code with a Level counterpart, the adapter rethrows it under that code
 // and keeps the StrataError as `cause`. Codes without a counterpart (INVALID_ARGUMENT,
-// NOT_FOUND, NOT_SUPPORTED, CLOSED) reach the caller as the StrataError itself: they are
-// stable uppercase codes too.
+// NOT_FOUND, NOT_SUPPORTED, CLOSED, CONFLICT) reach the caller as the StrataError itself: they
+// are stable uppercase codes too. (abstract-level has no transactions or conditional writes,
+// so the adapter's own calls never meet CONFLICT; it is listed for completeness.)
 
 import { StrataError, type ErrorCode } from '../index.js';
 

@@ -34,6 +34,7 @@ export type StrataLevelOptions<K, V> = AbstractDatabaseOptions<K, V> & OpenOptio
 const ENGINE_OPTIONS: { readonly [K in keyof Required<OpenOptions>]: true } = {
   shards: true,
   changeRetention: true,
+  conflictTrackingBytes: true,
   createIfMissing: true,
   errorIfExists: true,
   memtableBytes: true,

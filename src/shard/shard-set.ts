@@ -17,6 +17,10 @@
  *    served; each shard runs at most one compaction at a time, so none starves the others).
  * 4. A failed write in any shard stops writes in every shard (as a failed write does in one
  *    engine); reads go on.
+ * 5. While a reader that validates at commit is open (a transaction, a conditional write),
+ *    write() records every batch's keys in the WriteTracker, in the same synchronous step in
+ *    which its sequence numbers are allocated (write-tracker.ts). With no such reader open,
+ *    write() costs one test of a flag more than before.
  *
  * A database of one shard takes the same paths (the router sends every key to shard 0
  * without hashing, a cursor over one shard is that shard's own); it differs in one place,
@@ -25,6 +29,7 @@
  */
 
 import {
+  closedError,
   ensureDirectory,
   currentFileName,
   invariant,
@@ -50,6 +55,7 @@ import { openCursor } from './merged-cursor.js';
 import { RecoveryCoordinator } from './recovery-coordinator.js';
 import { shardOf, splitByShard } from './router.js';
 import { readShardsFile, shardDirName, writeShardsFile } from './shards-file.js';
+import { WriteTracker } from './write-tracker.js';
 
 export interface ShardedStats extends EngineStats {
   /** Each shard's own numbers; the fields above are their totals (levels summed per level). */
@@ -65,14 +71,17 @@ export class ShardSet {
   readonly #pool: BackgroundPool;
   /** The lock on `dir` when the shards live in folders (one shard's engine holds its own). */
   readonly #lock: FileLock | undefined;
+  /** The writes open validating readers must know of (invariant 5). */
+  readonly tracker: WriteTracker;
 
   private constructor(
     dir: string,
     engines: readonly Engine[],
     participants: readonly TwoPhaseParticipant[],
-    shared: { clock: SequenceClock; pool: BackgroundPool; lock: FileLock | undefined },
+    shared: { clock: SequenceClock; pool: BackgroundPool; lock: FileLock | undefined; trackingBytes: number },
   ) {
     this.dir = dir;
+    this.tracker = new WriteTracker(shared.trackingBytes);
     this.#engines = engines;
     this.#participants = participants;
     this.#clock = shared.clock;
@@ -86,6 +95,7 @@ export class ShardSet {
    * recorded one fails with INVALID_ARGUMENT before anything is written.
    */
   static async open(dir: string, options: ResolvedOptions, shards: number | undefined): Promise<ShardSet> {
+    const trackingBytes = options.conflictTrackingBytes;
     await loadChecksum();
     const fs = options.fs;
     const recorded = (await readShardsFile(fs, dir)) ?? ((await fs.exists(currentFileName(dir))) ? 1 : undefined);
@@ -99,8 +109,8 @@ export class ShardSet {
     const clock = new SequenceClock(0);
     const pool = new BackgroundPool({ workers: options.compactionWorkers });
     try {
-      if (count === 1) return new ShardSet(dir, [await Engine.open(dir, options, { clock, pool })], [], { clock, pool, lock: undefined });
-      return await ShardSet.#openInFolders(dir, options, count, recorded !== undefined, clock, pool);
+      if (count === 1) return new ShardSet(dir, [await Engine.open(dir, options, { clock, pool })], [], { clock, pool, lock: undefined, trackingBytes });
+      return await ShardSet.#openInFolders(dir, options, count, recorded !== undefined, clock, pool, trackingBytes);
     } catch (err) {
       await pool.close().catch(() => {});
       throw err;
@@ -115,6 +125,7 @@ export class ShardSet {
     recorded: boolean,
     clock: SequenceClock,
     pool: BackgroundPool,
+    trackingBytes: number,
   ): Promise<ShardSet> {
     const fs = options.fs;
     if (recorded && options.errorIfExists) {
@@ -138,7 +149,7 @@ export class ShardSet {
           throw err;
         }
       }
-      return new ShardSet(dir, engines, participants, { clock, pool, lock });
+      return new ShardSet(dir, engines, participants, { clock, pool, lock, trackingBytes });
     } catch (err) {
       await lock.release().catch(() => {});
       throw err;
@@ -207,13 +218,71 @@ export class ShardSet {
     return this.#engines[0]!.closed;
   }
 
-  /** Writes one atomic batch; resolves to its last sequence number. REQUIRES: entries validated, not empty. */
+  /**
+   * Writes one atomic batch; resolves to its last sequence number. Its sequence numbers are
+   * allocated before this returns (both paths allocate before their first await), so a check
+   * made just before the call, in the same synchronous step, holds at the write's sequence
+   * number. REQUIRES: entries validated, not empty.
+   */
   write(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
     const engines = this.#engines;
     const first = shardOf(entries[0]!.key, engines.length);
     let single = true;
     for (let i = 1; i < entries.length && single; i++) single = shardOf(entries[i]!.key, engines.length) === first;
-    return single ? engines[first]!.write(entries, sync) : this.#writeAcross(entries, sync);
+    const done = single ? engines[first]!.write(entries, sync) : this.#writeAcross(entries, sync);
+    // The batch's numbers are the last ones allocated. A write refused before allocating
+    // (closed, failed) is recorded under an older number: at worst a needless conflict.
+    if (this.tracker.active) this.tracker.record(entries, this.#clock.last);
+    return done;
+  }
+
+  /**
+   * Opens a reader that validates against later writes: starts the tracker if needed, waits
+   * until every write it did not record is published, then pins and registers the published
+   * sequence S, which it returns. Every write above S is then in the tracker (invariant 5).
+   * The caller must closeReader(S).
+   */
+  openReader(): SeqNum | Promise<SeqNum> {
+    const clock = this.#clock;
+    const tracker = this.tracker;
+    tracker.activate(clock.last);
+    // The common case while transactions are open, answered without a promise: every hop
+    // through the microtask queue delays the commit that follows and splits write groups.
+    if (clock.published >= tracker.from) {
+      const seq = clock.published;
+      this.pinSnapshot(seq);
+      tracker.register(seq);
+      return seq;
+    }
+    return this.#openReaderLater();
+  }
+
+  async #openReaderLater(): Promise<SeqNum> {
+    const clock = this.#clock;
+    const tracker = this.tracker;
+    // Registered at once, so that the tracker stays active while this waits.
+    const held = clock.published;
+    tracker.register(held);
+    try {
+      await clock.whenPublished(tracker.from);
+      if (this.closed) throw closedError('database');
+      const seq = clock.published;
+      this.pinSnapshot(seq);
+      tracker.register(seq);
+      return seq;
+    } finally {
+      tracker.unregister(held);
+    }
+  }
+
+  closeReader(seq: SeqNum): void {
+    this.releaseSnapshot(seq);
+    this.tracker.unregister(seq);
+  }
+
+  /** Resolves once every write up to `seq` is published. */
+  whenPublished(seq: SeqNum): Promise<void> {
+    return this.#clock.whenPublished(seq);
   }
 
   /** The two-phase commit of a batch whose keys fall in several shards (invariant 2). */
@@ -266,6 +335,12 @@ export class ShardSet {
   get(key: Uint8Array, seq: SeqNum): Buffer | undefined {
     const engines = this.#engines;
     return engines[shardOf(key, engines.length)]!.get(key, seq);
+  }
+
+  /** The newest value of `key` visible at `seq`, with the sequence number that wrote it. */
+  getEntry(key: Uint8Array, seq: SeqNum): { value: Buffer; seq: SeqNum } | undefined {
+    const engines = this.#engines;
+    return engines[shardOf(key, engines.length)]!.getEntry(key, seq);
   }
 
   /** Pins the published sequence in every shard; the caller must releaseSnapshot() it. */

@@ -1,0 +1,67 @@
+// Conditional writes: a put, del or batch that applies only if each of its conditions holds
+// (a key absent, or a key's value written at or below a sequence number), else rejects with
+// CONFLICT and writes nothing.
+//
+// The check and the submission are one synchronous step: ShardSet.write() allocates the
+// batch's sequence numbers before it returns, so no other write can come between the check
+// and the write. The check must also see the writes in flight (allocated, not yet published),
+// which reads at the published sequence do not: two `ifAbsent` puts of one key, both in flight,
+// would each find the key absent. The WriteTracker knows them: while this write is a
+// registered reader, a condition on a key written above the published sequence waits for that
+// write to be published, and is then checked again.
+
+import { conflictError, type BatchEntry, type SeqNum } from './base/index.js';
+import type { ShardSet } from './shard/index.js';
+import { keyString } from './shard/index.js';
+import type { Condition } from './input.js';
+
+/**
+ * Writes `entries` as one batch if every condition holds; rejects with CONFLICT otherwise
+ * (`onRefused` is called first). REQUIRES: entries validated, not empty, conditions on them.
+ */
+export async function writeIf(
+  store: ShardSet,
+  entries: readonly BatchEntry[],
+  conditions: readonly Condition[],
+  sync: boolean,
+  onRefused: () => void,
+): Promise<bigint> {
+  // Owned now: the batch goes out after an await, and the caller may reuse its buffers at once.
+  const owned = entries.map((e) => ({ kind: e.kind, key: Buffer.from(e.key), value: Buffer.from(e.value) }));
+  const checks = conditions.map((c) => ({ key: owned[c.entry]!.key, tracked: keyString(owned[c.entry]!.key), maxSeq: c.maxSeq }));
+  const reader = await store.openReader();
+  try {
+    for (;;) {
+      const tracker = store.tracker;
+      const seq = store.publishedSeq;
+      // Writes above `seq` that the check cannot see yet: wait for them, then look again.
+      let pending: SeqNum = seq < tracker.cut ? tracker.cut : 0;
+      for (const c of checks) pending = Math.max(pending, tracker.writtenAfter(c.tracked, seq));
+      if (pending > 0) {
+        await store.whenPublished(pending);
+        continue;
+      }
+      for (const c of checks) {
+        const entry = store.getEntry(c.key, seq);
+        const holds = c.maxSeq === undefined ? entry === undefined : entry !== undefined && entry.seq <= c.maxSeq;
+        if (!holds) {
+          onRefused();
+          const what = c.maxSeq === undefined ? 'is present' : entry === undefined ? 'has no value' : `was written at ${entry.seq}, after ${c.maxSeq}`;
+          throw conflictError(`condition failed: key ${describeKey(c.key)} ${what}; nothing was written`);
+        }
+      }
+      return await store.write(owned, sync);
+    }
+  } finally {
+    store.closeReader(reader);
+  }
+}
+
+/** A key for an error message: its text when printable, else hex; long ones cut. */
+export function describeKey(key: Uint8Array): string {
+  const shown = key.subarray(0, 64);
+  const text = Buffer.from(shown).toString('utf8');
+  const printable = /^[\x20-\x7e]*$/.test(text);
+  const body = printable ? JSON.stringify(text) : `0x${Buffer.from(shown).toString('hex')}`;
+  return key.length > shown.length ? `${body}…` : body;
+}
