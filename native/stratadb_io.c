@@ -1,12 +1,20 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 1; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 2; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
 //       thread pool. Resolves only after fdatasync succeeded.
 //   fallocate(fd, offset, length) → Promise<void>
 //       fallocate(2) mode 0: allocates blocks and extends the size to offset + length.
+//   flock(fd) → undefined
+//       flock(2) LOCK_EX | LOCK_NB, on the calling thread: it never waits. A lock held through
+//       another open file description throws errno EWOULDBLOCK.
+//   funlock(fd) → undefined
+//       flock(2) LOCK_UN.
+//
+// Version history: 1 appendAndSync, fallocate. 2 adds flock, funlock (stratadb took flock(2)
+// from fs-ext before).
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -22,11 +30,12 @@
 #include <node_api.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define ABI_VERSION 1
+#define ABI_VERSION 2
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -233,6 +242,31 @@ static napi_value fallocate_js(napi_env env, napi_callback_info info) {
   return queue(env, job, "stratadb.fallocate", run_fallocate);
 }
 
+// flock(2) with `operation`, retried on EINTR; throws an errno error on failure. Synchronous:
+// LOCK_NB and LOCK_UN return at once, so a thread-pool trip would cost more than the call.
+static napi_value flock_call(napi_env env, napi_callback_info info, int operation) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  int rc;
+  do rc = flock(fd, operation);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    napi_throw(env, errno_error(env, errno, "flock"));
+    return NULL;
+  }
+  return NULL;
+}
+
+static napi_value flock_js(napi_env env, napi_callback_info info) {
+  return flock_call(env, info, LOCK_EX | LOCK_NB);
+}
+
+static napi_value funlock_js(napi_env env, napi_callback_info info) {
+  return flock_call(env, info, LOCK_UN);
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn, version;
   CHECK(napi_create_int32(env, ABI_VERSION, &version));
@@ -241,5 +275,9 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "appendAndSync", fn));
   CHECK(napi_create_function(env, "fallocate", NAPI_AUTO_LENGTH, fallocate_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "fallocate", fn));
+  CHECK(napi_create_function(env, "flock", NAPI_AUTO_LENGTH, flock_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "flock", fn));
+  CHECK(napi_create_function(env, "funlock", NAPI_AUTO_LENGTH, funlock_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "funlock", fn));
   return exports;
 }

@@ -18,3 +18,4 @@ export { MAX_KEY_BYTES, MAX_VALUE_BYTES, type Key, type Value, type BatchOperati
 export { StrataError, type ErrorCode } from './base/errors.js';
 export { NodeFileSystem, type FileSystem, type WritableFile, type RandomAccessFile, type FileLock } from './base/fs.js';
 export type { WalRecoveryMode } from './engine/index.js';
+export { nativeStatus, type NativeStatus, type NativeCallName } from './base/native.js';

@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadChecksum, NodeFileSystem } from '../src/base/index.js';
 import { native, nativeIo } from '../src/base/native.js';
@@ -31,6 +32,16 @@ async function rejection(promise: Promise<unknown>): Promise<{ code?: string; sy
   throw new assert.Assertion({ message: 'the call resolved', operator: 'rejects', expects: 'a rejection', actual: 'a resolution' });
 }
 
+/** The error `run` throws; fails the test if it returns. */
+function thrown(run: () => unknown): { code?: string; syscall?: string } {
+  try {
+    run();
+  } catch (err) {
+    return err as { code?: string; syscall?: string };
+  }
+  throw new assert.Assertion({ message: 'the call returned', operator: 'throws', expects: 'a throw', actual: 'a return' });
+}
+
 test('STRATADB_NATIVE=0 turns every native call off and says so', () => {
   if (forcedOff) {
     assert.is(nativeIo.addon, 'disabled');
@@ -53,6 +64,28 @@ test('the environment variable really forces the fallback in a fresh process', (
   const some = run('appendAndSync');
   if (some.addon === 'loaded') assert.equal(some.calls, ['appendAndSync'], 'a list picks the calls');
   else assert.equal(some.calls, [], 'without the addon no call is native');
+});
+
+test('the native flock reports errno codes: EWOULDBLOCK when held through another descriptor, EBADF on a closed one', () => {
+  const { flock, funlock } = native;
+  if (flock === undefined || funlock === undefined) return;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-flock-'));
+  const file = path.join(dir, 'LOCK');
+  const a = fs.openSync(file, 'w');
+  const b = fs.openSync(file, 'r');
+  try {
+    flock(a);
+    let err = thrown(() => flock(b));
+    assert.equal([err.code, err.syscall], ['EWOULDBLOCK', 'flock'], 'another open file description is refused at once');
+    funlock(a);
+    flock(b);
+    fs.closeSync(a);
+    err = thrown(() => flock(a));
+    assert.equal([err.code, err.syscall], ['EBADF', 'flock']);
+  } finally {
+    fs.closeSync(b);
+    fs.rmSync(dir, { recursive: true });
+  }
 });
 
 test('appendAndSync() writes every chunk in order at the end of the file', async () => {

@@ -1,21 +1,48 @@
-// Runs every compiled test file (dist/test/**/*.test.js), each in its own Node process, and
+// Runs the compiled test files (dist/test/**/*.test.js), each in its own Node process, and
 // ends with the line CI reads: "N passed, N failed".
 //
-//   node test/run.js                 all tests
-//   node test/run.js wal memtable    only files whose name contains one of the words
+//   node test/run.js                 the quick suite (npm test): every file; the crash, sweep,
+//                                    model, fuzz, soak and shard power-cut runs at reduced sizes (QUICK_SIZES)
+//                                    and with the addon only
+//   node test/run.js --long          (npm run test:long) those runs at full size, with and
+//                                    without the addon, and the *.long.test.js files (the
+//                                    pack-and-install test)
+//   node test/run.js wal memtable    only files whose name contains one of the words (either mode)
+//
+// A size variable already set in the environment wins over QUICK_SIZES. Files run
+// STRATADB_TEST_JOBS at a time (default: one per CPU): most of the time goes to fsync and child
+// processes, not to the CPU.
 //
 // Twice: first as the environment says (the native addon when it is built), then the files
 // that touch the native calls' callers (FALLBACK_WORDS) again with STRATADB_NATIVE=0, the
 // JavaScript fallback. The second pass is skipped when the addon is not built (the first pass
 // ran the fallback already) or STRATADB_NATIVE is set. The last line sums both passes.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('../dist/test/', import.meta.url).pathname;
 const addon = new URL('../build/Release/stratadb_io.node', import.meta.url).pathname;
-const filters = process.argv.slice(2);
-const FALLBACK_WORDS = ['wal', 'fault', 'crash', 'sweep', 'recovery', 'compaction', 'native', 'shard'];
+const args = process.argv.slice(2);
+const long = args.includes('--long');
+const filters = args.filter((a) => a !== '--long');
+const FALLBACK_WORDS = ['wal', 'fault', 'crash', 'sweep', 'recovery', 'compaction', 'native', 'shard', 'lock.'];
+/** The files whose size variables QUICK_SIZES turns down; --long runs them at their defaults. */
+const SIZED_WORDS = ['crash', 'sweep', 'shard-power', 'model', 'fuzz', 'soak'];
+const QUICK_SIZES = {
+  STRATA_CRASH_ROUNDS: '2',
+  STRATA_SWEEP_MAX: '40',
+  STRATA_SHARD_POWER_CUTS: '30',
+  STRATA_MODEL_SEEDS: '1',
+  FUZZ_SEEDS: '1',
+  SOAK_SECONDS: '3',
+};
+/** Slowest first (as measured), so that the last file to finish is a short one. */
+const SLOW_WORDS = ['.long.', 'level.', 'soak', 'sweep', 'crash', 'model', 'fuzz', 'overlap', 'recovery', 'shard-power', 'compaction.', 'fault-corruption', 'sstable.'];
+const jobs = Number(process.env.STRATADB_TEST_JOBS) || availableParallelism();
+/** A file still running after this long is hung (a promise that never settles): it is killed and fails. */
+const timeoutMs = (Number(process.env.STRATADB_TEST_TIMEOUT_S) || 600) * 1000;
 
 function collect(dir) {
   const out = [];
@@ -27,34 +54,64 @@ function collect(dir) {
   return out;
 }
 
-const files = collect(root).filter((f) => filters.length === 0 || filters.some((w) => f.slice(root.length).includes(w)));
-const passes = [{ label: '', env: process.env, files }];
+const nameOf = (f) => f.slice(root.length);
+const hasWord = (f, words) => words.some((w) => nameOf(f).includes(w));
+const inMode = (f) => (long ? hasWord(f, SIZED_WORDS) || nameOf(f).includes('.long.') : !nameOf(f).includes('.long.'));
+const files = collect(root).filter((f) => inMode(f) && (filters.length === 0 || filters.some((w) => nameOf(f).includes(w))));
+const env = long ? process.env : { ...QUICK_SIZES, ...process.env };
+const passes = [{ label: '', env, files }];
 if (existsSync(addon) && process.env.STRATADB_NATIVE === undefined) {
-  const fallback = files.filter((f) => FALLBACK_WORDS.some((w) => f.slice(root.length).includes(w)));
-  if (fallback.length > 0) passes.push({ label: ' [STRATADB_NATIVE=0]', env: { ...process.env, STRATADB_NATIVE: '0' }, files: fallback });
+  const fallback = files.filter((f) => hasWord(f, FALLBACK_WORDS) && !nameOf(f).includes('.long.') && (long || !hasWord(f, SIZED_WORDS)));
+  if (fallback.length > 0) passes.push({ label: ' [STRATADB_NATIVE=0]', env: { ...env, STRATADB_NATIVE: '0' }, files: fallback });
 }
+const queue = passes.flatMap((pass) => pass.files.map((file) => ({ file, pass })));
+const rank = (f) => {
+  const i = SLOW_WORDS.findIndex((w) => nameOf(f).includes(w));
+  return i < 0 ? SLOW_WORDS.length : i;
+};
+queue.sort((a, b) => rank(a.file) - rank(b.file));
+
 let passed = 0;
 let failed = 0;
-for (const pass of passes) {
-  for (const file of pass.files) {
-    const started = Date.now();
-    const r = spawnSync(process.execPath, [file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: pass.env });
-    const out = (r.stdout ?? '') + (r.stderr ?? '');
-    const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? NaN);
-    const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? NaN);
-    const name = file.slice(root.length) + pass.label;
-    if (Number.isNaN(total) || Number.isNaN(ok)) {
-      failed++;
-      process.stdout.write(out);
-      console.log(`✘ ${name}: exited ${r.status ?? r.signal} without a uvu summary`);
-      continue;
-    }
-    passed += ok;
-    failed += total - ok;
-    if (total !== ok || r.status !== 0) process.stdout.write(out);
-    console.log(`${total === ok && r.status === 0 ? '✔' : '✘'} ${name}: ${ok}/${total} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
-    if (total === ok && r.status !== 0) failed++;
-  }
+
+function runOne({ file, pass }) {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'], env: pass.env });
+    let out = '';
+    const timer = setTimeout(() => {
+      out += `\n(killed after ${timeoutMs / 1000} s: STRATADB_TEST_TIMEOUT_S)\n`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.stderr.on('data', (chunk) => (out += chunk));
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? NaN);
+      const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? NaN);
+      const name = nameOf(file) + pass.label;
+      if (Number.isNaN(total) || Number.isNaN(ok)) {
+        failed++;
+        process.stdout.write(out);
+        console.log(`✘ ${name}: exited ${status ?? signal} without a uvu summary`);
+      } else {
+        passed += ok;
+        failed += total - ok;
+        if (total !== ok || status !== 0) process.stdout.write(out);
+        console.log(`${total === ok && status === 0 ? '✔' : '✘'} ${name}: ${ok}/${total} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+        if (total === ok && status !== 0) failed++;
+      }
+      resolve();
+    });
+  });
 }
+
+async function worker() {
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) await runOne(next);
+}
+
+const started = Date.now();
+await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker));
+console.log(`${long ? 'long' : 'quick'} suite: ${files.length} files, ${jobs} at a time, ${((Date.now() - started) / 1000).toFixed(0)}s`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 && files.length > 0 ? 0 : 1);

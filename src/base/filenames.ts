@@ -1,7 +1,7 @@
 // Names of the files in a database directory. File numbers come from one counter per
 // database (recorded in the MANIFEST), so a number names exactly one file ever.
 //
-//   LOCK                 flock(2) target; its content is meaningless
+//   LOCK                 flock(2) target, and the name of the fallback lock; content meaningless
 //   CURRENT              the name of the live MANIFEST, then "\n"
 //   MANIFEST-000001      log of version edits
 //   000002.log           a WAL

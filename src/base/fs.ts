@@ -3,9 +3,10 @@
 // forgets what was never synced. Each method says what it guarantees about durability.
 
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { closedError, ioError, StrataError } from './errors.js';
-import { native } from './native.js';
+import { native, warnFallbackOnce } from './native.js';
 
 export interface WritableFile {
   readonly path: string;
@@ -88,8 +89,9 @@ export interface FileSystem {
   readdir(dir: string): Promise<string[]>;
   exists(file: string): Promise<boolean>;
   /**
-   * Creates `file` if needed and takes an exclusive, non-blocking flock(2) on it. Fails at
-   * once with LOCKED when another open file description holds it, in this process or another.
+   * Creates `file` if needed and takes an exclusive, non-blocking lock on it (flock(2), or
+   * without the native addon an abstract Unix socket: see NodeFileSystem). Fails at once with
+   * LOCKED when it is held, in this process or another.
    */
   lock(file: string): Promise<FileLock>;
 }
@@ -258,18 +260,6 @@ class NodeRandomAccessFile implements RandomAccessFile {
   }
 }
 
-// fs-ext is a native addon; load it lazily so that importing stratadb costs nothing until a
-// database is opened.
-type FlockFn = (fd: number, flags: 'exnb' | 'un') => void;
-let flockSync: FlockFn | undefined;
-async function loadFlock(): Promise<FlockFn> {
-  if (flockSync === undefined) {
-    const mod = await import('fs-ext');
-    flockSync = mod.flockSync;
-  }
-  return flockSync;
-}
-
 /** The real file system, through node:fs. */
 export class NodeFileSystem implements FileSystem {
   createWritable(file: string): Promise<WritableFile> {
@@ -351,34 +341,61 @@ export class NodeFileSystem implements FileSystem {
   }
 
   async lock(file: string): Promise<FileLock> {
-    const flock = await loadFlock();
     let fd: number;
+    let id: { dev: bigint; ino: bigint };
     try {
       fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
     } catch (err) {
       throw ioError('open', file, err);
     }
     try {
-      flock(fd, 'exnb');
+      id = fs.fstatSync(fd, { bigint: true });
     } catch (err) {
       closeQuietly(fd);
-      const errno = (err as NodeJS.ErrnoException).code;
-      if (errno === 'EWOULDBLOCK' || errno === 'EAGAIN') {
-        throw new StrataError('LOCKED', `${path.dirname(file)} is in use by another open database (lock ${file})`);
+      throw ioError('fstat', file, err);
+    }
+    const { flock, funlock } = native;
+    const useFlock = flock !== undefined && funlock !== undefined;
+    if (useFlock) {
+      try {
+        flock(fd);
+      } catch (err) {
+        closeQuietly(fd);
+        const errno = (err as NodeJS.ErrnoException).code;
+        if (errno === 'EWOULDBLOCK' || errno === 'EAGAIN') throw lockedError(file);
+        throw ioError('flock', file, err);
       }
-      throw ioError('flock', file, err);
+    } else {
+      warnFallbackOnce();
+    }
+    let socket: net.Server | undefined;
+    try {
+      socket = await listenOnLockName(lockSocketName(id), file);
+    } catch (err) {
+      // With flock held, the socket only keeps out processes running without the addon; a
+      // socket the platform refuses (not a name in use) leaves flock alone to do the work.
+      const taken = err instanceof StrataError && err.code === 'LOCKED';
+      if (!useFlock || taken) {
+        if (useFlock) unlockQuietly(fd);
+        closeQuietly(fd);
+        throw err;
+      }
     }
     let released = false;
     return {
       release: async () => {
         if (released) return;
         released = true;
-        // close(2) drops the lock too; an unlock error is reported only if the close succeeds.
+        // close(2) drops the flock too; an unlock error is reported only if the close succeeds.
         let unlockError: unknown;
-        try {
-          flock(fd, 'un');
-        } catch (err) {
-          unlockError = ioError('flock', file, err);
+        const server = socket;
+        if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+        if (useFlock) {
+          try {
+            funlock(fd);
+          } catch (err) {
+            unlockError = ioError('flock', file, err);
+          }
         }
         try {
           fs.closeSync(fd);
@@ -388,6 +405,55 @@ export class NodeFileSystem implements FileSystem {
         if (unlockError !== undefined) throw unlockError;
       },
     };
+  }
+}
+
+// The directory lock. With the native addon it is flock(2) on the LOCK file: the kernel drops
+// it when the descriptor closes or the process dies, it holds between containers of one host
+// that share the directory, and on NFS (Linux turns flock into a byte-range lock there).
+//
+// node:fs has no flock. Without the addon the lock is a listening Unix socket in Linux's
+// abstract namespace, named after the LOCK file's device and inode (so that every path to the
+// directory names the same lock). Binding a name is atomic, and the kernel frees it when the
+// process dies, however it dies: there is no stale lock to take over and no pid that could be
+// reused, as a lock file holding a pid would have. What it does not do: keep out a process in
+// another network namespace (a container with its own network, sharing the directory) or on
+// another machine (a network file system), nor stop any local user from holding the name
+// (which makes open() fail with LOCKED, and corrupts nothing).
+//
+// With the addon both are taken, so that a process with the addon and one without keep each
+// other out.
+
+function lockSocketName(id: { dev: bigint; ino: bigint }): string {
+  return `\0stratadb-lock/${id.dev}/${id.ino}`;
+}
+
+function lockedError(file: string): StrataError {
+  return new StrataError('LOCKED', `${path.dirname(file)} is in use by another open database (lock ${file})`);
+}
+
+/** Binds and listens on `name`; LOCKED when someone holds it. Never keeps the process alive. */
+function listenOnLockName(name: string, file: string): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    // Nobody is meant to connect; a connection is closed at once.
+    const server = net.createServer((connection) => connection.destroy());
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(err.code === 'EADDRINUSE' ? lockedError(file) : ioError('listen', file, err));
+    });
+    // exclusive: in a cluster worker, listen() would otherwise share the primary's socket, and
+    // two workers would both "hold" the lock.
+    server.listen({ path: name, exclusive: true }, () => {
+      server.unref();
+      resolve(server);
+    });
+  });
+}
+
+function unlockQuietly(fd: number): void {
+  try {
+    native.funlock?.(fd);
+  } catch {
+    // The close that follows drops the lock too.
   }
 }
 

@@ -8,29 +8,47 @@
 //   "0"            none: the fallback everywhere, as where the addon cannot build
 //   "a,b"          only the calls named (for benchmarks that weigh one call at a time)
 
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 
 /** The version of the addon's exports this loader speaks; native/stratadb_io.c's ABI_VERSION. */
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
 const ADDON_PATH = '../../../build/Release/stratadb_io.node';
+/** Written by scripts/install.js when node-gyp failed: why, then the build's output. */
+const INSTALL_FAILED_LOG = new URL('../../../build/install-failed.log', import.meta.url);
 
 export interface NativeCalls {
   /** pwritev(2) of every chunk at `position`, then fdatasync(2): one thread-pool job. */
   appendAndSync(fd: number, chunks: readonly Uint8Array[], position: number): Promise<number>;
   /** fallocate(2) mode 0: allocates and extends the file to at least offset + length. */
   fallocate(fd: number, offset: number, length: number): Promise<void>;
+  /** flock(2) LOCK_EX | LOCK_NB: throws errno EWOULDBLOCK when another open file holds it. */
+  flock(fd: number): void;
+  /** flock(2) LOCK_UN. */
+  funlock(fd: number): void;
 }
 
 export type NativeCallName = keyof NativeCalls;
-export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate'];
+export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock'];
+
+/** What runs instead of each native call, and what that costs. */
+export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
+  appendAndSync: 'a synced write is a write then an fdatasync: two thread-pool trips instead of one',
+  fallocate: 'WALs are not preallocated: a sync also commits the file size',
+  flock:
+    'the directory lock is an abstract Unix socket named after the LOCK file: it keeps out processes ' +
+    'in the same network namespace of this machine only (not another container with its own network, ' +
+    'nor another machine on a network file system), and any local user can hold the name',
+  funlock: 'the socket of the flock fallback is closed instead',
+};
 
 export interface NativeIoStatus {
   /** 'loaded': the addon is in use (for the calls in `calls`); otherwise why it is not. */
   readonly addon: 'loaded' | 'disabled' | 'missing' | 'abi-mismatch';
   /** The native calls in use; every other call runs its JavaScript fallback. */
   readonly calls: readonly NativeCallName[];
-  /** Why the addon is not in use, when it is not (a load error's message). */
+  /** Why the addon is not in use, when it is not: the install's failure, or the load error. */
   readonly reason?: string;
 }
 
@@ -63,6 +81,24 @@ function wrap(addon: Addon, name: NativeCallName): unknown {
   };
 }
 
+/** Why the addon did not load: the install's recorded build failure, else the load error. */
+function whyMissing(err: unknown): string {
+  let installLog: string | undefined;
+  try {
+    installLog = readFileSync(INSTALL_FAILED_LOG, 'utf8');
+  } catch {
+    // No record: the install script did not run, or the addon was built and then removed.
+  }
+  if (installLog !== undefined) {
+    return `the addon did not build when the package was installed (${installLog.split('\n', 1)[0]}; log: ${INSTALL_FAILED_LOG.pathname})`;
+  }
+  const message = err instanceof Error ? (err.message.split('\n', 1)[0] ?? '') : String(err);
+  if ((err as { code?: unknown } | null)?.code === 'MODULE_NOT_FOUND') {
+    return `the addon was never built: the package's install script did not run (npm install --ignore-scripts, or not in the app's allowScripts): ${message}`;
+  }
+  return message;
+}
+
 function load(): { calls: Partial<NativeCalls>; status: NativeIoStatus } {
   const setting = process.env['STRATADB_NATIVE']?.trim() ?? '';
   if (setting === '0') return { calls: {}, status: { addon: 'disabled', calls: [], reason: 'STRATADB_NATIVE=0' } };
@@ -71,7 +107,7 @@ function load(): { calls: Partial<NativeCalls>; status: NativeIoStatus } {
   try {
     addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
   } catch (err) {
-    return { calls: {}, status: { addon: 'missing', calls: [], reason: err instanceof Error ? err.message : String(err) } };
+    return { calls: {}, status: { addon: 'missing', calls: [], reason: whyMissing(err) } };
   }
   if (addon.abiVersion !== ABI_VERSION) {
     const reason = `the addon speaks ABI ${String(addon.abiVersion)}, this build ${ABI_VERSION}: rebuild it (npm install)`;
@@ -89,3 +125,33 @@ export const native: Readonly<Partial<NativeCalls>> = loaded.calls;
 
 /** Which native calls are in use, for stats, tests and benchmarks. */
 export const nativeIo: NativeIoStatus = loaded.status;
+
+export interface NativeStatus extends NativeIoStatus {
+  /** For each native call not in use, what runs instead and what that weakens. */
+  readonly fallbacks: Readonly<Partial<Record<NativeCallName, string>>>;
+}
+
+/**
+ * Whether stratadb's native addon is in use, which calls, why not, and what runs instead.
+ * Decided once, when stratadb is first imported.
+ */
+export function nativeStatus(): NativeStatus {
+  const fallbacks: Partial<Record<NativeCallName, string>> = {};
+  for (const name of NATIVE_CALL_NAMES) if (!nativeIo.calls.includes(name)) fallbacks[name] = FALLBACKS[name];
+  return { ...nativeIo, calls: [...nativeIo.calls], fallbacks };
+}
+
+let warned = false;
+
+/**
+ * Emits one process warning, the first time a database opens without the native lock because
+ * the addon is missing or stale (not when STRATADB_NATIVE chose the fallback): npm hides a dependency's install output, so
+ * this is where an application first hears that the addon did not build.
+ */
+export function warnFallbackOnce(): void {
+  if (warned || nativeIo.addon === 'disabled' || nativeIo.addon === 'loaded') return;
+  warned = true;
+  process.emitWarning(`stratadb runs without its native addon (${nativeIo.addon}: ${nativeIo.reason ?? ''}); ${FALLBACKS.flock}. See nativeStatus().`, {
+    code: 'STRATADB_NO_NATIVE_ADDON',
+  });
+}
