@@ -1,7 +1,7 @@
 // The write batch, the payload of every WAL record.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { batchEncodedLength, decodeBatch, encodeBatchInto, StrataError, ValueKind, type BatchEntry, type SeqNum } from '../src/base/index.js';
+import { applyBatch, batchEncodedLength, decodeBatch, encodeBatchInto, StrataError, ValueKind, type BatchEntry, type SeqNum } from '../src/base/index.js';
 
 /** A batch in a buffer of its own, as encodeBatchInto writes it into a WAL group. */
 function encodeBatch(firstSeq: SeqNum, entries: readonly BatchEntry[]): Uint8Array {
@@ -49,6 +49,22 @@ test('a malformed batch is CORRUPTION', () => {
       assert.is((err as StrataError).code, 'CORRUPTION');
     }
   }
+});
+
+test('applyBatch hands over what decodeBatch reads: kinds, sequence numbers, keys and values, long lengths too', () => {
+  const entries: BatchEntry[] = [
+    { kind: ValueKind.Put, key: Buffer.from('a'), value: Buffer.from('1') },
+    { kind: ValueKind.Delete, key: Buffer.alloc(200, 0x62), value: new Uint8Array(0) },
+    { kind: ValueKind.Put, key: new Uint8Array(0), value: Buffer.alloc(70_000, 0x63) },
+    { kind: ValueKind.Put, key: Buffer.from('d'), value: new Uint8Array(0) },
+  ];
+  const out = new Uint8Array(5 + batchEncodedLength(entries));
+  encodeBatchInto(out, 5, 41, entries);
+  const seen: [number, number, string, string][] = [];
+  applyBatch(out, 5, { add: (seq, kind, key, value) => seen.push([seq, kind, Buffer.from(key).toString('hex'), Buffer.from(value).toString('hex')]) });
+  const decoded = decodeBatch(out.subarray(5));
+  assert.equal(seen, decoded.entries.map((e, i) => [41 + i, e.kind, Buffer.from(e.key).toString('hex'), Buffer.from(e.value).toString('hex')]));
+  assert.is(seen.length, 4);
 });
 
 test.run();

@@ -8,7 +8,7 @@
 // and batch payloads by src/base/batch-format.ts (firstSeq u64 LE | count u32 LE | entries).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeBatch, loadChecksum, StrataError, ValueKind, type BatchEntry } from '../src/base/index.js';
+import { applyBatch, decodeBatch, loadChecksum, StrataError, ValueKind, type BatchEntry } from '../src/base/index.js';
 import { CommitPipeline, type PipelineHooks } from '../src/engine/commit-pipeline.js';
 import { SequenceClock } from '../src/engine/index.js';
 import { RecordType, type LogWriter, type RecordBuffer } from '../src/wal/index.js';
@@ -87,9 +87,17 @@ function harness(clock = new SequenceClock(0), hooks: Partial<PipelineHooks> = {
   const pipeline = new CommitPipeline(clock, {
     beforeGroup: hooks.beforeGroup ?? (() => Promise.resolve()),
     wal: () => wal as unknown as LogWriter,
-    apply: (firstSeq, entries) => {
+    apply: (bytes, at) => {
+      const entries: BatchEntry[] = [];
+      let firstSeq = -1;
+      applyBatch(bytes, at, {
+        add: (seq, kind, key, value) => {
+          if (firstSeq < 0) firstSeq = seq;
+          entries.push({ kind, key: Buffer.from(key), value: Buffer.from(value) });
+        },
+      });
       applied.push(firstSeq);
-      appliedEntries.push(entries.map((e) => ({ kind: e.kind, key: Buffer.from(e.key), value: Buffer.from(e.value) })));
+      appliedEntries.push(entries);
     },
     failed: (err) => failures.push(err),
   });

@@ -87,4 +87,44 @@ export function decodeBatch(bytes: Uint8Array): DecodedBatch {
   return { firstSeq, entries };
 }
 
+/** Where applyBatch() puts each entry of a batch (a memtable). */
+export interface BatchSink {
+  add(seq: SeqNum, kind: ValueKind, key: Uint8Array, value: Uint8Array): void;
+}
+
+/**
+ * Hands each entry of the batch encoded at `at` in `bytes` to `sink`, with its sequence
+ * number, as views into `bytes` (valid while `bytes` is). For bytes this process encoded
+ * itself (a commit group's buffer, just written to the log): no validation, and no array or
+ * object per entry, as decodeBatch() makes for bytes read from disk. The write path's cost.
+ */
+export function applyBatch(bytes: Uint8Array, at: number, sink: BatchSink): void {
+  let seq = getU64(bytes, at);
+  const count = getU32(bytes, at + 8);
+  let p = at + BATCH_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    const kind = bytes[p++]! as ValueKind;
+    let keyLength = 0;
+    for (let shift = 0; ; shift += 7) {
+      const b = bytes[p++]!;
+      keyLength += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) break;
+    }
+    const key = bytes.subarray(p, p + keyLength);
+    p += keyLength;
+    let value: Uint8Array = EMPTY;
+    if (kind === ValueKind.Put) {
+      let valueLength = 0;
+      for (let shift = 0; ; shift += 7) {
+        const b = bytes[p++]!;
+        valueLength += (b & 0x7f) * 2 ** shift;
+        if (b < 0x80) break;
+      }
+      value = bytes.subarray(p, p + valueLength);
+      p += valueLength;
+    }
+    sink.add(seq++, kind, key, value);
+  }
+}
+
 const EMPTY = new Uint8Array(0);

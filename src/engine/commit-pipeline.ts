@@ -24,7 +24,7 @@
  * between groups, after every write queued before them.
  */
 
-import { batchEncodedLength, decodeBatch, encodeBatchInto, invariant, type BatchEntry, type SeqNum, type StrataError } from '../base/index.js';
+import { batchEncodedLength, encodeBatchInto, invariant, type BatchEntry, type SeqNum, type StrataError } from '../base/index.js';
 import { RecordBuffer, RecordType, type LogWriter } from '../wal/index.js';
 import type { SequenceClock } from './sequence-clock.js';
 
@@ -40,9 +40,8 @@ export interface PendingWrite {
   readonly firstSeq: SeqNum;
   /** Entries of the batch; 0 for a record written with submitRecord(). */
   readonly count: number;
-  /** Where the batch's encoding lies in its group's RecordBuffer (ignored when count is 0). */
+  /** Where the batch's encoding starts in its group's RecordBuffer (ignored when count is 0). */
   readonly payloadAt: number;
-  readonly payloadLength: number;
   /** Answers the caller with the write's last sequence number (0n for a record). */
   resolve(seq: bigint): void;
   reject(err: unknown): void;
@@ -66,12 +65,12 @@ export interface PipelineHooks {
   /** The WAL the next group goes to. */
   wal(): LogWriter;
   /**
-   * Applies one write whose WAL append completed (memtable insert). `entries` are views of
-   * the bytes the log received, decoded from the group's buffer: the caller's buffers may
-   * have changed since submit(), and what reads see must be what recovery would replay.
-   * They are valid only during the call.
+   * Applies one write whose WAL append completed (memtable insert): its batch is encoded at
+   * `at` in `bytes`, the group's buffer as the log received it (src/base/batch-format.ts;
+   * applyBatch() walks it). The caller's buffers may have changed since submit(), and what
+   * reads see must be what recovery would replay. `bytes` is valid only during the call.
    */
-  apply(firstSeq: SeqNum, entries: readonly BatchEntry[]): void;
+  apply(bytes: Uint8Array, at: number): void;
   /** Called once, when the pipeline stops for good with `err`. */
   failed(err: StrataError): void;
 }
@@ -127,7 +126,7 @@ export class CommitPipeline {
       throw err;
     }
     records.seal(RecordType.Batch);
-    return this.#join(group, firstSeq, entries.length, at, length, sync);
+    return this.#join(group, firstSeq, entries.length, at, sync);
   }
 
   /**
@@ -147,7 +146,7 @@ export class CommitPipeline {
     }
     records.seal(type);
     // A record has no sequence number: the value it resolves to (0n) means nothing.
-    return this.#join(group, 0, 0, at, length, sync) as Promise<unknown> as Promise<void>;
+    return this.#join(group, 0, 0, at, sync) as Promise<unknown> as Promise<void>;
   }
 
   /** The last group in the queue if it takes more writes, or a new one. */
@@ -161,11 +160,11 @@ export class CommitPipeline {
     return group;
   }
 
-  #join(group: Group, firstSeq: SeqNum, count: number, payloadAt: number, payloadLength: number, sync: boolean): Promise<bigint> {
+  #join(group: Group, firstSeq: SeqNum, count: number, payloadAt: number, sync: boolean): Promise<bigint> {
     group.sync ||= sync;
     const writes = group.writes;
     const done = new Promise<bigint>((resolve, reject) => {
-      writes.push({ firstSeq, count, payloadAt, payloadLength, resolve, reject });
+      writes.push({ firstSeq, count, payloadAt, resolve, reject });
     });
     if (!this.#leading) void this.#lead();
     return done;
@@ -252,7 +251,7 @@ export class CommitPipeline {
             w.resolve(0n);
             continue;
           }
-          this.#hooks.apply(w.firstSeq, decodeBatch(bytes.subarray(w.payloadAt, w.payloadAt + w.payloadLength)).entries);
+          this.#hooks.apply(bytes, w.payloadAt);
           lastSeq = w.firstSeq + w.count - 1;
           this.#clock.complete(w.firstSeq, w.count);
         }

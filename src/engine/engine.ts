@@ -29,6 +29,7 @@
  */
 
 import {
+  applyBatch,
   closedError,
   ensureDirectory,
   corruption,
@@ -201,7 +202,7 @@ export class Engine {
     this.#pipeline = new CommitPipeline(this.#clock, {
       beforeGroup: () => this.#makeRoomForWrite(),
       wal: () => this.#wals.current,
-      apply: (firstSeq, entries) => this.#apply(firstSeq, entries),
+      apply: (bytes, at) => applyBatch(bytes, at, this.#mem),
       failed: (err) => hooks.onWritesFailed?.(err),
     });
     this.#twoPhase =
@@ -544,12 +545,6 @@ export class Engine {
 
   #checkOpen(): void {
     if (this.#closed) throw closedError('database');
-  }
-
-  #apply(firstSeq: SeqNum, entries: readonly BatchEntry[]): void {
-    const mem = this.#mem;
-    let seq = firstSeq;
-    for (const e of entries) mem.add(seq++, e.kind, e.key, e.value);
   }
 
   #getFromImmutables(key: Uint8Array, seq: SeqNum) {
