@@ -27,6 +27,7 @@ import type { Bounds, Cursor } from './engine/index.js';
 import { keyString, type ShardSet, type TrackedRange } from './shard/index.js';
 import { describe, optionsObject, toKey, toValue, type Key, type Value } from './input.js';
 import type { DatabaseIterator } from './iterator.js';
+import type { IteratorOptions } from './database.js';
 
 export interface TransactionOptions {
   /**
@@ -39,15 +40,7 @@ export interface TransactionOptions {
 }
 
 /** The options a transaction's iterator takes: a database iterator's, without `snapshot`. */
-export interface TransactionIteratorOptions {
-  gt?: Key;
-  gte?: Key;
-  lt?: Key;
-  lte?: Key;
-  reverse?: boolean;
-  limit?: number;
-  prefix?: Key;
-}
+export type TransactionIteratorOptions = Omit<IteratorOptions, 'snapshot'>;
 
 export const DEFAULT_RETRIES = 16;
 const MAX_RETRIES = 10_000;

@@ -8,9 +8,8 @@
 // Acknowledgments go out with fs.writeSync(1), as in crash-child.ts: a line still queued in
 // this process when it is killed would be an acknowledgment lost.
 
-import * as fs from 'node:fs';
 import { open } from '../src/index.js';
-import { crashOptions, Rng } from './helpers.js';
+import { acknowledge as say, crashOptions, Rng } from './helpers.js';
 
 export const ACCOUNTS = 1000;
 export const START_BALANCE = 1000;
@@ -20,18 +19,6 @@ export const accountKey = (i: number) => `acct/${String(i).padStart(4, '0')}`;
 
 const [dir, roundArg, seedArg, shardsArg] = process.argv.slice(2);
 if (dir !== undefined && roundArg !== undefined && seedArg !== undefined && shardsArg !== undefined) await run(dir, roundArg, Number(seedArg), Number(shardsArg));
-
-function say(line: string): void {
-  const bytes = Buffer.from(`${line}\n`);
-  let at = 0;
-  while (at < bytes.length) {
-    try {
-      at += fs.writeSync(1, bytes, at);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-    }
-  }
-}
 
 async function run(dir: string, round: string, seed: number, shards: number): Promise<void> {
   const rng = new Rng(seed);

@@ -5,12 +5,11 @@
 //
 //   node dist/test/crash-child.js DIR ROUND SEED MEMTABLE_BYTES MAX_EXTRA_VALUE_BYTES SHARDS
 //
-// Acknowledgments go out with fs.writeSync(1): process.stdout is asynchronous on a pipe, and a
+// Acknowledgments go out through acknowledge() (fs.writeSync(1), in helpers.ts): process.stdout is asynchronous on a pipe, and a
 // line still queued in this process when it is killed would be an acknowledgment lost.
 
-import * as fs from 'node:fs';
 import { open } from '../src/index.js';
-import { batchKey, CRASH_RETENTION, crashOptions, crashValue, Rng } from './helpers.js';
+import { acknowledge as say, batchKey, CRASH_RETENTION, crashOptions, crashValue, Rng } from './helpers.js';
 
 const [dir, roundArg, seedArg, memtableArg, extraArg, shardsArg] = process.argv.slice(2);
 if (dir === undefined || roundArg === undefined || seedArg === undefined || memtableArg === undefined || extraArg === undefined || shardsArg === undefined) {
@@ -21,18 +20,6 @@ const round = Number(roundArg);
 const maxExtra = Number(extraArg);
 const rng = new Rng(Number(seedArg));
 const WRITERS = 32;
-
-function say(line: string): void {
-  const bytes = Buffer.from(`${line}\n`);
-  let at = 0;
-  while (at < bytes.length) {
-    try {
-      at += fs.writeSync(1, bytes, at);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-    }
-  }
-}
 
 const db = await open(dir, { ...crashOptions(Number(memtableArg)), changeRetention: CRASH_RETENTION, shards: Number(shardsArg) });
 say('R');

@@ -355,6 +355,23 @@ export async function readAll(db: { iterator(o?: object): AsyncIterable<[Buffer,
 //   "d <key>"           a delete of <key> (an acknowledged put) is about to be issued
 //   "D <key>"           that delete resolved
 
+/**
+ * Writes one line to stdout at once, for a child whose acknowledgments its parent counts:
+ * process.stdout is asynchronous on a pipe, and a line still queued when the child is killed
+ * would be an acknowledgment lost.
+ */
+export function acknowledge(line: string): void {
+  const bytes = Buffer.from(`${line}\n`);
+  let at = 0;
+  while (at < bytes.length) {
+    try {
+      at += fs.writeSync(1, bytes, at);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+    }
+  }
+}
+
 /** The value stored under crash-workload key `key`: the key, "|", then filler to a length set by the key's hash. */
 export function crashValue(key: string, maxExtraBytes: number): Buffer {
   let h = 0x811c9dc5;
