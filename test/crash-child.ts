@@ -5,8 +5,9 @@
 //
 //   node dist/test/crash-child.js DIR ROUND SEED MEMTABLE_BYTES MAX_EXTRA_VALUE_BYTES SHARDS
 //
-// Acknowledgments go out through acknowledge() (fs.writeSync(1), in helpers.ts): process.stdout is asynchronous on a pipe, and a
-// line still queued in this process when it is killed would be an acknowledgment lost.
+// Acknowledgments go out through acknowledge() (helpers.ts: fs.writeSync(1)): process.stdout
+// is asynchronous on a pipe, and a line still queued in this process when it is killed would be
+// an acknowledgment lost.
 
 import { open } from '../src/index.js';
 import { acknowledge as say, batchKey, CRASH_RETENTION, crashOptions, crashValue, Rng } from './helpers.js';
