@@ -4,6 +4,7 @@
 
 import * as path from 'node:path';
 import { closedError, compareBytes, invalidArgument, MAX_SEQ, ValueKind, type BatchEntry, type SeqNum } from './base/index.js';
+import { nativeStatus, type NativeStatus } from './base/native.js';
 import { resolveOptions, type EngineOptions, type Bounds, type Cursor, type ResolvedOptions } from './engine/index.js';
 import { ShardSet, type Change, type ChangeFeed, type ShardedStats } from './shard/index.js';
 import { writeIf } from './conditional-write.js';
@@ -87,6 +88,8 @@ export interface DatabaseStats extends ShardedStats, TransactionCounters {
   conditionalWritesRefused: number;
   /** Writes held in memory for the validation of open transactions, and their approximate bytes. */
   conflictTracking: { writes: number; bytes: number };
+  /** Whether the native addon is in use, which calls, why not, and what runs instead (nativeStatus()). */
+  native: NativeStatus;
 }
 
 /** The entry db.getEntry() returns: a value and the sequence number of the write that stored it. */
@@ -387,6 +390,7 @@ export class Database {
       openIterators: this.#iterators.size,
       ...this.#counters,
       conflictTracking: this.#engine.tracker.size,
+      native: nativeStatus(),
     };
   }
 

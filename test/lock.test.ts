@@ -58,6 +58,18 @@ test('nativeStatus() names the lock in use: flock with the addon, the socket fal
   if (status.addon !== 'loaded') assert.ok(status.reason, 'an addon not in use says why');
 });
 
+test('stats().native says the same as nativeStatus(), on every open database', () =>
+  withTempDir(async (dir) => {
+    const db = await open(dir, { shards: 2 });
+    try {
+      const { native } = db.stats();
+      assert.equal(native, nativeStatus());
+      assert.is(native.calls.includes('flock'), withFlock);
+    } finally {
+      await db.close();
+    }
+  }));
+
 test('a second lock of the same file fails at once with LOCKED, and release() frees it', async () => {
   await withTempDir(async (dir) => {
     const fs = new NodeFileSystem();
