@@ -18,7 +18,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { open } from '../src/index.js';
 import { ACCOUNTS, START_BALANCE } from './bank-crash-child.js';
-import { crashOptions, envInt, Rng, withTempDir } from './helpers.js';
+import { crashOptions, envInt, onLines, Rng, withTempDir } from './helpers.js';
 
 const CHILD = fileURLToPath(new URL('./bank-crash-child.js', import.meta.url));
 const SEED = envInt('STRATA_CRASH_SEED') ?? 1;
@@ -30,7 +30,6 @@ function runChild(dir: string, round: number, seed: number, shards: number, kill
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CHILD, dir, String(round), String(seed), String(shards)], { stdio: ['ignore', 'pipe', 'pipe'] });
     const acked: string[] = [];
-    let pending = '';
     let stderr = '';
     let failure: unknown;
     let killed = false;
@@ -42,17 +41,10 @@ function runChild(dir: string, round: number, seed: number, shards: number, kill
       failure ??= new Error(`the child was not killed within ${CHILD_TIMEOUT_MS} ms (${acked.length} acks)`);
       killNow();
     }, CHILD_TIMEOUT_MS);
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      pending += chunk;
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        if (line.startsWith('T ')) acked.push(line.slice(2));
-        else if (line !== 'R') failure ??= new Error(`unexpected line from the child: ${JSON.stringify(line)}`);
-        if (acked.length >= killAfterAcks) killNow();
-      }
+    onLines(child.stdout, (line) => {
+      if (line.startsWith('T ')) acked.push(line.slice(2));
+      else if (line !== 'R') failure ??= new Error(`unexpected line from the child: ${JSON.stringify(line)}`);
+      if (acked.length >= killAfterAcks) killNow();
     });
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => (stderr += chunk));

@@ -19,7 +19,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { open, type Database } from '../src/index.js';
-import { batchKey, CRASH_RETENTION, crashOptions, crashValue, envInt, Rng, show, withTempDir } from './helpers.js';
+import { batchKey, CRASH_RETENTION, crashOptions, crashValue, envInt, onLines, Rng, show, withTempDir } from './helpers.js';
 
 const CHILD = fileURLToPath(new URL('./crash-child.js', import.meta.url));
 const SEED = envInt('STRATA_CRASH_SEED') ?? 1;
@@ -106,7 +106,6 @@ function runChild(dir: string, round: number, seed: number, w: Workload, expecte
     let acks = 0;
     let ready = false;
     let killed = false;
-    let pending = '';
     let stderr = '';
     let failure: unknown;
     const killNow = () => {
@@ -119,23 +118,16 @@ function runChild(dir: string, round: number, seed: number, w: Workload, expecte
       killNow();
     }, CHILD_TIMEOUT_MS);
     const timer = 'afterMs' in kill ? setTimeout(killNow, kill.afterMs) : undefined;
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      pending += chunk;
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        try {
-          expected.line(line);
-        } catch (err) {
-          failure ??= err;
-          killNow();
-        }
-        if (line === 'R') ready = true;
-        else if (line[0] !== 'd') acks++;
-        if ('afterAcks' in kill && acks >= kill.afterAcks) killNow();
+    onLines(child.stdout, (line) => {
+      try {
+        expected.line(line);
+      } catch (err) {
+        failure ??= err;
+        killNow();
       }
+      if (line === 'R') ready = true;
+      else if (line[0] !== 'd') acks++;
+      if ('afterAcks' in kill && acks >= kill.afterAcks) killNow();
     });
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => (stderr += chunk));

@@ -355,6 +355,21 @@ export async function readAll(db: { iterator(o?: object): AsyncIterable<[Buffer,
 //   "d <key>"           a delete of <key> (an acknowledged put) is about to be issued
 //   "D <key>"           that delete resolved
 
+/** Calls `onLine` with each whole line `stream` (a child's stdout) delivers, without its newline. */
+export function onLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let pending = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    pending += chunk;
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      onLine(line);
+    }
+  });
+}
+
 /**
  * Writes one line to stdout at once, for a child whose acknowledgments its parent counts:
  * process.stdout is asynchronous on a pipe, and a line still queued when the child is killed
