@@ -13,7 +13,7 @@ import { loadChecksum, NodeFileSystem } from '../src/base/index.js';
 import { native, nativeIo } from '../src/base/native.js';
 import { open } from '../src/index.js';
 import { FaultInjectingFileSystem } from '../src/testing/index.js';
-import { LogWriter, readLogFile, RecordType, WAL_PREALLOCATE_BYTES } from '../src/wal/index.js';
+import { LogWriter, readLogFile, RecordType, WAL_PREALLOCATE_MIN_BYTES } from '../src/wal/index.js';
 import { logEnd } from './damage.js';
 import { expectCode, newestFile, withTempDir } from './helpers.js';
 
@@ -173,6 +173,41 @@ test('a preallocated log reads back exactly its records; sync() cuts the zeros s
   });
 });
 
+test('a log is allocated ahead by as much as it holds, from 16 KiB up to preallocateBytes', async () => {
+  if (native.fallocate === undefined) return;
+  await withTempDir(async (dir) => {
+    const p = path.join(dir, '000001.log');
+    const cap = 256 * 1024;
+    const writer = await LogWriter.create(new NodeFileSystem(), p, { preallocateBytes: cap });
+    await writer.addRecords(RecordType.Batch, [Buffer.alloc(100, 1)], false);
+    const small = fs.statSync(p).size;
+    assert.ok(small > writer.size && small <= writer.size + WAL_PREALLOCATE_MIN_BYTES, `a small log holds ${small} bytes for ${writer.size}`);
+    const aheads: number[] = [];
+    let allocated = small;
+    for (let i = 0; i < 400; i++) {
+      await writer.addRecords(RecordType.Batch, [Buffer.alloc(4000, 2)], false);
+      const now = fs.statSync(p).size;
+      if (now !== allocated) aheads.push(now - writer.size);
+      allocated = now;
+    }
+    assert.ok(aheads.length >= 5, `${aheads.length} steps`);
+    for (let i = 1; i < aheads.length; i++) assert.ok(aheads[i]! >= aheads[i - 1]!, `steps grow: ${aheads.join(', ')}`);
+    assert.ok(aheads.at(-1)! > cap / 2 && aheads.at(-1)! <= cap, `the last step is about the cap: ${aheads.join(', ')}`);
+    await writer.close();
+  });
+});
+
+test('walPreallocateBytes: 0 leaves a WAL at its records', async () => {
+  await withTempDir(async (dir) => {
+    const db = await open(dir, { walPreallocateBytes: 0 });
+    await db.put('k', 'v', { sync: true });
+    const wal = newestFile(dir, '.log');
+    assert.is(fs.statSync(wal).size, logEnd(wal));
+    await db.close();
+    await expectCode(() => open(dir, { walPreallocateBytes: -1 }), 'INVALID_ARGUMENT');
+  });
+});
+
 test('a database with preallocated WALs reopens after a power cut with exactly the acknowledged synced writes', async () => {
   await withTempDir(async (dir) => {
     const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
@@ -185,7 +220,7 @@ test('a database with preallocated WALs reopens after a power cut with exactly t
     }
     await db.put('unsynced', 'x');
     const wal = newestFile(dir, '.log');
-    if (native.fallocate !== undefined) assert.ok(fs.statSync(wal).size >= logEnd(wal) + WAL_PREALLOCATE_BYTES / 2, 'the newest WAL is preallocated');
+    if (native.fallocate !== undefined) assert.ok(fs.statSync(wal).size > logEnd(wal), 'the newest WAL is preallocated');
     await ffs.powerCut();
     await db.close().catch(() => undefined);
     const again = await open(dir);

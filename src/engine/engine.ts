@@ -246,7 +246,7 @@ export class Engine {
     try {
       const names = await fs.readdir(dir);
       const files = names.map((name) => ({ name, parsed: parseFileName(name) }));
-      const wals = new WalSet(fs, dir, names, options.changeRetention);
+      const wals = new WalSet(fs, dir, names, options.changeRetention, options.walPreallocateBytes);
       let versions: VersionSet;
       if (names.includes('CURRENT')) {
         if (options.errorIfExists) throw new StrataError('INVALID_ARGUMENT', `${dir}: a database already exists there (errorIfExists)`);

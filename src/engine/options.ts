@@ -7,6 +7,7 @@
 
 import * as os from 'node:os';
 import { invalidArgument, NodeFileSystem, type FileSystem } from '../base/index.js';
+import { WAL_PREALLOCATE_BYTES } from '../wal/index.js';
 
 export type WalRecoveryMode = 'tolerate-tail' | 'strict' | 'salvage';
 
@@ -138,6 +139,13 @@ const OPTIONS = {
   bloomBitsPerKey: integer(10, 0, 64),
   /** Default for a write's `sync` option. Default false. */
   sync: boolean(false),
+  /**
+   * How far ahead of its appends a WAL is allocated at most (fallocate, with the native addon),
+   * so that a sync finds the file's size already durable and commits the data alone. A new
+   * log starts 16 KiB ahead and doubles with its size up to this; 0 never preallocates.
+   * Default 4 MiB.
+   */
+  walPreallocateBytes: integer(WAL_PREALLOCATE_BYTES, 0, 1 * GiB),
   /**
    * What opening does with a damaged WAL: 'tolerate-tail' (default) drops a torn tail of the
    * newest WAL and fails on anything else; 'strict' fails on any damage, a torn tail included;

@@ -46,6 +46,7 @@ const ENGINE_OPTIONS: { readonly [K in keyof Required<OpenOptions>]: true } = {
   bloomBitsPerKey: true,
   sync: true,
   walRecovery: true,
+  walPreallocateBytes: true,
   l0CompactionTrigger: true,
   l0SlowdownTrigger: true,
   l0StopTrigger: true,

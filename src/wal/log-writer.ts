@@ -14,7 +14,9 @@
  *    so a retried fsync that succeeds proves nothing; a failed append may have written a prefix.
  *    The caller must stop writing to this log (and the database goes read-only or closes).
  * 3. With preallocation, the file is allocated ahead of the appends (zeros past the last
- *    record, which the reader takes for the end of the log), and sync() cuts those zeros off
+ *    record, which the reader takes for the end of the log), by as much as it holds already
+ *    (from WAL_PREALLOCATE_MIN_BYTES up to preallocateBytes; so a small log stays small and a
+ *    busy one soon gets the whole step), and sync() cuts those zeros off
  *    before it syncs: recovery reads every WAL but the newest strictly, where a zero tail would
  *    be a torn one, and WalSet syncs a WAL before it creates the next.
  * Steps of an append, all before the first await: take the framed bytes (addFramed: the
@@ -29,15 +31,25 @@ import { frameRecords, LOG_FILE_HEADER, MAX_RECORD_PAYLOAD_BYTES } from './recor
 import type { RecordBuffer } from './record-buffer.js';
 
 /**
- * How far ahead of its appends a WAL is allocated. A sync that finds the file size already
- * durable commits the data alone, not the file's metadata too (see bench/native.ts).
+ * How far ahead of its appends a WAL is allocated at most (the default of option
+ * walPreallocateBytes). A sync that finds the file size already durable commits the data
+ * alone, not the file's metadata too (see bench/native.ts).
  */
 export const WAL_PREALLOCATE_BYTES = 4 * 1024 * 1024;
 
+/**
+ * The first step of preallocation: a new log is allocated this far ahead, and each later step
+ * as far as the log already holds (doubling it), up to preallocateBytes. A log that stays
+ * small (a small database, a test) then holds little more than its records, and a log of n
+ * bytes has cost at most log2(preallocateBytes / this) steps more than a fixed step would.
+ */
+export const WAL_PREALLOCATE_MIN_BYTES = 16 * 1024;
+
 export interface LogWriterOptions {
   /**
-   * Allocate the file ahead of the appends, this many bytes at a time (WritableFile.preallocate);
-   * 0 (the default): never. Only for a log whose reader treats a zero tail as its end.
+   * Allocate the file ahead of the appends (WritableFile.preallocate), at most this many bytes
+   * ahead (invariant 3); 0 (the default): never. Only for a log whose reader treats a zero
+   * tail as its end.
    */
   preallocateBytes?: number;
 }
@@ -219,7 +231,9 @@ export class LogWriter {
   }
 
   async #preallocate(bytes: number): Promise<void> {
-    const target = this.#file.size + bytes + this.#preallocateBytes;
+    const size = this.#file.size;
+    const ahead = Math.min(this.#preallocateBytes, Math.max(WAL_PREALLOCATE_MIN_BYTES, size));
+    const target = size + bytes + ahead;
     this.#mayHaveZeroTail = true;
     let done: boolean;
     try {

@@ -62,6 +62,7 @@ export class WalSet {
   readonly #fs: FileSystem;
   readonly dir: string;
   readonly #retention: WalRetention;
+  readonly #preallocateBytes: number;
   /** Sizes of logs no longer appended to, in bytes, once known. */
   readonly #logBytes = new Map<number, number>();
   /** When each released log was released (Date.now()); at open, the open's time. */
@@ -78,12 +79,20 @@ export class WalSet {
 
   /**
    * The logs of `dir`, given the names of its entries (a listing the caller made). Released
-   * logs are kept within `retention` (default: none kept).
+   * logs are kept within `retention` (default: none kept). A log this creates is allocated at
+   * most `preallocateBytes` ahead of its appends (LogWriter; 0: never).
    */
-  constructor(fs: FileSystem, dir: string, names: readonly string[], retention: WalRetention = { bytes: 0, ms: 0 }) {
+  constructor(
+    fs: FileSystem,
+    dir: string,
+    names: readonly string[],
+    retention: WalRetention = { bytes: 0, ms: 0 },
+    preallocateBytes: number = WAL_PREALLOCATE_BYTES,
+  ) {
     this.#fs = fs;
     this.dir = dir;
     this.#retention = retention;
+    this.#preallocateBytes = preallocateBytes;
     this.#stored = [];
     for (const name of names) {
       const f = parseFileName(name);
@@ -144,7 +153,7 @@ export class WalSet {
    */
   async start(number: number): Promise<void> {
     invariant(this.#writer === undefined, 'WalSet.start() twice');
-    this.#writer = await LogWriter.create(this.#fs, this.path(number), { preallocateBytes: WAL_PREALLOCATE_BYTES });
+    this.#writer = await LogWriter.create(this.#fs, this.path(number), { preallocateBytes: this.#preallocateBytes });
     this.#currentNumber = number;
     this.#stored.push(number);
   }
@@ -160,7 +169,7 @@ export class WalSet {
     // this one strictly (only the newest may end torn), and a power cut must never keep a
     // later write while losing an earlier one.
     await old.sync();
-    const writer = await LogWriter.create(this.#fs, this.path(number), { preallocateBytes: WAL_PREALLOCATE_BYTES });
+    const writer = await LogWriter.create(this.#fs, this.path(number), { preallocateBytes: this.#preallocateBytes });
     try {
       await this.#fs.syncDir(this.dir);
     } catch (err) {
