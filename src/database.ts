@@ -1,22 +1,21 @@
 // Database: the public API. Checks every argument (INVALID_ARGUMENT before anything is
-// written), converts strings to UTF-8 bytes, and hands the work to the shards (one engine
-// each; a database of one shard is one engine).
+// written), encodes keys and values to bytes (src/encoding.ts; by default strings as UTF-8,
+// bytes as they are), and hands the work to the shards (one engine each; a database of one
+// shard is one engine).
 
 import * as path from 'node:path';
 import { closedError, compareBytes, invalidArgument, MAX_SEQ, ValueKind, type BatchEntry, type SeqNum } from './base/index.js';
 import { nativeStatus, type NativeStatus } from './base/native.js';
 import { resolveOptions, type EngineOptions, type Bounds, type Cursor, type ResolvedOptions } from './engine/index.js';
-import { ShardSet, type Change, type ChangeFeed, type ShardedStats } from './shard/index.js';
+import { ShardSet, type ChangeFeed, type ShardedStats } from './shard/index.js';
 import { writeIf } from './conditional-write.js';
+import { Codecs, decodeChanges, type DecodedBy, type DecodedChange, type EncodableBy, type Encoding } from './encoding.js';
 import {
   describe,
   optionsObject,
   toBatch,
   toConditionalWrite,
-  toKey,
-  toOwnedKey,
   toSync,
-  toValue,
   type BatchOperation,
   type BatchOperationLike,
   type Condition,
@@ -29,7 +28,7 @@ import { DatabaseIterator } from './iterator.js';
 import { Snapshot } from './snapshot.js';
 import { RetryLines, runTransaction, transactionArguments, type Transaction, type TransactionCounters, type TransactionHost, type TransactionOptions } from './transaction.js';
 
-export interface OpenOptions extends EngineOptions {
+export interface OpenOptions<KE extends Encoding = Encoding, VE extends Encoding = Encoding> extends EngineOptions {
   /**
    * Hash-partitions the keys over this many shards, each a complete engine with its own WAL
    * (syncs of different shards run at once). Fixed when the database is created; undefined
@@ -37,6 +36,14 @@ export interface OpenOptions extends EngineOptions {
    * with another count than the recorded one fails with INVALID_ARGUMENT. Integer, 1 to 256.
    */
   shards?: number;
+  /**
+   * How keys are turned into bytes and back: 'buffer' (default), 'utf8', 'json', 'msgpack',
+   * 'tuple' (arrays that sort element by element) or a codec { name, encode, decode }. Not
+   * recorded in the database: reopen with the encodings it was written with.
+   */
+  keyEncoding?: KE;
+  /** How values are turned into bytes and back; as keyEncoding. */
+  valueEncoding?: VE;
 }
 
 const MAX_SHARDS = 256;
@@ -44,19 +51,27 @@ const MAX_SHARDS = 256;
 export interface ReadOptions {
   /** Read at this snapshot instead of at the latest published write. */
   snapshot?: Snapshot;
+  /** Decode the value with this encoding instead of the database's valueEncoding. */
+  valueEncoding?: Encoding;
 }
 
-export interface IteratorOptions extends ReadOptions {
-  gt?: Key;
-  gte?: Key;
-  lt?: Key;
-  lte?: Key;
+export interface IteratorOptions<KIn = Key> extends ReadOptions {
+  /** Encode the bounds and decode the keys with this encoding instead of the database's keyEncoding. */
+  keyEncoding?: Encoding;
+  gt?: KIn;
+  gte?: KIn;
+  lt?: KIn;
+  lte?: KIn;
   /** Descending key order. Default false. */
   reverse?: boolean;
   /** At most this many entries; -1 or Infinity for no limit (default). */
   limit?: number;
-  /** Only keys that start with these bytes (together with gt/gte/lt/lte: keys within both). */
-  prefix?: Key;
+  /**
+   * Only keys whose encoding starts with the encoding of this one (together with gt/gte/lt/lte:
+   * keys within both): for bytes and strings, keys that start with it; for 'tuple' keys, the
+   * tuples that start with its elements.
+   */
+  prefix?: KIn;
 }
 
 export interface ChangesOptions {
@@ -93,34 +108,43 @@ export interface DatabaseStats extends ShardedStats, TransactionCounters {
 }
 
 /** The entry db.getEntry() returns: a value and the sequence number of the write that stored it. */
-export interface Entry {
-  value: Buffer;
+export interface Entry<V = Buffer> {
+  value: V;
   seq: bigint;
 }
 
 const EMPTY = new Uint8Array(0);
-const READ_OPTIONS = ['snapshot'] as const;
-const ITERATOR_OPTIONS = ['snapshot', 'gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'prefix'] as const;
+const READ_OPTIONS = ['snapshot', 'valueEncoding'] as const;
+const ITERATOR_OPTIONS = ['snapshot', 'gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'prefix', 'keyEncoding', 'valueEncoding'] as const;
 const CHANGES_OPTIONS = ['since', 'live', 'durable', 'signal', 'maxBuffered'] as const;
-const TRANSACTION_ITERATOR_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'prefix'] as const;
+const TRANSACTION_ITERATOR_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'prefix', 'keyEncoding', 'valueEncoding'] as const;
 
 /** Opens (or creates) the database in directory `location`. */
-export async function open(location: string, options?: OpenOptions): Promise<Database> {
+export async function open<KE extends Encoding = 'buffer', VE extends Encoding = 'buffer'>(
+  location: string,
+  options?: OpenOptions<KE, VE>,
+): Promise<Database<DecodedBy<KE>, DecodedBy<VE>, EncodableBy<KE>, EncodableBy<VE>>> {
   if (typeof location !== 'string' || location.length === 0) throw invalidArgument('location must be a non-empty string');
   if (location.includes('\0')) throw invalidArgument('location must not contain a NUL character');
-  const resolved = resolveOptions(options, ['shards']);
+  const resolved = resolveOptions(options, ['shards', 'keyEncoding', 'valueEncoding']);
+  const codecs = Codecs.of(options);
   const shards = (options as { shards?: unknown } | undefined)?.shards;
   if (shards !== undefined && (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS)) {
     throw invalidArgument(`option shards must be an integer from 1 to ${MAX_SHARDS}, got ${String(shards)}`);
   }
   const store = await ShardSet.open(path.resolve(location), resolved, shards);
-  return new Database(store, resolved);
+  return new Database(store, resolved, codecs);
 }
 
-export class Database {
+/**
+ * An open database. K and V are the types of keys and values as reads give them, KIn and VIn as
+ * writes take them (by default Buffer, and Uint8Array or string: see open()'s encodings).
+ */
+export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   readonly #engine: ShardSet;
   readonly #options: ResolvedOptions;
-  readonly #iterators = new Set<DatabaseIterator>();
+  readonly #codecs: Codecs;
+  readonly #iterators = new Set<DatabaseIterator<unknown, unknown>>();
   readonly #snapshots = new Set<Snapshot>();
   readonly #feeds = new Set<ChangeFeed>();
   readonly #counters: TransactionCounters & { conditionalWritesRefused: number } = {
@@ -134,11 +158,13 @@ export class Database {
   #closing: Promise<void> | undefined;
 
   /** @internal Use open(). */
-  constructor(engine: ShardSet, options: ResolvedOptions) {
+  constructor(engine: ShardSet, options: ResolvedOptions, codecs: Codecs) {
     this.#engine = engine;
     this.#options = options;
+    this.#codecs = codecs;
     this.#transactionHost = {
       store: engine,
+      codecs,
       retryLines: new RetryLines(),
       iterator: (o, seq, overlay) => {
         this.#checkOpen();
@@ -171,10 +197,10 @@ export class Database {
    * (changes() delivers it under that number). With `ifAbsent` or `ifSeq`, writes only if the
    * condition holds at the write's commit point, else rejects with CONFLICT and writes nothing.
    */
-  put(key: Key, value: Value, options?: ConditionalWriteOptions): Promise<bigint> {
+  put(key: KIn, value: VIn, options?: ConditionalWriteOptions): Promise<bigint> {
     try {
       this.#checkOpen();
-      const entry = { kind: ValueKind.Put, key: toKey(key), value: toValue(value) };
+      const entry = { kind: ValueKind.Put, key: this.#codecs.encodeKey(key), value: this.#codecs.encodeValue(value) };
       const { sync, condition } = toConditionalWrite(options, this.#options.sync);
       return condition === undefined ? this.#engine.write([entry], sync) : this.#writeIf([entry], [condition], sync);
     } catch (err) {
@@ -183,10 +209,10 @@ export class Database {
   }
 
   /** Deletes `key` (a missing key is not an error). Durability, result and conditions as for put(). */
-  del(key: Key, options?: ConditionalWriteOptions): Promise<bigint> {
+  del(key: KIn, options?: ConditionalWriteOptions): Promise<bigint> {
     try {
       this.#checkOpen();
-      const entry = { kind: ValueKind.Delete, key: toKey(key), value: EMPTY };
+      const entry = { kind: ValueKind.Delete, key: this.#codecs.encodeKey(key), value: EMPTY };
       const { sync, condition } = toConditionalWrite(options, this.#options.sync);
       return condition === undefined ? this.#engine.write([entry], sync) : this.#writeIf([entry], [condition], sync);
     } catch (err) {
@@ -200,11 +226,11 @@ export class Database {
    * operation may carry a condition (`ifAbsent`, `ifSeq`, as for put()): if any fails, the
    * batch rejects with CONFLICT and nothing is written.
    */
-  batch(operations: readonly (BatchOperation | BatchOperationLike)[], options?: WriteOptions): Promise<bigint> {
+  batch(operations: readonly (BatchOperation<KIn, VIn> | BatchOperationLike<KIn, VIn>)[], options?: WriteOptions): Promise<bigint> {
     try {
       this.#checkOpen();
       const conditions: Condition[] = [];
-      const entries = toBatch(operations, conditions);
+      const entries = toBatch(operations, conditions, this.#codecs);
       const sync = toSync(options, this.#options.sync);
       if (entries.length === 0) return Promise.resolve(BigInt(this.#engine.publishedSeq));
       return conditions.length === 0 ? this.#engine.write(entries, sync) : this.#writeIf(entries, conditions, sync);
@@ -226,18 +252,18 @@ export class Database {
    * the last. A throw from `fn` writes nothing and rejects with that error. `fn` may run more
    * than once: keep its effects outside the database idempotent.
    */
-  transaction<T>(fn: (tx: Transaction) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
+  transaction<T>(fn: (tx: Transaction<K, V, KIn, VIn>) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
     try {
       this.#checkOpen();
       const settings = transactionArguments(fn, options, this.#options.sync);
-      return runTransaction(this.#transactionHost, fn, settings, this.#counters);
+      return runTransaction(this.#transactionHost, fn as (tx: Transaction) => T | Promise<T>, settings, this.#counters);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
   /** The value of `key`, or undefined when it has none. */
-  get(key: Key, options?: ReadOptions): Promise<Buffer | undefined> {
+  get<E extends Encoding | undefined = undefined>(key: KIn, options?: ReadOptions & { valueEncoding?: E }): Promise<ValueOf<E, V> | undefined> {
     try {
       return Promise.resolve(this.getSync(key, options));
     } catch (err) {
@@ -246,17 +272,19 @@ export class Database {
   }
 
   /** get() without the promise: reads are served on the calling thread. */
-  getSync(key: Key, options?: ReadOptions): Buffer | undefined {
+  getSync<E extends Encoding | undefined = undefined>(key: KIn, options?: ReadOptions & { valueEncoding?: E }): ValueOf<E, V> | undefined {
     this.#checkOpen();
-    const k = toKey(key);
-    return this.#engine.get(k, this.#readSeq(options));
+    const codecs = Codecs.of(options, this.#codecs);
+    const k = codecs.encodeKey(key);
+    const value = this.#engine.get(k, this.#readSeq(options));
+    return (value === undefined || codecs.raw ? value : codecs.decodeValue(value)) as ValueOf<E, V> | undefined;
   }
 
   /**
    * The value of `key` with the sequence number of the write that stored it (for a later
    * put or del with `ifSeq`), or undefined when it has none.
    */
-  getEntry(key: Key, options?: ReadOptions): Promise<Entry | undefined> {
+  getEntry<E extends Encoding | undefined = undefined>(key: KIn, options?: ReadOptions & { valueEncoding?: E }): Promise<Entry<ValueOf<E, V>> | undefined> {
     try {
       return Promise.resolve(this.getEntrySync(key, options));
     } catch (err) {
@@ -265,18 +293,22 @@ export class Database {
   }
 
   /** getEntry() without the promise. */
-  getEntrySync(key: Key, options?: ReadOptions): Entry | undefined {
+  getEntrySync<E extends Encoding | undefined = undefined>(key: KIn, options?: ReadOptions & { valueEncoding?: E }): Entry<ValueOf<E, V>> | undefined {
     this.#checkOpen();
-    const k = toKey(key);
+    const codecs = Codecs.of(options, this.#codecs);
+    const k = codecs.encodeKey(key);
     const entry = this.#engine.getEntry(k, this.#readSeq(options));
-    return entry === undefined ? undefined : { value: entry.value, seq: BigInt(entry.seq) };
+    if (entry === undefined) return undefined;
+    return { value: (codecs.raw ? entry.value : codecs.decodeValue(entry.value)) as ValueOf<E, V>, seq: BigInt(entry.seq) };
   }
 
   /** A cursor over a key range at one snapshot; see DatabaseIterator. */
-  iterator(options?: IteratorOptions): DatabaseIterator {
+  iterator<KE extends Encoding | undefined = undefined, VE extends Encoding | undefined = undefined>(
+    options?: IteratorOptions<KIn> & { keyEncoding?: KE; valueEncoding?: VE },
+  ): DatabaseIterator<ValueOf<KE, K>, ValueOf<VE, V>> {
     this.#checkOpen();
-    const o = (optionsObject(options, 'iterator options', ITERATOR_OPTIONS) ?? {}) as IteratorOptions;
-    return this.#openIterator(o, undefined, undefined);
+    const o = (optionsObject(options, 'iterator options', ITERATOR_OPTIONS) ?? {}) as IteratorOptions<unknown>;
+    return this.#openIterator(o, undefined, undefined) as DatabaseIterator<ValueOf<KE, K>, ValueOf<VE, V>>;
   }
 
   /**
@@ -284,11 +316,12 @@ export class Database {
    * the published sequence), its cursor wrapped by `overlay` (which then applies the limit).
    */
   #openIterator(
-    o: IteratorOptions,
+    o: IteratorOptions<unknown>,
     at: SeqNum | undefined,
     overlay: ((base: Cursor, bounds: Bounds, reverse: boolean, limit: number) => Cursor) | undefined,
-  ): DatabaseIterator {
-    const bounds = toBounds(o);
+  ): DatabaseIterator<unknown, unknown> {
+    const codecs = Codecs.of(o, this.#codecs);
+    const bounds = toBounds(o, codecs);
     const reverse = o.reverse ?? false;
     if (typeof reverse !== 'boolean') throw invalidArgument(`option reverse must be a boolean, got ${describe(reverse)}`);
     const limit = o.limit ?? -1;
@@ -301,7 +334,7 @@ export class Database {
     const seq =
       at !== undefined ? this.#engine.pinSnapshot(at) : snap === undefined ? this.#engine.acquireSnapshot() : this.#engine.pinSnapshot(this.#snapshotSeq(snap));
     const release = () => this.#engine.releaseSnapshot(seq);
-    let iterator: DatabaseIterator;
+    let iterator: DatabaseIterator<unknown, unknown>;
     try {
       const n = limit === Infinity ? -1 : limit;
       const base = this.#engine.iterator(seq, bounds, reverse, overlay === undefined ? n : -1);
@@ -309,7 +342,7 @@ export class Database {
       iterator = new DatabaseIterator(cursor, () => {
         this.#iterators.delete(iterator);
         release();
-      });
+      }, codecs);
     } catch (err) {
       release();
       throw err;
@@ -326,7 +359,7 @@ export class Database {
    * retained (option changeRetention); the feed ends with CLOSED when the database closes.
    * Breaking out of the loop releases everything the feed held.
    */
-  changes(options?: ChangesOptions): AsyncIterableIterator<Change> {
+  changes(options?: ChangesOptions): AsyncIterableIterator<DecodedChange<K, V>> {
     this.#checkOpen();
     const o = optionsObject(options, 'changes options', CHANGES_OPTIONS) ?? {};
     const live = o['live'] ?? true;
@@ -342,7 +375,7 @@ export class Database {
     const since = toSince(o['since'], this.#engine.publishedSeq);
     const feed = this.#engine.changes({ since, live, durable, signal, maxBuffered }, (f) => this.#feeds.delete(f));
     if (!feed.ended) this.#feeds.add(feed);
-    return feed;
+    return this.#codecs.raw ? (feed as AsyncIterableIterator<DecodedChange<K, V>>) : decodeChanges<K, V>(feed, this.#codecs);
   }
 
   /** Pins the current state for reads until release(). */
@@ -372,11 +405,11 @@ export class Database {
    * to the deepest level, dropping overwritten versions and deletions no snapshot needs.
    * Resolves when done.
    */
-  compactRange(start?: Key, end?: Key): Promise<void> {
+  compactRange(start?: KIn, end?: KIn): Promise<void> {
     try {
       this.#checkOpen();
-      const from = start === undefined ? undefined : toOwnedKey(start, 'start');
-      const to = end === undefined ? undefined : toOwnedKey(end, 'end');
+      const from = start === undefined ? undefined : this.#codecs.encodeOwnedKey(start, 'start');
+      const to = end === undefined ? undefined : this.#codecs.encodeOwnedKey(end, 'end');
       return this.#engine.compactRange(from, to);
     } catch (err) {
       return Promise.reject(err);
@@ -434,18 +467,21 @@ function toSince(since: unknown, current: SeqNum): SeqNum {
   throw invalidArgument(`option since must be a non-negative integer (a sequence number), got ${typeof since === 'bigint' ? `${since}n` : describe(since)}`);
 }
 
-/** Each bound read once; absent is undefined (null is a wrong type, not "no bound"). */
-function toBounds(o: IteratorOptions): Bounds {
+/** What a read with a per-call encoding E gives: its decoded type, else the database's T. */
+type ValueOf<E, T> = E extends Encoding ? DecodedBy<E> : T;
+
+/** Each bound read once and encoded; absent is undefined (null is a wrong type, not "no bound"). */
+function toBounds(o: IteratorOptions<unknown>, codecs: Codecs): Bounds {
   const { gt, gte, lt, lte } = o;
   if (gt !== undefined && gte !== undefined) throw invalidArgument('give at most one of gt and gte');
   if (lt !== undefined && lte !== undefined) throw invalidArgument('give at most one of lt and lte');
   const bounds: Bounds = { lowerInclusive: gt === undefined, upperInclusive: lt === undefined };
-  if (gt !== undefined) bounds.lower = toOwnedKey(gt, 'option gt');
-  else if (gte !== undefined) bounds.lower = toOwnedKey(gte, 'option gte');
-  if (lt !== undefined) bounds.upper = toOwnedKey(lt, 'option lt');
-  else if (lte !== undefined) bounds.upper = toOwnedKey(lte, 'option lte');
+  if (gt !== undefined) bounds.lower = codecs.encodeOwnedKey(gt, 'option gt');
+  else if (gte !== undefined) bounds.lower = codecs.encodeOwnedKey(gte, 'option gte');
+  if (lt !== undefined) bounds.upper = codecs.encodeOwnedKey(lt, 'option lt');
+  else if (lte !== undefined) bounds.upper = codecs.encodeOwnedKey(lte, 'option lte');
   const prefix = o.prefix;
-  if (prefix !== undefined) narrowToPrefix(bounds, toOwnedKey(prefix, 'option prefix'));
+  if (prefix !== undefined) narrowToPrefix(bounds, codecs.encodeOwnedKey(prefix, 'option prefix'));
   return bounds;
 }
 

@@ -13,6 +13,7 @@ export {
 } from './database.js';
 export { Transaction, type TransactionOptions, type TransactionIteratorOptions } from './transaction.js';
 export { DatabaseIterator } from './iterator.js';
+export { compareTuples, type Codec, type Encoding, type EncodingName, type Tuple, type TupleElement, type DecodedChange } from './encoding.js';
 export { Snapshot } from './snapshot.js';
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES, type Key, type Value, type BatchOperation, type BatchOperationLike, type WriteOptions, type ConditionalWriteOptions, type WriteConditions } from './input.js';
 export { StrataError, type ErrorCode } from './base/errors.js';

@@ -147,17 +147,25 @@ function conditionOf(o: Record<string, unknown> | undefined, entry: number, what
   return { entry, maxSeq: seq };
 }
 
-export type BatchOperation = ({ type: 'put'; key: Key; value: Value } | { type: 'del'; key: Key }) & WriteConditions;
+export type BatchOperation<KIn = Key, VIn = Value> = ({ type: 'put'; key: KIn; value: VIn } | { type: 'del'; key: KIn }) & WriteConditions;
 /**
  * What batch() takes: a BatchOperation, or the same object built without a type annotation,
  * where TypeScript widens `type` to string (`const ops = [{ type: 'put', key, value }]`).
  * `type` is checked at run time either way.
  */
-export interface BatchOperationLike extends WriteConditions {
+export interface BatchOperationLike<KIn = Key, VIn = Value> extends WriteConditions {
   type: string;
-  key: Key;
-  value?: Value | undefined;
+  key: KIn;
+  value?: VIn | undefined;
 }
+
+/** Turns a batch's keys and values into bytes (the database's encodings; by default toKey and toValue). */
+export interface EntryEncoder {
+  encodeKey(key: unknown, what: string): Uint8Array;
+  encodeValue(value: unknown, what: string): Uint8Array;
+}
+
+const AS_BYTES: EntryEncoder = { encodeKey: toKey, encodeValue: toValue };
 
 const EMPTY = new Uint8Array(0);
 
@@ -165,7 +173,7 @@ const EMPTY = new Uint8Array(0);
  * The entries of a batch; the operations' conditions (ifAbsent, ifSeq) are pushed to
  * `conditions`.
  */
-export function toBatch(ops: unknown, conditions: Condition[] = []): BatchEntry[] {
+export function toBatch(ops: unknown, conditions: Condition[] = [], encoder: EntryEncoder = AS_BYTES): BatchEntry[] {
   if (!Array.isArray(ops)) throw invalidArgument('batch operations must be an array');
   const entries: BatchEntry[] = [];
   for (let i = 0; i < ops.length; i++) {
@@ -175,9 +183,9 @@ export function toBatch(ops: unknown, conditions: Condition[] = []): BatchEntry[
     const type = op.type;
     let entry: BatchEntry;
     if (type === 'put') {
-      entry = { kind: ValueKind.Put, key: toKey(op.key, `batch operation ${i} key`), value: toValue(op.value, `batch operation ${i} value`) };
+      entry = { kind: ValueKind.Put, key: encoder.encodeKey(op.key, `batch operation ${i} key`), value: encoder.encodeValue(op.value, `batch operation ${i} value`) };
     } else if (type === 'del') {
-      entry = { kind: ValueKind.Delete, key: toKey(op.key, `batch operation ${i} key`), value: EMPTY };
+      entry = { kind: ValueKind.Delete, key: encoder.encodeKey(op.key, `batch operation ${i} key`), value: EMPTY };
     } else {
       throw invalidArgument(`batch operation ${i} has type ${typeof type === 'string' ? JSON.stringify(type) : describe(type)}; expected 'put' or 'del'`);
     }

@@ -1,7 +1,7 @@
 // DatabaseIterator: the public cursor (not named Iterator, which would shadow the global
 // Iterator type in a TypeScript module that imports it). Entries come as [key, value]
-// Buffers (fresh copies), in key order (reverse: descending), at one snapshot for the
-// iterator's whole life.
+// decoded with the database's encodings (by default Buffers: fresh copies), in the order of
+// the encoded keys (reverse: descending), at one snapshot for the iterator's whole life.
 //
 //   for await (const [key, value] of db.iterator({ gte: 'a', lt: 'b' })) { ... }
 //
@@ -11,16 +11,19 @@
 
 import { closedError, invalidArgument } from './base/index.js';
 import type { Cursor } from './engine/index.js';
-import { describe, toKey } from './input.js';
+import type { Codecs } from './encoding.js';
+import { describe } from './input.js';
 
-export class DatabaseIterator implements AsyncIterable<[Buffer, Buffer]> {
+export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[K, V]> {
   #cursor: Cursor | undefined;
   #onClose: (() => void) | undefined;
+  readonly #codecs: Codecs;
 
   /** @internal Created by Database.iterator(). */
-  constructor(cursor: Cursor, onClose: () => void) {
+  constructor(cursor: Cursor, onClose: () => void, codecs: Codecs) {
     this.#cursor = cursor;
     this.#onClose = onClose;
+    this.#codecs = codecs;
   }
 
   get closed(): boolean {
@@ -28,7 +31,7 @@ export class DatabaseIterator implements AsyncIterable<[Buffer, Buffer]> {
   }
 
   /** The next entry, or undefined at the end (or past the limit). */
-  next(): Promise<[Buffer, Buffer] | undefined> {
+  next(): Promise<[K, V] | undefined> {
     try {
       return Promise.resolve(this.nextSync());
     } catch (err) {
@@ -37,17 +40,18 @@ export class DatabaseIterator implements AsyncIterable<[Buffer, Buffer]> {
   }
 
   /** next() without the promise: the engine reads synchronously anyway. */
-  nextSync(): [Buffer, Buffer] | undefined {
+  nextSync(): [K, V] | undefined {
     if (this.#cursor === undefined) throw closedError('iterator');
-    return this.#cursor.next();
+    const entry = this.#cursor.next();
+    return (entry === undefined || this.#codecs.raw ? entry : this.#codecs.decodeEntry(entry)) as [K, V] | undefined;
   }
 
   /** Up to `n` entries (an integer >= 0, or Infinity); fewer only at the end. */
-  async nextv(n: number): Promise<[Buffer, Buffer][]> {
+  async nextv(n: number): Promise<[K, V][]> {
     if (typeof n !== 'number' || !(Number.isInteger(n) || n === Infinity) || n < 0) {
       throw invalidArgument(`nextv() takes an integer >= 0 or Infinity, got ${typeof n === 'number' ? String(n) : describe(n)}`);
     }
-    const out: [Buffer, Buffer][] = [];
+    const out: [K, V][] = [];
     while (out.length < n) {
       const entry = this.nextSync();
       if (entry === undefined) break;
@@ -58,11 +62,11 @@ export class DatabaseIterator implements AsyncIterable<[Buffer, Buffer]> {
 
   /**
    * Moves to the first key at or after `target` (reverse: at or before), within the
-   * iterator's bounds and at its snapshot.
+   * iterator's bounds and at its snapshot. `target` is encoded as the iterator's keys are.
    */
-  seek(target: Uint8Array | string): void {
+  seek(target: K | Uint8Array | string): void {
     if (this.#cursor === undefined) throw closedError('iterator');
-    this.#cursor.seek(toKey(target, 'seek target'));
+    this.#cursor.seek(this.#codecs.encodeKey(target, 'seek target'));
   }
 
   /** Releases the snapshot and files the iterator pins. Idempotent. */
@@ -80,7 +84,7 @@ export class DatabaseIterator implements AsyncIterable<[Buffer, Buffer]> {
     this.#onClose = undefined;
   }
 
-  async *[Symbol.asyncIterator](): AsyncGenerator<[Buffer, Buffer]> {
+  async *[Symbol.asyncIterator](): AsyncGenerator<[K, V]> {
     try {
       for (let entry = this.nextSync(); entry !== undefined; entry = this.nextSync()) yield entry;
     } finally {

@@ -25,7 +25,8 @@
 import { closedError, compareBytes, conflictError, invalidArgument, ValueKind, type BatchEntry, type SeqNum } from './base/index.js';
 import type { Bounds, Cursor } from './engine/index.js';
 import { keyString, type ShardSet, type TrackedRange } from './shard/index.js';
-import { describe, optionsObject, toKey, toValue, type Key, type Value } from './input.js';
+import { describe, optionsObject, type Key, type Value } from './input.js';
+import type { Codecs } from './encoding.js';
 import type { DatabaseIterator } from './iterator.js';
 import type { IteratorOptions } from './database.js';
 
@@ -40,7 +41,7 @@ export interface TransactionOptions {
 }
 
 /** The options a transaction's iterator takes: a database iterator's, without `snapshot`. */
-export type TransactionIteratorOptions = Omit<IteratorOptions, 'snapshot'>;
+export type TransactionIteratorOptions<KIn = Key> = Omit<IteratorOptions<KIn>, 'snapshot'>;
 
 export const DEFAULT_RETRIES = 16;
 const MAX_RETRIES = 10_000;
@@ -59,12 +60,14 @@ export interface TransactionCounters {
 /** What a Transaction needs of its Database. */
 export interface TransactionHost {
   readonly store: ShardSet;
+  /** The database's key and value encodings. */
+  readonly codecs: Codecs;
   readonly retryLines: RetryLines;
   /**
    * A database iterator at `seq` (pinned by the transaction) over `options` (an iterator's,
    * without snapshot), its cursor opened without a limit and wrapped by `overlay`.
    */
-  iterator(options: unknown, seq: SeqNum, overlay: (base: Cursor, bounds: Bounds, reverse: boolean, limit: number) => Cursor): DatabaseIterator;
+  iterator(options: unknown, seq: SeqNum, overlay: (base: Cursor, bounds: Bounds, reverse: boolean, limit: number) => Cursor): DatabaseIterator<unknown, unknown>;
 }
 
 /** Checks a transaction's arguments before anything runs: INVALID_ARGUMENT otherwise. */
@@ -196,7 +199,7 @@ export class RetryLines {
  * writes; writes are buffered until the commit. After the callback's transaction ended
  * (committed, conflicted or thrown), every call fails with CLOSED.
  */
-export class Transaction {
+export class Transaction<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   readonly #state: TransactionState;
 
   /** @internal Created by Database.transaction(). */
@@ -205,17 +208,17 @@ export class Transaction {
   }
 
   /** The value of `key` at the snapshot, or as this transaction wrote it. */
-  get(key: Key): Promise<Buffer | undefined> {
+  get(key: KIn): Promise<V | undefined> {
     try {
-      return Promise.resolve(this.#state.get(key));
+      return Promise.resolve(this.#state.get(key) as V | undefined);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
   /** get() without the promise. */
-  getSync(key: Key): Buffer | undefined {
-    return this.#state.get(key);
+  getSync(key: KIn): V | undefined {
+    return this.#state.get(key) as V | undefined;
   }
 
   /**
@@ -223,17 +226,17 @@ export class Transaction {
    * this call laid over it. The whole range (its bounds, not only the entries read) then
    * counts as read: a write into it by someone else conflicts.
    */
-  iterator(options?: TransactionIteratorOptions): DatabaseIterator {
-    return this.#state.iterator(options);
+  iterator(options?: TransactionIteratorOptions<KIn>): DatabaseIterator<K, V> {
+    return this.#state.iterator(options) as DatabaseIterator<K, V>;
   }
 
   /** Buffers a put; written at the commit. */
-  put(key: Key, value: Value): void {
+  put(key: KIn, value: VIn): void {
     this.#state.write(ValueKind.Put, key, value);
   }
 
   /** Buffers a delete; written at the commit. */
-  del(key: Key): void {
+  del(key: KIn): void {
     this.#state.write(ValueKind.Delete, key, undefined);
   }
 
@@ -255,7 +258,7 @@ export class TransactionState {
   readonly #ranges: TrackedRange[] = [];
   /** Buffered writes by key (tracker form), bytes owned. */
   readonly #writes = new Map<string, BatchEntry>();
-  readonly #iterators = new Set<DatabaseIterator>();
+  readonly #iterators = new Set<DatabaseIterator<unknown, unknown>>();
 
   constructor(host: TransactionHost, seq: SeqNum) {
     this.#host = host;
@@ -266,17 +269,23 @@ export class TransactionState {
     return this.#ended;
   }
 
-  get(key: Key): Buffer | undefined {
+  /** The value of `key`, decoded. */
+  get(key: unknown): unknown {
     this.#checkOpen();
-    const k = toKey(key);
+    const codecs = this.#host.codecs;
+    const k = codecs.encodeKey(key);
     const tracked = keyString(k);
     const own = this.#writes.get(tracked);
-    if (own !== undefined) return own.kind === ValueKind.Put ? Buffer.from(own.value) : undefined;
-    this.#reads.add(tracked);
-    return this.#host.store.get(k, this.#seq);
+    let value: Buffer | undefined;
+    if (own !== undefined) value = own.kind === ValueKind.Put ? Buffer.from(own.value) : undefined;
+    else {
+      this.#reads.add(tracked);
+      value = this.#host.store.get(k, this.#seq);
+    }
+    return value === undefined || codecs.raw ? value : codecs.decodeValue(value);
   }
 
-  iterator(options: unknown): DatabaseIterator {
+  iterator(options: unknown): DatabaseIterator<unknown, unknown> {
     this.#checkOpen();
     const it = this.#host.iterator(options, this.#seq, (base, bounds, reverse, limit) => {
       this.#ranges.push(trackedRange(bounds));
@@ -286,11 +295,12 @@ export class TransactionState {
     return it;
   }
 
-  write(kind: ValueKind, key: Key, value: Value | undefined): void {
+  write(kind: ValueKind, key: unknown, value: unknown): void {
     this.#checkOpen();
+    const codecs = this.#host.codecs;
     // Copies: the commit comes later, and the caller may reuse its buffers at once.
-    const k = Buffer.from(toKey(key));
-    const v = value === undefined ? EMPTY : Buffer.from(toValue(value));
+    const k = Buffer.from(codecs.encodeKey(key));
+    const v = kind === ValueKind.Delete ? EMPTY : Buffer.from(codecs.encodeValue(value));
     this.#writes.set(keyString(k), { kind, key: k, value: v });
   }
 

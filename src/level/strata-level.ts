@@ -24,14 +24,21 @@ import {
 } from './iterator.js';
 import { StrataSnapshot } from './snapshot.js';
 
+/**
+ * stratadb's open() options that the adapter passes on: all but the encodings, which are
+ * abstract-level's (it encodes before the private methods see the data; stratadb then stores
+ * the bytes as they are, with its default 'buffer' encodings).
+ */
+type EngineOpenOptions = Omit<OpenOptions, 'keyEncoding' | 'valueEncoding'>;
+
 /** Constructor options: abstract-level's (encodings, passive) and stratadb's open() options. */
-export type StrataLevelOptions<K, V> = AbstractDatabaseOptions<K, V> & OpenOptions;
+export type StrataLevelOptions<K, V> = AbstractDatabaseOptions<K, V> & EngineOpenOptions;
 
 // Every option name of stratadb's open(). _open() passes these on and ignores the rest:
 // abstract-level hands _open() every constructor option, userland ones included, and stratadb
 // refuses unknown names. The type makes the compiler check this list against OpenOptions both
 // ways, so a new engine option fails the build here until it is added.
-const ENGINE_OPTIONS: { readonly [K in keyof Required<OpenOptions>]: true } = {
+const ENGINE_OPTIONS: { readonly [K in keyof Required<EngineOpenOptions>]: true } = {
   shards: true,
   changeRetention: true,
   conflictTrackingBytes: true,
