@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OPTION_NAMES, resolveOptions } from '../src/engine/index.js';
+import { Codecs } from '../src/encoding.js';
 import { open } from '../src/index.js';
 import { expectCode, withTempDir } from './helpers.js';
 
@@ -19,7 +20,7 @@ function documentedOptions(): [string, string][] {
 }
 
 /** Options open() takes besides the engine's (database.ts). */
-const DATABASE_OPTIONS = ['shards'];
+const DATABASE_OPTIONS = ['shards', 'keyEncoding', 'valueEncoding'];
 
 /** A documented default as a value, or undefined when it is prose ("the real one", "—", a rule). */
 function parseDefault(text: string): unknown {
@@ -36,7 +37,8 @@ test('every engine option is in the README, and the README documents no option t
 });
 
 test('the README states the default each option resolves to', () => {
-  const defaults = resolveOptions({}) as unknown as Record<string, unknown>;
+  const codecs = Codecs.of(undefined);
+  const defaults: Record<string, unknown> = { ...(resolveOptions({}) as unknown as Record<string, unknown>), keyEncoding: codecs.keys.name, valueEncoding: codecs.values.name };
   let checked = 0;
   for (const [name, text] of documentedOptions()) {
     const expected = parseDefault(text);
@@ -44,7 +46,7 @@ test('the README states the default each option resolves to', () => {
     assert.is(defaults[name], expected, `${name}: the README says ${text}`);
     checked++;
   }
-  assert.ok(checked >= 15, `${checked} defaults checked`);
+  assert.ok(checked >= 17, `${checked} defaults checked`);
   assert.is(documentedOptions().find(([name]) => name === 'compactionWorkers')?.[1], 'cores − 1, at least 2, at most 4');
   assert.is(defaults['compactionWorkers'], Math.min(4, Math.max(2, os.availableParallelism() - 1)));
 });
