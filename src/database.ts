@@ -274,9 +274,9 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   /** get() without the promise: reads are served on the calling thread. */
   getSync<E extends Encoding | undefined = undefined>(key: KIn, options?: ReadOptions & { valueEncoding?: E }): ValueOf<E, V> | undefined {
     this.#checkOpen();
+    const seq = this.#readSeq(options);
     const codecs = Codecs.of(options, this.#codecs);
-    const k = codecs.encodeKey(key);
-    const value = this.#engine.get(k, this.#readSeq(options));
+    const value = this.#engine.get(codecs.encodeKey(key), seq);
     return (value === undefined || codecs.raw ? value : codecs.decodeValue(value)) as ValueOf<E, V> | undefined;
   }
 
@@ -295,9 +295,9 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   /** getEntry() without the promise. */
   getEntrySync<E extends Encoding | undefined = undefined>(key: KIn, options?: ReadOptions & { valueEncoding?: E }): Entry<ValueOf<E, V>> | undefined {
     this.#checkOpen();
+    const seq = this.#readSeq(options);
     const codecs = Codecs.of(options, this.#codecs);
-    const k = codecs.encodeKey(key);
-    const entry = this.#engine.getEntry(k, this.#readSeq(options));
+    const entry = this.#engine.getEntry(codecs.encodeKey(key), seq);
     if (entry === undefined) return undefined;
     return { value: (codecs.raw ? entry.value : codecs.decodeValue(entry.value)) as ValueOf<E, V>, seq: BigInt(entry.seq) };
   }

@@ -64,8 +64,7 @@ export interface Codec<In = unknown, Out = In> {
 export type TupleElement = null | boolean | number | bigint | string | Uint8Array | readonly TupleElement[];
 export type Tuple = readonly TupleElement[];
 
-/** A JSON or msgpack value, as decode gives it (the caller knows better: any). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+/** A JSON or msgpack value, as decode gives it: any, since the caller knows its shape better. */
 type Decoded = any;
 
 const BUFFER: Codec<Uint8Array | string, Buffer> = {
@@ -290,7 +289,6 @@ export const encodings = { buffer: BUFFER, utf8: UTF8, json: JSON_CODEC, msgpack
 
 export type EncodingName = keyof typeof encodings;
 /** What keyEncoding and valueEncoding take: a name, or a codec of the caller's own. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Encoding = EncodingName | Codec<any, any>;
 
 /** What a codec's decode() gives: the type of keys (values) read through encoding E. */
