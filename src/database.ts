@@ -197,11 +197,16 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
    * (changes() delivers it under that number). With `ifAbsent` or `ifSeq`, writes only if the
    * condition holds at the write's commit point, else rejects with CONFLICT and writes nothing.
    */
-  put(key: KIn, value: VIn, options?: ConditionalWriteOptions): Promise<bigint> {
+  put<KE extends Encoding | undefined = undefined, VE extends Encoding | undefined = undefined>(
+    key: InputOf<KE, KIn>,
+    value: InputOf<VE, VIn>,
+    options?: ConditionalWriteOptions & { keyEncoding?: KE; valueEncoding?: VE },
+  ): Promise<bigint> {
     try {
       this.#checkOpen();
-      const entry = { kind: ValueKind.Put, key: this.#codecs.encodeKey(key), value: this.#codecs.encodeValue(value) };
       const { sync, condition } = toConditionalWrite(options, this.#options.sync);
+      const codecs = Codecs.of(options, this.#codecs);
+      const entry = { kind: ValueKind.Put, key: codecs.encodeKey(key), value: codecs.encodeValue(value) };
       return condition === undefined ? this.#engine.write([entry], sync) : this.#writeIf([entry], [condition], sync);
     } catch (err) {
       return Promise.reject(err);
@@ -209,11 +214,11 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   }
 
   /** Deletes `key` (a missing key is not an error). Durability, result and conditions as for put(). */
-  del(key: KIn, options?: ConditionalWriteOptions): Promise<bigint> {
+  del<KE extends Encoding | undefined = undefined>(key: InputOf<KE, KIn>, options?: ConditionalWriteOptions & { keyEncoding?: KE }): Promise<bigint> {
     try {
       this.#checkOpen();
-      const entry = { kind: ValueKind.Delete, key: this.#codecs.encodeKey(key), value: EMPTY };
       const { sync, condition } = toConditionalWrite(options, this.#options.sync);
+      const entry = { kind: ValueKind.Delete, key: Codecs.of(options, this.#codecs).encodeKey(key), value: EMPTY };
       return condition === undefined ? this.#engine.write([entry], sync) : this.#writeIf([entry], [condition], sync);
     } catch (err) {
       return Promise.reject(err);
@@ -226,12 +231,15 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
    * operation may carry a condition (`ifAbsent`, `ifSeq`, as for put()): if any fails, the
    * batch rejects with CONFLICT and nothing is written.
    */
-  batch(operations: readonly (BatchOperation<KIn, VIn> | BatchOperationLike<KIn, VIn>)[], options?: WriteOptions): Promise<bigint> {
+  batch<KE extends Encoding | undefined = undefined, VE extends Encoding | undefined = undefined>(
+    operations: readonly (BatchOperation<InputOf<KE, KIn>, InputOf<VE, VIn>> | BatchOperationLike<InputOf<KE, KIn>, InputOf<VE, VIn>>)[],
+    options?: WriteOptions & { keyEncoding?: KE; valueEncoding?: VE },
+  ): Promise<bigint> {
     try {
       this.#checkOpen();
-      const conditions: Condition[] = [];
-      const entries = toBatch(operations, conditions, this.#codecs);
       const sync = toSync(options, this.#options.sync);
+      const conditions: Condition[] = [];
+      const entries = toBatch(operations, conditions, Codecs.of(options, this.#codecs));
       if (entries.length === 0) return Promise.resolve(BigInt(this.#engine.publishedSeq));
       return conditions.length === 0 ? this.#engine.write(entries, sync) : this.#writeIf(entries, conditions, sync);
     } catch (err) {
@@ -304,7 +312,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
 
   /** A cursor over a key range at one snapshot; see DatabaseIterator. */
   iterator<KE extends Encoding | undefined = undefined, VE extends Encoding | undefined = undefined>(
-    options?: IteratorOptions<KIn> & { keyEncoding?: KE; valueEncoding?: VE },
+    options?: IteratorOptions<InputOf<KE, KIn>> & { keyEncoding?: KE; valueEncoding?: VE },
   ): DatabaseIterator<ValueOf<KE, K>, ValueOf<VE, V>> {
     this.#checkOpen();
     const o = (optionsObject(options, 'iterator options', ITERATOR_OPTIONS) ?? {}) as IteratorOptions<unknown>;
@@ -469,6 +477,8 @@ function toSince(since: unknown, current: SeqNum): SeqNum {
 
 /** What a read with a per-call encoding E gives: its decoded type, else the database's T. */
 type ValueOf<E, T> = E extends Encoding ? DecodedBy<E> : T;
+/** What a write with a per-call encoding E takes: its input type, else the database's T. */
+type InputOf<E, T> = E extends Encoding ? EncodableBy<E> : T;
 
 /** Each bound read once and encoded; absent is undefined (null is a wrong type, not "no bound"). */
 function toBounds(o: IteratorOptions<unknown>, codecs: Codecs): Bounds {

@@ -2,6 +2,7 @@
 // Everything here runs before anything is written, and throws INVALID_ARGUMENT.
 
 import { invalidArgument, ValueKind, type BatchEntry } from './base/index.js';
+import type { Encoding } from './encoding.js';
 
 export type Key = Uint8Array | string;
 export type Value = Uint8Array | string;
@@ -83,6 +84,10 @@ export function optionsObject(options: unknown, what: string, known: readonly st
 export interface WriteOptions {
   /** Resolve only after fdatasync (survives power loss). Default: the database's `sync` option. */
   sync?: boolean;
+  /** Encode the keys with this encoding instead of the database's keyEncoding. */
+  keyEncoding?: Encoding;
+  /** Encode the values with this encoding instead of the database's valueEncoding. */
+  valueEncoding?: Encoding;
 }
 
 /** The conditions a put or a del may carry (at most one of the two). */
@@ -108,8 +113,8 @@ export interface Condition {
   readonly maxSeq: number | undefined;
 }
 
-const WRITE_OPTIONS = ['sync'] as const;
-const CONDITIONAL_WRITE_OPTIONS = ['sync', 'ifAbsent', 'ifSeq'] as const;
+const WRITE_OPTIONS = ['sync', 'keyEncoding', 'valueEncoding'] as const;
+const CONDITIONAL_WRITE_OPTIONS = ['sync', 'ifAbsent', 'ifSeq', 'keyEncoding', 'valueEncoding'] as const;
 
 export function toSync(options: unknown, fallback: boolean): boolean {
   return syncOf(optionsObject(options, 'write options', WRITE_OPTIONS), fallback);

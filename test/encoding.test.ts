@@ -173,6 +173,24 @@ test('a codec of the caller own is used for keys and values', () =>
     await db.close();
   }));
 
+test('a write may override the encodings for its own keys and values', () =>
+  withTempDir(async (dir) => {
+    const db = await open(dir, { keyEncoding: 'tuple', valueEncoding: 'json' });
+    await db.put('raw-key', 'not json', { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    await db.batch([{ type: 'put', key: Buffer.from('b'), value: Buffer.from([1, 2]) }], { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await db.put(['t'], 'utf8 text', { valueEncoding: 'utf8' });
+    assert.is(await db.get(['t'], { valueEncoding: 'utf8' }), 'utf8 text');
+    assert.equal(await db.iterator({ keyEncoding: 'utf8', valueEncoding: 'buffer', gte: 'a', lt: 'z' }).nextv(5), [
+      ['b', Buffer.from([1, 2])],
+      ['raw-key', Buffer.from('not json')],
+    ]);
+    await db.del('raw-key', { keyEncoding: 'utf8' });
+    assert.equal(await db.iterator({ keyEncoding: 'utf8', valueEncoding: 'buffer', gte: 'a', lt: 'z' }).nextv(5), [['b', Buffer.from([1, 2])]]);
+    await expectCode(() => db.put(['k'], 1, { valueEncoding: 'nope' } as never), 'INVALID_ARGUMENT', 'an unknown per-call encoding');
+    await expectCode(() => db.batch([{ type: 'put', key: ['k'], value: 1 }] as never, { keyEncoding: 'utf8' }), 'INVALID_ARGUMENT', 'a tuple key under utf8');
+    await db.close();
+  }));
+
 test('transactions and conditional writes encode and decode as the database does', () =>
   withTempDir(async (dir) => {
     const db = await open(dir, { keyEncoding: 'tuple', valueEncoding: 'json' });
