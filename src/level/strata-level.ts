@@ -35,6 +35,7 @@ const ENGINE_OPTIONS: { readonly [K in keyof Required<OpenOptions>]: true } = {
   shards: true,
   changeRetention: true,
   conflictTrackingBytes: true,
+  mergeOperator: true,
   createIfMissing: true,
   errorIfExists: true,
   memtableBytes: true,
