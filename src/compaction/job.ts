@@ -12,8 +12,8 @@
 //      The older versions in stripe 0 go with it by rule 1, so none comes back to life.
 // Everything else is kept with its seq and kind, but for merge operands: a stripe's newest
 // version that is a Merge is folded with the operands under it in its stripe (merge-fold.ts).
-// A seq above the last snapshot (written but
-// not yet published when the job started) gets a stripe of its own, so it is kept.
+// A seq above the last snapshot (written but not yet published when the job started) gets a
+// stripe of its own, so it is kept.
 //
 // Invariants of the outputs: in internal order across files; one user key's versions are
 // never split between two files (a level's files then have disjoint user-key ranges); each
