@@ -146,27 +146,6 @@ test('writes submitted in one turn of the event loop form one group', async () =
   assert.equal(groupSizes(wal), [3]);
 });
 
-test('writers answered by a group who write again some microtasks later form one group with each other, not two', async () => {
-  const { wal, pipeline } = harness();
-  wal.autoRelease = true;
-  const writer = async (w: number) => {
-    for (let round = 0; round < 6; round++) {
-      await pipeline.submit([put(`w${w}/${round}`)], false);
-      // A transaction's caller: several hops between its commit and its next write.
-      for (let hop = 0; hop < 3 + w; hop++) await Promise.resolve();
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, (_, w) => writer(w)));
-  assert.equal(groupSizes(wal), [8, 8, 8, 8, 8, 8]);
-});
-
-test('a lone writer is not held back: each of its writes is a group of its own', async () => {
-  const { wal, pipeline } = harness();
-  wal.autoRelease = true;
-  for (let i = 0; i < 5; i++) await pipeline.submit([put(`k${i}`)], false);
-  assert.equal(groupSizes(wal), [1, 1, 1, 1, 1]);
-});
-
 test('a group syncs once if any of its writes asked to, and not at all if none did', async () => {
   const { wal, pipeline } = harness();
   wal.autoRelease = true;

@@ -22,13 +22,6 @@
  * takes the group, appends its buffer with one call, syncing once if any write asked for it,
  * applies the writes in order, publishes, and resolves every caller. Barriers (flush) run
  * between groups, after every write queued before them.
- *
- * After a group of more than one write, the leader lets the event loop turn (at most
- * WAIT_TURNS times) before it closes the next group, while that one is still smaller: the
- * callers it just answered are
- * resumed by microtasks, and a caller that writes again a few microtasks later (a transaction
- * that commits, awaits, and starts the next) would otherwise land in the group after, and
- * groups would alternate between a few writes and the rest. A lone writer never waits.
  */
 
 import { batchEncodedLength, encodeBatchInto, invariant, type BatchEntry, type SeqNum, type StrataError } from '../base/index.js';
@@ -97,8 +90,6 @@ export class CommitPipeline {
   #leading = false;
   #spare: RecordBuffer | undefined;
   #error: StrataError | undefined;
-  /** Writes in the last group written: a group of more than one makes the leader wait a turn before the next. */
-  #lastGroupWrites = 0;
   #idleWaiters: (() => void)[] = [];
   readonly stats: PipelineStats = { writes: 0, groups: 0, syncs: 0, walBytes: 0, largestGroup: 0 };
 
@@ -230,13 +221,6 @@ export class CommitPipeline {
           }
           continue;
         }
-        if (this.#lastGroupWrites > 1 && head.writes.length < this.#lastGroupWrites) {
-          const target = this.#lastGroupWrites;
-          this.#lastGroupWrites = 0;
-          for (let turn = 0; turn < WAIT_TURNS && head.writes.length < target; turn++) await nextTurn();
-          if (this.#error) break;
-          continue;
-        }
         try {
           await this.#hooks.beforeGroup();
         } catch (err) {
@@ -256,7 +240,6 @@ export class CommitPipeline {
         }
         this.stats.groups++;
         this.stats.writes += writes.length;
-        this.#lastGroupWrites = writes.length;
         if (sync) this.stats.syncs++;
         if (writes.length > this.stats.largestGroup) this.stats.largestGroup = writes.length;
         let lastSeq = 0;
@@ -289,14 +272,6 @@ export class CommitPipeline {
     }
   }
 }
-
-/**
- * Turns of the event loop the leader waits at most, after a busy group, for the next one to
- * be as large. Two: an application that lets the loop turn between requests (a server, the
- * bench's loops) resumes some callers one turn later than the rest.
- */
-const WAIT_TURNS = 2;
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Answers each write of a published group with its last sequence number. */
 function resolveAll(writes: readonly PendingWrite[]): void {
