@@ -73,31 +73,6 @@ test('when the oldest reader leaves, entries at or below the next oldest are pru
   assert.is(t.size.writes, 0);
 });
 
-test('the last reader leaving with writes in flight keeps recording until they are published, then stops', () => {
-  const clock = { published: 0, last: 0 };
-  const t = new WriteTracker(1 << 20, clock);
-  t.activate(clock.last);
-  t.register(0);
-  clock.last = 1;
-  t.record([k('a')], 1);
-  clock.last = 2;
-  t.record([k('b')], 2);
-  clock.published = 1;
-  t.unregister(0);
-  assert.is(t.active, true, 'write 2 is in flight: a reader arriving now must not wait for it');
-  assert.is(t.size.writes, 1, 'the published write 1 is dropped');
-  assert.is(t.writtenAfter('b', 1), 2, 'the write in flight is known to the next reader');
-  clock.last = 3;
-  t.record([k('c')], 3);
-  assert.is(t.writtenAfter('c', 1), 3, 'writes go on being recorded meanwhile');
-  t.register(1);
-  t.unregister(1);
-  assert.is(t.active, true);
-  clock.published = 3;
-  assert.is(t.size.writes, 0, 'all published: recording stops');
-  assert.is(t.active, false);
-});
-
 test('past the memory bound the oldest batches go whole and a reader below the cut is told so', () => {
   const t = new WriteTracker(64 * 1024);
   t.activate(0);

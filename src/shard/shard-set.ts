@@ -82,7 +82,7 @@ export class ShardSet {
     shared: { clock: SequenceClock; pool: BackgroundPool; lock: FileLock | undefined; trackingBytes: number },
   ) {
     this.dir = dir;
-    this.tracker = new WriteTracker(shared.trackingBytes, shared.clock);
+    this.tracker = new WriteTracker(shared.trackingBytes);
     this.#engines = engines;
     this.#participants = participants;
     this.#clock = shared.clock;

@@ -16,15 +16,8 @@
  *    waits for the writes in flight at activation to be published), so no write above its S
  *    goes unrecorded.
  * 2. Entries at or below the oldest registered reader's S answer no question: they are
- *    pruned when that reader leaves. When the last reader leaves, the entries at or below the
- *    published sequence go (a later reader reads at or above it); if writes are still in
- *    flight (allocated, not yet published), recording goes on until they are published (the
- *    next write, or stats, finds that), and then everything is dropped and recording stops,
- *    so writes cost nothing when no transaction is open. The pause is what keeps transactions
- *    that follow each other from waiting: a transaction closes its reader when it submits its
- *    batch, so under load every reader may be gone while their batches are in flight, and a
- *    tracker that stopped then would make the next transaction wait for those writes
- *    (invariant 1), splitting the commit groups in two cohorts.
+ *    pruned when that reader leaves. With no reader left, everything is dropped and recording
+ *    stops, so writes cost nothing when no transaction is open.
  * 3. Fail safe: when the entries outgrow `maxBytes`, the oldest are dropped and `cut` moves
  *    up to the newest of them. A reader with S < cut cannot be told what was written after S
  *    and must treat itself as conflicting (a transaction retries; a conditional write waits
@@ -36,17 +29,6 @@
  */
 
 import type { SeqNum } from '../base/index.js';
-
-/** What the tracker reads of the database's sequence clock. */
-export interface TrackedClock {
-  /** Every write at or below it is published. */
-  readonly published: SeqNum;
-  /** The last sequence number allocated. */
-  readonly last: SeqNum;
-}
-
-/** A clock with nothing in flight: the last reader leaving stops recording at once. */
-const SETTLED: TrackedClock = { published: Number.MAX_SAFE_INTEGER, last: 0 };
 
 /** An iterated range, its bounds as tracker keys (see keyString()). */
 export interface TrackedRange {
@@ -81,17 +63,10 @@ export class WriteTracker {
   #from: SeqNum = 0;
   #cut: SeqNum = 0;
   #active = false;
-  readonly #clock: TrackedClock;
-  /** With no reader registered: the last number allocated when the last one left (invariant 2). */
-  #idleFrom: SeqNum = 0;
 
-  /**
-   * `maxBytes`: the bound of the entries, keys plus overhead (option conflictTrackingBytes).
-   * `clock`: the database's sequence clock (default: one with nothing ever in flight).
-   */
-  constructor(maxBytes: number, clock: TrackedClock = SETTLED) {
+  /** `maxBytes`: the bound of the entries, keys plus overhead (option conflictTrackingBytes). */
+  constructor(maxBytes: number) {
     this.#maxBytes = maxBytes;
-    this.#clock = clock;
   }
 
   /** Whether writes are being recorded (some reader is registered or about to be). */
@@ -109,9 +84,8 @@ export class WriteTracker {
     return this.#cut;
   }
 
-  /** Entries held and their approximate bytes, for stats (after stopping if invariant 2 says so). */
+  /** Entries held and their approximate bytes, for stats. */
   get size(): { writes: number; bytes: number } {
-    this.#stopIfIdle();
     return { writes: this.#log.length - this.#head, bytes: this.#bytes };
   }
 
@@ -122,12 +96,8 @@ export class WriteTracker {
     this.#from = lastAllocated;
   }
 
-  /**
-   * Records the keys of one batch whose last sequence number is `seq`, or stops recording
-   * when no reader needs it any more (invariant 2). REQUIRES: active.
-   */
+  /** Records the keys of one batch whose last sequence number is `seq`. REQUIRES: active. */
   record(keys: readonly { key: Uint8Array }[], seq: SeqNum): void {
-    if (this.#stopIfIdle()) return;
     for (const { key } of keys) {
       const k = keyString(key);
       // Deleted first, so that the Map's order stays the order of last writes.
@@ -153,9 +123,7 @@ export class WriteTracker {
     }
     this.#readers.delete(seq);
     if (this.#readers.size === 0) {
-      this.#dropThrough(this.#clock.published);
-      this.#idleFrom = this.#clock.last;
-      this.#stopIfIdle();
+      this.#clear();
       return;
     }
     const oldest = this.#readers.keys().next().value as SeqNum;
@@ -177,13 +145,6 @@ export class WriteTracker {
       if (inRange(e.key, range)) return e;
     }
     return undefined;
-  }
-
-  /** With no reader registered and every write in flight when the last left published: stops. */
-  #stopIfIdle(): boolean {
-    if (!this.#active || this.#readers.size > 0 || this.#clock.published < this.#idleFrom) return false;
-    this.#clear();
-    return true;
   }
 
   /** Drops the oldest entries down to half the bound and moves the cut past them. */
