@@ -15,12 +15,14 @@ import {
   optionsObject,
   toBatch,
   toConditionalWrite,
+  toOperand,
   toSync,
   type BatchOperation,
   type BatchOperationLike,
   type Condition,
   type ConditionalWriteOptions,
   type Key,
+  type Operand,
   type Value,
   type WriteOptions,
 } from './input.js';
@@ -226,6 +228,23 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   }
 
   /**
+   * Adds `operand` to `key`'s merge operands: reads then see what the database's merge
+   * operator (option mergeOperator) makes of the key's value and its operands, in sequence
+   * order. For 'add', `operand` may be a bigint or a safe integer. Without a merge operator,
+   * or with an operand the operator refuses, rejects with INVALID_ARGUMENT and writes nothing.
+   * Durability and result as for put().
+   */
+  merge(key: KIn, operand: Operand, options?: WriteOptions): Promise<bigint> {
+    try {
+      this.#checkOpen();
+      const entry = { kind: ValueKind.Merge, key: this.#codecs.encodeKey(key), value: toOperand(operand, this.#engine.mergeOperator) };
+      return this.#engine.write([entry], toSync(options, this.#options.sync));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
    * Applies every operation or none, also across a crash. Resolves to the batch's sequence
    * number: the highest it used. An empty batch resolves at once, to the current sequence. An
    * operation may carry a condition (`ifAbsent`, `ifSeq`, as for put()): if any fails, the
@@ -239,7 +258,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
       this.#checkOpen();
       const sync = toSync(options, this.#options.sync);
       const conditions: Condition[] = [];
-      const entries = toBatch(operations, conditions, Codecs.of(options, this.#codecs));
+      const entries = toBatch(operations, conditions, Codecs.of(options, this.#codecs), this.#engine.mergeOperator);
       if (entries.length === 0) return Promise.resolve(BigInt(this.#engine.publishedSeq));
       return conditions.length === 0 ? this.#engine.write(entries, sync) : this.#writeIf(entries, conditions, sync);
     } catch (err) {

@@ -392,7 +392,7 @@ export interface DecodedChange<K = Buffer, V = Buffer> {
   /** The sequence number the write resolved to: the highest it used. */
   seq: bigint;
   /** The write's operations, in the order given to batch(). */
-  ops: { type: 'put' | 'del'; key: K; value?: V }[];
+  ops: ({ type: 'put' | 'del'; key: K; value?: V } | { type: 'merge'; key: K; value: Buffer })[];
 }
 
 /**
@@ -404,6 +404,8 @@ export function decodeChanges<K, V>(feed: AsyncIterableIterator<Change>, codecs:
     seq: change.seq,
     ops: change.ops.map((op) => {
       const key = codecs.decodeKey(op.key) as K;
+      // A merge operand is the operator's, never encoded: it stays bytes.
+      if (op.type === 'merge') return { type: op.type, key, value: op.value! };
       return op.value === undefined ? { type: op.type, key } : { type: op.type, key, value: codecs.decodeValue(op.value) as V };
     }),
   });

@@ -1,7 +1,7 @@
 // Conversion and checking of what callers pass in: keys, values, write and read options.
 // Everything here runs before anything is written, and throws INVALID_ARGUMENT.
 
-import { invalidArgument, ValueKind, type BatchEntry } from './base/index.js';
+import { invalidArgument, ValueKind, type BatchEntry, type MergeOperator } from './base/index.js';
 import type { Encoding } from './encoding.js';
 
 export type Key = Uint8Array | string;
@@ -29,6 +29,18 @@ export function toOwnedKey(key: unknown, what: string): Uint8Array {
 
 export function toValue(value: unknown, what = 'value'): Uint8Array {
   const bytes = bytesOf(value, what);
+  if (bytes.length > MAX_VALUE_BYTES) throw invalidArgument(`${what} is ${bytes.length} bytes; the limit is ${MAX_VALUE_BYTES}`);
+  return bytes;
+}
+
+/**
+ * A merge operand: what the operator's toOperand() makes of `operand` (the 'add' operator
+ * takes a bigint or a number), else bytes or a string as for a value. INVALID_ARGUMENT when
+ * the database has no merge operator.
+ */
+export function toOperand(operand: unknown, op: MergeOperator | undefined, what = 'operand'): Uint8Array {
+  if (op === undefined) throw invalidArgument('merge needs a merge operator: open the database with option mergeOperator');
+  const bytes = op.toOperand === undefined ? bytesOf(operand, what) : op.toOperand(operand, what);
   if (bytes.length > MAX_VALUE_BYTES) throw invalidArgument(`${what} is ${bytes.length} bytes; the limit is ${MAX_VALUE_BYTES}`);
   return bytes;
 }
@@ -152,7 +164,15 @@ function conditionOf(o: Record<string, unknown> | undefined, entry: number, what
   return { entry, maxSeq: seq };
 }
 
-export type BatchOperation<KIn = Key, VIn = Value> = ({ type: 'put'; key: KIn; value: VIn } | { type: 'del'; key: KIn }) & WriteConditions;
+/** A merge operand: bytes or a string, or for the 'add' operator also a bigint or a safe integer. Never encoded. */
+export type Operand = Value | bigint | number;
+
+export type BatchOperation<KIn = Key, VIn = Value> = (
+  | { type: 'put'; key: KIn; value: VIn }
+  | { type: 'del'; key: KIn }
+  | { type: 'merge'; key: KIn; value: Operand }
+) &
+  WriteConditions;
 /**
  * What batch() takes: a BatchOperation, or the same object built without a type annotation,
  * where TypeScript widens `type` to string (`const ops = [{ type: 'put', key, value }]`).
@@ -161,7 +181,7 @@ export type BatchOperation<KIn = Key, VIn = Value> = ({ type: 'put'; key: KIn; v
 export interface BatchOperationLike<KIn = Key, VIn = Value> extends WriteConditions {
   type: string;
   key: KIn;
-  value?: VIn | undefined;
+  value?: VIn | Operand | undefined;
 }
 
 /** Turns a batch's keys and values into bytes (the database's encodings; by default toKey and toValue). */
@@ -176,9 +196,9 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * The entries of a batch; the operations' conditions (ifAbsent, ifSeq) are pushed to
- * `conditions`.
+ * `conditions`. A merge needs the database's `mergeOperator`.
  */
-export function toBatch(ops: unknown, conditions: Condition[] = [], encoder: EntryEncoder = AS_BYTES): BatchEntry[] {
+export function toBatch(ops: unknown, conditions: Condition[] = [], encoder: EntryEncoder = AS_BYTES, mergeOperator?: MergeOperator): BatchEntry[] {
   if (!Array.isArray(ops)) throw invalidArgument('batch operations must be an array');
   const entries: BatchEntry[] = [];
   for (let i = 0; i < ops.length; i++) {
@@ -191,8 +211,10 @@ export function toBatch(ops: unknown, conditions: Condition[] = [], encoder: Ent
       entry = { kind: ValueKind.Put, key: encoder.encodeKey(op.key, `batch operation ${i} key`), value: encoder.encodeValue(op.value, `batch operation ${i} value`) };
     } else if (type === 'del') {
       entry = { kind: ValueKind.Delete, key: encoder.encodeKey(op.key, `batch operation ${i} key`), value: EMPTY };
+    } else if (type === 'merge') {
+      entry = { kind: ValueKind.Merge, key: encoder.encodeKey(op.key, `batch operation ${i} key`), value: toOperand(op.value, mergeOperator, `batch operation ${i} operand`) };
     } else {
-      throw invalidArgument(`batch operation ${i} has type ${typeof type === 'string' ? JSON.stringify(type) : describe(type)}; expected 'put' or 'del'`);
+      throw invalidArgument(`batch operation ${i} has type ${typeof type === 'string' ? JSON.stringify(type) : describe(type)}; expected 'put', 'del' or 'merge'`);
     }
     entries.push(entry);
     const condition = conditionOf({ ifAbsent: op.ifAbsent, ifSeq: op.ifSeq }, i, `batch operation ${i}`);

@@ -25,7 +25,7 @@
 import { closedError, compareBytes, conflictError, invalidArgument, ValueKind, type BatchEntry, type SeqNum } from './base/index.js';
 import type { Bounds, Cursor } from './engine/index.js';
 import { keyString, type ShardSet, type TrackedRange } from './shard/index.js';
-import { describe, optionsObject, type Key, type Value } from './input.js';
+import { describe, optionsObject, toOperand, type Key, type Operand, type Value } from './input.js';
 import type { Codecs } from './encoding.js';
 import type { DatabaseIterator } from './iterator.js';
 import type { IteratorOptions } from './database.js';
@@ -240,6 +240,15 @@ export class Transaction<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
     this.#state.write(ValueKind.Delete, key, undefined);
   }
 
+  /**
+   * Buffers a merge operand (as db.merge() takes it); written at the commit. It is a write, not
+   * a read: a blind merge conflicts with nothing. get() and iterators of this transaction see
+   * the operand applied to the snapshot's value (and the value read that way counts as read).
+   */
+  merge(key: Key, operand: Operand): void {
+    this.#state.merge(key, operand);
+  }
+
   /** Whether the transaction's attempt this handle belongs to has ended. */
   get ended(): boolean {
     return this.#state.ended;
@@ -247,6 +256,14 @@ export class Transaction<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * A transaction's own write of a key: a put or a delete, or (kind Merge) the merge operands
+ * it added to the key's value at the snapshot, oldest first, `value` then unused.
+ */
+interface OwnWrite extends BatchEntry {
+  operands?: Uint8Array[];
+}
 
 /** One attempt's reads and writes. @internal */
 export class TransactionState {
@@ -257,7 +274,7 @@ export class TransactionState {
   readonly #reads = new Set<string>();
   readonly #ranges: TrackedRange[] = [];
   /** Buffered writes by key (tracker form), bytes owned. */
-  readonly #writes = new Map<string, BatchEntry>();
+  readonly #writes = new Map<string, OwnWrite>();
   readonly #iterators = new Set<DatabaseIterator<unknown, unknown>>();
 
   constructor(host: TransactionHost, seq: SeqNum) {
@@ -277,19 +294,44 @@ export class TransactionState {
     const tracked = keyString(k);
     const own = this.#writes.get(tracked);
     let value: Buffer | undefined;
-    if (own !== undefined) value = own.kind === ValueKind.Put ? Buffer.from(own.value) : undefined;
+    if (own !== undefined && own.kind !== ValueKind.Merge) value = own.kind === ValueKind.Put ? Buffer.from(own.value) : undefined;
     else {
       this.#reads.add(tracked);
-      value = this.#host.store.get(k, this.#seq);
+      const base = this.#host.store.get(k, this.#seq);
+      value = own === undefined ? base : Buffer.from(this.#mergeOwn(own, base));
     }
     return value === undefined || codecs.raw ? value : codecs.decodeValue(value);
+  }
+
+  /** Adds a merge operand (never encoded) to `key` (encoded with the database's key encoding). */
+  merge(key: unknown, operand: Operand): void {
+    this.#checkOpen();
+    const op = this.#host.store.mergeOperator;
+    const k = Buffer.from(this.#host.codecs.encodeKey(key));
+    const v = Buffer.from(toOperand(operand, op));
+    const tracked = keyString(k);
+    const own = this.#writes.get(tracked);
+    if (own === undefined || own.kind === ValueKind.Merge) {
+      this.#writes.set(tracked, { kind: ValueKind.Merge, key: k, value: EMPTY, operands: [...(own?.operands ?? []), v] });
+    } else {
+      // After its own put or delete, the transaction knows the value beneath: the merge is a put.
+      const value = op!.fullMerge(k, own.kind === ValueKind.Put ? own.value : undefined, [v]);
+      this.#writes.set(tracked, { kind: ValueKind.Put, key: k, value });
+    }
+  }
+
+  /** The value of a key with the transaction's merge operands `own` laid over `base`. */
+  #mergeOwn(own: OwnWrite, base: Uint8Array | undefined): Uint8Array {
+    return this.#host.store.mergeOperator!.fullMerge(own.key, base, own.operands!);
   }
 
   iterator(options: unknown): DatabaseIterator<unknown, unknown> {
     this.#checkOpen();
     const it = this.#host.iterator(options, this.#seq, (base, bounds, reverse, limit) => {
       this.#ranges.push(trackedRange(bounds));
-      return new OverlayCursor(base, this.#ownIn(bounds, reverse), reverse, limit, () => this.#iterators.delete(it));
+      return new OverlayCursor(base, this.#ownIn(bounds, reverse), reverse, limit, (own, value) => this.#mergeOwn(own, value), () =>
+        this.#iterators.delete(it),
+      );
     });
     this.#iterators.add(it);
     return it;
@@ -333,13 +375,22 @@ export class TransactionState {
     return undefined;
   }
 
-  /** The buffered writes, as one batch. */
+  /** The buffered writes, as one batch: a key's merge operands as one (folded) or several Merge entries. */
   entries(): BatchEntry[] {
-    return [...this.#writes.values()];
+    const entries: BatchEntry[] = [];
+    for (const w of this.#writes.values()) {
+      if (w.operands === undefined) {
+        entries.push(w);
+        continue;
+      }
+      const folded = w.operands.length > 1 ? this.#host.store.mergeOperator!.partialMerge?.(w.key, w.operands) : w.operands[0];
+      for (const value of folded === undefined ? w.operands : [folded]) entries.push({ kind: ValueKind.Merge, key: w.key, value });
+    }
+    return entries;
   }
 
   /** This attempt's writes within `bounds`, in the iterator's order. */
-  #ownIn(bounds: Bounds, reverse: boolean): BatchEntry[] {
+  #ownIn(bounds: Bounds, reverse: boolean): OwnWrite[] {
     const own = [...this.#writes.values()].filter((e) => withinBounds(e.key, bounds));
     own.sort((a, b) => compareBytes(a.key, b.key));
     if (reverse) own.reverse();
@@ -377,16 +428,26 @@ function trackedRange(b: Bounds): TrackedRange {
  */
 class OverlayCursor implements Cursor {
   readonly #base: Cursor;
-  readonly #own: readonly BatchEntry[];
+  readonly #own: readonly OwnWrite[];
   readonly #reverse: boolean;
+  /** The value of a key the transaction merged into: its operands over the database's value. */
+  readonly #merge: (own: OwnWrite, base: Uint8Array | undefined) => Uint8Array;
   readonly #onClose: () => void;
   #remaining: number;
   #i = 0;
   #head: [Buffer, Buffer] | undefined;
   #loaded = false;
 
-  constructor(base: Cursor, own: readonly BatchEntry[], reverse: boolean, limit: number, onClose: () => void) {
+  constructor(
+    base: Cursor,
+    own: readonly OwnWrite[],
+    reverse: boolean,
+    limit: number,
+    merge: (own: OwnWrite, base: Uint8Array | undefined) => Uint8Array,
+    onClose: () => void,
+  ) {
     this.#base = base;
+    this.#merge = merge;
     this.#own = own;
     this.#reverse = reverse;
     this.#remaining = limit < 0 ? Infinity : limit;
@@ -431,6 +492,7 @@ class OverlayCursor implements Cursor {
       if (c === 0) this.#loaded = false;
       if (own!.kind === ValueKind.Delete) continue;
       this.#remaining--;
+      if (own!.kind === ValueKind.Merge) return [Buffer.from(own!.key), Buffer.from(this.#merge(own!, c === 0 ? head![1] : undefined))];
       return [Buffer.from(own!.key), Buffer.from(own!.value)];
     }
     return undefined;

@@ -222,6 +222,69 @@ test('outputs keep exactly what some snapshot can see, in random tables', async 
   }
 });
 
+/**
+ * What a reader at `snapshot` sees of `key` in `entries`, merge operands joined with ',' (the
+ * fixture's 'concat' operator); a key in `deeper` has the value 'D' in the levels below.
+ */
+function readerView(entries: readonly Entry[], key: string, snapshot: SeqNum, deeper: boolean): string | undefined {
+  const versions = entries.filter((e) => e.key === key && e.seq <= snapshot).sort((a, b) => b.seq - a.seq);
+  const operands: string[] = [];
+  let base: string | undefined = deeper ? 'D' : undefined;
+  for (const v of versions) {
+    if (v.kind === ValueKind.Merge) {
+      operands.push(v.value);
+      continue;
+    }
+    if (operands.length === 0 && v.kind === ValueKind.Delete) return undefined;
+    base = v.kind === ValueKind.Put ? v.value : undefined;
+    break;
+  }
+  if (operands.length === 0) return base;
+  return [...(base === undefined ? [] : [base]), ...operands.reverse()].join(',');
+}
+
+for (const exported of ['concat', 'concatNoFold']) {
+  test(`merge operands are folded without changing what any snapshot reads (${exported}, random tables)`, async () => {
+    const rng = new Rng(exported.length);
+    const mergeOperator = { module: new URL('./merge-operator-fixture.js', import.meta.url).href, export: exported };
+    for (let round = 0; round < 8; round++) {
+      const dir = tempDir();
+      const entries: Entry[] = [];
+      let seq = 1;
+      for (let t = 1; t <= 3; t++) {
+        const table: Entry[] = [];
+        for (let i = 0; i < 150; i++) {
+          const key = `key${String(rng.int(30)).padStart(3, '0')}`;
+          const r = rng.int(10);
+          const s = seq++;
+          table.push(r === 0 ? del(key, s) : r === 1 ? put(key, s, `p${s}`) : { key, seq: s, kind: ValueKind.Merge, value: `m${s}` });
+        }
+        await writeInput(dir, t, table, { blockBytes: 512, compression: 'none' });
+        entries.push(...table);
+      }
+      const newest = seq - 1;
+      const snapshots = [...new Set(Array.from({ length: rng.int(4) }, () => rng.range(1, newest)))].sort((a, b) => a - b);
+      snapshots.push(newest);
+      const deeper: [string, string][] = rng.chance(0.5) ? [] : [['key005', 'key012'], ['key020', 'key021']];
+      const inDeeper = (key: string) => deeper.some(([lo, hi]) => lo <= key && key <= hi);
+      const deeperRanges = deeper.map(([lo, hi]) => [bytes(lo), bytes(hi)] as [Uint8Array, Uint8Array]);
+      const result = await compactTables(job(dir, [1, 2, 3], { snapshots, deeperRanges, mergeOperator }), fs);
+      const outputs = readOutputs(dir, result);
+      const what = `round ${round}, snapshots ${snapshots.join(',')}, deeper ${JSON.stringify(deeper)}`;
+      for (const key of new Set(entries.map((e) => e.key))) {
+        for (const snap of snapshots) {
+          assert.is(readerView(outputs, key, snap, inDeeper(key)), readerView(entries, key, snap, inDeeper(key)), `${key} at ${snap}, ${what}`);
+        }
+      }
+      assert.ok(result.entriesOut < result.entriesIn, 'operands were folded or dropped');
+      assert.is(result.entriesIn, result.entriesOut + result.droppedVersions + result.droppedTombstones);
+      if (snapshots.length === 1 && deeper.length === 0) {
+        assert.ok(outputs.every((e) => e.kind === ValueKind.Put), `at the bottom with no snapshot, every key is one value: ${what}`);
+      }
+    }
+  });
+}
+
 test('outputs are cut near the target size, in key order, without splitting a key', async () => {
   const dir = tempDir();
   const rng = new Rng(7);

@@ -2,6 +2,7 @@
 // sync: true from many concurrent writers until it is killed, acknowledging each write on
 // stdout once its promise resolved, with the sequence number it resolved to (the line protocol
 // is in test/crash.test.ts, Expected). The change feed's logs are kept for the whole test.
+// Some writes are merges (operator 'add') of 1 into eight counters.
 //
 //   node dist/test/crash-child.js DIR ROUND SEED MEMTABLE_BYTES MAX_EXTRA_VALUE_BYTES SHARDS
 //
@@ -22,7 +23,7 @@ const maxExtra = Number(extraArg);
 const rng = new Rng(Number(seedArg));
 const WRITERS = 32;
 
-const db = await open(dir, { ...crashOptions(Number(memtableArg)), changeRetention: CRASH_RETENTION, shards: Number(shardsArg) });
+const db = await open(dir, { ...crashOptions(Number(memtableArg)), changeRetention: CRASH_RETENTION, shards: Number(shardsArg), mergeOperator: 'add' });
 say('R');
 
 let nextId = 0;
@@ -48,6 +49,11 @@ async function writer(): Promise<never> {
       }
       const seq = await db.batch(ops, { sync: true });
       say(`B ${batch} ${seq}`);
+    } else if (r < 0.5) {
+      const key = `m/${rng.int(8)}`;
+      say(`m ${key}`);
+      const seq = await db.merge(key, 1n, { sync: true });
+      say(`M ${key} ${seq}`);
     } else {
       const key = `p/${round}/${id}`;
       const seq = await db.put(key, crashValue(key, maxExtra), { sync: true });

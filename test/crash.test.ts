@@ -4,6 +4,8 @@
 // batches span shards and commit in two phases)
 // - every acknowledged put is there with its value, and every acknowledged delete took effect;
 // - every batch is all or nothing, acknowledged ones all;
+// - every counter (merges of 1, operator 'add') holds at least its acknowledged merges, and at
+//   most those plus the ones in flight at the kill;
 // - nothing else is there, and no value is wrong;
 // - the change feed from sequence 0 lists every acknowledged write under the number it resolved
 //   to, each once, in order, and replaying it from nothing gives exactly what is there (so it
@@ -39,6 +41,8 @@ class Expected {
   /** Put keys: 'present' once acknowledged, 'absent' once a delete was, 'either' while a delete was in flight at a kill. */
   readonly puts = new Map<string, 'present' | 'absent' | 'either'>();
   readonly batches = new Set<string>();
+  /** Merge counters: merges acknowledged (or found after a kill) and merges in flight. */
+  readonly counters = new Map<string, { acked: number; pending: number }>();
   /** Acknowledged writes by the sequence number they resolved to: "P key", "D key" or "B batch". */
   readonly bySeq = new Map<bigint, string>();
   /** The largest number acknowledged in earlier rounds, and in this one. */
@@ -54,7 +58,7 @@ class Expected {
   line(line: string): void {
     const tag = line[0];
     let arg = line.slice(2);
-    if (tag === 'P' || tag === 'D' || tag === 'B') {
+    if (tag === 'P' || tag === 'D' || tag === 'B' || tag === 'M') {
       const space = arg.lastIndexOf(' ');
       const seq = BigInt(arg.slice(space + 1));
       arg = arg.slice(0, space);
@@ -79,6 +83,18 @@ class Expected {
       case 'D':
         this.puts.set(arg, 'absent');
         break;
+      case 'm': {
+        const c = this.counters.get(arg) ?? { acked: 0, pending: 0 };
+        c.pending++;
+        this.counters.set(arg, c);
+        return;
+      }
+      case 'M': {
+        const c = this.counters.get(arg)!;
+        c.acked++;
+        c.pending--;
+        break;
+      }
       default:
         throw new Error(`unexpected line from the child: ${JSON.stringify(line)}`);
     }
@@ -126,7 +142,7 @@ function runChild(dir: string, round: number, seed: number, w: Workload, expecte
         killNow();
       }
       if (line === 'R') ready = true;
-      else if (line[0] !== 'd') acks++;
+      else if (line[0] !== 'd' && line[0] !== 'm') acks++;
       if ('afterAcks' in kill && acks >= kill.afterAcks) killNow();
     });
     child.stderr.setEncoding('utf8');
@@ -148,7 +164,7 @@ async function verify(dir: string, w: Workload, expected: Expected, what: string
   // itself. Before that, a kill may have cut the creation short (SHARDS is written last): the
   // shard count is then the caller's to give again, as an application does.
   const shards = expected.acks === 0 ? { shards: w.shards } : {};
-  const db = await open(dir, { ...crashOptions(w.memtableBytes), changeRetention: CRASH_RETENTION, ...shards });
+  const db = await open(dir, { ...crashOptions(w.memtableBytes), changeRetention: CRASH_RETENTION, mergeOperator: 'add', ...shards });
   try {
     // Open deletes what a killed flush or compaction left behind that no MANIFEST edit names.
     const names = fs.readdirSync(dir, { recursive: true, encoding: 'utf8' });
@@ -170,6 +186,7 @@ async function verify(dir: string, w: Workload, expected: Expected, what: string
       if (previous !== undefined && Buffer.compare(previous, k) >= 0) throw new Error(`${what}: iterator keys out of order: ${show(previous)} then ${show(k)}`);
       previous = k;
       const key = k.toString('utf8');
+      if (/^m\/\d$/.test(key)) continue;
       if (!v.equals(crashValue(key, w.maxExtraValueBytes))) throw new Error(`${what}: wrong value under ${key}: ${show(v, 40)}`);
       const m = /^b\/(\d+\/\d+\/(\d+))\/(\d+)$/.exec(key);
       if (m) {
@@ -201,11 +218,25 @@ async function verify(dir: string, w: Workload, expected: Expected, what: string
         throw new Error(`${what}: get(${key}) gives ${show(value, 40)}, the iterator ${found ? 'found it' : 'did not'}`);
       }
     }
+    for (const [key, c] of expected.counters) {
+      const value = db.getSync(key);
+      const n = value === undefined ? 0 : Number(value.readBigInt64LE(0));
+      if (value !== undefined && value.length !== 8) throw new Error(`${what}: counter ${key} is ${value.length} bytes`);
+      if (n < c.acked || n > c.acked + c.pending) throw new Error(`${what}: counter ${key} is ${n}; ${c.acked} merges were acknowledged, ${c.pending} more in flight`);
+      expected.counters.set(key, { acked: n, pending: 0 });
+    }
     await checkFeed(db, expected, state, what);
     return entries;
   } finally {
     await db.close();
   }
+}
+
+/** What the 'add' operator makes of a value and one operand. */
+function addOperand(value: Buffer | undefined, operand: Buffer): Buffer {
+  const out = Buffer.alloc(8);
+  out.writeBigInt64LE(BigInt.asIntN(64, (value === undefined ? 0n : value.readBigInt64LE(0)) + operand.readBigInt64LE(0)));
+  return out;
 }
 
 /** The change feed from 0 against the acknowledgments and the state the iterator found. */
@@ -220,6 +251,7 @@ async function checkFeed(db: Database, expected: Expected, state: ReadonlyMap<st
     for (const op of change.ops) {
       const key = op.key.toString('latin1');
       if (op.type === 'put') replayed.set(key, op.value!);
+      else if (op.type === 'merge') replayed.set(key, addOperand(replayed.get(key), op.value!));
       else replayed.delete(key);
       ops.push(`${op.type} ${key}`);
     }
@@ -230,7 +262,7 @@ async function checkFeed(db: Database, expected: Expected, state: ReadonlyMap<st
     if (ops === undefined) throw new Error(`${what}: acknowledged ${write} (sequence ${seq}) is not in the feed`);
     const [tag, arg] = [write[0], write.slice(2)];
     const want =
-      tag === 'P' ? [`put ${arg}`] : tag === 'D' ? [`del ${arg}`] : Array.from({ length: Number(arg.split('/')[2]) }, (_, j) => `put ${batchKey(arg, j)}`);
+      tag === 'P' ? [`put ${arg}`] : tag === 'D' ? [`del ${arg}`] : tag === 'M' ? [`merge ${arg}`] : Array.from({ length: Number(arg.split('/')[2]) }, (_, j) => `put ${batchKey(arg, j)}`);
     // A batch across shards lists its parts shard by shard: compare the operations as a set.
     if ([...ops].sort().join('|') !== [...want].sort().join('|')) throw new Error(`${what}: sequence ${seq} is ${ops.join(', ')} in the feed, but ${write} was acknowledged under it`);
   }

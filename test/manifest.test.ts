@@ -48,15 +48,17 @@ test('an edit is a msgpack array of [tag, value] fields with the documented tags
     [3, 100],
     [6, [0, 2]],
     [5, [0, 8, 4096, Buffer.from('a'), Buffer.from('z'), 1, 100, 50, 3]],
+    [7, 'add'],
   ]);
   const edit = decodeEdit(bytes);
+  assert.is(edit.mergeOperator, 'add');
   assert.is(edit.logNumber, 4);
   assert.is(edit.nextFileNumber, 9);
   assert.is(edit.lastSequence, 100);
   assert.equal(edit.removed, [{ level: 0, fileNumber: 2 }]);
   assert.is(edit.added![0]!.table.fileNumber, 8);
   assert.is(edit.added![0]!.table.deletions, 3);
-  assert.equal(EditTag, { LogNumber: 1, NextFileNumber: 2, LastSequence: 3, AddTable: 5, RemoveTable: 6 });
+  assert.equal(EditTag, { LogNumber: 1, NextFileNumber: 2, LastSequence: 3, AddTable: 5, RemoveTable: 6, MergeOperator: 7 });
 });
 
 test('an unknown tag is NOT_SUPPORTED, a malformed edit CORRUPTION', () => {
@@ -71,6 +73,8 @@ test('an unknown tag is NOT_SUPPORTED, a malformed edit CORRUPTION', () => {
   assert.is(code(pack([[99, 1]])), 'NOT_SUPPORTED');
   assert.is(code(pack({ logNumber: 1 })), 'CORRUPTION');
   assert.is(code(pack([[1, -1]])), 'CORRUPTION');
+  assert.is(code(pack([[7, '']])), 'CORRUPTION');
+  assert.is(code(pack([[7, 5]])), 'CORRUPTION');
   assert.is(code(pack([[1, 'seven']])), 'CORRUPTION');
   assert.is(code(pack([[5, [0, 1, 2]]])), 'CORRUPTION');
   assert.is(code(pack([[6, [0]]])), 'CORRUPTION');

@@ -2,6 +2,8 @@
 // against a plain sorted map. Writes (single, batched, concurrent), reads (get, getSync,
 // iterators with random bounds, direction, limit and seeks), snapshots read long after they
 // were taken, iterators kept open across writes and flushes, flushes, and close + reopen.
+// Merges too (alone, in batches, bursts and transactions), with an operator that joins operands
+// in order (test/merge-operator-fixture.ts), so an operand lost, doubled or out of order shows.
 //
 // A small memtable budget (the minimum, 64 KiB) and some 100 KB values make memtables rotate
 // and level-0 tables pile up during a run, so reads merge many sources.
@@ -40,7 +42,13 @@ const optionsFor = (seed: number, shards: number) =>
     levelMultiplier: 4,
     targetFileBytes: 64 * 1024,
     compactionWorkers: seed % 2,
+    mergeOperator: { module: new URL('./merge-operator-fixture.js', import.meta.url).href, export: 'concat' },
   }) as const;
+
+/** What the fixture's 'concat' operator makes of a value and one more operand. */
+function concatOperand(prev: Uint8Array | undefined, operand: Uint8Array): Buffer {
+  return Buffer.from([...(prev === undefined ? [] : [prev]), operand].map((b) => Buffer.from(b).toString()).join(','));
+}
 
 /** Short keys over a 3-byte alphabet (with the edge bytes 0x00 and 0xff): 121 keys of 0–4 bytes. */
 const ALPHABET = [0x00, 0x61, 0xff];
@@ -50,6 +58,7 @@ const SHORT_LENGTH_WEIGHTS = { '0': 2, '1': 8, '2': 20, '3': 30, '4': 40 } as co
 const OP_WEIGHTS = {
   put: 25,
   del: 8,
+  merge: 6,
   batch: 8,
   burst: 4,
   transaction: 4,
@@ -72,7 +81,7 @@ type OpName = keyof typeof OP_WEIGHTS;
 const MAX_LINGERING = 4;
 const MAX_SNAPSHOTS = 6;
 
-type WriteOp = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
+type WriteOp = { type: 'put' | 'merge'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
 
 /** The expected behaviour of one iterator: its entries (no limit) in its order, a position and the limit. */
 class ModelCursor {
@@ -183,7 +192,13 @@ class Run {
     return backing.subarray(pad, pad + bytes.length);
   }
 
+  /** A merge operand: short ASCII, so that the model's concatenation matches the operator's. */
+  operand(): Buffer {
+    return Buffer.from(`m${this.opIndex}.${this.rng.int(100)}`);
+  }
+
   writeOp(): WriteOp {
+    if (this.rng.chance(0.15)) return { type: 'merge', key: this.asInput(this.presentKey(0.5)), value: this.asInput(this.operand()) };
     return this.rng.chance(0.75)
       ? { type: 'put', key: this.asInput(this.key()), value: this.asInput(this.value()) }
       : { type: 'del', key: this.asInput(this.presentKey()) };
@@ -224,6 +239,7 @@ class Run {
   applyToModel(model: SortedModel, ops: readonly WriteOp[]): void {
     for (const op of ops) {
       if (op.type === 'put') model.set(op.key, op.value);
+      else if (op.type === 'merge') model.set(op.key, concatOperand(model.get(op.key), op.value));
       else model.delete(op.key);
     }
   }
@@ -246,6 +262,13 @@ class Run {
         await this.db.del(key, this.syncOption());
         this.model.delete(key);
         return `del ${show(key)}`;
+      }
+      case 'merge': {
+        const key = this.asInput(this.presentKey(0.5));
+        const operand = this.asInput(this.operand());
+        await this.db.merge(key, operand, this.syncOption());
+        this.applyToModel(this.model, [{ type: 'merge', key, value: operand }]);
+        return `merge ${show(key)} ${show(operand)}`;
       }
       case 'batch': {
         const ops: WriteOp[] = [];
@@ -270,7 +293,13 @@ class Run {
             applied.push(ops);
           } else {
             const op = this.writeOp();
-            writes.push(op.type === 'put' ? this.db.put(op.key, op.value, this.syncOption()) : this.db.del(op.key, this.syncOption()));
+            writes.push(
+              op.type === 'put'
+                ? this.db.put(op.key, op.value, this.syncOption())
+                : op.type === 'merge'
+                  ? this.db.merge(op.key, op.value, this.syncOption())
+                  : this.db.del(op.key, this.syncOption()),
+            );
             applied.push([op]);
           }
         }
@@ -301,6 +330,7 @@ class Run {
               } else {
                 const op = this.writeOp();
                 if (op.type === 'put') tx.put(op.key, op.value);
+                else if (op.type === 'merge') tx.merge(op.key, op.value);
                 else tx.del(op.key);
                 this.applyToModel(view, [op]);
                 ops.push(op);

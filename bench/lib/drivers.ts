@@ -15,6 +15,10 @@
 //                     balances, write both), 64 in flight, on a fresh database of
 //                     TRANSFER_ACCOUNTS accounts loaded before the clock starts; each store
 //                     with its own transactions (Store.transfer), which retry on conflict
+//   incr              increments (by 1 to 100) of random counters among INCR_COUNTERS, on a
+//                     fresh database, each store its best way (Store.increment): stratadb's
+//                     merge, LMDB's write transaction, SQLite's upsert, get + put serialized
+//                     per key for RocksDB and LevelDB
 //
 // "Existing keys" are those fillrandom wrote to the main database: key numbers
 // fillOrder[0..keySpace-1] (Job.keySpace), all of them unless the time limit stopped it.
@@ -33,6 +37,7 @@ import { LatencyRecorder } from './measure.js';
 export const BATCH_SIZE = 1000;
 export const TRANSFER_ACCOUNTS = 10_000;
 export const TRANSFER_IN_FLIGHT = 64;
+export const INCR_COUNTERS = 10_000;
 const TRANSFER_START_BALANCE = 1_000_000;
 export const SCAN_CHUNK = 1000;
 const TURN_EVERY = 100;
@@ -343,6 +348,23 @@ function transfer(job: Job): Driver {
   };
 }
 
+function incr(job: Job): Driver {
+  const rng = randomFor(job.seed, job.workload, 'counters');
+  const steps = Array.from({ length: job.ops }, () => [rng.below(INCR_COUNTERS), 1 + rng.below(100)] as const);
+  const keys = Array.from({ length: INCR_COUNTERS }, (_, i) => makeKey(i));
+  return {
+    async run(ctx) {
+      const { store } = ctx;
+      const ops = await inFlightLoops(job.ops, job.inFlight, ctx, deadlineOf(job), (i) => {
+        const [counter, by] = steps[i]!;
+        return store.increment(keys[counter]!, BigInt(by), job.sync);
+      });
+      const bytes = ops * (KEY_BYTES + 8);
+      return { ops, latencyPer: 'increment', userBytes: bytes, userWriteBytes: bytes };
+    },
+  };
+}
+
 /** Builds the inputs of `job` (key orders, values) before the store opens. */
 export function prepareDriver(job: Job): Driver {
   switch (job.workload) {
@@ -374,6 +396,8 @@ export function prepareDriver(job: Job): Driver {
       return readwhilewriting(job);
     case 'transfer':
       return transfer(job);
+    case 'incr':
+      return incr(job);
     default:
       throw new Error(`no driver for workload ${job.workload}`);
   }

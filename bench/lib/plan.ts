@@ -11,7 +11,7 @@
 // the time limit), so the jobs on it are made from the plan and that count (jobFor).
 
 import type { Job } from './job.js';
-import { TRANSFER_ACCOUNTS, TRANSFER_IN_FLIGHT } from './drivers.js';
+import { INCR_COUNTERS, TRANSFER_ACCOUNTS, TRANSFER_IN_FLIGHT } from './drivers.js';
 import { WORKLOAD_NAMES, type BenchOptions, type WorkloadName } from './options.js';
 
 export interface PlannedWorkload {
@@ -41,6 +41,7 @@ const EXECUTION_ORDER: readonly WorkloadName[] = [
   'readwhilewriting',
   'deleterandom',
   'transfer',
+  'incr',
 ];
 
 /** Tables list workloads in the order options.ts declares them. */
@@ -59,6 +60,7 @@ const TITLES: Record<WorkloadName, string> = {
   seekrandom: 'seek to a random key and read the entry there',
   deleterandom: 'deletes of random existing keys, each once',
   readwhilewriting: 'readrandom while one writer overwrites random keys',
+  incr: `increments of random counters among ${INCR_COUNTERS.toLocaleString('en-US')}, each store's best way`,
   transfer: `two-key read-modify-write transactions between ${TRANSFER_ACCOUNTS.toLocaleString('en-US')} accounts, ${TRANSFER_IN_FLIGHT} in flight`,
 };
 
@@ -106,6 +108,9 @@ export function planWorkloads(options: BenchOptions): PlannedWorkload[] {
         break;
       case 'transfer':
         if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: options.reads, inFlight: TRANSFER_IN_FLIGHT });
+        break;
+      case 'incr':
+        if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: options.num, effect: 'adds' });
         break;
     }
   }

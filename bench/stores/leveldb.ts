@@ -2,7 +2,7 @@
 // { sync }, get, and iterators read with nextv() (scans) and seek() + next() (seekrandom).
 
 import type { BatchPut, NextvIterator, OpenSettings, Seeker, Store, StoreModule } from './store.js';
-import { CACHE_BYTES, nextvSeeker, scanNextv, WRITE_BUFFER_BYTES } from './store.js';
+import { addToCounter, CACHE_BYTES, KeyLocks, nextvSeeker, scanNextv, WRITE_BUFFER_BYTES } from './store.js';
 import { loadPeer, peerVersion } from './peers.js';
 
 interface LevelIterator {
@@ -31,6 +31,7 @@ const NO_SYNC = { sync: false };
 class LevelStore implements Store {
   readonly name = 'leveldb';
   readonly #db: ClassicLevel;
+  readonly #locks = new KeyLocks();
 
   constructor(db: ClassicLevel) {
     this.#db = db;
@@ -46,6 +47,11 @@ class LevelStore implements Store {
 
   batch(puts: BatchPut[], sync: boolean): Promise<void> {
     return this.#db.batch(puts, sync ? SYNC : NO_SYNC);
+  }
+
+  /** get + put, serialized per key (LevelDB has neither transactions nor merge). */
+  increment(key: Buffer, by: bigint, sync: boolean): Promise<void> {
+    return this.#locks.run(key, async () => this.put(key, addToCounter(await this.#db.get(key), by), sync));
   }
 
   async get(key: Buffer): Promise<number> {
@@ -78,6 +84,7 @@ export const leveldb: StoreModule = {
     version: peerVersion('classic-level') ?? 'not installed',
     settings: `64 MiB write buffer, 32 MiB block cache (stratadb's budgets), Snappy, bloom 10 bits/key; sync per write`,
     transactions: { supported: false, how: 'LevelDB has no transactions, only atomic batches without reads' },
+    increments: 'get + put, serialized per key in JavaScript (LevelDB has no merge operator)',
   },
   async open(dir: string, _settings: OpenSettings): Promise<Store> {
     const { ClassicLevel } = loadPeer<{ ClassicLevel: ClassicLevelClass }>('classic-level');

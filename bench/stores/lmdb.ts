@@ -10,6 +10,7 @@
 //                  that, so it resolves when durable, as stratadb's does.
 
 import type { BatchPut, OpenSettings, Seeker, Store, StoreModule } from './store.js';
+import { addToCounter } from './store.js';
 import { loadPeer, peerVersion } from './peers.js';
 
 type WritePromise = Promise<boolean> & { flushed?: Promise<unknown> };
@@ -73,6 +74,14 @@ class LmdbStore implements Store {
     return 1;
   }
 
+  increment(key: Buffer, by: bigint, sync: boolean): Promise<void> {
+    const db = this.#db;
+    const done = db.transaction(() => {
+      void db.put(key, addToCounter(db.get(key), by));
+    });
+    return this.#settle(done as unknown as WritePromise, sync);
+  }
+
   get(key: Buffer): number {
     const value = this.#db.get(key);
     return value === undefined ? -1 : value.length;
@@ -119,6 +128,7 @@ export const lmdb: StoreModule = {
     version: peerVersion('lmdb') ?? 'not installed',
     settings: 'binary keys and values, no compression; noSync for sync:false, overlappingSync + awaiting flushed for sync:true',
     transactions: { supported: true, how: 'db.transaction(callback): the callback runs in the single write transaction (serialized, no conflicts)' },
+    increments: 'db.transaction(() => put(key, get(key) + by)): read and write in the single write transaction',
   },
   async open(dir: string, settings: OpenSettings): Promise<Store> {
     const { open } = loadPeer<{ open(options: object): RootDatabase }>('lmdb');

@@ -3,7 +3,7 @@
 // 16 KB per native call; after a seek it reads one entry).
 
 import type { BatchPut, OpenSettings, Seeker, Store, StoreModule } from './store.js';
-import { CACHE_BYTES, viaCallback, WRITE_BUFFER_BYTES } from './store.js';
+import { addToCounter, CACHE_BYTES, KeyLocks, viaCallback, WRITE_BUFFER_BYTES } from './store.js';
 import { loadPeer, peerVersion } from './peers.js';
 
 type Callback = (err?: Error | null) => void;
@@ -44,6 +44,7 @@ function nextEntry(it: LevelDownIterator): Promise<[Buffer, Buffer] | undefined>
 class RocksStore implements Store {
   readonly name = 'rocksdb';
   readonly #db: LevelDown;
+  readonly #locks = new KeyLocks();
 
   constructor(db: LevelDown) {
     this.#db = db;
@@ -70,6 +71,16 @@ class RocksStore implements Store {
         } else resolve(value === undefined ? -1 : value.length);
       }),
     );
+  }
+
+  /** get + put, serialized per key (the binding has no transactions and no merge operator). */
+  increment(key: Buffer, by: bigint, sync: boolean): Promise<void> {
+    return this.#locks.run(key, async () => {
+      const value = await new Promise<Buffer | undefined>((resolve, reject) =>
+        this.#db.get(key, AS_BUFFER, (err, v) => (err ? (isNotFound(err) ? resolve(undefined) : reject(err)) : resolve(v))),
+      );
+      await this.put(key, addToCounter(value, by), sync);
+    });
   }
 
   async scan(chunk: number, onChunk: (entries: number, bytes: number) => Promise<void>): Promise<void> {
@@ -133,6 +144,7 @@ export const rocksdb: StoreModule = {
       supported: false,
       how: 'the rocksdb binding (Level/rocksdb, leveldown API) exposes no TransactionDB or OptimisticTransactionDB, only atomic batches without reads',
     },
+    increments: 'get + put, serialized per key in JavaScript (the binding exposes no merge operator)',
   },
   async open(dir: string, _settings: OpenSettings): Promise<Store> {
     const RocksDB = loadPeer<(location: string) => LevelDown>('rocksdb');

@@ -43,6 +43,7 @@ class SqliteStore implements Store {
   readonly #scan: Statement;
   readonly #seek: Statement;
   readonly #putMany: (puts: BatchPut[]) => void;
+  readonly #increment: Statement;
   readonly #transfer: { immediate(a: Buffer, b: Buffer, update: (a: Buffer | undefined, b: Buffer | undefined) => [Buffer, Buffer]): void };
 
   constructor(db: SqliteDatabase, durable: boolean) {
@@ -53,6 +54,7 @@ class SqliteStore implements Store {
     this.#get = db.prepare('SELECT v FROM kv WHERE k = ?').pluck();
     this.#scan = db.prepare('SELECT k, v FROM kv ORDER BY k').raw();
     this.#seek = db.prepare('SELECT k, v FROM kv WHERE k >= ? ORDER BY k LIMIT 1').raw();
+    this.#increment = db.prepare('INSERT INTO counters (k, n) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET n = n + excluded.n');
     const put = this.#put;
     this.#putMany = db.transaction((puts: BatchPut[]) => {
       for (const p of puts) put.run(p.key, p.value);
@@ -111,6 +113,16 @@ class SqliteStore implements Store {
     }
   }
 
+  increment(key: Buffer, by: bigint, sync: boolean): Promise<void> {
+    try {
+      this.#check(sync);
+      this.#increment.run(key, by);
+      return settled;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   get(key: Buffer): number {
     const value = this.#get.get(key) as Buffer | undefined;
     return value === undefined ? -1 : value.length;
@@ -161,6 +173,7 @@ export const sqlite: StoreModule = {
     version: peerVersion('better-sqlite3') ?? 'not installed',
     settings: 'WAL mode, WITHOUT ROWID table, 32 MiB page cache; synchronous FULL for sync:true, NORMAL for sync:false',
     transactions: { supported: true, how: 'BEGIN IMMEDIATE (better-sqlite3 db.transaction().immediate): serialized, no conflicts' },
+    increments: 'INSERT INTO counters ... ON CONFLICT (k) DO UPDATE SET n = n + excluded.n: one statement, an INTEGER column',
   },
   async open(dir: string, settings: OpenSettings): Promise<Store> {
     const Sqlite = loadPeer<SqliteClass>('better-sqlite3');
@@ -170,6 +183,7 @@ export const sqlite: StoreModule = {
     db.pragma(`synchronous = ${settings.durable ? 'FULL' : 'NORMAL'}`);
     db.pragma(`cache_size = -${CACHE_BYTES / 1024}`);
     db.exec('CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID');
+    db.exec('CREATE TABLE IF NOT EXISTS counters (k BLOB PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID');
     return new SqliteStore(db, settings.durable);
   },
 };

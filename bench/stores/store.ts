@@ -52,6 +52,12 @@ export interface Store {
    * ran (1 without a conflict). Absent where the store's binding has no transactions.
    */
   transfer?(a: Buffer, b: Buffer, update: (a: Buffer | undefined, b: Buffer | undefined) => [Buffer, Buffer], sync: boolean): Promise<number>;
+  /**
+   * Adds `by` to the counter under `key` (8 bytes, a signed little-endian integer; missing is
+   * 0), in the store's best way (StoreInfo.increments), so that concurrent increments of one
+   * key are never lost (the incr workload).
+   */
+  increment(key: Buffer, by: bigint, sync: boolean): Promise<unknown>;
   /** Store figures worth keeping (internal counters), read before close. */
   stats(): Record<string, unknown>;
   close(): Promise<void>;
@@ -66,6 +72,8 @@ export interface StoreInfo {
   settings: string;
   /** How the store runs the transfer workload's transactions, or why it cannot. */
   transactions: { supported: boolean; how: string };
+  /** How the store runs the incr workload's increments. */
+  increments: string;
 }
 
 export interface StoreModule {
@@ -79,6 +87,32 @@ export interface StoreModule {
  */
 export const WRITE_BUFFER_BYTES = 64 * 1024 * 1024;
 export const CACHE_BYTES = 32 * 1024 * 1024;
+
+/** A counter's 8 bytes (signed, little-endian) after adding `by` to `value` (missing: 0). */
+export function addToCounter(value: Buffer | undefined, by: bigint): Buffer {
+  const out = Buffer.alloc(8);
+  out.writeBigInt64LE(BigInt.asIntN(64, (value === undefined || value.length !== 8 ? 0n : value.readBigInt64LE(0)) + by));
+  return out;
+}
+
+/**
+ * Runs read-modify-write steps of one key one after another (those of different keys at
+ * once): how an application serializes get + put on a store without transactions.
+ */
+export class KeyLocks {
+  readonly #tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: Buffer, step: () => Promise<T>): Promise<T> {
+    const id = key.toString('latin1');
+    const ahead = this.#tails.get(id);
+    const mine = (ahead === undefined ? step() : ahead.then(step, step)).finally(() => {
+      if (this.#tails.get(id) === settledMine) this.#tails.delete(id);
+    });
+    const settledMine = mine.catch(() => {});
+    this.#tails.set(id, settledMine);
+    return mine;
+  }
+}
 
 /** Turns a Node-style callback API into a promise. */
 export function viaCallback(call: (done: (err?: Error | null) => void) => void): Promise<void> {

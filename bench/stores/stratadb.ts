@@ -13,8 +13,9 @@ const info: StoreInfo = {
   label: 'stratadb',
   packageName: 'stratadb',
   version: packageJson.version,
-  settings: 'defaults: 64 MiB memtable, 32 MiB block cache, LZ4, bloom 10 bits/key; sync per write',
+  settings: "defaults (and mergeOperator 'add'): 64 MiB memtable, 32 MiB block cache, LZ4, bloom 10 bits/key; sync per write",
   transactions: { supported: true, how: 'db.transaction(): optimistic, validated at commit, retried on conflict' },
+  increments: "db.merge(key, by) with mergeOperator 'add': no read, folded by reads and compactions",
 };
 
 class StrataStore implements Store {
@@ -64,6 +65,10 @@ class StrataStore implements Store {
     return runs;
   }
 
+  increment(key: Buffer, by: bigint, sync: boolean): Promise<unknown> {
+    return this.#db.merge(key, by, { sync });
+  }
+
   stats(): Record<string, unknown> {
     return { ...this.#db.stats() };
   }
@@ -76,6 +81,6 @@ class StrataStore implements Store {
 export const stratadb: StoreModule = {
   info,
   async open(dir: string, settings: OpenSettings): Promise<Store> {
-    return new StrataStore(await open(dir, { shards: settings.shards }));
+    return new StrataStore(await open(dir, { shards: settings.shards, mergeOperator: 'add' }));
   },
 };

@@ -1,9 +1,10 @@
 // The write batch: the payload of a WAL record and the unit of atomicity.
 //
 //   batch := firstSeq u64 LE | count u32 LE | entry{count}
-//   entry := kind u8 | keyLength varint32 | key | [valueLength varint32 | value]   (value for Put only)
+//   entry := kind u8 | keyLength varint32 | key | [valueLength varint32 | value]   (no value for a Delete)
 //
-// Entry i has sequence number firstSeq + i. kind is a ValueKind (0 Delete, 1 Put).
+// Entry i has sequence number firstSeq + i. kind is a ValueKind (0 Delete, 1 Put, 2 Merge: the
+// value is an operand).
 
 import { getU32, getU64, getVarint, putU32, putU64, putVarint, varintLength } from './bytes.js';
 import { StrataError } from './errors.js';
@@ -14,7 +15,7 @@ export const BATCH_HEADER_BYTES = 8 + 4;
 export interface BatchEntry {
   kind: ValueKind;
   key: Uint8Array;
-  /** Empty for a Delete. */
+  /** Empty for a Delete; the operand for a Merge. */
   value: Uint8Array;
 }
 
@@ -23,7 +24,7 @@ export function batchEncodedLength(entries: readonly BatchEntry[]): number {
   let n = BATCH_HEADER_BYTES;
   for (const e of entries) {
     n += 1 + varintLength(e.key.length) + e.key.length;
-    if (e.kind === ValueKind.Put) n += varintLength(e.value.length) + e.value.length;
+    if (e.kind !== ValueKind.Delete) n += varintLength(e.value.length) + e.value.length;
   }
   return n;
 }
@@ -38,7 +39,7 @@ export function encodeBatchInto(out: Uint8Array, offset: number, firstSeq: SeqNu
     p = putVarint(out, p, e.key.length);
     out.set(e.key, p);
     p += e.key.length;
-    if (e.kind === ValueKind.Put) {
+    if (e.kind !== ValueKind.Delete) {
       p = putVarint(out, p, e.value.length);
       out.set(e.value, p);
       p += e.value.length;
@@ -75,7 +76,7 @@ export function decodeBatch(bytes: Uint8Array): DecodedBatch {
     const key = bytes.subarray(cursor.offset, cursor.offset + keyLength);
     cursor.offset += keyLength;
     let value: Uint8Array = EMPTY;
-    if (kind === ValueKind.Put) {
+    if (kind !== ValueKind.Delete) {
       const valueLength = getVarint(bytes, cursor, end);
       if (valueLength < 0 || cursor.offset + valueLength > end) throw bad(`entry ${i} value length`);
       value = bytes.subarray(cursor.offset, cursor.offset + valueLength);
@@ -117,7 +118,7 @@ export function applyBatch(bytes: Uint8Array, at: number, sink: BatchSink): void
     const key = new Uint8Array(buffer, base + p, keyLength);
     p += keyLength;
     let value: Uint8Array = EMPTY;
-    if (kind === ValueKind.Put) {
+    if (kind !== ValueKind.Delete) {
       let valueLength = 0;
       for (let shift = 0; ; shift += 7) {
         const b = bytes[p++]!;

@@ -11,12 +11,14 @@ export type SeqNum = number;
 /** Larger than any sequence number ever assigned; a read at MAX_SEQ sees everything. */
 export const MAX_SEQ: SeqNum = Number.MAX_SAFE_INTEGER;
 
-// Persisted in the WAL and in SSTs: never renumber.
-export const ValueKind = { Delete: 0, Put: 1 } as const;
+// Persisted in the WAL and in SSTs: never renumber. A Merge entry's value is one operand of
+// the database's merge operator (src/base/merge-operator.ts), applied on top of the older
+// versions of its key.
+export const ValueKind = { Delete: 0, Put: 1, Merge: 2 } as const;
 export type ValueKind = (typeof ValueKind)[keyof typeof ValueKind];
 
 export function isValueKind(n: number): n is ValueKind {
-  return n === ValueKind.Delete || n === ValueKind.Put;
+  return n === ValueKind.Delete || n === ValueKind.Put || n === ValueKind.Merge;
 }
 
 export function compareInternal(keyA: Uint8Array, seqA: SeqNum, keyB: Uint8Array, seqB: SeqNum): number {

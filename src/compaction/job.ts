@@ -10,8 +10,10 @@
 //   2. a Delete that is its key's newest version in stripe 0, when no level below the output
 //      holds the key, hides nothing and is seen by nobody as anything but absence: it goes.
 //      The older versions in stripe 0 go with it by rule 1, so none comes back to life.
-// Everything else is kept with its seq and kind. A seq above the last snapshot (written but
-// not yet published when the job started) gets a stripe of its own, so it is kept.
+// Everything else is kept with its seq and kind, but for merge operands: a stripe's newest
+// version that is a Merge is folded with the operands under it in its stripe (merge-fold.ts).
+// A seq above the last snapshot (written but not yet published when the job started) gets a
+// stripe of its own, so it is kept.
 //
 // Invariants of the outputs: in internal order across files; one user key's versions are
 // never split between two files (a level's files then have disjoint user-key ranges); each
@@ -21,13 +23,16 @@
 import {
   compareBytes,
   invariant,
+  loadMergeOperator,
   MergingIterator,
   tableFileName,
   ValueKind,
   type FileSystem,
   type InternalIterator,
+  type MergeOperatorSpec,
   type SeqNum,
 } from '../base/index.js';
+import { MergeFold, type FoldedEntry } from './merge-fold.js';
 import { tableMetaOf, type TableMeta } from '../manifest/index.js';
 import { TableBuilder, TableReader, type TableBuilderOptions } from '../sstable/index.js';
 
@@ -56,6 +61,8 @@ export interface CompactionJob {
    * (invariant error); outputFilesToReserve() says how many to reserve.
    */
   outputFileNumbers: number[];
+  /** The database's merge operator, which the worker loads to fold operands; none if it has none. */
+  mergeOperator?: MergeOperatorSpec | undefined;
 }
 
 /**
@@ -107,6 +114,7 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
   for (let i = 1; i < job.snapshots.length; i++) invariant(job.snapshots[i - 1]! <= job.snapshots[i]!, 'compaction snapshots must be ascending');
   invariant(job.targetFileBytes > 0, `targetFileBytes must be positive, not ${job.targetFileBytes}`);
 
+  const fold = new MergeFold(job.mergeOperator === undefined ? undefined : await loadMergeOperator(job.mergeOperator));
   const { iterator, bytesRead } = openInputs(job, fs);
   const deeper = new DeeperRanges(job.deeperRanges);
   const output = new OutputWriter(job, fs);
@@ -119,10 +127,22 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
     let keyWritten = false;
     let sinceClock = 0;
     let lastTurn = performance.now();
+    const emit = async (entries: readonly FoldedEntry[]) => {
+      for (const e of entries) {
+        const pending = output.add(userKey!, e.seq, e.kind, e.value, !keyWritten);
+        if (pending !== undefined) {
+          await pending;
+          lastTurn = performance.now();
+        }
+        keyWritten = true;
+        stats.entriesOut++;
+      }
+    };
     for (iterator.seekToFirst(); iterator.valid(); iterator.next()) {
       stats.entriesIn++;
       const key = iterator.key();
       if (userKey === undefined || compareBytes(key, userKey) !== 0) {
+        if (fold.active) await emit(fold.finish(userKey!, !deeper.contains(userKey!)));
         userKey = Uint8Array.from(key);
         lastStripe = -1;
         keyWritten = false;
@@ -130,20 +150,20 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
       const seq = iterator.seq();
       const kind = iterator.kind();
       const stripe = stripeOf(job.snapshots, seq);
-      if (stripe === lastStripe) {
+      if (fold.active && stripe !== fold.stripe) await emit(fold.finish(userKey, false));
+      if (fold.active) {
+        const resolved = fold.add(userKey, seq, kind, iterator.value());
+        if (resolved !== undefined) await emit([resolved]);
+      } else if (stripe === lastStripe) {
         stats.droppedVersions++;
       } else {
         lastStripe = stripe;
-        if (kind === ValueKind.Delete && stripe === 0 && !deeper.contains(key)) {
+        if (kind === ValueKind.Merge) {
+          fold.start(stripe, seq, iterator.value());
+        } else if (kind === ValueKind.Delete && stripe === 0 && !deeper.contains(key)) {
           stats.droppedTombstones++;
         } else {
-          const pending = output.add(key, seq, kind, iterator.value(), !keyWritten);
-          if (pending !== undefined) {
-            await pending;
-            lastTurn = performance.now();
-          }
-          keyWritten = true;
-          stats.entriesOut++;
+          await emit([{ seq, kind, value: iterator.value() }]);
         }
       }
       if (++sinceClock === CLOCK_EVERY_ENTRIES) {
@@ -155,6 +175,8 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
         }
       }
     }
+    if (fold.active) await emit(fold.finish(userKey!, !deeper.contains(userKey!)));
+    stats.droppedVersions += fold.folded;
     const outputs = await output.finish();
     let bytesWritten = 0;
     for (const t of outputs) bytesWritten += t.fileSize;

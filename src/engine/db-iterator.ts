@@ -3,9 +3,12 @@
 //
 // The direction is fixed at creation (`reverse`), so the merged cursor never changes
 // direction: forward it walks each user key's versions newest first and takes the first
-// visible one; in reverse it walks them oldest first and keeps the last visible one.
+// visible one; in reverse it walks them oldest first and keeps the last visible one. A
+// visible Merge entry makes the key's value what its operator makes of the operands down to
+// the next Put or Delete (MergeCollector, merge-chain.ts), in either direction.
 
-import { compareBytes, ValueKind, type InternalIterator, type SeqNum } from '../base/index.js';
+import { compareBytes, ValueKind, type InternalIterator, type MergeOperator, type SeqNum } from '../base/index.js';
+import { MergeCollector } from './merge-chain.js';
 
 export interface Bounds {
   lower?: Uint8Array;
@@ -31,13 +34,27 @@ export class DbIterator implements Cursor {
   readonly #reverse: boolean;
   #remaining: number;
   readonly #onClose: () => void;
+  /** Operands of the key at hand. */
+  readonly #chain: MergeCollector;
+  /** Whether the database has a merge operator (else there are no operands to collect). */
+  readonly #merges: boolean;
   #started = false;
   #done = false;
   #closed = false;
 
   /** `onClose` runs once, when the iterator closes: it releases what the cursor pinned. */
-  constructor(it: InternalIterator, seq: SeqNum, bounds: Bounds, reverse: boolean, limit: number, onClose: () => void) {
+  constructor(
+    it: InternalIterator,
+    seq: SeqNum,
+    bounds: Bounds,
+    reverse: boolean,
+    limit: number,
+    mergeOperator: MergeOperator | undefined,
+    onClose: () => void,
+  ) {
     this.#onClose = onClose;
+    this.#chain = new MergeCollector(mergeOperator);
+    this.#merges = mergeOperator !== undefined;
     this.#it = it;
     this.#seq = seq;
     this.#bounds = bounds;
@@ -100,13 +117,23 @@ export class DbIterator implements Cursor {
       const skip = lower !== undefined && !lowerInclusive && compareBytes(key, lower) === 0;
       let found: Buffer | undefined;
       let decided = false;
+      let merging = false;
+      let chained = false;
       while (it.valid() && compareBytes(it.key(), key) === 0) {
-        if (!decided && it.seq() <= this.#seq) {
+        if (merging) {
+          merging = !this.#chain.addOlder(it.kind(), it.value());
+        } else if (!decided && it.seq() <= this.#seq) {
           decided = true;
-          if (it.kind() === ValueKind.Put && !skip) found = Buffer.from(it.value());
+          const kind = it.kind();
+          if (kind === ValueKind.Put && !skip) found = Buffer.from(it.value());
+          else if (kind === ValueKind.Merge && !skip) {
+            this.#chain.reset();
+            merging = chained = !this.#chain.addOlder(kind, it.value());
+          }
         }
         it.next();
       }
+      if (chained) found = this.#chain.resolveNewestFirst(key);
       if (found !== undefined) return [key, found];
     }
     return undefined;
@@ -124,14 +151,17 @@ export class DbIterator implements Cursor {
       const skip = upper !== undefined && !upperInclusive && compareBytes(key, upper) === 0;
       let newestKind: ValueKind | undefined;
       let newestValue: Uint8Array | undefined;
+      this.#chain.reset();
       while (it.valid() && compareBytes(it.key(), key) === 0) {
         if (it.seq() <= this.#seq) {
           newestKind = it.kind();
           newestValue = newestKind === ValueKind.Put ? Buffer.from(it.value()) : undefined;
+          if (this.#merges) this.#chain.addNewer(newestKind, it.value());
         }
         it.prev();
       }
       if (!skip && newestKind === ValueKind.Put) return [key, newestValue as Buffer];
+      if (!skip && newestKind === ValueKind.Merge) return [key, this.#chain.resolveOldestFirst(key)];
     }
     return undefined;
   }

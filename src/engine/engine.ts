@@ -44,7 +44,9 @@ import {
   tempFileName,
   ValueKind,
   loadChecksum,
+  loadMergeOperator,
   type BatchEntry,
+  type MergeOperator,
   type FileLock,
   type InternalIterator,
   type SeqNum,
@@ -72,6 +74,7 @@ import { SequenceClock } from './sequence-clock.js';
 import { SnapshotList } from './snapshots.js';
 import { Participant, type TwoPhaseHooks, type TwoPhaseParticipant } from './two-phase-participant.js';
 import { ChangeLog } from './change-log.js';
+import { resolveMergeChain } from './merge-chain.js';
 
 interface Immutable {
   readonly mem: Memtable;
@@ -101,6 +104,8 @@ export interface EngineStats {
   bytesCompactedIn: number;
   bytesCompactedOut: number;
   pendingCompactionBytes: number;
+  /** Merge operands written (db.merge(), merges in batches and transactions). */
+  merges: number;
   /**
    * WAL kept past its flush for the change feed (option changeRetention, and what open feeds
    * read): bytes and files, and the oldest `since` a feed can start from.
@@ -126,6 +131,27 @@ export interface EngineHooks {
   twoPhase?: TwoPhaseHooks;
 }
 
+/**
+ * The operator option `mergeOperator` names, loaded, after checking it against the name the
+ * MANIFEST recorded (`recorded`): another operator, or none, for a database that records one
+ * fails with INVALID_ARGUMENT before anything is written (operands mean something only to the
+ * operator that wrote them). A database that records none takes any operator, and records it.
+ */
+async function openMergeOperator(dir: string, options: ResolvedOptions, recorded: string | undefined): Promise<MergeOperator | undefined> {
+  const spec = options.mergeOperator;
+  if (spec === undefined) {
+    if (recorded !== undefined) {
+      throw new StrataError('INVALID_ARGUMENT', `${dir}: the database records merge operator ${JSON.stringify(recorded)}; open it with that mergeOperator`);
+    }
+    return undefined;
+  }
+  const op = await loadMergeOperator(spec);
+  if (recorded !== undefined && recorded !== op.name) {
+    throw new StrataError('INVALID_ARGUMENT', `${dir}: the database records merge operator ${JSON.stringify(recorded)}, not ${JSON.stringify(op.name)}`);
+  }
+  return op;
+}
+
 /** How this database builds tables (flushes, compactions, recovery). */
 function builderOptionsOf(options: ResolvedOptions): TableBuilderOptions {
   return { blockBytes: options.blockBytes, compression: options.compression, bloomBitsPerKey: options.bloomBitsPerKey };
@@ -134,6 +160,8 @@ function builderOptionsOf(options: ResolvedOptions): TableBuilderOptions {
 export class Engine {
   readonly dir: string;
   readonly #options: ResolvedOptions;
+  /** The database's merge operator (src/base/merge-operator.ts), if it has one. */
+  readonly #mergeOperator: MergeOperator | undefined;
   readonly #lock: FileLock;
   readonly #versions: VersionSet;
   readonly #pipeline: CommitPipeline;
@@ -167,6 +195,7 @@ export class Engine {
   #closed = false;
   #deleting: Promise<void> = Promise.resolve();
   #userBytes = 0;
+  #merges = 0;
   #flushes = 0;
   #bytesFlushed = 0;
   #stalls = 0;
@@ -183,9 +212,11 @@ export class Engine {
     lock: FileLock,
     versions: VersionSet,
     wals: WalSet,
+    mergeOperator: MergeOperator | undefined,
   ) {
     this.dir = dir;
     this.#options = options;
+    this.#mergeOperator = mergeOperator;
     this.#lock = lock;
     this.#versions = versions;
     this.#wals = wals;
@@ -213,7 +244,10 @@ export class Engine {
         memtable: () => this.#mem,
         closed: () => this.#closed,
         written: (entries) => {
-          for (const e of entries) this.#userBytes += e.key.length + e.value.length;
+          for (const e of entries) {
+            this.#userBytes += e.key.length + e.value.length;
+            if (e.kind === ValueKind.Merge) this.#merges++;
+          }
         },
         failWrites: (err) => this.#setBackgroundError('write', err),
       });
@@ -264,6 +298,7 @@ export class Engine {
         }
         versions = VersionSet.empty(fs, dir);
       }
+      const mergeOperator = await openMergeOperator(dir, options, versions.mergeOperator);
       for (const f of files) if (f.parsed) versions.markFileNumberUsed(f.parsed.number);
       const present = new Set(files.filter((f) => f.parsed?.kind === 'table').map((f) => f.parsed!.number));
       for (const { table } of versions.current.allFiles()) {
@@ -304,12 +339,12 @@ export class Engine {
         // shard's own records, in logs recovery just synced: a flushed sequence this high says
         // nothing untrue to the coordinator's "part in a table" rule.)
         const lastSequence = Math.max(replay.lastSeq, recovered.highestSeq);
-        await versions.startManifest({ logNumber: walNumber, lastSequence, added });
+        await versions.startManifest({ logNumber: walNumber, lastSequence, added, ...(mergeOperator && { mergeOperator: mergeOperator.name }) });
       } catch (err) {
         await wals.close(false).catch(() => {});
         throw err;
       }
-      const engine = new Engine(dir, options, hooks, lock, versions, wals);
+      const engine = new Engine(dir, options, hooks, lock, versions, wals, mergeOperator);
       if (engine.#twoPhase) {
         try {
           await engine.#twoPhase.recovered();
@@ -339,7 +374,10 @@ export class Engine {
   /** Writes one atomic batch; resolves to its last sequence number. REQUIRES: entries validated, not empty. */
   write(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
     if (this.#closed) return Promise.reject(closedError('database'));
-    for (const e of entries) this.#userBytes += e.key.length + e.value.length;
+    for (const e of entries) {
+      this.#userBytes += e.key.length + e.value.length;
+      if (e.kind === ValueKind.Merge) this.#merges++;
+    }
     return this.#pipeline.submit(entries, sync);
   }
 
@@ -362,10 +400,25 @@ export class Engine {
     return { value: Buffer.from(hit.value), seq: hit.seq };
   }
 
-  /** The newest version of `key` at or below `seq`: a put or a tombstone. */
+  /**
+   * The newest version of `key` at or below `seq`: a put or a tombstone; merge operands there
+   * are resolved into a put (with the newest operand's seq).
+   */
   #find(key: Uint8Array, seq: SeqNum) {
     this.#checkOpen();
+    const hit = this.#findVersion(key, seq);
+    if (hit?.kind !== ValueKind.Merge) return hit;
+    return resolveMergeChain(this.#mergeOperator, key, hit, (below) => this.#findVersion(key, below));
+  }
+
+  /** The newest stored version of `key` at or below `seq`, whatever its kind. */
+  #findVersion(key: Uint8Array, seq: SeqNum) {
     return this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#versions.current.get(key, seq, this.#tableCache);
+  }
+
+  /** The database's merge operator, if it has one. */
+  get mergeOperator(): MergeOperator | undefined {
+    return this.#mergeOperator;
   }
 
   /** Pins the published sequence for reads; the caller must releaseSnapshot() it. */
@@ -404,7 +457,7 @@ export class Engine {
       version.unref();
       throw err;
     }
-    return new DbIterator(new MergingIterator(children), seq, bounds, reverse, limit, () => {
+    return new DbIterator(new MergingIterator(children), seq, bounds, reverse, limit, this.#mergeOperator, () => {
       for (const r of releases) r();
       version.unref();
     });
@@ -506,6 +559,7 @@ export class Engine {
       bytesCompactedIn: this.#bytesCompactedIn,
       bytesCompactedOut: this.#bytesCompactedOut,
       pendingCompactionBytes: pendingCompactionBytes(version, this.#picker.policy),
+      merges: this.#merges,
       changeRetention: this.changeLog.retention(),
       writeAmplification: this.#userBytes === 0 ? 0 : diskBytes / this.#userBytes,
       levels,
@@ -722,6 +776,7 @@ export class Engine {
           targetFileBytes: this.#options.targetFileBytes,
           builder: this.#builderOptions,
           outputFileNumbers,
+          mergeOperator: this.#options.mergeOperator,
         };
         const result = await this.#pool.runCompaction(job, this.#options.fs);
         await this.#versions.logAndApply({

@@ -6,7 +6,7 @@
 // says the same for users; test/options.test.ts checks that the two agree.
 
 import * as os from 'node:os';
-import { invalidArgument, NodeFileSystem, type FileSystem } from '../base/index.js';
+import { invalidArgument, NodeFileSystem, toMergeOperatorSpec, type FileSystem, type MergeOperatorSpec } from '../base/index.js';
 import { WAL_PREALLOCATE_BYTES } from '../wal/index.js';
 
 export type WalRecoveryMode = 'tolerate-tail' | 'strict' | 'salvage';
@@ -117,6 +117,11 @@ function retentionWindow(bytes: number, ms: number): OptionSpec<{ bytes?: number
   };
 }
 
+/** Option mergeOperator: a built-in's name or a module URL and export name; none by default. */
+const mergeOperator: OptionSpec<'add' | 'lww' | { module: string | URL; export?: string }, MergeOperatorSpec | undefined> = {
+  resolve: (v, name) => toMergeOperatorSpec(v, name),
+};
+
 /** Every engine option, in the order they are resolved (an option's default may use an earlier one). */
 const OPTIONS = {
   /** Create the directory and an empty database when there is none. Default true. */
@@ -184,6 +189,15 @@ const OPTIONS = {
    * before them conflicts rather than miss a write. Default 32 MiB.
    */
   conflictTrackingBytes: integer(32 * MiB, 64 * KiB, 4 * GiB),
+  /**
+   * What db.merge() operands mean (src/base/merge-operator.ts): 'add' (a signed 64-bit
+   * counter), 'lww' (a last-writer-wins register), or { module, export }: an object
+   * { name, fullMerge, partialMerge? } exported by the ES module at that absolute URL
+   * (compaction worker threads import it too). Recorded in the database by name: reopening
+   * with another operator, or with none, fails with INVALID_ARGUMENT. None by default (merge()
+   * then fails with INVALID_ARGUMENT).
+   */
+  mergeOperator,
   /** Called for every byte range that salvage skipped. */
   onRecoverySkip: callback<(file: string, offset: number, bytes: number, reason: string) => void>(),
   /** The file system; the real one by default. Tests inject faults through it. */

@@ -42,6 +42,7 @@ const ENGINE_OPTIONS: { readonly [K in keyof Required<EngineOpenOptions>]: true 
   shards: true,
   changeRetention: true,
   conflictTrackingBytes: true,
+  mergeOperator: true,
   createIfMissing: true,
   errorIfExists: true,
   memtableBytes: true,

@@ -7,6 +7,8 @@
 //   tag AddTable       (5) value: [level, fileNumber, fileSize, smallestKey bin, largestKey bin,
 //                                  smallestSeq, largestSeq, entries, deletions]
 //   tag RemoveTable    (6) value: [level, fileNumber]
+//   tag MergeOperator  (7) value: str  the name of the database's merge operator (recorded
+//                                      by the first open that names one; never changes)
 //
 // Records are framed and checksummed by src/wal (record type ManifestEdit); replaying every
 // edit of a MANIFEST in order yields the live version. An unknown tag comes from a newer
@@ -24,6 +26,7 @@ export const EditTag = {
   // 4 is reserved (LevelDB's CompactPointer has no counterpart here yet); do not reuse
   AddTable: 5,
   RemoveTable: 6,
+  MergeOperator: 7,
 } as const;
 
 /** What a version knows about one table file. */
@@ -59,6 +62,7 @@ export interface VersionEdit {
   lastSequence?: SeqNum;
   added?: { level: number; table: TableMeta }[];
   removed?: { level: number; fileNumber: number }[];
+  mergeOperator?: string;
 }
 
 export function encodeEdit(edit: VersionEdit): Uint8Array {
@@ -66,6 +70,7 @@ export function encodeEdit(edit: VersionEdit): Uint8Array {
   if (edit.logNumber !== undefined) fields.push([EditTag.LogNumber, edit.logNumber]);
   if (edit.nextFileNumber !== undefined) fields.push([EditTag.NextFileNumber, edit.nextFileNumber]);
   if (edit.lastSequence !== undefined) fields.push([EditTag.LastSequence, edit.lastSequence]);
+  if (edit.mergeOperator !== undefined) fields.push([EditTag.MergeOperator, edit.mergeOperator]);
   for (const { level, fileNumber } of edit.removed ?? []) fields.push([EditTag.RemoveTable, [level, fileNumber]]);
   for (const { level, table: t } of edit.added ?? []) {
     fields.push([
@@ -120,6 +125,11 @@ export function decodeEdit(bytes: Uint8Array): VersionEdit {
         const v = value as unknown[];
         if (!Array.isArray(v) || v.length !== 2 || !isCount(v[0]) || !isCount(v[1])) throw bad('RemoveTable is not [level, fileNumber]');
         (edit.removed ??= []).push({ level: v[0], fileNumber: v[1] });
+        break;
+      }
+      case EditTag.MergeOperator: {
+        if (typeof value !== 'string' || value.length === 0) throw bad('MergeOperator is not a non-empty string');
+        edit.mergeOperator = value;
         break;
       }
       default:

@@ -36,6 +36,8 @@ export class VersionSet {
   #nextFileNumber: number;
   #logNumber: number;
   #lastSequence: SeqNum;
+  /** The merge operator's name once an edit recorded one (version-edit.ts, MergeOperator). */
+  #mergeOperator: string | undefined;
   #pending: Promise<void> = Promise.resolve();
   /** Versions still referenced by a reader, the current one included. */
   readonly #live = new Set<Version>();
@@ -69,6 +71,7 @@ export class VersionSet {
     let nextFileNumber: number | undefined;
     let logNumber: number | undefined;
     let lastSequence: number | undefined;
+    let mergeOperator: string | undefined;
     for (const record of records) {
       if (record.type !== RecordType.ManifestEdit) throw corruption(manifestPath, record.offset, `record type ${record.type} in a MANIFEST`);
       let edit: VersionEdit;
@@ -82,12 +85,14 @@ export class VersionSet {
       nextFileNumber = edit.nextFileNumber ?? nextFileNumber;
       logNumber = edit.logNumber ?? logNumber;
       lastSequence = edit.lastSequence ?? lastSequence;
+      mergeOperator = edit.mergeOperator ?? mergeOperator;
     }
     if (nextFileNumber === undefined || logNumber === undefined || lastSequence === undefined) {
       throw corruption(manifestPath, 0, 'MANIFEST lacks next file number, log number or last sequence');
     }
     const set = new VersionSet(fs, dir, version, nextFileNumber, logNumber, lastSequence);
     set.#manifestNumber = Number(m[2]);
+    set.#mergeOperator = mergeOperator;
     // Belt and braces for invariant 4: no number a version or CURRENT names is handed out again.
     set.markFileNumberUsed(set.#manifestNumber);
     set.markFileNumberUsed(logNumber);
@@ -105,6 +110,11 @@ export class VersionSet {
 
   get lastSequence(): SeqNum {
     return this.#lastSequence;
+  }
+
+  /** The merge operator's name recorded in the MANIFEST, if any. */
+  get mergeOperator(): string | undefined {
+    return this.#mergeOperator;
   }
 
   get manifestNumber(): number {
@@ -145,6 +155,7 @@ export class VersionSet {
         logNumber: this.#logNumber,
         nextFileNumber: this.#nextFileNumber,
         lastSequence: this.#lastSequence,
+        ...(this.#mergeOperator === undefined ? {} : { mergeOperator: this.#mergeOperator }),
         added: [...next.allFiles()],
       };
       const file = manifestFileName(this.#dir, number);
@@ -190,6 +201,7 @@ export class VersionSet {
     if (edit.logNumber !== undefined) this.#logNumber = Math.max(this.#logNumber, edit.logNumber);
     if (edit.lastSequence !== undefined) this.#lastSequence = Math.max(this.#lastSequence, edit.lastSequence);
     if (edit.nextFileNumber !== undefined) this.#nextFileNumber = Math.max(this.#nextFileNumber, edit.nextFileNumber);
+    if (edit.mergeOperator !== undefined) this.#mergeOperator = edit.mergeOperator;
   }
 
   #install(v: Version): void {

@@ -32,9 +32,10 @@ import { StrataError, ValueKind, type BatchEntry, type SeqNum } from '../base/in
 import type { ChangeLog, CommitSeen, SequenceClock, ShardCursor, ShardRecord } from '../engine/index.js';
 
 export interface ChangeOp {
-  type: 'put' | 'del';
+  /** A merge is delivered as written: its operand, not the value it made (a feed reads the logs, not the keys). */
+  type: 'put' | 'del' | 'merge';
   key: Buffer;
-  /** Present for a put. */
+  /** Present for a put (the value) and a merge (the operand, as stored: 8 bytes for 'add'). */
   value?: Buffer;
 }
 
@@ -344,7 +345,8 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
 function opsOf(entries: readonly BatchEntry[]): ChangeOp[] {
   const ops: ChangeOp[] = [];
   for (const e of entries) {
-    ops.push(e.kind === ValueKind.Put ? { type: 'put', key: Buffer.from(e.key), value: Buffer.from(e.value) } : { type: 'del', key: Buffer.from(e.key) });
+    if (e.kind === ValueKind.Delete) ops.push({ type: 'del', key: Buffer.from(e.key) });
+    else ops.push({ type: e.kind === ValueKind.Put ? 'put' : 'merge', key: Buffer.from(e.key), value: Buffer.from(e.value) });
   }
   return ops;
 }

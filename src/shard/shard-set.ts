@@ -38,6 +38,7 @@ import {
   StrataError,
   type BatchEntry,
   type FileLock,
+  type MergeOperator,
   type SeqNum,
 } from '../base/index.js';
 import { BackgroundPool } from '../compaction/index.js';
@@ -371,6 +372,11 @@ export class ShardSet {
     await settleAll(this.#engines.map((e) => e.compactRange(start, end)));
   }
 
+  /** The database's merge operator (every shard's is the same), if it has one. */
+  get mergeOperator(): MergeOperator | undefined {
+    return this.#engines[0]!.mergeOperator;
+  }
+
   stats(): ShardedStats {
     const shards = this.#engines.map((e) => e.stats());
     return { ...totalOf(shards, this.#clock), shards };
@@ -426,6 +432,7 @@ function totalOf(shards: readonly EngineStats[], clock: SequenceClock): EngineSt
     bytesCompactedIn: sum((s) => s.bytesCompactedIn),
     bytesCompactedOut: sum((s) => s.bytesCompactedOut),
     pendingCompactionBytes: sum((s) => s.pendingCompactionBytes),
+    merges: sum((s) => s.merges),
     changeRetention: {
       bytes: sum((s) => s.changeRetention.bytes),
       logs: sum((s) => s.changeRetention.logs),

@@ -9,7 +9,7 @@
 //               restart, then every restartInterval-th entry; offsets ascend
 //
 // varints are LEB128 of at most 32 bits (base/bytes.ts). seq is below 2^53; kind is a
-// ValueKind (0 Delete, 1 Put); a Delete's value is empty. Entries are in internal order:
+// ValueKind (0 Delete, 1 Put, 2 Merge); a Delete's value is empty. Entries are in internal order:
 // user key ascending, then seq descending. A block holds at least one entry.
 //
 // block-builder.ts writes this format and block-iter.ts reads it.

@@ -86,10 +86,11 @@ export function dumpTable(fs: FileSystem, file: string, fileNumber: number, opti
 }
 
 function emitEntry(out: Output, key: Uint8Array, seq: SeqNum, kind: number, value: Uint8Array, options: DumpOptions, indent: string): void {
-  const put = kind === ValueKind.Put;
+  const put = kind !== ValueKind.Delete;
+  const name = kind === ValueKind.Merge ? 'merge' : put ? 'put' : 'delete';
   out.emit(
-    { type: 'entry', key: bytesJson(key), seq, kind: put ? 'put' : 'delete', ...(put ? { value: bytesJson(value, options.maxValueBytes) } : {}) },
-    `${indent}${bytesText(key)} @${seq} ${put ? `PUT ${bytesText(value, options.maxValueBytes)}` : 'DEL'}`,
+    { type: 'entry', key: bytesJson(key), seq, kind: name, ...(put ? { value: bytesJson(value, options.maxValueBytes) } : {}) },
+    `${indent}${bytesText(key)} @${seq} ${put ? `${name.toUpperCase()} ${bytesText(value, options.maxValueBytes)}` : 'DEL'}`,
   );
 }
 
@@ -171,8 +172,8 @@ function emitBatch(out: Output, offset: number, firstSeq: SeqNum, entries: reado
     out.emit({
       type, offset, firstSeq, count: entries.length, ...(twoPhase ? { txn: twoPhase.txn } : {}),
       entries: entries.map((e, i) => ({
-        seq: firstSeq + i, kind: e.kind === ValueKind.Put ? 'put' : 'delete', key: bytesJson(e.key),
-        ...(e.kind === ValueKind.Put ? { value: bytesJson(e.value, options.maxValueBytes) } : {}),
+        seq: firstSeq + i, kind: e.kind === ValueKind.Merge ? 'merge' : e.kind === ValueKind.Put ? 'put' : 'delete', key: bytesJson(e.key),
+        ...(e.kind !== ValueKind.Delete ? { value: bytesJson(e.value, options.maxValueBytes) } : {}),
       })),
     }, '');
     return;
