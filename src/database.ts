@@ -25,7 +25,9 @@ import {
   type Value,
   type WriteOptions,
 } from './input.js';
+import { readAsync, type AsyncReadHost } from './async-read.js';
 import { DatabaseIterator } from './iterator.js';
+import { LoopTurns } from './loop-turns.js';
 import { Snapshot } from './snapshot.js';
 import { RetryLines, runTransaction, transactionArguments, type Transaction, type TransactionCounters, type TransactionHost, type TransactionOptions } from './transaction.js';
 
@@ -131,6 +133,14 @@ export class Database {
     conditionalWritesRefused: 0,
   };
   readonly #transactionHost: TransactionHost;
+  /** What get() and iterators need to give the event loop its turns and to defer large blocks. */
+  readonly #reads: AsyncReadHost = {
+    turns: new LoopTurns(),
+    pin: (seq) => {
+      this.#engine.pinSnapshot(seq);
+      return () => this.#engine.releaseSnapshot(seq);
+    },
+  };
   #closing: Promise<void> | undefined;
 
   /** @internal Use open(). */
@@ -239,7 +249,10 @@ export class Database {
   /** The value of `key`, or undefined when it has none. */
   get(key: Key, options?: ReadOptions): Promise<Buffer | undefined> {
     try {
-      return Promise.resolve(this.getSync(key, options));
+      this.#checkOpen();
+      const k = toKey(key);
+      const seq = this.#readSeq(options);
+      return readAsync(this.#reads, this.#engine.largeBlocksOf(k), seq, () => this.#engine.get(k, seq));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -258,7 +271,13 @@ export class Database {
    */
   getEntry(key: Key, options?: ReadOptions): Promise<Entry | undefined> {
     try {
-      return Promise.resolve(this.getEntrySync(key, options));
+      this.#checkOpen();
+      const k = toKey(key);
+      const seq = this.#readSeq(options);
+      return readAsync(this.#reads, this.#engine.largeBlocksOf(k), seq, () => {
+        const entry = this.#engine.getEntry(k, seq);
+        return entry === undefined ? undefined : { value: entry.value, seq: BigInt(entry.seq) };
+      });
     } catch (err) {
       return Promise.reject(err);
     }
@@ -306,10 +325,14 @@ export class Database {
       const n = limit === Infinity ? -1 : limit;
       const base = this.#engine.iterator(seq, bounds, reverse, overlay === undefined ? n : -1);
       const cursor = overlay === undefined ? base : overlay(base, bounds, reverse, n);
-      iterator = new DatabaseIterator(cursor, () => {
-        this.#iterators.delete(iterator);
-        release();
-      });
+      iterator = new DatabaseIterator(
+        cursor,
+        () => {
+          this.#iterators.delete(iterator);
+          release();
+        },
+        this.#reads.turns,
+      );
     } catch (err) {
       release();
       throw err;

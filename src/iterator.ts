@@ -12,15 +12,19 @@
 import { closedError, invalidArgument } from './base/index.js';
 import type { Cursor } from './engine/index.js';
 import { describe, toKey } from './input.js';
+import type { LoopTurns } from './loop-turns.js';
 
 export class DatabaseIterator implements AsyncIterable<[Buffer, Buffer]> {
   #cursor: Cursor | undefined;
   #onClose: (() => void) | undefined;
+  /** The database's: long runs of next() give the event loop a turn (loop-turns.ts). */
+  readonly #turns: LoopTurns | undefined;
 
   /** @internal Created by Database.iterator(). */
-  constructor(cursor: Cursor, onClose: () => void) {
+  constructor(cursor: Cursor, onClose: () => void, turns?: LoopTurns) {
     this.#cursor = cursor;
     this.#onClose = onClose;
+    this.#turns = turns;
   }
 
   get closed(): boolean {
@@ -30,7 +34,8 @@ export class DatabaseIterator implements AsyncIterable<[Buffer, Buffer]> {
   /** The next entry, or undefined at the end (or past the limit). */
   next(): Promise<[Buffer, Buffer] | undefined> {
     try {
-      return Promise.resolve(this.nextSync());
+      const entry = this.nextSync();
+      return this.#turns === undefined ? Promise.resolve(entry) : this.#turns.settle(entry);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -53,6 +58,8 @@ export class DatabaseIterator implements AsyncIterable<[Buffer, Buffer]> {
       if (entry === undefined) break;
       out.push(entry);
     }
+    const turn = this.#turns?.due();
+    if (turn !== undefined) await turn;
     return out;
   }
 
@@ -82,7 +89,12 @@ export class DatabaseIterator implements AsyncIterable<[Buffer, Buffer]> {
 
   async *[Symbol.asyncIterator](): AsyncGenerator<[Buffer, Buffer]> {
     try {
-      for (let entry = this.nextSync(); entry !== undefined; entry = this.nextSync()) yield entry;
+      const turns = this.#turns;
+      for (let entry = this.nextSync(); entry !== undefined; entry = this.nextSync()) {
+        const turn = turns?.due();
+        if (turn !== undefined) await turn;
+        yield entry;
+      }
     } finally {
       this.closeSync();
     }
