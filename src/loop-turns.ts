@@ -7,19 +7,24 @@
 // and the run is over. A read that finds the run older than TURN_BUDGET_MS settles its promise
 // from the marker instead of at once, and so does every read after it until the marker runs:
 // the microtask queue drains, timers and I/O get their turn, then the reads go on. A timer is
-// thereby late by about TURN_BUDGET_MS at most (plus the read in progress); the cost is one
-// setImmediate per TURN_BUDGET_MS of reading and a clock read per read.
+// thereby late by about TURN_BUDGET_MS at most (plus the reads between two looks at the clock);
+// the cost is one setImmediate per TURN_BUDGET_MS of reading and a look at the clock every
+// CLOCK_EVERY reads (performance.now() costs about 0.3 µs here, a tenth of a cached get).
 //
 // One per database: nothing here is shared between databases.
 
 /** How long reads may hold the event loop before they let it turn. */
 export const TURN_BUDGET_MS = 5;
+/** Reads between two looks at the clock (a power of two). */
+const CLOCK_EVERY = 32;
 
 export class LoopTurns {
   /** Whether a marker is pending: a run of reads is under way. */
   #watching = false;
   /** When the run began (performance.now()). */
   #since = 0;
+  /** Reads in this run, to look at the clock every CLOCK_EVERY of them. */
+  #reads = 0;
   /** The turn reads wait for once the run is over budget, and what settles it. */
   #turn: Promise<void> | undefined;
   #endTurn: (() => void) | undefined;
@@ -40,7 +45,7 @@ export class LoopTurns {
       return undefined;
     }
     if (this.#turn !== undefined) return this.#turn;
-    if (performance.now() - this.#since < TURN_BUDGET_MS) return undefined;
+    if ((++this.#reads & (CLOCK_EVERY - 1)) !== 0 || performance.now() - this.#since < TURN_BUDGET_MS) return undefined;
     return (this.#turn = new Promise((resolve) => (this.#endTurn = resolve)));
   }
 

@@ -52,6 +52,8 @@ export interface Store {
    * ran (1 without a conflict). Absent where the store's binding has no transactions.
    */
   transfer?(a: Buffer, b: Buffer, update: (a: Buffer | undefined, b: Buffer | undefined) => [Buffer, Buffer], sync: boolean): Promise<number>;
+  /** Writes what is in memory to the store's files, where the store has such a step (readlarge reads from tables). */
+  flush?(): Promise<void>;
   /** Store figures worth keeping (internal counters), read before close. */
   stats(): Record<string, unknown>;
   close(): Promise<void>;

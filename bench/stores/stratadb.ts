@@ -64,6 +64,10 @@ class StrataStore implements Store {
     return runs;
   }
 
+  flush(): Promise<void> {
+    return this.#db.flush();
+  }
+
   stats(): Record<string, unknown> {
     return { ...this.#db.stats() };
   }
