@@ -50,6 +50,12 @@ export interface RandomAccessFile {
   /** Size of the file when it was opened. */
   readonly size: number;
   /**
+   * The open descriptor, for native calls that read it directly (src/base/native.ts); absent
+   * where every read must go through read(), as in a fault-injecting file system. Throws
+   * CLOSED once the file is closed (its number may name another file by then).
+   */
+  readonly fd?: number;
+  /**
    * Reads exactly `length` bytes at `offset` with pread(2) on the calling thread.
    * A short read throws CORRUPTION naming the file and offset.
    */
@@ -237,6 +243,11 @@ class NodeRandomAccessFile implements RandomAccessFile {
     this.path = file;
     this.#fd = fd;
     this.size = size;
+  }
+
+  get fd(): number {
+    if (this.#closed) throw closedError(this.path);
+    return this.#fd;
   }
 
   read(offset: number, length: number): Uint8Array {

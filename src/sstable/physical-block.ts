@@ -13,8 +13,9 @@
 import { compressSync, uncompress, uncompressSync } from 'lz4-napi';
 import { asBuffer, getU32, putU32 } from '../base/bytes.js';
 import { xxh32, xxh32InSlices } from '../base/checksum.js';
-import { corruption, StrataError } from '../base/errors.js';
+import { corruption, ioError, StrataError } from '../base/errors.js';
 import type { RandomAccessFile } from '../base/fs.js';
+import { native } from '../base/native.js';
 
 export const BLOCK_TRAILER_BYTES = 1 + 4;
 
@@ -53,6 +54,17 @@ export function sealPhysicalBlock(out: Uint8Array, start: number, payloadLength:
  * returns its contents, decompressed. `what` names the block in CORRUPTION messages.
  */
 export function readPhysicalBlock(file: RandomAccessFile, offset: number, size: number, what: string): Buffer {
+  const readBlock = native.readBlock;
+  if (readBlock !== undefined && file.fd !== undefined) {
+    let contents: Buffer | string;
+    try {
+      contents = readBlock(file.fd, offset, size, Compression.None, Compression.Lz4, MAX_CONTENTS_BYTES);
+    } catch (err) {
+      throw ioError('read', file.path, err);
+    }
+    if (typeof contents === 'string') throw corruption(file.path, offset, `${what} ${contents}`);
+    return contents;
+  }
   let frame: Buffer;
   try {
     frame = asBuffer(file.read(offset, size + BLOCK_TRAILER_BYTES));
