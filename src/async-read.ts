@@ -27,6 +27,37 @@ export function readAsync<T>(host: AsyncReadHost, large: LargeBlocks, seq: SeqNu
   return host.turns.settle(value);
 }
 
+/**
+ * readAsync() for many keys at one sequence number: `lookup(key)` for each, in order, in one
+ * promise. Pins `seq` from the first wait on (a large block, or a turn of the event loop given
+ * to a long list) until the end.
+ */
+export async function readManyAsync<T>(host: AsyncReadHost, keys: readonly Uint8Array[], seq: SeqNum, largeOf: (key: Uint8Array) => LargeBlocks, lookup: (key: Uint8Array) => T): Promise<T[]> {
+  const out = new Array<T>(keys.length);
+  let release: (() => void) | undefined;
+  try {
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const large = largeOf(key);
+      try {
+        out[i] = large.runDeferring([], () => lookup(key));
+      } catch (err) {
+        if (!(err instanceof BlockDeferred)) throw err;
+        release ??= host.pin(seq);
+        out[i] = await readDeferred(large, err, () => lookup(key), () => {});
+      }
+      const turn = host.turns.due();
+      if (turn !== undefined) {
+        release ??= host.pin(seq);
+        await turn;
+      }
+    }
+    return out;
+  } finally {
+    release?.();
+  }
+}
+
 async function readDeferred<T>(large: LargeBlocks, first: BlockDeferred, lookup: () => T, release: () => void): Promise<T> {
   const blocks: BlockDeferredResult[] = [];
   let deferred = first;

@@ -25,7 +25,7 @@ import {
   type Value,
   type WriteOptions,
 } from './input.js';
-import { readAsync, type AsyncReadHost } from './async-read.js';
+import { readAsync, readManyAsync, type AsyncReadHost } from './async-read.js';
 import { DatabaseIterator } from './iterator.js';
 import { LoopTurns } from './loop-turns.js';
 import { Snapshot } from './snapshot.js';
@@ -253,6 +253,23 @@ export class Database {
       const k = toKey(key);
       const seq = this.#readSeq(options);
       return readAsync(this.#reads, this.#engine.largeBlocksOf(k), seq, () => this.#engine.get(k, seq));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * The values of `keys`, in order (undefined where a key has none), all read at one snapshot:
+   * one call and one promise for many point reads.
+   */
+  getMany(keys: readonly Key[], options?: ReadOptions): Promise<(Buffer | undefined)[]> {
+    try {
+      this.#checkOpen();
+      if (!Array.isArray(keys)) throw invalidArgument(`getMany() takes an array of keys, got ${describe(keys)}`);
+      const ks = keys.map((k) => toKey(k));
+      const seq = this.#readSeq(options);
+      const engine = this.#engine;
+      return readManyAsync(this.#reads, ks, seq, (k) => engine.largeBlocksOf(k), (k) => engine.get(k, seq));
     } catch (err) {
       return Promise.reject(err);
     }

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NodeFileSystem, open, type Database, type FileSystem, type RandomAccessFile } from '../src/index.js';
-import { filesOf, withTempDir } from './helpers.js';
+import { expectCode, filesOf, withTempDir } from './helpers.js';
 
 const KEYS = 5000;
 const key = (i: number) => `key-${String(i).padStart(6, '0')}`;
@@ -196,6 +196,37 @@ test('a large read in flight while a compaction deletes its table still returns 
       assert.is((await db.get('big'))?.toString(), 'new');
     } finally {
       releaseReads();
+      await db.close();
+    }
+  });
+});
+
+test('getMany() reads every key at the sequence of the call, also while writes land during its turns of the event loop, and large values among them', async () => {
+  await withTempDir(async (dir) => {
+    const db = await filled(dir, true);
+    try {
+      const big = largeValue(2 * MiB, 5);
+      await db.put(key(7), big);
+      await db.flush();
+      const keys = [...Array.from({ length: KEYS }, (_, i) => key(i)), 'absent', key(7)];
+      // Writes queued behind the call: each lands when the event loop turns.
+      let writes = 0;
+      const writer = setInterval(() => void db.put(key(writes++ % KEYS), 'changed'), 0);
+      const reading = db.getMany(keys);
+      const values = await reading;
+      clearInterval(writer);
+      assert.is(values.length, keys.length);
+      for (let i = 0; i < KEYS; i++) {
+        if (i === 7) assert.ok(values[i]?.equals(big), 'the large value');
+        else assert.is(values[i]?.toString(), `value ${i}`, `${key(i)}: the value at the call`);
+      }
+      assert.is(values[KEYS], undefined);
+      assert.ok(values[KEYS + 1]?.equals(big));
+      assert.not.ok(values[KEYS + 1] === values[7], 'each value a buffer of its own');
+      assert.equal(await db.getMany([]), []);
+      await expectCode(() => db.getMany('abc' as unknown as string[]), 'INVALID_ARGUMENT', 'getMany() of a string');
+      await expectCode(() => db.getMany([key(1), 42 as unknown as string]), 'INVALID_ARGUMENT', 'getMany() with a number among the keys');
+    } finally {
       await db.close();
     }
   });
