@@ -14,9 +14,11 @@
 //       flock(2) LOCK_UN.
 //   readBlock(fd, offset, size, noneCode, lz4Code, maxContents) → Buffer | string
 //       a table block: pread, xxh32 check and LZ4 decompression in one call (block_read.c).
+//   readBlockAsync(fd, offset, size, noneCode, lz4Code, maxContents) → Promise<Buffer | string>
+//       the same as one job on libuv's thread pool, for blocks of megabytes (block_read.c).
 //
 // Version history: 1 appendAndSync, fallocate. 2 adds flock, funlock (stratadb took flock(2)
-// from fs-ext before). 3 adds readBlock.
+// from fs-ext before). 3 adds readBlock, readBlockAsync.
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -285,5 +287,7 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "funlock", fn));
   CHECK(napi_create_function(env, "readBlock", NAPI_AUTO_LENGTH, read_block_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "readBlock", fn));
+  CHECK(napi_create_function(env, "readBlockAsync", NAPI_AUTO_LENGTH, read_block_async_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "readBlockAsync", fn));
   return exports;
 }

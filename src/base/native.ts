@@ -33,10 +33,12 @@ export interface NativeCalls {
    * block decompressed) as a Buffer; a failed check returns what failed, as text.
    */
   readBlock(fd: number, offset: number, size: number, noneCode: number, lz4Code: number, maxContents: number): Buffer | string;
+  /** readBlock as one job on libuv's thread pool (blocks of megabytes). */
+  readBlockAsync(fd: number, offset: number, size: number, noneCode: number, lz4Code: number, maxContents: number): Promise<Buffer | string>;
 }
 
 export type NativeCallName = keyof NativeCalls;
-export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock'];
+export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync'];
 
 /** What runs instead of each native call, and what that costs. */
 export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
@@ -48,6 +50,8 @@ export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
     'nor another machine on a network file system), and any local user can hold the name',
   funlock: 'the socket of the flock fallback is closed instead',
   readBlock: 'a table block read on a block-cache miss is a readSync, an xxh32 in WebAssembly and an LZ4 decompression through lz4-napi: several crossings instead of one',
+  readBlockAsync:
+    "a block of megabytes read by get() is read and decompressed on the thread pool (fs.read, lz4-napi's uncompress) but checksummed on the main thread in 1 MiB slices, and lz4-napi's buffers are not counted by the garbage collector (more memory held)",
 };
 
 export interface NativeIoStatus {

@@ -85,12 +85,23 @@ export function readPhysicalBlock(file: RandomAccessFile, offset: number, size: 
 
 /**
  * readPhysicalBlock() for blocks of megabytes, with the least work on the event loop's
- * thread: the read and the decompression run on libuv's thread pool (RandomAccessFile.readAsync,
- * lz4-napi's uncompress), the checksum a slice at a time with turns of the loop between
- * slices. The same checks, in the same order: no byte is decompressed before its checksum
+ * thread: all of it on libuv's thread pool through the native readBlockAsync; without it, the
+ * read and the decompression (RandomAccessFile.readAsync, lz4-napi's uncompress) there and
+ * the checksum a slice at a time with turns of the loop between slices. The same checks, in the same order: no byte is decompressed before its checksum
  * matched. Falls back to the synchronous read where the file has no readAsync.
  */
 export async function readPhysicalBlockAsync(file: RandomAccessFile, offset: number, size: number, what: string): Promise<Buffer> {
+  const readBlockAsync = native.readBlockAsync;
+  if (readBlockAsync !== undefined && file.fd !== undefined) {
+    let contents: Buffer | string;
+    try {
+      contents = await readBlockAsync(file.fd, offset, size, Compression.None, Compression.Lz4, MAX_CONTENTS_BYTES);
+    } catch (err) {
+      throw ioError('read', file.path, err);
+    }
+    if (typeof contents === 'string') throw corruption(file.path, offset, `${what} ${contents}`);
+    return contents;
+  }
   let frame: Buffer;
   try {
     frame = asBuffer(file.readAsync === undefined ? file.read(offset, size + BLOCK_TRAILER_BYTES) : await file.readAsync(offset, size + BLOCK_TRAILER_BYTES));
