@@ -5,7 +5,8 @@
 // An asynchronous read (Database.get) runs its synchronous lookup with `deferring` set. A
 // reader that reaches a block of LARGE_BLOCK_BYTES or more throws a BlockDeferred instead of
 // reading it; the caller pins its sequence number, awaits `load` (readPhysicalBlockAsync: the
-// read and decompression on libuv's thread pool, the checksum in slices), hands the block back
+// native readBlockAsync does read, checksum and decompression as one job on libuv's thread
+// pool; the fallback reads and decompresses there and checksums in slices), hands the block back
 // with ready() and runs the lookup again, which then finds it. The lookup is synchronous from
 // start to end each time, so it sees one version of the tree; the second run may meet another
 // large block (the first was compacted away meanwhile) and defer again.
