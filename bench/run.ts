@@ -22,7 +22,7 @@ import { Progress } from './lib/progress.js';
 import { allRatios, checkTargets, type RunResults } from './lib/results.js';
 import { killCurrentJob, runInChild } from './lib/runner.js';
 import { renderSvg } from './lib/svg.js';
-import { detailTable, formatCount, markdownTables, resultLine, targetsTable, throughputTable } from './lib/table.js';
+import { detailTable, eventLoopTable, formatCount, markdownTables, resultLine, targetsTable, throughputTable } from './lib/table.js';
 import { isInstalled, PEERS_INSTALL_COMMAND, STORE_NAMES, STORES, type StoreName } from './stores/index.js';
 
 function describeMachine(): string {
@@ -153,7 +153,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(
       `\nThroughput, operations per second (in brackets: stratadb's ops/s over the peer's; *: stopped by the time limit)\n${throughputTable(shown, storeInfos, results)}\n` +
         `\nEvery figure (latency per operation unless the JSON says otherwise; WA: disk bytes written / user bytes written; SA: size on disk / live user bytes)\n${detailTable(shown, storeInfos, results)}\n` +
-        `\nTargets of issue 5\n${targetsTable(targets)}\n`,
+        (eventLoopTable(shown, storeInfos, results) === '' ? '' : `\nThe event loop during reads (a 1 ms timer; getloop gives the loop no turn of its own)\n${eventLoopTable(shown, storeInfos, results)}\n`) +
+        `\nTargets\n${targetsTable(targets)}\n`,
     );
     if (failures.length > 0) {
       process.stdout.write(`\nFailed runs:\n${failures.map((f) => `- ${f.id} ${f.store}: ${f.error}`).join('\n')}\n`);

@@ -1,6 +1,6 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 2; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 3; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
@@ -12,9 +12,13 @@
 //       another open file description throws errno EWOULDBLOCK.
 //   funlock(fd) → undefined
 //       flock(2) LOCK_UN.
+//   readBlock(fd, offset, size, noneCode, lz4Code, maxContents) → Buffer | string
+//       a table block: pread, xxh32 check and LZ4 decompression in one call (block_read.c).
+//   readBlockAsync(fd, offset, size, noneCode, lz4Code, maxContents) → Promise<Buffer | string>
+//       the same as one job on libuv's thread pool, for blocks of megabytes (block_read.c).
 //
 // Version history: 1 appendAndSync, fallocate. 2 adds flock, funlock (stratadb took flock(2)
-// from fs-ext before).
+// from fs-ext before). 3 adds readBlock, readBlockAsync.
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -35,7 +39,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define ABI_VERSION 2
+#include "block_read.h"
+
+#define ABI_VERSION 3
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -279,5 +285,9 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "flock", fn));
   CHECK(napi_create_function(env, "funlock", NAPI_AUTO_LENGTH, funlock_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "funlock", fn));
+  CHECK(napi_create_function(env, "readBlock", NAPI_AUTO_LENGTH, read_block_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "readBlock", fn));
+  CHECK(napi_create_function(env, "readBlockAsync", NAPI_AUTO_LENGTH, read_block_async_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "readBlockAsync", fn));
   return exports;
 }

@@ -26,7 +26,9 @@ import {
   type Value,
   type WriteOptions,
 } from './input.js';
+import { readAsync, readManyAsync, type AsyncReadHost } from './async-read.js';
 import { DatabaseIterator } from './iterator.js';
+import { LoopTurns } from './loop-turns.js';
 import { Snapshot } from './snapshot.js';
 import { RetryLines, runTransaction, transactionArguments, type Transaction, type TransactionCounters, type TransactionHost, type TransactionOptions } from './transaction.js';
 
@@ -157,6 +159,14 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
     conditionalWritesRefused: 0,
   };
   readonly #transactionHost: TransactionHost;
+  /** What get() and iterators need to give the event loop its turns and to defer large blocks. */
+  readonly #reads: AsyncReadHost = {
+    turns: new LoopTurns(),
+    pin: (seq) => {
+      this.#engine.pinSnapshot(seq);
+      return () => this.#engine.releaseSnapshot(seq);
+    },
+  };
   #closing: Promise<void> | undefined;
 
   /** @internal Use open(). */
@@ -292,7 +302,32 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   /** The value of `key`, or undefined when it has none. */
   get<E extends Encoding | undefined = undefined>(key: KIn, options?: ReadOptions & { valueEncoding?: E }): Promise<ValueOf<E, V> | undefined> {
     try {
-      return Promise.resolve(this.getSync(key, options));
+      this.#checkOpen();
+      const seq = this.#readSeq(options);
+      const codecs = Codecs.of(options, this.#codecs);
+      const k = codecs.encodeKey(key);
+      const read = readAsync(this.#reads, this.#engine.largeBlocksOf(k), seq, () => this.#engine.get(k, seq));
+      return (codecs.raw ? read : read.then((v) => (v === undefined ? undefined : codecs.decodeValue(v)))) as Promise<ValueOf<E, V> | undefined>;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * The values of `keys`, in order (undefined where a key has none), all read at one snapshot:
+   * one call and one promise for many point reads.
+   */
+  getMany<E extends Encoding | undefined = undefined>(keys: readonly KIn[], options?: ReadOptions & { valueEncoding?: E }): Promise<(ValueOf<E, V> | undefined)[]> {
+    try {
+      this.#checkOpen();
+      if (!Array.isArray(keys)) throw invalidArgument(`getMany() takes an array of keys, got ${describe(keys)}`);
+      const seq = this.#readSeq(options);
+      const codecs = Codecs.of(options, this.#codecs);
+      const ks = keys.map((k) => codecs.encodeKey(k));
+      const engine = this.#engine;
+      const read = readManyAsync(this.#reads, ks, seq, (k) => engine.largeBlocksOf(k), (k) => engine.get(k, seq));
+      if (codecs.raw) return read as Promise<(ValueOf<E, V> | undefined)[]>;
+      return read.then((vs) => vs.map((v) => (v === undefined ? undefined : (codecs.decodeValue(v) as ValueOf<E, V>))));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -313,7 +348,15 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
    */
   getEntry<E extends Encoding | undefined = undefined>(key: KIn, options?: ReadOptions & { valueEncoding?: E }): Promise<Entry<ValueOf<E, V>> | undefined> {
     try {
-      return Promise.resolve(this.getEntrySync(key, options));
+      this.#checkOpen();
+      const seq = this.#readSeq(options);
+      const codecs = Codecs.of(options, this.#codecs);
+      const k = codecs.encodeKey(key);
+      return readAsync(this.#reads, this.#engine.largeBlocksOf(k), seq, () => {
+        const entry = this.#engine.getEntry(k, seq);
+        if (entry === undefined) return undefined;
+        return { value: (codecs.raw ? entry.value : codecs.decodeValue(entry.value)) as ValueOf<E, V>, seq: BigInt(entry.seq) };
+      });
     } catch (err) {
       return Promise.reject(err);
     }
@@ -366,10 +409,15 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
       const n = limit === Infinity ? -1 : limit;
       const base = this.#engine.iterator(seq, bounds, reverse, overlay === undefined ? n : -1);
       const cursor = overlay === undefined ? base : overlay(base, bounds, reverse, n);
-      iterator = new DatabaseIterator(cursor, () => {
-        this.#iterators.delete(iterator);
-        release();
-      }, codecs);
+      iterator = new DatabaseIterator(
+        cursor,
+        () => {
+          this.#iterators.delete(iterator);
+          release();
+        },
+        codecs,
+        this.#reads.turns,
+      );
     } catch (err) {
       release();
       throw err;

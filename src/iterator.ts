@@ -13,17 +13,21 @@ import { closedError, invalidArgument } from './base/index.js';
 import type { Cursor } from './engine/index.js';
 import type { Codecs } from './encoding.js';
 import { describe } from './input.js';
+import type { LoopTurns } from './loop-turns.js';
 
 export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[K, V]> {
   #cursor: Cursor | undefined;
   #onClose: (() => void) | undefined;
   readonly #codecs: Codecs;
+  /** The database's: long runs of next() give the event loop a turn (loop-turns.ts). */
+  readonly #turns: LoopTurns | undefined;
 
   /** @internal Created by Database.iterator(). */
-  constructor(cursor: Cursor, onClose: () => void, codecs: Codecs) {
+  constructor(cursor: Cursor, onClose: () => void, codecs: Codecs, turns?: LoopTurns) {
     this.#cursor = cursor;
     this.#onClose = onClose;
     this.#codecs = codecs;
+    this.#turns = turns;
   }
 
   get closed(): boolean {
@@ -33,7 +37,8 @@ export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[
   /** The next entry, or undefined at the end (or past the limit). */
   next(): Promise<[K, V] | undefined> {
     try {
-      return Promise.resolve(this.nextSync());
+      const entry = this.nextSync();
+      return this.#turns === undefined ? Promise.resolve(entry) : this.#turns.settle(entry);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -57,6 +62,8 @@ export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[
       if (entry === undefined) break;
       out.push(entry);
     }
+    const turn = this.#turns?.due();
+    if (turn !== undefined) await turn;
     return out;
   }
 
@@ -86,7 +93,12 @@ export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[
 
   async *[Symbol.asyncIterator](): AsyncGenerator<[K, V]> {
     try {
-      for (let entry = this.nextSync(); entry !== undefined; entry = this.nextSync()) yield entry;
+      const turns = this.#turns;
+      for (let entry = this.nextSync(); entry !== undefined; entry = this.nextSync()) {
+        const turn = turns?.due();
+        if (turn !== undefined) await turn;
+        yield entry;
+      }
     } finally {
       this.closeSync();
     }

@@ -371,4 +371,41 @@ test('a missing CURRENT, with tables and a MANIFEST present, is CORRUPTION, and 
   });
 });
 
+test('damage in a data block of megabytes (read off the event loop) fails get() and getSync() of its keys with CORRUPTION at the block, and nothing else', async () => {
+  await withTempDir(async (root) => {
+    const base = path.join(root, 'base');
+    const db = await open(base);
+    // 'a' and 'big' share the first data block (offset 0), which 'big' makes 2 MiB long: half
+    // repeated bytes, so that LZ4 compresses it; 'z' is in the next block.
+    const big = Buffer.alloc(2 * 1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = i & 1024 ? (i * 2654435761) >>> 24 : 7;
+    await db.put('a', 'small');
+    await db.put('big', big);
+    await db.put('z', 'last');
+    await db.flush();
+    await db.close();
+    const table = newestFile(base, '.sst');
+    const cases = [
+      { what: 'a flipped byte in the declared length of the LZ4 payload', offset: 1 },
+      { what: 'a flipped byte inside the payload', offset: 1000 },
+    ];
+    for (const c of cases) {
+      const copy = path.join(root, String(cases.indexOf(c)));
+      copyDir(base, copy);
+      const damaged = path.join(copy, path.basename(table));
+      flipByte(damaged, c.offset, 0x04);
+      const reopened = await open(copy);
+      try {
+        for (const k of ['a', 'big']) {
+          assertCorruptionAt(await expectCode(() => reopened.get(k), 'CORRUPTION', `${c.what}: get(${k})`), damaged, 0);
+          assertCorruptionAt(await expectCode(() => reopened.getSync(k), 'CORRUPTION', `${c.what}: getSync(${k})`), damaged, 0);
+        }
+        assert.is((await reopened.get('z'))?.toString(), 'last', `${c.what}: the next block reads`);
+      } finally {
+        await reopened.close();
+      }
+    }
+  });
+});
+
 test.run();

@@ -27,7 +27,7 @@ const addon = new URL('../build/Release/stratadb_io.node', import.meta.url).path
 const args = process.argv.slice(2);
 const long = args.includes('--long');
 const filters = args.filter((a) => a !== '--long');
-const FALLBACK_WORDS = ['wal', 'fault', 'crash', 'sweep', 'recovery', 'compaction', 'native', 'shard', 'lock.'];
+const FALLBACK_WORDS = ['wal', 'fault', 'crash', 'sweep', 'recovery', 'compaction', 'native', 'shard', 'lock.', 'sstable', 'reads'];
 /** The files whose size variables QUICK_SIZES turns down; --long runs them at their defaults. */
 const SIZED_WORDS = ['crash', 'sweep', 'shard-power', 'model', 'fuzz', 'soak'];
 const QUICK_SIZES = {

@@ -6,7 +6,7 @@
 
 import type { ChildMessage, Job, JobResult } from './job.js';
 import { prepareDriver, type DriverContext } from './drivers.js';
-import { diskUsage, EventLoopMonitor, ioSince, LatencyRecorder, peakRssBytes, readIo } from './measure.js';
+import { diskUsage, EventLoopMonitor, ioSince, LatencyRecorder, peakRssBytes, readIo, TimerProbe } from './measure.js';
 import { STORES } from '../stores/index.js';
 import { KEY_BYTES } from './keys.js';
 
@@ -30,12 +30,15 @@ async function runJob(job: Job): Promise<JobResult> {
   const ctx: DriverContext = { store, job, latency: new LatencyRecorder(), progress: { done: 0 } };
   const reporter = setInterval(() => void send({ type: 'progress', done: ctx.progress.done, total: job.ops }), PROGRESS_EVERY_MS);
   const eventLoop = new EventLoopMonitor();
+  const timer = new TimerProbe();
   const io = readIo();
   const cpu = process.cpuUsage();
   eventLoop.start();
+  timer.start();
   t = performance.now();
   const outcome = await driver.run(ctx);
   const seconds = (performance.now() - t) / 1000;
+  const timerFirings = timer.stop();
   const loopDelay = eventLoop.stop();
   clearInterval(reporter);
 
@@ -71,6 +74,7 @@ async function runJob(job: Job): Promise<JobResult> {
     spaceAmplification: liveBytes > 0 ? disk.allocatedBytes / liveBytes : null,
     peakRssBytes: peakRssBytes(),
     eventLoop: loopDelay,
+    timer: timerFirings,
     cpuSeconds: (cpuUsed.user + cpuUsed.system) / 1e6,
     openMs,
     openDiskWriteBytes,

@@ -11,6 +11,13 @@
 //                     long-lived cursors (one per operation in flight)
 //   deleterandom      deletes of random existing keys, each once
 //   readwhilewriting  readrandom while one more writer overwrites random keys without pause
+//   getloop           gets of random existing keys, one in flight, each awaited before the next
+//                     and no turn of the event loop given by the bench: does the store let a
+//                     timer run? (the timer figures of the result)
+//   readlarge         gets of values of 1 to 64 MiB (LARGE_SIZES, LARGE_READS gets in a random
+//                     order), one in flight, from a fresh database that holds them in its
+//                     files (Store.flush where the store has it): MB/s and the worst wait of a
+//                     1 ms timer
 //   transfer          transactions that move an amount between two random accounts (read both
 //                     balances, write both), 64 in flight, on a fresh database of
 //                     TRANSFER_ACCOUNTS accounts loaded before the clock starts; each store
@@ -40,6 +47,8 @@ export const TRANSFER_IN_FLIGHT = 64;
 export const INCR_COUNTERS = 10_000;
 const TRANSFER_START_BALANCE = 1_000_000;
 export const SCAN_CHUNK = 1000;
+export const LARGE_READS = 64;
+const LARGE_SIZES_MIB = [1, 2, 4, 8, 16, 32, 64];
 const TURN_EVERY = 100;
 
 export interface DriverContext {
@@ -202,6 +211,61 @@ function readrandom(job: Job): Driver {
         }
       });
       return { ops, latencyPer: 'operation', userBytes: bytes, userWriteBytes: 0, found };
+    },
+  };
+}
+
+function getloop(job: Job): Driver {
+  const nextKey = existingKeys(job, 'reads');
+  return {
+    async run(ctx) {
+      const { store, latency, progress } = ctx;
+      const deadline = deadlineOf(job);
+      let found = 0;
+      let bytes = 0;
+      let ops = 0;
+      while (ops < job.ops && performance.now() < deadline) {
+        const started = performance.now();
+        const length = await store.get(makeKey(nextKey()));
+        latency.record(performance.now() - started);
+        if (length >= 0) {
+          found++;
+          bytes += KEY_BYTES + length;
+        }
+        ops++;
+        progress.done++;
+      }
+      return { ops, latencyPer: 'operation', userBytes: bytes, userWriteBytes: 0, found };
+    },
+  };
+}
+
+function readlarge(job: Job): Driver {
+  const random = randomFor(job.seed, job.workload, 'order');
+  const order = Array.from({ length: job.ops }, () => random.below(LARGE_SIZES_MIB.length));
+  const keyOf = (i: number) => makeKey(1_000_000_000 + i);
+  return {
+    async setup(store) {
+      const values = new ValueSource(LARGE_SIZES_MIB[LARGE_SIZES_MIB.length - 1]! * 1024 * 1024, randomFor(job.seed, job.workload, 'values'));
+      for (let i = 0; i < LARGE_SIZES_MIB.length; i++) await store.put(keyOf(i), values.next().subarray(0, LARGE_SIZES_MIB[i]! * 1024 * 1024), false);
+      await store.flush?.();
+    },
+    async run(ctx) {
+      const { store, latency, progress } = ctx;
+      let bytes = 0;
+      let ops = 0;
+      const deadline = deadlineOf(job);
+      for (const i of order) {
+        if (performance.now() >= deadline) break;
+        const started = performance.now();
+        const length = await store.get(keyOf(i));
+        latency.record(performance.now() - started);
+        if (length !== LARGE_SIZES_MIB[i]! * 1024 * 1024) throw new Error(`readlarge: value ${i} has ${length} bytes`);
+        bytes += KEY_BYTES + length;
+        ops++;
+        progress.done++;
+      }
+      return { ops, latencyPer: 'operation', userBytes: bytes, userWriteBytes: 0, found: ops };
     },
   };
 }
@@ -398,6 +462,10 @@ export function prepareDriver(job: Job): Driver {
       return transfer(job);
     case 'incr':
       return incr(job);
+    case 'getloop':
+      return getloop(job);
+    case 'readlarge':
+      return readlarge(job);
     default:
       throw new Error(`no driver for workload ${job.workload}`);
   }

@@ -64,6 +64,8 @@ export interface JobResult {
   peakRssBytes: number;
   /** Event-loop delay beyond the monitor's 10 ms resolution; null when the loop never turned. */
   eventLoop: { p99Ms: number | null; maxMs: number | null; meanMs: number | null; samples: number };
+  /** A 1 ms timer during the run: how often it fired, and the longest wait between two firings (the end counts as one). */
+  timer: { firingsPerSec: number; maxGapMs: number };
   /** This process's CPU time (user + system, every thread) from the first operation through close(). */
   cpuSeconds: number;
   openMs: number;

@@ -119,6 +119,32 @@ export class EventLoopMonitor {
   }
 }
 
+/** A 1 ms interval timer: how often it fires while the workload runs, and its longest wait. */
+export class TimerProbe {
+  #fired = 0;
+  #last = 0;
+  #maxGap = 0;
+  #started = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  start(): void {
+    this.#started = this.#last = performance.now();
+    this.#timer = setInterval(() => {
+      const now = performance.now();
+      this.#maxGap = Math.max(this.#maxGap, now - this.#last);
+      this.#last = now;
+      this.#fired++;
+    }, 1);
+  }
+
+  stop(): { firingsPerSec: number; maxGapMs: number } {
+    clearInterval(this.#timer);
+    const now = performance.now();
+    const maxGapMs = Math.max(this.#maxGap, now - this.#last);
+    return { firingsPerSec: (this.#fired * 1000) / Math.max(1, now - this.#started), maxGapMs: Math.round(maxGapMs * 10) / 10 };
+  }
+}
+
 /** Peak resident set size of this process so far, in bytes. */
 export function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;

@@ -17,6 +17,8 @@ export const WORKLOAD_NAMES = [
   'readwhilewriting',
   'transfer',
   'incr',
+  'getloop',
+  'readlarge',
 ] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
@@ -25,7 +27,7 @@ const DEFAULT_READS = 200_000;
 export interface BenchOptions {
   /** Operations of each write workload; keys in the database the reads run on. */
   num: number;
-  /** Operations of readrandom, seekrandom, readwhilewriting and deleterandom. */
+  /** Operations of readrandom, seekrandom, readwhilewriting, deleterandom and getloop. */
   reads: number;
   /** Operations of fillsync per writer count; undefined: num/1000 for 1 writer, num/100 for more. */
   syncOps: number | undefined;
@@ -53,8 +55,8 @@ export const USAGE = `stratadb bench: db_bench's workloads on stratadb and its p
   npm run bench -- [flags]        or        npx stratadb bench [flags]
 
   --num N            puts of each write workload, and keys of the database reads run on (1000000)
-  --reads N          operations of readrandom, seekrandom, readwhilewriting and deleterandom
-                     (200000, or --num if smaller)
+  --reads N          operations of readrandom, seekrandom, readwhilewriting, deleterandom and
+                     getloop (200000, or --num if smaller)
   --value-size N     value bytes (100); keys are 16 bytes
   --in-flight N      operations in flight, for every workload but fillsync and fillbatch (256)
   --writers LIST     writers in flight for fillsync, one run each (1,64)

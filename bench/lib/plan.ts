@@ -11,7 +11,7 @@
 // the time limit), so the jobs on it are made from the plan and that count (jobFor).
 
 import type { Job } from './job.js';
-import { INCR_COUNTERS, TRANSFER_ACCOUNTS, TRANSFER_IN_FLIGHT } from './drivers.js';
+import { INCR_COUNTERS, LARGE_READS, TRANSFER_ACCOUNTS, TRANSFER_IN_FLIGHT } from './drivers.js';
 import { WORKLOAD_NAMES, type BenchOptions, type WorkloadName } from './options.js';
 
 export interface PlannedWorkload {
@@ -39,15 +39,17 @@ const EXECUTION_ORDER: readonly WorkloadName[] = [
   'seekrandom',
   'overwrite',
   'readwhilewriting',
+  'getloop',
   'deleterandom',
   'transfer',
   'incr',
+  'readlarge',
 ];
 
 /** Tables list workloads in the order options.ts declares them. */
 const DISPLAY_ORDER: readonly WorkloadName[] = WORKLOAD_NAMES;
 
-const NEEDS_MAIN = new Set<WorkloadName>(['readrandom', 'readseq', 'seekrandom', 'overwrite', 'readwhilewriting', 'deleterandom']);
+const NEEDS_MAIN = new Set<WorkloadName>(['readrandom', 'readseq', 'seekrandom', 'overwrite', 'readwhilewriting', 'deleterandom', 'getloop']);
 
 const TITLES: Record<WorkloadName, string> = {
   fillseq: 'puts in key order',
@@ -61,6 +63,8 @@ const TITLES: Record<WorkloadName, string> = {
   deleterandom: 'deletes of random existing keys, each once',
   readwhilewriting: 'readrandom while one writer overwrites random keys',
   incr: `increments of random counters among ${INCR_COUNTERS.toLocaleString('en-US')}, each store's best way`,
+  getloop: 'awaited gets of random existing keys back to back, one in flight, no turn given by the bench (the event-loop check)',
+  readlarge: `gets of values of 1 to 64 MiB from tables, one in flight (MB/s and the event loop's worst delay)`,
   transfer: `two-key read-modify-write transactions between ${TRANSFER_ACCOUNTS.toLocaleString('en-US')} accounts, ${TRANSFER_IN_FLIGHT} in flight`,
 };
 
@@ -111,6 +115,12 @@ export function planWorkloads(options: BenchOptions): PlannedWorkload[] {
         break;
       case 'incr':
         if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: options.num, effect: 'adds' });
+        break;
+      case 'getloop':
+        if (wanted.has(w)) plan.push({ ...base, db: 'main', ops: options.reads, inFlight: 1 });
+        break;
+      case 'readlarge':
+        if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: LARGE_READS, inFlight: 1 });
         break;
     }
   }

@@ -34,13 +34,17 @@ export interface TargetCheck {
   met: boolean | null;
 }
 
-/** The targets of issue 5: stratadb's throughput over a peer's, measured in one run. */
+/** The targets of issues 5 and 18: stratadb's throughput over a peer's, measured in one run. */
 const TARGETS: { target: string; ids: string[]; peer: StoreName; atLeast: number }[] = [
   { target: 'fillseq, fillrandom, overwrite (256 in flight): at least 2× RocksDB', ids: ['fillseq', 'fillrandom', 'overwrite'], peer: 'rocksdb', atLeast: 2 },
   { target: 'fillbatch: at least 2× RocksDB', ids: ['fillbatch'], peer: 'rocksdb', atLeast: 2 },
   { target: 'fillsync, 64 writers in flight: at least 2× LMDB', ids: ['fillsync-64'], peer: 'lmdb', atLeast: 2 },
   { target: 'readrandom: at least LMDB', ids: ['readrandom'], peer: 'lmdb', atLeast: 1 },
   { target: 'readseq: at least RocksDB', ids: ['readseq'], peer: 'rocksdb', atLeast: 1 },
+  { target: 'seekrandom: at least half of LMDB', ids: ['seekrandom'], peer: 'lmdb', atLeast: 0.5 },
+  { target: 'seekrandom: at least LevelDB', ids: ['seekrandom'], peer: 'leveldb', atLeast: 1 },
+  { target: 'readwhilewriting: at least RocksDB', ids: ['readwhilewriting'], peer: 'rocksdb', atLeast: 1 },
+  { target: 'readwhilewriting: at least LevelDB', ids: ['readwhilewriting'], peer: 'leveldb', atLeast: 1 },
 ];
 
 export function findResult(results: readonly JobResult[], store: StoreName, id: string): JobResult | undefined {

@@ -46,6 +46,7 @@ export function resultLine(r: JobResult): string {
     `WA ${amp(r.writeAmplification)}`,
     `SA ${amp(r.spaceAmplification)}`,
     `rss ${formatMB(r.peakRssBytes)} MB`,
+    `timer ${formatCount(r.timer.firingsPerSec)}/s, longest wait ${formatMicros(r.timer.maxGapMs * 1000)}`,
   ];
   if (r.ops < r.plannedOps) parts.push(`stopped by the time limit after ${r.ops.toLocaleString('en-US')} of ${r.plannedOps.toLocaleString('en-US')}`);
   if (r.found !== undefined && r.found !== r.ops) parts.push(`found ${r.found.toLocaleString('en-US')}`);
@@ -99,6 +100,21 @@ export function detailTable(workloads: readonly PlannedWorkload[], stores: reado
     }
   }
   return layout(rows);
+}
+
+/** Reads' effect on the event loop: a 1 ms timer's firings per second and its longest wait, per store. */
+export function eventLoopTable(workloads: readonly PlannedWorkload[], stores: readonly StoreInfo[], results: readonly JobResult[]): string {
+  const reads = workloads.filter((w) => ['readrandom', 'getloop', 'readseq', 'seekrandom', 'readwhilewriting', 'readlarge'].includes(w.workload));
+  const rows = [['workload (1 ms timer: firings/s, longest wait)', ...stores.map((s) => s.label)]];
+  for (const w of reads) {
+    const row = [w.id];
+    for (const s of stores) {
+      const r = findResult(results, s.name, w.id);
+      row.push(r === undefined ? '-' : `${formatCount(r.timer.firingsPerSec)}/s, ${formatMicros(r.timer.maxGapMs * 1000)}`);
+    }
+    rows.push(row);
+  }
+  return reads.length === 0 ? '' : layout(rows);
 }
 
 export function targetsTable(checks: readonly TargetCheck[]): string {

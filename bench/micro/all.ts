@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const FILES = ['memtable', 'wal', 'block', 'bloom', 'checksum', 'compression'];
+const FILES = ['memtable', 'wal', 'block', 'block-read', 'bloom', 'checksum', 'compression'];
 let failed = 0;
 for (const name of FILES) {
   const file = fileURLToPath(new URL(`./${name}.js`, import.meta.url));

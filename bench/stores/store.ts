@@ -58,6 +58,8 @@ export interface Store {
    * key are never lost (the incr workload).
    */
   increment(key: Buffer, by: bigint, sync: boolean): Promise<unknown>;
+  /** Writes what is in memory to the store's files, where the store has such a step (readlarge reads from tables). */
+  flush?(): Promise<void>;
   /** Store figures worth keeping (internal counters), read before close. */
   stats(): Record<string, unknown>;
   close(): Promise<void>;

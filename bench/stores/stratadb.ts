@@ -69,6 +69,10 @@ class StrataStore implements Store {
     return this.#db.merge(key, by, { sync });
   }
 
+  flush(): Promise<void> {
+    return this.#db.flush();
+  }
+
   stats(): Record<string, unknown> {
     return { ...this.#db.stats() };
   }

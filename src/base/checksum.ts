@@ -14,9 +14,10 @@ import xxhash from 'xxhash-wasm';
 import { invariant } from './errors.js';
 
 let h32Raw: ((bytes: Uint8Array, seed?: number) => number) | undefined;
+let create32: ((seed?: number) => { update(input: Uint8Array): unknown; digest(): number }) | undefined;
 
 export async function loadChecksum(): Promise<void> {
-  if (h32Raw === undefined) h32Raw = (await xxhash()).h32Raw;
+  if (h32Raw === undefined) ({ h32Raw, create32 } = await xxhash());
 }
 
 const SHORT_INPUT_BYTES = 64;
@@ -26,6 +27,25 @@ export function xxh32(bytes: Uint8Array, seed = 0): number {
   if (bytes.length <= SHORT_INPUT_BYTES) return xxh32Short(bytes, seed);
   invariant(h32Raw !== undefined, 'xxh32 called before loadChecksum()');
   return h32Raw(bytes, seed) >>> 0;
+}
+
+/** Bytes xxh32InSlices() hashes between two turns of the event loop: well under 1 ms of work. */
+const SLICE_BYTES = 1 << 20;
+
+/**
+ * xxh32 of `bytes`, hashed a slice at a time with a turn of the event loop (setImmediate)
+ * between slices: for inputs so large (megabytes) that hashing them at once would hold the
+ * loop. The same number as xxh32(). REQUIRES: loadChecksum() has resolved.
+ */
+export async function xxh32InSlices(bytes: Uint8Array, seed = 0): Promise<number> {
+  if (bytes.length <= SLICE_BYTES) return xxh32(bytes, seed);
+  invariant(create32 !== undefined, 'xxh32InSlices called before loadChecksum()');
+  const state = create32(seed);
+  for (let at = 0; at < bytes.length; at += SLICE_BYTES) {
+    if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    state.update(bytes.subarray(at, at + SLICE_BYTES));
+  }
+  return state.digest() >>> 0;
 }
 
 const PRIME1 = 0x9e3779b1;

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { closedError, ioError, StrataError } from './errors.js';
 import { native, warnFallbackOnce } from './native.js';
 
@@ -49,10 +50,22 @@ export interface RandomAccessFile {
   /** Size of the file when it was opened. */
   readonly size: number;
   /**
+   * The open descriptor, for native calls that read it directly (src/base/native.ts); absent
+   * where every read must go through read(), as in a fault-injecting file system. Throws
+   * CLOSED once the file is closed (its number may name another file by then).
+   */
+  readonly fd?: number;
+  /**
    * Reads exactly `length` bytes at `offset` with pread(2) on the calling thread.
    * A short read throws CORRUPTION naming the file and offset.
    */
   read(offset: number, length: number): Uint8Array;
+  /**
+   * read() on libuv's thread pool, for reads of megabytes that would hold the event loop;
+   * the same errors. Optional: where absent, those reads run read() instead. REQUIRES: the
+   * file is not closed before the promise settles.
+   */
+  readAsync?(offset: number, length: number): Promise<Uint8Array>;
   /** Idempotent. */
   close(): void;
 }
@@ -218,6 +231,8 @@ function afterBytes(chunks: Uint8Array[], bytes: number): Uint8Array[] {
   return rest;
 }
 
+const readAt = promisify(fs.read);
+
 class NodeRandomAccessFile implements RandomAccessFile {
   readonly path: string;
   readonly size: number;
@@ -230,6 +245,11 @@ class NodeRandomAccessFile implements RandomAccessFile {
     this.size = size;
   }
 
+  get fd(): number {
+    if (this.#closed) throw closedError(this.path);
+    return this.#fd;
+  }
+
   read(offset: number, length: number): Uint8Array {
     if (this.#closed) throw closedError(this.path);
     const out = Buffer.allocUnsafe(length);
@@ -239,6 +259,25 @@ class NodeRandomAccessFile implements RandomAccessFile {
         const n = fs.readSync(this.#fd, out, done, length - done, offset + done);
         if (n === 0) break;
         done += n;
+      }
+    } catch (err) {
+      throw ioError('read', this.path, err);
+    }
+    if (done !== length) {
+      throw new StrataError('CORRUPTION', `${this.path}@${offset}: wanted ${length} bytes, file ends after ${done}`);
+    }
+    return out;
+  }
+
+  async readAsync(offset: number, length: number): Promise<Uint8Array> {
+    if (this.#closed) throw closedError(this.path);
+    const out = Buffer.allocUnsafe(length);
+    let done = 0;
+    try {
+      while (done < length) {
+        const { bytesRead } = await readAt(this.#fd, out, done, length - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
       }
     } catch (err) {
       throw ioError('read', this.path, err);

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 
 /** The version of the addon's exports this loader speaks; native/stratadb_io.c's ABI_VERSION. */
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 const ADDON_PATH = '../../../build/Release/stratadb_io.node';
 /** Written by scripts/install.js when node-gyp failed: why, then the build's output. */
 const INSTALL_FAILED_LOG = new URL('../../../build/install-failed.log', import.meta.url);
@@ -27,10 +27,18 @@ export interface NativeCalls {
   flock(fd: number): void;
   /** flock(2) LOCK_UN. */
   funlock(fd: number): void;
+  /**
+   * A table block (src/sstable/physical-block.ts): pread of the frame whose payload is `size`
+   * bytes at `offset`, its xxh32 checked, then the contents (the payload copied, or its LZ4
+   * block decompressed) as a Buffer; a failed check returns what failed, as text.
+   */
+  readBlock(fd: number, offset: number, size: number, noneCode: number, lz4Code: number, maxContents: number): Buffer | string;
+  /** readBlock as one job on libuv's thread pool (blocks of megabytes). */
+  readBlockAsync(fd: number, offset: number, size: number, noneCode: number, lz4Code: number, maxContents: number): Promise<Buffer | string>;
 }
 
 export type NativeCallName = keyof NativeCalls;
-export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock'];
+export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync'];
 
 /** What runs instead of each native call, and what that costs. */
 export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
@@ -41,6 +49,9 @@ export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
     'in the same network namespace of this machine only (not another container with its own network, ' +
     'nor another machine on a network file system), and any local user can hold the name',
   funlock: 'the socket of the flock fallback is closed instead',
+  readBlock: 'a table block read on a block-cache miss is a readSync, an xxh32 in WebAssembly and an LZ4 decompression through lz4-napi: several crossings instead of one',
+  readBlockAsync:
+    "a block of megabytes read by get() is read and decompressed on the thread pool (fs.read, lz4-napi's uncompress) but checksummed on the main thread in 1 MiB slices, and lz4-napi's buffers are not counted by the garbage collector (more memory held)",
 };
 
 export interface NativeIoStatus {

@@ -64,7 +64,7 @@ import {
 } from '../compaction/index.js';
 import { NUM_LEVELS, VersionSet, type TableMeta } from '../manifest/index.js';
 import { Memtable, MemtablePool } from '../memtable/index.js';
-import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/index.js';
+import { BlockCache, LargeBlocks, TableCache, type TableBuilderOptions } from '../sstable/index.js';
 import { WalSet } from '../wal/index.js';
 import { CommitPipeline } from './commit-pipeline.js';
 import { DbIterator, type Bounds } from './db-iterator.js';
@@ -168,6 +168,8 @@ export class Engine {
   readonly #clock: SequenceClock;
   readonly #blockCache: BlockCache | undefined;
   readonly #tableCache: TableCache;
+  /** Where asynchronous reads of this shard defer large blocks (src/sstable/large-blocks.ts). */
+  readonly largeBlocks = new LargeBlocks();
   readonly #snapshots = new SnapshotList();
   readonly #builderOptions: TableBuilderOptions;
   /** Tables being written whose edit is not yet applied: never deleted as obsolete. */
@@ -226,6 +228,7 @@ export class Engine {
     this.#tableCache = new TableCache(options.fs, (n) => tableFileName(dir, n), {
       maxOpenFiles: options.maxOpenFiles,
       blockCache: this.#blockCache,
+      largeBlocks: this.largeBlocks,
     });
     this.#builderOptions = builderOptionsOf(options);
     this.#clock = hooks.clock ?? new SequenceClock(versions.lastSequence);
@@ -390,14 +393,14 @@ export class Engine {
   get(key: Uint8Array, seq: SeqNum = this.#clock.published): Buffer | undefined {
     const hit = this.#find(key, seq);
     if (hit === undefined || hit.kind === ValueKind.Delete) return undefined;
-    return Buffer.from(hit.value);
+    return this.largeBlocks.copyOut(hit.value);
   }
 
   /** get() with the sequence number of the write that stored the value. */
   getEntry(key: Uint8Array, seq: SeqNum): { value: Buffer; seq: SeqNum } | undefined {
     const hit = this.#find(key, seq);
     if (hit === undefined || hit.kind === ValueKind.Delete) return undefined;
-    return { value: Buffer.from(hit.value), seq: hit.seq };
+    return { value: this.largeBlocks.copyOut(hit.value), seq: hit.seq };
   }
 
   /**

@@ -6,8 +6,9 @@
 // supplies its private methods (_open, _get, _put, ...), which receive keys and values
 // already encoded to a format declared below, and it uses only stratadb's public API.
 //
-// Reads are served synchronously by stratadb, so every read (get, getMany, has, an
-// iterator's cursor) takes its snapshot in the call itself: implicitSnapshots holds.
+// Every read (get, getMany, has, an iterator's cursor) takes its snapshot in the call itself:
+// implicitSnapshots holds. get and getMany go through stratadb's get and getMany, so that long
+// runs of them let the event loop turn and large values are read off the main thread.
 
 import { AbstractLevel, type AbstractDatabaseOptions } from 'abstract-level';
 import { open, type BatchOperation, type Database, type OpenOptions, type ReadOptions } from '../index.js';
@@ -149,7 +150,13 @@ export class StrataLevel<KDefault = string, VDefault = string> extends AbstractL
   }
 
   async _get(key: Encoded, options: PrivateReadOptions): Promise<Encoded | undefined> {
-    return this._getSync(key, options);
+    let value: Buffer | undefined;
+    try {
+      value = await this.#database().get(keyBytes(key), readOptions(options));
+    } catch (err) {
+      throw toLevelError(err);
+    }
+    return value === undefined ? undefined : decoderFor(options.valueEncoding)(value);
   }
 
   _getSync(key: Encoded, options: PrivateReadOptions): Encoded | undefined {
@@ -165,16 +172,14 @@ export class StrataLevel<KDefault = string, VDefault = string> extends AbstractL
   async _getMany(keys: Encoded[], options: PrivateReadOptions): Promise<(Encoded | undefined)[]> {
     const db = this.#database();
     const decode = decoderFor(options.valueEncoding);
+    let values: (Buffer | undefined)[];
     try {
-      // One synchronous pass: every key is read at the same sequence number.
-      const read = readOptions(options);
-      return keys.map((key) => {
-        const value = db.getSync(keyBytes(key), read);
-        return value === undefined ? undefined : decode(value);
-      });
+      // Every key is read at the sequence number of the call.
+      values = await db.getMany(keys.map(keyBytes), readOptions(options));
     } catch (err) {
       throw toLevelError(err);
     }
+    return values.map((value) => (value === undefined ? undefined : decode(value)));
   }
 
   async _has(key: Encoded, options: { snapshot?: unknown }): Promise<boolean> {

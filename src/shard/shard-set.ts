@@ -57,6 +57,7 @@ import { RecoveryCoordinator } from './recovery-coordinator.js';
 import { shardOf, splitByShard } from './router.js';
 import { readShardsFile, shardDirName, writeShardsFile } from './shards-file.js';
 import { WriteTracker } from './write-tracker.js';
+import type { LargeBlocks } from '../sstable/index.js';
 
 export interface ShardedStats extends EngineStats {
   /** Each shard's own numbers; the fields above are their totals (levels summed per level). */
@@ -336,6 +337,12 @@ export class ShardSet {
   get(key: Uint8Array, seq: SeqNum): Buffer | undefined {
     const engines = this.#engines;
     return engines[shardOf(key, engines.length)]!.get(key, seq);
+  }
+
+  /** Where an asynchronous read of `key` defers large blocks: its shard's. */
+  largeBlocksOf(key: Uint8Array): LargeBlocks {
+    const engines = this.#engines;
+    return engines[shardOf(key, engines.length)]!.largeBlocks;
   }
 
   /** The newest value of `key` visible at `seq`, with the sequence number that wrote it. */

@@ -10,11 +10,12 @@
 // A block handle (format.ts) names the payload: the frame spans handle.size + 5 bytes.
 // Compression values are persisted: append, never renumber.
 
-import { compressSync, uncompressSync } from 'lz4-napi';
+import { compressSync, uncompress, uncompressSync } from 'lz4-napi';
 import { asBuffer, getU32, putU32 } from '../base/bytes.js';
-import { xxh32 } from '../base/checksum.js';
-import { corruption, StrataError } from '../base/errors.js';
+import { xxh32, xxh32InSlices } from '../base/checksum.js';
+import { corruption, ioError, StrataError } from '../base/errors.js';
 import type { RandomAccessFile } from '../base/fs.js';
+import { native } from '../base/native.js';
 
 export const BLOCK_TRAILER_BYTES = 1 + 4;
 
@@ -53,27 +54,93 @@ export function sealPhysicalBlock(out: Uint8Array, start: number, payloadLength:
  * returns its contents, decompressed. `what` names the block in CORRUPTION messages.
  */
 export function readPhysicalBlock(file: RandomAccessFile, offset: number, size: number, what: string): Buffer {
+  const readBlock = native.readBlock;
+  if (readBlock !== undefined && file.fd !== undefined) {
+    let contents: Buffer | string;
+    try {
+      contents = readBlock(file.fd, offset, size, Compression.None, Compression.Lz4, MAX_CONTENTS_BYTES);
+    } catch (err) {
+      throw ioError('read', file.path, err);
+    }
+    if (typeof contents === 'string') throw corruption(file.path, offset, `${what} ${contents}`);
+    return contents;
+  }
   let frame: Buffer;
   try {
     frame = asBuffer(file.read(offset, size + BLOCK_TRAILER_BYTES));
   } catch (err) {
-    if (err instanceof StrataError && err.code === 'CORRUPTION') throw corruption(file.path, offset, `${what} of ${size} bytes runs past the end of the file`);
-    throw err;
+    throw pastTheEnd(err, file, offset, size, what);
   }
-  const stored = getU32(frame, size + 1);
-  if (xxh32(frame.subarray(0, size + 1)) !== stored) throw corruption(file.path, offset, `${what} checksum mismatch`);
-  const compression = frame[size]!;
-  const payload = frame.subarray(0, size);
-  if (compression === Compression.None) return payload;
-  if (compression !== Compression.Lz4) throw corruption(file.path, offset, `${what} has unknown compression ${compression}`);
-  const contentsLength = size >= 4 ? getU32(payload, 0) : -1;
-  if (contentsLength < 0 || contentsLength > MAX_CONTENTS_BYTES) throw corruption(file.path, offset, `${what} declares an impossible length`);
+  if (xxh32(frame.subarray(0, size + 1)) !== getU32(frame, size + 1)) throw corruption(file.path, offset, `${what} checksum mismatch`);
+  const payload = checkedPayload(frame, size, file.path, offset, what);
+  if (payload.contentsLength < 0) return payload.bytes;
   let contents: Buffer;
   try {
-    contents = uncompressSync(payload);
+    contents = uncompressSync(payload.bytes);
   } catch {
     throw corruption(file.path, offset, `${what} does not decompress`);
   }
-  if (contents.length !== contentsLength) throw corruption(file.path, offset, `${what} decompressed to ${contents.length} bytes, not ${contentsLength}`);
+  return checkedContents(contents, payload.contentsLength, file.path, offset, what);
+}
+
+/**
+ * readPhysicalBlock() for blocks of megabytes, with the least work on the event loop's
+ * thread: all of it on libuv's thread pool through the native readBlockAsync; without it, the
+ * read and the decompression (RandomAccessFile.readAsync, lz4-napi's uncompress) there and
+ * the checksum a slice at a time with turns of the loop between slices. The same checks, in the same order: no byte is decompressed before its checksum
+ * matched. Falls back to the synchronous read where the file has no readAsync.
+ */
+export async function readPhysicalBlockAsync(file: RandomAccessFile, offset: number, size: number, what: string): Promise<Buffer> {
+  const readBlockAsync = native.readBlockAsync;
+  if (readBlockAsync !== undefined && file.fd !== undefined) {
+    let contents: Buffer | string;
+    try {
+      contents = await readBlockAsync(file.fd, offset, size, Compression.None, Compression.Lz4, MAX_CONTENTS_BYTES);
+    } catch (err) {
+      throw ioError('read', file.path, err);
+    }
+    if (typeof contents === 'string') throw corruption(file.path, offset, `${what} ${contents}`);
+    return contents;
+  }
+  let frame: Buffer;
+  try {
+    frame = asBuffer(file.readAsync === undefined ? file.read(offset, size + BLOCK_TRAILER_BYTES) : await file.readAsync(offset, size + BLOCK_TRAILER_BYTES));
+  } catch (err) {
+    throw pastTheEnd(err, file, offset, size, what);
+  }
+  if ((await xxh32InSlices(frame.subarray(0, size + 1))) !== getU32(frame, size + 1)) throw corruption(file.path, offset, `${what} checksum mismatch`);
+  const payload = checkedPayload(frame, size, file.path, offset, what);
+  if (payload.contentsLength < 0) return payload.bytes;
+  let contents: Buffer;
+  try {
+    contents = await uncompress(payload.bytes);
+  } catch {
+    throw corruption(file.path, offset, `${what} does not decompress`);
+  }
+  return checkedContents(contents, payload.contentsLength, file.path, offset, what);
+}
+
+/** A short read (the file ends inside the block) as CORRUPTION naming the block. */
+function pastTheEnd(err: unknown, file: RandomAccessFile, offset: number, size: number, what: string): unknown {
+  if (err instanceof StrataError && err.code === 'CORRUPTION') return corruption(file.path, offset, `${what} of ${size} bytes runs past the end of the file`);
+  return err;
+}
+
+/**
+ * The payload of a frame whose checksum matched, and the length its contents declare when it
+ * is compressed (-1 when it is not).
+ */
+function checkedPayload(frame: Buffer, size: number, path: string, offset: number, what: string): { bytes: Buffer; contentsLength: number } {
+  const compression = frame[size]!;
+  const bytes = frame.subarray(0, size);
+  if (compression === Compression.None) return { bytes, contentsLength: -1 };
+  if (compression !== Compression.Lz4) throw corruption(path, offset, `${what} has unknown compression ${compression}`);
+  const contentsLength = size >= 4 ? getU32(bytes, 0) : -1;
+  if (contentsLength < 0 || contentsLength > MAX_CONTENTS_BYTES) throw corruption(path, offset, `${what} declares an impossible length`);
+  return { bytes, contentsLength };
+}
+
+function checkedContents(contents: Buffer, contentsLength: number, path: string, offset: number, what: string): Buffer {
+  if (contents.length !== contentsLength) throw corruption(path, offset, `${what} decompressed to ${contents.length} bytes, not ${contentsLength}`);
   return contents;
 }

@@ -10,6 +10,7 @@ import { closedError, invalidArgument } from '../base/errors.js';
 import type { FileSystem } from '../base/fs.js';
 import type { SeqNum } from '../base/internal-key.js';
 import type { BlockCache } from './block-cache.js';
+import type { LargeBlocks } from './large-blocks.js';
 import { TableReader } from './table-reader.js';
 
 export interface TableCacheOptions {
@@ -17,6 +18,8 @@ export interface TableCacheOptions {
   maxOpenFiles: number;
   /** Shared by every reader; undefined caches no blocks. */
   blockCache: BlockCache | undefined;
+  /** Where asynchronous reads defer large blocks (large-blocks.ts); undefined reads them in place. */
+  largeBlocks?: LargeBlocks;
 }
 
 class Entry {
@@ -45,6 +48,7 @@ export class TableCache {
   readonly #fileNameOf: (fileNumber: number) => string;
   readonly #maxOpenFiles: number;
   readonly #blockCache: BlockCache | undefined;
+  readonly #largeBlocks: LargeBlocks | undefined;
   readonly #entries = new Map<number, Entry>();
   #uses = 0;
   #closed = false;
@@ -55,6 +59,7 @@ export class TableCache {
     this.#fileNameOf = fileNameOf;
     this.#maxOpenFiles = options.maxOpenFiles;
     this.#blockCache = options.blockCache;
+    this.#largeBlocks = options.largeBlocks;
   }
 
   get openFiles(): number {
@@ -111,7 +116,7 @@ export class TableCache {
   #open(fileNumber: number): TableReader {
     const file = this.#fs.openReadable(this.#fileNameOf(fileNumber));
     try {
-      return TableReader.open(file, fileNumber, this.#blockCache);
+      return TableReader.open(file, fileNumber, this.#blockCache, this.#largeBlocks);
     } catch (err) {
       file.close();
       throw err;

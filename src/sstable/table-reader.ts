@@ -1,6 +1,7 @@
 // Reads a table (format.ts). open() checks the footer and reads the filter, properties and
 // index blocks once; data blocks are read on demand, checksummed, and kept in the block
-// cache. Reads are synchronous (pread through RandomAccessFile).
+// cache. Reads are synchronous (pread through RandomAccessFile), except that an asynchronous
+// read defers blocks of megabytes (large-blocks.ts).
 //
 // Lifetime: the reader holds one reference for its owner and one per open iterator; close()
 // drops the owner's, and the file closes when the last reference goes, so an iterator stays
@@ -12,10 +13,11 @@ import type { SeqNum, ValueKind } from '../base/internal-key.js';
 import type { InternalIterator } from '../base/internal-iterator.js';
 import type { BlockCache, FileBlocks } from './block-cache.js';
 import { Block } from './block-format.js';
+import { BlockDeferred, LARGE_BLOCK_BYTES, type LargeBlocks } from './large-blocks.js';
 import { BlockIter } from './block-iter.js';
 import { BloomFilter, bloomHash } from './bloom.js';
 import { decodeFooter, FOOTER_BYTES } from './format.js';
-import { BLOCK_TRAILER_BYTES, readPhysicalBlock } from './physical-block.js';
+import { BLOCK_TRAILER_BYTES, readPhysicalBlock, readPhysicalBlockAsync } from './physical-block.js';
 import { decodeProperties, type TableProperties } from './properties.js';
 import { TableIndex } from './table-index.js';
 import { TableIterator } from './table-iterator.js';
@@ -30,6 +32,7 @@ export class TableReader {
   readonly #cached: FileBlocks | undefined;
   readonly #filter: BloomFilter;
   readonly #index: TableIndex;
+  readonly #large: LargeBlocks | undefined;
   #refs = 1;
   #closed = false;
   /** Scratch cursor of get(), which is synchronous and so never runs twice at once. */
@@ -40,7 +43,7 @@ export class TableReader {
    * from then on. Throws CORRUPTION (naming file and offset) or NOT_SUPPORTED; the caller then
    * still owns and closes `file`. REQUIRES: loadChecksum() has resolved.
    */
-  static open(file: RandomAccessFile, fileNumber: number, cache: BlockCache | undefined): TableReader {
+  static open(file: RandomAccessFile, fileNumber: number, cache: BlockCache | undefined, large?: LargeBlocks): TableReader {
     const size = file.size;
     if (size < FOOTER_BYTES) throw corruption(file.path, 0, `file of ${size} bytes is shorter than a table footer (${FOOTER_BYTES} bytes)`);
     const footerOffset = size - FOOTER_BYTES;
@@ -60,10 +63,18 @@ export class TableReader {
     if (props.dataBlocks * BLOCK_TRAILER_BYTES > filter.offset) throw corruption(file.path, properties.offset, `${props.dataBlocks} data blocks cannot fit in ${filter.offset} bytes`);
     const indexBlock = new Block(readPhysicalBlock(file, index.offset, index.size, 'index block'), file.path, index.offset);
     const tableIndex = new TableIndex(indexBlock, filter.offset, props.dataBlocks);
-    return new TableReader(file, fileNumber, cache, props, bloom, tableIndex);
+    return new TableReader(file, fileNumber, cache, props, bloom, tableIndex, large);
   }
 
-  private constructor(file: RandomAccessFile, fileNumber: number, cache: BlockCache | undefined, properties: TableProperties, filter: BloomFilter, index: TableIndex) {
+  private constructor(
+    file: RandomAccessFile,
+    fileNumber: number,
+    cache: BlockCache | undefined,
+    properties: TableProperties,
+    filter: BloomFilter,
+    index: TableIndex,
+    large: LargeBlocks | undefined,
+  ) {
     this.#file = file;
     this.fileNumber = fileNumber;
     this.fileSize = file.size;
@@ -72,6 +83,7 @@ export class TableReader {
     this.properties = properties;
     this.#filter = filter;
     this.#index = index;
+    this.#large = large;
   }
 
   /**
@@ -132,6 +144,8 @@ export class TableReader {
 
   /** Data block `i`: from the cache, or read and checked. */
   #dataBlock(i: number): Block {
+    const size = this.#index.blockSize(i);
+    if (size >= LARGE_BLOCK_BYTES) return this.#largeBlock(i, size);
     const cache = this.#cache;
     const cached = this.#cached;
     if (cache !== undefined) {
@@ -139,9 +153,31 @@ export class TableReader {
       if (block !== undefined) return block;
     }
     const offset = this.#index.blockOffset(i);
-    const block = new Block(readPhysicalBlock(this.#file, offset, this.#index.blockSize(i), 'data block'), this.#file.path, offset);
+    const block = new Block(readPhysicalBlock(this.#file, offset, size, 'data block'), this.#file.path, offset);
     // A closed reader's blocks are not cached: its file may be on its way to deletion.
     if (cache !== undefined && !this.#closed) cache.insert(cached!, i, block);
     return block;
+  }
+
+  /** Large data block `i` (large-blocks.ts): never cached; deferred when the caller asks. */
+  #largeBlock(i: number, size: number): Block {
+    const large = this.#large;
+    const offset = this.#index.blockOffset(i);
+    if (large !== undefined) {
+      const ready = large.ready(this.fileNumber, i);
+      if (ready !== undefined) return ready;
+      if (large.deferring) throw new BlockDeferred(this.fileNumber, i, this.#loadAsync(offset, size));
+    }
+    return new Block(readPhysicalBlock(this.#file, offset, size, 'data block'), this.#file.path, offset);
+  }
+
+  /** Reads data block at `offset` off the event loop's thread, holding the file open meanwhile. */
+  async #loadAsync(offset: number, size: number): Promise<Block> {
+    this.#refs++;
+    try {
+      return new Block(await readPhysicalBlockAsync(this.#file, offset, size, 'data block'), this.#file.path, offset);
+    } finally {
+      this.#unref();
+    }
   }
 }

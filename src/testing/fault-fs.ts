@@ -688,6 +688,15 @@ class FaultReadableFile implements RandomAccessFile {
     return this.#real.read(offset, length);
   }
 
+  readAsync(offset: number, length: number): Promise<Uint8Array> {
+    try {
+      this.#fs.admit('read', this.path);
+      return this.#real.readAsync?.(offset, length) ?? Promise.resolve(this.#real.read(offset, length));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

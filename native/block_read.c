@@ -1,0 +1,368 @@
+// readBlock: one table block read, checked and decompressed in one call on the calling thread,
+// for src/sstable/physical-block.ts (the owner of the block frame, which documents it):
+//
+//   frame := payload[size] | compression u8 | checksum u32 LE,  checksum := xxh32(payload ++ compression)
+//   compression `lz4`: payload := contentsLength u32 LE | LZ4 block
+//
+// readBlock(fd, offset, size, noneCode, lz4Code, maxContents) → Buffer | string
+//   pread(2) of the frame at `offset`; xxh32 over payload and compression byte, compared with
+//   the stored checksum before any byte is used; then the contents: a copy of the payload
+//   (compression `noneCode`) or its LZ4 block decompressed (compression `lz4Code`) straight
+//   into the returned Buffer. A check that fails returns a string saying what failed (the
+//   caller makes it a CORRUPTION naming file and offset); a failed pread throws an errno error.
+//   The compression codes and the length bound come from the caller, so that the format's
+//   numbers are written down once, in TypeScript.
+//
+// readBlockAsync(fd, offset, size, noneCode, lz4Code, maxContents) → Promise<Buffer | string>
+//   The same, as one job on libuv's thread pool (for blocks of megabytes: get() of a large
+//   value): read, checksum and decompression all off the main thread. The contents are
+//   malloc'd memory handed to JavaScript as an external Buffer, counted towards V8's external
+//   memory (napi_adjust_external_memory) so that the garbage collector frees it in time.
+//
+// Why native: on a block-cache miss of a 4 KiB block, readSync + Buffer + xxh32 (WebAssembly,
+// which copies its input first) + lz4-napi's uncompressSync cost about 12 µs on the main
+// thread here, 7 of them in uncompressSync's call overhead; this call does the same work in
+// one crossing.
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "block_read.h"
+
+// Frames up to this size are read into a buffer on the stack; larger ones into malloc'd memory.
+#define STACK_FRAME_BYTES (64 * 1024)
+#define TRAILER_BYTES 5
+
+static uint32_t rd32(const uint8_t* p) {
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+// XXH32 as specified by the xxHash project (the same numbers as src/base/checksum.ts).
+#define P1 2654435761U
+#define P2 2246822519U
+#define P3 3266489917U
+#define P4 668265263U
+#define P5 374761393U
+static uint32_t rotl32(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
+static uint32_t round32(uint32_t acc, uint32_t lane) { return rotl32(acc + lane * P2, 13) * P1; }
+
+static uint32_t xxh32(const uint8_t* p, size_t len, uint32_t seed) {
+  const uint8_t* end = p + len;
+  uint32_t h;
+  if (len >= 16) {
+    uint32_t v1 = seed + P1 + P2, v2 = seed + P2, v3 = seed, v4 = seed - P1;
+    const uint8_t* limit = end - 16;
+    do {
+      v1 = round32(v1, rd32(p));
+      v2 = round32(v2, rd32(p + 4));
+      v3 = round32(v3, rd32(p + 8));
+      v4 = round32(v4, rd32(p + 12));
+      p += 16;
+    } while (p <= limit);
+    h = rotl32(v1, 1) + rotl32(v2, 7) + rotl32(v3, 12) + rotl32(v4, 18);
+  } else {
+    h = seed + P5;
+  }
+  h += (uint32_t)len;
+  for (; p + 4 <= end; p += 4) h = rotl32(h + rd32(p) * P3, 17) * P4;
+  for (; p < end; p++) h = rotl32(h + (*p) * P5, 11) * P1;
+  h ^= h >> 15;
+  h *= P2;
+  h ^= h >> 13;
+  h *= P3;
+  h ^= h >> 16;
+  return h;
+}
+
+// Decodes an LZ4 block (the LZ4 block format: sequences of token, literals, offset, match)
+// into dst. Every read and write is bounds-checked: damaged input returns -1, never reads or
+// writes outside the two buffers. Returns the bytes written.
+static int64_t lz4_decode(const uint8_t* src, size_t src_len, uint8_t* dst, size_t dst_cap) {
+  const uint8_t* ip = src;
+  const uint8_t* const iend = src + src_len;
+  uint8_t* op = dst;
+  uint8_t* const oend = dst + dst_cap;
+  for (;;) {
+    if (ip >= iend) return -1;
+    unsigned token = *ip++;
+    size_t literals = token >> 4;
+    if (literals == 15) {
+      unsigned s;
+      do {
+        if (ip >= iend) return -1;
+        s = *ip++;
+        literals += s;
+      } while (s == 255);
+    }
+    if ((size_t)(iend - ip) < literals || (size_t)(oend - op) < literals) return -1;
+    memcpy(op, ip, literals);
+    op += literals;
+    ip += literals;
+    if (ip == iend) break;  // the last sequence ends after its literals
+    if (iend - ip < 2) return -1;
+    size_t offset = (size_t)ip[0] | ((size_t)ip[1] << 8);
+    ip += 2;
+    if (offset == 0 || offset > (size_t)(op - dst)) return -1;
+    size_t match = token & 15;
+    if (match == 15) {
+      unsigned s;
+      do {
+        if (ip >= iend) return -1;
+        s = *ip++;
+        match += s;
+      } while (s == 255);
+    }
+    match += 4;
+    if ((size_t)(oend - op) < match) return -1;
+    const uint8_t* from = op - offset;
+    if (offset >= match) {
+      memcpy(op, from, match);
+      op += match;
+    } else {
+      // The match overlaps the bytes it produces: a pattern of period `offset`. Copy it from
+      // `from` in chunks that never overlap their source, each as long as everything written
+      // since `from` (so a multiple of the period, and doubling): log(match / offset) copies.
+      while (match > 0) {
+        size_t n = (size_t)(op - from);
+        if (n > match) n = match;
+        memcpy(op, from, n);
+        op += n;
+        match -= n;
+      }
+    }
+  }
+  return op - dst;
+}
+
+static napi_value failure(napi_env env, const char* what) {
+  napi_value s;
+  if (napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &s) != napi_ok) return NULL;
+  return s;
+}
+
+static napi_value errno_error(napi_env env, int err) {
+  napi_value message, error, value;
+  napi_create_string_utf8(env, strerror(err), NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, NULL, message, &error);
+  napi_create_int32(env, err, &value);
+  napi_set_named_property(env, error, "errno", value);
+  napi_create_string_utf8(env, "pread", NAPI_AUTO_LENGTH, &value);
+  napi_set_named_property(env, error, "syscall", value);
+  return error;
+}
+
+// Checks the frame and makes the contents Buffer (or the failure string).
+static napi_value contents_of(napi_env env, const uint8_t* frame, size_t size, uint32_t none_code, uint32_t lz4_code, int64_t max_contents) {
+  char what[96];
+  if (xxh32(frame, size + 1, 0) != rd32(frame + size + 1)) return failure(env, "checksum mismatch");
+  uint32_t compression = frame[size];
+  napi_value out;
+  void* data;
+  if (compression == none_code) {
+    if (napi_create_buffer_copy(env, size, frame, &data, &out) != napi_ok) return NULL;
+    return out;
+  }
+  if (compression != lz4_code) {
+    snprintf(what, sizeof what, "has unknown compression %u", compression);
+    return failure(env, what);
+  }
+  if (size < 4 || (int64_t)rd32(frame) > max_contents) return failure(env, "declares an impossible length");
+  size_t contents = rd32(frame);
+  if (napi_create_buffer(env, contents, &data, &out) != napi_ok) return NULL;
+  int64_t n = lz4_decode(frame + 4, size - 4, data, contents);
+  if (n < 0) return failure(env, "does not decompress");
+  if ((size_t)n != contents) {
+    snprintf(what, sizeof what, "decompressed to %lld bytes, not %zu", (long long)n, contents);
+    return failure(env, what);
+  }
+  return out;
+}
+
+napi_value read_block_js(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  size_t argc = 6;
+  int32_t fd;
+  int64_t offset, size, max_contents;
+  uint32_t none_code, lz4_code;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_int64(env, argv[1], &offset) != napi_ok || napi_get_value_int64(env, argv[2], &size) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &none_code) != napi_ok || napi_get_value_uint32(env, argv[4], &lz4_code) != napi_ok ||
+      napi_get_value_int64(env, argv[5], &max_contents) != napi_ok || offset < 0 || size < 0 || size > INT32_MAX) {
+    napi_throw_type_error(env, NULL, "stratadb_io: readBlock(fd, offset, size, noneCode, lz4Code, maxContents)");
+    return NULL;
+  }
+  size_t frame_bytes = (size_t)size + TRAILER_BYTES;
+  uint8_t stack_frame[STACK_FRAME_BYTES];
+  uint8_t* frame = frame_bytes <= sizeof stack_frame ? stack_frame : malloc(frame_bytes);
+  if (frame == NULL) {
+    napi_throw_error(env, NULL, "stratadb_io: out of memory");
+    return NULL;
+  }
+  size_t done = 0;
+  while (done < frame_bytes) {
+    ssize_t n = pread(fd, frame + done, frame_bytes - done, offset + (off_t)done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      if (frame != stack_frame) free(frame);
+      napi_throw(env, errno_error(env, err));
+      return NULL;
+    }
+    if (n == 0) break;
+    done += (size_t)n;
+  }
+  napi_value result;
+  if (done < frame_bytes) {
+    char what[64];
+    snprintf(what, sizeof what, "of %lld bytes runs past the end of the file", (long long)size);
+    result = failure(env, what);
+  } else {
+    result = contents_of(env, frame, (size_t)size, none_code, lz4_code, max_contents);
+  }
+  if (frame != stack_frame) free(frame);
+  return result;
+}
+
+// ---- readBlockAsync ----
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;
+  int64_t offset, size, max_contents;
+  uint32_t none_code, lz4_code;
+  // Results: contents (malloc'd, owned until handed to JavaScript), or a failure, or an errno.
+  uint8_t* contents;
+  size_t contents_len;
+  // The allocation `contents` points into (the frame itself for an uncompressed block).
+  uint8_t* allocation;
+  char failure[96];
+  int err;
+} AsyncRead;
+
+static void run_read_block(napi_env env, void* data) {
+  (void)env;
+  AsyncRead* job = data;
+  size_t frame_bytes = (size_t)job->size + TRAILER_BYTES;
+  uint8_t* frame = malloc(frame_bytes);
+  if (frame == NULL) {
+    job->err = ENOMEM;
+    return;
+  }
+  size_t done = 0;
+  while (done < frame_bytes) {
+    ssize_t n = pread(job->fd, frame + done, frame_bytes - done, job->offset + (off_t)done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      job->err = errno;
+      free(frame);
+      return;
+    }
+    if (n == 0) break;
+    done += (size_t)n;
+  }
+  size_t size = (size_t)job->size;
+  if (done < frame_bytes) {
+    snprintf(job->failure, sizeof job->failure, "of %lld bytes runs past the end of the file", (long long)job->size);
+  } else if (xxh32(frame, size + 1, 0) != rd32(frame + size + 1)) {
+    snprintf(job->failure, sizeof job->failure, "checksum mismatch");
+  } else if (frame[size] == job->none_code) {
+    job->contents = job->allocation = frame;
+    job->contents_len = size;
+    return;
+  } else if (frame[size] != job->lz4_code) {
+    snprintf(job->failure, sizeof job->failure, "has unknown compression %u", (unsigned)frame[size]);
+  } else if (size < 4 || (int64_t)rd32(frame) > job->max_contents) {
+    snprintf(job->failure, sizeof job->failure, "declares an impossible length");
+  } else {
+    size_t contents = rd32(frame);
+    uint8_t* out = malloc(contents > 0 ? contents : 1);
+    if (out == NULL) {
+      job->err = ENOMEM;
+    } else {
+      int64_t n = lz4_decode(frame + 4, size - 4, out, contents);
+      if (n < 0) {
+        snprintf(job->failure, sizeof job->failure, "does not decompress");
+        free(out);
+      } else if ((size_t)n != contents) {
+        snprintf(job->failure, sizeof job->failure, "decompressed to %lld bytes, not %zu", (long long)n, contents);
+        free(out);
+      } else {
+        job->contents = job->allocation = out;
+        job->contents_len = contents;
+      }
+    }
+  }
+  free(frame);
+}
+
+static void free_contents(napi_env env, void* data, void* hint) {
+  int64_t change;
+  napi_adjust_external_memory(env, -(int64_t)(intptr_t)hint, &change);
+  free(data);
+}
+
+static void complete_read_block(napi_env env, napi_status status, void* data) {
+  AsyncRead* job = data;
+  napi_value result;
+  if (status != napi_ok) {
+    napi_create_string_utf8(env, "stratadb_io: readBlockAsync was cancelled", NAPI_AUTO_LENGTH, &result);
+    napi_value error;
+    napi_create_error(env, NULL, result, &error);
+    napi_reject_deferred(env, job->deferred, error);
+    free(job->allocation);
+  } else if (job->err != 0) {
+    napi_reject_deferred(env, job->deferred, errno_error(env, job->err));
+  } else if (job->contents == NULL) {
+    napi_create_string_utf8(env, job->failure, NAPI_AUTO_LENGTH, &result);
+    napi_resolve_deferred(env, job->deferred, result);
+  } else if (napi_create_external_buffer(env, job->contents_len, job->contents, free_contents, (void*)(intptr_t)job->contents_len, &result) != napi_ok) {
+    free(job->allocation);
+    napi_value message, error;
+    napi_create_string_utf8(env, "stratadb_io: could not make the block's Buffer", NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &error);
+    napi_reject_deferred(env, job->deferred, error);
+  } else {
+    int64_t change;
+    napi_adjust_external_memory(env, (int64_t)job->contents_len, &change);
+    napi_resolve_deferred(env, job->deferred, result);
+  }
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+napi_value read_block_async_js(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  size_t argc = 6;
+  AsyncRead* job = calloc(1, sizeof(AsyncRead));
+  if (job == NULL) {
+    napi_throw_error(env, NULL, "stratadb_io: out of memory");
+    return NULL;
+  }
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_int64(env, argv[1], &job->offset) != napi_ok || napi_get_value_int64(env, argv[2], &job->size) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &job->none_code) != napi_ok || napi_get_value_uint32(env, argv[4], &job->lz4_code) != napi_ok ||
+      napi_get_value_int64(env, argv[5], &job->max_contents) != napi_ok || job->offset < 0 || job->size < 0 || job->size > INT32_MAX) {
+    free(job);
+    napi_throw_type_error(env, NULL, "stratadb_io: readBlockAsync(fd, offset, size, noneCode, lz4Code, maxContents)");
+    return NULL;
+  }
+  job->fd = fd;
+  napi_value promise, name;
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "stratadb.readBlockAsync", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, run_read_block, complete_read_block, job, &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    free(job);
+    napi_throw_error(env, NULL, "stratadb_io: could not queue readBlockAsync");
+    return NULL;
+  }
+  return promise;
+}

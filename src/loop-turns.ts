@@ -1,0 +1,57 @@
+// Gives the event loop a turn during long runs of reads. A read the engine serves from memory
+// settles its promise at once, on the microtask queue: a caller that awaits 200,000 gets (or a
+// `for await` over 200,000 entries) back to back would never let a timer or an I/O callback run.
+//
+// A run starts with the first read after the loop last turned: it notes the time and schedules
+// a marker (one setImmediate, at most one pending); when the marker runs, the loop has turned
+// and the run is over. A read that finds the run older than TURN_BUDGET_MS settles its promise
+// from the marker instead of at once, and so does every read after it until the marker runs:
+// the microtask queue drains, timers and I/O get their turn, then the reads go on. A timer is
+// thereby late by about TURN_BUDGET_MS at most (plus the reads between two looks at the clock);
+// the cost is one setImmediate per TURN_BUDGET_MS of reading and a look at the clock every
+// CLOCK_EVERY reads (performance.now() costs about 0.3 µs here, a tenth of a cached get).
+//
+// One per database: nothing here is shared between databases.
+
+/** How long reads may hold the event loop before they let it turn. */
+export const TURN_BUDGET_MS = 5;
+/** Reads between two looks at the clock (a power of two). */
+const CLOCK_EVERY = 32;
+
+export class LoopTurns {
+  /** Whether a marker is pending: a run of reads is under way. */
+  #watching = false;
+  /** When the run began (performance.now()). */
+  #since = 0;
+  /** Reads in this run, to look at the clock every CLOCK_EVERY of them. */
+  #reads = 0;
+  /** The turn reads wait for once the run is over budget, and what settles it. */
+  #turn: Promise<void> | undefined;
+  #endTurn: (() => void) | undefined;
+  readonly #turned = () => {
+    this.#watching = false;
+    const end = this.#endTurn;
+    this.#turn = undefined;
+    this.#endTurn = undefined;
+    end?.();
+  };
+
+  /** Undefined to settle a read at once, or the turn of the event loop to settle it after. */
+  due(): Promise<void> | undefined {
+    if (!this.#watching) {
+      this.#watching = true;
+      this.#since = performance.now();
+      setImmediate(this.#turned);
+      return undefined;
+    }
+    if (this.#turn !== undefined) return this.#turn;
+    if ((++this.#reads & (CLOCK_EVERY - 1)) !== 0 || performance.now() - this.#since < TURN_BUDGET_MS) return undefined;
+    return (this.#turn = new Promise((resolve) => (this.#endTurn = resolve)));
+  }
+
+  /** `value`, settled at once or after the turn due. */
+  settle<T>(value: T): Promise<T> {
+    const turn = this.due();
+    return turn === undefined ? Promise.resolve(value) : turn.then(() => value);
+  }
+}

@@ -1,0 +1,73 @@
+// Blocks of megabytes (a large value is stored alone in a block of its size) are read without
+// holding the event loop: reading, checking and decompressing a 64 MiB block on the loop's
+// thread takes about half a second, and copying it out another 50 ms.
+//
+// An asynchronous read (Database.get) runs its synchronous lookup with `deferring` set. A
+// reader that reaches a block of LARGE_BLOCK_BYTES or more throws a BlockDeferred instead of
+// reading it; the caller pins its sequence number, awaits `load` (readPhysicalBlockAsync: the
+// native readBlockAsync does read, checksum and decompression as one job on libuv's thread
+// pool; the fallback reads and decompresses there and checksums in slices), hands the block back
+// with ready() and runs the lookup again, which then finds it. The lookup is synchronous from
+// start to end each time, so it sees one version of the tree; the second run may meet another
+// large block (the first was compacted away meanwhile) and defer again.
+//
+// Large blocks bypass the block cache: a cached one would be copied out on every get (50 ms
+// for 64 MiB) and would push out thousands of small blocks. A block loaded for one read
+// belongs to that read alone, so copyOut() hands its value to the caller without a copy.
+// Synchronous reads (getSync, iterators, compactions) read large blocks synchronously, as before.
+
+import type { Block } from './block-format.js';
+
+/** A physical block's payload this large or larger is a large block. */
+export const LARGE_BLOCK_BYTES = 1 << 20;
+
+/** Thrown by a table reader asked for a large block while deferring. Not an error: a request. */
+export class BlockDeferred {
+  constructor(
+    readonly fileNumber: number,
+    readonly blockNumber: number,
+    /** Reads and checks the block: CORRUPTION and IO_ERROR as a synchronous read. */
+    readonly load: Promise<Block>,
+  ) {}
+}
+
+export class LargeBlocks {
+  /** Set while an asynchronous read runs its lookup: large blocks not ready are deferred. */
+  deferring = false;
+  /** Blocks loaded for the lookup being run again, by file and block number. */
+  #ready: { fileNumber: number; blockNumber: number; block: Block }[] = [];
+
+  /** A block loaded for the current lookup, or undefined. Internal to src/sstable. */
+  ready(fileNumber: number, blockNumber: number): Block | undefined {
+    for (const r of this.#ready) if (r.fileNumber === fileNumber && r.blockNumber === blockNumber) return r.block;
+    return undefined;
+  }
+
+  /**
+   * Runs `lookup` with `blocks` at hand and large blocks deferred, and forgets the blocks
+   * after. Throws BlockDeferred when it needs one more.
+   */
+  runDeferring<T>(blocks: readonly BlockDeferredResult[], lookup: () => T): T {
+    this.deferring = true;
+    this.#ready = blocks as BlockDeferredResult[];
+    try {
+      return lookup();
+    } finally {
+      this.deferring = false;
+      this.#ready = [];
+    }
+  }
+
+  /**
+   * `view` as a Buffer of its own: a copy, except for a value inside a block loaded for the
+   * lookup that is running, which no one else holds: that is handed over as it is.
+   */
+  copyOut(view: Uint8Array): Buffer {
+    if (view.byteLength >= LARGE_BLOCK_BYTES) {
+      for (const r of this.#ready) if (r.block.data.buffer === view.buffer) return Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+    }
+    return Buffer.from(view);
+  }
+}
+
+export type BlockDeferredResult = { fileNumber: number; blockNumber: number; block: Block };

@@ -1,0 +1,235 @@
+// Reads and the event loop: long runs of awaited reads let timers run, and values of megabytes
+// are read off the loop's thread (src/loop-turns.ts, src/sstable/large-blocks.ts) and still
+// come back right: at a snapshot, to concurrent readers, and while a compaction deletes the
+// table they are read from.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { NodeFileSystem, open, type Database, type FileSystem, type RandomAccessFile } from '../src/index.js';
+import { expectCode, filesOf, withTempDir } from './helpers.js';
+
+const KEYS = 5000;
+const key = (i: number) => `key-${String(i).padStart(6, '0')}`;
+
+async function filled(dir: string, flush: boolean): Promise<Database> {
+  const db = await open(dir);
+  for (let i = 0; i < KEYS; i += 500) {
+    await db.batch(Array.from({ length: 500 }, (_, j) => ({ type: 'put' as const, key: key(i + j), value: `value ${i + j}` })));
+  }
+  if (flush) await db.flush();
+  return db;
+}
+
+/** Runs `body` for at least `ms` milliseconds of awaited reads; how often a 1 ms timer fired meanwhile. */
+async function timerFiringsDuring(ms: number, body: () => Promise<void>): Promise<number> {
+  let fired = 0;
+  const timer = setInterval(() => fired++, 1);
+  try {
+    const start = performance.now();
+    while (performance.now() - start < ms) await body();
+  } finally {
+    clearInterval(timer);
+  }
+  return fired;
+}
+
+for (const flush of [false, true]) {
+  const where = flush ? 'from tables' : 'from the memtable';
+  test(`a long run of awaited get()s ${where} lets a timer run`, async () => {
+    await withTempDir(async (dir) => {
+      const db = await filled(dir, flush);
+      try {
+        const fired = await timerFiringsDuring(100, async () => {
+          for (let i = 0; i < KEYS; i++) assert.is((await db.get(key(i)))?.toString(), `value ${i}`);
+        });
+        assert.ok(fired > 0, `the timer fired ${fired} times`);
+      } finally {
+        await db.close();
+      }
+    });
+  });
+
+  test(`a long for-await over an iterator ${where} lets a timer run, and so do next() and nextv()`, async () => {
+    await withTempDir(async (dir) => {
+      const db = await filled(dir, flush);
+      try {
+        const scanned = await timerFiringsDuring(100, async () => {
+          let n = 0;
+          for await (const [k] of db.iterator()) assert.is(k.toString(), key(n++));
+          assert.is(n, KEYS);
+        });
+        assert.ok(scanned > 0, `for await: the timer fired ${scanned} times`);
+        const stepped = await timerFiringsDuring(100, async () => {
+          const it = db.iterator();
+          try {
+            while ((await it.next()) !== undefined);
+          } finally {
+            await it.close();
+          }
+        });
+        assert.ok(stepped > 0, `next(): the timer fired ${stepped} times`);
+        const batched = await timerFiringsDuring(100, async () => {
+          const it = db.iterator();
+          try {
+            while ((await it.nextv(10)).length > 0);
+          } finally {
+            await it.close();
+          }
+        });
+        assert.ok(batched > 0, `nextv(): the timer fired ${batched} times`);
+      } finally {
+        await db.close();
+      }
+    });
+  });
+}
+
+const MiB = 1024 * 1024;
+
+/** A value of `bytes` bytes that LZ4 halves (as db_bench's values), different for each `seed`. */
+function largeValue(bytes: number, seed: number): Buffer {
+  const v = Buffer.alloc(bytes);
+  let x = seed * 2654435761 + 1;
+  for (let i = 0; i < bytes; i++) {
+    if ((i & 1023) < 512) v[i] = seed & 0xff;
+    else {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      v[i] = x >>> 24;
+    }
+  }
+  return v;
+}
+
+test('get() of values of megabytes from a table: the same bytes as getSync(), at a snapshot, and a buffer of its own per caller', async () => {
+  await withTempDir(async (dir) => {
+    const db = await open(dir);
+    try {
+      const big = largeValue(3 * MiB, 1);
+      const plain = Buffer.from(largeValue(2 * MiB, 2).map((b, i) => (b * 31 + i * 7) & 0xff)); // incompressible-ish: stored as is
+      await db.put('a', 'before');
+      await db.put('big', big);
+      await db.put('plain', plain);
+      await db.put('z', 'after');
+      await db.flush();
+      const snap = db.snapshot();
+      await db.put('big', 'overwritten');
+      await db.flush();
+      assert.is((await db.get('big'))?.toString(), 'overwritten');
+      assert.ok((await db.get('big', { snapshot: snap }))?.equals(big), 'get() at the snapshot: the large value');
+      assert.ok(db.getSync('big', { snapshot: snap })?.equals(big), 'getSync() at the snapshot: the large value');
+      assert.ok((await db.getEntry('big', { snapshot: snap }))?.value.equals(big), 'getEntry() at the snapshot');
+      assert.ok((await db.get('plain'))?.equals(plain), 'an uncompressed large value');
+      assert.is((await db.get('a'))?.toString(), 'before', 'a small key in the large block');
+      assert.is((await db.get('z'))?.toString(), 'after');
+      assert.is(await db.get('nothing'), undefined);
+      const [x, y] = await Promise.all([db.get('big', { snapshot: snap }), db.get('big', { snapshot: snap })]);
+      x![0] = x![0]! ^ 0xff;
+      assert.ok(y!.equals(big), 'one caller changing its buffer does not change another caller\'s');
+      assert.ok((await db.get('big', { snapshot: snap }))?.equals(big), 'nor the next read');
+      snap.release();
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+test('get() of a large value keeps the event loop turning while it reads', async () => {
+  await withTempDir(async (dir) => {
+    const db = await open(dir);
+    try {
+      const big = largeValue(16 * MiB, 3);
+      await db.put('big', big);
+      await db.flush();
+      let fired = 0;
+      const timer = setInterval(() => fired++, 1);
+      const got = await db.get('big');
+      clearInterval(timer);
+      assert.ok(got?.equals(big));
+      assert.ok(fired > 0, `the timer fired ${fired} times during the read`);
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+test('a large read in flight while a compaction deletes its table still returns the value it read', async () => {
+  await withTempDir(async (dir) => {
+    const real = new NodeFileSystem();
+    let releaseReads!: () => void;
+    const held = new Promise<void>((resolve) => (releaseReads = resolve));
+    let heldReads = 0;
+    // Large blocks are read with readAsync: hold those until the table is gone.
+    const slow: FileSystem = Object.assign(Object.create(real) as FileSystem, {
+      openReadable: (file: string): RandomAccessFile => {
+        const inner = real.openReadable(file);
+        return {
+          path: inner.path,
+          size: inner.size,
+          read: (offset, length) => inner.read(offset, length),
+          readAsync: async (offset, length) => {
+            heldReads++;
+            await held;
+            return inner.readAsync!(offset, length);
+          },
+          close: () => inner.close(),
+        };
+      },
+    });
+    const db = await open(dir, { fs: slow });
+    try {
+      const big = largeValue(2 * MiB, 4);
+      await db.put('big', big);
+      await db.put('small', 'x');
+      await db.flush();
+      const table = filesOf(dir, '.sst')[0]!;
+      const reading = db.get('big');
+      await db.put('big', 'new');
+      await db.put('other', 'y');
+      await db.flush();
+      await db.compactRange();
+      assert.not.ok(fs.existsSync(path.join(dir, table)), `${table} was deleted by the compaction`);
+      assert.is(heldReads, 1, 'the read was in flight');
+      releaseReads();
+      assert.ok((await reading)?.equals(big), 'the read returns the value at its sequence number');
+      assert.is((await db.get('big'))?.toString(), 'new');
+    } finally {
+      releaseReads();
+      await db.close();
+    }
+  });
+});
+
+test('getMany() reads every key at the sequence of the call, also while writes land during its turns of the event loop, and large values among them', async () => {
+  await withTempDir(async (dir) => {
+    const db = await filled(dir, true);
+    try {
+      const big = largeValue(2 * MiB, 5);
+      await db.put(key(7), big);
+      await db.flush();
+      const keys = [...Array.from({ length: KEYS }, (_, i) => key(i)), 'absent', key(7)];
+      // Writes queued behind the call: each lands when the event loop turns.
+      let writes = 0;
+      const writer = setInterval(() => void db.put(key(writes++ % KEYS), 'changed'), 0);
+      const reading = db.getMany(keys);
+      const values = await reading;
+      clearInterval(writer);
+      assert.is(values.length, keys.length);
+      for (let i = 0; i < KEYS; i++) {
+        if (i === 7) assert.ok(values[i]?.equals(big), 'the large value');
+        else assert.is(values[i]?.toString(), `value ${i}`, `${key(i)}: the value at the call`);
+      }
+      assert.is(values[KEYS], undefined);
+      assert.ok(values[KEYS + 1]?.equals(big));
+      assert.not.ok(values[KEYS + 1] === values[7], 'each value a buffer of its own');
+      assert.equal(await db.getMany([]), []);
+      await expectCode(() => db.getMany('abc' as unknown as string[]), 'INVALID_ARGUMENT', 'getMany() of a string');
+      await expectCode(() => db.getMany([key(1), 42 as unknown as string]), 'INVALID_ARGUMENT', 'getMany() with a number among the keys');
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+test.run();
