@@ -131,6 +131,8 @@ export class Database {
     conditionalWritesRefused: 0,
   };
   readonly #transactionHost: TransactionHost;
+  /** Checkpoints, backups and ingests in progress: close() waits for them. */
+  readonly #longCalls = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
 
   /** @internal Use open(). */
@@ -368,6 +370,31 @@ export class Database {
   }
 
   /**
+   * Writes an openable copy of the database, as of the moment of the call, to the new directory
+   * `dir` (it must not exist): tables hard-linked where the file system allows, copied
+   * otherwise. Writes and reads go on meanwhile. Resolves to the sequence number the copy is
+   * at (every write that resolved to it or less is in the copy, no later one); opening the copy
+   * reports it as its `sequence`.
+   */
+  checkpoint(dir: string): Promise<bigint> {
+    try {
+      this.#checkOpen();
+      if (typeof dir !== 'string' || dir.length === 0 || dir.includes('\0')) throw invalidArgument('checkpoint: dir must be a non-empty string');
+      return this.#longCall(this.#engine.checkpoint(this.#options.fs, path.resolve(dir)).then((r) => BigInt(r.sequence)));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Tracks `work` until it settles, so that close() waits for it. */
+  #longCall<T>(work: Promise<T>): Promise<T> {
+    const tracked = work.catch(() => undefined);
+    this.#longCalls.add(tracked);
+    void tracked.then(() => this.#longCalls.delete(tracked));
+    return work;
+  }
+
+  /**
    * Compacts the keys in [start, end] (everything by default; either end may be omitted) down
    * to the deepest level, dropping overwritten versions and deletions no snapshot needs.
    * Resolves when done.
@@ -404,7 +431,8 @@ export class Database {
       for (const feed of [...this.#feeds]) feed.fail(closedError('database'));
       for (const it of [...this.#iterators]) it.closeSync();
       for (const snap of [...this.#snapshots]) snap.release();
-      this.#closing = this.#engine.close();
+      const calls = [...this.#longCalls];
+      this.#closing = Promise.all(calls).then(() => this.#engine.close());
     }
     return this.#closing;
   }

@@ -76,6 +76,13 @@ export interface FileSystem {
   rename(from: string, to: string): Promise<void>;
   /** Removes `file`; a missing file is not an error. Durable only after syncDir(). */
   unlink(file: string): Promise<void>;
+  /**
+   * Makes `newPath` a second name of the existing file `existing` (link(2)); its bytes are the
+   * same file's, durable as far as that file's are. The new name is durable only after
+   * syncDir() of its directory. Fails (IO_ERROR with errno EXDEV, EPERM, ...) where the file
+   * system cannot link: callers copy instead. Optional: absent means the same as failing.
+   */
+  link?(existing: string, newPath: string): Promise<void>;
   /** fsync(2) of a directory: creates, renames and unlinks in it before the call are durable. */
   syncDir(dir: string): Promise<void>;
   /**
@@ -304,6 +311,14 @@ export class NodeFileSystem implements FileSystem {
       await fs.promises.unlink(file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('unlink', file, err);
+    }
+  }
+
+  async link(existing: string, newPath: string): Promise<void> {
+    try {
+      await fs.promises.link(existing, newPath);
+    } catch (err) {
+      throw ioError('link', existing, err);
     }
   }
 

@@ -72,6 +72,7 @@ import { SequenceClock } from './sequence-clock.js';
 import { SnapshotList } from './snapshots.js';
 import { Participant, type TwoPhaseHooks, type TwoPhaseParticipant } from './two-phase-participant.js';
 import { ChangeLog } from './change-log.js';
+import type { CheckpointView } from './checkpoint.js';
 
 interface Immutable {
   readonly mem: Memtable;
@@ -419,6 +420,31 @@ export class Engine {
     // Not while a prepared batch is open (invariant 8).
     await (this.#twoPhase?.betweenPrepares(rotate) ?? this.#pipeline.barrier(rotate));
     await this.#waitForFlushes();
+  }
+
+  /**
+   * What a checkpoint copies (checkpoint.ts): switches the memtable, waits until it and every
+   * older one are tables, then returns the current version, ref()ed until release(). Every
+   * write published before the call is then in that version's tables.
+   */
+  async checkpointView(): Promise<CheckpointView> {
+    this.#checkOpen();
+    let through: number | undefined;
+    const rotate = async () => {
+      if (this.#mem.entryCount > 0) await this.#rotate();
+      through = this.#imms.at(-1)?.walNumber;
+    };
+    // Not while a prepared batch is open (invariant 8).
+    await (this.#twoPhase?.betweenPrepares(rotate) ?? this.#pipeline.barrier(rotate));
+    // Only the memtables up to the switch: later ones hold later writes only.
+    while (through !== undefined && this.#imms.length > 0 && this.#imms[0]!.walNumber <= through) {
+      this.#scheduleFlush();
+      await this.#waitForProgress();
+    }
+    this.#checkOpen();
+    const version = this.#versions.current;
+    version.ref();
+    return { fs: this.#options.fs, dir: this.dir, version, builder: this.#builderOptions, release: () => version.unref() };
   }
 
   /**

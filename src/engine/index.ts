@@ -7,3 +7,4 @@ export type { EngineHooks } from './engine.js';
 export type { TwoPhaseHooks, TwoPhaseParticipant, TwoPhaseScan } from './two-phase-participant.js';
 export { decodeCommit, decodePrepare } from './two-phase-format.js';
 export { ChangeLog, ShardCursor, CHANGE_CHUNK_BYTES, type ShardRecord, type CommitSeen } from './change-log.js';
+export { writeShardCheckpoint, linkOrCopy, copyFile, type CheckpointView, type ShardCheckpoint } from './checkpoint.js';

@@ -38,6 +38,7 @@ import {
   StrataError,
   type BatchEntry,
   type FileLock,
+  type FileSystem,
   type SeqNum,
 } from '../base/index.js';
 import { BackgroundPool } from '../compaction/index.js';
@@ -51,6 +52,7 @@ import {
   type TwoPhaseParticipant,
 } from '../engine/index.js';
 import { ChangeFeed, type FeedOptions } from './change-feed.js';
+import { writeCheckpoint, type CheckpointResult } from './checkpoint.js';
 import { openCursor } from './merged-cursor.js';
 import { RecoveryCoordinator } from './recovery-coordinator.js';
 import { shardOf, splitByShard } from './router.js';
@@ -365,6 +367,16 @@ export class ShardSet {
 
   async flush(): Promise<void> {
     await settleAll(this.#engines.map((e) => e.flush()));
+  }
+
+  /** A copy of the database at the published sequence, in the new directory `dst` (checkpoint.ts). */
+  async checkpoint(fs: FileSystem, dst: string): Promise<CheckpointResult> {
+    const seq = this.acquireSnapshot();
+    try {
+      return await writeCheckpoint(fs, this.#engines, seq, dst);
+    } finally {
+      this.releaseSnapshot(seq);
+    }
   }
 
   async compactRange(start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<void> {

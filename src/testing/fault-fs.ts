@@ -11,13 +11,14 @@
  *   trimToSize() cuts those zeros off; either is durable at the next sync(), which records the
  *   file's length as `syncedLength`. Appends into preallocated zeros that were never synced
  *   are zeros again after a power cut.
- * - Directory entries. Every create (createWritable, lock of a new file), rename, unlink and
+ * - Directory entries. Every create (createWritable, lock of a new file, link), rename, unlink and
  *   mkdir is logged as an un-synced operation of its directory (for a rename: the directory of
  *   the destination). syncDir(dir) makes the operations logged in `dir` before the call
  *   durable: they leave the log.
  * - powerCut() makes the directory tree look as a power cut would leave it: it replays the log
  *   backwards, undoing each operation
- *     create  → the file is removed (a file it truncated comes back)
+ *     create  → the file is removed (a file it truncated comes back; for a link: the new
+ *               name goes, the file keeps its other names)
  *     rename  → the file goes back to its old name (a file it replaced comes back)
  *     unlink  → the file comes back
  *     mkdir   → the directory is removed, with everything in it
@@ -75,7 +76,8 @@ export type FsOpName =
   | 'release'
   | 'preallocate'
   | 'trimToSize'
-  | 'syncFile';
+  | 'syncFile'
+  | 'link';
 
 /**
  * One call, as the trace records it: its name, its path (a rename's source; `to` its
@@ -96,7 +98,7 @@ export interface FsOp {
 export type OpMatcher = { op?: FsOpName | readonly FsOpName[]; path?: RegExp | string } | ((op: FsOp) => boolean);
 
 /** The calls that can change what a power cut leaves: the crash points of a sweep. */
-export const MUTATING_OPS: readonly FsOpName[] = ['createWritable', 'append', 'sync', 'rename', 'unlink', 'syncDir', 'mkdir', 'preallocate', 'trimToSize', 'syncFile'];
+export const MUTATING_OPS: readonly FsOpName[] = ['createWritable', 'append', 'sync', 'rename', 'unlink', 'syncDir', 'mkdir', 'preallocate', 'trimToSize', 'syncFile', 'link'];
 
 /** Matches the calls in MUTATING_OPS. */
 export const mutatingOps: OpMatcher = { op: MUTATING_OPS };
@@ -340,6 +342,24 @@ export class FaultInjectingFileSystem implements FileSystem {
       this.#files.delete(p);
       if (saved !== undefined) this.#log({ kind: 'unlink', dir: path.dirname(p), path: p, saved });
     });
+  }
+
+  /**
+   * As link(2) through the wrapped FileSystem (which must have link()). The new name shares the
+   * file: a power cut leaves it the bytes the file keeps under its first name, which should be
+   * synced whole (stratadb links only finished tables).
+   */
+  link(existing: string, newPath: string): Promise<void> {
+    const e = path.resolve(existing);
+    const n = path.resolve(newPath);
+    return this.#run('link', e, async () => {
+      if (this.#base.link === undefined) throw injected('EPERM', 'link', e);
+      await this.#base.link(e, n);
+      const source = this.#nodeAt(e)!;
+      const node: FileNode = { path: n, syncedBytes: source.syncedBytes, syncedLength: source.syncedLength };
+      this.#files.set(n, node);
+      this.#log({ kind: 'create', dir: path.dirname(n), path: n, node, replaced: undefined });
+    }, n);
   }
 
   syncDir(dir: string): Promise<void> {
