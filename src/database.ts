@@ -25,6 +25,7 @@ import {
   type Value,
   type WriteOptions,
 } from './input.js';
+import { tableFilePairs } from './ingest.js';
 import { DatabaseIterator } from './iterator.js';
 import { Snapshot } from './snapshot.js';
 import { RetryLines, runTransaction, transactionArguments, type Transaction, type TransactionCounters, type TransactionHost, type TransactionOptions } from './transaction.js';
@@ -102,7 +103,14 @@ const EMPTY = new Uint8Array(0);
 const READ_OPTIONS = ['snapshot'] as const;
 const ITERATOR_OPTIONS = ['snapshot', 'gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'prefix'] as const;
 const CHANGES_OPTIONS = ['since', 'live', 'durable', 'signal', 'maxBuffered'] as const;
+const INGEST_OPTIONS = [] as const;
 const TRANSACTION_ITERATOR_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'prefix'] as const;
+
+/** One item of an ingest's source as key and value bytes (INVALID_ARGUMENT naming the item). */
+function ingestPair(item: unknown, index: number): readonly [Uint8Array, Uint8Array] {
+  if (!Array.isArray(item) || item.length !== 2) throw invalidArgument(`ingest: item ${index} is not a [key, value] pair: ${describe(item)}`);
+  return [toKey(item[0], `ingest key ${index}`), toValue(item[1], `ingest value ${index}`)];
+}
 
 /** Opens (or creates) the database in directory `location`. */
 export async function open(location: string, options?: OpenOptions): Promise<Database> {
@@ -381,6 +389,31 @@ export class Database {
       this.#checkOpen();
       if (typeof dir !== 'string' || dir.length === 0 || dir.includes('\0')) throw invalidArgument('checkpoint: dir must be a non-empty string');
       return this.#longCall(this.#engine.checkpoint(this.#options.fs, path.resolve(dir)).then((r) => BigInt(r.sequence)));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Loads sorted pairs straight into tables, bypassing the log and the memtables: all of them
+   * or (on any error, or a crash at any moment) none. `source` is an iterable or async
+   * iterable of [key, value] pairs in strictly ascending key order, or an array of paths of
+   * table files written with TableFileWriter (`stratadb/ingest`), their keys ascending across
+   * the files. Unsorted or repeated keys, or a file that is not a table, reject with
+   * INVALID_ARGUMENT; a damaged file with CORRUPTION. The ingest takes one sequence number,
+   * above every write before the call, to which it resolves; reads go on while it runs, and
+   * writes wait for it (they resolve after it, above its sequence number). No options yet.
+   */
+  ingest(source: Iterable<readonly [Key, Value]> | AsyncIterable<readonly [Key, Value]> | readonly string[], options?: Record<string, never>): Promise<bigint> {
+    try {
+      this.#checkOpen();
+      optionsObject(options, 'ingest options', INGEST_OPTIONS);
+      const files = Array.isArray(source) && source.length > 0 && source.every((s) => typeof s === 'string');
+      const pairs: Iterable<unknown> | AsyncIterable<unknown> = files ? tableFilePairs(this.#options.fs, source as readonly string[]) : (source as Iterable<unknown>);
+      if (pairs === null || typeof pairs !== 'object' || !(Symbol.iterator in pairs || Symbol.asyncIterator in pairs)) {
+        throw invalidArgument(`ingest: source must be an iterable of [key, value] pairs or an array of table file paths, got ${describe(source)}`);
+      }
+      return this.#longCall(this.#engine.ingest(this.#options.fs, pairs, ingestPair).then((r) => BigInt(r.sequence)));
     } catch (err) {
       return Promise.reject(err);
     }

@@ -60,7 +60,7 @@ import {
   type CompactionJob,
   type PickedCompaction,
 } from '../compaction/index.js';
-import { NUM_LEVELS, VersionSet, type TableMeta } from '../manifest/index.js';
+import { NUM_LEVELS, VersionSet, type TableMeta, type VersionEdit } from '../manifest/index.js';
 import { Memtable, MemtablePool } from '../memtable/index.js';
 import { BlockCache, TableCache, type TableBuilderOptions } from '../sstable/index.js';
 import { WalSet } from '../wal/index.js';
@@ -73,6 +73,7 @@ import { SnapshotList } from './snapshots.js';
 import { Participant, type TwoPhaseHooks, type TwoPhaseParticipant } from './two-phase-participant.js';
 import { ChangeLog } from './change-log.js';
 import type { CheckpointView } from './checkpoint.js';
+import type { IngestHost } from './ingest.js';
 
 interface Immutable {
   readonly mem: Memtable;
@@ -125,6 +126,12 @@ export interface EngineHooks {
   onWritesFailed?(err: StrataError): void;
   /** Makes the engine a participant shard: its WALs may hold Prepare and Commit records. */
   twoPhase?: TwoPhaseHooks;
+  /**
+   * This shard's part of an ingest across shards whose MANIFEST edit may not have been written
+   * (src/shard/ingest-intent.ts): applied at open unless the MANIFEST's last sequence already
+   * reached the edit's (then it was).
+   */
+  pendingIngest?: VersionEdit;
 }
 
 /** How this database builds tables (flushes, compactions, recovery). */
@@ -296,6 +303,12 @@ export class Engine {
         const meta = await writeTable(fs, dir, n, mem.iterator(), builderOptionsOf(options));
         if (meta) added.push({ level: 0, table: meta });
       }
+      const ingest = hooks.pendingIngest;
+      let ingestSeq = 0;
+      if (ingest?.lastSequence !== undefined && versions.lastSequence < ingest.lastSequence) {
+        added.push(...(ingest.added ?? []));
+        ingestSeq = ingest.lastSequence;
+      }
       const walNumber = versions.newFileNumber();
       await wals.start(walNumber);
       try {
@@ -304,7 +317,7 @@ export class Engine {
         // later writes relies on every shard's logs rising in sequence order. (They are this
         // shard's own records, in logs recovery just synced: a flushed sequence this high says
         // nothing untrue to the coordinator's "part in a table" rule.)
-        const lastSequence = Math.max(replay.lastSeq, recovered.highestSeq);
+        const lastSequence = Math.max(replay.lastSeq, recovered.highestSeq, ingestSeq);
         await versions.startManifest({ logNumber: walNumber, lastSequence, added });
       } catch (err) {
         await wals.close(false).catch(() => {});
@@ -445,6 +458,49 @@ export class Engine {
     const version = this.#versions.current;
     version.ref();
     return { fs: this.#options.fs, dir: this.dir, version, builder: this.#builderOptions, release: () => version.unref() };
+  }
+
+  /** What an ingest needs of this engine (ingest.ts). */
+  get ingestHost(): IngestHost {
+    const engine = this;
+    return {
+      fs: this.#options.fs,
+      dir: this.dir,
+      builder: this.#builderOptions,
+      targetFileBytes: this.#options.targetFileBytes,
+      reserveFileNumber: () => {
+        const n = this.#versions.newFileNumber();
+        this.#pendingOutputs.add(n);
+        return n;
+      },
+      forgetFileNumber: (n) => void this.#pendingOutputs.delete(n),
+      holdWrites: () =>
+        new Promise((held, reject) => {
+          let release!: () => void;
+          const released = new Promise<void>((resolve) => (release = resolve));
+          this.#pipeline.barrier(async () => {
+            held(release);
+            await released;
+          }).catch(reject);
+        }),
+      get preparing() {
+        return engine.#twoPhase?.preparing ?? false;
+      },
+      flushAll: async () => {
+        this.#checkOpen();
+        if (this.#mem.entryCount > 0) await this.#rotate();
+        await this.#waitForFlushes();
+      },
+      current: () => this.#versions.current,
+      get lastSequence() {
+        return engine.#versions.lastSequence;
+      },
+      logAndApply: async (edit) => {
+        await this.#versions.logAndApply(edit);
+        this.#maybeScheduleCompaction();
+      },
+      failWrites: (err) => this.#setBackgroundError('ingest', err),
+    };
   }
 
   /**

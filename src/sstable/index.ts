@@ -5,3 +5,4 @@ export { TableReader } from './table-reader.js';
 export { TableCache, type TableCacheOptions } from './table-cache.js';
 export { BlockCache } from './block-cache.js';
 export type { TableProperties } from './properties.js';
+export { endsInTableMagic } from './table-file.js';
