@@ -25,6 +25,7 @@ import {
   type Value,
   type WriteOptions,
 } from './input.js';
+import { createBackup, type BackupResult } from './backup.js';
 import { tableFilePairs } from './ingest.js';
 import { DatabaseIterator } from './iterator.js';
 import { Snapshot } from './snapshot.js';
@@ -414,6 +415,24 @@ export class Database {
         throw invalidArgument(`ingest: source must be an iterable of [key, value] pairs or an array of table file paths, got ${describe(source)}`);
       }
       return this.#longCall(this.#engine.ingest(this.#options.fs, pairs, ingestPair).then((r) => BigInt(r.sequence)));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Adds a backup of the database, as of the moment of the call, to `backupDir` (created if
+   * missing): numbered, incremental (a file the directory already holds is not copied again),
+   * every file checksummed (src/backup.ts). Writes and reads go on meanwhile. Restore with
+   * restoreBackup(); list with listBackups(); trim with purgeOldBackups().
+   */
+  backup(backupDir: string): Promise<BackupResult> {
+    try {
+      this.#checkOpen();
+      if (typeof backupDir !== 'string' || backupDir.length === 0 || backupDir.includes('\0')) throw invalidArgument('backup: backupDir must be a non-empty string');
+      const fs = this.#options.fs;
+      const checkpoint = (dir: string) => this.#engine.checkpoint(fs, dir).then((r) => BigInt(r.sequence));
+      return this.#longCall(createBackup(fs, this.location, path.resolve(backupDir), checkpoint));
     } catch (err) {
       return Promise.reject(err);
     }

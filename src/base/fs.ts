@@ -92,6 +92,11 @@ export interface FileSystem {
   syncFile(file: string): Promise<void>;
   /** Creates `dir` and missing parents; an existing directory is not an error. */
   mkdir(dir: string): Promise<void>;
+  /**
+   * Removes the empty directory `dir` (rmdir(2)); a missing one is not an error. Durable only
+   * after syncDir() of its parent. Optional: tools that clean up after themselves need it.
+   */
+  removeDir?(dir: string): Promise<void>;
   /** Names (not paths) of the entries of `dir`. */
   readdir(dir: string): Promise<string[]>;
   exists(file: string): Promise<boolean>;
@@ -335,6 +340,14 @@ export class NodeFileSystem implements FileSystem {
       await fs.promises.mkdir(dir, { recursive: true });
     } catch (err) {
       throw ioError('mkdir', dir, err);
+    }
+  }
+
+  async removeDir(dir: string): Promise<void> {
+    try {
+      await fs.promises.rmdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('rmdir', dir, err);
     }
   }
 

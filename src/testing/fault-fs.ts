@@ -11,8 +11,8 @@
  *   trimToSize() cuts those zeros off; either is durable at the next sync(), which records the
  *   file's length as `syncedLength`. Appends into preallocated zeros that were never synced
  *   are zeros again after a power cut.
- * - Directory entries. Every create (createWritable, lock of a new file, link), rename, unlink and
- *   mkdir is logged as an un-synced operation of its directory (for a rename: the directory of
+ * - Directory entries. Every create (createWritable, lock of a new file, link), rename, unlink,
+ *   mkdir and removeDir is logged as an un-synced operation of its directory (for a rename: the directory of
  *   the destination). syncDir(dir) makes the operations logged in `dir` before the call
  *   durable: they leave the log.
  * - powerCut() makes the directory tree look as a power cut would leave it: it replays the log
@@ -22,6 +22,7 @@
  *     rename  → the file goes back to its old name (a file it replaced comes back)
  *     unlink  → the file comes back
  *     mkdir   → the directory is removed, with everything in it
+ *     rmdir   → the (empty) directory comes back
  *   then cuts every file back to its syncedBytes (zeros up to its syncedLength, if that is
  *   longer). A file that comes back has the bytes it held
  *   durably when it was unlinked or replaced: they are kept in memory until the operation is
@@ -77,7 +78,8 @@ export type FsOpName =
   | 'preallocate'
   | 'trimToSize'
   | 'syncFile'
-  | 'link';
+  | 'link'
+  | 'removeDir';
 
 /**
  * One call, as the trace records it: its name, its path (a rename's source; `to` its
@@ -98,7 +100,7 @@ export interface FsOp {
 export type OpMatcher = { op?: FsOpName | readonly FsOpName[]; path?: RegExp | string } | ((op: FsOp) => boolean);
 
 /** The calls that can change what a power cut leaves: the crash points of a sweep. */
-export const MUTATING_OPS: readonly FsOpName[] = ['createWritable', 'append', 'sync', 'rename', 'unlink', 'syncDir', 'mkdir', 'preallocate', 'trimToSize', 'syncFile', 'link'];
+export const MUTATING_OPS: readonly FsOpName[] = ['createWritable', 'append', 'sync', 'rename', 'unlink', 'syncDir', 'mkdir', 'preallocate', 'trimToSize', 'syncFile', 'link', 'removeDir'];
 
 /** Matches the calls in MUTATING_OPS. */
 export const mutatingOps: OpMatcher = { op: MUTATING_OPS };
@@ -126,7 +128,8 @@ type DirOp =
   | { kind: 'create'; seq: number; dir: string; path: string; node: FileNode; replaced: Saved | undefined }
   | { kind: 'rename'; seq: number; dir: string; from: string; to: string; node: FileNode; replaced: Saved | undefined }
   | { kind: 'unlink'; seq: number; dir: string; path: string; saved: Saved }
-  | { kind: 'mkdir'; seq: number; dir: string; path: string };
+  | { kind: 'mkdir'; seq: number; dir: string; path: string }
+  | { kind: 'rmdir'; seq: number; dir: string; path: string };
 
 interface FailRule {
   match: OpMatcher | undefined;
@@ -393,6 +396,17 @@ export class FaultInjectingFileSystem implements FileSystem {
     });
   }
 
+  /** As rmdir(2) through the wrapped FileSystem (which must have removeDir()). */
+  removeDir(dir: string): Promise<void> {
+    const d = path.resolve(dir);
+    return this.#run('removeDir', d, async () => {
+      if (this.#base.removeDir === undefined) throw injected('EPERM', 'removeDir', d);
+      const existed = this.#exists(d);
+      await this.#base.removeDir(d);
+      if (existed) this.#log({ kind: 'rmdir', dir: path.dirname(d), path: d });
+    });
+  }
+
   readdir(dir: string): Promise<string[]> {
     const d = path.resolve(dir);
     return this.#run('readdir', d, () => this.#base.readdir(d));
@@ -572,6 +586,9 @@ export class FaultInjectingFileSystem implements FileSystem {
         return;
       case 'unlink':
         this.#restore(op.path, op.saved);
+        return;
+      case 'rmdir':
+        nodeFs.mkdirSync(op.path, { recursive: true });
         return;
       case 'mkdir':
         nodeFs.rmSync(op.path, { recursive: true, force: true });
