@@ -11,6 +11,9 @@
 //                     long-lived cursors (one per operation in flight)
 //   deleterandom      deletes of random existing keys, each once
 //   readwhilewriting  readrandom while one more writer overwrites random keys without pause
+//   bulkload          job.ops pairs in key order into an empty database through the store's
+//                     bulk path (Store.bulkLoad: stratadb's db.ingest, LMDB's append puts in
+//                     large write transactions); a store without one loads them as fillbatch
 //   transfer          transactions that move an amount between two random accounts (read both
 //                     balances, write both), 64 in flight, on a fresh database of
 //                     TRANSFER_ACCOUNTS accounts loaded before the clock starts; each store
@@ -178,6 +181,29 @@ function fillbatch(job: Job): Driver {
       });
       const bytes = ops * (KEY_BYTES + job.valueBytes);
       return { ops, latencyPer: `batch of ${BATCH_SIZE}`, userBytes: bytes, userWriteBytes: bytes };
+    },
+  };
+}
+
+function bulkload(job: Job): Driver {
+  const values = new ValueSource(job.valueBytes, randomFor(job.seed, job.workload, 'values'));
+  return {
+    async run(ctx) {
+      const { store } = ctx;
+      if (store.bulkLoad === undefined) return fillbatch(job).run(ctx);
+      const started = performance.now();
+      let ops = 0;
+      function* pairs(): Generator<[Buffer, Buffer]> {
+        for (let i = 0; i < job.ops; i++) {
+          yield [makeKey(i), values.next()];
+          ops++;
+          ctx.progress.done++;
+        }
+      }
+      await store.bulkLoad(pairs());
+      ctx.latency.record(performance.now() - started);
+      const bytes = ops * (KEY_BYTES + job.valueBytes);
+      return { ops, latencyPer: `load of ${ops} pairs`, userBytes: bytes, userWriteBytes: bytes };
     },
   };
 }
@@ -374,6 +400,8 @@ export function prepareDriver(job: Job): Driver {
       return readwhilewriting(job);
     case 'transfer':
       return transfer(job);
+    case 'bulkload':
+      return bulkload(job);
     default:
       throw new Error(`no driver for workload ${job.workload}`);
   }

@@ -41,6 +41,7 @@ const EXECUTION_ORDER: readonly WorkloadName[] = [
   'readwhilewriting',
   'deleterandom',
   'transfer',
+  'bulkload',
 ];
 
 /** Tables list workloads in the order options.ts declares them. */
@@ -59,6 +60,7 @@ const TITLES: Record<WorkloadName, string> = {
   seekrandom: 'seek to a random key and read the entry there',
   deleterandom: 'deletes of random existing keys, each once',
   readwhilewriting: 'readrandom while one writer overwrites random keys',
+  bulkload: 'sorted pairs loaded in bulk (stratadb: db.ingest; LMDB: append puts in transactions; others: fillbatch)',
   transfer: `two-key read-modify-write transactions between ${TRANSFER_ACCOUNTS.toLocaleString('en-US')} accounts, ${TRANSFER_IN_FLIGHT} in flight`,
 };
 
@@ -103,6 +105,9 @@ export function planWorkloads(options: BenchOptions): PlannedWorkload[] {
         break;
       case 'deleterandom':
         if (wanted.has(w)) plan.push({ ...base, db: 'main', ops: options.reads, effect: 'removes' });
+        break;
+      case 'bulkload':
+        if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: options.num, inFlight: 1, effect: 'adds' });
         break;
       case 'transfer':
         if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: options.reads, inFlight: TRANSFER_IN_FLIGHT });

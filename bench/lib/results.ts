@@ -41,6 +41,7 @@ const TARGETS: { target: string; ids: string[]; peer: StoreName; atLeast: number
   { target: 'fillsync, 64 writers in flight: at least 2× LMDB', ids: ['fillsync-64'], peer: 'lmdb', atLeast: 2 },
   { target: 'readrandom: at least LMDB', ids: ['readrandom'], peer: 'lmdb', atLeast: 1 },
   { target: 'readseq: at least RocksDB', ids: ['readseq'], peer: 'rocksdb', atLeast: 1 },
+  { target: 'bulkload: at least 2× LMDB (and 5× stratadb fillseq, read from the table)', ids: ['bulkload'], peer: 'lmdb', atLeast: 2 },
 ];
 
 export function findResult(results: readonly JobResult[], store: StoreName, id: string): JobResult | undefined {

@@ -52,6 +52,11 @@ export interface Store {
    * ran (1 without a conflict). Absent where the store's binding has no transactions.
    */
   transfer?(a: Buffer, b: Buffer, update: (a: Buffer | undefined, b: Buffer | undefined) => [Buffer, Buffer], sync: boolean): Promise<number>;
+  /**
+   * Loads `pairs` (keys ascending, into an empty store) through the store's fastest path for
+   * that; durable as a sync: false write. Absent where the store has none.
+   */
+  bulkLoad?(pairs: Iterable<[Buffer, Buffer]>): Promise<void>;
   /** Store figures worth keeping (internal counters), read before close. */
   stats(): Record<string, unknown>;
   close(): Promise<void>;

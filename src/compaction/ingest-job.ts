@@ -16,6 +16,10 @@ import { tableFileName, ValueKind, type FileSystem, type SeqNum } from '../base/
 import { tableMetaOf, type TableMeta } from '../manifest/index.js';
 import { TableBuilder, type TableBuilderOptions } from '../sstable/index.js';
 
+/**
+ * REQUIRES: `data` and `ends` each the whole of an ArrayBuffer that nothing else uses: on a
+ * worker thread they are transferred (the sender's views become empty).
+ */
 export interface IngestJob {
   kind: 'ingest';
   dir: string;

@@ -180,7 +180,9 @@ export class BackgroundPool {
       slot.task = task;
       slot.worker.ref();
       try {
-        slot.worker.postMessage({ id: task.id, job: task.job } satisfies JobRequest);
+        // An ingest job's buffers are handed over, not copied (the caller gave them up).
+        const transfer = isIngest(task.job) ? [task.job.data.buffer as ArrayBuffer, task.job.ends.buffer as ArrayBuffer] : [];
+        slot.worker.postMessage({ id: task.id, job: task.job } satisfies JobRequest, transfer);
       } catch (err) {
         // The job could not be cloned: the caller's bug, and the thread is still fine.
         slot.task = undefined;

@@ -500,6 +500,20 @@ export class Engine {
         this.#maybeScheduleCompaction();
       },
       failWrites: (err) => this.#setBackgroundError('ingest', err),
+      withoutCompactions: async (step) => {
+        // As compactRange() claims #compacting: wait and claim in one synchronous step.
+        while (this.#compacting) await this.#compacting;
+        let finished!: () => void;
+        this.#compacting = new Promise<void>((resolve) => (finished = resolve));
+        try {
+          return await step();
+        } finally {
+          this.#compacting = undefined;
+          finished();
+          this.#notifyProgress();
+          this.#maybeScheduleCompaction();
+        }
+      },
     };
   }
 

@@ -14,7 +14,10 @@
  *    it, overlaps the ingested key range; level 0 when level 0 overlaps it (the ingested
  *    tables, whose one sequence number S is above all, are then the newest there). Below it
  *    lies only older data, so a point read that stops at the first hit is right.
- * 4. The tables are fsynced, and their directory, before the edit names them; the edit's
+ * 4. No compaction runs from the moment the level is chosen until the edit is applied
+ *    (withoutCompactions): one picked from the version before could write an output spanning
+ *    the ingested key range in that level.
+ * 5. The tables are fsynced, and their directory, before the edit names them; the edit's
  *    last sequence is at least S. Until the edit, their numbers are reserved (never deleted
  *    as obsolete).
  */
@@ -47,6 +50,12 @@ export interface IngestHost {
   logAndApply(edit: VersionEdit): Promise<void>;
   /** Stops this engine's writes with `err` (an install that failed part way). */
   failWrites(err: StrataError): void;
+  /**
+   * Runs `step` while no compaction runs in this engine (it waits for one running, and none
+   * starts until `step` settles): a compaction picked from the version before the edit could
+   * otherwise write an output whose key range spans the ingested tables in their level.
+   */
+  withoutCompactions<T>(step: () => Promise<T>): Promise<T>;
 }
 
 /** The level the tables covering [smallest, largest] go to in `version` (invariant 3). */

@@ -60,7 +60,6 @@ export type PairOf = (item: unknown, index: number) => readonly [Uint8Array, Uin
 
 /** Table builds in flight at most, beyond which the source waits. */
 const MAX_BUILDS_IN_FLIGHT = 4;
-const FIRST_PACK_BYTES = 64 * 1024;
 
 /** Ingests `source` (an iterable or async iterable of items `pairOf` understands). */
 export async function ingest(ctx: IngestContext, source: Iterable<unknown> | AsyncIterable<unknown>, pairOf: PairOf): Promise<IngestResult> {
@@ -118,52 +117,70 @@ async function holdAllWrites(ctx: IngestContext): Promise<{ seq: SeqNum; release
   }
 }
 
-/** The pairs of one shard waiting to become a table. */
+/**
+ * The pairs of one shard waiting to become a table, in one buffer of its own (handed to the
+ * worker whole: IngestJob). Allocated at the table's size at once, uninitialized: growing it
+ * pair by pair would copy it over and over.
+ */
 class Pack {
-  data = new Uint8Array(FIRST_PACK_BYTES);
+  readonly data: Uint8Array;
   used = 0;
-  ends = new Uint32Array(1024);
+  ends = new Uint32Array(4096);
   count = 0;
 
-  add(key: Uint8Array, value: Uint8Array): Uint8Array {
-    const need = this.used + key.length + value.length;
-    if (need > this.data.length) {
-      const grown = new Uint8Array(Math.max(need, this.data.length * 2));
-      grown.set(this.data.subarray(0, this.used));
-      this.data = grown;
-    }
+  constructor(capacity: number) {
+    this.data = new Uint8Array(Buffer.allocUnsafeSlow(capacity).buffer);
+  }
+
+  fits(bytes: number): boolean {
+    return this.used + bytes <= this.data.length;
+  }
+
+  /** Appends one pair. REQUIRES: fits(key.length + value.length). */
+  add(key: Uint8Array, value: Uint8Array): void {
     if (this.count + 2 > this.ends.length) {
       const grown = new Uint32Array(this.ends.length * 2);
       grown.set(this.ends);
       this.ends = grown;
     }
-    const keyAt = this.used;
-    this.data.set(key, keyAt);
-    this.used += key.length;
+    this.used = copyInto(this.data, this.used, key);
     this.ends[this.count++] = this.used;
-    this.data.set(value, this.used);
-    this.used += value.length;
+    this.used = copyInto(this.data, this.used, value);
     this.ends[this.count++] = this.used;
-    return this.data.subarray(keyAt, keyAt + key.length);
   }
+
+  /** The ends array trimmed to the pairs added, in a buffer of its own. */
+  finishedEnds(): Uint32Array {
+    return this.ends.length === this.count ? this.ends : this.ends.slice(0, this.count);
+  }
+}
+
+/** Copies `src` into `dst` at `at`; returns the offset after it. Short copies by hand: set() costs more for them. */
+function copyInto(dst: Uint8Array, at: number, src: Uint8Array): number {
+  const n = src.length;
+  if (n <= 32) for (let i = 0; i < n; i++) dst[at + i] = src[i]!;
+  else dst.set(src, at);
+  return at + n;
 }
 
 /** The tables of an ingest being built, per shard, in key order. */
 class Builds {
   readonly #ctx: IngestContext;
   readonly #seq: SeqNum;
-  readonly #packs: Pack[];
+  readonly #packs: (Pack | undefined)[];
   /** Per shard, each table's build in key order. */
   readonly #tables: Promise<TableMeta>[][];
   readonly #reserved: { host: IngestHost; n: number }[] = [];
   readonly #inFlight: Promise<unknown>[] = [];
-  #previous: Uint8Array | undefined;
+  /** The key before, copied (the packs go to the workers). */
+  #previous = new Uint8Array(64);
+  #previousLength = -1;
   entries = 0;
 
   constructor(ctx: IngestContext, seq: SeqNum) {
     this.#ctx = ctx;
     this.#seq = seq;
-    this.#packs = ctx.hosts.map(() => new Pack());
+    this.#packs = ctx.hosts.map(() => undefined);
     this.#tables = ctx.hosts.map(() => []);
   }
 
@@ -183,36 +200,53 @@ class Builds {
 
   /** Adds one pair; returns a promise only when the source must wait for builds in flight. */
   #add([key, value]: readonly [Uint8Array, Uint8Array]): Promise<unknown> | undefined {
-    const previous = this.#previous;
-    if (previous !== undefined && compareBytes(key, previous) <= 0) {
-      throw invalidArgument(`ingest: keys must be strictly ascending, but pair ${this.entries} ${compareBytes(key, previous) === 0 ? 'repeats the key before it' : 'sorts before the one before it'}`);
+    if (this.#previousLength >= 0) {
+      const order = compareBytes(key, this.#previous.subarray(0, this.#previousLength));
+      if (order <= 0) throw invalidArgument(`ingest: keys must be strictly ascending, but pair ${this.entries} ${order === 0 ? 'repeats the key before it' : 'sorts before the one before it'}`);
     }
+    this.#remember(key);
     const hosts = this.#ctx.hosts;
     const shard = hosts.length === 1 ? 0 : shardOf(key, hosts.length);
-    const pack = this.#packs[shard]!;
-    this.#previous = pack.add(key, value);
+    const bytes = key.length + value.length;
+    let wait: Promise<unknown> | undefined;
+    let pack = this.#packs[shard];
+    if (pack !== undefined && !pack.fits(bytes)) {
+      wait = this.#submit(shard);
+      pack = undefined;
+    }
+    if (pack === undefined) {
+      // A table's worth of room, or more for one pair larger than that.
+      pack = new Pack(Math.max(hosts[shard]!.targetFileBytes, bytes));
+      this.#packs[shard] = pack;
+    }
+    pack.add(key, value);
     this.entries++;
-    if (pack.used < hosts[shard]!.targetFileBytes) return undefined;
-    this.#submit(shard);
-    if (this.#inFlight.length < MAX_BUILDS_IN_FLIGHT) return undefined;
-    return this.#inFlight.shift();
+    return wait;
   }
 
-  #submit(shard: number): void {
-    const pack = this.#packs[shard]!;
-    this.#packs[shard] = new Pack();
-    if (pack.count === 0) return;
+  #remember(key: Uint8Array): void {
+    if (key.length > this.#previous.length) this.#previous = new Uint8Array(Math.max(key.length, 2 * this.#previous.length));
+    copyInto(this.#previous, 0, key);
+    this.#previousLength = key.length;
+  }
+
+  /** Sends the shard's pack to be built; returns a build to wait for when too many are in flight. */
+  #submit(shard: number): Promise<unknown> | undefined {
+    const pack = this.#packs[shard];
+    this.#packs[shard] = undefined;
+    if (pack === undefined || pack.count === 0) return undefined;
     const host = this.#ctx.hosts[shard]!;
     const n = host.reserveFileNumber();
     this.#reserved.push({ host, n });
     const build = this.#ctx.pool
       .runIngest(
-        { kind: 'ingest', dir: host.dir, fileNumber: n, seq: this.#seq, data: pack.data.subarray(0, pack.used), ends: pack.ends.subarray(0, pack.count), builder: host.builder },
+        { kind: 'ingest', dir: host.dir, fileNumber: n, seq: this.#seq, data: pack.data, ends: pack.finishedEnds(), builder: host.builder },
         this.#ctx.fs,
       )
       .then((r) => r.table);
     this.#tables[shard]!.push(build);
     this.#inFlight.push(build.catch(() => {}));
+    return this.#inFlight.length > MAX_BUILDS_IN_FLIGHT ? this.#inFlight.shift() : undefined;
   }
 
   /** Builds what is left; resolves, per shard, to its tables in key order, all durable. */
@@ -245,19 +279,34 @@ async function install(ctx: IngestContext, perShard: readonly TableMeta[][], seq
   // Every shard that gets tables flushes first; a database of one shard always does, so that
   // no WAL it replays steps over S (src/engine/ingest.ts, invariant 2).
   await settleAll(hosts.map((h, i) => (perShard[i]!.length > 0 || hosts.length === 1 ? h.flushAll() : Promise.resolve())));
-  const edits = new Map<number, VersionEdit>();
-  hosts.forEach((h, i) => {
-    if (perShard[i]!.length > 0) edits.set(i, ingestEdit(h.current(), h.lastSequence, perShard[i]!, seq));
-  });
-  if (hosts.length === 1) {
-    const edit = edits.get(0);
-    if (edit !== undefined) await hosts[0]!.logAndApply(edit);
-    return;
+  const receiving = hosts.flatMap((h, i) => (perShard[i]!.length > 0 ? [i] : []));
+  if (receiving.length === 0) return;
+  // No compaction in the receiving shards from the choice of level to the edit.
+  let entered!: () => void;
+  const allEntered = new Promise<void>((resolve) => (entered = resolve));
+  let waiting = receiving.length;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  const quiet = receiving.map((i) =>
+    hosts[i]!.withoutCompactions(async () => {
+      if (--waiting === 0) entered();
+      await finished;
+    }),
+  );
+  try {
+    await allEntered;
+    const edits = new Map<number, VersionEdit>(receiving.map((i) => [i, ingestEdit(hosts[i]!.current(), hosts[i]!.lastSequence, perShard[i]!, seq)]));
+    if (hosts.length === 1) {
+      await hosts[0]!.logAndApply(edits.get(0)!);
+      return;
+    }
+    await writeIngestIntent(ctx.fs, ctx.dir, { seq, edits });
+    await settleAll([...edits].map(([i, edit]) => hosts[i]!.logAndApply(edit)));
+    await removeIngestIntent(ctx.fs, ctx.dir);
+  } finally {
+    done();
+    await Promise.allSettled(quiet);
   }
-  if (edits.size === 0) return;
-  await writeIngestIntent(ctx.fs, ctx.dir, { seq, edits });
-  await settleAll([...edits].map(([i, edit]) => hosts[i]!.logAndApply(edit)));
-  await removeIngestIntent(ctx.fs, ctx.dir);
 }
 
 /** Waits for every promise, then rejects with the first failure, or resolves to the values. */
