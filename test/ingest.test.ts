@@ -162,6 +162,43 @@ test('writes racing an ingest wait for it and land above it; compactions go on',
   });
 });
 
+test('an ingest racing compactRange() installs above what the compaction writes', async () => {
+  await withTempDir(async (dir) => {
+    const db = await open(dir, { shards: 2, memtableBytes: 64 * 1024, targetFileBytes: 64 * 1024 });
+    for (let round = 0; round < 3; round++) {
+      for (let i = round; i < 20000; i += 3) await db.put(key(i), `old-${round}`);
+      await db.flush();
+    }
+    const compacting = db.compactRange();
+    const ingesting = db.ingest(pairs(0, 20000, 'new', 4));
+    await Promise.all([compacting, ingesting]);
+    for (let i = 0; i < 20000; i++) {
+      const expected = i % 4 === 0 ? val(i, 'new') : `old-${i % 3}`;
+      assert.is((await db.get(key(i)))?.toString(), expected, `key ${i}`);
+    }
+    await db.compactRange();
+    for (let i = 0; i < 20000; i += 4) assert.is((await db.get(key(i)))?.toString(), val(i, 'new'), `key ${i} after another compaction`);
+    await db.close();
+  });
+});
+
+test('a transaction that read before an ingest conflicts and runs again', async () => {
+  await withTempDir(async (dir) => {
+    const db = await open(dir, { shards: 2 });
+    await db.put(key(5), 'before');
+    let runs = 0;
+    await db.transaction(async (tx) => {
+      runs++;
+      const seen = (await tx.get(key(5)))?.toString();
+      if (runs === 1) await db.ingest([[key(5), 'ingested']]);
+      tx.put('seen', seen ?? 'nothing');
+    });
+    assert.is(runs, 2, 'the first attempt conflicted with the ingest');
+    assert.is((await db.get('seen'))?.toString(), 'ingested');
+    await db.close();
+  });
+});
+
 test('a power cut at any file operation of an ingest into 2 shards leaves all of it or none', async () => {
   await withTempDir(async (dir) => {
     const src = path.join(dir, 'db');
