@@ -199,11 +199,12 @@ test('a transaction that read before an ingest conflicts and runs again', async 
   });
 });
 
-test('a power cut at any file operation of an ingest into 2 shards leaves all of it or none', async () => {
+for (const shards of [1, 2]) {
+test(`a power cut at any file operation of an ingest into ${shards} shard${shards > 1 ? 's' : ''} leaves all of it or none`, async () => {
   await withTempDir(async (dir) => {
     const src = path.join(dir, 'db');
     {
-      const db = await open(src, { shards: 2, memtableBytes: 64 * 1024, targetFileBytes: 64 * 1024 });
+      const db = await open(src, { shards, memtableBytes: 64 * 1024, targetFileBytes: 64 * 1024 });
       for (let i = 0; i < 3000; i += 5) await db.put(key(i), 'old', { sync: true });
       await db.close();
     }
@@ -236,7 +237,7 @@ test('a power cut at any file operation of an ingest into 2 shards leaves all of
       await again.close();
       if (finished) {
         whole = got;
-        assert.ok(point > 20, `the ingest took many file operations (${point})`);
+        assert.ok(point > 10, `the ingest took many file operations (${point})`);
       }
       const ingested = got.filter(([k, v]) => k.startsWith('key-') && v.startsWith('new-')).length;
       if (ingested === 0) {
@@ -252,5 +253,6 @@ test('a power cut at any file operation of an ingest into 2 shards leaves all of
     assert.is(whole!.length, old!.length + 1500 - old!.filter(([k]) => Number(k.slice(4)) % 2 === 0).length);
   });
 });
+}
 
 test.run();
