@@ -22,7 +22,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { corruption, invalidArgument, loadChecksum, NodeFileSystem, StrataError, utf8, type FileSystem } from './base/index.js';
+import { corruption, invalidArgument, loadChecksum, NodeFileSystem, removeTree, StrataError, utf8, type FileSystem } from './base/index.js';
 import { readShardsFile, shardDirName } from './shard/index.js';
 
 export const BACKUP_FORMAT_VERSION = 1;
@@ -60,11 +60,10 @@ const contentFileName = (dir: string, sha256: string) => path.join(dir, 'files',
  * (Database.checkpoint). Resolves to the new backup.
  */
 export async function createBackup(fs: FileSystem, dbDir: string, backupDir: string, checkpoint: (dir: string) => Promise<bigint>): Promise<BackupResult> {
-  const removeDir = requireRemoveDir(fs);
   await fs.mkdir(path.join(backupDir, 'files'));
   // Checkpoints left by backups cut short keep old tables alive through their links.
   for (const name of await fs.readdir(dbDir)) {
-    if (/^\.backup-[0-9a-f]+\.tmp(\.checkpoint-[0-9a-f]+\.tmp)?$/.test(name)) await removeTree(fs, removeDir, path.join(dbDir, name));
+    if (/^\.backup-[0-9a-f]+\.tmp(\.checkpoint-[0-9a-f]+\.tmp)?$/.test(name)) await removeTree(fs, path.join(dbDir, name));
   }
   const temp = path.join(dbDir, `.backup-${randomBytes(6).toString('hex')}.tmp`);
   const sequence = await checkpoint(temp);
@@ -93,7 +92,7 @@ export async function createBackup(fs: FileSystem, dbDir: string, backupDir: str
     await fs.syncDir(backupDir);
     return { ...info, bytesCopied };
   } finally {
-    await removeTree(fs, removeDir, temp).catch(() => {});
+    await removeTree(fs, temp).catch(() => {});
   }
 }
 
@@ -109,7 +108,6 @@ async function listBackupsWith(fs: FileSystem, backupDir: string): Promise<Backu
  * Every file is checked (size, SHA-256) before it counts; CORRUPTION names a damaged one.
  */
 async function restoreBackupWith(fs: FileSystem, backupDir: string, dir: string, id: number | undefined): Promise<BackupInfo> {
-  const removeDir = requireRemoveDir(fs);
   const target = path.resolve(dir);
   let emptyTarget = false;
   if (await fs.exists(target)) {
@@ -144,12 +142,12 @@ async function restoreBackupWith(fs: FileSystem, backupDir: string, dir: string,
     await fs.mkdir(temp);
     for (const d of [...dirs].sort((a, b) => b.length - a.length)) await fs.syncDir(d);
     await fs.syncDir(temp);
-    if (emptyTarget) await removeDir(target);
+    if (emptyTarget) await removeTree(fs, target);
     await fs.rename(temp, target);
     await fs.syncDir(parent);
     return info;
   } catch (err) {
-    await removeTree(fs, removeDir, temp).catch(() => {});
+    await removeTree(fs, temp).catch(() => {});
     throw err;
   }
 }
@@ -328,33 +326,4 @@ async function writeDurably(fs: FileSystem, file: string, bytes: Uint8Array): Pr
 
 function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-function requireRemoveDir(fs: FileSystem): (dir: string) => Promise<void> {
-  const removeDir = fs.removeDir?.bind(fs);
-  if (removeDir === undefined) throw new StrataError('NOT_SUPPORTED', 'backups need a FileSystem with removeDir()');
-  return removeDir;
-}
-
-/**
- * Removes `dir` and what it holds: the layouts this module and checkpoints write (files, and
- * folders of files, one level deep).
- */
-async function removeTree(fs: FileSystem, removeDir: (dir: string) => Promise<void>, dir: string): Promise<void> {
-  if (!(await fs.exists(dir))) return;
-  for (const name of await fs.readdir(dir)) {
-    const p = path.join(dir, name);
-    let inner: string[] | undefined;
-    try {
-      inner = await fs.readdir(p);
-    } catch {
-      inner = undefined;
-    }
-    if (inner === undefined) await fs.unlink(p);
-    else {
-      for (const n of inner) await fs.unlink(path.join(p, n));
-      await removeDir(p);
-    }
-  }
-  await removeDir(dir);
 }

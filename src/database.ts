@@ -142,6 +142,7 @@ export class Database {
   readonly #transactionHost: TransactionHost;
   /** Checkpoints, backups and ingests in progress: close() waits for them. */
   readonly #longCalls = new Set<Promise<unknown>>();
+  #backups: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | undefined;
 
   /** @internal Use open(). */
@@ -432,7 +433,10 @@ export class Database {
       if (typeof backupDir !== 'string' || backupDir.length === 0 || backupDir.includes('\0')) throw invalidArgument('backup: backupDir must be a non-empty string');
       const fs = this.#options.fs;
       const checkpoint = (dir: string) => this.#engine.checkpoint(fs, dir).then((r) => BigInt(r.sequence));
-      return this.#longCall(createBackup(fs, this.location, path.resolve(backupDir), checkpoint));
+      // One at a time: a backup removes the checkpoints that backups cut short left behind.
+      const run = this.#backups.then(() => createBackup(fs, this.location, path.resolve(backupDir), checkpoint));
+      this.#backups = run.catch(() => {});
+      return this.#longCall(run);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -123,6 +123,28 @@ test('checkpoint tables are hard links of the source tables', async () => {
   });
 });
 
+test('where the file system refuses links (EXDEV) the tables are copied, and the copy reads the same', async () => {
+  await withTempDir(async (dir) => {
+    const ffs = new FaultInjectingFileSystem();
+    ffs.failAfter(1, 'EXDEV', { op: 'link' }, { times: Infinity });
+    const db = await open(path.join(dir, 'src'), { fs: ffs, shards: 2 });
+    for (let i = 0; i < 1000; i++) await db.put(`k${i}`, value(i, 0));
+    await db.flush();
+    await db.checkpoint(path.join(dir, 'cp'));
+    const expected = await entriesOf(db);
+    await db.close();
+    assert.ok(ffs.faultsInjected > 0, 'links were tried and refused');
+    for (const shard of ['shard-0', 'shard-1']) {
+      for (const t of fs.readdirSync(path.join(dir, 'cp', shard)).filter((n) => n.endsWith('.sst'))) {
+        assert.is.not(fs.statSync(path.join(dir, 'cp', shard, t)).ino, fs.statSync(path.join(dir, 'src', shard, t)).ino, `${t} is a copy`);
+      }
+    }
+    const cp = await open(path.join(dir, 'cp'));
+    assert.equal(await entriesOf(cp), expected);
+    await cp.close();
+  });
+});
+
 test('checkpoint refuses an existing destination and a closed database', async () => {
   await withTempDir(async (dir) => {
     const db = await open(path.join(dir, 'src'));

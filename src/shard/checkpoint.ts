@@ -15,13 +15,13 @@
  * `<dst>.checkpoint-<random>.tmp`: each shard's tables, MANIFEST and CURRENT (synced, with
  * their directory), the SHARDS file of a sharded database, then that directory is synced and
  * renamed to `<dst>`, and the parent directory synced. A crash at any point leaves either no
- * `<dst>` at all or the complete checkpoint; a temporary directory left behind is never opened
- * as a database by this code and may be deleted.
+ * `<dst>` at all or the complete checkpoint; a temporary directory left behind by a crash is
+ * never opened as a database by this code and may be deleted (a failure removes it).
  */
 
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { invalidArgument, type FileSystem, type SeqNum } from '../base/index.js';
+import { invalidArgument, removeTree, type FileSystem, type SeqNum } from '../base/index.js';
 import { writeShardCheckpoint, type CheckpointView, type Engine, type ShardCheckpoint } from '../engine/index.js';
 import { shardDirName, writeShardsFile } from './shards-file.js';
 
@@ -62,6 +62,11 @@ export async function writeCheckpoint(fs: FileSystem, engines: readonly Engine[]
     await fs.rename(temp, target);
     await fs.syncDir(parent);
     return { sequence: seq, shards };
+  } catch (err) {
+    // A checkpoint that failed leaves nothing (a crash may: see above). A FileSystem without
+    // removeDir() leaves the temporary directory.
+    if (fs.removeDir !== undefined) await removeTree(fs, temp).catch(() => {});
+    throw err;
   } finally {
     for (const v of views) v.release();
   }
