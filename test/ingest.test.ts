@@ -97,6 +97,19 @@ test('unsorted or repeated keys, bad items and bad sources reject with INVALID_A
   });
 });
 
+test('a database of one shard reopens after a failed ingest and the writes around it', async () => {
+  await withTempDir(async (dir) => {
+    let db = await open(dir);
+    await db.put('a', '1');
+    await expectCode(() => db.ingest([['b', '1'], ['a', '2']]), 'INVALID_ARGUMENT');
+    await db.put('c', '3');
+    await db.close();
+    db = await open(dir);
+    assert.equal(await entries(db), [['a', '1'], ['c', '3']], 'the log replays without stepping over the failed ingest');
+    await db.close();
+  });
+});
+
 test('table files written by TableFileWriter are ingested; a damaged one is CORRUPTION, a foreign one INVALID_ARGUMENT', async () => {
   await withTempDir(async (dir) => {
     const files: string[] = [];

@@ -17,7 +17,8 @@
  *    and built on the worker pool (src/compaction/ingest-job.ts), a few at a time.
  * 3. Nothing is installed until every table is built and fsynced, with its directory. A
  *    failure before that (bad input, a damaged table file, an I/O error) removes every table
- *    built, frees S (as a failed write's number) and installs nothing.
+ *    built, frees S (as a failed write's number; a database of one shard flushes first, as an
+ *    install does, so that no log it replays has to step over S) and installs nothing.
  * 4. Install: each shard flushes its memtables (IngestHost.flushAll), then its tables go in
  *    with one MANIFEST edit at the deepest level they overlap nothing at or above
  *    (src/engine/ingest.ts). One shard: that edit is the commit point. Several: an INGEST
@@ -79,6 +80,15 @@ export async function ingest(ctx: IngestContext, source: Iterable<unknown> | Asy
   } catch (err) {
     if (!installing) {
       await builds.abandon();
+      // S stays a hole. A database of one shard must not log a write above it while records
+      // below it are in a log that a replay would read (its replay wants no gaps): flush, as
+      // an install does.
+      if (ctx.hosts.length === 1) {
+        await ctx.hosts[0]!.flushAll().catch((flushError: unknown) => {
+          const error = flushError instanceof StrataError ? flushError : new StrataError('IO_ERROR', `ingest: ${String(flushError)}`, { cause: flushError });
+          ctx.hosts[0]!.failWrites(error);
+        });
+      }
       ctx.clock.complete(seq, 1);
       throw err;
     }
