@@ -34,9 +34,10 @@ export const ExitCode = {
 } as const;
 
 const COMMON_NOTE = [
-  'The tools are read-only: they never take the database\'s LOCK and never write. They can run',
-  'beside a process that has the database open, but that process may create and delete files',
-  'meanwhile, and verify can then report a table as missing, or an orphan, that is not.',
+  'verify, dump, stats and changes are read-only: they never take the database\'s LOCK and never',
+  'write. They can run beside a process that has the database open, but that process may create',
+  'and delete files meanwhile, and verify can then report a table as missing, or an orphan, that',
+  'is not. checkpoint and backup open the database (taking its LOCK); restore writes a new one.',
 ];
 
 const EXIT_CODES = [
