@@ -13,8 +13,9 @@
  *    Reads go on throughout; writes queue, and resolve after the ingest.
  * 2. The main thread only checks and packs the pairs (strictly ascending; a key equal to or
  *    below the one before rejects with INVALID_ARGUMENT) and routes them to their shards;
- *    each shard's pairs are cut into tables of about targetFileBytes (raw key and value bytes)
- *    and built on the worker pool (src/compaction/ingest-job.ts), a few at a time.
+ *    each shard's pairs are cut into tables of about targetFileBytes (raw key and value bytes;
+ *    less with many shards, so that the packs being filled stay within PACK_BUDGET_BYTES) and
+ *    built on the worker pool (src/compaction/ingest-job.ts), a few at a time.
  * 3. Nothing is installed until every table is built and fsynced, with its directory. A
  *    failure before that (bad input, a damaged table file, an I/O error) removes every table
  *    built, frees S (as a failed write's number; a database of one shard flushes first, as an
@@ -61,6 +62,11 @@ export type PairOf = (item: unknown, index: number) => readonly [Uint8Array, Uin
 
 /** Table builds in flight at most, beyond which the source waits. */
 const MAX_BUILDS_IN_FLIGHT = 4;
+/**
+ * The packs being filled, one per shard, take at most about this much memory together: with
+ * many shards a table is cut below targetFileBytes (at least 1 MiB).
+ */
+const PACK_BUDGET_BYTES = 256 * 1024 * 1024;
 
 /** Ingests `source` (an iterable or async iterable of items `pairOf` understands). */
 export async function ingest(ctx: IngestContext, source: Iterable<unknown> | AsyncIterable<unknown>, pairOf: PairOf): Promise<IngestResult> {
@@ -225,8 +231,9 @@ class Builds {
       pack = undefined;
     }
     if (pack === undefined) {
-      // A table's worth of room, or more for one pair larger than that.
-      pack = new Pack(Math.max(hosts[shard]!.targetFileBytes, bytes));
+      // A table's worth of room (within the budget), or more for one pair larger than that.
+      const tableBytes = Math.min(hosts[shard]!.targetFileBytes, Math.max(1 << 20, Math.floor(PACK_BUDGET_BYTES / hosts.length)));
+      pack = new Pack(Math.max(tableBytes, bytes));
       this.#packs[shard] = pack;
     }
     pack.add(key, value);
