@@ -483,9 +483,6 @@ export class Engine {
             await released;
           }).catch(reject);
         }),
-      get preparing() {
-        return engine.#twoPhase?.preparing ?? false;
-      },
       flushAll: async () => {
         this.#checkOpen();
         if (this.#mem.entryCount > 0) await this.#rotate();

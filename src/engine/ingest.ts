@@ -40,8 +40,6 @@ export interface IngestHost {
    * writes queued after it go on. Rejects when writes have failed.
    */
   holdWrites(): Promise<() => void>;
-  /** Whether a batch across shards is prepared and not yet applied here. */
-  readonly preparing: boolean;
   /** REQUIRES: writes held. Switches the memtable (if it holds anything) and waits until every memtable is a table. */
   flushAll(): Promise<void>;
   /** The current version and last sequence, and the MANIFEST edit that changes them. */

@@ -5,8 +5,8 @@
  * Invariants:
  * 1. One sequence number S for the whole ingest, written into every entry of its tables (a
  *    real sequence number, as in any table: no table property stands in for it). S is
- *    allocated once every shard's writes are held (IngestHost.holdWrites: a pipeline barrier)
- *    and no batch across shards is half prepared, and is published only once every shard's
+ *    allocated as every shard's writes are held (IngestHost.holdWrites: a pipeline barrier),
+ *    once every write below it is published, and is published only once every shard's
  *    part is installed: every write before the call is below S and visible before it, every
  *    write after the call waits behind the holds and is above S, and no reader ever sees a
  *    part of the ingest without the rest (a snapshot is either below S or sees it all).
@@ -109,8 +109,9 @@ export async function ingest(ctx: IngestContext, source: Iterable<unknown> | Asy
 }
 
 /**
- * Holds every shard's writes at a moment no batch across shards is half prepared, and
- * allocates S there (invariant 1). Resolves once every write below S is published.
+ * Holds every shard's writes, allocating S in the same synchronous step as the holds are
+ * queued (so every write above S waits behind them), and resolves once every write below S is
+ * published (invariant 1).
  */
 async function holdAllWrites(ctx: IngestContext): Promise<{ seq: SeqNum; releases: (() => void)[] }> {
   for (;;) {
@@ -119,19 +120,31 @@ async function holdAllWrites(ctx: IngestContext): Promise<{ seq: SeqNum; release
     const held = await Promise.allSettled(ctx.hosts.map((h) => h.holdWrites()));
     const releases = held.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failed = held.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    // A batch across shards prepared before the holds may have its Commit records queued
-    // behind them: let it finish, and try again with a new number.
-    if (failed !== undefined || ctx.hosts.some((h) => h.preparing)) {
+    if (failed !== undefined) {
       for (const release of releases) release();
       ctx.clock.complete(seq, 1);
-      if (failed !== undefined) throw failed.reason;
-      await new Promise((resolve) => setTimeout(resolve, 1));
-      continue;
+      throw failed.reason;
     }
-    await ctx.clock.whenPublished(seq - 1);
-    return { seq, releases };
+    // One shard has no batches across shards: every write below S is done once the hold runs.
+    // (A retry would leave S a hole, which its WAL replay does not allow.)
+    if (ctx.hosts.length === 1) {
+      await ctx.clock.whenPublished(seq - 1);
+      return { seq, releases };
+    }
+    // A batch across shards below S whose Commit records were queued after the holds cannot
+    // be published while they last: let it through and try again with a new number. (A batch
+    // above S that is waiting behind the holds is no obstacle: nothing of it is in a log yet.)
+    const published = await Promise.race([ctx.clock.whenPublished(seq - 1).then(() => true), delay(HOLD_RETRY_MS).then(() => false)]);
+    if (published) return { seq, releases };
+    for (const release of releases) release();
+    ctx.clock.complete(seq, 1);
   }
 }
+
+/** How long a hold waits for the writes below S before it lets go and tries again. */
+const HOLD_RETRY_MS = 20;
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * The pairs of one shard waiting to become a table, in one buffer of its own (handed to the
