@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { closedError, compareBytes, invalidArgument, MAX_SEQ, ValueKind, type BatchEntry, type SeqNum } from './base/index.js';
 import { nativeStatus, type NativeStatus } from './base/native.js';
 import { resolveOptions, type EngineOptions, type Bounds, type Cursor, type ResolvedOptions } from './engine/index.js';
-import { ShardSet, type Change, type ChangeFeed, type ShardedStats } from './shard/index.js';
+import { ShardSet, type Change, type ChangeFeed, type IngestPair, type ShardedStats } from './shard/index.js';
 import { writeIf } from './conditional-write.js';
 import {
   describe,
@@ -108,9 +108,10 @@ const INGEST_OPTIONS = [] as const;
 const TRANSACTION_ITERATOR_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'prefix'] as const;
 
 /** One item of an ingest's source as key and value bytes (INVALID_ARGUMENT naming the item). */
-function ingestPair(item: unknown, index: number): readonly [Uint8Array, Uint8Array] {
+function ingestPair(item: unknown, index: number, out: IngestPair): void {
   if (!Array.isArray(item) || item.length !== 2) throw invalidArgument(`ingest: item ${index} is not a [key, value] pair: ${describe(item)}`);
-  return [toKey(item[0], `ingest key ${index}`), toValue(item[1], `ingest value ${index}`)];
+  out.key = toKey(item[0], `ingest key ${index}`);
+  out.value = toValue(item[1], `ingest value ${index}`);
 }
 
 /** Opens (or creates) the database in directory `location`. */

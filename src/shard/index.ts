@@ -5,4 +5,4 @@ export { readShardsFile, shardDirName } from './shards-file.js';
 export { ChangeFeed, type Change, type ChangeOp, type FeedOptions } from './change-feed.js';
 export { keyString, type TrackedRange, type WriteTracker } from './write-tracker.js';
 export type { CheckpointResult } from './checkpoint.js';
-export type { IngestResult, PairOf } from './ingest.js';
+export type { IngestPair, IngestResult, PairOf } from './ingest.js';

@@ -32,7 +32,7 @@
  *    tracker's cut moves to S): the tracker does not list the ingested keys.
  */
 
-import { compareBytes, invalidArgument, StrataError, tableFileName, type FileSystem, type SeqNum } from '../base/index.js';
+import { invalidArgument, StrataError, tableFileName, type FileSystem, type SeqNum } from '../base/index.js';
 import type { BackgroundPool } from '../compaction/index.js';
 import { ingestEdit, type IngestHost, type SequenceClock } from '../engine/index.js';
 import type { TableMeta, VersionEdit } from '../manifest/index.js';
@@ -57,8 +57,14 @@ export interface IngestResult {
   bytes: number;
 }
 
-/** Turns one item of the source into its key and value bytes; throws INVALID_ARGUMENT. */
-export type PairOf = (item: unknown, index: number) => readonly [Uint8Array, Uint8Array];
+/** One pair of the source as bytes (filled in place: no allocation per pair). */
+export interface IngestPair {
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** Sets `out` to the key and value bytes of one item of the source; throws INVALID_ARGUMENT. */
+export type PairOf = (item: unknown, index: number, out: IngestPair) => void;
 
 /** Table builds in flight at most, beyond which the source waits. */
 const MAX_BUILDS_IN_FLIGHT = 4;
@@ -184,6 +190,18 @@ class Pack {
   }
 }
 
+/** compareBytes(key, previous[0, length)) without a view of `previous`. */
+function compareToPrevious(key: Uint8Array, previous: Uint8Array, length: number): number {
+  const n = key.length < length ? key.length : length;
+  for (let i = 0; i < n; i++) {
+    const d = key[i]! - previous[i]!;
+    if (d !== 0) return d;
+  }
+  return key.length - length;
+}
+
+const EMPTY = new Uint8Array(0);
+
 /** Copies `src` into `dst` at `at`; returns the offset after it. Short copies by hand: set() costs more for them. */
 function copyInto(dst: Uint8Array, at: number, src: Uint8Array): number {
   const n = src.length;
@@ -214,23 +232,26 @@ class Builds {
   }
 
   async consume(source: Iterable<unknown> | AsyncIterable<unknown>, pairOf: PairOf): Promise<void> {
+    const pair: IngestPair = { key: EMPTY, value: EMPTY };
     if (Symbol.asyncIterator in source) {
       for await (const item of source) {
-        const wait = this.#add(pairOf(item, this.entries));
+        pairOf(item, this.entries, pair);
+        const wait = this.#add(pair.key, pair.value);
         if (wait) await wait;
       }
     } else {
       for (const item of source) {
-        const wait = this.#add(pairOf(item, this.entries));
+        pairOf(item, this.entries, pair);
+        const wait = this.#add(pair.key, pair.value);
         if (wait) await wait;
       }
     }
   }
 
   /** Adds one pair; returns a promise only when the source must wait for builds in flight. */
-  #add([key, value]: readonly [Uint8Array, Uint8Array]): Promise<unknown> | undefined {
+  #add(key: Uint8Array, value: Uint8Array): Promise<unknown> | undefined {
     if (this.#previousLength >= 0) {
-      const order = compareBytes(key, this.#previous.subarray(0, this.#previousLength));
+      const order = compareToPrevious(key, this.#previous, this.#previousLength);
       if (order <= 0) throw invalidArgument(`ingest: keys must be strictly ascending, but pair ${this.entries} ${order === 0 ? 'repeats the key before it' : 'sorts before the one before it'}`);
     }
     this.#remember(key);
