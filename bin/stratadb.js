@@ -5,13 +5,18 @@
 //   npx stratadb dump <dir|file>       the live version, or a table's, WAL's or MANIFEST's records
 //   npx stratadb stats <dir>           levels, entries, WAL bytes
 //   npx stratadb changes <dir>         the change feed of a closed database (--since N, --json)
+//   npx stratadb checkpoint <dir> <dest>        an openable copy as of one moment
+//   npx stratadb backup <dir> <backupDir>       an incremental backup (--list, --purge-old K)
+//   npx stratadb restore <backupDir> <dest>     restore a backup (--id N) into a new directory
 //   npx stratadb bench [flags]         the benchmark suite, as npm run bench (stratadb bench --help)
 //   npx stratadb help
 
 const command = process.argv[2];
 const tools = () => import(new URL('../dist/src/tools/index.js', import.meta.url).href);
 
-if (command === 'verify' || command === 'dump' || command === 'stats' || command === 'changes') {
+const TOOLS = ['verify', 'dump', 'stats', 'changes', 'checkpoint', 'backup', 'restore'];
+
+if (TOOLS.includes(command)) {
   const { main } = await tools();
   process.exitCode = await main(process.argv.slice(2));
 } else if (command === 'bench') {

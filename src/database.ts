@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { closedError, compareBytes, invalidArgument, MAX_SEQ, ValueKind, type BatchEntry, type SeqNum } from './base/index.js';
 import { nativeStatus, type NativeStatus } from './base/native.js';
 import { resolveOptions, type EngineOptions, type Bounds, type Cursor, type ResolvedOptions } from './engine/index.js';
-import { ShardSet, type ChangeFeed, type ShardedStats } from './shard/index.js';
+import { ShardSet, type ChangeFeed, type IngestPair, type ShardedStats } from './shard/index.js';
 import { writeIf } from './conditional-write.js';
 import { Codecs, decodeChanges, type DecodedBy, type DecodedChange, type EncodableBy, type Encoding } from './encoding.js';
 import {
@@ -15,8 +15,10 @@ import {
   optionsObject,
   toBatch,
   toConditionalWrite,
+  toKey,
   toOperand,
   toSync,
+  toValue,
   type BatchOperation,
   type BatchOperationLike,
   type Condition,
@@ -27,6 +29,8 @@ import {
   type WriteOptions,
 } from './input.js';
 import { readAsync, readManyAsync, type AsyncReadHost } from './async-read.js';
+import { createBackup, type BackupResult } from './backup.js';
+import { tableFilePairs } from './ingest.js';
 import { DatabaseIterator } from './iterator.js';
 import { LoopTurns } from './loop-turns.js';
 import { Snapshot } from './snapshot.js';
@@ -121,7 +125,19 @@ const EMPTY = new Uint8Array(0);
 const READ_OPTIONS = ['snapshot', 'valueEncoding'] as const;
 const ITERATOR_OPTIONS = ['snapshot', 'gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'prefix', 'keyEncoding', 'valueEncoding'] as const;
 const CHANGES_OPTIONS = ['since', 'live', 'durable', 'signal', 'maxBuffered'] as const;
+const INGEST_OPTIONS = [] as const;
 const TRANSACTION_ITERATOR_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'prefix', 'keyEncoding', 'valueEncoding'] as const;
+
+/**
+ * One item of an ingest's source as key and value bytes (INVALID_ARGUMENT naming the item):
+ * encoded with `codecs` (the database's encodings) for pairs given by the caller; table files'
+ * pairs are bytes already (no `codecs`).
+ */
+function ingestPair(codecs: Codecs | undefined, item: unknown, index: number, out: IngestPair): void {
+  if (!Array.isArray(item) || item.length !== 2) throw invalidArgument(`ingest: item ${index} is not a [key, value] pair: ${describe(item)}`);
+  out.key = codecs === undefined ? toKey(item[0], `ingest key ${index}`) : codecs.encodeKey(item[0], `ingest key ${index}`);
+  out.value = codecs === undefined ? toValue(item[1], `ingest value ${index}`) : codecs.encodeValue(item[1], `ingest value ${index}`);
+}
 
 /** Opens (or creates) the database in directory `location`. */
 export async function open<KE extends Encoding = 'buffer', VE extends Encoding = 'buffer'>(
@@ -167,6 +183,9 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
       return () => this.#engine.releaseSnapshot(seq);
     },
   };
+  /** Checkpoints, backups and ingests in progress: close() waits for them. */
+  readonly #longCalls = new Set<Promise<unknown>>();
+  #backups: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | undefined;
 
   /** @internal Use open(). */
@@ -476,6 +495,77 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   }
 
   /**
+   * Writes an openable copy of the database, as of the moment of the call, to the new directory
+   * `dir` (it must not exist): tables hard-linked where the file system allows, copied
+   * otherwise. Writes and reads go on meanwhile. Resolves to the sequence number the copy is
+   * at (every write that resolved to it or less is in the copy, no later one); opening the copy
+   * reports it as its `sequence`.
+   */
+  checkpoint(dir: string): Promise<bigint> {
+    try {
+      this.#checkOpen();
+      if (typeof dir !== 'string' || dir.length === 0 || dir.includes('\0')) throw invalidArgument('checkpoint: dir must be a non-empty string');
+      return this.#longCall(this.#engine.checkpoint(this.#options.fs, path.resolve(dir)).then((r) => BigInt(r.sequence)));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Loads sorted pairs straight into tables, bypassing the log and the memtables: all of them
+   * or (on any error, or a crash at any moment) none. `source` is an iterable or async
+   * iterable of [key, value] pairs in strictly ascending key order, or an array of paths of
+   * table files written with TableFileWriter (`stratadb/ingest`), their keys ascending across
+   * the files. Unsorted or repeated keys, or a file that is not a table, reject with
+   * INVALID_ARGUMENT; a damaged file with CORRUPTION. The ingest takes one sequence number,
+   * above every write before the call, to which it resolves; reads go on while it runs, and
+   * writes wait for it (they resolve after it, above its sequence number). No options yet.
+   */
+  ingest(source: Iterable<readonly [KIn, VIn]> | AsyncIterable<readonly [KIn, VIn]> | readonly string[], options?: Record<string, never>): Promise<bigint> {
+    try {
+      this.#checkOpen();
+      optionsObject(options, 'ingest options', INGEST_OPTIONS);
+      const files = Array.isArray(source) && source.length > 0 && source.every((s) => typeof s === 'string');
+      const pairs: Iterable<unknown> | AsyncIterable<unknown> = files ? tableFilePairs(this.#options.fs, source as readonly string[]) : (source as Iterable<unknown>);
+      if (pairs === null || typeof pairs !== 'object' || !(Symbol.iterator in pairs || Symbol.asyncIterator in pairs)) {
+        throw invalidArgument(`ingest: source must be an iterable of [key, value] pairs or an array of table file paths, got ${describe(source)}`);
+      }
+      return this.#longCall(this.#engine.ingest(this.#options.fs, pairs, ingestPair.bind(undefined, files ? undefined : this.#codecs)).then((r) => BigInt(r.sequence)));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Adds a backup of the database, as of the moment of the call, to `backupDir` (created if
+   * missing): numbered, incremental (a file the directory already holds is not copied again),
+   * every file checksummed (src/backup.ts). Writes and reads go on meanwhile. Restore with
+   * restoreBackup(); list with listBackups(); trim with purgeOldBackups().
+   */
+  backup(backupDir: string): Promise<BackupResult> {
+    try {
+      this.#checkOpen();
+      if (typeof backupDir !== 'string' || backupDir.length === 0 || backupDir.includes('\0')) throw invalidArgument('backup: backupDir must be a non-empty string');
+      const fs = this.#options.fs;
+      const checkpoint = (dir: string) => this.#engine.checkpoint(fs, dir).then((r) => BigInt(r.sequence));
+      // One at a time: a backup removes the checkpoints that backups cut short left behind.
+      const run = this.#backups.then(() => createBackup(fs, this.location, path.resolve(backupDir), checkpoint));
+      this.#backups = run.catch(() => {});
+      return this.#longCall(run);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Tracks `work` until it settles, so that close() waits for it. */
+  #longCall<T>(work: Promise<T>): Promise<T> {
+    const tracked = work.catch(() => undefined);
+    this.#longCalls.add(tracked);
+    void tracked.then(() => this.#longCalls.delete(tracked));
+    return work;
+  }
+
+  /**
    * Compacts the keys in [start, end] (everything by default; either end may be omitted) down
    * to the deepest level, dropping overwritten versions and deletions no snapshot needs.
    * Resolves when done.
@@ -512,7 +602,8 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
       for (const feed of [...this.#feeds]) feed.fail(closedError('database'));
       for (const it of [...this.#iterators]) it.closeSync();
       for (const snap of [...this.#snapshots]) snap.release();
-      this.#closing = this.#engine.close();
+      const calls = [...this.#longCalls];
+      this.#closing = Promise.all(calls).then(() => this.#engine.close());
     }
     return this.#closing;
   }

@@ -58,7 +58,7 @@ async function runJob(job: Job): Promise<JobResult> {
     setup: job.setup,
     ops: outcome.ops,
     plannedOps: job.ops,
-    inFlight: job.workload === 'fillbatch' || job.workload === 'readseq' ? 1 : job.inFlight,
+    inFlight: job.workload === 'fillbatch' || job.workload === 'readseq' || job.workload === 'bulkload' ? 1 : job.inFlight,
     sync: job.sync,
     seconds,
     opsPerSec: outcome.ops / seconds,

@@ -18,6 +18,9 @@
 //                     order), one in flight, from a fresh database that holds them in its
 //                     files (Store.flush where the store has it): MB/s and the worst wait of a
 //                     1 ms timer
+//   bulkload          job.ops pairs in key order into an empty database through the store's
+//                     bulk path (Store.bulkLoad: stratadb's db.ingest, LMDB's append puts in
+//                     large write transactions); a store without one loads them as fillbatch
 //   transfer          transactions that move an amount between two random accounts (read both
 //                     balances, write both), 64 in flight, on a fresh database of
 //                     TRANSFER_ACCOUNTS accounts loaded before the clock starts; each store
@@ -192,6 +195,29 @@ function fillbatch(job: Job): Driver {
       });
       const bytes = ops * (KEY_BYTES + job.valueBytes);
       return { ops, latencyPer: `batch of ${BATCH_SIZE}`, userBytes: bytes, userWriteBytes: bytes };
+    },
+  };
+}
+
+function bulkload(job: Job): Driver {
+  const values = new ValueSource(job.valueBytes, randomFor(job.seed, job.workload, 'values'));
+  return {
+    async run(ctx) {
+      const { store } = ctx;
+      if (store.bulkLoad === undefined) return fillbatch(job).run(ctx);
+      const started = performance.now();
+      let ops = 0;
+      function* pairs(): Generator<[Buffer, Buffer]> {
+        for (let i = 0; i < job.ops; i++) {
+          yield [makeKey(i), values.next()];
+          ops++;
+          ctx.progress.done++;
+        }
+      }
+      await store.bulkLoad(pairs());
+      ctx.latency.record(performance.now() - started);
+      const bytes = ops * (KEY_BYTES + job.valueBytes);
+      return { ops, latencyPer: `load of ${ops} pairs`, userBytes: bytes, userWriteBytes: bytes };
     },
   };
 }
@@ -466,6 +492,8 @@ export function prepareDriver(job: Job): Driver {
       return getloop(job);
     case 'readlarge':
       return readlarge(job);
+    case 'bulkload':
+      return bulkload(job);
     default:
       throw new Error(`no driver for workload ${job.workload}`);
   }

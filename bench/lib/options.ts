@@ -19,6 +19,7 @@ export const WORKLOAD_NAMES = [
   'incr',
   'getloop',
   'readlarge',
+  'bulkload',
 ] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 

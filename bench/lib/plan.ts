@@ -44,6 +44,7 @@ const EXECUTION_ORDER: readonly WorkloadName[] = [
   'transfer',
   'incr',
   'readlarge',
+  'bulkload',
 ];
 
 /** Tables list workloads in the order options.ts declares them. */
@@ -65,6 +66,7 @@ const TITLES: Record<WorkloadName, string> = {
   incr: `increments of random counters among ${INCR_COUNTERS.toLocaleString('en-US')}, each store's best way`,
   getloop: 'awaited gets of random existing keys back to back, one in flight, no turn given by the bench (the event-loop check)',
   readlarge: `gets of values of 1 to 64 MiB from tables, one in flight (MB/s and the event loop's worst delay)`,
+  bulkload: 'sorted pairs loaded in bulk (stratadb: db.ingest; LMDB: append puts in transactions; others: fillbatch)',
   transfer: `two-key read-modify-write transactions between ${TRANSFER_ACCOUNTS.toLocaleString('en-US')} accounts, ${TRANSFER_IN_FLIGHT} in flight`,
 };
 
@@ -109,6 +111,9 @@ export function planWorkloads(options: BenchOptions): PlannedWorkload[] {
         break;
       case 'deleterandom':
         if (wanted.has(w)) plan.push({ ...base, db: 'main', ops: options.reads, effect: 'removes' });
+        break;
+      case 'bulkload':
+        if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: options.num, inFlight: 1, effect: 'adds' });
         break;
       case 'transfer':
         if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: options.reads, inFlight: TRANSFER_IN_FLIGHT });

@@ -45,6 +45,7 @@ const TARGETS: { target: string; ids: string[]; peer: StoreName; atLeast: number
   { target: 'seekrandom: at least LevelDB', ids: ['seekrandom'], peer: 'leveldb', atLeast: 1 },
   { target: 'readwhilewriting: at least RocksDB', ids: ['readwhilewriting'], peer: 'rocksdb', atLeast: 1 },
   { target: 'readwhilewriting: at least LevelDB', ids: ['readwhilewriting'], peer: 'leveldb', atLeast: 1 },
+  { target: 'bulkload: at least 2× LMDB (and 5× stratadb fillseq, read from the table)', ids: ['bulkload'], peer: 'lmdb', atLeast: 2 },
 ];
 
 export function findResult(results: readonly JobResult[], store: StoreName, id: string): JobResult | undefined {

@@ -60,6 +60,11 @@ export interface Store {
   increment(key: Buffer, by: bigint, sync: boolean): Promise<unknown>;
   /** Writes what is in memory to the store's files, where the store has such a step (readlarge reads from tables). */
   flush?(): Promise<void>;
+  /**
+   * Loads `pairs` (keys ascending, into an empty store) through the store's fastest path for
+   * that; durable as a sync: false write. Absent where the store has none.
+   */
+  bulkLoad?(pairs: Iterable<[Buffer, Buffer]>): Promise<void>;
   /** Store figures worth keeping (internal counters), read before close. */
   stats(): Record<string, unknown>;
   close(): Promise<void>;

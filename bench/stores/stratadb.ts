@@ -38,6 +38,10 @@ class StrataStore implements Store {
     return this.#db.batch(puts, { sync });
   }
 
+  async bulkLoad(pairs: Iterable<[Buffer, Buffer]>): Promise<void> {
+    await this.#db.ingest(pairs);
+  }
+
   async get(key: Buffer): Promise<number> {
     const value = await this.#db.get(key);
     return value === undefined ? -1 : value.length;

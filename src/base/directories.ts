@@ -17,3 +17,30 @@ export async function ensureDirectory(fs: FileSystem, dir: string, createIfMissi
   await fs.mkdir(dir);
   for (const d of created) await fs.syncDir(path.dirname(d));
 }
+
+/**
+ * Removes `dir` with the files in it and in its subfolders, one level deep (the layouts of a
+ * database, a checkpoint, a restore in progress). Best effort for what it leaves behind on
+ * failure; a missing `dir` is not an error. Durable after syncDir() of its parent. Needs
+ * FileSystem.removeDir (NOT_SUPPORTED without it).
+ */
+export async function removeTree(fs: FileSystem, dir: string): Promise<void> {
+  const removeDir = fs.removeDir?.bind(fs);
+  if (removeDir === undefined) throw new StrataError('NOT_SUPPORTED', `removing ${dir} needs a FileSystem with removeDir()`);
+  if (!(await fs.exists(dir))) return;
+  for (const name of await fs.readdir(dir)) {
+    const p = path.join(dir, name);
+    let inner: string[] | undefined;
+    try {
+      inner = await fs.readdir(p);
+    } catch {
+      inner = undefined; // a file
+    }
+    if (inner === undefined) await fs.unlink(p);
+    else {
+      for (const n of inner) await fs.unlink(path.join(p, n));
+      await removeDir(p);
+    }
+  }
+  await removeDir(dir);
+}

@@ -89,6 +89,13 @@ export interface FileSystem {
   rename(from: string, to: string): Promise<void>;
   /** Removes `file`; a missing file is not an error. Durable only after syncDir(). */
   unlink(file: string): Promise<void>;
+  /**
+   * Makes `newPath` a second name of the existing file `existing` (link(2)); its bytes are the
+   * same file's, durable as far as that file's are. The new name is durable only after
+   * syncDir() of its directory. Fails (IO_ERROR with errno EXDEV, EPERM, ...) where the file
+   * system cannot link: callers copy instead. Optional: absent means the same as failing.
+   */
+  link?(existing: string, newPath: string): Promise<void>;
   /** fsync(2) of a directory: creates, renames and unlinks in it before the call are durable. */
   syncDir(dir: string): Promise<void>;
   /**
@@ -98,6 +105,11 @@ export interface FileSystem {
   syncFile(file: string): Promise<void>;
   /** Creates `dir` and missing parents; an existing directory is not an error. */
   mkdir(dir: string): Promise<void>;
+  /**
+   * Removes the empty directory `dir` (rmdir(2)); a missing one is not an error. Durable only
+   * after syncDir() of its parent. Optional: tools that clean up after themselves need it.
+   */
+  removeDir?(dir: string): Promise<void>;
   /** Names (not paths) of the entries of `dir`. */
   readdir(dir: string): Promise<string[]>;
   exists(file: string): Promise<boolean>;
@@ -346,6 +358,14 @@ export class NodeFileSystem implements FileSystem {
     }
   }
 
+  async link(existing: string, newPath: string): Promise<void> {
+    try {
+      await fs.promises.link(existing, newPath);
+    } catch (err) {
+      throw ioError('link', existing, err);
+    }
+  }
+
   syncDir(dir: string): Promise<void> {
     return syncPath(dir, 'fsync');
   }
@@ -359,6 +379,14 @@ export class NodeFileSystem implements FileSystem {
       await fs.promises.mkdir(dir, { recursive: true });
     } catch (err) {
       throw ioError('mkdir', dir, err);
+    }
+  }
+
+  async removeDir(dir: string): Promise<void> {
+    try {
+      await fs.promises.rmdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('rmdir', dir, err);
     }
   }
 

@@ -4,3 +4,4 @@ export { compactTables, outputFilesToReserve, type CompactionJob, type Compactio
 export { BackgroundPool, type Job } from './pool.js';
 export { writeTable, flushMemtable, type FlushJob, type FlushResult } from './flush-job.js';
 export { CompactionPicker, levelScores, levelTargetBytes, pendingCompactionBytes, type CompactionPolicy, type PickedCompaction } from './picker.js';
+export { buildIngestTable, type IngestJob, type IngestResult } from './ingest-job.js';

@@ -3,8 +3,8 @@
 // off the application's event loop.
 //
 // Protocol, one job at a time per worker (worker.ts answers):
-//   main → worker  JobRequest  { id, job: CompactionJob | FlushJob }
-//   worker → main  JobReply    { id, result: CompactionResult | FlushResult } | { id, error: WorkerError }
+//   main → worker  JobRequest  { id, job: CompactionJob | FlushJob | IngestJob }
+//   worker → main  JobReply    { id, result: JobResult } | { id, error: WorkerError }
 // Both are structured-cloned. A StrataError crosses as { code, message, errno } and is rebuilt
 // here, so callers branch on the same codes either way; any other error is a bug in stratadb
 // and crosses as code 'INTERNAL', rebuilt as a plain Error carrying the worker's stack.
@@ -19,15 +19,19 @@
 import { Worker } from 'node:worker_threads';
 import { closedError, invalidArgument, loadChecksum, NodeFileSystem, osErrno, StrataError, type ErrorCode, type FileSystem } from '../base/index.js';
 import { flushMemtable, type FlushJob, type FlushResult } from './flush-job.js';
+import { buildIngestTable, type IngestJob, type IngestResult } from './ingest-job.js';
 import { compactTables, type CompactionJob, type CompactionResult } from './job.js';
 
-/** What a worker runs. A FlushJob says kind: 'flush'; a CompactionJob has no kind. */
-export type Job = CompactionJob | FlushJob;
+/** What a worker runs. A FlushJob says kind: 'flush', an IngestJob 'ingest'; a CompactionJob has no kind. */
+export type Job = CompactionJob | FlushJob | IngestJob;
+type JobResult = CompactionResult | FlushResult | IngestResult;
 
 const isFlush = (job: Job): job is FlushJob => (job as { kind?: string }).kind === 'flush';
+const isIngest = (job: Job): job is IngestJob => (job as { kind?: string }).kind === 'ingest';
 
 /** Runs `job` on this thread. */
-export function runJob(job: Job, fs: FileSystem): Promise<CompactionResult | FlushResult> {
+export function runJob(job: Job, fs: FileSystem): Promise<JobResult> {
+  if (isIngest(job)) return buildIngestTable(job, fs);
   return isFlush(job) ? flushMemtable(job, fs) : compactTables(job, fs);
 }
 
@@ -45,7 +49,7 @@ export interface WorkerError {
   stack: string | undefined;
 }
 
-export type JobReply = { id: number; result: CompactionResult | FlushResult; error?: undefined } | { id: number; error: WorkerError };
+export type JobReply = { id: number; result: JobResult; error?: undefined } | { id: number; error: WorkerError };
 
 /** An error thrown in a worker, as it crosses postMessage. */
 export function encodeWorkerError(err: unknown): WorkerError {
@@ -72,7 +76,7 @@ const WORKER_URL = new URL('./worker.js', import.meta.url).href;
 interface Task {
   id: number;
   job: Job;
-  resolve: (result: CompactionResult | FlushResult) => void;
+  resolve: (result: JobResult) => void;
   reject: (err: unknown) => void;
 }
 
@@ -104,6 +108,11 @@ export class BackgroundPool {
     return this.#run(job, fs) as Promise<FlushResult>;
   }
 
+  /** Builds one table of an ingest (buildIngestTable), after the jobs queued before it; as #run says. */
+  runIngest(job: IngestJob, fs: FileSystem): Promise<IngestResult> {
+    return this.#run(job, fs) as Promise<IngestResult>;
+  }
+
   /** Runs a compaction (compactTables); as #run says. */
   runCompaction(job: CompactionJob, fs: FileSystem): Promise<CompactionResult> {
     return this.#run(job, fs) as Promise<CompactionResult>;
@@ -130,7 +139,7 @@ export class BackgroundPool {
    * thread, and no file operation may bypass it). An error from a worker is rebuilt as a
    * StrataError with the same code, message and errno. Fails with CLOSED after close().
    */
-  #run(job: Job, fs: FileSystem): Promise<CompactionResult | FlushResult> {
+  #run(job: Job, fs: FileSystem): Promise<JobResult> {
     if (this.#closing !== undefined) return Promise.reject(closedError('background pool'));
     this.#running++;
     const settled = this.#maxWorkers === 0 || !isPlainNodeFileSystem(fs) ? runInline(job, fs) : this.#enqueue(job);
@@ -142,8 +151,8 @@ export class BackgroundPool {
     for (const resolve of this.#drained.splice(0)) resolve();
   }
 
-  #enqueue(job: Job): Promise<CompactionResult | FlushResult> {
-    return new Promise<CompactionResult | FlushResult>((resolve, reject) => {
+  #enqueue(job: Job): Promise<JobResult> {
+    return new Promise<JobResult>((resolve, reject) => {
       // A flush goes first: writers may be waiting for it, and it frees memory.
       const task = { id: this.#nextId++, job, resolve, reject };
       if (isFlush(job)) this.#queue.unshift(task);
@@ -171,7 +180,9 @@ export class BackgroundPool {
       slot.task = task;
       slot.worker.ref();
       try {
-        slot.worker.postMessage({ id: task.id, job: task.job } satisfies JobRequest);
+        // An ingest job's buffers are handed over, not copied (the caller gave them up).
+        const transfer = isIngest(task.job) ? [task.job.data.buffer as ArrayBuffer, task.job.ends.buffer as ArrayBuffer] : [];
+        slot.worker.postMessage({ id: task.id, job: task.job } satisfies JobRequest, transfer);
       } catch (err) {
         // The job could not be cloned: the caller's bug, and the thread is still fine.
         slot.task = undefined;
@@ -240,7 +251,7 @@ function isPlainNodeFileSystem(fs: FileSystem): boolean {
   return Object.getPrototypeOf(fs) === NodeFileSystem.prototype && Reflect.ownKeys(fs).length === 0;
 }
 
-async function runInline(job: Job, fs: FileSystem): Promise<CompactionResult | FlushResult> {
+async function runInline(job: Job, fs: FileSystem): Promise<JobResult> {
   await loadChecksum();
   return runJob(job, fs);
 }

@@ -62,7 +62,7 @@ import {
   type CompactionJob,
   type PickedCompaction,
 } from '../compaction/index.js';
-import { NUM_LEVELS, VersionSet, type TableMeta } from '../manifest/index.js';
+import { NUM_LEVELS, VersionSet, type TableMeta, type VersionEdit } from '../manifest/index.js';
 import { Memtable, MemtablePool } from '../memtable/index.js';
 import { BlockCache, LargeBlocks, TableCache, type TableBuilderOptions } from '../sstable/index.js';
 import { WalSet } from '../wal/index.js';
@@ -75,6 +75,8 @@ import { SnapshotList } from './snapshots.js';
 import { Participant, type TwoPhaseHooks, type TwoPhaseParticipant } from './two-phase-participant.js';
 import { ChangeLog } from './change-log.js';
 import { resolveMergeChain } from './merge-chain.js';
+import type { CheckpointView } from './checkpoint.js';
+import type { IngestHost } from './ingest.js';
 
 interface Immutable {
   readonly mem: Memtable;
@@ -129,6 +131,12 @@ export interface EngineHooks {
   onWritesFailed?(err: StrataError): void;
   /** Makes the engine a participant shard: its WALs may hold Prepare and Commit records. */
   twoPhase?: TwoPhaseHooks;
+  /**
+   * This shard's part of an ingest across shards whose MANIFEST edit may not have been written
+   * (src/shard/ingest-intent.ts): applied at open unless the MANIFEST's last sequence already
+   * reached the edit's (then it was).
+   */
+  pendingIngest?: VersionEdit;
 }
 
 /**
@@ -333,6 +341,12 @@ export class Engine {
         const meta = await writeTable(fs, dir, n, mem.iterator(), builderOptionsOf(options));
         if (meta) added.push({ level: 0, table: meta });
       }
+      const ingest = hooks.pendingIngest;
+      let ingestSeq = 0;
+      if (ingest?.lastSequence !== undefined && versions.lastSequence < ingest.lastSequence) {
+        added.push(...(ingest.added ?? []));
+        ingestSeq = ingest.lastSequence;
+      }
       const walNumber = versions.newFileNumber();
       await wals.start(walNumber);
       try {
@@ -341,7 +355,7 @@ export class Engine {
         // later writes relies on every shard's logs rising in sequence order. (They are this
         // shard's own records, in logs recovery just synced: a flushed sequence this high says
         // nothing untrue to the coordinator's "part in a table" rule.)
-        const lastSequence = Math.max(replay.lastSeq, recovered.highestSeq);
+        const lastSequence = Math.max(replay.lastSeq, recovered.highestSeq, ingestSeq);
         await versions.startManifest({ logNumber: walNumber, lastSequence, added, ...(mergeOperator && { mergeOperator: mergeOperator.name }) });
       } catch (err) {
         await wals.close(false).catch(() => {});
@@ -475,6 +489,86 @@ export class Engine {
     // Not while a prepared batch is open (invariant 8).
     await (this.#twoPhase?.betweenPrepares(rotate) ?? this.#pipeline.barrier(rotate));
     await this.#waitForFlushes();
+  }
+
+  /**
+   * What a checkpoint copies (checkpoint.ts): switches the memtable, waits until it and every
+   * older one are tables, then returns the current version, ref()ed until release(). Every
+   * write published before the call is then in that version's tables.
+   */
+  async checkpointView(): Promise<CheckpointView> {
+    this.#checkOpen();
+    let through: number | undefined;
+    const rotate = async () => {
+      if (this.#mem.entryCount > 0) await this.#rotate();
+      through = this.#imms.at(-1)?.walNumber;
+    };
+    // Not while a prepared batch is open (invariant 8).
+    await (this.#twoPhase?.betweenPrepares(rotate) ?? this.#pipeline.barrier(rotate));
+    // Only the memtables up to the switch: later ones hold later writes only.
+    while (through !== undefined && this.#imms.length > 0 && this.#imms[0]!.walNumber <= through) {
+      this.#scheduleFlush();
+      await this.#waitForProgress();
+    }
+    this.#checkOpen();
+    const version = this.#versions.current;
+    version.ref();
+    const mergeOperator = this.#mergeOperator?.name;
+    return { fs: this.#options.fs, dir: this.dir, version, builder: this.#builderOptions, ...(mergeOperator !== undefined && { mergeOperator }), release: () => version.unref() };
+  }
+
+  /** What an ingest needs of this engine (ingest.ts). */
+  get ingestHost(): IngestHost {
+    const engine = this;
+    return {
+      fs: this.#options.fs,
+      dir: this.dir,
+      builder: this.#builderOptions,
+      targetFileBytes: this.#options.targetFileBytes,
+      reserveFileNumber: () => {
+        const n = this.#versions.newFileNumber();
+        this.#pendingOutputs.add(n);
+        return n;
+      },
+      forgetFileNumber: (n) => void this.#pendingOutputs.delete(n),
+      holdWrites: () =>
+        new Promise((held, reject) => {
+          let release!: () => void;
+          const released = new Promise<void>((resolve) => (release = resolve));
+          this.#pipeline.barrier(async () => {
+            held(release);
+            await released;
+          }).catch(reject);
+        }),
+      flushAll: async () => {
+        this.#checkOpen();
+        if (this.#mem.entryCount > 0) await this.#rotate();
+        await this.#waitForFlushes();
+      },
+      current: () => this.#versions.current,
+      get lastSequence() {
+        return engine.#versions.lastSequence;
+      },
+      logAndApply: async (edit) => {
+        await this.#versions.logAndApply(edit);
+        this.#maybeScheduleCompaction();
+      },
+      failWrites: (err) => this.#setBackgroundError('ingest', err),
+      withoutCompactions: async (step) => {
+        // As compactRange() claims #compacting: wait and claim in one synchronous step.
+        while (this.#compacting) await this.#compacting;
+        let finished!: () => void;
+        this.#compacting = new Promise<void>((resolve) => (finished = resolve));
+        try {
+          return await step();
+        } finally {
+          this.#compacting = undefined;
+          finished();
+          this.#notifyProgress();
+          this.#maybeScheduleCompaction();
+        }
+      },
+    };
   }
 
   /**

@@ -4,3 +4,5 @@ export { shardOf } from './router.js';
 export { readShardsFile, shardDirName } from './shards-file.js';
 export { ChangeFeed, type Change, type ChangeOp, type FeedOptions } from './change-feed.js';
 export { keyString, type TrackedRange, type WriteTracker } from './write-tracker.js';
+export type { CheckpointResult } from './checkpoint.js';
+export type { IngestPair, IngestResult, PairOf } from './ingest.js';

@@ -39,9 +39,11 @@ import {
   type BatchEntry,
   type FileLock,
   type MergeOperator,
+  type FileSystem,
   type SeqNum,
 } from '../base/index.js';
 import { BackgroundPool } from '../compaction/index.js';
+import type { VersionEdit } from '../manifest/index.js';
 import {
   Engine,
   SequenceClock,
@@ -52,6 +54,9 @@ import {
   type TwoPhaseParticipant,
 } from '../engine/index.js';
 import { ChangeFeed, type FeedOptions } from './change-feed.js';
+import { writeCheckpoint, type CheckpointResult } from './checkpoint.js';
+import { ingest, type IngestResult, type PairOf } from './ingest.js';
+import { readIngestIntent, removeIngestIntent } from './ingest-intent.js';
 import { openCursor } from './merged-cursor.js';
 import { RecoveryCoordinator } from './recovery-coordinator.js';
 import { shardOf, splitByShard } from './router.js';
@@ -137,7 +142,17 @@ export class ShardSet {
     const lock = await fs.lock(lockFileName(dir));
     try {
       if (!recorded && !options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} holds no database (createIfMissing is false)`);
-      const { engines, participants } = await ShardSet.#openShards(dir, options, count, clock, pool, recorded);
+      // An ingest cut short between its shards' MANIFEST edits is completed (ingest-intent.ts).
+      const intent = recorded ? await readIngestIntent(fs, dir) : undefined;
+      const { engines, participants } = await ShardSet.#openShards(dir, options, count, clock, pool, recorded, intent?.edits);
+      if (intent) {
+        try {
+          await removeIngestIntent(fs, dir);
+        } catch (err) {
+          for (const e of engines) await e.close().catch(() => {});
+          throw err;
+        }
+      }
       if (!recorded) {
         // The SHARDS file goes last: once it is durable, so is every shard (its CURRENT and
         // its folder's name), and a shard without a database is a lost one. Before it, no
@@ -165,6 +180,7 @@ export class ShardSet {
     clock: SequenceClock,
     pool: BackgroundPool,
     recorded: boolean,
+    pendingIngest: Map<number, VersionEdit> | undefined,
   ): Promise<{ engines: Engine[]; participants: TwoPhaseParticipant[] }> {
     const fs = options.fs;
     if (recorded) {
@@ -193,7 +209,7 @@ export class ShardSet {
       blockCacheBytes: Math.floor(options.blockCacheBytes / count),
     };
     const opening = Array.from({ length: count }, (_, i) =>
-      Engine.open(shardDirName(dir, i), shardOptions, { clock, pool, onWritesFailed, twoPhase: coordinator.hooks(i) }).catch((err: unknown) => {
+      Engine.open(shardDirName(dir, i), shardOptions, { clock, pool, onWritesFailed, twoPhase: coordinator.hooks(i), ...ingestPart(pendingIngest, i) }).catch((err: unknown) => {
         coordinator.fail(err);
         throw err;
       }),
@@ -375,6 +391,23 @@ export class ShardSet {
     await settleAll(this.#engines.map((e) => e.flush()));
   }
 
+  /** Writes sorted pairs straight to tables, all or nothing (ingest.ts). */
+  ingest(fs: FileSystem, source: Iterable<unknown> | AsyncIterable<unknown>, pairOf: PairOf): Promise<IngestResult> {
+    if (this.closed) return Promise.reject(closedError('database'));
+    const hosts = this.#engines.map((e) => e.ingestHost);
+    return ingest({ fs, dir: this.dir, hosts, clock: this.#clock, pool: this.#pool, tracker: this.tracker }, source, pairOf);
+  }
+
+  /** A copy of the database at the published sequence, in the new directory `dst` (checkpoint.ts). */
+  async checkpoint(fs: FileSystem, dst: string): Promise<CheckpointResult> {
+    const seq = this.acquireSnapshot();
+    try {
+      return await writeCheckpoint(fs, this.#engines, seq, dst);
+    } finally {
+      this.releaseSnapshot(seq);
+    }
+  }
+
   async compactRange(start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<void> {
     await settleAll(this.#engines.map((e) => e.compactRange(start, end)));
   }
@@ -398,6 +431,12 @@ export class ShardSet {
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
+}
+
+/** Shard `i`'s part of an interrupted ingest, as EngineHooks.pendingIngest. */
+function ingestPart(edits: Map<number, VersionEdit> | undefined, i: number): { pendingIngest?: VersionEdit } {
+  const edit = edits?.get(i);
+  return edit === undefined ? {} : { pendingIngest: edit };
 }
 
 const ownBytes = (e: BatchEntry): BatchEntry => ({ kind: e.kind, key: Buffer.from(e.key), value: Buffer.from(e.value) });

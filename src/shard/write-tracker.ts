@@ -109,6 +109,14 @@ export class WriteTracker {
     if (this.#bytes > this.#maxBytes) this.#shed();
   }
 
+  /**
+   * A write at `seq` whose keys are not listed (an ingest): every reader below it conflicts,
+   * as readers below the cut do (invariant 3). No effect when inactive.
+   */
+  cutAt(seq: SeqNum): void {
+    if (this.#active) this.#cut = Math.max(this.#cut, seq);
+  }
+
   /** Registers a reader at `seq`. REQUIRES: active, seq >= every registered one. */
   register(seq: SeqNum): void {
     this.#readers.set(seq, (this.#readers.get(seq) ?? 0) + 1);

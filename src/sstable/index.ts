@@ -6,3 +6,4 @@ export { TableCache, type TableCacheOptions } from './table-cache.js';
 export { BlockCache } from './block-cache.js';
 export type { TableProperties } from './properties.js';
 export { BlockDeferred, LargeBlocks, type BlockDeferredResult } from './large-blocks.js';
+export { endsInTableMagic } from './table-file.js';

@@ -11,16 +11,18 @@
  *   trimToSize() cuts those zeros off; either is durable at the next sync(), which records the
  *   file's length as `syncedLength`. Appends into preallocated zeros that were never synced
  *   are zeros again after a power cut.
- * - Directory entries. Every create (createWritable, lock of a new file), rename, unlink and
- *   mkdir is logged as an un-synced operation of its directory (for a rename: the directory of
+ * - Directory entries. Every create (createWritable, lock of a new file, link), rename, unlink,
+ *   mkdir and removeDir is logged as an un-synced operation of its directory (for a rename: the directory of
  *   the destination). syncDir(dir) makes the operations logged in `dir` before the call
  *   durable: they leave the log.
  * - powerCut() makes the directory tree look as a power cut would leave it: it replays the log
  *   backwards, undoing each operation
- *     create  → the file is removed (a file it truncated comes back)
+ *     create  → the file is removed (a file it truncated comes back; for a link: the new
+ *               name goes, the file keeps its other names)
  *     rename  → the file goes back to its old name (a file it replaced comes back)
  *     unlink  → the file comes back
  *     mkdir   → the directory is removed, with everything in it
+ *     rmdir   → the (empty) directory comes back
  *   then cuts every file back to its syncedBytes (zeros up to its syncedLength, if that is
  *   longer). A file that comes back has the bytes it held
  *   durably when it was unlinked or replaced: they are kept in memory until the operation is
@@ -75,7 +77,9 @@ export type FsOpName =
   | 'release'
   | 'preallocate'
   | 'trimToSize'
-  | 'syncFile';
+  | 'syncFile'
+  | 'link'
+  | 'removeDir';
 
 /**
  * One call, as the trace records it: its name, its path (a rename's source; `to` its
@@ -96,7 +100,7 @@ export interface FsOp {
 export type OpMatcher = { op?: FsOpName | readonly FsOpName[]; path?: RegExp | string } | ((op: FsOp) => boolean);
 
 /** The calls that can change what a power cut leaves: the crash points of a sweep. */
-export const MUTATING_OPS: readonly FsOpName[] = ['createWritable', 'append', 'sync', 'rename', 'unlink', 'syncDir', 'mkdir', 'preallocate', 'trimToSize', 'syncFile'];
+export const MUTATING_OPS: readonly FsOpName[] = ['createWritable', 'append', 'sync', 'rename', 'unlink', 'syncDir', 'mkdir', 'preallocate', 'trimToSize', 'syncFile', 'link', 'removeDir'];
 
 /** Matches the calls in MUTATING_OPS. */
 export const mutatingOps: OpMatcher = { op: MUTATING_OPS };
@@ -124,7 +128,8 @@ type DirOp =
   | { kind: 'create'; seq: number; dir: string; path: string; node: FileNode; replaced: Saved | undefined }
   | { kind: 'rename'; seq: number; dir: string; from: string; to: string; node: FileNode; replaced: Saved | undefined }
   | { kind: 'unlink'; seq: number; dir: string; path: string; saved: Saved }
-  | { kind: 'mkdir'; seq: number; dir: string; path: string };
+  | { kind: 'mkdir'; seq: number; dir: string; path: string }
+  | { kind: 'rmdir'; seq: number; dir: string; path: string };
 
 interface FailRule {
   match: OpMatcher | undefined;
@@ -342,6 +347,24 @@ export class FaultInjectingFileSystem implements FileSystem {
     });
   }
 
+  /**
+   * As link(2) through the wrapped FileSystem (which must have link()). The new name shares the
+   * file: a power cut leaves it the bytes the file keeps under its first name, which should be
+   * synced whole (stratadb links only finished tables).
+   */
+  link(existing: string, newPath: string): Promise<void> {
+    const e = path.resolve(existing);
+    const n = path.resolve(newPath);
+    return this.#run('link', e, async () => {
+      if (this.#base.link === undefined) throw injected('EPERM', 'link', e);
+      await this.#base.link(e, n);
+      const source = this.#nodeAt(e)!;
+      const node: FileNode = { path: n, syncedBytes: source.syncedBytes, syncedLength: source.syncedLength };
+      this.#files.set(n, node);
+      this.#log({ kind: 'create', dir: path.dirname(n), path: n, node, replaced: undefined });
+    }, n);
+  }
+
   syncDir(dir: string): Promise<void> {
     const d = path.resolve(dir);
     return this.#run('syncDir', d, async () => {
@@ -370,6 +393,17 @@ export class FaultInjectingFileSystem implements FileSystem {
       for (let at = d; !nodeFs.existsSync(at); at = path.dirname(at)) created.unshift(at);
       await this.#base.mkdir(d);
       for (const c of created) this.#log({ kind: 'mkdir', dir: path.dirname(c), path: c });
+    });
+  }
+
+  /** As rmdir(2) through the wrapped FileSystem (which must have removeDir()). */
+  removeDir(dir: string): Promise<void> {
+    const d = path.resolve(dir);
+    return this.#run('removeDir', d, async () => {
+      if (this.#base.removeDir === undefined) throw injected('EPERM', 'removeDir', d);
+      const existed = this.#exists(d);
+      await this.#base.removeDir(d);
+      if (existed) this.#log({ kind: 'rmdir', dir: path.dirname(d), path: d });
     });
   }
 
@@ -552,6 +586,9 @@ export class FaultInjectingFileSystem implements FileSystem {
         return;
       case 'unlink':
         this.#restore(op.path, op.saved);
+        return;
+      case 'rmdir':
+        nodeFs.mkdirSync(op.path, { recursive: true });
         return;
       case 'mkdir':
         nodeFs.rmSync(op.path, { recursive: true, force: true });

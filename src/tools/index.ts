@@ -1,8 +1,10 @@
-// The stratadb command-line tools: verify, dump, stats. main() is the whole program; the bin
-// script hands it process.argv.slice(2) and exits with what it returns.
+// The stratadb command-line tools: verify, dump, stats, changes; checkpoint, backup, restore.
+// main() is the whole program; the bin script hands it process.argv.slice(2) and exits with
+// what it returns.
 //
-// Every tool is read-only: it never calls open() (which writes a new MANIFEST and flushes the
-// WALs), writes nothing and never takes the LOCK.
+// verify, dump, stats and changes are read-only: they never call open() (which writes a new
+// MANIFEST and flushes the WALs), write nothing and never take the LOCK. checkpoint, backup and
+// restore write (backup.ts): they open the database through the public API.
 
 import { parseArgs } from 'node:util';
 import { loadChecksum, NodeFileSystem, StrataError } from '../base/index.js';
@@ -13,6 +15,7 @@ import { dump } from './dump.js';
 import { Output, reasonOf, type ToolIO } from './output.js';
 import { stats } from './stats.js';
 import { verify } from './verify.js';
+import { runWritingTool, WRITING_COMMANDS, WRITING_USAGE, type WritingCommand } from './backup.js';
 
 export type { ToolIO } from './output.js';
 
@@ -31,9 +34,10 @@ export const ExitCode = {
 } as const;
 
 const COMMON_NOTE = [
-  'The tools are read-only: they never take the database\'s LOCK and never write. They can run',
-  'beside a process that has the database open, but that process may create and delete files',
-  'meanwhile, and verify can then report a table as missing, or an orphan, that is not.',
+  'verify, dump, stats and changes are read-only: they never take the database\'s LOCK and never',
+  'write. They can run beside a process that has the database open, but that process may create',
+  'and delete files meanwhile, and verify can then report a table as missing, or an orphan, that',
+  'is not. checkpoint and backup open the database (taking its LOCK); restore writes a new one.',
 ];
 
 const EXIT_CODES = [
@@ -49,6 +53,9 @@ const USAGE = [
   '                      .sst, .log or MANIFEST file',
   '  stats <dir>         tables, bytes and entries per level, WAL bytes, sequence numbers',
   '  changes <dir>       the writes the retained logs hold (the change feed), one per line',
+  '  checkpoint <dir> <dest>        an openable copy of the database as of one moment',
+  '  backup <dir> <backupDir>       add an incremental backup (--list, --purge-old K)',
+  '  restore <backupDir> <dest>     restore the newest backup (--id N) into a new directory',
   '  help [command]      this text, or one command\'s',
   '',
   ...COMMON_NOTE,
@@ -136,9 +143,11 @@ export async function main(argv: readonly string[], io: ToolIO = {}): Promise<nu
   if (name === 'help' || name === '--help' || name === '-h') {
     const topic = args[0];
     if (topic === undefined) return writeLines(plain, USAGE);
+    if (isWriting(topic)) return writeLines(plain, writingHelp(topic));
     if (!isCommand(topic)) return usageError(plain, `stratadb: unknown command ${JSON.stringify(topic)}`, USAGE);
     return writeLines(plain, commandHelp(topic));
   }
+  if (isWriting(name)) return runWriting(name, args, io);
   if (!isCommand(name)) return usageError(plain, `stratadb: unknown command ${JSON.stringify(name)}`, USAGE);
   const command = COMMANDS[name];
 
@@ -191,6 +200,34 @@ export async function main(argv: readonly string[], io: ToolIO = {}): Promise<nu
     if (err instanceof StrataError) {
       plain.error(`stratadb ${name}: ${reasonOf(err)}`);
       return ExitCode.Damaged;
+    }
+    plain.error(`stratadb ${name}: internal error (a bug in stratadb; please report it):`);
+    plain.error(err instanceof Error && err.stack !== undefined ? err.stack : String(err));
+    return ExitCode.Internal;
+  }
+}
+
+function isWriting(name: string): name is WritingCommand {
+  return (WRITING_COMMANDS as readonly string[]).includes(name);
+}
+
+function writingHelp(name: WritingCommand): string[] {
+  return [WRITING_USAGE[name].usage, '', ...WRITING_USAGE[name].help, '', ...EXIT_CODES];
+}
+
+/** checkpoint, backup, restore: errors are reported as the read-only tools report theirs. */
+async function runWriting(name: WritingCommand, args: readonly string[], io: ToolIO): Promise<number> {
+  const plain = new Output(io, false);
+  if (args.includes('--help') || args.includes('-h')) return writeLines(plain, writingHelp(name));
+  try {
+    await loadChecksum();
+    return await runWritingTool(name, args, (json) => new Output(io, json));
+  } catch (err) {
+    if (err instanceof UsageError) return usageError(plain, `stratadb ${name}: ${err.message}`, [WRITING_USAGE[name].usage]);
+    if (Output.isClosedError(err)) return ExitCode.OutputClosed;
+    if (err instanceof StrataError) {
+      plain.error(`stratadb ${name}: ${reasonOf(err)}`);
+      return err.code === 'INVALID_ARGUMENT' || err.code === 'NOT_FOUND' || err.code === 'LOCKED' ? ExitCode.Usage : ExitCode.Damaged;
     }
     plain.error(`stratadb ${name}: internal error (a bug in stratadb; please report it):`);
     plain.error(err instanceof Error && err.stack !== undefined ? err.stack : String(err));

@@ -1,0 +1,73 @@
+/**
+ * Checkpoints: an openable copy of a live database, as of one sequence number S, in a new
+ * directory (`db.checkpoint(dir)`, `stratadb checkpoint`).
+ *
+ * One moment. S is the published sequence when the call starts, pinned as a snapshot in every
+ * shard: every write at or below S is visible, none above it is. Each shard then switches its
+ * memtable and waits for the memtables up to the switch to become tables (writes go on into
+ * the new memtable meanwhile), so every entry at or below S lies in the shard's tables, and
+ * the pin keeps compactions from dropping a version a reader at S needs. Each shard's copy
+ * (src/engine/checkpoint.ts) links those tables and leaves out every entry above S, so the
+ * copies of all shards are the one cut S of the database, as a snapshot at S reads it. No log
+ * is copied: what the logs held up to S is in the flushed tables.
+ *
+ * Crash safety. Everything is written under a temporary name beside the destination,
+ * `<dst>.checkpoint-<random>.tmp`: each shard's tables, MANIFEST and CURRENT (synced, with
+ * their directory), the SHARDS file of a sharded database, then that directory is synced and
+ * renamed to `<dst>`, and the parent directory synced. A crash at any point leaves either no
+ * `<dst>` at all or the complete checkpoint; a temporary directory left behind by a crash is
+ * never opened as a database by this code and may be deleted (a failure removes it).
+ */
+
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { invalidArgument, removeTree, type FileSystem, type SeqNum } from '../base/index.js';
+import { writeShardCheckpoint, type CheckpointView, type Engine, type ShardCheckpoint } from '../engine/index.js';
+import { shardDirName, writeShardsFile } from './shards-file.js';
+
+export interface CheckpointResult {
+  /** The sequence number the checkpoint is a copy at: every write up to it, none after. */
+  sequence: SeqNum;
+  /** Per shard: tables linked, copied (a file system without links), rewritten without later writes. */
+  shards: ShardCheckpoint[];
+}
+
+/**
+ * Writes the checkpoint of `engines` at `seq` to `dst`. REQUIRES: `seq` is pinned in every
+ * engine for the duration (the caller releases it).
+ */
+export async function writeCheckpoint(fs: FileSystem, engines: readonly Engine[], seq: SeqNum, dst: string): Promise<CheckpointResult> {
+  const target = path.resolve(dst);
+  if (await fs.exists(target)) throw invalidArgument(`checkpoint: ${target} already exists`);
+  const parent = path.dirname(target);
+  await fs.mkdir(parent);
+  const temp = `${target}.checkpoint-${randomBytes(6).toString('hex')}.tmp`;
+  const views: CheckpointView[] = [];
+  try {
+    // Every view before any copy: the flushes of all shards run at once.
+    const taken = await Promise.allSettled(engines.map((e) => e.checkpointView()));
+    for (const r of taken) if (r.status === 'fulfilled') views.push(r.value);
+    const failed = taken.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    await fs.mkdir(temp);
+    const shards: ShardCheckpoint[] = [];
+    if (views.length === 1) shards.push(await writeShardCheckpoint(views[0]!, temp, seq));
+    else {
+      for (let i = 0; i < views.length; i++) shards.push(await writeShardCheckpoint(views[i]!, shardDirName(temp, i), seq));
+      // Also syncs `temp`, making the shard folders' entries durable.
+      await writeShardsFile(fs, temp, views.length);
+    }
+    await fs.syncDir(temp);
+    if (await fs.exists(target)) throw invalidArgument(`checkpoint: ${target} already exists`);
+    await fs.rename(temp, target);
+    await fs.syncDir(parent);
+    return { sequence: seq, shards };
+  } catch (err) {
+    // A checkpoint that failed leaves nothing (a crash may: see above). A FileSystem without
+    // removeDir() leaves the temporary directory.
+    if (fs.removeDir !== undefined) await removeTree(fs, temp).catch(() => {});
+    throw err;
+  } finally {
+    for (const v of views) v.release();
+  }
+}

@@ -1,0 +1,369 @@
+/**
+ * Ingest: sorted [key, value] pairs written straight to tables and linked into the tree, all
+ * or nothing, bypassing the WAL and the memtables (`db.ingest`).
+ *
+ * Invariants:
+ * 1. One sequence number S for the whole ingest, written into every entry of its tables (a
+ *    real sequence number, as in any table: no table property stands in for it). S is
+ *    allocated as every shard's writes are held (IngestHost.holdWrites: a pipeline barrier),
+ *    once every write below it is published, and is published only once every shard's
+ *    part is installed: every write before the call is below S and visible before it, every
+ *    write after the call waits behind the holds and is above S, and no reader ever sees a
+ *    part of the ingest without the rest (a snapshot is either below S or sees it all).
+ *    Reads go on throughout; writes queue, and resolve after the ingest.
+ * 2. The main thread only checks and packs the pairs (strictly ascending; a key equal to or
+ *    below the one before rejects with INVALID_ARGUMENT) and routes them to their shards;
+ *    each shard's pairs are cut into tables of about targetFileBytes (raw key and value bytes;
+ *    less with many shards, so that the packs being filled stay within PACK_BUDGET_BYTES) and
+ *    built on the worker pool (src/compaction/ingest-job.ts), a few at a time.
+ * 3. Nothing is installed until every table is built and fsynced, with its directory. A
+ *    failure before that (bad input, a damaged table file, an I/O error) removes every table
+ *    built, frees S (as a failed write's number; a database of one shard flushes first, as an
+ *    install does, so that no log it replays has to step over S) and installs nothing.
+ * 4. Install: each shard flushes its memtables (IngestHost.flushAll), then its tables go in
+ *    with one MANIFEST edit at the deepest level they overlap nothing at or above
+ *    (src/engine/ingest.ts). One shard: that edit is the commit point. Several: an INGEST
+ *    file (ingest-intent.ts) naming every shard's edit is made durable first, so that a crash
+ *    between the shards' edits is completed at the next open; it is removed once all are
+ *    durable. A failure once the install has begun stops writes in every shard, keeps every
+ *    table and never publishes S in this process: the next open has all of the ingest (the
+ *    INGEST file, or the one shard's edit, reached the disk) or none of it.
+ * 5. Open transactions and conditional writes whose snapshot is below S conflict (the write
+ *    tracker's cut moves to S): the tracker does not list the ingested keys.
+ */
+
+import { invalidArgument, StrataError, tableFileName, type FileSystem, type SeqNum } from '../base/index.js';
+import type { BackgroundPool } from '../compaction/index.js';
+import { ingestEdit, type IngestHost, type SequenceClock } from '../engine/index.js';
+import type { TableMeta, VersionEdit } from '../manifest/index.js';
+import { removeIngestIntent, writeIngestIntent } from './ingest-intent.js';
+import { shardOf } from './router.js';
+import type { WriteTracker } from './write-tracker.js';
+
+/** What the ingest needs of the database (ShardSet). */
+export interface IngestContext {
+  fs: FileSystem;
+  dir: string;
+  hosts: readonly IngestHost[];
+  clock: SequenceClock;
+  pool: BackgroundPool;
+  tracker: WriteTracker;
+}
+
+export interface IngestResult {
+  sequence: SeqNum;
+  entries: number;
+  tables: number;
+  bytes: number;
+}
+
+/** One pair of the source as bytes (filled in place: no allocation per pair). */
+export interface IngestPair {
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** Sets `out` to the key and value bytes of one item of the source; throws INVALID_ARGUMENT. */
+export type PairOf = (item: unknown, index: number, out: IngestPair) => void;
+
+/** Table builds in flight at most, beyond which the source waits. */
+const MAX_BUILDS_IN_FLIGHT = 4;
+/**
+ * The packs being filled, one per shard, take at most about this much memory together: with
+ * many shards a table is cut below targetFileBytes (at least 1 MiB).
+ */
+const PACK_BUDGET_BYTES = 256 * 1024 * 1024;
+
+/** Ingests `source` (an iterable or async iterable of items `pairOf` understands). */
+export async function ingest(ctx: IngestContext, source: Iterable<unknown> | AsyncIterable<unknown>, pairOf: PairOf): Promise<IngestResult> {
+  const { seq, releases } = await holdAllWrites(ctx);
+  const builds = new Builds(ctx, seq);
+  let installing = false;
+  try {
+    await builds.consume(source, pairOf);
+    const perShard = await builds.finish();
+    installing = true;
+    await install(ctx, perShard, seq);
+    builds.forget();
+    ctx.clock.complete(seq, 1);
+    const tables = perShard.reduce((n, t) => n + t.length, 0);
+    const bytes = perShard.reduce((n, t) => n + t.reduce((m, f) => m + f.fileSize, 0), 0);
+    return { sequence: seq, entries: builds.entries, tables, bytes };
+  } catch (err) {
+    if (!installing) {
+      await builds.abandon();
+      // S stays a hole. A database of one shard must not log a write above it while records
+      // below it are in a log that a replay would read (its replay wants no gaps): flush, as
+      // an install does.
+      if (ctx.hosts.length === 1) {
+        await ctx.hosts[0]!.flushAll().catch((flushError: unknown) => {
+          const error = flushError instanceof StrataError ? flushError : new StrataError('IO_ERROR', `ingest: ${String(flushError)}`, { cause: flushError });
+          ctx.hosts[0]!.failWrites(error);
+        });
+      }
+      ctx.clock.complete(seq, 1);
+      throw err;
+    }
+    // Some edit may be durable: keep every table, publish nothing, take no more writes; the
+    // next open has the whole ingest or none of it.
+    const error = err instanceof StrataError ? err : new StrataError('IO_ERROR', `ingest: ${String(err)}`, { cause: err });
+    for (const h of ctx.hosts) h.failWrites(error);
+    throw error;
+  } finally {
+    for (const release of releases) release();
+  }
+}
+
+/**
+ * Holds every shard's writes, allocating S in the same synchronous step as the holds are
+ * queued (so every write above S waits behind them), and resolves once every write below S is
+ * published (invariant 1).
+ */
+async function holdAllWrites(ctx: IngestContext): Promise<{ seq: SeqNum; releases: (() => void)[] }> {
+  for (;;) {
+    const seq = ctx.clock.allocate(1);
+    ctx.tracker.cutAt(seq);
+    const held = await Promise.allSettled(ctx.hosts.map((h) => h.holdWrites()));
+    const releases = held.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = held.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      for (const release of releases) release();
+      ctx.clock.complete(seq, 1);
+      throw failed.reason;
+    }
+    // One shard has no batches across shards: every write below S is done once the hold runs.
+    // (A retry would leave S a hole, which its WAL replay does not allow.)
+    if (ctx.hosts.length === 1) {
+      await ctx.clock.whenPublished(seq - 1);
+      return { seq, releases };
+    }
+    // A batch across shards below S whose Commit records were queued after the holds cannot
+    // be published while they last: let it through and try again with a new number. (A batch
+    // above S that is waiting behind the holds is no obstacle: nothing of it is in a log yet.)
+    const published = await Promise.race([ctx.clock.whenPublished(seq - 1).then(() => true), delay(HOLD_RETRY_MS).then(() => false)]);
+    if (published) return { seq, releases };
+    for (const release of releases) release();
+    ctx.clock.complete(seq, 1);
+  }
+}
+
+/** How long a hold waits for the writes below S before it lets go and tries again. */
+const HOLD_RETRY_MS = 20;
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The pairs of one shard waiting to become a table, in one buffer of its own (handed to the
+ * worker whole: IngestJob). Allocated at the table's size at once, uninitialized: growing it
+ * pair by pair would copy it over and over.
+ */
+class Pack {
+  readonly data: Uint8Array;
+  used = 0;
+  ends = new Uint32Array(4096);
+  count = 0;
+
+  constructor(capacity: number) {
+    this.data = new Uint8Array(Buffer.allocUnsafeSlow(capacity).buffer);
+  }
+
+  fits(bytes: number): boolean {
+    return this.used + bytes <= this.data.length;
+  }
+
+  /** Appends one pair. REQUIRES: fits(key.length + value.length). */
+  add(key: Uint8Array, value: Uint8Array): void {
+    if (this.count + 2 > this.ends.length) {
+      const grown = new Uint32Array(this.ends.length * 2);
+      grown.set(this.ends);
+      this.ends = grown;
+    }
+    this.used = copyInto(this.data, this.used, key);
+    this.ends[this.count++] = this.used;
+    this.used = copyInto(this.data, this.used, value);
+    this.ends[this.count++] = this.used;
+  }
+
+  /** The ends array trimmed to the pairs added, in a buffer of its own. */
+  finishedEnds(): Uint32Array {
+    return this.ends.length === this.count ? this.ends : this.ends.slice(0, this.count);
+  }
+}
+
+/** compareBytes(key, previous[0, length)) without a view of `previous`. */
+function compareToPrevious(key: Uint8Array, previous: Uint8Array, length: number): number {
+  const n = key.length < length ? key.length : length;
+  for (let i = 0; i < n; i++) {
+    const d = key[i]! - previous[i]!;
+    if (d !== 0) return d;
+  }
+  return key.length - length;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Copies `src` into `dst` at `at`; returns the offset after it. Short copies by hand: set() costs more for them. */
+function copyInto(dst: Uint8Array, at: number, src: Uint8Array): number {
+  const n = src.length;
+  if (n <= 32) for (let i = 0; i < n; i++) dst[at + i] = src[i]!;
+  else dst.set(src, at);
+  return at + n;
+}
+
+/** The tables of an ingest being built, per shard, in key order. */
+class Builds {
+  readonly #ctx: IngestContext;
+  readonly #seq: SeqNum;
+  readonly #packs: (Pack | undefined)[];
+  /** Per shard, each table's build in key order. */
+  readonly #tables: Promise<TableMeta>[][];
+  readonly #reserved: { host: IngestHost; n: number }[] = [];
+  readonly #inFlight: Promise<unknown>[] = [];
+  /** The key before, copied (the packs go to the workers). */
+  #previous = new Uint8Array(64);
+  #previousLength = -1;
+  entries = 0;
+
+  constructor(ctx: IngestContext, seq: SeqNum) {
+    this.#ctx = ctx;
+    this.#seq = seq;
+    this.#packs = ctx.hosts.map(() => undefined);
+    this.#tables = ctx.hosts.map(() => []);
+  }
+
+  async consume(source: Iterable<unknown> | AsyncIterable<unknown>, pairOf: PairOf): Promise<void> {
+    const pair: IngestPair = { key: EMPTY, value: EMPTY };
+    if (Symbol.asyncIterator in source) {
+      for await (const item of source) {
+        pairOf(item, this.entries, pair);
+        const wait = this.#add(pair.key, pair.value);
+        if (wait) await wait;
+      }
+    } else {
+      for (const item of source) {
+        pairOf(item, this.entries, pair);
+        const wait = this.#add(pair.key, pair.value);
+        if (wait) await wait;
+      }
+    }
+  }
+
+  /** Adds one pair; returns a promise only when the source must wait for builds in flight. */
+  #add(key: Uint8Array, value: Uint8Array): Promise<unknown> | undefined {
+    if (this.#previousLength >= 0) {
+      const order = compareToPrevious(key, this.#previous, this.#previousLength);
+      if (order <= 0) throw invalidArgument(`ingest: keys must be strictly ascending, but pair ${this.entries} ${order === 0 ? 'repeats the key before it' : 'sorts before the one before it'}`);
+    }
+    this.#remember(key);
+    const hosts = this.#ctx.hosts;
+    const shard = hosts.length === 1 ? 0 : shardOf(key, hosts.length);
+    const bytes = key.length + value.length;
+    let wait: Promise<unknown> | undefined;
+    let pack = this.#packs[shard];
+    if (pack !== undefined && !pack.fits(bytes)) {
+      wait = this.#submit(shard);
+      pack = undefined;
+    }
+    if (pack === undefined) {
+      // A table's worth of room (within the budget), or more for one pair larger than that.
+      const tableBytes = Math.min(hosts[shard]!.targetFileBytes, Math.max(1 << 20, Math.floor(PACK_BUDGET_BYTES / hosts.length)));
+      pack = new Pack(Math.max(tableBytes, bytes));
+      this.#packs[shard] = pack;
+    }
+    pack.add(key, value);
+    this.entries++;
+    return wait;
+  }
+
+  #remember(key: Uint8Array): void {
+    if (key.length > this.#previous.length) this.#previous = new Uint8Array(Math.max(key.length, 2 * this.#previous.length));
+    copyInto(this.#previous, 0, key);
+    this.#previousLength = key.length;
+  }
+
+  /** Sends the shard's pack to be built; returns a build to wait for when too many are in flight. */
+  #submit(shard: number): Promise<unknown> | undefined {
+    const pack = this.#packs[shard];
+    this.#packs[shard] = undefined;
+    if (pack === undefined || pack.count === 0) return undefined;
+    const host = this.#ctx.hosts[shard]!;
+    const n = host.reserveFileNumber();
+    this.#reserved.push({ host, n });
+    const build = this.#ctx.pool
+      .runIngest(
+        { kind: 'ingest', dir: host.dir, fileNumber: n, seq: this.#seq, data: pack.data, ends: pack.finishedEnds(), builder: host.builder },
+        this.#ctx.fs,
+      )
+      .then((r) => r.table);
+    this.#tables[shard]!.push(build);
+    this.#inFlight.push(build.catch(() => {}));
+    return this.#inFlight.length > MAX_BUILDS_IN_FLIGHT ? this.#inFlight.shift() : undefined;
+  }
+
+  /** Builds what is left; resolves, per shard, to its tables in key order, all durable. */
+  async finish(): Promise<TableMeta[][]> {
+    for (let shard = 0; shard < this.#packs.length; shard++) this.#submit(shard);
+    const perShard = await Promise.all(this.#tables.map((builds) => settleAll(builds)));
+    for (let shard = 0; shard < perShard.length; shard++) {
+      if (perShard[shard]!.length > 0) await this.#ctx.fs.syncDir(this.#ctx.hosts[shard]!.dir);
+    }
+    return perShard;
+  }
+
+  /** Removes every table built or being built (invariant 3). */
+  async abandon(): Promise<void> {
+    await Promise.allSettled(this.#tables.flat());
+    for (const { host, n } of this.#reserved) {
+      await this.#ctx.fs.unlink(tableFileName(host.dir, n)).catch(() => {});
+      host.forgetFileNumber(n);
+    }
+  }
+
+  /** Once installed (or left to the next open), the numbers need no reserving. */
+  forget(): void {
+    for (const { host, n } of this.#reserved) host.forgetFileNumber(n);
+  }
+}
+
+async function install(ctx: IngestContext, perShard: readonly TableMeta[][], seq: SeqNum): Promise<void> {
+  const { hosts } = ctx;
+  // Every shard that gets tables flushes first; a database of one shard always does, so that
+  // no WAL it replays steps over S (src/engine/ingest.ts, invariant 2).
+  await settleAll(hosts.map((h, i) => (perShard[i]!.length > 0 || hosts.length === 1 ? h.flushAll() : Promise.resolve())));
+  const receiving = hosts.flatMap((h, i) => (perShard[i]!.length > 0 ? [i] : []));
+  if (receiving.length === 0) return;
+  // No compaction in the receiving shards from the choice of level to the edit.
+  let entered!: () => void;
+  const allEntered = new Promise<void>((resolve) => (entered = resolve));
+  let waiting = receiving.length;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  const quiet = receiving.map((i) =>
+    hosts[i]!.withoutCompactions(async () => {
+      if (--waiting === 0) entered();
+      await finished;
+    }),
+  );
+  try {
+    await allEntered;
+    const edits = new Map<number, VersionEdit>(receiving.map((i) => [i, ingestEdit(hosts[i]!.current(), hosts[i]!.lastSequence, perShard[i]!, seq)]));
+    if (hosts.length === 1) {
+      await hosts[0]!.logAndApply(edits.get(0)!);
+      return;
+    }
+    await writeIngestIntent(ctx.fs, ctx.dir, { seq, edits });
+    await settleAll([...edits].map(([i, edit]) => hosts[i]!.logAndApply(edit)));
+    await removeIngestIntent(ctx.fs, ctx.dir);
+  } finally {
+    done();
+    await Promise.allSettled(quiet);
+  }
+}
+
+/** Waits for every promise, then rejects with the first failure, or resolves to the values. */
+async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
