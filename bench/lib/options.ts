@@ -16,6 +16,7 @@ export const WORKLOAD_NAMES = [
   'deleterandom',
   'readwhilewriting',
   'transfer',
+  'changes',
 ] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 

@@ -41,6 +41,7 @@ const EXECUTION_ORDER: readonly WorkloadName[] = [
   'readwhilewriting',
   'deleterandom',
   'transfer',
+  'changes',
 ];
 
 /** Tables list workloads in the order options.ts declares them. */
@@ -59,6 +60,7 @@ const TITLES: Record<WorkloadName, string> = {
   seekrandom: 'seek to a random key and read the entry there',
   deleterandom: 'deletes of random existing keys, each once',
   readwhilewriting: 'readrandom while one writer overwrites random keys',
+  changes: 'fillrandom without and with a live change feed consuming every write (phases: without, with, with, without)',
   transfer: `two-key read-modify-write transactions between ${TRANSFER_ACCOUNTS.toLocaleString('en-US')} accounts, ${TRANSFER_IN_FLIGHT} in flight`,
 };
 
@@ -106,6 +108,10 @@ export function planWorkloads(options: BenchOptions): PlannedWorkload[] {
         break;
       case 'transfer':
         if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: options.reads, inFlight: TRANSFER_IN_FLIGHT });
+        break;
+      case 'changes':
+        // Four phases of num/2 puts: num with the feed, num without.
+        if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: 2 * options.num, effect: 'adds' });
         break;
     }
   }

@@ -119,6 +119,7 @@ export const lmdb: StoreModule = {
     version: peerVersion('lmdb') ?? 'not installed',
     settings: 'binary keys and values, no compression; noSync for sync:false, overlappingSync + awaiting flushed for sync:true',
     transactions: { supported: true, how: 'db.transaction(callback): the callback runs in the single write transaction (serialized, no conflicts)' },
+    changeFeed: { supported: false, how: 'lmdb-js keeps no log of writes to read back (a B+tree updated in place): in-process events at most' },
   },
   async open(dir: string, settings: OpenSettings): Promise<Store> {
     const { open } = loadPeer<{ open(options: object): RootDatabase }>('lmdb');

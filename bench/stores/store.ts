@@ -16,6 +16,12 @@ export interface OpenSettings {
   shards: number;
 }
 
+/** One committed write as a change feed delivers it. */
+export interface FeedChange {
+  seq: bigint;
+  ops: readonly { key: Buffer; value?: Buffer }[];
+}
+
 /** One put of a batch, in the abstract-level shape, which stratadb and the Level stores take as is. */
 export interface BatchPut {
   type: 'put';
@@ -52,6 +58,12 @@ export interface Store {
    * ran (1 without a conflict). Absent where the store's binding has no transactions.
    */
   transfer?(a: Buffer, b: Buffer, update: (a: Buffer | undefined, b: Buffer | undefined) => [Buffer, Buffer], sync: boolean): Promise<number>;
+  /**
+   * A live change feed from now on (the changes workload): every committed write once, in
+   * order, under the number its put resolved to (put() resolves to that number, a bigint).
+   * Absent where the store has no such feed.
+   */
+  changes?(): AsyncIterableIterator<FeedChange>;
   /** Store figures worth keeping (internal counters), read before close. */
   stats(): Record<string, unknown>;
   close(): Promise<void>;
@@ -66,6 +78,8 @@ export interface StoreInfo {
   settings: string;
   /** How the store runs the transfer workload's transactions, or why it cannot. */
   transactions: { supported: boolean; how: string };
+  /** How the store offers the changes workload's feed of committed writes, or why it cannot. */
+  changeFeed: { supported: boolean; how: string };
 }
 
 export interface StoreModule {

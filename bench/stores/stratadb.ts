@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { open, type Database } from '../../src/index.js';
-import type { BatchPut, NextvIterator, OpenSettings, Seeker, Store, StoreInfo, StoreModule } from './store.js';
+import type { BatchPut, FeedChange, NextvIterator, OpenSettings, Seeker, Store, StoreInfo, StoreModule } from './store.js';
 import { nextvSeeker, scanNextv } from './store.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -15,6 +15,7 @@ const info: StoreInfo = {
   version: packageJson.version,
   settings: 'defaults: 64 MiB memtable, 32 MiB block cache, LZ4, bloom 10 bits/key; sync per write',
   transactions: { supported: true, how: 'db.transaction(): optimistic, validated at commit, retried on conflict' },
+  changeFeed: { supported: true, how: 'db.changes(): a live feed, durable: false' },
 };
 
 class StrataStore implements Store {
@@ -62,6 +63,10 @@ class StrataStore implements Store {
       { sync },
     );
     return runs;
+  }
+
+  changes(): AsyncIterableIterator<FeedChange> {
+    return this.#db.changes();
   }
 
   stats(): Record<string, unknown> {
