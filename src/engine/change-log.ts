@@ -166,7 +166,7 @@ export class ChangeLog {
       for (let done = false; !done && first === null; ) {
         const { records, ended } = tail.read(current ? wals.current.completedBytes : 'final', 64 * 1024);
         for (const r of records) {
-          const w = writeOf(r.type, r.payload, 0, r.payload.length, log, r.end);
+          const w = writeOf(r.type, r.payload, 0, r.payload.length, log, r.end, false);
           if (w) {
             first = w.firstSeq;
             break;
@@ -229,7 +229,7 @@ export class ShardCursor {
         }
         // Decoded only when delivered: a feed skipping to `since` reads just the headers.
         if (atOrBelow(r, this.#since, this.#shard)) continue;
-        const w = writeOf(r.type, r.payload, 0, r.payload.length, this.#log, r.end);
+        const w = writeOf(r.type, r.payload, 0, r.payload.length, this.#log, r.end, false);
         if (w) out.push(w);
       }
       if (out.length > 0) return out;

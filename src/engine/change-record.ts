@@ -11,10 +11,12 @@ import { decodePrepareHead, isPrepare } from './two-phase-format.js';
 
 /**
  * A write as one shard's log holds it: its batch (src/base/batch-format.ts) is bytes[batchAt,
- * batchEnd), decoded only when delivered.
+ * batchEnd), decoded only when delivered. `owned`: `bytes` is a Buffer that belongs to the one
+ * feed reading it and holds no more than a commit group (a ring's copy), so a change may hand
+ * out views into it; otherwise (a chunk of log) a change copies its own bytes.
  */
 export type ShardRecord =
-  | { kind: 'batch'; firstSeq: SeqNum; lastSeq: SeqNum; bytes: Uint8Array; batchAt: number; batchEnd: number; log: number; end: number }
+  | { kind: 'batch'; firstSeq: SeqNum; lastSeq: SeqNum; bytes: Uint8Array; batchAt: number; batchEnd: number; owned: boolean; log: number; end: number }
   | {
       kind: 'part';
       txn: SeqNum;
@@ -26,6 +28,7 @@ export type ShardRecord =
       bytes: Uint8Array;
       batchAt: number;
       batchEnd: number;
+      owned: boolean;
       log: number;
       end: number;
     };
@@ -40,14 +43,14 @@ export interface CommitSeen {
  * The write a record of `type` holds (Batch, Prepare, PrepareInOrder), its payload
  * bytes[payloadAt, payloadEnd), ending at `end` of log `log`; undefined for another record.
  * Reads the heads only: the batch itself is checked when decoded. Throws CORRUPTION for a
- * malformed head.
+ * malformed head. `owned`: as ShardRecord says.
  */
-export function writeOf(type: number, bytes: Uint8Array, payloadAt: number, payloadEnd: number, log: number, end: number): ShardRecord | undefined {
+export function writeOf(type: number, bytes: Uint8Array, payloadAt: number, payloadEnd: number, log: number, end: number, owned: boolean): ShardRecord | undefined {
   if (type === RecordType.Batch) {
     checkBatchHead(payloadAt, payloadEnd);
     const firstSeq = getU64(bytes, payloadAt);
     const lastSeq = firstSeq + getU32(bytes, payloadAt + 8) - 1;
-    return { kind: 'batch', firstSeq, lastSeq, bytes, batchAt: payloadAt, batchEnd: payloadEnd, log, end };
+    return { kind: 'batch', firstSeq, lastSeq, bytes, batchAt: payloadAt, batchEnd: payloadEnd, owned, log, end };
   }
   if (isPrepare(type)) {
     const { txn, participants, places, batchAt: headBytes } = decodePrepareHead(type, bytes.subarray(payloadAt, payloadEnd));
@@ -55,7 +58,7 @@ export function writeOf(type: number, bytes: Uint8Array, payloadAt: number, payl
     checkBatchHead(batchAt, payloadEnd);
     const firstSeq = getU64(bytes, batchAt);
     const lastSeq = firstSeq + getU32(bytes, batchAt + 8) - 1;
-    return { kind: 'part', txn, participants, places, firstSeq, lastSeq, bytes, batchAt, batchEnd: payloadEnd, log, end };
+    return { kind: 'part', txn, participants, places, firstSeq, lastSeq, bytes, batchAt, batchEnd: payloadEnd, owned, log, end };
   }
   return undefined;
 }

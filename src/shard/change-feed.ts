@@ -427,18 +427,24 @@ function changeOp(kind: ValueKind, bytes: Buffer, keyAt: number, keyEnd: number,
 }
 
 /**
- * The operations of a write's batch, in order. Its bytes are copied once, and its keys and
- * values are views into the copy: the ring's bytes are read by every feed, and a chunk of log
- * is large; a change holds only its own bytes, which no one else sees. (Measured: one copy
- * and a view per key and value cost less than a copy per key and value.)
+ * The operations of a write's batch, in order. Keys and values are views into bytes no other
+ * feed sees: the ring's copy of the commit group made for this feed (ShardRecord.owned), or
+ * else a copy of the batch made here (a chunk of log is large: a key kept must not keep it).
  */
 function opsOf(record: ShardRecord): ChangeOp[] {
   const ops: ChangeOp[] = [];
-  const { batchAt, batchEnd } = record;
-  const own = Buffer.allocUnsafe(batchEnd - batchAt);
-  own.set(record.bytes.subarray(batchAt, batchEnd));
-  visitBatch(own, 0, own.length, (kind, keyAt, keyEnd, valueAt, valueEnd) => {
-    ops.push(changeOp(kind, own, keyAt, keyEnd, valueAt, valueEnd));
+  let bytes: Buffer;
+  let at = record.batchAt;
+  let end = record.batchEnd;
+  if (record.owned) bytes = record.bytes as Buffer;
+  else {
+    bytes = Buffer.allocUnsafe(end - at);
+    bytes.set(record.bytes.subarray(at, end));
+    at = 0;
+    end = bytes.length;
+  }
+  visitBatch(bytes, at, end, (kind, keyAt, keyEnd, valueAt, valueEnd) => {
+    ops.push(changeOp(kind, bytes, keyAt, keyEnd, valueAt, valueEnd));
   });
   return ops;
 }
