@@ -96,7 +96,7 @@ export type BatchEntryVisitor = (kind: ValueKind, keyAt: number, keyEnd: number,
  * keeps (the change feed), without an object and two views per entry. Throws CORRUPTION.
  */
 export function visitBatch(bytes: Uint8Array, at: number, end: number, visit: BatchEntryVisitor): void {
-  const bad = (what: string) => new StrataError('CORRUPTION', `malformed batch: ${what}`);
+  const bad = malformedBatch;
   if (end - at < BATCH_HEADER_BYTES) throw bad('shorter than its header');
   const count = getU32(bytes, at + 8);
   const cursor = { offset: at + BATCH_HEADER_BYTES };
@@ -118,6 +118,10 @@ export function visitBatch(bytes: Uint8Array, at: number, end: number, visit: Ba
     visit(kind, keyAt, keyAt + keyLength, valueAt, cursor.offset);
   }
   if (cursor.offset !== end) throw bad('trailing bytes after the last entry');
+}
+
+function malformedBatch(what: string): StrataError {
+  return new StrataError('CORRUPTION', `malformed batch: ${what}`);
 }
 
 /** Where applyBatch() puts each entry of a batch (a memtable). */

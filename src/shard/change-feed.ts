@@ -111,7 +111,7 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
   #position: SeqNum;
   /** Whether `position` is the end of a change (or of everything written): rings may serve. */
   #atBoundary: boolean;
-  /** Changes delivered from the rings and from the logs (tests, stats). */
+  /** Changes delivered from the rings and from the logs (tests). */
   readonly delivered = { ring: 0, log: 0 };
   /** Steps begun by next() and not yet settled (each ends by counting itself out). */
   #steps = 0;
@@ -412,8 +412,8 @@ function noop(): void {}
 /**
  * The operation a log entry stands for: the one place where a kind of entry becomes what a
  * feed delivers (a new kind of write gets its case here). The key and value are
- * bytes[keyAt, keyEnd) and bytes[valueAt, valueEnd), handed out as views: `bytes` is the
- * change's own copy (opsOf).
+ * bytes[keyAt, keyEnd) and bytes[valueAt, valueEnd), handed out as views: no other feed sees
+ * `bytes` (opsOf).
  */
 function changeOp(kind: ValueKind, bytes: Buffer, keyAt: number, keyEnd: number, valueAt: number, valueEnd: number): ChangeOp {
   switch (kind) {
