@@ -380,16 +380,12 @@ function changes(job: Job): Driver {
         let lastDelivery = 0;
         let wanted = Infinity;
         let seen = 0;
-        let stop = () => {};
-        if (withFeed) {
-          const feed = store.changes();
-          const stopped = new Promise<void>((resolve) => (stop = resolve));
+        const feed = withFeed ? store.changes() : undefined;
+        if (feed !== undefined) {
           consumer = (async () => {
             let bytes = 0;
-            for (;;) {
-              const next = await Promise.race([feed.next(), stopped.then(() => undefined)]);
-              if (next === undefined || next.done === true) break;
-              const c = next.value;
+            // A plain for await, as an application's projection would read the feed.
+            for await (const c of feed) {
               const now = performance.now();
               for (const op of c.ops) bytes += op.key.length + (op.value?.length ?? 0);
               const at = first < 0 ? 0 : resolvedAt[Number(c.seq) - first] ?? 0;
@@ -397,7 +393,6 @@ function changes(job: Job): Driver {
               lastDelivery = now;
               if (++seen >= wanted) break;
             }
-            await feed.return?.();
             if (bytes < 0) throw new Error('unreachable');
           })();
         }
@@ -414,11 +409,12 @@ function changes(job: Job): Driver {
         const phaseSeconds = (performance.now() - started) / 1000;
         const cpuEnded = mainThreadCpuMs();
         const phaseCpuMs = cpuStarted === undefined || cpuEnded === undefined ? null : cpuEnded - cpuStarted;
-        if (withFeed) {
+        if (feed !== undefined) {
           wanted = done;
-          if (seen >= wanted) stop();
-          // A feed that cannot catch up within the time limit is cut off there.
-          const cutOff = setTimeout(stop, Math.max(0, deadline - performance.now()));
+          // Ends the loop if it already saw every put; a feed that cannot catch up within the
+          // time limit is cut off there.
+          if (seen >= wanted) void feed.return?.();
+          const cutOff = setTimeout(() => void feed.return?.(), Math.max(0, deadline - performance.now()));
           await consumer;
           clearTimeout(cutOff);
           delivered += seen;
