@@ -263,8 +263,8 @@ async function checkFeed(db: Database, expected: Expected, state: ReadonlyMap<st
     const [tag, arg] = [write[0], write.slice(2)];
     const want =
       tag === 'P' ? [`put ${arg}`] : tag === 'D' ? [`del ${arg}`] : tag === 'M' ? [`merge ${arg}`] : Array.from({ length: Number(arg.split('/')[2]) }, (_, j) => `put ${batchKey(arg, j)}`);
-    // A batch across shards lists its parts shard by shard: compare the operations as a set.
-    if ([...ops].sort().join('|') !== [...want].sort().join('|')) throw new Error(`${what}: sequence ${seq} is ${ops.join(', ')} in the feed, but ${write} was acknowledged under it`);
+    // In the order given, a batch across shards too (PrepareInOrder records).
+    if (ops.join('|') !== want.join('|')) throw new Error(`${what}: sequence ${seq} is ${ops.join(', ')} in the feed, but ${write} was acknowledged under it`);
   }
   if (replayed.size !== state.size) throw new Error(`${what}: replaying the feed gives ${replayed.size} keys, the database holds ${state.size}`);
   for (const [key, value] of state) {

@@ -138,9 +138,10 @@ function appendToNewestWal(shardDir: string, records: Uint8Array): void {
 
 function prepareRecord(txn: number, participants: number[], firstSeq: number, entries: BatchEntry[]): Uint8Array {
   const records = new RecordBuffer();
-  const at = records.begin(prepareHeadBytes(participants.length) + batchEncodedLength(entries));
-  encodeBatchInto(records.bytes, encodePrepareHead(records.bytes, at, txn, participants), firstSeq, entries);
-  records.seal(RecordType.Prepare);
+  const at = records.begin(prepareHeadBytes(participants.length, entries.length) + batchEncodedLength(entries));
+  const places = entries.map((_, i) => i);
+  encodeBatchInto(records.bytes, encodePrepareHead(records.bytes, at, txn, participants, places), firstSeq, entries);
+  records.seal(RecordType.PrepareInOrder);
   return records.finish();
 }
 

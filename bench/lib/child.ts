@@ -61,7 +61,7 @@ async function runJob(job: Job): Promise<JobResult> {
     inFlight: job.workload === 'fillbatch' || job.workload === 'readseq' || job.workload === 'bulkload' ? 1 : job.inFlight,
     sync: job.sync,
     seconds,
-    opsPerSec: outcome.ops / seconds,
+    opsPerSec: outcome.opsPerSec ?? outcome.ops / seconds,
     mbPerSec: outcome.userBytes / seconds / 1e6,
     latency: ctx.latency.summary(outcome.latencyPer),
     userWriteBytes: outcome.userWriteBytes,
@@ -82,6 +82,7 @@ async function runJob(job: Job): Promise<JobResult> {
     ...(outcome.found !== undefined ? { found: outcome.found } : {}),
     ...(outcome.writes !== undefined ? { writes: outcome.writes } : {}),
     ...(outcome.retries !== undefined ? { retries: outcome.retries } : {}),
+    ...(outcome.feed !== undefined ? { feed: outcome.feed } : {}),
     storeStats,
   };
 }

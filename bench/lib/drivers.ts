@@ -29,6 +29,13 @@
 //                     fresh database, each store its best way (Store.increment): stratadb's
 //                     merge, LMDB's write transaction, SQLite's upsert, get + put serialized
 //                     per key for RocksDB and LevelDB
+//   changes           fillrandom in four phases of num/2 puts each (Job.ops is 2 × num), on one fresh database: without
+//                     a feed, with a live feed (Store.changes) consuming every write, with, without
+//                     (the order cancels a steady drift, as the database grows); reports the
+//                     writers' puts/s without and with the feed (ops/s: with), the changes/s
+//                     delivered, and the lag from a put's resolution to its change's delivery
+//                     (0 when the change came first). The consumer reads every key and value,
+//                     as a projection would.
 //
 // "Existing keys" are those fillrandom wrote to the main database: key numbers
 // fillOrder[0..keySpace-1] (Job.keySpace), all of them unless the time limit stopped it.
@@ -40,9 +47,9 @@
 // a whole workload on microtasks and starve timers and I/O.
 
 import type { BatchPut, Seeker, Store } from '../stores/index.js';
-import type { Job } from './job.js';
+import type { FeedFigures, Job } from './job.js';
 import { KEY_BYTES, makeKey, permutation, Random, ValueSource } from './keys.js';
-import { LatencyRecorder } from './measure.js';
+import { LatencyRecorder, mainThreadCpuMs } from './measure.js';
 
 export const BATCH_SIZE = 1000;
 export const TRANSFER_ACCOUNTS = 10_000;
@@ -74,6 +81,9 @@ export interface DriverOutcome {
   writes?: number;
   /** transfer: callback runs beyond the first, caused by conflicts. */
   retries?: number;
+  /** The figure to report as ops/s, where it is not ops over the whole run (changes). */
+  opsPerSec?: number;
+  feed?: FeedFigures;
 }
 
 /** A prepared workload: inputs built before the store opens, then run() timed. */
@@ -455,6 +465,111 @@ function incr(job: Job): Driver {
   };
 }
 
+const CHANGES_PHASES = [false, true, true, false] as const;
+
+function changes(job: Job): Driver {
+  const phaseOps = Math.max(1, Math.floor(job.ops / CHANGES_PHASES.length));
+  const order = permutation(phaseOps * CHANGES_PHASES.length, randomFor(job.seed, job.workload, 'keys'));
+  const values = new ValueSource(job.valueBytes, randomFor(job.seed, job.workload, 'values'));
+  return {
+    async run(ctx) {
+      const { store } = ctx;
+      if (store.changes === undefined) throw new Error(`${store.name} offers no change feed`);
+      const deadline = deadlineOf(job);
+      const phases: FeedFigures['phases'] = [];
+      const lags = new LatencyRecorder();
+      const seconds = { with: 0, without: 0 };
+      const puts = { with: 0, without: 0 };
+      const cpuMs: { with: number | null; without: number | null } = { with: 0, without: 0 };
+      let delivered = 0;
+      let deliverSeconds = 0;
+      for (const [p, withFeed] of CHANGES_PHASES.entries()) {
+        const base = p * phaseOps;
+        // Index: sequence number - first; set when the put resolves.
+        const resolvedAt = new Float64Array(phaseOps + 1);
+        let first = -1;
+        let consumer: Promise<void> = Promise.resolve();
+        let lastDelivery = 0;
+        let wanted = Infinity;
+        let seen = 0;
+        const feed = withFeed ? store.changes() : undefined;
+        if (feed !== undefined) {
+          consumer = (async () => {
+            let bytes = 0;
+            // A plain for await, as an application's projection would read the feed.
+            for await (const c of feed) {
+              const now = performance.now();
+              for (const op of c.ops) bytes += op.key.length + (op.value?.length ?? 0);
+              const at = first < 0 ? 0 : resolvedAt[Number(c.seq) - first] ?? 0;
+              lags.record(at === 0 ? 0 : Math.max(0, now - at));
+              lastDelivery = now;
+              if (++seen >= wanted) break;
+            }
+            if (bytes < 0) throw new Error('unreachable');
+          })();
+        }
+        const phaseCtx: DriverContext = { ...ctx, latency: withFeed ? ctx.latency : new LatencyRecorder() };
+        const started = performance.now();
+        const cpuStarted = mainThreadCpuMs();
+        const done = await inFlightLoops(phaseOps, job.inFlight, phaseCtx, deadline, async (i) => {
+          const seq = await store.put(makeKey(order[base + i]!), values.next(), job.sync);
+          if (typeof seq !== 'bigint') return;
+          if (first < 0) first = Number(seq) - i - 1;
+          const at = Number(seq) - first;
+          if (at >= 0 && at < resolvedAt.length) resolvedAt[at] = performance.now();
+        });
+        const phaseSeconds = (performance.now() - started) / 1000;
+        const cpuEnded = mainThreadCpuMs();
+        const phaseCpuMs = cpuStarted === undefined || cpuEnded === undefined ? null : cpuEnded - cpuStarted;
+        if (feed !== undefined) {
+          wanted = done;
+          // Ends the loop if it already saw every put; a feed that cannot catch up within the
+          // time limit is cut off there.
+          if (seen >= wanted) void feed.return?.();
+          const cutOff = setTimeout(() => void feed.return?.(), Math.max(0, deadline - performance.now()));
+          await consumer;
+          clearTimeout(cutOff);
+          delivered += seen;
+          deliverSeconds += ((seen >= wanted ? lastDelivery : performance.now()) - started) / 1000;
+        }
+        phases.push({ feed: withFeed, putsPerSec: done / phaseSeconds, cpuUsPerPut: phaseCpuMs === null ? null : (1000 * phaseCpuMs) / done });
+        const side = withFeed ? 'with' : 'without';
+        seconds[side] += phaseSeconds;
+        puts[side] += done;
+        const spent = cpuMs[side];
+        cpuMs[side] = spent === null || phaseCpuMs === null ? null : spent + phaseCpuMs;
+        if (done < phaseOps) break;
+      }
+      const putsPerSecWith = puts.with / Math.max(seconds.with, 1e-9);
+      const putsPerSecWithout = puts.without / Math.max(seconds.without, 1e-9);
+      const lag = lags.summary('change');
+      const cpuWith = cpuMs.with === null ? null : (1000 * cpuMs.with) / Math.max(1, puts.with);
+      const cpuWithout = cpuMs.without === null ? null : (1000 * cpuMs.without) / Math.max(1, puts.without);
+      const ops = puts.with + puts.without;
+      const bytes = ops * (KEY_BYTES + job.valueBytes);
+      return {
+        ops,
+        latencyPer: 'put with the feed',
+        userBytes: bytes,
+        userWriteBytes: bytes,
+        opsPerSec: putsPerSecWith,
+        feed: {
+          putsPerSecWithout,
+          putsPerSecWith,
+          costPercent: 100 * (1 - putsPerSecWith / putsPerSecWithout),
+          changesPerSec: delivered / Math.max(deliverSeconds, 1e-9),
+          lagP50Ms: lag.p50Us / 1000,
+          lagP99Ms: lag.p99Us / 1000,
+          cpuUsPerPutWithout: cpuWithout,
+          cpuUsPerPutWith: cpuWith,
+          cpuCostPercent: cpuWith === null || cpuWithout === null ? null : 100 * (1 - cpuWithout / cpuWith),
+          phases,
+        },
+      };
+    },
+  };
+}
+
 /** Builds the inputs of `job` (key orders, values) before the store opens. */
 export function prepareDriver(job: Job): Driver {
   switch (job.workload) {
@@ -494,6 +609,8 @@ export function prepareDriver(job: Job): Driver {
       return readlarge(job);
     case 'bulkload':
       return bulkload(job);
+    case 'changes':
+      return changes(job);
     default:
       throw new Error(`no driver for workload ${job.workload}`);
   }

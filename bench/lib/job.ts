@@ -78,7 +78,32 @@ export interface JobResult {
   writes?: number;
   /** transfer: transactions run again after a conflict (retries / ops is the conflict rate). */
   retries?: number;
+  /** changes: the writers without and with the feed, and the feed itself (drivers.ts, changes). */
+  feed?: FeedFigures;
   storeStats: Record<string, unknown>;
+}
+
+export interface FeedFigures {
+  /** Puts per second of the phases without a feed, and with one (each over both its phases). */
+  putsPerSecWithout: number;
+  putsPerSecWith: number;
+  /** 1 - with / without, in percent: what the feed costs the writers. */
+  costPercent: number;
+  /** Changes delivered per second while the writers ran (first put to last delivery). */
+  changesPerSec: number;
+  /** From a put's resolution to its change's delivery (0 when delivered first), in ms. */
+  lagP50Ms: number;
+  lagP99Ms: number;
+  /**
+   * Main-thread CPU per put without and with the feed, in µs (null where /proc does not tell):
+   * what the writers' throughput is bound by, measured apart from the other processes' load.
+   */
+  cpuUsPerPutWithout: number | null;
+  cpuUsPerPutWith: number | null;
+  /** 1 - without / with CPU per put, in percent: the feed's cost by CPU time. */
+  cpuCostPercent: number | null;
+  /** Each phase's puts per second and main-thread CPU per put, in order (without, with, with, without). */
+  phases: { feed: boolean; putsPerSec: number; cpuUsPerPut: number | null }[];
 }
 
 export type ChildMessage =

@@ -20,6 +20,7 @@ export const WORKLOAD_NAMES = [
   'getloop',
   'readlarge',
   'bulkload',
+  'changes',
 ] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 

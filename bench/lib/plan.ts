@@ -45,6 +45,7 @@ const EXECUTION_ORDER: readonly WorkloadName[] = [
   'incr',
   'readlarge',
   'bulkload',
+  'changes',
 ];
 
 /** Tables list workloads in the order options.ts declares them. */
@@ -67,6 +68,7 @@ const TITLES: Record<WorkloadName, string> = {
   getloop: 'awaited gets of random existing keys back to back, one in flight, no turn given by the bench (the event-loop check)',
   readlarge: `gets of values of 1 to 64 MiB from tables, one in flight (MB/s and the event loop's worst delay)`,
   bulkload: 'sorted pairs loaded in bulk (stratadb: db.ingest; LMDB: append puts in transactions; others: fillbatch)',
+  changes: 'fillrandom without and with a live change feed consuming every write (phases: without, with, with, without)',
   transfer: `two-key read-modify-write transactions between ${TRANSFER_ACCOUNTS.toLocaleString('en-US')} accounts, ${TRANSFER_IN_FLIGHT} in flight`,
 };
 
@@ -126,6 +128,10 @@ export function planWorkloads(options: BenchOptions): PlannedWorkload[] {
         break;
       case 'readlarge':
         if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: LARGE_READS, inFlight: 1 });
+        break;
+      case 'changes':
+        // Four phases of num/2 puts: num with the feed, num without.
+        if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: 2 * options.num, effect: 'adds' });
         break;
     }
   }

@@ -22,6 +22,13 @@ export interface RunResults {
   failures: { store: StoreName; id: string; error: string }[];
   ratios: { id: string; peer: StoreName; stratadbOverPeer: number }[];
   targets: TargetCheck[];
+  feedTargets: FeedTargetCheck[];
+}
+
+export interface FeedTargetCheck {
+  target: string;
+  value: string;
+  met: boolean;
 }
 
 export interface TargetCheck {
@@ -69,6 +76,19 @@ export function allRatios(results: readonly JobResult[], ids: readonly string[],
     }
   }
   return out;
+}
+
+/** The targets of issue 15 (the change feed), from stratadb's changes run. */
+export function feedTargets(results: readonly JobResult[]): FeedTargetCheck[] {
+  const f = findResult(results, 'stratadb', 'changes')?.feed;
+  if (f === undefined) return [];
+  return [
+    { target: 'the feed costs the writers less than 15% (puts/s)', value: `${f.costPercent.toFixed(1)}%`, met: f.costPercent < 15 },
+    ...(f.cpuCostPercent === null
+      ? []
+      : [{ target: 'the same by main-thread CPU per put (less noisy)', value: `${f.cpuCostPercent.toFixed(1)}%`, met: f.cpuCostPercent < 15 }]),
+    { target: 'lag p99 below 5 ms (durable: false)', value: `${f.lagP99Ms.toFixed(2)} ms`, met: f.lagP99Ms < 5 },
+  ];
 }
 
 export function checkTargets(results: readonly JobResult[]): TargetCheck[] {

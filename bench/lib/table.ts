@@ -51,6 +51,16 @@ export function resultLine(r: JobResult): string {
   if (r.ops < r.plannedOps) parts.push(`stopped by the time limit after ${r.ops.toLocaleString('en-US')} of ${r.plannedOps.toLocaleString('en-US')}`);
   if (r.found !== undefined && r.found !== r.ops) parts.push(`found ${r.found.toLocaleString('en-US')}`);
   if (r.writes !== undefined) parts.push(`${r.writes.toLocaleString('en-US')} writes`);
+  if (r.feed !== undefined) {
+    const f = r.feed;
+    parts.push(
+      `writers ${formatCount(f.putsPerSecWithout)} puts/s without the feed, ${formatCount(f.putsPerSecWith)} with it (cost ${f.costPercent.toFixed(1)}%)`,
+      `feed ${formatCount(f.changesPerSec)} changes/s, lag p50 ${f.lagP50Ms.toFixed(2)} ms p99 ${f.lagP99Ms.toFixed(2)} ms`,
+    );
+    if (f.cpuCostPercent !== null) {
+      parts.push(`main-thread CPU ${f.cpuUsPerPutWithout!.toFixed(2)} µs/put without, ${f.cpuUsPerPutWith!.toFixed(2)} with (cost ${f.cpuCostPercent.toFixed(1)}%)`);
+    }
+  }
   if (r.retries !== undefined) parts.push(`${r.retries.toLocaleString('en-US')} retries (${((100 * r.retries) / Math.max(1, r.ops)).toFixed(2)}% of transactions)`);
   return parts.join('  ');
 }

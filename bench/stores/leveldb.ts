@@ -85,6 +85,7 @@ export const leveldb: StoreModule = {
     settings: `64 MiB write buffer, 32 MiB block cache (stratadb's budgets), Snappy, bloom 10 bits/key; sync per write`,
     transactions: { supported: false, how: 'LevelDB has no transactions, only atomic batches without reads' },
     increments: 'get + put, serialized per key in JavaScript (LevelDB has no merge operator)',
+    changeFeed: { supported: false, how: "classic-level emits in-process 'write' events only: no sequence numbers, nothing to resume from after a restart" },
   },
   async open(dir: string, _settings: OpenSettings): Promise<Store> {
     const { ClassicLevel } = loadPeer<{ ClassicLevel: ClassicLevelClass }>('classic-level');

@@ -158,6 +158,7 @@ export const lmdb: StoreModule = {
     settings: 'binary keys and values, no compression; noSync for sync:false, overlappingSync + awaiting flushed for sync:true',
     transactions: { supported: true, how: 'db.transaction(callback): the callback runs in the single write transaction (serialized, no conflicts)' },
     increments: 'db.transaction(() => put(key, get(key) + by)): read and write in the single write transaction',
+    changeFeed: { supported: false, how: 'lmdb-js keeps no log of writes to read back (a B+tree updated in place): in-process events at most' },
   },
   async open(dir: string, settings: OpenSettings): Promise<Store> {
     const { open } = loadPeer<{ open(options: object): RootDatabase }>('lmdb');

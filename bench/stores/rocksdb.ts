@@ -145,6 +145,7 @@ export const rocksdb: StoreModule = {
       how: 'the rocksdb binding (Level/rocksdb, leveldown API) exposes no TransactionDB or OptimisticTransactionDB, only atomic batches without reads',
     },
     increments: 'get + put, serialized per key in JavaScript (the binding exposes no merge operator)',
+    changeFeed: { supported: false, how: 'RocksDB has GetUpdatesSince, but the rocksdb binding (leveldown API) does not expose it' },
   },
   async open(dir: string, _settings: OpenSettings): Promise<Store> {
     const RocksDB = loadPeer<(location: string) => LevelDown>('rocksdb');

@@ -174,6 +174,7 @@ export const sqlite: StoreModule = {
     settings: 'WAL mode, WITHOUT ROWID table, 32 MiB page cache; synchronous FULL for sync:true, NORMAL for sync:false',
     transactions: { supported: true, how: 'BEGIN IMMEDIATE (better-sqlite3 db.transaction().immediate): serialized, no conflicts' },
     increments: 'INSERT INTO counters ... ON CONFLICT (k) DO UPDATE SET n = n + excluded.n: one statement, an INTEGER column',
+    changeFeed: { supported: false, how: 'better-sqlite3 exposes no update hook or session extension; the WAL file is not a feed' },
   },
   async open(dir: string, settings: OpenSettings): Promise<Store> {
     const Sqlite = loadPeer<SqliteClass>('better-sqlite3');

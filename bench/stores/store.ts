@@ -16,6 +16,12 @@ export interface OpenSettings {
   shards: number;
 }
 
+/** One committed write as a change feed delivers it. */
+export interface FeedChange {
+  seq: bigint;
+  ops: readonly { key: Buffer; value?: Buffer }[];
+}
+
 /** One put of a batch, in the abstract-level shape, which stratadb and the Level stores take as is. */
 export interface BatchPut {
   type: 'put';
@@ -65,6 +71,12 @@ export interface Store {
    * that; durable as a sync: false write. Absent where the store has none.
    */
   bulkLoad?(pairs: Iterable<[Buffer, Buffer]>): Promise<void>;
+  /**
+   * A live change feed from now on (the changes workload): every committed write once, in
+   * order, under the number its put resolved to (put() resolves to that number, a bigint).
+   * Absent where the store has no such feed.
+   */
+  changes?(): AsyncIterableIterator<FeedChange>;
   /** Store figures worth keeping (internal counters), read before close. */
   stats(): Record<string, unknown>;
   close(): Promise<void>;
@@ -81,6 +93,8 @@ export interface StoreInfo {
   transactions: { supported: boolean; how: string };
   /** How the store runs the incr workload's increments. */
   increments: string;
+  /** How the store offers the changes workload's feed of committed writes, or why it cannot. */
+  changeFeed: { supported: boolean; how: string };
 }
 
 export interface StoreModule {

@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { open, type Database } from '../../src/index.js';
-import type { BatchPut, NextvIterator, OpenSettings, Seeker, Store, StoreInfo, StoreModule } from './store.js';
+import type { BatchPut, FeedChange, NextvIterator, OpenSettings, Seeker, Store, StoreInfo, StoreModule } from './store.js';
 import { nextvSeeker, scanNextv } from './store.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -16,6 +16,7 @@ const info: StoreInfo = {
   settings: "defaults (and mergeOperator 'add'): 64 MiB memtable, 32 MiB block cache, LZ4, bloom 10 bits/key; sync per write",
   transactions: { supported: true, how: 'db.transaction(): optimistic, validated at commit, retried on conflict' },
   increments: "db.merge(key, by) with mergeOperator 'add': no read, folded by reads and compactions",
+  changeFeed: { supported: true, how: 'db.changes(): a live feed, durable: false' },
 };
 
 class StrataStore implements Store {
@@ -75,6 +76,10 @@ class StrataStore implements Store {
 
   flush(): Promise<void> {
     return this.#db.flush();
+  }
+
+  changes(): AsyncIterableIterator<FeedChange> {
+    return this.#db.changes();
   }
 
   stats(): Record<string, unknown> {

@@ -22,20 +22,13 @@
  *    sequence number of the oldest retained log that holds one.
  */
 
-import { BATCH_HEADER_BYTES, decodeBatch, getU32, getU64, type BatchEntry, type FileSystem, type SeqNum } from '../base/index.js';
+import { BATCH_HEADER_BYTES, getU32, getU64, type FileSystem, type SeqNum } from '../base/index.js';
 import { LogTail, RecordType, type TailRecord, type WalPin, type WalSet } from '../wal/index.js';
-import { decodeCommit, decodePrepare, prepareHeadBytes } from './two-phase-format.js';
+import { writeOf, type CommitSeen, type ShardRecord } from './change-record.js';
+import { ChangeRing } from './change-ring.js';
+import { decodeCommit, decodePrepareHead, isPrepare } from './two-phase-format.js';
 
-/** A write as one shard's log holds it. */
-export type ShardRecord =
-  | { kind: 'batch'; firstSeq: SeqNum; lastSeq: SeqNum; entries: BatchEntry[]; log: number; end: number }
-  | { kind: 'part'; txn: SeqNum; participants: number[]; firstSeq: SeqNum; lastSeq: SeqNum; entries: BatchEntry[]; log: number; end: number };
-
-/** Where a Commit record was found. */
-export interface CommitSeen {
-  log: number;
-  end: number;
-}
+export type { CommitSeen, ShardRecord } from './change-record.js';
 
 /** What a ChangeLog needs of its engine. */
 export interface ChangeLogHost {
@@ -57,6 +50,8 @@ export const CHANGE_CHUNK_BYTES = 1024 * 1024;
 
 export class ChangeLog {
   readonly #host: ChangeLogHost;
+  /** This shard's newest writes in memory while a feed is open (change-ring.ts). */
+  readonly ring = new ChangeRing();
   /** First sequence number held by each final log (null: none), read once. */
   readonly #firstSeqs = new Map<number, SeqNum | null>();
 
@@ -117,6 +112,11 @@ export class ChangeLog {
     return !this.#wals.isCurrent(log) || end <= this.#wals.current.syncedBytes;
   }
 
+  /** The number of the log written to now. */
+  get currentLog(): number {
+    return this.#wals.currentNumber;
+  }
+
   /** Whether the current log holds bytes not yet synced. */
   get unsynced(): boolean {
     const current = this.#wals.current;
@@ -166,7 +166,7 @@ export class ChangeLog {
       for (let done = false; !done && first === null; ) {
         const { records, ended } = tail.read(current ? wals.current.completedBytes : 'final', 64 * 1024);
         for (const r of records) {
-          const w = decodeWrite(r, log);
+          const w = writeOf(r.type, r.payload, 0, r.payload.length, log, r.end, false);
           if (w) {
             first = w.firstSeq;
             break;
@@ -229,7 +229,7 @@ export class ShardCursor {
         }
         // Decoded only when delivered: a feed skipping to `since` reads just the headers.
         if (atOrBelow(r, this.#since, this.#shard)) continue;
-        const w = decodeWrite(r, this.#log);
+        const w = writeOf(r.type, r.payload, 0, r.payload.length, this.#log, r.end, false);
         if (w) out.push(w);
       }
       if (out.length > 0) return out;
@@ -257,29 +257,16 @@ export class ShardCursor {
 function atOrBelow(r: TailRecord, since: SeqNum, shard: number): boolean {
   const p = r.payload;
   let at = 0;
-  if (r.type === RecordType.Prepare) {
-    if (p.length < 10) return false; // malformed: decodeWrite() reports it
-    const count = p[8]! | (p[9]! << 8);
-    at = prepareHeadBytes(count);
-    if (p.length < at) return false;
-    const lastParticipant = p[10 + 2 * (count - 1)]! | (p[11 + 2 * (count - 1)]! << 8);
-    if (count === 0 || lastParticipant !== shard) return false;
+  if (isPrepare(r.type)) {
+    let head;
+    try {
+      head = decodePrepareHead(r.type, p);
+    } catch {
+      return false; // malformed: writeOf() reports it
+    }
+    if (head.participants.at(-1) !== shard) return false;
+    at = head.batchAt;
   } else if (r.type !== RecordType.Batch) return false;
   if (p.length < at + BATCH_HEADER_BYTES) return false;
   return getU64(p, at) + getU32(p, at + 8) - 1 <= since;
-}
-
-/** The write a Batch or Prepare record holds; undefined for another record. */
-function decodeWrite(r: TailRecord, log: number): ShardRecord | undefined {
-  const end = r.end;
-  if (r.type === RecordType.Batch) {
-    const { firstSeq, entries } = decodeBatch(r.payload);
-    return { kind: 'batch', firstSeq, lastSeq: firstSeq + entries.length - 1, entries, log, end };
-  }
-  if (r.type === RecordType.Prepare) {
-    const { txn, participants, batch } = decodePrepare(r.payload);
-    const { firstSeq, entries } = batch;
-    return { kind: 'part', txn, participants, firstSeq, lastSeq: firstSeq + entries.length - 1, entries, log, end };
-  }
-  return undefined;
 }

@@ -71,6 +71,12 @@ export interface PipelineHooks {
    * reads see must be what recovery would replay. `bytes` is valid only during the call.
    */
   apply(bytes: Uint8Array, at: number): void;
+  /**
+   * Sees each group once its WAL append completed, before any of its writes is applied or
+   * published: `records` are the group's framed records as the log received them, valid only
+   * during the call (the change feed's ring copies them when a feed is open).
+   */
+  appended?(records: Uint8Array): void;
   /** Called once, when the pipeline stops for good with `err`. */
   failed(err: StrataError): void;
 }
@@ -244,6 +250,7 @@ export class CommitPipeline {
         if (writes.length > this.stats.largestGroup) this.stats.largestGroup = writes.length;
         let lastSeq = 0;
         const bytes = records.bytes;
+        this.#hooks.appended?.(bytes.subarray(0, records.byteLength));
         for (const w of writes) {
           if (w.count === 0) {
             // A Prepare or Commit record is answered at once: its batch's publication may wait

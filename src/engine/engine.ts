@@ -245,6 +245,10 @@ export class Engine {
       beforeGroup: () => this.#makeRoomForWrite(),
       wal: () => this.#wals.current,
       apply: (bytes, at) => applyBatch(bytes, at, this.#mem),
+      appended: (records) => {
+        const ring = this.changeLog.ring;
+        if (ring.active) ring.add(records, wals.currentNumber, wals.current.completedBytes - records.length);
+      },
       failed: (err) => hooks.onWritesFailed?.(err),
     });
     this.#twoPhase =

@@ -38,7 +38,7 @@ import type { Memtable } from '../memtable/index.js';
 import { readLog, RecordType, type LogRecord, type WalSet } from '../wal/index.js';
 import type { CommitPipeline } from './commit-pipeline.js';
 import type { WalRecordRules } from './recovery.js';
-import { COMMIT_RECORD_BYTES, decodeCommit, decodePrepare, encodeCommit, encodePrepareHead, prepareHeadBytes } from './two-phase-format.js';
+import { COMMIT_RECORD_BYTES, decodeCommit, decodePrepare, encodeCommit, encodePrepareHead, isPrepare, prepareHeadBytes } from './two-phase-format.js';
 
 /** What a shard's WALs say about batches that span shards. */
 export interface TwoPhaseScan {
@@ -65,11 +65,12 @@ export interface TwoPhaseHooks {
 /** One shard's participant as ShardSet drives it. */
 export interface TwoPhaseParticipant {
   /**
-   * Writes this shard's part of batch `txn` as a Prepare record, with sequence numbers the
-   * caller took from the shared clock. Every call is ended by endPrepare(), failed ones too.
-   * REQUIRES: entries validated, not empty.
+   * Writes this shard's part of batch `txn` as a PrepareInOrder record, with sequence numbers
+   * the caller took from the shared clock; `places` says where each entry stood in the batch
+   * as given. Every call is ended by endPrepare(), failed ones too.
+   * REQUIRES: entries validated, not empty; one place per entry.
    */
-  prepare(txn: SeqNum, participants: readonly number[], firstSeq: SeqNum, entries: readonly BatchEntry[], sync: boolean): Promise<void>;
+  prepare(txn: SeqNum, participants: readonly number[], firstSeq: SeqNum, entries: readonly BatchEntry[], places: readonly number[], sync: boolean): Promise<void>;
   /** Writes the Commit record of batch `txn`, prepared in every participant shard. */
   commit(txn: SeqNum, sync: boolean): Promise<void>;
   /** Inserts a committed batch's part into the memtable; it is visible once the clock publishes it. */
@@ -131,8 +132,8 @@ export class Participant implements TwoPhaseParticipant {
         try {
           if (record.type === RecordType.Commit) scan.committed.add(decodeCommit(record.payload));
           else if (!live) continue;
-          else if (record.type === RecordType.Prepare) {
-            const { txn, participants, batch } = decodePrepare(record.payload);
+          else if (isPrepare(record.type)) {
+            const { txn, participants, batch } = decodePrepare(record.type, record.payload);
             scan.prepared.set(txn, participants);
             scan.maxSeq = Math.max(scan.maxSeq, batch.firstSeq + batch.entries.length - 1);
           } else if (record.type === RecordType.Batch) {
@@ -164,15 +165,16 @@ export class Participant implements TwoPhaseParticipant {
     return this.#hooks.recovered();
   }
 
-  prepare(txn: SeqNum, participants: readonly number[], firstSeq: SeqNum, entries: readonly BatchEntry[], sync: boolean): Promise<void> {
+  prepare(txn: SeqNum, participants: readonly number[], firstSeq: SeqNum, entries: readonly BatchEntry[], places: readonly number[], sync: boolean): Promise<void> {
     // Counted first: the caller ends every prepare() with endPrepare(), failed ones too.
     this.#open++;
     const host = this.#host;
     if (host.closed()) return Promise.reject(closedError('database'));
     host.written(entries);
-    const head = prepareHeadBytes(participants.length);
-    return host.pipeline.submitRecord(RecordType.Prepare, head + batchEncodedLength(entries), (out, at) => {
-      encodeBatchInto(out, encodePrepareHead(out, at, txn, participants), firstSeq, entries);
+    invariant(places.length === entries.length, 'one place per entry of a part');
+    const head = prepareHeadBytes(participants.length, entries.length);
+    return host.pipeline.submitRecord(RecordType.PrepareInOrder, head + batchEncodedLength(entries), (out, at) => {
+      encodeBatchInto(out, encodePrepareHead(out, at, txn, participants, places), firstSeq, entries);
     }, sync);
   }
 
@@ -234,14 +236,14 @@ export class Participant implements TwoPhaseParticipant {
 /** The replay rules of a shard: Prepare records of `committed` batches replay, Commit records nothing. */
 function committedOnly(committed: ReadonlySet<SeqNum>): WalRecordRules {
   return {
-    accepts: (type) => type === RecordType.Batch || type === RecordType.Prepare || type === RecordType.Commit,
+    accepts: (type) => type === RecordType.Batch || isPrepare(type) || type === RecordType.Commit,
     batchOf(record: LogRecord): DecodedBatch | undefined {
       if (record.type === RecordType.Commit) {
         decodeCommit(record.payload);
         return undefined;
       }
-      if (record.type === RecordType.Prepare) {
-        const prepare = decodePrepare(record.payload);
+      if (isPrepare(record.type)) {
+        const prepare = decodePrepare(record.type, record.payload);
         return committed.has(prepare.txn) ? prepare.batch : undefined;
       }
       return decodeBatch(record.payload);

@@ -1,7 +1,8 @@
 /**
  * ChangeFeed: the database's committed writes, one change per write, in sequence order across
- * every shard, read back from the shards' retained logs (each shard's ChangeLog, through its
- * WalSet) — never from a queue of writes kept in memory.
+ * every shard, read from each shard's ring of newest writes in memory (ChangeRing) while the
+ * feed keeps up, and read back from the shards' retained logs (ChangeLog, through its WalSet)
+ * when it falls behind the ring or starts before it — never from a queue that grows.
  *
  * Invariants:
  * 1. A change is delivered once its sequence numbers are published (every write below it is
@@ -12,23 +13,36 @@
  *    sequence is readable (ChangeLog invariant 2), so no smaller one can still turn up.
  * 3. A batch across shards is delivered once, whole: its parts are its participants' Prepare
  *    records (adjacent in the merge: no other write's number lies in its range), and it is
- *    delivered only if a Commit record for it is found in a participant's log; a batch with a
- *    part missing, or with no Commit where the logs are complete, was never committed (as
- *    recovery decides, src/shard/recovery-coordinator.ts) and is skipped.
+ *    delivered only if a Commit record for it is found in a participant's log. Its numbers are
+ *    published only after every Commit record was written or failed (ShardSet invariant 2), so
+ *    a batch with a part missing or no Commit record was never committed (as recovery decides,
+ *    src/shard/recovery-coordinator.ts: a write that failed part way) and is skipped. Its
+ *    operations are listed in the order given (the places of PrepareInOrder records; shard by
+ *    shard for Prepare records of the first layout), whichever source a part came from.
  * 4. Memory: at most one chunk of log per shard (CHANGE_CHUNK_BYTES) and `maxBuffered`
- *    changes; a slow consumer makes the feed read later, not hold more.
+ *    changes; a slow consumer makes the feed read later, not hold more. The rings are bounded
+ *    and shared by every feed (ChangeRing invariant 4).
  * 5. Every log the feed may still read is pinned (WalPin) from the moment the feed exists;
- *    the pins move forward as the shards' cursors move and are dropped when the feed ends
- *    (done, break, abort, error, or the database closing), as are its clock waiter, its timer
- *    and its abort listener.
+ *    the pins move forward as the shards' positions move and are dropped when the feed ends
+ *    (done, break, abort, error, or the database closing), as are its ring attachments, its
+ *    clock waiter, its timer and its abort listener.
+ * 6. Sources: `position` is the last number of the last change taken (delivered or skipped).
+ *    Between changes, every write of a shard numbered at or below it was taken and none above
+ *    (the merge takes the smallest; changes do not overlap). So a shard whose taken writes are
+ *    used up reads from its ring when the ring holds everything above `position` (ChangeRing
+ *    invariant 3), and from its logs again, from `position`, when the ring has dropped some.
+ *    A `since` of the caller's may lie inside a batch: until the first change is taken the
+ *    feed reads the logs, unless it starts at the end of everything written.
  *
  * Steps of next(): hand out a buffered change if there is one; otherwise fill the buffer
- * (synchronous reads of the logs up to what is published); if nothing is deliverable, wait
- * for the next publication (live), or for a sync (durable, at most one every SYNC_INTERVAL_MS),
- * or end (not live, once everything up to the starting sequence was delivered).
+ * (synchronous: from the rings, or reads of the logs, up to what is published); if nothing is
+ * deliverable, wait for the next publication (live: the clock wakes the feed when it publishes,
+ * no timer), or for a sync (durable, at most one every SYNC_INTERVAL_MS), or end (not live,
+ * once everything up to the starting sequence was delivered). With no step running, next()
+ * hands out a buffered change at once.
  */
 
-import { StrataError, ValueKind, type BatchEntry, type SeqNum } from '../base/index.js';
+import { StrataError, ValueKind, visitBatch, type SeqNum } from '../base/index.js';
 import type { ChangeLog, CommitSeen, SequenceClock, ShardCursor, ShardRecord } from '../engine/index.js';
 
 export interface ChangeOp {
@@ -58,10 +72,17 @@ export interface FeedOptions {
 /** A durable feed causes at most one sync of the logs per this many milliseconds. */
 export const SYNC_INTERVAL_MS = 2;
 
+/** Records taken from a ring at a time. */
+const RING_READ_RECORDS = 1024;
+
 interface ShardState {
+  readonly shard: number;
   readonly log: ChangeLog;
-  readonly cursor: ShardCursor;
+  /** Reads the logs; undefined while the shard reads its ring (invariant 6). */
+  cursor: ShardCursor | undefined;
   readonly pin: { advance(from: number): Promise<void>; drop(): Promise<void> };
+  /** The log the pin holds from (moved only forward, and only when it moves: a move deletes logs). */
+  pinnedFrom: number;
   queue: ShardRecord[];
   at: number;
   /** Everything its log held when last read is queued. */
@@ -87,7 +108,15 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
   #cancelWait: (() => void) | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #lastSyncAt = -Infinity;
-  #running: Promise<unknown> | undefined;
+  /** Invariant 6. */
+  #position: SeqNum;
+  /** Whether `position` is the end of a change (or of everything written): rings may serve. */
+  #atBoundary: boolean;
+  /** Changes delivered from the rings and from the logs (tests). */
+  readonly delivered = { ring: 0, log: 0 };
+  /** Steps begun by next() and not yet settled (each ends by counting itself out). */
+  #steps = 0;
+  #lastStep: Promise<unknown> = Promise.resolve();
   /** Settles once the pins are dropped and the logs they alone held deleted. */
   #released: Promise<unknown> = Promise.resolve();
   readonly #onAbort = () => this.#end();
@@ -101,6 +130,7 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
     this.#options = options;
     this.#onEnd = onEnd;
     this.#endSeq = clock.published;
+    this.#position = options.since;
     const pins = logs.map((log) => log.pinAll());
     try {
       const floor = Math.max(...logs.map((log) => log.floor()));
@@ -114,11 +144,14 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
       // ends before each current log's completed bytes: a feed of new writes starts there,
       // without reading the logs from their start.
       const fromEnd = options.since === clock.published && clock.last === clock.published;
+      this.#atBoundary = fromEnd;
       this.#shards = logs.map((log, i) => {
         const cursor = fromEnd ? log.cursorAtEnd(i, options.since) : log.cursor(i, log.startLog(options.since), options.since);
         void pins[i]!.advance(cursor.log).catch(() => {});
-        return { log, cursor, pin: pins[i]!, queue: [], at: 0, caughtUp: false };
+        return { shard: i, log, cursor, pin: pins[i]!, pinnedFrom: cursor.log, queue: [], at: 0, caughtUp: false };
       });
+      // Attached last: nothing above can throw after it.
+      for (const log of logs) log.ring.attach(clock.last);
     } catch (err) {
       for (const pin of pins) void pin.drop().catch(() => {});
       throw err;
@@ -132,13 +165,18 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
   }
 
   next(): Promise<IteratorResult<Change>> {
-    // One step at a time: a second call waits for the first.
-    const step = (this.#running ?? Promise.resolve()).then(
-      () => this.#step(),
-      () => this.#step(),
-    );
-    this.#running = step.catch(() => {});
+    // One step at a time: a second call waits for the first. With none running, a buffered
+    // change is handed out at once: one promise a change, not a chain of them.
+    if (this.#steps === 0 && this.#next < this.#buffer.length) return Promise.resolve(this.#take());
+    const step = this.#steps++ === 0 ? this.#step() : this.#lastStep.then(() => this.#step());
+    this.#lastStep = step.then(noop, noop);
     return step;
+  }
+
+  #take(): IteratorResult<Change> {
+    const value = this.#buffer[this.#next]!;
+    this.#buffer[this.#next++] = undefined as unknown as Change;
+    return { done: false, value };
   }
 
   /**
@@ -163,35 +201,35 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
   }
 
   async #step(): Promise<IteratorResult<Change>> {
-    for (;;) {
-      if (this.#next < this.#buffer.length) {
-        const value = this.#buffer[this.#next]!;
-        this.#buffer[this.#next++] = undefined as unknown as Change;
-        return { done: false, value };
-      }
-      if (this.#ended) {
-        const failure = this.#failure;
-        if (failure !== undefined) {
-          this.#failure = undefined;
-          throw failure;
+    try {
+      for (;;) {
+        if (this.#next < this.#buffer.length) return this.#take();
+        if (this.#ended) {
+          const failure = this.#failure;
+          if (failure !== undefined) {
+            this.#failure = undefined;
+            throw failure;
+          }
+          return { done: true, value: undefined };
         }
-        return { done: true, value: undefined };
+        const limit = this.#options.live ? this.#clock.published : this.#endSeq;
+        let state: Fill;
+        try {
+          state = this.#fill(limit);
+        } catch (err) {
+          this.fail(err);
+          continue;
+        }
+        if (this.#buffer.length > 0) continue;
+        if (state === 'more') continue;
+        if (state === 'idle' && !this.#options.live) {
+          this.#end();
+          continue;
+        }
+        await (state === 'unsynced' ? this.#waitForSync() : this.#waitForPublication(limit + 1));
       }
-      const limit = this.#options.live ? this.#clock.published : this.#endSeq;
-      let state: Fill;
-      try {
-        state = this.#fill(limit);
-      } catch (err) {
-        this.fail(err);
-        continue;
-      }
-      if (this.#buffer.length > 0) continue;
-      if (state === 'more') continue;
-      if (state === 'idle' && !this.#options.live) {
-        this.#end();
-        continue;
-      }
-      await (state === 'unsynced' ? this.#waitForSync() : this.#waitForPublication(limit + 1));
+    } finally {
+      this.#steps--;
     }
   }
 
@@ -214,26 +252,59 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
       if (min === undefined || head === undefined || head.lastSeq > limit) break;
       if (head.kind === 'batch') {
         if (this.#options.durable && !min.log.isDurable(head.log, head.end)) return 'unsynced';
-        out.push({ seq: BigInt(head.lastSeq), ops: opsOf(head.entries) });
         min.at++;
+        if (head.lastSeq > this.#position) {
+          out.push({ seq: BigInt(head.lastSeq), ops: opsOf(head) });
+          this.#took(head.lastSeq, min.cursor === undefined);
+        }
         continue;
       }
       const across = this.#batchAcross(head.txn, head.participants);
-      if (across === 'pending') break;
       if (across === 'unsynced') return 'unsynced';
-      if (across !== 'skipped' && across.lastSeq > this.#options.since) out.push({ seq: BigInt(across.lastSeq), ops: across.ops });
+      if (across.ops !== undefined && across.lastSeq > this.#position) {
+        out.push({ seq: BigInt(across.lastSeq), ops: across.ops });
+        this.#took(across.lastSeq, across.fromRing);
+      } else this.#took(across.lastSeq, undefined);
     }
     // A Commit record is needed until the merge reaches its batch: drop those of batches it passed.
     let next = Infinity;
     for (const s of shards) next = Math.min(next, s.queue[s.at]?.firstSeq ?? Infinity);
     for (const s of shards) {
-      void s.pin.advance(s.cursor.log).catch(() => {});
-      if (next !== Infinity) for (const txn of s.cursor.commits.keys()) if (txn < next) s.cursor.commits.delete(txn);
+      const cursor = s.cursor;
+      // In its ring, a shard may have to read its logs again from its next write on.
+      const from = cursor?.log ?? s.queue[s.at]?.log ?? s.log.currentLog;
+      if (from > s.pinnedFrom) {
+        s.pinnedFrom = from;
+        void s.pin.advance(from).catch(() => {});
+      }
+      if (cursor !== undefined && next !== Infinity) for (const txn of cursor.commits.keys()) if (txn < next) cursor.commits.delete(txn);
     }
     return out.length === this.#options.maxBuffered ? 'more' : 'idle';
   }
 
+  /** A change ending at `lastSeq` was taken: delivered from a ring or the logs, or skipped (undefined). Invariant 6. */
+  #took(lastSeq: SeqNum, fromRing: boolean | undefined): void {
+    if (lastSeq > this.#position) this.#position = lastSeq;
+    this.#atBoundary = true;
+    if (fromRing === true) this.delivered.ring++;
+    else if (fromRing === false) this.delivered.log++;
+  }
+
+  /** Queues the next writes of shard `s`, from its ring when that holds them all (invariant 6). */
   #refill(s: ShardState): void {
+    if (this.#atBoundary) {
+      const fromRing = s.log.ring.after(this.#position, RING_READ_RECORDS);
+      if (fromRing !== undefined) {
+        s.cursor?.close();
+        s.cursor = undefined;
+        s.queue = fromRing;
+        s.at = 0;
+        s.caughtUp = fromRing.length === 0;
+        return;
+      }
+    }
+    // Behind the ring: back to the logs, where the pin held them (the next write's log on).
+    s.cursor ??= s.log.cursor(s.shard, s.log.startLog(this.#position), this.#position);
     s.queue = s.cursor.read();
     s.at = 0;
     s.caughtUp = s.queue.length === 0;
@@ -241,9 +312,10 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
 
   /**
    * Batch `txn` across `participants`, whose part is the smallest next write (invariant 3):
-   * taken from the queues whole, or skipped, or 'pending'/'unsynced' and left in place.
+   * taken from the queues whole, with its operations, or skipped (no ops), or left in place
+   * ('unsynced').
    */
-  #batchAcross(txn: SeqNum, participants: readonly number[]): { lastSeq: SeqNum; ops: ChangeOp[] } | 'skipped' | 'pending' | 'unsynced' {
+  #batchAcross(txn: SeqNum, participants: readonly number[]): { lastSeq: SeqNum; ops: ChangeOp[] | undefined; fromRing: boolean } | 'unsynced' {
     const parts: { shard: ShardState; part: Extract<ShardRecord, { kind: 'part' }> }[] = [];
     for (const p of participants) {
       const shard = this.#shards[p];
@@ -252,37 +324,31 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
       const head = shard.queue[shard.at];
       if (head?.kind === 'part' && head.txn === txn) parts.push({ shard, part: head });
     }
-    // Its numbers are published (the caller checked), so every part that was written is
-    // readable: a part missing now is missing for good.
+    // Its numbers are published (the caller checked), so every part and every Commit record
+    // that was written is readable: one missing now is missing for good.
     let commit: { shard: ShardState; seen: CommitSeen } | undefined;
-    let pending = false;
     if (parts.length === participants.length) {
       for (const { shard, part } of parts) {
-        const seen = shard.cursor.commits.get(txn) ?? shard.log.findCommit(txn, part.log, part.end);
-        if (seen === 'pending') pending = true;
-        else if (seen !== 'absent') {
+        const seen = shard.cursor?.commits.get(txn) ?? shard.log.ring.commitOf(txn) ?? shard.log.findCommit(txn, part.log, part.end);
+        if (seen !== 'absent' && seen !== 'pending') {
           commit = { shard, seen };
           break;
         }
       }
-      if (commit === undefined && pending) return 'pending';
     }
     if (commit !== undefined && this.#options.durable) {
       const synced = parts.every(({ shard, part }) => shard.log.isDurable(part.log, part.end)) && commit.shard.log.isDurable(commit.seen.log, commit.seen.end);
       if (!synced) return 'unsynced';
     }
-    for (const { shard } of parts) {
-      shard.at++;
-      shard.cursor.commits.delete(txn);
-    }
-    if (commit === undefined) return 'skipped';
-    const ops: ChangeOp[] = [];
     let lastSeq = 0;
-    for (const { part } of parts) {
-      for (const op of opsOf(part.entries)) ops.push(op);
+    let fromRing = true;
+    for (const { shard, part } of parts) {
+      shard.at++;
+      shard.cursor?.commits.delete(txn);
       lastSeq = Math.max(lastSeq, part.lastSeq);
+      fromRing &&= shard.cursor === undefined;
     }
-    return { lastSeq, ops };
+    return { lastSeq, ops: commit === undefined ? undefined : opsAcross(parts.map((p) => p.part)), fromRing };
   }
 
   #waitForPublication(seq: SeqNum): Promise<void> {
@@ -332,8 +398,9 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
     this.#wake?.();
     const drops: Promise<void>[] = [];
     for (const s of this.#shards ?? []) {
-      s.cursor.close();
+      s.cursor?.close();
       s.queue = [];
+      s.log.ring.detach();
       drops.push(s.pin.drop().catch(() => {}));
     }
     this.#released = Promise.all(drops);
@@ -341,12 +408,65 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
   }
 }
 
-/** The public operations of a write's entries (copies: the log chunk is not kept). */
-function opsOf(entries: readonly BatchEntry[]): ChangeOp[] {
+function noop(): void {}
+
+/**
+ * The operation a log entry stands for: the one place where a kind of entry becomes what a
+ * feed delivers (a new kind of write gets its case here). The key and value are
+ * bytes[keyAt, keyEnd) and bytes[valueAt, valueEnd), handed out as views: no other feed sees
+ * `bytes` (opsOf).
+ */
+function changeOp(kind: ValueKind, bytes: Buffer, keyAt: number, keyEnd: number, valueAt: number, valueEnd: number): ChangeOp {
+  switch (kind) {
+    case ValueKind.Put:
+      return { type: 'put', key: bytes.subarray(keyAt, keyEnd), value: bytes.subarray(valueAt, valueEnd) };
+    case ValueKind.Delete:
+      return { type: 'del', key: bytes.subarray(keyAt, keyEnd) };
+    case ValueKind.Merge:
+      return { type: 'merge', key: bytes.subarray(keyAt, keyEnd), value: bytes.subarray(valueAt, valueEnd) };
+    default:
+      throw new StrataError('NOT_SUPPORTED', `the change feed cannot show a write of kind ${String(kind)}`);
+  }
+}
+
+/**
+ * The operations of a write's batch, in order. Keys and values are views into bytes no other
+ * feed sees: the ring's copy of the commit group made for this feed (ShardRecord.owned), or
+ * else a copy of the batch made here (a chunk of log is large: a key kept must not keep it).
+ */
+function opsOf(record: ShardRecord): ChangeOp[] {
   const ops: ChangeOp[] = [];
-  for (const e of entries) {
-    if (e.kind === ValueKind.Delete) ops.push({ type: 'del', key: Buffer.from(e.key) });
-    else ops.push({ type: e.kind === ValueKind.Put ? 'put' : 'merge', key: Buffer.from(e.key), value: Buffer.from(e.value) });
+  let bytes: Buffer;
+  let at = record.batchAt;
+  let end = record.batchEnd;
+  if (record.owned) bytes = record.bytes as Buffer;
+  else {
+    bytes = Buffer.allocUnsafe(end - at);
+    bytes.set(record.bytes.subarray(at, end));
+    at = 0;
+    end = bytes.length;
+  }
+  visitBatch(bytes, at, end, (kind, keyAt, keyEnd, valueAt, valueEnd) => {
+    ops.push(changeOp(kind, bytes, keyAt, keyEnd, valueAt, valueEnd));
+  });
+  return ops;
+}
+
+/** The operations of a batch across shards from its parts, in the order given when every part says it (invariant 3). */
+function opsAcross(parts: readonly Extract<ShardRecord, { kind: 'part' }>[]): ChangeOp[] {
+  const ops: ChangeOp[] = [];
+  if (parts.some((p) => p.places === undefined)) {
+    for (const part of parts) for (const op of opsOf(part)) ops.push(op);
+    return ops;
+  }
+  for (const part of parts) {
+    const places = part.places!;
+    const partOps = opsOf(part);
+    if (places.length !== partOps.length) throw new StrataError('CORRUPTION', `batch ${part.txn}: ${places.length} places for ${partOps.length} operations`);
+    for (let i = 0; i < partOps.length; i++) ops[places[i]!] = partOps[i]!;
+  }
+  for (let i = 0; i < ops.length; i++) {
+    if (ops[i] === undefined) throw new StrataError('CORRUPTION', `batch ${parts[0]?.txn}: its parts leave place ${i} empty`);
   }
   return ops;
 }

@@ -8,14 +8,16 @@ export function shardOf(key: Uint8Array, shards: number): number {
   return shards === 1 ? 0 : xxh32(key) % shards;
 }
 
-/** A batch's entries grouped by shard, each group in the batch's order. */
-export function splitByShard(entries: readonly BatchEntry[], shards: number): Map<number, BatchEntry[]> {
-  const parts = new Map<number, BatchEntry[]>();
-  for (const e of entries) {
+/** A batch's entries grouped by shard, each group in the batch's order, with each entry's place in the batch. */
+export function splitByShard(entries: readonly BatchEntry[], shards: number): Map<number, { entries: BatchEntry[]; places: number[] }> {
+  const parts = new Map<number, { entries: BatchEntry[]; places: number[] }>();
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
     const s = shardOf(e.key, shards);
     let part = parts.get(s);
-    if (part === undefined) parts.set(s, (part = []));
-    part.push(e);
+    if (part === undefined) parts.set(s, (part = { entries: [], places: [] }));
+    part.entries.push(e);
+    part.places.push(i);
   }
   return parts;
 }

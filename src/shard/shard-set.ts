@@ -315,11 +315,11 @@ export class ShardSet {
     let next = txn;
     const ranges = participants.map((shard) => {
       const part = parts.get(shard)!;
-      const range = { shard: this.#participants[shard]!, firstSeq: next, entries: part };
-      next += part.length;
+      const range = { shard: this.#participants[shard]!, firstSeq: next, entries: part.entries, places: part.places };
+      next += part.entries.length;
       return range;
     });
-    const prepared = ranges.map((r) => r.shard.prepare(txn, participants, r.firstSeq, r.entries, sync));
+    const prepared = ranges.map((r) => r.shard.prepare(txn, participants, r.firstSeq, r.entries, r.places, sync));
     try {
       await settleAll(prepared);
       await settleAll(ranges.map((r) => r.shard.commit(txn, sync)));

@@ -20,7 +20,7 @@ import {
   type FileSystem,
   type SeqNum,
 } from '../base/index.js';
-import { decodeCommit, decodePrepare } from '../engine/index.js';
+import { decodeCommit, decodePrepare, isPrepare } from '../engine/index.js';
 import { decodeEdit, VersionSet, type VersionEdit } from '../manifest/index.js';
 import { TableReader } from '../sstable/index.js';
 import { readLog, RecordType, type LogReadMode, type LogRecord } from '../wal/index.js';
@@ -131,11 +131,11 @@ export interface WalBatch {
 
 /** The batch in WAL record `record` of `file`; throws CORRUPTION naming file and offset. */
 export function decodeWalRecord(file: string, record: LogRecord): WalBatch {
-  const known = record.type === RecordType.Batch || record.type === RecordType.Prepare || record.type === RecordType.Commit;
+  const known = record.type === RecordType.Batch || isPrepare(record.type) || record.type === RecordType.Commit;
   if (!known) throw corruption(file, record.offset, `record type ${record.type} in a WAL`);
   try {
-    if (record.type === RecordType.Prepare) {
-      const { txn, batch } = decodePrepare(record.payload);
+    if (isPrepare(record.type)) {
+      const { txn, batch } = decodePrepare(record.type, record.payload);
       return { offset: record.offset, firstSeq: batch.firstSeq, entries: batch.entries, twoPhase: { record: 'prepare', txn } };
     }
     if (record.type === RecordType.Commit) {

@@ -9,7 +9,8 @@
 //   payloadChecksum := xxh32(payload, seed 0)
 //   type            := a RecordType
 //   payload         := batch (src/base/batch-format.ts) for Batch; a version edit for ManifestEdit;
-//                      prepare or commit (src/engine/two-phase-format.ts) for Prepare and Commit
+//                      prepare or commit (src/engine/two-phase-format.ts) for Prepare,
+//                      PrepareInOrder and Commit
 //
 // Records follow one another with no padding; a record never spans anything but itself.
 //
@@ -34,6 +35,12 @@ export const RecordType = {
   Prepare: 3,
   /** The commit point of a batch that spans shards (src/engine/two-phase-format.ts). */
   Commit: 4,
+  /**
+   * Prepare with the place of each of the part's entries in the batch as given, so that a
+   * change feed lists the batch's operations in their order (src/engine/two-phase-format.ts).
+   * Written instead of Prepare since the change feed's ordering; Prepare is still read.
+   */
+  PrepareInOrder: 5,
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
@@ -138,6 +145,19 @@ export function parseRecord(bytes: Uint8Array, offset: number): IntactRecord | D
     return { what: `record payload checksum mismatch (stored ${hex(storedPayloadChecksum)}, computed ${hex(payloadChecksum)})`, trustedEnd: end, cutShort: false };
   }
   return { type: bytes[offset + 8]!, payload, end };
+}
+
+/**
+ * Calls `visit` with each record of `bytes`, records this process framed itself (a commit
+ * group just appended), in order: its payload is bytes[payloadAt, end), and `end` is also the
+ * offset just past the record. No checksum is checked: the bytes never left memory.
+ */
+export function forEachFramedRecord(bytes: Uint8Array, visit: (type: number, payloadAt: number, end: number) => void): void {
+  for (let at = 0; at + RECORD_HEADER_BYTES <= bytes.length; ) {
+    const end = at + RECORD_HEADER_BYTES + getU32(bytes, at + 4);
+    visit(bytes[at + 8]!, at + RECORD_HEADER_BYTES, end);
+    at = end;
+  }
 }
 
 /**
