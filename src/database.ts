@@ -12,6 +12,7 @@ import {
   describe,
   optionsObject,
   toBatch,
+  toClearRange,
   toConditionalWrite,
   toKey,
   toOwnedKey,
@@ -22,6 +23,7 @@ import {
   type Condition,
   type ConditionalWriteOptions,
   type Key,
+  type RangeOptions,
   type Value,
   type WriteOptions,
 } from './input.js';
@@ -189,6 +191,26 @@ export class Database {
       const entry = { kind: ValueKind.Delete, key: toKey(key), value: EMPTY };
       const { sync, condition } = toConditionalWrite(options, this.#options.sync);
       return condition === undefined ? this.#engine.write([entry], sync) : this.#writeIf([entry], [condition], sync);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Deletes every key in `range` ({ gt | gte, lt | lte }; none: every key) in one atomic write
+   * of one small log record, whatever the number of keys: a range tombstone. Keys written
+   * after it stay; reads and iterators at an earlier snapshot still see the old keys.
+   * Compaction reclaims the space later (compactRange() at once). With shards, one batch
+   * across every shard. Resolves to the write's sequence number; a range that holds no key
+   * (gte 'a', lt 'a') writes nothing. A lower bound above the upper one: INVALID_ARGUMENT.
+   */
+  clear(range?: RangeOptions, options?: WriteOptions): Promise<bigint> {
+    try {
+      this.#checkOpen();
+      const entry = toClearRange(range);
+      const sync = toSync(options, this.#options.sync);
+      if (entry === undefined) return Promise.resolve(BigInt(this.#engine.publishedSeq));
+      return this.#engine.write([entry], sync);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -378,6 +400,23 @@ export class Database {
       const from = start === undefined ? undefined : toOwnedKey(start, 'start');
       const to = end === undefined ? undefined : toOwnedKey(end, 'end');
       return this.#engine.compactRange(from, to);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * About how many bytes of table files hold the keys in [start, end) (either end may be
+   * omitted): estimated from the tables' indexes, without reading data. Writes still in the
+   * memtable and the log are not counted; flush() first to count them. After a clear() the
+   * bytes it deleted count until compaction rewrites them (compactRange()).
+   */
+  approximateSize(start?: Key, end?: Key): Promise<number> {
+    try {
+      this.#checkOpen();
+      const from = start === undefined ? undefined : toKey(start, 'start');
+      const to = end === undefined ? undefined : toKey(end, 'end');
+      return Promise.resolve(this.#engine.approximateSize(from, to));
     } catch (err) {
       return Promise.reject(err);
     }

@@ -1,7 +1,7 @@
 // Conversion and checking of what callers pass in: keys, values, write and read options.
 // Everything here runs before anything is written, and throws INVALID_ARGUMENT.
 
-import { invalidArgument, ValueKind, type BatchEntry } from './base/index.js';
+import { compareBytes, invalidArgument, ValueKind, type BatchEntry } from './base/index.js';
 
 export type Key = Uint8Array | string;
 export type Value = Uint8Array | string;
@@ -147,15 +147,59 @@ function conditionOf(o: Record<string, unknown> | undefined, entry: number, what
   return { entry, maxSeq: seq };
 }
 
-export type BatchOperation = ({ type: 'put'; key: Key; value: Value } | { type: 'del'; key: Key }) & WriteConditions;
+/** The keys a clear() covers: at most one lower bound (gt, gte), at most one upper (lt, lte); none: all. */
+export interface RangeOptions {
+  gt?: Key;
+  gte?: Key;
+  lt?: Key;
+  lte?: Key;
+}
+
+const RANGE_OPTIONS = ['gt', 'gte', 'lt', 'lte'] as const;
+
+/**
+ * A range as a RangeDelete entry: key = its first key, value = the first key after it (empty:
+ * none). undefined for a range that holds no key (gte 'a', lt 'a'); INVALID_ARGUMENT for a
+ * lower bound above the upper one, or two bounds on one side.
+ */
+export function toRangeDelete(range: Record<string, unknown> | undefined, what: string): BatchEntry | undefined {
+  const gt = range?.['gt'];
+  const gte = range?.['gte'];
+  const lt = range?.['lt'];
+  const lte = range?.['lte'];
+  if (gt !== undefined && gte !== undefined) throw invalidArgument(`${what}: give at most one of gt and gte`);
+  if (lt !== undefined && lte !== undefined) throw invalidArgument(`${what}: give at most one of lt and lte`);
+  const lower = gte !== undefined ? toKey(gte, `${what} gte`) : gt !== undefined ? toKey(gt, `${what} gt`) : undefined;
+  const upper = lt !== undefined ? toKey(lt, `${what} lt`) : lte !== undefined ? toKey(lte, `${what} lte`) : undefined;
+  if (lower !== undefined && upper !== undefined && compareBytes(lower, upper) > 0) throw invalidArgument(`${what}: the lower bound is above the upper bound`);
+  // [start, end): a bound that excludes k (gt) or includes it (lte) moves to k's successor, k ++ 00.
+  const start = lower === undefined ? EMPTY : gt !== undefined ? successor(lower) : Buffer.from(lower);
+  const end = upper === undefined ? EMPTY : lte !== undefined ? successor(upper) : Buffer.from(upper);
+  if (upper !== undefined && compareBytes(start, end) >= 0) return undefined;
+  return { kind: ValueKind.RangeDelete, key: start, value: end };
+}
+
+/** clear()'s range argument. */
+export function toClearRange(range: unknown): BatchEntry | undefined {
+  return toRangeDelete(optionsObject(range, 'clear range', RANGE_OPTIONS), 'clear range');
+}
+
+/** The smallest key after `key`. */
+function successor(key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(key.length + 1);
+  out.set(key);
+  return out;
+}
+
+export type BatchOperation = ({ type: 'put'; key: Key; value: Value } | { type: 'del'; key: Key } | ({ type: 'clear' } & RangeOptions)) & WriteConditions;
 /**
  * What batch() takes: a BatchOperation, or the same object built without a type annotation,
  * where TypeScript widens `type` to string (`const ops = [{ type: 'put', key, value }]`).
  * `type` is checked at run time either way.
  */
-export interface BatchOperationLike extends WriteConditions {
+export interface BatchOperationLike extends WriteConditions, RangeOptions {
   type: string;
-  key: Key;
+  key?: Key;
   value?: Value | undefined;
 }
 
@@ -178,11 +222,16 @@ export function toBatch(ops: unknown, conditions: Condition[] = []): BatchEntry[
       entry = { kind: ValueKind.Put, key: toKey(op.key, `batch operation ${i} key`), value: toValue(op.value, `batch operation ${i} value`) };
     } else if (type === 'del') {
       entry = { kind: ValueKind.Delete, key: toKey(op.key, `batch operation ${i} key`), value: EMPTY };
+    } else if (type === 'clear') {
+      const o = optionsObject(op, `batch operation ${i}`, ['type', ...RANGE_OPTIONS]);
+      const range = toRangeDelete(o, `batch operation ${i}`);
+      if (range === undefined) continue;
+      entry = range;
     } else {
-      throw invalidArgument(`batch operation ${i} has type ${typeof type === 'string' ? JSON.stringify(type) : describe(type)}; expected 'put' or 'del'`);
+      throw invalidArgument(`batch operation ${i} has type ${typeof type === 'string' ? JSON.stringify(type) : describe(type)}; expected 'put', 'del' or 'clear'`);
     }
     entries.push(entry);
-    const condition = conditionOf({ ifAbsent: op.ifAbsent, ifSeq: op.ifSeq }, i, `batch operation ${i}`);
+    const condition = conditionOf({ ifAbsent: op.ifAbsent, ifSeq: op.ifSeq }, entries.length - 1, `batch operation ${i}`);
     if (condition) conditions.push(condition);
   }
   return entries;

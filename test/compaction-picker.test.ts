@@ -16,7 +16,7 @@ let nextSeq = 1;
 const table = (fileNumber: number, smallest: string, largest: string, fileSize = 10 * KiB): TableMeta => {
   const seq = nextSeq;
   nextSeq += 10;
-  return { fileNumber, fileSize, smallestKey: Buffer.from(smallest), largestKey: Buffer.from(largest), smallestSeq: seq, largestSeq: seq + 9, entries: 10, deletions: 0 };
+  return { fileNumber, fileSize, smallestKey: Buffer.from(smallest), largestKey: Buffer.from(largest), smallestSeq: seq, largestSeq: seq + 9, entries: 10, deletions: 0, rangeDeletions: 0 };
 };
 
 /** A version with `files[level]` in each level. */

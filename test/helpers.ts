@@ -153,6 +153,11 @@ export class SortedModel {
     this.#keys.splice(at, 1);
   }
 
+  /** Deletes every key an iterator with these bounds would return (db.clear()). */
+  clear(o: RangeOptions = {}): void {
+    for (const [k] of this.range({ ...(o.gt && { gt: o.gt }), ...(o.gte && { gte: o.gte }), ...(o.lt && { lt: o.lt }), ...(o.lte && { lte: o.lte }) })) this.delete(k);
+  }
+
   /** A copy whose later changes do not affect this one (values are never mutated in place). */
   clone(): SortedModel {
     const c = new SortedModel();

@@ -1,11 +1,13 @@
 // The write batch: the payload of a WAL record and the unit of atomicity.
 //
 //   batch := firstSeq u64 LE | count u32 LE | entry{count}
-//   entry := kind u8 | keyLength varint32 | key | [valueLength varint32 | value]   (value for Put only)
+//   entry := kind u8 | keyLength varint32 | key | [valueLength varint32 | value]   (no value for a Delete)
 //
-// Entry i has sequence number firstSeq + i. kind is a ValueKind (0 Delete, 1 Put).
+// Entry i has sequence number firstSeq + i. kind is a ValueKind (0 Delete, 1 Put, 3 RangeDelete).
+// A RangeDelete's key is its range's start (included) and its value the range's end
+// (excluded; empty for a range without an end): range-tombstone.ts.
 
-import { getU32, getU64, getVarint, putU32, putU64, putVarint, varintLength } from './bytes.js';
+import { compareBytes, getU32, getU64, getVarint, putU32, putU64, putVarint, varintLength } from './bytes.js';
 import { StrataError } from './errors.js';
 import { isValueKind, ValueKind, type SeqNum } from './internal-key.js';
 
@@ -14,7 +16,7 @@ export const BATCH_HEADER_BYTES = 8 + 4;
 export interface BatchEntry {
   kind: ValueKind;
   key: Uint8Array;
-  /** Empty for a Delete. */
+  /** Empty for a Delete; a RangeDelete's end (empty: no end). */
   value: Uint8Array;
 }
 
@@ -23,7 +25,7 @@ export function batchEncodedLength(entries: readonly BatchEntry[]): number {
   let n = BATCH_HEADER_BYTES;
   for (const e of entries) {
     n += 1 + varintLength(e.key.length) + e.key.length;
-    if (e.kind === ValueKind.Put) n += varintLength(e.value.length) + e.value.length;
+    if (e.kind !== ValueKind.Delete) n += varintLength(e.value.length) + e.value.length;
   }
   return n;
 }
@@ -38,7 +40,7 @@ export function encodeBatchInto(out: Uint8Array, offset: number, firstSeq: SeqNu
     p = putVarint(out, p, e.key.length);
     out.set(e.key, p);
     p += e.key.length;
-    if (e.kind === ValueKind.Put) {
+    if (e.kind !== ValueKind.Delete) {
       p = putVarint(out, p, e.value.length);
       out.set(e.value, p);
       p += e.value.length;
@@ -75,11 +77,12 @@ export function decodeBatch(bytes: Uint8Array): DecodedBatch {
     const key = bytes.subarray(cursor.offset, cursor.offset + keyLength);
     cursor.offset += keyLength;
     let value: Uint8Array = EMPTY;
-    if (kind === ValueKind.Put) {
+    if (kind !== ValueKind.Delete) {
       const valueLength = getVarint(bytes, cursor, end);
       if (valueLength < 0 || cursor.offset + valueLength > end) throw bad(`entry ${i} value length`);
       value = bytes.subarray(cursor.offset, cursor.offset + valueLength);
       cursor.offset += valueLength;
+      if (kind === ValueKind.RangeDelete && value.length > 0 && compareBytes(key, value) >= 0) throw bad(`entry ${i} is a range deletion whose end is not after its start`);
     }
     entries.push({ kind, key, value });
   }
@@ -117,7 +120,7 @@ export function applyBatch(bytes: Uint8Array, at: number, sink: BatchSink): void
     const key = new Uint8Array(buffer, base + p, keyLength);
     p += keyLength;
     let value: Uint8Array = EMPTY;
-    if (kind === ValueKind.Put) {
+    if (kind !== ValueKind.Delete) {
       let valueLength = 0;
       for (let shift = 0; ; shift += 7) {
         const b = bytes[p++]!;

@@ -12,10 +12,20 @@ export type SeqNum = number;
 export const MAX_SEQ: SeqNum = Number.MAX_SAFE_INTEGER;
 
 // Persisted in the WAL and in SSTs: never renumber.
-export const ValueKind = { Delete: 0, Put: 1 } as const;
+//   0 Delete, 1 Put: point entries (WAL and table data blocks).
+//   2 is Merge's (the merge operators' work); do not reuse.
+//   3 RangeDelete: a range tombstone (range-tombstone.ts). Only in WAL batches, where the
+//     entry's key is the range's start and its value the range's end (empty: no end); tables
+//     keep range tombstones in their range-deletion block, never in data blocks.
+export const ValueKind = { Delete: 0, Put: 1, RangeDelete: 3 } as const;
 export type ValueKind = (typeof ValueKind)[keyof typeof ValueKind];
 
 export function isValueKind(n: number): n is ValueKind {
+  return n === ValueKind.Delete || n === ValueKind.Put || n === ValueKind.RangeDelete;
+}
+
+/** Whether entries of `kind` may stand in a table's data block (point entries). */
+export function isPointKind(n: number): boolean {
   return n === ValueKind.Delete || n === ValueKind.Put;
 }
 

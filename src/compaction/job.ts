@@ -13,6 +13,16 @@
 // Everything else is kept with its seq and kind. A seq above the last snapshot (written but
 // not yet published when the job started) gets a stripe of its own, so it is kept.
 //
+// Range tombstones (src/base/range-tombstone.ts) of the input tables:
+//   3. a version covered by a tombstone of the inputs that is newer than it and in its
+//      stripe is seen by nobody (every reader that sees the version sees the tombstone): it
+//      goes, as the older versions of its key in that stripe do by rule 1;
+//   4. a tombstone in stripe 0 over a key range that no file below the output level meets
+//      has nothing older left to hide (rule 3 dropped what it covered here): it goes.
+//      Every other tombstone is written, whole, to the output whose keys it meets first; an
+//      output is never cut inside a tombstone written to it, so the outputs' key ranges
+//      (widened to their tombstones: properties.ts) stay disjoint.
+//
 // Invariants of the outputs: in internal order across files; one user key's versions are
 // never split between two files (a level's files then have disjoint user-key ranges); each
 // file is fsynced, and the directory once after the last, before this resolves. On failure
@@ -21,11 +31,16 @@
 import {
   compareBytes,
   invariant,
+  MAX_SEQ,
   MergingIterator,
+  RangeTombstoneSet,
+  tombstoneOverlaps,
+  tombstoneUpperKey,
   tableFileName,
   ValueKind,
   type FileSystem,
   type InternalIterator,
+  type RangeTombstone,
   type SeqNum,
 } from '../base/index.js';
 import { tableMetaOf, type TableMeta } from '../manifest/index.js';
@@ -81,6 +96,10 @@ export interface CompactionResult {
   droppedVersions: number;
   /** Tombstones dropped because nothing older could lie beneath them (rule 2). */
   droppedTombstones: number;
+  /** Versions dropped because a range tombstone covers them (rule 3). */
+  droppedByRangeTombstones: number;
+  /** Range tombstones dropped (rule 4). */
+  droppedRangeTombstones: number;
 }
 
 /**
@@ -107,10 +126,19 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
   for (let i = 1; i < job.snapshots.length; i++) invariant(job.snapshots[i - 1]! <= job.snapshots[i]!, 'compaction snapshots must be ascending');
   invariant(job.targetFileBytes > 0, `targetFileBytes must be positive, not ${job.targetFileBytes}`);
 
-  const { iterator, bytesRead } = openInputs(job, fs);
+  const { iterator, bytesRead, rangeTombstones } = openInputs(job, fs);
   const deeper = new DeeperRanges(job.deeperRanges);
-  const output = new OutputWriter(job, fs);
-  const stats = { entriesIn: 0, entriesOut: 0, droppedVersions: 0, droppedTombstones: 0 };
+  const covering = new RangeTombstoneSet(rangeTombstones);
+  const keptTombstones = rangeTombstones.filter((t) => stripeOf(job.snapshots, t.seq) !== 0 || job.deeperRanges.some(([lo, hi]) => tombstoneOverlaps(t, lo, hi)));
+  const output = new OutputWriter(job, fs, keptTombstones);
+  const stats = {
+    entriesIn: 0,
+    entriesOut: 0,
+    droppedVersions: 0,
+    droppedTombstones: 0,
+    droppedByRangeTombstones: 0,
+    droppedRangeTombstones: rangeTombstones.length - keptTombstones.length,
+  };
   try {
     // State of the user key being merged: its bytes (a copy: the cursor's view moves on), the
     // stripe of its last version seen (-1: none yet), and whether a version of it went out.
@@ -134,7 +162,9 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
         stats.droppedVersions++;
       } else {
         lastStripe = stripe;
-        if (kind === ValueKind.Delete && stripe === 0 && !deeper.contains(key)) {
+        if (covering.size > 0 && covering.coveringSeq(key, stripe < job.snapshots.length ? job.snapshots[stripe]! : MAX_SEQ) > seq) {
+          stats.droppedByRangeTombstones++;
+        } else if (kind === ValueKind.Delete && stripe === 0 && !deeper.contains(key)) {
           stats.droppedTombstones++;
         } else {
           const pending = output.add(key, seq, kind, iterator.value(), !keyWritten);
@@ -179,9 +209,10 @@ function stripeOf(snapshots: readonly SeqNum[], seq: SeqNum): number {
   return lo;
 }
 
-/** One cursor over every input table; the tables close when it does. */
-function openInputs(job: CompactionJob, fs: FileSystem): { iterator: InternalIterator; bytesRead: number } {
+/** One cursor over every input table (the tables close when it does), and their range tombstones. */
+function openInputs(job: CompactionJob, fs: FileSystem): { iterator: InternalIterator; bytesRead: number; rangeTombstones: RangeTombstone[] } {
   const children: InternalIterator[] = [];
+  const rangeTombstones: RangeTombstone[] = [];
   let bytesRead = 0;
   try {
     for (const { fileNumbers } of job.inputs) {
@@ -195,6 +226,7 @@ function openInputs(job: CompactionJob, fs: FileSystem): { iterator: InternalIte
           throw err;
         }
         bytesRead += reader.fileSize;
+        rangeTombstones.push(...reader.rangeTombstones);
         // The iterator holds its own reference: the file closes when the iterator does.
         children.push(reader.iterator());
         reader.close();
@@ -204,7 +236,7 @@ function openInputs(job: CompactionJob, fs: FileSystem): { iterator: InternalIte
     for (const c of children) c.close();
     throw err;
   }
-  return { iterator: new MergingIterator(children), bytesRead };
+  return { iterator: new MergingIterator(children), bytesRead, rangeTombstones };
 }
 
 /**
@@ -238,19 +270,29 @@ class DeeperRanges {
   }
 }
 
-/** The output tables of one job: opened lazily, cut at user-key boundaries, removed on failure. */
+/**
+ * The output tables of one job: opened lazily, cut at user-key boundaries outside the range
+ * tombstones written to them, removed on failure. Each range tombstone goes to the output
+ * being written when the entries reach its start (rule 4 at the top).
+ */
 class OutputWriter {
   readonly #job: CompactionJob;
   readonly #fs: FileSystem;
+  /** Range tombstones still to write, by start. */
+  readonly #tombstones: RangeTombstone[];
+  #nextTombstone = 0;
+  /** The largest upper key (tombstoneUpperKey) of the current output's tombstones: no cut at or below it. */
+  #coveredUntil: Uint8Array | undefined;
   readonly #finished: TableMeta[] = [];
   /** Every output file created, finished or not: what abandon() removes. */
   readonly #created: string[] = [];
   #builder: TableBuilder | undefined;
   #fileNumber = 0;
 
-  constructor(job: CompactionJob, fs: FileSystem) {
+  constructor(job: CompactionJob, fs: FileSystem, tombstones: readonly RangeTombstone[]) {
     this.#job = job;
     this.#fs = fs;
+    this.#tombstones = [...tombstones].sort((a, b) => compareBytes(a.start, b.start));
   }
 
   /**
@@ -261,7 +303,9 @@ class OutputWriter {
    */
   add(key: Uint8Array, seq: SeqNum, kind: ValueKind, value: Uint8Array, newUserKey: boolean): Promise<void> | undefined {
     const builder = this.#builder;
-    if (builder === undefined || (newUserKey && builder.estimatedFileBytes >= this.#job.targetFileBytes)) {
+    if (builder !== undefined) this.#placeTombstones(builder, key);
+    const full = newUserKey && builder !== undefined && builder.estimatedFileBytes >= this.#job.targetFileBytes;
+    if (builder === undefined || (full && (this.#coveredUntil === undefined || compareBytes(key, this.#coveredUntil) > 0))) {
       return this.#addToNext(key, seq, kind, value);
     }
     builder.add(key, seq, kind, value);
@@ -270,6 +314,7 @@ class OutputWriter {
 
   /** Finishes the last output and syncs the directory once; the outputs in key order. */
   async finish(): Promise<TableMeta[]> {
+    if (this.#nextTombstone < this.#tombstones.length) this.#placeTombstones(this.#builder ?? (await this.#open()), undefined);
     if (this.#builder !== undefined) await this.#finishCurrent();
     if (this.#finished.length > 0) await this.#fs.syncDir(this.#job.dir);
     return this.#finished;
@@ -286,7 +331,21 @@ class OutputWriter {
   async #addToNext(key: Uint8Array, seq: SeqNum, kind: ValueKind, value: Uint8Array): Promise<void> {
     if (this.#builder !== undefined) await this.#finishCurrent();
     const builder = await this.#open();
+    this.#placeTombstones(builder, key);
     builder.add(key, seq, kind, value);
+  }
+
+  /** Writes to `builder` the tombstones that start at or before `key` (all of them: undefined). */
+  #placeTombstones(builder: TableBuilder, key: Uint8Array | undefined): void {
+    const tombstones = this.#tombstones;
+    while (this.#nextTombstone < tombstones.length) {
+      const t = tombstones[this.#nextTombstone]!;
+      if (key !== undefined && compareBytes(t.start, key) > 0) return;
+      builder.addRangeTombstone(t);
+      const upper = tombstoneUpperKey(t);
+      if (this.#coveredUntil === undefined || compareBytes(upper, this.#coveredUntil) > 0) this.#coveredUntil = upper;
+      this.#nextTombstone++;
+    }
   }
 
   async #open(): Promise<TableBuilder> {
@@ -305,6 +364,7 @@ class OutputWriter {
     }
     this.#builder = builder;
     this.#fileNumber = n;
+    this.#coveredUntil = undefined;
     return builder;
   }
 

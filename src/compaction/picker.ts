@@ -120,6 +120,21 @@ export class CompactionPicker {
   }
 
   /**
+   * The files of `level` overlapping [start, end] that hold range tombstones, to be rewritten
+   * in place (output level = `level`), or undefined when none does. For the deepest level
+   * holding data, which has no level below to compact into: a rewrite drops the versions its
+   * tombstones cover and then the tombstones. No other file of the level meets a tombstone's
+   * range (a file's key range spans its tombstones), so the files alone hold all it covers there.
+   */
+  pickTombstoneRewrite(version: Version, level: number, start: Uint8Array | undefined, end: Uint8Array | undefined): PickedCompaction | undefined {
+    invariant(Number.isInteger(level) && level >= 1 && level < NUM_LEVELS, `pickTombstoneRewrite of level ${level}`);
+    const files = version.overlappingFiles(level, start, end).filter((f) => f.rangeDeletions > 0);
+    if (files.length === 0) return undefined;
+    const [smallestKey, largestKey] = rangeOf(files);
+    return { level, outputLevel: level, inputs: [{ level, files }], trivialMove: false, smallestKey, largestKey };
+  }
+
+  /**
    * The files of `level` overlapping [start, end] (either end open when undefined) with their
    * overlaps in the level below, or undefined when none overlaps. From level 0 it takes every
    * file, for the reason given at the top. REQUIRES: level < NUM_LEVELS - 1 (the last level

@@ -3,9 +3,11 @@
 //
 // The direction is fixed at creation (`reverse`), so the merged cursor never changes
 // direction: forward it walks each user key's versions newest first and takes the first
-// visible one; in reverse it walks them oldest first and keeps the last visible one.
+// visible one; in reverse it walks them oldest first and keeps the last visible one. That
+// version is hidden, as a deletion is, when a range tombstone visible at the snapshot and
+// newer than it covers its key (RangeTombstoneSet.hides).
 
-import { compareBytes, ValueKind, type InternalIterator, type SeqNum } from '../base/index.js';
+import { compareBytes, ValueKind, type InternalIterator, type RangeTombstoneSet, type SeqNum } from '../base/index.js';
 
 export interface Bounds {
   lower?: Uint8Array;
@@ -27,6 +29,7 @@ export interface Cursor {
 export class DbIterator implements Cursor {
   readonly #it: InternalIterator;
   readonly #seq: SeqNum;
+  readonly #rangeTombstones: RangeTombstoneSet;
   readonly #bounds: Bounds;
   readonly #reverse: boolean;
   #remaining: number;
@@ -36,10 +39,11 @@ export class DbIterator implements Cursor {
   #closed = false;
 
   /** `onClose` runs once, when the iterator closes: it releases what the cursor pinned. */
-  constructor(it: InternalIterator, seq: SeqNum, bounds: Bounds, reverse: boolean, limit: number, onClose: () => void) {
+  constructor(it: InternalIterator, seq: SeqNum, rangeTombstones: RangeTombstoneSet, bounds: Bounds, reverse: boolean, limit: number, onClose: () => void) {
     this.#onClose = onClose;
     this.#it = it;
     this.#seq = seq;
+    this.#rangeTombstones = rangeTombstones;
     this.#bounds = bounds;
     this.#reverse = reverse;
     this.#remaining = limit < 0 ? Infinity : limit;
@@ -103,7 +107,7 @@ export class DbIterator implements Cursor {
       while (it.valid() && compareBytes(it.key(), key) === 0) {
         if (!decided && it.seq() <= this.#seq) {
           decided = true;
-          if (it.kind() === ValueKind.Put && !skip) found = Buffer.from(it.value());
+          if (it.kind() === ValueKind.Put && !skip && !this.#rangeTombstones.hides(key, it.seq(), this.#seq)) found = Buffer.from(it.value());
         }
         it.next();
       }
@@ -124,14 +128,16 @@ export class DbIterator implements Cursor {
       const skip = upper !== undefined && !upperInclusive && compareBytes(key, upper) === 0;
       let newestKind: ValueKind | undefined;
       let newestValue: Uint8Array | undefined;
+      let newestSeq = 0;
       while (it.valid() && compareBytes(it.key(), key) === 0) {
         if (it.seq() <= this.#seq) {
+          newestSeq = it.seq();
           newestKind = it.kind();
           newestValue = newestKind === ValueKind.Put ? Buffer.from(it.value()) : undefined;
         }
         it.prev();
       }
-      if (!skip && newestKind === ValueKind.Put) return [key, newestValue as Buffer];
+      if (!skip && newestKind === ValueKind.Put && !this.#rangeTombstones.hides(key, newestSeq, this.#seq)) return [key, newestValue as Buffer];
     }
     return undefined;
   }

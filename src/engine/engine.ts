@@ -31,6 +31,8 @@
 import {
   applyBatch,
   closedError,
+  compareBytes,
+  KEY_ABOVE_ALL,
   ensureDirectory,
   corruption,
   invariant,
@@ -72,6 +74,7 @@ import { SequenceClock } from './sequence-clock.js';
 import { SnapshotList } from './snapshots.js';
 import { Participant, type TwoPhaseHooks, type TwoPhaseParticipant } from './two-phase-participant.js';
 import { ChangeLog } from './change-log.js';
+import { RangeTombstoneView } from './range-tombstones.js';
 
 interface Immutable {
   readonly mem: Memtable;
@@ -100,6 +103,10 @@ export interface EngineStats {
   compactionsRunning: number;
   bytesCompactedIn: number;
   bytesCompactedOut: number;
+  /** Versions that compactions dropped because a range tombstone covered them. */
+  droppedByRangeTombstones: number;
+  /** Range tombstones that compactions dropped (nothing older left beneath them). */
+  droppedRangeTombstones: number;
   pendingCompactionBytes: number;
   /**
    * WAL kept past its flush for the change feed (option changeRetention, and what open feeds
@@ -141,6 +148,8 @@ export class Engine {
   readonly #blockCache: BlockCache | undefined;
   readonly #tableCache: TableCache;
   readonly #snapshots = new SnapshotList();
+  /** The range tombstones reads apply (range-tombstones.ts). */
+  readonly #rangeTombstones: RangeTombstoneView;
   readonly #builderOptions: TableBuilderOptions;
   /** Tables being written whose edit is not yet applied: never deleted as obsolete. */
   readonly #pendingOutputs = new Set<number>();
@@ -175,6 +184,8 @@ export class Engine {
   #compactionsRunning = 0;
   #bytesCompactedIn = 0;
   #bytesCompactedOut = 0;
+  #droppedByRangeTombstones = 0;
+  #droppedRangeTombstones = 0;
 
   private constructor(
     dir: string,
@@ -196,6 +207,7 @@ export class Engine {
       maxOpenFiles: options.maxOpenFiles,
       blockCache: this.#blockCache,
     });
+    this.#rangeTombstones = new RangeTombstoneView(this.#tableCache);
     this.#builderOptions = builderOptionsOf(options);
     this.#clock = hooks.clock ?? new SequenceClock(versions.lastSequence);
     this.#clock.advanceTo(versions.lastSequence);
@@ -292,7 +304,7 @@ export class Engine {
       const added: { level: number; table: TableMeta }[] = [];
       for (const mem of replay.memtables) {
         const n = versions.newFileNumber();
-        const meta = await writeTable(fs, dir, n, mem.iterator(), builderOptionsOf(options));
+        const meta = await writeTable(fs, dir, n, mem.iterator(), builderOptionsOf(options), mem.rangeTombstones);
         if (meta) added.push({ level: 0, table: meta });
       }
       const walNumber = versions.newFileNumber();
@@ -362,10 +374,19 @@ export class Engine {
     return { value: Buffer.from(hit.value), seq: hit.seq };
   }
 
-  /** The newest version of `key` at or below `seq`: a put or a tombstone. */
+  /**
+   * The newest version of `key` at or below `seq`: a put or a tombstone; undefined also when
+   * a range tombstone visible at `seq` and newer than that version covers the key.
+   */
   #find(key: Uint8Array, seq: SeqNum) {
     this.#checkOpen();
-    return this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#versions.current.get(key, seq, this.#tableCache);
+    const hit = this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#versions.current.get(key, seq, this.#tableCache);
+    if (hit !== undefined && this.#currentRangeTombstones().hides(key, hit.seq, seq)) return undefined;
+    return hit;
+  }
+
+  #currentRangeTombstones() {
+    return this.#rangeTombstones.current(this.#versions.current, this.#mem, this.#imms);
   }
 
   /** Pins the published sequence for reads; the caller must releaseSnapshot() it. */
@@ -404,7 +425,8 @@ export class Engine {
       version.unref();
       throw err;
     }
-    return new DbIterator(new MergingIterator(children), seq, bounds, reverse, limit, () => {
+    const rangeTombstones = this.#currentRangeTombstones();
+    return new DbIterator(new MergingIterator(children), seq, rangeTombstones, bounds, reverse, limit, () => {
       for (const r of releases) r();
       version.unref();
     });
@@ -424,7 +446,8 @@ export class Engine {
   /**
    * Flushes, then compacts the files overlapping [start, end] (everything by default) level by
    * level down to the deepest level holding data, rewriting them (so tombstones and shadowed
-   * versions no snapshot needs are gone). Resolves when done.
+   * versions no snapshot needs are gone), and rewrites the deepest level's files in that range
+   * that hold range tombstones. Resolves when done.
    */
   async compactRange(start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<void> {
     await this.flush();
@@ -446,6 +469,11 @@ export class Engine {
         const pick = this.#picker.pickRange(this.#versions.current, level, start, end);
         if (pick) await this.#compactAndInstall(pick, true);
       }
+      // The deepest level's range tombstones are dropped, with what they cover, by rewriting
+      // their files in place: no level below them to compact into.
+      const deepestNow = this.#versions.current.deepestNonEmptyLevel();
+      const rewrite = deepestNow > 0 ? this.#picker.pickTombstoneRewrite(this.#versions.current, deepestNow, start, end) : undefined;
+      if (rewrite) await this.#compactAndInstall(rewrite, true);
       // The replaced files are gone when compactRange() resolves, unless a reader holds them.
       await this.#deleting;
     } catch (err) {
@@ -458,6 +486,38 @@ export class Engine {
       this.#notifyProgress();
       this.#maybeScheduleCompaction();
     }
+  }
+
+  /**
+   * About how many bytes of table files hold the keys in [start, end) (either end open when
+   * undefined): whole files inside the range, and for a file it cuts, the part between the
+   * data blocks where the range starts and ends (from each table's index). Memtables and WALs
+   * are not counted (as in LevelDB). Synchronous: tables may be opened.
+   */
+  approximateSize(start: Uint8Array | undefined, end: Uint8Array | undefined): number {
+    this.#checkOpen();
+    const version = this.#versions.current;
+    let bytes = 0;
+    for (const { table } of version.allFiles()) {
+      if (end !== undefined && compareBytes(table.smallestKey, end) >= 0) continue;
+      if (start !== undefined && compareBytes(table.largestKey, start) < 0) continue;
+      const cutsStart = start !== undefined && compareBytes(table.smallestKey, start) < 0;
+      const cutsEnd = end !== undefined && compareBytes(table.largestKey, end) >= 0;
+      if (!cutsStart && !cutsEnd) {
+        bytes += table.fileSize;
+        continue;
+      }
+      const handle = this.#tableCache.acquire(table.fileNumber);
+      try {
+        const reader = handle.reader;
+        const from = cutsStart ? reader.approximateOffsetOf(start) : 0;
+        const to = cutsEnd ? reader.approximateOffsetOf(end) : reader.approximateOffsetOf(KEY_ABOVE_ALL);
+        if (to > from) bytes += to - from;
+      } finally {
+        handle.release();
+      }
+    }
+    return bytes;
   }
 
   /**
@@ -505,6 +565,8 @@ export class Engine {
       compactionsRunning: this.#compactionsRunning,
       bytesCompactedIn: this.#bytesCompactedIn,
       bytesCompactedOut: this.#bytesCompactedOut,
+      droppedByRangeTombstones: this.#droppedByRangeTombstones,
+      droppedRangeTombstones: this.#droppedRangeTombstones,
       pendingCompactionBytes: pendingCompactionBytes(version, this.#picker.policy),
       changeRetention: this.changeLog.retention(),
       writeAmplification: this.#userBytes === 0 ? 0 : diskBytes / this.#userBytes,
@@ -731,6 +793,8 @@ export class Engine {
         this.#compactions++;
         this.#bytesCompactedIn += inputBytes;
         this.#bytesCompactedOut += result.outputs.reduce((n, t) => n + t.fileSize, 0);
+        this.#droppedByRangeTombstones += result.droppedByRangeTombstones;
+        this.#droppedRangeTombstones += result.droppedRangeTombstones;
       } finally {
         this.#compactionsRunning--;
         for (const n of outputFileNumbers) this.#pendingOutputs.delete(n);
@@ -761,6 +825,7 @@ export class Engine {
       if (!f) continue;
       if (f.kind === 'table' && !live.has(f.number) && !this.#pendingOutputs.has(f.number)) {
         this.#tableCache.evict(f.number);
+        this.#rangeTombstones.forget(f.number);
         obsolete.push(tableFileName(this.dir, f.number));
       } else if (f.kind === 'manifest' && f.number !== this.#versions.manifestNumber) obsolete.push(manifestFileName(this.dir, f.number));
       else if (f.kind === 'temp') obsolete.push(tempFileName(this.dir, f.number));

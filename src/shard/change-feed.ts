@@ -32,10 +32,14 @@ import { StrataError, ValueKind, type BatchEntry, type SeqNum } from '../base/in
 import type { ChangeLog, CommitSeen, SequenceClock, ShardCursor, ShardRecord } from '../engine/index.js';
 
 export interface ChangeOp {
-  type: 'put' | 'del';
+  /** 'clear': a range deletion (db.clear(), or a batch's { type: 'clear' }), of [key, end). */
+  type: 'put' | 'del' | 'clear';
+  /** The key; for a clear, the first key of its range. */
   key: Buffer;
   /** Present for a put. */
   value?: Buffer;
+  /** For a clear with an upper bound: the first key after its range. */
+  end?: Buffer;
 }
 
 export interface Change {
@@ -278,7 +282,8 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
     const ops: ChangeOp[] = [];
     let lastSeq = 0;
     for (const { part } of parts) {
-      for (const op of opsOf(part.entries)) ops.push(op);
+      // A range deletion is in every part (router.ts): it is one operation of the batch.
+      for (const op of opsOf(part.entries, part === parts[0]!.part)) ops.push(op);
       lastSeq = Math.max(lastSeq, part.lastSeq);
     }
     return { lastSeq, ops };
@@ -341,10 +346,14 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
 }
 
 /** The public operations of a write's entries (copies: the log chunk is not kept). */
-function opsOf(entries: readonly BatchEntry[]): ChangeOp[] {
+function opsOf(entries: readonly BatchEntry[], withRanges = true): ChangeOp[] {
   const ops: ChangeOp[] = [];
   for (const e of entries) {
-    ops.push(e.kind === ValueKind.Put ? { type: 'put', key: Buffer.from(e.key), value: Buffer.from(e.value) } : { type: 'del', key: Buffer.from(e.key) });
+    if (e.kind === ValueKind.RangeDelete) {
+      if (withRanges) ops.push(e.value.length === 0 ? { type: 'clear', key: Buffer.from(e.key) } : { type: 'clear', key: Buffer.from(e.key), end: Buffer.from(e.value) });
+    } else {
+      ops.push(e.kind === ValueKind.Put ? { type: 'put', key: Buffer.from(e.key), value: Buffer.from(e.value) } : { type: 'del', key: Buffer.from(e.key) });
+    }
   }
   return ops;
 }

@@ -53,7 +53,7 @@ import {
 import { ChangeFeed, type FeedOptions } from './change-feed.js';
 import { openCursor } from './merged-cursor.js';
 import { RecoveryCoordinator } from './recovery-coordinator.js';
-import { shardOf, splitByShard } from './router.js';
+import { hasRangeDelete, shardOf, splitByShard } from './router.js';
 import { readShardsFile, shardDirName, writeShardsFile } from './shards-file.js';
 import { WriteTracker } from './write-tracker.js';
 
@@ -227,12 +227,17 @@ export class ShardSet {
   write(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
     const engines = this.#engines;
     const first = shardOf(entries[0]!.key, engines.length);
-    let single = true;
+    const ranged = hasRangeDelete(entries);
+    // A range deletion is every shard's: with several, the batch spans them all.
+    let single = !ranged || engines.length === 1;
     for (let i = 1; i < entries.length && single; i++) single = shardOf(entries[i]!.key, engines.length) === first;
     const done = single ? engines[first]!.write(entries, sync) : this.#writeAcross(entries, sync);
     // The batch's numbers are the last ones allocated. A write refused before allocating
     // (closed, failed) is recorded under an older number: at worst a needless conflict.
-    if (this.tracker.active) this.tracker.record(entries, this.#clock.last);
+    if (this.tracker.active) {
+      this.tracker.record(entries, this.#clock.last);
+      if (ranged) this.tracker.recordUnlisted(this.#clock.last);
+    }
     return done;
   }
 
@@ -293,7 +298,10 @@ export class ShardSet {
     // caller reusing its buffers meanwhile cannot make reads differ from what recovery replays.
     const parts = splitByShard(entries.map(ownBytes), this.#engines.length);
     const participants = [...parts.keys()].sort((a, b) => a - b);
-    const txn = clock.allocate(entries.length);
+    // A range deletion is in every part: the parts may hold more entries than the batch.
+    let count = 0;
+    for (const part of parts.values()) count += part.length;
+    const txn = clock.allocate(count);
     let next = txn;
     const ranges = participants.map((shard) => {
       const part = parts.get(shard)!;
@@ -310,15 +318,15 @@ export class ShardSet {
       // caller hears of the failure (as of a failed sync: the write may or may not survive a
       // reopen) and every shard stops taking writes.
       for (const r of ranges) r.shard.endPrepare();
-      clock.complete(txn, entries.length);
+      clock.complete(txn, count);
       throw err;
     }
     for (const r of ranges) {
       r.shard.applyPrepared(r.firstSeq, r.entries);
       r.shard.endPrepare();
     }
-    clock.complete(txn, entries.length);
-    const lastSeq = txn + entries.length - 1;
+    clock.complete(txn, count);
+    const lastSeq = txn + count - 1;
     await clock.whenPublished(lastSeq);
     return BigInt(lastSeq);
   }
@@ -369,6 +377,13 @@ export class ShardSet {
 
   async compactRange(start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<void> {
     await settleAll(this.#engines.map((e) => e.compactRange(start, end)));
+  }
+
+  /** The shards' Engine.approximateSize() summed. */
+  approximateSize(start: Uint8Array | undefined, end: Uint8Array | undefined): number {
+    let bytes = 0;
+    for (const e of this.#engines) bytes += e.approximateSize(start, end);
+    return bytes;
   }
 
   stats(): ShardedStats {
@@ -425,6 +440,8 @@ function totalOf(shards: readonly EngineStats[], clock: SequenceClock): EngineSt
     compactionsRunning: sum((s) => s.compactionsRunning),
     bytesCompactedIn: sum((s) => s.bytesCompactedIn),
     bytesCompactedOut: sum((s) => s.bytesCompactedOut),
+    droppedByRangeTombstones: sum((s) => s.droppedByRangeTombstones),
+    droppedRangeTombstones: sum((s) => s.droppedRangeTombstones),
     pendingCompactionBytes: sum((s) => s.pendingCompactionBytes),
     changeRetention: {
       bytes: sum((s) => s.changeRetention.bytes),

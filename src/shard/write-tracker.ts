@@ -109,6 +109,14 @@ export class WriteTracker {
     if (this.#bytes > this.#maxBytes) this.#shed();
   }
 
+  /**
+   * Records a write whose keys cannot be listed (a range deletion) with last sequence number
+   * `seq`: the cut moves up to it, so every reader below it conflicts (invariant 3, fail safe).
+   */
+  recordUnlisted(seq: SeqNum): void {
+    if (seq > this.#cut) this.#cut = seq;
+  }
+
   /** Registers a reader at `seq`. REQUIRES: active, seq >= every registered one. */
   register(seq: SeqNum): void {
     this.#readers.set(seq, (this.#readers.get(seq) ?? 0) + 1);
