@@ -12,8 +12,10 @@ import {
   describe,
   optionsObject,
   toBatch,
+  putEntry,
   toClearRange,
   toConditionalWrite,
+  toPutOptions,
   toKey,
   toOwnedKey,
   toSync,
@@ -23,6 +25,7 @@ import {
   type Condition,
   type ConditionalWriteOptions,
   type Key,
+  type PutOptions,
   type RangeOptions,
   type Value,
   type WriteOptions,
@@ -172,12 +175,16 @@ export class Database {
    * reads, to the write's sequence number: where it landed in the database's one history
    * (changes() delivers it under that number). With `ifAbsent` or `ifSeq`, writes only if the
    * condition holds at the write's commit point, else rejects with CONFLICT and writes nothing.
+   * With `ttl` (milliseconds, or the database's `ttl` option), the value reads as deleted from
+   * `ttl` ms after the call on, by the database's clock.
    */
-  put(key: Key, value: Value, options?: ConditionalWriteOptions): Promise<bigint> {
+  put(key: Key, value: Value, options?: PutOptions): Promise<bigint> {
     try {
       this.#checkOpen();
-      const entry = { kind: ValueKind.Put, key: toKey(key), value: toValue(value) };
-      const { sync, condition } = toConditionalWrite(options, this.#options.sync);
+      const k = toKey(key);
+      const v = toValue(value);
+      const { sync, condition, ttl } = toPutOptions(options, this.#options.sync);
+      const entry = putEntry(k, v, ttl, this.#options.clock);
       return condition === undefined ? this.#engine.write([entry], sync) : this.#writeIf([entry], [condition], sync);
     } catch (err) {
       return Promise.reject(err);
@@ -226,7 +233,7 @@ export class Database {
     try {
       this.#checkOpen();
       const conditions: Condition[] = [];
-      const entries = toBatch(operations, conditions);
+      const entries = toBatch(operations, conditions, this.#options.clock);
       const sync = toSync(options, this.#options.sync);
       if (entries.length === 0) return Promise.resolve(BigInt(this.#engine.publishedSeq));
       return conditions.length === 0 ? this.#engine.write(entries, sync) : this.#writeIf(entries, conditions, sync);

@@ -14,7 +14,7 @@ export {
 export { Transaction, type TransactionOptions, type TransactionIteratorOptions } from './transaction.js';
 export { DatabaseIterator } from './iterator.js';
 export { Snapshot } from './snapshot.js';
-export { MAX_KEY_BYTES, MAX_VALUE_BYTES, type Key, type Value, type BatchOperation, type BatchOperationLike, type WriteOptions, type ConditionalWriteOptions, type WriteConditions, type RangeOptions } from './input.js';
+export { MAX_KEY_BYTES, MAX_VALUE_BYTES, type Key, type Value, type BatchOperation, type BatchOperationLike, type WriteOptions, type ConditionalWriteOptions, type WriteConditions, type RangeOptions, type PutOptions } from './input.js';
 export { StrataError, type ErrorCode } from './base/errors.js';
 export { NodeFileSystem, type FileSystem, type WritableFile, type RandomAccessFile, type FileLock } from './base/fs.js';
 export type { WalRecoveryMode } from './engine/index.js';

@@ -1,7 +1,7 @@
 // Conversion and checking of what callers pass in: keys, values, write and read options.
 // Everything here runs before anything is written, and throws INVALID_ARGUMENT.
 
-import { compareBytes, invalidArgument, ValueKind, type BatchEntry } from './base/index.js';
+import { compareBytes, invalidArgument, ValueKind, withExpiry, type BatchEntry } from './base/index.js';
 
 export type Key = Uint8Array | string;
 export type Value = Uint8Array | string;
@@ -100,6 +100,15 @@ export interface WriteConditions {
 /** What put() and del() take: durability and, optionally, a condition. */
 export interface ConditionalWriteOptions extends WriteOptions, WriteConditions {}
 
+/** What put() takes: those, and a time-to-live. */
+export interface PutOptions extends ConditionalWriteOptions {
+  /**
+   * Milliseconds after which the value reads as deleted (a positive integer); default: the
+   * database's `ttl` option (0: never).
+   */
+  ttl?: number;
+}
+
 /** A write's condition on the key of one of its entries, checked just before the batch is submitted. */
 export interface Condition {
   /** The entry (of the batch) whose key the condition is on. */
@@ -110,6 +119,7 @@ export interface Condition {
 
 const WRITE_OPTIONS = ['sync'] as const;
 const CONDITIONAL_WRITE_OPTIONS = ['sync', 'ifAbsent', 'ifSeq'] as const;
+const PUT_OPTIONS = ['sync', 'ifAbsent', 'ifSeq', 'ttl'] as const;
 
 export function toSync(options: unknown, fallback: boolean): boolean {
   return syncOf(optionsObject(options, 'write options', WRITE_OPTIONS), fallback);
@@ -126,6 +136,27 @@ function syncOf(o: Record<string, unknown> | undefined, fallback: boolean): bool
 export function toConditionalWrite(options: unknown, fallbackSync: boolean): { sync: boolean; condition: Condition | undefined } {
   const o = optionsObject(options, 'write options', CONDITIONAL_WRITE_OPTIONS);
   return { sync: syncOf(o, fallbackSync), condition: conditionOf(o, 0, 'option') };
+}
+
+/** put()'s options: toConditionalWrite()'s, and its ttl (undefined: none given). */
+export function toPutOptions(options: unknown, fallbackSync: boolean): { sync: boolean; condition: Condition | undefined; ttl: number | undefined } {
+  const o = optionsObject(options, 'write options', PUT_OPTIONS);
+  return { sync: syncOf(o, fallbackSync), condition: conditionOf(o, 0, 'option'), ttl: ttlOf(o?.['ttl'], 'option ttl') };
+}
+
+/** A ttl as given: undefined, or a positive integer of milliseconds (else INVALID_ARGUMENT). */
+function ttlOf(ttl: unknown, what: string): number | undefined {
+  if (ttl === undefined) return undefined;
+  if (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl <= 0) {
+    throw invalidArgument(`${what} must be a positive integer of milliseconds, got ${typeof ttl === 'number' ? String(ttl) : describe(ttl)}`);
+  }
+  return ttl;
+}
+
+/** A put entry: a Put, or with `ttl` a PutWithExpiry that expires `ttl` ms after `nowMs`. */
+export function putEntry(key: Uint8Array, value: Uint8Array, ttl: number | undefined, nowMs: () => number): BatchEntry {
+  if (ttl === undefined) return { kind: ValueKind.Put, key, value };
+  return { kind: ValueKind.PutWithExpiry, key, value: withExpiry(value, nowMs() + ttl) };
 }
 
 /**
@@ -191,7 +222,7 @@ function successor(key: Uint8Array): Uint8Array {
   return out;
 }
 
-export type BatchOperation = ({ type: 'put'; key: Key; value: Value } | { type: 'del'; key: Key } | ({ type: 'clear' } & RangeOptions)) & WriteConditions;
+export type BatchOperation = ({ type: 'put'; key: Key; value: Value; ttl?: number } | { type: 'del'; key: Key } | ({ type: 'clear' } & RangeOptions)) & WriteConditions;
 /**
  * What batch() takes: a BatchOperation, or the same object built without a type annotation,
  * where TypeScript widens `type` to string (`const ops = [{ type: 'put', key, value }]`).
@@ -201,6 +232,7 @@ export interface BatchOperationLike extends WriteConditions, RangeOptions {
   type: string;
   key?: Key;
   value?: Value | undefined;
+  ttl?: number | undefined;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -209,17 +241,18 @@ const EMPTY = new Uint8Array(0);
  * The entries of a batch; the operations' conditions (ifAbsent, ifSeq) are pushed to
  * `conditions`.
  */
-export function toBatch(ops: unknown, conditions: Condition[] = []): BatchEntry[] {
+export function toBatch(ops: unknown, conditions: Condition[] = [], nowMs: () => number = Date.now): BatchEntry[] {
   if (!Array.isArray(ops)) throw invalidArgument('batch operations must be an array');
   const entries: BatchEntry[] = [];
   for (let i = 0; i < ops.length; i++) {
-    const op = ops[i] as { type?: unknown; key?: unknown; value?: unknown; ifAbsent?: unknown; ifSeq?: unknown } | null;
+    const op = ops[i] as { type?: unknown; key?: unknown; value?: unknown; ifAbsent?: unknown; ifSeq?: unknown; ttl?: unknown } | null;
     if (typeof op !== 'object' || op === null) throw invalidArgument(`batch operation ${i} must be an object`);
     // Each field is read once: a getter could answer differently a second time.
     const type = op.type;
     let entry: BatchEntry;
     if (type === 'put') {
-      entry = { kind: ValueKind.Put, key: toKey(op.key, `batch operation ${i} key`), value: toValue(op.value, `batch operation ${i} value`) };
+      const ttl = ttlOf(op.ttl, `batch operation ${i} ttl`);
+      entry = putEntry(toKey(op.key, `batch operation ${i} key`), toValue(op.value, `batch operation ${i} value`), ttl, nowMs);
     } else if (type === 'del') {
       entry = { kind: ValueKind.Delete, key: toKey(op.key, `batch operation ${i} key`), value: EMPTY };
     } else if (type === 'clear') {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { open, type Database } from '../src/index.js';
 import { main } from '../src/tools/index.js';
 import { GOLDEN_V1 } from './golden/contents-v1.js';
-import { GOLDEN_V2, type GoldenDatabase, type Op } from './golden/contents-v2.js';
+import { EXPIRED_TTL, GOLDEN_V2, type GoldenDatabase, type Op } from './golden/contents-v2.js';
 import { dataBlockCompressions, logHeader, logRecordTypes, shardsFile, tableFormatVersion } from './golden/format-v1.js';
 import { assertEntries, assertValue, expectCode, flipByte, makeTempDir, removeDir, show, SortedModel } from './helpers.js';
 
@@ -23,7 +23,11 @@ function expected(golden: GoldenDatabase): { model: SortedModel; everWritten: Bu
   const model = new SortedModel();
   const everWritten = new Map<string, Buffer>();
   const apply = (op: Op) => {
-    if (op.type === 'put') model.set(op.key, op.value);
+    if (op.type === 'put') {
+      // A put whose ttl has run out reads as deleted (contents-v2.ts: none of the others expires).
+      if (op.ttl === EXPIRED_TTL) model.delete(op.key);
+      else model.set(op.key, op.value);
+    }
     else if (op.type === 'del') model.delete(op.key);
     else if (op.type === 'clear') model.clear(op.range);
     else if (op.type === 'batch') op.ops.forEach((o) => apply(o.type === 'clear' ? { type: 'clear', range: o } : o));
@@ -180,7 +184,8 @@ async function dumpJson(file: string): Promise<Record<string, unknown>[]> {
   return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-test('v2-single and v2-sharded hold what they are meant to: tables of format v2 with range-deletion blocks, clears in the WALs', async () => {
+test('v2-single and v2-sharded hold what they are meant to: tables of format v2 with range-deletion blocks, clears and puts with a ttl in the WALs', async () => {
+  const ttlPuts = new Map<string, number>();
   for (const name of ['v2-single', 'v2-sharded/shard-0', 'v2-sharded/shard-1']) {
     const dir = path.join(goldenDir, name);
     const tables = filesUnder(dir).filter((p) => p.endsWith('.sst'));
@@ -195,7 +200,10 @@ test('v2-single and v2-sharded hold what they are meant to: tables of format v2 
     const entries = (await dumpJson(path.join(dir, wal))).flatMap((r) => (r['entries'] ?? []) as Record<string, unknown>[]);
     const clears = entries.filter((e) => e['kind'] === 'clear');
     assert.ok(clears.length > 0, `${name}: a clear in the WAL`);
+    ttlPuts.set(name, entries.filter((e) => typeof e['expiresAt'] === 'number').length);
   }
+  assert.ok(ttlPuts.get('v2-single')! > 0, 'v2-single: puts with a ttl in the WAL');
+  assert.ok(ttlPuts.get('v2-sharded/shard-0')! + ttlPuts.get('v2-sharded/shard-1')! > 0, 'v2-sharded: puts with a ttl in a WAL');
   const unbounded = (await dumpJson(path.join(goldenDir, 'v2-single', '000015.sst'))).filter((e) => e['kind'] === 'clear' && e['end'] === null);
   assert.is(unbounded.length, 1, 'a range tombstone without an upper bound');
 });

@@ -153,6 +153,7 @@ test('a version 1 table written by hand from the format opens and answers reads'
     rawValueBytes: 4,
     dataBlocks: 1,
     rangeDeletions: 0,
+    earliestExpiryMs: 0,
     smallestKey: new Uint8Array(Buffer.from('apple')),
     largestKey: new Uint8Array(Buffer.from('apricot')),
   });
@@ -191,6 +192,7 @@ function handTableV2(): Buffer {
     04 00 00 00 00 00 00 00    # rawValueBytes 4
     01 00 00 00                # dataBlocks 1
     01 00 00 00 00 00 00 00    # rangeDeletions 1
+    00 00 00 00 00 00 00 00    # earliestExpiryMs 0: no put with a ttl
     05 61 70 70 6c 65          # smallestKey "apple"
     00 | 01 63                 # largestKey, a key: "c", the tombstone's end
   `);
@@ -199,11 +201,11 @@ function handTableV2(): Buffer {
     00 00 00 00 | 01 00 00 00
   `);
   // Frames: data @0 (64 + 5), filter @69 (9 + 5), range-del @83 (14 + 5), meta-index @102
-  // (21 + 5), properties @128 (73 + 5), index @206 (29 + 5), footer @240.
+  // (21 + 5), properties @128 (81 + 5), index @214 (29 + 5), footer @248.
   const footerBody = hex(`
     66 00 00 00 00 00 00 00 | 15 00 00 00    # meta-index handle: 102, 21
-    80 00 00 00 00 00 00 00 | 49 00 00 00    # properties handle: 128, 73
-    ce 00 00 00 00 00 00 00 | 1d 00 00 00    # index handle: 206, 29
+    80 00 00 00 00 00 00 00 | 51 00 00 00    # properties handle: 128, 81
+    d6 00 00 00 00 00 00 00 | 1d 00 00 00    # index handle: 214, 29
   `);
   const tail = Buffer.concat([footerBody, u32(2), hex('73 74 72 61 74 61 d8 5e')]);
   const footer = Buffer.concat([u32(xxh32(tail)), tail]);
@@ -212,7 +214,7 @@ function handTableV2(): Buffer {
 
 test('a version 2 table written by hand from the format opens with its range tombstone, and the builder writes the same bytes', async () => {
   const bytes = handTableV2();
-  assert.is(bytes.length, 292);
+  assert.is(bytes.length, 300);
   const reader = TableReader.open(new MemoryFile('hand2.sst', bytes), 1, undefined);
   assert.is(reader.properties.formatVersion, 2);
   assert.is(reader.properties.rangeDeletions, 1);
@@ -231,7 +233,7 @@ test('a version 2 table written by hand from the format opens with its range tom
   builder.add(Buffer.from('apple'), 3, ValueKind.Delete, Buffer.alloc(0));
   builder.add(Buffer.from('apricot'), 5, ValueKind.Put, Buffer.from('x'));
   const { fileSize } = await builder.finish();
-  assert.is(fileSize, 292);
+  assert.is(fileSize, 300);
   assert.is(out.bytes.toString('hex'), bytes.toString('hex'));
 });
 

@@ -17,16 +17,18 @@ export const MAX_SEQ: SeqNum = Number.MAX_SAFE_INTEGER;
 //   3 RangeDelete: a range tombstone (range-tombstone.ts). Only in WAL batches, where the
 //     entry's key is the range's start and its value the range's end (empty: no end); tables
 //     keep range tombstones in their range-deletion block, never in data blocks.
-export const ValueKind = { Delete: 0, Put: 1, RangeDelete: 3 } as const;
+//   4 PutWithExpiry: a put with a time-to-live, a point entry whose value starts with its
+//     expiry (ttl.ts).
+export const ValueKind = { Delete: 0, Put: 1, RangeDelete: 3, PutWithExpiry: 4 } as const;
 export type ValueKind = (typeof ValueKind)[keyof typeof ValueKind];
 
 export function isValueKind(n: number): n is ValueKind {
-  return n === ValueKind.Delete || n === ValueKind.Put || n === ValueKind.RangeDelete;
+  return n === ValueKind.Delete || n === ValueKind.Put || n === ValueKind.RangeDelete || n === ValueKind.PutWithExpiry;
 }
 
 /** Whether entries of `kind` may stand in a table's data block (point entries). */
 export function isPointKind(n: number): boolean {
-  return n === ValueKind.Delete || n === ValueKind.Put;
+  return n === ValueKind.Delete || n === ValueKind.Put || n === ValueKind.PutWithExpiry;
 }
 
 export function compareInternal(keyA: Uint8Array, seqA: SeqNum, keyB: Uint8Array, seqB: SeqNum): number {

@@ -23,6 +23,10 @@
 //      output is never cut inside a tombstone written to it, so the outputs' key ranges
 //      (widened to their tombstones: properties.ts) stay disjoint.
 //
+// Compaction filters (filters.ts), applied to each version that rule 1 keeps and rule 3 does
+// not drop: a filter may make it a Delete of its key (an expired put, for the ttl filter),
+// which rule 2 then treats as any Delete.
+//
 // Invariants of the outputs: in internal order across files; one user key's versions are
 // never split between two files (a level's files then have disjoint user-key ranges); each
 // file is fsynced, and the directory once after the last, before this resolves. On failure
@@ -45,6 +49,7 @@ import {
 } from '../base/index.js';
 import { tableMetaOf, type TableMeta } from '../manifest/index.js';
 import { TableBuilder, TableReader, type TableBuilderOptions } from '../sstable/index.js';
+import { makeFilters, type CompactionFilterSpec } from './filters.js';
 
 /** Everything here crosses postMessage: plain objects, arrays, numbers and Uint8Arrays only. */
 export interface CompactionJob {
@@ -66,6 +71,8 @@ export interface CompactionJob {
   /** An output is cut once its estimated size reaches this, at a user-key boundary only. */
   targetFileBytes: number;
   builder: TableBuilderOptions;
+  /** Compaction filters to apply (filters.ts); none when absent. */
+  filters?: CompactionFilterSpec[];
   /**
    * File numbers reserved for the outputs, used in order. Running out is a bug of the caller
    * (invariant error); outputFilesToReserve() says how many to reserve.
@@ -100,6 +107,8 @@ export interface CompactionResult {
   droppedByRangeTombstones: number;
   /** Range tombstones dropped (rule 4). */
   droppedRangeTombstones: number;
+  /** Versions each filter made deletions, by filter name (dropped, or written as a Delete). */
+  filtered: Partial<Record<CompactionFilterSpec['kind'], number>>;
 }
 
 /**
@@ -139,6 +148,9 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
     droppedByRangeTombstones: 0,
     droppedRangeTombstones: rangeTombstones.length - keptTombstones.length,
   };
+  const filters = makeFilters(job.filters ?? []);
+  const filtered: CompactionResult['filtered'] = {};
+  const EMPTY = new Uint8Array(0);
   try {
     // State of the user key being merged: its bytes (a copy: the cursor's view moves on), the
     // stripe of its last version seen (-1: none yet), and whether a version of it went out.
@@ -164,16 +176,27 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
         lastStripe = stripe;
         if (covering.size > 0 && covering.coveringSeq(key, stripe < job.snapshots.length ? job.snapshots[stripe]! : MAX_SEQ) > seq) {
           stats.droppedByRangeTombstones++;
-        } else if (kind === ValueKind.Delete && stripe === 0 && !deeper.contains(key)) {
-          stats.droppedTombstones++;
         } else {
-          const pending = output.add(key, seq, kind, iterator.value(), !keyWritten);
-          if (pending !== undefined) {
-            await pending;
-            lastTurn = performance.now();
+          let outKind = kind;
+          let value = iterator.value();
+          for (const f of filters) {
+            if (outKind !== ValueKind.Delete && f.deletes(outKind, value)) {
+              filtered[f.name] = (filtered[f.name] ?? 0) + 1;
+              outKind = ValueKind.Delete;
+              value = EMPTY;
+            }
           }
-          keyWritten = true;
-          stats.entriesOut++;
+          if (outKind === ValueKind.Delete && stripe === 0 && !deeper.contains(key)) {
+            stats.droppedTombstones++;
+          } else {
+            const pending = output.add(key, seq, outKind, value, !keyWritten);
+            if (pending !== undefined) {
+              await pending;
+              lastTurn = performance.now();
+            }
+            keyWritten = true;
+            stats.entriesOut++;
+          }
         }
       }
       if (++sinceClock === CLOCK_EVERY_ENTRIES) {
@@ -188,7 +211,7 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
     const outputs = await output.finish();
     let bytesWritten = 0;
     for (const t of outputs) bytesWritten += t.fileSize;
-    return { outputs, bytesRead, bytesWritten, ...stats };
+    return { outputs, bytesRead, bytesWritten, ...stats, filtered };
   } catch (err) {
     await output.abandon();
     throw err;

@@ -120,15 +120,22 @@ export class CompactionPicker {
   }
 
   /**
-   * The files of `level` overlapping [start, end] that hold range tombstones, to be rewritten
-   * in place (output level = `level`), or undefined when none does. For the deepest level
-   * holding data, which has no level below to compact into: a rewrite drops the versions its
-   * tombstones cover and then the tombstones. No other file of the level meets a tombstone's
-   * range (a file's key range spans its tombstones), so the files alone hold all it covers there.
+   * The files of `level` overlapping [start, end] for which `needsRewrite` holds (range
+   * tombstones, expired data), to be rewritten in place (output level = `level`), or undefined
+   * when there is none. For the deepest level holding data, which has no level below to compact
+   * into: a rewrite drops what its tombstones cover, then the tombstones, and what the
+   * compaction filters remove. No other file of the level meets a file's tombstones (a file's
+   * key range spans them), so the files alone hold all they cover there.
    */
-  pickTombstoneRewrite(version: Version, level: number, start: Uint8Array | undefined, end: Uint8Array | undefined): PickedCompaction | undefined {
-    invariant(Number.isInteger(level) && level >= 1 && level < NUM_LEVELS, `pickTombstoneRewrite of level ${level}`);
-    const files = version.overlappingFiles(level, start, end).filter((f) => f.rangeDeletions > 0);
+  pickBottomRewrite(
+    version: Version,
+    level: number,
+    start: Uint8Array | undefined,
+    end: Uint8Array | undefined,
+    needsRewrite: (file: TableMeta) => boolean,
+  ): PickedCompaction | undefined {
+    invariant(Number.isInteger(level) && level >= 1 && level < NUM_LEVELS, `pickBottomRewrite of level ${level}`);
+    const files = version.overlappingFiles(level, start, end).filter(needsRewrite);
     if (files.length === 0) return undefined;
     const [smallestKey, largestKey] = rangeOf(files);
     return { level, outputLevel: level, inputs: [{ level, files }], trivialMove: false, smallestKey, largestKey };

@@ -5,9 +5,17 @@
 // direction: forward it walks each user key's versions newest first and takes the first
 // visible one; in reverse it walks them oldest first and keeps the last visible one. That
 // version is hidden, as a deletion is, when a range tombstone visible at the snapshot and
-// newer than it covers its key (RangeTombstoneSet.hides).
+// newer than it covers its key (RangeTombstoneSet.hides), or when it is a put that expired by
+// the wall-clock time the iterator was created at (src/base/ttl.ts).
 
-import { compareBytes, ValueKind, type InternalIterator, type RangeTombstoneSet, type SeqNum } from '../base/index.js';
+import { compareBytes, liveValue, type InternalIterator, type RangeTombstoneSet, type SeqNum, type ValueKind } from '../base/index.js';
+
+/** What, besides its sequence number, decides what an iterator sees. */
+export interface ReadView {
+  readonly rangeTombstones: RangeTombstoneSet;
+  /** Wall-clock time of the read (ms since the epoch): puts that expired by then read as deleted. */
+  readonly nowMs: number;
+}
 
 export interface Bounds {
   lower?: Uint8Array;
@@ -30,6 +38,7 @@ export class DbIterator implements Cursor {
   readonly #it: InternalIterator;
   readonly #seq: SeqNum;
   readonly #rangeTombstones: RangeTombstoneSet;
+  readonly #nowMs: number;
   readonly #bounds: Bounds;
   readonly #reverse: boolean;
   #remaining: number;
@@ -39,11 +48,12 @@ export class DbIterator implements Cursor {
   #closed = false;
 
   /** `onClose` runs once, when the iterator closes: it releases what the cursor pinned. */
-  constructor(it: InternalIterator, seq: SeqNum, rangeTombstones: RangeTombstoneSet, bounds: Bounds, reverse: boolean, limit: number, onClose: () => void) {
+  constructor(it: InternalIterator, seq: SeqNum, view: ReadView, bounds: Bounds, reverse: boolean, limit: number, onClose: () => void) {
     this.#onClose = onClose;
     this.#it = it;
     this.#seq = seq;
-    this.#rangeTombstones = rangeTombstones;
+    this.#rangeTombstones = view.rangeTombstones;
+    this.#nowMs = view.nowMs;
     this.#bounds = bounds;
     this.#reverse = reverse;
     this.#remaining = limit < 0 ? Infinity : limit;
@@ -107,7 +117,8 @@ export class DbIterator implements Cursor {
       while (it.valid() && compareBytes(it.key(), key) === 0) {
         if (!decided && it.seq() <= this.#seq) {
           decided = true;
-          if (it.kind() === ValueKind.Put && !skip && !this.#rangeTombstones.hides(key, it.seq(), this.#seq)) found = Buffer.from(it.value());
+          const value = skip ? undefined : liveValue(it.kind(), it.value(), this.#nowMs);
+          if (value !== undefined && !this.#rangeTombstones.hides(key, it.seq(), this.#seq)) found = Buffer.from(value);
         }
         it.next();
       }
@@ -126,18 +137,17 @@ export class DbIterator implements Cursor {
         if (c < 0 || (c === 0 && !lowerInclusive)) return undefined;
       }
       const skip = upper !== undefined && !upperInclusive && compareBytes(key, upper) === 0;
-      let newestKind: ValueKind | undefined;
-      let newestValue: Uint8Array | undefined;
+      let newestValue: Buffer | undefined;
       let newestSeq = 0;
       while (it.valid() && compareBytes(it.key(), key) === 0) {
         if (it.seq() <= this.#seq) {
           newestSeq = it.seq();
-          newestKind = it.kind();
-          newestValue = newestKind === ValueKind.Put ? Buffer.from(it.value()) : undefined;
+          const value = liveValue(it.kind() as ValueKind, it.value(), this.#nowMs);
+          newestValue = value === undefined ? undefined : Buffer.from(value);
         }
         it.prev();
       }
-      if (!skip && newestKind === ValueKind.Put && !this.#rangeTombstones.hides(key, newestSeq, this.#seq)) return [key, newestValue as Buffer];
+      if (!skip && newestValue !== undefined && !this.#rangeTombstones.hides(key, newestSeq, this.#seq)) return [key, newestValue];
     }
     return undefined;
   }

@@ -33,6 +33,7 @@ import {
   closedError,
   compareBytes,
   KEY_ABOVE_ALL,
+  liveValue,
   ensureDirectory,
   corruption,
   invariant,
@@ -107,6 +108,8 @@ export interface EngineStats {
   droppedByRangeTombstones: number;
   /** Range tombstones that compactions dropped (nothing older left beneath them). */
   droppedRangeTombstones: number;
+  /** Expired puts that compactions turned into deletions (dropped, or kept as a Delete while something older may lie below). */
+  droppedByExpiry: number;
   pendingCompactionBytes: number;
   /**
    * WAL kept past its flush for the change feed (option changeRetention, and what open feeds
@@ -186,6 +189,7 @@ export class Engine {
   #bytesCompactedOut = 0;
   #droppedByRangeTombstones = 0;
   #droppedRangeTombstones = 0;
+  #droppedByExpiry = 0;
 
   private constructor(
     dir: string,
@@ -363,15 +367,15 @@ export class Engine {
   /** The newest value of `key` visible at `seq` (default: everything published). */
   get(key: Uint8Array, seq: SeqNum = this.#clock.published): Buffer | undefined {
     const hit = this.#find(key, seq);
-    if (hit === undefined || hit.kind === ValueKind.Delete) return undefined;
-    return Buffer.from(hit.value);
+    const value = hit && this.#liveValue(hit.kind, hit.value);
+    return value === undefined ? undefined : Buffer.from(value);
   }
 
   /** get() with the sequence number of the write that stored the value. */
   getEntry(key: Uint8Array, seq: SeqNum): { value: Buffer; seq: SeqNum } | undefined {
     const hit = this.#find(key, seq);
-    if (hit === undefined || hit.kind === ValueKind.Delete) return undefined;
-    return { value: Buffer.from(hit.value), seq: hit.seq };
+    const value = hit && this.#liveValue(hit.kind, hit.value);
+    return value === undefined ? undefined : { value: Buffer.from(value), seq: hit!.seq };
   }
 
   /**
@@ -383,6 +387,13 @@ export class Engine {
     const hit = this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#versions.current.get(key, seq, this.#tableCache);
     if (hit !== undefined && this.#currentRangeTombstones().hides(key, hit.seq, seq)) return undefined;
     return hit;
+  }
+
+  /** What a read sees of a version of `kind` storing `stored`: the value, or undefined (deleted, expired). */
+  #liveValue(kind: ValueKind, stored: Uint8Array): Uint8Array | undefined {
+    // The clock is read only for an entry that can expire.
+    if (kind === ValueKind.Put) return stored;
+    return kind === ValueKind.PutWithExpiry ? liveValue(kind, stored, this.#options.clock()) : undefined;
   }
 
   #currentRangeTombstones() {
@@ -426,7 +437,7 @@ export class Engine {
       throw err;
     }
     const rangeTombstones = this.#currentRangeTombstones();
-    return new DbIterator(new MergingIterator(children), seq, rangeTombstones, bounds, reverse, limit, () => {
+    return new DbIterator(new MergingIterator(children), seq, { rangeTombstones, nowMs: this.#options.clock() }, bounds, reverse, limit, () => {
       for (const r of releases) r();
       version.unref();
     });
@@ -447,7 +458,7 @@ export class Engine {
    * Flushes, then compacts the files overlapping [start, end] (everything by default) level by
    * level down to the deepest level holding data, rewriting them (so tombstones and shadowed
    * versions no snapshot needs are gone), and rewrites the deepest level's files in that range
-   * that hold range tombstones. Resolves when done.
+   * that hold range tombstones or expired puts. Resolves when done.
    */
   async compactRange(start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<void> {
     await this.flush();
@@ -469,10 +480,12 @@ export class Engine {
         const pick = this.#picker.pickRange(this.#versions.current, level, start, end);
         if (pick) await this.#compactAndInstall(pick, true);
       }
-      // The deepest level's range tombstones are dropped, with what they cover, by rewriting
-      // their files in place: no level below them to compact into.
+      // The deepest level's range tombstones (with what they cover) and expired puts are
+      // dropped by rewriting their files in place: no level below them to compact into.
       const deepestNow = this.#versions.current.deepestNonEmptyLevel();
-      const rewrite = deepestNow > 0 ? this.#picker.pickTombstoneRewrite(this.#versions.current, deepestNow, start, end) : undefined;
+      const nowMs = this.#options.clock();
+      const needsRewrite = (f: TableMeta) => f.rangeDeletions > 0 || this.#expiredIn(f.fileNumber, nowMs);
+      const rewrite = deepestNow > 0 ? this.#picker.pickBottomRewrite(this.#versions.current, deepestNow, start, end, needsRewrite) : undefined;
       if (rewrite) await this.#compactAndInstall(rewrite, true);
       // The replaced files are gone when compactRange() resolves, unless a reader holds them.
       await this.#deleting;
@@ -485,6 +498,17 @@ export class Engine {
       finished();
       this.#notifyProgress();
       this.#maybeScheduleCompaction();
+    }
+  }
+
+  /** Whether table `fileNumber` holds a put that expired by `nowMs` (its properties say so). */
+  #expiredIn(fileNumber: number, nowMs: number): boolean {
+    const handle = this.#tableCache.acquire(fileNumber);
+    try {
+      const earliest = handle.reader.properties.earliestExpiryMs;
+      return earliest !== 0 && earliest <= nowMs;
+    } finally {
+      handle.release();
     }
   }
 
@@ -567,6 +591,7 @@ export class Engine {
       bytesCompactedOut: this.#bytesCompactedOut,
       droppedByRangeTombstones: this.#droppedByRangeTombstones,
       droppedRangeTombstones: this.#droppedRangeTombstones,
+      droppedByExpiry: this.#droppedByExpiry,
       pendingCompactionBytes: pendingCompactionBytes(version, this.#picker.policy),
       changeRetention: this.changeLog.retention(),
       writeAmplification: this.#userBytes === 0 ? 0 : diskBytes / this.#userBytes,
@@ -783,6 +808,7 @@ export class Engine {
           deeperRanges: version.rangesBelow(pick.outputLevel, pick.smallestKey, pick.largestKey),
           targetFileBytes: this.#options.targetFileBytes,
           builder: this.#builderOptions,
+          filters: [{ kind: 'ttl', nowMs: this.#options.clock() }],
           outputFileNumbers,
         };
         const result = await this.#pool.runCompaction(job, this.#options.fs);
@@ -795,6 +821,7 @@ export class Engine {
         this.#bytesCompactedOut += result.outputs.reduce((n, t) => n + t.fileSize, 0);
         this.#droppedByRangeTombstones += result.droppedByRangeTombstones;
         this.#droppedRangeTombstones += result.droppedRangeTombstones;
+        this.#droppedByExpiry += result.filtered.ttl ?? 0;
       } finally {
         this.#compactionsRunning--;
         for (const n of outputFileNumbers) this.#pendingOutputs.delete(n);

@@ -56,6 +56,8 @@ const ENGINE_OPTIONS: { readonly [K in keyof Required<OpenOptions>]: true } = {
   targetFileBytes: true,
   compactionWorkers: true,
   onRecoverySkip: true,
+  ttl: true,
+  clock: true,
   fs: true,
 };
 

@@ -28,7 +28,7 @@
  * or end (not live, once everything up to the starting sequence was delivered).
  */
 
-import { StrataError, ValueKind, type BatchEntry, type SeqNum } from '../base/index.js';
+import { expiresAt, EXPIRY_BYTES, StrataError, ValueKind, type BatchEntry, type SeqNum } from '../base/index.js';
 import type { ChangeLog, CommitSeen, SequenceClock, ShardCursor, ShardRecord } from '../engine/index.js';
 
 export interface ChangeOp {
@@ -40,6 +40,8 @@ export interface ChangeOp {
   value?: Buffer;
   /** For a clear with an upper bound: the first key after its range. */
   end?: Buffer;
+  /** For a put with a time-to-live: when it expires, in ms since the epoch. */
+  expiresAt?: number;
 }
 
 export interface Change {
@@ -351,6 +353,8 @@ function opsOf(entries: readonly BatchEntry[], withRanges = true): ChangeOp[] {
   for (const e of entries) {
     if (e.kind === ValueKind.RangeDelete) {
       if (withRanges) ops.push(e.value.length === 0 ? { type: 'clear', key: Buffer.from(e.key) } : { type: 'clear', key: Buffer.from(e.key), end: Buffer.from(e.value) });
+    } else if (e.kind === ValueKind.PutWithExpiry) {
+      ops.push({ type: 'put', key: Buffer.from(e.key), value: Buffer.from(e.value.subarray(EXPIRY_BYTES)), expiresAt: expiresAt(e.value) });
     } else {
       ops.push(e.kind === ValueKind.Put ? { type: 'put', key: Buffer.from(e.key), value: Buffer.from(e.value) } : { type: 'del', key: Buffer.from(e.key) });
     }

@@ -36,6 +36,8 @@ import {
   loadChecksum,
   lockFileName,
   StrataError,
+  ValueKind,
+  withExpiry,
   type BatchEntry,
   type FileLock,
   type SeqNum,
@@ -73,14 +75,17 @@ export class ShardSet {
   readonly #lock: FileLock | undefined;
   /** The writes open validating readers must know of (invariant 5). */
   readonly tracker: WriteTracker;
+  /** Option ttl: the puts of every write that carry no expiry get one (undefined: ttl 0). */
+  readonly #defaultTtl: DefaultTtl | undefined;
 
   private constructor(
     dir: string,
     engines: readonly Engine[],
     participants: readonly TwoPhaseParticipant[],
-    shared: { clock: SequenceClock; pool: BackgroundPool; lock: FileLock | undefined; trackingBytes: number },
+    shared: { clock: SequenceClock; pool: BackgroundPool; lock: FileLock | undefined; trackingBytes: number; defaultTtl: DefaultTtl | undefined },
   ) {
     this.dir = dir;
+    this.#defaultTtl = shared.defaultTtl;
     this.tracker = new WriteTracker(shared.trackingBytes);
     this.#engines = engines;
     this.#participants = participants;
@@ -96,6 +101,7 @@ export class ShardSet {
    */
   static async open(dir: string, options: ResolvedOptions, shards: number | undefined): Promise<ShardSet> {
     const trackingBytes = options.conflictTrackingBytes;
+    const defaultTtl = options.ttl > 0 ? { ms: options.ttl, now: options.clock } : undefined;
     await loadChecksum();
     const fs = options.fs;
     const recorded = (await readShardsFile(fs, dir)) ?? ((await fs.exists(currentFileName(dir))) ? 1 : undefined);
@@ -109,8 +115,8 @@ export class ShardSet {
     const clock = new SequenceClock(0);
     const pool = new BackgroundPool({ workers: options.compactionWorkers });
     try {
-      if (count === 1) return new ShardSet(dir, [await Engine.open(dir, options, { clock, pool })], [], { clock, pool, lock: undefined, trackingBytes });
-      return await ShardSet.#openInFolders(dir, options, count, recorded !== undefined, clock, pool, trackingBytes);
+      if (count === 1) return new ShardSet(dir, [await Engine.open(dir, options, { clock, pool })], [], { clock, pool, lock: undefined, trackingBytes, defaultTtl });
+      return await ShardSet.#openInFolders(dir, options, count, recorded !== undefined, clock, pool, trackingBytes, defaultTtl);
     } catch (err) {
       await pool.close().catch(() => {});
       throw err;
@@ -126,6 +132,7 @@ export class ShardSet {
     clock: SequenceClock,
     pool: BackgroundPool,
     trackingBytes: number,
+    defaultTtl: DefaultTtl | undefined,
   ): Promise<ShardSet> {
     const fs = options.fs;
     if (recorded && options.errorIfExists) {
@@ -149,7 +156,7 @@ export class ShardSet {
           throw err;
         }
       }
-      return new ShardSet(dir, engines, participants, { clock, pool, lock, trackingBytes });
+      return new ShardSet(dir, engines, participants, { clock, pool, lock, trackingBytes, defaultTtl });
     } catch (err) {
       await lock.release().catch(() => {});
       throw err;
@@ -225,6 +232,7 @@ export class ShardSet {
    * number. REQUIRES: entries validated, not empty.
    */
   write(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
+    if (this.#defaultTtl !== undefined) entries = withDefaultExpiry(entries, this.#defaultTtl);
     const engines = this.#engines;
     const first = shardOf(entries[0]!.key, engines.length);
     const ranged = hasRangeDelete(entries);
@@ -411,6 +419,17 @@ async function settleAll(promises: readonly Promise<void>[]): Promise<void> {
   if (failed) throw failed.reason;
 }
 
+interface DefaultTtl {
+  ms: number;
+  now: () => number;
+}
+
+/** `entries` with every plain Put made a PutWithExpiry at now + ttl (src/base/ttl.ts). */
+function withDefaultExpiry(entries: readonly BatchEntry[], ttl: DefaultTtl): readonly BatchEntry[] {
+  const expiresAtMs = ttl.now() + ttl.ms;
+  return entries.map((e) => (e.kind === ValueKind.Put ? { kind: ValueKind.PutWithExpiry, key: e.key, value: withExpiry(e.value, expiresAtMs) } : e));
+}
+
 /** The shards' numbers summed (for one shard: its own numbers). */
 function totalOf(shards: readonly EngineStats[], clock: SequenceClock): EngineStats {
   const sum = (pick: (s: EngineStats) => number) => shards.reduce((n, s) => n + pick(s), 0);
@@ -442,6 +461,7 @@ function totalOf(shards: readonly EngineStats[], clock: SequenceClock): EngineSt
     bytesCompactedOut: sum((s) => s.bytesCompactedOut),
     droppedByRangeTombstones: sum((s) => s.droppedByRangeTombstones),
     droppedRangeTombstones: sum((s) => s.droppedRangeTombstones),
+    droppedByExpiry: sum((s) => s.droppedByExpiry),
     pendingCompactionBytes: sum((s) => s.pendingCompactionBytes),
     changeRetention: {
       bytes: sum((s) => s.changeRetention.bytes),

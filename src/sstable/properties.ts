@@ -3,14 +3,16 @@
 //   properties := formatVersion u32 LE | entries u64 LE | deletions u64 LE
 //               | smallestSeq u64 LE | largestSeq u64 LE
 //               | rawKeyBytes u64 LE | rawValueBytes u64 LE | dataBlocks u32 LE
-//               | rangeDeletions u64 LE                              (format version 2 only)
+//               | rangeDeletions u64 LE | earliestExpiryMs u64 LE      (format version 2 only)
 //               | smallestKeyLength varint | smallestKey | largest
 //   largest    := largestKeyLength varint | largestKey                 (format version 1)
 //               | 0 u8 | largestKeyLength varint | largestKey          (format version 2)
 //               | 1 u8          (version 2: above every key, for a tombstone without an end;
 //                                decoded as KEY_ABOVE_ALL, src/base/range-tombstone.ts)
 //
-// entries counts point entries (data blocks), rangeDeletions the range tombstones. smallestKey
+// entries counts point entries (data blocks), rangeDeletions the range tombstones;
+// earliestExpiryMs is the earliest expiry of the table's puts with a time-to-live
+// (src/base/ttl.ts), 0 when it has none: from then on a rewrite would drop something. smallestKey
 // and largestKey are user keys bounding everything the table holds: the first and last
 // entries' keys, widened to the range tombstones' starts and upper keys
 // (range-tombstone.ts, tombstoneUpperKey); the seqs are the minimum and maximum over all
@@ -38,12 +40,14 @@ export interface TableProperties {
   dataBlocks: number;
   /** Range tombstones (0 in a version 1 table). */
   rangeDeletions: number;
+  /** The earliest expiry (ms since the epoch) of a put with a time-to-live; 0: none (always in version 1). */
+  earliestExpiryMs: number;
   formatVersion: number;
 }
 
 const EMPTY = new Uint8Array(0);
 const V1_FIXED_BYTES = 4 + 8 * 6 + 4;
-const V2_FIXED_BYTES = V1_FIXED_BYTES + 8;
+const V2_FIXED_BYTES = V1_FIXED_BYTES + 8 + 8;
 
 const fixedBytesOf = (formatVersion: number) => (formatVersion === 1 ? V1_FIXED_BYTES : V2_FIXED_BYTES);
 
@@ -61,7 +65,10 @@ export function encodeProperties(p: TableProperties): Buffer {
   putU64(out, 36, p.rawKeyBytes);
   putU64(out, 44, p.rawValueBytes);
   putU32(out, 52, p.dataBlocks);
-  if (p.formatVersion !== 1) putU64(out, 56, p.rangeDeletions);
+  if (p.formatVersion !== 1) {
+    putU64(out, 56, p.rangeDeletions);
+    putU64(out, 64, p.earliestExpiryMs);
+  }
   let q = putVarint(out, fixed, p.smallestKey.length);
   out.set(p.smallestKey, q);
   q += p.smallestKey.length;
@@ -103,6 +110,7 @@ export function decodeProperties(b: Uint8Array, file: string, fileOffset: number
     rawValueBytes: u64(44, 'rawValueBytes'),
     dataBlocks: getU32(b, 52),
     rangeDeletions: formatVersion === 1 ? 0 : u64(56, 'rangeDeletions'),
+    earliestExpiryMs: formatVersion === 1 ? 0 : u64(64, 'earliestExpiryMs'),
     smallestKey: key('smallestKey'),
     largestKey: EMPTY,
   };

@@ -12,6 +12,7 @@ import type { WritableFile } from '../base/fs.js';
 import { isPointKind, MAX_SEQ, ValueKind, type SeqNum } from '../base/internal-key.js';
 import { compareBytes } from '../base/bytes.js';
 import { tombstoneUpperKey, type RangeTombstone } from '../base/range-tombstone.js';
+import { expiresAt, EXPIRY_BYTES } from '../base/ttl.js';
 import { BlockBuilder } from './block-builder.js';
 import { DEFAULT_RESTART_INTERVAL } from './block-format.js';
 import { bloomHash, buildBloomFilter } from './bloom.js';
@@ -87,6 +88,7 @@ export class TableBuilder {
   #rawValueBytes = 0;
   #dataBlocks = 0;
   readonly #rangeTombstones: RangeTombstone[] = [];
+  #earliestExpiryMs = 0;
 
   constructor(file: WritableFile, options: TableBuilderOptions = {}) {
     this.#file = file;
@@ -118,6 +120,10 @@ export class TableBuilder {
     this.#data.add(key, seq, kind, value);
     this.#entries++;
     if (kind === ValueKind.Delete) this.#deletions++;
+    else if (kind === ValueKind.PutWithExpiry && value.length >= EXPIRY_BYTES) {
+      const at = expiresAt(value);
+      if (this.#earliestExpiryMs === 0 || at < this.#earliestExpiryMs) this.#earliestExpiryMs = at;
+    }
     if (seq < this.#smallestSeq) this.#smallestSeq = seq;
     if (seq > this.#largestSeq) this.#largestSeq = seq;
     this.#rawKeyBytes += key.length;
@@ -211,6 +217,7 @@ export class TableBuilder {
       rawValueBytes: this.#rawValueBytes,
       dataBlocks: this.#dataBlocks,
       rangeDeletions: tombstones.length,
+      earliestExpiryMs: this.#earliestExpiryMs,
       formatVersion: TABLE_FORMAT_VERSION,
     };
     const metaBlocks = new Map<string, BlockHandle>();

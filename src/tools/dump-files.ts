@@ -3,7 +3,7 @@
 // file order, and the one-line form of a table's MANIFEST record that the directory dump
 // shares.
 
-import { isKeyAboveAll, StrataError, ValueKind, type BatchEntry, type FileSystem, type SeqNum } from '../base/index.js';
+import { expiresAt, EXPIRY_BYTES, isKeyAboveAll, StrataError, ValueKind, type BatchEntry, type FileSystem, type SeqNum } from '../base/index.js';
 import type { TableMeta, VersionEdit } from '../manifest/index.js';
 import { decodeManifestRecord, decodeWalRecord, openTable, readLogRecords, tableName, type LogContents, type LogDamage, type WalBatch } from './db-files.js';
 import { bytesJson, bytesText, count, reasonOf, sizeText, type Output } from './output.js';
@@ -89,6 +89,15 @@ export function dumpTable(fs: FileSystem, file: string, fileNumber: number, opti
 function emitEntry(out: Output, key: Uint8Array, seq: SeqNum, kind: number, value: Uint8Array, options: DumpOptions, indent: string): void {
   if (kind === ValueKind.RangeDelete) {
     emitRangeDelete(out, key, value.length === 0 ? undefined : value, seq, indent);
+    return;
+  }
+  if (kind === ValueKind.PutWithExpiry) {
+    const expiry = new Date(expiresAt(value)).toISOString();
+    const user = value.subarray(EXPIRY_BYTES);
+    out.emit(
+      { type: 'entry', key: bytesJson(key), seq, kind: 'put', value: bytesJson(user, options.maxValueBytes), expiresAt: expiresAt(value) },
+      `${indent}${bytesText(key)} @${seq} PUT ${bytesText(user, options.maxValueBytes)} (expires ${expiry})`,
+    );
     return;
   }
   const put = kind === ValueKind.Put;
@@ -186,6 +195,8 @@ function emitBatch(out: Output, offset: number, firstSeq: SeqNum, entries: reado
       entries: entries.map((e, i) =>
         e.kind === ValueKind.RangeDelete
           ? { seq: firstSeq + i, kind: 'clear', key: bytesJson(e.key), end: e.value.length === 0 ? null : bytesJson(e.value) }
+          : e.kind === ValueKind.PutWithExpiry
+          ? { seq: firstSeq + i, kind: 'put', key: bytesJson(e.key), value: bytesJson(e.value.subarray(EXPIRY_BYTES), options.maxValueBytes), expiresAt: expiresAt(e.value) }
           : {
               seq: firstSeq + i, kind: e.kind === ValueKind.Put ? 'put' : 'delete', key: bytesJson(e.key),
               ...(e.kind === ValueKind.Put ? { value: bytesJson(e.value, options.maxValueBytes) } : {}),

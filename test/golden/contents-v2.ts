@@ -2,7 +2,9 @@
 // blocks; RangeDelete entries in WAL batches): the writes make.ts issued, session by session,
 // and so what a reader must find in them (golden.test.ts replays the same writes into a model).
 // The v1 contents, with range deletions added: in a level-0 table, in the WAL, in a batch, in
-// a batch across shards, with and without an upper bound.
+// a batch across shards, with and without an upper bound; and puts with a time-to-live
+// (PutWithExpiry, kind 4): some that never expire in practice (a thousand years), some that had
+// expired before the files were committed (1 ms), over older values that must stay hidden.
 //
 // FROZEN, like the directories written from it: v2-single/ and v2-sharded/ were made from
 // exactly this file. Editing it makes golden.test.ts expect something the files do not hold.
@@ -18,10 +20,14 @@ export interface Range {
   lte?: Buffer;
 }
 
-export type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer } | ({ type: 'clear' } & Range);
+export type BatchOp = { type: 'put'; key: Buffer; value: Buffer; ttl?: number } | { type: 'del'; key: Buffer } | ({ type: 'clear' } & Range);
+
+/** A ttl that outlives every test run. Puts with a shorter one (EXPIRED_TTL) had expired before the files were committed. */
+export const LONG_TTL = 1000 * 365 * 24 * 3600 * 1000;
+export const EXPIRED_TTL = 1;
 
 export type Op =
-  | { type: 'put'; key: Buffer; value: Buffer }
+  | { type: 'put'; key: Buffer; value: Buffer; ttl?: number }
   | { type: 'del'; key: Buffer }
   | { type: 'clear'; range: Range }
   | { type: 'batch'; ops: BatchOp[] }
@@ -93,6 +99,9 @@ function single(): GoldenDatabase {
     { type: 'clear', range: { gte: name('m', 30), lt: name('m', 35) } },
     { type: 'put', key: name('m', 32), value: key('m/032 after its clear') },
     { type: 'clear', range: { gte: key('q') } },
+    // Puts with a ttl in a level-0 table: one that lives, one expired over a level-1 value.
+    { type: 'put', key: name('k', 60), value: textValue('k60 with a ttl', 40), ttl: LONG_TTL },
+    { type: 'put', key: name('k', 61), value: textValue('k61 expired', 40), ttl: EXPIRED_TTL },
     // A level-0 table written with compression 'none'.
     { type: 'flush' },
   ];
@@ -104,8 +113,10 @@ function single(): GoldenDatabase {
     { type: 'del', key: name('k', 20) },
     ...range(20).map((i): Op => ({ type: 'put', key: name('z', i), value: randomBytes(next, 16) })),
     { type: 'put', key: key('big/3'), value: randomBytes(next, 6 * 1024) },
-    // Left in the WAL: a clear alone and one in a batch.
+    // Left in the WAL: a clear alone and one in a batch, puts with a ttl.
     { type: 'clear', range: { gte: name('k', 120), lt: name('k', 125) } },
+    { type: 'put', key: name('k', 62), value: key('k/062 with a ttl, in the WAL'), ttl: LONG_TTL },
+    { type: 'put', key: name('k', 63), value: key('k/063 expired, in the WAL'), ttl: EXPIRED_TTL },
     {
       type: 'batch',
       ops: [
@@ -162,7 +173,12 @@ function sharded(): GoldenDatabase {
     { type: 'clear', range: { gt: name('s', 50), lt: name('s', 55) } },
     {
       type: 'batch',
-      ops: [{ type: 'clear' as const, gte: name('t', 2), lt: name('t', 4) }, { type: 'put' as const, key: name('t', 3), value: key('t/003 after the clear') }],
+      ops: [
+        { type: 'clear' as const, gte: name('t', 2), lt: name('t', 4) },
+        { type: 'put' as const, key: name('t', 3), value: key('t/003 after the clear') },
+        { type: 'put' as const, key: name('t', 5), value: key('t/005 with a ttl'), ttl: LONG_TTL },
+        { type: 'put' as const, key: name('t', 6), value: key('t/006 expired'), ttl: EXPIRED_TTL },
+      ],
     },
   ];
   return {

@@ -20,7 +20,7 @@ const goldenDir = fileURLToPath(new URL('../../../test/golden/', import.meta.url
 async function run(db: Database, op: Op): Promise<unknown> {
   switch (op.type) {
     case 'put':
-      return db.put(op.key, op.value);
+      return db.put(op.key, op.value, op.ttl === undefined ? {} : { ttl: op.ttl });
     case 'del':
       return db.del(op.key);
     case 'clear':
