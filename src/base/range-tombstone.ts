@@ -99,6 +99,15 @@ export class RangeTombstoneSet {
   }
 
   /**
+   * The first key after the fragment holding `key` (every key from `key` up to it is covered
+   * by the same tombstones), or undefined when that fragment has no end. REQUIRES: some
+   * tombstone covers `key` (coveringSeq > 0).
+   */
+  fragmentEnd(key: Uint8Array): Uint8Array | undefined {
+    return this.#bounds[lastAtOrBelow(this.#bounds, key) + 1];
+  }
+
+  /**
    * Whether the version (key, seq) is hidden from a reader at `readSeq`: a tombstone newer
    * than it, and visible to that reader, covers its key.
    */

@@ -75,7 +75,7 @@ import { SequenceClock } from './sequence-clock.js';
 import { SnapshotList } from './snapshots.js';
 import { Participant, type TwoPhaseHooks, type TwoPhaseParticipant } from './two-phase-participant.js';
 import { ChangeLog } from './change-log.js';
-import { RangeTombstoneView } from './range-tombstones.js';
+import { RangeTombstoneView, TombstoneSkippingIterator } from './range-tombstones.js';
 
 interface Immutable {
   readonly mem: Memtable;
@@ -437,6 +437,12 @@ export class Engine {
       throw err;
     }
     const rangeTombstones = this.#currentRangeTombstones();
+    if (rangeTombstones.size > 0) {
+      // Each source steps over what the tombstones hide from it (range-tombstones.ts).
+      const maxSeqs = [this.#mem.lastSeq ?? 0, ...this.#imms.map((imm) => imm.mem.lastSeq ?? 0), ...version.iteratorMaxSeqs()];
+      invariant(maxSeqs.length === children.length, 'one largest sequence number per cursor');
+      for (let i = 0; i < children.length; i++) children[i] = new TombstoneSkippingIterator(children[i]!, maxSeqs[i]!, rangeTombstones, seq);
+    }
     return new DbIterator(new MergingIterator(children), seq, { rangeTombstones, nowMs: this.#options.clock() }, bounds, reverse, limit, () => {
       for (const r of releases) r();
       version.unref();
