@@ -78,6 +78,7 @@ async function runJob(job: Job): Promise<JobResult> {
     ...(outcome.found !== undefined ? { found: outcome.found } : {}),
     ...(outcome.writes !== undefined ? { writes: outcome.writes } : {}),
     ...(outcome.retries !== undefined ? { retries: outcome.retries } : {}),
+    ...(outcome.phases !== undefined ? { phases: outcome.phases } : {}),
     storeStats,
   };
 }

@@ -33,6 +33,8 @@ export interface Job {
   shards: number;
   /** Seed of the run; each workload derives its own from it. */
   seed: number;
+  /** --reads: the reads of each of clearrange's read phases. */
+  reads: number;
 }
 
 export interface JobResult {
@@ -76,6 +78,8 @@ export interface JobResult {
   writes?: number;
   /** transfer: transactions run again after a conflict (retries / ops is the conflict rate). */
   retries?: number;
+  /** clearrange, ttl: the figures of their phases (latencies in ms, rates in ops/s, sizes in bytes). */
+  phases?: Record<string, number>;
   storeStats: Record<string, unknown>;
 }
 

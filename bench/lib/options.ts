@@ -16,6 +16,8 @@ export const WORKLOAD_NAMES = [
   'deleterandom',
   'readwhilewriting',
   'transfer',
+  'clearrange',
+  'ttl',
 ] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 

@@ -11,7 +11,7 @@
 // the time limit), so the jobs on it are made from the plan and that count (jobFor).
 
 import type { Job } from './job.js';
-import { TRANSFER_ACCOUNTS, TRANSFER_IN_FLIGHT } from './drivers.js';
+import { TRANSFER_ACCOUNTS, TRANSFER_IN_FLIGHT, TTL_MS } from './drivers.js';
 import { WORKLOAD_NAMES, type BenchOptions, type WorkloadName } from './options.js';
 
 export interface PlannedWorkload {
@@ -41,6 +41,8 @@ const EXECUTION_ORDER: readonly WorkloadName[] = [
   'readwhilewriting',
   'deleterandom',
   'transfer',
+  'clearrange',
+  'ttl',
 ];
 
 /** Tables list workloads in the order options.ts declares them. */
@@ -60,6 +62,8 @@ const TITLES: Record<WorkloadName, string> = {
   deleterandom: 'deletes of random existing keys, each once',
   readwhilewriting: 'readrandom while one writer overwrites random keys',
   transfer: `two-key read-modify-write transactions between ${TRANSFER_ACCOUNTS.toLocaleString('en-US')} accounts, ${TRANSFER_IN_FLIGHT} in flight`,
+  clearrange: 'clear half of num keys in one call; reads over the whole key space before and after compactRange, against a database that never held the cleared keys',
+  ttl: `fill num keys with a ${TTL_MS / 1000}-second ttl, wait for them to expire, compactRange: the space returned`,
 };
 
 export function syncOpsFor(options: BenchOptions, writers: number): number {
@@ -107,6 +111,13 @@ export function planWorkloads(options: BenchOptions): PlannedWorkload[] {
       case 'transfer':
         if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: options.reads, inFlight: TRANSFER_IN_FLIGHT });
         break;
+      case 'clearrange':
+        // One operation, the clear; the fill is num keys (Job.fillOps), each read phase --reads.
+        if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: 1 });
+        break;
+      case 'ttl':
+        if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: options.num, inFlight: 64 });
+        break;
     }
   }
   return plan;
@@ -140,5 +151,6 @@ export function jobFor(p: PlannedWorkload, store: Job['store'], dir: string, opt
     maxSeconds: options.maxSeconds,
     shards: options.shards,
     seed: options.seed,
+    reads: options.reads,
   };
 }

@@ -52,6 +52,12 @@ export interface Store {
    * ran (1 without a conflict). Absent where the store's binding has no transactions.
    */
   transfer?(a: Buffer, b: Buffer, update: (a: Buffer | undefined, b: Buffer | undefined) => [Buffer, Buffer], sync: boolean): Promise<number>;
+  /** Deletes every key in [gte, lt) (clearrange). Absent where the store has no such call. */
+  clear?(gte: Buffer, lt: Buffer): Promise<unknown>;
+  /** Compacts the whole key space, returning the space of deleted data (clearrange, ttl). */
+  compact?(): Promise<void>;
+  /** A put that expires after `ttlMs` (ttl). Absent where the store has no time-to-live. */
+  putWithTtl?(key: Buffer, value: Buffer, ttlMs: number): Promise<unknown>;
   /** Store figures worth keeping (internal counters), read before close. */
   stats(): Record<string, unknown>;
   close(): Promise<void>;
