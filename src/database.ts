@@ -14,7 +14,10 @@ import {
   describe,
   optionsObject,
   toBatch,
+  putEntry,
+  toClearRange,
   toConditionalWrite,
+  toPutOptions,
   toKey,
   toOperand,
   toSync,
@@ -25,6 +28,8 @@ import {
   type ConditionalWriteOptions,
   type Key,
   type Operand,
+  type PutOptions,
+  type RangeOptions,
   type Value,
   type WriteOptions,
 } from './input.js';
@@ -227,17 +232,19 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
    * reads, to the write's sequence number: where it landed in the database's one history
    * (changes() delivers it under that number). With `ifAbsent` or `ifSeq`, writes only if the
    * condition holds at the write's commit point, else rejects with CONFLICT and writes nothing.
+   * With `ttl` (milliseconds, or the database's `ttl` option), the value reads as deleted from
+   * `ttl` ms after the call on, by the database's clock.
    */
   put<KE extends Encoding | undefined = undefined, VE extends Encoding | undefined = undefined>(
     key: InputOf<KE, KIn>,
     value: InputOf<VE, VIn>,
-    options?: ConditionalWriteOptions & { keyEncoding?: KE; valueEncoding?: VE },
+    options?: PutOptions & { keyEncoding?: KE; valueEncoding?: VE },
   ): Promise<bigint> {
     try {
       this.#checkOpen();
-      const { sync, condition } = toConditionalWrite(options, this.#options.sync);
+      const { sync, condition, ttl } = toPutOptions(options, this.#options.sync);
       const codecs = Codecs.of(options, this.#codecs);
-      const entry = { kind: ValueKind.Put, key: codecs.encodeKey(key), value: codecs.encodeValue(value) };
+      const entry = putEntry(codecs.encodeKey(key), codecs.encodeValue(value), ttl, this.#options.clock);
       return condition === undefined ? this.#engine.write([entry], sync) : this.#writeIf([entry], [condition], sync);
     } catch (err) {
       return Promise.reject(err);
@@ -274,6 +281,27 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   }
 
   /**
+   * Deletes every key in `range` ({ gt | gte, lt | lte }; none: every key) in one atomic write
+   * of one small log record, whatever the number of keys: a range tombstone. Keys written
+   * after it stay; reads and iterators at an earlier snapshot still see the old keys.
+   * Compaction reclaims the space later (compactRange() at once). With shards, one batch
+   * across every shard. Resolves to the write's sequence number; a range that holds no key
+   * (gte 'a', lt 'a') writes nothing. A lower bound above the upper one: INVALID_ARGUMENT.
+   */
+  clear<KE extends Encoding | undefined = undefined>(range?: RangeOptions<InputOf<KE, KIn>>, options?: WriteOptions & { keyEncoding?: KE }): Promise<bigint> {
+    try {
+      this.#checkOpen();
+      const sync = toSync(options, this.#options.sync);
+      const codecs = Codecs.of(options, this.#codecs);
+      const entry = toClearRange(range, (k, what) => codecs.encodeKey(k, what));
+      if (entry === undefined) return Promise.resolve(BigInt(this.#engine.publishedSeq));
+      return this.#engine.write([entry], sync);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
    * Applies every operation or none, also across a crash. Resolves to the batch's sequence
    * number: the highest it used. An empty batch resolves at once, to the current sequence. An
    * operation may carry a condition (`ifAbsent`, `ifSeq`, as for put()): if any fails, the
@@ -287,7 +315,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
       this.#checkOpen();
       const sync = toSync(options, this.#options.sync);
       const conditions: Condition[] = [];
-      const entries = toBatch(operations, conditions, Codecs.of(options, this.#codecs), this.#engine.mergeOperator);
+      const entries = toBatch(operations, conditions, Codecs.of(options, this.#codecs), this.#engine.mergeOperator, this.#options.clock);
       if (entries.length === 0) return Promise.resolve(BigInt(this.#engine.publishedSeq));
       return conditions.length === 0 ? this.#engine.write(entries, sync) : this.#writeIf(entries, conditions, sync);
     } catch (err) {
@@ -576,6 +604,23 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
       const from = start === undefined ? undefined : this.#codecs.encodeOwnedKey(start, 'start');
       const to = end === undefined ? undefined : this.#codecs.encodeOwnedKey(end, 'end');
       return this.#engine.compactRange(from, to);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * About how many bytes of table files hold the keys in [start, end) (either end may be
+   * omitted): estimated from the tables' indexes, without reading data. Writes still in the
+   * memtable and the log are not counted; flush() first to count them. After a clear() the
+   * bytes it deleted count until compaction rewrites them (compactRange()).
+   */
+  approximateSize(start?: Key, end?: Key): Promise<number> {
+    try {
+      this.#checkOpen();
+      const from = start === undefined ? undefined : toKey(start, 'start');
+      const to = end === undefined ? undefined : toKey(end, 'end');
+      return Promise.resolve(this.#engine.approximateSize(from, to));
     } catch (err) {
       return Promise.reject(err);
     }

@@ -392,7 +392,14 @@ export interface DecodedChange<K = Buffer, V = Buffer> {
   /** The sequence number the write resolved to: the highest it used. */
   seq: bigint;
   /** The write's operations, in the order given to batch(). */
-  ops: ({ type: 'put' | 'del'; key: K; value?: V } | { type: 'merge'; key: K; value: Buffer })[];
+  ops: (
+    | { type: 'put'; key: K; value: V; expiresAt?: number }
+    | { type: 'del'; key: K }
+    | { type: 'merge'; key: K; value: Buffer }
+    // A range deletion's bounds are bytes (start included, end excluded), never decoded: a
+    // bound moved past a key (gt, lte) need not be an encoding of any key.
+    | { type: 'clear'; key: Buffer; end?: Buffer }
+  )[];
 }
 
 /**
@@ -403,10 +410,13 @@ export function decodeChanges<K, V>(feed: AsyncIterableIterator<Change>, codecs:
   const decode = (change: Change): DecodedChange<K, V> => ({
     seq: change.seq,
     ops: change.ops.map((op) => {
+      if (op.type === 'clear') return op.end === undefined ? { type: op.type, key: op.key } : { type: op.type, key: op.key, end: op.end };
       const key = codecs.decodeKey(op.key) as K;
       // A merge operand is the operator's, never encoded: it stays bytes.
       if (op.type === 'merge') return { type: op.type, key, value: op.value! };
-      return op.value === undefined ? { type: op.type, key } : { type: op.type, key, value: codecs.decodeValue(op.value) as V };
+      if (op.type === 'del') return { type: op.type, key };
+      const value = codecs.decodeValue(op.value!) as V;
+      return op.expiresAt === undefined ? { type: 'put', key, value } : { type: 'put', key, value, expiresAt: op.expiresAt };
     }),
   });
   const decoded: AsyncIterableIterator<DecodedChange<K, V>> = {

@@ -16,7 +16,7 @@ export { Transaction, type TransactionOptions, type TransactionIteratorOptions }
 export { DatabaseIterator } from './iterator.js';
 export { compareTuples, type Codec, type Encoding, type EncodingName, type Tuple, type TupleElement, type DecodedChange } from './encoding.js';
 export { Snapshot } from './snapshot.js';
-export { MAX_KEY_BYTES, MAX_VALUE_BYTES, type Key, type Value, type Operand, type BatchOperation, type BatchOperationLike, type WriteOptions, type ConditionalWriteOptions, type WriteConditions } from './input.js';
+export { MAX_KEY_BYTES, MAX_VALUE_BYTES, type Key, type Value, type Operand, type BatchOperation, type BatchOperationLike, type WriteOptions, type ConditionalWriteOptions, type WriteConditions, type RangeOptions, type PutOptions } from './input.js';
 export { StrataError, type ErrorCode } from './base/errors.js';
 export { NodeFileSystem, type FileSystem, type WritableFile, type RandomAccessFile, type FileLock } from './base/fs.js';
 export type { WalRecoveryMode } from './engine/index.js';

@@ -1,7 +1,7 @@
 // Conversion and checking of what callers pass in: keys, values, write and read options.
 // Everything here runs before anything is written, and throws INVALID_ARGUMENT.
 
-import { invalidArgument, ValueKind, type BatchEntry, type MergeOperator } from './base/index.js';
+import { compareBytes, invalidArgument, ValueKind, withExpiry, type BatchEntry, type MergeOperator } from './base/index.js';
 import type { Encoding } from './encoding.js';
 
 export type Key = Uint8Array | string;
@@ -117,6 +117,15 @@ export interface WriteConditions {
 /** What put() and del() take: durability and, optionally, a condition. */
 export interface ConditionalWriteOptions extends WriteOptions, WriteConditions {}
 
+/** What put() takes: those, and a time-to-live. */
+export interface PutOptions extends ConditionalWriteOptions {
+  /**
+   * Milliseconds after which the value reads as deleted (a positive integer); default: the
+   * database's `ttl` option (0: never).
+   */
+  ttl?: number;
+}
+
 /** A write's condition on the key of one of its entries, checked just before the batch is submitted. */
 export interface Condition {
   /** The entry (of the batch) whose key the condition is on. */
@@ -127,6 +136,7 @@ export interface Condition {
 
 const WRITE_OPTIONS = ['sync', 'keyEncoding', 'valueEncoding'] as const;
 const CONDITIONAL_WRITE_OPTIONS = ['sync', 'ifAbsent', 'ifSeq', 'keyEncoding', 'valueEncoding'] as const;
+const PUT_OPTIONS = ['sync', 'ifAbsent', 'ifSeq', 'ttl', 'keyEncoding', 'valueEncoding'] as const;
 
 export function toSync(options: unknown, fallback: boolean): boolean {
   return syncOf(optionsObject(options, 'write options', WRITE_OPTIONS), fallback);
@@ -143,6 +153,27 @@ function syncOf(o: Record<string, unknown> | undefined, fallback: boolean): bool
 export function toConditionalWrite(options: unknown, fallbackSync: boolean): { sync: boolean; condition: Condition | undefined } {
   const o = optionsObject(options, 'write options', CONDITIONAL_WRITE_OPTIONS);
   return { sync: syncOf(o, fallbackSync), condition: conditionOf(o, 0, 'option') };
+}
+
+/** put()'s options: toConditionalWrite()'s, and its ttl (undefined: none given). */
+export function toPutOptions(options: unknown, fallbackSync: boolean): { sync: boolean; condition: Condition | undefined; ttl: number | undefined } {
+  const o = optionsObject(options, 'write options', PUT_OPTIONS);
+  return { sync: syncOf(o, fallbackSync), condition: conditionOf(o, 0, 'option'), ttl: ttlOf(o?.['ttl'], 'option ttl') };
+}
+
+/** A ttl as given: undefined, or a positive integer of milliseconds (else INVALID_ARGUMENT). */
+function ttlOf(ttl: unknown, what: string): number | undefined {
+  if (ttl === undefined) return undefined;
+  if (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl <= 0) {
+    throw invalidArgument(`${what} must be a positive integer of milliseconds, got ${typeof ttl === 'number' ? String(ttl) : describe(ttl)}`);
+  }
+  return ttl;
+}
+
+/** A put entry: a Put, or with `ttl` a PutWithExpiry that expires `ttl` ms after `nowMs`. */
+export function putEntry(key: Uint8Array, value: Uint8Array, ttl: number | undefined, nowMs: () => number): BatchEntry {
+  if (ttl === undefined) return { kind: ValueKind.Put, key, value };
+  return { kind: ValueKind.PutWithExpiry, key, value: withExpiry(value, nowMs() + ttl) };
 }
 
 /**
@@ -167,10 +198,56 @@ function conditionOf(o: Record<string, unknown> | undefined, entry: number, what
 /** A merge operand: bytes or a string, or for the 'add' operator also a bigint or a safe integer. Never encoded. */
 export type Operand = Value | bigint | number;
 
+/** The keys a clear() covers: at most one lower bound (gt, gte), at most one upper (lt, lte); none: all. */
+export interface RangeOptions<KIn = Key> {
+  gt?: KIn;
+  gte?: KIn;
+  lt?: KIn;
+  lte?: KIn;
+}
+
+const RANGE_OPTIONS = ['gt', 'gte', 'lt', 'lte'] as const;
+
+/**
+ * A range as a RangeDelete entry: key = its first key, value = the first key after it (empty:
+ * none). undefined for a range that holds no key (gte 'a', lt 'a'); INVALID_ARGUMENT for a
+ * lower bound above the upper one, or two bounds on one side.
+ */
+export function toRangeDelete(range: Record<string, unknown> | undefined, what: string, encodeKey: (key: unknown, what: string) => Uint8Array = toKey): BatchEntry | undefined {
+  const gt = range?.['gt'];
+  const gte = range?.['gte'];
+  const lt = range?.['lt'];
+  const lte = range?.['lte'];
+  if (gt !== undefined && gte !== undefined) throw invalidArgument(`${what}: give at most one of gt and gte`);
+  if (lt !== undefined && lte !== undefined) throw invalidArgument(`${what}: give at most one of lt and lte`);
+  const lower = gte !== undefined ? encodeKey(gte, `${what} gte`) : gt !== undefined ? encodeKey(gt, `${what} gt`) : undefined;
+  const upper = lt !== undefined ? encodeKey(lt, `${what} lt`) : lte !== undefined ? encodeKey(lte, `${what} lte`) : undefined;
+  if (lower !== undefined && upper !== undefined && compareBytes(lower, upper) > 0) throw invalidArgument(`${what}: the lower bound is above the upper bound`);
+  // [start, end): a bound that excludes k (gt) or includes it (lte) moves to k's successor, k ++ 00.
+  const start = lower === undefined ? EMPTY : gt !== undefined ? successor(lower) : Buffer.from(lower);
+  const end = upper === undefined ? EMPTY : lte !== undefined ? successor(upper) : Buffer.from(upper);
+  if (upper !== undefined && compareBytes(start, end) >= 0) return undefined;
+  return { kind: ValueKind.RangeDelete, key: start, value: end };
+}
+
+/** clear()'s range argument. */
+export function toClearRange(range: unknown, encodeKey?: (key: unknown, what: string) => Uint8Array): BatchEntry | undefined {
+  return toRangeDelete(optionsObject(range, 'clear range', RANGE_OPTIONS), 'clear range', encodeKey);
+}
+
+/** The smallest key after `key`. */
+function successor(key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(key.length + 1);
+  out.set(key);
+  return out;
+}
+
+
 export type BatchOperation<KIn = Key, VIn = Value> = (
-  | { type: 'put'; key: KIn; value: VIn }
+  | { type: 'put'; key: KIn; value: VIn; ttl?: number }
   | { type: 'del'; key: KIn }
   | { type: 'merge'; key: KIn; value: Operand }
+  | ({ type: 'clear' } & RangeOptions<KIn>)
 ) &
   WriteConditions;
 /**
@@ -178,10 +255,11 @@ export type BatchOperation<KIn = Key, VIn = Value> = (
  * where TypeScript widens `type` to string (`const ops = [{ type: 'put', key, value }]`).
  * `type` is checked at run time either way.
  */
-export interface BatchOperationLike<KIn = Key, VIn = Value> extends WriteConditions {
+export interface BatchOperationLike<KIn = Key, VIn = Value> extends WriteConditions, RangeOptions<KIn> {
   type: string;
-  key: KIn;
+  key?: KIn;
   value?: VIn | Operand | undefined;
+  ttl?: number | undefined;
 }
 
 /** Turns a batch's keys and values into bytes (the database's encodings; by default toKey and toValue). */
@@ -198,26 +276,38 @@ const EMPTY = new Uint8Array(0);
  * The entries of a batch; the operations' conditions (ifAbsent, ifSeq) are pushed to
  * `conditions`. A merge needs the database's `mergeOperator`.
  */
-export function toBatch(ops: unknown, conditions: Condition[] = [], encoder: EntryEncoder = AS_BYTES, mergeOperator?: MergeOperator): BatchEntry[] {
+export function toBatch(
+  ops: unknown,
+  conditions: Condition[] = [],
+  encoder: EntryEncoder = AS_BYTES,
+  mergeOperator?: MergeOperator,
+  nowMs: () => number = Date.now,
+): BatchEntry[] {
   if (!Array.isArray(ops)) throw invalidArgument('batch operations must be an array');
   const entries: BatchEntry[] = [];
   for (let i = 0; i < ops.length; i++) {
-    const op = ops[i] as { type?: unknown; key?: unknown; value?: unknown; ifAbsent?: unknown; ifSeq?: unknown } | null;
+    const op = ops[i] as { type?: unknown; key?: unknown; value?: unknown; ifAbsent?: unknown; ifSeq?: unknown; ttl?: unknown } | null;
     if (typeof op !== 'object' || op === null) throw invalidArgument(`batch operation ${i} must be an object`);
     // Each field is read once: a getter could answer differently a second time.
     const type = op.type;
     let entry: BatchEntry;
     if (type === 'put') {
-      entry = { kind: ValueKind.Put, key: encoder.encodeKey(op.key, `batch operation ${i} key`), value: encoder.encodeValue(op.value, `batch operation ${i} value`) };
+      const ttl = ttlOf(op.ttl, `batch operation ${i} ttl`);
+      entry = putEntry(encoder.encodeKey(op.key, `batch operation ${i} key`), encoder.encodeValue(op.value, `batch operation ${i} value`), ttl, nowMs);
     } else if (type === 'del') {
       entry = { kind: ValueKind.Delete, key: encoder.encodeKey(op.key, `batch operation ${i} key`), value: EMPTY };
     } else if (type === 'merge') {
       entry = { kind: ValueKind.Merge, key: encoder.encodeKey(op.key, `batch operation ${i} key`), value: toOperand(op.value, mergeOperator, `batch operation ${i} operand`) };
+    } else if (type === 'clear') {
+      const o = optionsObject(op, `batch operation ${i}`, ['type', ...RANGE_OPTIONS]);
+      const range = toRangeDelete(o, `batch operation ${i}`, (k, what) => encoder.encodeKey(k, what));
+      if (range === undefined) continue;
+      entry = range;
     } else {
-      throw invalidArgument(`batch operation ${i} has type ${typeof type === 'string' ? JSON.stringify(type) : describe(type)}; expected 'put', 'del' or 'merge'`);
+      throw invalidArgument(`batch operation ${i} has type ${typeof type === 'string' ? JSON.stringify(type) : describe(type)}; expected 'put', 'del', 'merge' or 'clear'`);
     }
     entries.push(entry);
-    const condition = conditionOf({ ifAbsent: op.ifAbsent, ifSeq: op.ifSeq }, i, `batch operation ${i}`);
+    const condition = conditionOf({ ifAbsent: op.ifAbsent, ifSeq: op.ifSeq }, entries.length - 1, `batch operation ${i}`);
     if (condition) conditions.push(condition);
   }
   return entries;

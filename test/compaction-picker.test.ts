@@ -16,7 +16,7 @@ let nextSeq = 1;
 const table = (fileNumber: number, smallest: string, largest: string, fileSize = 10 * KiB): TableMeta => {
   const seq = nextSeq;
   nextSeq += 10;
-  return { fileNumber, fileSize, smallestKey: Buffer.from(smallest), largestKey: Buffer.from(largest), smallestSeq: seq, largestSeq: seq + 9, entries: 10, deletions: 0 };
+  return { fileNumber, fileSize, smallestKey: Buffer.from(smallest), largestKey: Buffer.from(largest), smallestSeq: seq, largestSeq: seq + 9, entries: 10, deletions: 0, rangeDeletions: 0 };
 };
 
 /** A version with `files[level]` in each level. */
@@ -91,6 +91,15 @@ test('a deeper level gives one file per compaction, taken round-robin through th
   const v = version({ 1: [table(1, 'a', 'b', 50 * KiB), table(2, 'c', 'd', 50 * KiB), table(3, 'e', 'f', 50 * KiB)] });
   const picked = Array.from({ length: 4 }, () => picker.pick(v)!.inputs[0]!.files.map((f) => f.fileNumber));
   assert.equal(picked, [[1], [2], [3], [1]], 'after the last file, back to the first');
+});
+
+test('a deeper level gives a file holding range tombstones before the round-robin one', () => {
+  const withTombstones = { ...table(12, 'm', 'p', 40 * KiB), rangeDeletions: 2 };
+  const v = version({ 1: [table(10, 'a', 'c', 40 * KiB), table(11, 'd', 'f', 40 * KiB), withTombstones], 2: [table(20, 'a', 'z')] });
+  const picker = new CompactionPicker(POLICY);
+  assert.equal(show(picker.pick(v))?.inputs, [[1, [12]], [2, [20]]]);
+  const without = version({ 1: [table(10, 'a', 'c', 40 * KiB), table(11, 'd', 'f', 40 * KiB), table(12, 'm', 'p', 40 * KiB)], 2: [table(20, 'a', 'z')] });
+  assert.equal(show(new CompactionPicker(POLICY).pick(without))?.inputs, [[1, [10]], [2, [20]]], 'without tombstones: the first file');
 });
 
 test('the round-robin cursor is a key: it goes on past the last compacted range in a new version', () => {

@@ -29,6 +29,8 @@ say('R');
 let nextId = 0;
 /** Keys whose put was acknowledged and that no delete has touched: candidates for a delete. */
 const deletable: string[] = [];
+/** Batches acknowledged and not cleared: candidates for a clear of their key range. */
+const clearable: string[] = [];
 
 async function writer(): Promise<never> {
   for (;;) {
@@ -39,6 +41,12 @@ async function writer(): Promise<never> {
       say(`d ${key}`);
       const seq = await db.del(key, { sync: true });
       say(`D ${key} ${seq}`);
+    } else if (r < 0.14 && clearable.length > 0) {
+      // A range deletion of one acknowledged batch's keys (all of "b/<batch>/…").
+      const batch = clearable.splice(rng.int(clearable.length), 1)[0]!;
+      say(`c ${batch}`);
+      const seq = await db.clear({ gte: `b/${batch}/`, lt: `b/${batch}0` }, { sync: true });
+      say(`C ${batch} ${seq}`);
     } else if (r < 0.4) {
       const n = rng.range(2, 8);
       const batch = `${round}/${id}/${n}`;
@@ -49,6 +57,7 @@ async function writer(): Promise<never> {
       }
       const seq = await db.batch(ops, { sync: true });
       say(`B ${batch} ${seq}`);
+      clearable.push(batch);
     } else if (r < 0.5) {
       const key = `m/${rng.int(8)}`;
       say(`m ${key}`);

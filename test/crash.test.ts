@@ -43,7 +43,9 @@ class Expected {
   readonly batches = new Set<string>();
   /** Merge counters: merges acknowledged (or found after a kill) and merges in flight. */
   readonly counters = new Map<string, { acked: number; pending: number }>();
-  /** Acknowledged writes by the sequence number they resolved to: "P key", "D key" or "B batch". */
+  /** Batches whose range was cleared: 'absent' once the clear was acknowledged, 'either' while it was in flight at a kill. */
+  readonly clearedBatches = new Map<string, 'absent' | 'either'>();
+  /** Acknowledged writes by the sequence number they resolved to: "P key", "D key", "B batch", "M key" or "C batch". */
   readonly bySeq = new Map<bigint, string>();
   /** The largest number acknowledged in earlier rounds, and in this one. */
   previousRoundsMax = 0n;
@@ -58,7 +60,7 @@ class Expected {
   line(line: string): void {
     const tag = line[0];
     let arg = line.slice(2);
-    if (tag === 'P' || tag === 'D' || tag === 'B' || tag === 'M') {
+    if (tag === 'P' || tag === 'D' || tag === 'B' || tag === 'M' || tag === 'C') {
       const space = arg.lastIndexOf(' ');
       const seq = BigInt(arg.slice(space + 1));
       arg = arg.slice(0, space);
@@ -95,6 +97,14 @@ class Expected {
         c.pending--;
         break;
       }
+      case 'c':
+        assert.ok(this.batches.has(arg), `the child clears only acknowledged batches (${line})`);
+        this.batches.delete(arg);
+        this.clearedBatches.set(arg, 'either');
+        return;
+      case 'C':
+        this.clearedBatches.set(arg, 'absent');
+        break;
       default:
         throw new Error(`unexpected line from the child: ${JSON.stringify(line)}`);
     }
@@ -142,7 +152,7 @@ function runChild(dir: string, round: number, seed: number, w: Workload, expecte
         killNow();
       }
       if (line === 'R') ready = true;
-      else if (line[0] !== 'd' && line[0] !== 'm') acks++;
+      else if (line[0] !== 'd' && line[0] !== 'm' && line[0] !== 'c') acks++;
       if ('afterAcks' in kill && acks >= kill.afterAcks) killNow();
     });
     child.stderr.setEncoding('utf8');
@@ -208,6 +218,19 @@ async function verify(dir: string, w: Workload, expected: Expected, what: string
       const value = db.getSync(key);
       if (value === undefined || !value.equals(crashValue(key, w.maxExtraValueBytes))) throw new Error(`${what}: get(${key}) gives ${show(value, 40)}`);
     }
+    for (const [batch, state] of expected.clearedBatches) {
+      // The clear is one write: the batch's keys are all there (a clear in flight, lost) or none.
+      const there = batches.has(batch);
+      if (state === 'absent' && there) throw new Error(`${what}: batch ${batch} is there after the clear of its range was acknowledged`);
+      if (state === 'either') {
+        if (there) {
+          expected.clearedBatches.delete(batch);
+          expected.batches.add(batch);
+        } else {
+          expected.clearedBatches.set(batch, 'absent');
+        }
+      }
+    }
     for (const [key, state] of expected.puts) {
       const found = puts.has(key);
       if (state === 'present' && !found) throw new Error(`${what}: acknowledged put ${key} is missing`);
@@ -252,7 +275,8 @@ async function checkFeed(db: Database, expected: Expected, state: ReadonlyMap<st
       const key = op.key.toString('latin1');
       if (op.type === 'put') replayed.set(key, op.value!);
       else if (op.type === 'merge') replayed.set(key, addOperand(replayed.get(key), op.value!));
-      else replayed.delete(key);
+      else if (op.type === 'del') replayed.delete(key);
+      else for (const k of [...replayed.keys()]) if (k >= key && (op.end === undefined || k < op.end.toString('latin1'))) replayed.delete(k);
       ops.push(`${op.type} ${key}`);
     }
     found.set(change.seq, ops);
@@ -262,7 +286,11 @@ async function checkFeed(db: Database, expected: Expected, state: ReadonlyMap<st
     if (ops === undefined) throw new Error(`${what}: acknowledged ${write} (sequence ${seq}) is not in the feed`);
     const [tag, arg] = [write[0], write.slice(2)];
     const want =
-      tag === 'P' ? [`put ${arg}`] : tag === 'D' ? [`del ${arg}`] : tag === 'M' ? [`merge ${arg}`] : Array.from({ length: Number(arg.split('/')[2]) }, (_, j) => `put ${batchKey(arg, j)}`);
+      tag === 'P' ? [`put ${arg}`]
+      : tag === 'D' ? [`del ${arg}`]
+      : tag === 'M' ? [`merge ${arg}`]
+      : tag === 'C' ? [`clear b/${arg}/`]
+      : Array.from({ length: Number(arg.split('/')[2]) }, (_, j) => `put ${batchKey(arg, j)}`);
     // In the order given, a batch across shards too (PrepareInOrder records).
     if (ops.join('|') !== want.join('|')) throw new Error(`${what}: sequence ${seq} is ${ops.join(', ')} in the feed, but ${write} was acknowledged under it`);
   }

@@ -48,17 +48,44 @@ function isZeroFrom(bytes: Uint8Array, at: number): boolean {
 export interface TableLayout {
   size: number;
   filter: { offset: number; size: number };
+  /** Format version 2 only (src/sstable/format.ts). */
+  metaIndex: { offset: number; size: number } | undefined;
   properties: { offset: number; size: number };
   index: { offset: number; size: number };
 }
 
-/** Block handles from a table's footer. */
+/**
+ * Block handles from a table's footer and, in format version 2, its meta-index (read from the
+ * format comment of src/sstable/format.ts: count varint, then name length varint | name |
+ * offset varint | size varint, uncompressed).
+ */
 export function tableLayout(file: string): TableLayout {
   const bytes = fs.readFileSync(file);
   const footer = bytes.subarray(bytes.length - FOOTER_BYTES);
   assert.equal([...footer.subarray(44, 52)], [0x73, 0x74, 0x72, 0x61, 0x74, 0x61, 0xd8, 0x5e], 'the table ends in the magic');
   const handle = (at: number) => ({ offset: Number(footer.readBigUInt64LE(at)), size: footer.readUInt32LE(at + 8) });
-  return { size: bytes.length, filter: handle(4), properties: handle(16), index: handle(28) };
+  const version = footer.readUInt32LE(40);
+  if (version === 1) return { size: bytes.length, filter: handle(4), metaIndex: undefined, properties: handle(16), index: handle(28) };
+  const metaIndex = handle(4);
+  let at = metaIndex.offset;
+  const varint = () => {
+    let n = 0;
+    for (let shift = 0; ; shift += 7) {
+      const b = bytes[at++]!;
+      n += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return n;
+    }
+  };
+  let filter: { offset: number; size: number } | undefined;
+  for (let count = varint(); count > 0; count--) {
+    const nameLength = varint();
+    const name = bytes.subarray(at, at + nameLength).toString('latin1');
+    at += nameLength;
+    const h = { offset: varint(), size: varint() };
+    if (name === 'filter') filter = h;
+  }
+  assert.ok(filter !== undefined, 'the meta-index names the filter block');
+  return { size: bytes.length, filter, metaIndex, properties: handle(16), index: handle(28) };
 }
 
 export const TABLE_KEYS = 3000;

@@ -239,6 +239,7 @@ test('damage in a table opens fine and fails exactly the reads that touch it: on
       { what: 'a flipped byte in the first data block', damage: (f) => flipByte(f, 40, 0x04), reach: 'first block', offset: 0 },
       { what: 'a flipped byte in the trailer of the last data block', damage: (f) => flipByte(f, t.filter.offset - 1, 0x04), reach: 'last block' },
       { what: 'a flipped byte in the filter block', damage: (f) => flipByte(f, t.filter.offset + 3, 0x04), reach: 'table', offset: t.filter.offset },
+      { what: 'a flipped byte in the meta-index block', damage: (f) => flipByte(f, t.metaIndex!.offset + 3, 0x04), reach: 'table', offset: t.metaIndex!.offset },
       { what: 'a flipped byte in the properties block', damage: (f) => flipByte(f, t.properties.offset + 3, 0x04), reach: 'table', offset: t.properties.offset },
       { what: 'a flipped byte in the index block', damage: (f) => flipByte(f, t.index.offset + 3, 0x04), reach: 'table', offset: t.index.offset },
       { what: 'a flipped byte in the footer', damage: (f) => flipByte(f, t.size - FOOTER_BYTES + 20, 0x04), reach: 'table', offset: t.size - FOOTER_BYTES },

@@ -10,7 +10,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { open, type Database } from '../src/index.js';
 import { main } from '../src/tools/index.js';
-import { GOLDEN_V1, type GoldenDatabase, type Op } from './golden/contents-v1.js';
+import { GOLDEN_V1 } from './golden/contents-v1.js';
+import { EXPIRED_TTL, GOLDEN_V2, type GoldenDatabase, type Op } from './golden/contents-v2.js';
 import { dataBlockCompressions, logHeader, logRecordTypes, shardsFile, tableFormatVersion } from './golden/format-v1.js';
 import { assertEntries, assertValue, expectCode, flipByte, makeTempDir, removeDir, show, SortedModel } from './helpers.js';
 
@@ -22,9 +23,14 @@ function expected(golden: GoldenDatabase): { model: SortedModel; everWritten: Bu
   const model = new SortedModel();
   const everWritten = new Map<string, Buffer>();
   const apply = (op: Op) => {
-    if (op.type === 'put') model.set(op.key, op.value);
+    if (op.type === 'put') {
+      // A put whose ttl has run out reads as deleted (contents-v2.ts: none of the others expires).
+      if (op.ttl === EXPIRED_TTL) model.delete(op.key);
+      else model.set(op.key, op.value);
+    }
     else if (op.type === 'del') model.delete(op.key);
-    else if (op.type === 'batch') op.ops.forEach(apply);
+    else if (op.type === 'clear') model.clear(op.range);
+    else if (op.type === 'batch') op.ops.forEach((o) => apply(o.type === 'clear' ? { type: 'clear', range: o } : o));
     if (op.type === 'put' || op.type === 'del') everWritten.set(op.key.toString('hex'), op.key);
   };
   for (const session of golden.sessions) session.ops.forEach(apply);
@@ -79,6 +85,9 @@ function filesUnder(dir: string): string[] {
     .sort();
 }
 
+/** Every golden database, of every format version: each is read by every build from now on. */
+const GOLDEN: readonly GoldenDatabase[] = [...GOLDEN_V1, ...GOLDEN_V2];
+
 const read = (...parts: string[]) => fs.readFileSync(path.join(goldenDir, ...parts));
 const OPTIONS = { compactionWorkers: 0 };
 
@@ -88,13 +97,13 @@ test('the committed golden files are exactly those SHA256SUMS lists, unchanged',
     .trim()
     .split('\n')
     .map((line) => line.split('  ') as [string, string]);
-  const names = new Set(GOLDEN_V1.map((g) => g.name));
+  const names = new Set(GOLDEN.map((g) => g.name));
   const onDisk = [...names].flatMap((n) => filesUnder(path.join(goldenDir, n)).map((p) => `${n}/${p}`));
   assert.equal(onDisk.sort(), listed.map(([, p]) => p).sort(), 'the files of the golden directories');
   for (const [sum, p] of listed) assert.is(createHash('sha256').update(read(p)).digest('hex'), sum, `${p} has changed`);
 });
 
-for (const golden of GOLDEN_V1) {
+for (const golden of GOLDEN) {
   const { model, everWritten } = expected(golden);
 
   test(`${golden.name}: stratadb verify passes on it as committed`, async () => {
@@ -166,6 +175,37 @@ test('v1-sharded holds what it is meant to: a SHARDS file of version 1, and Prep
   });
   assert.ok(types.includes(RecordType.Prepare), `record types ${types.join(' ')}`);
   assert.ok(types.includes(RecordType.Commit), `record types ${types.join(' ')}`);
+});
+
+/** The dump tool's JSON lines for `file` (read-only). */
+async function dumpJson(file: string): Promise<Record<string, unknown>[]> {
+  const lines: string[] = [];
+  assert.is(await main(['dump', '--json', file], { out: (l) => lines.push(l), err: (l) => lines.push(l) }), 0, lines.join('\n'));
+  return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+test('v2-single and v2-sharded hold what they are meant to: tables of format v2 with range-deletion blocks, clears and puts with a ttl in the WALs', async () => {
+  const ttlPuts = new Map<string, number>();
+  for (const name of ['v2-single', 'v2-sharded/shard-0', 'v2-sharded/shard-1']) {
+    const dir = path.join(goldenDir, name);
+    const tables = filesUnder(dir).filter((p) => p.endsWith('.sst'));
+    let rangeDeletions = 0;
+    for (const t of tables) {
+      assert.is(tableFormatVersion(read(name, t)), 2, `${name}/${t}`);
+      const props = (await dumpJson(path.join(dir, t)))[0]!;
+      rangeDeletions += props['rangeDeletions'] as number;
+    }
+    assert.ok(rangeDeletions > 0, `${name}: a table with range tombstones`);
+    const wal = filesUnder(dir).find((p) => p.endsWith('.log'))!;
+    const entries = (await dumpJson(path.join(dir, wal))).flatMap((r) => (r['entries'] ?? []) as Record<string, unknown>[]);
+    const clears = entries.filter((e) => e['kind'] === 'clear');
+    assert.ok(clears.length > 0, `${name}: a clear in the WAL`);
+    ttlPuts.set(name, entries.filter((e) => typeof e['expiresAt'] === 'number').length);
+  }
+  assert.ok(ttlPuts.get('v2-single')! > 0, 'v2-single: puts with a ttl in the WAL');
+  assert.ok(ttlPuts.get('v2-sharded/shard-0')! + ttlPuts.get('v2-sharded/shard-1')! > 0, 'v2-sharded: puts with a ttl in a WAL');
+  const unbounded = (await dumpJson(path.join(goldenDir, 'v2-single', '000015.sst'))).filter((e) => e['kind'] === 'clear' && e['end'] === null);
+  assert.is(unbounded.length, 1, 'a range tombstone without an upper bound');
 });
 
 test('the check notices a value that differs from what was written', async () => {

@@ -153,6 +153,11 @@ export class SortedModel {
     this.#keys.splice(at, 1);
   }
 
+  /** Deletes every key an iterator with these bounds would return (db.clear()). */
+  clear(o: RangeOptions = {}): void {
+    for (const [k] of this.range({ ...(o.gt && { gt: o.gt }), ...(o.gte && { gte: o.gte }), ...(o.lt && { lt: o.lt }), ...(o.lte && { lte: o.lte }) })) this.delete(k);
+  }
+
   /** A copy whose later changes do not affect this one (values are never mutated in place). */
   clone(): SortedModel {
     const c = new SortedModel();
@@ -354,6 +359,8 @@ export async function readAll(db: { iterator(o?: object): AsyncIterable<[Buffer,
 //   "B <round>/<id>/<n>" the batch resolved
 //   "d <key>"           a delete of <key> (an acknowledged put) is about to be issued
 //   "D <key>"           that delete resolved
+//   "c <round>/<id>/<n>" a clear of that (acknowledged) batch's key range is about to be issued
+//   "C <round>/<id>/<n>" that clear resolved
 
 /** Calls `onLine` with each whole line `stream` (a child's stdout) delivers, without its newline. */
 export function onLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
@@ -424,6 +431,8 @@ export function crashOptions(memtableBytes: number): Record<string, number> {
 
 interface HistoryWrite {
   readonly entries: readonly { key: Buffer; value: Buffer | undefined }[];
+  /** A range deletion of [gte, lt) (no entries): deletes every key written before it there. */
+  readonly clear?: { gte: Buffer; lt: Buffer };
   readonly sync: boolean;
   acked: boolean;
 }
@@ -432,6 +441,7 @@ type HistoryDb = {
   put(key: Uint8Array, value: Uint8Array, options?: { sync?: boolean }): Promise<unknown>;
   del(key: Uint8Array, options?: { sync?: boolean }): Promise<unknown>;
   batch(ops: ({ type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array })[], options?: { sync?: boolean }): Promise<unknown>;
+  clear(range: { gte: Uint8Array; lt: Uint8Array }, options?: { sync?: boolean }): Promise<unknown>;
   iterator(o?: object): AsyncIterable<[Buffer, Buffer]>;
   getSync(key: Uint8Array): Buffer | undefined;
 };
@@ -469,6 +479,11 @@ export class WriteHistory {
     return this.#issue(entries, sync, () => db.batch(ops, { sync }));
   }
 
+  /** A clear() of [gte, lt): one write that deletes every key written there before it. */
+  clear(db: HistoryDb, gte: Buffer, lt: Buffer, sync: boolean): Promise<void> {
+    return this.#issue([], sync, () => db.clear({ gte, lt }, { sync }), { gte, lt });
+  }
+
   /** Awaits `done` (a flush(), compactRange() or close() called just now): every write issued before it must survive. */
   async barrier(done: Promise<void>): Promise<void> {
     const upTo = this.writes.length;
@@ -481,9 +496,9 @@ export class WriteHistory {
     return this.writes.filter((w) => w.acked).length;
   }
 
-  #issue(entries: HistoryWrite['entries'], sync: boolean, call: () => Promise<unknown>): Promise<void> {
+  #issue(entries: HistoryWrite['entries'], sync: boolean, call: () => Promise<unknown>, clear?: HistoryWrite['clear']): Promise<void> {
     const index = this.writes.length;
-    const w: HistoryWrite = { entries, sync, acked: false };
+    const w: HistoryWrite = { entries, sync, acked: false, ...(clear && { clear }) };
     this.writes.push(w);
     // Called synchronously, so that the database numbers the writes in this order.
     return call().then(() => {
@@ -508,6 +523,13 @@ export class WriteHistory {
     // Per key, its writes in order: [write index, value or undefined for a delete].
     const history = new Map<string, [number, Buffer | undefined][]>();
     this.writes.forEach((w, i) => {
+      // A clear is a delete, at its index, of every key in its range written before it.
+      if (w.clear !== undefined) {
+        for (const [id, h] of history) {
+          const k = Buffer.from(id, 'latin1');
+          if (Buffer.compare(k, w.clear.gte) >= 0 && Buffer.compare(k, w.clear.lt) < 0) h.push([i, undefined]);
+        }
+      }
       for (const e of w.entries) {
         const id = e.key.toString('latin1');
         let h = history.get(id);
@@ -604,6 +626,7 @@ const SWEEP_REOPEN_AT = 24;
 type SweepStep =
   | { kind: 'put'; key: Buffer; fillerBytes: number; sync: boolean }
   | { kind: 'del'; key: Buffer; sync: boolean }
+  | { kind: 'clear'; gte: Buffer; lt: Buffer; sync: boolean }
   | { kind: 'batch'; ops: { key: Buffer; del: boolean; fillerBytes: number }[]; sync: boolean };
 
 interface SweepScript {
@@ -623,7 +646,13 @@ function makeSweepScript(seed: number): SweepScript {
       const sync = i === syncAt || (syncAt >= 0 && rng.chance(0.05));
       const r = rng.float();
       if (r < 0.1) steps.push({ kind: 'del', key: key(), sync });
-      else if (r < 0.25) {
+      else if (r < 0.12) {
+        // A range deletion of up to a tenth of the keys.
+        const a = rng.int(SWEEP_KEYS);
+        const b = Math.min(SWEEP_KEYS, a + rng.range(1, SWEEP_KEYS / 10));
+        const name = (n: number) => Buffer.from(`key-${String(n).padStart(4, '0')}`);
+        steps.push({ kind: 'clear', gte: name(a), lt: name(b), sync });
+      } else if (r < 0.25) {
         const keys = new Map<string, Buffer>();
         const n = rng.range(2, 5);
         while (keys.size < n) {
@@ -671,6 +700,7 @@ async function runSweepWorkload(dir: string, ffs: FaultInjectingFileSystem, scri
         let p: Promise<void>;
         if (step.kind === 'put') p = history.put(d, step.key, WriteHistory.value(index, 0, step.key, filler.bytes(step.fillerBytes)), step.sync);
         else if (step.kind === 'del') p = history.del(d, step.key, step.sync);
+        else if (step.kind === 'clear') p = history.clear(d, step.gte, step.lt, step.sync);
         else {
           const entries = step.ops.map((o, j) => ({ key: o.key, value: o.del ? undefined : WriteHistory.value(index, j, o.key, filler.bytes(o.fillerBytes)) }));
           p = history.batch(d, entries, step.sync);

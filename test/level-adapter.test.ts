@@ -77,6 +77,58 @@ test('clear() deletes a range of several batches, with limit and reverse', async
   await db.close();
 });
 
+/** Fills 20,000 keys, then issues clear(options) and, right behind it, 300 puts into the range; returns the keys left. */
+async function clearUnderWrites(clearOptions: object): Promise<{ left: string[]; during: Set<string> }> {
+  const db = new StrataLevel(tempDir(), { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+  const keys = Array.from({ length: 20_000 }, (_, i) => `k${String(i).padStart(6, '0')}`);
+  for (let i = 0; i < keys.length; i += 2000) await db.batch(keys.slice(i, i + 2000).map((key) => ({ type: 'put' as const, key, value: 'old' })));
+  const during = new Set<string>();
+  const cleared = db.clear(clearOptions);
+  // Issued after clear(), in the same turn: each write must land after it.
+  const writes = Array.from({ length: 300 }, (_, i) => {
+    const key = keys[(i * 6151) % keys.length]!;
+    during.add(key);
+    return db.put(key, 'during');
+  });
+  await Promise.all([cleared, ...writes]);
+  const left = await db.keys().all();
+  for (const key of left) assert.is(await db.get(key), 'during', key);
+  await db.close();
+  return { left, during };
+}
+
+test('clear() is one atomic write: writes issued after it all survive, every older key is gone', async () => {
+  const { left, during } = await clearUnderWrites({ gte: 'k', lt: 'l' });
+  assert.equal(left, [...during].sort());
+});
+
+test('clear() with a limit reads and deletes in batches, which is not atomic: writes issued after it may be deleted', async () => {
+  // The contrast that shows what the test above checks: the batched path loses writes.
+  const { left, during } = await clearUnderWrites({ gte: 'k', lt: 'l', limit: 1_000_000 });
+  assert.ok(left.length < during.size, `${left.length} of ${during.size} writes survived`);
+});
+
+test('approximateSize() and compactRange() as classic-level has them: a clear()ed range returns its bytes', async () => {
+  const db = new StrataLevel(tempDir(), { blockBytes: 1024 });
+  assert.equal(db.supports.additionalMethods, { approximateSize: true, compactRange: true });
+  const keys = Array.from({ length: 4000 }, (_, i) => `k${String(i).padStart(5, '0')}`);
+  for (let i = 0; i < keys.length; i += 1000) await db.batch(keys.slice(i, i + 1000).map((key) => ({ type: 'put' as const, key, value: `value of ${key} `.repeat(6) })));
+  await db.compactRange('k', 'l');
+  const all = await db.approximateSize('k', 'l');
+  assert.ok(all > 50_000, `${all} bytes`);
+  const half = await db.approximateSize(keys[0]!, keys[2000]!);
+  assert.ok(Math.abs(half - all / 2) < all / 8, `${half} of ${all}`);
+  await db.clear({ gte: keys[0]!, lt: keys[2000]! });
+  await db.compactRange(keys[0]!, keys[3999]!);
+  const after = await db.approximateSize('k', 'l');
+  assert.ok(after < all * 0.6, `after clear and compactRange: ${after} of ${all}`);
+  assert.is((await db.keys().all()).length, 2000);
+  assert.instance(await rejection((db.approximateSize as (a: string) => Promise<number>)('k')), TypeError);
+  await db.close();
+  const closed = await rejection(db.approximateSize('a', 'b'));
+  assert.is(closed.code, 'LEVEL_DATABASE_NOT_OPEN');
+});
+
 test('a second open of the same directory fails with LEVEL_LOCKED as the cause', async () => {
   const location = tempDir();
   const first = new StrataLevel(location);

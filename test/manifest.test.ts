@@ -20,6 +20,7 @@ const table = (fileNumber: number, smallest: string, largest: string, seqs: [num
   largestSeq: seqs[1],
   entries: 10,
   deletions: 2,
+  rangeDeletions: fileNumber % 3 === 0 ? 4 : 0,
 });
 
 test('a version edit round trips, numbers up to 2^53 included', () => {

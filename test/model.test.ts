@@ -1,9 +1,10 @@
 // A randomized model test: thousands of seeded operations against the public API, each checked
 // against a plain sorted map. Writes (single, batched, concurrent), reads (get, getSync,
 // iterators with random bounds, direction, limit and seeks), snapshots read long after they
-// were taken, iterators kept open across writes and flushes, flushes, and close + reopen.
-// Merges too (alone, in batches, bursts and transactions), with an operator that joins operands
-// in order (test/merge-operator-fixture.ts), so an operand lost, doubled or out of order shows.
+// were taken, iterators kept open across writes and flushes, flushes, and close + reopen;
+// range deletions (db.clear() and clears inside batches) among all of them. Merges too (alone,
+// in batches, bursts and transactions), with an operator that joins operands in order
+// (test/merge-operator-fixture.ts), so an operand lost, doubled or out of order shows.
 //
 // A small memtable budget (the minimum, 64 KiB) and some 100 KB values make memtables rotate
 // and level-0 tables pile up during a run, so reads merge many sources.
@@ -59,6 +60,7 @@ const OP_WEIGHTS = {
   put: 25,
   del: 8,
   merge: 6,
+  clear: 2,
   batch: 8,
   burst: 4,
   transaction: 4,
@@ -81,7 +83,9 @@ type OpName = keyof typeof OP_WEIGHTS;
 const MAX_LINGERING = 4;
 const MAX_SNAPSHOTS = 6;
 
-type WriteOp = { type: 'put' | 'merge'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
+type WriteOp = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'merge'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
+type ClearRange = { gt?: Buffer; gte?: Buffer; lt?: Buffer; lte?: Buffer };
+type BatchOp = WriteOp | ({ type: 'clear' } & ClearRange);
 
 /** The expected behaviour of one iterator: its entries (no limit) in its order, a position and the limit. */
 class ModelCursor {
@@ -236,12 +240,29 @@ class Run {
   // -------------------------------------------------------------------------------------------
   // Model updates
 
-  applyToModel(model: SortedModel, ops: readonly WriteOp[]): void {
+  applyToModel(model: SortedModel, ops: readonly BatchOp[]): void {
     for (const op of ops) {
       if (op.type === 'put') model.set(op.key, op.value);
       else if (op.type === 'merge') model.set(op.key, concatOperand(model.get(op.key), op.value));
-      else model.delete(op.key);
+      else if (op.type === 'del') model.delete(op.key);
+      else model.clear(op);
     }
+  }
+
+  /** A clear's range: random bounds (a lower bound above the upper one when `inverted` allows it). */
+  clearRange(inverted: boolean): ClearRange {
+    const o = this.rangeOptions();
+    const r: ClearRange = {};
+    for (const b of ['gt', 'gte', 'lt', 'lte'] as const) if (o[b] !== undefined) r[b] = o[b];
+    const lower = r.gt ?? r.gte;
+    const upper = r.lt ?? r.lte;
+    if (!inverted && lower !== undefined && upper !== undefined && Buffer.compare(lower, upper) > 0) {
+      const lowerName = r.gt !== undefined ? 'gt' : 'gte';
+      const upperName = r.lt !== undefined ? 'lt' : 'lte';
+      r[lowerName] = upper;
+      r[upperName] = lower;
+    }
+    return r;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -270,12 +291,25 @@ class Run {
         this.applyToModel(this.model, [{ type: 'merge', key, value: operand }]);
         return `merge ${show(key)} ${show(operand)}`;
       }
+      case 'clear': {
+        const range = this.clearRange(true);
+        const lower = range.gt ?? range.gte;
+        const upper = range.lt ?? range.lte;
+        if (lower !== undefined && upper !== undefined && Buffer.compare(lower, upper) > 0) {
+          await expectCode(() => this.db.clear(range, this.syncOption()), 'INVALID_ARGUMENT', `clear(${Run.describeRange(range)})`);
+          return `clear(${Run.describeRange(range)}): refused`;
+        }
+        await this.db.clear(range, this.syncOption());
+        this.model.clear(range);
+        return `clear(${Run.describeRange(range)})`;
+      }
       case 'batch': {
-        const ops: WriteOp[] = [];
+        const ops: BatchOp[] = [];
         const n = rng.range(1, 10);
-        for (let i = 0; i < n; i++) ops.push(this.writeOp());
+        for (let i = 0; i < n; i++) ops.push(rng.chance(0.05) ? { type: 'clear', ...this.clearRange(false) } : this.writeOp());
         // Now and then the same key twice in one batch: the later entry wins.
-        if (rng.chance(0.2)) ops.push({ type: 'put', key: ops[0]!.key, value: this.value() });
+        const first = ops.find((o): o is WriteOp => o.type !== 'clear');
+        if (first !== undefined && rng.chance(0.2)) ops.push({ type: 'put', key: first.key, value: this.value() });
         await this.db.batch(ops, this.syncOption());
         this.applyToModel(this.model, ops);
         return `batch of ${ops.length}`;

@@ -248,6 +248,8 @@ test('a flipped byte anywhere in a table gives CORRUPTION on open or on the read
       { what: 'a data block in the middle', at: Math.floor(t.filter.offset / 2) },
       { what: 'the trailer of the last data block', at: t.filter.offset - 1 },
       { what: 'the filter block', at: t.filter.offset + Math.floor(t.filter.size / 2) },
+      { what: 'the meta-index block', at: t.metaIndex!.offset + Math.floor(t.metaIndex!.size / 2) },
+      { what: 'the meta-index handle in the footer', at: t.size - FOOTER_BYTES + 4 },
       { what: 'the properties block', at: t.properties.offset + Math.floor(t.properties.size / 2) },
       { what: 'the index block', at: t.index.offset + Math.floor(t.index.size / 2) },
       { what: 'the first byte of the index block', at: t.index.offset },

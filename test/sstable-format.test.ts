@@ -139,7 +139,7 @@ function handTable(formatVersion = 1): Buffer {
   return Buffer.concat([frame(DATA_BLOCK), frame(filter), frame(properties), frame(index), footer]);
 }
 
-test('a table written by hand from the format opens and answers reads, and the builder writes the same bytes', async () => {
+test('a version 1 table written by hand from the format opens and answers reads', async () => {
   const bytes = handTable();
   assert.is(bytes.length, 244);
   const reader = TableReader.open(new MemoryFile('hand.sst', bytes), 1, undefined);
@@ -152,9 +152,12 @@ test('a table written by hand from the format opens and answers reads, and the b
     rawKeyBytes: 17,
     rawValueBytes: 4,
     dataBlocks: 1,
+    rangeDeletions: 0,
+    earliestExpiryMs: 0,
     smallestKey: new Uint8Array(Buffer.from('apple')),
     largestKey: new Uint8Array(Buffer.from('apricot')),
   });
+  assert.equal(reader.rangeTombstones, []);
   const get = (key: string, seq: number) => {
     const e = reader.get(Buffer.from(key), seq);
     return e && `${e.seq}/${e.kind}/${Buffer.from(e.value)}`;
@@ -164,15 +167,98 @@ test('a table written by hand from the format opens and answers reads, and the b
   assert.is(get('apple', 2), undefined);
   assert.is(get('apricot', 5), '5/1/x');
   assert.is(get('banana', 5), undefined);
+});
+
+/** The version 2 layout: the same entries, a range tombstone ["b", "c") at 6, a meta-index. */
+function handTableV2(): Buffer {
+  const filter = handFilter(['apple', 'apricot'], 10); // 9 bytes
+  const rangeDel = hex(`
+    01                         # one tombstone
+    06 00 00 00 00 00 00 00    # seq 6
+    01 62 | 01 | 01 63         # start "b", has an end, end "c"
+  `);
+  const metaIndex = hex(`
+    02                                           # two blocks, by name
+    06 66 69 6c 74 65 72 | 45 09                 # "filter" -> 69, 9
+    08 72 61 6e 67 65 64 65 6c | 53 0e           # "rangedel" -> 83, 14
+  `);
+  const properties = hex(`
+    02 00 00 00                # formatVersion 2
+    03 00 00 00 00 00 00 00    # entries 3
+    01 00 00 00 00 00 00 00    # deletions 1
+    03 00 00 00 00 00 00 00    # smallestSeq 3
+    07 00 00 00 00 00 00 00    # largestSeq 7
+    11 00 00 00 00 00 00 00    # rawKeyBytes 17
+    04 00 00 00 00 00 00 00    # rawValueBytes 4
+    01 00 00 00                # dataBlocks 1
+    01 00 00 00 00 00 00 00    # rangeDeletions 1
+    00 00 00 00 00 00 00 00    # earliestExpiryMs 0: no put with a ttl
+    05 61 70 70 6c 65          # smallestKey "apple"
+    00 | 01 63                 # largestKey, a key: "c", the tombstone's end
+  `);
+  const index = hex(`
+    00 07 02 | 61 70 72 69 63 6f 74 | 05 00 00 00 00 00 00 00 | 01 | 00 40
+    00 00 00 00 | 01 00 00 00
+  `);
+  // Frames: data @0 (64 + 5), filter @69 (9 + 5), range-del @83 (14 + 5), meta-index @102
+  // (21 + 5), properties @128 (81 + 5), index @214 (29 + 5), footer @248.
+  const footerBody = hex(`
+    66 00 00 00 00 00 00 00 | 15 00 00 00    # meta-index handle: 102, 21
+    80 00 00 00 00 00 00 00 | 51 00 00 00    # properties handle: 128, 81
+    d6 00 00 00 00 00 00 00 | 1d 00 00 00    # index handle: 214, 29
+  `);
+  const tail = Buffer.concat([footerBody, u32(2), hex('73 74 72 61 74 61 d8 5e')]);
+  const footer = Buffer.concat([u32(xxh32(tail)), tail]);
+  return Buffer.concat([frame(DATA_BLOCK), frame(filter), frame(rangeDel), frame(metaIndex), frame(properties), frame(index), footer]);
+}
+
+test('a version 2 table written by hand from the format opens with its range tombstone, and the builder writes the same bytes', async () => {
+  const bytes = handTableV2();
+  assert.is(bytes.length, 300);
+  const reader = TableReader.open(new MemoryFile('hand2.sst', bytes), 1, undefined);
+  assert.is(reader.properties.formatVersion, 2);
+  assert.is(reader.properties.rangeDeletions, 1);
+  assert.equal(Buffer.from(reader.properties.largestKey).toString(), 'c');
+  assert.equal(
+    reader.rangeTombstones.map((t) => [Buffer.from(t.start).toString(), t.end && Buffer.from(t.end).toString(), t.seq]),
+    [['b', 'c', 6]],
+  );
+  const e = reader.get(Buffer.from('apple'), 100);
+  assert.is(e && Buffer.from(e.value).toString(), 'red');
 
   const out = new MemoryWritable('built.sst');
   const builder = new TableBuilder(out, { restartInterval: 2, compression: 'none', bloomBitsPerKey: 10 });
   builder.add(Buffer.from('apple'), 7, ValueKind.Put, Buffer.from('red'));
+  builder.addRangeTombstone({ start: Buffer.from('b'), end: Buffer.from('c'), seq: 6 });
   builder.add(Buffer.from('apple'), 3, ValueKind.Delete, Buffer.alloc(0));
   builder.add(Buffer.from('apricot'), 5, ValueKind.Put, Buffer.from('x'));
   const { fileSize } = await builder.finish();
-  assert.is(fileSize, 244);
+  assert.is(fileSize, 300);
   assert.is(out.bytes.toString('hex'), bytes.toString('hex'));
+});
+
+test('a table of range tombstones only has no data block and opens', async () => {
+  const out = new MemoryWritable('only.sst');
+  const builder = new TableBuilder(out, {});
+  builder.addRangeTombstone({ start: Buffer.from('m'), end: undefined, seq: 9 });
+  builder.addRangeTombstone({ start: Buffer.from('a'), end: Buffer.from('b'), seq: 4 });
+  const { properties } = await builder.finish();
+  assert.is(properties.entries, 0);
+  assert.is(properties.dataBlocks, 0);
+  const reader = TableReader.open(new MemoryFile('only.sst', out.bytes), 1, undefined);
+  assert.is(reader.properties.rangeDeletions, 2);
+  assert.equal(Buffer.from(reader.properties.smallestKey).toString(), 'a');
+  assert.is(reader.properties.largestKey.length, 64 * 1024 + 1, 'above every key');
+  // Stored as one byte, not as the key: the whole table is small.
+  assert.ok(out.bytes.length < 300, `${out.bytes.length} bytes`);
+  assert.equal(reader.rangeTombstones.map((t) => [Buffer.from(t.start).toString(), t.end && Buffer.from(t.end).toString(), t.seq]), [['a', 'b', 4], ['m', undefined, 9]]);
+  assert.is(reader.get(Buffer.from('a'), 100), undefined);
+  const it = reader.iterator();
+  it.seekToFirst();
+  assert.not.ok(it.valid());
+  it.seek(Buffer.from('m'));
+  assert.not.ok(it.valid());
+  it.close();
 });
 
 test('a table of an unknown format version is refused with NOT_SUPPORTED', () => {
@@ -270,7 +356,7 @@ test('a damaged data block is reported by get() and iteration, naming the file a
 });
 
 for (const [name, region] of [
-  ['filter', 'filter'],
+  ['meta-index', 'meta'],
   ['properties', 'properties'],
   ['index', 'index'],
 ] as const) {

@@ -225,7 +225,7 @@ for (const [name, options, cached] of variants) {
     assert.is(p.largestSeq, Math.max(...entries.map((e) => e.seq)));
     assert.is(p.rawKeyBytes, entries.reduce((n, e) => n + e.key.length, 0));
     assert.is(p.rawValueBytes, entries.reduce((n, e) => n + e.value.length, 0));
-    assert.is(p.formatVersion, 1);
+    assert.is(p.formatVersion, 2);
     assert.ok(p.dataBlocks > 1);
     checkTable(reader, entries, 3);
     reader.close();

@@ -10,8 +10,8 @@
 //   compactRange() or close();
 // - take a new write, and keep it and everything else over one more reopen.
 //
-// The workload (crashPointSweep in helpers.ts): open; 48 bursts of 14 concurrent puts, deletes
-// and batches, each burst with at least one sync: true write (group commit); with 64 KiB
+// The workload (crashPointSweep in helpers.ts): open; 48 bursts of 14 concurrent puts, deletes,
+// range deletions (clear) and batches, each burst with at least one sync: true write (group commit); with 64 KiB
 // memtables, 2 level-0 files per compaction, 128 KiB level 1 and 64 KiB files it rotates WALs,
 // flushes and compacts (inline: with a custom fs every job runs on the main thread, so the fault
 // FS sees every call); a flush() and a compactRange() midway, a close() and a reopen midway (so

@@ -373,7 +373,7 @@ test('dump recognizes a copied table, MANIFEST or WAL by its content', () =>
     fs.copyFileSync(table, copy);
     let r = await run('dump', '--limit', '1', copy);
     expectCode(r, 0);
-    assert.match(r.out[0]!, 'table format v1');
+    assert.match(r.out[0]!, 'table format v2');
     fs.copyFileSync(newestFile(dir, 'MANIFEST-'), copy);
     r = await run('dump', copy);
     expectCode(r, 0);

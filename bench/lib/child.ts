@@ -83,6 +83,7 @@ async function runJob(job: Job): Promise<JobResult> {
     ...(outcome.writes !== undefined ? { writes: outcome.writes } : {}),
     ...(outcome.retries !== undefined ? { retries: outcome.retries } : {}),
     ...(outcome.feed !== undefined ? { feed: outcome.feed } : {}),
+    ...(outcome.phases !== undefined ? { phases: outcome.phases } : {}),
     storeStats,
   };
 }

@@ -36,6 +36,16 @@
 //                     delivered, and the lag from a put's resolution to its change's delivery
 //                     (0 when the change came first). The consumer reads every key and value,
 //                     as a projection would.
+//   clearrange        a fresh database of num keys (loaded in random order and compacted before
+//                     the clock starts), then: clear the lower half in one call (Store.clear,
+//                     timed); readrandom and seekrandom of `ops` each over the whole key space;
+//                     compact (Store.compact), with the directory's size before and after;
+//                     the same reads again; then the same reads on a second database that only
+//                     ever held the upper half (loaded and compacted the same way). Figures in
+//                     JobResult.phases; the one operation is the clear.
+//   ttl               num puts with a ttl of TTL_MS (Store.putWithTtl, batches of 1,000 in
+//                     flight), the directory's size, a wait until they expired, compact: the
+//                     size after (JobResult.phases)
 //
 // "Existing keys" are those fillrandom wrote to the main database: key numbers
 // fillOrder[0..keySpace-1] (Job.keySpace), all of them unless the time limit stopped it.
@@ -46,7 +56,9 @@
 // a server does between requests); without that, stores whose calls are synchronous would run
 // a whole workload on microtasks and starve timers and I/O.
 
-import type { BatchPut, Seeker, Store } from '../stores/index.js';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { STORES, type BatchPut, type Seeker, type Store } from '../stores/index.js';
 import type { FeedFigures, Job } from './job.js';
 import { KEY_BYTES, makeKey, permutation, Random, ValueSource } from './keys.js';
 import { LatencyRecorder, mainThreadCpuMs } from './measure.js';
@@ -59,6 +71,8 @@ const TRANSFER_START_BALANCE = 1_000_000;
 export const SCAN_CHUNK = 1000;
 export const LARGE_READS = 64;
 const LARGE_SIZES_MIB = [1, 2, 4, 8, 16, 32, 64];
+/** The ttl workload's time-to-live. */
+export const TTL_MS = 1000;
 const TURN_EVERY = 100;
 
 export interface DriverContext {
@@ -84,6 +98,8 @@ export interface DriverOutcome {
   /** The figure to report as ops/s, where it is not ops over the whole run (changes). */
   opsPerSec?: number;
   feed?: FeedFigures;
+  /** clearrange, ttl: figures of their phases (JobResult.phases). */
+  phases?: Record<string, number>;
 }
 
 /** A prepared workload: inputs built before the store opens, then run() timed. */
@@ -465,6 +481,115 @@ function incr(job: Job): Driver {
   };
 }
 
+/**
+ * Bytes of the files under `dir` (apparent sizes, recursive): all of them, and the table files
+ * alone (.sst, LevelDB's .ldb). stratadb keeps up to 64 MiB of WAL for the change feed
+ * (changeRetention), which the total counts and the tables do not.
+ */
+function directoryBytes(dir: string): { total: number; tables: number } {
+  let total = 0;
+  let tables = 0;
+  for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    const st = statSync(join(dir, name));
+    if (!st.isFile()) continue;
+    total += st.size;
+    if (name.endsWith('.sst') || name.endsWith('.ldb')) tables += st.size;
+  }
+  return { total, tables };
+}
+
+function recordSize(phases: Record<string, number>, name: string, dir: string): void {
+  const { total, tables } = directoryBytes(dir);
+  phases[`${name}Bytes`] = total;
+  phases[`${name}TablesBytes`] = tables;
+}
+
+/** Loads keys lo..hi-1 in a random order, in batches of BATCH_SIZE (8 in flight), then compacts. */
+async function loadRange(store: Store, job: Job, lo: number, hi: number): Promise<void> {
+  const order = permutation(hi - lo, randomFor(job.seed, job.workload, 'load'));
+  const values = new ValueSource(job.valueBytes, randomFor(job.seed, job.workload, 'values'));
+  let next = 0;
+  const loop = async () => {
+    while (next < order.length) {
+      const at = next;
+      next = Math.min(order.length, next + BATCH_SIZE);
+      const puts: BatchPut[] = [];
+      for (let i = at; i < next; i++) puts.push({ type: 'put', key: makeKey(lo + order[i]!), value: values.next() });
+      await store.batch(puts, false);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, loop));
+  await store.compact!();
+}
+
+/** readrandom and seekrandom of `n` each over keys 0..keySpace-1: their rates (ops/s) and hits. */
+async function readPhase(store: Store, job: Job, keySpace: number, n: number, salt: string): Promise<{ getsPerSec: number; seeksPerSec: number; found: number }> {
+  const random = randomFor(job.seed, job.workload, salt);
+  const keys = Array.from({ length: n }, () => makeKey(random.below(keySpace)));
+  const inFlight = Math.max(1, Math.min(job.inFlight, n));
+  const ctx: DriverContext = { store, job, latency: new LatencyRecorder(), progress: { done: 0 } };
+  let found = 0;
+  let t = performance.now();
+  await inFlightLoops(n, inFlight, ctx, Infinity, async (i) => {
+    if ((await store.get(keys[i]!)) >= 0) found++;
+  });
+  const getsPerSec = n / ((performance.now() - t) / 1000);
+  const seekers: Seeker[] = Array.from({ length: inFlight }, () => store.seeker());
+  t = performance.now();
+  try {
+    await inFlightLoops(n, inFlight, ctx, Infinity, (i, loop) => seekers[loop]!.seek(keys[i]!));
+  } finally {
+    for (const s of seekers) await s.close();
+  }
+  const seeksPerSec = n / ((performance.now() - t) / 1000);
+  return { getsPerSec, seeksPerSec, found };
+}
+
+function clearrange(job: Job): Driver {
+  const keys = job.fillOps;
+  const half = Math.floor(keys / 2);
+  return {
+    async setup(store) {
+      if (store.clear === undefined || store.compact === undefined) throw new Error(`${store.name} has no clear() or compaction in this bench`);
+      await loadRange(store, job, 0, keys);
+    },
+    async run(ctx) {
+      const { store } = ctx;
+      const phases: Record<string, number> = {};
+      let t = performance.now();
+      await store.clear!(makeKey(0), makeKey(half));
+      phases['clearMs'] = performance.now() - t;
+      ctx.latency.record(phases['clearMs']);
+      ctx.progress.done++;
+      const before = await readPhase(store, job, keys, job.reads, 'before');
+      phases['getsPerSecBeforeCompaction'] = before.getsPerSec;
+      phases['seeksPerSecBeforeCompaction'] = before.seeksPerSec;
+      recordSize(phases, 'sizeBeforeCompaction', job.dir);
+      t = performance.now();
+      await store.compact!();
+      phases['compactMs'] = performance.now() - t;
+      recordSize(phases, 'sizeAfterCompaction', job.dir);
+      const after = await readPhase(store, job, keys, job.reads, 'after');
+      phases['getsPerSecAfterCompaction'] = after.getsPerSec;
+      phases['seeksPerSecAfterCompaction'] = after.seeksPerSec;
+      // A database that never held the cleared keys, read the same way.
+      const baselineDir = `${job.dir}-never-held`;
+      const baseline = await STORES[job.store].open(baselineDir, { durable: false, shards: job.shards });
+      try {
+        await loadRange(baseline, job, half, keys);
+        const never = await readPhase(baseline, job, keys, job.reads, 'after');
+        phases['getsPerSecNeverHeld'] = never.getsPerSec;
+        phases['seeksPerSecNeverHeld'] = never.seeksPerSec;
+        recordSize(phases, 'sizeNeverHeld', baselineDir);
+      } finally {
+        await baseline.close();
+        rmSync(baselineDir, { recursive: true, force: true });
+      }
+      return { ops: 1, latencyPer: 'clear() of half the keys', userBytes: 0, userWriteBytes: 0, found: after.found, phases };
+    },
+  };
+}
+
 const CHANGES_PHASES = [false, true, true, false] as const;
 
 function changes(job: Job): Driver {
@@ -570,6 +695,37 @@ function changes(job: Job): Driver {
   };
 }
 
+function ttl(job: Job): Driver {
+  const values = new ValueSource(job.valueBytes, randomFor(job.seed, job.workload, 'values'));
+  return {
+    async setup(store) {
+      if (store.putWithTtl === undefined || store.compact === undefined) throw new Error(`${store.name} has no time-to-live in this bench`);
+    },
+    async run(ctx) {
+      const { store } = ctx;
+      const phases: Record<string, number> = {};
+      const t = performance.now();
+      const ops = await inFlightLoops(job.ops, 64, ctx, deadlineOf(job), (i) => store.putWithTtl!(makeKey(i), values.next(), TTL_MS));
+      phases['fillMs'] = performance.now() - t;
+      recordSize(phases, 'sizeBeforeExpiry', job.dir);
+      // The last put expires TTL_MS after it was made.
+      const wait = TTL_MS - (performance.now() - t - phases['fillMs']);
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait + 10));
+      const c = performance.now();
+      await store.compact!();
+      phases['compactMs'] = performance.now() - c;
+      recordSize(phases, 'sizeAfterExpiry', job.dir);
+      let left = 0;
+      await store.scan(SCAN_CHUNK, async (n) => {
+        left += n;
+      });
+      phases['keysLeft'] = left;
+      const bytes = ops * (KEY_BYTES + job.valueBytes);
+      return { ops, latencyPer: 'put with a ttl', userBytes: bytes, userWriteBytes: bytes, phases };
+    },
+  };
+}
+
 /** Builds the inputs of `job` (key orders, values) before the store opens. */
 export function prepareDriver(job: Job): Driver {
   switch (job.workload) {
@@ -611,6 +767,10 @@ export function prepareDriver(job: Job): Driver {
       return bulkload(job);
     case 'changes':
       return changes(job);
+    case 'clearrange':
+      return clearrange(job);
+    case 'ttl':
+      return ttl(job);
     default:
       throw new Error(`no driver for workload ${job.workload}`);
   }

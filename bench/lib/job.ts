@@ -33,6 +33,8 @@ export interface Job {
   shards: number;
   /** Seed of the run; each workload derives its own from it. */
   seed: number;
+  /** --reads: the reads of each of clearrange's read phases. */
+  reads: number;
 }
 
 export interface JobResult {
@@ -80,6 +82,8 @@ export interface JobResult {
   retries?: number;
   /** changes: the writers without and with the feed, and the feed itself (drivers.ts, changes). */
   feed?: FeedFigures;
+  /** clearrange, ttl: the figures of their phases (latencies in ms, rates in ops/s, sizes in bytes). */
+  phases?: Record<string, number>;
   storeStats: Record<string, unknown>;
 }
 

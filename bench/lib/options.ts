@@ -21,6 +21,8 @@ export const WORKLOAD_NAMES = [
   'readlarge',
   'bulkload',
   'changes',
+  'clearrange',
+  'ttl',
 ] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 

@@ -11,7 +11,7 @@
 // the time limit), so the jobs on it are made from the plan and that count (jobFor).
 
 import type { Job } from './job.js';
-import { INCR_COUNTERS, LARGE_READS, TRANSFER_ACCOUNTS, TRANSFER_IN_FLIGHT } from './drivers.js';
+import { INCR_COUNTERS, LARGE_READS, TRANSFER_ACCOUNTS, TRANSFER_IN_FLIGHT, TTL_MS } from './drivers.js';
 import { WORKLOAD_NAMES, type BenchOptions, type WorkloadName } from './options.js';
 
 export interface PlannedWorkload {
@@ -46,6 +46,8 @@ const EXECUTION_ORDER: readonly WorkloadName[] = [
   'readlarge',
   'bulkload',
   'changes',
+  'clearrange',
+  'ttl',
 ];
 
 /** Tables list workloads in the order options.ts declares them. */
@@ -70,6 +72,8 @@ const TITLES: Record<WorkloadName, string> = {
   bulkload: 'sorted pairs loaded in bulk (stratadb: db.ingest; LMDB: append puts in transactions; others: fillbatch)',
   changes: 'fillrandom without and with a live change feed consuming every write (phases: without, with, with, without)',
   transfer: `two-key read-modify-write transactions between ${TRANSFER_ACCOUNTS.toLocaleString('en-US')} accounts, ${TRANSFER_IN_FLIGHT} in flight`,
+  clearrange: 'clear half of num keys in one call; reads over the whole key space before and after compactRange, against a database that never held the cleared keys',
+  ttl: `fill num keys with a ${TTL_MS / 1000}-second ttl, wait for them to expire, compactRange: the space returned`,
 };
 
 export function syncOpsFor(options: BenchOptions, writers: number): number {
@@ -133,6 +137,13 @@ export function planWorkloads(options: BenchOptions): PlannedWorkload[] {
         // Four phases of num/2 puts: num with the feed, num without.
         if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: 2 * options.num, effect: 'adds' });
         break;
+      case 'clearrange':
+        // One operation, the clear; the fill is num keys (Job.fillOps), each read phase --reads.
+        if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: 1 });
+        break;
+      case 'ttl':
+        if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: options.num, inFlight: 64 });
+        break;
     }
   }
   return plan;
@@ -166,5 +177,6 @@ export function jobFor(p: PlannedWorkload, store: Job['store'], dir: string, opt
     maxSeconds: options.maxSeconds,
     shards: options.shards,
     seed: options.seed,
+    reads: options.reads,
   };
 }

@@ -62,6 +62,10 @@ export function resultLine(r: JobResult): string {
     }
   }
   if (r.retries !== undefined) parts.push(`${r.retries.toLocaleString('en-US')} retries (${((100 * r.retries) / Math.max(1, r.ops)).toFixed(2)}% of transactions)`);
+  if (r.phases !== undefined) {
+    const show = (name: string, v: number) => (name.endsWith('Bytes') ? `${name} ${(v / 2 ** 20).toFixed(1)} MiB` : name.endsWith('Ms') ? `${name} ${v.toFixed(2)}` : `${name} ${Math.round(v).toLocaleString('en-US')}`);
+    parts.push(`\n    ${Object.entries(r.phases).map(([k, v]) => show(k, v)).join(', ')}`);
+  }
   return parts.join('  ');
 }
 

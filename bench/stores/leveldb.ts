@@ -20,6 +20,8 @@ interface ClassicLevel {
   get(key: Buffer): Promise<Buffer | undefined>;
   iterator(): LevelIterator;
   getProperty(name: string): string;
+  clear(options: object): Promise<void>;
+  compactRange(start: Buffer, end: Buffer): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -65,6 +67,15 @@ class LevelStore implements Store {
 
   seeker(): Seeker {
     return nextvSeeker(this.#db.iterator() as unknown as NextvIterator);
+  }
+
+  /** classic-level's clear(): it reads the range and deletes what it read (not atomic). */
+  clear(gte: Buffer, lt: Buffer): Promise<void> {
+    return this.#db.clear({ gte, lt });
+  }
+
+  compact(): Promise<void> {
+    return this.#db.compactRange(Buffer.alloc(0), Buffer.alloc(64, 0xff));
   }
 
   stats(): Record<string, unknown> {

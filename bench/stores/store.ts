@@ -77,6 +77,12 @@ export interface Store {
    * Absent where the store has no such feed.
    */
   changes?(): AsyncIterableIterator<FeedChange>;
+  /** Deletes every key in [gte, lt) (clearrange). Absent where the store has no such call. */
+  clear?(gte: Buffer, lt: Buffer): Promise<unknown>;
+  /** Compacts the whole key space, returning the space of deleted data (clearrange, ttl). */
+  compact?(): Promise<void>;
+  /** A put that expires after `ttlMs` (ttl). Absent where the store has no time-to-live. */
+  putWithTtl?(key: Buffer, value: Buffer, ttlMs: number): Promise<unknown>;
   /** Store figures worth keeping (internal counters), read before close. */
   stats(): Record<string, unknown>;
   close(): Promise<void>;

@@ -82,6 +82,18 @@ class StrataStore implements Store {
     return this.#db.changes();
   }
 
+  clear(gte: Buffer, lt: Buffer): Promise<unknown> {
+    return this.#db.clear({ gte, lt });
+  }
+
+  compact(): Promise<void> {
+    return this.#db.compactRange();
+  }
+
+  putWithTtl(key: Buffer, value: Buffer, ttlMs: number): Promise<unknown> {
+    return this.#db.put(key, value, { ttl: ttlMs });
+  }
+
   stats(): Record<string, unknown> {
     return { ...this.#db.stats() };
   }

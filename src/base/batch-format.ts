@@ -4,9 +4,11 @@
 //   entry := kind u8 | keyLength varint32 | key | [valueLength varint32 | value]   (no value for a Delete)
 //
 // Entry i has sequence number firstSeq + i. kind is a ValueKind (0 Delete, 1 Put, 2 Merge: the
-// value is an operand).
+// value is an operand, 3 RangeDelete, 4 PutWithExpiry). A RangeDelete's key is its range's
+// start (included) and its value the range's end (excluded; empty for a range without an
+// end): range-tombstone.ts.
 
-import { getU32, getU64, getVarint, putU32, putU64, putVarint, varintLength } from './bytes.js';
+import { compareBytes, getU32, getU64, getVarint, putU32, putU64, putVarint, varintLength } from './bytes.js';
 import { StrataError } from './errors.js';
 import { isValueKind, ValueKind, type SeqNum } from './internal-key.js';
 
@@ -15,7 +17,7 @@ export const BATCH_HEADER_BYTES = 8 + 4;
 export interface BatchEntry {
   kind: ValueKind;
   key: Uint8Array;
-  /** Empty for a Delete; the operand for a Merge. */
+  /** Empty for a Delete; the operand for a Merge; a RangeDelete's end (empty: no end). */
   value: Uint8Array;
 }
 
@@ -81,6 +83,7 @@ export function decodeBatch(bytes: Uint8Array): DecodedBatch {
       if (valueLength < 0 || cursor.offset + valueLength > end) throw bad(`entry ${i} value length`);
       value = bytes.subarray(cursor.offset, cursor.offset + valueLength);
       cursor.offset += valueLength;
+      if (kind === ValueKind.RangeDelete && value.length > 0 && compareBytes(key, value) >= 0) throw bad(`entry ${i} is a range deletion whose end is not after its start`);
     }
     entries.push({ kind, key, value });
   }

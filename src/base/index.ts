@@ -8,5 +8,7 @@ export * from './internal-key.js';
 export * from './internal-iterator.js';
 export * from './batch-format.js';
 export * from './merge-operator.js';
+export * from './range-tombstone.js';
+export * from './ttl.js';
 export * from './merging-iterator.js';
 export * from './directories.js';

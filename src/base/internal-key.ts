@@ -11,14 +11,25 @@ export type SeqNum = number;
 /** Larger than any sequence number ever assigned; a read at MAX_SEQ sees everything. */
 export const MAX_SEQ: SeqNum = Number.MAX_SAFE_INTEGER;
 
-// Persisted in the WAL and in SSTs: never renumber. A Merge entry's value is one operand of
-// the database's merge operator (src/base/merge-operator.ts), applied on top of the older
-// versions of its key.
-export const ValueKind = { Delete: 0, Put: 1, Merge: 2 } as const;
+// Persisted in the WAL and in SSTs: never renumber.
+//   0 Delete, 1 Put: point entries (WAL and table data blocks).
+//   2 Merge: a point entry whose value is one operand of the database's merge operator
+//     (src/base/merge-operator.ts), applied on top of the older versions of its key.
+//   3 RangeDelete: a range tombstone (range-tombstone.ts). Only in WAL batches, where the
+//     entry's key is the range's start and its value the range's end (empty: no end); tables
+//     keep range tombstones in their range-deletion block, never in data blocks.
+//   4 PutWithExpiry: a put with a time-to-live, a point entry whose value starts with its
+//     expiry (ttl.ts).
+export const ValueKind = { Delete: 0, Put: 1, Merge: 2, RangeDelete: 3, PutWithExpiry: 4 } as const;
 export type ValueKind = (typeof ValueKind)[keyof typeof ValueKind];
 
 export function isValueKind(n: number): n is ValueKind {
-  return n === ValueKind.Delete || n === ValueKind.Put || n === ValueKind.Merge;
+  return n >= ValueKind.Delete && n <= ValueKind.PutWithExpiry && Number.isInteger(n);
+}
+
+/** Whether entries of `kind` may stand in a table's data block (point entries). */
+export function isPointKind(n: number): boolean {
+  return n === ValueKind.Delete || n === ValueKind.Put || n === ValueKind.Merge || n === ValueKind.PutWithExpiry;
 }
 
 export function compareInternal(keyA: Uint8Array, seqA: SeqNum, keyB: Uint8Array, seqB: SeqNum): number {

@@ -4,9 +4,10 @@
 //
 // The table is complete and fsynced, and its directory entry durable, before this resolves:
 // only then may a MANIFEST edit name it. Every version is kept: dropping versions that no
-// snapshot can see is compaction's work.
+// snapshot can see is compaction's work. The memtable's range tombstones go to the table's
+// range-deletion block, all of them: a level-0 table's key range then spans them.
 
-import { tableFileName, type FileSystem, type InternalIterator } from '../base/index.js';
+import { tableFileName, type FileSystem, type InternalIterator, type RangeTombstone } from '../base/index.js';
 import { tableMetaOf, type TableMeta } from '../manifest/index.js';
 import { Memtable, type SharedMemtable } from '../memtable/index.js';
 import { TableBuilder, type TableBuilderOptions } from '../sstable/index.js';
@@ -20,8 +21,9 @@ import { TableBuilder, type TableBuilderOptions } from '../sstable/index.js';
 const DRAIN_BYTES_FOR_LATENCY = 256 * 1024;
 
 /**
- * Writes every entry of `it` to table `fileNumber` in `dir`. Resolves to its metadata, or
- * undefined (and no file) when `it` is empty. On failure the partial file is removed.
+ * Writes every entry of `it` and every range tombstone of `rangeTombstones` to table
+ * `fileNumber` in `dir`. Resolves to its metadata, or undefined (and no file) when both are
+ * empty. On failure the partial file is removed.
  */
 export async function writeTable(
   fs: FileSystem,
@@ -29,12 +31,17 @@ export async function writeTable(
   fileNumber: number,
   it: InternalIterator,
   options: TableBuilderOptions,
+  rangeTombstones: readonly RangeTombstone[] = [],
 ): Promise<TableMeta | undefined> {
   it.seekToFirst();
-  if (!it.valid()) return undefined;
+  if (!it.valid() && rangeTombstones.length === 0) {
+    it.close();
+    return undefined;
+  }
   const path = tableFileName(dir, fileNumber);
   const builder = new TableBuilder(await fs.createWritable(path), options);
   try {
+    for (const t of rangeTombstones) builder.addRangeTombstone(t);
     for (; it.valid(); it.next()) {
       builder.add(it.key(), it.seq(), it.kind(), it.value());
       if (builder.pendingBytes >= DRAIN_BYTES_FOR_LATENCY) await builder.drain();
@@ -65,6 +72,7 @@ export interface FlushResult {
 }
 
 export async function flushMemtable(job: FlushJob, fs: FileSystem): Promise<FlushResult> {
-  const table = await writeTable(fs, job.dir, job.fileNumber, Memtable.fromShared(job.memtable).iterator(), job.builder);
+  const mem = Memtable.fromShared(job.memtable);
+  const table = await writeTable(fs, job.dir, job.fileNumber, mem.iterator(), job.builder, mem.rangeTombstones);
   return { table };
 }

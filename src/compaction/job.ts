@@ -15,6 +15,20 @@
 // A seq above the last snapshot (written but not yet published when the job started) gets a
 // stripe of its own, so it is kept.
 //
+// Range tombstones (src/base/range-tombstone.ts) of the input tables:
+//   3. a version covered by a tombstone of the inputs that is newer than it and in its
+//      stripe is seen by nobody (every reader that sees the version sees the tombstone): it
+//      goes, as the older versions of its key in that stripe do by rule 1;
+//   4. a tombstone in stripe 0 over a key range that no file below the output level meets
+//      has nothing older left to hide (rule 3 dropped what it covered here): it goes.
+//      Every other tombstone is written, whole, to the output whose keys it meets first; an
+//      output is never cut inside a tombstone written to it, so the outputs' key ranges
+//      (widened to their tombstones: properties.ts) stay disjoint.
+//
+// Compaction filters (filters.ts), applied to each version that rule 1 keeps and rule 3 does
+// not drop: a filter may make it a Delete of its key (an expired put, for the ttl filter),
+// which rule 2 then treats as any Delete.
+//
 // Invariants of the outputs: in internal order across files; one user key's versions are
 // never split between two files (a level's files then have disjoint user-key ranges); each
 // file is fsynced, and the directory once after the last, before this resolves. On failure
@@ -24,17 +38,23 @@ import {
   compareBytes,
   invariant,
   loadMergeOperator,
+  MAX_SEQ,
   MergingIterator,
+  RangeTombstoneSet,
+  tombstoneOverlaps,
+  tombstoneUpperKey,
   tableFileName,
   ValueKind,
   type FileSystem,
   type InternalIterator,
   type MergeOperatorSpec,
+  type RangeTombstone,
   type SeqNum,
 } from '../base/index.js';
 import { MergeFold, type FoldedEntry } from './merge-fold.js';
 import { tableMetaOf, type TableMeta } from '../manifest/index.js';
 import { TableBuilder, TableReader, type TableBuilderOptions } from '../sstable/index.js';
+import { makeFilters, type CompactionFilterSpec } from './filters.js';
 
 /** Everything here crosses postMessage: plain objects, arrays, numbers and Uint8Arrays only. */
 export interface CompactionJob {
@@ -56,6 +76,8 @@ export interface CompactionJob {
   /** An output is cut once its estimated size reaches this, at a user-key boundary only. */
   targetFileBytes: number;
   builder: TableBuilderOptions;
+  /** Compaction filters to apply (filters.ts); none when absent. */
+  filters?: CompactionFilterSpec[];
   /**
    * File numbers reserved for the outputs, used in order. Running out is a bug of the caller
    * (invariant error); outputFilesToReserve() says how many to reserve.
@@ -88,6 +110,12 @@ export interface CompactionResult {
   droppedVersions: number;
   /** Tombstones dropped because nothing older could lie beneath them (rule 2). */
   droppedTombstones: number;
+  /** Versions dropped because a range tombstone covers them (rule 3). */
+  droppedByRangeTombstones: number;
+  /** Range tombstones dropped (rule 4). */
+  droppedRangeTombstones: number;
+  /** Versions each filter made deletions, by filter name (dropped, or written as a Delete). */
+  filtered: Partial<Record<CompactionFilterSpec['kind'], number>>;
 }
 
 /**
@@ -115,10 +143,22 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
   invariant(job.targetFileBytes > 0, `targetFileBytes must be positive, not ${job.targetFileBytes}`);
 
   const fold = new MergeFold(job.mergeOperator === undefined ? undefined : await loadMergeOperator(job.mergeOperator));
-  const { iterator, bytesRead } = openInputs(job, fs);
+  const { iterator, bytesRead, rangeTombstones } = openInputs(job, fs);
   const deeper = new DeeperRanges(job.deeperRanges);
-  const output = new OutputWriter(job, fs);
-  const stats = { entriesIn: 0, entriesOut: 0, droppedVersions: 0, droppedTombstones: 0 };
+  const covering = new RangeTombstoneSet(rangeTombstones);
+  const keptTombstones = rangeTombstones.filter((t) => stripeOf(job.snapshots, t.seq) !== 0 || job.deeperRanges.some(([lo, hi]) => tombstoneOverlaps(t, lo, hi)));
+  const output = new OutputWriter(job, fs, keptTombstones);
+  const stats = {
+    entriesIn: 0,
+    entriesOut: 0,
+    droppedVersions: 0,
+    droppedTombstones: 0,
+    droppedByRangeTombstones: 0,
+    droppedRangeTombstones: rangeTombstones.length - keptTombstones.length,
+  };
+  const filters = makeFilters(job.filters ?? []);
+  const filtered: CompactionResult['filtered'] = {};
+  const EMPTY = new Uint8Array(0);
   try {
     // State of the user key being merged: its bytes (a copy: the cursor's view moves on), the
     // stripe of its last version seen (-1: none yet), and whether a version of it went out.
@@ -148,22 +188,48 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
         keyWritten = false;
       }
       const seq = iterator.seq();
-      const kind = iterator.kind();
       const stripe = stripeOf(job.snapshots, seq);
       if (fold.active && stripe !== fold.stripe) await emit(fold.finish(userKey, false));
+      // What the reads of this version's stripe see of it: nothing when a range tombstone of
+      // the stripe, newer than it, covers it; a Delete when a filter (an expiry) drops it.
+      const hidden = covering.size > 0 && covering.coveringSeq(key, stripe < job.snapshots.length ? job.snapshots[stripe]! : MAX_SEQ) > seq;
+      let kind = iterator.kind();
+      let value = iterator.value();
+      if (!hidden) {
+        for (const f of filters) {
+          if (kind !== ValueKind.Delete && f.deletes(kind, value)) {
+            filtered[f.name] = (filtered[f.name] ?? 0) + 1;
+            kind = ValueKind.Delete;
+            value = EMPTY;
+          }
+        }
+      }
       if (fold.active) {
-        const resolved = fold.add(userKey, seq, kind, iterator.value());
-        if (resolved !== undefined) await emit([resolved]);
+        if (hidden) {
+          // Beneath the run, the key reads as deleted: the run resolves over nothing.
+          stats.droppedByRangeTombstones++;
+          await emit([fold.add(userKey, seq, ValueKind.Delete, EMPTY)!]);
+        } else if (kind === ValueKind.PutWithExpiry) {
+          // A put that will expire: the run stays operands over it (folded into a plain put,
+          // its value would outlive the expiry), and it stays as the stripe's base.
+          await emit(fold.finish(userKey, false));
+          await emit([{ seq, kind, value }]);
+        } else {
+          const resolved = fold.add(userKey, seq, kind, value);
+          if (resolved !== undefined) await emit([resolved]);
+        }
       } else if (stripe === lastStripe) {
         stats.droppedVersions++;
       } else {
         lastStripe = stripe;
-        if (kind === ValueKind.Merge) {
-          fold.start(stripe, seq, iterator.value());
+        if (hidden) {
+          stats.droppedByRangeTombstones++;
+        } else if (kind === ValueKind.Merge) {
+          fold.start(stripe, seq, value);
         } else if (kind === ValueKind.Delete && stripe === 0 && !deeper.contains(key)) {
           stats.droppedTombstones++;
         } else {
-          await emit([{ seq, kind, value: iterator.value() }]);
+          await emit([{ seq, kind, value }]);
         }
       }
       if (++sinceClock === CLOCK_EVERY_ENTRIES) {
@@ -180,7 +246,7 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
     const outputs = await output.finish();
     let bytesWritten = 0;
     for (const t of outputs) bytesWritten += t.fileSize;
-    return { outputs, bytesRead, bytesWritten, ...stats };
+    return { outputs, bytesRead, bytesWritten, ...stats, filtered };
   } catch (err) {
     await output.abandon();
     throw err;
@@ -201,9 +267,10 @@ function stripeOf(snapshots: readonly SeqNum[], seq: SeqNum): number {
   return lo;
 }
 
-/** One cursor over every input table; the tables close when it does. */
-function openInputs(job: CompactionJob, fs: FileSystem): { iterator: InternalIterator; bytesRead: number } {
+/** One cursor over every input table (the tables close when it does), and their range tombstones. */
+function openInputs(job: CompactionJob, fs: FileSystem): { iterator: InternalIterator; bytesRead: number; rangeTombstones: RangeTombstone[] } {
   const children: InternalIterator[] = [];
+  const rangeTombstones: RangeTombstone[] = [];
   let bytesRead = 0;
   try {
     for (const { fileNumbers } of job.inputs) {
@@ -217,6 +284,7 @@ function openInputs(job: CompactionJob, fs: FileSystem): { iterator: InternalIte
           throw err;
         }
         bytesRead += reader.fileSize;
+        rangeTombstones.push(...reader.rangeTombstones);
         // The iterator holds its own reference: the file closes when the iterator does.
         children.push(reader.iterator());
         reader.close();
@@ -226,7 +294,7 @@ function openInputs(job: CompactionJob, fs: FileSystem): { iterator: InternalIte
     for (const c of children) c.close();
     throw err;
   }
-  return { iterator: new MergingIterator(children), bytesRead };
+  return { iterator: new MergingIterator(children), bytesRead, rangeTombstones };
 }
 
 /**
@@ -260,19 +328,29 @@ class DeeperRanges {
   }
 }
 
-/** The output tables of one job: opened lazily, cut at user-key boundaries, removed on failure. */
+/**
+ * The output tables of one job: opened lazily, cut at user-key boundaries outside the range
+ * tombstones written to them, removed on failure. Each range tombstone goes to the output
+ * being written when the entries reach its start (rule 4 at the top).
+ */
 class OutputWriter {
   readonly #job: CompactionJob;
   readonly #fs: FileSystem;
+  /** Range tombstones still to write, by start. */
+  readonly #tombstones: RangeTombstone[];
+  #nextTombstone = 0;
+  /** The largest upper key (tombstoneUpperKey) of the current output's tombstones: no cut at or below it. */
+  #coveredUntil: Uint8Array | undefined;
   readonly #finished: TableMeta[] = [];
   /** Every output file created, finished or not: what abandon() removes. */
   readonly #created: string[] = [];
   #builder: TableBuilder | undefined;
   #fileNumber = 0;
 
-  constructor(job: CompactionJob, fs: FileSystem) {
+  constructor(job: CompactionJob, fs: FileSystem, tombstones: readonly RangeTombstone[]) {
     this.#job = job;
     this.#fs = fs;
+    this.#tombstones = [...tombstones].sort((a, b) => compareBytes(a.start, b.start));
   }
 
   /**
@@ -283,7 +361,9 @@ class OutputWriter {
    */
   add(key: Uint8Array, seq: SeqNum, kind: ValueKind, value: Uint8Array, newUserKey: boolean): Promise<void> | undefined {
     const builder = this.#builder;
-    if (builder === undefined || (newUserKey && builder.estimatedFileBytes >= this.#job.targetFileBytes)) {
+    if (builder !== undefined) this.#placeTombstones(builder, key);
+    const full = newUserKey && builder !== undefined && builder.estimatedFileBytes >= this.#job.targetFileBytes;
+    if (builder === undefined || (full && (this.#coveredUntil === undefined || compareBytes(key, this.#coveredUntil) > 0))) {
       return this.#addToNext(key, seq, kind, value);
     }
     builder.add(key, seq, kind, value);
@@ -292,6 +372,7 @@ class OutputWriter {
 
   /** Finishes the last output and syncs the directory once; the outputs in key order. */
   async finish(): Promise<TableMeta[]> {
+    if (this.#nextTombstone < this.#tombstones.length) this.#placeTombstones(this.#builder ?? (await this.#open()), undefined);
     if (this.#builder !== undefined) await this.#finishCurrent();
     if (this.#finished.length > 0) await this.#fs.syncDir(this.#job.dir);
     return this.#finished;
@@ -308,7 +389,21 @@ class OutputWriter {
   async #addToNext(key: Uint8Array, seq: SeqNum, kind: ValueKind, value: Uint8Array): Promise<void> {
     if (this.#builder !== undefined) await this.#finishCurrent();
     const builder = await this.#open();
+    this.#placeTombstones(builder, key);
     builder.add(key, seq, kind, value);
+  }
+
+  /** Writes to `builder` the tombstones that start at or before `key` (all of them: undefined). */
+  #placeTombstones(builder: TableBuilder, key: Uint8Array | undefined): void {
+    const tombstones = this.#tombstones;
+    while (this.#nextTombstone < tombstones.length) {
+      const t = tombstones[this.#nextTombstone]!;
+      if (key !== undefined && compareBytes(t.start, key) > 0) return;
+      builder.addRangeTombstone(t);
+      const upper = tombstoneUpperKey(t);
+      if (this.#coveredUntil === undefined || compareBytes(upper, this.#coveredUntil) > 0) this.#coveredUntil = upper;
+      this.#nextTombstone++;
+    }
   }
 
   async #open(): Promise<TableBuilder> {
@@ -327,6 +422,7 @@ class OutputWriter {
     }
     this.#builder = builder;
     this.#fileNumber = n;
+    this.#coveredUntil = undefined;
     return builder;
   }
 

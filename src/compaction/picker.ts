@@ -9,7 +9,8 @@
 // Inputs:
 // - from level 0, every level-0 file: reads consult level 0 before level 1, so moving one
 //   level-0 file below an older one that overlaps it would let the older shadow the newer;
-// - from level n >= 1, one file, taken round-robin through the key space (a cursor per level
+// - from level n >= 1, one file: a file holding range tombstones first (what they cover below
+//   is space a compaction returns), else round-robin through the key space (a cursor per level
 //   remembers where the last compaction of that level ended);
 // - plus every file of the output level that overlaps the inputs' user-key range.
 // A single input file with nothing to merge with below is moved by the MANIFEST edit alone.
@@ -114,9 +115,31 @@ export class CompactionPicker {
     const files = version.levels[best]!;
     if (best === 0) return withOverlaps(version, 0, [...files]);
     const cursor = this.#cursors[best];
-    const file = (cursor && files.find((f) => compareBytes(f.smallestKey, cursor) > 0)) || files[0]!;
+    const file = files.find((f) => f.rangeDeletions > 0) ?? ((cursor && files.find((f) => compareBytes(f.smallestKey, cursor) > 0)) || files[0]!);
     this.#cursors[best] = file.largestKey;
     return withOverlaps(version, best, [file]);
+  }
+
+  /**
+   * The files of `level` overlapping [start, end] for which `needsRewrite` holds (range
+   * tombstones, expired data), to be rewritten in place (output level = `level`), or undefined
+   * when there is none. For the deepest level holding data, which has no level below to compact
+   * into: a rewrite drops what its tombstones cover, then the tombstones, and what the
+   * compaction filters remove. No other file of the level meets a file's tombstones (a file's
+   * key range spans them), so the files alone hold all they cover there.
+   */
+  pickBottomRewrite(
+    version: Version,
+    level: number,
+    start: Uint8Array | undefined,
+    end: Uint8Array | undefined,
+    needsRewrite: (file: TableMeta) => boolean,
+  ): PickedCompaction | undefined {
+    invariant(Number.isInteger(level) && level >= 1 && level < NUM_LEVELS, `pickBottomRewrite of level ${level}`);
+    const files = version.overlappingFiles(level, start, end).filter(needsRewrite);
+    if (files.length === 0) return undefined;
+    const [smallestKey, largestKey] = rangeOf(files);
+    return { level, outputLevel: level, inputs: [{ level, files }], trivialMove: false, smallestKey, largestKey };
   }
 
   /**

@@ -3,12 +3,24 @@
 //
 // The direction is fixed at creation (`reverse`), so the merged cursor never changes
 // direction: forward it walks each user key's versions newest first and takes the first
-// visible one; in reverse it walks them oldest first and keeps the last visible one. A
-// visible Merge entry makes the key's value what its operator makes of the operands down to
-// the next Put or Delete (MergeCollector, merge-chain.ts), in either direction.
+// visible one; in reverse it walks them oldest first and keeps the last visible one. A version
+// reads as a deletion when a range tombstone visible at the snapshot and newer than it covers
+// its key (RangeTombstoneSet.hides), or when it is a put that expired by the wall-clock time
+// the iterator was created at (src/base/ttl.ts). A visible Merge entry makes the key's value
+// what its operator makes of the operands down to the next Put or Delete, as seen by those
+// rules (MergeCollector, merge-chain.ts), in either direction.
 
-import { compareBytes, ValueKind, type InternalIterator, type MergeOperator, type SeqNum } from '../base/index.js';
+import { compareBytes, liveValue, ValueKind, type InternalIterator, type MergeOperator, type RangeTombstoneSet, type SeqNum } from '../base/index.js';
 import { MergeCollector } from './merge-chain.js';
+
+/** What, besides its sequence number, decides what an iterator sees. */
+export interface ReadView {
+  readonly rangeTombstones: RangeTombstoneSet;
+  /** Wall-clock time of the read (ms since the epoch): puts that expired by then read as deleted. */
+  readonly nowMs: number;
+  /** The database's merge operator, if it has one. */
+  readonly mergeOperator: MergeOperator | undefined;
+}
 
 export interface Bounds {
   lower?: Uint8Array;
@@ -27,9 +39,13 @@ export interface Cursor {
   close(): void;
 }
 
+const EMPTY = new Uint8Array(0);
+
 export class DbIterator implements Cursor {
   readonly #it: InternalIterator;
   readonly #seq: SeqNum;
+  readonly #rangeTombstones: RangeTombstoneSet;
+  readonly #nowMs: number;
   readonly #bounds: Bounds;
   readonly #reverse: boolean;
   #remaining: number;
@@ -38,25 +54,21 @@ export class DbIterator implements Cursor {
   readonly #chain: MergeCollector;
   /** Whether the database has a merge operator (else there are no operands to collect). */
   readonly #merges: boolean;
+  /** The bytes of the version #see() last looked at, as a read sees them. */
+  #seen: Uint8Array = EMPTY;
   #started = false;
   #done = false;
   #closed = false;
 
   /** `onClose` runs once, when the iterator closes: it releases what the cursor pinned. */
-  constructor(
-    it: InternalIterator,
-    seq: SeqNum,
-    bounds: Bounds,
-    reverse: boolean,
-    limit: number,
-    mergeOperator: MergeOperator | undefined,
-    onClose: () => void,
-  ) {
+  constructor(it: InternalIterator, seq: SeqNum, view: ReadView, bounds: Bounds, reverse: boolean, limit: number, onClose: () => void) {
     this.#onClose = onClose;
-    this.#chain = new MergeCollector(mergeOperator);
-    this.#merges = mergeOperator !== undefined;
+    this.#chain = new MergeCollector(view.mergeOperator);
+    this.#merges = view.mergeOperator !== undefined;
     this.#it = it;
     this.#seq = seq;
+    this.#rangeTombstones = view.rangeTombstones;
+    this.#nowMs = view.nowMs;
     this.#bounds = bounds;
     this.#reverse = reverse;
     this.#remaining = limit < 0 ? Infinity : limit;
@@ -105,6 +117,24 @@ export class DbIterator implements Cursor {
     else this.#it.seekToLast();
   }
 
+  /**
+   * The kind a version of `key` at `seq` reads as: Put (its bytes, an expiry stripped, in
+   * #seen), Merge (the operand in #seen), or Delete (a deletion, an expired put, or a version a
+   * range tombstone newer than it hides).
+   */
+  #see(key: Uint8Array, seq: SeqNum, kind: ValueKind, value: Uint8Array): ValueKind {
+    this.#seen = EMPTY;
+    if (kind === ValueKind.Delete || this.#rangeTombstones.hides(key, seq, this.#seq)) return ValueKind.Delete;
+    if (kind === ValueKind.Merge) {
+      this.#seen = value;
+      return kind;
+    }
+    const live = liveValue(kind, value, this.#nowMs);
+    if (live === undefined) return ValueKind.Delete;
+    this.#seen = live;
+    return ValueKind.Put;
+  }
+
   #nextVisible(): [Buffer, Buffer] | undefined {
     const it = this.#it;
     const { lower, lowerInclusive, upper, upperInclusive } = this.#bounds;
@@ -121,14 +151,14 @@ export class DbIterator implements Cursor {
       let chained = false;
       while (it.valid() && compareBytes(it.key(), key) === 0) {
         if (merging) {
-          merging = !this.#chain.addOlder(it.kind(), it.value());
+          merging = !this.#chain.addOlder(this.#see(key, it.seq(), it.kind(), it.value()), this.#seen);
         } else if (!decided && it.seq() <= this.#seq) {
           decided = true;
-          const kind = it.kind();
-          if (kind === ValueKind.Put && !skip) found = Buffer.from(it.value());
+          const kind = this.#see(key, it.seq(), it.kind(), it.value());
+          if (kind === ValueKind.Put && !skip) found = Buffer.from(this.#seen);
           else if (kind === ValueKind.Merge && !skip) {
             this.#chain.reset();
-            merging = chained = !this.#chain.addOlder(kind, it.value());
+            merging = chained = !this.#chain.addOlder(kind, this.#seen);
           }
         }
         it.next();
@@ -154,9 +184,9 @@ export class DbIterator implements Cursor {
       this.#chain.reset();
       while (it.valid() && compareBytes(it.key(), key) === 0) {
         if (it.seq() <= this.#seq) {
-          newestKind = it.kind();
-          newestValue = newestKind === ValueKind.Put ? Buffer.from(it.value()) : undefined;
-          if (this.#merges) this.#chain.addNewer(newestKind, it.value());
+          newestKind = this.#see(key, it.seq(), it.kind(), it.value());
+          newestValue = newestKind === ValueKind.Put ? Buffer.from(this.#seen) : undefined;
+          if (this.#merges) this.#chain.addNewer(newestKind, this.#seen);
         }
         it.prev();
       }

@@ -31,6 +31,9 @@
 import {
   applyBatch,
   closedError,
+  compareBytes,
+  KEY_ABOVE_ALL,
+  liveValue,
   ensureDirectory,
   corruption,
   invariant,
@@ -74,9 +77,13 @@ import { SequenceClock } from './sequence-clock.js';
 import { SnapshotList } from './snapshots.js';
 import { Participant, type TwoPhaseHooks, type TwoPhaseParticipant } from './two-phase-participant.js';
 import { ChangeLog } from './change-log.js';
-import { resolveMergeChain } from './merge-chain.js';
+import { resolveMergeChain, type FoundVersion } from './merge-chain.js';
 import type { CheckpointView } from './checkpoint.js';
 import type { IngestHost } from './ingest.js';
+import { RangeTombstoneView, TombstoneSkippingIterator } from './range-tombstones.js';
+
+/** The value of a version that holds none (a Delete read path answer). */
+const EMPTY = new Uint8Array(0);
 
 interface Immutable {
   readonly mem: Memtable;
@@ -105,6 +112,12 @@ export interface EngineStats {
   compactionsRunning: number;
   bytesCompactedIn: number;
   bytesCompactedOut: number;
+  /** Versions that compactions dropped because a range tombstone covered them. */
+  droppedByRangeTombstones: number;
+  /** Range tombstones that compactions dropped (nothing older left beneath them). */
+  droppedRangeTombstones: number;
+  /** Expired puts that compactions turned into deletions (dropped, or kept as a Delete while something older may lie below). */
+  droppedByExpiry: number;
   pendingCompactionBytes: number;
   /** Merge operands written (db.merge(), merges in batches and transactions). */
   merges: number;
@@ -179,6 +192,8 @@ export class Engine {
   /** Where asynchronous reads of this shard defer large blocks (src/sstable/large-blocks.ts). */
   readonly largeBlocks = new LargeBlocks();
   readonly #snapshots = new SnapshotList();
+  /** The range tombstones reads apply (range-tombstones.ts). */
+  readonly #rangeTombstones: RangeTombstoneView;
   readonly #builderOptions: TableBuilderOptions;
   /** Tables being written whose edit is not yet applied: never deleted as obsolete. */
   readonly #pendingOutputs = new Set<number>();
@@ -214,6 +229,9 @@ export class Engine {
   #compactionsRunning = 0;
   #bytesCompactedIn = 0;
   #bytesCompactedOut = 0;
+  #droppedByRangeTombstones = 0;
+  #droppedRangeTombstones = 0;
+  #droppedByExpiry = 0;
 
   private constructor(
     dir: string,
@@ -238,6 +256,7 @@ export class Engine {
       blockCache: this.#blockCache,
       largeBlocks: this.largeBlocks,
     });
+    this.#rangeTombstones = new RangeTombstoneView(this.#tableCache);
     this.#builderOptions = builderOptionsOf(options);
     this.#clock = hooks.clock ?? new SequenceClock(versions.lastSequence);
     this.#clock.advanceTo(versions.lastSequence);
@@ -342,7 +361,7 @@ export class Engine {
       const added: { level: number; table: TableMeta }[] = [];
       for (const mem of replay.memtables) {
         const n = versions.newFileNumber();
-        const meta = await writeTable(fs, dir, n, mem.iterator(), builderOptionsOf(options));
+        const meta = await writeTable(fs, dir, n, mem.iterator(), builderOptionsOf(options), mem.rangeTombstones);
         if (meta) added.push({ level: 0, table: meta });
       }
       const ingest = hooks.pendingIngest;
@@ -422,8 +441,8 @@ export class Engine {
   }
 
   /**
-   * The newest version of `key` at or below `seq`: a put or a tombstone; merge operands there
-   * are resolved into a put (with the newest operand's seq).
+   * The newest version of `key` at or below `seq` as reads see it: a Put or a Delete; merge
+   * operands there are resolved into a Put (with the newest operand's seq).
    */
   #find(key: Uint8Array, seq: SeqNum) {
     this.#checkOpen();
@@ -432,9 +451,23 @@ export class Engine {
     return resolveMergeChain(this.#mergeOperator, key, hit, (below) => this.#findVersion(key, below));
   }
 
-  /** The newest stored version of `key` at or below `seq`, whatever its kind. */
-  #findVersion(key: Uint8Array, seq: SeqNum) {
-    return this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#versions.current.get(key, seq, this.#tableCache);
+  /**
+   * The newest stored version of `key` at or below `seq`, as reads see it: a Put (an expiry
+   * stripped), a Merge, or a Delete (also for a put expired by the clock, or a version that a
+   * range tombstone visible at `seq` and newer than it hides).
+   */
+  #findVersion(key: Uint8Array, seq: SeqNum): FoundVersion | undefined {
+    const hit = this.#mem.get(key, seq) ?? this.#getFromImmutables(key, seq) ?? this.#versions.current.get(key, seq, this.#tableCache);
+    if (hit === undefined) return undefined;
+    if (hit.kind !== ValueKind.Delete && this.#currentRangeTombstones().hides(key, hit.seq, seq)) return { seq: hit.seq, kind: ValueKind.Delete, value: EMPTY };
+    if (hit.kind !== ValueKind.PutWithExpiry) return hit;
+    // The clock is read only for an entry that can expire.
+    const value = liveValue(hit.kind, hit.value, this.#options.clock());
+    return value === undefined ? { seq: hit.seq, kind: ValueKind.Delete, value: EMPTY } : { seq: hit.seq, kind: ValueKind.Put, value };
+  }
+
+  #currentRangeTombstones() {
+    return this.#rangeTombstones.current(this.#versions.current, this.#mem, this.#imms);
   }
 
   /** The database's merge operator, if it has one. */
@@ -478,7 +511,14 @@ export class Engine {
       version.unref();
       throw err;
     }
-    return new DbIterator(new MergingIterator(children), seq, bounds, reverse, limit, this.#mergeOperator, () => {
+    const rangeTombstones = this.#currentRangeTombstones();
+    if (rangeTombstones.size > 0) {
+      // Each source steps over what the tombstones hide from it (range-tombstones.ts).
+      const maxSeqs = [this.#mem.lastSeq ?? 0, ...this.#imms.map((imm) => imm.mem.lastSeq ?? 0), ...version.iteratorMaxSeqs()];
+      invariant(maxSeqs.length === children.length, 'one largest sequence number per cursor');
+      for (let i = 0; i < children.length; i++) children[i] = new TombstoneSkippingIterator(children[i]!, maxSeqs[i]!, rangeTombstones, seq);
+    }
+    return new DbIterator(new MergingIterator(children), seq, { rangeTombstones, nowMs: this.#options.clock(), mergeOperator: this.#mergeOperator }, bounds, reverse, limit, () => {
       for (const r of releases) r();
       version.unref();
     });
@@ -578,7 +618,8 @@ export class Engine {
   /**
    * Flushes, then compacts the files overlapping [start, end] (everything by default) level by
    * level down to the deepest level holding data, rewriting them (so tombstones and shadowed
-   * versions no snapshot needs are gone). Resolves when done.
+   * versions no snapshot needs are gone), and rewrites the deepest level's files in that range
+   * that hold range tombstones or expired puts. Resolves when done.
    */
   async compactRange(start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<void> {
     await this.flush();
@@ -600,6 +641,13 @@ export class Engine {
         const pick = this.#picker.pickRange(this.#versions.current, level, start, end);
         if (pick) await this.#compactAndInstall(pick, true);
       }
+      // The deepest level's range tombstones (with what they cover) and expired puts are
+      // dropped by rewriting their files in place: no level below them to compact into.
+      const deepestNow = this.#versions.current.deepestNonEmptyLevel();
+      const nowMs = this.#options.clock();
+      const needsRewrite = (f: TableMeta) => f.rangeDeletions > 0 || this.#expiredIn(f.fileNumber, nowMs);
+      const rewrite = deepestNow > 0 ? this.#picker.pickBottomRewrite(this.#versions.current, deepestNow, start, end, needsRewrite) : undefined;
+      if (rewrite) await this.#compactAndInstall(rewrite, true);
       // The replaced files are gone when compactRange() resolves, unless a reader holds them.
       await this.#deleting;
     } catch (err) {
@@ -612,6 +660,49 @@ export class Engine {
       this.#notifyProgress();
       this.#maybeScheduleCompaction();
     }
+  }
+
+  /** Whether table `fileNumber` holds a put that expired by `nowMs` (its properties say so). */
+  #expiredIn(fileNumber: number, nowMs: number): boolean {
+    const handle = this.#tableCache.acquire(fileNumber);
+    try {
+      const earliest = handle.reader.properties.earliestExpiryMs;
+      return earliest !== 0 && earliest <= nowMs;
+    } finally {
+      handle.release();
+    }
+  }
+
+  /**
+   * About how many bytes of table files hold the keys in [start, end) (either end open when
+   * undefined): whole files inside the range, and for a file it cuts, the part between the
+   * data blocks where the range starts and ends (from each table's index). Memtables and WALs
+   * are not counted (as in LevelDB). Synchronous: tables may be opened.
+   */
+  approximateSize(start: Uint8Array | undefined, end: Uint8Array | undefined): number {
+    this.#checkOpen();
+    const version = this.#versions.current;
+    let bytes = 0;
+    for (const { table } of version.allFiles()) {
+      if (end !== undefined && compareBytes(table.smallestKey, end) >= 0) continue;
+      if (start !== undefined && compareBytes(table.largestKey, start) < 0) continue;
+      const cutsStart = start !== undefined && compareBytes(table.smallestKey, start) < 0;
+      const cutsEnd = end !== undefined && compareBytes(table.largestKey, end) >= 0;
+      if (!cutsStart && !cutsEnd) {
+        bytes += table.fileSize;
+        continue;
+      }
+      const handle = this.#tableCache.acquire(table.fileNumber);
+      try {
+        const reader = handle.reader;
+        const from = cutsStart ? reader.approximateOffsetOf(start) : 0;
+        const to = cutsEnd ? reader.approximateOffsetOf(end) : reader.approximateOffsetOf(KEY_ABOVE_ALL);
+        if (to > from) bytes += to - from;
+      } finally {
+        handle.release();
+      }
+    }
+    return bytes;
   }
 
   /**
@@ -659,6 +750,9 @@ export class Engine {
       compactionsRunning: this.#compactionsRunning,
       bytesCompactedIn: this.#bytesCompactedIn,
       bytesCompactedOut: this.#bytesCompactedOut,
+      droppedByRangeTombstones: this.#droppedByRangeTombstones,
+      droppedRangeTombstones: this.#droppedRangeTombstones,
+      droppedByExpiry: this.#droppedByExpiry,
       pendingCompactionBytes: pendingCompactionBytes(version, this.#picker.policy),
       merges: this.#merges,
       changeRetention: this.changeLog.retention(),
@@ -876,6 +970,7 @@ export class Engine {
           deeperRanges: version.rangesBelow(pick.outputLevel, pick.smallestKey, pick.largestKey),
           targetFileBytes: this.#options.targetFileBytes,
           builder: this.#builderOptions,
+          filters: [{ kind: 'ttl', nowMs: this.#options.clock() }],
           outputFileNumbers,
           mergeOperator: this.#options.mergeOperator,
         };
@@ -887,6 +982,9 @@ export class Engine {
         this.#compactions++;
         this.#bytesCompactedIn += inputBytes;
         this.#bytesCompactedOut += result.outputs.reduce((n, t) => n + t.fileSize, 0);
+        this.#droppedByRangeTombstones += result.droppedByRangeTombstones;
+        this.#droppedRangeTombstones += result.droppedRangeTombstones;
+        this.#droppedByExpiry += result.filtered.ttl ?? 0;
       } finally {
         this.#compactionsRunning--;
         for (const n of outputFileNumbers) this.#pendingOutputs.delete(n);
@@ -917,6 +1015,7 @@ export class Engine {
       if (!f) continue;
       if (f.kind === 'table' && !live.has(f.number) && !this.#pendingOutputs.has(f.number)) {
         this.#tableCache.evict(f.number);
+        this.#rangeTombstones.forget(f.number);
         obsolete.push(tableFileName(this.dir, f.number));
       } else if (f.kind === 'manifest' && f.number !== this.#versions.manifestNumber) obsolete.push(manifestFileName(this.dir, f.number));
       else if (f.kind === 'temp') obsolete.push(tempFileName(this.dir, f.number));

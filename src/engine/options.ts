@@ -97,6 +97,15 @@ const fileSystem: OptionSpec<FileSystem> = {
   },
 };
 
+/** A function of no arguments returning milliseconds since the epoch; Date.now by default. */
+const wallClock: OptionSpec<() => number> = {
+  resolve: (v, name) => {
+    if (v === undefined) return Date.now;
+    if (typeof v !== 'function') throw invalidArgument(`option ${name} must be a function returning milliseconds since the epoch`);
+    return v as () => number;
+  },
+};
+
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
@@ -198,6 +207,16 @@ const OPTIONS = {
    * then fails with INVALID_ARGUMENT).
    */
   mergeOperator,
+  /**
+   * Time-to-live of every put that gives none of its own, in milliseconds; 0 (the default):
+   * puts do not expire. An expired entry reads as deleted at once; compaction drops it.
+   */
+  ttl: integer(0, 0, Number.MAX_SAFE_INTEGER),
+  /**
+   * The wall clock that time-to-live reads, in milliseconds since the epoch. Default Date.now;
+   * tests inject their own.
+   */
+  clock: wallClock,
   /** Called for every byte range that salvage skipped. */
   onRecoverySkip: callback<(file: string, offset: number, bytes: number, reason: string) => void>(),
   /** The file system; the real one by default. Tests inject faults through it. */

@@ -13,7 +13,8 @@ export type LevelErrorCode =
   | 'LEVEL_IO_ERROR'
   | 'LEVEL_INVALID_KEY'
   | 'LEVEL_INVALID_VALUE'
-  | 'LEVEL_ABORTED';
+  | 'LEVEL_ABORTED'
+  | 'LEVEL_DATABASE_NOT_OPEN';
 
 export class LevelError extends Error {
   readonly code: LevelErrorCode;

@@ -4,16 +4,18 @@
 // abstract-level owns the public methods: argument checks, encodings, deferred open, events,
 // hooks, sublevels, chained batches and the lifetime of iterators and snapshots. This class
 // supplies its private methods (_open, _get, _put, ...), which receive keys and values
-// already encoded to a format declared below, and it uses only stratadb's public API.
+// already encoded to a format declared below, and it uses only stratadb's public API. Two
+// public methods of classic-level's are its own (additionalMethods): approximateSize() and
+// compactRange(), which do their own encoding and deferred open, as classic-level's do.
 //
 // Every read (get, getMany, has, an iterator's cursor) takes its snapshot in the call itself:
 // implicitSnapshots holds. get and getMany go through stratadb's get and getMany, so that long
 // runs of them let the event loop turn and large values are read off the main thread.
 
 import { AbstractLevel, type AbstractDatabaseOptions } from 'abstract-level';
-import { open, type BatchOperation, type Database, type OpenOptions, type ReadOptions } from '../index.js';
+import { open, type BatchOperation, type Database, type OpenOptions, type RangeOptions, type ReadOptions } from '../index.js';
 import { decoderFor, innerSnapshot, keyBytes, valueBytes, writeOptions, type Encoded } from './codec.js';
-import { rethrow, toLevelError } from './errors.js';
+import { LevelError, rethrow, toLevelError } from './errors.js';
 import {
   openCursor,
   StrataIterator,
@@ -64,10 +66,12 @@ const ENGINE_OPTIONS: { readonly [K in keyof Required<EngineOpenOptions>]: true 
   targetFileBytes: true,
   compactionWorkers: true,
   onRecoverySkip: true,
+  ttl: true,
+  clock: true,
   fs: true,
 };
 
-/** Keys a clear() deletes per batch: bounds the memory a large clear() holds. */
+/** Keys a clear() with a limit or a snapshot deletes per batch: bounds the memory it holds. */
 const CLEAR_BATCH_KEYS = 1024;
 
 interface PrivateReadOptions {
@@ -106,7 +110,7 @@ export class StrataLevel<KDefault = string, VDefault = string> extends AbstractL
         has: true,
         getSync: true,
         signals: { iterators: true },
-        additionalMethods: {},
+        additionalMethods: { approximateSize: true, compactRange: true },
         // getSync is a manifest key of abstract-level 3 that its typings do not list yet.
       } as ConstructorParameters<typeof AbstractLevel>[0],
       options,
@@ -220,13 +224,27 @@ export class StrataLevel<KDefault = string, VDefault = string> extends AbstractL
   }
 
   /**
-   * Deletes the range by reading it at one snapshot and deleting what it read, in batches of
-   * CLEAR_BATCH_KEYS. Like classic-level's, not atomic: a key written into the range while a
-   * clear() of more than one batch is running may be deleted too, if it had an entry at the
-   * snapshot and its batch is still to come. (stratadb has no range deletion yet.)
+   * Deletes the range as one atomic write (a range tombstone, Database.clear()): keys written
+   * into the range after it stay, and a concurrent write is either before it (deleted) or after
+   * it (kept), never half. With a `limit`, or an explicit snapshot (only what that snapshot
+   * holds is deleted), a range tombstone does not say it: then the range is read and what was
+   * read is deleted in batches of CLEAR_BATCH_KEYS, not atomically, as classic-level does.
    */
   async _clear(options: PrivateRangeOptions): Promise<void> {
     const db = this.#database();
+    if (options.limit < 0 && options.snapshot === undefined) {
+      const range: RangeOptions = {};
+      const lower = options.gte ?? options.gt;
+      const upper = options.lte ?? options.lt;
+      const lowerBytes = lower === undefined ? undefined : keyBytes(lower);
+      const upperBytes = upper === undefined ? undefined : keyBytes(upper);
+      // A lower bound above the upper one holds no key: nothing to clear (stratadb refuses it).
+      if (lowerBytes !== undefined && upperBytes !== undefined && Buffer.compare(lowerBytes, upperBytes) > 0) return;
+      if (lowerBytes !== undefined) range[options.gte !== undefined ? 'gte' : 'gt'] = lowerBytes;
+      if (upperBytes !== undefined) range[options.lte !== undefined ? 'lte' : 'lt'] = upperBytes;
+      await db.clear(range).catch(rethrow);
+      return;
+    }
     let cursor;
     try {
       cursor = db.iterator(toStrataRange(options, true));
@@ -249,6 +267,37 @@ export class StrataLevel<KDefault = string, VDefault = string> extends AbstractL
     } finally {
       await cursor.close();
     }
+  }
+
+  /**
+   * About how many bytes of table files hold the keys in [start, end), as classic-level's
+   * (Database.approximateSize(): writes still in the memtable are not counted). `start` and
+   * `end` go through the key encoding (options.keyEncoding, else the database's).
+   */
+  async approximateSize(start: unknown, end: unknown, options?: { keyEncoding?: string }): Promise<number> {
+    if (arguments.length < 2) throw new TypeError("The arguments 'start' and 'end' are required");
+    if (this.status === 'opening') return this.deferAsync(() => this.approximateSize(start, end, options));
+    const [from, to] = this.#encodedRange(start, end, options, 'approximateSize');
+    return this.#database().approximateSize(from, to).catch(rethrow);
+  }
+
+  /**
+   * Compacts the keys in [start, end] down to the deepest level, as classic-level's: the space
+   * of deleted and overwritten keys (a clear() included) comes back. Database.compactRange().
+   */
+  async compactRange(start: unknown, end: unknown, options?: { keyEncoding?: string }): Promise<void> {
+    if (arguments.length < 2) throw new TypeError("The arguments 'start' and 'end' are required");
+    if (this.status === 'opening') return this.deferAsync(() => this.compactRange(start, end, options));
+    const [from, to] = this.#encodedRange(start, end, options, 'compactRange');
+    await this.#database().compactRange(from, to).catch(rethrow);
+  }
+
+  #encodedRange(start: unknown, end: unknown, options: { keyEncoding?: string } | undefined, what: string): [Uint8Array, Uint8Array] {
+    if (this.status !== 'open') throw new LevelError('LEVEL_DATABASE_NOT_OPEN', `Database is not open: cannot call ${what}()`);
+    const name = typeof options === 'object' && options !== null ? options.keyEncoding : undefined;
+    // The transcoder's typings are generic over the database's key type; callers pass anything.
+    const encoding = (name === undefined ? this.keyEncoding() : this.keyEncoding(name as 'utf8')) as { encode(v: unknown): unknown };
+    return [keyBytes(encoding.encode(start) as Encoded), keyBytes(encoding.encode(end) as Encoded)];
   }
 
   _iterator(options: PrivateIteratorOptions): StrataIterator {

@@ -5,7 +5,11 @@
 //   tag NextFileNumber (2) value: u53  no file number below it is ever handed out again
 //   tag LastSequence   (3) value: u53  sequence numbers up to it may be in tables
 //   tag AddTable       (5) value: [level, fileNumber, fileSize, smallestKey bin, largestKey bin,
-//                                  smallestSeq, largestSeq, entries, deletions]
+//                                  smallestSeq, largestSeq, entries, deletions, rangeDeletions?]
+//                          rangeDeletions (the table's range tombstones) is written when not 0;
+//                          a 9-tuple (every table before range deletions) means 0. In a
+//                          10-tuple, largestKey may be `true`: above every key (a table with a
+//                          range tombstone without an end; KEY_ABOVE_ALL in memory).
 //   tag RemoveTable    (6) value: [level, fileNumber]
 //   tag MergeOperator  (7) value: str  the name of the database's merge operator (recorded
 //                                      by the first open that names one; never changes)
@@ -15,7 +19,7 @@
 // stratadb and is refused (NOT_SUPPORTED) rather than skipped: skipping could drop a file.
 
 import { pack, unpack } from 'msgpackr';
-import { StrataError, type SeqNum } from '../base/index.js';
+import { isKeyAboveAll, KEY_ABOVE_ALL, StrataError, type SeqNum } from '../base/index.js';
 import type { TableProperties } from '../sstable/index.js';
 
 // Written to disk: append new tags, never renumber.
@@ -39,6 +43,8 @@ export interface TableMeta {
   largestSeq: SeqNum;
   entries: number;
   deletions: number;
+  /** Range tombstones in the table (its range-deletion block): readers gather them at open. */
+  rangeDeletions: number;
 }
 
 /** The metadata a version keeps of table `fileNumber`, from what its builder's finish() returned. */
@@ -53,6 +59,7 @@ export function tableMetaOf(fileNumber: number, built: { fileSize: number; prope
     largestSeq: p.largestSeq,
     entries: p.entries,
     deletions: p.deletions,
+    rangeDeletions: p.rangeDeletions,
   };
 }
 
@@ -73,10 +80,10 @@ export function encodeEdit(edit: VersionEdit): Uint8Array {
   if (edit.mergeOperator !== undefined) fields.push([EditTag.MergeOperator, edit.mergeOperator]);
   for (const { level, fileNumber } of edit.removed ?? []) fields.push([EditTag.RemoveTable, [level, fileNumber]]);
   for (const { level, table: t } of edit.added ?? []) {
-    fields.push([
-      EditTag.AddTable,
-      [level, t.fileNumber, t.fileSize, t.smallestKey, t.largestKey, t.smallestSeq, t.largestSeq, t.entries, t.deletions],
-    ]);
+    const largest = isKeyAboveAll(t.largestKey) ? true : t.largestKey;
+    const tuple: unknown[] = [level, t.fileNumber, t.fileSize, t.smallestKey, largest, t.smallestSeq, t.largestSeq, t.entries, t.deletions];
+    if (t.rangeDeletions > 0 || largest === true) tuple.push(t.rangeDeletions);
+    fields.push([EditTag.AddTable, tuple]);
   }
   return pack(fields);
 }
@@ -109,15 +116,16 @@ export function decodeEdit(bytes: Uint8Array): VersionEdit {
       }
       case EditTag.AddTable: {
         const v = value as unknown[];
-        if (!Array.isArray(v) || v.length !== 9) throw bad('AddTable is not a 9-tuple');
-        const [level, fileNumber, fileSize, smallestKey, largestKey, smallestSeq, largestSeq, entries, deletions] = v;
+        if (!Array.isArray(v) || (v.length !== 9 && v.length !== 10)) throw bad('AddTable is not a 9- or 10-tuple');
+        const [level, fileNumber, fileSize, smallestKey, largest, smallestSeq, largestSeq, entries, deletions, rangeDeletions = 0] = v;
+        const largestKey = largest === true && v.length === 10 ? KEY_ABOVE_ALL : largest;
         if (!isCount(level) || !isCount(fileNumber) || !isCount(fileSize) || !isBytes(smallestKey) || !isBytes(largestKey) ||
-          !isCount(smallestSeq) || !isCount(largestSeq) || !isCount(entries) || !isCount(deletions)) {
+          !isCount(smallestSeq) || !isCount(largestSeq) || !isCount(entries) || !isCount(deletions) || !isCount(rangeDeletions)) {
           throw bad('AddTable field of the wrong type');
         }
         (edit.added ??= []).push({
           level,
-          table: { fileNumber, fileSize, smallestKey, largestKey, smallestSeq, largestSeq, entries, deletions },
+          table: { fileNumber, fileSize, smallestKey, largestKey, smallestSeq, largestSeq, entries, deletions, rangeDeletions },
         });
         break;
       }

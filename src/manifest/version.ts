@@ -143,6 +143,19 @@ export class Version {
     }
   }
 
+  /**
+   * The largest sequence number each cursor addIterators() appends can show, in the same
+   * order: a level-0 table's, then each deeper level's (over its files).
+   */
+  iteratorMaxSeqs(): SeqNum[] {
+    const seqs = this.levels[0]!.map((t) => t.largestSeq);
+    for (let level = 1; level < NUM_LEVELS; level++) {
+      const files = this.levels[level]!;
+      if (files.length > 0) seqs.push(files.reduce((m, f) => Math.max(m, f.largestSeq), 0));
+    }
+    return seqs;
+  }
+
   #level(level: number): readonly TableMeta[] {
     const files = this.levels[level];
     invariant(files !== undefined, `level ${level} exists`);

@@ -4,7 +4,7 @@
 // approximateBytes reaches its budget, marks it immutable and flushes it to an L0 table.
 // Single-threaded: calls never overlap, but an iterator may stay open across add() calls.
 
-import { invalidArgument, invariant, type InternalIterator, type SeqNum, type ValueKind } from '../base/index.js';
+import { invalidArgument, invariant, ValueKind, type InternalIterator, type RangeTombstone, type SeqNum } from '../base/index.js';
 import { MemtableIterator } from './iterator.js';
 import type { MemtablePool } from './pool.js';
 import { HEAD, prefixHi, prefixLo, SkipList, type SharedSkipList } from './skiplist.js';
@@ -24,6 +24,8 @@ export interface MemtableOptions {
 }
 
 const DEFAULT_ARENA_CHUNK_BYTES = 1 << 20;
+/** What a range tombstone costs besides its keys' bytes: its object and two views. */
+const RANGE_TOMBSTONE_OVERHEAD_BYTES = 160;
 
 /**
  * An immutable memtable as it crosses postMessage to a worker thread (a flush): its nodes and
@@ -34,10 +36,17 @@ export interface SharedMemtable {
   chunkBytes: number;
   firstSeq: SeqNum | undefined;
   lastSeq: SeqNum | undefined;
+  rangeTombstones: RangeTombstone[];
 }
 
 export class Memtable {
   readonly #list: SkipList;
+  /**
+   * Range tombstones, in the order added (sequence order). A plain list: they are few, and
+   * readers build a RangeTombstoneSet over them and the tables' (src/base/range-tombstone.ts).
+   */
+  readonly #rangeTombstones: RangeTombstone[] = [];
+  #rangeTombstoneBytes = 0;
   #immutable = false;
   #firstSeq: SeqNum | undefined;
   #lastSeq: SeqNum | undefined;
@@ -51,6 +60,7 @@ export class Memtable {
       this.#pool = undefined;
       this.#firstSeq = shared.firstSeq;
       this.#lastSeq = shared.lastSeq;
+      this.#rangeTombstones = shared.rangeTombstones;
       this.#immutable = true;
       return;
     }
@@ -67,7 +77,13 @@ export class Memtable {
   /** This memtable's memory, for fromShared() in another thread. REQUIRES: immutable (checked). */
   toShared(): SharedMemtable {
     invariant(this.#immutable, 'only an immutable memtable is shared');
-    return { list: this.#list.shared(), chunkBytes: this.#list.arena.chunkBytes, firstSeq: this.#firstSeq, lastSeq: this.#lastSeq };
+    return {
+      list: this.#list.shared(),
+      chunkBytes: this.#list.arena.chunkBytes,
+      firstSeq: this.#firstSeq,
+      lastSeq: this.#lastSeq,
+      rangeTombstones: this.#rangeTombstones,
+    };
   }
 
   /** An immutable memtable over memory another thread's toShared() handed over. */
@@ -76,20 +92,32 @@ export class Memtable {
   }
 
   /**
-   * Adds one version, copying key and value into the arena.
+   * Adds one version, copying key and value into the arena; a RangeDelete (key: the range's
+   * start, value: its end, empty for none) goes to the memtable's range tombstones, copied.
    * REQUIRES: the memtable is not immutable; seq is an integer in [0, 2^53); (key, seq) is
    * not already present. All checked with invariant().
    */
   add(seq: SeqNum, kind: ValueKind, key: Uint8Array, value: Uint8Array): void {
     invariant(!this.#immutable, 'add() to an immutable memtable');
     invariant(Number.isSafeInteger(seq) && seq >= 0, 'sequence numbers are integers in [0, 2^53)');
-    this.#list.insert(seq, kind, key, value);
+    if (kind === ValueKind.RangeDelete) {
+      this.#rangeTombstones.push({ start: new Uint8Array(key), end: value.length === 0 ? undefined : new Uint8Array(value), seq });
+      this.#rangeTombstoneBytes += key.length + value.length + RANGE_TOMBSTONE_OVERHEAD_BYTES;
+    } else {
+      this.#list.insert(seq, kind, key, value);
+    }
     if (this.#firstSeq === undefined || seq < this.#firstSeq) this.#firstSeq = seq;
     if (this.#lastSeq === undefined || seq > this.#lastSeq) this.#lastSeq = seq;
   }
 
+  /** The range tombstones added, in sequence order. The array grows while the memtable is mutable. */
+  get rangeTombstones(): readonly RangeTombstone[] {
+    return this.#rangeTombstones;
+  }
+
   /**
    * The newest version of `key` with seq <= snapshotSeq, a Delete included, or undefined.
+   * Range tombstones are not consulted here: the reader applies them (rangeTombstones).
    * `value` is a view into the arena: it never changes until release().
    */
   get(key: Uint8Array, snapshotSeq: SeqNum): { seq: SeqNum; kind: ValueKind; value: Uint8Array } | undefined {
@@ -139,11 +167,12 @@ export class Memtable {
    * memory held is at most about twice the node part plus one chunk more.
    */
   get approximateBytes(): number {
-    return this.#list.bytesInUse;
+    return this.#list.bytesInUse + this.#rangeTombstoneBytes;
   }
 
+  /** Entries added: point versions and range tombstones. */
   get entryCount(): number {
-    return this.#list.count;
+    return this.#list.count + this.#rangeTombstones.length;
   }
 
   /** The smallest sequence number added, or undefined while empty. */

@@ -42,15 +42,24 @@
  * hands out a buffered change at once.
  */
 
-import { StrataError, ValueKind, visitBatch, type SeqNum } from '../base/index.js';
+import { expiresAt, EXPIRY_BYTES, StrataError, ValueKind, visitBatch, type SeqNum } from '../base/index.js';
 import type { ChangeLog, CommitSeen, SequenceClock, ShardCursor, ShardRecord } from '../engine/index.js';
 
 export interface ChangeOp {
-  /** A merge is delivered as written: its operand, not the value it made (a feed reads the logs, not the keys). */
-  type: 'put' | 'del' | 'merge';
+  /**
+   * A merge is delivered as written: its operand, not the value it made (a feed reads the logs,
+   * not the keys). 'clear': a range deletion (db.clear(), or a batch's { type: 'clear' }), of
+   * [key, end).
+   */
+  type: 'put' | 'del' | 'merge' | 'clear';
+  /** The key; for a clear, the first key of its range. */
   key: Buffer;
   /** Present for a put (the value) and a merge (the operand, as stored: 8 bytes for 'add'). */
   value?: Buffer;
+  /** For a clear with an upper bound: the first key after its range. */
+  end?: Buffer;
+  /** For a put with a time-to-live: when it expires, in ms since the epoch. */
+  expiresAt?: number;
 }
 
 export interface Change {
@@ -424,6 +433,15 @@ function changeOp(kind: ValueKind, bytes: Buffer, keyAt: number, keyEnd: number,
       return { type: 'del', key: bytes.subarray(keyAt, keyEnd) };
     case ValueKind.Merge:
       return { type: 'merge', key: bytes.subarray(keyAt, keyEnd), value: bytes.subarray(valueAt, valueEnd) };
+    case ValueKind.PutWithExpiry: {
+      const value = bytes.subarray(valueAt, valueEnd);
+      return { type: 'put', key: bytes.subarray(keyAt, keyEnd), value: value.subarray(EXPIRY_BYTES), expiresAt: expiresAt(value) };
+    }
+    case ValueKind.RangeDelete:
+      // A range's end is empty when it has none.
+      return valueEnd === valueAt
+        ? { type: 'clear', key: bytes.subarray(keyAt, keyEnd) }
+        : { type: 'clear', key: bytes.subarray(keyAt, keyEnd), end: bytes.subarray(valueAt, valueEnd) };
     default:
       throw new StrataError('NOT_SUPPORTED', `the change feed cannot show a write of kind ${String(kind)}`);
   }
@@ -456,7 +474,8 @@ function opsOf(record: ShardRecord): ChangeOp[] {
 function opsAcross(parts: readonly Extract<ShardRecord, { kind: 'part' }>[]): ChangeOp[] {
   const ops: ChangeOp[] = [];
   if (parts.some((p) => p.places === undefined)) {
-    for (const part of parts) for (const op of opsOf(part)) ops.push(op);
+    // A range deletion is in every part (router.ts): it is one operation of the batch.
+    for (const part of parts) for (const op of opsOf(part)) if (op.type !== 'clear' || part === parts[0]) ops.push(op);
     return ops;
   }
   for (const part of parts) {

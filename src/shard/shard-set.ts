@@ -36,6 +36,8 @@ import {
   loadChecksum,
   lockFileName,
   StrataError,
+  ValueKind,
+  withExpiry,
   type BatchEntry,
   type FileLock,
   type MergeOperator,
@@ -59,7 +61,7 @@ import { ingest, type IngestResult, type PairOf } from './ingest.js';
 import { readIngestIntent, removeIngestIntent } from './ingest-intent.js';
 import { openCursor } from './merged-cursor.js';
 import { RecoveryCoordinator } from './recovery-coordinator.js';
-import { shardOf, splitByShard } from './router.js';
+import { hasRangeDelete, shardOf, splitByShard } from './router.js';
 import { readShardsFile, shardDirName, writeShardsFile } from './shards-file.js';
 import { WriteTracker } from './write-tracker.js';
 import type { LargeBlocks } from '../sstable/index.js';
@@ -80,14 +82,17 @@ export class ShardSet {
   readonly #lock: FileLock | undefined;
   /** The writes open validating readers must know of (invariant 5). */
   readonly tracker: WriteTracker;
+  /** Option ttl: the puts of every write that carry no expiry get one (undefined: ttl 0). */
+  readonly #defaultTtl: DefaultTtl | undefined;
 
   private constructor(
     dir: string,
     engines: readonly Engine[],
     participants: readonly TwoPhaseParticipant[],
-    shared: { clock: SequenceClock; pool: BackgroundPool; lock: FileLock | undefined; trackingBytes: number },
+    shared: { clock: SequenceClock; pool: BackgroundPool; lock: FileLock | undefined; trackingBytes: number; defaultTtl: DefaultTtl | undefined },
   ) {
     this.dir = dir;
+    this.#defaultTtl = shared.defaultTtl;
     this.tracker = new WriteTracker(shared.trackingBytes);
     this.#engines = engines;
     this.#participants = participants;
@@ -103,6 +108,7 @@ export class ShardSet {
    */
   static async open(dir: string, options: ResolvedOptions, shards: number | undefined): Promise<ShardSet> {
     const trackingBytes = options.conflictTrackingBytes;
+    const defaultTtl = options.ttl > 0 ? { ms: options.ttl, now: options.clock } : undefined;
     await loadChecksum();
     const fs = options.fs;
     const recorded = (await readShardsFile(fs, dir)) ?? ((await fs.exists(currentFileName(dir))) ? 1 : undefined);
@@ -116,8 +122,8 @@ export class ShardSet {
     const clock = new SequenceClock(0);
     const pool = new BackgroundPool({ workers: options.compactionWorkers });
     try {
-      if (count === 1) return new ShardSet(dir, [await Engine.open(dir, options, { clock, pool })], [], { clock, pool, lock: undefined, trackingBytes });
-      return await ShardSet.#openInFolders(dir, options, count, recorded !== undefined, clock, pool, trackingBytes);
+      if (count === 1) return new ShardSet(dir, [await Engine.open(dir, options, { clock, pool })], [], { clock, pool, lock: undefined, trackingBytes, defaultTtl });
+      return await ShardSet.#openInFolders(dir, options, count, recorded !== undefined, clock, pool, trackingBytes, defaultTtl);
     } catch (err) {
       await pool.close().catch(() => {});
       throw err;
@@ -133,6 +139,7 @@ export class ShardSet {
     clock: SequenceClock,
     pool: BackgroundPool,
     trackingBytes: number,
+    defaultTtl: DefaultTtl | undefined,
   ): Promise<ShardSet> {
     const fs = options.fs;
     if (recorded && options.errorIfExists) {
@@ -166,7 +173,7 @@ export class ShardSet {
           throw err;
         }
       }
-      return new ShardSet(dir, engines, participants, { clock, pool, lock, trackingBytes });
+      return new ShardSet(dir, engines, participants, { clock, pool, lock, trackingBytes, defaultTtl });
     } catch (err) {
       await lock.release().catch(() => {});
       throw err;
@@ -243,14 +250,20 @@ export class ShardSet {
    * number. REQUIRES: entries validated, not empty.
    */
   write(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
+    if (this.#defaultTtl !== undefined) entries = withDefaultExpiry(entries, this.#defaultTtl);
     const engines = this.#engines;
     const first = shardOf(entries[0]!.key, engines.length);
-    let single = true;
+    const ranged = hasRangeDelete(entries);
+    // A range deletion is every shard's: with several, the batch spans them all.
+    let single = !ranged || engines.length === 1;
     for (let i = 1; i < entries.length && single; i++) single = shardOf(entries[i]!.key, engines.length) === first;
     const done = single ? engines[first]!.write(entries, sync) : this.#writeAcross(entries, sync);
     // The batch's numbers are the last ones allocated. A write refused before allocating
     // (closed, failed) is recorded under an older number: at worst a needless conflict.
-    if (this.tracker.active) this.tracker.record(entries, this.#clock.last);
+    if (this.tracker.active) {
+      this.tracker.record(entries, this.#clock.last);
+      if (ranged) this.tracker.cutAt(this.#clock.last);
+    }
     return done;
   }
 
@@ -311,7 +324,10 @@ export class ShardSet {
     // caller reusing its buffers meanwhile cannot make reads differ from what recovery replays.
     const parts = splitByShard(entries.map(ownBytes), this.#engines.length);
     const participants = [...parts.keys()].sort((a, b) => a - b);
-    const txn = clock.allocate(entries.length);
+    // A range deletion is in every part: the parts may hold more entries than the batch.
+    let count = 0;
+    for (const part of parts.values()) count += part.entries.length;
+    const txn = clock.allocate(count);
     let next = txn;
     const ranges = participants.map((shard) => {
       const part = parts.get(shard)!;
@@ -328,15 +344,15 @@ export class ShardSet {
       // caller hears of the failure (as of a failed sync: the write may or may not survive a
       // reopen) and every shard stops taking writes.
       for (const r of ranges) r.shard.endPrepare();
-      clock.complete(txn, entries.length);
+      clock.complete(txn, count);
       throw err;
     }
     for (const r of ranges) {
       r.shard.applyPrepared(r.firstSeq, r.entries);
       r.shard.endPrepare();
     }
-    clock.complete(txn, entries.length);
-    const lastSeq = txn + entries.length - 1;
+    clock.complete(txn, count);
+    const lastSeq = txn + count - 1;
     await clock.whenPublished(lastSeq);
     return BigInt(lastSeq);
   }
@@ -417,6 +433,13 @@ export class ShardSet {
     return this.#engines[0]!.mergeOperator;
   }
 
+  /** The shards' Engine.approximateSize() summed. */
+  approximateSize(start: Uint8Array | undefined, end: Uint8Array | undefined): number {
+    let bytes = 0;
+    for (const e of this.#engines) bytes += e.approximateSize(start, end);
+    return bytes;
+  }
+
   stats(): ShardedStats {
     const shards = this.#engines.map((e) => e.stats());
     return { ...totalOf(shards, this.#clock), shards };
@@ -448,6 +471,17 @@ async function settleAll(promises: readonly Promise<void>[]): Promise<void> {
   if (failed) throw failed.reason;
 }
 
+interface DefaultTtl {
+  ms: number;
+  now: () => number;
+}
+
+/** `entries` with every plain Put made a PutWithExpiry at now + ttl (src/base/ttl.ts). */
+function withDefaultExpiry(entries: readonly BatchEntry[], ttl: DefaultTtl): readonly BatchEntry[] {
+  const expiresAtMs = ttl.now() + ttl.ms;
+  return entries.map((e) => (e.kind === ValueKind.Put ? { kind: ValueKind.PutWithExpiry, key: e.key, value: withExpiry(e.value, expiresAtMs) } : e));
+}
+
 /** The shards' numbers summed (for one shard: its own numbers). */
 function totalOf(shards: readonly EngineStats[], clock: SequenceClock): EngineStats {
   const sum = (pick: (s: EngineStats) => number) => shards.reduce((n, s) => n + pick(s), 0);
@@ -477,6 +511,9 @@ function totalOf(shards: readonly EngineStats[], clock: SequenceClock): EngineSt
     compactionsRunning: sum((s) => s.compactionsRunning),
     bytesCompactedIn: sum((s) => s.bytesCompactedIn),
     bytesCompactedOut: sum((s) => s.bytesCompactedOut),
+    droppedByRangeTombstones: sum((s) => s.droppedByRangeTombstones),
+    droppedRangeTombstones: sum((s) => s.droppedRangeTombstones),
+    droppedByExpiry: sum((s) => s.droppedByExpiry),
     pendingCompactionBytes: sum((s) => s.pendingCompactionBytes),
     merges: sum((s) => s.merges),
     changeRetention: {

@@ -110,8 +110,9 @@ export class WriteTracker {
   }
 
   /**
-   * A write at `seq` whose keys are not listed (an ingest): every reader below it conflicts,
-   * as readers below the cut do (invariant 3). No effect when inactive.
+   * A write at `seq` whose keys are not listed (an ingest, a range deletion): every reader
+   * below it conflicts, as readers below the cut do (invariant 3, fail safe). No effect when
+   * inactive.
    */
   cutAt(seq: SeqNum): void {
     if (this.#active) this.#cut = Math.max(this.#cut, seq);

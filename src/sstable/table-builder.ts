@@ -3,19 +3,24 @@
 // add() is synchronous: it encodes into the current data block and, when the block is full,
 // compresses and checksums it into a staging buffer. drain() appends the staging buffer to
 // the file; the caller awaits it when pendingBytes grows, which bounds the builder's memory
-// without an await per entry. finish() appends the rest, then the filter, properties and
-// index blocks and the footer, syncs and closes the file.
+// without an await per entry. addRangeTombstone() collects range tombstones, in any order.
+// finish() appends the rest, then the filter, range-deletion, meta-index, properties and
+// index blocks and the footer, syncs and closes the file. It writes TABLE_FORMAT_VERSION.
 
 import { invalidArgument, invariant, StrataError } from '../base/errors.js';
 import type { WritableFile } from '../base/fs.js';
-import { isValueKind, MAX_SEQ, ValueKind, type SeqNum } from '../base/internal-key.js';
+import { isPointKind, MAX_SEQ, ValueKind, type SeqNum } from '../base/internal-key.js';
+import { compareBytes } from '../base/bytes.js';
+import { tombstoneUpperKey, type RangeTombstone } from '../base/range-tombstone.js';
+import { expiresAt, EXPIRY_BYTES } from '../base/ttl.js';
 import { BlockBuilder } from './block-builder.js';
 import { DEFAULT_RESTART_INTERVAL } from './block-format.js';
 import { bloomHash, buildBloomFilter } from './bloom.js';
-import { encodeFooter, encodeHandle, handleLength, TABLE_FORMAT_VERSION, type BlockHandle } from './format.js';
+import { encodeFooter, encodeHandle, encodeMetaIndex, handleLength, META_FILTER, META_RANGE_DEL, TABLE_FORMAT_VERSION, type BlockHandle } from './format.js';
 import { compareInternalRange, compareRange } from './key-compare.js';
 import { BLOCK_TRAILER_BYTES, choosePayload, sealPhysicalBlock } from './physical-block.js';
 import { encodeProperties, type TableProperties } from './properties.js';
+import { compareTombstones, encodeRangeDelBlock } from './range-del-block.js';
 
 export interface TableBuilderOptions {
   /** Target size of a data block before compression, in bytes. Default 4096; 64 to 64 MiB. */
@@ -82,6 +87,8 @@ export class TableBuilder {
   #rawKeyBytes = 0;
   #rawValueBytes = 0;
   #dataBlocks = 0;
+  readonly #rangeTombstones: RangeTombstone[] = [];
+  #earliestExpiryMs = 0;
 
   constructor(file: WritableFile, options: TableBuilderOptions = {}) {
     this.#file = file;
@@ -96,7 +103,7 @@ export class TableBuilder {
   add(key: Uint8Array, seq: SeqNum, kind: ValueKind, value: Uint8Array): void {
     this.#checkBuilding();
     if (!Number.isSafeInteger(seq) || seq < 0) throw invalidArgument(`sequence number ${seq} is not an integer from 0 to 2^53 - 1`);
-    if (!isValueKind(kind)) throw invalidArgument(`unknown value kind ${String(kind)}`);
+    if (!isPointKind(kind)) throw invalidArgument(`value kind ${String(kind)} is not a point entry's`);
     if (kind === ValueKind.Delete && value.length !== 0) throw invalidArgument('a Delete entry has an empty value');
     let newUserKey = true;
     if (this.#entries > 0) {
@@ -113,6 +120,10 @@ export class TableBuilder {
     this.#data.add(key, seq, kind, value);
     this.#entries++;
     if (kind === ValueKind.Delete) this.#deletions++;
+    else if (kind === ValueKind.PutWithExpiry && value.length >= EXPIRY_BYTES) {
+      const at = expiresAt(value);
+      if (this.#earliestExpiryMs === 0 || at < this.#earliestExpiryMs) this.#earliestExpiryMs = at;
+    }
     if (seq < this.#smallestSeq) this.#smallestSeq = seq;
     if (seq > this.#largestSeq) this.#largestSeq = seq;
     this.#rawKeyBytes += key.length;
@@ -123,6 +134,22 @@ export class TableBuilder {
     this.#lastSeq = seq;
 
     if (this.#data.estimatedBytes >= this.#options.blockBytes) this.#finishDataBlock();
+  }
+
+  /**
+   * Adds a range tombstone, in any order relative to entries and other tombstones.
+   * REQUIRES: start < end when there is an end; 0 <= seq < 2^53 (checked: INVALID_ARGUMENT).
+   */
+  addRangeTombstone(t: RangeTombstone): void {
+    this.#checkBuilding();
+    if (!Number.isSafeInteger(t.seq) || t.seq < 0) throw invalidArgument(`sequence number ${t.seq} is not an integer from 0 to 2^53 - 1`);
+    if (t.end !== undefined && compareBytes(t.start, t.end) >= 0) throw invalidArgument('a range tombstone must end after it starts');
+    this.#rangeTombstones.push({ start: new Uint8Array(t.start), end: t.end === undefined ? undefined : new Uint8Array(t.end), seq: t.seq });
+  }
+
+  /** Range tombstones added so far. */
+  get rangeTombstoneCount(): number {
+    return this.#rangeTombstones.length;
   }
 
   /** Bytes of finished blocks not yet appended to the file. */
@@ -155,33 +182,54 @@ export class TableBuilder {
   }
 
   /**
-   * Writes the filter, properties, index and footer, syncs the file (WritableFile.sync) and
-   * closes it. REQUIRES: at least one entry (checked: INVALID_ARGUMENT). After a failure the
-   * caller abandons the builder and deletes the file.
+   * Writes the filter, range-deletion, meta-index, properties and index blocks and the
+   * footer, syncs the file (WritableFile.sync) and closes it. REQUIRES: at least one entry or
+   * range tombstone (checked: INVALID_ARGUMENT). After a failure the caller abandons the
+   * builder and deletes the file.
    */
   async finish(): Promise<{ fileSize: number; properties: TableProperties }> {
     this.#checkBuilding();
-    if (this.#entries === 0) throw invalidArgument(`a table needs at least one entry (${this.#file.path})`);
+    const tombstones = this.#rangeTombstones;
+    if (this.#entries === 0 && tombstones.length === 0) throw invalidArgument(`a table needs at least one entry (${this.#file.path})`);
     this.#state = 'finishing';
     if (this.#data.entries > 0) this.#finishDataBlock();
     if (this.#pendingHandle !== undefined) this.#addIndexEntry(undefined);
 
+    let smallestKey: Uint8Array | undefined = this.#entries > 0 ? this.#smallestKey : undefined;
+    let largestKey: Uint8Array | undefined = this.#entries > 0 ? new Uint8Array(this.#lastKey.subarray(0, this.#lastKeyLength)) : undefined;
+    let smallestSeq = this.#smallestSeq;
+    let largestSeq = this.#largestSeq;
+    for (const t of tombstones) {
+      const upper = tombstoneUpperKey(t);
+      if (smallestKey === undefined || compareBytes(t.start, smallestKey) < 0) smallestKey = t.start;
+      if (largestKey === undefined || compareBytes(upper, largestKey) > 0) largestKey = upper;
+      if (t.seq < smallestSeq) smallestSeq = t.seq;
+      if (t.seq > largestSeq) largestSeq = t.seq;
+    }
     const properties: TableProperties = {
       entries: this.#entries,
       deletions: this.#deletions,
-      smallestKey: this.#smallestKey,
-      largestKey: new Uint8Array(this.#lastKey.subarray(0, this.#lastKeyLength)),
-      smallestSeq: this.#smallestSeq,
-      largestSeq: this.#largestSeq,
+      smallestKey: smallestKey!,
+      largestKey: largestKey!,
+      smallestSeq,
+      largestSeq,
       rawKeyBytes: this.#rawKeyBytes,
       rawValueBytes: this.#rawValueBytes,
       dataBlocks: this.#dataBlocks,
+      rangeDeletions: tombstones.length,
+      earliestExpiryMs: this.#earliestExpiryMs,
       formatVersion: TABLE_FORMAT_VERSION,
     };
-    const filter = this.#writeBlock(buildBloomFilter(this.#hashes, this.#hashCount, this.#options.bloomBitsPerKey), false);
+    const metaBlocks = new Map<string, BlockHandle>();
+    metaBlocks.set(META_FILTER, this.#writeBlock(buildBloomFilter(this.#hashes, this.#hashCount, this.#options.bloomBitsPerKey), false));
+    if (tombstones.length > 0) {
+      tombstones.sort(compareTombstones);
+      metaBlocks.set(META_RANGE_DEL, this.#writeBlock(encodeRangeDelBlock(tombstones), false));
+    }
+    const meta = this.#writeBlock(encodeMetaIndex(metaBlocks), false);
     const props = this.#writeBlock(encodeProperties(properties), false);
-    const index = this.#writeBlock(this.#index.finish(), this.#options.lz4);
-    const footer = encodeFooter({ filter, properties: props, index, formatVersion: TABLE_FORMAT_VERSION });
+    const index = this.#writeBlock(this.#dataBlocks > 0 ? this.#index.finish() : Buffer.alloc(0), this.#options.lz4);
+    const footer = encodeFooter({ meta, properties: props, index, formatVersion: TABLE_FORMAT_VERSION });
     this.#stage(footer.length).set(footer, this.#stagingLength);
     this.#stagingLength += footer.length;
     this.#offset += footer.length;

@@ -31,11 +31,15 @@ export class TableIndex {
   /**
    * Decodes the index block `block` of a table whose data blocks end at `dataEnd` and number
    * `dataBlocks` (from the properties). Throws CORRUPTION naming the index block's offset.
+   * `block` undefined: a table without data blocks (format.ts), whose index is empty.
    */
-  constructor(block: Block, dataEnd: number, dataBlocks: number) {
-    const bad = (what: string) => corruption(block.file, block.fileOffset, `index block: ${what}`);
+  constructor(block: Block | undefined, dataEnd: number, dataBlocks: number) {
+    const bad = (what: string) => corruption(block?.file ?? '(table)', block?.fileOffset ?? dataEnd, `index block: ${what}`);
     const it = new BlockIter();
-    it.reset(block);
+    if (block !== undefined) {
+      it.reset(block);
+      it.seekToFirst();
+    }
     const count = dataBlocks;
     const keyOffsets = new Uint32Array(count + 1);
     const seqs = new Float64Array(count);
@@ -46,7 +50,7 @@ export class TableIndex {
     let keyBytes = 0;
     let expectedOffset = 0;
     let i = 0;
-    for (it.seekToFirst(); it.valid(); it.next(), i++) {
+    for (; block !== undefined && it.valid(); it.next(), i++) {
       if (i === count) throw bad(`more entries than the ${count} data blocks`);
       if (!decodeHandleInto(it.data, it.valueOffset, it.valueOffset + it.valueLength, handle)) throw bad(`entry ${i} holds a malformed block handle`);
       if (handle.offset !== expectedOffset) throw bad(`data block ${i} at ${handle.offset}, expected at ${expectedOffset}`);

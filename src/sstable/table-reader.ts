@@ -1,7 +1,8 @@
-// Reads a table (format.ts). open() checks the footer and reads the filter, properties and
-// index blocks once; data blocks are read on demand, checksummed, and kept in the block
-// cache. Reads are synchronous (pread through RandomAccessFile), except that an asynchronous
-// read defers blocks of megabytes (large-blocks.ts).
+// Reads a table (format.ts). open() checks the footer and reads the meta-index (format
+// version 2), filter, range-deletion, properties and index blocks once; data blocks are read
+// on demand, checksummed, and kept in the block cache. Reads are synchronous (pread through
+// RandomAccessFile), except that an asynchronous read defers blocks of megabytes
+// (large-blocks.ts).
 //
 // Lifetime: the reader holds one reference for its owner and one per open iterator; close()
 // drops the owner's, and the file closes when the last reference goes, so an iterator stays
@@ -9,16 +10,18 @@
 
 import { closedError, corruption } from '../base/errors.js';
 import type { RandomAccessFile } from '../base/fs.js';
-import type { SeqNum, ValueKind } from '../base/internal-key.js';
+import { MAX_SEQ, type SeqNum, type ValueKind } from '../base/internal-key.js';
+import type { RangeTombstone } from '../base/range-tombstone.js';
 import type { InternalIterator } from '../base/internal-iterator.js';
 import type { BlockCache, FileBlocks } from './block-cache.js';
 import { Block } from './block-format.js';
 import { BlockDeferred, LARGE_BLOCK_BYTES, type LargeBlocks } from './large-blocks.js';
 import { BlockIter } from './block-iter.js';
 import { BloomFilter, bloomHash } from './bloom.js';
-import { decodeFooter, FOOTER_BYTES } from './format.js';
+import { decodeFooter, decodeMetaIndex, FOOTER_BYTES, META_FILTER, META_RANGE_DEL, type BlockHandle } from './format.js';
 import { BLOCK_TRAILER_BYTES, readPhysicalBlock, readPhysicalBlockAsync } from './physical-block.js';
 import { decodeProperties, type TableProperties } from './properties.js';
+import { decodeRangeDelBlock } from './range-del-block.js';
 import { TableIndex } from './table-index.js';
 import { TableIterator } from './table-iterator.js';
 
@@ -26,6 +29,8 @@ export class TableReader {
   readonly fileNumber: number;
   readonly fileSize: number;
   readonly properties: TableProperties;
+  /** The table's range tombstones, in range-del-block.ts's order (none in a version 1 table). */
+  readonly rangeTombstones: readonly RangeTombstone[];
   readonly #file: RandomAccessFile;
   readonly #cache: BlockCache | undefined;
   /** This table's blocks in #cache. */
@@ -33,6 +38,8 @@ export class TableReader {
   readonly #filter: BloomFilter;
   readonly #index: TableIndex;
   readonly #large: LargeBlocks | undefined;
+  /** Where the data blocks end (the filter block starts). */
+  readonly #dataEnd: number;
   #refs = 1;
   #closed = false;
   /** Scratch cursor of get(), which is synchronous and so never runs twice at once. */
@@ -48,22 +55,38 @@ export class TableReader {
     if (size < FOOTER_BYTES) throw corruption(file.path, 0, `file of ${size} bytes is shorter than a table footer (${FOOTER_BYTES} bytes)`);
     const footerOffset = size - FOOTER_BYTES;
     const footer = decodeFooter(file.read(footerOffset, FOOTER_BYTES), file.path, footerOffset);
-    const { filter, properties, index } = footer;
-    // The meta blocks sit back to back before the footer, after at least one data block.
-    const contiguous =
-      filter.offset > 0 &&
-      filter.offset + filter.size + BLOCK_TRAILER_BYTES === properties.offset &&
-      properties.offset + properties.size + BLOCK_TRAILER_BYTES === index.offset &&
-      index.offset + index.size + BLOCK_TRAILER_BYTES === footerOffset;
-    if (!contiguous) throw corruption(file.path, footerOffset, 'footer block handles do not match the table layout');
+    const { properties, index } = footer;
+    // The meta blocks sit back to back before the footer, after the data blocks.
+    const badLayout = () => corruption(file.path, footerOffset, 'footer block handles do not match the table layout');
+    const follows = (a: BlockHandle, b: BlockHandle) => a.offset + a.size + BLOCK_TRAILER_BYTES === b.offset;
+    if (!follows(properties, index) || index.offset + index.size + BLOCK_TRAILER_BYTES !== footerOffset) throw badLayout();
+    let filter: BlockHandle;
+    let rangeDel: BlockHandle | undefined;
+    if (footer.formatVersion === 1) {
+      filter = footer.meta;
+      if (!(filter.offset > 0 && follows(filter, properties))) throw badLayout();
+    } else {
+      if (!follows(footer.meta, properties)) throw badLayout();
+      const metaIndex = decodeMetaIndex(readPhysicalBlock(file, footer.meta.offset, footer.meta.size, 'meta-index block'), file.path, footer.meta.offset);
+      filter = metaIndex.get(META_FILTER)!;
+      rangeDel = metaIndex.get(META_RANGE_DEL);
+      if (!follows(filter, rangeDel ?? footer.meta) || (rangeDel !== undefined && !follows(rangeDel, footer.meta))) {
+        throw corruption(file.path, footer.meta.offset, 'meta-index block handles do not match the table layout');
+      }
+    }
 
     const bloom = new BloomFilter(readPhysicalBlock(file, filter.offset, filter.size, 'filter block'), file.path, filter.offset);
     const props = decodeProperties(readPhysicalBlock(file, properties.offset, properties.size, 'properties block'), file.path, properties.offset);
     if (props.formatVersion !== footer.formatVersion) throw corruption(file.path, properties.offset, `properties say format v${props.formatVersion}, footer v${footer.formatVersion}`);
     if (props.dataBlocks * BLOCK_TRAILER_BYTES > filter.offset) throw corruption(file.path, properties.offset, `${props.dataBlocks} data blocks cannot fit in ${filter.offset} bytes`);
-    const indexBlock = new Block(readPhysicalBlock(file, index.offset, index.size, 'index block'), file.path, index.offset);
+    const tombstones = rangeDel === undefined ? [] : decodeRangeDelBlock(readPhysicalBlock(file, rangeDel.offset, rangeDel.size, 'range-deletion block'), file.path, rangeDel.offset);
+    if (tombstones.length !== props.rangeDeletions) throw corruption(file.path, properties.offset, `properties count ${props.rangeDeletions} range deletions, the table holds ${tombstones.length}`);
+    const indexContents = readPhysicalBlock(file, index.offset, index.size, 'index block');
+    let indexBlock: Block | undefined;
+    if (props.dataBlocks > 0) indexBlock = new Block(indexContents, file.path, index.offset);
+    else if (indexContents.length !== 0) throw corruption(file.path, index.offset, 'index block of a table without data blocks is not empty');
     const tableIndex = new TableIndex(indexBlock, filter.offset, props.dataBlocks);
-    return new TableReader(file, fileNumber, cache, props, bloom, tableIndex, large);
+    return new TableReader(file, fileNumber, cache, props, bloom, tableIndex, tombstones, filter.offset, large);
   }
 
   private constructor(
@@ -73,8 +96,12 @@ export class TableReader {
     properties: TableProperties,
     filter: BloomFilter,
     index: TableIndex,
+    rangeTombstones: readonly RangeTombstone[],
+    dataEnd: number,
     large: LargeBlocks | undefined,
   ) {
+    this.rangeTombstones = rangeTombstones;
+    this.#dataEnd = dataEnd;
     this.#file = file;
     this.fileNumber = fileNumber;
     this.fileSize = file.size;
@@ -108,6 +135,16 @@ export class TableReader {
       }
     }
     return undefined;
+  }
+
+  /**
+   * About where in the file the entries at or after user key `key` start: the offset of the
+   * data block that would hold it (the end of the data blocks when past them). From the index
+   * alone, no data block read: for approximate sizes of key ranges.
+   */
+  approximateOffsetOf(key: Uint8Array): number {
+    const i = this.#index.find(key, MAX_SEQ);
+    return i < this.#index.count ? this.#index.blockOffset(i) : this.#dataEnd;
   }
 
   /** Whether the bloom filter may contain `key` (false means the table has no entry for it). */

@@ -3,7 +3,7 @@
 // file order, and the one-line form of a table's MANIFEST record that the directory dump
 // shares.
 
-import { StrataError, ValueKind, type BatchEntry, type FileSystem, type SeqNum } from '../base/index.js';
+import { expiresAt, EXPIRY_BYTES, isKeyAboveAll, StrataError, ValueKind, type BatchEntry, type FileSystem, type SeqNum } from '../base/index.js';
 import type { TableMeta, VersionEdit } from '../manifest/index.js';
 import { decodeManifestRecord, decodeWalRecord, openTable, readLogRecords, tableName, type LogContents, type LogDamage, type WalBatch } from './db-files.js';
 import { bytesJson, bytesText, count, reasonOf, sizeText, type Output } from './output.js';
@@ -55,16 +55,17 @@ export function dumpTable(fs: FileSystem, file: string, fileNumber: number, opti
     out.emit(
       {
         type: 'properties', file, fileSize: reader.fileSize, formatVersion: p.formatVersion, entries: p.entries, deletions: p.deletions,
-        smallestKey: bytesJson(p.smallestKey), largestKey: bytesJson(p.largestKey), smallestSeq: p.smallestSeq, largestSeq: p.largestSeq,
-        rawKeyBytes: p.rawKeyBytes, rawValueBytes: p.rawValueBytes, dataBlocks: p.dataBlocks,
+        smallestKey: bytesJson(p.smallestKey), largestKey: isKeyAboveAll(p.largestKey) ? 'above every key' : bytesJson(p.largestKey), smallestSeq: p.smallestSeq, largestSeq: p.largestSeq,
+        rawKeyBytes: p.rawKeyBytes, rawValueBytes: p.rawValueBytes, dataBlocks: p.dataBlocks, rangeDeletions: p.rangeDeletions,
       },
       [
         `${file}: table format v${p.formatVersion}, ${sizeText(reader.fileSize)}, ${count(p.dataBlocks, 'data block', 'data blocks')}`,
         `  ${count(p.entries, 'entry', 'entries')} (${p.deletions} deleted), seqs ${p.smallestSeq}..${p.largestSeq}, ` +
           `keys ${bytesText(p.smallestKey, MAX_KEY_SHOWN)} .. ${bytesText(p.largestKey, MAX_KEY_SHOWN)}`,
-        `  raw key bytes ${p.rawKeyBytes}, raw value bytes ${p.rawValueBytes}`,
+        `  raw key bytes ${p.rawKeyBytes}, raw value bytes ${p.rawValueBytes}, ${count(p.rangeDeletions, 'range deletion', 'range deletions')}`,
       ],
     );
+    for (const t of reader.rangeTombstones) emitRangeDelete(out, t.start, t.end, t.seq, '');
     const it = reader.iterator();
     let shown = 0;
     try {
@@ -86,11 +87,32 @@ export function dumpTable(fs: FileSystem, file: string, fileNumber: number, opti
 }
 
 function emitEntry(out: Output, key: Uint8Array, seq: SeqNum, kind: number, value: Uint8Array, options: DumpOptions, indent: string): void {
+  if (kind === ValueKind.RangeDelete) {
+    emitRangeDelete(out, key, value.length === 0 ? undefined : value, seq, indent);
+    return;
+  }
+  if (kind === ValueKind.PutWithExpiry) {
+    const expiry = new Date(expiresAt(value)).toISOString();
+    const user = value.subarray(EXPIRY_BYTES);
+    out.emit(
+      { type: 'entry', key: bytesJson(key), seq, kind: 'put', value: bytesJson(user, options.maxValueBytes), expiresAt: expiresAt(value) },
+      `${indent}${bytesText(key)} @${seq} PUT ${bytesText(user, options.maxValueBytes)} (expires ${expiry})`,
+    );
+    return;
+  }
   const put = kind !== ValueKind.Delete;
   const name = kind === ValueKind.Merge ? 'merge' : put ? 'put' : 'delete';
   out.emit(
     { type: 'entry', key: bytesJson(key), seq, kind: name, ...(put ? { value: bytesJson(value, options.maxValueBytes) } : {}) },
     `${indent}${bytesText(key)} @${seq} ${put ? `${name.toUpperCase()} ${bytesText(value, options.maxValueBytes)}` : 'DEL'}`,
+  );
+}
+
+/** A range tombstone: the keys [start, end) (no end: every key from start on). */
+function emitRangeDelete(out: Output, start: Uint8Array, end: Uint8Array | undefined, seq: SeqNum, indent: string): void {
+  out.emit(
+    { type: 'entry', key: bytesJson(start), seq, kind: 'clear', end: end === undefined ? null : bytesJson(end) },
+    `${indent}[${bytesText(start)}, ${end === undefined ? '(no end)' : bytesText(end)}) @${seq} CLEAR`,
   );
 }
 
@@ -171,10 +193,16 @@ function emitBatch(out: Output, offset: number, firstSeq: SeqNum, entries: reado
   if (out.json) {
     out.emit({
       type, offset, firstSeq, count: entries.length, ...(twoPhase ? { txn: twoPhase.txn } : {}),
-      entries: entries.map((e, i) => ({
-        seq: firstSeq + i, kind: e.kind === ValueKind.Merge ? 'merge' : e.kind === ValueKind.Put ? 'put' : 'delete', key: bytesJson(e.key),
-        ...(e.kind !== ValueKind.Delete ? { value: bytesJson(e.value, options.maxValueBytes) } : {}),
-      })),
+      entries: entries.map((e, i) =>
+        e.kind === ValueKind.RangeDelete
+          ? { seq: firstSeq + i, kind: 'clear', key: bytesJson(e.key), end: e.value.length === 0 ? null : bytesJson(e.value) }
+          : e.kind === ValueKind.PutWithExpiry
+          ? { seq: firstSeq + i, kind: 'put', key: bytesJson(e.key), value: bytesJson(e.value.subarray(EXPIRY_BYTES), options.maxValueBytes), expiresAt: expiresAt(e.value) }
+          : {
+              seq: firstSeq + i, kind: e.kind === ValueKind.Merge ? 'merge' : e.kind === ValueKind.Put ? 'put' : 'delete', key: bytesJson(e.key),
+              ...(e.kind !== ValueKind.Delete ? { value: bytesJson(e.value, options.maxValueBytes) } : {}),
+            },
+      ),
     }, '');
     return;
   }

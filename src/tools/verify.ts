@@ -25,6 +25,7 @@ import {
   bytesEqual,
   compareBytes,
   compareInternal,
+  tombstoneUpperKey,
   ValueKind,
   walFileName,
   type FileSystem,
@@ -185,6 +186,7 @@ function checkTable(fs: FileSystem, file: string, level: number, meta: TableMeta
     const disagree = (what: string, inFile: string | number, recorded: string | number) =>
       new CheckFailed(`${file}: properties block says ${what} ${inFile}, the MANIFEST records ${recorded}`);
     if (p.entries !== meta.entries) throw disagree('entries', p.entries, meta.entries);
+    if (p.rangeDeletions !== meta.rangeDeletions) throw disagree('range deletions', p.rangeDeletions, meta.rangeDeletions);
     if (p.deletions !== meta.deletions) throw disagree('deletions', p.deletions, meta.deletions);
     if (p.smallestSeq !== meta.smallestSeq) throw disagree('smallest sequence', p.smallestSeq, meta.smallestSeq);
     if (p.largestSeq !== meta.largestSeq) throw disagree('largest sequence', p.largestSeq, meta.largestSeq);
@@ -197,7 +199,10 @@ function checkTable(fs: FileSystem, file: string, level: number, meta: TableMeta
   }
 }
 
-/** Reads every entry (every data block's checksum is checked on the way) and checks each. */
+/**
+ * Reads every entry (every data block's checksum is checked on the way) and checks each, and
+ * the range tombstones: together they must span the recorded key and sequence ranges.
+ */
 function scanTable(reader: TableReader, file: string, meta: TableMeta): void {
   const it = reader.iterator();
   try {
@@ -205,6 +210,18 @@ function scanTable(reader: TableReader, file: string, meta: TableMeta): void {
     let deletions = 0;
     let minSeq = Infinity;
     let maxSeq = -Infinity;
+    // The key range the tombstones span (tombstoneUpperKey), merged with the entries' below.
+    let smallest: Uint8Array | undefined;
+    let largest: Uint8Array | undefined;
+    for (const t of reader.rangeTombstones) {
+      if (t.seq < meta.smallestSeq || t.seq > meta.largestSeq) throw new CheckFailed(`${file}: a range tombstone @${t.seq} is outside the recorded sequence range ${meta.smallestSeq}..${meta.largestSeq}`);
+      if (smallest === undefined || compareBytes(t.start, smallest) < 0) smallest = t.start;
+      const upper = tombstoneUpperKey(t);
+      if (largest === undefined || compareBytes(upper, largest) > 0) largest = upper;
+      if (t.seq < minSeq) minSeq = t.seq;
+      if (t.seq > maxSeq) maxSeq = t.seq;
+    }
+    let firstKey: Uint8Array | undefined;
     let prevKey: Buffer | undefined;
     let prevSeq: SeqNum = 0;
     for (it.seekToFirst(); it.valid(); it.next()) {
@@ -212,7 +229,7 @@ function scanTable(reader: TableReader, file: string, meta: TableMeta): void {
       const seq = it.seq();
       const at = `entry ${n} (${keyText(key)} @${seq})`;
       if (prevKey === undefined) {
-        if (!bytesEqual(key, meta.smallestKey)) throw new CheckFailed(`${file}: first key ${keyText(key)} is not the recorded smallest key ${keyText(meta.smallestKey)}`);
+        firstKey = Buffer.from(key);
       } else if (compareInternal(prevKey, prevSeq, key, seq) >= 0) {
         throw new CheckFailed(`${file}: ${at} does not sort after the entry before it (${keyText(prevKey)} @${prevSeq})`);
       }
@@ -225,8 +242,11 @@ function scanTable(reader: TableReader, file: string, meta: TableMeta): void {
       prevSeq = seq;
       n++;
     }
-    if (prevKey === undefined) throw new CheckFailed(`${file}: no entries, the MANIFEST records ${meta.entries}`);
-    if (!bytesEqual(prevKey, meta.largestKey)) throw new CheckFailed(`${file}: last key ${keyText(prevKey)} is not the recorded largest key ${keyText(meta.largestKey)}`);
+    if (prevKey === undefined && reader.rangeTombstones.length === 0) throw new CheckFailed(`${file}: no entries, the MANIFEST records ${meta.entries}`);
+    if (firstKey !== undefined && (smallest === undefined || compareBytes(firstKey, smallest) < 0)) smallest = firstKey;
+    if (prevKey !== undefined && (largest === undefined || compareBytes(prevKey, largest) > 0)) largest = prevKey;
+    if (!bytesEqual(smallest!, meta.smallestKey)) throw new CheckFailed(`${file}: first key ${keyText(smallest!)} is not the recorded smallest key ${keyText(meta.smallestKey)}`);
+    if (!bytesEqual(largest!, meta.largestKey)) throw new CheckFailed(`${file}: last key ${keyText(largest!)} is not the recorded largest key ${keyText(meta.largestKey)}`);
     if (n !== meta.entries || deletions !== meta.deletions) {
       throw new CheckFailed(`${file}: holds ${n} entries (${deletions} deletions), the MANIFEST records ${meta.entries} (${meta.deletions})`);
     }
