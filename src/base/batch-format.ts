@@ -61,33 +61,13 @@ export interface DecodedBatch {
  * the caller, who knows the file and offset, rewraps it.
  */
 export function decodeBatch(bytes: Uint8Array): DecodedBatch {
-  const bad = (what: string) => new StrataError('CORRUPTION', `malformed batch: ${what}`);
-  if (bytes.length < BATCH_HEADER_BYTES) throw bad('shorter than its header');
+  if (bytes.length < BATCH_HEADER_BYTES) throw malformedBatch('shorter than its header');
   const firstSeq = getU64(bytes, 0);
-  if (firstSeq < 0) throw bad('sequence number out of range');
-  const count = getU32(bytes, 8);
+  if (firstSeq < 0) throw malformedBatch('sequence number out of range');
   const entries: BatchEntry[] = [];
-  const cursor = { offset: BATCH_HEADER_BYTES };
-  const end = bytes.length;
-  for (let i = 0; i < count; i++) {
-    if (cursor.offset >= end) throw bad(`entry ${i} of ${count} missing`);
-    const kind = bytes[cursor.offset++]!;
-    if (!isValueKind(kind)) throw bad(`entry ${i} has unknown kind ${kind}`);
-    const keyLength = getVarint(bytes, cursor, end);
-    if (keyLength < 0 || cursor.offset + keyLength > end) throw bad(`entry ${i} key length`);
-    const key = bytes.subarray(cursor.offset, cursor.offset + keyLength);
-    cursor.offset += keyLength;
-    let value: Uint8Array = EMPTY;
-    if (kind !== ValueKind.Delete) {
-      const valueLength = getVarint(bytes, cursor, end);
-      if (valueLength < 0 || cursor.offset + valueLength > end) throw bad(`entry ${i} value length`);
-      value = bytes.subarray(cursor.offset, cursor.offset + valueLength);
-      cursor.offset += valueLength;
-      if (kind === ValueKind.RangeDelete && value.length > 0 && compareBytes(key, value) >= 0) throw bad(`entry ${i} is a range deletion whose end is not after its start`);
-    }
-    entries.push({ kind, key, value });
-  }
-  if (cursor.offset !== end) throw bad('trailing bytes after the last entry');
+  visitBatch(bytes, 0, bytes.length, (kind, keyAt, keyEnd, valueAt, valueEnd) => {
+    entries.push({ kind, key: bytes.subarray(keyAt, keyEnd), value: kind === ValueKind.Delete ? EMPTY : bytes.subarray(valueAt, valueEnd) });
+  });
   return { firstSeq, entries };
 }
 
@@ -118,6 +98,9 @@ export function visitBatch(bytes: Uint8Array, at: number, end: number, visit: Ba
       if (valueLength < 0 || cursor.offset + valueLength > end) throw bad(`entry ${i} value length`);
       valueAt = cursor.offset;
       cursor.offset += valueLength;
+      if (kind === ValueKind.RangeDelete && valueLength > 0 && compareBytes(bytes.subarray(keyAt, keyAt + keyLength), bytes.subarray(valueAt, cursor.offset)) >= 0) {
+        throw bad(`entry ${i} is a range deletion whose end is not after its start`);
+      }
     }
     visit(kind, keyAt, keyAt + keyLength, valueAt, cursor.offset);
   }
