@@ -240,9 +240,10 @@ export class ShardSet {
    * Writes one atomic batch; resolves to its last sequence number. Its sequence numbers are
    * allocated before this returns (both paths allocate before their first await), so a check
    * made just before the call, in the same synchronous step, holds at the write's sequence
-   * number. REQUIRES: entries validated, not empty.
+   * number. `tracked`: the entries' keys in the WriteTracker's form, when the caller has them
+   * (keyString(), one per entry, in order). REQUIRES: entries validated, not empty.
    */
-  write(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
+  write(entries: readonly BatchEntry[], sync: boolean, tracked?: readonly string[]): Promise<bigint> {
     const engines = this.#engines;
     const first = shardOf(entries[0]!.key, engines.length);
     let single = true;
@@ -250,7 +251,7 @@ export class ShardSet {
     const done = single ? engines[first]!.write(entries, sync) : this.#writeAcross(entries, sync);
     // The batch's numbers are the last ones allocated. A write refused before allocating
     // (closed, failed) is recorded under an older number: at worst a needless conflict.
-    if (this.tracker.active) this.tracker.record(entries, this.#clock.last);
+    if (this.tracker.active) this.tracker.record(entries, this.#clock.last, tracked);
     return done;
   }
 
