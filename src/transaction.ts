@@ -99,10 +99,6 @@ export async function runTransaction<T>(
       const seq = typeof opened === 'number' ? opened : await opened;
       const state = new TransactionState(host, seq);
       let readerOpen = true;
-      const closeReader = () => {
-        if (readerOpen) store.closeReader(seq);
-        readerOpen = false;
-      };
       let conflict: Conflict | undefined;
       try {
         let result: T;
@@ -119,16 +115,18 @@ export async function runTransaction<T>(
         state.end();
         conflict = state.conflict();
         if (conflict === undefined) {
-          const entries = state.entries();
-          const committed = entries.length > 0 ? store.write(entries, settings.sync) : undefined;
-          closeReader();
+          const tracked: string[] = [];
+          const entries = state.entries(tracked);
+          const committed = entries.length > 0 ? store.write(entries, settings.sync, tracked) : undefined;
+          readerOpen = false;
+          store.closeReader(seq);
           await committed;
           counters.transactionsCommitted++;
           return result;
         }
       } finally {
         state.end();
-        closeReader();
+        if (readerOpen) store.closeReader(seq);
         leaveLine?.();
         leaveLine = undefined;
       }
@@ -272,10 +270,11 @@ export class TransactionState {
   #ended = false;
   /** Keys read from the database (tracker form). */
   readonly #reads = new Set<string>();
-  readonly #ranges: TrackedRange[] = [];
+  /** Ranges iterated, and the iterators open: made by the first iterator (most transactions have none). */
+  #ranges: TrackedRange[] | undefined;
   /** Buffered writes by key (tracker form), bytes owned. */
   readonly #writes = new Map<string, OwnWrite>();
-  readonly #iterators = new Set<DatabaseIterator<unknown, unknown>>();
+  #iterators: Set<DatabaseIterator<unknown, unknown>> | undefined;
 
   constructor(host: TransactionHost, seq: SeqNum) {
     this.#host = host;
@@ -327,13 +326,15 @@ export class TransactionState {
 
   iterator(options: unknown): DatabaseIterator<unknown, unknown> {
     this.#checkOpen();
+    const ranges = (this.#ranges ??= []);
+    const iterators = (this.#iterators ??= new Set());
     const it = this.#host.iterator(options, this.#seq, (base, bounds, reverse, limit) => {
-      this.#ranges.push(trackedRange(bounds));
+      ranges.push(trackedRange(bounds));
       return new OverlayCursor(base, this.#ownIn(bounds, reverse), reverse, limit, (own, value) => this.#mergeOwn(own, value), () =>
-        this.#iterators.delete(it),
+        iterators.delete(it),
       );
     });
-    this.#iterators.add(it);
+    iterators.add(it);
     return it;
   }
 
@@ -350,7 +351,7 @@ export class TransactionState {
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    for (const it of [...this.#iterators]) it.closeSync();
+    if (this.#iterators !== undefined) for (const it of [...this.#iterators]) it.closeSync();
   }
 
   /**
@@ -361,30 +362,37 @@ export class TransactionState {
   conflict(): Conflict | undefined {
     // Without writes there is nothing to commit, and what it read was one consistent snapshot.
     if (this.#writes.size === 0) return undefined;
-    if (this.#reads.size === 0 && this.#ranges.length === 0) return undefined;
+    if (this.#reads.size === 0 && this.#ranges === undefined) return undefined;
     const tracker = this.#host.store.tracker;
     if (this.#seq < tracker.cut) return { seq: tracker.cut, key: undefined };
     for (const key of this.#reads) {
       const seq = tracker.writtenAfter(key, this.#seq);
       if (seq > 0) return { seq, key };
     }
-    for (const range of this.#ranges) {
+    for (const range of this.#ranges ?? []) {
       const hit = tracker.writtenInRangeAfter(range, this.#seq);
       if (hit !== undefined) return hit;
     }
     return undefined;
   }
 
-  /** The buffered writes, as one batch: a key's merge operands as one (folded) or several Merge entries. */
-  entries(): BatchEntry[] {
+  /**
+   * The buffered writes, as one batch: a key's merge operands as one (folded) or several Merge
+   * entries. Pushes each entry's key in tracker form onto `tracked`.
+   */
+  entries(tracked: string[]): BatchEntry[] {
     const entries: BatchEntry[] = [];
-    for (const w of this.#writes.values()) {
+    for (const [k, w] of this.#writes) {
       if (w.operands === undefined) {
         entries.push(w);
+        tracked.push(k);
         continue;
       }
       const folded = w.operands.length > 1 ? this.#host.store.mergeOperator!.partialMerge?.(w.key, w.operands) : w.operands[0];
-      for (const value of folded === undefined ? w.operands : [folded]) entries.push({ kind: ValueKind.Merge, key: w.key, value });
+      for (const value of folded === undefined ? w.operands : [folded]) {
+        entries.push({ kind: ValueKind.Merge, key: w.key, value });
+        tracked.push(k);
+      }
     }
     return entries;
   }

@@ -181,11 +181,14 @@ export class SkipList {
 
   /** Compares user keys past their prefixes. REQUIRES: `key` and node `n` have equal prefixes. */
   #compareSuffix(key: Uint8Array, n: number): number {
+    return this.#compareSuffixWords(key, keyWord(key, 8), keyWord(key, 12), n);
+  }
+
+  /** #compareSuffix() with the key's suffix words `hi` (bytes 8..11) and `lo` (12..15) given. */
+  #compareSuffixWords(key: Uint8Array, hi: number, lo: number, n: number): number {
     const nodes = this.nodes;
-    const hi = keyWord(key, 8);
     const nodeHi = nodes[n + F_SUFFIX_HI]!;
     if (hi !== nodeHi) return hi < nodeHi ? -1 : 1;
-    const lo = keyWord(key, 12);
     const nodeLo = nodes[n + F_SUFFIX_LO]!;
     if (lo !== nodeLo) return lo < nodeLo ? -1 : 1;
     const keyLength = key.length;
@@ -220,6 +223,9 @@ export class SkipList {
     let level = this.#height - 1;
     // A node found not to be before the target at one level is not before it at the next.
     let notBefore = HEAD;
+    // The key's suffix words, for prefix ties (made once: keys that share 8 bytes tie often).
+    const suffixHi = keyWord(key, 8);
+    const suffixLo = keyWord(key, 12);
     for (;;) {
       const link = x + F_NEXT + level * LINK_INTS;
       const next = nodes[link]!;
@@ -233,7 +239,7 @@ export class SkipList {
           if (lo !== nextLo) {
             after = lo > nextLo;
           } else {
-            const c = this.#compareSuffix(key, next);
+            const c = this.#compareSuffixWords(key, suffixHi, suffixLo, next);
             after = c > 0 || (c === 0 && this.#compareSeq(seq, next) > 0);
           }
         }

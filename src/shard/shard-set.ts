@@ -247,9 +247,10 @@ export class ShardSet {
    * Writes one atomic batch; resolves to its last sequence number. Its sequence numbers are
    * allocated before this returns (both paths allocate before their first await), so a check
    * made just before the call, in the same synchronous step, holds at the write's sequence
-   * number. REQUIRES: entries validated, not empty.
+   * number. `tracked`: the entries' keys in the WriteTracker's form, when the caller has them
+   * (keyString(), one per entry, in order). REQUIRES: entries validated, not empty.
    */
-  write(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
+  write(entries: readonly BatchEntry[], sync: boolean, tracked?: readonly string[]): Promise<bigint> {
     if (this.#defaultTtl !== undefined) entries = withDefaultExpiry(entries, this.#defaultTtl);
     const engines = this.#engines;
     const first = shardOf(entries[0]!.key, engines.length);
@@ -261,7 +262,7 @@ export class ShardSet {
     // The batch's numbers are the last ones allocated. A write refused before allocating
     // (closed, failed) is recorded under an older number: at worst a needless conflict.
     if (this.tracker.active) {
-      this.tracker.record(entries, this.#clock.last);
+      this.tracker.record(entries, this.#clock.last, tracked);
       if (ranged) this.tracker.cutAt(this.#clock.last);
     }
     return done;
