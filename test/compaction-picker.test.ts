@@ -1,8 +1,9 @@
 // CompactionPicker (src/compaction/picker.ts): which level is due (level 0 by file count, the
 // others by bytes against their targets), which files it takes (all of level 0; one file of a
-// deeper level, round-robin through the key space), what it pulls in from the level below,
-// when it is a trivial move, and pickRange() for compactRange(). Versions are built with the
-// manifest's public API: Version.empty().apply(edit).
+// deeper level: the one whose range tombstones cover the most below it, else round-robin
+// through the key space), scores compensated by what range tombstones cover, what it pulls in
+// from the level below, when it is a trivial move, and pickRange() for compactRange(). Versions
+// are built with the manifest's public API: Version.empty().apply(edit).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CompactionPicker, levelScores, levelTargetBytes, type CompactionPolicy, type PickedCompaction } from '../src/compaction/index.js';
@@ -93,13 +94,75 @@ test('a deeper level gives one file per compaction, taken round-robin through th
   assert.equal(picked, [[1], [2], [3], [1]], 'after the last file, back to the first');
 });
 
-test('a deeper level gives a file holding range tombstones before the round-robin one', () => {
-  const withTombstones = { ...table(12, 'm', 'p', 40 * KiB), rangeDeletions: 2 };
-  const v = version({ 1: [table(10, 'a', 'c', 40 * KiB), table(11, 'd', 'f', 40 * KiB), withTombstones], 2: [table(20, 'a', 'z')] });
-  const picker = new CompactionPicker(POLICY);
-  assert.equal(show(picker.pick(v))?.inputs, [[1, [12]], [2, [20]]]);
-  const without = version({ 1: [table(10, 'a', 'c', 40 * KiB), table(11, 'd', 'f', 40 * KiB), table(12, 'm', 'p', 40 * KiB)], 2: [table(20, 'a', 'z')] });
-  assert.equal(show(new CompactionPicker(POLICY).pick(without))?.inputs, [[1, [10]], [2, [20]]], 'without tombstones: the first file');
+/** A picker whose estimate of what a file's tombstones cover is `covers[fileNumber]`; `calls` counts estimates. */
+function coveringPicker(covers: Record<number, number>) {
+  const calls: number[] = [];
+  const picker = new CompactionPicker(POLICY, (_v, _level, file) => {
+    calls.push(file.fileNumber);
+    return covers[file.fileNumber] ?? 0;
+  });
+  return { picker, calls };
+}
+
+const withTombstones = (t: TableMeta): TableMeta => ({ ...t, rangeDeletions: 1 });
+
+test('a deeper level gives the file whose range tombstones cover the most bytes below it, before the round-robin one', () => {
+  const v = version({
+    1: [table(10, 'a', 'c', 40 * KiB), withTombstones(table(11, 'd', 'f', 40 * KiB)), withTombstones(table(12, 'm', 'p', 40 * KiB))],
+    2: [table(20, 'a', 'z')],
+  });
+  assert.equal(show(coveringPicker({ 11: 2 * KiB, 12: 300 * KiB }).picker.pick(v))?.inputs, [[1, [12]], [2, [20]]]);
+  assert.equal(show(coveringPicker({ 11: 300 * KiB, 12: 2 * KiB }).picker.pick(v))?.inputs, [[1, [11]], [2, [20]]]);
+});
+
+test('a file whose range tombstones cover nothing below is not preferred: round-robin goes on', () => {
+  const v = version({ 1: [table(10, 'a', 'c', 40 * KiB), withTombstones(table(11, 'd', 'f', 40 * KiB)), table(12, 'm', 'p', 40 * KiB)], 2: [table(20, 'a', 'z')] });
+  assert.equal(show(coveringPicker({ 11: 0 }).picker.pick(v))?.inputs, [[1, [10]], [2, [20]]]);
+  assert.equal(show(new CompactionPicker(POLICY).pick(v))?.inputs, [[1, [10]], [2, [20]]], 'without an estimate, tombstones count nothing');
+});
+
+test('a level within its target is due when its tombstones cover more below than it lacks: the compensated score', () => {
+  const v = version({ 1: [table(10, 'a', 'c', 30 * KiB), withTombstones(table(11, 'd', 'f', 20 * KiB))], 2: [table(20, 'a', 'z', 500 * KiB)] });
+  assert.is(new CompactionPicker(POLICY).pick(v), undefined, 'by bytes alone, level 1 holds 50 of its 100 KiB');
+  assert.is(coveringPicker({ 11: 40 * KiB }).picker.pick(v), undefined, '50 + 40 KiB covered is still within 100 KiB');
+  const { picker } = coveringPicker({ 11: 250 * KiB });
+  assert.equal(picker.scores(v).slice(0, 3), [0, 3, 0.5]);
+  assert.equal(show(picker.pick(v)), { from: '1->2', inputs: [[1, [11]], [2, [20]]], trivialMove: false });
+});
+
+test('level 0 is due below its file trigger when its tombstones cover more than level 1 may hold', () => {
+  const v = version({ 0: [withTombstones(table(1, 'a', 'm', 1 * KiB))], 1: [table(10, 'a', 'f', 90 * KiB), table(11, 'g', 'z', 5 * KiB)] });
+  assert.is(coveringPicker({ 1: 40 * KiB }).picker.pick(v), undefined);
+  const { picker } = coveringPicker({ 1: 150 * KiB });
+  assert.is(picker.scores(v)[0], 1.5);
+  assert.equal(show(picker.pick(v)), { from: '0->1', inputs: [[0, [1]], [1, [10, 11]]], trivialMove: false });
+});
+
+test('with every level within its target, a file whose tombstones cover at least half of what its compaction reads is compacted down', () => {
+  const files = { 1: [table(10, 'a', 'c', 30 * KiB), withTombstones(table(11, 'd', 'f', 2 * KiB))], 2: [table(20, 'd', 'e', 30 * KiB), table(21, 'g', 'z', 400 * KiB)] };
+  const v = version(files);
+  assert.is(coveringPicker({ 11: 15 * KiB }).picker.pick(v), undefined, '15 KiB covered of the 32 KiB it reads');
+  const { picker } = coveringPicker({ 11: 16 * KiB });
+  assert.equal(picker.scores(v).slice(0, 3), [0, (32 + 16) / 100, 0.43], 'no level is due');
+  assert.equal(show(picker.pick(v)), { from: '1->2', inputs: [[1, [11]], [2, [20]]], trivialMove: false });
+  const alone = version({ 0: [withTombstones(table(1, 'x', 'y', 1 * KiB))], 3: [table(30, 'a', 'z', 50 * KiB)] });
+  assert.equal(show(coveringPicker({ 1: 600 }).picker.pick(alone)), { from: '0->1', inputs: [[0, [1]]], trivialMove: true }, 'nothing below to merge with: a move');
+});
+
+test('what a file\'s tombstones cover is estimated once per file and level, not per pick', () => {
+  const { picker, calls } = coveringPicker({ 11: 250 * KiB, 12: 5 * KiB });
+  const tombstoned = withTombstones(table(11, 'd', 'f', 20 * KiB));
+  const v1 = version({ 1: [table(10, 'a', 'c', 30 * KiB), tombstoned], 2: [table(20, 'a', 'z', 500 * KiB)] });
+  picker.pick(v1);
+  picker.pick(v1);
+  picker.scores(v1);
+  assert.equal(calls, [11]);
+  const v2 = v1.apply({ added: [{ level: 1, table: withTombstones(table(12, 'x', 'y', 1 * KiB)) }] });
+  picker.pick(v2);
+  assert.equal(calls, [11, 12], 'a new version: only its new file is estimated');
+  const v3 = v2.apply({ removed: [{ level: 1, fileNumber: 11 }], added: [{ level: 2, table: tombstoned }] });
+  assert.is(picker.coveredBytes(v3, tombstoned), 250 * KiB);
+  assert.equal(calls, [11, 12, 11], 'a file moved down is estimated again against what lies below it now');
 });
 
 test('the round-robin cursor is a key: it goes on past the last compacted range in a new version', () => {

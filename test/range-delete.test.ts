@@ -237,4 +237,31 @@ test('many overlapping clears and rewrites match a model across flushes and comp
     await db.close();
   }));
 
+test('a clear() of most of the database returns its bytes by automatic compactions, without compactRange()', () =>
+  withTempDir(async (dir) => {
+    const db = await open(dir, { memtableBytes: 64 * 1024, levelBaseBytes: 64 * 1024, targetFileBytes: 64 * 1024, blockBytes: 1024 });
+    await fill(db, 8000, (i) => `value ${i} `.repeat(8));
+    await db.compactRange();
+    const tableBytes = () => db.stats().levels.reduce((n, l) => n + l.bytes, 0);
+    const full = tableBytes();
+    assert.ok(db.stats().levels[0]!.bytes + db.stats().levels[1]!.bytes < full / 4, 'the data lies below level 1');
+    await db.clear({ gte: key(0), lt: key(6000) });
+    // A trickle of writes, each flushed to a small level-0 file: too little to fill level 0 or
+    // level 1 by size or count, so only what the tombstone covers can make a compaction due.
+    const deadline = Date.now() + 20_000;
+    let round = 0;
+    while (tableBytes() > full / 2 && Date.now() < deadline) {
+      for (let i = 0; i < 5; i++) await db.put(`later${String(round * 5 + i).padStart(5, '0')}`, 'x');
+      await db.flush();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      round++;
+    }
+    assert.ok(tableBytes() <= full / 2, `tables: ${tableBytes()} of ${full} bytes after ${round} rounds`);
+    assert.ok(db.stats().droppedByRangeTombstones >= 6000);
+    assert.is(await db.get(key(10)), undefined);
+    assert.is((await db.get(key(7000)))?.toString(), 'value 7000 '.repeat(8));
+    assert.is((await db.get('later00000'))?.toString(), 'x');
+    await db.close();
+  }));
+
 test.run();

@@ -1,7 +1,16 @@
-// src/compaction: choosing compactions (picker) and running them and flushes off the main
-// thread (job, flush-job, worker, pool). Other folders import from here only.
+// src/compaction: choosing compactions (picker, tombstone-coverage) and running them and
+// flushes off the main thread (job, flush-job, worker, pool). Other folders import from here only.
 export { compactTables, outputFilesToReserve, type CompactionJob, type CompactionResult } from './job.js';
 export { BackgroundPool, type Job } from './pool.js';
 export { writeTable, flushMemtable, type FlushJob, type FlushResult } from './flush-job.js';
-export { CompactionPicker, levelScores, levelTargetBytes, pendingCompactionBytes, type CompactionPolicy, type PickedCompaction } from './picker.js';
+export {
+  CompactionPicker,
+  levelScores,
+  levelTargetBytes,
+  pendingCompactionBytes,
+  type CompactionPolicy,
+  type CoveredBytesEstimate,
+  type PickedCompaction,
+} from './picker.js';
+export { approximateBytesIn, coveredBytesBelow } from './tombstone-coverage.js';
 export { buildIngestTable, type IngestJob, type IngestResult } from './ingest-job.js';

@@ -6,12 +6,23 @@
 // level 0 by file count against `l0CompactionTrigger`, the others by bytes against their
 // target. The highest score of at least 1 is compacted into the level below it.
 //
+// Range tombstones compensate (RocksDB's compensated file size, Pebble's range deletion
+// heuristics): a file holding some counts, on top of its own size, the bytes its tombstones
+// cover in the levels below it (tombstone-coverage.ts), the space a compaction of it down the
+// tree returns. A deeper level's score is its compensated bytes over its target; level 0's is
+// at least its files' covered bytes over level 1's target. And when no level is due, a file
+// whose tombstones cover at least half of what its compaction would read is compacted a level
+// down (RocksDB's deletion-triggered compaction). So a clear() of much of the database is
+// compacted down the tree without compactRange(), level by level, returning what it covers,
+// while a tombstone covering little changes nothing. The estimate is made once per file, when
+// a version first names it at its level (not per pick), and kept while the file lives.
+//
 // Inputs:
 // - from level 0, every level-0 file: reads consult level 0 before level 1, so moving one
 //   level-0 file below an older one that overlaps it would let the older shadow the newer;
-// - from level n >= 1, one file: a file holding range tombstones first (what they cover below
-//   is space a compaction returns), else round-robin through the key space (a cursor per level
-//   remembers where the last compaction of that level ended);
+// - from level n >= 1, one file: the one whose tombstones cover the most bytes below, when
+//   any covers some, else round-robin through the key space (a cursor per level remembers
+//   where the last compaction of that level ended);
 // - plus every file of the output level that overlaps the inputs' user-key range.
 // A single input file with nothing to merge with below is moved by the MANIFEST edit alone.
 // Which files overlap a key range is the Version's answer (Version.overlappingFiles).
@@ -40,6 +51,12 @@ export interface PickedCompaction {
   largestKey: Uint8Array;
 }
 
+/**
+ * About how many bytes of the levels below `level` the range tombstones of `file` (a file of
+ * `level` in `version`) cover; 0 for a file without any (coveredBytesBelow in the engine).
+ */
+export type CoveredBytesEstimate = (version: Version, level: number, file: TableMeta) => number;
+
 /** Target bytes of `level` (>= 1). */
 export function levelTargetBytes(level: number, policy: CompactionPolicy): number {
   return policy.levelBaseBytes * policy.levelMultiplier ** Math.max(0, level - 1);
@@ -47,14 +64,18 @@ export function levelTargetBytes(level: number, policy: CompactionPolicy): numbe
 
 const bytesOf = (files: readonly TableMeta[]) => files.reduce((n, f) => n + f.fileSize, 0);
 
-/** Score per level; the last level is never compacted and scores 0. */
-export function levelScores(version: Version, policy: CompactionPolicy): number[] {
+/**
+ * Score per level; the last level is never compacted and scores 0. `coveredBytes` gives a
+ * file's compensation (what its range tombstones cover below it; none by default).
+ */
+export function levelScores(version: Version, policy: CompactionPolicy, coveredBytes: (file: TableMeta) => number = () => 0): number[] {
   const scores: number[] = [];
   for (let level = 0; level < NUM_LEVELS; level++) {
     const files = version.levels[level]!;
+    const covered = files.reduce((n, f) => n + (f.rangeDeletions > 0 ? coveredBytes(f) : 0), 0);
     if (level === NUM_LEVELS - 1) scores.push(0);
-    else if (level === 0) scores.push(files.length / policy.l0CompactionTrigger);
-    else scores.push(bytesOf(files) / levelTargetBytes(level, policy));
+    else if (level === 0) scores.push(Math.max(files.length / policy.l0CompactionTrigger, covered / policy.levelBaseBytes));
+    else scores.push((bytesOf(files) + covered) / levelTargetBytes(level, policy));
   }
   return scores;
 }
@@ -95,29 +116,99 @@ export class CompactionPicker {
   readonly #policy: CompactionPolicy;
   /** Per level, the largest key of the last file compacted out of it. */
   readonly #cursors: (Uint8Array | undefined)[] = new Array(NUM_LEVELS).fill(undefined);
+  readonly #estimate: CoveredBytesEstimate | undefined;
+  /** Per file holding range tombstones in #coveredOf: its level then and what they cover below. */
+  #covered = new Map<number, { level: number; bytes: number }>();
+  #coveredOf: Version | undefined;
 
-  constructor(policy: CompactionPolicy) {
+  /** Without `estimate`, no file's tombstones count: levels score by their bytes alone. */
+  constructor(policy: CompactionPolicy, estimate?: CoveredBytesEstimate) {
     this.#policy = policy;
+    this.#estimate = estimate;
   }
 
   get policy(): CompactionPolicy {
     return this.#policy;
   }
 
+  /** Score per level of `version`, compensated by what range tombstones cover (levelScores). */
+  scores(version: Version): number[] {
+    this.#estimateCovered(version);
+    return levelScores(version, this.#policy, this.#coveredBytes);
+  }
+
+  /** About how many bytes below it the range tombstones of `file`, a file of `version`, cover. */
+  coveredBytes(version: Version, file: TableMeta): number {
+    this.#estimateCovered(version);
+    return this.#coveredBytes(file);
+  }
+
   /** The most urgent compaction, or undefined when every level is within its target. */
   pick(version: Version): PickedCompaction | undefined {
-    const scores = levelScores(version, this.#policy);
+    const scores = this.scores(version);
     let best = -1;
     for (let level = 0; level < NUM_LEVELS - 1; level++) {
       if (scores[level]! >= 1 && (best < 0 || scores[level]! > scores[best]!)) best = level;
     }
-    if (best < 0) return undefined;
+    if (best < 0) return this.#pickForTombstones(version);
     const files = version.levels[best]!;
     if (best === 0) return withOverlaps(version, 0, [...files]);
-    const cursor = this.#cursors[best];
-    const file = files.find((f) => f.rangeDeletions > 0) ?? ((cursor && files.find((f) => compareBytes(f.smallestKey, cursor) > 0)) || files[0]!);
+    let file: TableMeta | undefined;
+    let most = 0;
+    for (const f of files) {
+      const covered = f.rangeDeletions > 0 ? this.#coveredBytes(f) : 0;
+      if (covered > most) [file, most] = [f, covered];
+    }
+    if (file === undefined) {
+      const cursor = this.#cursors[best];
+      file = (cursor && files.find((f) => compareBytes(f.smallestKey, cursor) > 0)) || files[0]!;
+    }
     this.#cursors[best] = file.largestKey;
     return withOverlaps(version, best, [file]);
+  }
+
+  /**
+   * With every level within its target: the file whose range tombstones cover the most bytes
+   * below it among those whose compaction returns at least as much as it keeps (covered bytes
+   * at least half of what it reads: the file, or all of level 0, and its overlaps in the next
+   * level), with those overlaps; else undefined. RocksDB's deletion-triggered compaction of
+   * files "marked for compaction". Each such compaction moves the tombstones a level down, and
+   * the deepest level holding data covers nothing below: it ends.
+   */
+  #pickForTombstones(version: Version): PickedCompaction | undefined {
+    let found: { level: number; file: TableMeta } | undefined;
+    let most = 0;
+    for (let level = 0; level < NUM_LEVELS - 1; level++) {
+      for (const file of version.levels[level]!) {
+        const covered = file.rangeDeletions > 0 ? this.#coveredBytes(file) : 0;
+        if (covered <= most) continue;
+        const inputs = level === 0 ? version.levels[0]! : [file];
+        const [smallest, largest] = rangeOf(inputs);
+        const reads = bytesOf(inputs) + bytesOf(version.overlappingFiles(level + 1, smallest, largest));
+        if (covered * 2 >= reads) [found, most] = [{ level, file }, covered];
+      }
+    }
+    if (found === undefined) return undefined;
+    return withOverlaps(version, found.level, found.level === 0 ? [...version.levels[0]!] : [found.file]);
+  }
+
+  readonly #coveredBytes = (file: TableMeta): number => this.#covered.get(file.fileNumber)?.bytes ?? 0;
+
+  /**
+   * Estimates what the tombstones of each file of `version` holding some cover, for the files
+   * not estimated at their level yet (new ones, and ones moved down); forgets the files
+   * `version` no longer names.
+   */
+  #estimateCovered(version: Version): void {
+    if (version === this.#coveredOf || this.#estimate === undefined) return;
+    const covered = new Map<number, { level: number; bytes: number }>();
+    for (const { level, table } of version.allFiles()) {
+      if (table.rangeDeletions === 0) continue;
+      const known = this.#covered.get(table.fileNumber);
+      covered.set(table.fileNumber, known?.level === level ? known : { level, bytes: this.#estimate(version, level, table) });
+    }
+    this.#covered = covered;
+    this.#coveredOf = version;
   }
 
   /**

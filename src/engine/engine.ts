@@ -31,8 +31,6 @@
 import {
   applyBatch,
   closedError,
-  compareBytes,
-  KEY_ABOVE_ALL,
   liveValue,
   ensureDirectory,
   corruption,
@@ -55,9 +53,10 @@ import {
   type SeqNum,
 } from '../base/index.js';
 import {
+  approximateBytesIn,
   CompactionPicker,
   BackgroundPool,
-  levelScores,
+  coveredBytesBelow,
   levelTargetBytes,
   outputFilesToReserve,
   pendingCompactionBytes,
@@ -65,7 +64,7 @@ import {
   type CompactionJob,
   type PickedCompaction,
 } from '../compaction/index.js';
-import { NUM_LEVELS, VersionSet, type TableMeta, type VersionEdit } from '../manifest/index.js';
+import { NUM_LEVELS, VersionSet, type TableMeta, type Version, type VersionEdit } from '../manifest/index.js';
 import { Memtable, MemtablePool } from '../memtable/index.js';
 import { BlockCache, LargeBlocks, TableCache, type TableBuilderOptions } from '../sstable/index.js';
 import { WalSet } from '../wal/index.js';
@@ -287,11 +286,19 @@ export class Engine {
       });
     this.#ownsPool = hooks.pool === undefined;
     this.#pool = hooks.pool ?? new BackgroundPool({ workers: options.compactionWorkers });
-    this.#picker = new CompactionPicker({
-      l0CompactionTrigger: options.l0CompactionTrigger,
-      levelBaseBytes: options.levelBaseBytes,
-      levelMultiplier: options.levelMultiplier,
-    });
+    // An estimate: a table that fails to open counts nothing here, and the compaction or read
+    // that needs its bytes reports the failure.
+    const coveredBytes = (version: Version, level: number, file: TableMeta) => {
+      try {
+        return coveredBytesBelow(version, level, file, this.#tableCache);
+      } catch {
+        return 0;
+      }
+    };
+    this.#picker = new CompactionPicker(
+      { l0CompactionTrigger: options.l0CompactionTrigger, levelBaseBytes: options.levelBaseBytes, levelMultiplier: options.levelMultiplier },
+      coveredBytes,
+    );
     versions.onObsoleteFiles(() => this.#scheduleObsoleteDeletion());
     this.changeLog = new ChangeLog({ fs: options.fs, wals, flushedSeq: () => this.#versions.lastSequence });
     const { bytes, ms } = options.changeRetention;
@@ -683,25 +690,7 @@ export class Engine {
     this.#checkOpen();
     const version = this.#versions.current;
     let bytes = 0;
-    for (const { table } of version.allFiles()) {
-      if (end !== undefined && compareBytes(table.smallestKey, end) >= 0) continue;
-      if (start !== undefined && compareBytes(table.largestKey, start) < 0) continue;
-      const cutsStart = start !== undefined && compareBytes(table.smallestKey, start) < 0;
-      const cutsEnd = end !== undefined && compareBytes(table.largestKey, end) >= 0;
-      if (!cutsStart && !cutsEnd) {
-        bytes += table.fileSize;
-        continue;
-      }
-      const handle = this.#tableCache.acquire(table.fileNumber);
-      try {
-        const reader = handle.reader;
-        const from = cutsStart ? reader.approximateOffsetOf(start) : 0;
-        const to = cutsEnd ? reader.approximateOffsetOf(end) : reader.approximateOffsetOf(KEY_ABOVE_ALL);
-        if (to > from) bytes += to - from;
-      } finally {
-        handle.release();
-      }
-    }
+    for (const { table } of version.allFiles()) bytes += approximateBytesIn(table, this.#tableCache, start, end);
     return bytes;
   }
 
@@ -716,7 +705,7 @@ export class Engine {
   stats(): EngineStats {
     const s = this.#pipeline.stats;
     const version = this.#versions.current;
-    const scores = levelScores(version, this.#picker.policy);
+    const scores = this.#picker.scores(version);
     const levels = [];
     for (let level = 0; level < NUM_LEVELS; level++) {
       const files = version.levels[level]!;
