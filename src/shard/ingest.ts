@@ -21,7 +21,8 @@
  *    below the one before rejects with INVALID_ARGUMENT) and routes them to their shards;
  *    each shard's pairs are cut into tables of about targetFileBytes (raw key and value bytes;
  *    less with many shards, so that the packs being filled stay within PACK_BUDGET_BYTES) and
- *    built on the worker pool (src/compaction/ingest-job.ts), a few at a time.
+ *    built on the worker pool (src/compaction/ingest-job.ts), a few at a time. Packing lets
+ *    the event loop turn every TURN_BUDGET_MS.
  * 3. Nothing is installed until every table is built and fsynced, with its directory. A
  *    failure before that (bad input, a damaged table file, an I/O error) removes every table
  *    built, gives the reservation up (S was never written: the clock goes on without a hole)
@@ -79,6 +80,17 @@ export interface IngestPair {
 
 /** Sets `out` to the key and value bytes of one item of the source; throws INVALID_ARGUMENT. */
 export type PairOf = (item: unknown, index: number, out: IngestPair) => void;
+
+/**
+ * Packing holds the event loop at most about this long before it lets it turn (a source that
+ * is a synchronous iterable, or an async one whose items are ready, would otherwise keep the
+ * loop for the whole ingest: no write, timer or I/O callback could run).
+ */
+const TURN_BUDGET_MS = 5;
+/** Pairs between two looks at the clock (a power of two). */
+const TURN_CHECK_EVERY = 1024;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Table builds in flight at most, beyond which the source waits. */
 const MAX_BUILDS_IN_FLIGHT = 4;
@@ -220,17 +232,26 @@ class Builds {
 
   async consume(source: Iterable<unknown> | AsyncIterable<unknown>, pairOf: PairOf): Promise<void> {
     const pair: IngestPair = { key: EMPTY, value: EMPTY };
+    let turnAt = performance.now();
     if (Symbol.asyncIterator in source) {
       for await (const item of source) {
         pairOf(item, this.entries, pair);
         const wait = this.#add(pair.key, pair.value);
         if (wait) await wait;
+        if ((this.entries & (TURN_CHECK_EVERY - 1)) === 0 && performance.now() - turnAt > TURN_BUDGET_MS) {
+          await nextTurn();
+          turnAt = performance.now();
+        }
       }
     } else {
       for (const item of source) {
         pairOf(item, this.entries, pair);
         const wait = this.#add(pair.key, pair.value);
         if (wait) await wait;
+        if ((this.entries & (TURN_CHECK_EVERY - 1)) === 0 && performance.now() - turnAt > TURN_BUDGET_MS) {
+          await nextTurn();
+          turnAt = performance.now();
+        }
       }
     }
   }
