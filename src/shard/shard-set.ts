@@ -255,7 +255,15 @@ export class ShardSet {
     if (this.#defaultTtl !== undefined) entries = withDefaultExpiry(entries, this.#defaultTtl);
     if (this.writeMustWait(entries)) {
       const owned = entries.map(ownBytes);
-      return new Promise((resolve, reject) => this.#clock.park(() => this.#writeNow(owned, sync).then(resolve, reject)));
+      return new Promise((resolve, reject) =>
+        this.#clock.park(() => {
+          try {
+            this.#writeNow(owned, sync).then(resolve, reject);
+          } catch (err) {
+            reject(err);
+          }
+        }),
+      );
     }
     return this.#writeNow(entries, sync);
   }
