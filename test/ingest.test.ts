@@ -321,6 +321,75 @@ test('a transaction that read before an ingest conflicts and runs again', async 
 });
 
 for (const shards of [1, 2]) {
+  test(`a power cut during an ingest into ${shards} shard${shards > 1 ? 's' : ''} racing synced writes keeps every acknowledged write and all of the ingest or none`, async () => {
+    await withTempDir(async (dir) => {
+      const src = path.join(dir, 'db');
+      const options = { shards, memtableBytes: 64 * 1024, targetFileBytes: 64 * 1024 };
+      {
+        const db = await open(src, options);
+        for (let i = 0; i < 3000; i += 5) await db.put(key(i), 'old', { sync: true });
+        await db.close();
+      }
+      const pristine = path.join(dir, 'pristine');
+      fs.cpSync(src, pristine, { recursive: true });
+      let sawOld = 0;
+      let sawWhole = 0;
+      for (let point = 0; ; point += 7) {
+        fs.rmSync(src, { recursive: true, force: true });
+        fs.cpSync(pristine, src, { recursive: true });
+        const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+        const db = await open(src, { ...options, fs: ffs });
+        ffs.cutPowerAfter(point, mutatingOps);
+        const acked = new Map<string, { value: string; seq: bigint }>();
+        let ackedDuring = 0;
+        let sequence: bigint | undefined;
+        let stop = false;
+        const writers = Array.from({ length: 2 }, async (_, w) => {
+          for (let m = 0; !stop; m++) {
+            const k = m % 2 === 0 ? key((m * 37 + w * 11) % 3000) : `r-${w}-${m}`;
+            const value = `w${w}-${m}`;
+            try {
+              acked.set(k, { value, seq: await db.put(k, value, { sync: true }) });
+              if (sequence === undefined) ackedDuring++;
+            } catch {
+              return; // the power is off
+            }
+          }
+        });
+        try {
+          sequence = await db.ingest(pairs(0, 3000, 'new', 2));
+        } catch (err) {
+          assert.ok(ffs.poweredOff, `only the power cut fails the ingest (${String(err)})`);
+        }
+        stop = true;
+        await Promise.all(writers);
+        await db.close().catch(() => {});
+        if (!ffs.poweredOff) await ffs.powerCut();
+        await ffs.whenPowerCut();
+        const again = await open(src, { shards });
+        const got = new Map(await entries(again));
+        await again.close();
+        const ingested = [...got].filter(([k, v]) => k.startsWith('key-') && v.startsWith('new-')).length;
+        const whole = ingested > 0;
+        if (whole) {
+          assert.is(ingested + [...acked].filter(([k, a]) => k.startsWith('key-') && Number(k.slice(4)) % 2 === 0 && sequence !== undefined && a.seq > sequence).length, 1500, `crash point ${point}: all of the ingest or none`);
+          sawWhole++;
+        } else sawOld++;
+        for (const [k, a] of acked) {
+          const ingestWins = whole && k.startsWith('key-') && Number(k.slice(4)) % 2 === 0 && (sequence === undefined || a.seq < sequence);
+          assert.is(got.get(k), ingestWins ? val(Number(k.slice(4)), 'new') : a.value, `crash point ${point}: acknowledged write to ${k} at ${a.seq}`);
+        }
+        if (sequence !== undefined) {
+          assert.ok(ackedDuring > 0, 'synced writes were acknowledged while the ingest ran');
+          break;
+        }
+      }
+      assert.ok(sawOld > 0 && sawWhole > 0, `both outcomes were seen (${sawOld} none, ${sawWhole} all)`);
+    });
+  });
+}
+
+for (const shards of [1, 2]) {
 test(`a power cut at any file operation of an ingest into ${shards} shard${shards > 1 ? 's' : ''} leaves all of it or none`, async () => {
   await withTempDir(async (dir) => {
     const src = path.join(dir, 'db');
