@@ -32,6 +32,11 @@ export async function writeIf(
   const reader = await store.openReader();
   try {
     for (;;) {
+      // A write that would wait for an ingest would land above it, after this check: wait first.
+      if (store.writeMustWait(owned)) {
+        await store.whenWritesGo();
+        continue;
+      }
       const tracker = store.tracker;
       const seq = store.publishedSeq;
       // Writes above `seq` that the check cannot see yet: wait for them, then look again.

@@ -111,12 +111,15 @@ export async function runTransaction<T>(
           counters.transactionsAborted++;
           throw err;
         }
-        // Step 3: from here to the submission, no await (module comment).
+        // A commit that would wait for an ingest would land above it: wait first (the
+        // tracker's cut then makes this attempt conflict).
         state.end();
+        const tracked: string[] = [];
+        const entries = state.entries(tracked);
+        while (entries.length > 0 && store.writeMustWait(entries)) await store.whenWritesGo();
+        // Step 3: from here to the submission, no await (module comment).
         conflict = state.conflict();
         if (conflict === undefined) {
-          const tracked: string[] = [];
-          const entries = state.entries(tracked);
           const committed = entries.length > 0 ? store.write(entries, settings.sync, tracked) : undefined;
           readerOpen = false;
           store.closeReader(seq);

@@ -154,7 +154,7 @@ test('table files written by TableFileWriter are ingested; a damaged one is CORR
   });
 });
 
-test('writes racing an ingest wait for it and land above it; compactions go on', async () => {
+test('writes racing an ingest land on either side of it, the higher sequence winning; compactions go on', async () => {
   await withTempDir(async (dir) => {
     const db = await open(dir, { shards: 2, memtableBytes: 64 * 1024, targetFileBytes: 64 * 1024, l0CompactionTrigger: 2 });
     for (let i = 0; i < 20000; i += 7) await db.put(key(i), 'old');
@@ -188,6 +188,97 @@ test('writes racing an ingest wait for it and land above it; compactions go on',
       if (e!.seq > seq) assert.is(e!.value.toString(), v, `${k}: a write above the ingest wins`);
     }
     await db.compactRange();
+    await db.close();
+  });
+});
+
+for (const shards of [1, 3]) {
+  test(`writes racing an ingest into ${shards} shard${shards > 1 ? 's' : ''} resolve while its tables are built, below it; a snapshot taken meanwhile sees none of it`, async () => {
+    await withTempDir(async (dir) => {
+      const n = 60000;
+      const db = await open(dir, { shards, memtableBytes: 64 * 1024, targetFileBytes: 64 * 1024 });
+      for (let i = 0; i < n; i += 7) await db.put(key(i), 'old');
+      let ingestDone = false;
+      let stop = false;
+      let resolvedDuring = 0;
+      const written = new Map<string, { value: string; seq: bigint }>();
+      const snapshots: { snap: ReturnType<Database['snapshot']> }[] = [];
+      const writer = (async () => {
+        for (let w = 0; !stop; w++) {
+          const i = (w * 131) % n;
+          const value = `w-${w}`;
+          const seq = await db.put(key(i), value);
+          written.set(key(i), { value, seq });
+          if (!ingestDone) resolvedDuring++;
+          if (w % 100 === 0) snapshots.push({ snap: db.snapshot() });
+          if (w % 20 === 0) await new Promise((r) => setImmediate(r));
+        }
+      })();
+      const sequence = await db.ingest(pairs(0, n, 'ingested', 2));
+      ingestDone = true;
+      stop = true;
+      await writer;
+      assert.ok(resolvedDuring >= 10, `only ${resolvedDuring} writes resolved while the ingest ran`);
+      // Every write resolved during the ingest is below it; the later sequence wins, in point
+      // reads, in iterators, after a compaction and after a reopen.
+      const expected = (i: number) => {
+        const w = written.get(key(i));
+        if (i % 2 === 0 && (w === undefined || w.seq < sequence)) return val(i, 'ingested');
+        return w?.value ?? (i % 7 === 0 ? 'old' : undefined);
+      };
+      const check = async (db: Database, when: string) => {
+        for (let i = 0; i < n; i += 3) assert.is((await db.get(key(i)))?.toString(), expected(i), `key ${i} ${when}`);
+        const all = new Map(await entries(db));
+        for (let i = 0; i < n; i++) assert.is(all.get(key(i)), expected(i), `key ${i} ${when}, iterated`);
+      };
+      await check(db, 'after the ingest');
+      for (const { snap } of snapshots) {
+        assert.ok(snap.sequence < Number(sequence), 'a snapshot taken during the ingest is below it');
+        for (let i = 0; i < n; i += 2 * 97) {
+          const got = (await db.get(key(i), { snapshot: snap }))?.toString();
+          assert.ok(got === undefined || !got.startsWith('ingested'), `snapshot at ${snap.sequence} sees the ingest at key ${i}`);
+        }
+        snap.release();
+      }
+      await db.compactRange();
+      await check(db, 'after a compaction');
+      await db.close();
+      const again = await open(dir, { shards });
+      await check(again, 'after a reopen');
+      await again.close();
+    });
+  });
+}
+
+test('conditional writes racing an ingest: an ifAbsent put never lands above an ingested key', async () => {
+  await withTempDir(async (dir) => {
+    const n = 40000;
+    const db = await open(dir, { shards: 2, memtableBytes: 64 * 1024, targetFileBytes: 64 * 1024 });
+    let stop = false;
+    const landed = new Map<string, bigint>();
+    let conflicts = 0;
+    const writers = Array.from({ length: 4 }, async (_, w) => {
+      for (let m = 0; !stop; m++) {
+        const k = key((m * 4 + w) * 2 % n);
+        try {
+          landed.set(k, await db.put(k, `cond-${w}-${m}`, { ifAbsent: true }));
+        } catch (err) {
+          assert.is((err as { code?: string }).code, 'CONFLICT');
+          conflicts++;
+        }
+        if (m % 20 === 0) await new Promise((r) => setImmediate(r));
+      }
+    });
+    const sequence = await db.ingest(pairs(0, n, 'ingested', 2));
+    // Keep going a little after it: those find the ingested keys present.
+    await new Promise((r) => setTimeout(r, 20));
+    stop = true;
+    await Promise.all(writers);
+    assert.ok(landed.size > 0 && conflicts > 0, `${landed.size} landed, ${conflicts} conflicted`);
+    for (const [k, seq] of landed) {
+      assert.ok(seq < sequence, `${k}: an ifAbsent put of an ingested key landed at ${seq}, above the ingest at ${sequence}`);
+      assert.is((await db.get(k))?.toString().startsWith('ingested'), true, `${k}: the ingest is above the put`);
+    }
     await db.close();
   });
 });
@@ -228,6 +319,75 @@ test('a transaction that read before an ingest conflicts and runs again', async 
     await db.close();
   });
 });
+
+for (const shards of [1, 2]) {
+  test(`a power cut during an ingest into ${shards} shard${shards > 1 ? 's' : ''} racing synced writes keeps every acknowledged write and all of the ingest or none`, async () => {
+    await withTempDir(async (dir) => {
+      const src = path.join(dir, 'db');
+      const options = { shards, memtableBytes: 64 * 1024, targetFileBytes: 64 * 1024 };
+      {
+        const db = await open(src, options);
+        for (let i = 0; i < 3000; i += 5) await db.put(key(i), 'old', { sync: true });
+        await db.close();
+      }
+      const pristine = path.join(dir, 'pristine');
+      fs.cpSync(src, pristine, { recursive: true });
+      let sawOld = 0;
+      let sawWhole = 0;
+      for (let point = 0; ; point += 7) {
+        fs.rmSync(src, { recursive: true, force: true });
+        fs.cpSync(pristine, src, { recursive: true });
+        const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+        const db = await open(src, { ...options, fs: ffs });
+        ffs.cutPowerAfter(point, mutatingOps);
+        const acked = new Map<string, { value: string; seq: bigint }>();
+        let ackedDuring = 0;
+        let sequence: bigint | undefined;
+        let stop = false;
+        const writers = Array.from({ length: 2 }, async (_, w) => {
+          for (let m = 0; !stop; m++) {
+            const k = m % 2 === 0 ? key((m * 37 + w * 11) % 3000) : `r-${w}-${m}`;
+            const value = `w${w}-${m}`;
+            try {
+              acked.set(k, { value, seq: await db.put(k, value, { sync: true }) });
+              if (sequence === undefined) ackedDuring++;
+            } catch {
+              return; // the power is off
+            }
+          }
+        });
+        try {
+          sequence = await db.ingest(pairs(0, 3000, 'new', 2));
+        } catch (err) {
+          assert.ok(ffs.poweredOff, `only the power cut fails the ingest (${String(err)})`);
+        }
+        stop = true;
+        await Promise.all(writers);
+        await db.close().catch(() => {});
+        if (!ffs.poweredOff) await ffs.powerCut();
+        await ffs.whenPowerCut();
+        const again = await open(src, { shards });
+        const got = new Map(await entries(again));
+        await again.close();
+        const ingested = [...got].filter(([k, v]) => k.startsWith('key-') && v.startsWith('new-')).length;
+        const whole = ingested > 0;
+        if (whole) {
+          assert.is(ingested + [...acked].filter(([k, a]) => k.startsWith('key-') && Number(k.slice(4)) % 2 === 0 && sequence !== undefined && a.seq > sequence).length, 1500, `crash point ${point}: all of the ingest or none`);
+          sawWhole++;
+        } else sawOld++;
+        for (const [k, a] of acked) {
+          const ingestWins = whole && k.startsWith('key-') && Number(k.slice(4)) % 2 === 0 && (sequence === undefined || a.seq < sequence);
+          assert.is(got.get(k), ingestWins ? val(Number(k.slice(4)), 'new') : a.value, `crash point ${point}: acknowledged write to ${k} at ${a.seq}`);
+        }
+        if (sequence !== undefined) {
+          assert.ok(ackedDuring > 0, 'synced writes were acknowledged while the ingest ran');
+          break;
+        }
+      }
+      assert.ok(sawOld > 0 && sawWhole > 0, `both outcomes were seen (${sawOld} none, ${sawWhole} all)`);
+    });
+  });
+}
 
 for (const shards of [1, 2]) {
 test(`a power cut at any file operation of an ingest into ${shards} shard${shards > 1 ? 's' : ''} leaves all of it or none`, async () => {

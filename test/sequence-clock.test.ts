@@ -1,6 +1,6 @@
 // SequenceClock (src/engine/sequence-clock.ts): allocation, completion in any order,
 // publication of the longest complete prefix only, failed ranges as holes, whenPublished()
-// and advanceTo().
+// advanceTo(), and a number reserved ahead by an ingest (reserveAhead, mustWait, park).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SequenceClock } from '../src/engine/index.js';
@@ -119,3 +119,45 @@ test('advanceTo() with a range allocated and not complete is a bug', () => {
 });
 
 test.run();
+
+test('a number reserved ahead: allocations go on below it, then wait; takeReserved() skips to it and resumes them in order', async () => {
+  const clock = new SequenceClock(10);
+  const s = clock.reserveAhead(5);
+  assert.is(s, 15);
+  assert.is(clock.mustWait(4), false, '11..14 stay below the reserved number');
+  const a = clock.allocate(2);
+  assert.is(a, 11);
+  assert.is(clock.mustWait(2), false);
+  assert.is(clock.mustWait(3), true, 'an allocation reaching the reserved number waits');
+  const order: number[] = [];
+  clock.park(() => order.push(clock.allocate(3)));
+  assert.is(clock.mustWait(1), true, 'nothing passes an allocation parked before it');
+  clock.park(() => order.push(clock.allocate(1)));
+  clock.complete(a, 2);
+  assert.is(clock.published, 12);
+  clock.closeGate();
+  assert.is(clock.mustWait(1), true, 'with the gate closed, every allocation waits');
+  const published = clock.whenPublished(15);
+  assert.is(clock.takeReserved(), 15);
+  assert.equal(order, [16, 19], 'the parked allocations went on above it, in the order parked');
+  assert.is(clock.published, 14, 'the numbers skipped below it complete as a hole');
+  assert.is(await settled(published), false, 'the reserved number is published only once completed');
+  clock.complete(15, 1);
+  assert.is(await settled(published), true);
+  assert.is(clock.mustWait(1), false);
+});
+
+test('a reservation given up lets the parked allocations go on where the clock stands', () => {
+  const clock = new SequenceClock(0);
+  clock.reserveAhead(3);
+  clock.allocate(2);
+  const got: number[] = [];
+  clock.park(() => got.push(clock.allocate(5)));
+  assert.equal(got, []);
+  clock.giveUpReserved();
+  assert.equal(got, [3], 'no hole: the reserved number was never written');
+  assert.is(clock.reserved, undefined);
+  let ran = false;
+  clock.park(() => (ran = true));
+  assert.ok(ran, 'park() with nothing reserved runs at once');
+});

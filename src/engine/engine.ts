@@ -582,18 +582,13 @@ export class Engine {
         return n;
       },
       forgetFileNumber: (n) => void this.#pendingOutputs.delete(n),
-      holdWrites: () =>
-        new Promise((held, reject) => {
-          let release!: () => void;
-          const released = new Promise<void>((resolve) => (release = resolve));
-          this.#pipeline.barrier(async () => {
-            held(release);
-            await released;
-          }).catch(reject);
-        }),
       flushAll: async () => {
         this.#checkOpen();
-        if (this.#mem.entryCount > 0) await this.#rotate();
+        // The switch between groups and not while a prepared batch is open, as checkpointView's.
+        const rotate = async () => {
+          if (this.#mem.entryCount > 0) await this.#rotate();
+        };
+        await (this.#twoPhase?.betweenPrepares(rotate) ?? this.#pipeline.barrier(rotate));
         await this.#waitForFlushes();
       },
       current: () => this.#versions.current,

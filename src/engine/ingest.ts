@@ -1,11 +1,12 @@
 /**
- * One shard's side of an ingest (src/shard/ingest.ts runs the whole): holding its writes,
- * reserving file numbers for the tables being built, and installing them with one MANIFEST
- * edit at the deepest level they may go.
+ * One shard's side of an ingest (src/shard/ingest.ts runs the whole): reserving file numbers
+ * for the tables being built, flushing, and installing them with one MANIFEST edit at the
+ * deepest level they may go.
  *
- * Invariants (while the database holds this shard's writes, IngestHost.holdWrites):
- * 1. Every entry already in the shard has a sequence number below the ingest's, S, and none
- *    above it exists: the writes that come after S wait behind the hold.
+ * Invariants (while the database takes no new write: the clock's gate is closed, and every
+ * write below the ingest's number S is published; SequenceClock invariant 4):
+ * 1. Every entry already in the shard has a sequence number below S, and none above it
+ *    exists: the writes that come after wait at the gate.
  * 2. Before the install the shard switches its memtable and waits until every memtable is a
  *    table (flushAll), so the ingested tables sit above nothing the memtables still hold, and
  *    the WALs holding records below S are behind the log number: a replay never has to step
@@ -36,11 +37,9 @@ export interface IngestHost {
   reserveFileNumber(): number;
   forgetFileNumber(n: number): void;
   /**
-   * Resolves, once every write queued before the call is done, to a function that lets the
-   * writes queued after it go on. Rejects when writes have failed.
+   * Switches the memtable (if it holds anything; between write groups, and not while a
+   * prepared batch is open) and waits until every memtable is a table.
    */
-  holdWrites(): Promise<() => void>;
-  /** REQUIRES: writes held. Switches the memtable (if it holds anything) and waits until every memtable is a table. */
   flushAll(): Promise<void>;
   /** The current version and last sequence, and the MANIFEST edit that changes them. */
   current(): Version;

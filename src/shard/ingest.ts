@@ -5,31 +5,46 @@
  * Invariants:
  * 1. One sequence number S for the whole ingest, written into every entry of its tables (a
  *    real sequence number, as in any table: no table property stands in for it). S is
- *    allocated as every shard's writes are held (IngestHost.holdWrites: a pipeline barrier),
- *    once every write below it is published, and is published only once every shard's
- *    part is installed: every write before the call is below S and visible before it, every
- *    write after the call waits behind the holds and is above S, and no reader ever sees a
- *    part of the ingest without the rest (a snapshot is either below S or sees it all).
- *    Reads go on throughout; writes queue, and resolve after the ingest.
+ *    reserved RESERVED_GAP above the last number allocated at the call (SequenceClock
+ *    invariant 4): writes go on while the tables are built, taking the numbers below S (when
+ *    those run out, they wait for the install). The install closes the clock's gate (every
+ *    new write waits: ShardSet.write parks it), waits until every write below S is published,
+ *    installs, then takes S (the numbers left below it complete as a hole), publishes it and
+ *    lets the waiting writes go on above it. So: every write resolved before the call, and
+ *    every write made while the tables are built, is below S; every write made after the
+ *    ingest resolved (or that waited for its install) is above it; on a key both touch, the
+ *    higher number wins everywhere (reads, iterators, snapshots, compactions, a reopen, since
+ *    the order is in the sequence numbers themselves); and no reader sees part of an ingest (a
+ *    snapshot is below S, or sees it all). Writes are held only for the install (the flush of
+ *    what came in since the flush before it, and one MANIFEST edit per receiving shard).
  * 2. The main thread only checks and packs the pairs (strictly ascending; a key equal to or
  *    below the one before rejects with INVALID_ARGUMENT) and routes them to their shards;
  *    each shard's pairs are cut into tables of about targetFileBytes (raw key and value bytes;
  *    less with many shards, so that the packs being filled stay within PACK_BUDGET_BYTES) and
- *    built on the worker pool (src/compaction/ingest-job.ts), a few at a time.
+ *    built on the worker pool (src/compaction/ingest-job.ts), a few at a time. Packing lets
+ *    the event loop turn every TURN_BUDGET_MS.
  * 3. Nothing is installed until every table is built and fsynced, with its directory. A
  *    failure before that (bad input, a damaged table file, an I/O error) removes every table
- *    built, frees S (as a failed write's number; a database of one shard flushes first, as an
- *    install does, so that no log it replays has to step over S) and installs nothing.
- * 4. Install: each shard flushes its memtables (IngestHost.flushAll), then its tables go in
- *    with one MANIFEST edit at the deepest level they overlap nothing at or above
- *    (src/engine/ingest.ts). One shard: that edit is the commit point. Several: an INGEST
- *    file (ingest-intent.ts) naming every shard's edit is made durable first, so that a crash
- *    between the shards' edits is completed at the next open; it is removed once all are
- *    durable. A failure once the install has begun stops writes in every shard, keeps every
- *    table and never publishes S in this process: the next open has all of the ingest (the
- *    INGEST file, or the one shard's edit, reached the disk) or none of it.
- * 5. Open transactions and conditional writes whose snapshot is below S conflict (the write
- *    tracker's cut moves to S): the tracker does not list the ingested keys.
+ *    built, gives the reservation up (S was never written: the clock goes on without a hole)
+ *    and installs nothing. An ingest of no pairs gives it up too.
+ * 4. Install: each receiving shard (with one shard, always) flushes its memtables while
+ *    writes go on, and again with the gate closed (IngestHost.flushAll), so the ingested
+ *    tables sit above nothing a memtable holds and no WAL holding records below S is ahead of
+ *    the log number (a one-shard replay wants no gaps, and S and the hole below it are in no
+ *    log); then its tables go in with one MANIFEST edit at the deepest level they overlap
+ *    nothing at or above (src/engine/ingest.ts), whose last sequence is S. One shard: that
+ *    edit is the commit point. Several: an INGEST file (ingest-intent.ts) naming every
+ *    shard's edit is made durable first, so that a crash between the shards' edits is
+ *    completed at the next open (no MANIFEST reaches S before its shard's edit: every number
+ *    allocated before the edits is below S); it is removed once all are durable. A failure
+ *    once the install has begun stops writes in every shard, keeps every table and never
+ *    publishes S in this process: the next open has all of the ingest (the INGEST file, or
+ *    the one shard's edit, reached the disk) or none of it.
+ * 5. Open transactions and conditional writes whose snapshot is below S conflict: the write
+ *    tracker's cut moves to S when the gate closes (and when a write first has to wait), and
+ *    a transaction's commit or a conditional write that would have to wait waits before its
+ *    check (ShardSet.writeMustWait), so its check and its write stay one synchronous step.
+ *    The tracker does not list the ingested keys.
  */
 
 import { invalidArgument, StrataError, tableFileName, type FileSystem, type SeqNum } from '../base/index.js';
@@ -66,6 +81,17 @@ export interface IngestPair {
 /** Sets `out` to the key and value bytes of one item of the source; throws INVALID_ARGUMENT. */
 export type PairOf = (item: unknown, index: number, out: IngestPair) => void;
 
+/**
+ * Packing holds the event loop at most about this long before it lets it turn (a source that
+ * is a synchronous iterable, or an async one whose items are ready, would otherwise keep the
+ * loop for the whole ingest: no write, timer or I/O callback could run).
+ */
+const TURN_BUDGET_MS = 5;
+/** Pairs between two looks at the clock (a power of two). */
+const TURN_CHECK_EVERY = 1024;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** Table builds in flight at most, beyond which the source waits. */
 const MAX_BUILDS_IN_FLIGHT = 4;
 /**
@@ -76,81 +102,54 @@ const PACK_BUDGET_BYTES = 256 * 1024 * 1024;
 
 /** Ingests `source` (an iterable or async iterable of items `pairOf` understands). */
 export async function ingest(ctx: IngestContext, source: Iterable<unknown> | AsyncIterable<unknown>, pairOf: PairOf): Promise<IngestResult> {
-  const { seq, releases } = await holdAllWrites(ctx);
+  const { clock } = ctx;
+  const seq = clock.reserveAhead(RESERVED_GAP);
   const builds = new Builds(ctx, seq);
   let installing = false;
   try {
     await builds.consume(source, pairOf);
     const perShard = await builds.finish();
+    const tables = perShard.reduce((n, t) => n + t.length, 0);
+    if (tables === 0) {
+      // Nothing to install: S was never written anywhere.
+      clock.giveUpReserved();
+      return { sequence: clock.last, entries: builds.entries, tables: 0, bytes: 0 };
+    }
+    // Every receiving shard flushes while writes go on, so that the flush under the closed
+    // gate below has little left to do.
+    await settleAll(ctx.hosts.map((h, i) => (perShard[i]!.length > 0 || ctx.hosts.length === 1 ? h.flushAll() : Promise.resolve())));
+    // Install (invariant 1): from here every new write waits, and every write below S is published first.
     installing = true;
+    clock.closeGate();
+    ctx.tracker.cutAt(seq);
+    await clock.whenPublished(clock.last);
     await install(ctx, perShard, seq);
     builds.forget();
-    ctx.clock.complete(seq, 1);
-    const tables = perShard.reduce((n, t) => n + t.length, 0);
+    clock.takeReserved();
+    clock.complete(seq, 1);
     const bytes = perShard.reduce((n, t) => n + t.reduce((m, f) => m + f.fileSize, 0), 0);
     return { sequence: seq, entries: builds.entries, tables, bytes };
   } catch (err) {
     if (!installing) {
       await builds.abandon();
-      // S stays a hole. A database of one shard must not log a write above it while records
-      // below it are in a log that a replay would read (its replay wants no gaps): flush, as
-      // an install does.
-      if (ctx.hosts.length === 1) {
-        await ctx.hosts[0]!.flushAll().catch((flushError: unknown) => {
-          const error = flushError instanceof StrataError ? flushError : new StrataError('IO_ERROR', `ingest: ${String(flushError)}`, { cause: flushError });
-          ctx.hosts[0]!.failWrites(error);
-        });
-      }
-      ctx.clock.complete(seq, 1);
+      clock.giveUpReserved();
       throw err;
     }
     // Some edit may be durable: keep every table, publish nothing, take no more writes; the
     // next open has the whole ingest or none of it.
     const error = err instanceof StrataError ? err : new StrataError('IO_ERROR', `ingest: ${String(err)}`, { cause: err });
     for (const h of ctx.hosts) h.failWrites(error);
+    clock.giveUpReserved();
     throw error;
-  } finally {
-    for (const release of releases) release();
   }
 }
 
 /**
- * Holds every shard's writes, allocating S in the same synchronous step as the holds are
- * queued (so every write above S waits behind them), and resolves once every write below S is
- * published (invariant 1).
+ * How far above the last number allocated an ingest reserves S: the writes made while its
+ * tables are built take the numbers below S (beyond this many, they wait for the install).
+ * The sequence space (2^53) holds 2^23 ingests at this spacing.
  */
-async function holdAllWrites(ctx: IngestContext): Promise<{ seq: SeqNum; releases: (() => void)[] }> {
-  for (;;) {
-    const seq = ctx.clock.allocate(1);
-    ctx.tracker.cutAt(seq);
-    const held = await Promise.allSettled(ctx.hosts.map((h) => h.holdWrites()));
-    const releases = held.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    const failed = held.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed !== undefined) {
-      for (const release of releases) release();
-      ctx.clock.complete(seq, 1);
-      throw failed.reason;
-    }
-    // One shard has no batches across shards: every write below S is done once the hold runs.
-    // (A retry would leave S a hole, which its WAL replay does not allow.)
-    if (ctx.hosts.length === 1) {
-      await ctx.clock.whenPublished(seq - 1);
-      return { seq, releases };
-    }
-    // A batch across shards below S whose Commit records were queued after the holds cannot
-    // be published while they last: let it through and try again with a new number. (A batch
-    // above S that is waiting behind the holds is no obstacle: nothing of it is in a log yet.)
-    const published = await Promise.race([ctx.clock.whenPublished(seq - 1).then(() => true), delay(HOLD_RETRY_MS).then(() => false)]);
-    if (published) return { seq, releases };
-    for (const release of releases) release();
-    ctx.clock.complete(seq, 1);
-  }
-}
-
-/** How long a hold waits for the writes below S before it lets go and tries again. */
-const HOLD_RETRY_MS = 20;
-
-const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const RESERVED_GAP = 2 ** 30;
 
 /**
  * The pairs of one shard waiting to become a table, in one buffer of its own (handed to the
@@ -233,17 +232,26 @@ class Builds {
 
   async consume(source: Iterable<unknown> | AsyncIterable<unknown>, pairOf: PairOf): Promise<void> {
     const pair: IngestPair = { key: EMPTY, value: EMPTY };
+    let turnAt = performance.now();
     if (Symbol.asyncIterator in source) {
       for await (const item of source) {
         pairOf(item, this.entries, pair);
         const wait = this.#add(pair.key, pair.value);
         if (wait) await wait;
+        if ((this.entries & (TURN_CHECK_EVERY - 1)) === 0 && performance.now() - turnAt > TURN_BUDGET_MS) {
+          await nextTurn();
+          turnAt = performance.now();
+        }
       }
     } else {
       for (const item of source) {
         pairOf(item, this.entries, pair);
         const wait = this.#add(pair.key, pair.value);
         if (wait) await wait;
+        if ((this.entries & (TURN_CHECK_EVERY - 1)) === 0 && performance.now() - turnAt > TURN_BUDGET_MS) {
+          await nextTurn();
+          turnAt = performance.now();
+        }
       }
     }
   }

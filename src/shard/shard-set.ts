@@ -244,14 +244,52 @@ export class ShardSet {
   }
 
   /**
-   * Writes one atomic batch; resolves to its last sequence number. Its sequence numbers are
-   * allocated before this returns (both paths allocate before their first await), so a check
-   * made just before the call, in the same synchronous step, holds at the write's sequence
-   * number. `tracked`: the entries' keys in the WriteTracker's form, when the caller has them
-   * (keyString(), one per entry, in order). REQUIRES: entries validated, not empty.
+   * Writes one atomic batch; resolves to its last sequence number. Unless writeMustWait(), its
+   * sequence numbers are allocated before this returns (both paths allocate before their first
+   * await), so a check made just before the call, in the same synchronous step, holds at the
+   * write's sequence number. When it must wait (an ingest is installing, or the numbers below
+   * the one it reserved are used up: SequenceClock invariant 4), the batch is copied and parked,
+   * and goes on above the ingest. `tracked`: the entries' keys in the WriteTracker's form, when
+   * the caller has them (keyString(), one per entry, in order). REQUIRES: entries validated, not
+   * empty.
    */
   write(entries: readonly BatchEntry[], sync: boolean, tracked?: readonly string[]): Promise<bigint> {
     if (this.#defaultTtl !== undefined) entries = withDefaultExpiry(entries, this.#defaultTtl);
+    if (this.writeMustWait(entries)) {
+      const owned = entries.map(ownBytes);
+      return new Promise((resolve, reject) =>
+        this.#clock.park(() => {
+          try {
+            this.#writeNow(owned, sync, tracked).then(resolve, reject);
+          } catch (err) {
+            reject(err);
+          }
+        }),
+      );
+    }
+    return this.#writeNow(entries, sync, tracked);
+  }
+
+  /**
+   * Whether write(entries) would wait for an ingest (see write()). A caller that checks
+   * conditions before writing waits (whenWritesGo) and checks again. While it is true, the
+   * tracker's cut is at the ingest's number: a reader below it conflicts.
+   */
+  writeMustWait(entries: readonly BatchEntry[]): boolean {
+    if (this.#clock.reserved === undefined) return false;
+    // A range deletion goes to every shard: an upper bound of the numbers the batch takes.
+    const count = hasRangeDelete(entries) ? entries.length * this.#engines.length : entries.length;
+    if (!this.#clock.mustWait(count)) return false;
+    this.tracker.cutAt(this.#clock.reserved!);
+    return true;
+  }
+
+  /** Resolves once writes no longer wait for an ingest (in order with the writes parked before). */
+  whenWritesGo(): Promise<void> {
+    return new Promise((resolve) => this.#clock.park(resolve));
+  }
+
+  #writeNow(entries: readonly BatchEntry[], sync: boolean, tracked: readonly string[] | undefined): Promise<bigint> {
     const engines = this.#engines;
     const first = shardOf(entries[0]!.key, engines.length);
     const ranged = hasRangeDelete(entries);
@@ -277,7 +315,9 @@ export class ShardSet {
   openReader(): SeqNum | Promise<SeqNum> {
     const clock = this.#clock;
     const tracker = this.tracker;
-    tracker.activate(clock.last);
+    // While writes wait for an ingest, a reader opened now reads at or above the ingest's
+    // number: the cut that would make it conflict may have been set before it was active.
+    tracker.activate(clock.mustWait(1) ? clock.reserved! : clock.last);
     // The common case while transactions are open, answered without a promise: every hop
     // through the microtask queue delays the commit that follows and splits write groups.
     if (clock.published >= tracker.from) {
