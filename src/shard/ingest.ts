@@ -233,25 +233,28 @@ class Builds {
   async consume(source: Iterable<unknown> | AsyncIterable<unknown>, pairOf: PairOf): Promise<void> {
     const pair: IngestPair = { key: EMPTY, value: EMPTY };
     let turnAt = performance.now();
+    // One item: packed, then a wait for the builds in flight if they are full, and a turn of
+    // the event loop once the source held it TURN_BUDGET_MS (a synchronous source never lets
+    // it turn by itself). A promise only when there is something to wait for.
+    const take = (item: unknown): Promise<void> | undefined => {
+      pairOf(item, this.entries, pair);
+      const wait = this.#add(pair.key, pair.value);
+      if ((this.entries & (TURN_CHECK_EVERY - 1)) !== 0 || performance.now() - turnAt <= TURN_BUDGET_MS) return wait?.then(() => {});
+      return Promise.resolve(wait)
+        .then(nextTurn)
+        .then(() => {
+          turnAt = performance.now();
+        });
+    };
     if (Symbol.asyncIterator in source) {
       for await (const item of source) {
-        pairOf(item, this.entries, pair);
-        const wait = this.#add(pair.key, pair.value);
-        if (wait) await wait;
-        if ((this.entries & (TURN_CHECK_EVERY - 1)) === 0 && performance.now() - turnAt > TURN_BUDGET_MS) {
-          await nextTurn();
-          turnAt = performance.now();
-        }
+        const wait = take(item);
+        if (wait !== undefined) await wait;
       }
     } else {
       for (const item of source) {
-        pairOf(item, this.entries, pair);
-        const wait = this.#add(pair.key, pair.value);
-        if (wait) await wait;
-        if ((this.entries & (TURN_CHECK_EVERY - 1)) === 0 && performance.now() - turnAt > TURN_BUDGET_MS) {
-          await nextTurn();
-          turnAt = performance.now();
-        }
+        const wait = take(item);
+        if (wait !== undefined) await wait;
       }
     }
   }
