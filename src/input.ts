@@ -18,15 +18,6 @@ export function toKey(key: unknown, what = 'key'): Uint8Array {
   return bytes;
 }
 
-/**
- * toKey() for a key kept past the call (an iterator's bounds, a compaction's range): a copy,
- * so that the caller reusing its buffer cannot move the bound afterwards.
- */
-export function toOwnedKey(key: unknown, what: string): Uint8Array {
-  const bytes = toKey(key, what);
-  return typeof key === 'string' ? bytes : Buffer.from(bytes);
-}
-
 export function toValue(value: unknown, what = 'value'): Uint8Array {
   const bytes = bytesOf(value, what);
   if (bytes.length > MAX_VALUE_BYTES) throw invalidArgument(`${what} is ${bytes.length} bytes; the limit is ${MAX_VALUE_BYTES}`);
