@@ -50,20 +50,28 @@ export function sealPhysicalBlock(out: Uint8Array, start: number, payloadLength:
 }
 
 /**
+ * What the native readBlock calls answer: the block's contents, or (a string) what is wrong
+ * with the block, which becomes CORRUPTION naming the file and offset.
+ */
+function nativeContents(answer: Buffer | string, file: RandomAccessFile, offset: number, what: string): Buffer {
+  if (typeof answer === 'string') throw corruption(file.path, offset, `${what} ${answer}`);
+  return answer;
+}
+
+/**
  * Reads the physical block whose payload is `size` bytes at `offset`, checks its checksum and
  * returns its contents, decompressed. `what` names the block in CORRUPTION messages.
  */
 export function readPhysicalBlock(file: RandomAccessFile, offset: number, size: number, what: string): Buffer {
   const readBlock = native.readBlock;
   if (readBlock !== undefined && file.fd !== undefined) {
-    let contents: Buffer | string;
+    let answer: Buffer | string;
     try {
-      contents = readBlock(file.fd, offset, size, Compression.None, Compression.Lz4, MAX_CONTENTS_BYTES);
+      answer = readBlock(file.fd, offset, size, Compression.None, Compression.Lz4, MAX_CONTENTS_BYTES);
     } catch (err) {
       throw ioError('read', file.path, err);
     }
-    if (typeof contents === 'string') throw corruption(file.path, offset, `${what} ${contents}`);
-    return contents;
+    return nativeContents(answer, file, offset, what);
   }
   let frame: Buffer;
   try {
@@ -93,14 +101,13 @@ export function readPhysicalBlock(file: RandomAccessFile, offset: number, size: 
 export async function readPhysicalBlockAsync(file: RandomAccessFile, offset: number, size: number, what: string): Promise<Buffer> {
   const readBlockAsync = native.readBlockAsync;
   if (readBlockAsync !== undefined && file.fd !== undefined) {
-    let contents: Buffer | string;
+    let answer: Buffer | string;
     try {
-      contents = await readBlockAsync(file.fd, offset, size, Compression.None, Compression.Lz4, MAX_CONTENTS_BYTES);
+      answer = await readBlockAsync(file.fd, offset, size, Compression.None, Compression.Lz4, MAX_CONTENTS_BYTES);
     } catch (err) {
       throw ioError('read', file.path, err);
     }
-    if (typeof contents === 'string') throw corruption(file.path, offset, `${what} ${contents}`);
-    return contents;
+    return nativeContents(answer, file, offset, what);
   }
   let frame: Buffer;
   try {
