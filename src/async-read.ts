@@ -3,36 +3,36 @@
 // (src/sstable/large-blocks.ts says how), and the promise settles on a turn of the loop when
 // reads have held it long enough (loop-turns.ts).
 
-import type { SeqNum } from './base/index.js';
+import type { Cut } from './shard/index.js';
 import { BlockDeferred, type BlockDeferredResult, type LargeBlocks } from './sstable/index.js';
 import type { LoopTurns } from './loop-turns.js';
 
 export interface AsyncReadHost {
-  /** Pins `seq` until the returned release is called. */
-  pin(seq: SeqNum): () => void;
+  /** Pins `cut` until the returned release is called. */
+  pin(cut: Cut): () => void;
   turns: LoopTurns;
 }
 
 /**
- * Runs `lookup`, a read at `seq`, with large blocks deferred: when it needs one, pins `seq`,
+ * Runs `lookup`, a read at `cut`, with large blocks deferred: when it needs one, pins `cut`,
  * loads the block and runs `lookup` again with it at hand, until it needs none.
  */
-export function readAsync<T>(host: AsyncReadHost, large: LargeBlocks, seq: SeqNum, lookup: () => T): Promise<T> {
+export function readAsync<T>(host: AsyncReadHost, large: LargeBlocks, cut: Cut, lookup: () => T): Promise<T> {
   let value: T;
   try {
     value = large.runDeferring([], lookup);
   } catch (err) {
-    return err instanceof BlockDeferred ? readDeferred(large, err, lookup, host.pin(seq)) : Promise.reject(err);
+    return err instanceof BlockDeferred ? readDeferred(large, err, lookup, host.pin(cut)) : Promise.reject(err);
   }
   return host.turns.settle(value);
 }
 
 /**
- * readAsync() for many keys at one sequence number: `lookup(key)` for each, in order, in one
- * promise. Pins `seq` from the first wait on (a large block, or a turn of the event loop given
+ * readAsync() for many keys at one cut: `lookup(key)` for each, in order, in one
+ * promise. Pins `cut` from the first wait on (a large block, or a turn of the event loop given
  * to a long list) until the end.
  */
-export async function readManyAsync<T>(host: AsyncReadHost, keys: readonly Uint8Array[], seq: SeqNum, largeOf: (key: Uint8Array) => LargeBlocks, lookup: (key: Uint8Array) => T): Promise<T[]> {
+export async function readManyAsync<T>(host: AsyncReadHost, keys: readonly Uint8Array[], cut: Cut, largeOf: (key: Uint8Array) => LargeBlocks, lookup: (key: Uint8Array) => T): Promise<T[]> {
   const out = new Array<T>(keys.length);
   let release: (() => void) | undefined;
   try {
@@ -43,12 +43,12 @@ export async function readManyAsync<T>(host: AsyncReadHost, keys: readonly Uint8
         out[i] = large.runDeferring([], () => lookup(key));
       } catch (err) {
         if (!(err instanceof BlockDeferred)) throw err;
-        release ??= host.pin(seq);
+        release ??= host.pin(cut);
         out[i] = await readDeferred(large, err, () => lookup(key), () => {});
       }
       const turn = host.turns.due();
       if (turn !== undefined) {
-        release ??= host.pin(seq);
+        release ??= host.pin(cut);
         await turn;
       }
     }

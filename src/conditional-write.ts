@@ -8,11 +8,12 @@
 // which reads at the published sequence do not: two `ifAbsent` puts of one key, both in flight,
 // would each find the key absent. The WriteTracker knows them: while this write is a
 // registered reader, a condition on a key written above the published sequence waits for that
-// write to be published, and is then checked again.
+// write to be published, and is then checked again. With several shards, each key is read at
+// its shard's entry of one cut (ShardSet.cut()), and checked against the writes above that.
 
 import { conflictError, type BatchEntry, type SeqNum } from './base/index.js';
 import type { ShardSet } from './shard/index.js';
-import { keyString } from './shard/index.js';
+import { keyString, lowest } from './shard/index.js';
 import type { Condition } from './input.js';
 
 /**
@@ -38,16 +39,16 @@ export async function writeIf(
         continue;
       }
       const tracker = store.tracker;
-      const seq = store.publishedSeq;
-      // Writes above `seq` that the check cannot see yet: wait for them, then look again.
-      let pending: SeqNum = seq < tracker.cut ? tracker.cut : 0;
-      for (const c of checks) pending = Math.max(pending, tracker.writtenAfter(c.tracked, seq));
+      const cut = store.cut();
+      // Writes above the cut that the check cannot see yet: wait for them, then look again.
+      let pending: SeqNum = lowest(cut) < tracker.cut ? tracker.cut : 0;
+      for (const c of checks) pending = Math.max(pending, tracker.writtenAfter(c.tracked, store.seqIn(cut, c.key)));
       if (pending > 0) {
         await store.whenPublished(pending);
         continue;
       }
       for (const c of checks) {
-        const entry = store.getEntry(c.key, seq);
+        const entry = store.getEntry(c.key, cut);
         const holds = c.maxSeq === undefined ? entry === undefined : entry !== undefined && entry.seq <= c.maxSeq;
         if (!holds) {
           onRefused();

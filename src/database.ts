@@ -4,10 +4,10 @@
 // shard is one engine).
 
 import * as path from 'node:path';
-import { closedError, compareBytes, invalidArgument, MAX_SEQ, ValueKind, type BatchEntry, type SeqNum } from './base/index.js';
+import { closedError, compareBytes, invalidArgument, ValueKind, type BatchEntry, type SeqNum } from './base/index.js';
 import { nativeStatus, type NativeStatus } from './base/native.js';
 import { resolveOptions, type EngineOptions, type Bounds, type Cursor, type ResolvedOptions } from './engine/index.js';
-import { ShardSet, type ChangeFeed, type IngestPair, type ShardedStats } from './shard/index.js';
+import { ShardSet, type ChangeFeed, type Cut, type IngestPair, type ShardedStats } from './shard/index.js';
 import { writeIf } from './conditional-write.js';
 import { Codecs, decodeChanges, type DecodedBy, type DecodedChange, type EncodableBy, type Encoding } from './encoding.js';
 import {
@@ -183,9 +183,9 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   /** What get() and iterators need to give the event loop its turns and to defer large blocks. */
   readonly #reads: AsyncReadHost = {
     turns: new LoopTurns(),
-    pin: (seq) => {
-      this.#engine.pinSnapshot(seq);
-      return () => this.#engine.releaseSnapshot(seq);
+    pin: (cut) => {
+      this.#engine.pinSnapshot(cut);
+      return () => this.#engine.releaseSnapshot(cut);
     },
   };
   /** Checkpoints, backups and ingests in progress: close() waits for them. */
@@ -202,9 +202,9 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
       store: engine,
       codecs,
       retryLines: new RetryLines(),
-      iterator: (o, seq, overlay) => {
+      iterator: (o, cut, overlay) => {
         this.#checkOpen();
-        return this.#openIterator(optionsObject(o, 'iterator options', TRANSACTION_ITERATOR_OPTIONS) ?? {}, seq, overlay);
+        return this.#openIterator(optionsObject(o, 'iterator options', TRANSACTION_ITERATOR_OPTIONS) ?? {}, cut, overlay);
       },
     };
   }
@@ -350,10 +350,10 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   get<E extends Encoding | undefined = undefined>(key: KIn, options?: ReadOptions & { valueEncoding?: E }): Promise<ValueOf<E, V> | undefined> {
     try {
       this.#checkOpen();
-      const seq = this.#readSeq(options);
+      const cut = this.#readCut(options);
       const codecs = Codecs.of(options, this.#codecs);
       const k = codecs.encodeKey(key);
-      const read = readAsync(this.#reads, this.#engine.largeBlocksOf(k), seq, () => this.#engine.get(k, seq));
+      const read = readAsync(this.#reads, this.#engine.largeBlocksOf(k), cut, () => this.#engine.get(k, cut));
       return (codecs.raw ? read : read.then((v) => (v === undefined ? undefined : codecs.decodeValue(v)))) as Promise<ValueOf<E, V> | undefined>;
     } catch (err) {
       return Promise.reject(err);
@@ -368,11 +368,11 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
     try {
       this.#checkOpen();
       if (!Array.isArray(keys)) throw invalidArgument(`getMany() takes an array of keys, got ${describe(keys)}`);
-      const seq = this.#readSeq(options);
+      const cut = this.#readCut(options);
       const codecs = Codecs.of(options, this.#codecs);
       const ks = keys.map((k) => codecs.encodeKey(k));
       const engine = this.#engine;
-      const read = readManyAsync(this.#reads, ks, seq, (k) => engine.largeBlocksOf(k), (k) => engine.get(k, seq));
+      const read = readManyAsync(this.#reads, ks, cut, (k) => engine.largeBlocksOf(k), (k) => engine.get(k, cut));
       if (codecs.raw) return read as Promise<(ValueOf<E, V> | undefined)[]>;
       return read.then((vs) => vs.map((v) => (v === undefined ? undefined : (codecs.decodeValue(v) as ValueOf<E, V>))));
     } catch (err) {
@@ -383,9 +383,9 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   /** get() without the promise: reads are served on the calling thread. */
   getSync<E extends Encoding | undefined = undefined>(key: KIn, options?: ReadOptions & { valueEncoding?: E }): ValueOf<E, V> | undefined {
     this.#checkOpen();
-    const seq = this.#readSeq(options);
+    const cut = this.#readCut(options);
     const codecs = Codecs.of(options, this.#codecs);
-    const value = this.#engine.get(codecs.encodeKey(key), seq);
+    const value = this.#engine.get(codecs.encodeKey(key), cut);
     return (value === undefined || codecs.raw ? value : codecs.decodeValue(value)) as ValueOf<E, V> | undefined;
   }
 
@@ -396,11 +396,11 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   getEntry<E extends Encoding | undefined = undefined>(key: KIn, options?: ReadOptions & { valueEncoding?: E }): Promise<Entry<ValueOf<E, V>> | undefined> {
     try {
       this.#checkOpen();
-      const seq = this.#readSeq(options);
+      const cut = this.#readCut(options);
       const codecs = Codecs.of(options, this.#codecs);
       const k = codecs.encodeKey(key);
-      return readAsync(this.#reads, this.#engine.largeBlocksOf(k), seq, () => {
-        const entry = this.#engine.getEntry(k, seq);
+      return readAsync(this.#reads, this.#engine.largeBlocksOf(k), cut, () => {
+        const entry = this.#engine.getEntry(k, cut);
         if (entry === undefined) return undefined;
         return { value: (codecs.raw ? entry.value : codecs.decodeValue(entry.value)) as ValueOf<E, V>, seq: BigInt(entry.seq) };
       });
@@ -412,9 +412,9 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   /** getEntry() without the promise. */
   getEntrySync<E extends Encoding | undefined = undefined>(key: KIn, options?: ReadOptions & { valueEncoding?: E }): Entry<ValueOf<E, V>> | undefined {
     this.#checkOpen();
-    const seq = this.#readSeq(options);
+    const cut = this.#readCut(options);
     const codecs = Codecs.of(options, this.#codecs);
-    const entry = this.#engine.getEntry(codecs.encodeKey(key), seq);
+    const entry = this.#engine.getEntry(codecs.encodeKey(key), cut);
     if (entry === undefined) return undefined;
     return { value: (codecs.raw ? entry.value : codecs.decodeValue(entry.value)) as ValueOf<E, V>, seq: BigInt(entry.seq) };
   }
@@ -429,12 +429,13 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   }
 
   /**
-   * An iterator over `o` at `at` (already pinned by the caller; default: the snapshot's, or
-   * the published sequence), its cursor wrapped by `overlay` (which then applies the limit).
+   * An iterator over `o` at the cut `at` (already pinned by the caller; default: the
+   * snapshot's, or the current one), its cursor wrapped by `overlay` (which then applies the
+   * limit).
    */
   #openIterator(
     o: IteratorOptions<unknown>,
-    at: SeqNum | undefined,
+    at: Cut | undefined,
     overlay: ((base: Cursor, bounds: Bounds, reverse: boolean, limit: number) => Cursor) | undefined,
   ): DatabaseIterator<unknown, unknown> {
     const codecs = Codecs.of(o, this.#codecs);
@@ -448,13 +449,13 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
     // The iterator pins its sequence itself, also when reading through a snapshot: the user
     // may release the snapshot while the iterator is still open.
     const snap = o.snapshot;
-    const seq =
-      at !== undefined ? this.#engine.pinSnapshot(at) : snap === undefined ? this.#engine.acquireSnapshot() : this.#engine.pinSnapshot(this.#snapshotSeq(snap));
-    const release = () => this.#engine.releaseSnapshot(seq);
+    const cut =
+      at !== undefined ? this.#engine.pinSnapshot(at) : snap === undefined ? this.#engine.acquireSnapshot() : this.#engine.pinSnapshot(this.#snapshotCut(snap));
+    const release = () => this.#engine.releaseSnapshot(cut);
     let iterator: DatabaseIterator<unknown, unknown>;
     try {
       const n = limit === Infinity ? -1 : limit;
-      const base = this.#engine.iterator(seq, bounds, reverse, overlay === undefined ? n : -1);
+      const base = this.#engine.iterator(cut, bounds, reverse, overlay === undefined ? n : -1);
       const cursor = overlay === undefined ? base : overlay(base, bounds, reverse, n);
       iterator = new DatabaseIterator(
         cursor,
@@ -503,10 +504,10 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   /** Pins the current state for reads until release(). */
   snapshot(): Snapshot {
     this.#checkOpen();
-    const seq = this.#engine.acquireSnapshot();
-    const snap: Snapshot = new Snapshot(this, seq, () => {
+    const cut = this.#engine.acquireSnapshot();
+    const snap: Snapshot = new Snapshot(this, cut, () => {
       this.#snapshots.delete(snap);
-      this.#engine.releaseSnapshot(seq);
+      this.#engine.releaseSnapshot(cut);
     });
     this.#snapshots.add(snap);
     return snap;
@@ -657,16 +658,16 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
     if (this.#closing !== undefined) throw closedError('database');
   }
 
-  #readSeq(options: ReadOptions | undefined): SeqNum {
+  #readCut(options: ReadOptions | undefined): Cut {
     const snap = optionsObject(options, 'read options', READ_OPTIONS)?.['snapshot'];
-    return snap === undefined ? this.#engine.publishedSeq : this.#snapshotSeq(snap);
+    return snap === undefined ? this.#engine.cut() : this.#snapshotCut(snap);
   }
 
-  #snapshotSeq(snap: unknown): SeqNum {
+  #snapshotCut(snap: unknown): Cut {
     if (!Snapshot.isSnapshot(snap)) throw invalidArgument(`option snapshot must be a Snapshot from db.snapshot(), got ${describe(snap)}`);
-    const seq = snap.seqFor(this);
-    if (seq === undefined) throw invalidArgument('the snapshot belongs to another database');
-    return Math.min(seq, MAX_SEQ);
+    const cut = snap.cutFor(this);
+    if (cut === undefined) throw invalidArgument('the snapshot belongs to another database');
+    return cut;
   }
 }
 

@@ -1,23 +1,29 @@
-// Snapshot: a pinned sequence number. Reads with { snapshot } see the database as it was
-// when the snapshot was taken, whatever is written, flushed or compacted afterwards.
+// Snapshot: a pinned cut (each shard's published sequence when it was taken: one number with
+// one shard). Reads with { snapshot } see the database as it was when the snapshot was taken,
+// whatever is written, flushed or compacted afterwards.
 
 import { StrataError, type SeqNum } from './base/index.js';
+import { lowest, type Cut } from './shard/index.js';
 
 export class Snapshot {
-  readonly #seq: SeqNum;
+  readonly #cut: Cut;
   readonly #owner: object;
   #release: (() => void) | undefined;
 
   /** @internal Created by Database.snapshot(). */
-  constructor(owner: object, seq: SeqNum, release: () => void) {
+  constructor(owner: object, cut: Cut, release: () => void) {
     this.#owner = owner;
-    this.#seq = seq;
+    this.#cut = cut;
     this.#release = release;
   }
 
-  /** The sequence number the snapshot reads at. */
+  /**
+   * The sequence number the snapshot reads at: every write that resolved to it or less is
+   * visible through it. (With several shards, a shard may show some writes above it too:
+   * those answered before the snapshot was taken.)
+   */
   get sequence(): SeqNum {
-    return this.#seq;
+    return lowest(this.#cut);
   }
 
   get released(): boolean {
@@ -39,10 +45,10 @@ export class Snapshot {
     return typeof value === 'object' && value !== null && #owner in value;
   }
 
-  /** @internal The sequence to read at, for `owner`. Throws CLOSED once released. */
-  seqFor(owner: object): SeqNum | undefined {
+  /** @internal The cut to read at, for `owner`. Throws CLOSED once released. */
+  cutFor(owner: object): Cut | undefined {
     if (owner !== this.#owner) return undefined;
     if (this.#release === undefined) throw new StrataError('CLOSED', 'the snapshot was released: read through a new one');
-    return this.#seq;
+    return this.#cut;
   }
 }

@@ -1,8 +1,10 @@
 // Optimistic transactions: db.transaction(async (tx) => { ... }).
 //
-// A transaction reads at one snapshot S (plus its own writes) and buffers its writes. At
-// commit it is validated against the writes made since S: if any key it read, or any key in a
-// range it iterated, was written above S by someone else, its reads may be stale; it runs
+// A transaction reads at one snapshot (plus its own writes) and buffers its writes. The
+// snapshot is a cut: each shard at its own published sequence, S_i for shard i (one S with one
+// shard; ShardSet.cut()). At commit it is validated against the writes made since: if any key
+// it read, or any key in a range it iterated, was written above S_i (i the key's shard) by
+// someone else, its reads may be stale; it runs
 // again at a new snapshot (after a short random backoff), and after the last retry rejects
 // with CONFLICT. Otherwise its writes go out as one atomic batch (across shards, the two-phase
 // commit). Serializable for what it read: a committed transaction read nothing that changed
@@ -12,19 +14,21 @@
 // ShardSet.write() fills while any transaction is open; no table is read to validate.
 //
 // Steps of one attempt:
-// 1. ShardSet.openReader(): the tracker records every write above S from now on; S pinned.
-// 2. The callback runs; tx.get/iterator read at S and record what they read; put/del buffer.
+// 1. ShardSet.openReader(): the tracker records every write above the cut's lowest number
+//    from now on; the cut pinned.
+// 2. The callback runs; tx.get/iterator read at the cut and record what they read (a key with
+//    its shard's S_i); put/del buffer.
 // 3. In one synchronous step: the transaction ends (tx refuses further calls with CLOSED),
 //    its reads are validated against the tracker, and, when nothing conflicts, its batch is
 //    submitted; ShardSet.write() allocates the batch's sequence numbers before it returns, so
 //    no other write can come between the validation and the commit point.
-// 4. The reader closes (S unpinned; the tracker may prune); the commit is awaited.
+// 4. The reader closes (the cut unpinned; the tracker may prune); the commit is awaited.
 // A throw from the callback ends the attempt at step 2 with nothing written; the error
 // propagates and nothing retries.
 
 import { closedError, compareBytes, conflictError, invalidArgument, ValueKind, type BatchEntry, type SeqNum } from './base/index.js';
 import type { Bounds, Cursor } from './engine/index.js';
-import { keyString, type ShardSet, type TrackedRange } from './shard/index.js';
+import { keyString, lowest, type Cut, type ShardSet, type TrackedRange } from './shard/index.js';
 import { describe, optionsObject, toOperand, type Key, type Operand, type Value } from './input.js';
 import type { Codecs } from './encoding.js';
 import type { DatabaseIterator } from './iterator.js';
@@ -64,10 +68,10 @@ export interface TransactionHost {
   readonly codecs: Codecs;
   readonly retryLines: RetryLines;
   /**
-   * A database iterator at `seq` (pinned by the transaction) over `options` (an iterator's,
+   * A database iterator at `cut` (pinned by the transaction) over `options` (an iterator's,
    * without snapshot), its cursor opened without a limit and wrapped by `overlay`.
    */
-  iterator(options: unknown, seq: SeqNum, overlay: (base: Cursor, bounds: Bounds, reverse: boolean, limit: number) => Cursor): DatabaseIterator<unknown, unknown>;
+  iterator(options: unknown, cut: Cut, overlay: (base: Cursor, bounds: Bounds, reverse: boolean, limit: number) => Cursor): DatabaseIterator<unknown, unknown>;
 }
 
 /** Checks a transaction's arguments before anything runs: INVALID_ARGUMENT otherwise. */
@@ -96,8 +100,8 @@ export async function runTransaction<T>(
   try {
     for (let attempt = 0; ; attempt++) {
       const opened = store.openReader();
-      const seq = typeof opened === 'number' ? opened : await opened;
-      const state = new TransactionState(host, seq);
+      const cut = opened instanceof Promise ? await opened : opened;
+      const state = new TransactionState(host, cut);
       let readerOpen = true;
       let conflict: Conflict | undefined;
       try {
@@ -122,21 +126,21 @@ export async function runTransaction<T>(
         if (conflict === undefined) {
           const committed = entries.length > 0 ? store.write(entries, settings.sync, tracked) : undefined;
           readerOpen = false;
-          store.closeReader(seq);
+          store.closeReader(cut);
           await committed;
           counters.transactionsCommitted++;
           return result;
         }
       } finally {
         state.end();
-        if (readerOpen) store.closeReader(seq);
+        if (readerOpen) store.closeReader(cut);
         leaveLine?.();
         leaveLine = undefined;
       }
       if (attempt >= settings.retries) {
         counters.transactionsFailed++;
         throw conflictError(
-          `the transaction conflicted with a write at sequence ${conflict.seq} (it read at ${seq}) on each of its ${attempt + 1} attempts; nothing was written`,
+          `the transaction conflicted with a write at sequence ${conflict.seq} (it read at ${lowest(cut)}) on each of its ${attempt + 1} attempts; nothing was written`,
         );
       }
       counters.transactionsRetried++;
@@ -269,19 +273,19 @@ interface OwnWrite extends BatchEntry {
 /** One attempt's reads and writes. @internal */
 export class TransactionState {
   readonly #host: TransactionHost;
-  readonly #seq: SeqNum;
+  readonly #cut: Cut;
   #ended = false;
-  /** Keys read from the database (tracker form). */
-  readonly #reads = new Set<string>();
+  /** Keys read from the database (tracker form) → the sequence number they were read at. */
+  readonly #reads = new Map<string, SeqNum>();
   /** Ranges iterated, and the iterators open: made by the first iterator (most transactions have none). */
   #ranges: TrackedRange[] | undefined;
   /** Buffered writes by key (tracker form), bytes owned. */
   readonly #writes = new Map<string, OwnWrite>();
   #iterators: Set<DatabaseIterator<unknown, unknown>> | undefined;
 
-  constructor(host: TransactionHost, seq: SeqNum) {
+  constructor(host: TransactionHost, cut: Cut) {
     this.#host = host;
-    this.#seq = seq;
+    this.#cut = cut;
   }
 
   get ended(): boolean {
@@ -298,8 +302,9 @@ export class TransactionState {
     let value: Buffer | undefined;
     if (own !== undefined && own.kind !== ValueKind.Merge) value = own.kind === ValueKind.Put ? Buffer.from(own.value) : undefined;
     else {
-      this.#reads.add(tracked);
-      const base = this.#host.store.get(k, this.#seq);
+      const store = this.#host.store;
+      this.#reads.set(tracked, store.seqIn(this.#cut, k));
+      const base = store.get(k, this.#cut);
       value = own === undefined ? base : Buffer.from(this.#mergeOwn(own, base));
     }
     return value === undefined || codecs.raw ? value : codecs.decodeValue(value);
@@ -331,7 +336,7 @@ export class TransactionState {
     this.#checkOpen();
     const ranges = (this.#ranges ??= []);
     const iterators = (this.#iterators ??= new Set());
-    const it = this.#host.iterator(options, this.#seq, (base, bounds, reverse, limit) => {
+    const it = this.#host.iterator(options, this.#cut, (base, bounds, reverse, limit) => {
       ranges.push(trackedRange(bounds));
       return new OverlayCursor(base, this.#ownIn(bounds, reverse), reverse, limit, (own, value) => this.#mergeOwn(own, value), () =>
         iterators.delete(it),
@@ -366,14 +371,20 @@ export class TransactionState {
     // Without writes there is nothing to commit, and what it read was one consistent snapshot.
     if (this.#writes.size === 0) return undefined;
     if (this.#reads.size === 0 && this.#ranges === undefined) return undefined;
-    const tracker = this.#host.store.tracker;
-    if (this.#seq < tracker.cut) return { seq: tracker.cut, key: undefined };
-    for (const key of this.#reads) {
-      const seq = tracker.writtenAfter(key, this.#seq);
+    const store = this.#host.store;
+    const tracker = store.tracker;
+    const least = lowest(this.#cut);
+    if (least < tracker.cut) return { seq: tracker.cut, key: undefined };
+    for (const [key, readAt] of this.#reads) {
+      const seq = tracker.writtenAfter(key, readAt);
       if (seq > 0) return { seq, key };
     }
-    for (const range of this.#ranges ?? []) {
-      const hit = tracker.writtenInRangeAfter(range, this.#seq);
+    if (this.#ranges === undefined) return undefined;
+    // A write in a range is one the iterator missed if it is above the cut in its key's shard.
+    const cut = this.#cut;
+    const readAt = cut.length === 1 ? undefined : (key: string) => store.seqIn(cut, Buffer.from(key, 'latin1'));
+    for (const range of this.#ranges) {
+      const hit = tracker.writtenInRangeAfter(range, least, readAt);
       if (hit !== undefined) return hit;
     }
     return undefined;

@@ -7,8 +7,10 @@
  * 2. At most one group is in flight: one WAL append (one write(2)) and at most one fdatasync
  *    per group. Writes submitted while a group is in flight wait and form the next group.
  * 3. A write is applied once its group's WAL append has completed; it becomes visible, and
- *    its caller is answered, once the clock publishes it, that is once every write with a
- *    lower sequence number, in this pipeline or another shard's, is complete too.
+ *    its caller is answered, once it is published: alone, once the clock publishes it (every
+ *    lower sequence number is complete); as a shard of several, once its shard publishes it
+ *    (ShardPublication: every earlier write of this shard is published), whatever the other
+ *    shards have in flight.
  * 4. A failed append or sync fails every write of its group and every write after it: the
  *    pipeline never writes to that WAL again and never assumes a failed fsync succeeded.
  *    A failed write's sequence numbers are completed as holes, so other shards go on.
@@ -27,6 +29,7 @@
 import { batchEncodedLength, encodeBatchInto, invariant, type BatchEntry, type SeqNum, type StrataError } from '../base/index.js';
 import { RecordBuffer, RecordType, type LogWriter } from '../wal/index.js';
 import type { SequenceClock } from './sequence-clock.js';
+import type { ShardPublication } from './shard-publication.js';
 
 /** A group takes no more writes once its records reach this many bytes. */
 const MAX_GROUP_BYTES = 4 * 1024 * 1024;
@@ -45,6 +48,14 @@ export interface PendingWrite {
   /** Answers the caller with the write's last sequence number (0n for a record). */
   resolve(seq: bigint): void;
   reject(err: unknown): void;
+  /** Its entry in the shard's publication (as a shard of several), set when it is queued. */
+  published: object | undefined;
+}
+
+/** Where a shard of several publishes its writes: `owner`'s shard `shard`. */
+export interface PublishedIn {
+  readonly owner: ShardPublication;
+  readonly shard: number;
 }
 
 interface Group {
@@ -92,6 +103,7 @@ export interface PipelineStats {
 export class CommitPipeline {
   readonly #hooks: PipelineHooks;
   readonly #clock: SequenceClock;
+  readonly #publication: PublishedIn | undefined;
   #queue: (Group | Barrier)[] = [];
   #leading = false;
   #spare: RecordBuffer | undefined;
@@ -99,9 +111,11 @@ export class CommitPipeline {
   #idleWaiters: (() => void)[] = [];
   readonly stats: PipelineStats = { writes: 0, groups: 0, syncs: 0, walBytes: 0, largestGroup: 0 };
 
-  constructor(clock: SequenceClock, hooks: PipelineHooks) {
+  /** `publication`: where this pipeline's writes are published, as a shard of several. */
+  constructor(clock: SequenceClock, hooks: PipelineHooks, publication?: PublishedIn) {
     this.#clock = clock;
     this.#hooks = hooks;
+    this.#publication = publication;
   }
 
   /** The error that stopped the pipeline, if any. */
@@ -169,8 +183,12 @@ export class CommitPipeline {
   #join(group: Group, firstSeq: SeqNum, count: number, payloadAt: number, sync: boolean): Promise<bigint> {
     group.sync ||= sync;
     const writes = group.writes;
+    const publication = this.#publication;
     const done = new Promise<bigint>((resolve, reject) => {
-      writes.push({ firstSeq, count, payloadAt, resolve, reject });
+      const write: PendingWrite = { firstSeq, count, payloadAt, resolve, reject, published: undefined };
+      // In the synchronous step of the allocation (ShardPublication.enter()).
+      if (count > 0 && publication !== undefined) write.published = publication.owner.enter(publication.shard, write);
+      writes.push(write);
     });
     if (!this.#leading) void this.#lead();
     return done;
@@ -207,8 +225,9 @@ export class CommitPipeline {
   /** Rejects `writes`; their sequence numbers complete as holes that nothing will fill. */
   #failWrites(writes: readonly PendingWrite[], err: unknown): void {
     for (const w of writes) {
-      if (w.count > 0) this.#clock.complete(w.firstSeq, w.count);
       w.reject(err);
+      if (w.count > 0) this.#clock.complete(w.firstSeq, w.count);
+      if (w.published !== undefined) this.#publication!.owner.complete(w.published);
     }
   }
 
@@ -261,6 +280,8 @@ export class CommitPipeline {
           this.#hooks.apply(bytes, w.payloadAt);
           lastSeq = w.firstSeq + w.count - 1;
           this.#clock.complete(w.firstSeq, w.count);
+          // As a shard of several: published (and answered) in this shard's order.
+          if (w.published !== undefined) this.#publication!.owner.complete(w.published);
         }
         // Only now: the writes above were applied from this buffer.
         if (records.capacity <= MAX_SPARE_BYTES) {
@@ -268,6 +289,7 @@ export class CommitPipeline {
           this.#spare = records;
         }
         // (Resolving a record's promise again does nothing.)
+        if (this.#publication !== undefined) continue;
         if (lastSeq <= this.#clock.published) resolveAll(writes);
         else void this.#clock.whenPublished(lastSeq).then(() => resolveAll(writes));
       }

@@ -68,7 +68,7 @@ import { NUM_LEVELS, VersionSet, type TableMeta, type Version, type VersionEdit 
 import { Memtable, MemtablePool } from '../memtable/index.js';
 import { BlockCache, LargeBlocks, TableCache, type TableBuilderOptions } from '../sstable/index.js';
 import { WalSet } from '../wal/index.js';
-import { CommitPipeline } from './commit-pipeline.js';
+import { CommitPipeline, type PublishedIn } from './commit-pipeline.js';
 import { DbIterator, type Bounds } from './db-iterator.js';
 import type { ResolvedOptions } from './options.js';
 import { plainBatches, replayWals } from './recovery.js';
@@ -137,6 +137,8 @@ export interface EngineStats {
 export interface EngineHooks {
   /** The database's one sequence counter (default: the engine's own). */
   clock?: SequenceClock;
+  /** As a shard of several: where its writes are published (default: by the clock alone). */
+  publication?: PublishedIn;
   /** The worker pool shared by all shards (default: the engine's own, closed with it). */
   pool?: BackgroundPool;
   /** Called once when this engine stops taking writes (a WAL or background failure). */
@@ -259,16 +261,20 @@ export class Engine {
     this.#builderOptions = builderOptionsOf(options);
     this.#clock = hooks.clock ?? new SequenceClock(versions.lastSequence);
     this.#clock.advanceTo(versions.lastSequence);
-    this.#pipeline = new CommitPipeline(this.#clock, {
-      beforeGroup: () => this.#makeRoomForWrite(),
+    this.#pipeline = new CommitPipeline(
+      this.#clock,
+      {
+        beforeGroup: () => this.#makeRoomForWrite(),
       wal: () => this.#wals.current,
       apply: (bytes, at) => applyBatch(bytes, at, this.#mem),
       appended: (records) => {
         const ring = this.changeLog.ring;
         if (ring.active) ring.add(records, wals.currentNumber, wals.current.completedBytes - records.length);
       },
-      failed: (err) => hooks.onWritesFailed?.(err),
-    });
+        failed: (err) => hooks.onWritesFailed?.(err),
+      },
+      hooks.publication,
+    );
     this.#twoPhase =
       hooks.twoPhase &&
       new Participant(hooks.twoPhase, {
@@ -950,7 +956,7 @@ export class Engine {
           dir: this.dir,
           inputs: pick.inputs.map(({ level, files }) => ({ level, fileNumbers: files.map((f) => f.fileNumber) })),
           outputLevel: pick.outputLevel,
-          snapshots: [...this.#snapshots.sequences(), this.#clock.published],
+          snapshots: this.#snapshots.withNewest(this.#clock.published),
           deeperRanges: version.rangesBelow(pick.outputLevel, pick.smallestKey, pick.largestKey),
           targetFileBytes: this.#options.targetFileBytes,
           builder: this.#builderOptions,

@@ -23,6 +23,22 @@ export class SnapshotList {
     return [...this.#counts.keys()].sort((a, b) => a - b);
   }
 
+  /**
+   * The pinned sequence numbers and `published` (what new reads see), ascending. As a shard of
+   * several, a pin (an entry of a cut: ShardPublication) may be above the clock's published
+   * sequence; a later pin is never below an earlier one.
+   */
+  withNewest(published: SeqNum): SeqNum[] {
+    const seqs = this.sequences();
+    const last = seqs[seqs.length - 1];
+    if (last === undefined || last < published) seqs.push(published);
+    else if (!this.#counts.has(published)) {
+      seqs.push(published);
+      seqs.sort((a, b) => a - b);
+    }
+    return seqs;
+  }
+
   get size(): number {
     let n = 0;
     for (const c of this.#counts.values()) n += c;

@@ -1,14 +1,15 @@
 /**
- * Checkpoints: an openable copy of a live database, as of one sequence number S, in a new
- * directory (`db.checkpoint(dir)`, `stratadb checkpoint`).
+ * Checkpoints: an openable copy of a live database, as of one cut, in a new directory
+ * (`db.checkpoint(dir)`, `stratadb checkpoint`).
  *
- * One moment. S is the published sequence when the call starts, pinned as a snapshot in every
- * shard: every write at or below S is visible, none above it is. Each shard then switches its
+ * One moment. The cut (each shard's published sequence S_i, shard-publication.ts) is taken
+ * when the call starts and pinned as a snapshot: in shard i every write at or below S_i is
+ * visible, none above it is; a snapshot taken in the same step reads the same. Each shard then switches its
  * memtable and waits for the memtables up to the switch to become tables (writes go on into
- * the new memtable meanwhile), so every entry at or below S lies in the shard's tables, and
- * the pin keeps compactions from dropping a version a reader at S needs. Each shard's copy
- * (src/engine/checkpoint.ts) links those tables and leaves out every entry above S, so the
- * copies of all shards are the one cut S of the database, as a snapshot at S reads it. No log
+ * the new memtable meanwhile), so every entry at or below S_i lies in the shard's tables, and
+ * the pin keeps compactions from dropping a version a reader at S_i needs. Each shard's copy
+ * (src/engine/checkpoint.ts) links those tables and leaves out every entry above S_i, so the
+ * copies of all shards are the one cut of the database, as a snapshot at it reads it. No log
  * is copied: what the logs held up to S is in the flushed tables.
  *
  * Crash safety. Everything is written under a temporary name beside the destination,
@@ -22,21 +23,24 @@
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { invalidArgument, removeTree, type FileSystem, type SeqNum } from '../base/index.js';
-import { writeShardCheckpoint, type CheckpointView, type Engine, type ShardCheckpoint } from '../engine/index.js';
+import { lowest, writeShardCheckpoint, type CheckpointView, type Cut, type Engine, type ShardCheckpoint } from '../engine/index.js';
 import { shardDirName, writeShardsFile } from './shards-file.js';
 
 export interface CheckpointResult {
-  /** The sequence number the checkpoint is a copy at: every write up to it, none after. */
+  /**
+   * The sequence number the checkpoint is a copy at: every write up to it (the cut's lowest
+   * number; with several shards, a shard may hold writes above it, answered before the call).
+   */
   sequence: SeqNum;
   /** Per shard: tables linked, copied (a file system without links), rewritten without later writes. */
   shards: ShardCheckpoint[];
 }
 
 /**
- * Writes the checkpoint of `engines` at `seq` to `dst`. REQUIRES: `seq` is pinned in every
- * engine for the duration (the caller releases it).
+ * Writes the checkpoint of `engines`, engine i at `cut[i]`, to `dst`. REQUIRES: the cut is
+ * pinned for the duration (the caller releases it).
  */
-export async function writeCheckpoint(fs: FileSystem, engines: readonly Engine[], seq: SeqNum, dst: string): Promise<CheckpointResult> {
+export async function writeCheckpoint(fs: FileSystem, engines: readonly Engine[], cut: Cut, dst: string): Promise<CheckpointResult> {
   const target = path.resolve(dst);
   if (await fs.exists(target)) throw invalidArgument(`checkpoint: ${target} already exists`);
   const parent = path.dirname(target);
@@ -51,9 +55,9 @@ export async function writeCheckpoint(fs: FileSystem, engines: readonly Engine[]
     if (failed) throw failed.reason;
     await fs.mkdir(temp);
     const shards: ShardCheckpoint[] = [];
-    if (views.length === 1) shards.push(await writeShardCheckpoint(views[0]!, temp, seq));
+    if (views.length === 1) shards.push(await writeShardCheckpoint(views[0]!, temp, cut[0]!));
     else {
-      for (let i = 0; i < views.length; i++) shards.push(await writeShardCheckpoint(views[i]!, shardDirName(temp, i), seq));
+      for (let i = 0; i < views.length; i++) shards.push(await writeShardCheckpoint(views[i]!, shardDirName(temp, i), cut[i]!));
       // Also syncs `temp`, making the shard folders' entries durable.
       await writeShardsFile(fs, temp, views.length);
     }
@@ -61,7 +65,7 @@ export async function writeCheckpoint(fs: FileSystem, engines: readonly Engine[]
     if (await fs.exists(target)) throw invalidArgument(`checkpoint: ${target} already exists`);
     await fs.rename(temp, target);
     await fs.syncDir(parent);
-    return { sequence: seq, shards };
+    return { sequence: lowest(cut), shards };
   } catch (err) {
     // A checkpoint that failed leaves nothing (a crash may: see above). A FileSystem without
     // removeDir() leaves the temporary directory.

@@ -1,5 +1,6 @@
 // src/shard: a database as hash-partitioned engines. Other folders import from here only.
 export { ShardSet, type ShardedStats } from './shard-set.js';
+export { lowest, type Cut } from '../engine/index.js';
 export { shardOf } from './router.js';
 export { readShardsFile, shardDirName } from './shards-file.js';
 export { ChangeFeed, type Change, type ChangeOp, type FeedOptions } from './change-feed.js';

@@ -1,25 +1,25 @@
-// MergedCursor: one cursor over the shards' cursors, all at the same sequence number. A key
+// MergedCursor: one cursor over the shards' cursors, each at its entry of one cut. A key
 // lives in exactly one shard, so merging is picking the smallest (in reverse the largest)
 // of the shards' next entries; the limit counts merged entries.
 
 import { compareBytes, type SeqNum } from '../base/index.js';
-import type { Bounds, Cursor } from '../engine/index.js';
+import type { Bounds, Cursor, Cut } from '../engine/index.js';
 
 /**
- * One cursor over `shards` at `seq` (pinned by the caller): one shard's own cursor needs no
+ * One cursor over `shards`, shard i at `cut[i]` (pinned by the caller): one shard's own cursor needs no
  * merging and applies the limit itself; several run unlimited under a MergedCursor.
  */
 export function openCursor(
   shards: readonly { iterator(seq: SeqNum, bounds: Bounds, reverse: boolean, limit: number): Cursor }[],
-  seq: SeqNum,
+  cut: Cut,
   bounds: Bounds,
   reverse: boolean,
   limit: number,
 ): Cursor {
-  if (shards.length === 1) return shards[0]!.iterator(seq, bounds, reverse, limit);
+  if (shards.length === 1) return shards[0]!.iterator(cut[0]!, bounds, reverse, limit);
   const cursors: Cursor[] = [];
   try {
-    for (const s of shards) cursors.push(s.iterator(seq, bounds, reverse, -1));
+    for (let i = 0; i < shards.length; i++) cursors.push(shards[i]!.iterator(cut[i]!, bounds, reverse, -1));
   } catch (err) {
     for (const c of cursors) c.close();
     throw err;

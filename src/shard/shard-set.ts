@@ -5,7 +5,12 @@
  *
  * Invariants:
  * 1. One SequenceClock for all shards: a sequence number names one point of the whole
- *    database, and a read at the published sequence sees one consistent cut of every shard.
+ *    database (db.sequence and the change feed follow its global `published`). What is
+ *    published in each shard, what a write waits for before it is answered and what reads
+ *    see, is the ShardPublication's: a write in one shard waits for that shard alone, and a
+ *    read takes a cut, each shard's published sequence read in one synchronous step, that
+ *    holds a batch across shards whole or not at all (shard-publication.ts). One shard has
+ *    no ShardPublication: its published sequence is the clock's.
  * 2. A batch within one shard is that shard's plain WAL record. A batch across shards
  *    commits in two phases: its part as a Prepare record in each participant's WAL; once
  *    every Prepare is written (synced, with sync), a Commit record in each; once every Commit
@@ -49,7 +54,10 @@ import type { VersionEdit } from '../manifest/index.js';
 import {
   Engine,
   SequenceClock,
+  lowest,
+  ShardPublication,
   type Bounds,
+  type Cut,
   type Cursor,
   type EngineStats,
   type ResolvedOptions,
@@ -67,6 +75,10 @@ import { WriteTracker } from './write-tracker.js';
 import type { LargeBlocks } from '../sstable/index.js';
 
 export interface ShardedStats extends EngineStats {
+  /** Writes (put, del, batch) whose keys all fall in one shard: no two-phase commit. */
+  batchesInOneShard: number;
+  /** Batches across shards, each a two-phase commit (a range deletion, with several shards). */
+  batchesAcrossShards: number;
   /** Each shard's own numbers; the fields above are their totals (levels summed per level). */
   shards: EngineStats[];
 }
@@ -80,6 +92,11 @@ export class ShardSet {
   readonly #pool: BackgroundPool;
   /** The lock on `dir` when the shards live in folders (one shard's engine holds its own). */
   readonly #lock: FileLock | undefined;
+  /** What is published in each shard (invariant 1); undefined for one shard. */
+  readonly #publication: ShardPublication | undefined;
+  /** Batches written (not refused before allocating), within one shard and across shards. */
+  #batchesInOneShard = 0;
+  #batchesAcrossShards = 0;
   /** The writes open validating readers must know of (invariant 5). */
   readonly tracker: WriteTracker;
   /** Option ttl: the puts of every write that carry no expiry get one (undefined: ttl 0). */
@@ -89,7 +106,14 @@ export class ShardSet {
     dir: string,
     engines: readonly Engine[],
     participants: readonly TwoPhaseParticipant[],
-    shared: { clock: SequenceClock; pool: BackgroundPool; lock: FileLock | undefined; trackingBytes: number; defaultTtl: DefaultTtl | undefined },
+    shared: {
+      clock: SequenceClock;
+      publication: ShardPublication | undefined;
+      pool: BackgroundPool;
+      lock: FileLock | undefined;
+      trackingBytes: number;
+      defaultTtl: DefaultTtl | undefined;
+    },
   ) {
     this.dir = dir;
     this.#defaultTtl = shared.defaultTtl;
@@ -97,6 +121,7 @@ export class ShardSet {
     this.#engines = engines;
     this.#participants = participants;
     this.#clock = shared.clock;
+    this.#publication = shared.publication;
     this.#pool = shared.pool;
     this.#lock = shared.lock;
   }
@@ -122,7 +147,10 @@ export class ShardSet {
     const clock = new SequenceClock(0);
     const pool = new BackgroundPool({ workers: options.compactionWorkers });
     try {
-      if (count === 1) return new ShardSet(dir, [await Engine.open(dir, options, { clock, pool })], [], { clock, pool, lock: undefined, trackingBytes, defaultTtl });
+      if (count === 1) {
+        const engine = await Engine.open(dir, options, { clock, pool });
+        return new ShardSet(dir, [engine], [], { clock, publication: undefined, pool, lock: undefined, trackingBytes, defaultTtl });
+      }
       return await ShardSet.#openInFolders(dir, options, count, recorded !== undefined, clock, pool, trackingBytes, defaultTtl);
     } catch (err) {
       await pool.close().catch(() => {});
@@ -151,7 +179,8 @@ export class ShardSet {
       if (!recorded && !options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} holds no database (createIfMissing is false)`);
       // An ingest cut short between its shards' MANIFEST edits is completed (ingest-intent.ts).
       const intent = recorded ? await readIngestIntent(fs, dir) : undefined;
-      const { engines, participants } = await ShardSet.#openShards(dir, options, count, clock, pool, recorded, intent?.edits);
+      const publication = new ShardPublication(clock, count);
+      const { engines, participants } = await ShardSet.#openShards(dir, options, count, clock, publication, pool, recorded, intent?.edits);
       if (intent) {
         try {
           await removeIngestIntent(fs, dir);
@@ -173,7 +202,7 @@ export class ShardSet {
           throw err;
         }
       }
-      return new ShardSet(dir, engines, participants, { clock, pool, lock, trackingBytes, defaultTtl });
+      return new ShardSet(dir, engines, participants, { clock, publication, pool, lock, trackingBytes, defaultTtl });
     } catch (err) {
       await lock.release().catch(() => {});
       throw err;
@@ -185,6 +214,7 @@ export class ShardSet {
     options: ResolvedOptions,
     count: number,
     clock: SequenceClock,
+    publication: ShardPublication,
     pool: BackgroundPool,
     recorded: boolean,
     pendingIngest: Map<number, VersionEdit> | undefined,
@@ -216,7 +246,14 @@ export class ShardSet {
       blockCacheBytes: Math.floor(options.blockCacheBytes / count),
     };
     const opening = Array.from({ length: count }, (_, i) =>
-      Engine.open(shardDirName(dir, i), shardOptions, { clock, pool, onWritesFailed, twoPhase: coordinator.hooks(i), ...ingestPart(pendingIngest, i) }).catch((err: unknown) => {
+      Engine.open(shardDirName(dir, i), shardOptions, {
+        clock,
+        publication: { owner: publication, shard: i },
+        pool,
+        onWritesFailed,
+        twoPhase: coordinator.hooks(i),
+        ...ingestPart(pendingIngest, i),
+      }).catch((err: unknown) => {
         coordinator.fail(err);
         throw err;
       }),
@@ -235,8 +272,22 @@ export class ShardSet {
     return { engines, participants };
   }
 
+  /**
+   * The globally published sequence: every write at or below it is published in every shard
+   * (db.sequence, the change feed). A read takes a cut() instead, which may be ahead of it.
+   */
   get publishedSeq(): SeqNum {
     return this.#clock.published;
+  }
+
+  /** What reads see now: each shard's published sequence, read in one step (invariant 1). */
+  cut(): Cut {
+    return this.#publication === undefined ? [this.#clock.published] : this.#publication.cut();
+  }
+
+  /** The sequence number a read of `key` at `cut` reads its shard at. */
+  seqIn(cut: Cut, key: Uint8Array): SeqNum {
+    return cut.length === 1 ? cut[0]! : cut[shardOf(key, cut.length)]!;
   }
 
   get closed(): boolean {
@@ -297,6 +348,8 @@ export class ShardSet {
     let single = !ranged || engines.length === 1;
     for (let i = 1; i < entries.length && single; i++) single = shardOf(entries[i]!.key, engines.length) === first;
     const done = single ? engines[first]!.write(entries, sync) : this.#writeAcross(entries, sync);
+    if (single) this.#batchesInOneShard++;
+    else this.#batchesAcrossShards++;
     // The batch's numbers are the last ones allocated. A write refused before allocating
     // (closed, failed) is recorded under an older number: at worst a needless conflict.
     if (this.tracker.active) {
@@ -308,11 +361,12 @@ export class ShardSet {
 
   /**
    * Opens a reader that validates against later writes: starts the tracker if needed, waits
-   * until every write it did not record is published, then pins and registers the published
-   * sequence S, which it returns. Every write above S is then in the tracker (invariant 5).
-   * The caller must closeReader(S).
+   * until every write it did not record is published, then pins the cut it reads at, which it
+   * returns, and registers the cut's lowest number S. Every write above S, so every write
+   * above the cut in its shard, is then in the tracker (invariant 5): a write to a key k that
+   * the reader did not see is one above seqIn(cut, k). The caller must closeReader(cut).
    */
-  openReader(): SeqNum | Promise<SeqNum> {
+  openReader(): Cut | Promise<Cut> {
     const clock = this.#clock;
     const tracker = this.tracker;
     // While writes wait for an ingest, a reader opened now reads at or above the ingest's
@@ -320,16 +374,17 @@ export class ShardSet {
     tracker.activate(clock.mustWait(1) ? clock.reserved! : clock.last);
     // The common case while transactions are open, answered without a promise: every hop
     // through the microtask queue delays the commit that follows and splits write groups.
+    // Every entry of a cut is at or above the clock's published sequence.
     if (clock.published >= tracker.from) {
-      const seq = clock.published;
-      this.pinSnapshot(seq);
-      tracker.register(seq);
-      return seq;
+      const cut = this.cut();
+      this.pinSnapshot(cut);
+      tracker.register(lowest(cut));
+      return cut;
     }
     return this.#openReaderLater();
   }
 
-  async #openReaderLater(): Promise<SeqNum> {
+  async #openReaderLater(): Promise<Cut> {
     const clock = this.#clock;
     const tracker = this.tracker;
     // Registered at once, so that the tracker stays active while this waits.
@@ -338,21 +393,21 @@ export class ShardSet {
     try {
       await clock.whenPublished(tracker.from);
       if (this.closed) throw closedError('database');
-      const seq = clock.published;
-      this.pinSnapshot(seq);
-      tracker.register(seq);
-      return seq;
+      const cut = this.cut();
+      this.pinSnapshot(cut);
+      tracker.register(lowest(cut));
+      return cut;
     } finally {
       tracker.unregister(held);
     }
   }
 
-  closeReader(seq: SeqNum): void {
-    this.releaseSnapshot(seq);
-    this.tracker.unregister(seq);
+  closeReader(cut: Cut): void {
+    this.releaseSnapshot(cut);
+    this.tracker.unregister(lowest(cut));
   }
 
-  /** Resolves once every write up to `seq` is published. */
+  /** Resolves once every write up to `seq` is published in every shard. */
   whenPublished(seq: SeqNum): Promise<void> {
     return this.#clock.whenPublished(seq);
   }
@@ -360,6 +415,7 @@ export class ShardSet {
   /** The two-phase commit of a batch whose keys fall in several shards (invariant 2). */
   async #writeAcross(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
     const clock = this.#clock;
+    const publication = this.#publication!;
     // A part is applied to its memtable only after every Commit record is written, long after
     // the caller got its promise: take the bytes now, as its Prepare record does, so that a
     // caller reusing its buffers meanwhile cannot make reads differ from what recovery replays.
@@ -369,6 +425,9 @@ export class ShardSet {
     let count = 0;
     for (const part of parts.values()) count += part.entries.length;
     const txn = clock.allocate(count);
+    let answer!: (seq: bigint) => void;
+    const published = new Promise<bigint>((resolve) => (answer = resolve));
+    const entry = publication.enterAcross(participants, { firstSeq: txn, count, resolve: answer });
     let next = txn;
     const ranges = participants.map((shard) => {
       const part = parts.get(shard)!;
@@ -386,6 +445,7 @@ export class ShardSet {
       // reopen) and every shard stops taking writes.
       for (const r of ranges) r.shard.endPrepare();
       clock.complete(txn, count);
+      publication.complete(entry);
       throw err;
     }
     for (const r of ranges) {
@@ -393,9 +453,9 @@ export class ShardSet {
       r.shard.endPrepare();
     }
     clock.complete(txn, count);
-    const lastSeq = txn + count - 1;
-    await clock.whenPublished(lastSeq);
-    return BigInt(lastSeq);
+    // Published in every participant at once, after every earlier write of each of them.
+    publication.complete(entry);
+    return published;
   }
 
   /**
@@ -406,10 +466,12 @@ export class ShardSet {
     return new ChangeFeed(this.#engines.map((e) => e.changeLog), this.#clock, options, onEnd);
   }
 
-  /** The newest value of `key` visible at `seq`. */
-  get(key: Uint8Array, seq: SeqNum): Buffer | undefined {
+  /** The newest value of `key` visible at `cut`. */
+  get(key: Uint8Array, cut: Cut): Buffer | undefined {
     const engines = this.#engines;
-    return engines[shardOf(key, engines.length)]!.get(key, seq);
+    if (engines.length === 1) return engines[0]!.get(key, cut[0]!);
+    const shard = shardOf(key, engines.length);
+    return engines[shard]!.get(key, cut[shard]!);
   }
 
   /** Where an asynchronous read of `key` defers large blocks: its shard's. */
@@ -418,30 +480,33 @@ export class ShardSet {
     return engines[shardOf(key, engines.length)]!.largeBlocks;
   }
 
-  /** The newest value of `key` visible at `seq`, with the sequence number that wrote it. */
-  getEntry(key: Uint8Array, seq: SeqNum): { value: Buffer; seq: SeqNum } | undefined {
+  /** The newest value of `key` visible at `cut`, with the sequence number that wrote it. */
+  getEntry(key: Uint8Array, cut: Cut): { value: Buffer; seq: SeqNum } | undefined {
     const engines = this.#engines;
-    return engines[shardOf(key, engines.length)]!.getEntry(key, seq);
+    const shard = engines.length === 1 ? 0 : shardOf(key, engines.length);
+    return engines[shard]!.getEntry(key, cut[shard]!);
   }
 
-  /** Pins the published sequence in every shard; the caller must releaseSnapshot() it. */
-  acquireSnapshot(): SeqNum {
-    return this.pinSnapshot(this.publishedSeq);
+  /** Pins the current cut in every shard; the caller must releaseSnapshot() it. */
+  acquireSnapshot(): Cut {
+    return this.pinSnapshot(this.cut());
   }
 
-  /** Pins `seq` (already pinned by the caller's reader) once more in every shard. */
-  pinSnapshot(seq: SeqNum): SeqNum {
-    for (const e of this.#engines) e.pinSnapshot(seq);
-    return seq;
+  /** Pins `cut` (already pinned by the caller's reader) once more: shard i at cut[i]. */
+  pinSnapshot(cut: Cut): Cut {
+    const engines = this.#engines;
+    for (let i = 0; i < engines.length; i++) engines[i]!.pinSnapshot(cut[i]!);
+    return cut;
   }
 
-  releaseSnapshot(seq: SeqNum): void {
-    for (const e of this.#engines) e.releaseSnapshot(seq);
+  releaseSnapshot(cut: Cut): void {
+    const engines = this.#engines;
+    for (let i = 0; i < engines.length; i++) engines[i]!.releaseSnapshot(cut[i]!);
   }
 
-  /** A cursor over every shard at `seq` (pinned by the caller). */
-  iterator(seq: SeqNum, bounds: Bounds, reverse: boolean, limit: number): Cursor {
-    return openCursor(this.#engines, seq, bounds, reverse, limit);
+  /** A cursor over every shard at `cut` (pinned by the caller). */
+  iterator(cut: Cut, bounds: Bounds, reverse: boolean, limit: number): Cursor {
+    return openCursor(this.#engines, cut, bounds, reverse, limit);
   }
 
   async flush(): Promise<void> {
@@ -455,13 +520,13 @@ export class ShardSet {
     return ingest({ fs, dir: this.dir, hosts, clock: this.#clock, pool: this.#pool, tracker: this.tracker }, source, pairOf);
   }
 
-  /** A copy of the database at the published sequence, in the new directory `dst` (checkpoint.ts). */
+  /** A copy of the database at the current cut, in the new directory `dst` (checkpoint.ts). */
   async checkpoint(fs: FileSystem, dst: string): Promise<CheckpointResult> {
-    const seq = this.acquireSnapshot();
+    const cut = this.acquireSnapshot();
     try {
-      return await writeCheckpoint(fs, this.#engines, seq, dst);
+      return await writeCheckpoint(fs, this.#engines, cut, dst);
     } finally {
-      this.releaseSnapshot(seq);
+      this.releaseSnapshot(cut);
     }
   }
 
@@ -483,7 +548,7 @@ export class ShardSet {
 
   stats(): ShardedStats {
     const shards = this.#engines.map((e) => e.stats());
-    return { ...totalOf(shards, this.#clock), shards };
+    return { ...totalOf(shards, this.#clock), batchesInOneShard: this.#batchesInOneShard, batchesAcrossShards: this.#batchesAcrossShards, shards };
   }
 
   /** Closes every shard, then the shared pool and the lock. Idempotent. Reports the first failure. */

@@ -149,13 +149,17 @@ export class WriteTracker {
     return seq !== undefined && seq > after ? seq : 0;
   }
 
-  /** The last recorded write into `range` above `after` (its sequence and key), or undefined. */
-  writtenInRangeAfter(range: TrackedRange, after: SeqNum): { seq: SeqNum; key: string } | undefined {
+  /**
+   * The last recorded write into `range` above `after` (its sequence and key), or undefined.
+   * `readAt`, for a reader at a cut of several shards (`after` its lowest number): a write
+   * counts only above readAt(its key), the number the reader read that key's shard at.
+   */
+  writtenInRangeAfter(range: TrackedRange, after: SeqNum, readAt?: (key: string) => SeqNum): { seq: SeqNum; key: string } | undefined {
     const log = this.#log;
     for (let i = log.length - 1; i >= this.#head; i--) {
       const e = log[i]!;
       if (e.seq <= after) break;
-      if (inRange(e.key, range)) return e;
+      if (inRange(e.key, range) && (readAt === undefined || e.seq > readAt(e.key))) return e;
     }
     return undefined;
   }
