@@ -338,4 +338,8 @@ test('4 shards: cross-shard sync batches are all or nothing in every shard acros
   await crashRounds('4 shards, 64 KiB memtables: kills land in two-phase commits, flushes and compactions', { memtableBytes: 64 * 1024, maxExtraValueBytes: 1000, shards: 4 }, 3);
 });
 
+test('8 shards (each published on its own): batches stay whole and nothing acknowledged is lost across SIGKILL', async () => {
+  await crashRounds('8 shards, 64 KiB memtables: writes answered by their own shard while others sync', { memtableBytes: 64 * 1024, maxExtraValueBytes: 1000, shards: 8 }, 4);
+});
+
 test.run();
