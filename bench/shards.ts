@@ -17,6 +17,9 @@
 //   ledger      --ledger-writers (200) writers, each batch an account's event and its balance,
 //               keys tagged by account ({acct42}:event:17, {acct42}:balance), sync: true;
 //               --sync-num batches over 10,000 accounts
+//   mixed       fillrandom (sync: false) by --in-flight writers, while 4 more writers put with
+//               sync: true all along (their own keys): what a synced write elsewhere costs the
+//               unsynced ones; --num unsynced puts (the synced ones are not counted)
 // A configuration is [LIB:]SHARDS[xTHREADS]: LIB names a build given with --lib NAME=PATH (the
 // library's index.js; default: this tree's), THREADS sets UV_THREADPOOL_SIZE (libuv's pool runs
 // every write(2) and fdatasync(2); its default size is 4).
@@ -28,7 +31,7 @@ import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const WORKLOADS = ['fillsync', 'fillrandom', 'overwrite', 'fillbatch', 'ledger'] as const;
+const WORKLOADS = ['fillsync', 'fillrandom', 'overwrite', 'fillbatch', 'ledger', 'mixed'] as const;
 type Workload = (typeof WORKLOADS)[number];
 
 const { values: args } = parseArgs({
@@ -40,7 +43,7 @@ const { values: args } = parseArgs({
     'value-size': { type: 'string', default: '100' },
     rounds: { type: 'string', default: '3' },
     configs: { type: 'string', default: '1,4' },
-    workloads: { type: 'string', default: WORKLOADS.join(',') },
+    workloads: { type: 'string', default: 'fillsync,fillrandom,overwrite,fillbatch,ledger' },
     lib: { type: 'string', multiple: true, default: [] },
     child: { type: 'string' },
     workload: { type: 'string' },
@@ -112,6 +115,19 @@ async function child(workload: Workload, config: string, dir: string): Promise<v
     run = async () => {
       let i = 0;
       await writers(inFlight, async () => (i < keys.length ? (await db.put(keys[i++]!, value, { sync }), true) : false));
+      return keys.length;
+    };
+  } else if (workload === 'mixed') {
+    const keys = randomKeys(num);
+    const syncedKeys = randomKeys(num, 0x1234567);
+    run = async () => {
+      let i = 0;
+      let j = 0;
+      let done = false;
+      const synced = writers(4, async () => (!done ? (await db.put(syncedKeys[j++ % num]!, value, { sync: true }), true) : false));
+      await writers(inFlight, async () => (i < keys.length ? (await db.put(keys[i++]!, value), true) : false));
+      done = true;
+      await synced;
       return keys.length;
     };
   } else if (workload === 'overwrite') {

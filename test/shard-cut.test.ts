@@ -138,6 +138,49 @@ test('a batch across shards behind a held write of one participant shows in none
   });
 });
 
+test('a transaction reads each shard at its entry of the cut: a write it saw is no conflict, one it did not see is', async () => {
+  await withTempDir(async (dir) => {
+    const held = new HeldSyncs();
+    const db = await open(path.join(dir, 'db'), { shards: 2, fs: held.fs });
+    const [a0] = keysIn(0, 2, 'a', 1);
+    const [b0, b1] = keysIn(1, 2, 'b', 2);
+    // A transaction kept open, so that the tracker records the writes below.
+    let finish!: () => void;
+    const open0 = db.transaction(async (tx) => {
+      await tx.get('zzz');
+      await new Promise<void>((r) => (finish = r));
+    });
+    await turns(1);
+    held.held = `${path.sep}shard-0${path.sep}`;
+    const slow = db.put(a0!, 'held', { sync: true });
+    while (held.waiting === 0) await turns(1);
+    await db.put(b0!, 'seen');
+    // Reads b0 (answered, above the cut's lowest number, below shard 1's entry): no conflict.
+    let runs = 0;
+    await db.transaction(async (tx) => {
+      runs++;
+      assert.is((await tx.get(b0!))?.toString(), 'seen');
+      tx.put(b1!, 'from the transaction');
+    });
+    assert.is(runs, 1, 'a write the transaction saw is no conflict');
+    assert.is((await db.get(b1!))?.toString(), 'from the transaction');
+    // Reads a0, whose write is above shard 0's entry (not visible yet): a conflict, then a retry
+    // that sees it once it is published.
+    const seen: (string | undefined)[] = [];
+    const second = db.transaction(async (tx) => {
+      seen.push((await tx.get(a0!))?.toString());
+      tx.put(b1!, 'again');
+    });
+    await turns(4);
+    held.release();
+    await Promise.all([slow, second]);
+    assert.equal(seen, [undefined, 'held'], 'the first attempt missed the held write and conflicted; the retry saw it');
+    finish();
+    await open0;
+    await db.close();
+  });
+});
+
 /**
  * The model: writers make three kinds of writes at once, readers take cuts (snapshots,
  * iterators, getMany) and check each against what must hold in any cut.

@@ -73,7 +73,7 @@ export interface TwoPhaseParticipant {
   prepare(txn: SeqNum, participants: readonly number[], firstSeq: SeqNum, entries: readonly BatchEntry[], places: readonly number[], sync: boolean): Promise<void>;
   /** Writes the Commit record of batch `txn`, prepared in every participant shard. */
   commit(txn: SeqNum, sync: boolean): Promise<void>;
-  /** Inserts a committed batch's part into the memtable; it is visible once the clock publishes it. */
+  /** Inserts a committed batch's part into the memtable; it is visible once published in every participant (ShardPublication). */
   applyPrepared(firstSeq: SeqNum, entries: readonly BatchEntry[]): void;
   /** Ends what prepare() began, applied or abandoned: the memtable may switch again. */
   endPrepare(): void;
