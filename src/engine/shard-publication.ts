@@ -153,13 +153,6 @@ export class ShardPublication {
       }
     }
   }
-
-  /** Writes entered and not yet published, over every shard (tests: nothing is left behind). */
-  get waiting(): number {
-    let n = 0;
-    for (const q of this.#queues) n += q.items.length - q.head;
-    return n;
-  }
 }
 
 function resolve(w: PublishedWrite): void {
