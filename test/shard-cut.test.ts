@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { open, type Database } from '../src/index.js';
 import { NodeFileSystem, type FileSystem, type WritableFile } from '../src/base/index.js';
 import { shardOf } from '../src/shard/index.js';
+import { SyncRounds } from '../src/engine/sync-rounds.js';
 import { Rng, withTempDir } from './helpers.js';
 
 /** Keys `${prefix}N` of shard `shard` of `shards`, the first `count` found. */
@@ -179,6 +180,33 @@ test('a transaction reads each shard at its entry of the cut: a write it saw is 
     await open0;
     await db.close();
   });
+});
+
+test('SyncRounds: synced groups started in one turn form a round; a later one waits for its end, or a bounded time', async () => {
+  const rounds = new SyncRounds();
+  // A first round of 200 ms: rounds take about that long, so the bound is about 400 ms.
+  assert.is(rounds.start(), undefined);
+  await new Promise((r) => setTimeout(r, 200));
+  rounds.end();
+  assert.is(rounds.start(), undefined, 'the first opens a round');
+  assert.is(rounds.start(), undefined, 'another in the same turn joins it');
+  await new Promise((r) => setImmediate(r));
+  let started = false;
+  const later = rounds.start()!;
+  assert.ok(later instanceof Promise, 'after the turn, a new one waits');
+  void later.then(() => (started = true));
+  rounds.end();
+  await turns(1);
+  assert.is(started, false, 'it waits while a sync of the round is in flight');
+  rounds.end();
+  await later;
+  rounds.end();
+  // A round whose sync never ends holds a later group for a bounded time only.
+  assert.is(rounds.start(), undefined);
+  await new Promise((r) => setImmediate(r));
+  const t = performance.now();
+  await rounds.start();
+  assert.ok(performance.now() - t < 5000, 'the wait is bounded');
 });
 
 /**

@@ -21,7 +21,7 @@
  * last queued group (a new group when there is none, or it is full or behind a barrier).
  * The leader takes the groups in order: it runs the owner's beforeGroup() (which may switch
  * to a new memtable and WAL, or wait for a flush; writes keep joining the group meanwhile),
- * takes the group, appends its buffer with one call, syncing once if any write asked for it,
+ * as a shard of several waits for a synced group's turn (SyncRounds; the same), takes the group, appends its buffer with one call, syncing once if any write asked for it,
  * applies the writes in order, publishes, and resolves every caller. Barriers (flush) run
  * between groups, after every write queued before them.
  */
@@ -30,6 +30,7 @@ import { batchEncodedLength, encodeBatchInto, invariant, type BatchEntry, type S
 import { RecordBuffer, RecordType, type LogWriter } from '../wal/index.js';
 import type { SequenceClock } from './sequence-clock.js';
 import type { ShardPublication } from './shard-publication.js';
+import type { SyncRounds } from './sync-rounds.js';
 
 /** A group takes no more writes once its records reach this many bytes. */
 const MAX_GROUP_BYTES = 4 * 1024 * 1024;
@@ -56,6 +57,8 @@ export interface PendingWrite {
 export interface PublishedIn {
   readonly owner: ShardPublication;
   readonly shard: number;
+  /** When its synced groups may start (with the other shards', in rounds). */
+  readonly syncRounds: SyncRounds;
 }
 
 interface Group {
@@ -252,6 +255,19 @@ export class CommitPipeline {
           this.fail(err as StrataError);
           break;
         }
+        // As a shard of several, a synced group starts with the other shards' (SyncRounds);
+        // it takes more writes while it waits.
+        const rounds = head.sync ? this.#publication?.syncRounds : undefined;
+        if (rounds !== undefined) {
+          const turn = rounds.start();
+          if (turn !== undefined) await turn;
+        }
+        // fail() (another shard's failure) may have come while this waited: it failed this
+        // group's writes already, and nothing more goes to the log.
+        if (this.#error) {
+          rounds?.end();
+          break;
+        }
         // From here on the group takes no more writes: later submits start the next one.
         this.#queue.shift();
         const { records, writes, sync } = head;
@@ -262,6 +278,8 @@ export class CommitPipeline {
           this.#failWrites(writes, err);
           this.fail(err as StrataError);
           break;
+        } finally {
+          rounds?.end();
         }
         this.stats.groups++;
         this.stats.writes += writes.length;

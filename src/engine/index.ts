@@ -4,6 +4,7 @@ export { DbIterator, type Bounds, type Cursor } from './db-iterator.js';
 export { OPTION_NAMES, resolveOptions, type EngineOptions, type ResolvedOptions, type WalRecoveryMode } from './options.js';
 export { SequenceClock } from './sequence-clock.js';
 export { lowest, ShardPublication, type Cut } from './shard-publication.js';
+export { SyncRounds } from './sync-rounds.js';
 export type { EngineHooks } from './engine.js';
 export type { TwoPhaseHooks, TwoPhaseParticipant, TwoPhaseScan } from './two-phase-participant.js';
 export { decodeCommit, decodePrepare, isPrepare } from './two-phase-format.js';

@@ -56,6 +56,7 @@ import {
   SequenceClock,
   lowest,
   ShardPublication,
+  SyncRounds,
   type Bounds,
   type Cut,
   type Cursor,
@@ -245,10 +246,11 @@ export class ShardSet {
       errorIfExists: false,
       blockCacheBytes: Math.floor(options.blockCacheBytes / count),
     };
+    const syncRounds = new SyncRounds();
     const opening = Array.from({ length: count }, (_, i) =>
       Engine.open(shardDirName(dir, i), shardOptions, {
         clock,
-        publication: { owner: publication, shard: i },
+        publication: { owner: publication, shard: i, syncRounds },
         pool,
         onWritesFailed,
         twoPhase: coordinator.hooks(i),
