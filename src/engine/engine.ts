@@ -131,6 +131,31 @@ export interface EngineStats {
   blockCache: { hits: number; misses: number; usedBytes: number };
   openTables: number;
   liveSnapshots: number;
+  /** Memory by consumer; an engine's own has no workers (the pool is the database's). */
+  memory: MemoryStats;
+}
+
+/**
+ * Memory by consumer, in bytes (stats().memory). What the engine holds in typed arrays and
+ * buffers, counted where it is allocated; not the process's resident size, which adds Node
+ * itself, the JavaScript heap and the allocator's slack (the README's memory bound).
+ */
+export interface MemoryStats {
+  /** The active and immutable memtables: arena chunks and node arrays, spare capacity included. */
+  memtableBytes: number;
+  /** Memory of flushed memtables kept for the next ones (src/memtable/pool.ts). */
+  memtablePoolBytes: number;
+  /** Decompressed data blocks in the block cache. */
+  blockCacheBytes: number;
+  /** Index and filter blocks of the open tables (kept for as long as a table is open). */
+  indexAndFilterBytes: number;
+  /** Commit groups held for live change feeds (src/engine/change-ring.ts); 0 with no feed open. */
+  changeRingBytes: number;
+  /** Worker threads running now, and the JavaScript heaps they reported after their last job. */
+  workerThreads: number;
+  workerHeapBytes: number;
+  /** The sum of the byte figures above. */
+  totalBytes: number;
 }
 
 /** What a sharded database shares with, and asks of, each shard's engine. */
@@ -248,7 +273,7 @@ export class Engine {
     this.#versions = versions;
     this.#wals = wals;
     this.#memPool = new MemtablePool(1 << 20, 2 * options.memtableBytes);
-    this.#mem = new Memtable({ pool: this.#memPool });
+    this.#mem = new Memtable({ pool: this.#memPool, expectedBytes: this.#options.memtableBytes });
     this.#blockCache = options.blockCacheBytes > 0 ? new BlockCache(options.blockCacheBytes) : undefined;
     this.#tableCache = new TableCache(options.fs, (n) => tableFileName(dir, n), {
       maxOpenFiles: options.maxOpenFiles,
@@ -749,7 +774,21 @@ export class Engine {
       },
       openTables: this.#tableCache.openFiles,
       liveSnapshots: this.#snapshots.size,
+      memory: this.#memory(),
     };
+  }
+
+  #memory(): MemoryStats {
+    const memory = {
+      memtableBytes: this.#mem.allocatedBytes + this.#imms.reduce((n, i) => n + i.mem.allocatedBytes, 0),
+      memtablePoolBytes: this.#memPool.bytes,
+      blockCacheBytes: this.#blockCache?.usedBytes ?? 0,
+      indexAndFilterBytes: this.#tableCache.indexAndFilterBytes,
+      changeRingBytes: this.changeLog.ring.bytes,
+      workerThreads: 0,
+      workerHeapBytes: 0,
+    };
+    return { ...memory, totalBytes: memoryTotal(memory) };
   }
 
   /**
@@ -828,7 +867,7 @@ export class Engine {
     const walNumber = await this.#wals.rotate(this.#versions.newFileNumber());
     this.#mem.markImmutable();
     this.#imms.push({ mem: this.#mem, walNumber });
-    this.#mem = new Memtable({ pool: this.#memPool });
+    this.#mem = new Memtable({ pool: this.#memPool, expectedBytes: this.#options.memtableBytes });
     this.#scheduleFlush();
   }
 
@@ -1007,4 +1046,9 @@ export class Engine {
     for (const file of obsolete) await fs.unlink(file);
   }
 
+}
+
+/** The sum of a MemoryStats' byte figures. */
+export function memoryTotal(m: Omit<MemoryStats, 'totalBytes'>): number {
+  return m.memtableBytes + m.memtablePoolBytes + m.blockCacheBytes + m.indexAndFilterBytes + m.changeRingBytes + m.workerHeapBytes;
 }

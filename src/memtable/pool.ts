@@ -14,12 +14,18 @@
 
 import { invalidArgument } from '../base/index.js';
 
+/** A node array kept for reuse, and how many of its leading entries were ever written. */
+export interface PooledNodes {
+  nodes: Int32Array;
+  touched: number;
+}
+
 export class MemtablePool {
   readonly chunkBytes: number;
   readonly maxBytes: number;
   readonly #chunks: Uint8Array[] = [];
   /** Ascending by length. */
-  readonly #nodeArrays: Int32Array[] = [];
+  readonly #nodeArrays: PooledNodes[] = [];
   #bytes = 0;
 
   /**
@@ -33,7 +39,7 @@ export class MemtablePool {
     this.maxBytes = maxBytes;
   }
 
-  /** Bytes kept for reuse now. */
+  /** Bytes kept for reuse now (of node arrays, the parts ever written: the rest is not resident). */
   get bytes(): number {
     return this.#bytes;
   }
@@ -46,29 +52,33 @@ export class MemtablePool {
     return chunk;
   }
 
-  /** The largest node array kept, if it has at least `minLength` entries; its contents are arbitrary. */
-  takeNodes(minLength: number): Int32Array | undefined {
+  /**
+   * The largest node array kept, if it has at least `minLength` entries, and how many of its
+   * leading entries were ever written (resident: the rest is untouched); contents arbitrary.
+   */
+  takeNodes(minLength: number): PooledNodes | undefined {
     const arrays = this.#nodeArrays;
     const last = arrays[arrays.length - 1];
-    if (last === undefined || last.length < minLength) return undefined;
+    if (last === undefined || last.nodes.length < minLength) return undefined;
     arrays.pop();
-    this.#bytes -= last.byteLength;
+    this.#bytes -= last.touched * 4;
     return last;
   }
 
   /**
-   * Gives back memory nothing reads or writes any more. The node array goes first: a memtable
-   * that starts with a large one never grows its own (each growth leaves garbage behind).
+   * Gives back memory nothing reads or writes any more: arena chunks, and a node array of which
+   * the first `touched` entries were ever written. The node array goes first: a memtable that
+   * starts with a large one never grows its own (each growth leaves garbage behind).
    */
-  give(chunks: readonly Uint8Array[], nodes: Int32Array | undefined): void {
+  give(chunks: readonly Uint8Array[], nodes: Int32Array | undefined, touched = nodes?.length ?? 0): void {
     if (nodes !== undefined) {
       const arrays = this.#nodeArrays;
       let i = arrays.length;
-      while (i > 0 && arrays[i - 1]!.length > nodes.length) i--;
-      arrays.splice(i, 0, nodes);
-      this.#bytes += nodes.byteLength;
+      while (i > 0 && arrays[i - 1]!.nodes.length > nodes.length) i--;
+      arrays.splice(i, 0, { nodes, touched });
+      this.#bytes += touched * 4;
       // Over the bound, the smallest arrays go first: the next memtable wants the largest.
-      while (this.#bytes > this.maxBytes && arrays.length > 0) this.#bytes -= arrays.shift()!.byteLength;
+      while (this.#bytes > this.maxBytes && arrays.length > 0) this.#bytes -= arrays.shift()!.touched * 4;
     }
     for (const c of chunks) {
       if (c.byteLength !== this.chunkBytes || this.#bytes + c.byteLength > this.maxBytes) continue;

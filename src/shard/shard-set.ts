@@ -48,6 +48,7 @@ import { BackgroundPool } from '../compaction/index.js';
 import type { VersionEdit } from '../manifest/index.js';
 import {
   Engine,
+  memoryTotal,
   SequenceClock,
   type Bounds,
   type Cursor,
@@ -483,7 +484,11 @@ export class ShardSet {
 
   stats(): ShardedStats {
     const shards = this.#engines.map((e) => e.stats());
-    return { ...totalOf(shards, this.#clock), shards };
+    const total = totalOf(shards, this.#clock);
+    // The worker pool is the database's, shared by the shards: counted once, here.
+    const workers = this.#pool.memory;
+    const memory = { ...total.memory, workerThreads: workers.threads, workerHeapBytes: workers.heapBytes };
+    return { ...total, memory: { ...memory, totalBytes: memoryTotal(memory) }, shards };
   }
 
   /** Closes every shard, then the shared pool and the lock. Idempotent. Reports the first failure. */
@@ -578,5 +583,15 @@ function totalOf(shards: readonly EngineStats[], clock: SequenceClock): EngineSt
     },
     openTables: sum((s) => s.openTables),
     liveSnapshots: shards[0]!.liveSnapshots,
+    memory: {
+      memtableBytes: sum((s) => s.memory.memtableBytes),
+      memtablePoolBytes: sum((s) => s.memory.memtablePoolBytes),
+      blockCacheBytes: sum((s) => s.memory.blockCacheBytes),
+      indexAndFilterBytes: sum((s) => s.memory.indexAndFilterBytes),
+      changeRingBytes: sum((s) => s.memory.changeRingBytes),
+      workerThreads: sum((s) => s.memory.workerThreads),
+      workerHeapBytes: sum((s) => s.memory.workerHeapBytes),
+      totalBytes: sum((s) => s.memory.totalBytes),
+    },
   };
 }
