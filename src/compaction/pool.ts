@@ -15,9 +15,10 @@
 // 3. every job runFlush() or runCompaction() accepts settles exactly once: with the worker's
 // reply, or with IO_ERROR if its thread dies first (the dead thread is dropped and a new one
 // starts when a job needs it). 4. close() settles only after every accepted job has.
-// 5. a thread's JavaScript heap is capped (resourceLimits, WORKER_HEAP_LIMIT_MB): a job that
-// needs more fails alone, with IO_ERROR (errno ENOMEM) naming the cap, as invariant 3 says; the
-// thread is replaced. Job data (blocks, tables) lives in buffers outside that heap.
+// 5. a thread's JavaScript heap is capped (resourceLimits.maxOldGenerationSizeMb, option
+// compactionWorkerHeapBytes): a job that needs more fails alone, with IO_ERROR (errno ENOMEM)
+// naming the cap, as invariant 3 says; the thread is replaced when a job needs one. Job data
+// (memtables, blocks, tables) lives in buffers outside that heap.
 
 import { Worker } from 'node:worker_threads';
 import { closedError, invalidArgument, loadChecksum, NodeFileSystem, osErrno, StrataError, type ErrorCode, type FileSystem } from '../base/index.js';
@@ -55,11 +56,8 @@ export interface WorkerError {
 /** `heapBytes`: the thread's JavaScript heap after the job (v8 total_heap_size), for stats. */
 export type JobReply = { id: number; heapBytes: number; result: JobResult; error?: undefined } | { id: number; heapBytes: number; error: WorkerError };
 
-/**
- * The old-generation cap of each worker thread's JavaScript heap, in MiB. Jobs keep their data
- * in buffers (outside this heap); a compaction's own objects take a few MiB.
- */
-export const WORKER_HEAP_LIMIT_MB = 64;
+/** The default cap of each worker thread's JavaScript heap (old generation), as option compactionWorkerHeapBytes's. */
+export const WORKER_HEAP_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /** An error thrown in a worker, as it crosses postMessage. */
 export function encodeWorkerError(err: unknown): WorkerError {
@@ -100,6 +98,7 @@ interface Slot {
 
 export class BackgroundPool {
   readonly #maxWorkers: number;
+  /** The heap cap in MiB, as resourceLimits takes it. */
   readonly #heapLimitMb: number;
   readonly #slots: Slot[] = [];
   readonly #queue: Task[] = [];
@@ -111,14 +110,14 @@ export class BackgroundPool {
 
   /**
    * `workers`: threads to run jobs on, at most; 0 runs every job inline on the calling thread.
-   * `heapLimitMb`: each thread's old-generation cap (invariant 5; tests lower it).
+   * `heapLimitBytes`: each thread's old-generation cap (invariant 5), at least 1 MiB.
    */
-  constructor(options: { workers: number; heapLimitMb?: number }) {
-    const { workers, heapLimitMb = WORKER_HEAP_LIMIT_MB } = options;
+  constructor(options: { workers: number; heapLimitBytes?: number }) {
+    const { workers, heapLimitBytes = WORKER_HEAP_LIMIT_BYTES } = options;
     if (!Number.isInteger(workers) || workers < 0) throw invalidArgument(`workers must be a non-negative integer, not ${workers}`);
-    if (!Number.isInteger(heapLimitMb) || heapLimitMb < 1) throw invalidArgument(`heapLimitMb must be a positive integer, not ${heapLimitMb}`);
+    if (!Number.isSafeInteger(heapLimitBytes) || heapLimitBytes < 1 << 20) throw invalidArgument(`heapLimitBytes must be an integer of at least 1 MiB, not ${heapLimitBytes}`);
     this.#maxWorkers = workers;
-    this.#heapLimitMb = heapLimitMb;
+    this.#heapLimitMb = Math.ceil(heapLimitBytes / (1 << 20));
   }
 
   /** Threads running now, and the heaps they reported after their last jobs (stats' memory). */

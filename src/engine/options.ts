@@ -185,6 +185,13 @@ const OPTIONS = {
    */
   compactionWorkers: integer(() => Math.min(4, Math.max(2, os.availableParallelism() - 1)), 0, 64),
   /**
+   * Cap of each worker thread's JavaScript heap (V8's old generation), in bytes, rounded up to
+   * whole MiB. A flush or compaction whose thread reaches it fails with IO_ERROR (errno ENOMEM),
+   * and writes stop as after any background failure; nothing written is lost. Jobs keep their
+   * data in buffers outside this heap, and use a few MiB of it. Default 64 MiB.
+   */
+  compactionWorkerHeapBytes: integer(64 * MiB, 1 * MiB, 64 * GiB),
+  /**
    * How much WAL each shard keeps past its flush for the change feed (db.changes()), besides
    * what open feeds are reading: the newest released logs, while together they are at most
    * `bytes` (default 64 MiB: about one default memtable of writes) and each was released at

@@ -65,6 +65,7 @@ const ENGINE_OPTIONS: { readonly [K in keyof Required<EngineOpenOptions>]: true 
   levelMultiplier: true,
   targetFileBytes: true,
   compactionWorkers: true,
+  compactionWorkerHeapBytes: true,
   onRecoverySkip: true,
   ttl: true,
   clock: true,

@@ -121,7 +121,7 @@ export class ShardSet {
     }
     const count = recorded ?? shards ?? 1;
     const clock = new SequenceClock(0);
-    const pool = new BackgroundPool({ workers: options.compactionWorkers });
+    const pool = new BackgroundPool({ workers: options.compactionWorkers, heapLimitBytes: options.compactionWorkerHeapBytes });
     try {
       if (count === 1) return new ShardSet(dir, [await Engine.open(dir, options, { clock, pool })], [], { clock, pool, lock: undefined, trackingBytes, defaultTtl });
       return await ShardSet.#openInFolders(dir, options, count, recorded !== undefined, clock, pool, trackingBytes, defaultTtl);
