@@ -143,7 +143,10 @@ export interface EngineStats {
 export interface MemoryStats {
   /** The active and immutable memtables: arena chunks and node arrays, spare capacity included. */
   memtableBytes: number;
-  /** Memory of flushed memtables kept for the next ones (src/memtable/pool.ts). */
+  /**
+   * Memory of flushed memtables kept for the next ones and still resident (src/memtable/pool.ts):
+   * with the native addon the pool gives its pages back to the kernel, and this is about 0.
+   */
   memtablePoolBytes: number;
   /** Decompressed data blocks in the block cache. */
   blockCacheBytes: number;
@@ -781,7 +784,7 @@ export class Engine {
   #memory(): MemoryStats {
     const memory = {
       memtableBytes: this.#mem.allocatedBytes + this.#imms.reduce((n, i) => n + i.mem.allocatedBytes, 0),
-      memtablePoolBytes: this.#memPool.bytes,
+      memtablePoolBytes: this.#memPool.residentBytes,
       blockCacheBytes: this.#blockCache?.usedBytes ?? 0,
       indexAndFilterBytes: this.#tableCache.indexAndFilterBytes,
       changeRingBytes: this.changeLog.ring.bytes,

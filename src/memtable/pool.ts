@@ -11,12 +11,20 @@
 //
 // Reused memory is not zeroed: the arena writes every byte before it is read, and a skip list
 // writes every field of a node when it adds it (it clears its head record itself).
+//
+// Idle memory is given back to the kernel where the native addon can (decommit: madvise
+// MADV_DONTNEED): the pages leave the resident set at once and come back, as zeros, when the
+// next memtable writes them. So between fills, and while compactRange() runs after one, the
+// pool costs address space, not memory, as a freed memtable would in RocksDB. Without the addon
+// the pool's memory stays resident until reused (nativeStatus() says so).
 
 import { invalidArgument } from '../base/index.js';
+import { native } from '../base/native.js';
 
-/** A node array kept for reuse, and how many of its leading entries were ever written. */
+/** A node array kept for reuse: its entries in use when given (for the bound), and how many of its leading entries are resident. */
 export interface PooledNodes {
   nodes: Int32Array;
+  used: number;
   touched: number;
 }
 
@@ -27,6 +35,7 @@ export class MemtablePool {
   /** Ascending by length. */
   readonly #nodeArrays: PooledNodes[] = [];
   #bytes = 0;
+  #residentBytes = 0;
 
   /**
    * `chunkBytes`: the arena chunk size of the memtables that use this pool (only chunks of that
@@ -39,9 +48,14 @@ export class MemtablePool {
     this.maxBytes = maxBytes;
   }
 
-  /** Bytes kept for reuse now (of node arrays, the parts ever written: the rest is not resident). */
+  /** Bytes kept for reuse now (of node arrays, the entries in use when given back), which maxBytes bounds. */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /** Of bytes, those still resident: all of them without the native decommit, about none with it. */
+  get residentBytes(): number {
+    return this.#residentBytes;
   }
 
   /** A chunk of chunkBytes, from the pool if it has one; its contents are arbitrary. */
@@ -49,6 +63,7 @@ export class MemtablePool {
     const chunk = this.#chunks.pop();
     if (chunk === undefined) return new Uint8Array(new SharedArrayBuffer(this.chunkBytes));
     this.#bytes -= chunk.byteLength;
+    this.#residentBytes -= residentOf(chunk);
     return chunk;
   }
 
@@ -61,7 +76,8 @@ export class MemtablePool {
     const last = arrays[arrays.length - 1];
     if (last === undefined || last.nodes.length < minLength) return undefined;
     arrays.pop();
-    this.#bytes -= last.touched * 4;
+    this.#bytes -= last.used * 4;
+    this.#residentBytes -= last.touched * 4;
     return last;
   }
 
@@ -75,15 +91,24 @@ export class MemtablePool {
       const arrays = this.#nodeArrays;
       let i = arrays.length;
       while (i > 0 && arrays[i - 1]!.nodes.length > nodes.length) i--;
-      arrays.splice(i, 0, { nodes, touched });
+      const resident = native.decommit === undefined ? touched : 0;
+      native.decommit?.(nodes.subarray(0, touched));
+      arrays.splice(i, 0, { nodes, used: touched, touched: resident });
       this.#bytes += touched * 4;
+      this.#residentBytes += resident * 4;
       // Over the bound, the smallest arrays go first: the next memtable wants the largest.
-      while (this.#bytes > this.maxBytes && arrays.length > 0) this.#bytes -= arrays.shift()!.touched * 4;
+      while (this.#bytes > this.maxBytes && arrays.length > 0) {
+        const dropped = arrays.shift()!;
+        this.#bytes -= dropped.used * 4;
+        this.#residentBytes -= dropped.touched * 4;
+      }
     }
     for (const c of chunks) {
       if (c.byteLength !== this.chunkBytes || this.#bytes + c.byteLength > this.maxBytes) continue;
+      native.decommit?.(c);
       this.#chunks.push(c);
       this.#bytes += c.byteLength;
+      this.#residentBytes += residentOf(c);
     }
   }
 
@@ -92,5 +117,11 @@ export class MemtablePool {
     this.#chunks.length = 0;
     this.#nodeArrays.length = 0;
     this.#bytes = 0;
+    this.#residentBytes = 0;
   }
+}
+
+/** What a pooled chunk keeps resident: all of it, unless it was decommitted (then its partial pages at most, counted as none). */
+function residentOf(chunk: Uint8Array): number {
+  return native.decommit === undefined ? chunk.byteLength : 0;
 }
