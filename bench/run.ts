@@ -57,7 +57,7 @@ function notesFor(options: BenchOptions): string[] {
     );
   }
   if (has('sustained')) {
-    notes.push(`sustained: ${formatCount(options.sustainedNum)} random puts (--sustained-num), then compactRange over everything; its ops/s are the fill's.`);
+    notes.push(`sustained: ${formatCount(options.sustainedNum)} random puts (--sustained-num), then compactRange over everything; its ops/s are the fill's; it runs whole, whatever --max-seconds says.`);
   }
   if (options.shards > 1) notes.push(`stratadb runs with ${options.shards} shards (--shards).`);
   return notes;

@@ -66,7 +66,7 @@ export const USAGE = `stratadb bench: db_bench's workloads on stratadb and its p
   --reads N          operations of readrandom, seekrandom, readwhilewriting, deleterandom and
                      getloop (200000, or --num if smaller)
   --sustained-num N  puts of the sustained workload, before its compactRange (2000000; the full
-                     run: 20000000 with --max-seconds 0)
+                     run: 20000000); sustained always runs whole (no --max-seconds)
   --value-size N     value bytes (100); keys are 16 bytes
   --in-flight N      operations in flight, for every workload but fillsync and fillbatch (256)
   --writers LIST     writers in flight for fillsync, one run each (1,64)

@@ -179,7 +179,9 @@ export function jobFor(p: PlannedWorkload, store: Job['store'], dir: string, opt
     fillOps: options.num,
     effect: p.effect,
     setup: p.setup,
-    maxSeconds: options.maxSeconds,
+    // A sustained fill cut short would compare its compaction and write amplification with
+    // another store's over a different amount of data: it always runs whole.
+    maxSeconds: p.workload === 'sustained' ? 0 : options.maxSeconds,
     shards: options.shards,
     seed: options.seed,
     reads: options.reads,
