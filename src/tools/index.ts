@@ -8,7 +8,7 @@
 
 import { parseArgs } from 'node:util';
 import { loadChecksum, NodeFileSystem, StrataError } from '../base/index.js';
-import { readShardsFile, shardDirName } from '../shard/index.js';
+import { readShardsFile, shardFolders } from '../shard/index.js';
 import { UsageError } from './db-files.js';
 import { changes } from './changes.js';
 import { dump } from './dump.js';
@@ -56,6 +56,7 @@ const USAGE = [
   '  checkpoint <dir> <dest>        an openable copy of the database as of one moment',
   '  backup <dir> <backupDir>       add an incremental backup (--list, --purge-old K)',
   '  restore <backupDir> <dest>     restore the newest backup (--id N) into a new directory',
+  '  reshard <dir> --shards M       change a closed database\'s shard count (crash-safe)',
   '  help [command]      this text, or one command\'s',
   '',
   ...COMMON_NOTE,
@@ -185,11 +186,13 @@ export async function main(argv: readonly string[], io: ToolIO = {}): Promise<nu
       }
     };
     // A sharded database: each shard folder is a database of its own to these tools.
-    const shards = await readShardsFile(fs, target);
-    if (shards === undefined) return await run(target);
+    const layout = await readShardsFile(fs, target);
+    if (layout === undefined) return await run(target);
     let worst: number = ExitCode.Ok;
+    const folders = shardFolders(target, layout);
+    const shards = folders.length;
     for (let i = 0; i < shards; i++) {
-      const dir = shardDirName(target, i);
+      const dir = folders[i]!;
       out.emit({ type: 'shard', shard: i, shards, dir }, `shard ${i} of ${shards}: ${dir}`);
       worst = Math.max(worst, await run(dir));
     }

@@ -1,0 +1,233 @@
+/**
+ * Reshard: a closed database's keys placed anew over another shard count (`reshard()` in the
+ * public API, `stratadb reshard <dir> --shards M`), by jump consistent hashing (router.ts), so
+ * that N → N + 1 shards keeps about N/(N + 1) of the keys in the shard they were in.
+ *
+ * Invariants:
+ * 1. All or nothing across a crash. The new shards are written as a new generation of folders
+ *    (g<G+1>-shard-i, shards-file.ts) beside the old ones, which nothing changes; the rename
+ *    of the SHARDS file naming the new generation is the commit point. Before it, an open (or
+ *    a rerun) sees the old database and removes the new folders; after it, the new database,
+ *    and removes the old folders, or the old one-shard engine's files in the root directory
+ *    (stale-shards.ts). There is no other journal: the SHARDS file is it.
+ * 2. The database's LOCK is held from the first step to the commit point (the old database is
+ *    open through it), so nothing writes to the old database after it was read.
+ * 3. What a reader sees is kept, as of the old database's last sequence number P: every key's
+ *    newest visible value (merge operands resolved by the recorded merge operator, range
+ *    deletions and deletions applied, expired puts gone), and the expiry of a put that has
+ *    one (merge operands over such a put keep its expiry). Every entry is written at one
+ *    sequence number S = P + 1, recorded as each new shard's last sequence: later writes
+ *    continue above S. The change feed's history (the old WALs) is not carried over: a feed
+ *    from below S is OUT_OF_RANGE.
+ * 4. Nothing is in a new shard's tables but what belongs there (its placement), in key order:
+ *    the old shards' cursors are merged, and each new shard's tables are cut at the target file
+ *    size, fsynced, and installed with one MANIFEST edit at the deepest level.
+ *
+ * Steps: open the old database (its recovery, and removal of what an earlier reshard cut short
+ * left); build every new shard (an empty engine, its tables, its edit; closed); sync the root
+ * directory; write SHARDS (commit); close the old database; remove the old generation.
+ */
+
+import { compareBytes, currentFileName, invalidArgument, lockFileName, tableFileName, ValueKind, withExpiry, type FileSystem, type SeqNum } from '../base/index.js';
+import { Engine, ingestEdit, type IngestHost, type ResolvedOptions } from '../engine/index.js';
+import { tableMetaOf, VersionSet, type TableMeta } from '../manifest/index.js';
+import { TableBuilder } from '../sstable/index.js';
+import { Placement } from './router.js';
+import { ShardSet } from './shard-set.js';
+import { MAX_SHARDS, readShardsFile, shardFolders, writeShardsFile, type ShardLayout } from './shards-file.js';
+import { removeStaleShards } from './stale-shards.js';
+
+export interface ReshardOptions {
+  /** The new shard count, 1 to MAX_SHARDS. */
+  shards: number;
+  /** Hash tags in the new placement. Default: what the database recorded; true for a database of one shard in its directory. */
+  hashTags?: boolean;
+}
+
+export interface ReshardResult {
+  shardsBefore: number;
+  shardsAfter: number;
+  /** Live keys carried over. */
+  keys: number;
+  /** Keys whose shard number stayed the same, and keys that went to another shard. */
+  kept: number;
+  moved: number;
+  /** The sequence number every carried key is written at (the old last sequence + 1). */
+  sequence: SeqNum;
+  /** New tables written, and their bytes. */
+  tables: number;
+  bytes: number;
+}
+
+/** The event loop turns at least this often while keys are copied. */
+const TURN_BUDGET_MS = 10;
+/** Finished blocks are appended once this many bytes wait. */
+const DRAIN_BYTES = 1024 * 1024;
+
+/**
+ * Reshards the closed database in `dir` (see the top of this file). `options` are the engine
+ * options to open it with (its merge operator among them; fs, clock). REQUIRES: options
+ * resolved with createIfMissing false.
+ */
+export async function reshard(dir: string, options: ResolvedOptions, reshardOptions: ReshardOptions): Promise<ReshardResult> {
+  const { shards } = reshardOptions;
+  if (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) throw invalidArgument(`reshard: shards must be an integer from 1 to ${MAX_SHARDS}, got ${String(shards)}`);
+  const fs = options.fs;
+  const opened = { ...options, createIfMissing: false, errorIfExists: false, mergeOperator: options.mergeOperator ?? (await recordedBuiltinOperator(fs, dir)) };
+  const old = await ShardSet.open(dir, opened, undefined);
+  let committed = false;
+  let result: ReshardResult;
+  let layout: ShardLayout;
+  try {
+    const before = old.layout;
+    layout = {
+      placement: Placement.forNew(shards, reshardOptions.hashTags ?? before?.placement.hashTags ?? true),
+      generation: (before?.generation ?? 0) + 1,
+    };
+    const sequence = Math.max(old.publishedSeq, old.stats().lastSequence) + 1;
+    result = await writeShards(old, fs, dir, layout, sequence, opened);
+    // Every new shard's files are durable; the folders' names must be before SHARDS names them.
+    await fs.syncDir(dir);
+    await writeShardsFile(fs, dir, layout);
+    committed = true;
+  } catch (err) {
+    await old.close().catch(() => {});
+    // The new folders are garbage; the next open removes them too.
+    await removeWithLock(fs, dir, old.layout).catch(() => {});
+    throw err;
+  }
+  await old.close().catch(() => {});
+  // Committed: the old generation is garbage, which the next open removes if this cannot.
+  if (committed) await removeWithLock(fs, dir, layout).catch(() => {});
+  return result;
+}
+
+/** Removes what is stale for `layout`, under the LOCK (skipped if another process holds it: its open removes it). */
+async function removeWithLock(fs: FileSystem, dir: string, layout: ShardLayout | undefined): Promise<void> {
+  const lock = await fs.lock(lockFileName(dir));
+  try {
+    // Read again: a crash cannot have happened, but a caller may have lost the race above.
+    const recorded = await readShardsFile(fs, dir);
+    if ((recorded?.generation ?? 0) !== (layout?.generation ?? 0)) return;
+    await removeStaleShards(fs, dir, recorded);
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * The merge operator the database in `dir` records, when it is a built-in one (the reshard
+ * loads it by itself); undefined when it records none. Any other operator must be given.
+ */
+async function recordedBuiltinOperator(fs: FileSystem, dir: string): Promise<ResolvedOptions['mergeOperator']> {
+  const layout = await readShardsFile(fs, dir);
+  const folder = layout === undefined ? dir : shardFolders(dir, layout)[0]!;
+  if (!(await fs.exists(currentFileName(folder)))) return undefined;
+  const versions = await VersionSet.recover(fs, folder);
+  const name = versions.mergeOperator;
+  await versions.close().catch(() => {});
+  if (name === undefined) return undefined;
+  if (name === 'add' || name === 'lww') return { builtin: name };
+  throw invalidArgument(
+    `reshard: ${dir} records merge operator ${JSON.stringify(name)}, needed to resolve its merge operands; pass it as mergeOperator (the API's { module, export })`,
+  );
+}
+
+/** Writes every new shard of `layout` from `old` at `sequence` (invariants 3 and 4). */
+async function writeShards(old: ShardSet, fs: FileSystem, dir: string, layout: ShardLayout, sequence: SeqNum, options: ResolvedOptions): Promise<ReshardResult> {
+  const folders = shardFolders(dir, layout);
+  // The new shards do no background work: nothing to flush, their tables at the bottom.
+  const shardOptions: ResolvedOptions = { ...options, createIfMissing: true, errorIfExists: false, compactionWorkers: 0, ttl: 0 };
+  const engines: Engine[] = [];
+  const seq = old.acquireSnapshot();
+  const cursors = old.shardCursors(seq);
+  try {
+    for (const folder of folders) engines.push(await Engine.open(folder, shardOptions));
+    const outputs = engines.map((e) => new ShardOutput(e.ingestHost, sequence));
+    const placement = layout.placement;
+    const counts = { keys: 0, kept: 0, moved: 0 };
+    const heads = cursors.map((c) => c.next());
+    let turnAt = performance.now();
+    for (;;) {
+      let from = -1;
+      for (let i = 0; i < heads.length; i++) {
+        const head = heads[i];
+        if (head !== undefined && (from < 0 || compareBytes(head[0], heads[from]![0]) < 0)) from = i;
+      }
+      if (from < 0) break;
+      const [key, value] = heads[from]!;
+      const expiry = cursors[from]!.expiresAtMs;
+      heads[from] = cursors[from]!.next();
+      const to = placement.shardOf(key);
+      counts.keys++;
+      if (to === from) counts.kept++;
+      else counts.moved++;
+      await outputs[to]!.add(key, value, expiry);
+      if ((counts.keys & 1023) === 0 && performance.now() - turnAt > TURN_BUDGET_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        turnAt = performance.now();
+      }
+    }
+    let tables = 0;
+    let bytes = 0;
+    for (const out of outputs) {
+      const built = await out.finish();
+      tables += built.length;
+      for (const t of built) bytes += t.fileSize;
+    }
+    // Each shard's first log goes: while a shard retains its first log, its change feed serves
+    // any `since` (nothing was ever deleted), and the history before S is not here. An open
+    // starts the next log; with no retention it deletes the first.
+    for (const e of engines.splice(0)) await e.close();
+    const forget: ResolvedOptions = { ...shardOptions, createIfMissing: false, changeRetention: { bytes: 0, ms: 0 } };
+    for (const folder of folders) engines.push(await Engine.open(folder, forget));
+    return { shardsBefore: old.layout?.placement.count ?? 1, shardsAfter: layout.placement.count, ...counts, sequence, tables, bytes };
+  } finally {
+    for (const c of cursors) c.close();
+    old.releaseSnapshot(seq);
+    for (const e of engines) await e.close().catch(() => {});
+  }
+}
+
+/** One new shard's tables, built in key order and installed with one edit (invariant 4). */
+class ShardOutput {
+  readonly #host: IngestHost;
+  readonly #sequence: SeqNum;
+  readonly #tables: TableMeta[] = [];
+  #builder: TableBuilder | undefined;
+  #fileNumber = 0;
+
+  constructor(host: IngestHost, sequence: SeqNum) {
+    this.#host = host;
+    this.#sequence = sequence;
+  }
+
+  async add(key: Uint8Array, value: Uint8Array, expiresAtMs: number | undefined): Promise<void> {
+    let builder = this.#builder;
+    if (builder === undefined) {
+      this.#fileNumber = this.#host.reserveFileNumber();
+      builder = this.#builder = new TableBuilder(await this.#host.fs.createWritable(tableFileName(this.#host.dir, this.#fileNumber)), this.#host.builder);
+    }
+    if (expiresAtMs === undefined) builder.add(key, this.#sequence, ValueKind.Put, value);
+    else builder.add(key, this.#sequence, ValueKind.PutWithExpiry, withExpiry(value, expiresAtMs));
+    if (builder.estimatedFileBytes >= this.#host.targetFileBytes) await this.#finishTable();
+    else if (builder.pendingBytes >= DRAIN_BYTES) await builder.drain();
+  }
+
+  async #finishTable(): Promise<void> {
+    const builder = this.#builder!;
+    this.#builder = undefined;
+    const built = await builder.finish();
+    this.#tables.push(tableMetaOf(this.#fileNumber, built));
+  }
+
+  /** Finishes the last table, makes the tables' names durable and installs them. Resolves to them. */
+  async finish(): Promise<TableMeta[]> {
+    if (this.#builder !== undefined) await this.#finishTable();
+    const host = this.#host;
+    if (this.#tables.length > 0) await host.fs.syncDir(host.dir);
+    // With no tables too: the shard's last sequence is the database's.
+    await host.logAndApply(ingestEdit(host.current(), host.lastSequence, this.#tables, this.#sequence));
+    return this.#tables;
+  }
+}
