@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { open, reshard, type Database } from '../src/index.js';
+import { open, reshard, restoreBackup, type Database } from '../src/index.js';
 import { loadChecksum, NodeFileSystem, xxh32 } from '../src/base/index.js';
 import { hashedPart, jumpHash, Placement, shardOf } from '../src/shard/router.js';
 import { readShardsFile } from '../src/shard/index.js';
@@ -203,6 +203,30 @@ test('reshard() 1 → 4 → 5 → 2 → 1 keeps every key, expiry and merge, and
     assert.is(await opened.get('ttl:5'), undefined, 'the carried put still expires');
     clock.now -= 2_000_000;
     await opened.close();
+  }));
+
+test('a resharded database checkpoints, backs up and restores with its placement', () =>
+  withTempDir(async (dir) => {
+    const db = path.join(dir, 'db');
+    const expected = await populate(db, 2);
+    await reshard(db, { shards: 3, hashTags: false, clock: tick });
+    assert.equal((await readShardsFile(new NodeFileSystem(), db))?.placement, new Placement(3, 'jump', false));
+    assert.ok(fs.existsSync(path.join(db, 'g1-shard-2', 'CURRENT')));
+    const d = await open(db, { mergeOperator: 'add', clock: tick });
+    await d.checkpoint(path.join(dir, 'cp'));
+    await d.backup(path.join(dir, 'backups'));
+    await d.close();
+    await restoreBackup(path.join(dir, 'backups'), path.join(dir, 'restored'));
+    for (const copy of ['cp', 'restored']) {
+      const c = await openedContents(path.join(dir, copy));
+      assert.is(c.shards, 3, copy);
+      assert.equal(c.seen, expected, copy);
+      assert.equal((await readShardsFile(new NodeFileSystem(), path.join(dir, copy)))?.placement, new Placement(3, 'jump', false), copy);
+    }
+    // The tools read the new generation's folders.
+    const lines: string[] = [];
+    assert.is(await main(['verify', db], { out: (l) => lines.push(l), err: (l) => lines.push(l) }), 0, lines.join('\n'));
+    assert.match(lines.join('\n'), /g1-shard-2/);
   }));
 
 test('reshard refuses what it cannot do, before writing anything', () =>

@@ -1,7 +1,7 @@
 /**
  * ShardSet: a database as N engines over disjoint parts of the key space (router.ts), in the
- * folders shard-0 … shard-(N-1) of its directory (shards-file.ts). One shard is one engine in
- * the directory itself.
+ * shard folders of its directory that its SHARDS file names (shards-file.ts). One shard made by
+ * open() is one engine in the directory itself (a reshard to one shard keeps it in a folder).
  *
  * Invariants:
  * 1. One SequenceClock for all shards: a sequence number names one point of the whole

@@ -1,10 +1,10 @@
-// The stratadb command-line tools: verify, dump, stats, changes; checkpoint, backup, restore.
+// The stratadb command-line tools: verify, dump, stats, changes; checkpoint, backup, restore, reshard.
 // main() is the whole program; the bin script hands it process.argv.slice(2) and exits with
 // what it returns.
 //
 // verify, dump, stats and changes are read-only: they never call open() (which writes a new
-// MANIFEST and flushes the WALs), write nothing and never take the LOCK. checkpoint, backup and
-// restore write (backup.ts): they open the database through the public API.
+// MANIFEST and flushes the WALs), write nothing and never take the LOCK. checkpoint, backup,
+// restore and reshard write (backup.ts): they open the database through the public API.
 
 import { parseArgs } from 'node:util';
 import { loadChecksum, NodeFileSystem, StrataError } from '../base/index.js';
@@ -37,7 +37,8 @@ const COMMON_NOTE = [
   'verify, dump, stats and changes are read-only: they never take the database\'s LOCK and never',
   'write. They can run beside a process that has the database open, but that process may create',
   'and delete files meanwhile, and verify can then report a table as missing, or an orphan, that',
-  'is not. checkpoint and backup open the database (taking its LOCK); restore writes a new one.',
+  'is not. checkpoint, backup and reshard open the database (taking its LOCK); restore writes a',
+  'new one.',
 ];
 
 const EXIT_CODES = [
