@@ -102,6 +102,18 @@ test('a version-1 database (golden v1-sharded) keeps xxh32 mod N and no hash tag
     assert.equal((await readShardsFile(new NodeFileSystem(), copy))?.placement, new Placement(2, 'modulo', false));
     const header = fs.readFileSync(path.join(copy, 'SHARDS')).readUInt32LE(8);
     assert.is(header, 1, 'opening does not rewrite the SHARDS file');
+    // Resharded, it holds the same and is placed by jump hashing, without tags (as recorded).
+    const read = async () => {
+      const d = await open(copy);
+      const seen = await contents(d);
+      await d.close();
+      return seen;
+    };
+    const before = await read();
+    const r = await reshard(copy, { shards: 3 });
+    assert.is(r.keys, before.size);
+    assert.equal(await read(), before);
+    assert.equal((await readShardsFile(new NodeFileSystem(), copy))?.placement, new Placement(3, 'jump', false));
   }));
 
 test('jump hashing moves about 1/(N + 1) of the keys from N to N + 1 shards; mod N moves most', () => {

@@ -162,7 +162,8 @@ async function writeShards(old: ShardSet, fs: FileSystem, dir: string, layout: S
       counts.keys++;
       if (to === from) counts.kept++;
       else counts.moved++;
-      await outputs[to]!.add(key, value, expiry);
+      const wait = outputs[to]!.add(key, value, expiry);
+      if (wait !== undefined) await wait;
       if ((counts.keys & 1023) === 0 && performance.now() - turnAt > TURN_BUDGET_MS) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         turnAt = performance.now();
@@ -202,16 +203,20 @@ class ShardOutput {
     this.#sequence = sequence;
   }
 
-  async add(key: Uint8Array, value: Uint8Array, expiresAtMs: number | undefined): Promise<void> {
-    let builder = this.#builder;
-    if (builder === undefined) {
-      this.#fileNumber = this.#host.reserveFileNumber();
-      builder = this.#builder = new TableBuilder(await this.#host.fs.createWritable(tableFileName(this.#host.dir, this.#fileNumber)), this.#host.builder);
-    }
+  /** Adds one entry; returns a promise only when there is file work to wait for (no await per key). */
+  add(key: Uint8Array, value: Uint8Array, expiresAtMs: number | undefined): Promise<void> | undefined {
+    const builder = this.#builder;
+    if (builder === undefined) return this.#startTable().then(() => this.add(key, value, expiresAtMs));
     if (expiresAtMs === undefined) builder.add(key, this.#sequence, ValueKind.Put, value);
     else builder.add(key, this.#sequence, ValueKind.PutWithExpiry, withExpiry(value, expiresAtMs));
-    if (builder.estimatedFileBytes >= this.#host.targetFileBytes) await this.#finishTable();
-    else if (builder.pendingBytes >= DRAIN_BYTES) await builder.drain();
+    if (builder.estimatedFileBytes >= this.#host.targetFileBytes) return this.#finishTable();
+    if (builder.pendingBytes >= DRAIN_BYTES) return builder.drain();
+    return undefined;
+  }
+
+  async #startTable(): Promise<void> {
+    this.#fileNumber = this.#host.reserveFileNumber();
+    this.#builder = new TableBuilder(await this.#host.fs.createWritable(tableFileName(this.#host.dir, this.#fileNumber)), this.#host.builder);
   }
 
   async #finishTable(): Promise<void> {
