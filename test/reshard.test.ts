@@ -14,6 +14,7 @@ import { open, reshard, restoreBackup, type Database } from '../src/index.js';
 import { loadChecksum, NodeFileSystem, xxh32 } from '../src/base/index.js';
 import { hashedPart, jumpHash, Placement, shardOf } from '../src/shard/router.js';
 import { readShardsFile } from '../src/shard/index.js';
+import { decodeShardsFile, encodeShardsFile, shardFolders } from '../src/shard/shards-file.js';
 import { FaultInjectingFileSystem, mutatingOps } from '../src/testing/index.js';
 import { main } from '../src/tools/index.js';
 import { envInt, expectCode, withTempDir } from './helpers.js';
@@ -40,6 +41,25 @@ test('hashedPart() takes the bytes between the first "{" and the next "}", when 
   assert.is(part('x}{y'), 'x}{y', 'a "}" before the "{" does not count');
   assert.is(part('{a}}'), 'a');
   assert.is(part('{{a}'), '{a');
+});
+
+test('SHARDS v2 bytes as the format comment gives them decode to the layout, and encode back', () => {
+  const body = Buffer.alloc(28);
+  body.write('STRATSHD', 0, 'latin1');
+  body.writeUInt32LE(2, 8); // version
+  body.writeUInt32LE(5, 12); // shardCount
+  body.writeUInt32LE(1, 16); // placement: jump
+  body.writeUInt32LE(1, 20); // flags: hash tags
+  body.writeUInt32LE(3, 24); // generation
+  const file = Buffer.concat([body, Buffer.alloc(4)]);
+  file.writeUInt32LE(xxh32(body), 28);
+  const layout = decodeShardsFile('SHARDS', file);
+  assert.equal(layout, { placement: new Placement(5, 'jump', true), generation: 3 });
+  assert.equal(Buffer.from(encodeShardsFile(layout)), file);
+  assert.equal(shardFolders('/d', layout), ['/d/g3-shard-0', '/d/g3-shard-1', '/d/g3-shard-2', '/d/g3-shard-3', '/d/g3-shard-4']);
+  file.writeUInt32LE(4, 20); // an unknown flag, checksum fixed: damage, not a newer format
+  file.writeUInt32LE(xxh32(file.subarray(0, 28)), 28);
+  assert.throws(() => decodeShardsFile('SHARDS', file), /unknown flags/);
 });
 
 test('keys of one tag share a shard, and a batch of them is a one-shard batch', () =>
