@@ -4,11 +4,15 @@ import * as path from 'node:path';
 import { resolveOptions } from './engine/index.js';
 import { invalidArgument } from './base/index.js';
 import { optionsObject } from './input.js';
-import { reshard as reshardShards, type ReshardResult } from './shard/index.js';
+import { reshard as reshardShards, type ReshardResult as ShardsMoved } from './shard/index.js';
 import type { FileSystem } from './base/fs.js';
 import type { MergeOperatorSpec } from './base/merge-operator.js';
 
-export type { ReshardResult } from './shard/index.js';
+/** What a reshard did. */
+export interface ReshardResult extends Omit<ShardsMoved, 'sequence'> {
+  /** The sequence number every carried key was written at: the old database's last one + 1. */
+  sequence: bigint;
+}
 
 export interface ReshardOptions {
   /** The new shard count, 1 to 256. Required. */
@@ -43,5 +47,6 @@ export async function reshard(location: string, options: ReshardOptions): Promis
   if (typeof shards !== 'number') throw invalidArgument(`reshard: option shards must be a number, got ${typeof shards}`);
   if (hashTags !== undefined && typeof hashTags !== 'boolean') throw invalidArgument(`reshard: option hashTags must be a boolean, got ${typeof hashTags}`);
   const resolved = resolveOptions({ ...engine, createIfMissing: false });
-  return reshardShards(path.resolve(location), resolved, { shards, ...(hashTags !== undefined && { hashTags }) });
+  const r = await reshardShards(path.resolve(location), resolved, { shards, ...(hashTags !== undefined && { hashTags }) });
+  return { ...r, sequence: BigInt(r.sequence) };
 }

@@ -150,7 +150,7 @@ export async function runWritingTool(name: WritingCommand, args: readonly string
       });
       const seconds = (performance.now() - started) / 1000;
       o.emit(
-        { type: 'reshard', ...r, seconds },
+        { type: 'reshard', ...r, sequence: String(r.sequence), seconds },
         `resharded ${dir} from ${r.shardsBefore} to ${r.shardsAfter} shards: ${r.keys} keys, ${r.kept} kept their shard, ${r.moved} moved` +
           ` (${r.keys === 0 ? 0 : ((100 * r.moved) / r.keys).toFixed(1)}%); ${r.tables} tables, ${mb(r.bytes)} MB, at sequence ${r.sequence}; ${seconds.toFixed(2)} s`,
       );
