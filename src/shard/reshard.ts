@@ -75,7 +75,6 @@ export async function reshard(dir: string, options: ResolvedOptions, reshardOpti
   const fs = options.fs;
   const opened = { ...options, createIfMissing: false, errorIfExists: false, mergeOperator: options.mergeOperator ?? (await recordedBuiltinOperator(fs, dir)) };
   const old = await ShardSet.open(dir, opened, undefined);
-  let committed = false;
   let result: ReshardResult;
   let layout: ShardLayout;
   try {
@@ -89,24 +88,28 @@ export async function reshard(dir: string, options: ResolvedOptions, reshardOpti
     // Every new shard's files are durable; the folders' names must be before SHARDS names them.
     await fs.syncDir(dir);
     await writeShardsFile(fs, dir, layout);
-    committed = true;
   } catch (err) {
     await old.close().catch(() => {});
-    // The new folders are garbage; the next open removes them too.
+    // Not committed (or, if SHARDS was renamed before a failed sync, committed: then this
+    // removes nothing): the new folders are garbage, which the next open removes if this cannot.
     await removeWithLock(fs, dir, old.layout).catch(() => {});
     throw err;
   }
   await old.close().catch(() => {});
   // Committed: the old generation is garbage, which the next open removes if this cannot.
-  if (committed) await removeWithLock(fs, dir, layout).catch(() => {});
+  await removeWithLock(fs, dir, layout).catch(() => {});
   return result;
 }
 
-/** Removes what is stale for `layout`, under the LOCK (skipped if another process holds it: its open removes it). */
+/**
+ * Removes what is stale in `dir` if the SHARDS file still names `layout`'s generation, under
+ * the LOCK (which fails if another process holds it: its open removes what is stale).
+ */
 async function removeWithLock(fs: FileSystem, dir: string, layout: ShardLayout | undefined): Promise<void> {
   const lock = await fs.lock(lockFileName(dir));
   try {
-    // Read again: a crash cannot have happened, but a caller may have lost the race above.
+    // Read again: between the close and the lock another process may have opened the
+    // database, or resharded it once more.
     const recorded = await readShardsFile(fs, dir);
     if ((recorded?.generation ?? 0) !== (layout?.generation ?? 0)) return;
     await removeStaleShards(fs, dir, recorded);
@@ -139,11 +142,12 @@ async function writeShards(old: ShardSet, fs: FileSystem, dir: string, layout: S
   // The new shards do no background work: nothing to flush, their tables at the bottom.
   const shardOptions: ResolvedOptions = { ...options, createIfMissing: true, errorIfExists: false, compactionWorkers: 0, ttl: 0 };
   const engines: Engine[] = [];
+  let outputs: ShardOutput[] = [];
   const seq = old.acquireSnapshot();
   const cursors = old.shardCursors(seq);
   try {
     for (const folder of folders) engines.push(await Engine.open(folder, shardOptions));
-    const outputs = engines.map((e) => new ShardOutput(e.ingestHost, sequence));
+    outputs = engines.map((e) => new ShardOutput(e.ingestHost, sequence));
     const placement = layout.placement;
     const counts = { keys: 0, kept: 0, moved: 0 };
     const heads = cursors.map((c) => c.next());
@@ -186,6 +190,7 @@ async function writeShards(old: ShardSet, fs: FileSystem, dir: string, layout: S
   } finally {
     for (const c of cursors) c.close();
     old.releaseSnapshot(seq);
+    for (const out of outputs) await out.abandon();
     for (const e of engines) await e.close().catch(() => {});
   }
 }
@@ -224,6 +229,13 @@ class ShardOutput {
     this.#builder = undefined;
     const built = await builder.finish();
     this.#tables.push(tableMetaOf(this.#fileNumber, built));
+  }
+
+  /** Closes the table being built, if any (after a failure: its folder is removed whole). */
+  async abandon(): Promise<void> {
+    const builder = this.#builder;
+    this.#builder = undefined;
+    await builder?.abandon().catch(() => {});
   }
 
   /** Finishes the last table, makes the tables' names durable and installs them. Resolves to them. */
