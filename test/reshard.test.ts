@@ -25,7 +25,7 @@ const STRIDE = envInt('STRATA_RESHARD_STRIDE') ?? 1;
 const goldenDir = new URL('../../test/golden/', import.meta.url).pathname;
 
 /** Which shard each write of `run` landed in: the shards whose write count grew. */
-async function shardsWritten(db: Database, run: () => Promise<unknown>): Promise<number[]> {
+async function shardsWritten(db: { stats(): { shards: { writes: number }[] } }, run: () => Promise<unknown>): Promise<number[]> {
   const before = db.stats().shards.map((s) => s.writes);
   await run();
   return db.stats().shards.flatMap((s, i) => (s.writes > before[i]! ? [i] : []));
@@ -82,6 +82,18 @@ test('keys of one tag share a shard, and a batch of them is a one-shard batch', 
     assert.is(seen.size, 4, 'tags spread over every shard');
     assert.is((await db.get('{acct3}:event:17'))?.toString(), 'deposit');
     await db.close();
+    // Keys are placed as stored: tuple keys with the tag first.
+    const tuples = await open(path.join(dir, 'tuples'), { shards: 4, keyEncoding: 'tuple' });
+    for (let i = 0; i < 10; i++) {
+      const shards = await shardsWritten(tuples, () =>
+        tuples.batch([
+          { type: 'put', key: [`{acct${i}}`, 'balance'], value: '100' },
+          { type: 'put', key: [`{acct${i}}`, 'event', 17], value: 'deposit' },
+        ]),
+      );
+      assert.is(shards.length, 1, `tuple keys of tag acct${i}: one shard`);
+    }
+    await tuples.close();
   }));
 
 test('hash tags off is recorded at creation and survives reopening with the default', () =>
