@@ -231,6 +231,8 @@ test('reshard() 1 → 4 → 5 → 2 → 1 keeps every key, expiry and merge, and
       assert.equal(after.seen, expected, `the contents after resharding to ${shards}`);
       assert.is(after.last, last + 1);
       last = after.last;
+      const again = await reshard(db, { shards, clock: tick });
+      assert.equal({ rewritten: again.rewritten, keys: again.keys, sequence: again.sequence }, { rewritten: false, keys: 0, sequence: BigInt(last) }, 'resharding to the same layout writes nothing');
       const names = fs.readdirSync(db).sort();
       assert.ok(names.every((n) => !/^(CURRENT|MANIFEST-|\d+\.(log|sst))/.test(n)), `no engine files in the root directory: ${names}`);
       assert.is(names.filter((n) => /shard-\d+$/.test(n)).length, shards, `only the new generation's folders remain: ${names}`);
@@ -347,9 +349,11 @@ async function reshardWithCuts(dir: string, pristine: string, fromShards: number
     const folders = names.filter((n) => /shard-\d+$/.test(n));
     assert.is(folders.length, layout === undefined ? 0 : layout.placement.count, `point ${point}: no folder of the other generation is left: ${names}`);
     if (finished) return counts;
-    // A rerun after the cut completes.
+    // A rerun after the cut completes: it rewrites the database if the cut came before the
+    // commit point, and finds nothing to do after it.
     if (point % (5 * STRIDE) === 0) {
-      await reshard(db, { shards, clock: tick });
+      const r = await reshard(db, { shards, clock: tick });
+      assert.is(r.rewritten, after.shards !== shards, `point ${point}: the rerun rewrites only the old database`);
       const rerun = await openedContents(db);
       assert.is(rerun.shards, shards);
       assert.equal(rerun.seen, expected, `point ${point}: after the rerun`);

@@ -47,6 +47,12 @@ export interface ReshardOptions {
 export interface ReshardResult {
   shardsBefore: number;
   shardsAfter: number;
+  /**
+   * False when the database was already placed as asked (that count, jump hashing, those hash
+   * tags; or one shard in its directory, asked for one): nothing was written, and the counts
+   * below are 0. A rerun after a reshard that reached its commit point says so.
+   */
+  rewritten: boolean;
   /** Live keys carried over. */
   keys: number;
   /** Keys whose shard number stayed the same, and keys that went to another shard. */
@@ -83,6 +89,11 @@ export async function reshard(dir: string, options: ResolvedOptions, reshardOpti
       placement: Placement.forNew(shards, reshardOptions.hashTags ?? before?.placement.hashTags ?? true),
       generation: (before?.generation ?? 0) + 1,
     };
+    if (placedAs(before, layout.placement)) {
+      const last = Math.max(old.publishedSeq, old.stats().lastSequence);
+      await old.close();
+      return { shardsBefore: shards, shardsAfter: shards, rewritten: false, keys: 0, kept: 0, moved: 0, sequence: last, tables: 0, bytes: 0 };
+    }
     const sequence = Math.max(old.publishedSeq, old.stats().lastSequence) + 1;
     result = await writeShards(old, fs, dir, layout, sequence, opened);
     // Every new shard's files are durable; the folders' names must be before SHARDS names them.
@@ -99,6 +110,13 @@ export async function reshard(dir: string, options: ResolvedOptions, reshardOpti
   // Committed: the old generation is garbage, which the next open removes if this cannot.
   await removeWithLock(fs, dir, layout).catch(() => {});
   return result;
+}
+
+/** Whether a database laid out as `before` (undefined: one shard in its directory) is placed by `wanted`. */
+function placedAs(before: ShardLayout | undefined, wanted: Placement): boolean {
+  if (before === undefined) return wanted.count === 1;
+  const p = before.placement;
+  return p.count === wanted.count && p.scheme === wanted.scheme && (p.hashTags === wanted.hashTags || p.count === 1);
 }
 
 /**
@@ -186,7 +204,7 @@ async function writeShards(old: ShardSet, fs: FileSystem, dir: string, layout: S
     for (const e of engines.splice(0)) await e.close();
     const forget: ResolvedOptions = { ...shardOptions, createIfMissing: false, changeRetention: { bytes: 0, ms: 0 } };
     for (const folder of folders) engines.push(await Engine.open(folder, forget));
-    return { shardsBefore: old.layout?.placement.count ?? 1, shardsAfter: layout.placement.count, ...counts, sequence, tables, bytes };
+    return { shardsBefore: old.layout?.placement.count ?? 1, shardsAfter: layout.placement.count, rewritten: true, ...counts, sequence, tables, bytes };
   } finally {
     for (const c of cursors) c.close();
     old.releaseSnapshot(seq);

@@ -149,6 +149,10 @@ export async function runWritingTool(name: WritingCommand, args: readonly string
         ...(typeof op === 'string' && { mergeOperator: mergeOperatorArg(op) }),
       });
       const seconds = (performance.now() - started) / 1000;
+      if (!r.rewritten) {
+        o.emit({ type: 'reshard', ...r, sequence: String(r.sequence), seconds }, `${dir} already has ${r.shardsAfter} shard${r.shardsAfter === 1 ? '' : 's'} placed as asked: nothing to do`);
+        return 0;
+      }
       o.emit(
         { type: 'reshard', ...r, sequence: String(r.sequence), seconds },
         `resharded ${dir} from ${r.shardsBefore} to ${r.shardsAfter} shards: ${r.keys} keys, ${r.kept} kept their shard, ${r.moved} moved` +
