@@ -225,6 +225,7 @@ test('reshard() 1 → 4 → 5 → 2 → 1 keeps every key, expiry and merge, and
       assert.is(r.shardsAfter, shards);
       assert.is(r.keys, expected.size, `${shards}: every live key carried over`);
       assert.is(r.kept + r.moved, r.keys);
+      assert.ok(r.tablesLinked > 0, `${shards}: the old shards' tables are linked, not rewritten`);
       assert.is(r.sequence, BigInt(last + 1), 'the carried keys sit one above the old last sequence');
       const after = await openedContents(db);
       assert.is(after.shards, shards);

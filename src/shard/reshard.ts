@@ -12,24 +12,31 @@
  *    (stale-shards.ts). There is no other journal: the SHARDS file is it.
  * 2. The database's LOCK is held from the first step to the commit point (the old database is
  *    open through it), so nothing writes to the old database after it was read.
- * 3. What a reader sees is kept, as of the old database's last sequence number P: every key's
- *    newest visible value (merge operands resolved by the recorded merge operator, range
- *    deletions and deletions applied, expired puts gone), and the expiry of a put that has
- *    one (merge operands over such a put keep its expiry). Every entry is written at one
- *    sequence number S = P + 1, recorded as each new shard's last sequence: later writes
- *    continue above S. The change feed's history (the old WALs) is not carried over: a feed
- *    from below S is OUT_OF_RANGE.
- * 4. Nothing is in a new shard's tables but what belongs there (its placement), in key order:
- *    the old shards' cursors are merged, and each new shard's tables are cut at the target file
- *    size, fsynced, and installed with one MANIFEST edit at the deepest level.
+ * 3. What a reader sees is kept, as of the old database's last sequence number P. A shard
+ *    number both generations have starts as a checkpoint of the old shard at P (its tables
+ *    hard-linked, src/engine/checkpoint.ts): its keys that stay read exactly as before, every
+ *    version, merge operand, expiry and range deletion of theirs included.
+ * 4. A key that moves is written to its new shard as a reader saw it at P (merge operands
+ *    resolved by the recorded merge operator; the expiry of the put behind it kept, also under
+ *    merge operands), and, where its old shard's copy still holds it, deleted there. Every
+ *    entry written is at one sequence number S = P + 1, recorded as each new shard's last
+ *    sequence: later writes continue above S, and above every linked version. The change
+ *    feed's history (the old WALs) is not carried over: a feed from below S is OUT_OF_RANGE.
+ * 5. The writes go in key order: the old shards' cursors are merged, each new shard's tables
+ *    are cut at the target file size, fsynced, and installed with one MANIFEST edit at the
+ *    deepest level nothing above overlaps (ingestEdit).
+ *
+ * So N → N + 1 writes about 1/(N + 1) of the keys (and as many deletions), not all of them;
+ * every key is read once, to learn where it goes.
  *
  * Steps: open the old database (its recovery, and removal of what an earlier reshard cut short
- * left); build every new shard (an empty engine, its tables, its edit; closed); sync the root
+ * left); flush it and link its tables into the shards of the same numbers; write the moved
+ * keys and their deletions; open each new shard once more to drop its first log; sync the root
  * directory; write SHARDS (commit); close the old database; remove the old generation.
  */
 
 import { compareBytes, currentFileName, invalidArgument, lockFileName, tableFileName, ValueKind, withExpiry, type FileSystem, type SeqNum } from '../base/index.js';
-import { Engine, ingestEdit, type IngestHost, type ResolvedOptions } from '../engine/index.js';
+import { Engine, ingestEdit, writeShardCheckpoint, type CheckpointView, type DbIterator, type IngestHost, type ResolvedOptions } from '../engine/index.js';
 import { tableMetaOf, VersionSet, type TableMeta } from '../manifest/index.js';
 import { TableBuilder } from '../sstable/index.js';
 import { Placement } from './router.js';
@@ -53,16 +60,18 @@ export interface ReshardResult {
    * below are 0. A rerun after a reshard that reached its commit point says so.
    */
   rewritten: boolean;
-  /** Live keys carried over. */
+  /** Live keys. */
   keys: number;
-  /** Keys whose shard number stayed the same, and keys that went to another shard. */
+  /** Keys whose shard number stayed the same (not rewritten), and keys that went to another shard. */
   kept: number;
   moved: number;
   /** The sequence number every carried key is written at (the old last sequence + 1). */
   sequence: SeqNum;
-  /** New tables written, and their bytes. */
+  /** New tables written (the moved keys, and deletions of them where they were), and their bytes. */
   tables: number;
   bytes: number;
+  /** Tables of the old shards carried into the shard of the same number (linked, not written). */
+  tablesLinked: number;
 }
 
 /** The event loop turns at least this often while keys are copied. */
@@ -92,10 +101,10 @@ export async function reshard(dir: string, options: ResolvedOptions, reshardOpti
     if (placedAs(before, layout.placement)) {
       const last = Math.max(old.publishedSeq, old.stats().lastSequence);
       await old.close();
-      return { shardsBefore: shards, shardsAfter: shards, rewritten: false, keys: 0, kept: 0, moved: 0, sequence: last, tables: 0, bytes: 0 };
+      return { shardsBefore: shards, shardsAfter: shards, rewritten: false, keys: 0, kept: 0, moved: 0, sequence: last, tables: 0, bytes: 0, tablesLinked: 0 };
     }
     const sequence = Math.max(old.publishedSeq, old.stats().lastSequence) + 1;
-    result = await writeShards(old, fs, dir, layout, sequence, opened);
+    result = await writeShards(old, dir, layout, sequence, opened);
     // Every new shard's files are durable; the folders' names must be before SHARDS names them.
     await fs.syncDir(dir);
     await writeShardsFile(fs, dir, layout);
@@ -154,17 +163,30 @@ async function recordedBuiltinOperator(fs: FileSystem, dir: string): Promise<Res
   );
 }
 
-/** Writes every new shard of `layout` from `old` at `sequence` (invariants 3 and 4). */
-async function writeShards(old: ShardSet, fs: FileSystem, dir: string, layout: ShardLayout, sequence: SeqNum, options: ResolvedOptions): Promise<ReshardResult> {
+/** Writes every new shard of `layout` from `old` at `sequence` (invariants 3 to 5). */
+async function writeShards(old: ShardSet, dir: string, layout: ShardLayout, sequence: SeqNum, options: ResolvedOptions): Promise<ReshardResult> {
   const folders = shardFolders(dir, layout);
-  // The new shards do no background work: nothing to flush, their tables at the bottom.
+  // The new shards do no background work while they are built.
   const shardOptions: ResolvedOptions = { ...options, createIfMissing: true, errorIfExists: false, compactionWorkers: 0, ttl: 0 };
   const engines: Engine[] = [];
   let outputs: ShardOutput[] = [];
   const seq = old.acquireSnapshot();
-  const cursors = old.shardCursors(seq);
+  let views: CheckpointView[] = [];
+  let cursors: DbIterator[] = [];
   try {
-    for (const folder of folders) engines.push(await Engine.open(folder, shardOptions));
+    views = await old.checkpointViews();
+    cursors = old.shardCursors(seq);
+    // A shard number both generations have starts as a copy of the old shard (its tables
+    // linked), so its keys that stay need no writing (invariant 3).
+    let tablesLinked = 0;
+    for (let i = 0; i < folders.length; i++) {
+      const view = views[i];
+      if (view !== undefined) {
+        const copy = await writeShardCheckpoint(view, folders[i]!, seq);
+        tablesLinked += copy.tables;
+      }
+      engines.push(await Engine.open(folders[i]!, shardOptions));
+    }
     outputs = engines.map((e) => new ShardOutput(e.ingestHost, sequence));
     const placement = layout.placement;
     const counts = { keys: 0, kept: 0, moved: 0 };
@@ -182,9 +204,16 @@ async function writeShards(old: ShardSet, fs: FileSystem, dir: string, layout: S
       heads[from] = cursors[from]!.next();
       const to = placement.shardOf(key);
       counts.keys++;
-      if (to === from) counts.kept++;
-      else counts.moved++;
-      const wait = outputs[to]!.add(key, value, expiry);
+      if (to === from) {
+        counts.kept++;
+        continue;
+      }
+      counts.moved++;
+      // Keys go to each output in ascending order: the merged cursors give them so.
+      let wait = outputs[to]!.add(key, ValueKind.Put, value, expiry);
+      if (wait !== undefined) await wait;
+      // The copy of its old shard still holds it: deleted there, above every version.
+      wait = outputs[from]?.add(key, ValueKind.Delete, EMPTY, undefined);
       if (wait !== undefined) await wait;
       if ((counts.keys & 1023) === 0 && performance.now() - turnAt > TURN_BUDGET_MS) {
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -204,16 +233,19 @@ async function writeShards(old: ShardSet, fs: FileSystem, dir: string, layout: S
     for (const e of engines.splice(0)) await e.close();
     const forget: ResolvedOptions = { ...shardOptions, createIfMissing: false, changeRetention: { bytes: 0, ms: 0 } };
     for (const folder of folders) engines.push(await Engine.open(folder, forget));
-    return { shardsBefore: old.layout?.placement.count ?? 1, shardsAfter: layout.placement.count, rewritten: true, ...counts, sequence, tables, bytes };
+    return { shardsBefore: old.layout?.placement.count ?? 1, shardsAfter: layout.placement.count, rewritten: true, ...counts, sequence, tables, bytes, tablesLinked };
   } finally {
     for (const c of cursors) c.close();
+    for (const v of views) v.release();
     old.releaseSnapshot(seq);
     for (const out of outputs) await out.abandon();
     for (const e of engines) await e.close().catch(() => {});
   }
 }
 
-/** One new shard's tables, built in key order and installed with one edit (invariant 4). */
+const EMPTY = new Uint8Array(0);
+
+/** One new shard's tables, built in key order and installed with one edit (invariant 5). */
 class ShardOutput {
   readonly #host: IngestHost;
   readonly #sequence: SeqNum;
@@ -227,10 +259,10 @@ class ShardOutput {
   }
 
   /** Adds one entry; returns a promise only when there is file work to wait for (no await per key). */
-  add(key: Uint8Array, value: Uint8Array, expiresAtMs: number | undefined): Promise<void> | undefined {
+  add(key: Uint8Array, kind: typeof ValueKind.Put | typeof ValueKind.Delete, value: Uint8Array, expiresAtMs: number | undefined): Promise<void> | undefined {
     const builder = this.#builder;
-    if (builder === undefined) return this.#startTable().then(() => this.add(key, value, expiresAtMs));
-    if (expiresAtMs === undefined) builder.add(key, this.#sequence, ValueKind.Put, value);
+    if (builder === undefined) return this.#startTable().then(() => this.add(key, kind, value, expiresAtMs));
+    if (expiresAtMs === undefined) builder.add(key, this.#sequence, kind, value);
     else builder.add(key, this.#sequence, ValueKind.PutWithExpiry, withExpiry(value, expiresAtMs));
     if (builder.estimatedFileBytes >= this.#host.targetFileBytes) return this.#finishTable();
     if (builder.pendingBytes >= DRAIN_BYTES) return builder.drain();

@@ -50,6 +50,7 @@ import {
   Engine,
   SequenceClock,
   type Bounds,
+  type CheckpointView,
   type Cursor,
   type DbIterator,
   type EngineStats,
@@ -508,6 +509,21 @@ export class ShardSet {
       throw err;
     }
     return cursors;
+  }
+
+  /**
+   * Each shard's CheckpointView (its memtables flushed; Engine.checkpointView), in shard order,
+   * for a reshard (reshard.ts). The caller releases them.
+   */
+  async checkpointViews(): Promise<CheckpointView[]> {
+    const taken = await Promise.allSettled(this.#engines.map((e) => e.checkpointView()));
+    const views = taken.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = taken.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      for (const v of views) v.release();
+      throw failed.reason;
+    }
+    return views;
   }
 
   /** The database's merge operator (every shard's is the same), if it has one. */

@@ -156,7 +156,7 @@ export async function runWritingTool(name: WritingCommand, args: readonly string
       o.emit(
         { type: 'reshard', ...r, sequence: String(r.sequence), seconds },
         `resharded ${dir} from ${r.shardsBefore} to ${r.shardsAfter} shards: ${r.keys} keys, ${r.kept} kept their shard, ${r.moved} moved` +
-          ` (${r.keys === 0 ? 0 : ((100 * r.moved) / r.keys).toFixed(1)}%); ${r.tables} tables, ${mb(r.bytes)} MB, at sequence ${r.sequence}; ${seconds.toFixed(2)} s`,
+          ` (${r.keys === 0 ? 0 : ((100 * r.moved) / r.keys).toFixed(1)}%); ${r.tables} tables written (${mb(r.bytes)} MB), ${r.tablesLinked} linked, at sequence ${r.sequence}; ${seconds.toFixed(2)} s`,
       );
       return 0;
     }
