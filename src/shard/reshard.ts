@@ -70,7 +70,10 @@ export interface ReshardResult {
   /** New tables written (the moved keys, and deletions of them where they were), and their bytes. */
   tables: number;
   bytes: number;
-  /** Tables of the old shards carried into the shard of the same number (linked, not written). */
+  /**
+   * Tables of the old shards carried into the shard of the same number: hard-linked, or copied
+   * where the file system cannot link (those bytes are not in `bytes`).
+   */
   tablesLinked: number;
 }
 
