@@ -224,6 +224,13 @@ const OPTIONS = {
    * tests inject their own.
    */
   clock: wallClock,
+  /**
+   * Whether a new sharded database places keys by their hash tags (src/shard/router.ts): a key
+   * holding `{tag}` (at least one byte between the first "{" and the next "}") is placed by the
+   * tag's bytes alone, so keys of one tag share a shard. Recorded when the database is created
+   * (and by a reshard); an existing database keeps what it recorded. Default true.
+   */
+  hashTags: boolean(true),
   /** Called for every byte range that salvage skipped. */
   onRecoverySkip: callback<(file: string, offset: number, bytes: number, reason: string) => void>(),
   /** The file system; the real one by default. Tests inject faults through it. */
