@@ -46,6 +46,8 @@ const workers = flags['compaction-workers'] === undefined ? {} : { compactionWor
 
 interface Sample {
   puts: number;
+  /** db.stats().memory at the time (undefined before open and after close). */
+  engine: Record<string, number> | undefined;
   rss: number;
   heapUsed: number;
   heapTotal: number;
@@ -55,9 +57,10 @@ interface Sample {
 
 const samples: Sample[] = [];
 let puts = 0;
+let statsOf: (() => Record<string, number>) | undefined;
 const sample = () => {
   const m = process.memoryUsage();
-  samples.push({ puts, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers });
+  samples.push({ puts, engine: statsOf?.(), rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers });
 };
 
 const order = permutation(num, new Random(0x5eed));
@@ -65,6 +68,7 @@ const values = new ValueSource(100, new Random(0xbeef));
 const dir = mkdtempSync(join(flags.dir, 'stratadb-memory-'));
 try {
   const db = await open(dir, { memtableBytes, maxImmutableMemtables, blockCacheBytes, ...workers });
+  statsOf = () => ({ ...db.stats().memory });
   // Let the workers start and the heap settle before taking the fixed overhead.
   await new Promise((resolve) => setTimeout(resolve, 500));
   sample();
@@ -101,6 +105,7 @@ try {
   clearInterval(timer);
   sample();
   const stats = db.stats() as unknown as Record<string, unknown>;
+  statsOf = undefined;
   await db.close();
   sample();
 
@@ -114,11 +119,18 @@ try {
     atTenths.push(window.length > 0 ? (Math.max(...window.map((s) => s.rss)) / MiB).toFixed(0) : '-');
   }
   const final = samples[samples.length - 2]!;
+  const atPeak = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
+  const byConsumer = Object.entries(atPeak.engine ?? {})
+    .map(([k, v]) => (k.endsWith('Bytes') ? `${k.replace(/Bytes$/, '')} ${mib(v)}` : `${k} ${v}`))
+    .join(', ');
+  const peakOf = (name: string) => mib(Math.max(...samples.map((s) => s.engine?.[name] ?? 0)));
   const rows: [string, string][] = [
     ['puts', `${num.toLocaleString('en-US')} in ${seconds.toFixed(1)} s (${Math.round(num / seconds / 1000)}k/s), ${inFlight} in flight`],
     ['budget', `${mib(budget)} = ${mib(memtableBytes)} memtable × (1 + ${maxImmutableMemtables} immutable) + ${mib(blockCacheBytes)} block cache`],
     ['before the first put (fixed)', `RSS ${mib(before.rss)}, heap ${mib(before.heapUsed)} used of ${mib(before.heapTotal)}`],
     ['peak RSS', `${mib(peak((s) => s.rss))} (budget + fixed = ${mib(budget + before.rss)})`],
+    ['stats().memory at peak RSS', byConsumer],
+    ['peak memtables / pool / total', `${peakOf('memtableBytes')} / ${peakOf('memtablePoolBytes')} / ${peakOf('totalBytes')}`],
     ['peak heap used / total', `${mib(peak((s) => s.heapUsed))} / ${mib(peak((s) => s.heapTotal))}`],
     ['peak external / arrayBuffers', `${mib(peak((s) => s.external))} / ${mib(peak((s) => s.arrayBuffers))}`],
     ['RSS at the end of the puts', `${mib(final.rss)}, heap ${mib(final.heapUsed)}`],

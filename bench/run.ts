@@ -19,10 +19,10 @@ import type { JobResult } from './lib/job.js';
 import { parseOptions, USAGE, type BenchOptions } from './lib/options.js';
 import { displayOrder, jobFor, planWorkloads, syncOpsFor } from './lib/plan.js';
 import { Progress } from './lib/progress.js';
-import { allRatios, checkTargets, feedTargets, type RunResults } from './lib/results.js';
+import { allRatios, checkTargets, feedTargets, sustainedTargets, type RunResults } from './lib/results.js';
 import { killCurrentJob, runInChild } from './lib/runner.js';
 import { renderSvg } from './lib/svg.js';
-import { detailTable, eventLoopTable, formatCount, markdownTables, resultLine, targetsTable, throughputTable } from './lib/table.js';
+import { detailTable, eventLoopTable, formatCount, markdownTables, resultLine, sustainedTable, targetsTable, throughputTable } from './lib/table.js';
 import { isInstalled, PEERS_INSTALL_COMMAND, STORE_NAMES, STORES, type StoreName } from './stores/index.js';
 
 function describeMachine(): string {
@@ -55,6 +55,9 @@ function notesFor(options: BenchOptions): string[] {
     notes.push(
       `changes: fillrandom in four phases of ${formatCount(options.num / 2)} puts on one database, without a live change feed, with, with, without; ops/s are the writers' with the feed. Only stratadb has a feed to run it on (the table says why not each peer).`,
     );
+  }
+  if (has('sustained')) {
+    notes.push(`sustained: ${formatCount(options.sustainedNum)} random puts (--sustained-num), then compactRange over everything; its ops/s are the fill's; it runs whole, whatever --max-seconds says.`);
   }
   if (options.shards > 1) notes.push(`stratadb runs with ${options.shards} shards (--shards).`);
   return notes;
@@ -166,6 +169,10 @@ export async function main(argv: string[]): Promise<number> {
         (eventLoopTable(shown, storeInfos, results) === '' ? '' : `\nThe event loop during reads (a 1 ms timer; getloop gives the loop no turn of its own)\n${eventLoopTable(shown, storeInfos, results)}\n`) +
         `\nTargets\n${targetsTable(targets)}\n`,
     );
+    const sustainedRows = sustainedTable(storeInfos, results);
+    if (sustainedRows !== '') process.stdout.write(`\nsustained (WA: disk bytes written by fill, compactRange and close / user bytes; peak RSS: getrusage, in brackets sampled every 100 ms)\n${sustainedRows}\n`);
+    const sustainedChecks = sustainedTargets(results);
+    if (sustainedChecks.length > 0) process.stdout.write(`\nTargets of issue 19 (sustained writes, memory)\n${sustainedChecks.map((c) => `- ${c.target}: ${c.value} — ${c.met ? 'met' : 'NOT met'}`).join('\n')}\n`);
     const feedChecks = feedTargets(results);
     if (feedChecks.length > 0) process.stdout.write(`\nTargets of issue 15 (the change feed)\n${feedChecks.map((c) => `- ${c.target}: ${c.value} — ${c.met ? 'met' : 'NOT met'}`).join('\n')}\n`);
     if (failures.length > 0) {
@@ -191,6 +198,7 @@ export async function main(argv: string[]): Promise<number> {
       ratios: allRatios(results, shown.map((p) => p.id), stores),
       targets,
       feedTargets: feedTargets(results),
+      sustainedTargets: sustainedChecks,
     };
     mkdirSync(dirname(jsonPath), { recursive: true });
     writeFileSync(jsonPath, `${JSON.stringify(run, null, 2)}\n`);

@@ -8,13 +8,14 @@
 //   npx stratadb checkpoint <dir> <dest>        an openable copy as of one moment
 //   npx stratadb backup <dir> <backupDir>       an incremental backup (--list, --purge-old K)
 //   npx stratadb restore <backupDir> <dest>     restore a backup (--id N) into a new directory
+//   npx stratadb reshard <dir> --shards M       change a closed database's shard count
 //   npx stratadb bench [flags]         the benchmark suite, as npm run bench (stratadb bench --help)
 //   npx stratadb help
 
 const command = process.argv[2];
 const tools = () => import(new URL('../dist/src/tools/index.js', import.meta.url).href);
 
-const TOOLS = ['verify', 'dump', 'stats', 'changes', 'checkpoint', 'backup', 'restore'];
+const TOOLS = ['verify', 'dump', 'stats', 'changes', 'checkpoint', 'backup', 'restore', 'reshard'];
 
 if (TOOLS.includes(command)) {
   const { main } = await tools();

@@ -1,6 +1,6 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 3; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 4; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
@@ -16,9 +16,13 @@
 //       a table block: pread, xxh32 check and LZ4 decompression in one call (block_read.c).
 //   readBlockAsync(fd, offset, size, noneCode, lz4Code, maxContents) → Promise<Buffer | string>
 //       the same as one job on libuv's thread pool, for blocks of megabytes (block_read.c).
+//   decommit(view) → bytes released
+//       madvise(2) MADV_DONTNEED of the whole pages inside a typed array's memory (a
+//       SharedArrayBuffer's included): the pages leave the resident set at once and read as
+//       zeros when next touched. REQUIRES: nobody needs the view's contents any more.
 //
 // Version history: 1 appendAndSync, fallocate. 2 adds flock, funlock (stratadb took flock(2)
-// from fs-ext before). 3 adds readBlock, readBlockAsync.
+// from fs-ext before). 3 adds readBlock, readBlockAsync. 4 adds decommit.
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -35,13 +39,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "block_read.h"
 
-#define ABI_VERSION 3
+#define ABI_VERSION 4
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -273,6 +278,35 @@ static napi_value funlock_js(napi_env env, napi_callback_info info) {
   return flock_call(env, info, LOCK_UN);
 }
 
+// The memory of a pooled memtable (src/memtable/pool.ts) that V8 would free only after a major
+// collection: its pages go back to the kernel, its address range stays the buffer's. Only whole
+// pages strictly inside the view are touched, never an allocator's bytes around it.
+static napi_value decommit_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result;
+  napi_typedarray_type type;
+  size_t length, offset;
+  void* data;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  CHECK(napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, &offset));
+  size_t element = type == napi_uint8_array || type == napi_int8_array || type == napi_uint8_clamped_array ? 1
+                   : type == napi_int16_array || type == napi_uint16_array                              ? 2
+                   : type == napi_int32_array || type == napi_uint32_array || type == napi_float32_array ? 4
+                                                                                                          : 8;
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t begin = ((uintptr_t)data + page - 1) & ~(page - 1);
+  uintptr_t end = ((uintptr_t)data + length * element) & ~(page - 1);
+  double released = 0;
+  if (data != NULL && end > begin) {
+    if (madvise((void*)begin, end - begin, MADV_DONTNEED) != 0) {
+      napi_throw(env, errno_error(env, errno, "madvise"));
+      return NULL;
+    }
+    released = (double)(end - begin);
+  }
+  CHECK(napi_create_double(env, released, &result));
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn, version;
   CHECK(napi_create_int32(env, ABI_VERSION, &version));
@@ -289,5 +323,7 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "readBlock", fn));
   CHECK(napi_create_function(env, "readBlockAsync", NAPI_AUTO_LENGTH, read_block_async_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "readBlockAsync", fn));
+  CHECK(napi_create_function(env, "decommit", NAPI_AUTO_LENGTH, decommit_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "decommit", fn));
   return exports;
 }

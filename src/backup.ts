@@ -23,7 +23,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { corruption, invalidArgument, loadChecksum, NodeFileSystem, removeTree, StrataError, utf8, type FileSystem } from './base/index.js';
-import { readShardsFile, shardDirName } from './shard/index.js';
+import { readShardsFile, shardFolders } from './shard/index.js';
 
 export const BACKUP_FORMAT_VERSION = 1;
 const MAGIC_LINE = `stratadb-backup ${BACKUP_FORMAT_VERSION}`;
@@ -251,12 +251,12 @@ async function backupIds(fs: FileSystem, backupDir: string): Promise<number[]> {
 
 /** The files of the database (a checkpoint) in `dir`, as "/"-separated paths. */
 async function databaseFiles(fs: FileSystem, dir: string): Promise<string[]> {
-  const shards = await readShardsFile(fs, dir);
-  if (shards === undefined) return (await fs.readdir(dir)).filter((n) => n !== 'LOCK').sort();
+  const layout = await readShardsFile(fs, dir);
+  if (layout === undefined) return (await fs.readdir(dir)).filter((n) => n !== 'LOCK').sort();
   const out = ['SHARDS'];
-  for (let i = 0; i < shards; i++) {
-    const name = path.basename(shardDirName(dir, i));
-    for (const n of (await fs.readdir(shardDirName(dir, i))).sort()) if (n !== 'LOCK') out.push(`${name}/${n}`);
+  for (const folder of shardFolders(dir, layout)) {
+    const name = path.basename(folder);
+    for (const n of (await fs.readdir(folder)).sort()) if (n !== 'LOCK') out.push(`${name}/${n}`);
   }
   return out;
 }

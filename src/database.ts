@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { closedError, compareBytes, invalidArgument, ValueKind, type BatchEntry, type SeqNum } from './base/index.js';
 import { nativeStatus, type NativeStatus } from './base/native.js';
 import { resolveOptions, type EngineOptions, type Bounds, type Cursor, type ResolvedOptions } from './engine/index.js';
-import { ShardSet, type ChangeFeed, type Cut, type IngestPair, type ShardedStats } from './shard/index.js';
+import { MAX_SHARDS, ShardSet, type ChangeFeed, type Cut, type IngestPair, type ShardedStats } from './shard/index.js';
 import { writeIf } from './conditional-write.js';
 import { Codecs, decodeChanges, type DecodedBy, type DecodedChange, type EncodableBy, type Encoding } from './encoding.js';
 import {
@@ -58,8 +58,6 @@ export interface OpenOptions<KE extends Encoding = Encoding, VE extends Encoding
   /** How values are turned into bytes and back; as keyEncoding. */
   valueEncoding?: VE;
 }
-
-const MAX_SHARDS = 256;
 
 export interface ReadOptions {
   /** Read at this snapshot instead of at the latest published write. */

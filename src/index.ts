@@ -12,6 +12,7 @@ export {
   type Entry,
 } from './database.js';
 export { listBackups, restoreBackup, purgeOldBackups, type BackupInfo, type BackupResult, type BackupFile, type BackupToolOptions } from './backup.js';
+export { reshard, type ReshardOptions, type ReshardResult } from './reshard.js';
 export { Transaction, type TransactionOptions, type TransactionIteratorOptions } from './transaction.js';
 export { DatabaseIterator } from './iterator.js';
 export { compareTuples, type Codec, type Encoding, type EncodingName, type Tuple, type TupleElement, type DecodedChange } from './encoding.js';

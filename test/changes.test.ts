@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { open, StrataError, type Change, type Database } from '../src/index.js';
 import * as path from 'node:path';
 import { loadChecksum } from '../src/base/index.js';
-import { shardOf } from '../src/shard/router.js';
+import { Placement, shardOf } from '../src/shard/router.js';
 import { FaultInjectingFileSystem } from '../src/testing/index.js';
 import { Rng, withTempDir } from './helpers.js';
 
@@ -246,11 +246,13 @@ test('a feed over a database written before PrepareInOrder (golden v1-sharded) l
     const db = await open(dir);
     // Opening replayed the WAL the golden files left into a table; the WAL is retained.
     const since = BigInt(db.stats().changeRetention.oldestSequence);
+    // A version-1 SHARDS file: placed by xxh32 mod 2 (router.ts).
+    const v1 = new Placement(2, 'modulo', false);
     const across: Change[] = [];
-    for await (const c of db.changes({ since, live: false })) if (new Set(c.ops.map((o) => shardOf(o.key, 2))).size > 1) across.push(c);
+    for await (const c of db.changes({ since, live: false })) if (new Set(c.ops.map((o) => v1.shardOf(o.key))).size > 1) across.push(c);
     assert.is(across.length, 2, 'its two batches across shards (Prepare records of the first layout)');
     for (const c of across) {
-      const shardsOf = c.ops.map((o) => shardOf(o.key, 2));
+      const shardsOf = c.ops.map((o) => v1.shardOf(o.key));
       assert.equal(shardsOf, [...shardsOf].sort(), `change ${c.seq}: shard 0's operations, then shard 1's`);
     }
     await db.close();

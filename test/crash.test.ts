@@ -198,8 +198,8 @@ async function verify(dir: string, w: Workload, expected: Expected, what: string
       const key = k.toString('utf8');
       if (/^m\/\d$/.test(key)) continue;
       if (!v.equals(crashValue(key, w.maxExtraValueBytes))) throw new Error(`${what}: wrong value under ${key}: ${show(v, 40)}`);
-      const m = /^b\/(\d+\/\d+\/(\d+))\/(\d+)$/.exec(key);
-      if (m) {
+      const m = /^b\/(\d+\/\d+\/(\d+))\/(?:\{\d+\/\d+\/\d+\})?(\d+)$/.exec(key);
+      if (m && key === batchKey(m[1]!, Number(m[3]))) {
         assert.ok(Number(m[3]) < Number(m[2]), `${what}: batch key ${key} is within its batch`);
         batches.set(m[1]!, (batches.get(m[1]!) ?? 0) + 1);
       } else if (/^p\/\d+\/\d+$/.test(key)) {

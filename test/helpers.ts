@@ -353,6 +353,7 @@ export async function readAll(db: { iterator(o?: object): AsyncIterable<[Buffer,
 // Every key is written once, so what a key holds after a crash is exact:
 //   put key    "p/<round>/<id>"                 value crashValue(key)
 //   batch key  "b/<round>/<id>/<n>/<j>"  j < n   value crashValue(key); the n keys form one batch
+//              ("b/<round>/<id>/<n>/{<round>/<id>/<n>}<j>" for an even id: tagged, one shard)
 // Lines the child writes to stdout, each written (fs.writeSync) before its next operation:
 //   "R"                 the database is open
 //   "P <key>"           the put of <key> resolved
@@ -404,7 +405,11 @@ export function crashValue(key: string, maxExtraBytes: number): Buffer {
   return out;
 }
 
-export const batchKey = (batch: string, j: number) => `b/${batch}/${j}`;
+/**
+ * Key `j` of crash-workload batch `batch` ("<round>/<id>/<n>"). A batch of even id carries a
+ * hash tag of its own, "b/<batch>/{<batch>}<j>": its keys share a shard (a one-shard batch).
+ */
+export const batchKey = (batch: string, j: number) => `b/${batch}/${Number(batch.split('/')[1]) % 2 === 0 ? `{${batch}}` : ''}${j}`;
 
 /**
  * Options of a crash-test database: with small memtables, small levels and files too, so that

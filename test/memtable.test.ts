@@ -561,4 +561,44 @@ test('release() of a memtable still taking writes is refused; the pool keeps at 
   assert.throws(() => new Memtable({ pool, arenaChunkBytes: 8192 }), (err: unknown) => err instanceof StrataError && err.code === 'INVALID_ARGUMENT');
 });
 
+test('an empty memtable holds no arena chunk; an empty entry still gets one', () => {
+  const pool = new MemtablePool(4096, 1 << 22);
+  pool.give([new Uint8Array(new SharedArrayBuffer(4096))], undefined);
+  const mem = new Memtable({ pool });
+  assert.is(pool.bytes, 4096, 'no chunk taken before the first add');
+  assert.is(mem.approximateBytes, new Memtable({}).approximateBytes);
+  mem.add(1, ValueKind.Put, new Uint8Array(0), new Uint8Array(0));
+  assert.is(pool.bytes, 0, 'the first add took the chunk');
+  const got = mem.get(new Uint8Array(0), 1);
+  assert.ok(got !== undefined && got.value.length === 0);
+});
+
+test('allocatedBytes grows with the data and is 0 once released; the pool then holds it', () => {
+  const pool = new MemtablePool(4096, 1 << 24);
+  const mem = new Memtable({ pool });
+  const empty = mem.allocatedBytes;
+  const half = filledMemtable({ pool }, 1000, 5);
+  const full = filledMemtable({ pool }, 4000, 6);
+  assert.ok(empty < half.allocatedBytes && half.allocatedBytes < full.allocatedBytes, `${empty} < ${half.allocatedBytes} < ${full.allocatedBytes}`);
+  assert.ok(full.allocatedBytes >= full.approximateBytes, 'allocated covers what is in use');
+  const before = pool.bytes;
+  const held = full.allocatedBytes;
+  full.markImmutable();
+  full.release();
+  assert.is(full.allocatedBytes, 0);
+  assert.is(pool.bytes - before, held, 'the pool holds what the memtable held');
+});
+
+test('a memtable reserved for its budget never grows its node array (no old array left in the pool)', () => {
+  const grown = new MemtablePool(4096, 1 << 26);
+  filledMemtable({ pool: grown }, 20_000, 7);
+  assert.ok(grown.bytes > 0, 'without a reservation, growth leaves old node arrays in the pool');
+  const reserved = new MemtablePool(4096, 1 << 26);
+  const mem = filledMemtable({ pool: reserved, expectedBytes: 8 << 20 }, 20_000, 7);
+  assert.is(reserved.bytes, 0);
+  assert.ok(mem.approximateBytes < 8 << 20);
+  // The reservation is not counted as memory held: only what was written.
+  assert.ok(mem.allocatedBytes < 4 << 20, `${mem.allocatedBytes} bytes`);
+});
+
 test.run();

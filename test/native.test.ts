@@ -315,4 +315,18 @@ function withTempDirSync(body: (dir: string) => void): void {
   }
 }
 
+test('decommit() takes a buffer\'s pages out of the resident set; they read as zeros after', () => {
+  if (native.decommit === undefined) return;
+  const rss = () => process.memoryUsage.rss();
+  const chunk = new Uint8Array(new SharedArrayBuffer(64 << 20));
+  chunk.fill(0x5a);
+  const before = rss();
+  const released = native.decommit(chunk);
+  assert.ok(released >= (64 << 20) - 8192, `${released} bytes released`);
+  assert.ok(before - rss() >= 48 << 20, `resident memory fell by ${((before - rss()) / 2 ** 20).toFixed(0)} MiB`);
+  // Whole pages inside the buffer are zero now; a partial page at either end keeps its bytes.
+  assert.is(chunk[chunk.length >>> 1], 0);
+  assert.is(native.decommit(new Uint8Array(100)), 0, 'a view smaller than a page releases nothing');
+});
+
 test.run();

@@ -29,7 +29,7 @@ const long = args.includes('--long');
 const filters = args.filter((a) => a !== '--long');
 const FALLBACK_WORDS = ['wal', 'fault', 'crash', 'sweep', 'recovery', 'compaction', 'native', 'shard', 'lock.', 'sstable', 'reads'];
 /** The files whose size variables QUICK_SIZES turns down; --long runs them at their defaults. */
-const SIZED_WORDS = ['crash', 'sweep', 'shard-power', 'model', 'fuzz', 'soak'];
+const SIZED_WORDS = ['crash', 'sweep', 'shard-power', 'model', 'fuzz', 'soak', 'reshard'];
 const QUICK_SIZES = {
   STRATA_CRASH_ROUNDS: '2',
   STRATA_SWEEP_MAX: '40',
@@ -37,6 +37,7 @@ const QUICK_SIZES = {
   STRATA_MODEL_SEEDS: '1',
   FUZZ_SEEDS: '1',
   SOAK_SECONDS: '3',
+  STRATA_RESHARD_STRIDE: '6',
 };
 /** Slowest first (as measured), so that the last file to finish is a short one. */
 const SLOW_WORDS = ['.long.', 'level.', 'soak', 'sweep', 'crash', 'model', 'fuzz', 'overlap', 'recovery', 'shard-power', 'compaction.', 'fault-corruption', 'sstable.'];

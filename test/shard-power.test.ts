@@ -55,8 +55,10 @@ async function workload(first: Database, reopen: () => Promise<Database>, rng: R
       const sync = rng.chance(1 / 3);
       const id = `${burst}.${i}`;
       if (rng.chance(0.6)) {
-        const keys = Array.from({ length: rng.range(2, 6) }, (_, j) => `b/${id}/${j}`);
-        issued.batches.set(id, keys);
+        // Every third batch tagged: its keys share a shard, a one-shard batch.
+        const bid = i % 3 === 2 ? `{${id}}` : id;
+        const keys = Array.from({ length: rng.range(2, 6) }, (_, j) => `b/${bid}/${j}`);
+        issued.batches.set(bid, keys);
         const done = db.batch(keys.map((key) => ({ type: 'put' as const, key, value: valueOf(key) })), { sync });
         writes.push(done.then(() => void (sync && keys.forEach((k) => issued.synced.add(k)))));
       } else {

@@ -112,11 +112,11 @@ test('bad shard counts are INVALID_ARGUMENT; a damaged SHARDS file or a lost sha
 
     // A SHARDS file of a newer format, checksum intact: refused by version, not as damage.
     bytes[12] = 2;
-    bytes.writeUInt32LE(2, 8);
-    bytes.writeUInt32LE(xxh32(bytes.subarray(0, 16)), 16);
+    bytes.writeUInt32LE(3, 8);
+    bytes.writeUInt32LE(xxh32(bytes.subarray(0, bytes.length - 4)), bytes.length - 4);
     fs.writeFileSync(file, bytes);
-    const newer = await expectCode(() => open(damaged), 'NOT_SUPPORTED', 'a SHARDS file of format v2');
-    assert.match(newer.message, /SHARDS format v2/);
+    const newer = await expectCode(() => open(damaged), 'NOT_SUPPORTED', 'a SHARDS file of format v3');
+    assert.match(newer.message, /SHARDS format v3/);
 
     const lost = path.join(dir, 'lost');
     db = await open(lost, { shards: 3 });

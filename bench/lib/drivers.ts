@@ -46,6 +46,14 @@
 //                     the same reads again; then the same reads on a second database that only
 //                     ever held the upper half (loaded and compacted the same way). Figures in
 //                     JobResult.phases; the one operation is the clear.
+//   sustained         Job.ops random puts (each key once, as fillrandom; --sustained-num, 2M by
+//                     default, 20M for the full run) into an empty database, then compact (the
+//                     whole key space, Store.compact): a fill long enough to meet compaction.
+//                     ops/s is the fill's; JobResult.phases holds the fill's rate in each tenth
+//                     of the puts, the longest stall (the longest time between two consecutive
+//                     put completions), the compaction's time and the resident memory sampled
+//                     every RSS_SAMPLE_MS (its peak; getrusage's maxRSS is peakRssBytes). Write
+//                     amplification covers fill, compaction and close, as for every workload.
 //   ttl               num puts with a ttl of TTL_MS (Store.putWithTtl, batches of 1,000 in
 //                     flight), the directory's size, a wait until they expired, compact: the
 //                     size after (JobResult.phases)
@@ -77,6 +85,8 @@ const LARGE_SIZES_MIB = [1, 2, 4, 8, 16, 32, 64];
 /** The ttl workload's time-to-live. */
 export const TTL_MS = 1000;
 const TURN_EVERY = 100;
+/** sustained: how often resident memory is sampled. */
+const RSS_SAMPLE_MS = 100;
 /** clearrange: how long automatic compactions get to return the cleared bytes before compact(). */
 const RECLAIM_WAIT_MS = 10_000;
 
@@ -736,6 +746,50 @@ function ttl(job: Job): Driver {
   };
 }
 
+function sustained(job: Job): Driver {
+  const order = permutation(job.ops, randomFor(job.seed, job.workload, 'keys'));
+  const values = new ValueSource(job.valueBytes, randomFor(job.seed, job.workload, 'values'));
+  return {
+    async setup(store) {
+      if (store.compact === undefined) throw new Error(`${store.name} has no compaction in this bench`);
+    },
+    async run(ctx) {
+      const { store } = ctx;
+      const tenth = Math.max(1, Math.floor(job.ops / 10));
+      const tenthEnds: number[] = [];
+      let completed = 0;
+      let longestStallMs = 0;
+      let peakRss = process.memoryUsage.rss();
+      const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), RSS_SAMPLE_MS);
+      const started = performance.now();
+      let last = started;
+      let ops: number;
+      let fillMs: number;
+      let compactMs: number;
+      try {
+        ops = await inFlightLoops(job.ops, job.inFlight, ctx, deadlineOf(job), async (i) => {
+          await store.put(makeKey(order[i]!), values.next(), false);
+          const now = performance.now();
+          if (now - last > longestStallMs) longestStallMs = now - last;
+          last = now;
+          if (++completed % tenth === 0 && tenthEnds.length < 10) tenthEnds.push(now);
+        });
+        fillMs = performance.now() - started;
+        const t = performance.now();
+        await store.compact!();
+        compactMs = performance.now() - t;
+      } finally {
+        clearInterval(sampler);
+      }
+      peakRss = Math.max(peakRss, process.memoryUsage.rss());
+      const phases: Record<string, number> = { fillMs, compactMs, longestStallMs, peakRssSampledBytes: peakRss };
+      tenthEnds.forEach((end, i) => (phases[`tenth${i + 1}PutsPerSec`] = (tenth * 1000) / (end - (i === 0 ? started : tenthEnds[i - 1]!))));
+      const bytes = ops * (KEY_BYTES + job.valueBytes);
+      return { ops, latencyPer: 'operation', userBytes: bytes, userWriteBytes: bytes, opsPerSec: (ops * 1000) / fillMs, phases };
+    },
+  };
+}
+
 /** Builds the inputs of `job` (key orders, values) before the store opens. */
 export function prepareDriver(job: Job): Driver {
   switch (job.workload) {
@@ -781,6 +835,8 @@ export function prepareDriver(job: Job): Driver {
       return clearrange(job);
     case 'ttl':
       return ttl(job);
+    case 'sustained':
+      return sustained(job);
     default:
       throw new Error(`no driver for workload ${job.workload}`);
   }

@@ -23,16 +23,20 @@ export const WORKLOAD_NAMES = [
   'changes',
   'clearrange',
   'ttl',
+  'sustained',
 ] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
 const DEFAULT_READS = 200_000;
+const DEFAULT_SUSTAINED = 2_000_000;
 
 export interface BenchOptions {
   /** Operations of each write workload; keys in the database the reads run on. */
   num: number;
   /** Operations of readrandom, seekrandom, readwhilewriting, deleterandom and getloop. */
   reads: number;
+  /** Puts of the sustained workload (the issue's full run: 20M). */
+  sustainedNum: number;
   /** Operations of fillsync per writer count; undefined: num/1000 for 1 writer, num/100 for more. */
   syncOps: number | undefined;
   valueBytes: number;
@@ -61,6 +65,8 @@ export const USAGE = `stratadb bench: db_bench's workloads on stratadb and its p
   --num N            puts of each write workload, and keys of the database reads run on (1000000)
   --reads N          operations of readrandom, seekrandom, readwhilewriting, deleterandom and
                      getloop (200000, or --num if smaller)
+  --sustained-num N  puts of the sustained workload, before its compactRange (2000000; the full
+                     run: 20000000); sustained always runs whole (no --max-seconds)
   --value-size N     value bytes (100); keys are 16 bytes
   --in-flight N      operations in flight, for every workload but fillsync and fillbatch (256)
   --writers LIST     writers in flight for fillsync, one run each (1,64)
@@ -103,6 +109,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     options: {
       num: { type: 'string' },
       reads: { type: 'string' },
+      'sustained-num': { type: 'string' },
       'value-size': { type: 'string' },
       'in-flight': { type: 'string' },
       writers: { type: 'string' },
@@ -125,6 +132,7 @@ export function parseOptions(argv: string[]): BenchOptions {
   return {
     num,
     reads: positiveInt('reads', values.reads, Math.min(num, DEFAULT_READS)),
+    sustainedNum: positiveInt('sustained-num', values['sustained-num'], DEFAULT_SUSTAINED),
     syncOps: values['sync-ops'] === undefined ? undefined : positiveInt('sync-ops', values['sync-ops'], 1),
     valueBytes: positiveInt('value-size', values['value-size'], 100),
     inFlight: positiveInt('in-flight', values['in-flight'], 256),

@@ -48,6 +48,7 @@ const EXECUTION_ORDER: readonly WorkloadName[] = [
   'changes',
   'clearrange',
   'ttl',
+  'sustained',
 ];
 
 /** Tables list workloads in the order options.ts declares them. */
@@ -74,6 +75,7 @@ const TITLES: Record<WorkloadName, string> = {
   transfer: `two-key read-modify-write transactions between ${TRANSFER_ACCOUNTS.toLocaleString('en-US')} accounts, ${TRANSFER_IN_FLIGHT} in flight`,
   clearrange: 'clear half of num keys in one call; reads over the whole key space before and after compactRange, against a database that never held the cleared keys',
   ttl: `fill num keys with a ${TTL_MS / 1000}-second ttl, wait for them to expire, compactRange: the space returned`,
+  sustained: 'random puts, each key once (--sustained-num), then compactRange: the put rate per tenth, the longest stall, the compaction, memory',
 };
 
 export function syncOpsFor(options: BenchOptions, writers: number): number {
@@ -144,6 +146,9 @@ export function planWorkloads(options: BenchOptions): PlannedWorkload[] {
       case 'ttl':
         if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: options.num, inFlight: 64 });
         break;
+      case 'sustained':
+        if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: options.sustainedNum, effect: 'adds' });
+        break;
     }
   }
   return plan;
@@ -174,7 +179,9 @@ export function jobFor(p: PlannedWorkload, store: Job['store'], dir: string, opt
     fillOps: options.num,
     effect: p.effect,
     setup: p.setup,
-    maxSeconds: options.maxSeconds,
+    // A sustained fill cut short would compare its compaction and write amplification with
+    // another store's over a different amount of data: it always runs whole.
+    maxSeconds: p.workload === 'sustained' ? 0 : options.maxSeconds,
     shards: options.shards,
     seed: options.seed,
     reads: options.reads,

@@ -23,6 +23,7 @@ export interface RunResults {
   ratios: { id: string; peer: StoreName; stratadbOverPeer: number }[];
   targets: TargetCheck[];
   feedTargets: FeedTargetCheck[];
+  sustainedTargets: FeedTargetCheck[];
 }
 
 export interface FeedTargetCheck {
@@ -89,6 +90,41 @@ export function feedTargets(results: readonly JobResult[]): FeedTargetCheck[] {
       : [{ target: 'the same by main-thread CPU per put (less noisy)', value: `${f.cpuCostPercent.toFixed(1)}%`, met: f.cpuCostPercent < 15 }]),
     { target: 'lag p99 below 5 ms (durable: false)', value: `${f.lagP99Ms.toFixed(2)} ms`, met: f.lagP99Ms < 5 },
   ];
+}
+
+/**
+ * The targets of issue 19 (sustained writes, memory) against RocksDB: the sustained fill's rate,
+ * its compactRange time, write amplification and longest stall; peak RSS (getrusage maxRSS) in
+ * fillrandom and sustained.
+ */
+export function sustainedTargets(results: readonly JobResult[]): FeedTargetCheck[] {
+  const out: FeedTargetCheck[] = [];
+  const ours = findResult(results, 'stratadb', 'sustained');
+  const rocks = findResult(results, 'rocksdb', 'sustained');
+  const x = (v: number) => `${v.toFixed(2)}×`;
+  if (ours !== undefined && rocks !== undefined) {
+    const compact = (r: JobResult) => r.phases?.['compactMs'] ?? 0;
+    const put = ours.opsPerSec / rocks.opsPerSec;
+    out.push({ target: 'sustained: put rate over the fill at least 1.5× RocksDB', value: x(put), met: put >= 1.5 });
+    const c = compact(ours) / Math.max(1e-9, compact(rocks));
+    out.push({ target: 'sustained: compactRange time at most 1.5× RocksDB', value: x(c), met: c <= 1.5 });
+    if (ours.writeAmplification !== null && rocks.writeAmplification !== null) {
+      const wa = ours.writeAmplification / rocks.writeAmplification;
+      out.push({ target: 'sustained: write amplification at most 1.2× RocksDB', value: x(wa), met: wa <= 1.2 });
+    }
+  }
+  if (ours !== undefined) {
+    const stall = ours.phases?.['longestStallMs'] ?? 0;
+    out.push({ target: 'sustained: no stall longer than 200 ms', value: `${stall.toFixed(0)} ms`, met: stall <= 200 });
+  }
+  for (const id of ['fillrandom', 'sustained']) {
+    const a = findResult(results, 'stratadb', id);
+    const b = findResult(results, 'rocksdb', id);
+    if (a === undefined || b === undefined) continue;
+    const rss = a.peakRssBytes / b.peakRssBytes;
+    out.push({ target: `${id}: peak RSS at most 1.2× RocksDB`, value: `${x(rss)} (${(a.peakRssBytes / 1e6).toFixed(0)} MB against ${(b.peakRssBytes / 1e6).toFixed(0)} MB)`, met: rss <= 1.2 });
+  }
+  return out;
 }
 
 export function checkTargets(results: readonly JobResult[]): TargetCheck[] {

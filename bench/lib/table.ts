@@ -131,6 +131,27 @@ export function eventLoopTable(workloads: readonly PlannedWorkload[], stores: re
   return reads.length === 0 ? '' : layout(rows);
 }
 
+/** sustained: per store, the fill's rate overall and per tenth, the longest stall, the compaction, WA and memory. */
+export function sustainedTable(stores: readonly StoreInfo[], results: readonly JobResult[]): string {
+  const rows = [['store', 'puts/s', 'per tenth of the fill (k puts/s)', 'longest stall', 'compactRange', 'WA', 'peak RSS MB (sampled)']];
+  for (const s of stores) {
+    const r = findResult(results, s.name, 'sustained');
+    const p = r?.phases;
+    if (r === undefined || p === undefined) continue;
+    const tenths = Array.from({ length: 10 }, (_, i) => p[`tenth${i + 1}PutsPerSec`]).map((v) => (v === undefined ? '-' : (v / 1000).toFixed(0)));
+    rows.push([
+      s.label,
+      formatCount(r.opsPerSec) + (r.ops < r.plannedOps ? '*' : ''),
+      tenths.join(' '),
+      formatMicros((p['longestStallMs'] ?? 0) * 1000),
+      `${((p['compactMs'] ?? 0) / 1000).toFixed(1)} s`,
+      amp(r.writeAmplification),
+      `${formatMB(r.peakRssBytes)} (${formatMB(p['peakRssSampledBytes'] ?? 0)})`,
+    ]);
+  }
+  return rows.length === 1 ? '' : layout(rows);
+}
+
 export function targetsTable(checks: readonly TargetCheck[]): string {
   const rows = [['workload', 'target (stratadb ÷ peer)', 'measured', '']];
   for (const c of checks) {

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 
 /** The version of the addon's exports this loader speaks; native/stratadb_io.c's ABI_VERSION. */
-const ABI_VERSION = 3;
+const ABI_VERSION = 4;
 const ADDON_PATH = '../../../build/Release/stratadb_io.node';
 /** Written by scripts/install.js when node-gyp failed: why, then the build's output. */
 const INSTALL_FAILED_LOG = new URL('../../../build/install-failed.log', import.meta.url);
@@ -35,10 +35,16 @@ export interface NativeCalls {
   readBlock(fd: number, offset: number, size: number, noneCode: number, lz4Code: number, maxContents: number): Buffer | string;
   /** readBlock as one job on libuv's thread pool (blocks of megabytes). */
   readBlockAsync(fd: number, offset: number, size: number, noneCode: number, lz4Code: number, maxContents: number): Promise<Buffer | string>;
+  /**
+   * madvise(2) MADV_DONTNEED of the whole pages inside `view`'s memory: they leave the resident
+   * set at once and read as zeros when next touched (the memtable pool's idle memory). Returns
+   * the bytes released. REQUIRES: nothing needs the contents any more.
+   */
+  decommit(view: Uint8Array | Int32Array): number;
 }
 
 export type NativeCallName = keyof NativeCalls;
-export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync'];
+export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'decommit'];
 
 /** What runs instead of each native call, and what that costs. */
 export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
@@ -52,6 +58,7 @@ export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
   readBlock: 'a table block read on a block-cache miss is a readSync, an xxh32 in WebAssembly and an LZ4 decompression through lz4-napi: several crossings instead of one',
   readBlockAsync:
     "a block of megabytes read by get() is read and decompressed on the thread pool (fs.read, lz4-napi's uncompress) but checksummed on the main thread in 1 MiB slices, and lz4-napi's buffers are not counted by the garbage collector (more memory held)",
+  decommit: 'the memory of flushed memtables stays resident in the memtable pool until the next memtables reuse it (up to 2 × memtableBytes per shard more resident memory between fills)',
 };
 
 export interface NativeIoStatus {

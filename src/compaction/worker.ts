@@ -2,6 +2,7 @@
 // BackgroundPool, pool.ts, from the compiled worker.js). It answers each JobRequest with one JobReply and holds no state between jobs:
 // the xxh32 instance that loadChecksum() sets up is a pure function.
 
+import { getHeapStatistics } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
 import { loadChecksum, NodeFileSystem } from '../base/index.js';
 import { encodeWorkerError, runJob, type JobReply, type JobRequest } from './pool.js';
@@ -15,7 +16,7 @@ port.on('message', (request: JobRequest) => {
       port.postMessage(reply);
     } catch (err) {
       // A result that cannot be cloned is a bug here; say so rather than die without a word.
-      port.postMessage({ id: request.id, error: encodeWorkerError(err) } satisfies JobReply);
+      port.postMessage({ id: request.id, heapBytes: reply.heapBytes, error: encodeWorkerError(err) } satisfies JobReply);
     }
   });
 });
@@ -24,8 +25,9 @@ async function answer({ id, job }: JobRequest): Promise<JobReply> {
   try {
     // Resolves at once after the first job.
     await loadChecksum();
-    return { id, result: await runJob(job, new NodeFileSystem()) };
+    const result = await runJob(job, new NodeFileSystem());
+    return { id, heapBytes: getHeapStatistics().total_heap_size, result };
   } catch (err) {
-    return { id, error: encodeWorkerError(err) };
+    return { id, heapBytes: getHeapStatistics().total_heap_size, error: encodeWorkerError(err) };
   }
 }

@@ -77,6 +77,11 @@ export class ChangeRing {
     this.#commits.clear();
   }
 
+  /** Bytes of the groups held (stats' memory figures). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   /** Groups held (tests). */
   get size(): number {
     return this.#groups.length - this.#head;

@@ -10,7 +10,7 @@
 // what its operator makes of the operands down to the next Put or Delete, as seen by those
 // rules (MergeCollector, merge-chain.ts), in either direction.
 
-import { compareBytes, liveValue, ValueKind, type InternalIterator, type MergeOperator, type RangeTombstoneSet, type SeqNum } from '../base/index.js';
+import { compareBytes, expiresAt, liveValue, ValueKind, type InternalIterator, type MergeOperator, type RangeTombstoneSet, type SeqNum } from '../base/index.js';
 import { MergeCollector } from './merge-chain.js';
 
 /** What, besides its sequence number, decides what an iterator sees. */
@@ -56,6 +56,9 @@ export class DbIterator implements Cursor {
   readonly #merges: boolean;
   /** The bytes of the version #see() last looked at, as a read sees them. */
   #seen: Uint8Array = EMPTY;
+  /** When the put #see() last looked at expires (ms since the epoch), if it does. */
+  #seenExpiry: number | undefined;
+  #expiresAtMs: number | undefined;
   #started = false;
   #done = false;
   #closed = false;
@@ -99,6 +102,14 @@ export class DbIterator implements Cursor {
     return entry;
   }
 
+  /**
+   * When the value next() last returned expires (ms since the epoch), or undefined when it does
+   * not: that of its put, or for merge operands that of the put they apply to. Forward only.
+   */
+  get expiresAtMs(): number | undefined {
+    return this.#expiresAtMs;
+  }
+
   /** Idempotent. */
   close(): void {
     if (this.#closed) return;
@@ -124,6 +135,7 @@ export class DbIterator implements Cursor {
    */
   #see(key: Uint8Array, seq: SeqNum, kind: ValueKind, value: Uint8Array): ValueKind {
     this.#seen = EMPTY;
+    this.#seenExpiry = undefined;
     if (kind === ValueKind.Delete || this.#rangeTombstones.hides(key, seq, this.#seq)) return ValueKind.Delete;
     if (kind === ValueKind.Merge) {
       this.#seen = value;
@@ -132,6 +144,7 @@ export class DbIterator implements Cursor {
     const live = liveValue(kind, value, this.#nowMs);
     if (live === undefined) return ValueKind.Delete;
     this.#seen = live;
+    if (kind === ValueKind.PutWithExpiry) this.#seenExpiry = expiresAt(value);
     return ValueKind.Put;
   }
 
@@ -149,12 +162,15 @@ export class DbIterator implements Cursor {
       let decided = false;
       let merging = false;
       let chained = false;
+      let expiry: number | undefined;
       while (it.valid() && compareBytes(it.key(), key) === 0) {
         if (merging) {
           merging = !this.#chain.addOlder(this.#see(key, it.seq(), it.kind(), it.value()), this.#seen);
+          if (!merging) expiry = this.#seenExpiry;
         } else if (!decided && it.seq() <= this.#seq) {
           decided = true;
           const kind = this.#see(key, it.seq(), it.kind(), it.value());
+          expiry = this.#seenExpiry;
           if (kind === ValueKind.Put && !skip) found = Buffer.from(this.#seen);
           else if (kind === ValueKind.Merge && !skip) {
             this.#chain.reset();
@@ -164,7 +180,10 @@ export class DbIterator implements Cursor {
         it.next();
       }
       if (chained) found = this.#chain.resolveNewestFirst(key);
-      if (found !== undefined) return [key, found];
+      if (found !== undefined) {
+        this.#expiresAtMs = expiry;
+        return [key, found];
+      }
     }
     return undefined;
   }

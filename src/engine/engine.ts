@@ -131,6 +131,34 @@ export interface EngineStats {
   blockCache: { hits: number; misses: number; usedBytes: number };
   openTables: number;
   liveSnapshots: number;
+  /** Memory by consumer; an engine's own has no workers (the pool is the database's). */
+  memory: MemoryStats;
+}
+
+/**
+ * Memory by consumer, in bytes (stats().memory). What the engine holds in typed arrays and
+ * buffers, counted where it is allocated; not the process's resident size, which adds Node
+ * itself, the JavaScript heap and the allocator's slack (the README's memory bound).
+ */
+export interface MemoryStats {
+  /** The active and immutable memtables: arena chunks and node arrays, spare capacity included. */
+  memtableBytes: number;
+  /**
+   * Memory of flushed memtables kept for the next ones and still resident (src/memtable/pool.ts):
+   * with the native addon the pool gives its pages back to the kernel, and this is about 0.
+   */
+  memtablePoolBytes: number;
+  /** Decompressed data blocks in the block cache. */
+  blockCacheBytes: number;
+  /** Index and filter blocks of the open tables (kept for as long as a table is open). */
+  indexAndFilterBytes: number;
+  /** Commit groups held for live change feeds (src/engine/change-ring.ts); 0 with no feed open. */
+  changeRingBytes: number;
+  /** Worker threads running now, and the JavaScript heaps they reported after their last job. */
+  workerThreads: number;
+  workerHeapBytes: number;
+  /** The sum of the byte figures above. */
+  totalBytes: number;
 }
 
 /** What a sharded database shares with, and asks of, each shard's engine. */
@@ -250,7 +278,7 @@ export class Engine {
     this.#versions = versions;
     this.#wals = wals;
     this.#memPool = new MemtablePool(1 << 20, 2 * options.memtableBytes);
-    this.#mem = new Memtable({ pool: this.#memPool });
+    this.#mem = new Memtable({ pool: this.#memPool, expectedBytes: this.#options.memtableBytes });
     this.#blockCache = options.blockCacheBytes > 0 ? new BlockCache(options.blockCacheBytes) : undefined;
     this.#tableCache = new TableCache(options.fs, (n) => tableFileName(dir, n), {
       maxOpenFiles: options.maxOpenFiles,
@@ -291,7 +319,7 @@ export class Engine {
         failWrites: (err) => this.#setBackgroundError('write', err),
       });
     this.#ownsPool = hooks.pool === undefined;
-    this.#pool = hooks.pool ?? new BackgroundPool({ workers: options.compactionWorkers });
+    this.#pool = hooks.pool ?? new BackgroundPool({ workers: options.compactionWorkers, heapLimitBytes: options.compactionWorkerHeapBytes });
     // An estimate: a table that fails to open counts nothing here, and the compaction or read
     // that needs its bytes reports the failure.
     const coveredBytes = (version: Version, level: number, file: TableMeta) => {
@@ -755,7 +783,21 @@ export class Engine {
       },
       openTables: this.#tableCache.openFiles,
       liveSnapshots: this.#snapshots.size,
+      memory: this.#memory(),
     };
+  }
+
+  #memory(): MemoryStats {
+    const memory = {
+      memtableBytes: this.#mem.allocatedBytes + this.#imms.reduce((n, i) => n + i.mem.allocatedBytes, 0),
+      memtablePoolBytes: this.#memPool.residentBytes,
+      blockCacheBytes: this.#blockCache?.usedBytes ?? 0,
+      indexAndFilterBytes: this.#tableCache.indexAndFilterBytes,
+      changeRingBytes: this.changeLog.ring.bytes,
+      workerThreads: 0,
+      workerHeapBytes: 0,
+    };
+    return { ...memory, totalBytes: memoryTotal(memory) };
   }
 
   /**
@@ -834,7 +876,7 @@ export class Engine {
     const walNumber = await this.#wals.rotate(this.#versions.newFileNumber());
     this.#mem.markImmutable();
     this.#imms.push({ mem: this.#mem, walNumber });
-    this.#mem = new Memtable({ pool: this.#memPool });
+    this.#mem = new Memtable({ pool: this.#memPool, expectedBytes: this.#options.memtableBytes });
     this.#scheduleFlush();
   }
 
@@ -1013,4 +1055,9 @@ export class Engine {
     for (const file of obsolete) await fs.unlink(file);
   }
 
+}
+
+/** The sum of a MemoryStats' byte figures. */
+export function memoryTotal(m: Omit<MemoryStats, 'totalBytes'>): number {
+  return m.memtableBytes + m.memtablePoolBytes + m.blockCacheBytes + m.indexAndFilterBytes + m.changeRingBytes + m.workerHeapBytes;
 }

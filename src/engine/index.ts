@@ -1,5 +1,5 @@
 // src/engine: one shard's engine. Other folders import from here only.
-export { Engine, type EngineStats } from './engine.js';
+export { Engine, memoryTotal, type EngineStats, type MemoryStats } from './engine.js';
 export { DbIterator, type Bounds, type Cursor } from './db-iterator.js';
 export { OPTION_NAMES, resolveOptions, type EngineOptions, type ResolvedOptions, type WalRecoveryMode } from './options.js';
 export { SequenceClock } from './sequence-clock.js';

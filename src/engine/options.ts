@@ -185,6 +185,13 @@ const OPTIONS = {
    */
   compactionWorkers: integer(() => Math.min(4, Math.max(2, os.availableParallelism() - 1)), 0, 64),
   /**
+   * Cap of each worker thread's JavaScript heap (V8's old generation), in bytes, rounded up to
+   * whole MiB. A flush or compaction whose thread reaches it fails with IO_ERROR (errno ENOMEM),
+   * and writes stop as after any background failure; nothing written is lost. Jobs keep their
+   * data in buffers outside this heap, and use a few MiB of it. Default 64 MiB.
+   */
+  compactionWorkerHeapBytes: integer(64 * MiB, 1 * MiB, 64 * GiB),
+  /**
    * How much WAL each shard keeps past its flush for the change feed (db.changes()), besides
    * what open feeds are reading: the newest released logs, while together they are at most
    * `bytes` (default 64 MiB: about one default memtable of writes) and each was released at
@@ -217,6 +224,13 @@ const OPTIONS = {
    * tests inject their own.
    */
   clock: wallClock,
+  /**
+   * Whether a new sharded database places keys by their hash tags (src/shard/router.ts): a key
+   * holding `{tag}` (at least one byte between the first "{" and the next "}") is placed by the
+   * tag's bytes alone, so keys of one tag share a shard. Recorded when the database is created
+   * (and by a reshard); an existing database keeps what it recorded. Default true.
+   */
+  hashTags: boolean(true),
   /** Called for every byte range that salvage skipped. */
   onRecoverySkip: callback<(file: string, offset: number, bytes: number, reason: string) => void>(),
   /** The file system; the real one by default. Tests inject faults through it. */

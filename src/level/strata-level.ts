@@ -43,6 +43,7 @@ export type StrataLevelOptions<K, V> = AbstractDatabaseOptions<K, V> & EngineOpe
 // ways, so a new engine option fails the build here until it is added.
 const ENGINE_OPTIONS: { readonly [K in keyof Required<EngineOpenOptions>]: true } = {
   shards: true,
+  hashTags: true,
   changeRetention: true,
   conflictTrackingBytes: true,
   mergeOperator: true,
@@ -65,6 +66,7 @@ const ENGINE_OPTIONS: { readonly [K in keyof Required<EngineOpenOptions>]: true 
   levelMultiplier: true,
   targetFileBytes: true,
   compactionWorkers: true,
+  compactionWorkerHeapBytes: true,
   onRecoverySkip: true,
   ttl: true,
   clock: true,

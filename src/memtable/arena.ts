@@ -13,6 +13,11 @@
 import { invariant } from '../base/index.js';
 import type { MemtablePool } from './pool.js';
 
+/** #currentId of an arena that is a read-only view of another's chunks. */
+const VIEW = -1;
+/** #currentId before the first chunk (or only dedicated chunks) was allocated. */
+const NO_CHUNK_YET = -2;
+
 export class Arena {
   readonly chunkBytes: number;
   /** Every chunk allocated so far; a chunk's id is its index here. */
@@ -24,6 +29,7 @@ export class Arena {
   #current: Uint8Array;
   #currentId: number;
   readonly #pool: MemtablePool | undefined;
+  /** Bytes handed out of the current chunk (more than chunkBytes while there is none yet, so that even an empty allocation takes one). */
   #used = 0;
   /** Bytes of chunks no longer current (their unused tails included) and of dedicated chunks. */
   #retiredBytes = 0;
@@ -38,12 +44,15 @@ export class Arena {
     if (chunks !== undefined) {
       this.chunks.push(...chunks);
       this.#current = new Uint8Array(0);
-      this.#currentId = -1;
+      this.#currentId = VIEW;
       return;
     }
     invariant(pool === undefined || pool.chunkBytes === chunkBytes, 'a pool hands out chunks of the arena\'s size');
-    this.#current = this.#newChunk();
-    this.#currentId = this.chunks.push(this.#current) - 1;
+    // The first chunk comes with the first allocate(): an empty memtable (a shard that takes
+    // no writes, the memtable after a flush on close) holds no chunk.
+    this.#current = new Uint8Array(0);
+    this.#currentId = NO_CHUNK_YET;
+    this.#used = chunkBytes + 1;
   }
 
   /**
@@ -51,7 +60,7 @@ export class Arena {
    * `this.chunkId` and `this.offset`.
    */
   allocate(length: number): Uint8Array {
-    invariant(this.#currentId >= 0, 'allocate() on a view of another arena');
+    invariant(this.#currentId !== VIEW, 'allocate() on a view of another arena');
     if (length <= this.chunkBytes - this.#used) {
       this.chunkId = this.#currentId;
       this.offset = this.#used;
@@ -65,7 +74,7 @@ export class Arena {
       this.#retiredBytes += length;
       return own;
     }
-    this.#retiredBytes += this.chunkBytes;
+    if (this.#currentId !== NO_CHUNK_YET) this.#retiredBytes += this.chunkBytes;
     this.#current = this.#newChunk();
     this.#currentId = this.chunks.push(this.#current) - 1;
     invariant(this.#currentId < 0x7fff_ffff, 'arena chunk ids fit in an int32');
@@ -79,9 +88,16 @@ export class Arena {
     return this.#pool !== undefined ? this.#pool.takeChunk() : sharedBytes(this.chunkBytes);
   }
 
+  /** Bytes of memory the chunks take, handed out or not (what the process holds for them). */
+  get allocatedBytes(): number {
+    let n = 0;
+    for (const c of this.chunks) n += c.byteLength;
+    return n;
+  }
+
   /** Bytes handed out plus the bytes that can no longer be handed out (abandoned tails). */
   get bytesInUse(): number {
-    return this.#retiredBytes + this.#used;
+    return this.#currentId === NO_CHUNK_YET ? this.#retiredBytes : this.#retiredBytes + this.#used;
   }
 }
 

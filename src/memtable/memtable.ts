@@ -21,6 +21,12 @@ export interface MemtableOptions {
    * freed by the garbage collector.
    */
   pool?: MemtablePool;
+  /**
+   * The bytes this memtable is expected to reach (the engine's memtableBytes): its node array
+   * is reserved for that up front, as untouched memory that costs nothing until written.
+   * Default 0: the array starts small and grows by doubling.
+   */
+  expectedBytes?: number;
 }
 
 const DEFAULT_ARENA_CHUNK_BYTES = 1 << 20;
@@ -71,7 +77,7 @@ export class Memtable {
     }
     if (pool !== undefined && pool.chunkBytes !== chunkBytes) throw invalidArgument(`arenaChunkBytes ${chunkBytes} differs from the pool's ${pool.chunkBytes}`);
     this.#pool = pool;
-    this.#list = new SkipList(chunkBytes, undefined, pool);
+    this.#list = new SkipList(chunkBytes, undefined, pool, options.expectedBytes ?? 0);
   }
 
   /** This memtable's memory, for fromShared() in another thread. REQUIRES: immutable (checked). */
@@ -168,6 +174,15 @@ export class Memtable {
    */
   get approximateBytes(): number {
     return this.#list.bytesInUse + this.#rangeTombstoneBytes;
+  }
+
+  /**
+   * Memory this memtable holds (stats' memory figures): its arena chunks and node array with
+   * their spare capacity, and its range tombstones. 0 once release() gave it back.
+   */
+  get allocatedBytes(): number {
+    if (this.#released && this.#pool === undefined) return 0;
+    return this.#list.allocatedBytes + this.#rangeTombstoneBytes;
   }
 
   /** Entries added: point versions and range tombstones. */

@@ -11,16 +11,31 @@
 //
 // Reused memory is not zeroed: the arena writes every byte before it is read, and a skip list
 // writes every field of a node when it adds it (it clears its head record itself).
+//
+// Idle memory is given back to the kernel where the native addon can (decommit: madvise
+// MADV_DONTNEED): the pages leave the resident set at once and come back, as zeros, when the
+// next memtable writes them. So between fills, and while compactRange() runs after one, the
+// pool costs address space, not memory, as a freed memtable would in RocksDB. Without the addon
+// the pool's memory stays resident until reused (nativeStatus() says so).
 
 import { invalidArgument } from '../base/index.js';
+import { native } from '../base/native.js';
+
+/** A node array kept for reuse: its entries in use when given (for the bound), and how many of its leading entries are resident. */
+export interface PooledNodes {
+  nodes: Int32Array;
+  used: number;
+  touched: number;
+}
 
 export class MemtablePool {
   readonly chunkBytes: number;
   readonly maxBytes: number;
   readonly #chunks: Uint8Array[] = [];
   /** Ascending by length. */
-  readonly #nodeArrays: Int32Array[] = [];
+  readonly #nodeArrays: PooledNodes[] = [];
   #bytes = 0;
+  #residentBytes = 0;
 
   /**
    * `chunkBytes`: the arena chunk size of the memtables that use this pool (only chunks of that
@@ -33,9 +48,14 @@ export class MemtablePool {
     this.maxBytes = maxBytes;
   }
 
-  /** Bytes kept for reuse now. */
+  /** Bytes kept for reuse now (of node arrays, the entries in use when given back), which maxBytes bounds. */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /** Of bytes, those still resident: all of them without the native decommit, about none with it. */
+  get residentBytes(): number {
+    return this.#residentBytes;
   }
 
   /** A chunk of chunkBytes, from the pool if it has one; its contents are arbitrary. */
@@ -43,37 +63,52 @@ export class MemtablePool {
     const chunk = this.#chunks.pop();
     if (chunk === undefined) return new Uint8Array(new SharedArrayBuffer(this.chunkBytes));
     this.#bytes -= chunk.byteLength;
+    this.#residentBytes -= residentOf(chunk);
     return chunk;
   }
 
-  /** The largest node array kept, if it has at least `minLength` entries; its contents are arbitrary. */
-  takeNodes(minLength: number): Int32Array | undefined {
+  /**
+   * The largest node array kept, if it has at least `minLength` entries, and how many of its
+   * leading entries were ever written (resident: the rest is untouched); contents arbitrary.
+   */
+  takeNodes(minLength: number): PooledNodes | undefined {
     const arrays = this.#nodeArrays;
     const last = arrays[arrays.length - 1];
-    if (last === undefined || last.length < minLength) return undefined;
+    if (last === undefined || last.nodes.length < minLength) return undefined;
     arrays.pop();
-    this.#bytes -= last.byteLength;
+    this.#bytes -= last.used * 4;
+    this.#residentBytes -= last.touched * 4;
     return last;
   }
 
   /**
-   * Gives back memory nothing reads or writes any more. The node array goes first: a memtable
-   * that starts with a large one never grows its own (each growth leaves garbage behind).
+   * Gives back memory nothing reads or writes any more: arena chunks, and a node array of which
+   * the first `touched` entries were ever written. The node array goes first: a memtable that
+   * starts with a large one never grows its own (each growth leaves garbage behind).
    */
-  give(chunks: readonly Uint8Array[], nodes: Int32Array | undefined): void {
+  give(chunks: readonly Uint8Array[], nodes: Int32Array | undefined, touched = nodes?.length ?? 0): void {
     if (nodes !== undefined) {
       const arrays = this.#nodeArrays;
       let i = arrays.length;
-      while (i > 0 && arrays[i - 1]!.length > nodes.length) i--;
-      arrays.splice(i, 0, nodes);
-      this.#bytes += nodes.byteLength;
+      while (i > 0 && arrays[i - 1]!.nodes.length > nodes.length) i--;
+      const resident = native.decommit === undefined ? touched : 0;
+      native.decommit?.(nodes.subarray(0, touched));
+      arrays.splice(i, 0, { nodes, used: touched, touched: resident });
+      this.#bytes += touched * 4;
+      this.#residentBytes += resident * 4;
       // Over the bound, the smallest arrays go first: the next memtable wants the largest.
-      while (this.#bytes > this.maxBytes && arrays.length > 0) this.#bytes -= arrays.shift()!.byteLength;
+      while (this.#bytes > this.maxBytes && arrays.length > 0) {
+        const dropped = arrays.shift()!;
+        this.#bytes -= dropped.used * 4;
+        this.#residentBytes -= dropped.touched * 4;
+      }
     }
     for (const c of chunks) {
       if (c.byteLength !== this.chunkBytes || this.#bytes + c.byteLength > this.maxBytes) continue;
+      native.decommit?.(c);
       this.#chunks.push(c);
       this.#bytes += c.byteLength;
+      this.#residentBytes += residentOf(c);
     }
   }
 
@@ -82,5 +117,11 @@ export class MemtablePool {
     this.#chunks.length = 0;
     this.#nodeArrays.length = 0;
     this.#bytes = 0;
+    this.#residentBytes = 0;
   }
+}
+
+/** What a pooled chunk keeps resident: all of it, unless it was decommitted (then its partial pages at most, counted as none). */
+function residentOf(chunk: Uint8Array): number {
+  return native.decommit === undefined ? chunk.byteLength : 0;
 }

@@ -39,7 +39,8 @@
 // when a key is shorter than 16 ("a" and "a\0" pad alike), but then the shorter key is a
 // prefix of the longer, so the comparison goes on from byte 16 and then by length.
 //
-// `nodes` grows by doubling and never shrinks (a pooled list may start with a large one). Nodes are never removed, so a node's name
+// `nodes` is reserved for the memtable's budget (untouched pages cost nothing), grows by
+// doubling past it, and never shrinks (a pooled list may start with a large one). Nodes are never removed, so a node's name
 // stays meaningful for the list's life: that is what lets an iterator survive inserts between
 // its calls.
 
@@ -71,6 +72,8 @@ const NODE_FIXED_INTS = COLD_INTS + 2;
 export const HEAD = COLD_INTS;
 
 const INITIAL_NODES = 1024;
+/** The most ints a node array holds (its names are int32). */
+const MAX_NODE_INTS = 0x4000_0000;
 const SIGN = 0x8000_0000;
 
 /** Key bytes at..at+3 as a big-endian int32 with the sign bit flipped (zero-padded). */
@@ -124,12 +127,14 @@ export class SkipList {
   #lastLo = 0;
 
   readonly #pool: MemtablePool | undefined;
+  /** Leading entries of `nodes` ever written, by this list or, for a pooled array, before. */
+  #touched = 0;
 
   /**
    * An empty list, its memory from `pool` when given; or, with `shared`, a read-only view of
    * another list's memory.
    */
-  constructor(arenaChunkBytes: number, shared?: SharedSkipList, pool?: MemtablePool) {
+  constructor(arenaChunkBytes: number, shared?: SharedSkipList, pool?: MemtablePool, reservedNodeBytes = 0) {
     this.#pool = pool;
     if (shared !== undefined) {
       this.arena = new Arena(arenaChunkBytes, shared.chunks);
@@ -140,8 +145,13 @@ export class SkipList {
       return;
     }
     this.arena = new Arena(arenaChunkBytes, undefined, pool);
-    const initial = INITIAL_NODES * (NODE_FIXED_INTS + 2 * LINK_INTS);
-    this.nodes = pool?.takeNodes(initial) ?? new Int32Array(new SharedArrayBuffer(initial * 4));
+    // Reserved whole: a fresh SharedArrayBuffer is zero pages that become resident only when
+    // written, so a list sized for its memtable's budget costs what it uses and never grows
+    // (growing leaves the old array behind, and SharedArrayBuffers are collected late).
+    const initial = Math.max(INITIAL_NODES * (NODE_FIXED_INTS + 2 * LINK_INTS), Math.min(Math.floor(reservedNodeBytes / 4), MAX_NODE_INTS));
+    const pooled = pool?.takeNodes(initial);
+    this.nodes = pooled?.nodes ?? new Int32Array(new SharedArrayBuffer(initial * 4));
+    this.#touched = pooled?.touched ?? 0;
     // A pooled array holds an old list's nodes: only the head record is read before written.
     this.nodes.fill(0, 0, this.nodesUsed);
     for (let level = 0; level < MAX_HEIGHT; level++) this.nodes[HEAD + F_NEXT + level * LINK_INTS] = HEAD;
@@ -158,6 +168,11 @@ export class SkipList {
 
   get bytesInUse(): number {
     return this.arena.bytesInUse + this.nodesUsed * 4;
+  }
+
+  /** Memory held: every arena chunk, and the part of the node array ever written (the rest is not resident). */
+  get allocatedBytes(): number {
+    return this.arena.allocatedBytes + Math.max(this.#touched, this.nodesUsed) * 4;
   }
 
   /**
@@ -382,17 +397,18 @@ export class SkipList {
   }
 
   #growNodes(): void {
-    const capacity = this.nodes.length * 2;
-    invariant(capacity <= 0x7fff_ffff, 'memtable nodes fit an int32-indexed array');
+    const capacity = Math.min(this.nodes.length * 2, MAX_NODE_INTS);
+    invariant(capacity > this.nodes.length, 'memtable nodes fit an int32-indexed array');
     const nodes = new Int32Array(new SharedArrayBuffer(capacity * 4));
     nodes.set(this.nodes.subarray(0, this.nodesUsed));
     // Nobody keeps the old array: readers and iterators go through this.nodes on every step.
-    this.#pool?.give([], this.nodes);
+    this.#pool?.give([], this.nodes, Math.max(this.#touched, this.nodesUsed));
     this.nodes = nodes;
+    this.#touched = 0;
   }
 
   /** Gives this list's memory to `pool`. REQUIRES: nothing reads or writes the list again. */
   recycle(pool: MemtablePool): void {
-    pool.give(this.arena.chunks, this.nodes);
+    pool.give(this.arena.chunks, this.nodes, Math.max(this.#touched, this.nodesUsed));
   }
 }

@@ -22,8 +22,9 @@
 
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { invalidArgument, removeTree, type FileSystem, type SeqNum } from '../base/index.js';
+import { invalidArgument, invariant, removeTree, type FileSystem, type SeqNum } from '../base/index.js';
 import { lowest, writeShardCheckpoint, type CheckpointView, type Cut, type Engine, type ShardCheckpoint } from '../engine/index.js';
+import type { Placement } from './router.js';
 import { shardDirName, writeShardsFile } from './shards-file.js';
 
 export interface CheckpointResult {
@@ -38,9 +39,10 @@ export interface CheckpointResult {
 
 /**
  * Writes the checkpoint of `engines`, engine i at `cut[i]`, to `dst`. REQUIRES: the cut is
- * pinned for the duration (the caller releases it).
+ * pinned for the duration (the caller releases it). `placement`: the database's, when it has
+ * several shards (the copy keeps it, in folders of generation 0).
  */
-export async function writeCheckpoint(fs: FileSystem, engines: readonly Engine[], cut: Cut, dst: string): Promise<CheckpointResult> {
+export async function writeCheckpoint(fs: FileSystem, engines: readonly Engine[], cut: Cut, dst: string, placement: Placement | undefined): Promise<CheckpointResult> {
   const target = path.resolve(dst);
   if (await fs.exists(target)) throw invalidArgument(`checkpoint: ${target} already exists`);
   const parent = path.dirname(target);
@@ -59,7 +61,8 @@ export async function writeCheckpoint(fs: FileSystem, engines: readonly Engine[]
     else {
       for (let i = 0; i < views.length; i++) shards.push(await writeShardCheckpoint(views[i]!, shardDirName(temp, i), cut[i]!));
       // Also syncs `temp`, making the shard folders' entries durable.
-      await writeShardsFile(fs, temp, views.length);
+      invariant(placement !== undefined && placement.count === views.length, 'a checkpoint of several shards knows their placement');
+      await writeShardsFile(fs, temp, { placement, generation: 0 });
     }
     await fs.syncDir(temp);
     if (await fs.exists(target)) throw invalidArgument(`checkpoint: ${target} already exists`);

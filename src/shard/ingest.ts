@@ -52,7 +52,7 @@ import type { BackgroundPool } from '../compaction/index.js';
 import { ingestEdit, type IngestHost, type SequenceClock } from '../engine/index.js';
 import type { TableMeta, VersionEdit } from '../manifest/index.js';
 import { removeIngestIntent, writeIngestIntent } from './ingest-intent.js';
-import { shardOf } from './router.js';
+import type { Placement } from './router.js';
 import type { WriteTracker } from './write-tracker.js';
 
 /** What the ingest needs of the database (ShardSet). */
@@ -60,6 +60,8 @@ export interface IngestContext {
   fs: FileSystem;
   dir: string;
   hosts: readonly IngestHost[];
+  /** Which host takes each key. */
+  placement: Placement;
   clock: SequenceClock;
   pool: BackgroundPool;
   tracker: WriteTracker;
@@ -267,7 +269,7 @@ class Builds {
     }
     this.#remember(key);
     const hosts = this.#ctx.hosts;
-    const shard = hosts.length === 1 ? 0 : shardOf(key, hosts.length);
+    const shard = this.#ctx.placement.shardOf(key);
     const bytes = key.length + value.length;
     let wait: Promise<unknown> | undefined;
     let pack = this.#packs[shard];

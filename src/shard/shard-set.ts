@@ -1,7 +1,7 @@
 /**
  * ShardSet: a database as N engines over disjoint parts of the key space (router.ts), in the
- * folders shard-0 … shard-(N-1) of its directory (shards-file.ts). One shard is one engine in
- * the directory itself.
+ * shard folders of its directory that its SHARDS file names (shards-file.ts). One shard made by
+ * open() is one engine in the directory itself (a reshard to one shard keeps it in a folder).
  *
  * Invariants:
  * 1. One SequenceClock for all shards: a sequence number names one point of the whole
@@ -53,13 +53,16 @@ import { BackgroundPool } from '../compaction/index.js';
 import type { VersionEdit } from '../manifest/index.js';
 import {
   Engine,
+  memoryTotal,
   SequenceClock,
   lowest,
   ShardPublication,
   SyncRounds,
   type Bounds,
   type Cut,
+  type CheckpointView,
   type Cursor,
+  type DbIterator,
   type EngineStats,
   type ResolvedOptions,
   type TwoPhaseParticipant,
@@ -70,8 +73,9 @@ import { ingest, type IngestResult, type PairOf } from './ingest.js';
 import { readIngestIntent, removeIngestIntent } from './ingest-intent.js';
 import { openCursor } from './merged-cursor.js';
 import { RecoveryCoordinator } from './recovery-coordinator.js';
-import { hasRangeDelete, shardOf, splitByShard } from './router.js';
-import { readShardsFile, shardDirName, writeShardsFile } from './shards-file.js';
+import { hasRangeDelete, Placement } from './router.js';
+import { readShardsFile, shardFolders, writeShardsFile, type ShardLayout } from './shards-file.js';
+import { removeStaleShards } from './stale-shards.js';
 import { WriteTracker } from './write-tracker.js';
 import type { LargeBlocks } from '../sstable/index.js';
 
@@ -87,6 +91,10 @@ export interface ShardedStats extends EngineStats {
 export class ShardSet {
   readonly dir: string;
   readonly #engines: readonly Engine[];
+  /** Which engine holds each key. */
+  readonly #placement: Placement;
+  /** The SHARDS file's record; undefined for one shard in the directory itself. */
+  readonly layout: ShardLayout | undefined;
   /** Each shard's participant in batches that span shards; none for one shard. */
   readonly #participants: readonly TwoPhaseParticipant[];
   readonly #clock: SequenceClock;
@@ -115,8 +123,11 @@ export class ShardSet {
       trackingBytes: number;
       defaultTtl: DefaultTtl | undefined;
     },
+    layout: ShardLayout | undefined,
   ) {
     this.dir = dir;
+    this.layout = layout;
+    this.#placement = layout?.placement ?? new Placement(1, 'jump', false);
     this.#defaultTtl = shared.defaultTtl;
     this.tracker = new WriteTracker(shared.trackingBytes);
     this.#engines = engines;
@@ -137,22 +148,32 @@ export class ShardSet {
     const defaultTtl = options.ttl > 0 ? { ms: options.ttl, now: options.clock } : undefined;
     await loadChecksum();
     const fs = options.fs;
-    const recorded = (await readShardsFile(fs, dir)) ?? ((await fs.exists(currentFileName(dir))) ? 1 : undefined);
+    const layout = await readShardsFile(fs, dir);
+    const recorded = layout?.placement.count ?? ((await fs.exists(currentFileName(dir))) ? 1 : undefined);
     if (recorded !== undefined && shards !== undefined && shards !== recorded) {
       throw new StrataError(
         'INVALID_ARGUMENT',
-        `${dir} holds a database of ${recorded} shard${recorded === 1 ? '' : 's'}; it cannot be opened with shards: ${shards}`,
+        `${dir} holds a database of ${recorded} shard${recorded === 1 ? '' : 's'}; it cannot be opened with shards: ${shards} ` +
+          `(to change the count, run \`stratadb reshard ${dir} --shards ${shards}\` on the closed database)`,
       );
     }
     const count = recorded ?? shards ?? 1;
     const clock = new SequenceClock(0);
-    const pool = new BackgroundPool({ workers: options.compactionWorkers });
+    const pool = new BackgroundPool({ workers: options.compactionWorkers, heapLimitBytes: options.compactionWorkerHeapBytes });
     try {
-      if (count === 1) {
+      if (count === 1 && layout === undefined) {
         const engine = await Engine.open(dir, options, { clock, pool });
-        return new ShardSet(dir, [engine], [], { clock, publication: undefined, pool, lock: undefined, trackingBytes, defaultTtl });
+        try {
+          // Folders of a reshard from this one shard cut short before its commit point.
+          await removeStaleShards(fs, dir, undefined);
+        } catch (err) {
+          await engine.close().catch(() => {});
+          throw err;
+        }
+        return new ShardSet(dir, [engine], [], { clock, publication: undefined, pool, lock: undefined, trackingBytes, defaultTtl }, undefined);
       }
-      return await ShardSet.#openInFolders(dir, options, count, recorded !== undefined, clock, pool, trackingBytes, defaultTtl);
+      const created = layout ?? { placement: Placement.forNew(count, options.hashTags), generation: 0 };
+      return await ShardSet.#openInFolders(dir, options, created, layout !== undefined, clock, pool, trackingBytes, defaultTtl);
     } catch (err) {
       await pool.close().catch(() => {});
       throw err;
@@ -163,7 +184,7 @@ export class ShardSet {
   static async #openInFolders(
     dir: string,
     options: ResolvedOptions,
-    count: number,
+    layout: ShardLayout,
     recorded: boolean,
     clock: SequenceClock,
     pool: BackgroundPool,
@@ -178,10 +199,13 @@ export class ShardSet {
     const lock = await fs.lock(lockFileName(dir));
     try {
       if (!recorded && !options.createIfMissing) throw new StrataError('NOT_FOUND', `${dir} holds no database (createIfMissing is false)`);
+      // What a reshard cut short left: the folders of the other generation, engine files in
+      // the root directory (stale-shards.ts).
+      if (recorded) await removeStaleShards(fs, dir, layout);
       // An ingest cut short between its shards' MANIFEST edits is completed (ingest-intent.ts).
       const intent = recorded ? await readIngestIntent(fs, dir) : undefined;
-      const publication = new ShardPublication(clock, count);
-      const { engines, participants } = await ShardSet.#openShards(dir, options, count, clock, publication, pool, recorded, intent?.edits);
+      const publication = new ShardPublication(clock, layout.placement.count);
+      const { engines, participants } = await ShardSet.#openShards(shardFolders(dir, layout), options, clock, publication, pool, recorded, intent?.edits);
       if (intent) {
         try {
           await removeIngestIntent(fs, dir);
@@ -197,13 +221,13 @@ export class ShardSet {
         // opened again as new.
         try {
           await fs.syncDir(dir);
-          await writeShardsFile(fs, dir, count);
+          await writeShardsFile(fs, dir, layout);
         } catch (err) {
           for (const e of engines) await e.close().catch(() => {});
           throw err;
         }
       }
-      return new ShardSet(dir, engines, participants, { clock, publication, pool, lock, trackingBytes, defaultTtl });
+      return new ShardSet(dir, engines, participants, { clock, publication, pool, lock, trackingBytes, defaultTtl }, layout);
     } catch (err) {
       await lock.release().catch(() => {});
       throw err;
@@ -211,9 +235,8 @@ export class ShardSet {
   }
 
   static async #openShards(
-    dir: string,
+    folders: readonly string[],
     options: ResolvedOptions,
-    count: number,
     clock: SequenceClock,
     publication: ShardPublication,
     pool: BackgroundPool,
@@ -221,10 +244,11 @@ export class ShardSet {
     pendingIngest: Map<number, VersionEdit> | undefined,
   ): Promise<{ engines: Engine[]; participants: TwoPhaseParticipant[] }> {
     const fs = options.fs;
+    const count = folders.length;
     if (recorded) {
-      const present = await Promise.all(Array.from({ length: count }, (_, i) => fs.exists(currentFileName(shardDirName(dir, i)))));
+      const present = await Promise.all(folders.map((folder) => fs.exists(currentFileName(folder))));
       const missing = present.indexOf(false);
-      if (missing >= 0) throw new StrataError('CORRUPTION', `${shardDirName(dir, missing)}: shard ${missing} of ${count} holds no database (the SHARDS file says it must)`);
+      if (missing >= 0) throw new StrataError('CORRUPTION', `${folders[missing]}: shard ${missing} of ${count} holds no database (the SHARDS file says it must)`);
     }
     /** Filled once every shard is open. */
     const participants: TwoPhaseParticipant[] = [];
@@ -248,7 +272,7 @@ export class ShardSet {
     };
     const syncRounds = new SyncRounds();
     const opening = Array.from({ length: count }, (_, i) =>
-      Engine.open(shardDirName(dir, i), shardOptions, {
+      Engine.open(folders[i]!, shardOptions, {
         clock,
         publication: { owner: publication, shard: i, syncRounds },
         pool,
@@ -289,7 +313,7 @@ export class ShardSet {
 
   /** The sequence number a read of `key` at `cut` reads its shard at. */
   seqIn(cut: Cut, key: Uint8Array): SeqNum {
-    return cut.length === 1 ? cut[0]! : cut[shardOf(key, cut.length)]!;
+    return cut.length === 1 ? cut[0]! : cut[this.#placement.shardOf(key)]!;
   }
 
   get closed(): boolean {
@@ -344,11 +368,12 @@ export class ShardSet {
 
   #writeNow(entries: readonly BatchEntry[], sync: boolean, tracked: readonly string[] | undefined): Promise<bigint> {
     const engines = this.#engines;
-    const first = shardOf(entries[0]!.key, engines.length);
+    const placement = this.#placement;
+    const first = placement.shardOf(entries[0]!.key);
     const ranged = hasRangeDelete(entries);
     // A range deletion is every shard's: with several, the batch spans them all.
     let single = !ranged || engines.length === 1;
-    for (let i = 1; i < entries.length && single; i++) single = shardOf(entries[i]!.key, engines.length) === first;
+    for (let i = 1; i < entries.length && single; i++) single = placement.shardOf(entries[i]!.key) === first;
     const done = single ? engines[first]!.write(entries, sync) : this.#writeAcross(entries, sync);
     if (single) this.#batchesInOneShard++;
     else this.#batchesAcrossShards++;
@@ -421,7 +446,7 @@ export class ShardSet {
     // A part is applied to its memtable only after every Commit record is written, long after
     // the caller got its promise: take the bytes now, as its Prepare record does, so that a
     // caller reusing its buffers meanwhile cannot make reads differ from what recovery replays.
-    const parts = splitByShard(entries.map(ownBytes), this.#engines.length);
+    const parts = this.#placement.split(entries.map(ownBytes));
     const participants = [...parts.keys()].sort((a, b) => a - b);
     // A range deletion is in every part: the parts may hold more entries than the batch.
     let count = 0;
@@ -472,20 +497,20 @@ export class ShardSet {
   get(key: Uint8Array, cut: Cut): Buffer | undefined {
     const engines = this.#engines;
     if (engines.length === 1) return engines[0]!.get(key, cut[0]!);
-    const shard = shardOf(key, engines.length);
+    const shard = this.#placement.shardOf(key);
     return engines[shard]!.get(key, cut[shard]!);
   }
 
   /** Where an asynchronous read of `key` defers large blocks: its shard's. */
   largeBlocksOf(key: Uint8Array): LargeBlocks {
     const engines = this.#engines;
-    return engines[shardOf(key, engines.length)]!.largeBlocks;
+    return engines[this.#placement.shardOf(key)]!.largeBlocks;
   }
 
   /** The newest value of `key` visible at `cut`, with the sequence number that wrote it. */
   getEntry(key: Uint8Array, cut: Cut): { value: Buffer; seq: SeqNum } | undefined {
     const engines = this.#engines;
-    const shard = engines.length === 1 ? 0 : shardOf(key, engines.length);
+    const shard = engines.length === 1 ? 0 : this.#placement.shardOf(key);
     return engines[shard]!.getEntry(key, cut[shard]!);
   }
 
@@ -519,14 +544,14 @@ export class ShardSet {
   ingest(fs: FileSystem, source: Iterable<unknown> | AsyncIterable<unknown>, pairOf: PairOf): Promise<IngestResult> {
     if (this.closed) return Promise.reject(closedError('database'));
     const hosts = this.#engines.map((e) => e.ingestHost);
-    return ingest({ fs, dir: this.dir, hosts, clock: this.#clock, pool: this.#pool, tracker: this.tracker }, source, pairOf);
+    return ingest({ fs, dir: this.dir, hosts, placement: this.#placement, clock: this.#clock, pool: this.#pool, tracker: this.tracker }, source, pairOf);
   }
 
   /** A copy of the database at the current cut, in the new directory `dst` (checkpoint.ts). */
   async checkpoint(fs: FileSystem, dst: string): Promise<CheckpointResult> {
     const cut = this.acquireSnapshot();
     try {
-      return await writeCheckpoint(fs, this.#engines, cut, dst);
+      return await writeCheckpoint(fs, this.#engines, cut, dst, this.layout?.placement);
     } finally {
       this.releaseSnapshot(cut);
     }
@@ -534,6 +559,37 @@ export class ShardSet {
 
   async compactRange(start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<void> {
     await settleAll(this.#engines.map((e) => e.compactRange(start, end)));
+  }
+
+  /**
+   * Each shard's own cursor over all its keys, shard i at `cut[i]` (pinned by the caller), in shard order,
+   * for a reshard (reshard.ts). The caller closes them.
+   */
+  shardCursors(cut: Cut): DbIterator[] {
+    const cursors: DbIterator[] = [];
+    try {
+      const engines = this.#engines;
+      for (let i = 0; i < engines.length; i++) cursors.push(engines[i]!.iterator(cut[i]!, { lowerInclusive: true, upperInclusive: false }, false, -1));
+    } catch (err) {
+      for (const c of cursors) c.close();
+      throw err;
+    }
+    return cursors;
+  }
+
+  /**
+   * Each shard's CheckpointView (its memtables flushed; Engine.checkpointView), in shard order,
+   * for a reshard (reshard.ts). The caller releases them.
+   */
+  async checkpointViews(): Promise<CheckpointView[]> {
+    const taken = await Promise.allSettled(this.#engines.map((e) => e.checkpointView()));
+    const views = taken.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = taken.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      for (const v of views) v.release();
+      throw failed.reason;
+    }
+    return views;
   }
 
   /** The database's merge operator (every shard's is the same), if it has one. */
@@ -550,7 +606,17 @@ export class ShardSet {
 
   stats(): ShardedStats {
     const shards = this.#engines.map((e) => e.stats());
-    return { ...totalOf(shards, this.#clock), batchesInOneShard: this.#batchesInOneShard, batchesAcrossShards: this.#batchesAcrossShards, shards };
+    const total = totalOf(shards, this.#clock);
+    // The worker pool is the database's, shared by the shards: counted once, here.
+    const workers = this.#pool.memory;
+    const memory = { ...total.memory, workerThreads: workers.threads, workerHeapBytes: workers.heapBytes };
+    return {
+      ...total,
+      memory: { ...memory, totalBytes: memoryTotal(memory) },
+      batchesInOneShard: this.#batchesInOneShard,
+      batchesAcrossShards: this.#batchesAcrossShards,
+      shards,
+    };
   }
 
   /** Closes every shard, then the shared pool and the lock. Idempotent. Reports the first failure. */
@@ -645,5 +711,15 @@ function totalOf(shards: readonly EngineStats[], clock: SequenceClock): EngineSt
     },
     openTables: sum((s) => s.openTables),
     liveSnapshots: shards[0]!.liveSnapshots,
+    memory: {
+      memtableBytes: sum((s) => s.memory.memtableBytes),
+      memtablePoolBytes: sum((s) => s.memory.memtablePoolBytes),
+      blockCacheBytes: sum((s) => s.memory.blockCacheBytes),
+      indexAndFilterBytes: sum((s) => s.memory.indexAndFilterBytes),
+      changeRingBytes: sum((s) => s.memory.changeRingBytes),
+      workerThreads: sum((s) => s.memory.workerThreads),
+      workerHeapBytes: sum((s) => s.memory.workerHeapBytes),
+      totalBytes: sum((s) => s.memory.totalBytes),
+    },
   };
 }

@@ -58,6 +58,11 @@ export class BloomFilter {
     this.#probes = probes;
   }
 
+  /** Bytes of the filter's bits, which the reader keeps for the table's life. */
+  get memoryBytes(): number {
+    return this.#bits.byteLength;
+  }
+
   /** False only if no key hashing to `hash` was added. */
   mayContainHash(hash: number): boolean {
     const probes = this.#probes;

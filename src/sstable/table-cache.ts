@@ -66,6 +66,13 @@ export class TableCache {
     return this.#entries.size;
   }
 
+  /** Bytes of index and filter blocks the open readers keep (a scan over the open readers). */
+  get indexAndFilterBytes(): number {
+    let n = 0;
+    for (const entry of this.#entries.values()) n += entry.reader.indexAndFilterBytes;
+    return n;
+  }
+
   /**
    * An open reader of table `fileNumber`; the caller must release() it (idempotent). Throws
    * what TableReader.open throws (CORRUPTION, NOT_SUPPORTED) or IO_ERROR.

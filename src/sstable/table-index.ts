@@ -93,6 +93,11 @@ export class TableIndex {
     this.#blockSizes = blockSizes;
   }
 
+  /** Bytes of the decoded index: the separators and the per-block arrays. */
+  get memoryBytes(): number {
+    return this.#keys.length + this.#keyOffsets.byteLength + this.#words.byteLength + this.#seqs.byteLength + this.#blockOffsets.byteLength + this.#blockSizes.byteLength;
+  }
+
   /**
    * The first data block whose separator is at or after (key, seq) in internal order: the only
    * block that can hold the first entry at or after (key, seq). `count` when there is none.

@@ -113,6 +113,11 @@ export class TableReader {
     this.#large = large;
   }
 
+  /** Bytes this reader keeps while open: its decoded index block and its filter. */
+  get indexAndFilterBytes(): number {
+    return this.#index.memoryBytes + this.#filter.memoryBytes;
+  }
+
   /**
    * The newest entry for `key` with seq <= snapshotSeq (a Delete is returned with kind Delete
    * and an empty value), or undefined. The value is a view into the block, whose bytes never

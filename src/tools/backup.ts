@@ -1,14 +1,16 @@
-// The tools that write: `stratadb checkpoint`, `backup` and `restore`. Unlike the read-only
+// The tools that write: `stratadb checkpoint`, `backup`, `restore` and `reshard`. Unlike the read-only
 // tools they open the database (taking its LOCK, so not beside a process that has it open)
-// through the public API, which does the work (src/shard/checkpoint.ts, src/backup.ts).
+// through the public API, which does the work (src/shard/checkpoint.ts, src/backup.ts,
+// src/shard/reshard.ts).
 
 import { parseArgs } from 'node:util';
 import { listBackups, purgeOldBackups, restoreBackup, type BackupInfo } from '../backup.js';
 import { open } from '../database.js';
+import { reshard } from '../reshard.js';
 import { Output } from './output.js';
 import { UsageError } from './db-files.js';
 
-export const WRITING_COMMANDS = ['checkpoint', 'backup', 'restore'] as const;
+export const WRITING_COMMANDS = ['checkpoint', 'backup', 'restore', 'reshard'] as const;
 export type WritingCommand = (typeof WRITING_COMMANDS)[number];
 
 export const WRITING_USAGE: Record<WritingCommand, { usage: string; help: string[] }> = {
@@ -44,12 +46,28 @@ export const WRITING_USAGE: Record<WritingCommand, { usage: string; help: string
       '  --json                 one JSON object per line instead of text',
     ],
   },
+  reshard: {
+    usage: 'usage: stratadb reshard <dir> --shards M [--hash-tags on|off] [--merge-operator NAME|URL[#export]] [--json]',
+    help: [
+      'Changes the shard count of the closed database in <dir> to M (1 to 256), placing every key',
+      'anew by jump consistent hashing, and prints how many keys kept their shard number and how',
+      'many moved. Takes the database\'s LOCK: it must not be open anywhere. Crash-safe: a crash',
+      'leaves the old database or the new one, and the next open or reshard finishes or rolls back.',
+      '',
+      '  --shards M             the new shard count',
+      '  --hash-tags on|off     hash tags in the new placement (default: as recorded; on for one shard)',
+      '  --merge-operator X     the merge operator the database records, when not a built-in one:',
+      '                         a module URL, with #name for an export other than the default',
+      '  --json                 one JSON object per line instead of text',
+    ],
+  },
 };
 
 const OPTIONS: Record<WritingCommand, Record<string, { type: 'boolean' | 'string' }>> = {
   checkpoint: { json: { type: 'boolean' } },
   backup: { json: { type: 'boolean' }, list: { type: 'boolean' }, 'purge-old': { type: 'string' } },
   restore: { json: { type: 'boolean' }, id: { type: 'string' } },
+  reshard: { json: { type: 'boolean' }, shards: { type: 'string' }, 'hash-tags': { type: 'string' }, 'merge-operator': { type: 'string' } },
 };
 
 /** Runs one writing tool; throws UsageError for bad arguments, StrataError for failures. Resolves to the exit code. */
@@ -117,7 +135,39 @@ export async function runWritingTool(name: WritingCommand, args: readonly string
       o.emit({ type: 'restored', id: b.id, sequence: String(b.sequence), dir: dest }, `restored backup ${b.id} (sequence ${b.sequence}) into ${dest}`);
       return 0;
     }
+    case 'reshard': {
+      const [dir] = paths(1);
+      const shardsText = values['shards'];
+      if (typeof shardsText !== 'string' || !/^[1-9]\d*$/.test(shardsText)) throw new UsageError(`--shards wants a positive integer, got ${JSON.stringify(shardsText)}`);
+      const tags = values['hash-tags'];
+      if (tags !== undefined && tags !== 'on' && tags !== 'off') throw new UsageError(`--hash-tags wants on or off, got ${JSON.stringify(tags)}`);
+      const op = values['merge-operator'];
+      const started = performance.now();
+      const r = await reshard(dir!, {
+        shards: Number(shardsText),
+        ...(tags !== undefined && { hashTags: tags === 'on' }),
+        ...(typeof op === 'string' && { mergeOperator: mergeOperatorArg(op) }),
+      });
+      const seconds = (performance.now() - started) / 1000;
+      if (!r.rewritten) {
+        o.emit({ type: 'reshard', ...r, sequence: String(r.sequence), seconds }, `${dir} already has ${r.shardsAfter} shard${r.shardsAfter === 1 ? '' : 's'} placed as asked: nothing to do`);
+        return 0;
+      }
+      o.emit(
+        { type: 'reshard', ...r, sequence: String(r.sequence), seconds },
+        `resharded ${dir} from ${r.shardsBefore} to ${r.shardsAfter} shards: ${r.keys} keys, ${r.kept} kept their shard, ${r.moved} moved` +
+          ` (${r.keys === 0 ? 0 : ((100 * r.moved) / r.keys).toFixed(1)}%); ${r.tables} tables written (${mb(r.bytes)} MB), ${r.tablesLinked} linked, at sequence ${r.sequence}; ${seconds.toFixed(2)} s`,
+      );
+      return 0;
+    }
   }
+}
+
+/** --merge-operator: a built-in name, or a module URL with an optional #export. */
+function mergeOperatorArg(text: string): 'add' | 'lww' | { module: string; export: string } {
+  if (text === 'add' || text === 'lww') return text;
+  const hash = text.lastIndexOf('#');
+  return hash < 0 ? { module: text, export: 'default' } : { module: text.slice(0, hash), export: text.slice(hash + 1) };
 }
 
 function emitBackup(o: Output, b: BackupInfo): void {

@@ -5,7 +5,7 @@
 // for the retention floor.
 
 import { SequenceClock, ChangeLog } from '../engine/index.js';
-import { ChangeFeed, readShardsFile, shardDirName } from '../shard/index.js';
+import { ChangeFeed, readShardsFile, shardFolders } from '../shard/index.js';
 import { MAX_SEQ, StrataError, type FileSystem } from '../base/index.js';
 import { WalSet } from '../wal/index.js';
 import { listDir, readDatabase, requireDatabase, UsageError } from './db-files.js';
@@ -13,10 +13,10 @@ import { bytesJson, bytesText, type Output } from './output.js';
 
 /** Prints the changes above `since`; resolves to false when the MANIFEST could not be read. */
 export async function changes(fs: FileSystem, dir: string, since: number, out: Output): Promise<boolean> {
-  const shards = (await readShardsFile(fs, dir)) ?? 1;
+  const layout = await readShardsFile(fs, dir);
+  const folders = layout === undefined ? [dir] : shardFolders(dir, layout);
   const logs: ChangeLog[] = [];
-  for (let i = 0; i < shards; i++) {
-    const shardDir = shards === 1 ? dir : shardDirName(dir, i);
+  for (const shardDir of folders) {
     const entries = await listDir(fs, shardDir);
     requireDatabase(shardDir, entries);
     const db = await readDatabase(fs, shardDir, 'changes', out);

@@ -1,14 +1,14 @@
-// The stratadb command-line tools: verify, dump, stats, changes; checkpoint, backup, restore.
+// The stratadb command-line tools: verify, dump, stats, changes; checkpoint, backup, restore, reshard.
 // main() is the whole program; the bin script hands it process.argv.slice(2) and exits with
 // what it returns.
 //
 // verify, dump, stats and changes are read-only: they never call open() (which writes a new
-// MANIFEST and flushes the WALs), write nothing and never take the LOCK. checkpoint, backup and
-// restore write (backup.ts): they open the database through the public API.
+// MANIFEST and flushes the WALs), write nothing and never take the LOCK. checkpoint, backup,
+// restore and reshard write (backup.ts): they open the database through the public API.
 
 import { parseArgs } from 'node:util';
 import { loadChecksum, NodeFileSystem, StrataError } from '../base/index.js';
-import { readShardsFile, shardDirName } from '../shard/index.js';
+import { readShardsFile, shardFolders } from '../shard/index.js';
 import { UsageError } from './db-files.js';
 import { changes } from './changes.js';
 import { dump } from './dump.js';
@@ -37,7 +37,8 @@ const COMMON_NOTE = [
   'verify, dump, stats and changes are read-only: they never take the database\'s LOCK and never',
   'write. They can run beside a process that has the database open, but that process may create',
   'and delete files meanwhile, and verify can then report a table as missing, or an orphan, that',
-  'is not. checkpoint and backup open the database (taking its LOCK); restore writes a new one.',
+  'is not. checkpoint, backup and reshard open the database (taking its LOCK); restore writes a',
+  'new one.',
 ];
 
 const EXIT_CODES = [
@@ -56,6 +57,7 @@ const USAGE = [
   '  checkpoint <dir> <dest>        an openable copy of the database as of one moment',
   '  backup <dir> <backupDir>       add an incremental backup (--list, --purge-old K)',
   '  restore <backupDir> <dest>     restore the newest backup (--id N) into a new directory',
+  '  reshard <dir> --shards M       change a closed database\'s shard count (crash-safe)',
   '  help [command]      this text, or one command\'s',
   '',
   ...COMMON_NOTE,
@@ -185,11 +187,13 @@ export async function main(argv: readonly string[], io: ToolIO = {}): Promise<nu
       }
     };
     // A sharded database: each shard folder is a database of its own to these tools.
-    const shards = await readShardsFile(fs, target);
-    if (shards === undefined) return await run(target);
+    const layout = await readShardsFile(fs, target);
+    if (layout === undefined) return await run(target);
     let worst: number = ExitCode.Ok;
+    const folders = shardFolders(target, layout);
+    const shards = folders.length;
     for (let i = 0; i < shards; i++) {
-      const dir = shardDirName(target, i);
+      const dir = folders[i]!;
       out.emit({ type: 'shard', shard: i, shards, dir }, `shard ${i} of ${shards}: ${dir}`);
       worst = Math.max(worst, await run(dir));
     }
