@@ -618,8 +618,8 @@ export class Engine {
   }
 
   /**
-   * Flushes, then compacts the files overlapping [start, end] (everything by default) level by
-   * level down to the deepest level holding data, rewriting them (so tombstones and shadowed
+   * Flushes, then compacts the files overlapping [start, end] (everything by default) of every
+   * level, in one compaction, into the deepest level holding data, rewriting them (so tombstones and shadowed
    * versions no snapshot needs are gone), and rewrites the deepest level's files in that range
    * that hold range tombstones or expired puts. Resolves when done.
    */
@@ -637,12 +637,9 @@ export class Engine {
     let finished!: () => void;
     this.#compacting = new Promise<void>((resolve) => (finished = resolve));
     try {
-      const deepest = Math.max(1, this.#versions.current.deepestNonEmptyLevel());
-      for (let level = 0; level < deepest; level++) {
-        this.#checkOpen();
-        const pick = this.#picker.pickRange(this.#versions.current, level, start, end);
-        if (pick) await this.#compactAndInstall(pick, true);
-      }
+      // One compaction of every level into the deepest: each byte read and written once.
+      const pick = this.#picker.pickRangeToBottom(this.#versions.current, start, end);
+      if (pick) await this.#compactAndInstall(pick, true);
       // The deepest level's range tombstones (with what they cover) and expired puts are
       // dropped by rewriting their files in place: no level below them to compact into.
       const deepestNow = this.#versions.current.deepestNonEmptyLevel();
