@@ -85,6 +85,13 @@ export interface CompactionJob {
   outputFileNumbers: number[];
   /** The database's merge operator, which the worker loads to fold operands; none if it has none. */
   mergeOperator?: MergeOperatorSpec | undefined;
+  /**
+   * A subcompaction's key range (subcompactions.ts): only the user keys in [start, end) are
+   * compacted (an undefined end is open); every key when both are absent. REQUIRES: no input
+   * holds a range tombstone when either is given (checked: invariant).
+   */
+  start?: Uint8Array | undefined;
+  end?: Uint8Array | undefined;
 }
 
 /**
@@ -146,6 +153,8 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
   const { iterator, bytesRead, rangeTombstones } = openInputs(job, fs);
   const deeper = new DeeperRanges(job.deeperRanges);
   const covering = new RangeTombstoneSet(rangeTombstones);
+  const end = job.end;
+  invariant(rangeTombstones.length === 0 || (job.start === undefined && end === undefined), 'a compaction with range tombstones is not cut into key ranges');
   const keptTombstones = rangeTombstones.filter((t) => stripeOf(job.snapshots, t.seq) !== 0 || job.deeperRanges.some(([lo, hi]) => tombstoneOverlaps(t, lo, hi)));
   const output = new OutputWriter(job, fs, keptTombstones);
   const stats = {
@@ -178,9 +187,12 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
         stats.entriesOut++;
       }
     };
-    for (iterator.seekToFirst(); iterator.valid(); iterator.next()) {
-      stats.entriesIn++;
+    if (job.start === undefined) iterator.seekToFirst();
+    else iterator.seek(job.start);
+    for (; iterator.valid(); iterator.next()) {
       const key = iterator.key();
+      if (end !== undefined && compareBytes(key, end) >= 0) break;
+      stats.entriesIn++;
       if (userKey === undefined || compareBytes(key, userKey) !== 0) {
         if (fold.active) await emit(fold.finish(userKey!, !deeper.contains(userKey!)));
         userKey = Uint8Array.from(key);
