@@ -209,6 +209,13 @@ export class Engine {
   #imms: Immutable[] = [];
   #flushing: Promise<void> | undefined;
   #compacting: Promise<void> | undefined;
+  /**
+   * compactRange() calls waiting for #compacting: while any waits, no automatic compaction
+   * starts (RocksDB's pending manual compaction does the same). The manual one rewrites its
+   * range into the deepest level anyway, so automatic ones started meanwhile (a level pushed
+   * over its target by the one that just ended) would only be work done twice.
+   */
+  #manualWaiting = 0;
   readonly #pool: BackgroundPool;
   readonly #ownsPool: boolean;
   readonly #picker: CompactionPicker;
@@ -630,7 +637,13 @@ export class Engine {
    * that hold range tombstones or expired puts. Resolves when done.
    */
   async compactRange(start: Uint8Array | undefined, end: Uint8Array | undefined): Promise<void> {
-    await this.flush();
+    this.#manualWaiting++;
+    try {
+      await this.flush();
+      while (this.#compacting) await this.#compacting;
+    } finally {
+      this.#manualWaiting--;
+    }
     // The wait and the claim below happen in one synchronous step: an `await` between them
     // (an async helper that returns once idle) would let a second caller, or an automatic
     // compaction, claim #compacting too, and two compactions of the same files would install
@@ -915,7 +928,7 @@ export class Engine {
   }
 
   #maybeScheduleCompaction(): void {
-    if (this.#compacting || this.#closed || this.#backgroundError) return;
+    if (this.#compacting || this.#closed || this.#backgroundError || this.#manualWaiting > 0) return;
     const pick = this.#picker.pick(this.#versions.current);
     if (!pick) return;
     this.#compacting = this.#compactAndInstall(pick, false).then(
