@@ -60,6 +60,8 @@ interface Result {
   compactSeconds: number;
   /** Bytes of table files when compactRange() started, over its seconds. */
   compactMBps: number;
+  /** CPU seconds the process spent (every thread) during compactRange(): less sensitive to a shared machine's load than its time. */
+  compactCpuSeconds: number;
   liveKeys: number;
   userBytes: number;
   diskWriteBytes: number;
@@ -171,9 +173,11 @@ async function child(store: string, dir: string): Promise<Result> {
   await Promise.all(Array.from({ length: inFlight }, writer));
   const seconds = (performance.now() - started) / 1000;
   const tableBytes = sstBytes(dir);
+  const cpuBefore = process.cpuUsage();
   const compactStarted = performance.now();
   await db.compact();
   const compactSeconds = (performance.now() - compactStarted) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   clearInterval(sampler);
   maxL0 = Math.max(maxL0, db.l0Files());
   const stallMs = db.stallMs();
@@ -188,6 +192,7 @@ async function child(store: string, dir: string): Promise<Result> {
     putsPerSecond: num / seconds,
     compactSeconds,
     compactMBps: tableBytes / 1e6 / compactSeconds,
+    compactCpuSeconds: (cpu.user + cpu.system) / 1e6,
     liveKeys: written,
     userBytes,
     diskWriteBytes,
@@ -230,7 +235,7 @@ if (args.child !== undefined) {
       fs.rmSync(dir, { recursive: true, force: true });
       console.log(
         `${res.store.padEnd(9)} ${Math.round(res.putsPerSecond).toLocaleString('en-US').padStart(9)} puts/s  ` +
-          `compactRange ${res.compactSeconds.toFixed(1)} s (${res.compactMBps.toFixed(0)} MB/s)  write-amp ${res.writeAmplification.toFixed(2)}  ` +
+          `compactRange ${res.compactSeconds.toFixed(1)} s (${res.compactMBps.toFixed(0)} MB/s, CPU ${res.compactCpuSeconds.toFixed(1)} s)  write-amp ${res.writeAmplification.toFixed(2)}  ` +
           `space-amp ${res.spaceAmplification.toFixed(2)}  max L0 ${res.maxL0Files}  ` +
           `stalls ${res.stallMs === null ? 'n/a' : `${Math.round(res.stallMs)} ms`}  ` +
           `event loop p99 ${res.eventLoopP99Ms.toFixed(1)} ms (max ${res.eventLoopMaxMs.toFixed(0)} ms)`,
@@ -245,6 +250,7 @@ if (args.child !== undefined) {
     console.log(
       `stratadb / rocksdb: puts/s ${(ours.putsPerSecond / rocks.putsPerSecond).toFixed(2)}  ` +
         `compactRange time ${(ours.compactSeconds / rocks.compactSeconds).toFixed(2)}  ` +
+        `compactRange CPU ${(ours.compactCpuSeconds / rocks.compactCpuSeconds).toFixed(2)}  ` +
         `write amplification ${(ours.writeAmplification / rocks.writeAmplification).toFixed(2)}`,
     );
   }
