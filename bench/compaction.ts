@@ -11,7 +11,8 @@
 // compactRange() (directory size over live keys x (16 + value bytes)), the highest level-0 file
 // count sampled every 50 ms, write stall time (stratadb's own counter), and the event loop's
 // delay p99 and max during the puts and the compaction (monitorEventLoopDelay, 10 ms resolution,
-// which is subtracted).
+// which is subtracted), and compactRange()'s rate: the bytes of the table files (*.sst) when it
+// starts over its time (both stores name their tables so).
 
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -31,8 +32,22 @@ const { values: args } = parseArgs({
     stores: { type: 'string', default: 'stratadb,rocksdb' },
     dir: { type: 'string' },
     child: { type: 'string' },
+    help: { type: 'boolean', default: false },
   },
 });
+if (args.help) {
+  console.log(`node dist/bench/compaction.js [options]
+
+N random puts (half of them overwrites), 256 in flight, then compactRange(), each store in a
+process of its own; prints puts/s, compactRange() time and MB/s, write and space amplification.
+
+  --num N           puts (default 5000000)
+  --value-size N    value bytes (default 100)
+  --in-flight N     puts in flight (default 256)
+  --stores LIST     stratadb,rocksdb (default); rocksdb needs: ${PEERS_INSTALL_COMMAND}
+  --dir DIR         where the databases go (default: the system's temporary directory)`);
+  process.exit(0);
+}
 const num = Number(args.num);
 const valueSize = Number(args['value-size']);
 const inFlight = Number(args['in-flight']);
@@ -43,6 +58,10 @@ interface Result {
   seconds: number;
   putsPerSecond: number;
   compactSeconds: number;
+  /** Bytes of table files when compactRange() started, over its seconds. */
+  compactMBps: number;
+  /** CPU seconds the process spent (every thread) during compactRange(): less sensitive to a shared machine's load than its time. */
+  compactCpuSeconds: number;
   liveKeys: number;
   userBytes: number;
   diskWriteBytes: number;
@@ -105,6 +124,12 @@ function ioWriteBytes(): number {
   return field('write_bytes') - field('cancelled_write_bytes');
 }
 
+function sstBytes(dir: string): number {
+  let n = 0;
+  for (const name of fs.readdirSync(dir)) if (name.endsWith('.sst')) n += fs.statSync(path.join(dir, name)).size;
+  return n;
+}
+
 function dirBytes(dir: string): number {
   let n = 0;
   for (const name of fs.readdirSync(dir)) {
@@ -147,9 +172,12 @@ async function child(store: string, dir: string): Promise<Result> {
   };
   await Promise.all(Array.from({ length: inFlight }, writer));
   const seconds = (performance.now() - started) / 1000;
+  const tableBytes = sstBytes(dir);
+  const cpuBefore = process.cpuUsage();
   const compactStarted = performance.now();
   await db.compact();
   const compactSeconds = (performance.now() - compactStarted) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   clearInterval(sampler);
   maxL0 = Math.max(maxL0, db.l0Files());
   const stallMs = db.stallMs();
@@ -163,6 +191,8 @@ async function child(store: string, dir: string): Promise<Result> {
     seconds,
     putsPerSecond: num / seconds,
     compactSeconds,
+    compactMBps: tableBytes / 1e6 / compactSeconds,
+    compactCpuSeconds: (cpu.user + cpu.system) / 1e6,
     liveKeys: written,
     userBytes,
     diskWriteBytes,
@@ -205,7 +235,7 @@ if (args.child !== undefined) {
       fs.rmSync(dir, { recursive: true, force: true });
       console.log(
         `${res.store.padEnd(9)} ${Math.round(res.putsPerSecond).toLocaleString('en-US').padStart(9)} puts/s  ` +
-          `compactRange ${res.compactSeconds.toFixed(1)} s  write-amp ${res.writeAmplification.toFixed(2)}  ` +
+          `compactRange ${res.compactSeconds.toFixed(1)} s (${res.compactMBps.toFixed(0)} MB/s, CPU ${res.compactCpuSeconds.toFixed(1)} s)  write-amp ${res.writeAmplification.toFixed(2)}  ` +
           `space-amp ${res.spaceAmplification.toFixed(2)}  max L0 ${res.maxL0Files}  ` +
           `stalls ${res.stallMs === null ? 'n/a' : `${Math.round(res.stallMs)} ms`}  ` +
           `event loop p99 ${res.eventLoopP99Ms.toFixed(1)} ms (max ${res.eventLoopMaxMs.toFixed(0)} ms)`,
@@ -217,6 +247,11 @@ if (args.child !== undefined) {
   const ours = results.find((r) => r.store === 'stratadb');
   const rocks = results.find((r) => r.store === 'rocksdb');
   if (ours && rocks) {
-    console.log(`write amplification stratadb / rocksdb: ${(ours.writeAmplification / rocks.writeAmplification).toFixed(2)}`);
+    console.log(
+      `stratadb / rocksdb: puts/s ${(ours.putsPerSecond / rocks.putsPerSecond).toFixed(2)}  ` +
+        `compactRange time ${(ours.compactSeconds / rocks.compactSeconds).toFixed(2)}  ` +
+        `compactRange CPU ${(ours.compactCpuSeconds / rocks.compactCpuSeconds).toFixed(2)}  ` +
+        `write amplification ${(ours.writeAmplification / rocks.writeAmplification).toFixed(2)}`,
+    );
   }
 }

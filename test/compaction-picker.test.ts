@@ -2,7 +2,7 @@
 // others by bytes against their targets), which files it takes (all of level 0; one file of a
 // deeper level: the one whose range tombstones cover the most below it, else round-robin
 // through the key space), scores compensated by what range tombstones cover, what it pulls in
-// from the level below, when it is a trivial move, and pickRange() for compactRange(). Versions
+// from the level below, when it is a trivial move, and pickRangeToBottom() for compactRange(). Versions
 // are built with the manifest's public API: Version.empty().apply(edit).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -199,36 +199,42 @@ test('level 0 is a trivial move only as a single file: two files are merged even
   assert.equal(show(one.pick(version({ 0: [table(1, 'a', 'b'), table(2, 'x', 'y')] }))), { from: '0->1', inputs: [[0, [1, 2]]], trivialMove: false });
 });
 
-test('pickRange() takes the files of a level overlapping the range, with their overlaps below', () => {
+test('pickRangeToBottom() takes the overlapping files of every level into the deepest one', () => {
   const picker = new CompactionPicker(POLICY);
   const v = version({
     1: [table(1, 'a', 'b'), table(2, 'c', 'e'), table(3, 'f', 'h'), table(4, 'x', 'z')],
     2: [table(5, 'a', 'a'), table(6, 'd', 'g'), table(7, 'y', 'y')],
+    3: [table(8, 'a', 'c'), table(9, 'g', 'm'), table(10, 'n', 'p')],
   });
   const b = Buffer.from;
-  assert.equal(show(picker.pickRange(v, 1, b('d'), b('f'))), { from: '1->2', inputs: [[1, [2, 3]], [2, [6]]], trivialMove: false });
-  assert.equal(show(picker.pickRange(v, 1, undefined, b('c')))?.inputs, [[1, [1, 2]], [2, [5, 6]]], 'an open start');
-  assert.equal(show(picker.pickRange(v, 1, b('w'), undefined))?.inputs, [[1, [4]], [2, [7]]], 'an open end');
-  assert.equal(show(picker.pickRange(v, 1, undefined, undefined))?.inputs, [[1, [1, 2, 3, 4]], [2, [5, 6, 7]]], 'everything');
-  assert.is(picker.pickRange(v, 1, b('i'), b('w')), undefined, 'nothing of level 1 overlaps i..w');
-  assert.is(picker.pickRange(v, 3, undefined, undefined), undefined, 'an empty level');
+  assert.equal(show(picker.pickRangeToBottom(v, b('d'), b('f'))), { from: '1->3', inputs: [[1, [2, 3]], [2, [6]], [3, [8, 9]]], trivialMove: false });
+  assert.equal(show(picker.pickRangeToBottom(v, undefined, b('b')))?.inputs, [[1, [1]], [2, [5]], [3, [8]]], 'an open start');
+  assert.equal(show(picker.pickRangeToBottom(v, b('w'), undefined))?.inputs, [[1, [4]], [2, [7]]], 'an open end');
+  assert.equal(show(picker.pickRangeToBottom(v, undefined, undefined))?.inputs, [[1, [1, 2, 3, 4]], [2, [5, 6, 7]], [3, [8, 9, 10]]], 'everything');
+  assert.is(picker.pickRangeToBottom(v, b('i'), b('m')), undefined, 'only the deepest level overlaps i..m: nothing to move down');
+  assert.is(picker.pickRangeToBottom(v, b('q'), b('r')), undefined, 'nothing overlaps q..r');
 });
 
-test('pickRange() from level 0 takes every level-0 file once any overlaps the range', () => {
+test('pickRangeToBottom() widens the range level by level: a deeper file meeting a file taken above is taken', () => {
+  const picker = new CompactionPicker(POLICY);
+  // 'e' overlaps file 1 only; file 1 reaches 'h', so file 3 of level 2 (g..j) is taken, and then
+  // level 3's file 5 (i..k), which meets file 3 but not the range asked for.
+  const v = version({ 1: [table(1, 'd', 'h')], 2: [table(2, 'a', 'b'), table(3, 'g', 'j')], 3: [table(4, 'a', 'c'), table(5, 'i', 'k'), table(6, 'x', 'z')] });
+  assert.equal(show(picker.pickRangeToBottom(v, Buffer.from('e'), Buffer.from('e')))?.inputs, [[1, [1]], [2, [3]], [3, [5]]]);
+});
+
+test('pickRangeToBottom() from level 0 takes every level-0 file once any overlaps the range', () => {
   const picker = new CompactionPicker(POLICY);
   const v = version({ 0: [table(1, 'a', 'b'), table(2, 'm', 'n')], 1: [table(3, 'c', 'd'), table(4, 'x', 'y')] });
-  assert.equal(show(picker.pickRange(v, 0, Buffer.from('a'), Buffer.from('a'))), { from: '0->1', inputs: [[0, [1, 2]], [1, [3]]], trivialMove: false });
-  assert.is(picker.pickRange(v, 0, Buffer.from('p'), Buffer.from('q')), undefined);
+  assert.equal(show(picker.pickRangeToBottom(v, Buffer.from('a'), Buffer.from('a'))), { from: '0->1', inputs: [[0, [1, 2]], [1, [3]]], trivialMove: false });
+  assert.is(picker.pickRangeToBottom(v, Buffer.from('p'), Buffer.from('q')), undefined);
+  const onlyL0 = version({ 0: [table(5, 'a', 'b', 1)] });
+  assert.equal(show(picker.pickRangeToBottom(onlyL0, undefined, undefined)), { from: '0->1', inputs: [[0, [5]]], trivialMove: false }, 'level 0 alone goes to level 1, rewritten');
 });
 
-test('pickRange() does not depend on scores: a level within its target is still compacted', () => {
-  const v = version({ 2: [table(1, 'a', 'b', 1)] });
-  assert.equal(show(new CompactionPicker(POLICY).pickRange(v, 2, undefined, undefined)), { from: '2->3', inputs: [[2, [1]]], trivialMove: true });
-});
-
-test('pickRange of the last level is refused: nothing lies below it to compact into', () => {
-  const picker = new CompactionPicker(POLICY);
-  assert.throws(() => picker.pickRange(Version.empty(), NUM_LEVELS - 1, undefined, undefined), /no level below it/);
+test('pickRangeToBottom() does not depend on scores: a level within its target is still compacted', () => {
+  const v = version({ 2: [table(1, 'a', 'b', 1)], 4: [table(2, 'a', 'a', 1)] });
+  assert.equal(show(new CompactionPicker(POLICY).pickRangeToBottom(v, undefined, undefined)), { from: '2->4', inputs: [[2, [1]], [4, [2]]], trivialMove: false });
 });
 
 test.run();

@@ -13,4 +13,5 @@ export {
   type PickedCompaction,
 } from './picker.js';
 export { approximateBytesIn, coveredBytesBelow } from './tombstone-coverage.js';
+export { filesInRange, subcompactionCuts } from './subcompactions.js';
 export { buildIngestTable, type IngestJob, type IngestResult } from './ingest-job.js';

@@ -85,6 +85,13 @@ export interface CompactionJob {
   outputFileNumbers: number[];
   /** The database's merge operator, which the worker loads to fold operands; none if it has none. */
   mergeOperator?: MergeOperatorSpec | undefined;
+  /**
+   * A subcompaction's key range (subcompactions.ts): only the user keys in [start, end) are
+   * compacted (an undefined end is open); every key when both are absent. REQUIRES: no input
+   * holds a range tombstone when either is given (checked: invariant).
+   */
+  start?: Uint8Array | undefined;
+  end?: Uint8Array | undefined;
 }
 
 /**
@@ -146,6 +153,8 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
   const { iterator, bytesRead, rangeTombstones } = openInputs(job, fs);
   const deeper = new DeeperRanges(job.deeperRanges);
   const covering = new RangeTombstoneSet(rangeTombstones);
+  const end = job.end;
+  invariant(rangeTombstones.length === 0 || (job.start === undefined && end === undefined), 'a compaction with range tombstones is not cut into key ranges');
   const keptTombstones = rangeTombstones.filter((t) => stripeOf(job.snapshots, t.seq) !== 0 || job.deeperRanges.some(([lo, hi]) => tombstoneOverlaps(t, lo, hi)));
   const output = new OutputWriter(job, fs, keptTombstones);
   const stats = {
@@ -160,36 +169,51 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
   const filtered: CompactionResult['filtered'] = {};
   const EMPTY = new Uint8Array(0);
   try {
-    // State of the user key being merged: its bytes (a copy: the cursor's view moves on), the
-    // stripe of its last version seen (-1: none yet), and whether a version of it went out.
-    let userKey: Uint8Array | undefined;
+    // State of the user key being merged: its bytes (copied into keyBuf, reused from key to
+    // key: the cursor's view moves on, and a copy per key would be an allocation per entry),
+    // the stripe of its last version seen (-1: none yet), and whether a version of it went out.
+    // While the cursor is on the key, the cursor's own view of it is passed on instead.
+    let keyBuf = Buffer.allocUnsafe(64);
+    let keyLength = -1;
+    const savedKey = () => keyBuf.subarray(0, keyLength);
     let lastStripe = -1;
     let keyWritten = false;
     let sinceClock = 0;
     let lastTurn = performance.now();
-    const emit = async (entries: readonly FoldedEntry[]) => {
+    const waited = () => {
+      lastTurn = performance.now();
+    };
+    // One entry of the current user key (`key`: its bytes) to the output. Synchronous but for
+    // the file work it sometimes returns, so that most entries cost no promise.
+    const emitOne = (key: Uint8Array, seq: SeqNum, kind: ValueKind, value: Uint8Array): Promise<void> | undefined => {
+      const pending = output.add(key, seq, kind, value, !keyWritten);
+      keyWritten = true;
+      stats.entriesOut++;
+      return pending?.then(waited);
+    };
+    const emit = async (key: Uint8Array, entries: readonly FoldedEntry[]) => {
       for (const e of entries) {
-        const pending = output.add(userKey!, e.seq, e.kind, e.value, !keyWritten);
-        if (pending !== undefined) {
-          await pending;
-          lastTurn = performance.now();
-        }
-        keyWritten = true;
-        stats.entriesOut++;
+        const pending = emitOne(key, e.seq, e.kind, e.value);
+        if (pending !== undefined) await pending;
       }
     };
-    for (iterator.seekToFirst(); iterator.valid(); iterator.next()) {
-      stats.entriesIn++;
+    if (job.start === undefined) iterator.seekToFirst();
+    else iterator.seek(job.start);
+    for (; iterator.valid(); iterator.next()) {
       const key = iterator.key();
-      if (userKey === undefined || compareBytes(key, userKey) !== 0) {
-        if (fold.active) await emit(fold.finish(userKey!, !deeper.contains(userKey!)));
-        userKey = Uint8Array.from(key);
+      if (end !== undefined && compareBytes(key, end) >= 0) break;
+      stats.entriesIn++;
+      if (keyLength < 0 || !sameBytes(keyBuf, keyLength, key)) {
+        if (fold.active) await emit(savedKey(), fold.finish(savedKey(), !deeper.contains(savedKey())));
+        if (key.length > keyBuf.length) keyBuf = Buffer.allocUnsafe(Math.max(key.length, 2 * keyBuf.length));
+        keyBuf.set(key);
+        keyLength = key.length;
         lastStripe = -1;
         keyWritten = false;
       }
       const seq = iterator.seq();
       const stripe = stripeOf(job.snapshots, seq);
-      if (fold.active && stripe !== fold.stripe) await emit(fold.finish(userKey, false));
+      if (fold.active && stripe !== fold.stripe) await emit(key, fold.finish(key, false));
       // What the reads of this version's stripe see of it: nothing when a range tombstone of
       // the stripe, newer than it, covers it; a Delete when a filter (an expiry) drops it.
       const hidden = covering.size > 0 && covering.coveringSeq(key, stripe < job.snapshots.length ? job.snapshots[stripe]! : MAX_SEQ) > seq;
@@ -208,15 +232,15 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
         if (hidden) {
           // Beneath the run, the key reads as deleted: the run resolves over nothing.
           stats.droppedByRangeTombstones++;
-          await emit([fold.add(userKey, seq, ValueKind.Delete, EMPTY)!]);
+          await emit(key, [fold.add(key, seq, ValueKind.Delete, EMPTY)!]);
         } else if (kind === ValueKind.PutWithExpiry) {
           // A put that will expire: the run stays operands over it (folded into a plain put,
           // its value would outlive the expiry), and it stays as the stripe's base.
-          await emit(fold.finish(userKey, false));
-          await emit([{ seq, kind, value }]);
+          await emit(key, fold.finish(key, false));
+          await emit(key, [{ seq, kind, value }]);
         } else {
-          const resolved = fold.add(userKey, seq, kind, value);
-          if (resolved !== undefined) await emit([resolved]);
+          const resolved = fold.add(key, seq, kind, value);
+          if (resolved !== undefined) await emit(key, [resolved]);
         }
       } else if (stripe === lastStripe) {
         stats.droppedVersions++;
@@ -229,7 +253,8 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
         } else if (kind === ValueKind.Delete && stripe === 0 && !deeper.contains(key)) {
           stats.droppedTombstones++;
         } else {
-          await emit([{ seq, kind, value }]);
+          const pending = emitOne(key, seq, kind, value);
+          if (pending !== undefined) await pending;
         }
       }
       if (++sinceClock === CLOCK_EVERY_ENTRIES) {
@@ -241,7 +266,7 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
         }
       }
     }
-    if (fold.active) await emit(fold.finish(userKey!, !deeper.contains(userKey!)));
+    if (fold.active) await emit(savedKey(), fold.finish(savedKey(), !deeper.contains(savedKey())));
     stats.droppedVersions += fold.folded;
     const outputs = await output.finish();
     let bytesWritten = 0;
@@ -253,6 +278,13 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
   } finally {
     iterator.close();
   }
+}
+
+/** Whether a[0..aLength) holds the bytes of b. From the end: keys that share a prefix differ there. */
+function sameBytes(a: Uint8Array, aLength: number, b: Uint8Array): boolean {
+  if (aLength !== b.length) return false;
+  for (let i = aLength - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Index of the first snapshot >= seq, or snapshots.length when seq is above them all. */

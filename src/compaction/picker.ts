@@ -234,16 +234,33 @@ export class CompactionPicker {
   }
 
   /**
-   * The files of `level` overlapping [start, end] (either end open when undefined) with their
-   * overlaps in the level below, or undefined when none overlaps. From level 0 it takes every
-   * file, for the reason given at the top. REQUIRES: level < NUM_LEVELS - 1 (the last level
-   * has no level below to compact into; checked).
+   * compactRange()'s one compaction: the files overlapping [start, end] (either end open when
+   * undefined) in every level, merged straight into the deepest level holding data (level 1
+   * at least), or undefined when no level above it overlaps the range. Each byte is then read
+   * and written once, not once per level it passes through. Going down, a level takes every
+   * file that overlaps the range widened to the files taken above it: a file left out there
+   * could hold an older version of a key whose newer version moves below it. Level 0 takes
+   * every file once any overlaps, for the reason given at the top. A file taken deeper may
+   * widen the range further; the levels above need nothing more for that (what they keep is
+   * newer than anything that moves below them).
    */
-  pickRange(version: Version, level: number, start: Uint8Array | undefined, end: Uint8Array | undefined): PickedCompaction | undefined {
-    invariant(Number.isInteger(level) && level >= 0 && level < NUM_LEVELS - 1, `pickRange of level ${level}: no level below it`);
-    const files = version.overlappingFiles(level, start, end);
-    if (files.length === 0) return undefined;
-    if (level === 0) return withOverlaps(version, 0, [...version.levels[0]!]);
-    return withOverlaps(version, level, files);
+  pickRangeToBottom(version: Version, start: Uint8Array | undefined, end: Uint8Array | undefined): PickedCompaction | undefined {
+    const outputLevel = Math.max(1, version.deepestNonEmptyLevel());
+    const inputs: { level: number; files: TableMeta[] }[] = [];
+    let lo = start;
+    let hi = end;
+    for (let level = 0; level <= outputLevel; level++) {
+      let files = version.overlappingFiles(level, lo, hi);
+      if (files.length === 0) continue;
+      if (level === outputLevel && inputs.length === 0) return undefined;
+      if (level === 0) files = [...version.levels[0]!];
+      inputs.push({ level, files });
+      const [smallest, largest] = rangeOf(files);
+      if (lo !== undefined && compareBytes(smallest, lo) < 0) lo = smallest;
+      if (hi !== undefined && compareBytes(largest, hi) > 0) hi = largest;
+    }
+    if (inputs.length === 0) return undefined;
+    const [smallestKey, largestKey] = rangeOf(inputs.flatMap((i) => i.files));
+    return { level: inputs[0]!.level, outputLevel, inputs, trivialMove: false, smallestKey, largestKey };
   }
 }

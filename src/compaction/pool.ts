@@ -148,6 +148,11 @@ export class BackgroundPool {
     return this.#run(job, fs) as Promise<CompactionResult>;
   }
 
+  /** How many jobs on `fs` can run side by side: the thread limit, or 1 when they run inline (#run). */
+  parallelism(fs: FileSystem): number {
+    return this.#maxWorkers === 0 || !isPlainNodeFileSystem(fs) ? 1 : this.#maxWorkers;
+  }
+
   /** Jobs accepted and not yet settled, including those waiting for a thread. */
   get running(): number {
     return this.#running;

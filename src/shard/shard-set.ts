@@ -683,6 +683,7 @@ function totalOf(shards: readonly EngineStats[], clock: SequenceClock): EngineSt
     writeStallMs: sum((s) => s.writeStallMs),
     compactions: sum((s) => s.compactions),
     compactionsRunning: sum((s) => s.compactionsRunning),
+    subcompactions: sum((s) => s.subcompactions),
     bytesCompactedIn: sum((s) => s.bytesCompactedIn),
     bytesCompactedOut: sum((s) => s.bytesCompactedOut),
     droppedByRangeTombstones: sum((s) => s.droppedByRangeTombstones),

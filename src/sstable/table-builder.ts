@@ -17,7 +17,7 @@ import { BlockBuilder } from './block-builder.js';
 import { DEFAULT_RESTART_INTERVAL } from './block-format.js';
 import { bloomHash, buildBloomFilter } from './bloom.js';
 import { encodeFooter, encodeHandle, encodeMetaIndex, handleLength, META_FILTER, META_RANGE_DEL, TABLE_FORMAT_VERSION, type BlockHandle } from './format.js';
-import { compareInternalRange, compareRange } from './key-compare.js';
+import { compareRange } from './key-compare.js';
 import { BLOCK_TRAILER_BYTES, choosePayload, sealPhysicalBlock } from './physical-block.js';
 import { encodeProperties, type TableProperties } from './properties.js';
 import { compareTombstones, encodeRangeDelBlock } from './range-del-block.js';
@@ -107,10 +107,12 @@ export class TableBuilder {
     if (kind === ValueKind.Delete && value.length !== 0) throw invalidArgument('a Delete entry has an empty value');
     let newUserKey = true;
     if (this.#entries > 0) {
-      if (compareInternalRange(this.#lastKey, 0, this.#lastKeyLength, this.#lastSeq, key, seq) >= 0) {
+      // One comparison of the user keys gives both the order check and whether the key is new.
+      const c = compareRange(this.#lastKey, 0, this.#lastKeyLength, key);
+      if (c > 0 || (c === 0 && this.#lastSeq <= seq)) {
         throw invalidArgument(`table entries must be added in internal order: (${hex(key)}, ${seq}) does not sort after (${hex(this.#lastKey.subarray(0, this.#lastKeyLength))}, ${this.#lastSeq}) in ${this.#file.path}`);
       }
-      newUserKey = this.#lastKeyLength !== key.length || compareRange(this.#lastKey, 0, this.#lastKeyLength, key) !== 0;
+      newUserKey = c !== 0;
     } else {
       this.#smallestKey = new Uint8Array(key);
     }

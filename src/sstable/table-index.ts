@@ -135,6 +135,11 @@ export class TableIndex {
     return lo;
   }
 
+  /** The user key of separator i (a copy): at or after every key of block i, before every key of block i + 1. */
+  separatorKey(i: number): Uint8Array {
+    return Uint8Array.prototype.slice.call(this.#keys, this.#keyOffsets[i]!, this.#keyOffsets[i + 1]!);
+  }
+
   blockOffset(i: number): number {
     return this.#blockOffsets[i]!;
   }

@@ -152,6 +152,19 @@ export class TableReader {
     return i < this.#index.count ? this.#index.blockOffset(i) : this.#dataEnd;
   }
 
+  /**
+   * Up to `n` user keys spread evenly over the table's data blocks (index separators), in
+   * order: where a compaction of the table may be cut into key ranges of about equal bytes.
+   * From the index alone, no data block read.
+   */
+  sampleKeys(n: number): Uint8Array[] {
+    const count = this.#index.count;
+    const keys: Uint8Array[] = [];
+    const step = Math.max(1, count / n);
+    for (let at = step - 1; at < count - 1 && keys.length < n; at += step) keys.push(this.#index.separatorKey(Math.floor(at)));
+    return keys;
+  }
+
   /** Whether the bloom filter may contain `key` (false means the table has no entry for it). */
   mayContain(key: Uint8Array): boolean {
     return this.#filter.mayContainHash(bloomHash(key));
