@@ -138,7 +138,8 @@ export class ChangeRing {
     if (firstSeq < 0) return;
     let slab = this.#slab;
     if (slab === undefined || slab.length - this.#slabUsed < group.length) {
-      slab = this.#slab = new Uint8Array(Math.max(SLAB_BYTES, group.length));
+      // Not zeroed: only what add() copied in is ever read.
+      slab = this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, group.length));
       this.#slabUsed = 0;
     }
     const at = this.#slabUsed;

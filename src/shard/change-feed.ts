@@ -448,13 +448,28 @@ function changeOp(kind: ValueKind, buffer: ArrayBufferLike, keyAt: number, keyEn
 }
 
 /**
- * A Buffer over buffer[at, end): Buffer.from(arrayBuffer, offset, length) builds the view
- * directly, where Buffer#subarray first resolves its arguments (two views a change were a
- * fifth of the CPU time a feed keeping up with fillrandom took).
+ * A Buffer over buffer[at, end), built as Buffer.from(arrayBuffer, offset, length) and
+ * Buffer#subarray build theirs (Node's Buffer[Symbol.species], its FastBuffer: a Uint8Array
+ * whose prototype is Buffer.prototype) without their argument checks, which a feed keeping up
+ * with fillrandom paid twice a change (Buffer#subarray alone was a fifth of its CPU time).
  */
 function view(buffer: ArrayBufferLike, at: number, end: number): Buffer {
-  return Buffer.from(buffer, at, end - at);
+  return new BufferView(buffer, at, end - at);
 }
+
+type BufferViewClass = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Buffer;
+
+/** Buffer[Symbol.species] where it builds real Buffers (checked once); else Buffer.from. */
+const BufferView: BufferViewClass = (() => {
+  const species = (Buffer as unknown as { [Symbol.species]?: unknown })[Symbol.species];
+  if (typeof species === 'function') {
+    const probe = new (species as BufferViewClass)(new ArrayBuffer(4), 1, 2);
+    if (Buffer.isBuffer(probe) && Object.getPrototypeOf(probe) === Buffer.prototype && probe.byteOffset === 1 && probe.length === 2) return species as BufferViewClass;
+  }
+  return function (buffer: ArrayBufferLike, byteOffset: number, length: number) {
+    return Buffer.from(buffer, byteOffset, length);
+  } as unknown as BufferViewClass;
+})();
 
 /**
  * The operations of a write's batch, in order. Keys and values are views into bytes no other
@@ -462,7 +477,6 @@ function view(buffer: ArrayBufferLike, at: number, end: number): Buffer {
  * else a copy of the batch made here (a chunk of log is large: a key kept must not keep it).
  */
 function opsOf(record: ShardRecord): ChangeOp[] {
-  const ops: ChangeOp[] = [];
   let bytes = record.bytes;
   let at = record.batchAt;
   let end = record.batchEnd;
@@ -476,10 +490,15 @@ function opsOf(record: ShardRecord): ChangeOp[] {
   // Offsets into the batch become offsets into its ArrayBuffer.
   const buffer = bytes.buffer;
   const base = bytes.byteOffset;
+  // Most writes are one operation: their array is made to measure, not grown by push().
+  let first: ChangeOp | undefined;
+  let ops: ChangeOp[] | undefined;
   visitBatch(bytes, at, end, (kind, keyAt, keyEnd, valueAt, valueEnd) => {
-    ops.push(changeOp(kind, buffer, base + keyAt, base + keyEnd, base + valueAt, base + valueEnd));
+    const op = changeOp(kind, buffer, base + keyAt, base + keyEnd, base + valueAt, base + valueEnd);
+    if (first === undefined) first = op;
+    else (ops ??= [first]).push(op);
   });
-  return ops;
+  return ops ?? (first === undefined ? [] : [first]);
 }
 
 /** The operations of a batch across shards from its parts, in the order given when every part says it (invariant 3). */
