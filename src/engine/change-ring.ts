@@ -15,8 +15,8 @@
  *    where its bytes are, its log and offset, and the first and last sequence numbers of its
  *    writes. A reader gets the records (change-record.ts, as read from the log) parsed from
  *    its own copy of the groups it reads, one copy a call of after() (at most about
- *    RING_READ_BYTES): it may hand out views into it, which no other feed sees, and a view
- *    kept pins that copy, never a slab. A group held costs one object, not one per write
+ *    RING_READ_BYTES), taken from the reader's CopyArena: it may hand out views into it, which
+ *    no other feed sees, and a view kept pins that arena's chunk, never a slab. A group held costs one object, not one per write
  *    (records held for long would outlive the young generation and burden the collector).
  * 3. Completeness: every Batch or Prepare record of this shard whose first sequence number is
  *    above `floor` and that has been appended is held, as is the Commit record of every such
@@ -41,6 +41,28 @@ const SLAB_BYTES = 1024 * 1024;
 
 /** A call of after() copies about this many bytes of groups at most (and always one group). */
 const RING_READ_BYTES = 256 * 1024;
+
+/**
+ * Where one reader's copies of ring groups go (ChangeRing.after): chunks of RING_READ_BYTES
+ * (or one larger copy), each filled before the next is allocated, so that a reader makes about
+ * one allocation per RING_READ_BYTES read, not one per call (a feed over several shards calls
+ * after() for each shard on each wake-up). A view kept pins at most one chunk.
+ */
+export class CopyArena {
+  #chunk: Uint8Array | undefined;
+  #used = 0;
+
+  /** `length` bytes of the arena, for the caller alone. */
+  take(length: number): Uint8Array {
+    if (this.#chunk === undefined || this.#chunk.length - this.#used < length) {
+      this.#chunk = Buffer.allocUnsafeSlow(Math.max(RING_READ_BYTES, length));
+      this.#used = 0;
+    }
+    const bytes = this.#chunk.subarray(this.#used, this.#used + length);
+    this.#used += length;
+    return bytes;
+  }
+}
 
 interface RingGroup {
   /** The group's bytes are slab[at, at + length). */
@@ -152,10 +174,10 @@ export class ChangeRing {
 
   /**
    * Up to about `max` records whose first sequence number is above `seq`, in order, parsed
-   * from the reader's own copy of their groups (invariant 2); undefined when the ring may not
-   * hold them all (`seq` is below its floor: the caller reads the logs).
+   * from the reader's own copy of their groups, made in `arena` (invariant 2); undefined when
+   * the ring may not hold them all (`seq` is below its floor: the caller reads the logs).
    */
-  after(seq: SeqNum, max: number): ShardRecord[] | undefined {
+  after(seq: SeqNum, max: number, arena = new CopyArena()): ShardRecord[] | undefined {
     if (seq < this.#floor || this.#feeds === 0) return undefined;
     const groups = this.#groups;
     let lo = this.#head;
@@ -173,7 +195,7 @@ export class ChangeRing {
       writes += groups[upTo]!.writes;
       bytes += groups[upTo]!.length;
     }
-    const own = Buffer.allocUnsafeSlow(bytes);
+    const own = arena.take(bytes);
     for (let g = lo, to = 0; g < upTo; g++) {
       const group = groups[g]!;
       own.set(group.slab.subarray(group.at, group.at + group.length), to);

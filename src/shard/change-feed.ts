@@ -19,8 +19,8 @@
  *    src/shard/recovery-coordinator.ts: a write that failed part way) and is skipped. Its
  *    operations are listed in the order given (the places of PrepareInOrder records; shard by
  *    shard for Prepare records of the first layout), whichever source a part came from.
- * 4. Memory: at most one chunk of log per shard (CHANGE_CHUNK_BYTES) and `maxBuffered`
- *    changes; a slow consumer makes the feed read later, not hold more. The rings are bounded
+ * 4. Memory: at most one chunk of log per shard (CHANGE_CHUNK_BYTES), the chunk its copies
+ *    of ring groups go to (CopyArena), and `maxBuffered` changes; a slow consumer makes the feed read later, not hold more. The rings are bounded
  *    and shared by every feed (ChangeRing invariant 4).
  * 5. Every log the feed may still read is pinned (WalPin) from the moment the feed exists;
  *    the pins move forward as the shards' positions move and are dropped when the feed ends
@@ -43,7 +43,7 @@
  */
 
 import { expiresAt, EXPIRY_BYTES, StrataError, ValueKind, visitBatch, type SeqNum } from '../base/index.js';
-import type { ChangeLog, CommitSeen, SequenceClock, ShardCursor, ShardRecord } from '../engine/index.js';
+import { CopyArena, type ChangeLog, type CommitSeen, type SequenceClock, type ShardCursor, type ShardRecord } from '../engine/index.js';
 
 export interface ChangeOp {
   /**
@@ -123,6 +123,8 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
   #atBoundary: boolean;
   /** Changes delivered from the rings and from the logs (tests). */
   readonly delivered = { ring: 0, log: 0 };
+  /** This feed's copies of ring groups (ChangeRing invariant 2): no other feed sees them. */
+  readonly #arena = new CopyArena();
   /** Steps begun by next() and not yet settled (each ends by counting itself out). */
   #steps = 0;
   #lastStep: Promise<unknown> = Promise.resolve();
@@ -302,7 +304,7 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
   /** Queues the next writes of shard `s`, from its ring when that holds them all (invariant 6). */
   #refill(s: ShardState): void {
     if (this.#atBoundary) {
-      const fromRing = s.log.ring.after(this.#position, RING_READ_RECORDS);
+      const fromRing = s.log.ring.after(this.#position, RING_READ_RECORDS, this.#arena);
       if (fromRing !== undefined) {
         s.cursor?.close();
         s.cursor = undefined;
