@@ -31,7 +31,8 @@
 //                     per key for RocksDB and LevelDB
 //   changes           fillrandom in four phases of num/2 puts each (Job.ops is 2 × num), on one fresh database: without
 //                     a feed, with a live feed (Store.changes) consuming every write, with, without
-//                     (the order cancels a steady drift, as the database grows); reports the
+//                     (the order cancels a steady drift, as the database grows), after an untimed
+//                     warm-up with a feed and with a flush after each (untimed); reports the
 //                     writers' puts/s without and with the feed (ops/s: with), the changes/s
 //                     delivered, and the lag from a put's resolution to its change's delivery
 //                     (0 when the change came first). The consumer reads every key and value,
@@ -602,6 +603,9 @@ function clearrange(job: Job): Driver {
 
 const CHANGES_PHASES = [false, true, true, false] as const;
 
+/** Puts of the changes workload's untimed warm-up, with a feed consuming. */
+const CHANGES_WARMUP_PUTS = 30_000;
+
 function changes(job: Job): Driver {
   const phaseOps = Math.max(1, Math.floor(job.ops / CHANGES_PHASES.length));
   const order = permutation(phaseOps * CHANGES_PHASES.length, randomFor(job.seed, job.workload, 'keys'));
@@ -618,6 +622,29 @@ function changes(job: Job): Driver {
       const cpuMs: { with: number | null; without: number | null } = { with: 0, without: 0 };
       let delivered = 0;
       let deliverSeconds = 0;
+      // Untimed, before the phases: writers and a consumer run until their code is optimized
+      // (the first phase ran on colder code than the last, and was up to 1.7× slower), then a
+      // flush, as between phases. Its keys are outside the phases' range.
+      const warmup = Math.min(phaseOps, CHANGES_WARMUP_PUTS);
+      {
+        const feed = store.changes();
+        let seen = 0;
+        const consumer = (async () => {
+          let bytes = 0;
+          for await (const c of feed) {
+            for (const op of c.ops) bytes += op.key.length + (op.value?.length ?? 0);
+            if (++seen >= warmup) break;
+          }
+          if (bytes < 0) throw new Error('unreachable');
+        })();
+        let next = 0;
+        const writer = async () => {
+          while (next < warmup) await store.put(makeKey(order.length + next++), values.next(), job.sync);
+        };
+        await Promise.all(Array.from({ length: job.inFlight }, writer));
+        await consumer;
+        await store.flush?.();
+      }
       for (const [p, withFeed] of CHANGES_PHASES.entries()) {
         const base = p * phaseOps;
         // Index: sequence number - first; set when the put resolves.
@@ -678,6 +705,10 @@ function changes(job: Job): Driver {
           deliverSeconds += ((seen >= wanted && timed > 0 ? deliveredAt[timed - 1]! : performance.now()) - started) / 1000;
         }
         phases.push({ feed: withFeed, putsPerSec: done / phaseSeconds, cpuUsPerPut: phaseCpuMs === null ? null : (1000 * phaseCpuMs) / done });
+        // Between phases, untimed: each phase starts on an empty memtable, so that the flush
+        // that a run of this size needs falls in no phase (it landed in the second one with
+        // the feed and halved its puts/s, whichever build ran).
+        await store.flush?.();
         const side = withFeed ? 'with' : 'without';
         seconds[side] += phaseSeconds;
         puts[side] += done;
