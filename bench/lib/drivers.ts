@@ -32,7 +32,7 @@
 //   changes           fillrandom in four phases of num/2 puts each (Job.ops is 2 × num), on one fresh database: without
 //                     a feed, with a live feed (Store.changes) consuming every write, with, without
 //                     (the order cancels a steady drift, as the database grows), after an untimed
-//                     warm-up with a feed and with a flush after each (untimed); reports the
+//                     warm-up with a feed, and a flush and a compaction after each (untimed); reports the
 //                     writers' puts/s without and with the feed (ops/s: with), the changes/s
 //                     delivered, and the lag from a put's resolution to its change's delivery
 //                     (0 when the change came first). The consumer reads every key and value,
@@ -603,6 +603,17 @@ function clearrange(job: Job): Driver {
 
 const CHANGES_PHASES = [false, true, true, false] as const;
 
+/**
+ * Between the changes workload's phases, untimed: a flush and a compaction, so that each phase
+ * starts on an empty memtable with no background work pending. Otherwise the flush a run of
+ * this size needs fell in the second phase with the feed (halving its puts/s, whichever build
+ * ran), and the compactions of the flushes in the last phase, without.
+ */
+async function settle(store: Store): Promise<void> {
+  await store.flush?.();
+  await store.compact?.();
+}
+
 /** Puts of the changes workload's untimed warm-up, with a feed consuming. */
 const CHANGES_WARMUP_PUTS = 30_000;
 
@@ -643,7 +654,7 @@ function changes(job: Job): Driver {
         };
         await Promise.all(Array.from({ length: job.inFlight }, writer));
         await consumer;
-        await store.flush?.();
+        await settle(store);
       }
       for (const [p, withFeed] of CHANGES_PHASES.entries()) {
         const base = p * phaseOps;
@@ -705,10 +716,7 @@ function changes(job: Job): Driver {
           deliverSeconds += ((seen >= wanted && timed > 0 ? deliveredAt[timed - 1]! : performance.now()) - started) / 1000;
         }
         phases.push({ feed: withFeed, putsPerSec: done / phaseSeconds, cpuUsPerPut: phaseCpuMs === null ? null : (1000 * phaseCpuMs) / done });
-        // Between phases, untimed: each phase starts on an empty memtable, so that the flush
-        // that a run of this size needs falls in no phase (it landed in the second one with
-        // the feed and halved its puts/s, whichever build ran).
-        await store.flush?.();
+        await settle(store);
         const side = withFeed ? 'with' : 'without';
         seconds[side] += phaseSeconds;
         puts[side] += done;
