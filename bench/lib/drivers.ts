@@ -31,7 +31,8 @@
 //                     per key for RocksDB and LevelDB
 //   changes           fillrandom in four phases of num/2 puts each (Job.ops is 2 × num), on one fresh database: without
 //                     a feed, with a live feed (Store.changes) consuming every write, with, without
-//                     (the order cancels a steady drift, as the database grows); reports the
+//                     (the order cancels a steady drift, as the database grows), after an untimed
+//                     warm-up with a feed, and a flush and a compaction after each (untimed); reports the
 //                     writers' puts/s without and with the feed (ops/s: with), the changes/s
 //                     delivered, and the lag from a put's resolution to its change's delivery
 //                     (0 when the change came first). The consumer reads every key and value,
@@ -612,6 +613,20 @@ function clearrange(job: Job): Driver {
 
 const CHANGES_PHASES = [false, true, true, false] as const;
 
+/**
+ * Between the changes workload's phases, untimed: a flush and a compaction, so that each phase
+ * starts on an empty memtable with no background work pending. Otherwise the flush a run of
+ * this size needs fell in the second phase with the feed (halving its puts/s, whichever build
+ * ran), and the compactions of the flushes in the last phase, without.
+ */
+async function settle(store: Store): Promise<void> {
+  await store.flush?.();
+  await store.compact?.();
+}
+
+/** Puts of the changes workload's untimed warm-up, with a feed consuming. */
+const CHANGES_WARMUP_PUTS = 30_000;
+
 function changes(job: Job): Driver {
   const phaseOps = Math.max(1, Math.floor(job.ops / CHANGES_PHASES.length));
   const order = permutation(phaseOps * CHANGES_PHASES.length, randomFor(job.seed, job.workload, 'keys'));
@@ -628,26 +643,53 @@ function changes(job: Job): Driver {
       const cpuMs: { with: number | null; without: number | null } = { with: 0, without: 0 };
       let delivered = 0;
       let deliverSeconds = 0;
+      // Untimed, before the phases: writers and a consumer run until their code is optimized
+      // (the first phase ran on colder code than the last, and was up to 1.7× slower), then a
+      // flush, as between phases. Its keys are outside the phases' range.
+      const warmup = Math.min(phaseOps, CHANGES_WARMUP_PUTS);
+      {
+        const feed = store.changes();
+        let seen = 0;
+        const consumer = (async () => {
+          let bytes = 0;
+          for await (const c of feed) {
+            for (const op of c.ops) bytes += op.key.length + (op.value?.length ?? 0);
+            if (++seen >= warmup) break;
+          }
+          if (bytes < 0) throw new Error('unreachable');
+        })();
+        let next = 0;
+        const writer = async () => {
+          while (next < warmup) await store.put(makeKey(order.length + next++), values.next(), job.sync);
+        };
+        await Promise.all(Array.from({ length: job.inFlight }, writer));
+        await consumer;
+        await settle(store);
+      }
       for (const [p, withFeed] of CHANGES_PHASES.entries()) {
         const base = p * phaseOps;
         // Index: sequence number - first; set when the put resolves.
         const resolvedAt = new Float64Array(phaseOps + 1);
         let first = -1;
         let consumer: Promise<void> = Promise.resolve();
-        let lastDelivery = 0;
         let wanted = Infinity;
         let seen = 0;
+        // Each change's sequence number and delivery time, in delivery order: the lags are
+        // computed after the phase, so that the consumer pays a clock read and two stores a
+        // change, not a histogram insert (which cost about as much as the feed itself).
+        const deliveredSeq = new Float64Array(phaseOps);
+        const deliveredAt = new Float64Array(phaseOps);
         const feed = withFeed ? store.changes() : undefined;
         if (feed !== undefined) {
           consumer = (async () => {
             let bytes = 0;
             // A plain for await, as an application's projection would read the feed.
             for await (const c of feed) {
-              const now = performance.now();
               for (const op of c.ops) bytes += op.key.length + (op.value?.length ?? 0);
-              const at = first < 0 ? 0 : resolvedAt[Number(c.seq) - first] ?? 0;
-              lags.record(at === 0 ? 0 : Math.max(0, now - at));
-              lastDelivery = now;
+              if (seen < phaseOps) {
+                deliveredSeq[seen] = Number(c.seq);
+                deliveredAt[seen] = performance.now();
+              }
               if (++seen >= wanted) break;
             }
             if (bytes < 0) throw new Error('unreachable');
@@ -674,10 +716,17 @@ function changes(job: Job): Driver {
           const cutOff = setTimeout(() => void feed.return?.(), Math.max(0, deadline - performance.now()));
           await consumer;
           clearTimeout(cutOff);
+          const timed = Math.min(seen, phaseOps);
+          for (let i = 0; i < timed; i++) {
+            // 0: the change came before its writer heard back (or before the first did).
+            const at = first < 0 ? 0 : resolvedAt[deliveredSeq[i]! - first] ?? 0;
+            lags.record(at === 0 ? 0 : Math.max(0, deliveredAt[i]! - at));
+          }
           delivered += seen;
-          deliverSeconds += ((seen >= wanted ? lastDelivery : performance.now()) - started) / 1000;
+          deliverSeconds += ((seen >= wanted && timed > 0 ? deliveredAt[timed - 1]! : performance.now()) - started) / 1000;
         }
         phases.push({ feed: withFeed, putsPerSec: done / phaseSeconds, cpuUsPerPut: phaseCpuMs === null ? null : (1000 * phaseCpuMs) / done });
+        await settle(store);
         const side = withFeed ? 'with' : 'without';
         seconds[side] += phaseSeconds;
         puts[side] += done;

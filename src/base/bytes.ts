@@ -59,9 +59,14 @@ export function putVarint(buf: Uint8Array, offset: number, n: number): number {
  * Returns -1 if the varint runs past `end` or is longer than 5 bytes (callers report corruption).
  */
 export function getVarint(buf: Uint8Array, cursor: { offset: number }, end: number): number {
+  let offset = cursor.offset;
+  // One byte (below 128) is the common length: no loop, no floating-point power.
+  if (offset < end && buf[offset]! < 0x80) {
+    cursor.offset = offset + 1;
+    return buf[offset]!;
+  }
   let result = 0;
   let shift = 0;
-  let offset = cursor.offset;
   while (offset < end && shift <= 28) {
     const byte = buf[offset++]!;
     result += (byte & 0x7f) * 2 ** shift;

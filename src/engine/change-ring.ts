@@ -8,19 +8,23 @@
  * 1. Filled by the commit pipeline right after each group's append, before any of its writes
  *    is published (CommitPipeline's `appended` hook), with one copy of the group's bytes: the
  *    pipeline reuses its buffer for the next group, and a feed may read a record long after.
- *    Nothing in the copy is written again.
+ *    The copy goes to the end of the newest slab (SLAB_BYTES, allocated when the previous one
+ *    is full, so a group costs no allocation of its own and no ring memory exists before the
+ *    first group); nothing in a slab is written again.
  * 2. Held per commit group, in log order, which is sequence order (ChangeLog invariant 1):
- *    the group's bytes, its log and offset, and the first and last sequence numbers of its
+ *    where its bytes are, its log and offset, and the first and last sequence numbers of its
  *    writes. A reader gets the records (change-record.ts, as read from the log) parsed from
- *    its own copy of a group's bytes (after()): it may hand out views into them, which no other
- *    feed sees; and a group held costs one object, not one per write (records held for long
- *    would outlive the young generation and burden the collector).
+ *    its own copy of the groups it reads, one copy a call of after() (at most about
+ *    RING_READ_BYTES), taken from the reader's CopyArena: it may hand out views into it, which
+ *    no other feed sees, and a view kept pins that arena's chunk, never a slab. A group held costs one object, not one per write
+ *    (records held for long would outlive the young generation and burden the collector).
  * 3. Completeness: every Batch or Prepare record of this shard whose first sequence number is
  *    above `floor` and that has been appended is held, as is the Commit record of every such
  *    part that has one (a part held from before, below the floor, is looked up in the log).
  *    At attach() the floor is the clock's last allocated number (every later write is
  *    appended after); each group dropped raises it to the group's last number.
- * 4. Bounded: groups of at most RING_BYTES are held, plus the newest; the oldest go first.
+ * 4. Bounded: groups of at most RING_BYTES are held, plus the newest; the oldest go first. A
+ *    slab is let go with its last group: memory is at most RING_BYTES and two slabs.
  * 5. Filled only while a feed is attached: with none, the write path pays one test of a flag.
  */
 
@@ -32,8 +36,41 @@ import { decodeCommit, isPrepare } from './two-phase-format.js';
 /** Bytes of commit groups one shard's ring holds at most (invariant 4). */
 export const RING_BYTES = 8 * 1024 * 1024;
 
+/** Groups are copied into slabs of this size (a larger group gets one of its own). */
+const SLAB_BYTES = 1024 * 1024;
+
+/** A call of after() copies about this many bytes of groups at most (and always one group). */
+const RING_READ_BYTES = 256 * 1024;
+
+/**
+ * Where one reader's copies of ring groups go (ChangeRing.after): chunks of RING_READ_BYTES
+ * (or one larger copy), each filled before the next is allocated, so that a reader makes about
+ * one allocation per RING_READ_BYTES read, not one per call (a feed over several shards calls
+ * after() for each shard on each wake-up). A view kept pins at most one chunk.
+ */
+export class CopyArena {
+  #chunk: Uint8Array | undefined;
+  #used = 0;
+
+  /** `length` bytes of the arena, for the caller alone. */
+  take(length: number): Uint8Array {
+    if (this.#chunk === undefined || this.#chunk.length - this.#used < length) {
+      this.#chunk = Buffer.allocUnsafeSlow(Math.max(RING_READ_BYTES, length));
+      this.#used = 0;
+    }
+    const bytes = this.#chunk.subarray(this.#used, this.#used + length);
+    this.#used += length;
+    return bytes;
+  }
+}
+
 interface RingGroup {
-  readonly bytes: Uint8Array;
+  /** The group's bytes are slab[at, at + length). */
+  readonly slab: Uint8Array;
+  readonly at: number;
+  readonly length: number;
+  /** Batch and Prepare records in the group. */
+  readonly writes: number;
   readonly log: number;
   /** Where the group starts in its log. */
   readonly offset: number;
@@ -49,6 +86,9 @@ export class ChangeRing {
   #groups: RingGroup[] = [];
   #head = 0;
   #bytes = 0;
+  /** The slab groups are copied into, filled up to #slabUsed. */
+  #slab: Uint8Array | undefined;
+  #slabUsed = 0;
   #floor: SeqNum = 0;
   /** Commit records of the held parts, by batch (invariant 3). */
   readonly #commits = new Map<SeqNum, CommitSeen>();
@@ -74,6 +114,8 @@ export class ChangeRing {
     this.#groups = [];
     this.#head = 0;
     this.#bytes = 0;
+    this.#slab = undefined;
+    this.#slabUsed = 0;
     this.#commits.clear();
   }
 
@@ -92,19 +134,18 @@ export class ChangeRing {
    * pipeline's buffer, valid only during the call (copied: invariant 1).
    */
   add(group: Uint8Array, log: number, offset: number): void {
-    // The constructor copies (Buffer#slice would not).
-    const bytes = new Uint8Array(group);
     let firstSeq = -1;
     let lastSeq = -1;
+    let writes = 0;
     let parts: SeqNum[] | undefined;
-    forEachFramedRecord(bytes, (type, payloadAt, end) => {
+    forEachFramedRecord(group, (type, payloadAt, end) => {
       let first: SeqNum;
       let last: SeqNum;
       if (type === RecordType.Batch) {
-        first = getU64(bytes, payloadAt);
-        last = first + getU32(bytes, payloadAt + 8) - 1;
+        first = getU64(group, payloadAt);
+        last = first + getU32(group, payloadAt + 8) - 1;
       } else if (isPrepare(type)) {
-        const part = writeOf(type, bytes, payloadAt, end, log, offset + end, false) as Extract<ShardRecord, { kind: 'part' }>;
+        const part = writeOf(type, group, payloadAt, end, log, offset + end, false) as Extract<ShardRecord, { kind: 'part' }>;
         (parts ??= []).push(part.txn);
         first = part.firstSeq;
         last = part.lastSeq;
@@ -112,26 +153,36 @@ export class ChangeRing {
         if (type === RecordType.Commit) {
           // A part held has its batch's number above the floor (no record of this shard lies
           // inside another batch's range); one at or below it was dropped, or came before attach().
-          const txn = decodeCommit(bytes.subarray(payloadAt, end));
+          const txn = decodeCommit(group.subarray(payloadAt, end));
           if (txn > this.#floor) this.#commits.set(txn, { log, end: offset + end });
         }
         return;
       }
       if (firstSeq < 0) firstSeq = first;
       lastSeq = last;
+      writes++;
     });
     if (firstSeq < 0) return;
-    this.#groups.push({ bytes, log, offset, firstSeq, lastSeq, parts });
-    this.#bytes += bytes.length;
+    let slab = this.#slab;
+    if (slab === undefined || slab.length - this.#slabUsed < group.length) {
+      // Not zeroed: only what add() copied in is ever read.
+      slab = this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, group.length));
+      this.#slabUsed = 0;
+    }
+    const at = this.#slabUsed;
+    slab.set(group, at);
+    this.#slabUsed += group.length;
+    this.#groups.push({ slab, at, length: group.length, writes, log, offset, firstSeq, lastSeq, parts });
+    this.#bytes += group.length;
     while (this.#bytes > this.#limitBytes && this.#groups.length - this.#head > 1) this.#dropOldest();
   }
 
   /**
    * Up to about `max` records whose first sequence number is above `seq`, in order, parsed
-   * from the reader's own copy of their groups (invariant 2); undefined when the ring may not
-   * hold them all (`seq` is below its floor: the caller reads the logs).
+   * from the reader's own copy of their groups, made in `arena` (invariant 2); undefined when
+   * the ring may not hold them all (`seq` is below its floor: the caller reads the logs).
    */
-  after(seq: SeqNum, max: number): ShardRecord[] | undefined {
+  after(seq: SeqNum, max: number, arena = new CopyArena()): ShardRecord[] | undefined {
     if (seq < this.#floor || this.#feeds === 0) return undefined;
     const groups = this.#groups;
     let lo = this.#head;
@@ -141,17 +192,32 @@ export class ChangeRing {
       if (groups[mid]!.lastSeq > seq) hi = mid;
       else lo = mid + 1;
     }
-    const out: ShardRecord[] = [];
-    for (let g = lo; g < groups.length && out.length < max; g++) {
+    if (lo === groups.length) return [];
+    // The groups read: [lo, upTo), copied back to back into one buffer of the reader's.
+    let upTo = lo;
+    let bytes = 0;
+    for (let writes = 0; upTo < groups.length && writes < max && (upTo === lo || bytes < RING_READ_BYTES); upTo++) {
+      writes += groups[upTo]!.writes;
+      bytes += groups[upTo]!.length;
+    }
+    const own = arena.take(bytes);
+    for (let g = lo, to = 0; g < upTo; g++) {
       const group = groups[g]!;
-      const own = Buffer.from(group.bytes);
-      forEachFramedRecord(own, (type, payloadAt, end) => {
+      own.set(group.slab.subarray(group.at, group.at + group.length), to);
+      to += group.length;
+    }
+    const out: ShardRecord[] = [];
+    for (let g = lo, from = 0; g < upTo; g++) {
+      const group = groups[g]!;
+      const at = from;
+      forEachFramedRecord(own.subarray(at, at + group.length), (type, payloadAt, end) => {
         if (type !== RecordType.Batch && !isPrepare(type)) return;
         // Its first number, from the head: records at or below `seq` are not parsed further.
-        if (type === RecordType.Batch && getU64(own, payloadAt) <= seq) return;
-        const record = writeOf(type, own, payloadAt, end, group.log, group.offset + end, true);
+        if (type === RecordType.Batch && getU64(own, at + payloadAt) <= seq) return;
+        const record = writeOf(type, own, at + payloadAt, at + end, group.log, group.offset + end, true);
         if (record !== undefined && record.firstSeq > seq) out.push(record);
       });
+      from += group.length;
     }
     return out;
   }
@@ -164,7 +230,7 @@ export class ChangeRing {
   #dropOldest(): void {
     const group = this.#groups[this.#head]!;
     this.#groups[this.#head++] = undefined as unknown as RingGroup;
-    this.#bytes -= group.bytes.length;
+    this.#bytes -= group.length;
     if (group.lastSeq > this.#floor) this.#floor = group.lastSeq;
     if (group.parts !== undefined) for (const txn of group.parts) this.#commits.delete(txn);
     // Shift out the dropped slots once they are half the array: amortized O(1) a group.

@@ -9,5 +9,6 @@ export type { EngineHooks } from './engine.js';
 export type { TwoPhaseHooks, TwoPhaseParticipant, TwoPhaseScan } from './two-phase-participant.js';
 export { decodeCommit, decodePrepare, isPrepare } from './two-phase-format.js';
 export { ChangeLog, ShardCursor, CHANGE_CHUNK_BYTES, type ShardRecord, type CommitSeen } from './change-log.js';
+export { CopyArena } from './change-ring.js';
 export { writeShardCheckpoint, linkOrCopy, copyFile, type CheckpointView, type ShardCheckpoint } from './checkpoint.js';
 export { ingestEdit, ingestLevel, type IngestHost } from './ingest.js';

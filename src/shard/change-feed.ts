@@ -19,8 +19,8 @@
  *    src/shard/recovery-coordinator.ts: a write that failed part way) and is skipped. Its
  *    operations are listed in the order given (the places of PrepareInOrder records; shard by
  *    shard for Prepare records of the first layout), whichever source a part came from.
- * 4. Memory: at most one chunk of log per shard (CHANGE_CHUNK_BYTES) and `maxBuffered`
- *    changes; a slow consumer makes the feed read later, not hold more. The rings are bounded
+ * 4. Memory: at most one chunk of log per shard (CHANGE_CHUNK_BYTES), the chunk its copies
+ *    of ring groups go to (CopyArena), and `maxBuffered` changes; a slow consumer makes the feed read later, not hold more. The rings are bounded
  *    and shared by every feed (ChangeRing invariant 4).
  * 5. Every log the feed may still read is pinned (WalPin) from the moment the feed exists;
  *    the pins move forward as the shards' positions move and are dropped when the feed ends
@@ -43,7 +43,7 @@
  */
 
 import { expiresAt, EXPIRY_BYTES, StrataError, ValueKind, visitBatch, type SeqNum } from '../base/index.js';
-import type { ChangeLog, CommitSeen, SequenceClock, ShardCursor, ShardRecord } from '../engine/index.js';
+import { CopyArena, type ChangeLog, type CommitSeen, type SequenceClock, type ShardCursor, type ShardRecord } from '../engine/index.js';
 
 export interface ChangeOp {
   /**
@@ -123,6 +123,8 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
   #atBoundary: boolean;
   /** Changes delivered from the rings and from the logs (tests). */
   readonly delivered = { ring: 0, log: 0 };
+  /** This feed's copies of ring groups (ChangeRing invariant 2): no other feed sees them. */
+  readonly #arena = new CopyArena();
   /** Steps begun by next() and not yet settled (each ends by counting itself out). */
   #steps = 0;
   #lastStep: Promise<unknown> = Promise.resolve();
@@ -302,7 +304,7 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
   /** Queues the next writes of shard `s`, from its ring when that holds them all (invariant 6). */
   #refill(s: ShardState): void {
     if (this.#atBoundary) {
-      const fromRing = s.log.ring.after(this.#position, RING_READ_RECORDS);
+      const fromRing = s.log.ring.after(this.#position, RING_READ_RECORDS, this.#arena);
       if (fromRing !== undefined) {
         s.cursor?.close();
         s.cursor = undefined;
@@ -421,53 +423,84 @@ function noop(): void {}
 
 /**
  * The operation a log entry stands for: the one place where a kind of entry becomes what a
- * feed delivers (a new kind of write gets its case here). The key and value are
- * bytes[keyAt, keyEnd) and bytes[valueAt, valueEnd), handed out as views: no other feed sees
- * `bytes` (opsOf).
+ * feed delivers (a new kind of write gets its case here). The key and value are the bytes at
+ * [keyAt, keyEnd) and [valueAt, valueEnd) of `buffer`, handed out as views: no other feed sees
+ * them (opsOf).
  */
-function changeOp(kind: ValueKind, bytes: Buffer, keyAt: number, keyEnd: number, valueAt: number, valueEnd: number): ChangeOp {
+function changeOp(kind: ValueKind, buffer: ArrayBufferLike, keyAt: number, keyEnd: number, valueAt: number, valueEnd: number): ChangeOp {
   switch (kind) {
     case ValueKind.Put:
-      return { type: 'put', key: bytes.subarray(keyAt, keyEnd), value: bytes.subarray(valueAt, valueEnd) };
+      return { type: 'put', key: view(buffer, keyAt, keyEnd), value: view(buffer, valueAt, valueEnd) };
     case ValueKind.Delete:
-      return { type: 'del', key: bytes.subarray(keyAt, keyEnd) };
+      return { type: 'del', key: view(buffer, keyAt, keyEnd) };
     case ValueKind.Merge:
-      return { type: 'merge', key: bytes.subarray(keyAt, keyEnd), value: bytes.subarray(valueAt, valueEnd) };
+      return { type: 'merge', key: view(buffer, keyAt, keyEnd), value: view(buffer, valueAt, valueEnd) };
     case ValueKind.PutWithExpiry: {
-      const value = bytes.subarray(valueAt, valueEnd);
-      return { type: 'put', key: bytes.subarray(keyAt, keyEnd), value: value.subarray(EXPIRY_BYTES), expiresAt: expiresAt(value) };
+      const value = view(buffer, valueAt, valueEnd);
+      return { type: 'put', key: view(buffer, keyAt, keyEnd), value: value.subarray(EXPIRY_BYTES), expiresAt: expiresAt(value) };
     }
     case ValueKind.RangeDelete:
       // A range's end is empty when it has none.
       return valueEnd === valueAt
-        ? { type: 'clear', key: bytes.subarray(keyAt, keyEnd) }
-        : { type: 'clear', key: bytes.subarray(keyAt, keyEnd), end: bytes.subarray(valueAt, valueEnd) };
+        ? { type: 'clear', key: view(buffer, keyAt, keyEnd) }
+        : { type: 'clear', key: view(buffer, keyAt, keyEnd), end: view(buffer, valueAt, valueEnd) };
     default:
       throw new StrataError('NOT_SUPPORTED', `the change feed cannot show a write of kind ${String(kind)}`);
   }
 }
 
 /**
+ * A Buffer over buffer[at, end), built as Buffer.from(arrayBuffer, offset, length) and
+ * Buffer#subarray build theirs (Node's Buffer[Symbol.species], its FastBuffer: a Uint8Array
+ * whose prototype is Buffer.prototype) without their argument checks, which a feed keeping up
+ * with fillrandom paid twice a change (Buffer#subarray alone was a fifth of its CPU time).
+ */
+function view(buffer: ArrayBufferLike, at: number, end: number): Buffer {
+  return new BufferView(buffer, at, end - at);
+}
+
+type BufferViewClass = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Buffer;
+
+/** Buffer[Symbol.species] where it builds real Buffers (checked once); else Buffer.from. */
+const BufferView: BufferViewClass = (() => {
+  const species = (Buffer as unknown as { [Symbol.species]?: unknown })[Symbol.species];
+  if (typeof species === 'function') {
+    const probe = new (species as BufferViewClass)(new ArrayBuffer(4), 1, 2);
+    if (Buffer.isBuffer(probe) && Object.getPrototypeOf(probe) === Buffer.prototype && probe.byteOffset === 1 && probe.length === 2) return species as BufferViewClass;
+  }
+  return function (buffer: ArrayBufferLike, byteOffset: number, length: number) {
+    return Buffer.from(buffer, byteOffset, length);
+  } as unknown as BufferViewClass;
+})();
+
+/**
  * The operations of a write's batch, in order. Keys and values are views into bytes no other
- * feed sees: the ring's copy of the commit group made for this feed (ShardRecord.owned), or
+ * feed sees: the ring's copy of the commit groups made for this feed (ShardRecord.owned), or
  * else a copy of the batch made here (a chunk of log is large: a key kept must not keep it).
  */
 function opsOf(record: ShardRecord): ChangeOp[] {
-  const ops: ChangeOp[] = [];
-  let bytes: Buffer;
+  let bytes = record.bytes;
   let at = record.batchAt;
   let end = record.batchEnd;
-  if (record.owned) bytes = record.bytes as Buffer;
-  else {
-    bytes = Buffer.allocUnsafe(end - at);
-    bytes.set(record.bytes.subarray(at, end));
+  if (!record.owned) {
+    const copy = Buffer.allocUnsafe(end - at);
+    copy.set(bytes.subarray(at, end));
+    bytes = copy;
     at = 0;
     end = bytes.length;
   }
+  // Offsets into the batch become offsets into its ArrayBuffer.
+  const buffer = bytes.buffer;
+  const base = bytes.byteOffset;
+  // Most writes are one operation: their array is made to measure, not grown by push().
+  let first: ChangeOp | undefined;
+  let ops: ChangeOp[] | undefined;
   visitBatch(bytes, at, end, (kind, keyAt, keyEnd, valueAt, valueEnd) => {
-    ops.push(changeOp(kind, bytes, keyAt, keyEnd, valueAt, valueEnd));
+    const op = changeOp(kind, buffer, base + keyAt, base + keyEnd, base + valueAt, base + valueEnd);
+    if (first === undefined) first = op;
+    else (ops ??= [first]).push(op);
   });
-  return ops;
+  return ops ?? (first === undefined ? [] : [first]);
 }
 
 /** The operations of a batch across shards from its parts, in the order given when every part says it (invariant 3). */
