@@ -1,6 +1,6 @@
 // Builds one block in the format of block-format.ts.
 
-import { putU32, putVarint, varintLength } from '../base/bytes.js';
+import { putU32, putU64, putVarint, varintLength } from '../base/bytes.js';
 import type { SeqNum, ValueKind } from '../base/internal-key.js';
 import { ENTRY_TRAILER_BYTES, RESTART_BYTES } from './block-format.js';
 
@@ -46,17 +46,7 @@ export class BlockBuilder {
     p = putVarint(buf, p, unshared);
     p = putVarint(buf, p, value.length);
     for (let i = shared; i < key.length; i++) buf[p++] = key[i]!;
-    const lo = seq >>> 0;
-    const hi = Math.floor(seq / 0x1_0000_0000);
-    // Byte stores, not writeUInt32LE: its range checks show in a compaction's profile.
-    buf[p] = lo;
-    buf[p + 1] = lo >>> 8;
-    buf[p + 2] = lo >>> 16;
-    buf[p + 3] = lo >>> 24;
-    buf[p + 4] = hi;
-    buf[p + 5] = hi >>> 8;
-    buf[p + 6] = hi >>> 16;
-    buf[p + 7] = hi >>> 24;
+    putU64(buf, p, seq); // byte stores, not writeUInt32LE: its range checks show in a compaction's profile
     buf[p + 8] = kind;
     p += ENTRY_TRAILER_BYTES;
     buf.set(value, p);
