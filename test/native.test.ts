@@ -13,7 +13,8 @@ import { loadChecksum, NodeFileSystem } from '../src/base/index.js';
 import { native, nativeIo } from '../src/base/native.js';
 import { open } from '../src/index.js';
 import { FaultInjectingFileSystem } from '../src/testing/index.js';
-import { LogWriter, readLogFile, RecordType, WAL_PREALLOCATE_MIN_BYTES } from '../src/wal/index.js';
+import { LogWriter, readLog, readLogFile, RecordType, WAL_PREALLOCATE_MIN_BYTES } from '../src/wal/index.js';
+import { RECORD_HEADER_BYTES } from '../src/wal/record-format.js';
 import { logEnd } from './damage.js';
 import { choosePayload, readPhysicalBlock, sealPhysicalBlock } from '../src/sstable/physical-block.js';
 import { expectCode, newestFile, withTempDir } from './helpers.js';
@@ -227,6 +228,28 @@ test('a database with preallocated WALs reopens after a power cut with exactly t
     const again = await open(dir);
     for (const key of acked) assert.ok(again.getSync(key) !== undefined, `${key} was synced and survives`);
     await again.close();
+  });
+});
+
+test('a record never ends where the preallocated zeros end, so a torn record there is a torn tail', async () => {
+  if (native.fallocate === undefined) return;
+  await withTempDir(async (dir) => {
+    const p = path.join(dir, '000001.log');
+    const writer = await LogWriter.create(new NodeFileSystem(), p, { preallocateBytes: 64 * 1024 });
+    await writer.addRecords(RecordType.Batch, [Buffer.alloc(100, 1)], false);
+    // A record that fills the allocated bytes exactly (its payload ends in non-zero bytes).
+    const allocated = fs.statSync(p).size;
+    const payload = allocated - writer.size - RECORD_HEADER_BYTES;
+    await writer.addRecords(RecordType.Batch, [Buffer.alloc(payload, 3)], false);
+    const end = writer.size;
+    assert.ok(fs.statSync(p).size > end, `zeros follow the last record (file ${fs.statSync(p).size}, records ${end})`);
+    await writer.close();
+    // A power cut that kept only part of that record: its last bytes read back as zeros.
+    const bytes = fs.readFileSync(p);
+    bytes.fill(0, end - 40, end);
+    const read = readLog(bytes, p, { mode: 'tolerate-tail' });
+    assert.ok(read.tornTail, 'a torn tail');
+    assert.is(read.records.length, 1, 'the first record survives');
   });
 });
 

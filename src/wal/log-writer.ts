@@ -16,9 +16,11 @@
  * 3. With preallocation, the file is allocated ahead of the appends (zeros past the last
  *    record, which the reader takes for the end of the log), by as much as it holds already
  *    (from WAL_PREALLOCATE_MIN_BYTES up to preallocateBytes; so a small log stays small and a
- *    busy one soon gets the whole step), and sync() cuts those zeros off
- *    before it syncs: recovery reads every WAL but the newest strictly, where a zero tail would
- *    be a torn one, and WalSet syncs a WAL before it creates the next.
+ *    busy one soon gets the whole step; at least one zero always follows the last record, so a
+ *    record torn by a power cut, whose lost bytes read back as zeros, is followed by zeros and
+ *    the reader takes it for a torn tail, never for a whole record damaged later), and sync()
+ *    cuts those zeros off before it syncs: recovery reads every WAL but the newest strictly,
+ *    where a zero tail would be a torn one, and WalSet syncs a WAL before it creates the next.
  * Steps of an append, all before the first await: take the framed bytes (addFramed: the
  * buffer's, as they are; addRecords: every payload framed). Then, if the group would run past
  * the preallocated bytes, preallocate further; then one append (one write(2)/writev(2) for the
@@ -210,7 +212,8 @@ export class LogWriter {
   async #write(chunks: readonly Uint8Array[], sync: boolean): Promise<void> {
     let bytes = 0;
     for (const c of chunks) bytes += c.length;
-    if (bytes > 0 && this.#preallocateBytes > 0 && this.#file.size + bytes > this.#allocatedTo) await this.#preallocate(bytes);
+    // `>=`: a record never ends where the allocated zeros end (invariant 3).
+    if (bytes > 0 && this.#preallocateBytes > 0 && this.#file.size + bytes >= this.#allocatedTo) await this.#preallocate(bytes);
     if (bytes > 0 && sync && this.#file.appendAndSync) {
       await this.#io('write', () => this.#file.appendAndSync!(chunks));
       this.#completedBytes = this.#file.size;
