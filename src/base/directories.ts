@@ -21,8 +21,9 @@ export async function ensureDirectory(fs: FileSystem, dir: string, createIfMissi
 /**
  * Removes `dir` with the files in it and in its subfolders, one level deep (the layouts of a
  * database, a checkpoint, a restore in progress). Best effort for what it leaves behind on
- * failure; a missing `dir` is not an error. Durable after syncDir() of its parent. Needs
- * FileSystem.removeDir (NOT_SUPPORTED without it).
+ * failure; a missing `dir` is not an error. Each folder's file removals are synced before the
+ * folder goes (a folder's removal must not be durable before its files'); the whole is durable
+ * after syncDir() of its parent. Needs FileSystem.removeDir (NOT_SUPPORTED without it).
  */
 export async function removeTree(fs: FileSystem, dir: string): Promise<void> {
   const removeDir = fs.removeDir?.bind(fs);
@@ -39,8 +40,10 @@ export async function removeTree(fs: FileSystem, dir: string): Promise<void> {
     if (inner === undefined) await fs.unlink(p);
     else {
       for (const n of inner) await fs.unlink(path.join(p, n));
+      await fs.syncDir(p);
       await removeDir(p);
     }
   }
+  await fs.syncDir(dir);
   await removeDir(dir);
 }

@@ -8,7 +8,7 @@
 // Names stratadb never writes are left alone.
 
 import * as path from 'node:path';
-import { parseFileName, StrataError, type FileSystem } from '../base/index.js';
+import { parseFileName, removeTree, type FileSystem } from '../base/index.js';
 import { parseShardFolder, shardsFileName, type ShardLayout } from './shards-file.js';
 
 /**
@@ -35,21 +35,10 @@ export async function removeStaleShards(fs: FileSystem, dir: string, layout: Sha
   if (stale.length === 0) return false;
   for (const name of stale) {
     const p = path.join(dir, name);
-    if (parseShardFolder(name) !== undefined) await removeFolder(fs, p);
+    if (parseShardFolder(name) !== undefined) await removeTree(fs, p);
     else await fs.unlink(p);
   }
   await fs.syncDir(dir);
   return true;
 }
 
-/**
- * Removes a shard folder (files only): its files, then, once their removal is durable, the
- * folder. A folder's removal is not durable before its files' are.
- */
-async function removeFolder(fs: FileSystem, folder: string): Promise<void> {
-  if (fs.removeDir === undefined) throw new StrataError('NOT_SUPPORTED', `removing ${folder} needs a FileSystem with removeDir()`);
-  if (!(await fs.exists(folder))) return;
-  for (const name of await fs.readdir(folder)) await fs.unlink(path.join(folder, name));
-  await fs.syncDir(folder);
-  await fs.removeDir(folder);
-}
