@@ -253,6 +253,30 @@ test('a record never ends where the preallocated zeros end, so a torn record the
   });
 });
 
+test('a group that runs past a synced allocation: the new allocation is durable before the group, so a record torn at the old end is a torn tail', async () => {
+  if (native.fallocate === undefined) return;
+  await withTempDir(async (dir) => {
+    const p = path.join(dir, '000001.log');
+    const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+    const writer = await LogWriter.create(ffs, p, { preallocateBytes: 64 * 1024 });
+    await ffs.syncDir(dir);
+    // A synced group: the file's allocated length is durable with it.
+    await writer.addRecords(RecordType.Batch, [Buffer.alloc(100, 1)], true);
+    const allocated = fs.statSync(p).size;
+    const first = writer.size;
+    // One group whose first record ends exactly at the synced allocation and whose second runs
+    // past it (seen in CI's 4-shard power-cut test).
+    const payload = allocated - first - RECORD_HEADER_BYTES;
+    await writer.addRecords(RecordType.Batch, [Buffer.alloc(payload, 3), Buffer.alloc(1000, 4)], false);
+    // The power goes before the group is synced; the disk kept half of its first record.
+    await ffs.powerCut({ keepUnsynced: () => Math.floor((allocated - first) / 2) });
+    await writer.close().catch(() => undefined);
+    const read = readLog(fs.readFileSync(p), p, { mode: 'tolerate-tail' });
+    assert.ok(read.tornTail, 'a torn tail');
+    assert.is(read.records.length, 1, 'the synced record survives');
+  });
+});
+
 test('a WAL append torn inside a preallocated file is a torn tail, not corruption', async () => {
   await withTempDir(async (dir) => {
     const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });

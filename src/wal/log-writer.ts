@@ -18,7 +18,9 @@
  *    (from WAL_PREALLOCATE_MIN_BYTES up to preallocateBytes; so a small log stays small and a
  *    busy one soon gets the whole step; at least one zero always follows the last record, so a
  *    record torn by a power cut, whose lost bytes read back as zeros, is followed by zeros and
- *    the reader takes it for a torn tail, never for a whole record damaged later), and sync()
+ *    the reader takes it for a torn tail, never for a whole record damaged later; each new
+ *    allocation is synced before a record is written past the old one, so a power cut can
+ *    never leave the file ending at an old allocated length inside a group), and sync()
  *    cuts those zeros off before it syncs: recovery reads every WAL but the newest strictly,
  *    where a zero tail would be a torn one, and WalSet syncs a WAL before it creates the next.
  * Steps of an append, all before the first await: take the framed bytes (addFramed: the
@@ -246,8 +248,17 @@ export class LogWriter {
       // as it would without preallocation. (The writer stays usable: nothing was appended.)
       done = false;
     }
-    if (done) this.#allocatedTo = target;
-    else this.#preallocateBytes = 0;
+    if (!done) {
+      this.#preallocateBytes = 0;
+      return;
+    }
+    // The new length durable before any record lands past the old one: else a power cut could
+    // keep the old (synced) length and tear a record that ends exactly there, which would read
+    // as a whole record damaged later (invariant 3). One fdatasync per allocation step.
+    const covered = this.#completedBytes;
+    await this.#io('fdatasync', () => this.#file.sync());
+    this.#synced(covered);
+    this.#allocatedTo = target;
   }
 
   #run(op: () => Promise<void>): Promise<void> {
