@@ -30,6 +30,8 @@ export interface MemtableOptions {
 }
 
 const DEFAULT_ARENA_CHUNK_BYTES = 1 << 20;
+/** Versions of a key get() steps over from the newest before it searches for the snapshot's instead. */
+const VERSIONS_WALKED = 8;
 /** What a range tombstone costs besides its keys' bytes: its object and two views. */
 const RANGE_TOMBSTONE_OVERHEAD_BYTES = 160;
 
@@ -130,7 +132,17 @@ export class Memtable {
     const list = this.#list;
     const hi = prefixHi(key);
     const lo = prefixLo(key);
-    const n = list.findGreaterOrEqual(key, hi, lo, snapshotSeq, false);
+    let n = list.newestOf(key, hi, lo);
+    if (n !== undefined) {
+      // From the newest version back to the first the snapshot sees; a long way back, search.
+      for (let steps = 0; n !== HEAD && list.compareUserKey(key, hi, lo, n) === 0; steps++) {
+        if (list.seqOf(n) <= snapshotSeq) return { seq: list.seqOf(n), kind: list.kindOf(n), value: list.valueOf(n) };
+        if (steps === VERSIONS_WALKED) break;
+        n = list.next(n);
+      }
+      if (n === HEAD || list.compareUserKey(key, hi, lo, n) !== 0) return undefined;
+    }
+    n = list.findGreaterOrEqual(key, hi, lo, snapshotSeq, false);
     if (n === HEAD || list.compareUserKey(key, hi, lo, n) !== 0) return undefined;
     return { seq: list.seqOf(n), kind: list.kindOf(n), value: list.valueOf(n) };
   }

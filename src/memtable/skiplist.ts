@@ -39,6 +39,11 @@
 // when a key is shorter than 16 ("a" and "a\0" pad alike), but then the shorter key is a
 // prefix of the longer, so the comparison goes on from byte 16 and then by length.
 //
+// Beside the list, a hash index (key-index.ts) names each user key's newest version: a point
+// read starts there instead of searching, and a version of one level that is newer than every
+// other of its key needs no search either (it goes right before the newest). A list shared
+// with a worker has no index (the worker only iterates).
+//
 // `nodes` is reserved for the memtable's budget (untouched pages cost nothing), grows by
 // doubling past it, and never shrinks (a pooled list may start with a large one). Nodes are never removed, so a node's name
 // stays meaningful for the list's life: that is what lets an iterator survive inserts between
@@ -46,6 +51,7 @@
 
 import { invariant, type SeqNum, type ValueKind } from '../base/index.js';
 import { Arena } from './arena.js';
+import { KeyIndex, keyHash, tailHash } from './key-index.js';
 import type { MemtablePool } from './pool.js';
 
 const MAX_HEIGHT = 12;
@@ -127,6 +133,8 @@ export class SkipList {
   #lastLo = 0;
 
   readonly #pool: MemtablePool | undefined;
+  /** Each user key's newest node; undefined for a list shared from another thread, and once recycled. */
+  #index: KeyIndex | undefined;
   /** Leading entries of `nodes` ever written, by this list or, for a pooled array, before. */
   #touched = 0;
 
@@ -145,6 +153,7 @@ export class SkipList {
       return;
     }
     this.arena = new Arena(arenaChunkBytes, undefined, pool);
+    this.#index = new KeyIndex();
     // Reserved whole: a fresh SharedArrayBuffer is zero pages that become resident only when
     // written, so a list sized for its memtable's budget costs what it uses and never grows
     // (growing leaves the old array behind, and SharedArrayBuffers are collected late).
@@ -167,12 +176,12 @@ export class SkipList {
   }
 
   get bytesInUse(): number {
-    return this.arena.bytesInUse + this.nodesUsed * 4;
+    return this.arena.bytesInUse + this.nodesUsed * 4 + (this.#index?.bytes ?? 0);
   }
 
   /** Memory held: every arena chunk, and the part of the node array ever written (the rest is not resident). */
   get allocatedBytes(): number {
-    return this.arena.allocatedBytes + Math.max(this.#touched, this.nodesUsed) * 4;
+    return this.arena.allocatedBytes + Math.max(this.#touched, this.nodesUsed) * 4 + (this.#index?.bytes ?? 0);
   }
 
   /**
@@ -224,6 +233,34 @@ export class SkipList {
   #compareSeq(seq: number, n: number): number {
     const nodeSeq = this.seqOf(n);
     return seq > nodeSeq ? -1 : seq < nodeSeq ? 1 : 0;
+  }
+
+  /**
+   * The node of the newest version of user key `key` (prefixes `hi`, `lo`), or HEAD when the
+   * list holds none; undefined when the list has no index (then search).
+   */
+  newestOf(key: Uint8Array, hi: number, lo: number): number | undefined {
+    const index = this.#index;
+    if (index === undefined) return undefined;
+    const suffixHi = keyWord(key, 8);
+    const suffixLo = keyWord(key, 12);
+    const hash = this.#keyHash(key, hi, lo, suffixHi, suffixLo);
+    for (let slot = index.firstSlot(hash); ; slot = index.nextSlot(slot)) {
+      const n = index.nodeAt(slot);
+      if (n === 0) return HEAD;
+      if (index.hashAt(slot) === hash && this.#sameKey(key, hi, lo, suffixHi, suffixLo, n)) return n;
+    }
+  }
+
+  /** Whether node `n` holds user key `key`, given the key's four words. */
+  #sameKey(key: Uint8Array, hi: number, lo: number, suffixHi: number, suffixLo: number, n: number): boolean {
+    const nodes = this.nodes;
+    return nodes[n + F_PREFIX_HI] === hi && nodes[n + F_PREFIX_LO] === lo && this.#compareSuffixWords(key, suffixHi, suffixLo, n) === 0;
+  }
+
+  #keyHash(key: Uint8Array, hi: number, lo: number, suffixHi: number, suffixLo: number): number {
+    const tail = key.length > 16 ? tailHash(key, 16, key.length) : 0;
+    return keyHash(hi, lo, suffixHi, suffixLo, key.length, tail);
   }
 
   /**
@@ -305,9 +342,35 @@ export class SkipList {
   insert(seq: SeqNum, kind: ValueKind, key: Uint8Array, value: Uint8Array): void {
     const hi = prefixHi(key);
     const lo = prefixLo(key);
+    const suffixHi = keyWord(key, 8);
+    const suffixLo = keyWord(key, 12);
+    // The key's slot in the index (its own, or the empty one it would take) and newest node.
+    const index = this.#index;
+    let slot = -1;
+    let hash = 0;
+    let newest = HEAD;
+    if (index !== undefined) {
+      if (index.full) index.grow();
+      hash = this.#keyHash(key, hi, lo, suffixHi, suffixLo);
+      for (slot = index.firstSlot(hash); ; slot = index.nextSlot(slot)) {
+        const n = index.nodeAt(slot);
+        if (n === 0) break;
+        if (index.hashAt(slot) === hash && this.#sameKey(key, hi, lo, suffixHi, suffixLo, n)) {
+          newest = n;
+          break;
+        }
+      }
+    }
+    const isNewest = newest === HEAD || seq > this.seqOf(newest);
+
+    const height = this.#randomHeight();
     const preds = this.#preds;
     let successor: number;
-    if (this.#sortsLast(key, hi, lo, seq)) {
+    if (newest !== HEAD && isNewest && height === 1) {
+      // Right before the key's newest version: a node of one level needs only its level-0 predecessor.
+      successor = newest;
+      preds[0] = this.nodes[newest + F_PREV]!;
+    } else if (this.#sortsLast(key, hi, lo, seq)) {
       successor = HEAD;
       for (let level = 0; level < this.#height; level++) preds[level] = this.#tails[level]!;
     } else {
@@ -315,7 +378,6 @@ export class SkipList {
       invariant(successor === HEAD || this.compare(key, hi, lo, seq, successor) !== 0, 'memtable already holds this key at this sequence number');
     }
 
-    const height = this.#randomHeight();
     if (height > this.#height) {
       for (let level = this.#height; level < height; level++) preds[level] = HEAD;
       this.#height = height;
@@ -342,8 +404,8 @@ export class SkipList {
     const nodes = this.nodes;
     nodes[n + F_PREFIX_HI] = hi;
     nodes[n + F_PREFIX_LO] = lo;
-    nodes[n + F_SUFFIX_HI] = keyWord(key, 8);
-    nodes[n + F_SUFFIX_LO] = keyWord(key, 12);
+    nodes[n + F_SUFFIX_HI] = suffixHi;
+    nodes[n + F_SUFFIX_LO] = suffixLo;
     nodes[n + F_KEY_LENGTH] = keyLength;
     nodes[n + F_CHUNK] = arena.chunkId;
     nodes[n + F_OFFSET] = offset;
@@ -370,6 +432,7 @@ export class SkipList {
     }
     const tails = this.#tails;
     for (let level = 0; level < height; level++) if (nodes[n + F_NEXT + level * LINK_INTS] === HEAD) tails[level] = n;
+    if (index !== undefined && isNewest) index.set(slot, n, hash);
   }
 
   /** Whether (key, seq) sorts after every entry in the list (true for an empty list). */
@@ -409,6 +472,7 @@ export class SkipList {
 
   /** Gives this list's memory to `pool`. REQUIRES: nothing reads or writes the list again. */
   recycle(pool: MemtablePool): void {
+    this.#index = undefined;
     pool.give(this.arena.chunks, this.nodes, Math.max(this.#touched, this.nodesUsed));
   }
 }
