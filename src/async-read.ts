@@ -5,7 +5,7 @@
 
 import type { Cut } from './shard/index.js';
 import { BlockDeferred, type BlockDeferredResult, type LargeBlocks } from './sstable/index.js';
-import type { LoopTurns } from './loop-turns.js';
+import type { LoopTurns } from './base/loop-turns.js';
 
 export interface AsyncReadHost {
   /** Pins `cut` until the returned release is called. */

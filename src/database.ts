@@ -37,7 +37,7 @@ import { readAsync, readManyAsync, type AsyncReadHost } from './async-read.js';
 import { createBackup, type BackupResult } from './backup.js';
 import { tableFilePairs } from './ingest.js';
 import { DatabaseIterator } from './iterator.js';
-import { LoopTurns } from './loop-turns.js';
+import { LoopTurns } from './base/loop-turns.js';
 import { Snapshot } from './snapshot.js';
 import { RetryLines, runTransaction, transactionArguments, type Transaction, type TransactionCounters, type TransactionHost, type TransactionOptions } from './transaction.js';
 

@@ -13,7 +13,7 @@ import { closedError, invalidArgument } from './base/index.js';
 import type { Cursor } from './engine/index.js';
 import type { Codecs } from './encoding.js';
 import { describe } from './input.js';
-import type { LoopTurns } from './loop-turns.js';
+import type { LoopTurns } from './base/loop-turns.js';
 
 export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[K, V]> {
   #cursor: Cursor | undefined;

@@ -1,5 +1,5 @@
 // Reads and the event loop: long runs of awaited reads let timers run, and values of megabytes
-// are read off the loop's thread (src/loop-turns.ts, src/sstable/large-blocks.ts) and still
+// are read off the loop's thread (src/base/loop-turns.ts, src/sstable/large-blocks.ts) and still
 // come back right: at a snapshot, to concurrent readers, and while a compaction deletes the
 // table they are read from.
 
@@ -33,6 +33,24 @@ async function timerFiringsDuring(ms: number, body: () => Promise<void>): Promis
     clearInterval(timer);
   }
   return fired;
+}
+
+for (const shards of [1, 4]) {
+  test(`a long run of awaited put()s lets a timer run (${shards} shard${shards > 1 ? 's' : ''}: small appends are written in the call)`, async () => {
+    await withTempDir(async (dir) => {
+      // No preallocation: its fallocate calls would give the loop turns of their own.
+      const db = await open(dir, { shards, walPreallocateBytes: 0 });
+      try {
+        let n = 0;
+        const fired = await timerFiringsDuring(100, async () => {
+          for (let i = 0; i < 2000; i++) await db.put(key(n++), 'v');
+        });
+        assert.ok(fired > 0, `the timer fired ${fired} times`);
+      } finally {
+        await db.close();
+      }
+    });
+  });
 }
 
 for (const flush of [false, true]) {

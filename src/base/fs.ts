@@ -147,6 +147,7 @@ class NodeWritableFile implements WritableFile {
     if (this.#closed) return Promise.reject(closedError(this.path));
     let rest = nonEmpty(chunks instanceof Uint8Array ? [chunks] : chunks);
     if (rest.length === 0) return Promise.resolve();
+    if (byteLength(rest) <= SYNC_APPEND_MAX_BYTES) return this.#appendNow(rest);
     return new Promise((resolve, reject) => {
       const done = (err: NodeJS.ErrnoException | null, written: number) => {
         if (err) return reject(ioError('write', this.path, err));
@@ -163,6 +164,25 @@ class NodeWritableFile implements WritableFile {
       };
       writeAt();
     });
+  }
+
+  /**
+   * A small append written in the call: a positional write into the page cache costs a few µs,
+   * less than handing it to the thread pool and back (measured: 2.4 µs against 10–14 µs for
+   * 300 bytes), and it cannot hold the event loop for long (at most SYNC_APPEND_MAX_BYTES).
+   */
+  #appendNow(rest: Uint8Array[]): Promise<void> {
+    try {
+      while (rest.length > 0) {
+        const written = rest.length === 1 ? fs.writeSync(this.#fd, rest[0]!, 0, rest[0]!.length, this.#size) : fs.writevSync(this.#fd, rest, this.#size);
+        this.#wrote(written);
+        if (written === 0) throw ioError('write', this.path, new Error(`wrote nothing at ${this.#size} and got no errno`));
+        rest = afterBytes(rest, written);
+      }
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err instanceof StrataError ? err : ioError('write', this.path, err));
+    }
   }
 
   sync(): Promise<void> {
@@ -228,6 +248,15 @@ class NodeWritableFile implements WritableFile {
     this.#size += bytes;
     this.#length = Math.max(this.#length, this.#size);
   }
+}
+
+/** An append of at most this many bytes is written in the call, not on the thread pool. */
+const SYNC_APPEND_MAX_BYTES = 64 * 1024;
+
+function byteLength(chunks: readonly Uint8Array[]): number {
+  let bytes = 0;
+  for (const c of chunks) bytes += c.length;
+  return bytes;
 }
 
 function nonEmpty(chunks: readonly Uint8Array[]): Uint8Array[] {

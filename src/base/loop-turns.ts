@@ -1,6 +1,8 @@
-// Gives the event loop a turn during long runs of reads. A read the engine serves from memory
-// settles its promise at once, on the microtask queue: a caller that awaits 200,000 gets (or a
-// `for await` over 200,000 entries) back to back would never let a timer or an I/O callback run.
+// Gives the event loop a turn during long runs of work that settles on the microtask queue:
+// reads the engine serves from memory (the database's LoopTurns), and groups of writes whose
+// small appends are written in the call (each CommitPipeline's). A caller that awaits 200,000
+// gets (or a `for await` over 200,000 entries, or 200,000 puts) back to back would otherwise
+// never let a timer or an I/O callback run. Below, "reads" stands for either.
 //
 // A run starts with the first read after the loop last turned: it notes the time and schedules
 // a marker (one setImmediate, at most one pending); when the marker runs, the loop has turned
@@ -11,7 +13,7 @@
 // the cost is one setImmediate per TURN_BUDGET_MS of reading and a look at the clock every
 // CLOCK_EVERY reads (performance.now() costs about 0.3 µs here, a tenth of a cached get).
 //
-// One per database: nothing here is shared between databases.
+// One per user (a database's reads, a shard's commit pipeline): nothing here is shared.
 
 /** How long reads may hold the event loop before they let it turn. */
 export const TURN_BUDGET_MS = 5;

@@ -27,6 +27,7 @@
  */
 
 import { batchEncodedLength, encodeBatchInto, invariant, type BatchEntry, type SeqNum, type StrataError } from '../base/index.js';
+import { LoopTurns } from '../base/loop-turns.js';
 import { RecordBuffer, RecordType, type LogWriter } from '../wal/index.js';
 import type { SequenceClock } from './sequence-clock.js';
 import type { ShardPublication } from './shard-publication.js';
@@ -110,6 +111,12 @@ export class CommitPipeline {
   #queue: (Group | Barrier)[] = [];
   #leading = false;
   #spare: RecordBuffer | undefined;
+  /**
+   * A group whose append was written in the call completes on the microtask queue: writers
+   * that await each write would hold the event loop for ever. Past TURN_BUDGET_MS of groups,
+   * the next waits for a turn of the loop.
+   */
+  readonly #turns = new LoopTurns();
   #error: StrataError | undefined;
   #idleWaiters: (() => void)[] = [];
   readonly stats: PipelineStats = { writes: 0, groups: 0, syncs: 0, walBytes: 0, largestGroup: 0 };
@@ -306,10 +313,14 @@ export class CommitPipeline {
           records.reset();
           this.#spare = records;
         }
-        // (Resolving a record's promise again does nothing.)
-        if (this.#publication !== undefined) continue;
-        if (lastSeq <= this.#clock.published) resolveAll(writes);
-        else void this.#clock.whenPublished(lastSeq).then(() => resolveAll(writes));
+        // As a shard of several, the publication answered them above. (Resolving a record's
+        // promise again does nothing.)
+        if (this.#publication === undefined) {
+          if (lastSeq <= this.#clock.published) resolveAll(writes);
+          else void this.#clock.whenPublished(lastSeq).then(() => resolveAll(writes));
+        }
+        const turn = this.#turns.due();
+        if (turn !== undefined) await turn;
       }
     } finally {
       this.#leading = false;
