@@ -48,7 +48,7 @@ function notesFor(options: BenchOptions): string[] {
   }
   notes.push(
     "Peers get stratadb's memory budgets where they have the knobs: 64 MiB write buffer and 32 MiB block cache (RocksDB, LevelDB), 32 MiB page cache (SQLite); LMDB uses the OS page cache.",
-    'Disk bytes are write_bytes of /proc/self/io from the first operation through close(); sizes are allocated blocks (du) after close.',
+    'Disk bytes are write_bytes less cancelled_write_bytes of /proc/self/io (pages deleted before writeback never reach the disk) from the first operation through close(); sizes are allocated blocks (du) after close.',
     'One run on a possibly shared machine: compare ratios within a run, and rerun before trusting a small difference.',
   );
   if (has('changes')) {

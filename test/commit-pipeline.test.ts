@@ -86,7 +86,7 @@ function harness(clock = new SequenceClock(0), hooks: Partial<PipelineHooks> = {
   const failures: StrataError[] = [];
   const pipeline = new CommitPipeline(clock, {
     beforeGroup: hooks.beforeGroup ?? (() => Promise.resolve()),
-    wal: () => wal as unknown as LogWriter,
+    append: (records, sync) => (wal as unknown as LogWriter).addFramed(records, sync),
     apply: (bytes, at) => {
       const entries: BatchEntry[] = [];
       let firstSeq = -1;

@@ -12,20 +12,23 @@ import { filesOf } from './helpers.js';
 // (headerChecksum u32 | length u32 | type u8 | payloadChecksum u32) and the payload.
 export const LOG_FILE_HEADER_BYTES = 12;
 export const RECORD_HEADER_BYTES = 13;
+// Record type 6, LogsSynced: an empty record a WAL holds once the WALs before it were synced.
+const LOGS_SYNCED = 6;
 // src/sstable/format.ts: the footer is the last 52 bytes; filter, properties and index handles
 // (offset u64 | size u32) at footer bytes 4, 16 and 28, the magic at 44.
 export const FOOTER_BYTES = 52;
 
 /**
- * The offsets of the records of the log file `file`, which must end at a record boundary, or
- * there be followed by zeros only (a WAL preallocated ahead of its appends, as a crash leaves it).
+ * The offsets of the records of the log file `file` that hold writes (all but LogsSynced
+ * records), which must end at a record boundary, or there be followed by zeros only (a WAL
+ * preallocated ahead of its appends, as a crash leaves it).
  */
 export function recordOffsets(file: string): number[] {
   const bytes = fs.readFileSync(file);
   const offsets: number[] = [];
   let at = LOG_FILE_HEADER_BYTES;
   while (at + RECORD_HEADER_BYTES <= bytes.length && !isZeroFrom(bytes, at)) {
-    offsets.push(at);
+    if (bytes[at + 8] !== LOGS_SYNCED) offsets.push(at);
     at += RECORD_HEADER_BYTES + bytes.readUInt32LE(at + 4);
   }
   assert.ok(at === bytes.length || isZeroFrom(bytes, at), `${file} ends at a record boundary`);

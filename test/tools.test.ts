@@ -9,7 +9,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { NodeFileSystem, type FileSystem } from '../src/base/index.js';
 import { open, type Database } from '../src/index.js';
+import { FaultInjectingFileSystem } from '../src/testing/index.js';
 import { main } from '../src/tools/index.js';
 import { bytesText } from '../src/tools/output.js';
 import { filesOf, flipByte, newestFile, withTempDir } from './helpers.js';
@@ -195,6 +197,33 @@ test('verify takes a torn tail of the newest WAL as a note and damage before its
     assert.match(r.out.find((l) => l.startsWith('ERROR'))!, `${name}@${LOG_FILE_HEADER_BYTES}: record payload checksum mismatch`);
   }));
 
+test('verify takes an older WAL that a power cut cut short after a switch without a sync as a note, as open does, and the newer WALs as dropped', () =>
+  withTempDir(async (dir) => {
+    // Flushes held back (table creation waits), so that the older WALs are still needed.
+    const real = new NodeFileSystem();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const slow: FileSystem = Object.assign(Object.create(real) as FileSystem, {
+      createWritable: async (file: string) => {
+        if (file.endsWith('.sst')) await held;
+        return real.createWritable(file);
+      },
+    });
+    const ffs = new FaultInjectingFileSystem(slow, { syncs: 'simulated' });
+    const db = await open(dir, { fs: ffs, memtableBytes: 64 * 1024, maxImmutableMemtables: 8, compactionWorkers: 0 });
+    for (let n = 0; filesOf(dir, '.log').length < 3; n++) await db.put(`key-${n}`, `value ${n} `.repeat(8));
+    const [oldest, ...newer] = filesOf(dir, '.log');
+    const cut = ffs.powerCut({ keepUnsynced: (file, unsynced) => (path.basename(file) === oldest ? Math.floor(unsynced / 2) : unsynced) });
+    release();
+    await cut;
+    await db.close().catch(() => undefined);
+    const r = await run('verify', dir);
+    expectCode(r, 0);
+    assert.equal(filesWith(r, 'NOTE').filter((f) => f.endsWith('.log')), [oldest, ...newer], show(r));
+    assert.match(r.out.find((l) => l.startsWith('NOTE') && l.includes(oldest!))!, 'cut short');
+    assert.match(r.out.find((l) => l.startsWith('NOTE') && l.includes(newer[0]!))!, 'open drops this WAL');
+  }));
+
 test('verify exits 1 when the MANIFEST lost its last edit and the WAL that edit retired is gone', () =>
   withTempDir(async (dir) => {
     const manifest = await databaseWithManifest(dir);
@@ -378,11 +407,12 @@ test('dump recognizes a copied table, MANIFEST or WAL by its content', () =>
     r = await run('dump', copy);
     expectCode(r, 0);
     assert.match(r.out[0]!, 'MANIFEST');
-    // A WAL just started holds its header and no record: a log, of no telling kind.
+    // A WAL just started holds its header and no record (a log, of no telling kind), or a
+    // LogsSynced record alone when the WALs before it were synced at close.
     fs.copyFileSync(newestFile(dir, '.log'), copy);
     r = await run('dump', copy);
     expectCode(r, 0);
-    assert.match(r.out[0]!, /: log file, 12 B, 0 intact records$/);
+    assert.match(r.out[0]!, /: (log file, 12 B, 0 intact records|WAL, 25 B, 1 intact record)$/);
     fs.writeFileSync(copy, Buffer.alloc(100));
     expectCode(await run('dump', copy), 2);
   }));

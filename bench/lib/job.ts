@@ -53,8 +53,13 @@ export interface JobResult {
   latency: LatencySummary;
   /** Keys and values written by the workload. */
   userWriteBytes: number;
-  /** write_bytes of /proc/self/io from the first operation through close(). */
+  /**
+   * Bytes written to the disk from the first operation through close(): write_bytes of
+   * /proc/self/io less its cancelled_write_bytes (dirty pages of files truncated or deleted
+   * before the kernel wrote them back: a log deleted after its flush and never synced).
+   */
   diskWriteBytes: number;
+  /** cancelled_write_bytes of /proc/self/io over the same span (already taken off diskWriteBytes). */
   cancelledWriteBytes: number;
   writeAmplification: number | null;
   /** Allocated bytes under the store's directory after close (du). */

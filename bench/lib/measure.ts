@@ -2,7 +2,8 @@
 // - latency per operation, in an HDR histogram (nanoseconds recorded, microseconds reported);
 // - bytes this process caused to be written to storage: write_bytes of /proc/self/io, which
 //   Linux counts when a page cache page turns dirty (so a 100-byte fsynced write counts a 4 KiB
-//   page) and which covers every thread of the process, the stores' native ones included;
+//   page) and which covers every thread of the process, the stores' native ones included, less
+//   cancelled_write_bytes (dirty pages of files truncated or deleted before writeback);
 // - the event loop's delay (perf_hooks.monitorEventLoopDelay);
 // - peak resident memory (getrusage's maxrss, for the whole process: one workload a process);
 // - the directory's size on disk, as du counts it (allocated blocks).

@@ -11,9 +11,9 @@
  *    memtable and WAL do not switch while a prepared batch is open).
  * 2. The current log is read only up to its writer's completedBytes: every record there is
  *    whole, and every write published (clock) is there, or failed for good.
- * 3. A record is durable when its log is no longer the current one (a rotation syncs the log
- *    first; at open, recovery made what it replayed durable in tables) or it ends within the
- *    current log's syncedBytes.
+ * 3. A record is durable when the WalSet says so (WalSet.isDurable): it ends within the current
+ *    log's syncedBytes, or its log is an older one that is not left unsynced (a rotation
+ *    synced it, or a later sync did; at open, recovery made what it replayed durable).
  * 4. floor(): every record this shard held with a sequence number above the floor is still in
  *    a retained log. The WalSet deletes the oldest logs first, so what is retained is a run of
  *    the newest logs; while the database's first log is among them nothing was ever deleted
@@ -109,7 +109,7 @@ export class ChangeLog {
 
   /** Invariant 3. */
   isDurable(log: number, end: number): boolean {
-    return !this.#wals.isCurrent(log) || end <= this.#wals.current.syncedBytes;
+    return this.#wals.isDurable(log, end);
   }
 
   /** The number of the log written to now. */
@@ -117,10 +117,9 @@ export class ChangeLog {
     return this.#wals.currentNumber;
   }
 
-  /** Whether the current log holds bytes not yet synced. */
+  /** Whether a log holds bytes not yet synced. */
   get unsynced(): boolean {
-    const current = this.#wals.current;
-    return current.syncedBytes < current.completedBytes;
+    return this.#wals.unsynced;
   }
 
   /** fdatasync of the current log beside the pipeline (a durable feed waits on it). */

@@ -28,7 +28,7 @@
 
 import { batchEncodedLength, encodeBatchInto, invariant, type BatchEntry, type SeqNum, type StrataError } from '../base/index.js';
 import { LoopTurns } from '../base/loop-turns.js';
-import { RecordBuffer, RecordType, type LogWriter } from '../wal/index.js';
+import { RecordBuffer, RecordType } from '../wal/index.js';
 import type { SequenceClock } from './sequence-clock.js';
 import type { ShardPublication } from './shard-publication.js';
 import type { SyncRounds } from './sync-rounds.js';
@@ -77,8 +77,12 @@ interface Barrier {
 export interface PipelineHooks {
   /** Runs before each group; may rotate the WAL or wait for room. A throw fails the pipeline. */
   beforeGroup(): Promise<void>;
-  /** The WAL the next group goes to. */
-  wal(): LogWriter;
+  /**
+   * Appends the group's framed records to the WAL with one append, syncing once when `sync`
+   * (WalSet.append: the current log's LogWriter.addFramed(), after syncing older logs when a
+   * synced group needs them).
+   */
+  append(records: RecordBuffer, sync: boolean): Promise<void>;
   /**
    * Applies one write whose WAL append completed (memtable insert): its batch is encoded at
    * `at` in `bytes`, the group's buffer as the log received it (src/base/batch-format.ts;
@@ -280,7 +284,7 @@ export class CommitPipeline {
         const { records, writes, sync } = head;
         this.stats.walBytes += records.byteLength;
         try {
-          await this.#hooks.wal().addFramed(records, sync);
+          await this.#hooks.append(records, sync);
         } catch (err) {
           this.#failWrites(writes, err);
           this.fail(err as StrataError);

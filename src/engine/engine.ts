@@ -74,7 +74,7 @@ import { WalSet } from '../wal/index.js';
 import { CommitPipeline, type PublishedIn } from './commit-pipeline.js';
 import { DbIterator, type Bounds } from './db-iterator.js';
 import type { ResolvedOptions } from './options.js';
-import { plainBatches, replayWals } from './recovery.js';
+import { cutRetainedWals, plainBatches, replayWals } from './recovery.js';
 import { SequenceClock } from './sequence-clock.js';
 import { SnapshotList } from './snapshots.js';
 import { Participant, type TwoPhaseHooks, type TwoPhaseParticipant } from './two-phase-participant.js';
@@ -306,7 +306,7 @@ export class Engine {
       this.#clock,
       {
         beforeGroup: () => this.#makeRoomForWrite(),
-      wal: () => this.#wals.current,
+      append: (records, sync) => this.#wals.append(records, sync),
       apply: (bytes, at) => applyBatch(bytes, at, this.#mem),
       appended: (records) => {
         const ring = this.changeLog.ring;
@@ -368,7 +368,9 @@ export class Engine {
     try {
       const names = await fs.readdir(dir);
       const files = names.map((name) => ({ name, parsed: parseFileName(name) }));
-      const wals = new WalSet(fs, dir, names, options.changeRetention, options.walPreallocateBytes);
+      // An engine alone rotates its WAL without syncing the old one (WalSet's deferSync);
+      // a shard of several syncs it: its recovery scans older WALs for two-phase records.
+      const wals = new WalSet(fs, dir, names, options.changeRetention, options.walPreallocateBytes, hooks.twoPhase === undefined);
       let versions: VersionSet;
       if (names.includes('CURRENT')) {
         if (options.errorIfExists) throw new StrataError('INVALID_ARGUMENT', `${dir}: a database already exists there (errorIfExists)`);
@@ -411,7 +413,17 @@ export class Engine {
         lastSeq: versions.lastSequence,
         onSkip: options.onRecoverySkip,
         rules,
+        olderLogsUnsynced: hooks.twoPhase === undefined,
       });
+      if (hooks.twoPhase === undefined) {
+        // Logs after a power cut's cut are deleted before anything is written (their sequence
+        // numbers are handed out again), and so are retained logs it cut short. What stays
+        // is made durable: the first LogsSynced record of this run will vouch for it.
+        const retained = allWals.filter((n) => n < versions.logNumber);
+        const cutRetained = await cutRetainedWals(wals, retained, replay.marked);
+        await wals.discard([...cutRetained, ...replay.dropped]);
+        await wals.syncAllStored();
+      }
       const added: { level: number; table: TableMeta }[] = [];
       for (const mem of replay.memtables) {
         const n = versions.newFileNumber();

@@ -35,7 +35,7 @@ import {
   type StrataError,
 } from '../base/index.js';
 import type { Memtable } from '../memtable/index.js';
-import { readLog, RecordType, type LogRecord, type WalSet } from '../wal/index.js';
+import { readLog, RecordType, WAL_ALLOCATION_UNIT, type LogRecord, type WalSet } from '../wal/index.js';
 import type { CommitPipeline } from './commit-pipeline.js';
 import type { WalRecordRules } from './recovery.js';
 import { COMMIT_RECORD_BYTES, decodeCommit, decodePrepare, encodeCommit, encodePrepareHead, isPrepare, prepareHeadBytes } from './two-phase-format.js';
@@ -128,7 +128,7 @@ export class Participant implements TwoPhaseParticipant {
   ): Promise<{ rules: WalRecordRules; highestSeq: SeqNum }> {
     const scan: TwoPhaseScan = { prepared: new Map(), committed: new Set(), maxSeq: 0, flushedSeq };
     const visit = (bytes: Uint8Array, file: string, live: boolean) => {
-      for (const record of readLog(bytes, file, { mode: 'salvage', onSkipped: () => {} }).records) {
+      for (const record of readLog(bytes, file, { mode: 'salvage', onSkipped: () => {}, allocationUnit: WAL_ALLOCATION_UNIT }).records) {
         try {
           if (record.type === RecordType.Commit) scan.committed.add(decodeCommit(record.payload));
           else if (!live) continue;

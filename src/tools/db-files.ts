@@ -23,7 +23,7 @@ import {
 import { decodeCommit, decodePrepare, isPrepare } from '../engine/index.js';
 import { decodeEdit, VersionSet, type VersionEdit } from '../manifest/index.js';
 import { TableReader } from '../sstable/index.js';
-import { readLog, RecordType, type LogReadMode, type LogRecord } from '../wal/index.js';
+import { readLog, RecordType, WAL_ALLOCATION_UNIT, type LogReadMode, type LogRecord } from '../wal/index.js';
 import { reasonOf, type Output } from './output.js';
 
 /** A problem with the command line or its paths (exit code 2), not with the database. */
@@ -116,6 +116,7 @@ export async function readLogRecords(fs: FileSystem, file: string, mode: LogRead
   const bytes = await fs.readFile(file);
   const result = readLog(bytes, file, {
     mode,
+    allocationUnit: parseFileName(path.basename(file))?.kind === 'wal' ? WAL_ALLOCATION_UNIT : 0,
     ...(onDamage ? { onSkipped: (offset: number, skipped: number, reason: string) => onDamage({ offset, bytes: skipped, reason }) } : {}),
   });
   return { records: result.records, fileBytes: bytes.length, tornTailAt: result.tornTail ? result.endOffset : undefined };
@@ -131,6 +132,7 @@ export interface WalBatch {
 
 /** The batch in WAL record `record` of `file`; throws CORRUPTION naming file and offset. */
 export function decodeWalRecord(file: string, record: LogRecord): WalBatch {
+  if (record.type === RecordType.LogsSynced) return { offset: record.offset, firstSeq: 0, entries: [] };
   const known = record.type === RecordType.Batch || isPrepare(record.type) || record.type === RecordType.Commit;
   if (!known) throw corruption(file, record.offset, `record type ${record.type} in a WAL`);
   try {
@@ -162,7 +164,7 @@ export function decodeManifestRecord(file: string, record: LogRecord): VersionEd
 
 /** Whether log records of `type` are WAL batches or MANIFEST edits; undefined for neither. */
 export function logKindOf(type: number): 'wal' | 'manifest' | undefined {
-  return type === RecordType.Batch ? 'wal' : type === RecordType.ManifestEdit ? 'manifest' : undefined;
+  return type === RecordType.Batch || type === RecordType.LogsSynced ? 'wal' : type === RecordType.ManifestEdit ? 'manifest' : undefined;
 }
 
 /**

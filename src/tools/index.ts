@@ -176,7 +176,7 @@ export async function main(argv: readonly string[], io: ToolIO = {}): Promise<nu
     const run = async (dir: string): Promise<number> => {
       switch (name) {
         case 'verify':
-          return await verify(fs, dir, out);
+          return await verify(fs, dir, out, layout === undefined);
         case 'stats':
           return await stats(fs, dir, out);
         case 'dump':

@@ -14,7 +14,10 @@
 //    recorded key and sequence ranges, each one in the bloom filter, with the recorded counts.
 // 4. Each WAL at or above the log number (the one it names must exist): every record intact
 //    ('strict'), the newest allowed a torn tail ('tolerate-tail', a note), every batch
-//    decodes, and sequence numbers rise from batch to batch and from WAL to WAL.
+//    decodes, and sequence numbers rise from batch to batch and from WAL to WAL. In a database
+//    alone (`alone`: no SHARDS), an older WAL that no newer WAL's LogsSynced record vouches for
+//    may also end torn (a power cut after a WAL switch without a sync): a note, as open ends
+//    its replay there and drops the newer WALs, which are notes too (src/engine/recovery.ts).
 // 5. Every other file is a note: tables no version names (an unfinished flush or compaction),
 //    WALs below the log number, older MANIFESTs, temp files, names stratadb never writes.
 //
@@ -33,6 +36,7 @@ import {
 } from '../base/index.js';
 import { VersionSet, type TableMeta } from '../manifest/index.js';
 import { TableReader } from '../sstable/index.js';
+import { RecordType } from '../wal/index.js';
 import {
   decodeManifestRecord,
   decodeWalRecord,
@@ -80,7 +84,7 @@ class Report {
 const MAX_KEY_SHOWN = 64;
 const keyText = (key: Uint8Array) => bytesText(key, MAX_KEY_SHOWN);
 
-export async function verify(fs: FileSystem, dir: string, out: Output): Promise<number> {
+export async function verify(fs: FileSystem, dir: string, out: Output, alone = true): Promise<number> {
   const entries = await listDir(fs, dir);
   requireDatabase(dir, entries);
   const report = new Report(out);
@@ -128,7 +132,7 @@ export async function verify(fs: FileSystem, dir: string, out: Output): Promise<
     }
   }
 
-  await checkWals(fs, dir, entries, versions.logNumber, report);
+  await checkWals(fs, dir, entries, versions.logNumber, alone, report);
   for (const e of entries) noteOther(e, named, versions, report);
   return finish();
 }
@@ -258,18 +262,36 @@ function scanTable(reader: TableReader, file: string, meta: TableMeta): void {
   }
 }
 
-async function checkWals(fs: FileSystem, dir: string, entries: readonly DirEntry[], logNumber: number, report: Report): Promise<void> {
+async function checkWals(fs: FileSystem, dir: string, entries: readonly DirEntry[], logNumber: number, alone: boolean, report: Report): Promise<void> {
   const numbers = liveWalNumbers(entries, logNumber);
   if (!numbers.includes(logNumber)) {
     report.line('error', walName(logNumber), 'missing (the MANIFEST\'s log number names it: the writes since the last flush were in it)');
   }
+  // WALs below index `wholeBelow` were synced whole: a newer one holds a LogsSynced record.
+  let wholeBelow = numbers.length;
+  if (alone) {
+    wholeBelow = 0;
+    for (let i = numbers.length - 1; i > 0; i--) {
+      const logged = await readLogRecords(fs, walFileName(dir, numbers[i]!), 'salvage').catch(() => undefined);
+      if (logged?.records.some((r) => r.type === RecordType.LogsSynced)) {
+        wholeBelow = i;
+        break;
+      }
+    }
+  }
   let lastSeq: SeqNum | undefined;
+  let cutAt: string | undefined;
   for (let i = 0; i < numbers.length; i++) {
     const file = walFileName(dir, numbers[i]!);
     const name = path.basename(file);
+    if (cutAt !== undefined) {
+      report.line('note', name, `after ${cutAt}, cut short by a power cut: open drops this WAL`);
+      continue;
+    }
     const newest = i === numbers.length - 1;
+    const mayBeCut = !newest && i >= wholeBelow;
     try {
-      const { records, tornTailAt, fileBytes } = await readLogRecords(fs, file, newest ? 'tolerate-tail' : 'strict');
+      const { records, tornTailAt, fileBytes } = await readLogRecords(fs, file, newest || mayBeCut ? 'tolerate-tail' : 'strict');
       let entryCount = 0;
       let firstSeq: SeqNum | undefined;
       for (const record of records) {
@@ -284,7 +306,10 @@ async function checkWals(fs: FileSystem, dir: string, entries: readonly DirEntry
       }
       const seqs = firstSeq === undefined ? '' : `, seqs ${firstSeq}..${lastSeq}`;
       report.line('ok', name, `${count(records.length, 'record', 'records')}, ${count(entryCount, 'entry', 'entries')}${seqs}, ${sizeText(fileBytes)}`);
-      if (tornTailAt !== undefined) {
+      if (tornTailAt !== undefined && mayBeCut) {
+        report.line('note', name, `cut short at offset ${tornTailAt} (${fileBytes - tornTailAt} bytes) by a power cut (no newer WAL says it was synced): open replays it up to there`);
+        cutAt = name;
+      } else if (tornTailAt !== undefined) {
         report.line('note', name, `torn tail at offset ${tornTailAt} (${fileBytes - tornTailAt} bytes) dropped: a write cut off by a crash, never acknowledged`);
       }
     } catch (err) {

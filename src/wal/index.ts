@@ -5,7 +5,7 @@
 import type { FileSystem } from '../base/index.js';
 import { readLog, type LogReadOptions, type LogReadResult } from './log-reader.js';
 
-export { LogWriter, WAL_PREALLOCATE_BYTES, WAL_PREALLOCATE_MIN_BYTES, type LogWriterOptions } from './log-writer.js';
+export { LogWriter, WAL_ALLOCATION_UNIT, WAL_PREALLOCATE_BYTES, WAL_PREALLOCATE_MIN_BYTES, type LogWriterOptions } from './log-writer.js';
 export { readLog, type LogReadMode, type LogReadOptions, type LogReadResult, type LogRecord } from './log-reader.js';
 export { RecordType, MAX_RECORD_PAYLOAD_BYTES, forEachFramedRecord } from './record-format.js';
 export { RecordBuffer } from './record-buffer.js';

@@ -11,9 +11,12 @@
 //    preallocated tail: nothing was written there), or it runs into such zeros and the file
 //    goes on past its end (an append into a preallocated file, cut off: the zeros start before
 //    the record's end — the end of its header when the header checksum failed — and go on
-//    past it). Such a record was never acknowledged. A complete record whose payload
-//    happens to end in zeros and that was damaged later, in a preallocated file, looks the same:
-//    the one case this rule cannot tell apart.
+//    past it), or — in a log allocated in whole units (options.allocationUnit: a WAL) — it
+//    runs into such zeros up to the end of a file whose length is a whole number of units (a
+//    power cut kept an earlier allocation's length, not the one the append was written into).
+//    Such a record was never acknowledged. A complete record whose payload happens to end in
+//    zeros and that was damaged later, in a preallocated file, looks the same: the one case
+//    this rule cannot tell apart.
 // 4. Any other damage is corruption, at the end of the file too: a complete record whose
 //    checksum fails was written whole and later damaged (for the MANIFEST, every record was
 //    synced before anything acted on it), so dropping it could lose acknowledged data.
@@ -40,6 +43,11 @@ export interface LogReadOptions {
   mode: LogReadMode;
   /** Salvage mode only: called once per damaged region skipped, with the bytes dropped. */
   onSkipped?: (offset: number, bytes: number, reason: string) => void;
+  /**
+   * The writer allocates this log's length in multiples of this many bytes (LogWriter with
+   * preallocation: a WAL), for rule 3. 0 (the default): its length says nothing.
+   */
+  allocationUnit?: number;
 }
 
 export interface LogRecord {
@@ -73,7 +81,7 @@ export function readLog(bytes: Uint8Array, file: string, options: LogReadOptions
       offset = record.end;
       continue;
     }
-    if (record.cutShort || runsIntoZeroTail(bytes, offset, record)) {
+    if (record.cutShort || runsIntoZeroTail(bytes, offset, record, options.allocationUnit ?? 0)) {
       if (options.mode === 'strict') throw corruption(file, offset, `${record.what} (a torn tail)`);
       return { records, endOffset: offset, tornTail: true };
     }
@@ -95,12 +103,13 @@ export function readLog(bytes: Uint8Array, file: string, options: LogReadOptions
 }
 
 /** Rule 3's zero tails: the record at `offset` starts in one, or ends in one that goes on past it. */
-function runsIntoZeroTail(bytes: Uint8Array, offset: number, damage: DamagedRecord): boolean {
+function runsIntoZeroTail(bytes: Uint8Array, offset: number, damage: DamagedRecord, allocationUnit: number): boolean {
   const zeroTail = zeroTailStart(bytes, offset);
   if (zeroTail === offset) return true;
   // zeroTail == end is a record written whole, then damaged: not torn.
   const end = damage.trustedEnd ?? offset + RECORD_HEADER_BYTES;
-  return zeroTail < end && end < bytes.length;
+  if (zeroTail >= end) return false;
+  return end < bytes.length || (allocationUnit > 0 && end === bytes.length && bytes.length % allocationUnit === 0);
 }
 
 /** Where the zeros that end `bytes` start (bytes.length if it ends otherwise), at `from` or later. */

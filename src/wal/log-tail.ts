@@ -17,6 +17,7 @@
 import { corruption, type FileSystem, type RandomAccessFile } from '../base/index.js';
 import type { LogRecord } from './log-reader.js';
 import { readLog } from './log-reader.js';
+import { WAL_ALLOCATION_UNIT } from './log-writer.js';
 import { checkFileHeader, LOG_FILE_HEADER_BYTES, parseRecord, RECORD_HEADER_BYTES } from './record-format.js';
 
 /** A record read by LogTail: where it ends too. */
@@ -128,7 +129,7 @@ export class LogTail {
   /** Rule 2: where the records of this final log end, given damage at `offset`; or CORRUPTION. */
   #judgeDamage(offset: number): number {
     const whole = this.#open().read(0, this.#sizeOnceFinal());
-    const { endOffset, tornTail } = readLog(whole, this.path, { mode: 'tolerate-tail' });
+    const { endOffset, tornTail } = readLog(whole, this.path, { mode: 'tolerate-tail', allocationUnit: WAL_ALLOCATION_UNIT });
     if (!tornTail || endOffset !== offset) throw corruption(this.path, offset, 'damaged record where the log was read in pieces');
     return endOffset;
   }

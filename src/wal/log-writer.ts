@@ -16,13 +16,16 @@
  * 3. With preallocation, the file is allocated ahead of the appends (zeros past the last
  *    record, which the reader takes for the end of the log), by as much as it holds already
  *    (from WAL_PREALLOCATE_MIN_BYTES up to preallocateBytes; so a small log stays small and a
- *    busy one soon gets the whole step; at least one zero always follows the last record, so a
- *    record torn by a power cut, whose lost bytes read back as zeros, is followed by zeros and
- *    the reader takes it for a torn tail, never for a whole record damaged later; each new
- *    allocation is synced before a record is written past the old one, so a power cut can
- *    never leave the file ending at an old allocated length inside a group), and sync()
- *    cuts those zeros off before it syncs: recovery reads every WAL but the newest strictly,
- *    where a zero tail would be a torn one, and WalSet syncs a WAL before it creates the next.
+ *    busy one soon gets the whole step), to a length that is a whole number of
+ *    WAL_ALLOCATION_UNIT bytes. At least one zero always follows the last record, so a record
+ *    torn by a power cut, whose lost bytes read back as zeros, is followed by zeros and the
+ *    reader takes it for a torn tail, never for a whole record damaged later. A power cut may
+ *    keep an older allocation's length, not the one a group was written into (allocations are
+ *    not synced: a sync of their own would write the log's pages to the disk, which an
+ *    unsynced log deleted after its flush never needs); the file then ends at a whole number
+ *    of units inside a record, which the reader also takes for a torn tail (log-reader.ts rule
+ *    3, with allocationUnit). sync() cuts the zeros off before it syncs: recovery reads a WAL
+ *    known to be synced whole strictly, where a zero tail would be a torn one.
  * Steps of an append, all before the first await: take the framed bytes (addFramed: the
  * buffer's, as they are; addRecords: every payload framed). Then, if the group would run past
  * the preallocated bytes, preallocate further; then one append (one write(2)/writev(2) for the
@@ -48,6 +51,12 @@ export const WAL_PREALLOCATE_BYTES = 4 * 1024 * 1024;
  * bytes has cost at most log2(preallocateBytes / this) steps more than a fixed step would.
  */
 export const WAL_PREALLOCATE_MIN_BYTES = 16 * 1024;
+
+/**
+ * A preallocated log's length is always a whole number of these bytes (invariant 3), or where
+ * sync() cut its zeros off; readers of WALs pass it to readLog (allocationUnit).
+ */
+export const WAL_ALLOCATION_UNIT = WAL_PREALLOCATE_MIN_BYTES;
 
 export interface LogWriterOptions {
   /**
@@ -162,15 +171,30 @@ export class LogWriter {
     const refused = this.#refusal();
     if (refused) return Promise.reject(refused);
     return this.#run(async () => {
-      if (this.#mayHaveZeroTail) {
-        await this.#io('ftruncate', () => this.#file.trimToSize?.() ?? Promise.resolve());
-        this.#mayHaveZeroTail = false;
-        this.#allocatedTo = this.#file.size;
-      }
+      await this.#trimZeros();
       const covered = this.#file.size;
       await this.#io('fdatasync', () => this.#file.sync());
       this.#synced(covered);
     });
+  }
+
+  /**
+   * Cuts off the zeros that preallocation left past the last record, without a sync (durable
+   * with the next one): a log no longer appended to then ends at its last record, and a reader
+   * after a crash of the process does not take those zeros for a torn tail. REQUIRES: nothing
+   * in flight (checked).
+   */
+  trim(): Promise<void> {
+    const refused = this.#refusal();
+    if (refused) return Promise.reject(refused);
+    return this.#run(() => this.#trimZeros());
+  }
+
+  async #trimZeros(): Promise<void> {
+    if (!this.#mayHaveZeroTail) return;
+    await this.#io('ftruncate', () => this.#file.trimToSize?.() ?? Promise.resolve());
+    this.#mayHaveZeroTail = false;
+    this.#allocatedTo = this.#file.size;
   }
 
   /**
@@ -238,7 +262,8 @@ export class LogWriter {
   async #preallocate(bytes: number): Promise<void> {
     const size = this.#file.size;
     const ahead = Math.min(this.#preallocateBytes, Math.max(WAL_PREALLOCATE_MIN_BYTES, size));
-    const target = size + bytes + ahead;
+    // Down to a whole unit: still past the group, as ahead >= WAL_ALLOCATION_UNIT.
+    const target = Math.floor((size + bytes + ahead) / WAL_ALLOCATION_UNIT) * WAL_ALLOCATION_UNIT;
     this.#mayHaveZeroTail = true;
     let done: boolean;
     try {
@@ -252,12 +277,6 @@ export class LogWriter {
       this.#preallocateBytes = 0;
       return;
     }
-    // The new length durable before any record lands past the old one: else a power cut could
-    // keep the old (synced) length and tear a record that ends exactly there, which would read
-    // as a whole record damaged later (invariant 3). One fdatasync per allocation step.
-    const covered = this.#completedBytes;
-    await this.#io('fdatasync', () => this.#file.sync());
-    this.#synced(covered);
     this.#allocatedTo = target;
   }
 

@@ -10,7 +10,7 @@
 //   type            := a RecordType
 //   payload         := batch (src/base/batch-format.ts) for Batch; a version edit for ManifestEdit;
 //                      prepare or commit (src/engine/two-phase-format.ts) for Prepare,
-//                      PrepareInOrder and Commit
+//                      PrepareInOrder and Commit; empty for LogsSynced
 //
 // Records follow one another with no padding; a record never spans anything but itself.
 //
@@ -41,6 +41,13 @@ export const RecordType = {
    * Written instead of Prepare since the change feed's ordering; Prepare is still read.
    */
   PrepareInOrder: 5,
+  /**
+   * Empty. Appended to a WAL only after every older WAL of its directory was synced whole:
+   * once it is on disk, damage in an older WAL is corruption, not a power cut (WalSet,
+   * src/engine/recovery.ts). Added without a format version: a build that predates it refuses
+   * the WAL as CORRUPTION ("record type 6"), as it would a PrepareInOrder record.
+   */
+  LogsSynced: 6,
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 

@@ -4,13 +4,23 @@
  * memtable), and reads them back for recovery. The engine decides when; this does it.
  *
  * Lifecycle of a log: stored (found at open, or created here) → current (the one the commit
- * pipeline appends to; at most one) → closed by a rotation (synced first) → released (the
- * owner's MANIFEST no longer needs it: release(below)) → deleted, once no pin holds it.
+ * pipeline appends to; at most one) → rotated out (synced first, or with `deferSync` left
+ * unsynced until a sync needs it) → released (the owner's MANIFEST no longer needs it:
+ * release(below)) → deleted, once no pin holds it.
  *
  * Invariants:
- * 1. Only the current log is ever appended to, and only it can end torn: rotate() syncs the
- *    current log before the next one exists, then syncs the directory so the new name is
- *    durable before any group is written to it, and only then closes the old one.
+ * 1. Only the current log is ever appended to. rotate() syncs the directory so that the new
+ *    log's name is durable before any group is written to it. Without `deferSync` it syncs the
+ *    old log first, so only the newest log can end torn. With `deferSync` it does not: a log
+ *    rotated out stays unsynced (its writer open) until it is deleted (its pages, never
+ *    written back, then cost the disk nothing) or a sync needs it, and a power cut may cut it
+ *    short while a newer log keeps later writes; recovery then stops at the cut
+ *    (src/engine/recovery.ts).
+ * 1a. (deferSync) Every sync of the current log (a synced group through append(), syncCurrent(),
+ *    close()) first syncs every unsynced older log, oldest first: a durable write implies that
+ *    every earlier one is durable. After such a sync, the next append() first appends a
+ *    LogsSynced record (record-format.ts): on disk, it proves that every older log was synced
+ *    whole, so that damage there is corruption, not a power cut.
  * 2. A log is deleted only after release() moved past it and while no pin holds it; the
  *    caller releases only once a durable MANIFEST edit moved its log number past the log
  *    (or, at open, once nothing may still read it). The current log is never released.
@@ -29,7 +39,11 @@
 
 import { invariant, parseFileName, walFileName, type FileSystem } from '../base/index.js';
 import { readLog } from './log-reader.js';
-import { LogWriter, WAL_PREALLOCATE_BYTES } from './log-writer.js';
+import { LogWriter, WAL_ALLOCATION_UNIT, WAL_PREALLOCATE_BYTES } from './log-writer.js';
+import type { RecordBuffer } from './record-buffer.js';
+import { RecordType } from './record-format.js';
+
+const LOGS_SYNCED_PAYLOAD = new Uint8Array(0);
 
 /**
  * Holds every log numbered `from` or above on disk, released or not, until moved past or
@@ -76,11 +90,21 @@ export class WalSet {
   readonly #pins = new Set<{ from: number }>();
   /** Settles once every unlink started so far has. */
   #unlinking: Promise<void> = Promise.resolve();
+  /** Whether rotate() leaves the old log unsynced (invariant 1a). */
+  readonly #deferSync: boolean;
+  /** Logs rotated out and not yet synced or deleted, by number (ascending), writers open. */
+  readonly #unsynced = new Map<number, LogWriter>();
+  /** Settles once the sync of unsynced logs started last has (they run one at a time). */
+  #syncingOlder: Promise<void> = Promise.resolve();
+  /** Older logs were synced since the last LogsSynced record: append() writes one first. */
+  #markerDue = false;
 
   /**
    * The logs of `dir`, given the names of its entries (a listing the caller made). Released
    * logs are kept within `retention` (default: none kept). A log this creates is allocated at
-   * most `preallocateBytes` ahead of its appends (LogWriter; 0: never).
+   * most `preallocateBytes` ahead of its appends (LogWriter; 0: never). `deferSync`: rotate()
+   * leaves the old log unsynced (invariant 1a); only for an owner whose recovery reads a log
+   * cut short before a newer one as a power cut (src/engine/recovery.ts).
    */
   constructor(
     fs: FileSystem,
@@ -88,11 +112,13 @@ export class WalSet {
     names: readonly string[],
     retention: WalRetention = { bytes: 0, ms: 0 },
     preallocateBytes: number = WAL_PREALLOCATE_BYTES,
+    deferSync = false,
   ) {
     this.#fs = fs;
     this.dir = dir;
     this.#retention = retention;
     this.#preallocateBytes = preallocateBytes;
+    this.#deferSync = deferSync;
     this.#stored = [];
     for (const name of names) {
       const f = parseFileName(name);
@@ -124,7 +150,22 @@ export class WalSet {
   /** Whether stored log `number` holds a record (salvaging past damage to find one). */
   async holdsRecords(number: number): Promise<boolean> {
     const file = this.path(number);
-    return readLog(await this.#fs.readFile(file), file, { mode: 'salvage' }).records.length > 0;
+    return readLog(await this.#fs.readFile(file), file, { mode: 'salvage', allocationUnit: WAL_ALLOCATION_UNIT }).records.length > 0;
+  }
+
+  /**
+   * Deletes stored logs `numbers` (at open, before anything is written: logs recovery dropped
+   * after a power cut cut an older one short), durably: the directory is synced after.
+   * REQUIRES: no current log yet (checked).
+   */
+  async discard(numbers: readonly number[]): Promise<void> {
+    invariant(this.#writer === undefined, 'WalSet.discard() after start()');
+    if (numbers.length === 0) return;
+    for (const n of numbers) {
+      this.#stored = this.#stored.filter((s) => s !== n);
+      await this.#unlink(n);
+    }
+    await this.#fs.syncDir(this.dir);
   }
 
   /**
@@ -133,6 +174,16 @@ export class WalSet {
    */
   syncStored(number: number): Promise<void> {
     return this.#fs.syncFile(this.path(number));
+  }
+
+  /**
+   * syncStored() of every stored log (at open, before start()); with deferSync, the first
+   * append() then writes a LogsSynced record, which vouches for them (invariant 1a).
+   */
+  async syncAllStored(): Promise<void> {
+    invariant(this.#writer === undefined, 'WalSet.syncAllStored() after start()');
+    for (const n of this.#stored) await this.syncStored(n);
+    if (this.#deferSync && this.#stored.length > 0) this.#markerDue = true;
   }
 
   // ---- writing ----
@@ -165,10 +216,13 @@ export class WalSet {
    */
   async rotate(number: number): Promise<number> {
     const old = this.current;
-    // Sync the old log before the new one exists: once a newer log is there, recovery reads
-    // this one strictly (only the newest may end torn), and a power cut must never keep a
-    // later write while losing an earlier one.
-    await old.sync();
+    // Without deferSync, sync the old log before the new one exists: once a newer log is
+    // there, recovery reads this one strictly (only the newest may end torn), and a power cut
+    // must never keep a later write while losing an earlier one.
+    // With deferSync, only cut its preallocated zeros off: after a crash of the process (no
+    // power cut) it must end at its last record, or recovery would take them for a cut.
+    if (!this.#deferSync) await old.sync();
+    else await old.trim();
     const writer = await LogWriter.create(this.#fs, this.path(number), { preallocateBytes: this.#preallocateBytes });
     try {
       await this.#fs.syncDir(this.dir);
@@ -177,8 +231,9 @@ export class WalSet {
       await this.#unlink(number).catch(() => {});
       throw err;
     }
-    await old.close().catch(() => {});
     const previous = this.#currentNumber;
+    if (this.#deferSync) this.#unsynced.set(previous, old);
+    else await old.close().catch(() => {});
     this.#logBytes.set(previous, old.size);
     this.#writer = writer;
     this.#currentNumber = number;
@@ -187,25 +242,92 @@ export class WalSet {
   }
 
   /**
-   * fdatasync of the current log beside the operation in flight (LogWriter.syncCompleted):
-   * every append completed before the call is durable once it resolves (a log rotated out
-   * meanwhile was synced by the rotation).
+   * Appends the group framed in `records` to the current log, syncing it when `sync`, which
+   * first syncs the older logs left unsynced (invariant 1a). REQUIRES: as LogWriter.addFramed(),
+   * and nothing else appending to the current log (the commit pipeline's one caller).
    */
-  syncCurrent(): Promise<void> {
-    return this.current.syncCompleted();
+  async append(records: RecordBuffer, sync: boolean): Promise<void> {
+    if (sync && this.#unsynced.size > 0) await this.#syncOlder();
+    if (this.#markerDue) {
+      this.#markerDue = false;
+      await this.current.addRecords(RecordType.LogsSynced, [LOGS_SYNCED_PAYLOAD], false);
+    }
+    return this.current.addFramed(records, sync);
   }
 
   /**
-   * Closes the current log, after syncing it when `sync`; a failed sync is thrown once the
-   * log is closed. Deletes nothing.
+   * fdatasync of the current log beside the operation in flight (LogWriter.syncCompleted),
+   * after the older logs left unsynced (invariant 1a): every append completed before the call,
+   * to any log, is durable once it resolves.
+   */
+  async syncCurrent(): Promise<void> {
+    const current = this.current;
+    if (this.#unsynced.size > 0) await this.#syncOlder();
+    return current.syncCompleted();
+  }
+
+  /** Whether `end` bytes of log `log` are durable: synced, or in a log never left unsynced. */
+  isDurable(log: number, end: number): boolean {
+    if (this.isCurrent(log)) return end <= this.current.syncedBytes;
+    return !this.#unsynced.has(log);
+  }
+
+  /** Whether a log holds appended bytes that no sync has covered yet. */
+  get unsynced(): boolean {
+    return this.#unsynced.size > 0 || (this.#writer !== undefined && this.#writer.syncedBytes < this.#writer.completedBytes);
+  }
+
+  /**
+   * Closes the current log, after syncing it when `sync` (the older logs left unsynced first,
+   * and a LogsSynced record then, invariant 1a); a failed sync is thrown once the log is
+   * closed. Deletes nothing.
    */
   async close(sync: boolean): Promise<void> {
     const writer = this.#writer;
     if (writer === undefined) return;
     let syncError: unknown;
-    if (sync) await writer.sync().catch((err: unknown) => (syncError = err));
+    if (sync) {
+      try {
+        if (this.#unsynced.size > 0) await this.#syncOlder();
+        if (this.#markerDue) {
+          this.#markerDue = false;
+          await writer.addRecords(RecordType.LogsSynced, [LOGS_SYNCED_PAYLOAD], false);
+        }
+        await writer.sync();
+      } catch (err) {
+        syncError = err;
+      }
+    }
+    for (const [n, old] of this.#unsynced) {
+      this.#unsynced.delete(n);
+      await old.close().catch(() => {});
+    }
     await writer.close().catch(() => {});
     if (syncError !== undefined) throw syncError;
+  }
+
+  /**
+   * Syncs every log left unsynced now, oldest first, one sync of such logs at a time; then the
+   * next append() writes a LogsSynced record (invariant 1a). A log deleted meanwhile needs none.
+   */
+  #syncOlder(): Promise<void> {
+    const logs = [...this.#unsynced];
+    const done = this.#syncingOlder.then(async () => {
+      for (const [n, writer] of logs) {
+        if (!this.#unsynced.has(n)) continue;
+        try {
+          await writer.sync();
+        } catch (err) {
+          if (this.#unsynced.has(n)) throw err;
+          continue; // deleted meanwhile: nothing of it is needed
+        }
+        this.#unsynced.delete(n);
+        await writer.close().catch(() => {});
+      }
+      this.#markerDue = true;
+    });
+    this.#syncingOlder = done.catch(() => {});
+    return done;
   }
 
   // ---- retention ----
@@ -324,10 +446,15 @@ export class WalSet {
     return bytes;
   }
 
-  /** The one place a log file is deleted (invariant 3). */
-  #unlink(number: number): Promise<void> {
+  /** The one place a log file is deleted (invariant 3); an unsynced one is closed first, unsynced. */
+  async #unlink(number: number): Promise<void> {
     this.#logBytes.delete(number);
     this.#releasedAt.delete(number);
+    const writer = this.#unsynced.get(number);
+    if (writer !== undefined) {
+      this.#unsynced.delete(number);
+      await writer.close().catch(() => {});
+    }
     return this.#fs.unlink(this.path(number));
   }
 }
