@@ -30,7 +30,7 @@
 
 import { getU32, getU64, type SeqNum } from '../base/index.js';
 import { FramedRecordWalk, RecordType } from '../wal/index.js';
-import { writeOf, type CommitSeen, type ShardRecord } from './change-record.js';
+import { batchWriteOf, writeOf, type CommitSeen, type ShardRecord } from './change-record.js';
 import { decodeCommit, isPrepare } from './two-phase-format.js';
 
 /** Bytes of commit groups one shard's ring holds at most (invariant 4). */
@@ -218,10 +218,14 @@ export class ChangeRing {
       walk.start(from);
       while (walk.end < groupEnd && walk.next(own)) {
         const type = walk.type;
-        // A Batch record's first number is its head's: one at or below `seq` is not parsed further.
-        if (type === RecordType.Batch ? getU64(own, walk.payloadAt) <= seq : !isPrepare(type)) continue;
-        const record = writeOf(type, own, walk.payloadAt, walk.end, group.log, group.offset + walk.end - from, true);
-        if (record !== undefined && record.firstSeq > seq) out.push(record);
+        if (type === RecordType.Batch) {
+          // Its first number is its head's: one at or below `seq` is not parsed further.
+          const firstSeq = getU64(own, walk.payloadAt);
+          if (firstSeq > seq) out.push(batchWriteOf(firstSeq, own, walk.payloadAt, walk.end, group.log, group.offset + walk.end - from, true));
+        } else if (isPrepare(type)) {
+          const part = writeOf(type, own, walk.payloadAt, walk.end, group.log, group.offset + walk.end - from, true)!;
+          if (part.firstSeq > seq) out.push(part);
+        }
       }
       from = groupEnd;
     }

@@ -464,9 +464,13 @@ function noop(): void {}
  * them (opsOf).
  */
 function changeOp(kind: ValueKind, buffer: ArrayBufferLike, keyAt: number, keyEnd: number, valueAt: number, valueEnd: number): ChangeOp {
+  // A put first, in a function small enough to be inlined where it is called (once a change).
+  if (kind === ValueKind.Put) return { type: 'put', key: view(buffer, keyAt, keyEnd), value: view(buffer, valueAt, valueEnd) };
+  return otherChangeOp(kind, buffer, keyAt, keyEnd, valueAt, valueEnd);
+}
+
+function otherChangeOp(kind: ValueKind, buffer: ArrayBufferLike, keyAt: number, keyEnd: number, valueAt: number, valueEnd: number): ChangeOp {
   switch (kind) {
-    case ValueKind.Put:
-      return { type: 'put', key: view(buffer, keyAt, keyEnd), value: view(buffer, valueAt, valueEnd) };
     case ValueKind.Delete:
       return { type: 'del', key: view(buffer, keyAt, keyEnd) };
     case ValueKind.Merge:
