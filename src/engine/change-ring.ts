@@ -183,7 +183,8 @@ export class ChangeRing {
 
   /**
    * Up to about `max` records whose first sequence number is above `seq`, in order, parsed
-   * from the reader's own copy of their groups, made in `arena` (invariant 2); undefined when
+   * from the reader's own copy of their groups, made in `arena` (invariant 2): one copy a call,
+   * the `bytes` of every record it returns; undefined when
    * the ring may not hold them all (`seq` is below its floor: the caller reads the logs).
    */
   after(seq: SeqNum, max: number, arena = new CopyArena()): ShardRecord[] | undefined {

@@ -84,6 +84,9 @@ export const SYNC_INTERVAL_MS = 2;
 /** Records taken from a ring at a time. */
 const RING_READ_RECORDS = 1024;
 
+/** A shard's copyBuffer before its first ring read. */
+const NO_COPY = new ArrayBuffer(0);
+
 interface ShardState {
   readonly shard: number;
   readonly log: ChangeLog;
@@ -94,6 +97,12 @@ interface ShardState {
   pinnedFrom: number;
   queue: ShardRecord[];
   at: number;
+  /**
+   * The ArrayBuffer and offset of the copy the queued records read from the ring are parsed
+   * from (one copy a ring read: ChangeRing.after), looked up once a read, not once a change.
+   */
+  copyBuffer: ArrayBufferLike;
+  copyBase: number;
   /** Everything its log held when last read is queued. */
   caughtUp: boolean;
 }
@@ -160,7 +169,7 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
       this.#shards = logs.map((log, i) => {
         const cursor = fromEnd ? log.cursorAtEnd(i, options.since) : log.cursor(i, log.startLog(options.since), options.since);
         void pins[i]!.advance(cursor.log).catch(() => {});
-        return { shard: i, log, cursor, pin: pins[i]!, pinnedFrom: cursor.log, queue: [], at: 0, caughtUp: false };
+        return { shard: i, log, cursor, pin: pins[i]!, pinnedFrom: cursor.log, queue: [], at: 0, copyBuffer: NO_COPY, copyBase: 0, caughtUp: false };
       });
       // Attached last: nothing above can throw after it.
       for (const log of logs) log.ring.attach(clock.last);
@@ -279,7 +288,7 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
       if (head.kind === 'batch') {
         // The shard's writes are taken in a run while they come before every other shard's
         // next one: no search of the shards a change.
-        const queue = min.queue;
+        const { queue, copyBuffer, copyBase } = min;
         let at = min.at;
         let position = this.#position;
         let taken = 0;
@@ -293,7 +302,7 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
           if (write.lastSeq > position) {
             lastBig = write.lastSeq === lastSeq + 1 ? lastBig + 1n : BigInt(write.lastSeq);
             lastSeq = position = write.lastSeq;
-            out.push({ seq: lastBig, ops: decoder.opsOf(write) });
+            out.push({ seq: lastBig, ops: decoder.opsOf(write, copyBuffer, copyBase) });
             taken++;
           }
           if (at === queue.length || out.length === maxBuffered) break;
@@ -347,6 +356,11 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
         s.queue = fromRing;
         s.at = 0;
         s.caughtUp = fromRing.length === 0;
+        const copy = fromRing[0]?.bytes;
+        if (copy !== undefined) {
+          s.copyBuffer = copy.buffer;
+          s.copyBase = copy.byteOffset;
+        }
         return;
       }
     }
@@ -395,7 +409,7 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
       lastSeq = Math.max(lastSeq, part.lastSeq);
       fromRing &&= shard.cursor === undefined;
     }
-    return { lastSeq, ops: commit === undefined ? undefined : this.#decoder.opsAcross(parts.map((p) => p.part)), fromRing };
+    return { lastSeq, ops: commit === undefined ? undefined : this.#decoder.opsAcross(parts), fromRing };
   }
 
   #waitForPublication(seq: SeqNum): Promise<void> {
@@ -521,18 +535,17 @@ const BufferView: BufferViewClass = (() => {
  */
 class OpsDecoder {
   readonly #reader = new BatchReader();
-  /** The ArrayBuffer and offset of the last bytes decoded from: `.buffer` is a call into C++, and a ring read's records share one copy. */
-  #bytes: Uint8Array | undefined;
-  #buffer: ArrayBufferLike = new ArrayBuffer(0);
-  #base = 0;
 
-  /** The operations of `record`'s batch, in order. */
-  opsOf(record: ShardRecord): ChangeOp[] {
+  /**
+   * The operations of `record`'s batch, in order. A record read from a ring (owned) is parsed
+   * from its shard's copy: `copyBuffer` at `copyBase` (ShardState).
+   */
+  opsOf(record: ShardRecord, copyBuffer: ArrayBufferLike, copyBase: number): ChangeOp[] {
     let bytes = record.bytes;
     let at = record.batchAt;
     let end = record.batchEnd;
-    let buffer: ArrayBufferLike;
-    let base: number;
+    let buffer = copyBuffer;
+    let base = copyBase;
     if (!record.owned) {
       const copy = Buffer.allocUnsafe(end - at);
       copy.set(bytes.subarray(at, end));
@@ -541,14 +554,6 @@ class OpsDecoder {
       end = bytes.length;
       buffer = copy.buffer;
       base = copy.byteOffset;
-    } else {
-      if (bytes !== this.#bytes) {
-        this.#bytes = bytes;
-        this.#buffer = bytes.buffer;
-        this.#base = bytes.byteOffset;
-      }
-      buffer = this.#buffer;
-      base = this.#base;
     }
     // Offsets into the batch become offsets into its ArrayBuffer.
     const reader = this.#reader;
@@ -562,21 +567,23 @@ class OpsDecoder {
   }
 
   /** The operations of a batch across shards from its parts, in the order given when every part says it (invariant 3). */
-  opsAcross(parts: readonly Extract<ShardRecord, { kind: 'part' }>[]): ChangeOp[] {
+  opsAcross(parts: readonly { shard: ShardState; part: Extract<ShardRecord, { kind: 'part' }> }[]): ChangeOp[] {
     const ops: ChangeOp[] = [];
-    if (parts.some((p) => p.places === undefined)) {
+    if (parts.some((p) => p.part.places === undefined)) {
       // A range deletion is in every part (router.ts): it is one operation of the batch.
-      for (const part of parts) for (const op of this.opsOf(part)) if (op.type !== 'clear' || part === parts[0]) ops.push(op);
+      for (const { shard, part } of parts) {
+        for (const op of this.opsOf(part, shard.copyBuffer, shard.copyBase)) if (op.type !== 'clear' || part === parts[0]!.part) ops.push(op);
+      }
       return ops;
     }
-    for (const part of parts) {
+    for (const { shard, part } of parts) {
       const places = part.places!;
-      const partOps = this.opsOf(part);
+      const partOps = this.opsOf(part, shard.copyBuffer, shard.copyBase);
       if (places.length !== partOps.length) throw new StrataError('CORRUPTION', `batch ${part.txn}: ${places.length} places for ${partOps.length} operations`);
       for (let i = 0; i < partOps.length; i++) ops[places[i]!] = partOps[i]!;
     }
     for (let i = 0; i < ops.length; i++) {
-      if (ops[i] === undefined) throw new StrataError('CORRUPTION', `batch ${parts[0]?.txn}: its parts leave place ${i} empty`);
+      if (ops[i] === undefined) throw new StrataError('CORRUPTION', `batch ${parts[0]?.part.txn}: its parts leave place ${i} empty`);
     }
     return ops;
   }
