@@ -77,34 +77,92 @@ export type BatchEntryVisitor = (kind: ValueKind, keyAt: number, keyEnd: number,
 /**
  * Walks the batch in `bytes` from `at` to `end` with decodeBatch()'s checks, handing each entry
  * to `visit` as offsets (valueAt === valueEnd for a Delete): for a reader that copies what it
- * keeps (the change feed), without an object and two views per entry. Throws CORRUPTION.
+ * keeps, without an object and two views per entry. Throws CORRUPTION.
  */
 export function visitBatch(bytes: Uint8Array, at: number, end: number, visit: BatchEntryVisitor): void {
-  const bad = malformedBatch;
-  if (end - at < BATCH_HEADER_BYTES) throw bad('shorter than its header');
-  const count = getU32(bytes, at + 8);
-  const cursor = { offset: at + BATCH_HEADER_BYTES };
-  for (let i = 0; i < count; i++) {
-    if (cursor.offset >= end) throw bad(`entry ${i} of ${count} missing`);
-    const kind = bytes[cursor.offset++]!;
-    if (!isValueKind(kind)) throw bad(`entry ${i} has unknown kind ${kind}`);
-    const keyLength = getVarint(bytes, cursor, end);
-    if (keyLength < 0 || cursor.offset + keyLength > end) throw bad(`entry ${i} key length`);
-    const keyAt = cursor.offset;
-    cursor.offset += keyLength;
-    let valueAt = cursor.offset;
+  const reader = new BatchReader();
+  reader.start(bytes, at, end);
+  while (reader.next(bytes)) visit(reader.kind, reader.keyAt, reader.keyEnd, reader.valueAt, reader.valueEnd);
+}
+
+/**
+ * A batch's entries one at a time, with decodeBatch()'s checks: next() reads the next entry's
+ * kind and offsets into the reader's own fields. One reader serves batch after batch (the
+ * change feed's, one batch a change): no closure, cursor or object per batch, and it keeps no
+ * reference to the bytes (they are handed to each call).
+ */
+export class BatchReader {
+  kind: ValueKind = ValueKind.Delete;
+  keyAt = 0;
+  keyEnd = 0;
+  /** valueAt === valueEnd for a Delete. */
+  valueAt = 0;
+  valueEnd = 0;
+  /** Where the next entry starts (getVarint's cursor). */
+  offset = 0;
+  #end = 0;
+  #count = 0;
+  #index = 0;
+
+  /** Starts on the batch at bytes[at, end); returns its number of entries. Throws CORRUPTION. */
+  start(bytes: Uint8Array, at: number, end: number): number {
+    if (end - at < BATCH_HEADER_BYTES) throw malformedBatch('shorter than its header');
+    this.#count = getU32(bytes, at + 8);
+    this.#index = 0;
+    this.#end = end;
+    this.offset = at + BATCH_HEADER_BYTES;
+    return this.#count;
+  }
+
+  /** Reads the next entry of the batch start() was given (the same `bytes`); false after the last. Throws CORRUPTION. */
+  next(bytes: Uint8Array): boolean {
+    const i = this.#index;
+    const end = this.#end;
+    if (i === this.#count) {
+      if (this.offset !== end) throw malformedBatch('trailing bytes after the last entry');
+      return false;
+    }
+    this.#index = i + 1;
+    // Checks as visitBatch's, their messages built apart (this runs once an operation).
+    if (this.offset >= end) throw this.#malformed('missing');
+    const kind = bytes[this.offset++]!;
+    if (!isValueKind(kind)) throw this.#malformed('kind', kind);
+    const keyLength = getVarint(bytes, this, end);
+    if (keyLength < 0 || this.offset + keyLength > end) throw this.#malformed('key length');
+    const keyAt = this.offset;
+    const keyEnd = keyAt + keyLength;
+    this.offset = keyEnd;
+    let valueAt = keyEnd;
     if (kind !== ValueKind.Delete) {
-      const valueLength = getVarint(bytes, cursor, end);
-      if (valueLength < 0 || cursor.offset + valueLength > end) throw bad(`entry ${i} value length`);
-      valueAt = cursor.offset;
-      cursor.offset += valueLength;
-      if (kind === ValueKind.RangeDelete && valueLength > 0 && compareBytes(bytes.subarray(keyAt, keyAt + keyLength), bytes.subarray(valueAt, cursor.offset)) >= 0) {
-        throw bad(`entry ${i} is a range deletion whose end is not after its start`);
+      const valueLength = getVarint(bytes, this, end);
+      if (valueLength < 0 || this.offset + valueLength > end) throw this.#malformed('value length');
+      valueAt = this.offset;
+      this.offset = valueAt + valueLength;
+      if (kind === ValueKind.RangeDelete && valueLength > 0 && compareBytes(bytes.subarray(keyAt, keyEnd), bytes.subarray(valueAt, this.offset)) >= 0) {
+        throw this.#malformed('range');
       }
     }
-    visit(kind, keyAt, keyAt + keyLength, valueAt, cursor.offset);
+    this.kind = kind;
+    this.keyAt = keyAt;
+    this.keyEnd = keyEnd;
+    this.valueAt = valueAt;
+    this.valueEnd = this.offset;
+    return true;
   }
-  if (cursor.offset !== end) throw bad('trailing bytes after the last entry');
+
+  #malformed(what: 'missing' | 'kind' | 'key length' | 'value length' | 'range', kind = 0): StrataError {
+    const i = this.#index - 1;
+    switch (what) {
+      case 'missing':
+        return malformedBatch(`entry ${i} of ${this.#count} missing`);
+      case 'kind':
+        return malformedBatch(`entry ${i} has unknown kind ${kind}`);
+      case 'range':
+        return malformedBatch(`entry ${i} is a range deletion whose end is not after its start`);
+      default:
+        return malformedBatch(`entry ${i} ${what}`);
+    }
+  }
 }
 
 function malformedBatch(what: string): StrataError {

@@ -48,9 +48,7 @@ export interface CommitSeen {
 export function writeOf(type: number, bytes: Uint8Array, payloadAt: number, payloadEnd: number, log: number, end: number, owned: boolean): ShardRecord | undefined {
   if (type === RecordType.Batch) {
     checkBatchHead(payloadAt, payloadEnd);
-    const firstSeq = getU64(bytes, payloadAt);
-    const lastSeq = firstSeq + getU32(bytes, payloadAt + 8) - 1;
-    return { kind: 'batch', firstSeq, lastSeq, bytes, batchAt: payloadAt, batchEnd: payloadEnd, owned, log, end };
+    return batchWriteOf(getU64(bytes, payloadAt), bytes, payloadAt, payloadEnd, log, end, owned);
   }
   if (isPrepare(type)) {
     const { txn, participants, places, batchAt: headBytes } = decodePrepareHead(type, bytes.subarray(payloadAt, payloadEnd));
@@ -61,6 +59,16 @@ export function writeOf(type: number, bytes: Uint8Array, payloadAt: number, payl
     return { kind: 'part', txn, participants, places, firstSeq, lastSeq, bytes, batchAt, batchEnd: payloadEnd, owned, log, end };
   }
   return undefined;
+}
+
+/**
+ * writeOf() for a Batch record whose first sequence number (the head of its batch) the caller
+ * has read (the ring, which skips the records at or below a number by it).
+ */
+export function batchWriteOf(firstSeq: SeqNum, bytes: Uint8Array, payloadAt: number, payloadEnd: number, log: number, end: number, owned: boolean): ShardRecord {
+  checkBatchHead(payloadAt, payloadEnd);
+  const lastSeq = firstSeq + getU32(bytes, payloadAt + 8) - 1;
+  return { kind: 'batch', firstSeq, lastSeq, bytes, batchAt: payloadAt, batchEnd: payloadEnd, owned, log, end };
 }
 
 function checkBatchHead(at: number, end: number): void {

@@ -29,8 +29,8 @@
  */
 
 import { getU32, getU64, type SeqNum } from '../base/index.js';
-import { forEachFramedRecord, RecordType } from '../wal/index.js';
-import { writeOf, type CommitSeen, type ShardRecord } from './change-record.js';
+import { FramedRecordWalk, RecordType } from '../wal/index.js';
+import { batchWriteOf, writeOf, type CommitSeen, type ShardRecord } from './change-record.js';
 import { decodeCommit, isPrepare } from './two-phase-format.js';
 
 /** Bytes of commit groups one shard's ring holds at most (invariant 4). */
@@ -93,6 +93,8 @@ export class ChangeRing {
   /** Commit records of the held parts, by batch (invariant 3). */
   readonly #commits = new Map<SeqNum, CommitSeen>();
   readonly #limitBytes: number;
+  /** add() and after() walk records with it, one call at a time. */
+  readonly #walk = new FramedRecordWalk();
 
   constructor(limitBytes = RING_BYTES) {
     this.#limitBytes = limitBytes;
@@ -134,34 +136,36 @@ export class ChangeRing {
    * pipeline's buffer, valid only during the call (copied: invariant 1).
    */
   add(group: Uint8Array, log: number, offset: number): void {
+    // A loop of its own, not a callback a record: this is the write path's cost of a feed.
+    const walk = this.#walk;
     let firstSeq = -1;
     let lastSeq = -1;
     let writes = 0;
     let parts: SeqNum[] | undefined;
-    forEachFramedRecord(group, (type, payloadAt, end) => {
-      let first: SeqNum;
-      let last: SeqNum;
+    // Where the last write's batch is when it is a Batch record: its last number is read once, after the walk.
+    let lastBatchAt = -1;
+    walk.start();
+    while (walk.next(group)) {
+      const type = walk.type;
       if (type === RecordType.Batch) {
-        first = getU64(group, payloadAt);
-        last = first + getU32(group, payloadAt + 8) - 1;
+        if (firstSeq < 0) firstSeq = getU64(group, walk.payloadAt);
+        lastBatchAt = walk.payloadAt;
+        writes++;
       } else if (isPrepare(type)) {
-        const part = writeOf(type, group, payloadAt, end, log, offset + end, false) as Extract<ShardRecord, { kind: 'part' }>;
+        const part = writeOf(type, group, walk.payloadAt, walk.end, log, offset + walk.end, false) as Extract<ShardRecord, { kind: 'part' }>;
         (parts ??= []).push(part.txn);
-        first = part.firstSeq;
-        last = part.lastSeq;
-      } else {
-        if (type === RecordType.Commit) {
-          // A part held has its batch's number above the floor (no record of this shard lies
-          // inside another batch's range); one at or below it was dropped, or came before attach().
-          const txn = decodeCommit(group.subarray(payloadAt, end));
-          if (txn > this.#floor) this.#commits.set(txn, { log, end: offset + end });
-        }
-        return;
+        if (firstSeq < 0) firstSeq = part.firstSeq;
+        lastSeq = part.lastSeq;
+        lastBatchAt = -1;
+        writes++;
+      } else if (type === RecordType.Commit) {
+        // A part held has its batch's number above the floor (no record of this shard lies
+        // inside another batch's range); one at or below it was dropped, or came before attach().
+        const txn = decodeCommit(group.subarray(walk.payloadAt, walk.end));
+        if (txn > this.#floor) this.#commits.set(txn, { log, end: offset + walk.end });
       }
-      if (firstSeq < 0) firstSeq = first;
-      lastSeq = last;
-      writes++;
-    });
+    }
+    if (lastBatchAt >= 0) lastSeq = getU64(group, lastBatchAt) + getU32(group, lastBatchAt + 8) - 1;
     if (firstSeq < 0) return;
     let slab = this.#slab;
     if (slab === undefined || slab.length - this.#slabUsed < group.length) {
@@ -179,7 +183,8 @@ export class ChangeRing {
 
   /**
    * Up to about `max` records whose first sequence number is above `seq`, in order, parsed
-   * from the reader's own copy of their groups, made in `arena` (invariant 2); undefined when
+   * from the reader's own copy of their groups, made in `arena` (invariant 2): one copy a call,
+   * the `bytes` of every record it returns; undefined when
    * the ring may not hold them all (`seq` is below its floor: the caller reads the logs).
    */
   after(seq: SeqNum, max: number, arena = new CopyArena()): ShardRecord[] | undefined {
@@ -207,17 +212,23 @@ export class ChangeRing {
       to += group.length;
     }
     const out: ShardRecord[] = [];
+    const walk = this.#walk;
     for (let g = lo, from = 0; g < upTo; g++) {
       const group = groups[g]!;
-      const at = from;
-      forEachFramedRecord(own.subarray(at, at + group.length), (type, payloadAt, end) => {
-        if (type !== RecordType.Batch && !isPrepare(type)) return;
-        // Its first number, from the head: records at or below `seq` are not parsed further.
-        if (type === RecordType.Batch && getU64(own, at + payloadAt) <= seq) return;
-        const record = writeOf(type, own, at + payloadAt, at + end, group.log, group.offset + end, true);
-        if (record !== undefined && record.firstSeq > seq) out.push(record);
-      });
-      from += group.length;
+      const groupEnd = from + group.length;
+      walk.start(from);
+      while (walk.end < groupEnd && walk.next(own)) {
+        const type = walk.type;
+        if (type === RecordType.Batch) {
+          // Its first number is its head's: one at or below `seq` is not parsed further.
+          const firstSeq = getU64(own, walk.payloadAt);
+          if (firstSeq > seq) out.push(batchWriteOf(firstSeq, own, walk.payloadAt, walk.end, group.log, group.offset + walk.end - from, true));
+        } else if (isPrepare(type)) {
+          const part = writeOf(type, own, walk.payloadAt, walk.end, group.log, group.offset + walk.end - from, true)!;
+          if (part.firstSeq > seq) out.push(part);
+        }
+      }
+      from = groupEnd;
     }
     return out;
   }

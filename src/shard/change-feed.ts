@@ -42,7 +42,7 @@
  * hands out a buffered change at once.
  */
 
-import { expiresAt, EXPIRY_BYTES, StrataError, ValueKind, visitBatch, type SeqNum } from '../base/index.js';
+import { BatchReader, expiresAt, EXPIRY_BYTES, StrataError, ValueKind, type SeqNum } from '../base/index.js';
 import { CopyArena, type ChangeLog, type CommitSeen, type SequenceClock, type ShardCursor, type ShardRecord } from '../engine/index.js';
 
 export interface ChangeOp {
@@ -84,6 +84,9 @@ export const SYNC_INTERVAL_MS = 2;
 /** Records taken from a ring at a time. */
 const RING_READ_RECORDS = 1024;
 
+/** A shard's copyBuffer before its first ring read. */
+const NO_COPY = new ArrayBuffer(0);
+
 interface ShardState {
   readonly shard: number;
   readonly log: ChangeLog;
@@ -94,6 +97,12 @@ interface ShardState {
   pinnedFrom: number;
   queue: ShardRecord[];
   at: number;
+  /**
+   * The ArrayBuffer and offset of the copy the queued records read from the ring are parsed
+   * from (one copy a ring read: ChangeRing.after), looked up once a read, not once a change.
+   */
+  copyBuffer: ArrayBufferLike;
+  copyBase: number;
   /** Everything its log held when last read is queued. */
   caughtUp: boolean;
 }
@@ -125,6 +134,7 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
   readonly delivered = { ring: 0, log: 0 };
   /** This feed's copies of ring groups (ChangeRing invariant 2): no other feed sees them. */
   readonly #arena = new CopyArena();
+  readonly #decoder = new OpsDecoder();
   /** Steps begun by next() and not yet settled (each ends by counting itself out). */
   #steps = 0;
   #lastStep: Promise<unknown> = Promise.resolve();
@@ -159,7 +169,7 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
       this.#shards = logs.map((log, i) => {
         const cursor = fromEnd ? log.cursorAtEnd(i, options.since) : log.cursor(i, log.startLog(options.since), options.since);
         void pins[i]!.advance(cursor.log).catch(() => {});
-        return { shard: i, log, cursor, pin: pins[i]!, pinnedFrom: cursor.log, queue: [], at: 0, caughtUp: false };
+        return { shard: i, log, cursor, pin: pins[i]!, pinnedFrom: cursor.log, queue: [], at: 0, copyBuffer: NO_COPY, copyBase: 0, caughtUp: false };
       });
       // Attached last: nothing above can throw after it.
       for (const log of logs) log.ring.attach(clock.last);
@@ -250,24 +260,59 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
     this.#buffer = out;
     this.#next = 0;
     const shards = this.#shards;
+    const { durable, maxBuffered } = this.#options;
+    const decoder = this.#decoder;
+    // The last change's number, and as a bigint: BigInt(n) is a call into the runtime, the
+    // next number (most often) an addition.
+    let lastSeq = -1;
+    let lastBig = 0n;
     // Read again what was read to its end before: more may be there now.
     for (const s of shards) if (s.at === s.queue.length) s.caughtUp = false;
-    while (out.length < this.#options.maxBuffered) {
+    while (out.length < maxBuffered) {
+      // The shard with the smallest next write, and the smallest next write of the others.
       let min: ShardState | undefined;
+      let minFirst = Infinity;
+      let otherFirst = Infinity;
       for (const s of shards) {
         if (s.at === s.queue.length && !s.caughtUp) this.#refill(s);
         const head = s.queue[s.at];
-        if (head && (min === undefined || head.firstSeq < min.queue[min.at]!.firstSeq)) min = s;
+        if (head === undefined) continue;
+        if (head.firstSeq < minFirst) {
+          otherFirst = minFirst;
+          minFirst = head.firstSeq;
+          min = s;
+        } else if (head.firstSeq < otherFirst) otherFirst = head.firstSeq;
       }
       const head = min?.queue[min.at];
       if (min === undefined || head === undefined || head.lastSeq > limit) break;
       if (head.kind === 'batch') {
-        if (this.#options.durable && !min.log.isDurable(head.log, head.end)) return 'unsynced';
-        min.at++;
-        if (head.lastSeq > this.#position) {
-          out.push({ seq: BigInt(head.lastSeq), ops: opsOf(head) });
-          this.#took(head.lastSeq, min.cursor === undefined);
+        // The shard's writes are taken in a run while they come before every other shard's
+        // next one: no search of the shards a change.
+        const { queue, copyBuffer, copyBase } = min;
+        let at = min.at;
+        let position = this.#position;
+        let taken = 0;
+        let state: Fill | undefined;
+        for (let write = head; ; ) {
+          if (durable && !min.log.isDurable(write.log, write.end)) {
+            state = 'unsynced';
+            break;
+          }
+          at++;
+          if (write.lastSeq > position) {
+            lastBig = write.lastSeq === lastSeq + 1 ? lastBig + 1n : BigInt(write.lastSeq);
+            lastSeq = position = write.lastSeq;
+            out.push({ seq: lastBig, ops: decoder.opsOf(write, copyBuffer, copyBase) });
+            taken++;
+          }
+          if (at === queue.length || out.length === maxBuffered) break;
+          const next = queue[at]!;
+          if (next.kind !== 'batch' || next.firstSeq >= otherFirst || next.lastSeq > limit) break;
+          write = next;
         }
+        min.at = at;
+        if (taken > 0) this.#took(position, min.cursor === undefined, taken);
+        if (state !== undefined) return state;
         continue;
       }
       const across = this.#batchAcross(head.txn, head.participants);
@@ -290,15 +335,15 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
       }
       if (cursor !== undefined && next !== Infinity) for (const txn of cursor.commits.keys()) if (txn < next) cursor.commits.delete(txn);
     }
-    return out.length === this.#options.maxBuffered ? 'more' : 'idle';
+    return out.length === maxBuffered ? 'more' : 'idle';
   }
 
   /** A change ending at `lastSeq` was taken: delivered from a ring or the logs, or skipped (undefined). Invariant 6. */
-  #took(lastSeq: SeqNum, fromRing: boolean | undefined): void {
+  #took(lastSeq: SeqNum, fromRing: boolean | undefined, changes = 1): void {
     if (lastSeq > this.#position) this.#position = lastSeq;
     this.#atBoundary = true;
-    if (fromRing === true) this.delivered.ring++;
-    else if (fromRing === false) this.delivered.log++;
+    if (fromRing === true) this.delivered.ring += changes;
+    else if (fromRing === false) this.delivered.log += changes;
   }
 
   /** Queues the next writes of shard `s`, from its ring when that holds them all (invariant 6). */
@@ -311,6 +356,11 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
         s.queue = fromRing;
         s.at = 0;
         s.caughtUp = fromRing.length === 0;
+        const copy = fromRing[0]?.bytes;
+        if (copy !== undefined) {
+          s.copyBuffer = copy.buffer;
+          s.copyBase = copy.byteOffset;
+        }
         return;
       }
     }
@@ -359,7 +409,7 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
       lastSeq = Math.max(lastSeq, part.lastSeq);
       fromRing &&= shard.cursor === undefined;
     }
-    return { lastSeq, ops: commit === undefined ? undefined : opsAcross(parts.map((p) => p.part)), fromRing };
+    return { lastSeq, ops: commit === undefined ? undefined : this.#decoder.opsAcross(parts), fromRing };
   }
 
   #waitForPublication(seq: SeqNum): Promise<void> {
@@ -428,9 +478,13 @@ function noop(): void {}
  * them (opsOf).
  */
 function changeOp(kind: ValueKind, buffer: ArrayBufferLike, keyAt: number, keyEnd: number, valueAt: number, valueEnd: number): ChangeOp {
+  // A put first, in a function small enough to be inlined where it is called (once a change).
+  if (kind === ValueKind.Put) return { type: 'put', key: view(buffer, keyAt, keyEnd), value: view(buffer, valueAt, valueEnd) };
+  return otherChangeOp(kind, buffer, keyAt, keyEnd, valueAt, valueEnd);
+}
+
+function otherChangeOp(kind: ValueKind, buffer: ArrayBufferLike, keyAt: number, keyEnd: number, valueAt: number, valueEnd: number): ChangeOp {
   switch (kind) {
-    case ValueKind.Put:
-      return { type: 'put', key: view(buffer, keyAt, keyEnd), value: view(buffer, valueAt, valueEnd) };
     case ValueKind.Delete:
       return { type: 'del', key: view(buffer, keyAt, keyEnd) };
     case ValueKind.Merge:
@@ -474,51 +528,63 @@ const BufferView: BufferViewClass = (() => {
 })();
 
 /**
- * The operations of a write's batch, in order. Keys and values are views into bytes no other
- * feed sees: the ring's copy of the commit groups made for this feed (ShardRecord.owned), or
- * else a copy of the batch made here (a chunk of log is large: a key kept must not keep it).
+ * Turns a write's batch into its operations (one decoder a feed, reused write after write:
+ * "deliver from a reused structure"). Keys and values are views into bytes no other feed
+ * sees: the ring's copy of the commit groups made for this feed (ShardRecord.owned), or else
+ * a copy of the batch made here (a chunk of log is large: a key kept must not keep it).
  */
-function opsOf(record: ShardRecord): ChangeOp[] {
-  let bytes = record.bytes;
-  let at = record.batchAt;
-  let end = record.batchEnd;
-  if (!record.owned) {
-    const copy = Buffer.allocUnsafe(end - at);
-    copy.set(bytes.subarray(at, end));
-    bytes = copy;
-    at = 0;
-    end = bytes.length;
-  }
-  // Offsets into the batch become offsets into its ArrayBuffer.
-  const buffer = bytes.buffer;
-  const base = bytes.byteOffset;
-  // Most writes are one operation: their array is made to measure, not grown by push().
-  let first: ChangeOp | undefined;
-  let ops: ChangeOp[] | undefined;
-  visitBatch(bytes, at, end, (kind, keyAt, keyEnd, valueAt, valueEnd) => {
-    const op = changeOp(kind, buffer, base + keyAt, base + keyEnd, base + valueAt, base + valueEnd);
-    if (first === undefined) first = op;
-    else (ops ??= [first]).push(op);
-  });
-  return ops ?? (first === undefined ? [] : [first]);
-}
+class OpsDecoder {
+  readonly #reader = new BatchReader();
 
-/** The operations of a batch across shards from its parts, in the order given when every part says it (invariant 3). */
-function opsAcross(parts: readonly Extract<ShardRecord, { kind: 'part' }>[]): ChangeOp[] {
-  const ops: ChangeOp[] = [];
-  if (parts.some((p) => p.places === undefined)) {
-    // A range deletion is in every part (router.ts): it is one operation of the batch.
-    for (const part of parts) for (const op of opsOf(part)) if (op.type !== 'clear' || part === parts[0]) ops.push(op);
+  /**
+   * The operations of `record`'s batch, in order. A record read from a ring (owned) is parsed
+   * from its shard's copy: `copyBuffer` at `copyBase` (ShardState).
+   */
+  opsOf(record: ShardRecord, copyBuffer: ArrayBufferLike, copyBase: number): ChangeOp[] {
+    let bytes = record.bytes;
+    let at = record.batchAt;
+    let end = record.batchEnd;
+    let buffer = copyBuffer;
+    let base = copyBase;
+    if (!record.owned) {
+      const copy = Buffer.allocUnsafe(end - at);
+      copy.set(bytes.subarray(at, end));
+      bytes = copy;
+      at = 0;
+      end = bytes.length;
+      buffer = copy.buffer;
+      base = copy.byteOffset;
+    }
+    // Offsets into the batch become offsets into its ArrayBuffer.
+    const reader = this.#reader;
+    const count = reader.start(bytes, at, end);
+    // Most writes are one operation: their array is made to measure, not grown by push().
+    const ops: ChangeOp[] = count === 1 ? [undefined as unknown as ChangeOp] : [];
+    for (let i = 0; reader.next(bytes); i++) {
+      ops[i] = changeOp(reader.kind, buffer, base + reader.keyAt, base + reader.keyEnd, base + reader.valueAt, base + reader.valueEnd);
+    }
     return ops;
   }
-  for (const part of parts) {
-    const places = part.places!;
-    const partOps = opsOf(part);
-    if (places.length !== partOps.length) throw new StrataError('CORRUPTION', `batch ${part.txn}: ${places.length} places for ${partOps.length} operations`);
-    for (let i = 0; i < partOps.length; i++) ops[places[i]!] = partOps[i]!;
+
+  /** The operations of a batch across shards from its parts, in the order given when every part says it (invariant 3). */
+  opsAcross(parts: readonly { shard: ShardState; part: Extract<ShardRecord, { kind: 'part' }> }[]): ChangeOp[] {
+    const ops: ChangeOp[] = [];
+    if (parts.some((p) => p.part.places === undefined)) {
+      // A range deletion is in every part (router.ts): it is one operation of the batch.
+      for (const { shard, part } of parts) {
+        for (const op of this.opsOf(part, shard.copyBuffer, shard.copyBase)) if (op.type !== 'clear' || part === parts[0]!.part) ops.push(op);
+      }
+      return ops;
+    }
+    for (const { shard, part } of parts) {
+      const places = part.places!;
+      const partOps = this.opsOf(part, shard.copyBuffer, shard.copyBase);
+      if (places.length !== partOps.length) throw new StrataError('CORRUPTION', `batch ${part.txn}: ${places.length} places for ${partOps.length} operations`);
+      for (let i = 0; i < partOps.length; i++) ops[places[i]!] = partOps[i]!;
+    }
+    for (let i = 0; i < ops.length; i++) {
+      if (ops[i] === undefined) throw new StrataError('CORRUPTION', `batch ${parts[0]?.part.txn}: its parts leave place ${i} empty`);
+    }
+    return ops;
   }
-  for (let i = 0; i < ops.length; i++) {
-    if (ops[i] === undefined) throw new StrataError('CORRUPTION', `batch ${parts[0]?.txn}: its parts leave place ${i} empty`);
-  }
-  return ops;
 }

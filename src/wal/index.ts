@@ -7,7 +7,7 @@ import { readLog, type LogReadOptions, type LogReadResult } from './log-reader.j
 
 export { LogWriter, WAL_ALLOCATION_UNIT, WAL_PREALLOCATE_BYTES, WAL_PREALLOCATE_MIN_BYTES, type LogWriterOptions } from './log-writer.js';
 export { readLog, type LogReadMode, type LogReadOptions, type LogReadResult, type LogRecord } from './log-reader.js';
-export { RecordType, MAX_RECORD_PAYLOAD_BYTES, forEachFramedRecord } from './record-format.js';
+export { RecordType, MAX_RECORD_PAYLOAD_BYTES, forEachFramedRecord, FramedRecordWalk } from './record-format.js';
 export { RecordBuffer } from './record-buffer.js';
 export { LogTail, type TailRead, type TailRecord } from './log-tail.js';
 export { WalSet, type WalPin, type WalRetention, type RetainedLogs } from './wal-set.js';

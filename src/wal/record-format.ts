@@ -168,6 +168,31 @@ export function forEachFramedRecord(bytes: Uint8Array, visit: (type: number, pay
 }
 
 /**
+ * forEachFramedRecord's walk for a caller's own loop, without a callback a record (the change
+ * ring's, a record a write): after start(), each next(bytes) moves to the next record of
+ * `bytes` and sets its type, payloadAt and end; false past the last. Reused walk after walk.
+ */
+export class FramedRecordWalk {
+  type = 0;
+  payloadAt = 0;
+  end = 0;
+
+  /** The walk starts at `at` (a record's start). */
+  start(at = 0): void {
+    this.end = at;
+  }
+
+  next(bytes: Uint8Array): boolean {
+    const at = this.end;
+    if (at + RECORD_HEADER_BYTES > bytes.length) return false;
+    this.type = bytes[at + 8]!;
+    this.payloadAt = at + RECORD_HEADER_BYTES;
+    this.end = at + RECORD_HEADER_BYTES + getU32(bytes, at + 4);
+    return true;
+  }
+}
+
+/**
  * Offset of the first intact record starting at or after `from`, or undefined. Tries every
  * offset, for reading past damage.
  */
