@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from 'nats';
 import { open, StrataError, type Database } from '../src/index.js';
 import { follow, replicate, type Publisher, type Replica } from '../src/replication.js';
@@ -366,6 +367,46 @@ if (serverBinary === undefined) {
       assert.not.match(String(err.stack), 's3cr3t');
       assert.is(err.cause, undefined);
       await db.close();
+    }));
+
+  test('stratadb replicate and stratadb follow run until SIGINT; the password comes from a file and is never printed', () =>
+    withTempDir(async (dir) => {
+      const stream = nextStream();
+      const primaryDir = path.join(dir, 'primary');
+      const db = (await open(primaryDir)) as Db;
+      for (let i = 0; i < 20; i++) await db.put(`k${i}`, `v${i}`);
+      const seq = db.sequence;
+      await db.close();
+      const bin = fileURLToPath(new URL('../../bin/stratadb.js', import.meta.url));
+      const passwordFile = path.join(dir, 'pw');
+      fs.writeFileSync(passwordFile, 'not-used-s3cr3t\n');
+      /** Runs the command until its output has `ready`, then SIGINTs it; resolves to its exit code and output. */
+      const run = (args: string[], ready: RegExp) =>
+        new Promise<{ code: number | null; output: string }>((resolve) => {
+          const child = spawn(process.execPath, [bin, ...args, '--servers', server!.url, '--stream', stream, '--status-every-ms', '50'], { stdio: ['ignore', 'pipe', 'pipe'] });
+          let output = '';
+          let sent = false;
+          const take = (d: Buffer) => {
+            output += d.toString();
+            if (!sent && ready.test(output)) {
+              sent = true;
+              child.kill('SIGINT');
+            }
+          };
+          child.stdout!.on('data', take);
+          child.stderr!.on('data', take);
+          child.on('exit', (code) => resolve({ code, output }));
+        });
+      const primary = await run(['replicate', primaryDir], new RegExp(`acknowledged ${seq} lag 0`));
+      assert.is(primary.code, 0, primary.output);
+      const replicaDir = path.join(dir, 'replica');
+      const replica = await run(['follow', replicaDir, '--user', 'u', '--password-file', passwordFile], new RegExp(`applied ${seq}`));
+      // The server asks for no password: the client sends it anyway, and the server accepts.
+      assert.not.match(replica.output, 's3cr3t');
+      assert.is(replica.code, 0, replica.output);
+      const check = await open(replicaDir);
+      assert.equal((await check.get('k7'))?.toString(), 'v7');
+      await check.close();
     }));
 
   test.run();
