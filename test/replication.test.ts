@@ -365,6 +365,22 @@ if (serverBinary === undefined) {
       await primary.close();
     }));
 
+  test('the first replicate() of a database whose logs no longer reach its first write starts from an uploaded checkpoint', () =>
+    withTempDir(async (dir) => {
+      const stream = nextStream();
+      const primary = (await open(path.join(dir, 'primary'), { ...PRIMARY, changeRetention: { bytes: 0 } })) as Db;
+      await writeMix(primary, 200, 'a');
+      await primary.flush();
+      assert.ok(primary.stats().changeRetention.oldestSequence > 0, 'the first writes are no longer in the logs');
+      const publisher = await replicate(primary, { servers: server!.url, stream });
+      await writeMix(primary, 50, 'b');
+      const replica = await follow(path.join(dir, 'replica'), { servers: server!.url, stream, open: REPLICA_OPEN });
+      await converge(primary, replica, publisher);
+      await replica.close();
+      await publisher.close();
+      await primary.close();
+    }));
+
   test('bad options reject with INVALID_ARGUMENT; a connection error names no secret', () =>
     withTempDir(async (dir) => {
       const db = (await open(path.join(dir, 'db'))) as Db;
