@@ -1,12 +1,14 @@
 // The bytes stratadb/replication owns, without a server: a message built by hand from the
 // grammar in src/replication/message-format.ts decodes; a flipped bit, an unknown version are
 // refused; a checkpoint archive unpacks to the same files and a damaged or cut-off one is
-// refused naming what failed; the position file round-trips and a damaged one is CORRUPTION.
+// refused naming what failed; the position file and the IDENTITY file: round trips, and a
+// damaged one is CORRUPTION.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadChecksum, NodeFileSystem, StrataError, ValueKind, xxh32 } from '../src/base/index.js';
+import { open } from '../src/index.js';
 import { decodeMessage, encodeMessage, packCheckpoint, readPosition, unpackCheckpoint, writePosition, positionFileName } from '../src/replication/index.js';
 import { withTempDir } from './helpers.js';
 
@@ -126,6 +128,27 @@ test('the position file round-trips; a damaged one is CORRUPTION', () =>
     bytes[13]! ^= 1;
     fs.writeFileSync(file, bytes);
     await expectRejects(readPosition(files, dir, 's1'), 'CORRUPTION');
+  }));
+
+test('a database keeps its identity across reopens; a checkpoint of it gets its own', () =>
+  withTempDir(async (dir) => {
+    let db = await open(path.join(dir, 'db'), { shards: 2 });
+    const identity = db.identity;
+    assert.match(identity, /^[0-9a-f]{32}$/);
+    await db.put('k', 'v');
+    await db.checkpoint(path.join(dir, 'copy'));
+    await db.close();
+    db = await open(path.join(dir, 'db'));
+    assert.is(db.identity, identity);
+    await db.close();
+    const copy = await open(path.join(dir, 'copy'));
+    assert.is.not(copy.identity, identity);
+    await copy.close();
+    const file = path.join(dir, 'db', 'IDENTITY');
+    const bytes = fs.readFileSync(file);
+    bytes[14]! ^= 1;
+    fs.writeFileSync(file, bytes);
+    await expectRejects(open(path.join(dir, 'db')), 'CORRUPTION');
   }));
 
 test.run();
