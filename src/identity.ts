@@ -14,7 +14,7 @@
 
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { corruption, getU32, ioError, putU32, StrataError, xxh32, type FileSystem } from './base/index.js';
+import { corruption, getU32, putU32, replaceFileDurably, StrataError, xxh32, type FileSystem } from './base/index.js';
 
 const MAGIC = Buffer.from('STRATIDN', 'latin1');
 const VERSION = 1;
@@ -33,18 +33,7 @@ export async function loadIdentity(fs: FileSystem, dir: string): Promise<string>
   putU32(bytes, 8, VERSION);
   bytes.set(identity, 12);
   putU32(bytes, 12 + IDENTITY_BYTES, xxh32(bytes.subarray(0, 12 + IDENTITY_BYTES)));
-  const temp = `${file}.tmp`;
-  const out = await fs.createWritable(temp);
-  try {
-    await out.append(bytes);
-    await out.sync();
-  } catch (err) {
-    throw ioError('write', temp, err);
-  } finally {
-    await out.close();
-  }
-  await fs.rename(temp, file);
-  await fs.syncDir(dir);
+  await replaceFileDurably(fs, dir, file, bytes);
   return identity.toString('hex');
 }
 

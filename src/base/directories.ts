@@ -1,7 +1,7 @@
 // A database directory: there already, or created so that it survives a power cut.
 
 import * as path from 'node:path';
-import { StrataError } from './errors.js';
+import { ioError, StrataError } from './errors.js';
 import type { FileSystem } from './fs.js';
 
 /**
@@ -46,4 +46,23 @@ export async function removeTree(fs: FileSystem, dir: string): Promise<void> {
   }
   await fs.syncDir(dir);
   await removeDir(dir);
+}
+
+/**
+ * Replaces `file` (in directory `dir`) with `bytes` so that a power cut leaves the old file or
+ * the new one, whole: written to `<file>.tmp`, fsynced, renamed over `file`, `dir` fsynced.
+ */
+export async function replaceFileDurably(fs: FileSystem, dir: string, file: string, bytes: Uint8Array): Promise<void> {
+  const temp = `${file}.tmp`;
+  const out = await fs.createWritable(temp);
+  try {
+    await out.append(bytes);
+    await out.sync();
+  } catch (err) {
+    throw ioError('write', temp, err);
+  } finally {
+    await out.close();
+  }
+  await fs.rename(temp, file);
+  await fs.syncDir(dir);
 }

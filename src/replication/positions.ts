@@ -22,7 +22,7 @@
 // Versions: 1 as above (both formats). An unknown version is refused with NOT_SUPPORTED.
 
 import * as path from 'node:path';
-import { corruption, getU32, getU64, ioError, putU32, putU64, StrataError, xxh32, type FileSystem } from '../base/index.js';
+import { corruption, getU32, getU64, putU32, putU64, replaceFileDurably, StrataError, xxh32, type FileSystem } from '../base/index.js';
 
 const MAGIC = Buffer.from('STRATREP', 'latin1');
 const VERSION = 1;
@@ -56,18 +56,7 @@ export async function writePosition(fs: FileSystem, dir: string, stream: string,
   putU32(bytes, 8, VERSION);
   putU64(bytes, 12, acknowledged);
   putU32(bytes, 20, xxh32(bytes.subarray(0, 20)));
-  const temp = `${file}.tmp`;
-  const out = await fs.createWritable(temp);
-  try {
-    await out.append(bytes);
-    await out.sync();
-  } catch (err) {
-    throw ioError('write', temp, err);
-  } finally {
-    await out.close();
-  }
-  await fs.rename(temp, file);
-  await fs.syncDir(dir);
+  await replaceFileDurably(fs, dir, file, bytes);
 }
 
 export interface AppliedPosition {

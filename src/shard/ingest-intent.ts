@@ -16,7 +16,7 @@
 
 import * as path from 'node:path';
 import { pack, unpack } from 'msgpackr';
-import { corruption, getU32, putU32, StrataError, xxh32, type FileSystem, type SeqNum } from '../base/index.js';
+import { corruption, getU32, putU32, replaceFileDurably, StrataError, xxh32, type FileSystem, type SeqNum } from '../base/index.js';
 import { decodeEdit, encodeEdit, type VersionEdit } from '../manifest/index.js';
 
 export const INGEST_FILE_VERSION = 1;
@@ -71,16 +71,7 @@ export async function readIngestIntent(fs: FileSystem, dir: string): Promise<Ing
 
 /** Writes `intent` durably to `dir` (temp file, fsync, rename, directory fsync). */
 export async function writeIngestIntent(fs: FileSystem, dir: string, intent: IngestIntent): Promise<void> {
-  const temp = `${ingestFileName(dir)}.tmp`;
-  const file = await fs.createWritable(temp);
-  try {
-    await file.append(encodeIngestIntent(intent));
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await fs.rename(temp, ingestFileName(dir));
-  await fs.syncDir(dir);
+  await replaceFileDurably(fs, dir, ingestFileName(dir), encodeIngestIntent(intent));
 }
 
 /** Removes the intent durably: every shard's edit is. */

@@ -28,7 +28,7 @@
 // appears (1 → N) or names generation G + 1 (N → 1) at the commit point.
 
 import * as path from 'node:path';
-import { corruption, getU32, ioError, putU32, StrataError, xxh32, type FileSystem } from '../base/index.js';
+import { corruption, getU32, putU32, replaceFileDurably, StrataError, xxh32, type FileSystem } from '../base/index.js';
 import { Placement, type PlacementScheme } from './router.js';
 
 export const SHARDS_FILE_VERSION = 2;
@@ -116,17 +116,5 @@ export function encodeShardsFile(layout: ShardLayout): Uint8Array {
 
 /** Records `layout` in `dir` durably (temp file, fsync, rename, directory fsync). */
 export async function writeShardsFile(fs: FileSystem, dir: string, layout: ShardLayout): Promise<void> {
-  const bytes = encodeShardsFile(layout);
-  const temp = `${shardsFileName(dir)}.tmp`;
-  const file = await fs.createWritable(temp);
-  try {
-    await file.append(bytes);
-    await file.sync();
-  } catch (err) {
-    throw ioError('write', temp, err);
-  } finally {
-    await file.close();
-  }
-  await fs.rename(temp, shardsFileName(dir));
-  await fs.syncDir(dir);
+  await replaceFileDurably(fs, dir, shardsFileName(dir), encodeShardsFile(layout));
 }
