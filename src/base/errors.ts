@@ -10,7 +10,8 @@ export type ErrorCode =
   | 'NOT_SUPPORTED' // a format version or feature this build does not know
   | 'NOT_FOUND' // a database directory that does not exist with createIfMissing: false
   | 'OUT_OF_RANGE' // a change feed's `since` is older than the logs still retained
-  | 'CONFLICT'; // a transaction's reads or a conditional write's condition no longer held; nothing was written
+  | 'CONFLICT' // a transaction's reads or a conditional write's condition no longer held; nothing was written
+  | 'READ_ONLY'; // a write through a database that only a replication stream may change (a replica); nothing was written
 
 export class StrataError extends Error {
   readonly code: ErrorCode;
