@@ -1,0 +1,360 @@
+// Replication (stratadb/replication) against real NATS servers on 127.0.0.1 (test/nats-harness.ts):
+// a 3-node JetStream cluster with the stream replicated 3 ways, and a single server that
+// requires a user and password over TLS. The write mix is test/replication-workload.ts' WriteMix
+// on a 4-shard primary: puts, deletes, batches (many across shards), merges of 1 into 16
+// counters (a change applied twice shows as a wrong count) and range clears.
+//
+// - 100k writes converge on a replica key by key, at the primary's last sequence number;
+// - kill -9 of the stream's JetStream leader during the writes: the replica still converges,
+//   nothing acknowledged is lost, nothing is applied twice;
+// - the primary and the replica, each a child process (test/replication-child.ts), SIGKILLed
+//   at random moments, several rounds: after each, the replica holds exactly what the
+//   primary held at the replica's applied sequence (the primary's change feed replayed into an
+//   oracle up to there), `applied` never goes back, every acknowledged write survived; at the
+//   end both resume and converge;
+// - over TLS with user and password: a wrong password fails with an error that names neither
+//   password, and no secret shows in stats() or the handles; right credentials replicate;
+// - a copy of the stream with one message's bytes changed is refused with CORRUPTION naming
+//   the stream sequence of that message, and nothing after it is applied.
+//
+//   STRATA_REPL_WRITES=N   writes in the convergence test (default 100000)
+//   STRATA_REPL_ROUNDS=N   SIGKILL rounds (default 5)
+//   STRATA_REPL_SEED=N     seed of the write mix and the kill moments (default 1)
+//
+// Skips, printing why, only when nats-server is not installed (.ci/run installs it).
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import { inspect } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { connect, headers as natsHeaders, type NatsConnection } from 'nats';
+import { open, StrataError, type Database } from '../src/index.js';
+import { follow, replicate, type Replica } from '../src/replication.js';
+import { envInt, onLines, Rng, withTempDir } from './helpers.js';
+import { clientTls, findNatsServer, makeTls, NO_NATS_SERVER, startCluster, startNats } from './nats-harness.js';
+import { assertSameEntries, COUNTERS, dump, Oracle, PRIMARY_OPTIONS, REPLICA_OPTIONS, waitUntil, WriteMix } from './replication-workload.js';
+
+const CHILD = fileURLToPath(new URL('./replication-child.js', import.meta.url));
+const WRITES = envInt('STRATA_REPL_WRITES') ?? 100_000;
+const ROUNDS = envInt('STRATA_REPL_ROUNDS') ?? 5;
+const SEED = envInt('STRATA_REPL_SEED') ?? 1;
+/** How long replication may take to catch up after the writes end, at most. */
+const CATCH_UP_MS = 180_000;
+
+type AnyDb = Database<Buffer, Buffer>;
+
+/** Waits until JetStream acknowledged `seq` and the replica applied it; then both hold the same entries. */
+async function assertConverged(primary: AnyDb, publisher: { acknowledged: bigint }, replica: Replica, seq: bigint, what: string): Promise<void> {
+  await waitUntil(`${what}: publisher.acknowledged`, () => publisher.acknowledged, seq, CATCH_UP_MS);
+  await replica.waitFor(seq, { signal: AbortSignal.timeout(CATCH_UP_MS) });
+  assert.is(replica.applied, seq, `${what}: the replica applied exactly up to the primary's last write`);
+  assertSameEntries(await dump(replica.db), await dump(primary), `${what}: the replica at ${seq}`);
+}
+
+/** Each counter holds the merges acknowledged into it: none lost, none applied twice. */
+async function assertCounters(db: AnyDb, mix: WriteMix, reference: AnyDb, what: string): Promise<void> {
+  for (let i = 0; i < COUNTERS; i++) {
+    const key = `m/${i}`;
+    const [ours, theirs] = [await db.get(key), await reference.get(key)];
+    assert.ok(mix.merges.has(key) ? ours !== undefined : ours === undefined, `${what}: counter ${key}`);
+    assert.equal(ours, theirs, `${what}: counter ${key} on the replica and on the primary`);
+  }
+}
+
+if (findNatsServer() === undefined) {
+  console.log(`replication-cluster.long.test: ${NO_NATS_SERVER}`);
+} else {
+  test(`${WRITES} writes (puts, deletes, batches across 4 shards, merges, clears) converge on a replica of a 3-way stream, key by key at the same sequence`, () =>
+    withTempDir(async (dir) => {
+      const cluster = await startCluster(3);
+      const primary = (await open(path.join(dir, 'primary'), PRIMARY_OPTIONS)) as unknown as AnyDb;
+      try {
+        const publisher = await replicate(primary, { servers: cluster.urls, stream: 'converge', replicas: 3 });
+        const replica = await follow(path.join(dir, 'replica'), { servers: cluster.urls, stream: 'converge', open: REPLICA_OPTIONS });
+        try {
+          const mix = new WriteMix(new Rng(SEED), 'c');
+          const started = Date.now();
+          const last = await mix.run(primary, WRITES, 64, false);
+          const wrote = Date.now() - started;
+          await assertConverged(primary, publisher, replica, last, 'after the writes');
+          console.log(`  ${WRITES} writes in ${wrote} ms; the replica at ${last} after ${Date.now() - started} ms`);
+          await assertCounters(replica.db as unknown as AnyDb, mix, primary, 'converged');
+          const refused = await replica.db.put('x', 'y').then(() => undefined, (err: unknown) => err);
+          assert.instance(refused, StrataError);
+          assert.is((refused as StrataError).code, 'READ_ONLY', 'the replica refuses writes');
+          await publisher.close();
+        } finally {
+          await replica.close();
+        }
+      } finally {
+        await primary.close();
+        await cluster.stop();
+      }
+    }));
+
+  test('kill -9 of the stream leader during the writes: the replica converges, nothing acknowledged lost, nothing applied twice', () =>
+    withTempDir(async (dir) => {
+      const cluster = await startCluster(3);
+      const primary = (await open(path.join(dir, 'primary'), PRIMARY_OPTIONS)) as unknown as AnyDb;
+      try {
+        const publisher = await replicate(primary, { servers: cluster.urls, stream: 'failover', replicas: 3 });
+        const replica = await follow(path.join(dir, 'replica'), { servers: cluster.urls, stream: 'failover', open: REPLICA_OPTIONS });
+        try {
+          const mix = new WriteMix(new Rng(SEED + 1), 'f');
+          const writes = Math.max(3000, Math.floor(WRITES / 3));
+          let killed: Promise<number> | undefined;
+          let acknowledgedAtKill = 0n;
+          let acknowledgedNeverBack = true;
+          let lastAcknowledged = 0n;
+          const watch = setInterval(() => {
+            if (publisher.acknowledged < lastAcknowledged) acknowledgedNeverBack = false;
+            lastAcknowledged = publisher.acknowledged;
+          }, 5);
+          const last = await mix.run(primary, writes, 64, false, async (_seq, done) => {
+            if (killed === undefined && done >= writes / 3 && publisher.acknowledged > 0n) {
+              acknowledgedAtKill = publisher.acknowledged;
+              killed = cluster.leaderOf('failover').then(async (leader) => {
+                await cluster.kill(leader);
+                return leader;
+              });
+            }
+          });
+          assert.ok(killed !== undefined, 'the leader was killed during the writes');
+          const leader = await killed!;
+          const next = await cluster.leaderOf('failover');
+          assert.is.not(next, leader, 'another node leads the stream');
+          await assertConverged(primary, publisher, replica, last, `after killing n${leader}, the stream leader, at acknowledged ${acknowledgedAtKill}`);
+          await assertCounters(replica.db as unknown as AnyDb, mix, primary, 'after the failover');
+          // The old leader comes back and catches up; replication goes on through it.
+          await cluster.restart(leader);
+          const more = await mix.run(primary, 2000, 16, false);
+          await assertConverged(primary, publisher, replica, more, `after n${leader} came back`);
+          clearInterval(watch);
+          assert.ok(acknowledgedNeverBack, 'publisher.acknowledged never went back');
+          await publisher.close();
+        } finally {
+          await replica.close();
+        }
+      } finally {
+        await primary.close();
+        await cluster.stop();
+      }
+    }));
+
+  test(`SIGKILL of the primary and the replica at random moments, ${ROUNDS} rounds: both resume, the replica equals the primary at the replica's applied sequence`, () =>
+    withTempDir(async (dir) => {
+      const cluster = await startCluster(3);
+      const primaryDir = path.join(dir, 'primary');
+      const replicaDir = path.join(dir, 'replica');
+      const oracle = await Oracle.open(path.join(dir, 'oracle'));
+      const rng = new Rng(SEED + 2);
+      const stream = 'crash';
+      let applied = 0n;
+      let acknowledgedBefore = 0n;
+      try {
+        for (let round = 1; round <= ROUNDS; round++) {
+          const acked: bigint[] = [];
+          let acknowledged = 0n;
+          let highestApplied = 0n;
+          const p = runChild(['primary', primaryDir, cluster.urls.join(','), stream, String(SEED * 1000 + round), `r${round}`], (line) => {
+            if (line.startsWith('A ')) acked.push(BigInt(line.slice(2)));
+            else if (line.startsWith('K ')) acknowledged = BigInt(line.slice(2));
+          });
+          const r = runChild(['replica', replicaDir, cluster.urls.join(','), stream], (line) => {
+            if (line.startsWith('Y ')) highestApplied = BigInt(line.slice(2));
+          });
+          // Kill moments from the start of each child: some while it opens, connects or recovers.
+          const [first, second] = rng.chance(0.5) ? [p, r] : [r, p];
+          await sleep(rng.range(150, 3000));
+          first.kill();
+          await sleep(rng.range(0, 1500));
+          second.kill();
+          const [pr, rr] = await Promise.all([p.done, r.done]);
+          console.log(
+            `  round ${round}: primary ${pr.ready ? 'ready' : 'not ready'}, ${acked.length} writes acknowledged, JetStream acknowledged ${acknowledged}; ` +
+              `replica ${rr.ready ? 'ready' : 'not ready'}, applied ${highestApplied} (killed ${first === p ? 'primary' : 'replica'} first)`,
+          );
+          assert.ok(acknowledged >= acknowledgedBefore || acknowledged === 0n, `round ${round}: JetStream's acknowledged sequence went back from ${acknowledgedBefore} to ${acknowledged}`);
+          if (acknowledged > 0n) acknowledgedBefore = acknowledged;
+          // The primary: every acknowledged (synced) write survived the kill.
+          const primary = (await open(primaryDir, PRIMARY_OPTIONS)) as unknown as AnyDb;
+          try {
+            const seqs = new Set<bigint>();
+            for await (const change of primary.changes({ since: 0n, live: false })) seqs.add(change.seq);
+            for (const seq of acked) if (!seqs.has(seq)) assert.unreachable(`round ${round}: the primary lost its acknowledged write ${seq}`);
+            // The replica: reopened by follow() and stopped at once, it holds the primary's state at its applied sequence.
+            const replica = await follow(replicaDir, { servers: cluster.urls, stream, open: REPLICA_OPTIONS });
+            await replica.close();
+            assert.ok(replica.applied >= applied, `round ${round}: applied went back from ${applied} to ${replica.applied}`);
+            assert.ok(replica.applied >= highestApplied, `round ${round}: applied ${replica.applied} after the restart, below ${highestApplied} reported before the kill`);
+            applied = replica.applied;
+            await oracle.advance(primary, applied);
+            const reopened = (await open(replicaDir, REPLICA_OPTIONS)) as unknown as AnyDb;
+            try {
+              assertSameEntries(await dump(reopened), await oracle.dump(), `round ${round}: the replica at its applied sequence ${applied}`);
+            } finally {
+              await reopened.close();
+            }
+          } finally {
+            await primary.close();
+          }
+        }
+        // Both resume: the primary publishes what it had not, the replica applies all of it.
+        const primary = (await open(primaryDir, PRIMARY_OPTIONS)) as unknown as AnyDb;
+        try {
+          const publisher = await replicate(primary, { servers: cluster.urls, stream, replicas: 3 });
+          const replica = await follow(replicaDir, { servers: cluster.urls, stream, open: REPLICA_OPTIONS });
+          try {
+            const mix = new WriteMix(new Rng(SEED + 3), 'end');
+            const last = await mix.run(primary, 500, 16, true);
+            await assertConverged(primary, publisher, replica, last, `after ${ROUNDS} rounds of kills`);
+            await publisher.close();
+          } finally {
+            await replica.close();
+          }
+        } finally {
+          await primary.close();
+        }
+      } finally {
+        await oracle.close();
+        await cluster.stop();
+      }
+    }));
+
+  test('over TLS with user and password: a wrong password fails naming no secret; right ones replicate; a tampered message is refused with CORRUPTION naming its stream sequence', () =>
+    withTempDir(async (dir) => {
+      const SECRET = 'pw-Zq81-correct-horse';
+      const WRONG = 'pw-Xk47-wrong-staple';
+      const tls = makeTls(path.join(dir, 'tls'));
+      const server = await startNats({ tls, user: 'strata', password: SECRET });
+      const primary = (await open(path.join(dir, 'primary'), PRIMARY_OPTIONS)) as unknown as AnyDb;
+      const secure = (pass: string) => ({ servers: server.url, connection: { tls: clientTls(tls, false), user: 'strata', pass } });
+      const assertNoSecret = (text: string, what: string) => {
+        for (const s of [SECRET, WRONG]) assert.not.ok(text.includes(s), `${what} names a password:\n${text}`);
+      };
+      try {
+        for (const [name, attempt] of [
+          ['replicate()', () => replicate(primary, { ...secure(WRONG), stream: 'secure' })],
+          ['follow()', () => follow(path.join(dir, 'refused'), { ...secure(WRONG), stream: 'secure', open: REPLICA_OPTIONS })],
+        ] as const) {
+          const err = await (attempt as () => Promise<unknown>)().then(
+            () => assert.unreachable(`${name} with a wrong password should fail`),
+            (e: unknown) => e,
+          );
+          assert.instance(err, Error, `${name} rejects with an Error`);
+          const e = err as Error & { code?: string; cause?: unknown };
+          assert.match(e.message, /auth/i, `${name}: the error says authentication failed: ${e.message}`);
+          assertNoSecret(`${e.message}\n${e.stack ?? ''}\n${inspect(e, { depth: 8, showHidden: true })}\n${JSON.stringify(e)}`, `${name}'s error`);
+          console.log(`  ${name} with a wrong password: ${e.code ?? ''} ${e.message}`);
+        }
+        const publisher = await replicate(primary, { ...secure(SECRET), stream: 'secure' });
+        const mix = new WriteMix(new Rng(SEED + 4), 's');
+        const last = await mix.run(primary, 2000, 16, false);
+        const replica = await follow(path.join(dir, 'replica'), { ...secure(SECRET), stream: 'secure', open: REPLICA_OPTIONS });
+        try {
+          await assertConverged(primary, publisher, replica, last, 'over TLS');
+          assertNoSecret(`${JSON.stringify(primary.stats(), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`, "the primary's stats()");
+          assertNoSecret(inspect(publisher, { depth: 8, showHidden: true }), 'the publisher');
+          assertNoSecret(inspect(replica, { depth: 4, showHidden: true }), 'the replica');
+        } finally {
+          await replica.close();
+        }
+        await publisher.close();
+
+        // A copy of the stream with one message's bytes changed, followed by a new replica.
+        const nc = await connect({ servers: server.url, tls: clientTls(tls, false), user: 'strata', pass: SECRET });
+        try {
+          const { tampered, total } = await copyStream(nc, 'secure', 'tampered', (seq, total) => seq === Math.ceil(total / 2));
+          const follower = await follow(path.join(dir, 'tampered'), { ...secure(SECRET), stream: 'tampered', open: REPLICA_OPTIONS });
+          try {
+            const err = await Promise.race([
+              follower.closed.then(() => new Error('the replica closed without an error'), (e: unknown) => e),
+              sleep(60_000).then(() => new Error(`the replica did not stop within 60 s (applied ${follower.applied})`)),
+            ]);
+            assert.instance(err, StrataError, String(err));
+            assert.is((err as StrataError).code, 'CORRUPTION', String(err));
+            assert.match((err as Error).message, new RegExp(`\\b${tampered}\\b`), `the error names stream sequence ${tampered}: ${(err as Error).message}`);
+            assert.ok(follower.applied < last, `the replica stopped before the end (applied ${follower.applied} of ${last}, tampered message ${tampered} of ${total})`);
+            console.log(`  the tampered message ${tampered} of ${total}: ${(err as Error).message}`);
+          } finally {
+            await follower.close().catch(() => {});
+          }
+        } finally {
+          await nc.close();
+        }
+      } finally {
+        await primary.close();
+        await server.stop();
+      }
+    }));
+}
+
+/**
+ * Copies every message of stream `from` into a new stream `to` (subjects renamed from the
+ * first's prefix), headers and all, flipping one byte of the message `tamper` picks. Resolves
+ * to that message's sequence number in `to` (the same as in `from`) and the count.
+ */
+async function copyStream(nc: NatsConnection, from: string, to: string, tamper: (seq: number, total: number) => boolean): Promise<{ tampered: number; total: number }> {
+  const jsm = await nc.jetstreamManager();
+  const info = await jsm.streams.info(from);
+  const rename = (subject: string) => (subject.startsWith(from) ? to + subject.slice(from.length) : subject);
+  await jsm.streams.add({ name: to, subjects: (info.config.subjects ?? []).map(rename), num_replicas: 1 });
+  const js = nc.jetstream();
+  const total = info.state.last_seq;
+  let tampered = 0;
+  for (let seq = info.state.first_seq; seq <= total; seq++) {
+    const m = await jsm.streams.getMessage(from, { seq });
+    const data = Uint8Array.from(m.data);
+    if (tamper(seq, total)) {
+      assert.ok(data.length > 0, `message ${seq} has a payload to tamper with`);
+      data[Math.floor(data.length / 2)]! ^= 0x01;
+      tampered = seq;
+    }
+    const h = natsHeaders();
+    for (const [k, values] of m.header ?? []) for (const v of values) h.append(k, v);
+    const ack = await js.publish(rename(m.subject), data, { headers: h });
+    assert.is(ack.seq, seq, 'the copy keeps the stream sequence numbers');
+  }
+  assert.ok(tampered > 0, 'a message was tampered with');
+  return { tampered, total };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+interface ChildHandle {
+  kill(): void;
+  /** Settles once the child is gone: whether it said "R" first. Rejects when it exits by itself. */
+  done: Promise<{ ready: boolean }>;
+}
+
+/** Starts test/replication-child.js with `args`; `onLine` sees each line it writes. */
+function runChild(args: string[], onLine: (line: string) => void): ChildHandle {
+  const child: ChildProcess = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let ready = false;
+  let killed = false;
+  let stderr = '';
+  onLines(child.stdout!, (line) => {
+    if (line === 'R') ready = true;
+    onLine(line);
+  });
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => (stderr += chunk));
+  const done = new Promise<{ ready: boolean }>((resolve, reject) => {
+    child.on('close', (code, signal) => {
+      if (killed && signal === 'SIGKILL') resolve({ ready });
+      else reject(new Error(`the ${args[0]} child exited with ${code ?? signal} before it was killed:\n${stderr}`));
+    });
+  });
+  done.catch(() => {}); // awaited later; an early exit must not be an unhandled rejection meanwhile
+  return {
+    kill: () => {
+      killed = true;
+      child.kill('SIGKILL');
+    },
+    done,
+  };
+}
+
+test.run();
