@@ -12,10 +12,13 @@
 //   primary held at the replica's applied sequence (the primary's change feed replayed into an
 //   oracle up to there), `applied` never goes back, every acknowledged write survived; at the
 //   end both resume and converge;
+// - a new replica bootstraps from the checkpoint in the object store and the stream tail left
+//   after the messages the checkpoint covers were purged;
 // - over TLS with user and password: a wrong password fails with an error that names neither
 //   password, and no secret shows in stats() or the handles; right credentials replicate;
 // - a copy of the stream with one message's bytes changed is refused with CORRUPTION naming
-//   the stream sequence of that message, and nothing after it is applied.
+//   the stream sequence of that message, and nothing after it is applied; so is the first
+//   message of another database (another identity) appended to a copy of the stream.
 //
 //   STRATA_REPL_WRITES=N   writes in the convergence test (default 100000)
 //   STRATA_REPL_ROUNDS=N   SIGKILL rounds (default 5)
@@ -223,7 +226,44 @@ if (findNatsServer() === undefined) {
       }
     }));
 
-  test('over TLS with user and password: a wrong password fails naming no secret; right ones replicate; a tampered message is refused with CORRUPTION naming its stream sequence', () =>
+  test("a new replica bootstraps from the primary's checkpoint plus the stream's tail after the older messages were purged", () =>
+    withTempDir(async (dir) => {
+      const cluster = await startCluster(3);
+      const primary = (await open(path.join(dir, 'primary'), PRIMARY_OPTIONS)) as unknown as AnyDb;
+      const nc = await connect({ servers: cluster.urls });
+      try {
+        const stream = 'boot';
+        const publisher = await replicate(primary, { servers: cluster.urls, stream, replicas: 3 });
+        const mix = new WriteMix(new Rng(SEED + 5), 'boot');
+        const before = await mix.run(primary, 5000, 32, false);
+        await waitUntil('publisher.acknowledged', () => publisher.acknowledged, before, CATCH_UP_MS);
+        const covered = await publisher.checkpoint();
+        assert.ok(covered >= before, `the checkpoint covers ${covered}, at least the ${before} written before it`);
+        await waitUntil('publisher.acknowledged', () => publisher.acknowledged, primary.sequence, CATCH_UP_MS);
+        const jsm = await nc.jetstreamManager();
+        const upTo = (await jsm.streams.info(stream)).state.last_seq;
+        const after = await mix.run(primary, 3000, 32, false);
+        await waitUntil('publisher.acknowledged', () => publisher.acknowledged, after, CATCH_UP_MS);
+        // Every message the checkpoint covers goes: only the tail is left in the stream.
+        await jsm.streams.purge(stream, { seq: upTo + 1 });
+        const state = (await jsm.streams.info(stream)).state;
+        assert.is(state.first_seq, upTo + 1, 'the stream starts after the checkpoint');
+        const replica = await follow(path.join(dir, 'replica'), { servers: cluster.urls, stream, open: REPLICA_OPTIONS });
+        try {
+          await assertConverged(primary, publisher, replica, after, `a new replica from the checkpoint at ${covered} and stream messages ${upTo + 1}..${state.last_seq}`);
+          await assertCounters(replica.db as unknown as AnyDb, mix, primary, 'bootstrapped');
+        } finally {
+          await replica.close();
+        }
+        await publisher.close();
+      } finally {
+        await nc.close();
+        await primary.close();
+        await cluster.stop();
+      }
+    }));
+
+  test('over TLS with user and password: a wrong password fails naming no secret; right ones replicate; a tampered message or another database\'s is refused with CORRUPTION naming its stream sequence', () =>
     withTempDir(async (dir) => {
       const SECRET = 'pw-Zq81-correct-horse';
       const WRONG = 'pw-Xk47-wrong-staple';
@@ -266,7 +306,8 @@ if (findNatsServer() === undefined) {
         // A copy of the stream with one message's bytes changed, followed by a new replica.
         const nc = await connect({ servers: server.url, tls: clientTls(tls, false), user: 'strata', pass: SECRET });
         try {
-          const { tampered, total } = await copyStream(nc, 'secure', 'tampered', (seq, total) => seq === Math.ceil(total / 2));
+          const { tampered, total } = await copyStreams(nc, ['secure'], 'tampered', (seq, total) => seq === Math.ceil(total / 2));
+          assert.ok(tampered > 0, 'a message was tampered with');
           const follower = await follow(path.join(dir, 'tampered'), { ...secure(SECRET), stream: 'tampered', open: REPLICA_OPTIONS });
           try {
             const err = await Promise.race([
@@ -281,6 +322,33 @@ if (findNatsServer() === undefined) {
           } finally {
             await follower.close().catch(() => {});
           }
+
+          // The stream's messages followed by another database's: the first of those is refused.
+          const other = (await open(path.join(dir, 'other'), PRIMARY_OPTIONS)) as unknown as AnyDb;
+          try {
+            const otherPublisher = await replicate(other, { ...secure(SECRET), stream: 'other' });
+            const otherLast = await new WriteMix(new Rng(SEED + 6), 'o').run(other, Number(last) + 200, 32, false);
+            await waitUntil('the other publisher', () => otherPublisher.acknowledged, otherLast, CATCH_UP_MS);
+            await otherPublisher.close();
+          } finally {
+            await other.close();
+          }
+          const { starts } = await copyStreams(nc, ['secure', 'other'], 'mixed');
+          const foreign = starts[1]!;
+          const mixed = await follow(path.join(dir, 'mixed'), { ...secure(SECRET), stream: 'mixed', open: REPLICA_OPTIONS });
+          try {
+            const err = await Promise.race([
+              mixed.closed.then(() => new Error('the replica closed without an error'), (e: unknown) => e),
+              sleep(60_000).then(() => new Error(`the replica did not stop within 60 s (applied ${mixed.applied})`)),
+            ]);
+            assert.instance(err, StrataError, String(err));
+            assert.is((err as StrataError).code, 'CORRUPTION', String(err));
+            assert.match((err as Error).message, new RegExp(`\\b${foreign}\\b`), `the error names stream sequence ${foreign}: ${(err as Error).message}`);
+            assert.is(mixed.applied, last, "the replica applied the whole of its primary's stream and nothing of the other");
+            console.log(`  another database's message at ${foreign}: ${(err as Error).message}`);
+          } finally {
+            await mixed.close().catch(() => {});
+          }
         } finally {
           await nc.close();
         }
@@ -292,33 +360,38 @@ if (findNatsServer() === undefined) {
 }
 
 /**
- * Copies every message of stream `from` into a new stream `to` (subjects renamed from the
- * first's prefix), headers and all, flipping one byte of the message `tamper` picks. Resolves
- * to that message's sequence number in `to` (the same as in `from`) and the count.
+ * Copies every message of the streams `from`, one after the other, into a new stream `to`
+ * (subjects renamed from each one's prefix), headers and all, flipping one byte of the
+ * message `tamper` picks (by its sequence number in `to`). Resolves to that message's sequence
+ * number (0: none), where each source's messages start in `to`, and the count.
  */
-async function copyStream(nc: NatsConnection, from: string, to: string, tamper: (seq: number, total: number) => boolean): Promise<{ tampered: number; total: number }> {
+async function copyStreams(nc: NatsConnection, from: string[], to: string, tamper: (seq: number, total: number) => boolean = () => false): Promise<{ tampered: number; starts: number[]; total: number }> {
   const jsm = await nc.jetstreamManager();
-  const info = await jsm.streams.info(from);
-  const rename = (subject: string) => (subject.startsWith(from) ? to + subject.slice(from.length) : subject);
-  await jsm.streams.add({ name: to, subjects: (info.config.subjects ?? []).map(rename), num_replicas: 1 });
+  const infos = await Promise.all(from.map((name) => jsm.streams.info(name)));
+  const total = infos.reduce((n, info) => n + info.state.messages, 0);
+  const renamed = (name: string, subject: string) => (subject.startsWith(name) ? to + subject.slice(name.length) : subject);
+  await jsm.streams.add({ name: to, subjects: (infos[0]!.config.subjects ?? []).map((s) => renamed(from[0]!, s)), num_replicas: 1 });
   const js = nc.jetstream();
-  const total = info.state.last_seq;
   let tampered = 0;
-  for (let seq = info.state.first_seq; seq <= total; seq++) {
-    const m = await jsm.streams.getMessage(from, { seq });
-    const data = Uint8Array.from(m.data);
-    if (tamper(seq, total)) {
-      assert.ok(data.length > 0, `message ${seq} has a payload to tamper with`);
-      data[Math.floor(data.length / 2)]! ^= 0x01;
-      tampered = seq;
+  let next = 1;
+  const starts: number[] = [];
+  for (const info of infos) {
+    starts.push(next);
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+      const m = await jsm.streams.getMessage(info.config.name, { seq });
+      const data = Uint8Array.from(m.data);
+      if (tamper(next, total)) {
+        assert.ok(data.length > 0, `message ${seq} has a payload to tamper with`);
+        data[Math.floor(data.length / 2)]! ^= 0x01;
+        tampered = next;
+      }
+      const h = natsHeaders();
+      for (const [k, values] of m.header ?? []) for (const v of values) h.append(k, v);
+      const ack = await js.publish(renamed(info.config.name, m.subject), data, { headers: h });
+      assert.is(ack.seq, next++, 'the copy numbers its messages one after the other');
     }
-    const h = natsHeaders();
-    for (const [k, values] of m.header ?? []) for (const v of values) h.append(k, v);
-    const ack = await js.publish(rename(m.subject), data, { headers: h });
-    assert.is(ack.seq, seq, 'the copy keeps the stream sequence numbers');
   }
-  assert.ok(tampered > 0, 'a message was tampered with');
-  return { tampered, total };
+  return { tampered, starts, total };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
