@@ -9,6 +9,8 @@
 //   npx stratadb backup <dir> <backupDir>       an incremental backup (--list, --purge-old K)
 //   npx stratadb restore <backupDir> <dest>     restore a backup (--id N) into a new directory
 //   npx stratadb reshard <dir> --shards M       change a closed database's shard count
+//   npx stratadb replicate <dir> --servers URL --stream NAME   publish its writes to NATS JetStream
+//   npx stratadb follow <dir> --servers URL --stream NAME      keep a read replica from the stream
 //   npx stratadb bench [flags]         the benchmark suite, as npm run bench (stratadb bench --help)
 //   npx stratadb help
 
@@ -17,7 +19,14 @@ const tools = () => import(new URL('../dist/src/tools/index.js', import.meta.url
 
 const TOOLS = ['verify', 'dump', 'stats', 'changes', 'checkpoint', 'backup', 'restore', 'reshard'];
 
-if (TOOLS.includes(command)) {
+if (command === 'replicate' || command === 'follow') {
+  const { runReplicationTool } = await import(new URL('../dist/src/tools/replication.js', import.meta.url).href);
+  const stopped = new Promise((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  process.exitCode = await runReplicationTool(command, process.argv.slice(3), { out: console.log, err: console.error, stopped });
+} else if (TOOLS.includes(command)) {
   const { main } = await tools();
   process.exitCode = await main(process.argv.slice(2));
 } else if (command === 'bench') {

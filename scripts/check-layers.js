@@ -1,13 +1,14 @@
 // Fails the build when an import points the wrong way between the folders of src/.
 // The allowed direction: base ← wal, memtable, sstable ← manifest ← compaction ← engine ← shard ←
-// public API (src/*.ts) ← level, testing, tools (adapters and tools on the public API). A stage
+// public API (src/*.ts) ← level, testing, tools (adapters and tools on the public API);
+// replication (the formats and client door of stratadb/replication) sits beside shard. A stage
 // folder is reached through its index.ts only; base, the shared vocabulary of small helpers,
 // file by file.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, dirname, resolve } from 'node:path';
 
 const src = new URL('../src/', import.meta.url).pathname;
-const rank = { base: 0, wal: 1, memtable: 1, sstable: 1, manifest: 2, compaction: 3, engine: 4, shard: 5, '': 6, level: 7, testing: 7, tools: 7 };
+const rank = { base: 0, wal: 1, memtable: 1, sstable: 1, manifest: 2, compaction: 3, engine: 4, shard: 5, replication: 5, '': 6, level: 7, testing: 7, tools: 7 };
 
 function layerOf(file) {
   const rel = relative(src, file);

@@ -4,7 +4,7 @@
 // shard is one engine).
 
 import * as path from 'node:path';
-import { closedError, compareBytes, invalidArgument, ValueKind, type BatchEntry, type SeqNum } from './base/index.js';
+import { bytesEqual, closedError, compareBytes, invalidArgument, StrataError, ValueKind, type BatchEntry, type SeqNum } from './base/index.js';
 import { nativeStatus, type NativeStatus } from './base/native.js';
 import { resolveOptions, type EngineOptions, type Bounds, type Cursor, type ResolvedOptions } from './engine/index.js';
 import { MAX_SHARDS, ShardSet, type ChangeFeed, type Cut, type IngestPair, type ShardedStats } from './shard/index.js';
@@ -36,6 +36,7 @@ import {
 import { readAsync, readManyAsync, type AsyncReadHost } from './async-read.js';
 import { createBackup, type BackupResult } from './backup.js';
 import { tableFilePairs } from './ingest.js';
+import { loadIdentity } from './identity.js';
 import { DatabaseIterator } from './iterator.js';
 import { LoopTurns } from './loop-turns.js';
 import { Snapshot } from './snapshot.js';
@@ -107,6 +108,7 @@ export interface ChangesOptions {
 }
 
 export type { Change, ChangeOp } from './shard/index.js';
+import type { Change } from './shard/index.js';
 
 export interface DatabaseStats extends ShardedStats, TransactionCounters {
   openIterators: number;
@@ -143,9 +145,17 @@ function ingestPair(codecs: Codecs | undefined, item: unknown, index: number, ou
 }
 
 /** Opens (or creates) the database in directory `location`. */
-export async function open<KE extends Encoding = 'buffer', VE extends Encoding = 'buffer'>(
+export function open<KE extends Encoding = 'buffer', VE extends Encoding = 'buffer'>(
   location: string,
   options?: OpenOptions<KE, VE>,
+): Promise<Database<DecodedBy<KE>, DecodedBy<VE>, EncodableBy<KE>, EncodableBy<VE>>> {
+  return openDatabase(location, options, undefined);
+}
+
+async function openDatabase<KE extends Encoding, VE extends Encoding>(
+  location: string,
+  options: OpenOptions<KE, VE> | undefined,
+  hiddenKey: Uint8Array | undefined,
 ): Promise<Database<DecodedBy<KE>, DecodedBy<VE>, EncodableBy<KE>, EncodableBy<VE>>> {
   if (typeof location !== 'string' || location.length === 0) throw invalidArgument('location must be a non-empty string');
   if (location.includes('\0')) throw invalidArgument('location must not contain a NUL character');
@@ -156,7 +166,42 @@ export async function open<KE extends Encoding = 'buffer', VE extends Encoding =
     throw invalidArgument(`option shards must be an integer from 1 to ${MAX_SHARDS}, got ${String(shards)}`);
   }
   const store = await ShardSet.open(path.resolve(location), resolved, shards);
-  return new Database(store, resolved, codecs);
+  try {
+    return new Database(store, resolved, codecs, { identity: await loadIdentity(resolved.fs, store.dir), hiddenKey });
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * What a replica's owner (src/replication.ts) holds: the database, opened so that its own
+ * writes reject with READ_ONLY and `hiddenKey` (the replica's applied position) never shows in
+ * its reads or its change feed, and the one door its writes go through.
+ */
+export interface ReplicaAccess<K, V> {
+  db: Database<K, V>;
+  /** Writes `entries` as one atomic batch; resolves to its sequence number in the replica. */
+  apply(entries: BatchEntry[], sync: boolean): Promise<bigint>;
+  /** The value of `hiddenKey` (as bytes), read past the encodings. */
+  hiddenValue(): Buffer | undefined;
+}
+
+/** @internal Opens a database as a replica (see ReplicaAccess); for src/replication.ts only. */
+export function openReplica<KE extends Encoding = 'buffer', VE extends Encoding = 'buffer'>(
+  location: string,
+  options: OpenOptions<KE, VE> | undefined,
+  hiddenKey: Uint8Array,
+): Promise<ReplicaAccess<DecodedBy<KE>, DecodedBy<VE>>> {
+  return openDatabase(location, options, hiddenKey).then((db) => Database.replicaAccess(db as unknown as Database<DecodedBy<KE>, DecodedBy<VE>>, hiddenKey));
+}
+
+/**
+ * @internal A change feed of `db` with keys and values as bytes, whatever its encodings
+ * (options as for changes()); for src/replication.ts only.
+ */
+export function changesAsBytes(db: Database<unknown, unknown, never, never>, options: ChangesOptions): AsyncIterableIterator<Change> {
+  return Database.changesAsBytes(db, options);
 }
 
 /**
@@ -190,12 +235,17 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   readonly #longCalls = new Set<Promise<unknown>>();
   #backups: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | undefined;
+  readonly #identity: string;
+  /** Set in a replica (openReplica): its writes are refused and this key is never shown. */
+  readonly #hiddenKey: Uint8Array | undefined;
 
   /** @internal Use open(). */
-  constructor(engine: ShardSet, options: ResolvedOptions, codecs: Codecs) {
+  constructor(engine: ShardSet, options: ResolvedOptions, codecs: Codecs, role: { identity: string; hiddenKey: Uint8Array | undefined }) {
     this.#engine = engine;
     this.#options = options;
     this.#codecs = codecs;
+    this.#identity = role.identity;
+    this.#hiddenKey = role.hiddenKey;
     this.#transactionHost = {
       store: engine,
       codecs,
@@ -207,6 +257,35 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
     };
   }
 
+  /** @internal See openReplica(). */
+  static replicaAccess<K, V>(replica: Database<K, V>, hiddenKey: Uint8Array): ReplicaAccess<K, V> {
+    return {
+      db: replica,
+      apply: (entries, sync) => {
+        try {
+          replica.#checkOpen();
+          return replica.#engine.write(entries, sync);
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      },
+      hiddenValue: () => {
+        replica.#checkOpen();
+        return replica.#engine.get(hiddenKey, replica.#engine.cut());
+      },
+    };
+  }
+
+  /** @internal The shard of `db` that holds the key bytes `key`; for src/replication.ts only. */
+  static shardOfKey(db: Database<unknown, unknown, never, never>, key: Uint8Array): number {
+    return db.#engine.shardOf(key);
+  }
+
+  /** @internal See changesAsBytes(). */
+  static changesAsBytes(db: Database<unknown, unknown, never, never>, options: ChangesOptions): AsyncIterableIterator<Change> {
+    return db.#changes(options, true) as AsyncIterableIterator<Change>;
+  }
+
   /** The database directory (absolute). */
   get location(): string {
     return this.#engine.dir;
@@ -214,6 +293,19 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
 
   get closed(): boolean {
     return this.#closing !== undefined;
+  }
+
+  /**
+   * The database's identity: 32 hex digits drawn when it was created (the IDENTITY file,
+   * src/identity.ts). A checkpoint, backup or restore gets an identity of its own.
+   */
+  get identity(): string {
+    return this.#identity;
+  }
+
+  /** Whether writes through this handle are refused with READ_ONLY (a replica's database: follow()). */
+  get readOnly(): boolean {
+    return this.#hiddenKey !== undefined;
   }
 
   /**
@@ -239,7 +331,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
     options?: PutOptions & { keyEncoding?: KE; valueEncoding?: VE },
   ): Promise<bigint> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       const { sync, condition, ttl } = toPutOptions(options, this.#options.sync);
       const codecs = Codecs.of(options, this.#codecs);
       const entry = putEntry(codecs.encodeKey(key), codecs.encodeValue(value), ttl, this.#options.clock);
@@ -252,7 +344,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   /** Deletes `key` (a missing key is not an error). Durability, result and conditions as for put(). */
   del<KE extends Encoding | undefined = undefined>(key: InputOf<KE, KIn>, options?: ConditionalWriteOptions & { keyEncoding?: KE }): Promise<bigint> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       const { sync, condition } = toConditionalWrite(options, this.#options.sync);
       const entry = { kind: ValueKind.Delete, key: Codecs.of(options, this.#codecs).encodeKey(key), value: EMPTY };
       return condition === undefined ? this.#engine.write([entry], sync) : this.#writeIf([entry], [condition], sync);
@@ -270,7 +362,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
    */
   merge(key: KIn, operand: Operand, options?: WriteOptions): Promise<bigint> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       const entry = { kind: ValueKind.Merge, key: this.#codecs.encodeKey(key), value: toOperand(operand, this.#engine.mergeOperator) };
       return this.#engine.write([entry], toSync(options, this.#options.sync));
     } catch (err) {
@@ -288,7 +380,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
    */
   clear<KE extends Encoding | undefined = undefined>(range?: RangeOptions<InputOf<KE, KIn>>, options?: WriteOptions & { keyEncoding?: KE }): Promise<bigint> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       const sync = toSync(options, this.#options.sync);
       const codecs = Codecs.of(options, this.#codecs);
       const entry = toClearRange(range, (k, what) => codecs.encodeKey(k, what));
@@ -310,7 +402,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
     options?: WriteOptions & { keyEncoding?: KE; valueEncoding?: VE },
   ): Promise<bigint> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       const sync = toSync(options, this.#options.sync);
       const conditions: Condition[] = [];
       const entries = toBatch(operations, conditions, Codecs.of(options, this.#codecs), this.#engine.mergeOperator, this.#options.clock);
@@ -336,7 +428,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
    */
   transaction<T>(fn: (tx: Transaction<K, V, KIn, VIn>) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       const settings = transactionArguments(fn, options, this.#options.sync);
       return runTransaction(this.#transactionHost, fn as (tx: Transaction) => T | Promise<T>, settings, this.#counters);
     } catch (err) {
@@ -351,7 +443,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
       const cut = this.#readCut(options);
       const codecs = Codecs.of(options, this.#codecs);
       const k = codecs.encodeKey(key);
-      const read = readAsync(this.#reads, this.#engine.largeBlocksOf(k), cut, () => this.#engine.get(k, cut));
+      const read = readAsync(this.#reads, this.#engine.largeBlocksOf(k), cut, () => (this.#isHidden(k) ? undefined : this.#engine.get(k, cut)));
       return (codecs.raw ? read : read.then((v) => (v === undefined ? undefined : codecs.decodeValue(v)))) as Promise<ValueOf<E, V> | undefined>;
     } catch (err) {
       return Promise.reject(err);
@@ -370,7 +462,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
       const codecs = Codecs.of(options, this.#codecs);
       const ks = keys.map((k) => codecs.encodeKey(k));
       const engine = this.#engine;
-      const read = readManyAsync(this.#reads, ks, cut, (k) => engine.largeBlocksOf(k), (k) => engine.get(k, cut));
+      const read = readManyAsync(this.#reads, ks, cut, (k) => engine.largeBlocksOf(k), (k) => (this.#isHidden(k) ? undefined : engine.get(k, cut)));
       if (codecs.raw) return read as Promise<(ValueOf<E, V> | undefined)[]>;
       return read.then((vs) => vs.map((v) => (v === undefined ? undefined : (codecs.decodeValue(v) as ValueOf<E, V>))));
     } catch (err) {
@@ -383,7 +475,8 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
     this.#checkOpen();
     const cut = this.#readCut(options);
     const codecs = Codecs.of(options, this.#codecs);
-    const value = this.#engine.get(codecs.encodeKey(key), cut);
+    const k = codecs.encodeKey(key);
+    const value = this.#isHidden(k) ? undefined : this.#engine.get(k, cut);
     return (value === undefined || codecs.raw ? value : codecs.decodeValue(value)) as ValueOf<E, V> | undefined;
   }
 
@@ -398,7 +491,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
       const codecs = Codecs.of(options, this.#codecs);
       const k = codecs.encodeKey(key);
       return readAsync(this.#reads, this.#engine.largeBlocksOf(k), cut, () => {
-        const entry = this.#engine.getEntry(k, cut);
+        const entry = this.#isHidden(k) ? undefined : this.#engine.getEntry(k, cut);
         if (entry === undefined) return undefined;
         return { value: (codecs.raw ? entry.value : codecs.decodeValue(entry.value)) as ValueOf<E, V>, seq: BigInt(entry.seq) };
       });
@@ -412,7 +505,8 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
     this.#checkOpen();
     const cut = this.#readCut(options);
     const codecs = Codecs.of(options, this.#codecs);
-    const entry = this.#engine.getEntry(codecs.encodeKey(key), cut);
+    const k = codecs.encodeKey(key);
+    const entry = this.#isHidden(k) ? undefined : this.#engine.getEntry(k, cut);
     if (entry === undefined) return undefined;
     return { value: (codecs.raw ? entry.value : codecs.decodeValue(entry.value)) as ValueOf<E, V>, seq: BigInt(entry.seq) };
   }
@@ -423,7 +517,9 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   ): DatabaseIterator<ValueOf<KE, K>, ValueOf<VE, V>> {
     this.#checkOpen();
     const o = (optionsObject(options, 'iterator options', ITERATOR_OPTIONS) ?? {}) as IteratorOptions<unknown>;
-    return this.#openIterator(o, undefined, undefined) as DatabaseIterator<ValueOf<KE, K>, ValueOf<VE, V>>;
+    const hidden = this.#hiddenKey;
+    const overlay = hidden === undefined ? undefined : (base: Cursor, _b: Bounds, _r: boolean, limit: number) => new HidingCursor(base, hidden, limit);
+    return this.#openIterator(o, undefined, overlay) as DatabaseIterator<ValueOf<KE, K>, ValueOf<VE, V>>;
   }
 
   /**
@@ -481,6 +577,10 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
    * Breaking out of the loop releases everything the feed held.
    */
   changes(options?: ChangesOptions): AsyncIterableIterator<DecodedChange<K, V>> {
+    return this.#changes(options, false) as AsyncIterableIterator<DecodedChange<K, V>>;
+  }
+
+  #changes(options: ChangesOptions | undefined, asBytes: boolean): AsyncIterableIterator<DecodedChange<K, V>> | AsyncIterableIterator<Change> {
     this.#checkOpen();
     const o = optionsObject(options, 'changes options', CHANGES_OPTIONS) ?? {};
     const live = o['live'] ?? true;
@@ -496,7 +596,8 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
     const since = toSince(o['since'], this.#engine.publishedSeq);
     const feed = this.#engine.changes({ since, live, durable, signal, maxBuffered }, (f) => this.#feeds.delete(f));
     if (!feed.ended) this.#feeds.add(feed);
-    return this.#codecs.raw ? (feed as AsyncIterableIterator<DecodedChange<K, V>>) : decodeChanges<K, V>(feed, this.#codecs);
+    const shown = this.#hiddenKey === undefined ? feed : withoutKey(feed, this.#hiddenKey);
+    return asBytes || this.#codecs.raw ? (shown as AsyncIterableIterator<DecodedChange<K, V>>) : decodeChanges<K, V>(shown, this.#codecs);
   }
 
   /** Pins the current state for reads until release(). */
@@ -550,7 +651,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
    */
   ingest(source: Iterable<readonly [KIn, VIn]> | AsyncIterable<readonly [KIn, VIn]> | readonly string[], options?: Record<string, never>): Promise<bigint> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       optionsObject(options, 'ingest options', INGEST_OPTIONS);
       const files = Array.isArray(source) && source.length > 0 && source.every((s) => typeof s === 'string');
       const pairs: Iterable<unknown> | AsyncIterable<unknown> = files ? tableFilePairs(this.#options.fs, source as readonly string[]) : (source as Iterable<unknown>);
@@ -656,6 +757,15 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
     if (this.#closing !== undefined) throw closedError('database');
   }
 
+  #isHidden(key: Uint8Array): boolean {
+    return this.#hiddenKey !== undefined && bytesEqual(key, this.#hiddenKey);
+  }
+
+  #checkWritable(): void {
+    this.#checkOpen();
+    if (this.#hiddenKey !== undefined) throw new StrataError('READ_ONLY', `${this.location} is a replica: only its replication stream changes it`);
+  }
+
   #readCut(options: ReadOptions | undefined): Cut {
     const snap = optionsObject(options, 'read options', READ_OPTIONS)?.['snapshot'];
     return snap === undefined ? this.#engine.cut() : this.#snapshotCut(snap);
@@ -667,6 +777,58 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
     if (cut === undefined) throw invalidArgument('the snapshot belongs to another database');
     return cut;
   }
+}
+
+/**
+ * A replica's cursor: `base` without `hidden` (the replica's applied position), at most `limit`
+ * entries (-1: no limit).
+ */
+class HidingCursor implements Cursor {
+  readonly #base: Cursor;
+  readonly #hidden: Uint8Array;
+  #remaining: number;
+
+  constructor(base: Cursor, hidden: Uint8Array, limit: number) {
+    this.#base = base;
+    this.#hidden = hidden;
+    this.#remaining = limit;
+  }
+
+  seek(target: Uint8Array): void {
+    this.#base.seek(target);
+  }
+
+  next(): [Buffer, Buffer] | undefined {
+    if (this.#remaining === 0) return undefined;
+    let entry = this.#base.next();
+    while (entry !== undefined && bytesEqual(entry[0], this.#hidden)) entry = this.#base.next();
+    if (entry !== undefined && this.#remaining > 0) this.#remaining--;
+    return entry;
+  }
+
+  close(): void {
+    this.#base.close();
+  }
+}
+
+/** A replica's change feed: `feed` without the operations on `hidden`; a change left with none is skipped. */
+function withoutKey(feed: AsyncIterableIterator<Change>, hidden: Uint8Array): AsyncIterableIterator<Change> {
+  const shown: AsyncIterableIterator<Change> = {
+    next: async () => {
+      for (;;) {
+        const r = await feed.next();
+        if (r.done === true) return r;
+        const ops = r.value.ops.filter((op) => !bytesEqual(op.key, hidden));
+        if (ops.length > 0) return { done: false, value: { seq: r.value.seq, ops } };
+      }
+    },
+    return: async (value?: unknown) => {
+      await feed.return?.(value);
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]: () => shown,
+  };
+  return shown;
 }
 
 /** A feed's `since`: a non-negative safe integer, as a bigint or a number; `current` when absent. */

@@ -48,6 +48,20 @@ export async function xxh32InSlices(bytes: Uint8Array, seed = 0): Promise<number
   return state.digest() >>> 0;
 }
 
+/**
+ * An xxh32 fed in pieces (for data that arrives in chunks, such as a file streamed over the
+ * network): the same number as xxh32() of the pieces joined. REQUIRES: loadChecksum() has
+ * resolved.
+ */
+export function xxh32Streaming(seed = 0): { update(piece: Uint8Array): void; digest(): number } {
+  invariant(create32 !== undefined, 'xxh32Streaming called before loadChecksum()');
+  const state = create32(seed);
+  return {
+    update: (piece) => void state.update(piece),
+    digest: () => state.digest() >>> 0,
+  };
+}
+
 const PRIME1 = 0x9e3779b1;
 const PRIME2 = 0x85ebca77;
 const PRIME3 = 0xc2b2ae3d;

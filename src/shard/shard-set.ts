@@ -501,6 +501,11 @@ export class ShardSet {
     return engines[shard]!.get(key, cut[shard]!);
   }
 
+  /** The shard that holds `key` (0 in a database of one shard). */
+  shardOf(key: Uint8Array): number {
+    return this.#engines.length === 1 ? 0 : this.#placement.shardOf(key);
+  }
+
   /** Where an asynchronous read of `key` defers large blocks: its shard's. */
   largeBlocksOf(key: Uint8Array): LargeBlocks {
     const engines = this.#engines;

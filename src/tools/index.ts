@@ -58,6 +58,8 @@ const USAGE = [
   '  backup <dir> <backupDir>       add an incremental backup (--list, --purge-old K)',
   '  restore <backupDir> <dest>     restore the newest backup (--id N) into a new directory',
   '  reshard <dir> --shards M       change a closed database\'s shard count (crash-safe)',
+  '  replicate <dir> --servers URL --stream NAME   publish the writes to NATS JetStream (until SIGINT)',
+  '  follow <dir> --servers URL --stream NAME      keep a read replica from the stream (until SIGINT)',
   '  help [command]      this text, or one command\'s',
   '',
   ...COMMON_NOTE,

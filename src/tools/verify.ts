@@ -308,6 +308,9 @@ function noteOther(e: DirEntry, named: ReadonlySet<string>, versions: VersionSet
       report.line('note', e.name, 'temporary file (the next open deletes it)');
       break;
     case undefined:
+      // The database's own files beside the engine's: its identity (src/identity.ts) and the
+      // replication positions (src/replication/positions.ts).
+      if (e.name === 'IDENTITY' || e.name.startsWith('REPLICATION-')) break;
       report.line('note', e.name, 'not a stratadb file; ignored');
       break;
     case 'current':

@@ -1,0 +1,239 @@
+/**
+ * ReplicationReplica: a local database that applies a primary's writes from a JetStream
+ * stream (follow(), src/replication.ts).
+ *
+ * Invariants:
+ * 1. The replica's position (APPLIED_KEY, src/replication/positions.ts: the primary's identity,
+ *    the highest write applied, the stream sequence of its message) is written as the last
+ *    operation of the very batch that applies the writes it covers: after any crash the
+ *    database holds the writes up to its position and none above, so each is applied once.
+ * 2. Writes are applied in the primary's order: a message applies once the write before it
+ *    (its `prev`) is applied; one that arrives early (a publish retried after a later one)
+ *    waits, at most MAX_WAITING of them. A message at or below the position is skipped.
+ * 3. A message whose checksum fails or whose identity is not the one the replica follows is
+ *    never applied: the replica stops with CORRUPTION naming the stream sequence.
+ * 4. A write of the primary (a put, a del, a whole batch across its shards) is one message and
+ *    lands in one batch of the replica, so reads never see part of it.
+ * Steps: read the stream with an ordered consumer from REREAD_WINDOW messages before the
+ * position's stream sequence (what a retried publish may have put behind it); decode and check
+ * each message; collect those that apply; when the consumer has nothing more at hand, or a
+ * group is full, write the group and the new position as one batch, then answer waitFor().
+ */
+
+import { StrataError, ValueKind, invalidArgument, type BatchEntry } from './base/index.js';
+import { type Database, type ReplicaAccess } from './database.js';
+import { APPLIED_KEY, clientError, decodeApplied, decodeMessage, encodeApplied, type JetStreamLink, type ReplicationMessage, type StreamSettings } from './replication/index.js';
+
+/** Messages collected into one batch of the replica at most, and their bytes. */
+const GROUP_MESSAGES = 1000;
+const GROUP_BYTES = 4 << 20;
+/** Messages that arrived before the write they follow, held at most (invariant 2). */
+const MAX_WAITING = 10_000;
+/** Messages read again before the position's stream sequence at a start (publisher's MAX_IN_FLIGHT, twice). */
+export const REREAD_WINDOW = 512;
+
+interface Waiter {
+  seq: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export class ReplicationReplica<K = Buffer, V = Buffer> {
+  readonly #access: ReplicaAccess<K, V>;
+  readonly #settings: StreamSettings;
+  readonly #link: JetStreamLink;
+  /** The primary's identity this replica follows; undefined until a new replica applies its first message. */
+  #identity: string | undefined;
+  #applied: number;
+  #appliedStreamSeq: number;
+  /** Messages that apply, in order, not yet written (invariant 2). */
+  #group: ReplicationMessage[] = [];
+  #groupBytes = 0;
+  #groupStreamSeq = 0;
+  /** Early messages by sequence number (invariant 2). */
+  readonly #waiting = new Map<number, { message: ReplicationMessage; streamSeq: number }>();
+  #waiters: Waiter[] = [];
+  #messages: import('nats').ConsumerMessages | undefined;
+  #consuming: Promise<void> = Promise.resolve();
+  #failure: StrataError | undefined;
+  #closing: Promise<void> | undefined;
+  readonly #closed: Promise<void>;
+  #settleClosed!: (err?: StrataError) => void;
+
+  constructor(access: ReplicaAccess<K, V>, settings: StreamSettings, link: JetStreamLink, identity: string | undefined) {
+    this.#access = access;
+    this.#settings = settings;
+    this.#link = link;
+    const stored = access.hiddenValue();
+    const position = stored === undefined ? undefined : decodeApplied(stored, access.db.location);
+    if (position !== undefined && identity !== undefined && position.identity !== identity) {
+      throw invalidArgument(`${access.db.location} follows database ${position.identity}, not ${identity}`);
+    }
+    this.#identity = position?.identity ?? identity;
+    this.#applied = position?.seq ?? 0;
+    this.#appliedStreamSeq = position?.streamSeq ?? 0;
+    this.#closed = new Promise<void>((resolve, reject) => {
+      this.#settleClosed = (err) => (err === undefined ? resolve() : reject(err));
+    });
+    this.#closed.catch(() => {});
+  }
+
+  get db(): Database<K, V> {
+    return this.#access.db;
+  }
+
+  get applied(): bigint {
+    return BigInt(this.#applied);
+  }
+
+  get closed(): Promise<void> {
+    return this.#closed;
+  }
+
+  /** Where the stream must be read from: its first message, or REREAD_WINDOW before the position's. */
+  startStreamSeq(firstSeq: number): number {
+    return this.#appliedStreamSeq === 0 ? firstSeq : Math.max(firstSeq, this.#appliedStreamSeq + 1 - REREAD_WINDOW);
+  }
+
+  /** Starts consuming from stream sequence `from`. */
+  async start(from: number): Promise<void> {
+    const { js, nats } = this.#link;
+    try {
+      const consumer = await js.consumers.get(this.#settings.stream, { deliver_policy: nats.DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, from) });
+      this.#messages = await consumer.consume({ max_messages: GROUP_MESSAGES });
+    } catch (err) {
+      throw clientError(`reading stream ${this.#settings.stream}`, err, this.#settings.secrets);
+    }
+    this.#consuming = this.#consume(this.#messages).catch((err: unknown) => this.#fail(err));
+  }
+
+  waitFor(seq: bigint | number, options?: { signal?: AbortSignal }): Promise<void> {
+    let target: number;
+    if (typeof seq === 'bigint' && seq >= 0n && seq <= BigInt(Number.MAX_SAFE_INTEGER)) target = Number(seq);
+    else if (typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0) target = seq;
+    else return Promise.reject(invalidArgument(`waitFor() takes a sequence number (a non-negative integer), got ${typeof seq === 'bigint' ? `${seq}n` : String(seq)}`));
+    if (options !== undefined && (options === null || typeof options !== 'object')) return Promise.reject(invalidArgument('waitFor() options must be an object'));
+    const signal = options?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) return Promise.reject(invalidArgument('option signal must be an AbortSignal'));
+    if (target <= this.#applied) return Promise.resolve();
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (this.#closing !== undefined) return Promise.reject(new StrataError('CLOSED', 'the replica is closed'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(signal!.reason);
+      };
+      const waiter: Waiter = {
+        seq: target,
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (err) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.#closing === undefined) {
+      this.#closing = (async () => {
+        this.#messages?.stop();
+        await this.#consuming;
+        await this.#link.nc.close().catch(() => {});
+        const closed = new StrataError('CLOSED', 'the replica is closed');
+        for (const w of this.#waiters.splice(0)) w.reject(this.#failure ?? closed);
+        await this.#access.db.close();
+        this.#settleClosed(this.#failure);
+      })();
+    }
+    return this.#closing;
+  }
+
+  async #consume(messages: import('nats').ConsumerMessages): Promise<void> {
+    const stream = this.#settings.stream;
+    for await (const m of messages) {
+      if (this.#closing !== undefined) break;
+      const where = `stream ${stream} sequence ${m.seq}`;
+      const message = decodeMessage(m.data, where);
+      if (this.#identity !== undefined && message.identity !== this.#identity) {
+        throw new StrataError('CORRUPTION', `${where}: a write of database ${message.identity}; this replica follows ${this.#identity}`);
+      }
+      this.#offer(message, m.seq, where);
+      if (this.#group.length >= GROUP_MESSAGES || this.#groupBytes >= GROUP_BYTES || m.info.pending === 0) await this.#applyGroup();
+    }
+    await this.#applyGroup();
+  }
+
+  /** Adds `message` to the group if it applies next, keeps it if it is early (invariant 2). */
+  #offer(message: ReplicationMessage, streamSeq: number, where: string): void {
+    const last = this.#group.length > 0 ? this.#group[this.#group.length - 1]!.seq : this.#applied;
+    if (message.seq <= last || this.#waiting.has(message.seq)) return;
+    if (message.prev > last) {
+      if (this.#waiting.size >= MAX_WAITING) {
+        throw new StrataError('OUT_OF_RANGE', `${where}: ${MAX_WAITING} writes wait for the write after ${last}, which the stream does not hold (bootstrap the replica again)`);
+      }
+      this.#waiting.set(message.seq, { message, streamSeq });
+      return;
+    }
+    if (this.#identity === undefined) {
+      if (message.prev !== 0) throw new StrataError('OUT_OF_RANGE', `${where}: a new replica needs the primary's first write or a checkpoint`);
+      this.#identity = message.identity;
+    }
+    this.#take(message, streamSeq);
+    // Early messages that now follow on.
+    for (let more = true; more && this.#waiting.size > 0; ) {
+      more = false;
+      const end = this.#group[this.#group.length - 1]!.seq;
+      for (const [seq, w] of this.#waiting) {
+        if (seq <= end) this.#waiting.delete(seq);
+        else if (w.message.prev <= end) {
+          this.#waiting.delete(seq);
+          this.#take(w.message, w.streamSeq);
+          more = true;
+          break;
+        }
+      }
+    }
+  }
+
+  #take(message: ReplicationMessage, streamSeq: number): void {
+    this.#group.push(message);
+    for (const e of message.entries) this.#groupBytes += e.key.length + e.value.length + 8;
+    if (streamSeq > this.#groupStreamSeq) this.#groupStreamSeq = streamSeq;
+  }
+
+  /** Writes the group and the position in one batch (invariant 1), then answers waitFor(). */
+  async #applyGroup(): Promise<void> {
+    if (this.#group.length === 0) return;
+    const group = this.#group;
+    const seq = group[group.length - 1]!.seq;
+    const streamSeq = Math.max(this.#groupStreamSeq, this.#appliedStreamSeq);
+    const entries: BatchEntry[] = [];
+    for (const message of group) for (const e of message.entries) entries.push(e);
+    entries.push({ kind: ValueKind.Put, key: APPLIED_KEY, value: encodeApplied({ identity: this.#identity!, seq, streamSeq }) });
+    this.#group = [];
+    this.#groupBytes = 0;
+    await this.#access.apply(entries, false);
+    this.#applied = seq;
+    this.#appliedStreamSeq = streamSeq;
+    const ready = this.#waiters.filter((w) => w.seq <= seq);
+    if (ready.length > 0) {
+      this.#waiters = this.#waiters.filter((w) => w.seq > seq);
+      for (const w of ready) w.resolve();
+    }
+  }
+
+  #fail(err: unknown): void {
+    if (this.#closing !== undefined && err instanceof StrataError && err.code === 'CLOSED') return;
+    this.#failure = clientError(`applying stream ${this.#settings.stream}`, err, this.#settings.secrets);
+    this.#messages?.stop();
+    for (const w of this.#waiters.splice(0)) w.reject(this.#failure);
+    this.#settleClosed(this.#failure);
+  }
+}

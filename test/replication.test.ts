@@ -1,0 +1,413 @@
+// stratadb/replication against a real nats-server with JetStream, started here on 127.0.0.1
+// (a free port, its store in a temp dir): a replica of a 4-shard primary converges key by key at
+// the primary's sequence; its writes are refused with READ_ONLY; waitFor(); restarts of the
+// primary and of the replica lose nothing and apply nothing twice (counters kept with the
+// 'add' merge operator would show a change applied twice); a forged message and one of another
+// database stop the replica with CORRUPTION naming the stream sequence; a new replica starts
+// from an uploaded checkpoint once the stream's first messages are purged; bad options; no
+// secret in a connection error. Skipped, with a message, when nats-server cannot be found.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect, type NatsConnection } from 'nats';
+import { open, StrataError, type Database } from '../src/index.js';
+import { follow, replicate, type Publisher, type Replica } from '../src/replication.js';
+import { loadChecksum, ValueKind } from '../src/base/index.js';
+import { encodeMessage } from '../src/replication/index.js';
+import { withTempDir } from './helpers.js';
+
+await loadChecksum();
+
+const SERVER_PATHS = [process.env['NATS_SERVER'], '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'];
+const serverBinary = SERVER_PATHS.find((p): p is string => p !== undefined && fs.existsSync(p));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+interface Server {
+  url: string;
+  process: ChildProcess;
+  storeDir: string;
+}
+
+async function startServer(): Promise<Server> {
+  const port = await freePort();
+  const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-nats-'));
+  const child = spawn(serverBinary!, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  for (let i = 0; i < 200 && !(await portOpen(port)); i++) {
+    if (child.exitCode !== null) throw new Error(`nats-server exited: ${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { url: `nats://127.0.0.1:${port}`, process: child, storeDir };
+}
+
+async function stopServer(s: Server): Promise<void> {
+  if (s.process.exitCode === null) {
+    const exited = new Promise((r) => s.process.once('exit', r));
+    s.process.kill('SIGTERM');
+    await exited;
+  }
+  fs.rmSync(s.storeDir, { recursive: true, force: true });
+}
+
+let server: Server | undefined;
+let streams = 0;
+const nextStream = () => `t${process.pid}_${++streams}`;
+
+async function expectCode(p: Promise<unknown>, code: string): Promise<StrataError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.instance(err, StrataError, String(err));
+    assert.is((err as StrataError).code, code, (err as Error).message);
+    return err as StrataError;
+  }
+  throw new Error(`expected ${code}, but it resolved`);
+}
+
+type Db = Database<Buffer, Buffer, string | Buffer, string | Buffer>;
+
+/** Every key and value of `db` as text, in key order. */
+async function contents(db: Database<Buffer, Buffer, any, any>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const [k, v] of db.iterator()) out.push(`${k.toString('latin1')}=${v.toString('hex')}`);
+  return out;
+}
+
+/** Puts, deletes, batches within and across shards, merges and a range clear: `n` writes. Resolves to the last sequence. */
+async function writeMix(db: Db, n: number, prefix: string): Promise<bigint> {
+  let seq = 0n;
+  for (let i = 0; i < n; i++) {
+    const k = `${prefix}${i % 97}`;
+    switch (i % 6) {
+      case 0:
+      case 1:
+        seq = await db.put(k, `v${i}`);
+        break;
+      case 2:
+        seq = await db.del(`${prefix}${(i * 7) % 97}`);
+        break;
+      case 3:
+        seq = await db.batch([
+          { type: 'put', key: `${prefix}b${i}`, value: `x${i}` },
+          { type: 'put', key: `${prefix}c${i}`, value: `y${i}` },
+          { type: 'del', key: `${prefix}${(i * 3) % 97}` },
+        ]);
+        break;
+      case 4:
+        seq = await db.merge(`${prefix}count`, 1n);
+        break;
+      case 5:
+        seq = i % 30 === 5 ? await db.clear({ gte: `${prefix}b`, lt: `${prefix}b${i % 10}` }) : await db.put(k, Buffer.alloc(200, i));
+        break;
+    }
+  }
+  return seq;
+}
+
+const PRIMARY = { shards: 4, mergeOperator: 'add' as const };
+const REPLICA_OPEN = { shards: 4, mergeOperator: 'add' as const };
+
+async function converge(primary: Db, replica: Replica, publisher?: Publisher): Promise<void> {
+  const seq = primary.sequence;
+  await replica.waitFor(seq);
+  assert.is(replica.applied, seq, 'the replica applied up to the primary sequence, and no further');
+  assert.equal(await contents(replica.db), await contents(primary), 'the same keys and values');
+  if (publisher !== undefined) assert.is(publisher.acknowledged, seq);
+}
+
+if (serverBinary === undefined) {
+  console.log('replication tests SKIPPED: nats-server not found (looked at $NATS_SERVER, /usr/sbin, /usr/bin, /usr/local/bin); install the Debian package nats-server');
+} else {
+  test.before(async () => {
+    server = await startServer();
+  });
+  test.after(async () => {
+    if (server !== undefined) await stopServer(server);
+  });
+
+  test('a replica of a 4-shard primary converges key by key at the primary sequence; its writes are refused with READ_ONLY', () =>
+    withTempDir(async (dir) => {
+      const stream = nextStream();
+      const primary = (await open(path.join(dir, 'primary'), PRIMARY)) as Db;
+      await writeMix(primary, 120, 'a');
+      const publisher = await replicate(primary, { servers: server!.url, stream });
+      const replica = await follow(path.join(dir, 'replica'), { servers: server!.url, stream, open: REPLICA_OPEN });
+      await converge(primary, replica);
+      await writeMix(primary, 300, 'b');
+      await converge(primary, replica, publisher);
+      assert.ok((await replica.db.get('acount')) !== undefined, 'merges replicated');
+      assert.is(publisher.lag, 0n);
+
+      await expectCode(replica.db.put('k', 'v'), 'READ_ONLY');
+      await expectCode(replica.db.del('k'), 'READ_ONLY');
+      await expectCode(replica.db.batch([{ type: 'put', key: 'k', value: 'v' }]), 'READ_ONLY');
+      await expectCode(replica.db.merge('k', 1n), 'READ_ONLY');
+      await expectCode(replica.db.clear(), 'READ_ONLY');
+      await expectCode(replica.db.transaction(() => 1), 'READ_ONLY');
+      assert.is(replica.db.readOnly, true);
+      assert.is(primary.readOnly, false);
+      // The replica's own position is not one of its keys.
+      const keys = (await contents(replica.db)).map((e) => e.split('=')[0]!);
+      assert.ok(keys.every((k) => !k.includes('stratadb')), 'no internal key shows');
+      assert.is(await replica.db.get(Buffer.from('\xff\xffstratadb:replica:applied', 'latin1')), undefined);
+      await writeMix(primary, 30, 'c');
+      await converge(primary, replica, publisher);
+
+      await replica.close();
+      await replica.closed;
+      await publisher.close();
+      await publisher.closed;
+      await primary.close();
+    }));
+
+  test('waitFor() resolves once the write is applied, rejects on abort and on bad input', () =>
+    withTempDir(async (dir) => {
+      const stream = nextStream();
+      const primary = (await open(path.join(dir, 'primary'))) as Db;
+      const publisher = await replicate(primary, { servers: server!.url, stream });
+      const replica = await follow(path.join(dir, 'replica'), { servers: server!.url, stream });
+      const target = primary.sequence + 1n;
+      let done = false;
+      const waiting = replica.waitFor(target).then(() => (done = true));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.is(done, false, 'not before the write');
+      const seq = await primary.put('k', 'v');
+      assert.is(seq, target);
+      await waiting;
+      assert.equal(await replica.db.get('k'), Buffer.from('v'));
+      const ac = new AbortController();
+      const aborted = replica.waitFor(seq + 1000n, { signal: ac.signal });
+      ac.abort(new Error('gave up'));
+      try {
+        await aborted;
+        assert.unreachable('aborted');
+      } catch (err) {
+        assert.is((err as Error).message, 'gave up');
+      }
+      await expectCode(replica.waitFor(-1n), 'INVALID_ARGUMENT');
+      await expectCode(replica.waitFor('3' as unknown as bigint), 'INVALID_ARGUMENT');
+      const pending = expectCode(replica.waitFor(seq + 1000n), 'CLOSED');
+      await replica.close();
+      await pending;
+      await publisher.close();
+      await primary.close();
+    }));
+
+  test('a primary restarted resumes above its acknowledged sequence: nothing lost, nothing published twice', () =>
+    withTempDir(async (dir) => {
+      const stream = nextStream();
+      const at = path.join(dir, 'primary');
+      let primary = (await open(at, PRIMARY)) as Db;
+      let publisher = await replicate(primary, { servers: server!.url, stream });
+      await writeMix(primary, 100, 'a');
+      const replica = await follow(path.join(dir, 'replica'), { servers: server!.url, stream, open: REPLICA_OPEN });
+      await converge(primary, replica, publisher);
+      await publisher.close();
+      const acknowledged = publisher.acknowledged;
+      await writeMix(primary, 50, 'b'); // written while nothing publishes
+      await primary.close();
+
+      primary = (await open(at, PRIMARY)) as Db;
+      publisher = await replicate(primary, { servers: server!.url, stream });
+      assert.ok(publisher.acknowledged >= acknowledged, 'resumes from the recorded position');
+      await writeMix(primary, 50, 'c');
+      await converge(primary, replica, publisher);
+      // One message per write: the feed's changes since 0 are the stream's messages.
+      let changes = 0;
+      for await (const _ of primary.changes({ since: 0n, live: false })) changes++;
+      const nc = await connect({ servers: server!.url });
+      const info = await (await nc.jetstreamManager()).streams.info(stream);
+      assert.is(info.state.messages, changes, 'each write stored once');
+      await nc.close();
+      await replica.close();
+      await publisher.close();
+      await primary.close();
+    }));
+
+  test('a replica closed and reopened applies every write exactly once', () =>
+    withTempDir(async (dir) => {
+      const stream = nextStream();
+      const primary = (await open(path.join(dir, 'primary'), PRIMARY)) as Db;
+      const publisher = await replicate(primary, { servers: server!.url, stream });
+      const at = path.join(dir, 'replica');
+      let replica = await follow(at, { servers: server!.url, stream, open: REPLICA_OPEN });
+      await writeMix(primary, 200, 'a');
+      await converge(primary, replica);
+      await replica.close();
+      await writeMix(primary, 200, 'b');
+      replica = await follow(at, { servers: server!.url, stream, open: REPLICA_OPEN });
+      await converge(primary, replica, publisher);
+      // Counters kept by merges would be off if any write were applied twice.
+      assert.equal(await replica.db.get('acount'), await primary.get('acount'));
+      assert.equal(await replica.db.get('bcount'), await primary.get('bcount'));
+      await replica.close();
+      await publisher.close();
+      await primary.close();
+    }));
+
+  test('a tampered message and a message of another database stop the replica with CORRUPTION naming the stream sequence', () =>
+    withTempDir(async (dir) => {
+      for (const forgery of ['tampered', 'another database'] as const) {
+        const stream = nextStream();
+        const primary = (await open(path.join(dir, `primary-${forgery}`))) as Db;
+        const publisher = await replicate(primary, { servers: server!.url, stream });
+        const replica = await follow(path.join(dir, `replica-${forgery}`), { servers: server!.url, stream });
+        await primary.put('a', '1');
+        await converge(primary, replica);
+        const nc: NatsConnection = await connect({ servers: server!.url });
+        const seq = Number(primary.sequence) + 1;
+        const entries = [{ kind: ValueKind.Put, key: Buffer.from('evil'), value: Buffer.from('x') }];
+        const identity = Buffer.from(forgery === 'tampered' ? primary.identity : 'ab'.repeat(16), 'hex');
+        const bytes = encodeMessage(identity, seq, Number(primary.sequence), entries);
+        if (forgery === 'tampered') bytes[bytes.length - 6]! ^= 0x01; // a byte of the value
+        const ack = await nc.jetstream().publish(`${stream}.shard.0`, bytes);
+        const err = await expectCode(replica.closed, 'CORRUPTION');
+        assert.match(err.message, `sequence ${ack.seq}`);
+        assert.is(await replica.db.get('evil'), undefined, 'never applied');
+        await expectCode(replica.waitFor(BigInt(seq)), 'CORRUPTION');
+        await nc.close();
+        await replica.close().catch(() => {});
+        await publisher.close();
+        await primary.close();
+      }
+    }));
+
+  test('a new replica bootstraps from the uploaded checkpoint once the stream no longer holds the first writes', () =>
+    withTempDir(async (dir) => {
+      const stream = nextStream();
+      const primary = (await open(path.join(dir, 'primary'), PRIMARY)) as Db;
+      const publisher = await replicate(primary, { servers: server!.url, stream });
+      await writeMix(primary, 150, 'a');
+      const nc = await connect({ servers: server!.url });
+      const jsm = await nc.jetstreamManager();
+      // Purged before any checkpoint: a new replica cannot start.
+      await new Promise((r) => setTimeout(r, 10));
+      while (publisher.acknowledged < primary.sequence) await new Promise((r) => setTimeout(r, 10));
+      await jsm.streams.purge(stream, { keep: 20 });
+      await expectCode(follow(path.join(dir, 'too-late'), { servers: server!.url, stream, open: REPLICA_OPEN }), 'OUT_OF_RANGE');
+
+      const covered = await publisher.checkpoint();
+      assert.ok(covered >= 1n);
+      await writeMix(primary, 100, 'b');
+      while (publisher.acknowledged < primary.sequence) await new Promise((r) => setTimeout(r, 10));
+      // Every message the checkpoint covers is dropped: the replica then needs the checkpoint.
+      let after = 0;
+      for await (const _ of primary.changes({ since: covered, live: false })) after++;
+      await jsm.streams.purge(stream, { keep: after });
+      const replica = await follow(path.join(dir, 'replica'), { servers: server!.url, stream, open: REPLICA_OPEN });
+      await converge(primary, replica, publisher);
+      await writeMix(primary, 20, 'c');
+      await converge(primary, replica, publisher);
+      // Writes after the checkpoint dropped as well: a new replica cannot start.
+      await jsm.streams.purge(stream, { keep: 0 });
+      await writeMix(primary, 10, 'd');
+      while (publisher.acknowledged < primary.sequence) await new Promise((r) => setTimeout(r, 10));
+      await expectCode(follow(path.join(dir, 'gap'), { servers: server!.url, stream, open: REPLICA_OPEN }), 'OUT_OF_RANGE');
+      await converge(primary, replica, publisher);
+      await nc.close();
+      await replica.close();
+      await publisher.close();
+      await primary.close();
+    }));
+
+  test('bad options reject with INVALID_ARGUMENT; a connection error names no secret', () =>
+    withTempDir(async (dir) => {
+      const db = (await open(path.join(dir, 'db'))) as Db;
+      const url = server!.url;
+      await expectCode(replicate(db, {} as never), 'INVALID_ARGUMENT');
+      await expectCode(replicate(db, { servers: url, stream: 'a.b' }), 'INVALID_ARGUMENT');
+      await expectCode(replicate(db, { servers: [], stream: 's' }), 'INVALID_ARGUMENT');
+      await expectCode(replicate(db, { servers: url, stream: 's', replicas: 0 }), 'INVALID_ARGUMENT');
+      await expectCode(replicate(db, { servers: url, stream: 's', checkpointEveryMs: -1 }), 'INVALID_ARGUMENT');
+      await expectCode(replicate(db, { servers: url, stream: 's', nope: 1 } as never), 'INVALID_ARGUMENT');
+      await expectCode(replicate(db, { servers: url, stream: 's', connection: 'x' } as never), 'INVALID_ARGUMENT');
+      await expectCode(follow('', { servers: url, stream: 's' }), 'INVALID_ARGUMENT');
+      await expectCode(follow(path.join(dir, 'r'), { servers: url, stream: 's', identity: 'xyz' }), 'INVALID_ARGUMENT');
+      await expectCode(follow(path.join(dir, 'r'), { servers: url, stream: 's', open: 3 } as never), 'INVALID_ARGUMENT');
+      // A folder that holds an ordinary database is not a replica.
+      const stream = nextStream();
+      const publisher = await replicate(db, { servers: url, stream });
+      await db.put('k', 'v');
+      const other = (await open(path.join(dir, 'other'))) as Db;
+      await other.put('x', 'y');
+      await other.close();
+      await expectCode(follow(path.join(dir, 'other'), { servers: url, stream }), 'INVALID_ARGUMENT');
+      await publisher.close();
+
+      const closedPort = await freePort();
+      const err = await expectCode(replicate(db, { servers: `nats://alice:s3cr3t-pw@127.0.0.1:${closedPort}`, stream: 's', connection: { token: 'tok-s3cr3t' } }), 'IO_ERROR');
+      assert.not.match(err.message, 's3cr3t');
+      assert.not.match(String(err.stack), 's3cr3t');
+      assert.is(err.cause, undefined);
+      await db.close();
+    }));
+
+  test('stratadb replicate and stratadb follow run until SIGINT; the password comes from a file and is never printed', () =>
+    withTempDir(async (dir) => {
+      const stream = nextStream();
+      const primaryDir = path.join(dir, 'primary');
+      const db = (await open(primaryDir)) as Db;
+      for (let i = 0; i < 20; i++) await db.put(`k${i}`, `v${i}`);
+      const seq = db.sequence;
+      await db.close();
+      const bin = fileURLToPath(new URL('../../bin/stratadb.js', import.meta.url));
+      const passwordFile = path.join(dir, 'pw');
+      fs.writeFileSync(passwordFile, 'not-used-s3cr3t\n');
+      /** Runs the command until its output has `ready`, then SIGINTs it; resolves to its exit code and output. */
+      const run = (args: string[], ready: RegExp) =>
+        new Promise<{ code: number | null; output: string }>((resolve) => {
+          const child = spawn(process.execPath, [bin, ...args, '--servers', server!.url, '--stream', stream, '--status-every-ms', '50'], { stdio: ['ignore', 'pipe', 'pipe'] });
+          let output = '';
+          let sent = false;
+          const take = (d: Buffer) => {
+            output += d.toString();
+            if (!sent && ready.test(output)) {
+              sent = true;
+              child.kill('SIGINT');
+            }
+          };
+          child.stdout!.on('data', take);
+          child.stderr!.on('data', take);
+          child.on('exit', (code) => resolve({ code, output }));
+        });
+      const primary = await run(['replicate', primaryDir], new RegExp(`acknowledged ${seq} lag 0`));
+      assert.is(primary.code, 0, primary.output);
+      const replicaDir = path.join(dir, 'replica');
+      const replica = await run(['follow', replicaDir, '--user', 'u', '--password-file', passwordFile], new RegExp(`applied ${seq}`));
+      // The server asks for no password: the client sends it anyway, and the server accepts.
+      assert.not.match(replica.output, 's3cr3t');
+      assert.is(replica.code, 0, replica.output);
+      const check = await open(replicaDir);
+      assert.equal((await check.get('k7'))?.toString(), 'v7');
+      await check.close();
+    }));
+
+  test.run();
+}
