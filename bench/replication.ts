@@ -104,7 +104,7 @@ function nextStdinLine(): Promise<string> {
       const nl = text.indexOf('\n');
       if (nl >= 0) {
         process.stdin.off('data', onData);
-        process.stdin.pause();
+        process.stdin.destroy(); // a paused stdin pipe would keep the process alive
         resolve(text.slice(0, nl));
       }
     };
