@@ -7,6 +7,7 @@
  *    the highest write applied, the stream sequence of its message) is written as the last
  *    operation of the very batch that applies the writes it covers: after any crash the
  *    database holds the writes up to its position and none above, so each is applied once.
+ *    Each batch is synced before the next is written: a power cut keeps a prefix of them.
  * 2. Writes are applied in the primary's order: a message applies once the write before it
  *    (its `prev`) is applied; one that arrives early (a publish retried after a later one)
  *    waits, at most MAX_WAITING of them. A message at or below the position is skipped.
@@ -219,7 +220,10 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
     entries.push({ kind: ValueKind.Put, key: APPLIED_KEY, value: encodeApplied({ identity: this.#identity!, seq, streamSeq }) });
     this.#group = [];
     this.#groupBytes = 0;
-    await this.#access.apply(entries, false);
+    // Synced: the shards of a replica lose their unsynced tails independently in a power cut, so
+    // without it a later group could survive where an earlier one did not (invariant 1 needs
+    // every group below a surviving position to survive too).
+    await this.#access.apply(entries, true);
     this.#applied = seq;
     this.#appliedStreamSeq = streamSeq;
     const ready = this.#waiters.filter((w) => w.seq <= seq);

@@ -19,6 +19,7 @@ import { open, StrataError, type Database } from '../src/index.js';
 import { follow, replicate, type Publisher, type Replica } from '../src/replication.js';
 import { loadChecksum, ValueKind } from '../src/base/index.js';
 import { encodeMessage } from '../src/replication/index.js';
+import { FaultInjectingFileSystem } from '../src/testing/index.js';
 import { withTempDir } from './helpers.js';
 
 await loadChecksum();
@@ -267,6 +268,33 @@ if (serverBinary === undefined) {
       // Counters kept by merges would be off if any write were applied twice.
       assert.equal(await replica.db.get('acount'), await primary.get('acount'));
       assert.equal(await replica.db.get('bcount'), await primary.get('bcount'));
+      await replica.close();
+      await publisher.close();
+      await primary.close();
+    }));
+
+  test('a replica whose power is cut in the middle of applying resumes from what survived and applies every write exactly once', () =>
+    withTempDir(async (dir) => {
+      const stream = nextStream();
+      const primary = (await open(path.join(dir, 'primary'), PRIMARY)) as Db;
+      const publisher = await replicate(primary, { servers: server!.url, stream });
+      const at = path.join(dir, 'replica');
+      const faults = new FaultInjectingFileSystem();
+      let replica = await follow(at, { servers: server!.url, stream, open: { ...REPLICA_OPEN, fs: faults } });
+      await writeMix(primary, 120, 'a');
+      await converge(primary, replica);
+      const before = replica.applied;
+      // The replica writes without sync: the cut takes back what its logs had not synced.
+      faults.cutPowerAfter(40, undefined, { keepUnsynced: (_file, unsynced) => Math.floor(unsynced / 2) });
+      await writeMix(primary, 300, 'b');
+      await faults.whenPowerCut();
+      await expectCode(replica.closed, 'IO_ERROR');
+      await replica.close().catch(() => {});
+      replica = await follow(at, { servers: server!.url, stream, open: REPLICA_OPEN });
+      assert.ok(replica.applied > 0n && replica.applied < primary.sequence, `the cut took back some applied writes, not all (${replica.applied} survived, ${before} before the cut)`);
+      await converge(primary, replica, publisher);
+      assert.equal(await replica.db.get('acount'), await primary.get('acount'), 'no merge applied twice');
+      assert.equal(await replica.db.get('bcount'), await primary.get('bcount'), 'no merge applied twice');
       await replica.close();
       await publisher.close();
       await primary.close();
