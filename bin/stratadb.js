@@ -19,7 +19,12 @@ const tools = () => import(new URL('../dist/src/tools/index.js', import.meta.url
 
 const TOOLS = ['verify', 'dump', 'stats', 'changes', 'checkpoint', 'backup', 'restore', 'reshard'];
 
-if (command === 'replicate' || command === 'follow') {
+const REPLICATION = ['replicate', 'follow'];
+
+if (command === 'help' && REPLICATION.includes(process.argv[3])) {
+  const { replicationUsage } = await import(new URL('../dist/src/tools/replication.js', import.meta.url).href);
+  for (const line of replicationUsage(process.argv[3])) console.log(line);
+} else if (REPLICATION.includes(command)) {
   const { runReplicationTool } = await import(new URL('../dist/src/tools/replication.js', import.meta.url).href);
   const stopped = new Promise((resolve) => {
     process.once('SIGINT', resolve);

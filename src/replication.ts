@@ -94,7 +94,7 @@ const FOLLOW_NAMES = ['open', 'identity'] as const;
  * IO_ERROR (no secret in its message) when JetStream cannot be reached; OUT_OF_RANGE when the
  * database no longer retains the writes above its recorded position.
  */
-export async function replicate(db: Database<any, any, any, any>, options: ReplicateOptions): Promise<Publisher> {
+export async function replicate(db: Database<unknown, unknown, never, never>, options: ReplicateOptions): Promise<Publisher> {
   const settings = streamSettings(options, 'replicate options', REPLICATE_NAMES);
   const o = options as unknown as Record<string, unknown>;
   const replicas = o['replicas'] ?? 1;
@@ -118,9 +118,10 @@ export async function replicate(db: Database<any, any, any, any>, options: Repli
  * starts from the primary's first write, or from the checkpoint in the stream's object store
  * when the stream no longer holds that write. INVALID_ARGUMENT for bad options or a `dir` that
  * holds a database that is not a replica; OUT_OF_RANGE when neither the stream nor a
- * checkpoint reaches back to what the replica needs.
+ * checkpoint reaches back to what the replica needs. K and V: the replica's key and value types,
+ * as the encodings in `options.open` decode them (Buffer by default).
  */
-export async function follow(dir: string, options: FollowOptions): Promise<Replica<any, any>> {
+export async function follow<K = Buffer, V = Buffer>(dir: string, options: FollowOptions): Promise<Replica<K, V>> {
   if (typeof dir !== 'string' || dir.length === 0 || dir.includes('\0')) throw invalidArgument('follow() takes a directory: a non-empty string');
   const settings = streamSettings(options, 'follow options', FOLLOW_NAMES);
   const o = options as unknown as Record<string, unknown>;
@@ -145,7 +146,7 @@ export async function follow(dir: string, options: FollowOptions): Promise<Repli
       await access.db.close().catch(() => {});
       throw err;
     }
-    return replica;
+    return replica as unknown as Replica<K, V>;
   } catch (err) {
     await link.nc.close().catch(() => {});
     throw clientError(`following stream ${settings.stream}`, err, settings.secrets);

@@ -252,6 +252,43 @@ if (serverBinary === undefined) {
       await primary.close();
     }));
 
+  test('a primary killed with SIGKILL while publishing resumes after a restart: nothing lost, nothing stored twice', () =>
+    withTempDir(async (dir) => {
+      const stream = nextStream();
+      const at = path.join(dir, 'primary');
+      const childFile = fileURLToPath(new URL('./replication-primary-child.js', import.meta.url));
+      const child = spawn(process.execPath, [childFile, at, server!.url, stream], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      await new Promise<void>((resolve, reject) => {
+        const take = (d: Buffer) => {
+          output += d.toString();
+          const acks = [...output.matchAll(/acknowledged (\d+)/g)];
+          if (acks.length > 0 && Number(acks[acks.length - 1]![1]) > 600) resolve();
+        };
+        child.stdout!.on('data', take);
+        child.stderr!.on('data', take);
+        child.on('exit', () => reject(new Error(`the child exited: ${output}`)));
+      });
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+      const primary = (await open(at, PRIMARY)) as Db;
+      const publisher = await replicate(primary, { servers: server!.url, stream });
+      await primary.put('after', 'restart');
+      const replica = await follow(path.join(dir, 'replica'), { servers: server!.url, stream, open: REPLICA_OPEN });
+      await converge(primary, replica, publisher);
+      assert.equal(await replica.db.get('count'), await primary.get('count'));
+      let changes = 0;
+      for await (const _ of primary.changes({ since: 0n, live: false })) changes++;
+      const nc = await connect({ servers: server!.url });
+      const info = await (await nc.jetstreamManager()).streams.info(stream);
+      assert.is(info.state.messages, changes, 'each write stored once, though some were published again');
+      await nc.close();
+      await replica.close();
+      await publisher.close();
+      await primary.close();
+    }));
+
   test('a replica closed and reopened applies every write exactly once', () =>
     withTempDir(async (dir) => {
       const stream = nextStream();
@@ -360,6 +397,22 @@ if (serverBinary === undefined) {
       await expectCode(follow(path.join(dir, 'gap'), { servers: server!.url, stream, open: REPLICA_OPEN }), 'OUT_OF_RANGE');
       await converge(primary, replica, publisher);
       await nc.close();
+      await replica.close();
+      await publisher.close();
+      await primary.close();
+    }));
+
+  test('the first replicate() of a database whose logs no longer reach its first write starts from an uploaded checkpoint', () =>
+    withTempDir(async (dir) => {
+      const stream = nextStream();
+      const primary = (await open(path.join(dir, 'primary'), { ...PRIMARY, changeRetention: { bytes: 0 } })) as Db;
+      await writeMix(primary, 200, 'a');
+      await primary.flush();
+      assert.ok(primary.stats().changeRetention.oldestSequence > 0, 'the first writes are no longer in the logs');
+      const publisher = await replicate(primary, { servers: server!.url, stream });
+      await writeMix(primary, 50, 'b');
+      const replica = await follow(path.join(dir, 'replica'), { servers: server!.url, stream, open: REPLICA_OPEN });
+      await converge(primary, replica, publisher);
       await replica.close();
       await publisher.close();
       await primary.close();

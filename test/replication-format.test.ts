@@ -1,0 +1,154 @@
+// The bytes stratadb/replication owns, without a server: a message built by hand from the
+// grammar in src/replication/message-format.ts decodes; a flipped bit, an unknown version are
+// refused; a checkpoint archive unpacks to the same files and a damaged or cut-off one is
+// refused naming what failed; the position file and the IDENTITY file: round trips, and a
+// damaged one is CORRUPTION.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadChecksum, NodeFileSystem, StrataError, ValueKind, xxh32 } from '../src/base/index.js';
+import { open } from '../src/index.js';
+import { decodeMessage, encodeMessage, packCheckpoint, readPosition, unpackCheckpoint, writePosition, positionFileName } from '../src/replication/index.js';
+import { withTempDir } from './helpers.js';
+
+await loadChecksum();
+
+function expectCode(fn: () => unknown, code: string): StrataError {
+  try {
+    fn();
+  } catch (err) {
+    assert.instance(err, StrataError, String(err));
+    assert.is((err as StrataError).code, code, (err as Error).message);
+    return err as StrataError;
+  }
+  throw new Error(`expected ${code}`);
+}
+
+async function expectRejects(p: Promise<unknown>, code: string): Promise<StrataError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.instance(err, StrataError, String(err));
+    assert.is((err as StrataError).code, code, (err as Error).message);
+    return err as StrataError;
+  }
+  throw new Error(`expected ${code}`);
+}
+
+const IDENTITY = '00112233445566778899aabbccddeeff';
+
+/** message := version u8 | identity 16 | seq u64 LE | prev u64 LE | batch | xxh32 u32 LE; one Put "k" = "v". */
+function handMadeMessage(version = 1): Buffer {
+  const body = Buffer.concat([
+    Buffer.from([version]),
+    Buffer.from(IDENTITY, 'hex'),
+    Buffer.from([7, 0, 0, 0, 0, 0, 0, 0]), // seq 7
+    Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]), // prev 5
+    // batch := firstSeq u64 | count u32 | kind u8 | keyLength varint | key | valueLength varint | value
+    Buffer.from([7, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0x6b, 1, 0x76]),
+  ]);
+  const sum = Buffer.alloc(4);
+  sum.writeUInt32LE(xxh32(body));
+  return Buffer.concat([body, sum]);
+}
+
+test('a message built from the format comment decodes, and encodeMessage writes the same bytes', () => {
+  const bytes = handMadeMessage();
+  const m = decodeMessage(bytes, 'stream s sequence 3');
+  assert.is(m.identity, IDENTITY);
+  assert.is(m.seq, 7);
+  assert.is(m.prev, 5);
+  assert.equal(m.entries.map((e) => [e.kind, Buffer.from(e.key).toString(), Buffer.from(e.value).toString()]), [[ValueKind.Put, 'k', 'v']]);
+  const encoded = encodeMessage(Buffer.from(IDENTITY, 'hex'), 7, 5, [{ kind: ValueKind.Put, key: Buffer.from('k'), value: Buffer.from('v') }]);
+  assert.equal(Buffer.from(encoded), bytes);
+});
+
+test('a message with a flipped bit is CORRUPTION naming where it was read; an unknown version NOT_SUPPORTED', () => {
+  for (let i = 0; i < handMadeMessage().length; i++) {
+    const bytes = handMadeMessage();
+    bytes[i]! ^= 0x10;
+    const err = expectCode(() => decodeMessage(bytes, 'stream s sequence 42'), 'CORRUPTION');
+    assert.match(err.message, 'stream s sequence 42');
+  }
+  expectCode(() => decodeMessage(handMadeMessage(2), 'stream s sequence 1'), 'NOT_SUPPORTED');
+  expectCode(() => decodeMessage(handMadeMessage().subarray(0, 10), 'stream s sequence 1'), 'CORRUPTION');
+});
+
+async function bytesOf(stream: ReadableStream<Uint8Array>): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  const reader = stream.getReader();
+  for (;;) {
+    const r = await reader.read();
+    if (r.done) return Buffer.concat(parts);
+    parts.push(r.value);
+  }
+}
+
+const streamOf = (bytes: Uint8Array) =>
+  new ReadableStream<Uint8Array>({
+    start(c) {
+      for (let at = 0; at < bytes.length; at += 1000) c.enqueue(bytes.subarray(at, at + 1000));
+      c.close();
+    },
+  });
+
+test('a checkpoint archive unpacks to the same files; a damaged or cut-off one is refused', () =>
+  withTempDir(async (dir) => {
+    const src = path.join(dir, 'src');
+    fs.mkdirSync(path.join(src, 'shard-0'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'SHARDS'), 'shards');
+    fs.writeFileSync(path.join(src, 'shard-0', '000001.sst'), Buffer.alloc(300_000, 7));
+    fs.writeFileSync(path.join(src, 'shard-0', 'CURRENT'), 'MANIFEST-000002\n');
+    const archive = await bytesOf(packCheckpoint(src, { identity: IDENTITY, sequence: 1234 }));
+    const files = new NodeFileSystem();
+    const header = await unpackCheckpoint(files, streamOf(archive), path.join(dir, 'out'));
+    assert.equal(header, { identity: IDENTITY, sequence: 1234 });
+    for (const rel of ['SHARDS', 'shard-0/000001.sst', 'shard-0/CURRENT']) {
+      assert.equal(fs.readFileSync(path.join(dir, 'out', rel)), fs.readFileSync(path.join(src, rel)), rel);
+    }
+    const damaged = Buffer.from(archive);
+    damaged[archive.length - 200]! ^= 1; // in the contents of the last file but one (the table)
+    const where = await expectRejects(unpackCheckpoint(files, streamOf(damaged), path.join(dir, 'out2')), 'CORRUPTION');
+    assert.match(where.message, 'checksum mismatch');
+    await expectRejects(unpackCheckpoint(files, streamOf(archive.subarray(0, archive.length - 5)), path.join(dir, 'out3')), 'CORRUPTION');
+    const badHeader = Buffer.from(archive);
+    badHeader[30]! ^= 1;
+    await expectRejects(unpackCheckpoint(files, streamOf(badHeader), path.join(dir, 'out4')), 'CORRUPTION');
+  }));
+
+test('the position file round-trips; a damaged one is CORRUPTION', () =>
+  withTempDir(async (dir) => {
+    const files = new NodeFileSystem();
+    assert.is(await readPosition(files, dir, 's1'), undefined);
+    await writePosition(files, dir, 's1', 2 ** 40 + 3);
+    assert.is(await readPosition(files, dir, 's1'), 2 ** 40 + 3);
+    const file = positionFileName(dir, 's1');
+    const bytes = fs.readFileSync(file);
+    bytes[13]! ^= 1;
+    fs.writeFileSync(file, bytes);
+    await expectRejects(readPosition(files, dir, 's1'), 'CORRUPTION');
+  }));
+
+test('a database keeps its identity across reopens; a checkpoint of it gets its own', () =>
+  withTempDir(async (dir) => {
+    let db = await open(path.join(dir, 'db'), { shards: 2 });
+    const identity = db.identity;
+    assert.match(identity, /^[0-9a-f]{32}$/);
+    await db.put('k', 'v');
+    await db.checkpoint(path.join(dir, 'copy'));
+    await db.close();
+    db = await open(path.join(dir, 'db'));
+    assert.is(db.identity, identity);
+    await db.close();
+    const copy = await open(path.join(dir, 'copy'));
+    assert.is.not(copy.identity, identity);
+    await copy.close();
+    const file = path.join(dir, 'db', 'IDENTITY');
+    const bytes = fs.readFileSync(file);
+    bytes[14]! ^= 1;
+    fs.writeFileSync(file, bytes);
+    await expectRejects(open(path.join(dir, 'db')), 'CORRUPTION');
+  }));
+
+test.run();
