@@ -235,7 +235,9 @@ async function getJson(port: number, pathAndQuery: string): Promise<unknown> {
  */
 function guard(pid: number, dir: string): ChildProcess {
   const script = 'read _ignored; kill -9 "$0" 2>/dev/null; sleep 1; rm -rf "$1"';
-  const g = spawn('/bin/sh', ['-c', script, String(pid), dir], { stdio: ['pipe', 'ignore', 'ignore'] });
+  // detached: a session of its own, so that a kill of this process's whole group (`timeout`
+  // does that) does not take the guard along before it could act.
+  const g = spawn('/bin/sh', ['-c', script, String(pid), dir], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
   g.unref();
   (g.stdin as unknown as { unref?: () => void }).unref?.();
   g.on('error', () => {});
