@@ -96,6 +96,15 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
     return this.#appliedStreamSeq === 0 ? firstSeq : Math.max(firstSeq, this.#appliedStreamSeq + 1 - REREAD_WINDOW);
   }
 
+  /**
+   * Whether a stream whose first message (stream sequence `firstStreamSeq`) follows the write
+   * `firstPrev` can still bring this replica the write after its position: false when
+   * messages after the position's were dropped and the first left follows a later write.
+   */
+  canContinueFrom(firstStreamSeq: number, firstPrev: number): boolean {
+    return firstPrev <= this.#applied || firstStreamSeq <= this.#appliedStreamSeq + 1;
+  }
+
   /** Starts consuming from stream sequence `from`. */
   async start(from: number): Promise<void> {
     const { js, nats } = this.#link;

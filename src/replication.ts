@@ -141,6 +141,12 @@ export async function follow<K = Buffer, V = Buffer>(dir: string, options: Follo
       if (replica.applied === 0n && holdsAKey(access.db)) {
         throw invalidArgument(`${location} holds a database that is not a replica (follow() needs a new folder or a replica's)`);
       }
+      if (info.messages > 0 && replica.applied > 0n) {
+        const first = await firstMessage(link, settings, info);
+        if (!replica.canContinueFrom(first.streamSeq, first.prev)) {
+          throw new StrataError('OUT_OF_RANGE', `stream ${settings.stream} no longer holds the write after ${replica.applied} (its first message follows ${first.prev}): delete ${location} to bootstrap the replica again`);
+        }
+      }
       await replica.start(replica.startStreamSeq(info.firstSeq));
     } catch (err) {
       await access.db.close().catch(() => {});
@@ -177,6 +183,17 @@ async function streamState(link: JetStreamLink, s: StreamSettings): Promise<Stre
   }
 }
 
+/** The stream's first message: its stream sequence and the write it follows. */
+async function firstMessage(link: JetStreamLink, s: StreamSettings, state: StreamState): Promise<{ streamSeq: number; prev: number }> {
+  let first;
+  try {
+    first = await link.jsm.streams.getMessage(s.stream, { seq: state.firstSeq });
+  } catch (err) {
+    throw clientError(`stream ${s.stream}`, err, s.secrets);
+  }
+  return { streamSeq: first.seq, prev: decodeMessage(first.data, `stream ${s.stream} sequence ${first.seq}`).prev };
+}
+
 /** Whether `dir` holds nothing yet (missing or empty). */
 async function isNew(dir: string): Promise<boolean> {
   try {
@@ -197,13 +214,7 @@ async function isNew(dir: string): Promise<boolean> {
 async function bootstrapIfNeeded(link: JetStreamLink, s: StreamSettings, state: StreamState, dir: string, openOptions: OpenOptions | undefined, identity: string | undefined): Promise<void> {
   let needs = 0;
   if (state.messages > 0) {
-    let first;
-    try {
-      first = await link.jsm.streams.getMessage(s.stream, { seq: state.firstSeq });
-    } catch (err) {
-      throw clientError(`stream ${s.stream}`, err, s.secrets);
-    }
-    needs = decodeMessage(first.data, `stream ${s.stream} sequence ${first.seq}`).prev;
+    needs = (await firstMessage(link, s, state)).prev;
     if (needs === 0) return;
   }
   let store;

@@ -396,8 +396,13 @@ if (serverBinary === undefined) {
       while (publisher.acknowledged < primary.sequence) await new Promise((r) => setTimeout(r, 10));
       await expectCode(follow(path.join(dir, 'gap'), { servers: server!.url, stream, open: REPLICA_OPEN }), 'OUT_OF_RANGE');
       await converge(primary, replica, publisher);
-      await nc.close();
+      // An existing replica whose next write was dropped while it was stopped.
       await replica.close();
+      await writeMix(primary, 10, 'e');
+      while (publisher.acknowledged < primary.sequence) await new Promise((r) => setTimeout(r, 10));
+      await jsm.streams.purge(stream, { keep: 1 });
+      await expectCode(follow(path.join(dir, 'replica'), { servers: server!.url, stream, open: REPLICA_OPEN }), 'OUT_OF_RANGE');
+      await nc.close();
       await publisher.close();
       await primary.close();
     }));
