@@ -15,6 +15,11 @@
  *    never applied: the replica stops with CORRUPTION naming the stream sequence.
  * 4. A write of the primary (a put, a del, a whole batch across its shards) is one message and
  *    lands in one batch of the replica, so reads never see part of it.
+ * 5. The replica never sits idle while not closed: a consumer that stops delivering (its
+ *    JetStream server died: the client reports missed heartbeats; it was deleted or lost) or
+ *    whose messages end is stopped and made again from the position (REREAD_WINDOW before its
+ *    stream sequence, as at a start; what is read again is skipped, invariant 2), retried
+ *    until it is made; a stream that no longer exists stops the replica with NOT_FOUND.
  * Steps: read the stream with an ordered consumer from REREAD_WINDOW messages before the
  * position's stream sequence (what a retried publish may have put behind it); decode and check
  * each message; collect those that apply; when the consumer has nothing more at hand, or a
@@ -23,7 +28,7 @@
 
 import { StrataError, ValueKind, invalidArgument, type BatchEntry } from './base/index.js';
 import { type Database, type ReplicaAccess } from './database.js';
-import { APPLIED_KEY, clientError, decodeApplied, decodeMessage, encodeApplied, type JetStreamLink, type ReplicationMessage, type StreamSettings } from './replication/index.js';
+import { APPLIED_KEY, clientError, decodeApplied, isNotFound, decodeMessage, encodeApplied, type JetStreamLink, type ReplicationMessage, type StreamSettings } from './replication/index.js';
 
 /** Messages collected into one batch of the replica at most, and their bytes. */
 const GROUP_MESSAGES = 1000;
@@ -32,6 +37,11 @@ const GROUP_BYTES = 4 << 20;
 const MAX_WAITING = 10_000;
 /** Messages read again before the position's stream sequence at a start (publisher's MAX_IN_FLIGHT, twice). */
 export const REREAD_WINDOW = 512;
+/** The consumer's idle heartbeat; this many missed in a row make it again (invariant 5). */
+const IDLE_HEARTBEAT_MS = 1000;
+const RESTART_AFTER_MISSED = 2;
+/** Wait between attempts to make the consumer again. */
+const RETRY_MS = 500;
 
 interface Waiter {
   seq: number;
@@ -55,6 +65,10 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
   readonly #waiting = new Map<number, { message: ReplicationMessage; streamSeq: number }>();
   #waiters: Waiter[] = [];
   #messages: import('nats').ConsumerMessages | undefined;
+  /** The stream sequence the first start read from: where a restart reads from while nothing is applied. */
+  #from = 1;
+  /** Set when the consumer reported that the stream is gone (invariant 5). */
+  #streamGone = false;
   #consuming: Promise<void> = Promise.resolve();
   #failure: StrataError | undefined;
   #closing: Promise<void> | undefined;
@@ -105,16 +119,68 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
     return firstPrev <= this.#applied || firstStreamSeq <= this.#appliedStreamSeq + 1;
   }
 
-  /** Starts consuming from stream sequence `from`. */
+  /** Starts consuming from stream sequence `from`; rejects if the consumer cannot be made. */
   async start(from: number): Promise<void> {
-    const { js, nats } = this.#link;
+    this.#from = Math.max(1, from);
+    let messages;
     try {
-      const consumer = await js.consumers.get(this.#settings.stream, { deliver_policy: nats.DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, from) });
-      this.#messages = await consumer.consume({ max_messages: GROUP_MESSAGES });
+      messages = await this.#open(this.#from);
     } catch (err) {
       throw clientError(`reading stream ${this.#settings.stream}`, err, this.#settings.secrets);
     }
-    this.#consuming = this.#consume(this.#messages).catch((err: unknown) => this.#fail(err));
+    this.#consuming = this.#run(messages).catch((err: unknown) => this.#fail(err));
+  }
+
+  /** An ordered consumer of the stream from stream sequence `from`, delivering. Throws the client's error. */
+  async #open(from: number): Promise<import('nats').ConsumerMessages> {
+    const { js, nats } = this.#link;
+    const consumer = await js.consumers.get(this.#settings.stream, { deliver_policy: nats.DeliverPolicy.StartSequence, opt_start_seq: from });
+    return consumer.consume({ max_messages: GROUP_MESSAGES, idle_heartbeat: IDLE_HEARTBEAT_MS });
+  }
+
+  /** Consumes until the replica closes, making the consumer again whenever it stops (invariant 5). */
+  async #run(first: import('nats').ConsumerMessages): Promise<void> {
+    let messages = first;
+    for (;;) {
+      this.#messages = messages;
+      this.#watch(messages);
+      await this.#consume(messages);
+      if (this.#closing !== undefined) return;
+      if (this.#streamGone) throw new StrataError('NOT_FOUND', `stream ${this.#settings.stream} no longer exists`);
+      for (;;) {
+        try {
+          messages = await this.#open(this.startStreamSeq(this.#from));
+          break;
+        } catch (err) {
+          if (this.#closing !== undefined) return;
+          if (isNotFound(err)) throw new StrataError('NOT_FOUND', `stream ${this.#settings.stream} no longer exists`);
+          await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+          if (this.#closing !== undefined) return;
+        }
+      }
+      if (this.#closing !== undefined) {
+        messages.stop();
+        return;
+      }
+    }
+  }
+
+  /** Stops `messages` when the client reports that its consumer no longer delivers (invariant 5). */
+  #watch(messages: import('nats').ConsumerMessages): void {
+    void (async () => {
+      for await (const status of await messages.status()) {
+        const stalled =
+          (status.type === 'heartbeats_missed' && Number(status.data) >= RESTART_AFTER_MISSED) ||
+          status.type === 'consumer_deleted' ||
+          status.type === 'consumer_not_found' ||
+          status.type === 'stream_not_found';
+        if (stalled) {
+          if (status.type === 'stream_not_found') this.#streamGone = true;
+          messages.stop();
+          return;
+        }
+      }
+    })().catch(() => {});
   }
 
   waitFor(seq: bigint | number, options?: { signal?: AbortSignal }): Promise<void> {

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { invalidArgument, NodeFileSystem, StrataError, ValueKind } from './base/index.js';
+import { invalidArgument, loadChecksum, NodeFileSystem, StrataError, ValueKind } from './base/index.js';
 import { openReplica, type Database, type OpenOptions } from './database.js';
 import { ReplicationPublisher } from './replication-publisher.js';
 import { ReplicationReplica } from './replication-replica.js';
@@ -130,6 +130,8 @@ export async function follow<K = Buffer, V = Buffer>(dir: string, options: Follo
   const openOptions = o['open'];
   if (openOptions !== undefined && (openOptions === null || typeof openOptions !== 'object' || Array.isArray(openOptions))) throw invalidArgument('option open must be an object (open() options)');
   const location = path.resolve(dir);
+  // Messages are checked (xxh32) before open() runs, which would load it: follow() may be the process's first call.
+  await loadChecksum();
   const link = await connectJetStream(settings);
   let replica: ReplicationReplica<Buffer, Buffer> | undefined;
   try {

@@ -221,6 +221,39 @@ if (serverBinary === undefined) {
       await primary.close();
     }));
 
+  test('follow() as the first call of a fresh process applies the stream (it loads the checksum itself)', () =>
+    withTempDir(async (dir) => {
+      const stream = nextStream();
+      const primary = (await open(path.join(dir, 'primary'))) as Db;
+      const publisher = await replicate(primary, { servers: server!.url, stream });
+      // Longer than the checksum's JavaScript path takes (64 bytes): the first message, which
+      // follow() reads before it opens the replica, needs the WebAssembly one.
+      await primary.put('k', 'fresh'.repeat(30));
+      const seq = await primary.put('k2', 'process'.repeat(30));
+      while (publisher.acknowledged < seq) await new Promise((r) => setTimeout(r, 20));
+      await publisher.close();
+      const module = new URL('../src/replication.js', import.meta.url).href;
+      const child = [
+        `import { follow } from ${JSON.stringify(module)};`,
+        `const r = await follow(${JSON.stringify(path.join(dir, 'replica'))}, { servers: ${JSON.stringify(server!.url)}, stream: ${JSON.stringify(stream)} });`,
+        `await r.waitFor(${seq}n);`,
+        `console.log(String(await r.db.get('k2')), String(r.applied));`,
+        `await r.close();`,
+      ].join('\n');
+      // Asynchronous: this process runs the nats-server's pipes meanwhile.
+      const proc = spawn(process.execPath, ['--input-type=module', '-e', child], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 30_000);
+      const status = await new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+      clearTimeout(timer);
+      assert.is(status, 0, `exit ${status}: ${err}`);
+      assert.is(out.trim(), `${'process'.repeat(30)} ${seq}`);
+      await primary.close();
+    }));
+
   test('a primary restarted resumes above its acknowledged sequence: nothing lost, nothing published twice', () =>
     withTempDir(async (dir) => {
       const stream = nextStream();
