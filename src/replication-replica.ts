@@ -16,8 +16,9 @@
  * 4. A write of the primary (a put, a del, a whole batch across its shards) is one message and
  *    lands in one batch of the replica, so reads never see part of it.
  * 5. The replica never sits idle while not closed: a consumer that stops delivering (its
- *    JetStream server died: the client reports missed heartbeats; it was deleted or lost) or
- *    whose messages end is stopped and made again from the position (REREAD_WINDOW before its
+ *    JetStream server died: the client reports missed heartbeats; it was deleted or lost;
+ *    or, whatever the client reports, it delivered nothing for STALL_CHECK_MS while the stream
+ *    holds messages past the last one read) or whose messages end is stopped and made again from the position (REREAD_WINDOW before its
  *    stream sequence, as at a start; what is read again is skipped, invariant 2), retried
  *    until it is made; a stream that no longer exists stops the replica with NOT_FOUND.
  * Steps: read the stream with an ordered consumer from REREAD_WINDOW messages before the
@@ -42,6 +43,13 @@ const IDLE_HEARTBEAT_MS = 1000;
 const RESTART_AFTER_MISSED = 2;
 /** Wait between attempts to make the consumer again. */
 const RETRY_MS = 500;
+/**
+ * How often the replica checks that its consumer delivers: if no message came since the last
+ * check while the stream holds messages past the last one read, the consumer is given up and made
+ * again (invariant 5), whatever the client reported (it reports nothing when no pull was
+ * outstanding as its server died).
+ */
+const STALL_CHECK_MS = 3000;
 
 interface Waiter {
   seq: number;
@@ -53,6 +61,13 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
   readonly #access: ReplicaAccess<K, V>;
   readonly #settings: StreamSettings;
   readonly #link: JetStreamLink;
+  /** Which consumer may apply: a consumer given up for a stall stops at its next message. */
+  #generation = 0;
+  /** Messages read, and the highest stream sequence read: a stall shows as neither moving. */
+  #received = 0;
+  #lastStreamSeq = 0;
+  /** Whether #applyGroup() is writing a group (not a stall, however long it takes). */
+  #applying = false;
   /** The primary's identity this replica follows; undefined until a new replica applies its first message. */
   #identity: string | undefined;
   #applied: number;
@@ -144,7 +159,11 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
     for (;;) {
       this.#messages = messages;
       this.#watch(messages);
-      await this.#consume(messages);
+      const generation = ++this.#generation;
+      await Promise.race([this.#consume(messages, generation), this.#stalled(messages, generation)]);
+      // A consumer given up may still be iterating: its generation tells it to stop.
+      this.#generation++;
+      await this.#applyGroup();
       if (this.#closing !== undefined) return;
       if (this.#streamGone) throw new StrataError('NOT_FOUND', `stream ${this.#settings.stream} no longer exists`);
       for (;;) {
@@ -231,10 +250,43 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
     return this.#closing;
   }
 
-  async #consume(messages: import('nats').ConsumerMessages): Promise<void> {
+  /**
+   * Resolves (and stops `messages`) once the consumer of `generation` delivered nothing for a
+   * whole STALL_CHECK_MS while the stream holds messages past the last one read; never while a
+   * group is being applied.
+   */
+  #stalled(messages: import('nats').ConsumerMessages, generation: number): Promise<void> {
+    return new Promise((resolve) => {
+      let seen = this.#received;
+      const timer = setInterval(() => {
+        if (generation !== this.#generation || this.#closing !== undefined) {
+          clearInterval(timer);
+          return;
+        }
+        if (this.#received !== seen || this.#applying) {
+          seen = this.#received;
+          return;
+        }
+        void this.#link.jsm.streams.info(this.#settings.stream).then(
+          (info) => {
+            if (generation !== this.#generation || this.#received !== seen || info.state.last_seq <= this.#lastStreamSeq) return;
+            clearInterval(timer);
+            messages.stop();
+            resolve();
+          },
+          () => {}, // the servers are changing leaders: look again at the next check
+        );
+      }, STALL_CHECK_MS);
+      timer.unref();
+    });
+  }
+
+  async #consume(messages: import('nats').ConsumerMessages, generation: number): Promise<void> {
     const stream = this.#settings.stream;
     for await (const m of messages) {
-      if (this.#closing !== undefined) break;
+      if (this.#closing !== undefined || generation !== this.#generation) break;
+      this.#received++;
+      this.#lastStreamSeq = Math.max(this.#lastStreamSeq, m.seq);
       const where = `stream ${stream} sequence ${m.seq}`;
       const message = decodeMessage(m.data, where);
       if (this.#identity !== undefined && message.identity !== this.#identity) {
@@ -243,7 +295,7 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
       this.#offer(message, m.seq, where);
       if (this.#group.length >= GROUP_MESSAGES || this.#groupBytes >= GROUP_BYTES || m.info.pending === 0) await this.#applyGroup();
     }
-    await this.#applyGroup();
+    if (generation === this.#generation) await this.#applyGroup();
   }
 
   /** Adds `message` to the group if it applies next, keeps it if it is early (invariant 2). */
@@ -298,7 +350,12 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
     // Synced: the shards of a replica lose their unsynced tails independently in a power cut, so
     // without it a later group could survive where an earlier one did not (invariant 1 needs
     // every group below a surviving position to survive too).
-    await this.#access.apply(entries, true);
+    this.#applying = true;
+    try {
+      await this.#access.apply(entries, true);
+    } finally {
+      this.#applying = false;
+    }
     this.#applied = seq;
     this.#appliedStreamSeq = streamSeq;
     const ready = this.#waiters.filter((w) => w.seq <= seq);
