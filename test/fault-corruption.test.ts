@@ -10,8 +10,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { NodeFileSystem, open, StrataError, type FileSystem, type OpenOptions, type WalRecoveryMode } from '../src/index.js';
-import { copyDir, expectCode, filesOf, flipByte, newestFile, readAll, withTempDir } from './helpers.js';
+import { open, StrataError, type OpenOptions, type WalRecoveryMode } from '../src/index.js';
+import { copyDir, expectCode, filesOf, flipByte, flushesHeld, newestFile, readAll, withTempDir } from './helpers.js';
 import { databaseWithManifest, databaseWithTable, FOOTER_BYTES, LOG_FILE_HEADER_BYTES, logEnd, RECORD_HEADER_BYTES, recordOffsets, TABLE_KEYS, tableKey, tableLayout, tableValue } from './damage.js';
 
 const MODES: readonly WalRecoveryMode[] = ['tolerate-tail', 'strict', 'salvage'];
@@ -43,17 +43,8 @@ const put = (i: number): [string, string] => [`key-${String(i).padStart(3, '0')}
  */
 async function databaseWithWals(dir: string, walWrites: readonly number[]): Promise<{ wals: string[]; writes: Entries[] }> {
   const live = `${dir}-live`;
-  const real = new NodeFileSystem();
-  let release!: () => void;
-  const held = new Promise<void>((resolve) => (release = resolve));
-  // Table creation waits for `held`: a flush started by the WAL switch cannot finish, so the
-  // older WAL stays.
-  const slow: FileSystem = Object.assign(Object.create(real) as FileSystem, {
-    createWritable: async (file: string) => {
-      if (file.endsWith('.sst')) await held;
-      return real.createWritable(file);
-    },
-  });
+  // A flush started by the WAL switch cannot finish, so the older WAL stays.
+  const { fs: slow, release } = flushesHeld();
   const db = await open(live, { fs: slow });
   const writes: Entries[] = [];
   let n = 0;

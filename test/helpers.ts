@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { StrataError, type ErrorCode } from '../src/index.js';
+import { NodeFileSystem, StrataError, type ErrorCode, type FileSystem } from '../src/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // Seeded PRNG
@@ -866,3 +866,20 @@ export async function crashPointSweep(o: SweepOptions): Promise<{ points: number
   return { points, faults };
 }
 
+
+/**
+ * A FileSystem whose table creation waits until `release()`: a flush started meanwhile cannot
+ * finish, so the WALs it would release stay.
+ */
+export function flushesHeld(): { fs: FileSystem; release: () => void } {
+  const real = new NodeFileSystem();
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const slow: FileSystem = Object.assign(Object.create(real) as FileSystem, {
+    createWritable: async (file: string) => {
+      if (file.endsWith('.sst')) await held;
+      return real.createWritable(file);
+    },
+  });
+  return { fs: slow, release };
+}

@@ -9,12 +9,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { NodeFileSystem, type FileSystem } from '../src/base/index.js';
 import { open, type Database } from '../src/index.js';
 import { FaultInjectingFileSystem } from '../src/testing/index.js';
 import { main } from '../src/tools/index.js';
 import { bytesText } from '../src/tools/output.js';
-import { filesOf, flipByte, newestFile, withTempDir } from './helpers.js';
+import { filesOf, flipByte, flushesHeld, newestFile, withTempDir } from './helpers.js';
 import { databaseWithManifest, LOG_FILE_HEADER_BYTES, RECORD_HEADER_BYTES } from './damage.js';
 
 
@@ -200,15 +199,7 @@ test('verify takes a torn tail of the newest WAL as a note and damage before its
 test('verify takes an older WAL that a power cut cut short after a switch without a sync as a note, as open does, and the newer WALs as dropped', () =>
   withTempDir(async (dir) => {
     // Flushes held back (table creation waits), so that the older WALs are still needed.
-    const real = new NodeFileSystem();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const slow: FileSystem = Object.assign(Object.create(real) as FileSystem, {
-      createWritable: async (file: string) => {
-        if (file.endsWith('.sst')) await held;
-        return real.createWritable(file);
-      },
-    });
+    const { fs: slow, release } = flushesHeld();
     const ffs = new FaultInjectingFileSystem(slow, { syncs: 'simulated' });
     const db = await open(dir, { fs: ffs, memtableBytes: 64 * 1024, maxImmutableMemtables: 8, compactionWorkers: 0 });
     for (let n = 0; filesOf(dir, '.log').length < 3; n++) await db.put(`key-${n}`, `value ${n} `.repeat(8));

@@ -7,27 +7,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { NodeFileSystem, type FileSystem } from '../src/base/index.js';
 import { open } from '../src/index.js';
 import { FaultInjectingFileSystem } from '../src/testing/index.js';
-import { filesOf, withTempDir } from './helpers.js';
+import { filesOf, flushesHeld, withTempDir } from './helpers.js';
 
 const key = (i: number) => `key-${String(i).padStart(5, '0')}`;
 const value = (i: number) => `value ${i} `.repeat(8);
-
-/** A FileSystem whose table creation waits until `release()`: flushes never finish before it. */
-function flushesHeld(): { fs: FileSystem; release: () => void } {
-  const real = new NodeFileSystem();
-  let release!: () => void;
-  const held = new Promise<void>((resolve) => (release = resolve));
-  const slow: FileSystem = Object.assign(Object.create(real) as FileSystem, {
-    createWritable: async (file: string) => {
-      if (file.endsWith('.sst')) await held;
-      return real.createWritable(file);
-    },
-  });
-  return { fs: slow, release };
-}
 
 /** Writes `count` puts (not synced) until the database holds at least `wals` WALs. */
 async function fillWals(db: Awaited<ReturnType<typeof open>>, dir: string, wals: number): Promise<number> {
