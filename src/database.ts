@@ -107,8 +107,8 @@ export interface ChangesOptions {
   maxBuffered?: number;
 }
 
-export type { Change, ChangeOp } from './shard/index.js';
-import type { Change } from './shard/index.js';
+export type { BatchChange, Change, ChangeOp } from './shard/index.js';
+import type { BatchChange, Change } from './shard/index.js';
 
 export interface DatabaseStats extends ShardedStats, TransactionCounters {
   openIterators: number;
@@ -205,6 +205,15 @@ export function changesAsBytes(db: Database<unknown, unknown, never, never>, opt
 }
 
 /**
+ * The change feed for replication: changesAsBytes(), but a write of one shard comes as its
+ * batch's bytes (BatchChange.batch: the write-batch format, src/base/batch-format.ts) without
+ * `ops`, where the database hides no key (not a replica's: there every change has `ops`).
+ */
+export function changesAsBatches(db: Database<unknown, unknown, never, never>, options: ChangesOptions): AsyncIterableIterator<BatchChange> {
+  return Database.changesAsBatches(db, options);
+}
+
+/**
  * An open database. K and V are the types of keys and values as reads give them, KIn and VIn as
  * writes take them (by default Buffer, and Uint8Array or string: see open()'s encodings).
  */
@@ -284,6 +293,11 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   /** @internal See changesAsBytes(). */
   static changesAsBytes(db: Database<unknown, unknown, never, never>, options: ChangesOptions): AsyncIterableIterator<Change> {
     return db.#changes(options, true) as AsyncIterableIterator<Change>;
+  }
+
+  /** @internal See changesAsBatches(). */
+  static changesAsBatches(db: Database<unknown, unknown, never, never>, options: ChangesOptions): AsyncIterableIterator<BatchChange> {
+    return db.#changes(options, true, db.#hiddenKey === undefined) as AsyncIterableIterator<BatchChange>;
   }
 
   /** The database directory (absolute). */
@@ -580,7 +594,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
     return this.#changes(options, false) as AsyncIterableIterator<DecodedChange<K, V>>;
   }
 
-  #changes(options: ChangesOptions | undefined, asBytes: boolean): AsyncIterableIterator<DecodedChange<K, V>> | AsyncIterableIterator<Change> {
+  #changes(options: ChangesOptions | undefined, asBytes: boolean, asBatches = false): AsyncIterableIterator<DecodedChange<K, V>> | AsyncIterableIterator<Change> {
     this.#checkOpen();
     const o = optionsObject(options, 'changes options', CHANGES_OPTIONS) ?? {};
     const live = o['live'] ?? true;
@@ -594,7 +608,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
       throw invalidArgument(`option maxBuffered must be an integer from 1 to 1000000, got ${String(maxBuffered)}`);
     }
     const since = toSince(o['since'], this.#engine.publishedSeq);
-    const feed = this.#engine.changes({ since, live, durable, signal, maxBuffered }, (f) => this.#feeds.delete(f));
+    const feed = this.#engine.changes({ since, live, durable, signal, maxBuffered, asBatches }, (f) => this.#feeds.delete(f));
     if (!feed.ended) this.#feeds.add(feed);
     const shown = this.#hiddenKey === undefined ? feed : withoutKey(feed, this.#hiddenKey);
     return asBytes || this.#codecs.raw ? (shown as AsyncIterableIterator<DecodedChange<K, V>>) : decodeChanges<K, V>(shown, this.#codecs);

@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import { open, StrataError, type Change, type Database } from '../src/index.js';
 import * as path from 'node:path';
-import { loadChecksum } from '../src/base/index.js';
+import { decodeBatch, loadChecksum } from '../src/base/index.js';
+import { changesAsBatches, type BatchChange } from '../src/database.js';
 import { Placement, shardOf } from '../src/shard/router.js';
 import { FaultInjectingFileSystem } from '../src/testing/index.js';
 import { Rng, withTempDir } from './helpers.js';
@@ -467,5 +468,47 @@ test('power cuts: a durable feed never delivered a change that is gone after the
   assert.ok(checked > 0, 'some cut points delivered changes before the cut');
 });
 
-test.run();
 
+
+test('changesAsBatches (replication): a one-shard write comes as its batch bytes with its shard, decoding to what changes() gives; a batch across shards as ops', () =>
+  withTempDir(async (dir) => {
+    const db = await open(path.join(dir, 'db'), { shards: 4 });
+    const a = keyIn(0, 4, 'a');
+    const b = keyIn(2, 4, 'b');
+    await db.put(a, 'one');
+    await db.batch([
+      { type: 'put', key: b, value: 'two' },
+      { type: 'del', key: keyIn(2, 4, 'c') },
+    ]);
+    await db.put(keyIn(1, 4, 'd'), 'x', { ttl: 60_000 });
+    await db.clear({ gte: keyIn(3, 4, 'e'), lt: keyIn(3, 4, 'e') + '\xff' });
+    await db.batch([
+      { type: 'put', key: a, value: 'three' },
+      { type: 'put', key: b, value: 'four' },
+    ]);
+    const plain: Change[] = [];
+    for await (const c of db.changes({ since: 0n, live: false })) plain.push(c);
+    const batches: BatchChange[] = [];
+    for await (const c of changesAsBatches(db as never, { since: 0n, live: false })) batches.push(c);
+    assert.equal(batches.map((c) => c.seq), plain.map((c) => c.seq));
+    for (let i = 0; i < plain.length; i++) {
+      const c = batches[i]!;
+      // A clear is in every shard (a write across shards), like the last batch.
+      if (i >= 3) {
+        assert.is(c.batch, undefined, `change ${i}, across shards, comes as ops`);
+        assert.equal(c.ops, plain[i]!.ops);
+        continue;
+      }
+      assert.ok(c.batch instanceof Uint8Array, `change ${i} as bytes`);
+      assert.is(c.ops.length, 0);
+      const entries = decodeBatch(c.batch).entries;
+      assert.is(c.shard, shardOf(Buffer.from(entries[0]!.key), 4), `change ${i}: its shard`);
+      assert.equal(
+        entries.map((e) => Buffer.from(e.key).toString()),
+        plain[i]!.ops.map((op) => op.key.toString()),
+        `change ${i}: the same keys`,
+      );
+    }
+    await db.close();
+  }));
+test.run();

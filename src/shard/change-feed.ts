@@ -69,9 +69,24 @@ export interface Change {
   ops: ChangeOp[];
 }
 
+/**
+ * A change as a feed opened with `asBatches` gives it: a write of one shard as its batch's
+ * bytes (src/base/batch-format.ts, as the log holds it; a view no other feed sees) and no
+ * `ops`; a batch across shards as `ops`, as any feed gives it.
+ */
+export interface BatchChange {
+  seq: bigint;
+  ops: ChangeOp[];
+  batch?: Uint8Array;
+  /** With `batch`: the shard whose log holds it. */
+  shard?: number;
+}
+
 export interface FeedOptions {
   /** Deliver writes above this sequence number. */
   since: SeqNum;
+  /** Give each one-shard write as its batch's bytes (BatchChange), not decoded. */
+  asBatches?: boolean;
   live: boolean;
   durable: boolean;
   maxBuffered: number;
@@ -83,6 +98,9 @@ export const SYNC_INTERVAL_MS = 2;
 
 /** Records taken from a ring at a time. */
 const RING_READ_RECORDS = 1024;
+
+/** The ops of a BatchChange with a batch. */
+const NO_OPS: ChangeOp[] = [];
 
 /** A shard's copyBuffer before its first ring read. */
 const NO_COPY = new ArrayBuffer(0);
@@ -261,6 +279,7 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
     this.#next = 0;
     const shards = this.#shards;
     const { durable, maxBuffered } = this.#options;
+    const asBatches = this.#options.asBatches === true;
     const decoder = this.#decoder;
     // The last change's number, and as a bigint: BigInt(n) is a call into the runtime, the
     // next number (most often) an addition.
@@ -302,7 +321,8 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
           if (write.lastSeq > position) {
             lastBig = write.lastSeq === lastSeq + 1 ? lastBig + 1n : BigInt(write.lastSeq);
             lastSeq = position = write.lastSeq;
-            out.push({ seq: lastBig, ops: decoder.opsOf(write, copyBuffer, copyBase) });
+            if (asBatches) out.push({ seq: lastBig, ops: NO_OPS, batch: decoder.batchOf(write, copyBuffer, copyBase), shard: min.shard } as BatchChange);
+            else out.push({ seq: lastBig, ops: decoder.opsOf(write, copyBuffer, copyBase) });
             taken++;
           }
           if (at === queue.length || out.length === maxBuffered) break;
@@ -564,6 +584,19 @@ class OpsDecoder {
       ops[i] = changeOp(reader.kind, buffer, base + reader.keyAt, base + reader.keyEnd, base + reader.valueAt, base + reader.valueEnd);
     }
     return ops;
+  }
+
+  /**
+   * The bytes of `record`'s batch, as a view no other feed sees (opsOf), its kinds checked
+   * (a kind the feed cannot show is NOT_SUPPORTED, as in opsOf).
+   */
+  batchOf(record: ShardRecord, copyBuffer: ArrayBufferLike, copyBase: number): Uint8Array {
+    const { bytes, batchAt, batchEnd } = record;
+    const reader = this.#reader;
+    reader.start(bytes, batchAt, batchEnd);
+    while (reader.next(bytes)) if (reader.kind > ValueKind.PutWithExpiry) otherChangeOp(reader.kind, copyBuffer, 0, 0, 0, 0);
+    if (!record.owned) return Buffer.from(bytes.subarray(batchAt, batchEnd));
+    return view(copyBuffer, copyBase + batchAt, copyBase + batchEnd);
   }
 
   /** The operations of a batch across shards from its parts, in the order given when every part says it (invariant 3). */

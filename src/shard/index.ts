@@ -4,7 +4,7 @@ export { lowest, type Cut } from '../engine/index.js';
 export { shardOf, Placement } from './router.js';
 export { MAX_SHARDS, readShardsFile, shardFolders, type ShardLayout } from './shards-file.js';
 export { reshard, type ReshardOptions, type ReshardResult } from './reshard.js';
-export { ChangeFeed, type Change, type ChangeOp, type FeedOptions } from './change-feed.js';
+export { ChangeFeed, type BatchChange, type Change, type ChangeOp, type FeedOptions } from './change-feed.js';
 export { keyString, type TrackedRange, type WriteTracker } from './write-tracker.js';
 export type { CheckpointResult } from './checkpoint.js';
 export type { IngestPair, IngestResult, PairOf } from './ingest.js';
