@@ -5,19 +5,22 @@
  * Invariants:
  * 1. Only durable changes are published (`changes({ durable: true })`): a power cut on the
  *    primary never takes back a write a replica may have applied.
- * 2. `acknowledged` is S when JetStream acknowledged every change at or below S (changes are
- *    published up to MAX_IN_FLIGHT at a time; S moves over the acknowledged prefix only).
+ * 2. `acknowledged` is S when JetStream acknowledged every change at or below S, and S is a
+ *    write's number (or the position a start began at): messages are published up to
+ *    MAX_MESSAGES_IN_FLIGHT at a time, and S moves over the acknowledged prefix only, each
+ *    message answering for the writes below the next one's first (see flush).
  * 3. The file REPLICATION-<stream> (src/replication/positions.ts) holds an acknowledged S,
  *    written durably; at its start a publisher resumes above it. Publishing a change again is
- *    harmless: its message id (identity:seq) makes the stream drop it within its duplicate
- *    window, and a replica skips a change it applied, whatever the stream holds.
+ *    harmless: its message's id (identity:first-last) makes the stream drop it within its
+ *    duplicate window, and a replica skips a change it applied, whatever the stream holds.
  * 4. The change feed keeps every change above the recorded position: a second feed, opened at
  *    that position and never read, holds the logs from there on (a feed pins the logs it has
  *    not read yet, README "Retention"); it is moved forward once a newer position is durable.
  *    Between a crash and the next replicate() the logs are kept by changeRetention alone.
- * Steps: open the feed above `acknowledged`; for each change, encode it (message-format.ts)
- * and publish it on the subject of its first operation's shard, waiting when MAX_IN_FLIGHT
- * publishes are unanswered; an answer moves `acknowledged` (invariant 2) and starts a write of
+ * Steps: open the feed above `acknowledged`; add each change to the group of its first
+ * operation's shard; publish every group as one message (message-format.ts) on its shard's
+ * subject when the feed has nothing more at hand (the next loop turn) or a group is full,
+ * waiting when MAX_MESSAGES_IN_FLIGHT publishes are unanswered; an answer moves `acknowledged` (invariant 2) and starts a write of
  * the position file unless one runs (one at a time: the next takes the newest position). A
  * failed publish stops the feed, waits for every publish in flight, and starts again above
  * `acknowledged` after a pause (100 ms, doubling up to 5 s), until close().
@@ -27,15 +30,23 @@ import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { NodeFileSystem, StrataError, ValueKind, withExpiry, type BatchEntry } from './base/index.js';
-import { changesAsBytes, Database, type Change, type ChangeOp } from './database.js';
+import { changesAsBatches, changesAsBytes, Database, type Change, type ChangeOp } from './database.js';
 import {
   CHECKPOINT_OBJECT,
   checkpointBucket,
   clientError,
+  closeLink,
+  changeEncodedLength,
+  type ChangeToSend,
   encodeMessage,
+  MAX_CHANGES_PER_MESSAGE,
+  MAX_MESSAGES_IN_FLIGHT,
+  MESSAGE_TARGET_BYTES,
   isNotFound,
   messageId,
   packCheckpoint,
+  decodeMessage,
+  type PublishedPosition,
   readPosition,
   shardSubject,
   streamSubjects,
@@ -45,8 +56,6 @@ import {
 } from './replication/index.js';
 
 const EMPTY = new Uint8Array(0);
-/** Publishes unanswered at most. */
-const MAX_IN_FLIGHT = 256;
 const PUBLISH_TIMEOUT_MS = 10_000;
 const FIRST_PAUSE_MS = 100;
 const LONGEST_PAUSE_MS = 5_000;
@@ -78,6 +87,18 @@ export function entriesOf(ops: readonly ChangeOp[]): BatchEntry[] {
   });
 }
 
+/** A message published and not yet answered (see #publishFrom). */
+interface Slot {
+  /** Every write up to it is acknowledged once this message and those before it are answered. */
+  covers: number;
+  answered: boolean;
+  /** The stream sequence JetStream stored it at, once answered. */
+  streamSeq: number;
+  subject: string;
+  id: string;
+  bytes: Uint8Array;
+}
+
 export class ReplicationPublisher {
   readonly #db: AnyDatabase;
   readonly #settings: PublisherSettings;
@@ -85,6 +106,8 @@ export class ReplicationPublisher {
   readonly #identity: Uint8Array;
   readonly #files = new NodeFileSystem();
   #acknowledged: number;
+  /** The stream sequence of the last message `acknowledged` needed (0: not known). */
+  #acknowledgedStreamSeq = 0;
   /** The position the file holds (invariant 3) and the hold feed starts at (invariant 4). */
   #recorded: number;
   #hold: AsyncIterableIterator<Change> | undefined;
@@ -118,9 +141,9 @@ export class ReplicationPublisher {
     await removeLeftCheckpoints(db.location);
     const files = new NodeFileSystem();
     const recorded = await readPosition(files, db.location, settings.stream);
-    let since = recorded;
+    let since: number | undefined;
     let publisher: ReplicationPublisher;
-    if (since === undefined) {
+    if (recorded === undefined) {
       // First start: from the database's first write if the logs still hold it, else from a
       // checkpoint that new replicas start from.
       since = db.stats().changeRetention.oldestSequence === 0 ? 0 : undefined;
@@ -128,9 +151,14 @@ export class ReplicationPublisher {
       if (since === undefined) since = await publisher.#uploadCheckpoint();
       publisher.#acknowledged = since;
       publisher.#recorded = since;
-      await writePosition(files, db.location, settings.stream, since);
+      await writePosition(files, db.location, settings.stream, { acknowledged: since, streamSeq: 0 });
     } else {
+      // What the last run stored after its recorded position is not published again.
+      const found = await storedAfter(link, settings, db.identity, recorded);
+      if (found.acknowledged > recorded.acknowledged) await writePosition(files, db.location, settings.stream, found);
+      since = found.acknowledged;
       publisher = new ReplicationPublisher(db, settings, link, since);
+      publisher.#acknowledgedStreamSeq = found.streamSeq;
     }
     // Throws OUT_OF_RANGE when the logs no longer reach back to the position.
     publisher.#hold = changesAsBytes(db, { since: BigInt(since), durable: true, live: true, maxBuffered: 1 });
@@ -178,7 +206,7 @@ export class ReplicationPublisher {
         await this.#recording;
         await this.#record().catch(() => {});
         await this.#hold?.return?.();
-        await this.#link.nc.drain().catch(() => this.#link.nc.close());
+        await closeLink(this.#link);
         this.#settleClosed(this.#failure);
       })();
     }
@@ -211,51 +239,140 @@ export class ReplicationPublisher {
   }
 
   async #publishFrom(since: number): Promise<void> {
-    const failed = new AbortController();
-    const signal = AbortSignal.any([this.#stop.signal, failed.signal]);
-    const feed = changesAsBytes(this.#db, { since: BigInt(since), durable: true, live: true, signal, maxBuffered: 1000 });
-    /** Publishes in flight, in publish order: the prefix of answered ones moves `acknowledged`. */
-    const window: { seq: number; answered: boolean }[] = [];
+    const signal = this.#stop.signal;
+    const feed = changesAsBatches(this.#db, { since: BigInt(since), durable: true, live: true, signal, maxBuffered: 4 * MAX_CHANGES_PER_MESSAGE });
+    /** Messages published and not yet answered, in publish order: the answered prefix moves `acknowledged`. */
+    const window: Slot[] = [];
     const inFlight = new Set<Promise<void>>();
-    let failure: unknown;
+    /** Each shard's writes not yet published, and the loop turn at which they all are. */
+    const groups = new Map<number, { changes: ChangeToSend[]; bytes: number }>();
+    let flushing: NodeJS.Immediate | undefined;
     let prev = since;
+    /** The highest write published since `since` (a message's `before`, message-format.ts). */
+    let published = since;
+    /** Set while unanswered messages are sent again after a failed publish. */
+    let resending: Promise<void> | undefined;
     const { js } = this.#link;
+    const send = (slot: Slot) => {
+      const answer = js.publish(slot.subject, slot.bytes, { msgID: slot.id, timeout: PUBLISH_TIMEOUT_MS }).then(
+        (ack) => {
+          slot.answered = true;
+          slot.streamSeq = ack.seq;
+          this.#advance(window);
+        },
+        (err: unknown) => {
+          resending ??= resend(err).finally(() => {
+            resending = undefined;
+            if (groups.size > 0) flushing ??= setImmediate(flush);
+          });
+        },
+      );
+      inFlight.add(answer);
+      void answer.finally(() => inFlight.delete(answer));
+    };
+    /**
+     * After a failed publish: once nothing is in flight, sends every unanswered message again,
+     * the same bytes under the same id (the stream drops those it stored), after a pause
+     * (FIRST_PAUSE_MS doubling up to LONGEST_PAUSE_MS), until all are answered or close().
+     */
+    const resend = async (err: unknown) => {
+      let pauseMs = FIRST_PAUSE_MS;
+      for (;;) {
+        this.#lastError = clientError(`publishing to stream ${this.#settings.stream}`, err, this.#settings.secrets).message;
+        await Promise.allSettled([...inFlight]);
+        if (window.every((slot) => slot.answered)) return;
+        await pause(pauseMs, signal);
+        if (signal.aborted) return;
+        pauseMs = Math.min(pauseMs * 2, LONGEST_PAUSE_MS);
+        const failed: unknown[] = [];
+        const answers = window.filter((slot) => !slot.answered).map((slot) => js.publish(slot.subject, slot.bytes, { msgID: slot.id, timeout: PUBLISH_TIMEOUT_MS }).then(
+          (ack) => {
+            slot.answered = true;
+            slot.streamSeq = ack.seq;
+          },
+          (e: unknown) => void failed.push(e),
+        ));
+        await Promise.all(answers);
+        this.#advance(window);
+        if (failed.length === 0) return;
+        err = failed[0];
+      }
+    };
+    /** Publishes `changes` (one shard's) as one message; its answer acknowledges every write up to `covers`. */
+    const publish = (shard: number, changes: ChangeToSend[], covers: number) => {
+      const slot: Slot = {
+        covers,
+        answered: false,
+        streamSeq: 0,
+        subject: shardSubject(this.#settings.stream, shard),
+        id: messageId(this.#db.identity, changes[0]!.seq, changes[changes.length - 1]!.seq),
+        bytes: encodeMessage(this.#identity, published, changes),
+      };
+      published = Math.max(published, changes[changes.length - 1]!.seq);
+      window.push(slot);
+      send(slot);
+    };
+    /**
+     * Publishes every shard's group, the one whose first write is lowest first. Once the groups
+     * up to one are answered, every write below the next group's first is (each write of the
+     * flush is in one of its groups), and once all are, the flush's highest write is: that
+     * next write's `prev`, or the highest, is what a message acknowledges, a write's number as
+     * a resumed feed needs it (its first change follows the position).
+     */
+    const flush = () => {
+      flushing = undefined;
+      if (resending !== undefined || signal.aborted || groups.size === 0) return;
+      const pending = [...groups].sort((a, b) => a[1].changes[0]!.seq - b[1].changes[0]!.seq);
+      groups.clear();
+      let highest = 0;
+      for (const [, g] of pending) highest = Math.max(highest, g.changes[g.changes.length - 1]!.seq);
+      for (let i = 0; i < pending.length; i++) {
+        const [shard, group] = pending[i]!;
+        publish(shard, group.changes, i + 1 < pending.length ? pending[i + 1]![1].changes[0]!.prev : highest);
+      }
+    };
     try {
       for await (const change of feed) {
         const seq = Number(change.seq);
-        const entries = entriesOf(change.ops);
-        const shard = entries.length === 0 ? 0 : Database.shardOfKey(this.#db, entries[0]!.key);
-        const message = encodeMessage(this.#identity, seq, prev, entries);
+        let send: ChangeToSend;
+        let shard: number;
+        if (change.batch !== undefined) {
+          send = { seq, prev, batch: change.batch };
+          shard = change.shard!;
+        } else {
+          const entries = entriesOf(change.ops);
+          send = { seq, prev, entries };
+          shard = entries.length === 0 ? 0 : Database.shardOfKey(this.#db, entries[0]!.key);
+        }
+        let group = groups.get(shard);
+        if (group === undefined) groups.set(shard, (group = { changes: [], bytes: 0 }));
+        group.changes.push(send);
+        group.bytes += changeEncodedLength(send);
         prev = seq;
-        const slot = { seq, answered: false };
-        window.push(slot);
-        const publish = js.publish(shardSubject(this.#settings.stream, shard), message, { msgID: messageId(this.#db.identity, seq), timeout: PUBLISH_TIMEOUT_MS }).then(
-          () => {
-            slot.answered = true;
-            this.#advance(window);
-          },
-          (err: unknown) => {
-            failure ??= err;
-            failed.abort();
-          },
-        );
-        inFlight.add(publish);
-        void publish.finally(() => inFlight.delete(publish));
-        while (inFlight.size >= MAX_IN_FLIGHT && failure === undefined) await Promise.race(inFlight);
-        if (failure !== undefined) break;
+        if (resending === undefined && (group.changes.length >= MAX_CHANGES_PER_MESSAGE || group.bytes >= MESSAGE_TARGET_BYTES)) {
+          if (flushing !== undefined) clearImmediate(flushing);
+          flush();
+        } else {
+          flushing ??= setImmediate(flush);
+        }
+        while ((inFlight.size >= MAX_MESSAGES_IN_FLIGHT || resending !== undefined) && !signal.aborted) await (resending ?? Promise.race(inFlight));
       }
     } finally {
+      if (flushing !== undefined) clearImmediate(flushing);
       await Promise.allSettled([...inFlight]);
+      await resending;
     }
-    if (failure !== undefined) throw failure;
   }
 
   /** Moves `acknowledged` over the answered prefix of `window` (invariant 2) and records it. */
-  #advance(window: { seq: number; answered: boolean }[]): void {
+  #advance(window: Slot[]): void {
     let n = 0;
-    while (n < window.length && window[n]!.answered) n++;
+    while (n < window.length && window[n]!.answered) {
+      this.#acknowledgedStreamSeq = Math.max(this.#acknowledgedStreamSeq, window[n]!.streamSeq);
+      n++;
+    }
     if (n === 0) return;
-    this.#acknowledged = window[n - 1]!.seq;
+    this.#acknowledged = window[n - 1]!.covers;
     window.splice(0, n);
     this.#lastError = undefined;
     if (this.#recording === undefined) {
@@ -274,7 +391,7 @@ export class ReplicationPublisher {
   async #record(): Promise<void> {
     while (this.#recorded < this.#acknowledged) {
       const position = this.#acknowledged;
-      await writePosition(this.#files, this.#db.location, this.#settings.stream, position);
+      await writePosition(this.#files, this.#db.location, this.#settings.stream, { acknowledged: position, streamSeq: this.#acknowledgedStreamSeq });
       this.#recorded = position;
       if (this.#db.closed) continue;
       const old = this.#hold;
@@ -304,6 +421,46 @@ export class ReplicationPublisher {
       await fsp.rm(folder, { recursive: true, force: true });
     }
   }
+}
+
+/** Messages read at most after a restart, looking for what the last run stored (storedAfter). */
+const TAIL_SCAN_LIMIT = 4096;
+
+/**
+ * After a restart: `recorded` moved over the writes that follow it in the prev chain and that
+ * messages of this database stored after the recorded one already hold, so that they are not
+ * published again (in messages grouped otherwise, which the stream would not see as duplicates).
+ * Reads the stream from 2 * MAX_MESSAGES_IN_FLIGHT messages before the recorded stream sequence
+ * (a message published earlier can be stored later) to its end, TAIL_SCAN_LIMIT messages at
+ * most; `recorded` itself when that is not possible.
+ */
+async function storedAfter(link: JetStreamLink, s: PublisherSettings, identity: string, recorded: PublishedPosition): Promise<PublishedPosition> {
+  if (recorded.streamSeq === 0) return recorded;
+  let state;
+  try {
+    state = (await link.jsm.streams.info(s.stream)).state;
+  } catch {
+    return recorded;
+  }
+  const from = Math.max(state.first_seq, recorded.streamSeq + 1 - 2 * MAX_MESSAGES_IN_FLIGHT);
+  if (state.last_seq - from >= TAIL_SCAN_LIMIT) return recorded;
+  /** The writes found, by the write each follows. */
+  const following = new Map<number, { seq: number; streamSeq: number }>();
+  for (let q = from; q <= state.last_seq; q++) {
+    let message;
+    try {
+      message = decodeMessage((await link.jsm.streams.getMessage(s.stream, { seq: q })).data, `stream ${s.stream} sequence ${q}`);
+    } catch {
+      continue; // purged, or not a message of ours: a write it held is published again
+    }
+    if (message.identity !== identity) continue;
+    for (const c of message.changes) if (c.seq > recorded.acknowledged && !following.has(c.prev)) following.set(c.prev, { seq: c.seq, streamSeq: q });
+  }
+  let position = recorded;
+  for (let n = following.get(position.acknowledged); n !== undefined; n = following.get(n.seq)) {
+    position = { acknowledged: n.seq, streamSeq: Math.max(position.streamSeq, n.streamSeq) };
+  }
+  return position;
 }
 
 /** Creates the stream when it does not exist. */

@@ -4,16 +4,18 @@
  *
  * Invariants:
  * 1. The replica's position (APPLIED_KEY, src/replication/positions.ts: the primary's identity,
- *    the highest write applied, the stream sequence of its message) is written as the last
+ *    the highest write applied, a stream sequence up to which every message's writes are
+ *    applied) is written as the last
  *    operation of the very batch that applies the writes it covers: after any crash the
  *    database holds the writes up to its position and none above, so each is applied once.
  *    Each batch is synced before the next is written: a power cut keeps a prefix of them.
- * 2. Writes are applied in the primary's order: a message applies once the write before it
- *    (its `prev`) is applied; one that arrives early (a publish retried after a later one)
- *    waits, at most MAX_WAITING of them. A message at or below the position is skipped.
+ * 2. Writes are applied in the primary's order: a write applies once the write before it
+ *    (its `prev`) is applied; one that arrives early (in another shard's message, or a publish
+ *    retried after a later one) waits, at most MAX_WAITING of them. A write at or below the
+ *    position is skipped.
  * 3. A message whose checksum fails or whose identity is not the one the replica follows is
  *    never applied: the replica stops with CORRUPTION naming the stream sequence.
- * 4. A write of the primary (a put, a del, a whole batch across its shards) is one message and
+ * 4. A write of the primary (a put, a del, a whole batch across its shards) is in one message and
  *    lands in one batch of the replica, so reads never see part of it.
  * 5. The replica never sits idle while not closed: a consumer that stops delivering (its
  *    JetStream server died: the client reports missed heartbeats; it was deleted or lost;
@@ -23,21 +25,35 @@
  *    until it is made; a stream that no longer exists stops the replica with NOT_FOUND.
  * Steps: read the stream with an ordered consumer from REREAD_WINDOW messages before the
  * position's stream sequence (what a retried publish may have put behind it); decode and check
- * each message; collect those that apply; when the consumer has nothing more at hand, or a
+ * each message; collect the writes that apply; when the consumer has nothing more at hand, or a
  * group is full, write the group and the new position as one batch, then answer waitFor().
  */
 
 import { StrataError, ValueKind, invalidArgument, type BatchEntry } from './base/index.js';
 import { type Database, type ReplicaAccess } from './database.js';
-import { APPLIED_KEY, clientError, decodeApplied, isNotFound, decodeMessage, encodeApplied, type JetStreamLink, type ReplicationMessage, type StreamSettings } from './replication/index.js';
+import {
+  APPLIED_KEY,
+  clientError,
+  decodeApplied,
+  decodeMessage,
+  encodeApplied,
+  isNotFound,
+  MAX_CHANGES_PER_MESSAGE,
+  MAX_MESSAGES_IN_FLIGHT,
+  type JetStreamLink,
+  type ReplicatedChange,
+  type StreamSettings,
+} from './replication/index.js';
 
-/** Messages collected into one batch of the replica at most, and their bytes. */
-const GROUP_MESSAGES = 1000;
+/** Writes collected into one batch of the replica at most, and their bytes. */
+const GROUP_CHANGES = 4096;
 const GROUP_BYTES = 4 << 20;
-/** Messages that arrived before the write they follow, held at most (invariant 2). */
-const MAX_WAITING = 10_000;
-/** Messages read again before the position's stream sequence at a start (publisher's MAX_IN_FLIGHT, twice). */
-export const REREAD_WINDOW = 512;
+/** Messages the consumer holds at hand at most. */
+const CONSUMER_MESSAGES = 64;
+/** Writes that arrived before the write they follow, held at most (invariant 2): what two windows of publishes in flight hold. */
+const MAX_WAITING = 2 * MAX_MESSAGES_IN_FLIGHT * MAX_CHANGES_PER_MESSAGE;
+/** Messages read again before the position's stream sequence at a start (a publisher's messages in flight, twice). */
+export const REREAD_WINDOW = 2 * MAX_MESSAGES_IN_FLIGHT;
 /** The consumer's idle heartbeat; this many missed in a row make it again (invariant 5). */
 const IDLE_HEARTBEAT_MS = 1000;
 const RESTART_AFTER_MISSED = 2;
@@ -72,12 +88,12 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
   #identity: string | undefined;
   #applied: number;
   #appliedStreamSeq: number;
-  /** Messages that apply, in order, not yet written (invariant 2). */
-  #group: ReplicationMessage[] = [];
+  /** Writes that apply, in order, not yet written (invariant 2). */
+  #group: ReplicatedChange[] = [];
   #groupBytes = 0;
   #groupStreamSeq = 0;
-  /** Early messages by sequence number (invariant 2). */
-  readonly #waiting = new Map<number, { message: ReplicationMessage; streamSeq: number }>();
+  /** Early writes by the number of the write they follow (invariant 2). */
+  readonly #waiting = new Map<number, { change: ReplicatedChange; streamSeq: number }>();
   #waiters: Waiter[] = [];
   #messages: import('nats').ConsumerMessages | undefined;
   /** The stream sequence the first start read from: where a restart reads from while nothing is applied. */
@@ -126,12 +142,13 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
   }
 
   /**
-   * Whether a stream whose first message (stream sequence `firstStreamSeq`) follows the write
-   * `firstPrev` can still bring this replica the write after its position: false when
-   * messages after the position's were dropped and the first left follows a later write.
+   * Whether a stream whose first message (stream sequence `firstStreamSeq`) has `before`
+   * `firstBefore` (message-format.ts: it and the later messages bring every write above it) can
+   * still bring this replica every write after its position: false when messages after the
+   * position's were dropped and the first left brings only writes above a later one.
    */
-  canContinueFrom(firstStreamSeq: number, firstPrev: number): boolean {
-    return firstPrev <= this.#applied || firstStreamSeq <= this.#appliedStreamSeq + 1;
+  canContinueFrom(firstStreamSeq: number, firstBefore: number): boolean {
+    return firstBefore <= this.#applied || firstStreamSeq <= this.#appliedStreamSeq + 1;
   }
 
   /** Starts consuming from stream sequence `from`; rejects if the consumer cannot be made. */
@@ -150,7 +167,7 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
   async #open(from: number): Promise<import('nats').ConsumerMessages> {
     const { js, nats } = this.#link;
     const consumer = await js.consumers.get(this.#settings.stream, { deliver_policy: nats.DeliverPolicy.StartSequence, opt_start_seq: from });
-    return consumer.consume({ max_messages: GROUP_MESSAGES, idle_heartbeat: IDLE_HEARTBEAT_MS });
+    return consumer.consume({ max_messages: CONSUMER_MESSAGES, idle_heartbeat: IDLE_HEARTBEAT_MS });
   }
 
   /** Consumes until the replica closes, making the consumer again whenever it stops (invariant 5). */
@@ -288,51 +305,50 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
       this.#received++;
       this.#lastStreamSeq = Math.max(this.#lastStreamSeq, m.seq);
       const where = `stream ${stream} sequence ${m.seq}`;
-      const message = decodeMessage(m.data, where);
-      if (this.#identity !== undefined && message.identity !== this.#identity) {
-        throw new StrataError('CORRUPTION', `${where}: a write of database ${message.identity}; this replica follows ${this.#identity}`);
+      let message;
+      try {
+        message = decodeMessage(m.data, where);
+        if (this.#identity !== undefined && message.identity !== this.#identity) {
+          throw new StrataError('CORRUPTION', `${where}: a write of database ${message.identity}; this replica follows ${this.#identity}`);
+        }
+      } catch (err) {
+        // The writes before it were checked: they are applied, and nothing after it.
+        await this.#applyGroup();
+        throw err;
       }
-      this.#offer(message, m.seq, where);
-      if (this.#group.length >= GROUP_MESSAGES || this.#groupBytes >= GROUP_BYTES || m.info.pending === 0) await this.#applyGroup();
+      for (const change of message.changes) this.#offer(change, message.identity, m.seq, where);
+      if (this.#group.length >= GROUP_CHANGES || this.#groupBytes >= GROUP_BYTES || m.info.pending === 0) await this.#applyGroup();
     }
     if (generation === this.#generation) await this.#applyGroup();
   }
 
-  /** Adds `message` to the group if it applies next, keeps it if it is early (invariant 2). */
-  #offer(message: ReplicationMessage, streamSeq: number, where: string): void {
+  /** Adds `change` to the group if it applies next, keeps it if it is early (invariant 2). */
+  #offer(change: ReplicatedChange, identity: string, streamSeq: number, where: string): void {
     const last = this.#group.length > 0 ? this.#group[this.#group.length - 1]!.seq : this.#applied;
-    if (message.seq <= last || this.#waiting.has(message.seq)) return;
-    if (message.prev > last) {
+    if (change.seq <= last) return;
+    if (change.prev > last) {
+      if (this.#waiting.has(change.prev)) return;
       if (this.#waiting.size >= MAX_WAITING) {
         throw new StrataError('OUT_OF_RANGE', `${where}: ${MAX_WAITING} writes wait for the write after ${last}, which the stream does not hold (bootstrap the replica again)`);
       }
-      this.#waiting.set(message.seq, { message, streamSeq });
+      this.#waiting.set(change.prev, { change, streamSeq });
       return;
     }
     if (this.#identity === undefined) {
-      if (message.prev !== 0) throw new StrataError('OUT_OF_RANGE', `${where}: a new replica needs the primary's first write or a checkpoint`);
-      this.#identity = message.identity;
+      if (change.prev !== 0) throw new StrataError('OUT_OF_RANGE', `${where}: a new replica needs the primary's first write or a checkpoint`);
+      this.#identity = identity;
     }
-    this.#take(message, streamSeq);
-    // Early messages that now follow on.
-    for (let more = true; more && this.#waiting.size > 0; ) {
-      more = false;
-      const end = this.#group[this.#group.length - 1]!.seq;
-      for (const [seq, w] of this.#waiting) {
-        if (seq <= end) this.#waiting.delete(seq);
-        else if (w.message.prev <= end) {
-          this.#waiting.delete(seq);
-          this.#take(w.message, w.streamSeq);
-          more = true;
-          break;
-        }
-      }
+    this.#take(change, streamSeq);
+    // Early writes that now follow on.
+    for (let next = this.#waiting.get(change.seq); next !== undefined; next = this.#waiting.get(next.change.seq)) {
+      this.#waiting.delete(next.change.prev);
+      this.#take(next.change, next.streamSeq);
     }
   }
 
-  #take(message: ReplicationMessage, streamSeq: number): void {
-    this.#group.push(message);
-    for (const e of message.entries) this.#groupBytes += e.key.length + e.value.length + 8;
+  #take(change: ReplicatedChange, streamSeq: number): void {
+    this.#group.push(change);
+    for (const e of change.entries) this.#groupBytes += e.key.length + e.value.length + 8;
     if (streamSeq > this.#groupStreamSeq) this.#groupStreamSeq = streamSeq;
   }
 
@@ -341,9 +357,12 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
     if (this.#group.length === 0) return;
     const group = this.#group;
     const seq = group[group.length - 1]!.seq;
-    const streamSeq = Math.max(this.#groupStreamSeq, this.#appliedStreamSeq);
+    // Every write of the messages up to the position's stream sequence is applied: a message
+    // with a write still waiting lies above it.
+    let streamSeq = Math.max(this.#groupStreamSeq, this.#appliedStreamSeq);
+    for (const w of this.#waiting.values()) streamSeq = Math.min(streamSeq, w.streamSeq - 1);
     const entries: BatchEntry[] = [];
-    for (const message of group) for (const e of message.entries) entries.push(e);
+    for (const change of group) for (const e of change.entries) entries.push(e);
     entries.push({ kind: ValueKind.Put, key: APPLIED_KEY, value: encodeApplied({ identity: this.#identity!, seq, streamSeq }) });
     this.#group = [];
     this.#groupBytes = 0;

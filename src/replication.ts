@@ -145,8 +145,8 @@ export async function follow<K = Buffer, V = Buffer>(dir: string, options: Follo
       }
       if (info.messages > 0 && replica.applied > 0n) {
         const first = await firstMessage(link, settings, info);
-        if (!replica.canContinueFrom(first.streamSeq, first.prev)) {
-          throw new StrataError('OUT_OF_RANGE', `stream ${settings.stream} no longer holds the write after ${replica.applied} (its first message follows ${first.prev}): delete ${location} to bootstrap the replica again`);
+        if (!replica.canContinueFrom(first.streamSeq, first.before)) {
+          throw new StrataError('OUT_OF_RANGE', `stream ${settings.stream} no longer holds the write after ${replica.applied} (its first message follows ${first.before}): delete ${location} to bootstrap the replica again`);
         }
       }
       await replica.start(replica.startStreamSeq(info.firstSeq));
@@ -185,15 +185,15 @@ async function streamState(link: JetStreamLink, s: StreamSettings): Promise<Stre
   }
 }
 
-/** The stream's first message: its stream sequence and the write it follows. */
-async function firstMessage(link: JetStreamLink, s: StreamSettings, state: StreamState): Promise<{ streamSeq: number; prev: number }> {
+/** The stream's first message: its stream sequence and the write every write it and the later messages bring follows. */
+async function firstMessage(link: JetStreamLink, s: StreamSettings, state: StreamState): Promise<{ streamSeq: number; before: number }> {
   let first;
   try {
     first = await link.jsm.streams.getMessage(s.stream, { seq: state.firstSeq });
   } catch (err) {
     throw clientError(`stream ${s.stream}`, err, s.secrets);
   }
-  return { streamSeq: first.seq, prev: decodeMessage(first.data, `stream ${s.stream} sequence ${first.seq}`).prev };
+  return { streamSeq: first.seq, before: decodeMessage(first.data, `stream ${s.stream} sequence ${first.seq}`).before };
 }
 
 /** Whether `dir` holds nothing yet (missing or empty). */
@@ -208,7 +208,7 @@ async function isNew(dir: string): Promise<boolean> {
 
 /**
  * For a new replica at `dir`: when the stream's first message does not follow on from an
- * empty database (its `prev` is not 0) or the stream is empty and a checkpoint exists, writes
+ * empty database (its `before` is not 0) or the stream is empty and a checkpoint exists, writes
  * the stream's checkpoint to `dir` as a replica at the checkpoint's sequence. Crash-safe: the
  * replica is made under a temporary name (checkpoint unpacked, position written, closed) and
  * renamed to `dir`.
@@ -216,7 +216,7 @@ async function isNew(dir: string): Promise<boolean> {
 async function bootstrapIfNeeded(link: JetStreamLink, s: StreamSettings, state: StreamState, dir: string, openOptions: OpenOptions | undefined, identity: string | undefined): Promise<void> {
   let needs = 0;
   if (state.messages > 0) {
-    needs = (await firstMessage(link, s, state)).prev;
+    needs = (await firstMessage(link, s, state)).before;
     if (needs === 0) return;
   }
   let store;

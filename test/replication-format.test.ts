@@ -38,15 +38,27 @@ async function expectRejects(p: Promise<unknown>, code: string): Promise<StrataE
 
 const IDENTITY = '00112233445566778899aabbccddeeff';
 
-/** message := version u8 | identity 16 | seq u64 LE | prev u64 LE | batch | xxh32 u32 LE; one Put "k" = "v". */
-function handMadeMessage(version = 1): Buffer {
+/**
+ * message := version u8 | identity 16 | before u64 LE | count u32 LE | change × count | xxh32 u32 LE
+ * change  := seq u64 LE | prev u64 LE | length u32 LE | batch
+ * Two writes: 7 (after 5) puts "k" = "v"; 9 (after 8) deletes "d"; before 4.
+ */
+function handMadeMessage(version = 2): Buffer {
   const body = Buffer.concat([
     Buffer.from([version]),
     Buffer.from(IDENTITY, 'hex'),
+    Buffer.from([4, 0, 0, 0, 0, 0, 0, 0]), // before 4
+    Buffer.from([2, 0, 0, 0]), // count 2
     Buffer.from([7, 0, 0, 0, 0, 0, 0, 0]), // seq 7
     Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]), // prev 5
+    Buffer.from([17, 0, 0, 0]), // length 17
     // batch := firstSeq u64 | count u32 | kind u8 | keyLength varint | key | valueLength varint | value
     Buffer.from([7, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0x6b, 1, 0x76]),
+    Buffer.from([9, 0, 0, 0, 0, 0, 0, 0]), // seq 9
+    Buffer.from([8, 0, 0, 0, 0, 0, 0, 0]), // prev 8
+    Buffer.from([15, 0, 0, 0]), // length 15
+    // a delete has no value
+    Buffer.from([9, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0x64]),
   ]);
   const sum = Buffer.alloc(4);
   sum.writeUInt32LE(xxh32(body));
@@ -57,11 +69,34 @@ test('a message built from the format comment decodes, and encodeMessage writes 
   const bytes = handMadeMessage();
   const m = decodeMessage(bytes, 'stream s sequence 3');
   assert.is(m.identity, IDENTITY);
-  assert.is(m.seq, 7);
-  assert.is(m.prev, 5);
-  assert.equal(m.entries.map((e) => [e.kind, Buffer.from(e.key).toString(), Buffer.from(e.value).toString()]), [[ValueKind.Put, 'k', 'v']]);
-  const encoded = encodeMessage(Buffer.from(IDENTITY, 'hex'), 7, 5, [{ kind: ValueKind.Put, key: Buffer.from('k'), value: Buffer.from('v') }]);
+  assert.is(m.before, 4);
+  assert.equal(
+    m.changes.map((c) => [c.seq, c.prev, c.entries.map((e) => [e.kind, Buffer.from(e.key).toString(), Buffer.from(e.value).toString()])]),
+    [
+      [7, 5, [[ValueKind.Put, 'k', 'v']]],
+      [9, 8, [[ValueKind.Delete, 'd', '']]],
+    ],
+  );
+  const encoded = encodeMessage(Buffer.from(IDENTITY, 'hex'), 4, [
+    { seq: 7, prev: 5, entries: [{ kind: ValueKind.Put, key: Buffer.from('k'), value: Buffer.from('v') }] },
+    { seq: 9, prev: 8, entries: [{ kind: ValueKind.Delete, key: Buffer.from('d'), value: Buffer.alloc(0) }] },
+  ]);
   assert.equal(Buffer.from(encoded), bytes);
+});
+
+test('writes out of order, a count of 0, or bytes left after the last write are CORRUPTION', () => {
+  const write = (seq: number, prev: number) => ({ seq, prev, entries: [{ kind: ValueKind.Put, key: Buffer.from('k'), value: Buffer.from('v') }] });
+  const id = Buffer.from(IDENTITY, 'hex');
+  expectCode(() => decodeMessage(encodeMessage(id, 0, [write(9, 8), write(7, 5)]), 'm'), 'CORRUPTION');
+  expectCode(() => decodeMessage(encodeMessage(id, 0, [write(7, 7)]), 'm'), 'CORRUPTION');
+  expectCode(() => decodeMessage(encodeMessage(id, 0, []), 'm'), 'CORRUPTION');
+  // A message whose checksum covers a stray byte after its last write.
+  const one = Buffer.from(encodeMessage(id, 0, [write(7, 5)]));
+  const body = Buffer.concat([one.subarray(0, one.length - 4), Buffer.from([0])]);
+  const sum = Buffer.alloc(4);
+  sum.writeUInt32LE(xxh32(body));
+  const err = expectCode(() => decodeMessage(Buffer.concat([body, sum]), 'stream s sequence 5'), 'CORRUPTION');
+  assert.match(err.message, 'stream s sequence 5');
 });
 
 test('a message with a flipped bit is CORRUPTION naming where it was read; an unknown version NOT_SUPPORTED', () => {
@@ -71,7 +106,8 @@ test('a message with a flipped bit is CORRUPTION naming where it was read; an un
     const err = expectCode(() => decodeMessage(bytes, 'stream s sequence 42'), 'CORRUPTION');
     assert.match(err.message, 'stream s sequence 42');
   }
-  expectCode(() => decodeMessage(handMadeMessage(2), 'stream s sequence 1'), 'NOT_SUPPORTED');
+  expectCode(() => decodeMessage(handMadeMessage(1), 'stream s sequence 1'), 'NOT_SUPPORTED');
+  expectCode(() => decodeMessage(handMadeMessage(3), 'stream s sequence 1'), 'NOT_SUPPORTED');
   expectCode(() => decodeMessage(handMadeMessage().subarray(0, 10), 'stream s sequence 1'), 'CORRUPTION');
 });
 
@@ -121,9 +157,16 @@ test('the position file round-trips; a damaged one is CORRUPTION', () =>
   withTempDir(async (dir) => {
     const files = new NodeFileSystem();
     assert.is(await readPosition(files, dir, 's1'), undefined);
-    await writePosition(files, dir, 's1', 2 ** 40 + 3);
-    assert.is(await readPosition(files, dir, 's1'), 2 ** 40 + 3);
+    await writePosition(files, dir, 's1', { acknowledged: 2 ** 40 + 3, streamSeq: 77 });
+    assert.equal(await readPosition(files, dir, 's1'), { acknowledged: 2 ** 40 + 3, streamSeq: 77 });
     const file = positionFileName(dir, 's1');
+    // Version 1 (no streamSeq) is still read.
+    const v1 = Buffer.concat([Buffer.from('STRATREP', 'latin1'), Buffer.from([1, 0, 0, 0]), Buffer.from([9, 0, 0, 0, 0, 0, 0, 0])]);
+    const v1sum = Buffer.alloc(4);
+    v1sum.writeUInt32LE(xxh32(v1));
+    fs.writeFileSync(file, Buffer.concat([v1, v1sum]));
+    assert.equal(await readPosition(files, dir, 's1'), { acknowledged: 9, streamSeq: 0 });
+    await writePosition(files, dir, 's1', { acknowledged: 2 ** 40 + 3, streamSeq: 77 });
     const bytes = fs.readFileSync(file);
     bytes[13]! ^= 1;
     fs.writeFileSync(file, bytes);

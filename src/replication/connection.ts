@@ -84,3 +84,15 @@ export function isNotFound(err: unknown): boolean {
   // 10059: JetStream's "stream not found" (the server's JSStreamNotFoundErr).
   return e?.api_error?.err_code === 10059 || String(e?.code) === '404';
 }
+
+/** How long closing a link waits for what it sent to reach the server before it just closes. */
+const DRAIN_MS = 5000;
+
+/** Drains `link`'s connection (what it sent reaches the server), for DRAIN_MS at most, then closes it. */
+export async function closeLink(link: JetStreamLink): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_MS)));
+  await Promise.race([link.nc.drain().catch(() => {}), late]);
+  clearTimeout(timer);
+  if (!link.nc.isClosed()) await link.nc.close().catch(() => {});
+}
