@@ -344,10 +344,17 @@ export class ReplicationPublisher {
           send = { seq, prev, entries };
           shard = entries.length === 0 ? 0 : Database.shardOfKey(this.#db, entries[0]!.key);
         }
+        const bytes = changeEncodedLength(send);
         let group = groups.get(shard);
+        if (group !== undefined && group.bytes + bytes > MESSAGE_TARGET_BYTES && resending === undefined) {
+          // A message stays under the target unless one write alone is larger (README: max_payload).
+          if (flushing !== undefined) clearImmediate(flushing);
+          flush();
+          group = groups.get(shard);
+        }
         if (group === undefined) groups.set(shard, (group = { changes: [], bytes: 0 }));
         group.changes.push(send);
-        group.bytes += changeEncodedLength(send);
+        group.bytes += bytes;
         prev = seq;
         if (resending === undefined && (group.changes.length >= MAX_CHANGES_PER_MESSAGE || group.bytes >= MESSAGE_TARGET_BYTES)) {
           if (flushing !== undefined) clearImmediate(flushing);

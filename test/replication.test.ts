@@ -211,6 +211,34 @@ if (serverBinary === undefined) {
       await primary.close();
     }));
 
+  test('writes grouped into messages: many small writes and large ones among them arrive whole, each in order, no message over 256 KiB unless one write alone is', () =>
+    withTempDir(async (dir) => {
+      const stream = nextStream();
+      const primary = (await open(path.join(dir, 'primary'), PRIMARY)) as Db;
+      const publisher = await replicate(primary, { servers: server!.url, stream });
+      const replica = await follow(path.join(dir, 'replica'), { servers: server!.url, stream, open: REPLICA_OPEN });
+      const big = (i: number) => Buffer.alloc(i % 2 === 0 ? 200_000 : 700_000, i);
+      // All in flight at once, so the feed has them at hand together.
+      await Promise.all(Array.from({ length: 400 }, (_, i) => (i % 50 === 7 ? primary.put(`big${i}`, big(i)) : primary.put(`s${i}`, `v${i}`))));
+      await converge(primary, replica, publisher);
+      const nc = await connect({ servers: server!.url });
+      const jsm = await nc.jetstreamManager();
+      const { first_seq, last_seq } = (await jsm.streams.info(stream)).state;
+      let grouped = 0;
+      for (let q = first_seq; q <= last_seq; q++) {
+        const data = (await jsm.streams.getMessage(stream, { seq: q })).data;
+        const message = decodeMessage(data, `sequence ${q}`);
+        if (message.changes.length > 1) grouped++;
+        if (data.length > 300_000) assert.is(message.changes.length, 1, `message ${q} of ${data.length} bytes holds one write`);
+      }
+      assert.ok(grouped > 0, 'small writes share messages');
+      assert.ok(last_seq - first_seq + 1 < 400, `fewer messages (${last_seq - first_seq + 1}) than writes`);
+      await nc.close();
+      await replica.close();
+      await publisher.close();
+      await primary.close();
+    }));
+
   test('waitFor() resolves once the write is applied, rejects on abort and on bad input', () =>
     withTempDir(async (dir) => {
       const stream = nextStream();
