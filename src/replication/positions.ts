@@ -18,8 +18,9 @@
 //
 //   applied := version u8 | identity (16 bytes) | seq u64 LE | streamSeq u64 LE
 //
-// identity is the primary's, seq the highest of its writes applied, streamSeq the stream's
-// sequence number of the message that carried it (where a restart starts to read).
+// identity is the primary's, seq the highest of its writes applied, streamSeq a stream sequence
+// number up to which every message's writes are applied (where a restart starts to read, less
+// a margin: src/replication-replica.ts).
 // Versions: the primary's file 2 as above (1 had no streamSeq, and is read as streamSeq 0); the
 // replica's key 1 as above. An unknown version is refused with NOT_SUPPORTED.
 
