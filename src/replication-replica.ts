@@ -20,9 +20,10 @@
  * 5. The replica never sits idle while not closed: a consumer that stops delivering (its
  *    JetStream server died: the client reports missed heartbeats; it was deleted or lost;
  *    or, whatever the client reports, it delivered nothing for STALL_CHECK_MS while the stream
- *    holds messages past the last one read) or whose messages end is stopped and made again from the position (REREAD_WINDOW before its
- *    stream sequence, as at a start; what is read again is skipped, invariant 2), retried
- *    until it is made; a stream that no longer exists stops the replica with NOT_FOUND.
+ *    holds messages past the last one read) or whose messages end is stopped and made again
+ *    from the position (REREAD_WINDOW before its stream sequence, as at a start; what is read
+ *    again is skipped, invariant 2), retried until it is made, each attempt given up after
+ *    OPEN_TIMEOUT_MS; a stream that no longer exists stops the replica with NOT_FOUND.
  * Steps: read the stream with an ordered consumer from REREAD_WINDOW messages before the
  * position's stream sequence (what a retried publish may have put behind it); decode and check
  * each message; collect the writes that apply; when the consumer has nothing more at hand, or a
@@ -59,6 +60,15 @@ const IDLE_HEARTBEAT_MS = 1000;
 const RESTART_AFTER_MISSED = 2;
 /** Wait between attempts to make the consumer again. */
 const RETRY_MS = 500;
+/**
+ * How long making a consumer may take before the attempt is given up and made again: the
+ * client retries a failed create itself, up to 30 times with pauses as long as the pull's
+ * expiry (CONSUMER_EXPIRES_MS), which during a change of stream leader kept a replica waiting
+ * for minutes.
+ */
+const OPEN_TIMEOUT_MS = 10_000;
+/** The pull requests' expiry; the client also waits this long between its own retries of a create. */
+const CONSUMER_EXPIRES_MS = 5_000;
 /**
  * How often the replica checks that its consumer delivers: if no message came since the last
  * check while the stream holds messages past the last one read, the consumer is given up and made
@@ -156,7 +166,7 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
     this.#from = Math.max(1, from);
     let messages;
     try {
-      messages = await this.#open(this.#from);
+      messages = await this.#openWithin(this.#from);
     } catch (err) {
       throw clientError(`reading stream ${this.#settings.stream}`, err, this.#settings.secrets);
     }
@@ -167,7 +177,24 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
   async #open(from: number): Promise<import('nats').ConsumerMessages> {
     const { js, nats } = this.#link;
     const consumer = await js.consumers.get(this.#settings.stream, { deliver_policy: nats.DeliverPolicy.StartSequence, opt_start_seq: from });
-    return consumer.consume({ max_messages: CONSUMER_MESSAGES, idle_heartbeat: IDLE_HEARTBEAT_MS });
+    return consumer.consume({ max_messages: CONSUMER_MESSAGES, idle_heartbeat: IDLE_HEARTBEAT_MS, expires: CONSUMER_EXPIRES_MS });
+  }
+
+  /** #open(from), given up after OPEN_TIMEOUT_MS (a consumer made after that is stopped). Throws. */
+  async #openWithin(from: number): Promise<import('nats').ConsumerMessages> {
+    const opening = this.#open(from);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`making a consumer took over ${OPEN_TIMEOUT_MS} ms`)), OPEN_TIMEOUT_MS);
+    });
+    try {
+      return await Promise.race([opening, late]);
+    } catch (err) {
+      void opening.then((m) => m.stop(), () => {});
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Consumes until the replica closes, making the consumer again whenever it stops (invariant 5). */
@@ -185,7 +212,7 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
       if (this.#streamGone) throw new StrataError('NOT_FOUND', `stream ${this.#settings.stream} no longer exists`);
       for (;;) {
         try {
-          messages = await this.#open(this.startStreamSeq(this.#from));
+          messages = await this.#openWithin(this.startStreamSeq(this.#from));
           break;
         } catch (err) {
           if (this.#closing !== undefined) return;
