@@ -30,7 +30,11 @@ if (command === 'help' && REPLICATION.includes(process.argv[3])) {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  process.exitCode = await runReplicationTool(command, process.argv.slice(3), { out: console.log, err: console.error, stopped });
+  const code = await runReplicationTool(command, process.argv.slice(3), { out: console.log, err: console.error, stopped });
+  // Exits once the tool closed everything: the nats client (2.x) can leave a consumer's 1 s
+  // idle-heartbeat interval running after its connection closed, which would keep the
+  // process alive (stdout and stderr are synchronous here: nothing printed is lost).
+  process.exit(code);
 } else if (TOOLS.includes(command)) {
   const { main } = await tools();
   process.exitCode = await main(process.argv.slice(2));

@@ -177,6 +177,12 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
   async #open(from: number): Promise<import('nats').ConsumerMessages> {
     const { js, nats } = this.#link;
     const consumer = await js.consumers.get(this.#settings.stream, { deliver_policy: nats.DeliverPolicy.StartSequence, opt_start_seq: from });
+    // The nats.js 2.x ordered consumer retries a failed first create 30 times (its
+    // maxInitialReset), each after a pause of the pull's expiry, even after #openWithin gave it
+    // up and the connection closed, which kept a closed replica's process alive for minutes:
+    // one retry, then its error (OPEN_TIMEOUT_MS and #run do the retrying).
+    const ordered = consumer as unknown as { maxInitialReset?: unknown };
+    if (typeof ordered.maxInitialReset === 'number') ordered.maxInitialReset = 1;
     return consumer.consume({ max_messages: CONSUMER_MESSAGES, idle_heartbeat: IDLE_HEARTBEAT_MS, expires: CONSUMER_EXPIRES_MS });
   }
 
