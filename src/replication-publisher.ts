@@ -20,10 +20,12 @@
  * Steps: open the feed above `acknowledged`; add each change to the group of its first
  * operation's shard; publish every group as one message (message-format.ts) on its shard's
  * subject when the feed has nothing more at hand (the next loop turn) or a group is full,
- * waiting when MAX_MESSAGES_IN_FLIGHT publishes are unanswered; an answer moves `acknowledged` (invariant 2) and starts a write of
- * the position file unless one runs (one at a time: the next takes the newest position). A
- * failed publish stops the feed, waits for every publish in flight, and starts again above
- * `acknowledged` after a pause (100 ms, doubling up to 5 s), until close().
+ * waiting when MAX_MESSAGES_IN_FLIGHT publishes are unanswered; an answer moves `acknowledged`
+ * (invariant 2) and starts a write of the position file unless one runs (one at a time: the
+ * next takes the newest position). A failed publish holds the feed, waits for every publish in
+ * flight, and sends every unanswered message again (the same bytes and id) after a pause
+ * (100 ms, doubling up to 5 s), until all are answered or close(); a failed feed starts again
+ * above `acknowledged` the same way.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -253,13 +255,15 @@ export class ReplicationPublisher {
     /** Set while unanswered messages are sent again after a failed publish. */
     let resending: Promise<void> | undefined;
     const { js } = this.#link;
+    /** Publishes `slot`'s message; resolves once JetStream answered it (marked in the slot). */
+    const publishOnce = (slot: Slot) =>
+      js.publish(slot.subject, slot.bytes, { msgID: slot.id, timeout: PUBLISH_TIMEOUT_MS }).then((ack) => {
+        slot.answered = true;
+        slot.streamSeq = ack.seq;
+      });
     const send = (slot: Slot) => {
-      const answer = js.publish(slot.subject, slot.bytes, { msgID: slot.id, timeout: PUBLISH_TIMEOUT_MS }).then(
-        (ack) => {
-          slot.answered = true;
-          slot.streamSeq = ack.seq;
-          this.#advance(window);
-        },
+      const answer = publishOnce(slot).then(
+        () => this.#advance(window),
         (err: unknown) => {
           resending ??= resend(err).finally(() => {
             resending = undefined;
@@ -285,14 +289,7 @@ export class ReplicationPublisher {
         if (signal.aborted) return;
         pauseMs = Math.min(pauseMs * 2, LONGEST_PAUSE_MS);
         const failed: unknown[] = [];
-        const answers = window.filter((slot) => !slot.answered).map((slot) => js.publish(slot.subject, slot.bytes, { msgID: slot.id, timeout: PUBLISH_TIMEOUT_MS }).then(
-          (ack) => {
-            slot.answered = true;
-            slot.streamSeq = ack.seq;
-          },
-          (e: unknown) => void failed.push(e),
-        ));
-        await Promise.all(answers);
+        await Promise.all(window.filter((slot) => !slot.answered).map((slot) => publishOnce(slot).catch((e: unknown) => void failed.push(e))));
         this.#advance(window);
         if (failed.length === 0) return;
         err = failed[0];
