@@ -67,6 +67,8 @@ interface FillResult {
   drainMs?: number;
   /** Process CPU per write, µs. */
   cpuUsPerWrite: number;
+  /** The main thread's CPU per write, µs (Linux: /proc/thread-self/stat; undefined elsewhere). */
+  mainUsPerWrite?: number;
 }
 
 interface ApplyResult {
@@ -112,6 +114,20 @@ function nextStdinLine(): Promise<string> {
   });
 }
 
+/**
+ * The CPU time the calling (main) thread used so far, ms, in clock ticks of 10 ms: what the
+ * writers' thread pays, apart from the threads beside it (GC, file system, the client's).
+ */
+function mainThreadCpuMs(): number | undefined {
+  try {
+    const stat = fs.readFileSync('/proc/thread-self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
 async function fillChild(mode: 'off' | 'on'): Promise<void> {
   const db = await open(args.dir!, { shards });
   const publisher = mode === 'on' ? await replicate(db, { servers: args.servers!, stream: args.stream! }) : undefined;
@@ -119,6 +135,7 @@ async function fillChild(mode: 'off' | 'on'): Promise<void> {
   let i = 0;
   let last = 0n;
   const cpu0 = process.cpuUsage();
+  const main0 = mainThreadCpuMs();
   const started = performance.now();
   await Promise.all(
     Array.from({ length: writers }, async () => {
@@ -130,6 +147,7 @@ async function fillChild(mode: 'off' | 'on'): Promise<void> {
   );
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const main1 = mainThreadCpuMs();
   let drainMs: number | undefined;
   if (publisher !== undefined) {
     const wrote = performance.now();
@@ -139,6 +157,7 @@ async function fillChild(mode: 'off' | 'on'): Promise<void> {
   }
   await db.close();
   const result: FillResult = { mode, writes: num, writesPerSecond: num / seconds, lastSeq: String(last), cpuUsPerWrite: (cpu.user + cpu.system) / num, ...(drainMs === undefined ? {} : { drainMs }) };
+  if (main0 !== undefined && main1 !== undefined) result.mainUsPerWrite = ((main1 - main0) * 1000) / num;
   say(JSON.stringify(result));
 }
 
@@ -386,7 +405,9 @@ async function main(): Promise<number> {
       all.push({ round, off, on, apply, lag });
       console.log(
         `round ${round}: writes/s off ${k(off.writesPerSecond)}, on ${k(on.writesPerSecond)} (on ÷ off ${(on.writesPerSecond / off.writesPerSecond).toFixed(2)}; ` +
-          `cpu µs/write ${off.cpuUsPerWrite.toFixed(1)} → ${on.cpuUsPerWrite.toFixed(1)}; acknowledged ${k(on.drainMs ?? 0)} ms after the last write); ` +
+          `cpu µs/write ${off.cpuUsPerWrite.toFixed(1)} → ${on.cpuUsPerWrite.toFixed(1)}` +
+          (off.mainUsPerWrite !== undefined && on.mainUsPerWrite !== undefined ? `, main thread ${off.mainUsPerWrite.toFixed(1)} → ${on.mainUsPerWrite.toFixed(1)}` : '') +
+          `; acknowledged ${k(on.drainMs ?? 0)} ms after the last write); ` +
           `replica applies ${k(apply.changesPerSecond)} changes/s; lag at ${k(lag.achievedRate)} writes/s: p50 ${lag.p50Ms.toFixed(1)} ms, p99 ${lag.p99Ms.toFixed(1)} ms, max ${lag.maxMs.toFixed(1)} ms`,
       );
       // Each round's data goes: the disk is shared.

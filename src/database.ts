@@ -204,12 +204,21 @@ export function changesAsBytes(db: Database<unknown, unknown, never, never>, opt
   return Database.changesAsBytes(db, options);
 }
 
+/** The change feed for replication (changesAsBatches()). */
+export interface BatchFeed {
+  /** Every change the feed has at hand (at least one), or undefined once it ended. */
+  nextMany(): Promise<BatchChange[] | undefined>;
+  /** Ends the feed (as a `for await` that breaks does). */
+  return(): Promise<unknown>;
+}
+
 /**
- * The change feed for replication: changesAsBytes(), but a write of one shard comes as its
- * batch's bytes (BatchChange.batch: the write-batch format, src/base/batch-format.ts) without
- * `ops`, where the database hides no key (not a replica's: there every change has `ops`).
+ * The change feed for replication: changesAsBytes(), taken many changes at a time, each with
+ * the number of the change before it; a write of one shard comes as its batch's bytes
+ * (BatchChange.batch: the write-batch format, src/base/batch-format.ts) without `ops`, where
+ * the database hides no key (not a replica's: there every change has `ops`).
  */
-export function changesAsBatches(db: Database<unknown, unknown, never, never>, options: ChangesOptions): AsyncIterableIterator<BatchChange> {
+export function changesAsBatches(db: Database<unknown, unknown, never, never>, options: ChangesOptions): BatchFeed {
   return Database.changesAsBatches(db, options);
 }
 
@@ -296,8 +305,22 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   }
 
   /** @internal See changesAsBatches(). */
-  static changesAsBatches(db: Database<unknown, unknown, never, never>, options: ChangesOptions): AsyncIterableIterator<BatchChange> {
-    return db.#changes(options, true, db.#hiddenKey === undefined) as AsyncIterableIterator<BatchChange>;
+  static changesAsBatches(db: Database<unknown, unknown, never, never>, options: ChangesOptions): BatchFeed {
+    if (db.#hiddenKey === undefined) return db.#changes(options, true, true) as unknown as ChangeFeed as unknown as BatchFeed;
+    // A replica's feed: its changes, hidden key left out, numbered as the feed above numbers them.
+    let prev = Number(options.since ?? db.#engine.publishedSeq);
+    const feed = db.#changes(options, true) as AsyncIterableIterator<Change>;
+    return {
+      nextMany: async () => {
+        const r = await feed.next();
+        if (r.done === true) return undefined;
+        const seq = Number(r.value.seq);
+        const change: BatchChange = { seq, prev, ops: r.value.ops };
+        prev = seq;
+        return [change];
+      },
+      return: () => feed.return!(),
+    };
   }
 
   /** The database directory (absolute). */

@@ -249,7 +249,6 @@ export class ReplicationPublisher {
     /** Each shard's writes not yet published, and the loop turn at which they all are. */
     const groups = new Map<number, { changes: ChangeToSend[]; bytes: number }>();
     let flushing: NodeJS.Immediate | undefined;
-    let prev = since;
     /** The highest write published since `since` (a message's `before`, message-format.ts). */
     let published = since;
     /** Set while unanswered messages are sent again after a failed publish. */
@@ -329,39 +328,41 @@ export class ReplicationPublisher {
       }
     };
     try {
-      for await (const change of feed) {
-        const seq = Number(change.seq);
-        let send: ChangeToSend;
-        let shard: number;
-        if (change.batch !== undefined) {
-          send = { seq, prev, batch: change.batch };
-          shard = change.shard!;
-        } else {
-          const entries = entriesOf(change.ops);
-          send = { seq, prev, entries };
-          shard = entries.length === 0 ? 0 : Database.shardOfKey(this.#db, entries[0]!.key);
+      for (let changes = await feed.nextMany(); changes !== undefined; changes = await feed.nextMany()) {
+        for (const change of changes) {
+          let send: ChangeToSend;
+          let shard: number;
+          if (change.batch !== undefined) {
+            // The feed's object as it is: { seq, prev, batch } and fields the encoding ignores.
+            send = change as ChangeToSend;
+            shard = change.shard!;
+          } else {
+            const entries = entriesOf(change.ops);
+            send = { seq: change.seq, prev: change.prev, entries };
+            shard = entries.length === 0 ? 0 : Database.shardOfKey(this.#db, entries[0]!.key);
+          }
+          const bytes = changeEncodedLength(send);
+          let group = groups.get(shard);
+          if (group !== undefined && group.bytes + bytes > MESSAGE_TARGET_BYTES && resending === undefined) {
+            // A message stays under the target unless one write alone is larger (README: max_payload).
+            if (flushing !== undefined) clearImmediate(flushing);
+            flush();
+            group = groups.get(shard);
+          }
+          if (group === undefined) groups.set(shard, (group = { changes: [], bytes: 0 }));
+          group.changes.push(send);
+          group.bytes += bytes;
+          if (resending === undefined && (group.changes.length >= MAX_CHANGES_PER_MESSAGE || group.bytes >= MESSAGE_TARGET_BYTES)) {
+            if (flushing !== undefined) clearImmediate(flushing);
+            flush();
+          } else {
+            flushing ??= setImmediate(flush);
+          }
+          while ((inFlight.size >= MAX_MESSAGES_IN_FLIGHT || resending !== undefined) && !signal.aborted) await (resending ?? Promise.race(inFlight));
         }
-        const bytes = changeEncodedLength(send);
-        let group = groups.get(shard);
-        if (group !== undefined && group.bytes + bytes > MESSAGE_TARGET_BYTES && resending === undefined) {
-          // A message stays under the target unless one write alone is larger (README: max_payload).
-          if (flushing !== undefined) clearImmediate(flushing);
-          flush();
-          group = groups.get(shard);
-        }
-        if (group === undefined) groups.set(shard, (group = { changes: [], bytes: 0 }));
-        group.changes.push(send);
-        group.bytes += bytes;
-        prev = seq;
-        if (resending === undefined && (group.changes.length >= MAX_CHANGES_PER_MESSAGE || group.bytes >= MESSAGE_TARGET_BYTES)) {
-          if (flushing !== undefined) clearImmediate(flushing);
-          flush();
-        } else {
-          flushing ??= setImmediate(flush);
-        }
-        while ((inFlight.size >= MAX_MESSAGES_IN_FLIGHT || resending !== undefined) && !signal.aborted) await (resending ?? Promise.race(inFlight));
       }
     } finally {
+      await feed.return();
       if (flushing !== undefined) clearImmediate(flushing);
       await Promise.allSettled([...inFlight]);
       await resending;

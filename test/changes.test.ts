@@ -489,8 +489,10 @@ test('changesAsBatches (replication): a one-shard write comes as its batch bytes
     const plain: Change[] = [];
     for await (const c of db.changes({ since: 0n, live: false })) plain.push(c);
     const batches: BatchChange[] = [];
-    for await (const c of changesAsBatches(db as never, { since: 0n, live: false })) batches.push(c);
-    assert.equal(batches.map((c) => c.seq), plain.map((c) => c.seq));
+    const feed = changesAsBatches(db as never, { since: 0n, live: false });
+    for (let many = await feed.nextMany(); many !== undefined; many = await feed.nextMany()) batches.push(...many);
+    assert.equal(batches.map((c) => BigInt(c.seq)), plain.map((c) => c.seq));
+    assert.equal(batches.map((c) => c.prev), [0, ...batches.slice(0, -1).map((c) => c.seq)], 'each names the change before it');
     for (let i = 0; i < plain.length; i++) {
       const c = batches[i]!;
       // A clear is in every shard (a write across shards), like the last batch.

@@ -66,6 +66,8 @@ interface Group {
   readonly records: RecordBuffer;
   readonly writes: PendingWrite[];
   sync: boolean;
+  /** Holds a record of submitRecord() (a Prepare or a Commit), not Batch records alone. */
+  mixed: boolean;
 }
 
 interface Barrier {
@@ -93,9 +95,11 @@ export interface PipelineHooks {
   /**
    * Sees each group once its WAL append completed, before any of its writes is applied or
    * published: `records` are the group's framed records as the log received them, valid only
-   * during the call (the change feed's ring copies them when a feed is open).
+   * during the call (the change feed's ring copies them when a feed is open). When the group
+   * holds Batch records alone (no submitRecord()), `writes` of them, numbered `firstSeq` to
+   * `lastSeq`; otherwise firstSeq is -1 and the records say what they are.
    */
-  appended?(records: Uint8Array): void;
+  appended?(records: Uint8Array, firstSeq: SeqNum, lastSeq: SeqNum, writes: number): void;
   /** Called once, when the pipeline stops for good with `err`. */
   failed(err: StrataError): void;
 }
@@ -179,6 +183,7 @@ export class CommitPipeline {
       throw err;
     }
     records.seal(type);
+    group.mixed = true;
     // A record has no sequence number: the value it resolves to (0n) means nothing.
     return this.#join(group, 0, 0, at, sync) as Promise<unknown> as Promise<void>;
   }
@@ -187,7 +192,7 @@ export class CommitPipeline {
   #openGroup(): Group {
     let group = this.#queue[this.#queue.length - 1];
     if (group === undefined || !('records' in group) || group.records.byteLength >= MAX_GROUP_BYTES) {
-      group = { records: this.#spare ?? new RecordBuffer(), writes: [], sync: false };
+      group = { records: this.#spare ?? new RecordBuffer(), writes: [], sync: false, mixed: false };
       this.#spare = undefined;
       this.#queue.push(group);
     }
@@ -298,7 +303,12 @@ export class CommitPipeline {
         if (writes.length > this.stats.largestGroup) this.stats.largestGroup = writes.length;
         let lastSeq = 0;
         const bytes = records.bytes;
-        this.#hooks.appended?.(bytes.subarray(0, records.byteLength));
+        const appended = this.#hooks.appended;
+        if (appended !== undefined) {
+          const last = writes[writes.length - 1];
+          if (head.mixed || last === undefined) appended(bytes.subarray(0, records.byteLength), -1, -1, 0);
+          else appended(bytes.subarray(0, records.byteLength), writes[0]!.firstSeq, last.firstSeq + last.count - 1, writes.length);
+        }
         for (const w of writes) {
           if (w.count === 0) {
             // A Prepare or Commit record is answered at once: its batch's publication may wait

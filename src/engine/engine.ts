@@ -308,9 +308,9 @@ export class Engine {
         beforeGroup: () => this.#makeRoomForWrite(),
       append: (records, sync) => this.#wals.append(records, sync),
       apply: (bytes, at) => applyBatch(bytes, at, this.#mem),
-      appended: (records) => {
+      appended: (records, firstSeq, lastSeq, writes) => {
         const ring = this.changeLog.ring;
-        if (ring.active) ring.add(records, wals.currentNumber, wals.current.completedBytes - records.length);
+        if (ring.active) ring.add(records, wals.currentNumber, wals.current.completedBytes - records.length, firstSeq, lastSeq, writes);
       },
         failed: (err) => hooks.onWritesFailed?.(err),
       },

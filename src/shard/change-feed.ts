@@ -70,12 +70,15 @@ export interface Change {
 }
 
 /**
- * A change as a feed opened with `asBatches` gives it: a write of one shard as its batch's
- * bytes (src/base/batch-format.ts, as the log holds it; a view no other feed sees) and no
- * `ops`; a batch across shards as `ops`, as any feed gives it.
+ * A change as a feed opened with `asBatches` gives it (nextMany()): a write of one shard as its
+ * batch's bytes (src/base/batch-format.ts, as the log holds it; a view no other feed sees) and
+ * no `ops`; a batch across shards as `ops`, as any feed gives it. Its numbers are plain numbers
+ * (a bigint a change was a cost of its own).
  */
 export interface BatchChange {
-  seq: bigint;
+  seq: number;
+  /** The `seq` of the change the feed gave before it (the feed's `since` for its first). */
+  prev: number;
   ops: ChangeOp[];
   batch?: Uint8Array;
   /** With `batch`: the shard whose log holds it. */
@@ -148,6 +151,8 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
   #position: SeqNum;
   /** Whether `position` is the end of a change (or of everything written): rings may serve. */
   #atBoundary: boolean;
+  /** The last number of the last change delivered (`since` before the first): BatchChange.prev. */
+  #lastDelivered: SeqNum;
   /** Changes delivered from the rings and from the logs (tests). */
   readonly delivered = { ring: 0, log: 0 };
   /** This feed's copies of ring groups (ChangeRing invariant 2): no other feed sees them. */
@@ -170,6 +175,7 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
     this.#onEnd = onEnd;
     this.#endSeq = clock.published;
     this.#position = options.since;
+    this.#lastDelivered = options.since;
     const pins = logs.map((log) => log.pinAll());
     try {
       const floor = Math.max(...logs.map((log) => log.floor()));
@@ -210,6 +216,22 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
     const step = this.#steps++ === 0 ? this.#step() : this.#lastStep.then(() => this.#step());
     this.#lastStep = step.then(noop, noop);
     return step;
+  }
+
+  /**
+   * Every change buffered (at least one), or undefined once the feed is done: one promise a
+   * fill of the buffer, not one a change (the replication publisher takes changes this way).
+   * Not to be mixed with a next() still pending.
+   */
+  async nextMany(): Promise<Change[] | undefined> {
+    const first = await this.next();
+    if (first.done === true) return undefined;
+    const out = [first.value];
+    const buffer = this.#buffer;
+    for (let i = this.#next; i < buffer.length; i++) out.push(buffer[i]!);
+    this.#buffer = [];
+    this.#next = 0;
+    return out;
   }
 
   #take(): IteratorResult<Change> {
@@ -319,10 +341,14 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
           }
           at++;
           if (write.lastSeq > position) {
-            lastBig = write.lastSeq === lastSeq + 1 ? lastBig + 1n : BigInt(write.lastSeq);
-            lastSeq = position = write.lastSeq;
-            if (asBatches) out.push({ seq: lastBig, ops: NO_OPS, batch: decoder.batchOf(write, copyBuffer, copyBase), shard: min.shard } as BatchChange);
-            else out.push({ seq: lastBig, ops: decoder.opsOf(write, copyBuffer, copyBase) });
+            if (asBatches) {
+              const change: BatchChange = { seq: write.lastSeq, prev: this.#lastDelivered, ops: NO_OPS, batch: decoder.batchOf(write, copyBuffer, copyBase), shard: min.shard };
+              out.push(change as unknown as Change);
+            } else {
+              lastBig = write.lastSeq === lastSeq + 1 ? lastBig + 1n : BigInt(write.lastSeq);
+              out.push({ seq: lastBig, ops: decoder.opsOf(write, copyBuffer, copyBase) });
+            }
+            lastSeq = position = this.#lastDelivered = write.lastSeq;
             taken++;
           }
           if (at === queue.length || out.length === maxBuffered) break;
@@ -338,7 +364,9 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
       const across = this.#batchAcross(head.txn, head.participants);
       if (across === 'unsynced') return 'unsynced';
       if (across.ops !== undefined && across.lastSeq > this.#position) {
-        out.push({ seq: BigInt(across.lastSeq), ops: across.ops });
+        if (asBatches) out.push({ seq: across.lastSeq, prev: this.#lastDelivered, ops: across.ops } satisfies BatchChange as unknown as Change);
+        else out.push({ seq: BigInt(across.lastSeq), ops: across.ops });
+        this.#lastDelivered = across.lastSeq;
         this.#took(across.lastSeq, across.fromRing);
       } else this.#took(across.lastSeq, undefined);
     }
