@@ -20,11 +20,11 @@
  * 5. The replica never sits idle while not closed: a consumer that stops delivering (its
  *    JetStream server died: the client reports missed heartbeats; it was deleted or lost;
  *    or, whatever the client reports, it delivered nothing for STALL_CHECK_MS while the stream
- *    holds messages past the last one read) or whose messages end is stopped and made again
+ *    holds messages past the last one read; or it skipped a message) or whose messages end is stopped and made again
  *    from the position (REREAD_WINDOW before its stream sequence, as at a start; what is read
  *    again is skipped, invariant 2), retried until it is made, each attempt given up after
  *    OPEN_TIMEOUT_MS; a stream that no longer exists stops the replica with NOT_FOUND.
- * Steps: read the stream with an ordered consumer from REREAD_WINDOW messages before the
+ * Steps: read the stream with a consumer of our own from REREAD_WINDOW messages before the
  * position's stream sequence (what a retried publish may have put behind it); decode and check
  * each message; collect the writes that apply; when the consumer has nothing more at hand, or a
  * group is full, write the group and the new position as one batch, then answer waitFor().
@@ -61,14 +61,14 @@ const RESTART_AFTER_MISSED = 2;
 /** Wait between attempts to make the consumer again. */
 const RETRY_MS = 500;
 /**
- * How long making a consumer may take before the attempt is given up and made again: the
- * client retries a failed create itself, up to 30 times with pauses as long as the pull's
- * expiry (CONSUMER_EXPIRES_MS), which during a change of stream leader kept a replica waiting
- * for minutes.
+ * How long making a consumer may take before the attempt is given up and made again (during
+ * a change of stream leader the client's requests can wait long).
  */
 const OPEN_TIMEOUT_MS = 10_000;
-/** The pull requests' expiry; the client also waits this long between its own retries of a create. */
+/** The pull requests' expiry. */
 const CONSUMER_EXPIRES_MS = 5_000;
+/** A consumer given up (or left by a replica that died) is deleted by its server after this long unused. */
+const CONSUMER_INACTIVE_MS = 30_000;
 /**
  * How often the replica checks that its consumer delivers: if no message came since the last
  * check while the stream holds messages past the last one read, the consumer is given up and made
@@ -173,16 +173,26 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
     this.#consuming = this.#run(messages).catch((err: unknown) => this.#fail(err));
   }
 
-  /** An ordered consumer of the stream from stream sequence `from`, delivering. Throws the client's error. */
+  /**
+   * A new consumer of the stream from stream sequence `from`, delivering. Throws the client's
+   * error. A plain pull consumer, made and made again by the replica alone (invariant 5): the
+   * client's ordered consumer remakes itself, and one remaking itself when it was stopped (its
+   * server restarted a moment before) left a heartbeat timer running that kept a closed
+   * replica's process alive. Like an ordered consumer's: no acknowledgements, in memory, one
+   * replica, deleted by its server once unused for CONSUMER_INACTIVE_MS.
+   */
   async #open(from: number): Promise<import('nats').ConsumerMessages> {
-    const { js, nats } = this.#link;
-    const consumer = await js.consumers.get(this.#settings.stream, { deliver_policy: nats.DeliverPolicy.StartSequence, opt_start_seq: from });
-    // The nats.js 2.x ordered consumer retries a failed first create 30 times (its
-    // maxInitialReset), each after a pause of the pull's expiry, even after #openWithin gave it
-    // up and the connection closed, which kept a closed replica's process alive for minutes:
-    // one retry, then its error (OPEN_TIMEOUT_MS and #run do the retrying).
-    const ordered = consumer as unknown as { maxInitialReset?: unknown };
-    if (typeof ordered.maxInitialReset === 'number') ordered.maxInitialReset = 1;
+    const { js, jsm, nats } = this.#link;
+    const stream = this.#settings.stream;
+    const info = await jsm.consumers.add(stream, {
+      ack_policy: nats.AckPolicy.None,
+      deliver_policy: nats.DeliverPolicy.StartSequence,
+      opt_start_seq: from,
+      mem_storage: true,
+      num_replicas: 1,
+      inactive_threshold: nats.nanos(CONSUMER_INACTIVE_MS),
+    });
+    const consumer = await js.consumers.get(stream, info.name);
     return consumer.consume({ max_messages: CONSUMER_MESSAGES, idle_heartbeat: IDLE_HEARTBEAT_MS, expires: CONSUMER_EXPIRES_MS });
   }
 
@@ -333,8 +343,15 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
 
   async #consume(messages: import('nats').ConsumerMessages, generation: number): Promise<void> {
     const stream = this.#settings.stream;
+    // A consumer numbers what it delivers 1, 2, ...: a number skipped is a message lost on the
+    // way (a pull cut off by a reconnect), and the consumer is made again from the position.
+    let delivered = 0;
     for await (const m of messages) {
       if (this.#closing !== undefined || generation !== this.#generation) break;
+      if (m.info.deliverySequence !== ++delivered) {
+        messages.stop();
+        break;
+      }
       this.#received++;
       this.#lastStreamSeq = Math.max(this.#lastStreamSeq, m.seq);
       const where = `stream ${stream} sequence ${m.seq}`;

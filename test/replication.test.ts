@@ -592,5 +592,41 @@ if (serverBinary === undefined) {
       await check.close();
     }));
 
+  test('a replica closed after its server restarted leaves no timer running (the process can exit)', () =>
+    withTempDir(async (dir) => {
+      // A server of its own, restarted on the same port and store.
+      const own = await startServer();
+      const port = Number(own.url.split(':').pop());
+      const stream = nextStream();
+      const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+      let restarted: Server | undefined;
+      try {
+        const primary = (await open(path.join(dir, 'primary'), PRIMARY)) as Db;
+        const publisher = await replicate(primary, { servers: own.url, stream });
+        await writeMix(primary, 60, 'a');
+        const seq = primary.sequence;
+        while (publisher.acknowledged < seq) await new Promise((r) => setTimeout(r, 10));
+        await publisher.close();
+        await primary.close();
+        const before = timers();
+        const replica = await follow(path.join(dir, 'replica'), { servers: own.url, stream, open: REPLICA_OPEN });
+        await replica.waitFor(seq);
+        const exited = new Promise((r) => own.process.once('exit', r));
+        own.process.kill('SIGKILL');
+        await exited;
+        await new Promise((r) => setTimeout(r, 2500));
+        const child = spawn(serverBinary!, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', own.storeDir], { stdio: ['ignore', 'ignore', 'ignore'] });
+        restarted = { url: own.url, process: child, storeDir: own.storeDir };
+        for (let i = 0; i < 200 && !(await portOpen(port)); i++) await new Promise((r) => setTimeout(r, 50));
+        // Long enough for the client to see its consumer gone (missed heartbeats, 1 s apart).
+        await new Promise((r) => setTimeout(r, 2500));
+        await replica.close();
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.ok(timers() <= before, `${timers()} timers after close, ${before} before follow()`);
+      } finally {
+        await stopServer(restarted ?? own);
+      }
+    }));
+
   test.run();
 }
