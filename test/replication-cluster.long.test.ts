@@ -314,13 +314,16 @@ if (findNatsServer() === undefined) {
         /** Follows `stream` into a new replica; resolves to the error it stopped with (fails if it does not stop in 60 s). */
         const stopsWith = async (stream: string): Promise<{ err: unknown; applied: bigint }> => {
           const follower = await follow(path.join(dir, stream), { ...secure(SECRET), stream, open: REPLICA_OPTIONS });
+          // Cleared once settled: a timer left would keep the suite's process alive for a minute.
+          let timer: NodeJS.Timeout | undefined;
           try {
             const err = await Promise.race([
               follower.closed.then(() => new Error('the replica closed without an error'), (e: unknown) => e),
-              sleep(60_000).then(() => new Error(`the replica did not stop within 60 s (applied ${follower.applied})`)),
+              new Promise<Error>((resolve) => (timer = setTimeout(() => resolve(new Error(`the replica did not stop within 60 s (applied ${follower.applied})`)), 60_000))),
             ]);
             return { err, applied: follower.applied };
           } finally {
+            clearTimeout(timer);
             await follower.close().catch(() => {});
           }
         };
