@@ -20,10 +20,11 @@
  * 5. The replica never sits idle while not closed: a consumer that stops delivering (its
  *    JetStream server died: the client reports missed heartbeats; it was deleted or lost;
  *    or, whatever the client reports, it delivered nothing for STALL_CHECK_MS while the stream
- *    holds messages past the last one read; or it skipped a message) or whose messages end is stopped and made again
- *    from the position (REREAD_WINDOW before its stream sequence, as at a start; what is read
- *    again is skipped, invariant 2), retried until it is made, each attempt given up after
- *    OPEN_TIMEOUT_MS; a stream that no longer exists stops the replica with NOT_FOUND.
+ *    holds messages past the last one read; or it skipped a message), or whose messages end,
+ *    is stopped and made again from the position (REREAD_WINDOW before its stream sequence,
+ *    as at a start; what is read again is skipped, invariant 2), retried until it is made,
+ *    each attempt given up after OPEN_TIMEOUT_MS; a stream that no longer exists stops the
+ *    replica with NOT_FOUND.
  * Steps: read the stream with a consumer of our own from REREAD_WINDOW messages before the
  * position's stream sequence (what a retried publish may have put behind it); decode and check
  * each message; collect the writes that apply; when the consumer has nothing more at hand, or a
