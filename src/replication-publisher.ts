@@ -47,6 +47,7 @@ import {
   isNotFound,
   messageId,
   packCheckpoint,
+  PublishThread,
   decodeMessage,
   type PublishedPosition,
   readPosition,
@@ -113,6 +114,8 @@ export class ReplicationPublisher {
   /** The position the file holds (invariant 3) and the hold feed starts at (invariant 4). */
   #recorded: number;
   #hold: AsyncIterableIterator<Change> | undefined;
+  /** Where messages are published (publish-thread.ts); undefined: on #link, on this thread. */
+  #thread: PublishThread | undefined;
   #recording: Promise<void> | undefined;
   #stop = new AbortController();
   #running: Promise<void> = Promise.resolve();
@@ -164,6 +167,8 @@ export class ReplicationPublisher {
     }
     // Throws OUT_OF_RANGE when the logs no longer reach back to the position.
     publisher.#hold = changesAsBytes(db, { since: BigInt(since), durable: true, live: true, maxBuffered: 1 });
+    // A worker that cannot connect where this thread could: publish from here.
+    publisher.#thread = await PublishThread.start(settings).catch(() => undefined);
     publisher.#running = publisher.#run();
     if (settings.checkpointEveryMs > 0) {
       publisher.#timer = setInterval(() => void publisher.checkpoint().catch(() => {}), settings.checkpointEveryMs);
@@ -208,6 +213,7 @@ export class ReplicationPublisher {
         await this.#recording;
         await this.#record().catch(() => {});
         await this.#hold?.return?.();
+        await this.#thread?.close();
         await closeLink(this.#link);
         this.#settleClosed(this.#failure);
       })();
@@ -255,11 +261,17 @@ export class ReplicationPublisher {
     let resending: Promise<void> | undefined;
     const { js } = this.#link;
     /** Publishes `slot`'s message; resolves once JetStream answered it (marked in the slot). */
-    const publishOnce = (slot: Slot) =>
-      js.publish(slot.subject, slot.bytes, { msgID: slot.id, timeout: PUBLISH_TIMEOUT_MS }).then((ack) => {
+    const publishOnce = (slot: Slot) => {
+      const thread = this.#thread;
+      const stored =
+        thread !== undefined && !thread.stopped
+          ? thread.publish(slot.subject, slot.id, slot.bytes, PUBLISH_TIMEOUT_MS)
+          : js.publish(slot.subject, slot.bytes, { msgID: slot.id, timeout: PUBLISH_TIMEOUT_MS }).then((ack) => ack.seq);
+      return stored.then((seq) => {
         slot.answered = true;
-        slot.streamSeq = ack.seq;
+        slot.streamSeq = seq;
       });
+    };
     const send = (slot: Slot) => {
       const answer = publishOnce(slot).then(
         () => this.#advance(window),

@@ -592,6 +592,20 @@ if (serverBinary === undefined) {
       await check.close();
     }));
 
+  test('connection options a worker thread cannot take (a function) still publish, from the publisher\'s own thread: a replica converges', () =>
+    withTempDir(async (dir) => {
+      const stream = nextStream();
+      const primary = (await open(path.join(dir, 'primary'), PRIMARY)) as Db;
+      const connection = { reconnectDelayHandler: () => 100 };
+      const publisher = await replicate(primary, { servers: server!.url, stream, connection });
+      await writeMix(primary, 90, 'f');
+      const replica = await follow(path.join(dir, 'replica'), { servers: server!.url, stream, open: REPLICA_OPEN, connection });
+      await converge(primary, replica, publisher);
+      await replica.close();
+      await publisher.close();
+      await primary.close();
+    }));
+
   test('a replica closed after its server restarted leaves no timer running (the process can exit)', () =>
     withTempDir(async (dir) => {
       // A server of its own, restarted on the same port and store.
