@@ -166,6 +166,21 @@ async function converge(primary: Db, replica: Replica, publisher?: Publisher): P
   if (publisher !== undefined) assert.is(publisher.acknowledged, seq);
 }
 
+/**
+ * Replicates `primary` to `stream` (with `connection` options, if any), writes `n` more writes,
+ * follows the stream into a new replica until it converges, then closes all three.
+ */
+async function replicateAndConverge(primary: Db, dir: string, stream: string, n: number, prefix: string, connection?: Record<string, unknown>): Promise<void> {
+  const link = { servers: server!.url, stream, ...(connection === undefined ? {} : { connection }) };
+  const publisher = await replicate(primary, link);
+  await writeMix(primary, n, prefix);
+  const replica = await follow(path.join(dir, 'replica'), { ...link, open: REPLICA_OPEN });
+  await converge(primary, replica, publisher);
+  await replica.close();
+  await publisher.close();
+  await primary.close();
+}
+
 if (serverBinary === undefined) {
   console.log('replication tests SKIPPED: nats-server not found (looked at $NATS_SERVER, /usr/sbin, /usr/bin, /usr/local/bin); install the Debian package nats-server');
 } else {
@@ -511,13 +526,7 @@ if (serverBinary === undefined) {
       await writeMix(primary, 200, 'a');
       await primary.flush();
       assert.ok(primary.stats().changeRetention.oldestSequence > 0, 'the first writes are no longer in the logs');
-      const publisher = await replicate(primary, { servers: server!.url, stream });
-      await writeMix(primary, 50, 'b');
-      const replica = await follow(path.join(dir, 'replica'), { servers: server!.url, stream, open: REPLICA_OPEN });
-      await converge(primary, replica, publisher);
-      await replica.close();
-      await publisher.close();
-      await primary.close();
+      await replicateAndConverge(primary, dir, stream, 50, 'b');
     }));
 
   test('bad options reject with INVALID_ARGUMENT; a connection error names no secret', () =>
@@ -596,14 +605,7 @@ if (serverBinary === undefined) {
     withTempDir(async (dir) => {
       const stream = nextStream();
       const primary = (await open(path.join(dir, 'primary'), PRIMARY)) as Db;
-      const connection = { reconnectDelayHandler: () => 100 };
-      const publisher = await replicate(primary, { servers: server!.url, stream, connection });
-      await writeMix(primary, 90, 'f');
-      const replica = await follow(path.join(dir, 'replica'), { servers: server!.url, stream, open: REPLICA_OPEN, connection });
-      await converge(primary, replica, publisher);
-      await replica.close();
-      await publisher.close();
-      await primary.close();
+      await replicateAndConverge(primary, dir, stream, 90, 'f', { reconnectDelayHandler: () => 100 });
     }));
 
   test('a replica closed after its server restarted leaves no timer running (the process can exit)', () =>
