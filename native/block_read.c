@@ -19,6 +19,22 @@
 //   malloc'd memory handed to JavaScript as an external Buffer, counted towards V8's external
 //   memory (napi_adjust_external_memory) so that the garbage collector frees it in time.
 //
+// mapFile(fd, length) → MappedFile (an external)         unmapFile(mapped) → undefined
+//   mmap(2) of a table file, read-only and shared, and its munmap(2) (also done by the
+//   garbage collector if the owner never calls unmapFile). The mapping outlives the file's
+//   name: a table deleted while mapped stays readable until unmapped.
+//
+// readMappedBlock(mapped, offset, size, noneCode, lz4Code, maxContents) → number | string
+//   readBlock's checks and decompression from the mapping (no system call), into this
+//   thread's scratch buffer (scratchBuffer()) instead of a new Buffer: returns the contents'
+//   length, -1 when they would not fit in the scratch buffer (the caller reads the block with
+//   readBlock instead), or what failed as text. The contents stay there until the next call
+//   on this thread. For point reads that take one entry out of a block and let it go.
+//
+// scratchBuffer() → ArrayBuffer
+//   This thread's scratch buffer (SCRATCH_BYTES), the same one on every call: the Node-API
+//   instance data of this addon (one per thread that loads it).
+//
 // Why native: on a block-cache miss of a 4 KiB block, readSync + Buffer + xxh32 (WebAssembly,
 // which copies its input first) + lz4-napi's uncompressSync cost about 12 µs on the main
 // thread here, 7 of them in uncompressSync's call overhead; this call does the same work in
@@ -31,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "block_read.h"
@@ -365,4 +382,179 @@ napi_value read_block_async_js(napi_env env, napi_callback_info info) {
     return NULL;
   }
   return promise;
+}
+
+// ---- mapFile, unmapFile, readMappedBlock, scratchBuffer ----
+
+// Blocks whose contents exceed this are read with readBlock (large blocks have their own path).
+#define SCRATCH_BYTES (1024 * 1024)
+
+typedef struct {
+  uint8_t* base;  // NULL once unmapped
+  size_t length;
+} Mapping;
+
+typedef struct {
+  napi_ref buffer;
+  uint8_t* data;
+} Scratch;
+
+static void finalize_mapping(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  Mapping* m = data;
+  if (m->base != NULL) munmap(m->base, m->length);
+  free(m);
+}
+
+static void finalize_scratch(napi_env env, void* data, void* hint) {
+  (void)hint;
+  Scratch* s = data;
+  napi_delete_reference(env, s->buffer);
+  free(s);
+}
+
+static Mapping* mapping_arg(napi_env env, napi_value value) {
+  void* data;
+  if (napi_get_value_external(env, value, &data) != napi_ok) return NULL;
+  return data;
+}
+
+napi_value map_file_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2], result;
+  size_t argc = 2;
+  int32_t fd;
+  int64_t length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_int64(env, argv[1], &length) != napi_ok || length <= 0) {
+    napi_throw_type_error(env, NULL, "stratadb_io: mapFile(fd, length)");
+    return NULL;
+  }
+  Mapping* m = malloc(sizeof *m);
+  if (m == NULL) {
+    napi_throw_error(env, NULL, "stratadb_io: out of memory");
+    return NULL;
+  }
+  void* base = mmap(NULL, (size_t)length, PROT_READ, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) {
+    int err = errno;
+    free(m);
+    napi_value error = errno_error(env, err);
+    napi_value syscall;
+    napi_create_string_utf8(env, "mmap", NAPI_AUTO_LENGTH, &syscall);
+    napi_set_named_property(env, error, "syscall", syscall);
+    napi_throw(env, error);
+    return NULL;
+  }
+  m->base = base;
+  m->length = (size_t)length;
+  if (napi_create_external(env, m, finalize_mapping, NULL, &result) != napi_ok) {
+    munmap(base, (size_t)length);
+    free(m);
+    napi_throw_error(env, NULL, "stratadb_io: could not make the mapping's handle");
+    return NULL;
+  }
+  return result;
+}
+
+napi_value unmap_file_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  size_t argc = 1;
+  Mapping* m;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || (m = mapping_arg(env, argv[0])) == NULL) {
+    napi_throw_type_error(env, NULL, "stratadb_io: unmapFile(mapped)");
+    return NULL;
+  }
+  if (m->base != NULL) munmap(m->base, m->length);
+  m->base = NULL;
+  return NULL;
+}
+
+static Scratch* scratch_of(napi_env env) {
+  Scratch* s = NULL;
+  if (napi_get_instance_data(env, (void**)&s) == napi_ok && s != NULL) return s;
+  s = calloc(1, sizeof *s);
+  if (s == NULL) return NULL;
+  napi_value buffer;
+  void* data;
+  if (napi_create_arraybuffer(env, SCRATCH_BYTES, &data, &buffer) != napi_ok || napi_create_reference(env, buffer, 1, &s->buffer) != napi_ok) {
+    free(s);
+    return NULL;
+  }
+  s->data = data;
+  if (napi_set_instance_data(env, s, finalize_scratch, NULL) != napi_ok) {
+    napi_delete_reference(env, s->buffer);
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+napi_value scratch_buffer_js(napi_env env, napi_callback_info info) {
+  (void)info;
+  Scratch* s = scratch_of(env);
+  napi_value buffer;
+  if (s == NULL || napi_get_reference_value(env, s->buffer, &buffer) != napi_ok) {
+    napi_throw_error(env, NULL, "stratadb_io: could not make the scratch buffer");
+    return NULL;
+  }
+  return buffer;
+}
+
+napi_value read_mapped_block_js(napi_env env, napi_callback_info info) {
+  napi_value argv[6], result;
+  size_t argc = 6;
+  Mapping* m;
+  int64_t offset, size, max_contents;
+  uint32_t none_code, lz4_code;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || (m = mapping_arg(env, argv[0])) == NULL ||
+      napi_get_value_int64(env, argv[1], &offset) != napi_ok || napi_get_value_int64(env, argv[2], &size) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &none_code) != napi_ok || napi_get_value_uint32(env, argv[4], &lz4_code) != napi_ok ||
+      napi_get_value_int64(env, argv[5], &max_contents) != napi_ok || offset < 0 || size < 0 || size > INT32_MAX) {
+    napi_throw_type_error(env, NULL, "stratadb_io: readMappedBlock(mapped, offset, size, noneCode, lz4Code, maxContents)");
+    return NULL;
+  }
+  if (m->base == NULL) {
+    napi_throw_error(env, NULL, "stratadb_io: readMappedBlock of an unmapped file");
+    return NULL;
+  }
+  Scratch* s = scratch_of(env);
+  if (s == NULL) {
+    napi_throw_error(env, NULL, "stratadb_io: could not make the scratch buffer");
+    return NULL;
+  }
+  char what[96];
+  size_t frame_bytes = (size_t)size + TRAILER_BYTES;
+  if ((uint64_t)offset > m->length || frame_bytes > m->length - (size_t)offset) {
+    snprintf(what, sizeof what, "of %lld bytes runs past the end of the file", (long long)size);
+    return failure(env, what);
+  }
+  const uint8_t* frame = m->base + offset;
+  if (xxh32(frame, (size_t)size + 1, 0) != rd32(frame + size + 1)) return failure(env, "checksum mismatch");
+  uint32_t compression = frame[size];
+  int64_t n;
+  if (compression == none_code) {
+    if (size > SCRATCH_BYTES) n = -1;
+    else {
+      memcpy(s->data, frame, (size_t)size);
+      n = size;
+    }
+  } else if (compression != lz4_code) {
+    snprintf(what, sizeof what, "has unknown compression %u", compression);
+    return failure(env, what);
+  } else if (size < 4 || (int64_t)rd32(frame) > max_contents) {
+    return failure(env, "declares an impossible length");
+  } else if (rd32(frame) > SCRATCH_BYTES) {
+    n = -1;
+  } else {
+    size_t contents = rd32(frame);
+    n = lz4_decode(frame + 4, (size_t)size - 4, s->data, contents);
+    if (n < 0) return failure(env, "does not decompress");
+    if ((size_t)n != contents) {
+      snprintf(what, sizeof what, "decompressed to %lld bytes, not %zu", (long long)n, contents);
+      return failure(env, what);
+    }
+  }
+  if (napi_create_int64(env, n, &result) != napi_ok) return NULL;
+  return result;
 }

@@ -1,6 +1,6 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 4; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 5; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
@@ -16,13 +16,18 @@
 //       a table block: pread, xxh32 check and LZ4 decompression in one call (block_read.c).
 //   readBlockAsync(fd, offset, size, noneCode, lz4Code, maxContents) → Promise<Buffer | string>
 //       the same as one job on libuv's thread pool, for blocks of megabytes (block_read.c).
+//   mapFile(fd, length) → mapped, unmapFile(mapped), readMappedBlock(mapped, offset, size,
+//   noneCode, lz4Code, maxContents) → number | string, scratchBuffer() → ArrayBuffer
+//       a table mapped read-only, and a block of it checked and decompressed into this
+//       thread's scratch buffer, for point reads (block_read.c).
 //   decommit(view) → bytes released
 //       madvise(2) MADV_DONTNEED of the whole pages inside a typed array's memory (a
 //       SharedArrayBuffer's included): the pages leave the resident set at once and read as
 //       zeros when next touched. REQUIRES: nobody needs the view's contents any more.
 //
 // Version history: 1 appendAndSync, fallocate. 2 adds flock, funlock (stratadb took flock(2)
-// from fs-ext before). 3 adds readBlock, readBlockAsync. 4 adds decommit.
+// from fs-ext before). 3 adds readBlock, readBlockAsync. 4 adds decommit. 5 adds
+// mapFile, unmapFile, readMappedBlock, scratchBuffer.
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -46,7 +51,7 @@
 
 #include "block_read.h"
 
-#define ABI_VERSION 4
+#define ABI_VERSION 5
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -323,6 +328,14 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "readBlock", fn));
   CHECK(napi_create_function(env, "readBlockAsync", NAPI_AUTO_LENGTH, read_block_async_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "readBlockAsync", fn));
+  CHECK(napi_create_function(env, "mapFile", NAPI_AUTO_LENGTH, map_file_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "mapFile", fn));
+  CHECK(napi_create_function(env, "unmapFile", NAPI_AUTO_LENGTH, unmap_file_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "unmapFile", fn));
+  CHECK(napi_create_function(env, "readMappedBlock", NAPI_AUTO_LENGTH, read_mapped_block_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "readMappedBlock", fn));
+  CHECK(napi_create_function(env, "scratchBuffer", NAPI_AUTO_LENGTH, scratch_buffer_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "scratchBuffer", fn));
   CHECK(napi_create_function(env, "decommit", NAPI_AUTO_LENGTH, decommit_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "decommit", fn));
   return exports;

@@ -16,7 +16,7 @@ import { FaultInjectingFileSystem } from '../src/testing/index.js';
 import { LogWriter, readLog, readLogFile, RecordType, WAL_ALLOCATION_UNIT, WAL_PREALLOCATE_MIN_BYTES } from '../src/wal/index.js';
 import { RECORD_HEADER_BYTES } from '../src/wal/record-format.js';
 import { logEnd } from './damage.js';
-import { choosePayload, readPhysicalBlock, sealPhysicalBlock } from '../src/sstable/physical-block.js';
+import { choosePayload, readPhysicalBlock, readPhysicalBlockTransient, sealPhysicalBlock } from '../src/sstable/physical-block.js';
 import { expectCode, newestFile, withTempDir } from './helpers.js';
 
 await loadChecksum();
@@ -358,6 +358,91 @@ test('readPhysicalBlock() returns the same contents with and without the native 
     }
   });
 });
+
+test('readPhysicalBlockTransient() reads from the mapped file what readPhysicalBlock() reads, checks it the same way, and leaves blocks over 1 MiB to it', () => {
+  if (native.readMappedBlock === undefined) return;
+  withTempDirSync((dir) => {
+    const file = path.join(dir, 'blocks');
+    const frames: { offset: number; size: number; contents: Buffer }[] = [];
+    const chunks: Buffer[] = [];
+    let at = 0;
+    for (const [i, length] of [1, 63, 64, 100, 4096, 70_000, 1 << 20, (1 << 20) + 1].entries()) {
+      for (const lz4 of [true, false]) {
+        const contents = blockContents(length, i + 1);
+        const { payload, compression } = choosePayload(contents, lz4);
+        const frame = Buffer.alloc(payload.length + 5);
+        payload.copy(frame);
+        sealPhysicalBlock(frame, 0, payload.length, compression);
+        frames.push({ offset: at, size: payload.length, contents });
+        chunks.push(frame);
+        at += frame.length;
+      }
+    }
+    fs.writeFileSync(file, Buffer.concat(chunks));
+    const reader = new NodeFileSystem().openReadable(file);
+    try {
+      for (const f of frames) {
+        const contents = readPhysicalBlockTransient(reader, f.offset, f.size, 'data block');
+        if (f.contents.length > 1 << 20) assert.is(contents, undefined, `block at ${f.offset} of ${f.contents.length} bytes`);
+        else assert.ok(contents?.equals(f.contents), `block at ${f.offset} of ${f.size} bytes`);
+      }
+      // The view is the scratch buffer: the next read replaces its bytes.
+      const first = readPhysicalBlockTransient(reader, frames[4]!.offset, frames[4]!.size, 'data block')!;
+      readPhysicalBlockTransient(reader, frames[2]!.offset, frames[2]!.size, 'data block');
+      assert.not.ok(first.equals(frames[4]!.contents));
+      expectThrows(() => readPhysicalBlockTransient(reader, at - 10, 20, 'data block'), 'CORRUPTION', /data block of 20 bytes runs past the end of the file/);
+    } finally {
+      reader.close();
+    }
+    expectThrows(() => reader.mapped!(), 'CLOSED', /blocks/);
+    // A flipped bit: the checksum fails before a byte is used, with the file and offset named.
+    const bytes = fs.readFileSync(file);
+    const f = frames[5]!;
+    bytes[f.offset + 10] = bytes[f.offset + 10]! ^ 1;
+    fs.writeFileSync(file, bytes);
+    const damaged = new NodeFileSystem().openReadable(file);
+    try {
+      expectThrows(() => readPhysicalBlockTransient(damaged, f.offset, f.size, 'data block'), 'CORRUPTION', new RegExp(`blocks@${f.offset}: data block checksum mismatch`));
+    } finally {
+      damaged.close();
+    }
+  });
+});
+
+test('a table file is mapped while its reader is open, and unmapped when it closes (also when deleted by a compaction)', async () => {
+  if (native.mapFile === undefined) return;
+  const mappedTables = (dir: string) =>
+    fs
+      .readFileSync('/proc/self/maps', 'utf8')
+      .split('\n')
+      .filter((line) => line.includes(dir) && line.includes('.sst'));
+  await withTempDir(async (dir) => {
+    const db = await open(dir, { compactionWorkers: 0 });
+    for (let round = 0; round < 3; round++) {
+      await db.batch(Array.from({ length: 2000 }, (_, i) => ({ type: 'put' as const, key: `k${String(i).padStart(5, '0')}`, value: `v${round}-${i}` })));
+      await db.flush();
+      assert.is((await db.get('k00100'))?.toString(), `v${round}-100`);
+    }
+    assert.ok(mappedTables(dir).length > 0, 'a get() maps the table it reads');
+    await db.compactRange();
+    assert.is((await db.get('k01999'))?.toString(), 'v2-1999');
+    const left = mappedTables(dir);
+    assert.ok(left.every((line) => !line.includes('(deleted)')), left.join('\n'));
+    await db.close();
+    assert.equal(mappedTables(dir), []);
+  });
+});
+
+function expectThrows(run: () => unknown, code: string, message: RegExp): void {
+  try {
+    run();
+  } catch (err) {
+    assert.is((err as { code?: string }).code, code, String(err));
+    assert.match((err as Error).message, message);
+    return;
+  }
+  assert.unreachable(`no ${code} thrown`);
+}
 
 function withTempDirSync(body: (dir: string) => void): void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-native-'));

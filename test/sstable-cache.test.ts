@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadChecksum, NodeFileSystem, StrataError, tableFileName, ValueKind, type FileSystem, type RandomAccessFile } from '../src/base/index.js';
 import { BlockCache, TableBuilder, TableCache, TableReader } from '../src/sstable/index.js';
+import { native } from '../src/base/native.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-sstable-cache-'));
 
@@ -194,6 +195,30 @@ test('a block hit since the clock hand last passed survives the next eviction; o
   assert.equal([blocks.hits, blocks.misses], [2, 4]);
   reader.get(inBlock(1), 1e6);
   assert.equal([blocks.hits, blocks.misses], [2, 5]);
+  reader.close();
+});
+
+test('a get() that misses reads the block from the mapped file without caching it, caches it on its second miss, and what it returned stays intact', async () => {
+  if (native.readMappedBlock === undefined) return;
+  const valueOf = (i: number) => Buffer.alloc(64, i % 251);
+  const builder = new TableBuilder(await fs.createWritable(nameOf(6)), { compression: 'lz4' });
+  for (let i = 0; i < ENTRIES; i++) builder.add(keyOf(6, i), i + 1, ValueKind.Put, valueOf(i));
+  await builder.finish();
+  const blocks = new BlockCache(1 << 20);
+  // NodeFileSystem's own files can be mapped (CountingFileSystem's wrappers cannot).
+  const reader = TableReader.open(new NodeFileSystem().openReadable(nameOf(6)), 6, blocks);
+  const at = (i: number) => i * 60 + 10;
+  const first = reader.get(keyOf(6, at(0)), 1e6)!;
+  assert.equal([blocks.hits, blocks.misses, blocks.usedBytes], [0, 1, 0]);
+  // Other blocks read the same way land in the same scratch memory: the value came out as a copy.
+  for (let i = 1; i < 20; i++) assert.equal(reader.get(keyOf(6, at(i)), 1e6)!.value, valueOf(at(i)));
+  assert.equal(first.value, valueOf(at(0)));
+  assert.is(first.seq, at(0) + 1);
+  const second = reader.get(keyOf(6, at(0)), 1e6)!;
+  assert.ok(blocks.usedBytes > 0, 'the second miss caches the block');
+  assert.equal(reader.get(keyOf(6, at(0)), 1e6)!.value, valueOf(at(0)));
+  assert.equal([blocks.hits, blocks.misses], [1, 21]);
+  assert.equal(second.value, valueOf(at(0)));
   reader.close();
 });
 

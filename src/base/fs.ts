@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { closedError, ioError, StrataError } from './errors.js';
-import { native, warnFallbackOnce } from './native.js';
+import { native, warnFallbackOnce, type MappedFile } from './native.js';
 
 export interface WritableFile {
   readonly path: string;
@@ -66,6 +66,13 @@ export interface RandomAccessFile {
    * file is not closed before the promise settles.
    */
   readAsync?(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * The file mapped into memory by the native addon (native.mapFile), made on the first call
+   * and unmapped by close(); undefined where the addon cannot map it (absent, or mmap(2)
+   * failed: then never tried again). Optional: a file system without it is read by read().
+   * REQUIRES: the handle is not used after close().
+   */
+  mapped?(): MappedFile | undefined;
   /** Idempotent. */
   close(): void;
 }
@@ -279,6 +286,8 @@ class NodeRandomAccessFile implements RandomAccessFile {
   readonly size: number;
   #fd: number;
   #closed = false;
+  /** The mapping once made; null when it cannot be made. */
+  #mapped: MappedFile | null | undefined;
 
   constructor(file: string, fd: number, size: number) {
     this.path = file;
@@ -329,9 +338,24 @@ class NodeRandomAccessFile implements RandomAccessFile {
     return out;
   }
 
+  mapped(): MappedFile | undefined {
+    if (this.#closed) throw closedError(this.path);
+    if (this.#mapped === undefined) {
+      const { mapFile } = native;
+      try {
+        this.#mapped = mapFile !== undefined && this.size > 0 ? mapFile(this.#fd, this.size) : null;
+      } catch {
+        // No address space or a file system that cannot map: read() serves every read.
+        this.#mapped = null;
+      }
+    }
+    return this.#mapped ?? undefined;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#mapped) native.unmapFile!(this.#mapped);
     try {
       fs.closeSync(this.#fd);
     } catch (err) {

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 
 /** The version of the addon's exports this loader speaks; native/stratadb_io.c's ABI_VERSION. */
-const ABI_VERSION = 4;
+const ABI_VERSION = 5;
 const ADDON_PATH = '../../../build/Release/stratadb_io.node';
 /** Written by scripts/install.js when node-gyp failed: why, then the build's output. */
 const INSTALL_FAILED_LOG = new URL('../../../build/install-failed.log', import.meta.url);
@@ -35,6 +35,18 @@ export interface NativeCalls {
   readBlock(fd: number, offset: number, size: number, noneCode: number, lz4Code: number, maxContents: number): Buffer | string;
   /** readBlock as one job on libuv's thread pool (blocks of megabytes). */
   readBlockAsync(fd: number, offset: number, size: number, noneCode: number, lz4Code: number, maxContents: number): Promise<Buffer | string>;
+  /** mmap(2) of a table file, read-only and shared: a handle for readMappedBlock. */
+  mapFile(fd: number, length: number): MappedFile;
+  /** munmap(2) of a mapFile handle; later readMappedBlock calls on it throw. Idempotent. */
+  unmapFile(mapped: MappedFile): void;
+  /**
+   * readBlock from a mapped file (no system call) into this thread's scratch buffer
+   * (scratchBuffer()): the contents' length, -1 when they would not fit there (read the block
+   * with readBlock), or what failed as text. The contents stay there until the next call.
+   */
+  readMappedBlock(mapped: MappedFile, offset: number, size: number, noneCode: number, lz4Code: number, maxContents: number): number | string;
+  /** This thread's scratch buffer (1 MiB): the same ArrayBuffer on every call. */
+  scratchBuffer(): ArrayBuffer;
   /**
    * madvise(2) MADV_DONTNEED of the whole pages inside `view`'s memory: they leave the resident
    * set at once and read as zeros when next touched (the memtable pool's idle memory). Returns
@@ -43,8 +55,11 @@ export interface NativeCalls {
   decommit(view: Uint8Array | Int32Array): number;
 }
 
+/** A mapping made by mapFile: opaque to JavaScript. */
+export type MappedFile = object & { readonly __brand: 'MappedFile' };
+
 export type NativeCallName = keyof NativeCalls;
-export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'decommit'];
+export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'readMappedBlock', 'scratchBuffer', 'decommit'];
 
 /** What runs instead of each native call, and what that costs. */
 export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
@@ -58,6 +73,10 @@ export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
   readBlock: 'a table block read on a block-cache miss is a readSync, an xxh32 in WebAssembly and an LZ4 decompression through lz4-napi: several crossings instead of one',
   readBlockAsync:
     "a block of megabytes read by get() is read and decompressed on the thread pool (fs.read, lz4-napi's uncompress) but checksummed on the main thread in 1 MiB slices, and lz4-napi's buffers are not counted by the garbage collector (more memory held)",
+  mapFile: "a get() that misses the block cache reads the block with readBlock: a pread(2) and a new Buffer for the block (about 6 us more a miss here)",
+  unmapFile: 'tables are not mapped (see mapFile)',
+  readMappedBlock: 'tables are not mapped (see mapFile)',
+  scratchBuffer: 'tables are not mapped (see mapFile)',
   decommit: 'the memory of flushed memtables stays resident in the memtable pool until the next memtables reuse it (up to 2 × memtableBytes per shard more resident memory between fills)',
 };
 

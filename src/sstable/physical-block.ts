@@ -91,6 +91,34 @@ export function readPhysicalBlock(file: RandomAccessFile, offset: number, size: 
   return checkedContents(contents, payload.contentsLength, file.path, offset, what);
 }
 
+/** A Buffer over this thread's native scratch buffer, made on first use. */
+let scratch: Buffer | undefined;
+
+/**
+ * readPhysicalBlock() for a point read that takes one entry out of the block and lets it go:
+ * from the file's mapping into the native addon's scratch buffer, with no system call and no
+ * allocation but the view returned. The view's bytes change on the next call: nothing may
+ * keep it (or a view into it) past the read. Undefined where that path is not open (no
+ * addon, a file that cannot be mapped, contents larger than the scratch buffer): the caller
+ * reads with readPhysicalBlock(). The same checks, and the same CORRUPTION messages.
+ */
+export function readPhysicalBlockTransient(file: RandomAccessFile, offset: number, size: number, what: string): Buffer | undefined {
+  const { readMappedBlock, scratchBuffer } = native;
+  if (readMappedBlock === undefined || scratchBuffer === undefined) return undefined;
+  const mapped = file.mapped?.();
+  if (mapped === undefined) return undefined;
+  let answer: number | string;
+  try {
+    answer = readMappedBlock(mapped, offset, size, Compression.None, Compression.Lz4, MAX_CONTENTS_BYTES);
+  } catch (err) {
+    throw ioError('read', file.path, err);
+  }
+  if (typeof answer === 'string') throw corruption(file.path, offset, `${what} ${answer}`);
+  if (answer < 0) return undefined;
+  scratch ??= Buffer.from(scratchBuffer());
+  return scratch.subarray(0, answer);
+}
+
 /**
  * readPhysicalBlock() for blocks of megabytes, with the least work on the event loop's
  * thread: all of it on libuv's thread pool through the native readBlockAsync; without it, the

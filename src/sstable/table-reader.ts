@@ -2,7 +2,10 @@
 // version 2), filter, range-deletion, properties and index blocks once; data blocks are read
 // on demand, checksummed, and kept in the block cache. Reads are synchronous (pread through
 // RandomAccessFile), except that an asynchronous read defers blocks of megabytes
-// (large-blocks.ts).
+// (large-blocks.ts). A get() that misses the cache reads the block from the file's mapping
+// into the native scratch buffer and copies out the one value it returns, unless the cache
+// admits the block (block-cache.ts: its second miss in a while), so that a random read costs
+// no system call and no block-sized allocation.
 //
 // Lifetime: the reader holds one reference for its owner and one per open iterator; close()
 // drops the owner's, and the file closes when the last reference goes, so an iterator stays
@@ -19,7 +22,7 @@ import { BlockDeferred, LARGE_BLOCK_BYTES, type LargeBlocks } from './large-bloc
 import { BlockIter } from './block-iter.js';
 import { BloomFilter, bloomHash } from './bloom.js';
 import { decodeFooter, decodeMetaIndex, FOOTER_BYTES, META_FILTER, META_RANGE_DEL, type BlockHandle } from './format.js';
-import { BLOCK_TRAILER_BYTES, readPhysicalBlock, readPhysicalBlockAsync } from './physical-block.js';
+import { BLOCK_TRAILER_BYTES, readPhysicalBlock, readPhysicalBlockAsync, readPhysicalBlockTransient } from './physical-block.js';
 import { decodeProperties, type TableProperties } from './properties.js';
 import { decodeRangeDelBlock } from './range-del-block.js';
 import { TableIndex } from './table-index.js';
@@ -44,6 +47,8 @@ export class TableReader {
   #closed = false;
   /** Scratch cursor of get(), which is synchronous and so never runs twice at once. */
   readonly #getData = new BlockIter();
+  /** Whether the block #pointBlock() last returned lies in the native scratch buffer. */
+  #transient = false;
 
   /**
    * Reads and checks the footer, index, filter and properties of `file`, which the reader owns
@@ -132,11 +137,12 @@ export class TableReader {
     // With format.ts's separators the first block tried holds the answer if there is one;
     // moving on keeps get() right for any separator at or after its block's last entry.
     for (let i = this.#index.find(key, snapshotSeq); i < count; i++) {
-      data.reset(this.#dataBlock(i));
+      data.reset(this.#pointBlock(i));
       data.seek(key, snapshotSeq);
       if (data.valid()) {
         if (!data.keyEquals(key)) return undefined;
-        return { seq: data.seq(), kind: data.kind(), value: data.value() };
+        const value = data.value();
+        return { seq: data.seq(), kind: data.kind(), value: this.#transient ? Buffer.from(value) : value };
       }
     }
     return undefined;
@@ -201,16 +207,41 @@ export class TableReader {
   #dataBlock(i: number): Block {
     const size = this.#index.blockSize(i);
     if (size >= LARGE_BLOCK_BYTES) return this.#largeBlock(i, size);
+    const block = this.#cache?.lookup(this.#cached!, i);
+    return block ?? this.#readBlock(i, size);
+  }
+
+  /**
+   * Data block `i` for get(): from the cache; else read from the file's mapping, kept in the
+   * native scratch buffer (#transient set: valid until the next read, nothing of it may be
+   * kept) unless the cache admits it, which copies it into memory of its own. Without a
+   * mapping, read and cached as by iterators.
+   */
+  #pointBlock(i: number): Block {
+    this.#transient = false;
+    const size = this.#index.blockSize(i);
+    if (size >= LARGE_BLOCK_BYTES) return this.#largeBlock(i, size);
     const cache = this.#cache;
-    const cached = this.#cached;
-    if (cache !== undefined) {
-      const block = cache.lookup(cached!, i);
-      if (block !== undefined) return block;
+    const hit = cache?.lookup(this.#cached!, i);
+    if (hit !== undefined) return hit;
+    const offset = this.#index.blockOffset(i);
+    const contents = readPhysicalBlockTransient(this.#file, offset, size, 'data block');
+    if (contents === undefined) return this.#readBlock(i, size);
+    if (cache === undefined || !cache.admit(this.#cached!, i)) {
+      this.#transient = true;
+      return new Block(contents, this.#file.path, offset);
     }
+    const block = new Block(Buffer.from(contents), this.#file.path, offset);
+    cache.insert(this.#cached!, i, block);
+    return block;
+  }
+
+  /** Data block `i` read and checked into memory of its own, and cached. */
+  #readBlock(i: number, size: number): Block {
     const offset = this.#index.blockOffset(i);
     const block = new Block(readPhysicalBlock(this.#file, offset, size, 'data block'), this.#file.path, offset);
     // A closed reader's blocks are not cached: its file may be on its way to deletion.
-    if (cache !== undefined && !this.#closed) cache.insert(cached!, i, block);
+    if (this.#cache !== undefined && !this.#closed) this.#cache.insert(this.#cached!, i, block);
     return block;
   }
 
