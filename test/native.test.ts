@@ -16,7 +16,7 @@ import { FaultInjectingFileSystem } from '../src/testing/index.js';
 import { LogWriter, readLog, readLogFile, RecordType, WAL_ALLOCATION_UNIT, WAL_PREALLOCATE_MIN_BYTES } from '../src/wal/index.js';
 import { RECORD_HEADER_BYTES } from '../src/wal/record-format.js';
 import { logEnd } from './damage.js';
-import { choosePayload, readPhysicalBlock, readPhysicalBlockTransient, sealPhysicalBlock } from '../src/sstable/physical-block.js';
+import { choosePayload, readPhysicalBlock, readPhysicalBlockTransient, sealPhysicalBlock, transientReads } from '../src/sstable/physical-block.js';
 import { expectCode, newestFile, withTempDir } from './helpers.js';
 
 await loadChecksum();
@@ -360,7 +360,7 @@ test('readPhysicalBlock() returns the same contents with and without the native 
 });
 
 test('readPhysicalBlockTransient() reads from the mapped file what readPhysicalBlock() reads, checks it the same way, and leaves blocks over 1 MiB to it', () => {
-  if (native.readMappedBlock === undefined) return;
+  if (!transientReads) return;
   withTempDirSync((dir) => {
     const file = path.join(dir, 'blocks');
     const frames: { offset: number; size: number; contents: Buffer }[] = [];
@@ -410,7 +410,7 @@ test('readPhysicalBlockTransient() reads from the mapped file what readPhysicalB
 });
 
 test('a table file is mapped while its reader is open, and unmapped when it closes (also when deleted by a compaction)', async () => {
-  if (native.mapFile === undefined) return;
+  if (!transientReads) return;
   const mappedTables = (dir: string) =>
     fs
       .readFileSync('/proc/self/maps', 'utf8')

@@ -341,9 +341,9 @@ class NodeRandomAccessFile implements RandomAccessFile {
   mapped(): MappedFile | undefined {
     if (this.#closed) throw closedError(this.path);
     if (this.#mapped === undefined) {
-      const { mapFile } = native;
+      const { mapFile, unmapFile } = native;
       try {
-        this.#mapped = mapFile !== undefined && this.size > 0 ? mapFile(this.#fd, this.size) : null;
+        this.#mapped = mapFile !== undefined && unmapFile !== undefined && this.size > 0 ? mapFile(this.#fd, this.size) : null;
       } catch {
         // No address space or a file system that cannot map: read() serves every read.
         this.#mapped = null;

@@ -94,6 +94,9 @@ export function readPhysicalBlock(file: RandomAccessFile, offset: number, size: 
 /** A Buffer over this thread's native scratch buffer, made on first use. */
 let scratch: Buffer | undefined;
 
+/** Whether readPhysicalBlockTransient() can read at all: the addon's four calls it needs. */
+export const transientReads = native.mapFile !== undefined && native.unmapFile !== undefined && native.readMappedBlock !== undefined && native.scratchBuffer !== undefined;
+
 /**
  * readPhysicalBlock() for a point read that takes one entry out of the block and lets it go:
  * from the file's mapping into the native addon's scratch buffer, with no system call and no
@@ -103,19 +106,18 @@ let scratch: Buffer | undefined;
  * reads with readPhysicalBlock(). The same checks, and the same CORRUPTION messages.
  */
 export function readPhysicalBlockTransient(file: RandomAccessFile, offset: number, size: number, what: string): Buffer | undefined {
-  const { readMappedBlock, scratchBuffer } = native;
-  if (readMappedBlock === undefined || scratchBuffer === undefined) return undefined;
+  if (!transientReads) return undefined;
   const mapped = file.mapped?.();
   if (mapped === undefined) return undefined;
   let answer: number | string;
   try {
-    answer = readMappedBlock(mapped, offset, size, Compression.None, Compression.Lz4, MAX_CONTENTS_BYTES);
+    answer = native.readMappedBlock!(mapped, offset, size, Compression.None, Compression.Lz4, MAX_CONTENTS_BYTES);
   } catch (err) {
     throw ioError('read', file.path, err);
   }
   if (typeof answer === 'string') throw corruption(file.path, offset, `${what} ${answer}`);
   if (answer < 0) return undefined;
-  scratch ??= Buffer.from(scratchBuffer());
+  scratch ??= Buffer.from(native.scratchBuffer!());
   return scratch.subarray(0, answer);
 }
 
