@@ -1,7 +1,8 @@
 // The asynchronous form of a point read (Database.get, getEntry): the lookup itself is
-// synchronous, as getSync()'s, but a block of megabytes is read off the event loop's thread
-// (src/sstable/large-blocks.ts says how), and the promise settles on a turn of the loop when
-// reads have held it long enough (loop-turns.ts).
+// synchronous, as getSync()'s, but a block of megabytes is read, and a table not yet open is
+// opened, off the event loop's thread (src/sstable/large-blocks.ts and table-cache.ts say
+// how), and the promise settles on a turn of the loop when reads have held it long enough
+// (loop-turns.ts).
 
 import type { Cut } from './shard/index.js';
 import { BlockDeferred, type BlockDeferredResult, type LargeBlocks } from './sstable/index.js';
@@ -14,8 +15,9 @@ export interface AsyncReadHost {
 }
 
 /**
- * Runs `lookup`, a read at `cut`, with large blocks deferred: when it needs one, pins `cut`,
- * loads the block and runs `lookup` again with it at hand, until it needs none.
+ * Runs `lookup`, a read at `cut`, with large blocks and table opens deferred: when it needs
+ * one, pins `cut`, loads the block (or opens the table) and runs `lookup` again with it at
+ * hand, until it needs none.
  */
 export function readAsync<T>(host: AsyncReadHost, large: LargeBlocks, cut: Cut, lookup: () => T): Promise<T> {
   let value: T;
@@ -63,7 +65,8 @@ async function readDeferred<T>(large: LargeBlocks, first: BlockDeferred, lookup:
   let deferred = first;
   try {
     for (;;) {
-      blocks.push({ fileNumber: deferred.fileNumber, blockNumber: deferred.blockNumber, block: await deferred.load });
+      const block = await deferred.load;
+      if (block !== undefined) blocks.push({ fileNumber: deferred.fileNumber, blockNumber: deferred.blockNumber, block });
       try {
         return large.runDeferring(blocks, lookup);
       } catch (err) {

@@ -219,6 +219,98 @@ test('a large read in flight while a compaction deletes its table still returns 
   });
 });
 
+/** NodeFileSystem whose readable files count their readAsync() calls and can hold them at a gate. */
+function gatedFileSystem(): { fs: FileSystem; asyncReads: () => number; hold: () => void; release: () => void } {
+  const real = new NodeFileSystem();
+  let asyncReads = 0;
+  let gate: Promise<void> | undefined;
+  let open!: () => void;
+  const fs: FileSystem = Object.assign(Object.create(real) as FileSystem, {
+    openReadable: (file: string): RandomAccessFile => {
+      const inner = real.openReadable(file);
+      return {
+        path: inner.path,
+        size: inner.size,
+        read: (offset, length) => inner.read(offset, length),
+        readAsync: async (offset, length) => {
+          asyncReads++;
+          await gate;
+          return inner.readAsync!(offset, length);
+        },
+        close: () => inner.close(),
+      };
+    },
+  });
+  return {
+    fs,
+    asyncReads: () => asyncReads,
+    hold: () => (gate = new Promise<void>((resolve) => (open = resolve))),
+    release: () => open?.(),
+  };
+}
+
+test('get() opens a table it needs off the event loop (its reads on the thread pool); getSync() opens it in the call', async () => {
+  await withTempDir(async (dir) => {
+    const first = await filled(dir, true);
+    await first.close();
+    const gated = gatedFileSystem();
+    const db = await open(dir, { fs: gated.fs });
+    try {
+      assert.is((await db.get(key(10)))?.toString(), 'value 10');
+      const opened = gated.asyncReads();
+      assert.ok(opened >= 5, `the footer and the meta blocks were read asynchronously (${opened} reads)`);
+      assert.is((await db.get(key(4000)))?.toString(), 'value 4000');
+      assert.is(gated.asyncReads(), opened, 'an open table is not opened again');
+    } finally {
+      await db.close();
+    }
+    const syncDb = await open(dir, { fs: gated.fs });
+    try {
+      const before = gated.asyncReads();
+      assert.is(syncDb.getSync(key(10))?.toString(), 'value 10');
+      assert.is(gated.asyncReads(), before, 'getSync() reads in the call');
+    } finally {
+      await syncDb.close();
+    }
+  });
+});
+
+test('a table a get() is opening when a compaction deletes it is closed, and the get() answers from the table that replaced it', async () => {
+  await withTempDir(async (dir) => {
+    const first = await filled(dir, true);
+    await first.close();
+    const gated = gatedFileSystem();
+    const db = await open(dir, { fs: gated.fs });
+    try {
+      const table = filesOf(dir, '.sst')[0]!;
+      gated.hold();
+      const reading = db.get(key(20));
+      const also = db.get(key(21));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.is(gated.asyncReads(), 1, 'one open of the table is in flight, for both gets');
+      await db.put(key(20), 'newer');
+      await db.flush();
+      await db.compactRange();
+      assert.not.ok(fs.existsSync(path.join(dir, table)), `${table} was deleted by the compaction`);
+      gated.release();
+      assert.is((await reading)?.toString(), 'value 20', 'the get answers at its own sequence number');
+      assert.is((await also)?.toString(), 'value 21');
+      assert.is((await db.get(key(20)))?.toString(), 'newer');
+      const held = fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`).includes(table);
+        } catch {
+          return false;
+        }
+      });
+      assert.equal(held, [], 'the deleted table is not kept open');
+    } finally {
+      gated.release();
+      await db.close();
+    }
+  });
+});
+
 test('getMany() reads every key at the sequence of the call, also while writes land during its turns of the event loop, and large values among them', async () => {
   await withTempDir(async (dir) => {
     const db = await filled(dir, true);

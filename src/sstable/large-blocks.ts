@@ -21,13 +21,19 @@ import type { Block } from './block-format.js';
 /** A physical block's payload this large or larger is a large block. */
 export const LARGE_BLOCK_BYTES = 1 << 20;
 
-/** Thrown by a table reader asked for a large block while deferring. Not an error: a request. */
+/**
+ * Thrown by a table reader asked for a large block while deferring, or by the table cache asked
+ * for a table it has not opened (blockNumber -1; table-cache.ts). Not an error: a request.
+ */
 export class BlockDeferred {
   constructor(
     readonly fileNumber: number,
     readonly blockNumber: number,
-    /** Reads and checks the block: CORRUPTION and IO_ERROR as a synchronous read. */
-    readonly load: Promise<Block>,
+    /**
+     * Reads and checks the block, or opens the table (undefined: nothing to hand back, the
+     * table cache keeps the reader): CORRUPTION and IO_ERROR as a synchronous read.
+     */
+    readonly load: Promise<Block | undefined>,
   ) {}
 }
 

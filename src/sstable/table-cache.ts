@@ -5,12 +5,21 @@
 // reader's file open until the iterator closes (TableReader's own references). So
 // openFiles, the cache's bound, counts the readers the cache keeps; a few evicted readers
 // may still hold descriptors for their remaining users.
+//
+// A get() run by an asynchronous read (large-blocks.ts: `deferring` set) that needs a table
+// not open does not open it on the event loop's thread: it throws a BlockDeferred whose `load`
+// opens the table with TableReader.openAsync (its index and filter blocks read, checked and
+// decompressed on libuv's thread pool) and keeps it, and the read runs again. Opening a table
+// of a million keys holds the thread 10 to 30 ms the first time (3 ms once compiled); a get
+// should not. One open per table at a time; a table evicted (deleted) while it opens is
+// closed at the end instead of kept. Synchronous reads, iterators and acquire() open tables
+// where they are, as before.
 
 import { closedError, invalidArgument } from '../base/errors.js';
 import type { FileSystem } from '../base/fs.js';
 import type { SeqNum } from '../base/internal-key.js';
 import type { BlockCache } from './block-cache.js';
-import type { LargeBlocks } from './large-blocks.js';
+import { BlockDeferred, type LargeBlocks } from './large-blocks.js';
 import { TableReader } from './table-reader.js';
 
 export interface TableCacheOptions {
@@ -50,6 +59,8 @@ export class TableCache {
   readonly #blockCache: BlockCache | undefined;
   readonly #largeBlocks: LargeBlocks | undefined;
   readonly #entries = new Map<number, Entry>();
+  /** Tables being opened for deferred gets (#openAsync), by file number. */
+  readonly #opening = new Map<number, Promise<undefined>>();
   #uses = 0;
   #closed = false;
 
@@ -89,11 +100,55 @@ export class TableCache {
    */
   get(fileNumber: number, key: Uint8Array, snapshotSeq: SeqNum): ReturnType<TableReader['get']> {
     // get() is synchronous and nothing in it evicts or closes readers: no reference needed.
-    return this.#entry(fileNumber).reader.get(key, snapshotSeq);
+    const entry = this.#entries.get(fileNumber);
+    if (entry === undefined || this.#closed) return this.#readerToOpen(fileNumber).get(key, snapshotSeq);
+    entry.lastUse = ++this.#uses;
+    return entry.reader.get(key, snapshotSeq);
+  }
+
+  /** get()'s reader of a table not open: opened in the call, or (deferring) thrown for. */
+  #readerToOpen(fileNumber: number): TableReader {
+    if (this.#largeBlocks?.deferring === true && !this.#closed) throw new BlockDeferred(fileNumber, -1, this.#opening.get(fileNumber) ?? this.#openAsync(fileNumber));
+    return this.#entry(fileNumber).reader;
+  }
+
+  /** Opens table `fileNumber` off the event loop's thread and keeps it (undefined: nothing to hand back). */
+  #openAsync(fileNumber: number): Promise<undefined> {
+    // Assigned before its body runs past the first await, where it is compared.
+    let opening: Promise<undefined> | undefined;
+    opening = (async () => {
+      // A microtask first: the lookup that asked throws before anything here runs.
+      await undefined;
+      try {
+        const file = this.#fs.openReadable(this.#fileNameOf(fileNumber));
+        let reader: TableReader;
+        try {
+          reader = await TableReader.openAsync(file, fileNumber, this.#blockCache, this.#largeBlocks);
+        } catch (err) {
+          file.close();
+          throw err;
+        }
+        // evict() and close() forget the opening: the table is on its way out.
+        if (this.#opening.get(fileNumber) !== opening || this.#entries.has(fileNumber)) {
+          reader.close();
+          return undefined;
+        }
+        const entry = new Entry(reader);
+        this.#entries.set(fileNumber, entry);
+        entry.lastUse = ++this.#uses;
+        this.#shrink();
+        return undefined;
+      } finally {
+        if (this.#opening.get(fileNumber) === opening) this.#opening.delete(fileNumber);
+      }
+    })();
+    this.#opening.set(fileNumber, opening);
+    return opening;
   }
 
   /** Closes and forgets table `fileNumber` and drops its cached blocks (its file is being deleted). */
   evict(fileNumber: number): void {
+    this.#opening.delete(fileNumber);
     const entry = this.#entries.get(fileNumber);
     if (entry !== undefined) this.#drop(fileNumber, entry);
     this.#blockCache?.evictFile(fileNumber);
@@ -102,6 +157,7 @@ export class TableCache {
   /** Closes every reader (each once its users release it). Idempotent; acquire() then throws CLOSED. */
   close(): void {
     this.#closed = true;
+    this.#opening.clear();
     for (const [fileNumber, entry] of this.#entries) this.#drop(fileNumber, entry);
   }
 

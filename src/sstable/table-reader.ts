@@ -11,6 +11,7 @@
 // drops the owner's, and the file closes when the last reference goes, so an iterator stays
 // valid after its reader was closed (for example evicted from the TableCache).
 
+import { asBuffer } from '../base/bytes.js';
 import { closedError, corruption } from '../base/errors.js';
 import type { RandomAccessFile } from '../base/fs.js';
 import { MAX_SEQ, type SeqNum, type ValueKind } from '../base/internal-key.js';
@@ -56,42 +57,34 @@ export class TableReader {
    * still owns and closes `file`. REQUIRES: loadChecksum() has resolved.
    */
   static open(file: RandomAccessFile, fileNumber: number, cache: BlockCache | undefined, large?: LargeBlocks): TableReader {
-    const size = file.size;
-    if (size < FOOTER_BYTES) throw corruption(file.path, 0, `file of ${size} bytes is shorter than a table footer (${FOOTER_BYTES} bytes)`);
-    const footerOffset = size - FOOTER_BYTES;
-    const footer = decodeFooter(file.read(footerOffset, FOOTER_BYTES), file.path, footerOffset);
-    const { properties, index } = footer;
-    // The meta blocks sit back to back before the footer, after the data blocks.
-    const badLayout = () => corruption(file.path, footerOffset, 'footer block handles do not match the table layout');
-    const follows = (a: BlockHandle, b: BlockHandle) => a.offset + a.size + BLOCK_TRAILER_BYTES === b.offset;
-    if (!follows(properties, index) || index.offset + index.size + BLOCK_TRAILER_BYTES !== footerOffset) throw badLayout();
-    let filter: BlockHandle;
-    let rangeDel: BlockHandle | undefined;
-    if (footer.formatVersion === 1) {
-      filter = footer.meta;
-      if (!(filter.offset > 0 && follows(filter, properties))) throw badLayout();
-    } else {
-      if (!follows(footer.meta, properties)) throw badLayout();
-      const metaIndex = decodeMetaIndex(readPhysicalBlock(file, footer.meta.offset, footer.meta.size, 'meta-index block'), file.path, footer.meta.offset);
-      filter = metaIndex.get(META_FILTER)!;
-      rangeDel = metaIndex.get(META_RANGE_DEL);
-      if (!follows(filter, rangeDel ?? footer.meta) || (rangeDel !== undefined && !follows(rangeDel, footer.meta))) {
-        throw corruption(file.path, footer.meta.offset, 'meta-index block handles do not match the table layout');
-      }
+    const steps = openSteps(file);
+    let step = steps.next();
+    while (!step.done) {
+      const { offset, size, what } = step.value;
+      step = steps.next(what === undefined ? asBuffer(file.read(offset, size)) : readPhysicalBlock(file, offset, size, what));
     }
+    return TableReader.#of(file, fileNumber, cache, step.value, large);
+  }
 
-    const bloom = new BloomFilter(readPhysicalBlock(file, filter.offset, filter.size, 'filter block'), file.path, filter.offset);
-    const props = decodeProperties(readPhysicalBlock(file, properties.offset, properties.size, 'properties block'), file.path, properties.offset);
-    if (props.formatVersion !== footer.formatVersion) throw corruption(file.path, properties.offset, `properties say format v${props.formatVersion}, footer v${footer.formatVersion}`);
-    if (props.dataBlocks * BLOCK_TRAILER_BYTES > filter.offset) throw corruption(file.path, properties.offset, `${props.dataBlocks} data blocks cannot fit in ${filter.offset} bytes`);
-    const tombstones = rangeDel === undefined ? [] : decodeRangeDelBlock(readPhysicalBlock(file, rangeDel.offset, rangeDel.size, 'range-deletion block'), file.path, rangeDel.offset);
-    if (tombstones.length !== props.rangeDeletions) throw corruption(file.path, properties.offset, `properties count ${props.rangeDeletions} range deletions, the table holds ${tombstones.length}`);
-    const indexContents = readPhysicalBlock(file, index.offset, index.size, 'index block');
-    let indexBlock: Block | undefined;
-    if (props.dataBlocks > 0) indexBlock = new Block(indexContents, file.path, index.offset);
-    else if (indexContents.length !== 0) throw corruption(file.path, index.offset, 'index block of a table without data blocks is not empty');
-    const tableIndex = new TableIndex(indexBlock, filter.offset, props.dataBlocks);
-    return new TableReader(file, fileNumber, cache, props, bloom, tableIndex, tombstones, filter.offset, large);
+  /**
+   * open() with its reads on libuv's thread pool (RandomAccessFile.readAsync and
+   * readPhysicalBlockAsync: the index and filter blocks' reads, checksums and decompression
+   * leave the event loop's thread; decoding them stays on it). The same checks and errors.
+   * Where the file has no readAsync, open() runs instead.
+   */
+  static async openAsync(file: RandomAccessFile, fileNumber: number, cache: BlockCache | undefined, large?: LargeBlocks): Promise<TableReader> {
+    if (file.readAsync === undefined) return TableReader.open(file, fileNumber, cache, large);
+    const steps = openSteps(file);
+    let step = steps.next();
+    while (!step.done) {
+      const { offset, size, what } = step.value;
+      step = steps.next(what === undefined ? asBuffer(await file.readAsync(offset, size)) : await readPhysicalBlockAsync(file, offset, size, what));
+    }
+    return TableReader.#of(file, fileNumber, cache, step.value, large);
+  }
+
+  static #of(file: RandomAccessFile, fileNumber: number, cache: BlockCache | undefined, p: OpenedParts, large: LargeBlocks | undefined): TableReader {
+    return new TableReader(file, fileNumber, cache, p.properties, p.filter, p.index, p.tombstones, p.dataEnd, large);
   }
 
   private constructor(
@@ -266,4 +259,62 @@ export class TableReader {
       this.#unref();
     }
   }
+}
+
+/** A read that opening a table needs: `size` bytes at `offset`, or the physical block there when `what` names it. */
+interface OpenRead {
+  offset: number;
+  size: number;
+  what?: string;
+}
+
+/** What a table's reader is made of, read and checked at open. */
+interface OpenedParts {
+  properties: TableProperties;
+  filter: BloomFilter;
+  index: TableIndex;
+  tombstones: readonly RangeTombstone[];
+  dataEnd: number;
+}
+
+/**
+ * The steps of opening `file`, as reads to make (yielded) and checks of what they return: one
+ * definition for open() and openAsync(). Throws CORRUPTION naming file and offset.
+ */
+function* openSteps(file: RandomAccessFile): Generator<OpenRead, OpenedParts, Buffer> {
+  const size = file.size;
+  if (size < FOOTER_BYTES) throw corruption(file.path, 0, `file of ${size} bytes is shorter than a table footer (${FOOTER_BYTES} bytes)`);
+  const footerOffset = size - FOOTER_BYTES;
+  const footer = decodeFooter(yield { offset: footerOffset, size: FOOTER_BYTES }, file.path, footerOffset);
+  const { properties, index } = footer;
+  // The meta blocks sit back to back before the footer, after the data blocks.
+  const badLayout = () => corruption(file.path, footerOffset, 'footer block handles do not match the table layout');
+  const follows = (a: BlockHandle, b: BlockHandle) => a.offset + a.size + BLOCK_TRAILER_BYTES === b.offset;
+  if (!follows(properties, index) || index.offset + index.size + BLOCK_TRAILER_BYTES !== footerOffset) throw badLayout();
+  let filter: BlockHandle;
+  let rangeDel: BlockHandle | undefined;
+  if (footer.formatVersion === 1) {
+    filter = footer.meta;
+    if (!(filter.offset > 0 && follows(filter, properties))) throw badLayout();
+  } else {
+    if (!follows(footer.meta, properties)) throw badLayout();
+    const metaIndex = decodeMetaIndex(yield { ...footer.meta, what: 'meta-index block' }, file.path, footer.meta.offset);
+    filter = metaIndex.get(META_FILTER)!;
+    rangeDel = metaIndex.get(META_RANGE_DEL);
+    if (!follows(filter, rangeDel ?? footer.meta) || (rangeDel !== undefined && !follows(rangeDel, footer.meta))) {
+      throw corruption(file.path, footer.meta.offset, 'meta-index block handles do not match the table layout');
+    }
+  }
+
+  const bloom = new BloomFilter(yield { ...filter, what: 'filter block' }, file.path, filter.offset);
+  const props = decodeProperties(yield { ...properties, what: 'properties block' }, file.path, properties.offset);
+  if (props.formatVersion !== footer.formatVersion) throw corruption(file.path, properties.offset, `properties say format v${props.formatVersion}, footer v${footer.formatVersion}`);
+  if (props.dataBlocks * BLOCK_TRAILER_BYTES > filter.offset) throw corruption(file.path, properties.offset, `${props.dataBlocks} data blocks cannot fit in ${filter.offset} bytes`);
+  const tombstones = rangeDel === undefined ? [] : decodeRangeDelBlock(yield { ...rangeDel, what: 'range-deletion block' }, file.path, rangeDel.offset);
+  if (tombstones.length !== props.rangeDeletions) throw corruption(file.path, properties.offset, `properties count ${props.rangeDeletions} range deletions, the table holds ${tombstones.length}`);
+  const indexContents = yield { ...index, what: 'index block' };
+  let indexBlock: Block | undefined;
+  if (props.dataBlocks > 0) indexBlock = new Block(indexContents, file.path, index.offset);
+  else if (indexContents.length !== 0) throw corruption(file.path, index.offset, 'index block of a table without data blocks is not empty');
+  return { properties: props, filter: bloom, index: new TableIndex(indexBlock, filter.offset, props.dataBlocks), tombstones, dataEnd: filter.offset };
 }
