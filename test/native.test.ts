@@ -313,22 +313,7 @@ function blockContents(length: number, seed: number): Buffer {
 test('readPhysicalBlock() returns the same contents with and without the native readBlock, for every size and compression, and reports damage the same way', () => {
   withTempDirSync((dir) => {
     const file = path.join(dir, 'blocks');
-    const frames: { offset: number; size: number; contents: Buffer }[] = [];
-    const chunks: Buffer[] = [];
-    let at = 0;
-    for (const [i, length] of [0, 1, 63, 64, 100, 4096, 70_000, 1 << 20].entries()) {
-      for (const lz4 of [true, false]) {
-        const contents = blockContents(length, i + 1);
-        const { payload, compression } = choosePayload(contents, lz4);
-        const frame = Buffer.alloc(payload.length + 5);
-        payload.copy(frame);
-        sealPhysicalBlock(frame, 0, payload.length, compression);
-        frames.push({ offset: at, size: payload.length, contents });
-        chunks.push(frame);
-        at += frame.length;
-      }
-    }
-    fs.writeFileSync(file, Buffer.concat(chunks));
+    const { frames, at } = writeFrames(file, [0, 1, 63, 64, 100, 4096, 70_000, 1 << 20]);
     const reader = new NodeFileSystem().openReadable(file);
     try {
       for (const f of frames) assert.ok(readPhysicalBlock(reader, f.offset, f.size, 'data block').equals(f.contents), `block at ${f.offset} of ${f.size} bytes`);
@@ -363,22 +348,7 @@ test('readPhysicalBlockTransient() reads from the mapped file what readPhysicalB
   if (!transientReads) return;
   withTempDirSync((dir) => {
     const file = path.join(dir, 'blocks');
-    const frames: { offset: number; size: number; contents: Buffer }[] = [];
-    const chunks: Buffer[] = [];
-    let at = 0;
-    for (const [i, length] of [1, 63, 64, 100, 4096, 70_000, 1 << 20, (1 << 20) + 1].entries()) {
-      for (const lz4 of [true, false]) {
-        const contents = blockContents(length, i + 1);
-        const { payload, compression } = choosePayload(contents, lz4);
-        const frame = Buffer.alloc(payload.length + 5);
-        payload.copy(frame);
-        sealPhysicalBlock(frame, 0, payload.length, compression);
-        frames.push({ offset: at, size: payload.length, contents });
-        chunks.push(frame);
-        at += frame.length;
-      }
-    }
-    fs.writeFileSync(file, Buffer.concat(chunks));
+    const { frames, at } = writeFrames(file, [1, 63, 64, 100, 4096, 70_000, 1 << 20, (1 << 20) + 1]);
     const reader = new NodeFileSystem().openReadable(file);
     try {
       for (const f of frames) {
@@ -442,6 +412,27 @@ function expectThrows(run: () => unknown, code: string, message: RegExp): void {
     return;
   }
   assert.unreachable(`no ${code} thrown`);
+}
+
+/** Writes to `file` one framed block of each length, LZ4 and not: where each lies, and the file's size. */
+function writeFrames(file: string, lengths: number[]): { frames: { offset: number; size: number; contents: Buffer }[]; at: number } {
+  const frames: { offset: number; size: number; contents: Buffer }[] = [];
+  const chunks: Buffer[] = [];
+  let at = 0;
+  for (const [i, length] of lengths.entries()) {
+    for (const lz4 of [true, false]) {
+      const contents = blockContents(length, i + 1);
+      const { payload, compression } = choosePayload(contents, lz4);
+      const frame = Buffer.alloc(payload.length + 5);
+      payload.copy(frame);
+      sealPhysicalBlock(frame, 0, payload.length, compression);
+      frames.push({ offset: at, size: payload.length, contents });
+      chunks.push(frame);
+      at += frame.length;
+    }
+  }
+  fs.writeFileSync(file, Buffer.concat(chunks));
+  return { frames, at };
 }
 
 function withTempDirSync(body: (dir: string) => void): void {

@@ -172,53 +172,6 @@ test('get() of a large value keeps the event loop turning while it reads', async
   });
 });
 
-test('a large read in flight while a compaction deletes its table still returns the value it read', async () => {
-  await withTempDir(async (dir) => {
-    const real = new NodeFileSystem();
-    let releaseReads!: () => void;
-    const held = new Promise<void>((resolve) => (releaseReads = resolve));
-    let heldReads = 0;
-    // Large blocks are read with readAsync: hold those until the table is gone.
-    const slow: FileSystem = Object.assign(Object.create(real) as FileSystem, {
-      openReadable: (file: string): RandomAccessFile => {
-        const inner = real.openReadable(file);
-        return {
-          path: inner.path,
-          size: inner.size,
-          read: (offset, length) => inner.read(offset, length),
-          readAsync: async (offset, length) => {
-            heldReads++;
-            await held;
-            return inner.readAsync!(offset, length);
-          },
-          close: () => inner.close(),
-        };
-      },
-    });
-    const db = await open(dir, { fs: slow });
-    try {
-      const big = largeValue(2 * MiB, 4);
-      await db.put('big', big);
-      await db.put('small', 'x');
-      await db.flush();
-      const table = filesOf(dir, '.sst')[0]!;
-      const reading = db.get('big');
-      await db.put('big', 'new');
-      await db.put('other', 'y');
-      await db.flush();
-      await db.compactRange();
-      assert.not.ok(fs.existsSync(path.join(dir, table)), `${table} was deleted by the compaction`);
-      assert.is(heldReads, 1, 'the read was in flight');
-      releaseReads();
-      assert.ok((await reading)?.equals(big), 'the read returns the value at its sequence number');
-      assert.is((await db.get('big'))?.toString(), 'new');
-    } finally {
-      releaseReads();
-      await db.close();
-    }
-  });
-});
-
 /** NodeFileSystem whose readable files count their readAsync() calls and can hold them at a gate. */
 function gatedFileSystem(): { fs: FileSystem; asyncReads: () => number; hold: () => void; release: () => void } {
   const real = new NodeFileSystem();
@@ -249,12 +202,49 @@ function gatedFileSystem(): { fs: FileSystem; asyncReads: () => number; hold: ()
   };
 }
 
-test('get() opens a table it needs off the event loop (its reads on the thread pool); getSync() opens it in the call', async () => {
+test('a large read in flight while a compaction deletes its table still returns the value it read', async () => {
   await withTempDir(async (dir) => {
-    const first = await filled(dir, true);
-    await first.close();
     const gated = gatedFileSystem();
     const db = await open(dir, { fs: gated.fs });
+    try {
+      const big = largeValue(2 * MiB, 4);
+      await db.put('big', big);
+      await db.put('small', 'x');
+      await db.flush();
+      const table = filesOf(dir, '.sst')[0]!;
+      // Open the table first (in the call), so that the read held below is the large block's.
+      assert.is(db.getSync('small')?.toString(), 'x');
+      const before = gated.asyncReads();
+      // Large blocks are read with readAsync: hold those until the table is gone.
+      gated.hold();
+      const reading = db.get('big');
+      await db.put('big', 'new');
+      await db.put('other', 'y');
+      await db.flush();
+      await db.compactRange();
+      assert.not.ok(fs.existsSync(path.join(dir, table)), `${table} was deleted by the compaction`);
+      assert.is(gated.asyncReads() - before, 1, 'the read was in flight');
+      gated.release();
+      assert.ok((await reading)?.equals(big), 'the read returns the value at its sequence number');
+      assert.is((await db.get('big'))?.toString(), 'new');
+    } finally {
+      gated.release();
+      await db.close();
+    }
+  });
+});
+
+/** A database of KEYS keys in one table, closed and opened again through a gatedFileSystem (no table open yet). */
+async function reopenedGated(dir: string): Promise<{ db: Database; gated: ReturnType<typeof gatedFileSystem> }> {
+  const first = await filled(dir, true);
+  await first.close();
+  const gated = gatedFileSystem();
+  return { db: await open(dir, { fs: gated.fs }), gated };
+}
+
+test('get() opens a table it needs off the event loop (its reads on the thread pool); getSync() opens it in the call', async () => {
+  await withTempDir(async (dir) => {
+    const { db, gated } = await reopenedGated(dir);
     try {
       assert.is((await db.get(key(10)))?.toString(), 'value 10');
       const opened = gated.asyncReads();
@@ -277,10 +267,7 @@ test('get() opens a table it needs off the event loop (its reads on the thread p
 
 test('a table a get() is opening when a compaction deletes it is closed, and the get() answers from the table that replaced it', async () => {
   await withTempDir(async (dir) => {
-    const first = await filled(dir, true);
-    await first.close();
-    const gated = gatedFileSystem();
-    const db = await open(dir, { fs: gated.fs });
+    const { db, gated } = await reopenedGated(dir);
     try {
       const table = filesOf(dir, '.sst')[0]!;
       gated.hold();
