@@ -133,10 +133,7 @@ export class TableCache {
           reader.close();
           return undefined;
         }
-        const entry = new Entry(reader);
-        this.#entries.set(fileNumber, entry);
-        entry.lastUse = ++this.#uses;
-        this.#shrink();
+        this.#keep(fileNumber, reader);
         return undefined;
       } finally {
         if (this.#opening.get(fileNumber) === opening) this.#opening.delete(fileNumber);
@@ -164,15 +161,18 @@ export class TableCache {
   /** The entry of `fileNumber`, opened if needed, marked as used now. */
   #entry(fileNumber: number): Entry {
     if (this.#closed) throw closedError('table cache');
-    let entry = this.#entries.get(fileNumber);
-    if (entry === undefined) {
-      entry = new Entry(this.#open(fileNumber));
-      this.#entries.set(fileNumber, entry);
-      entry.lastUse = ++this.#uses;
-      this.#shrink();
-    } else {
-      entry.lastUse = ++this.#uses;
-    }
+    const entry = this.#entries.get(fileNumber);
+    if (entry === undefined) return this.#keep(fileNumber, this.#open(fileNumber));
+    entry.lastUse = ++this.#uses;
+    return entry;
+  }
+
+  /** Keeps the newly opened `reader` of `fileNumber` as the most recently used, within the bound. */
+  #keep(fileNumber: number, reader: TableReader): Entry {
+    const entry = new Entry(reader);
+    this.#entries.set(fileNumber, entry);
+    entry.lastUse = ++this.#uses;
+    this.#shrink();
     return entry;
   }
 
