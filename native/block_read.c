@@ -174,31 +174,56 @@ static napi_value errno_error(napi_env env, int err) {
   return error;
 }
 
+// Checks a whole frame's checksum, then its compression and the length its contents declare:
+// NULL, with the contents' length in *contents_len and whether they are an LZ4 block in *lz4
+// (else the payload itself), or what failed (a literal, or `what` written). No byte of the
+// payload is used before the checksum matched.
+static const char* check_frame(const uint8_t* frame, size_t size, uint32_t none_code, uint32_t lz4_code, int64_t max_contents, size_t* contents_len,
+                               int* lz4, char* what, size_t what_len) {
+  if (xxh32(frame, size + 1, 0) != rd32(frame + size + 1)) return "checksum mismatch";
+  uint32_t compression = frame[size];
+  if (compression == none_code) {
+    *lz4 = 0;
+    *contents_len = size;
+    return NULL;
+  }
+  if (compression != lz4_code) {
+    snprintf(what, what_len, "has unknown compression %u", compression);
+    return what;
+  }
+  if (size < 4 || (int64_t)rd32(frame) > max_contents) return "declares an impossible length";
+  *lz4 = 1;
+  *contents_len = rd32(frame);
+  return NULL;
+}
+
+// The contents of a frame check_frame() passed into dst (contents_len bytes): NULL, or what failed.
+static const char* decode_frame(const uint8_t* frame, size_t size, int lz4, uint8_t* dst, size_t contents_len, char* what, size_t what_len) {
+  if (!lz4) {
+    memcpy(dst, frame, contents_len);
+    return NULL;
+  }
+  int64_t n = lz4_decode(frame + 4, size - 4, dst, contents_len);
+  if (n < 0) return "does not decompress";
+  if ((size_t)n != contents_len) {
+    snprintf(what, what_len, "decompressed to %lld bytes, not %zu", (long long)n, contents_len);
+    return what;
+  }
+  return NULL;
+}
+
 // Checks the frame and makes the contents Buffer (or the failure string).
 static napi_value contents_of(napi_env env, const uint8_t* frame, size_t size, uint32_t none_code, uint32_t lz4_code, int64_t max_contents) {
   char what[96];
-  if (xxh32(frame, size + 1, 0) != rd32(frame + size + 1)) return failure(env, "checksum mismatch");
-  uint32_t compression = frame[size];
+  size_t contents;
+  int lz4;
+  const char* bad = check_frame(frame, size, none_code, lz4_code, max_contents, &contents, &lz4, what, sizeof what);
+  if (bad != NULL) return failure(env, bad);
   napi_value out;
   void* data;
-  if (compression == none_code) {
-    if (napi_create_buffer_copy(env, size, frame, &data, &out) != napi_ok) return NULL;
-    return out;
-  }
-  if (compression != lz4_code) {
-    snprintf(what, sizeof what, "has unknown compression %u", compression);
-    return failure(env, what);
-  }
-  if (size < 4 || (int64_t)rd32(frame) > max_contents) return failure(env, "declares an impossible length");
-  size_t contents = rd32(frame);
   if (napi_create_buffer(env, contents, &data, &out) != napi_ok) return NULL;
-  int64_t n = lz4_decode(frame + 4, size - 4, data, contents);
-  if (n < 0) return failure(env, "does not decompress");
-  if ((size_t)n != contents) {
-    snprintf(what, sizeof what, "decompressed to %lld bytes, not %zu", (long long)n, contents);
-    return failure(env, what);
-  }
-  return out;
+  bad = decode_frame(frame, size, lz4, data, contents, what, sizeof what);
+  return bad != NULL ? failure(env, bad) : out;
 }
 
 napi_value read_block_js(napi_env env, napi_callback_info info) {
@@ -285,35 +310,28 @@ static void run_read_block(napi_env env, void* data) {
     done += (size_t)n;
   }
   size_t size = (size_t)job->size;
+  size_t contents;
+  int lz4;
+  const char* bad;
   if (done < frame_bytes) {
     snprintf(job->failure, sizeof job->failure, "of %lld bytes runs past the end of the file", (long long)job->size);
-  } else if (xxh32(frame, size + 1, 0) != rd32(frame + size + 1)) {
-    snprintf(job->failure, sizeof job->failure, "checksum mismatch");
-  } else if (frame[size] == job->none_code) {
+  } else if ((bad = check_frame(frame, size, job->none_code, job->lz4_code, job->max_contents, &contents, &lz4, job->failure, sizeof job->failure)) != NULL) {
+    if (bad != job->failure) snprintf(job->failure, sizeof job->failure, "%s", bad);
+  } else if (!lz4) {
+    // The payload is the contents: hand the frame over as it is.
     job->contents = job->allocation = frame;
     job->contents_len = size;
     return;
-  } else if (frame[size] != job->lz4_code) {
-    snprintf(job->failure, sizeof job->failure, "has unknown compression %u", (unsigned)frame[size]);
-  } else if (size < 4 || (int64_t)rd32(frame) > job->max_contents) {
-    snprintf(job->failure, sizeof job->failure, "declares an impossible length");
   } else {
-    size_t contents = rd32(frame);
     uint8_t* out = malloc(contents > 0 ? contents : 1);
     if (out == NULL) {
       job->err = ENOMEM;
+    } else if ((bad = decode_frame(frame, size, 1, out, contents, job->failure, sizeof job->failure)) != NULL) {
+      if (bad != job->failure) snprintf(job->failure, sizeof job->failure, "%s", bad);
+      free(out);
     } else {
-      int64_t n = lz4_decode(frame + 4, size - 4, out, contents);
-      if (n < 0) {
-        snprintf(job->failure, sizeof job->failure, "does not decompress");
-        free(out);
-      } else if ((size_t)n != contents) {
-        snprintf(job->failure, sizeof job->failure, "decompressed to %lld bytes, not %zu", (long long)n, contents);
-        free(out);
-      } else {
-        job->contents = job->allocation = out;
-        job->contents_len = contents;
-      }
+      job->contents = job->allocation = out;
+      job->contents_len = contents;
     }
   }
   free(frame);
@@ -530,30 +548,15 @@ napi_value read_mapped_block_js(napi_env env, napi_callback_info info) {
     return failure(env, what);
   }
   const uint8_t* frame = m->base + offset;
-  if (xxh32(frame, (size_t)size + 1, 0) != rd32(frame + size + 1)) return failure(env, "checksum mismatch");
-  uint32_t compression = frame[size];
-  int64_t n;
-  if (compression == none_code) {
-    if (size > SCRATCH_BYTES) n = -1;
-    else {
-      memcpy(s->data, frame, (size_t)size);
-      n = size;
-    }
-  } else if (compression != lz4_code) {
-    snprintf(what, sizeof what, "has unknown compression %u", compression);
-    return failure(env, what);
-  } else if (size < 4 || (int64_t)rd32(frame) > max_contents) {
-    return failure(env, "declares an impossible length");
-  } else if (rd32(frame) > SCRATCH_BYTES) {
-    n = -1;
-  } else {
-    size_t contents = rd32(frame);
-    n = lz4_decode(frame + 4, (size_t)size - 4, s->data, contents);
-    if (n < 0) return failure(env, "does not decompress");
-    if ((size_t)n != contents) {
-      snprintf(what, sizeof what, "decompressed to %lld bytes, not %zu", (long long)n, contents);
-      return failure(env, what);
-    }
+  size_t contents;
+  int lz4;
+  const char* bad = check_frame(frame, (size_t)size, none_code, lz4_code, max_contents, &contents, &lz4, what, sizeof what);
+  if (bad != NULL) return failure(env, bad);
+  int64_t n = -1;
+  if (contents <= SCRATCH_BYTES) {
+    bad = decode_frame(frame, (size_t)size, lz4, s->data, contents, what, sizeof what);
+    if (bad != NULL) return failure(env, bad);
+    n = (int64_t)contents;
   }
   if (napi_create_int64(env, n, &result) != napi_ok) return NULL;
   return result;
