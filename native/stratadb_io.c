@@ -24,10 +24,15 @@
 //       madvise(2) MADV_DONTNEED of the whole pages inside a typed array's memory (a
 //       SharedArrayBuffer's included): the pages leave the resident set at once and read as
 //       zeros when next touched. REQUIRES: nobody needs the view's contents any more.
+//   hugePages(view) → offset
+//       madvise(2) MADV_HUGEPAGE of the 2 MiB-aligned whole huge pages inside a typed array's
+//       memory: the kernel backs them with transparent huge pages when it faults them in.
+//       Returns where the first of them begins, in bytes from the view's start, or -1 when
+//       none was advised (the view holds no aligned 2 MiB, or the kernel has no THP).
 //
 // Version history: 1 appendAndSync, fallocate. 2 adds flock, funlock (stratadb took flock(2)
 // from fs-ext before). 3 adds readBlock, readBlockAsync. 4 adds decommit. 5 adds
-// mapFile, unmapFile, readMappedBlock, scratchBuffer.
+// mapFile, unmapFile, readMappedBlock, scratchBuffer. 6 adds hugePages.
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -51,7 +56,7 @@
 
 #include "block_read.h"
 
-#define ABI_VERSION 5
+#define ABI_VERSION 6
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -286,7 +291,11 @@ static napi_value funlock_js(napi_env env, napi_callback_info info) {
 // The memory of a pooled memtable (src/memtable/pool.ts) that V8 would free only after a major
 // collection: its pages go back to the kernel, its address range stays the buffer's. Only whole
 // pages strictly inside the view are touched, never an allocator's bytes around it.
-static napi_value decommit_js(napi_env env, napi_callback_info info) {
+// madvise(2) `advice` on the whole units of `unit` bytes (a power of two) strictly inside the
+// typed array argv[0]'s memory: never an allocator's bytes around it. The bytes advised (and in
+// *first, where they begin, from the view's start; untouched when none), or NULL with an
+// exception pending.
+static napi_value advise_inside(napi_env env, napi_callback_info info, uintptr_t unit, int advice, double* first) {
   napi_value argv[1], result;
   napi_typedarray_type type;
   size_t length, offset;
@@ -297,18 +306,50 @@ static napi_value decommit_js(napi_env env, napi_callback_info info) {
                    : type == napi_int16_array || type == napi_uint16_array                              ? 2
                    : type == napi_int32_array || type == napi_uint32_array || type == napi_float32_array ? 4
                                                                                                           : 8;
-  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-  uintptr_t begin = ((uintptr_t)data + page - 1) & ~(page - 1);
-  uintptr_t end = ((uintptr_t)data + length * element) & ~(page - 1);
-  double released = 0;
+  uintptr_t begin = ((uintptr_t)data + unit - 1) & ~(unit - 1);
+  uintptr_t end = ((uintptr_t)data + length * element) & ~(unit - 1);
+  double advised = 0;
   if (data != NULL && end > begin) {
-    if (madvise((void*)begin, end - begin, MADV_DONTNEED) != 0) {
+    if (madvise((void*)begin, end - begin, advice) != 0) {
       napi_throw(env, errno_error(env, errno, "madvise"));
       return NULL;
     }
-    released = (double)(end - begin);
+    advised = (double)(end - begin);
+    *first = (double)(begin - (uintptr_t)data);
   }
-  CHECK(napi_create_double(env, released, &result));
+  CHECK(napi_create_double(env, advised, &result));
+  return result;
+}
+
+static napi_value decommit_js(napi_env env, napi_callback_info info) {
+  double first = 0;
+  return advise_inside(env, info, (uintptr_t)sysconf(_SC_PAGESIZE), MADV_DONTNEED, &first);
+}
+
+// Large buffers written once from start to end (memtable memory, ingest packs): here a 4 KiB
+// page's first touch cost about 11 us (a fault per page; a virtual machine's nested paging),
+// a transparent huge page's about 180 us for 512 times the memory. The kernel may still give
+// small pages (no free huge page, THP off): only the speed differs. EINVAL (a kernel without
+// THP) is not an error: nothing is advised.
+static napi_value huge_pages_js(napi_env env, napi_callback_info info) {
+  napi_value result;
+  double first = -1;
+#ifdef MADV_HUGEPAGE
+  if (advise_inside(env, info, (uintptr_t)2 << 20, MADV_HUGEPAGE, &first) == NULL) {
+    bool pending = false;
+    napi_value err, errno_value;
+    int32_t code = 0;
+    if (napi_is_exception_pending(env, &pending) != napi_ok || !pending || napi_get_and_clear_last_exception(env, &err) != napi_ok) return NULL;
+    if (napi_get_named_property(env, err, "errno", &errno_value) != napi_ok || napi_get_value_int32(env, errno_value, &code) != napi_ok || code != EINVAL) {
+      napi_throw(env, err);
+      return NULL;
+    }
+    first = -1;
+  }
+#else
+  (void)info;
+#endif
+  CHECK(napi_create_double(env, first, &result));
   return result;
 }
 
@@ -338,5 +379,7 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "scratchBuffer", fn));
   CHECK(napi_create_function(env, "decommit", NAPI_AUTO_LENGTH, decommit_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "decommit", fn));
+  CHECK(napi_create_function(env, "hugePages", NAPI_AUTO_LENGTH, huge_pages_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "hugePages", fn));
   return exports;
 }

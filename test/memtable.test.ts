@@ -638,4 +638,51 @@ test('a memtable reserved for its budget never grows its node array (no old arra
   assert.ok(mem.allocatedBytes < 4 << 20, `${mem.allocatedBytes} bytes`);
 });
 
+test('memtables of a huge-page pool (2 MiB chunks cut from slabs, key index tables given back) read back like fresh ones', () => {
+  const pool = MemtablePool.forMemtables(64 << 20);
+  assert.is(pool.chunkBytes, 2 << 20);
+  assert.is(MemtablePool.forMemtables(8 << 20).chunkBytes, 1 << 20, 'small memtables keep 1 MiB chunks');
+  // 300,000 keys: the key index grows past 4 MiB, the size from which its tables are pooled.
+  const n = 300_000;
+  const first = filledMemtable({ pool, expectedBytes: 64 << 20 }, n, 11);
+  first.markImmutable();
+  first.release();
+  const kept = pool.bytes;
+  assert.ok(kept > 0);
+  const second = filledMemtable({ pool, expectedBytes: 64 << 20 }, n, 12);
+  assert.ok(pool.bytes < kept, 'the second memtable took memory from the pool');
+  for (let k = 0; k < n; k += 7) {
+    const got = second.get(text(`key-${String(k).padStart(6, '0')}`), MAX_SEQ);
+    assert.is(got === undefined ? undefined : new TextDecoder().decode(got.value), `value-12-${k}`.repeat(3));
+  }
+  assert.is(second.get(text(`key-${n}`), MAX_SEQ), undefined);
+  const it = second.iterator();
+  let i = 0;
+  for (it.seekToFirst(); it.valid(); it.next(), i++) {
+    if (i % 1000 === 0) assert.is(new TextDecoder().decode(it.key()), `key-${String(i).padStart(6, '0')}`);
+  }
+  it.close();
+  assert.is(i, n);
+  // Overwrites find their key through the reused index.
+  second.add(n + 1, ValueKind.Put, text('key-000007'), text('new'));
+  assert.is(new TextDecoder().decode(second.get(text('key-000007'), MAX_SEQ)!.value), 'new');
+});
+
+test('a key index table the pool hands out again is all zeros, whatever it held', () => {
+  const pool = MemtablePool.forMemtables(64 << 20);
+  const length = (4 << 20) / 4;
+  const fresh = pool.takeSlots(length);
+  if (fresh === undefined) return; // no native addon: the index allocates its own tables
+  assert.is(fresh.length, length);
+  assert.ok(fresh.every((v) => v === 0));
+  fresh.fill(-1);
+  pool.giveSlots(fresh);
+  assert.is(pool.bytes, 4 << 20);
+  const again = pool.takeSlots(length)!;
+  assert.is(again.buffer, fresh.buffer, 'the same memory');
+  assert.is(pool.bytes, 0);
+  assert.is(again.findIndex((v) => v !== 0), -1);
+  assert.is(pool.takeSlots(1024), undefined, 'small tables are the index\'s own');
+});
+
 test.run();

@@ -458,4 +458,26 @@ test('decommit() takes a buffer\'s pages out of the resident set; they read as z
   assert.is(native.decommit(new Uint8Array(100)), 0, 'a view smaller than a page releases nothing');
 });
 
+test('hugePages() advises the aligned 2 MiB pages inside a buffer; written, they are huge pages where the kernel allows', () => {
+  if (native.hugePages === undefined) return;
+  const buffer = new Uint8Array(new SharedArrayBuffer(40 << 20));
+  const first = native.hugePages(buffer);
+  let thp = '';
+  try {
+    thp = fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8');
+  } catch {
+    // No THP in this kernel: nothing to advise.
+  }
+  if (thp === '' || thp.includes('[never]')) {
+    assert.ok(first === -1 || (first >= 0 && first < 2 << 20), `${first}`);
+    return;
+  }
+  assert.ok(first >= 0 && first < 2 << 20, `the first huge page begins ${first} bytes in`);
+  const hugeBytes = () => Number(/AnonHugePages:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/smaps_rollup', 'utf8'))?.[1] ?? 0) * 1024;
+  const before = hugeBytes();
+  buffer.fill(1, first, first + (32 << 20));
+  assert.ok(hugeBytes() - before >= 16 << 20, `${((hugeBytes() - before) / 2 ** 20).toFixed(0)} MiB of huge pages after writing 32 MiB`);
+  assert.is(native.hugePages(new Uint8Array(100)), -1, 'a view holding no aligned 2 MiB');
+});
+
 test.run();

@@ -132,7 +132,7 @@ test('with a compiler the addon builds at install, and every native call is in u
   run(npm, ['rebuild', 'stratadb'], { cwd: app });
   assert.not.ok(fs.existsSync(path.join(app, 'node_modules/stratadb/build/install-failed.log')), 'the failure record is gone');
   const esm = await useTheInstall('loaded');
-  assert.equal((esm['status'] as { calls: string[] }).calls, ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'readMappedBlock', 'scratchBuffer', 'decommit']);
+  assert.equal((esm['status'] as { calls: string[] }).calls, ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'readMappedBlock', 'scratchBuffer', 'decommit', 'hugePages']);
   assert.equal(esm['warnings'], []);
 });
 

@@ -12,3 +12,4 @@ export * from './range-tombstone.js';
 export * from './ttl.js';
 export * from './merging-iterator.js';
 export * from './directories.js';
+export * from './huge-pages.js';

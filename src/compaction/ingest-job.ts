@@ -17,7 +17,7 @@ import { tableMetaOf, type TableMeta } from '../manifest/index.js';
 import { TableBuilder, type TableBuilderOptions } from '../sstable/index.js';
 
 /**
- * REQUIRES: `data` and `ends` each the whole of an ArrayBuffer that nothing else uses: on a
+ * REQUIRES: `data` and `ends` each the only view of an ArrayBuffer that nothing else uses: on a
  * worker thread they are transferred (the sender's views become empty).
  */
 export interface IngestJob {

@@ -290,7 +290,7 @@ export class Engine {
     this.#lock = lock;
     this.#versions = versions;
     this.#wals = wals;
-    this.#memPool = new MemtablePool(1 << 20, 2 * options.memtableBytes);
+    this.#memPool = MemtablePool.forMemtables(options.memtableBytes);
     this.#mem = new Memtable({ pool: this.#memPool, expectedBytes: this.#options.memtableBytes });
     this.#blockCache = options.blockCacheBytes > 0 ? new BlockCache(options.blockCacheBytes) : undefined;
     this.#tableCache = new TableCache(options.fs, (n) => tableFileName(dir, n), {

@@ -16,11 +16,24 @@ const INITIAL_SLOTS = 1024;
 /** The most slots a table grows to (its names are int32, and a memtable holds fewer keys). */
 const MAX_SLOTS = 1 << 29;
 
+/** Where a table's larger arrays come from and go back to (MemtablePool), so that the next memtable's index reuses them. */
+export interface SlotArrays {
+  /** An array of exactly `length` zeros, or undefined (the index allocates one). */
+  takeSlots(length: number): Int32Array | undefined;
+  /** An array the index no longer reads or writes. */
+  giveSlots(slots: Int32Array): void;
+}
+
 export class KeyIndex {
   /** Slot i: [2i] its node (0: empty), [2i + 1] that node's key hash. */
-  #slots = new Int32Array(2 * INITIAL_SLOTS);
+  #slots: Int32Array = new Int32Array(2 * INITIAL_SLOTS);
   #mask = INITIAL_SLOTS - 1;
   #count = 0;
+  readonly #arrays: SlotArrays | undefined;
+
+  constructor(arrays?: SlotArrays) {
+    this.#arrays = arrays;
+  }
 
   /** The memory the table holds. */
   get bytes(): number {
@@ -67,7 +80,7 @@ export class KeyIndex {
   /** Doubles the table. */
   grow(): void {
     const old = this.#slots;
-    const slots = new Int32Array(old.length * 2);
+    const slots = this.#arrays?.takeSlots(old.length * 2) ?? new Int32Array(old.length * 2);
     const mask = slots.length / 2 - 1;
     for (let i = 0; i < old.length; i += 2) {
       const node = old[i]!;
@@ -80,6 +93,13 @@ export class KeyIndex {
     }
     this.#slots = slots;
     this.#mask = mask;
+    this.#arrays?.giveSlots(old);
+  }
+
+  /** Gives the table's memory back (to its SlotArrays). REQUIRES: no call after. */
+  recycle(): void {
+    this.#arrays?.giveSlots(this.#slots);
+    this.#slots = new Int32Array(0);
   }
 }
 

@@ -19,7 +19,9 @@
 // the pool's memory stays resident until reused (nativeStatus() says so).
 
 import { invalidArgument } from '../base/index.js';
+import { HUGE_PAGE_BYTES, hugePageBytes } from '../base/huge-pages.js';
 import { native } from '../base/native.js';
+import type { SlotArrays } from './key-index.js';
 
 /** A node array kept for reuse: its entries in use when given (for the bound), and how many of its leading entries are resident. */
 export interface PooledNodes {
@@ -28,10 +30,14 @@ export interface PooledNodes {
   touched: number;
 }
 
-export class MemtablePool {
+export class MemtablePool implements SlotArrays {
   readonly chunkBytes: number;
   readonly maxBytes: number;
   readonly #chunks: Uint8Array[] = [];
+  /** Key index tables given back (giveSlots). */
+  readonly #slotArrays: Int32Array[] = [];
+  /** Chunks of the last slab never handed out (#newChunk). */
+  readonly #unused: Uint8Array[] = [];
   /** Ascending by length. */
   readonly #nodeArrays: PooledNodes[] = [];
   #bytes = 0;
@@ -48,6 +54,15 @@ export class MemtablePool {
     this.maxBytes = maxBytes;
   }
 
+  /**
+   * The pool for memtables of `memtableBytes`: chunks of a huge page (2 MiB) when a memtable
+   * holds at least 16 of them, so that they can be huge pages (#newChunk); 1 MiB otherwise, so
+   * that a small memtable does not make a huge page resident for a few writes.
+   */
+  static forMemtables(memtableBytes: number): MemtablePool {
+    return new MemtablePool(memtableBytes >= 16 * HUGE_PAGE_BYTES ? HUGE_PAGE_BYTES : 1 << 20, 2 * memtableBytes);
+  }
+
   /** Bytes kept for reuse now (of node arrays, the entries in use when given back), which maxBytes bounds. */
   get bytes(): number {
     return this.#bytes;
@@ -61,10 +76,24 @@ export class MemtablePool {
   /** A chunk of chunkBytes, from the pool if it has one; its contents are arbitrary. */
   takeChunk(): Uint8Array {
     const chunk = this.#chunks.pop();
-    if (chunk === undefined) return new Uint8Array(new SharedArrayBuffer(this.chunkBytes));
+    if (chunk === undefined) return this.#unused.pop() ?? this.#newChunk();
     this.#bytes -= chunk.byteLength;
     this.#residentBytes -= residentOf(chunk);
     return chunk;
+  }
+
+  /**
+   * A chunk never written. Chunks of whole huge pages are cut from a slab of SLAB_CHUNKS on
+   * huge pages (hugePageBytes), each beginning on a huge page boundary, so that a chunk is
+   * faulted in as whole huge pages and its decommit gives them back whole. The rest of the
+   * slab waits in #unused, costing address space only.
+   */
+  #newChunk(): Uint8Array {
+    const size = this.chunkBytes;
+    if (size % HUGE_PAGE_BYTES !== 0) return new Uint8Array(new SharedArrayBuffer(size));
+    const slab = hugePageBytes(SLAB_CHUNKS * size, true);
+    for (let at = slab.length - size; at >= 0; at -= size) this.#unused.push(slab.subarray(at, at + size));
+    return this.#unused.pop()!;
   }
 
   /**
@@ -82,6 +111,39 @@ export class MemtablePool {
   }
 
   /**
+   * A key index table (KeyIndex) of `length` zeros: one given back earlier, or, at huge page
+   * sizes, a fresh one advised to be huge pages (a table is written all over at once, so it
+   * costs a fault per page at the first write of each). Undefined for smaller tables.
+   */
+  takeSlots(length: number): Int32Array | undefined {
+    const bytes = length * 4;
+    if (bytes < MIN_HUGE_SLOTS_BYTES || native.hugePages === undefined) return undefined;
+    const i = this.#slotArrays.findIndex((a) => a.length === length);
+    if (i >= 0) {
+      const slots = this.#slotArrays.splice(i, 1)[0]!;
+      this.#bytes -= bytes;
+      // Decommitted, its whole pages read as zeros: only the partial pages at its ends (none
+      // when it begins on a huge page) keep old contents.
+      if (native.decommit === undefined) slots.fill(0);
+      else slots.fill(0, 0, PAGE_INTS).fill(0, length - PAGE_INTS);
+      return slots;
+    }
+    const memory = hugePageBytes(bytes, true);
+    return new Int32Array(memory.buffer, memory.byteOffset, length);
+  }
+
+  /** Takes back a key index table takeSlots() gave (smaller ones are left to the collector). */
+  giveSlots(slots: Int32Array): void {
+    if (slots.byteLength < MIN_HUGE_SLOTS_BYTES || !(slots.buffer instanceof SharedArrayBuffer)) return;
+    // Decommitted even when dropped: a SharedArrayBuffer is collected late.
+    native.decommit?.(slots);
+    if (this.#bytes + slots.byteLength > this.maxBytes) return;
+    this.#slotArrays.push(slots);
+    this.#bytes += slots.byteLength;
+    this.#residentBytes += native.decommit === undefined ? slots.byteLength : 0;
+  }
+
+  /**
    * Gives back memory nothing reads or writes any more: arena chunks, and a node array of which
    * the first `touched` entries were ever written. The node array goes first: a memtable that
    * starts with a large one never grows its own (each growth leaves garbage behind).
@@ -92,7 +154,8 @@ export class MemtablePool {
       let i = arrays.length;
       while (i > 0 && arrays[i - 1]!.nodes.length > nodes.length) i--;
       const resident = native.decommit === undefined ? touched : 0;
-      native.decommit?.(nodes.subarray(0, touched));
+      // Whole: its untouched end is zeros already, and a decommit of part of a huge page would split it.
+      native.decommit?.(nodes);
       arrays.splice(i, 0, { nodes, used: touched, touched: resident });
       this.#bytes += touched * 4;
       this.#residentBytes += resident * 4;
@@ -104,8 +167,10 @@ export class MemtablePool {
       }
     }
     for (const c of chunks) {
-      if (c.byteLength !== this.chunkBytes || this.#bytes + c.byteLength > this.maxBytes) continue;
+      if (c.byteLength !== this.chunkBytes) continue;
+      // Decommitted even when dropped: a chunk of a slab is freed only with all of it.
       native.decommit?.(c);
+      if (this.#bytes + c.byteLength > this.maxBytes) continue;
       this.#chunks.push(c);
       this.#bytes += c.byteLength;
       this.#residentBytes += residentOf(c);
@@ -115,11 +180,19 @@ export class MemtablePool {
   /** Drops everything kept (the engine closes). */
   clear(): void {
     this.#chunks.length = 0;
+    this.#unused.length = 0;
+    this.#slotArrays.length = 0;
     this.#nodeArrays.length = 0;
     this.#bytes = 0;
     this.#residentBytes = 0;
   }
 }
+
+const SLAB_CHUNKS = 16;
+/** Key index tables this large or larger come from the pool (takeSlots). */
+const MIN_HUGE_SLOTS_BYTES = 2 * HUGE_PAGE_BYTES;
+/** A 4 KiB page in int32s (decommit gives back whole pages only). */
+const PAGE_INTS = 1024;
 
 /** What a pooled chunk keeps resident: all of it, unless it was decommitted (then its partial pages at most, counted as none). */
 function residentOf(chunk: Uint8Array): number {

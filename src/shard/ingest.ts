@@ -47,7 +47,7 @@
  *    The tracker does not list the ingested keys.
  */
 
-import { invalidArgument, StrataError, tableFileName, type FileSystem, type SeqNum } from '../base/index.js';
+import { hugePageBytes, invalidArgument, StrataError, tableFileName, type FileSystem, type SeqNum } from '../base/index.js';
 import type { BackgroundPool } from '../compaction/index.js';
 import { ingestEdit, type IngestHost, type SequenceClock } from '../engine/index.js';
 import type { TableMeta, VersionEdit } from '../manifest/index.js';
@@ -165,7 +165,9 @@ class Pack {
   count = 0;
 
   constructor(capacity: number) {
-    this.data = new Uint8Array(Buffer.allocUnsafeSlow(capacity).buffer);
+    // Fresh memory written once through: on huge pages where it can be (faults in 4 KiB
+    // pages were 41% of the packing thread's time here).
+    this.data = hugePageBytes(capacity, false);
   }
 
   fits(bytes: number): boolean {
