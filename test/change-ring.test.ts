@@ -142,4 +142,22 @@ test('Commit records are kept while their parts are held', () => {
   assert.is(ring.commitOf(1), undefined, 'dropped with its part');
 });
 
+test('a ring emptied by its last feed and attached again reuses its memory and reads back what it holds now', () => {
+  const ring = new ChangeRing(8192, 1024);
+  ring.attach(0);
+  for (let g = 0; g < 10; g++) ring.add(group([3 * g + 1, 3 * g + 2, 3 * g + 3], 100), 1, 12 + g * 2000);
+  assert.ok(ring.size > 0);
+  ring.detach();
+  assert.is(ring.size, 0);
+  assert.is(ring.bytes, 0);
+  ring.attach(30);
+  for (let g = 10; g < 20; g++) ring.add(group([3 * g + 1, 3 * g + 2, 3 * g + 3], 120), 2, 12 + g * 2000);
+  const held = ring.after(30, 100)!;
+  assert.is(held.length, 30);
+  for (const r of held) {
+    assert.ok(r.firstSeq > 30 && r.log === 2, `write ${r.firstSeq} of log ${r.log}`);
+    assert.is(Buffer.from(r.bytes.subarray(r.batchEnd - 120, r.batchEnd)).toString(), 'v'.repeat(120));
+  }
+});
+
 test.run();
