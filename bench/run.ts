@@ -53,7 +53,7 @@ function notesFor(options: BenchOptions): string[] {
   );
   if (has('changes')) {
     notes.push(
-      `changes: fillrandom in eight phases of ${formatCount(options.num / 4)} puts on one database, without a live change feed, with, with, without, with, without, without, with; ops/s are the writers' with the feed. Only stratadb has a feed to run it on (the table says why not each peer).`,
+      `changes: fillrandom in four phases of ${formatCount(options.num / 2)} puts on one database, without a live change feed, with, with, without; ops/s are the writers' with the feed. Only stratadb has a feed to run it on (the table says why not each peer).`,
     );
   }
   if (has('sustained')) {

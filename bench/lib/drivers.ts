@@ -29,9 +29,9 @@
 //                     fresh database, each store its best way (Store.increment): stratadb's
 //                     merge, LMDB's write transaction, SQLite's upsert, get + put serialized
 //                     per key for RocksDB and LevelDB
-//   changes           fillrandom in eight phases of num/4 puts each (Job.ops is 2 × num), on one fresh database: without
-//                     a feed, with a live feed (Store.changes) consuming every write, with, without, with,
-//                     without, without, with (CHANGES_PHASES: the order cancels drift), after an untimed
+//   changes           fillrandom in four phases of num/2 puts each (Job.ops is 2 × num), on one fresh database: without
+//                     a feed, with a live feed (Store.changes) consuming every write, with, without
+//                     (the order cancels a steady drift, as the database grows), after an untimed
 //                     warm-up with a feed, and a flush and a compaction after each (untimed); reports the
 //                     writers' puts/s without and with the feed (ops/s: with), the changes/s
 //                     delivered, and the lag from a put's resolution to its change's delivery
@@ -615,13 +615,7 @@ function clearrange(job: Job): Driver {
   };
 }
 
-/**
- * Without the feed, with, with, without, with, without, without, with: the order cancels a
- * drift that is steady or bends once (a machine's load rising and falling, the first phase's
- * colder memory). Four phases of num/2 (without, with, with, without) moved the cost by up to
- * ±20 points from run to run of one build.
- */
-const CHANGES_PHASES = [false, true, true, false, true, false, false, true] as const;
+const CHANGES_PHASES = [false, true, true, false] as const;
 
 /**
  * Between the changes workload's phases, untimed: a flush and a compaction, so that each phase
