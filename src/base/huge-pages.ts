@@ -36,3 +36,10 @@ export function hugePageBytes(length: number, shared: boolean): Uint8Array {
   const first = native.hugePages?.(whole) ?? -1;
   return whole.subarray(Math.max(first, 0), Math.max(first, 0) + length);
 }
+
+/** `memory` cut into pieces of `size` bytes (a shorter rest is left out), the last first: pop() hands them out in order. */
+export function piecesOf(memory: Uint8Array, size: number): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  for (let at = Math.floor(memory.length / size) * size - size; at >= 0; at -= size) pieces.push(memory.subarray(at, at + size));
+  return pieces;
+}

@@ -35,7 +35,7 @@
  * 5. Filled only while a feed is attached: with none, the write path pays one test of a flag.
  */
 
-import { getU32, getU64, hugePageBytes, type SeqNum } from '../base/index.js';
+import { getU32, getU64, hugePageBytes, piecesOf, type SeqNum } from '../base/index.js';
 import { native } from '../base/native.js';
 import { FramedRecordWalk, RecordType } from '../wal/index.js';
 import { batchWriteOf, writeOf, type CommitSeen, type ShardRecord } from './change-record.js';
@@ -136,15 +136,8 @@ export class ChangeRing {
     this.#commits.clear();
     if (this.#memory !== undefined) {
       native.decommit?.(this.#memory);
-      this.#free = this.#slabsOf(this.#memory);
+      this.#free = piecesOf(this.#memory, this.#slabBytes);
     }
-  }
-
-  /** `memory` cut into slabs, the first last (taken first). */
-  #slabsOf(memory: Uint8Array): Uint8Array[] {
-    const slabs: Uint8Array[] = [];
-    for (let at = memory.length - this.#slabBytes; at >= 0; at -= this.#slabBytes) slabs.push(memory.subarray(at, at + this.#slabBytes));
-    return slabs;
   }
 
   /** A slab for a group of `length` bytes (invariants 1 and 4). */
@@ -152,7 +145,7 @@ export class ChangeRing {
     if (length > this.#slabBytes) return Buffer.allocUnsafeSlow(length);
     if (this.#memory === undefined) {
       this.#memory = hugePageBytes((Math.ceil(this.#limitBytes / this.#slabBytes) + 3) * this.#slabBytes, false);
-      this.#free = this.#slabsOf(this.#memory);
+      this.#free = piecesOf(this.#memory, this.#slabBytes);
     }
     // Invariant 4 bounds the slabs in use by what #memory holds; should it not, a slab of its own.
     return this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#slabBytes);

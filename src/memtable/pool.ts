@@ -19,7 +19,7 @@
 // the pool's memory stays resident until reused (nativeStatus() says so).
 
 import { invalidArgument } from '../base/index.js';
-import { HUGE_PAGE_BYTES, hugePageBytes } from '../base/huge-pages.js';
+import { HUGE_PAGE_BYTES, hugePageBytes, piecesOf } from '../base/huge-pages.js';
 import { native } from '../base/native.js';
 import type { SlotArrays } from './key-index.js';
 
@@ -91,8 +91,7 @@ export class MemtablePool implements SlotArrays {
   #newChunk(): Uint8Array {
     const size = this.chunkBytes;
     if (size % HUGE_PAGE_BYTES !== 0) return new Uint8Array(new SharedArrayBuffer(size));
-    const slab = hugePageBytes(SLAB_CHUNKS * size, true);
-    for (let at = slab.length - size; at >= 0; at -= size) this.#unused.push(slab.subarray(at, at + size));
+    this.#unused.push(...piecesOf(hugePageBytes(SLAB_CHUNKS * size, true), size));
     return this.#unused.pop()!;
   }
 
