@@ -288,9 +288,6 @@ static napi_value funlock_js(napi_env env, napi_callback_info info) {
   return flock_call(env, info, LOCK_UN);
 }
 
-// The memory of a pooled memtable (src/memtable/pool.ts) that V8 would free only after a major
-// collection: its pages go back to the kernel, its address range stays the buffer's. Only whole
-// pages strictly inside the view are touched, never an allocator's bytes around it.
 // madvise(2) `advice` on the whole units of `unit` bytes (a power of two) strictly inside the
 // typed array argv[0]'s memory: never an allocator's bytes around it. The bytes advised (and in
 // *first, where they begin, from the view's start; untouched when none), or NULL with an
@@ -321,6 +318,9 @@ static napi_value advise_inside(napi_env env, napi_callback_info info, uintptr_t
   return result;
 }
 
+// The memory of a pooled memtable (src/memtable/pool.ts) that V8 would free only after a major
+// collection: its pages go back to the kernel, its address range stays the buffer's. Only whole
+// pages strictly inside the view are touched, never an allocator's bytes around it.
 static napi_value decommit_js(napi_env env, napi_callback_info info) {
   double first = 0;
   return advise_inside(env, info, (uintptr_t)sysconf(_SC_PAGESIZE), MADV_DONTNEED, &first);
@@ -344,7 +344,6 @@ static napi_value huge_pages_js(napi_env env, napi_callback_info info) {
       napi_throw(env, err);
       return NULL;
     }
-    first = -1;
   }
 #else
   (void)info;

@@ -33,8 +33,14 @@ export function hugePageBytes(length: number, shared: boolean): Uint8Array {
   if (length < MIN_HUGE_BYTES || native.hugePages === undefined) return new Uint8Array(shared ? new SharedArrayBuffer(length) : new ArrayBuffer(length));
   const size = Math.max(length, MAPPED_BYTES) + HUGE_PAGE_BYTES;
   const whole = new Uint8Array(shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size));
-  const first = native.hugePages?.(whole) ?? -1;
-  return whole.subarray(Math.max(first, 0), Math.max(first, 0) + length);
+  const first = Math.max(native.hugePages(whole), 0);
+  return whole.subarray(first, first + length);
+}
+
+/** hugePageBytes(4 × `length`, shared) as `length` int32s. */
+export function hugePageInts(length: number, shared: boolean): Int32Array {
+  const memory = hugePageBytes(length * 4, shared);
+  return new Int32Array(memory.buffer, memory.byteOffset, length);
 }
 
 /** `memory` cut into pieces of `size` bytes (a shorter rest is left out), the last first: pop() hands them out in order. */

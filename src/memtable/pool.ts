@@ -18,8 +18,7 @@
 // pool costs address space, not memory, as a freed memtable would in RocksDB. Without the addon
 // the pool's memory stays resident until reused (nativeStatus() says so).
 
-import { invalidArgument } from '../base/index.js';
-import { HUGE_PAGE_BYTES, hugePageBytes, piecesOf } from '../base/huge-pages.js';
+import { HUGE_PAGE_BYTES, hugePageBytes, hugePageInts, invalidArgument, piecesOf } from '../base/index.js';
 import { native } from '../base/native.js';
 import type { SlotArrays } from './key-index.js';
 
@@ -127,8 +126,7 @@ export class MemtablePool implements SlotArrays {
       else slots.fill(0, 0, PAGE_INTS).fill(0, length - PAGE_INTS);
       return slots;
     }
-    const memory = hugePageBytes(bytes, true);
-    return new Int32Array(memory.buffer, memory.byteOffset, length);
+    return hugePageInts(length, true);
   }
 
   /** Takes back a key index table takeSlots() gave (smaller ones are left to the collector). */

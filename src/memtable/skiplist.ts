@@ -49,11 +49,10 @@
 // stays meaningful for the list's life: that is what lets an iterator survive inserts between
 // its calls.
 
-import { invariant, type SeqNum, type ValueKind } from '../base/index.js';
+import { hugePageInts, invariant, type SeqNum, type ValueKind } from '../base/index.js';
 import { Arena } from './arena.js';
 import { KeyIndex, keyHash, tailHash } from './key-index.js';
 import type { MemtablePool } from './pool.js';
-import { hugePageBytes } from '../base/huge-pages.js';
 
 const MAX_HEIGHT = 12;
 
@@ -157,10 +156,11 @@ export class SkipList {
     this.#index = new KeyIndex(pool);
     // Reserved whole: a fresh SharedArrayBuffer is zero pages that become resident only when
     // written, so a list sized for its memtable's budget costs what it uses and never grows
-    // (growing leaves the old array behind, and SharedArrayBuffers are collected late).
+    // (growing leaves the old array behind, and SharedArrayBuffers are collected late); on
+    // huge pages where it can be (src/base/huge-pages.ts).
     const initial = Math.max(INITIAL_NODES * (NODE_FIXED_INTS + 2 * LINK_INTS), Math.min(Math.floor(reservedNodeBytes / 4), MAX_NODE_INTS));
     const pooled = pool?.takeNodes(initial);
-    this.nodes = pooled?.nodes ?? freshNodes(initial);
+    this.nodes = pooled?.nodes ?? hugePageInts(initial, true);
     this.#touched = pooled?.touched ?? 0;
     // A pooled array holds an old list's nodes: only the head record is read before written.
     this.nodes.fill(0, 0, this.nodesUsed);
@@ -463,7 +463,7 @@ export class SkipList {
   #growNodes(): void {
     const capacity = Math.min(this.nodes.length * 2, MAX_NODE_INTS);
     invariant(capacity > this.nodes.length, 'memtable nodes fit an int32-indexed array');
-    const nodes = freshNodes(capacity);
+    const nodes = hugePageInts(capacity, true);
     nodes.set(this.nodes.subarray(0, this.nodesUsed));
     // Nobody keeps the old array: readers and iterators go through this.nodes on every step.
     this.#pool?.give([], this.nodes, Math.max(this.#touched, this.nodesUsed));
@@ -477,10 +477,4 @@ export class SkipList {
     this.#index = undefined;
     pool.give(this.arena.chunks, this.nodes, Math.max(this.#touched, this.nodesUsed));
   }
-}
-
-/** A node array never written, on huge pages where it can be (src/base/huge-pages.ts). */
-function freshNodes(ints: number): Int32Array {
-  const memory = hugePageBytes(ints * 4, true);
-  return new Int32Array(memory.buffer, memory.byteOffset, ints);
 }
