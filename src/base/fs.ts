@@ -174,9 +174,10 @@ class NodeWritableFile implements WritableFile {
   }
 
   /**
-   * A small append written in the call: a positional write into the page cache costs a few µs,
-   * less than handing it to the thread pool and back (measured: 2.4 µs against 10–14 µs for
-   * 300 bytes), and it cannot hold the event loop for long (at most SYNC_APPEND_MAX_BYTES).
+   * An append of up to SYNC_APPEND_MAX_BYTES written in the call: a positional write into the
+   * page cache costs less than handing it to the thread pool and back (measured: 2.4 µs against
+   * 10–14 µs for 300 bytes; for a 1,000-put batch's 125 KB, the trip took about 400 µs on two
+   * busy cores, the write about 100 µs), and it holds the event loop for a millisecond at most.
    */
   #appendNow(rest: Uint8Array[]): Promise<void> {
     try {
@@ -257,8 +258,12 @@ class NodeWritableFile implements WritableFile {
   }
 }
 
-/** An append of at most this many bytes is written in the call, not on the thread pool. */
-const SYNC_APPEND_MAX_BYTES = 64 * 1024;
+/**
+ * An append of at most this many bytes is written in the call, not on the thread pool (a
+ * group of a commit pipeline is at most 4 MiB; here a 1 MiB write into the page cache took
+ * 0.15 ms, 1.6 ms at worst).
+ */
+const SYNC_APPEND_MAX_BYTES = 1024 * 1024;
 
 function byteLength(chunks: readonly Uint8Array[]): number {
   let bytes = 0;
