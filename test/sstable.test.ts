@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadChecksum, NodeFileSystem, StrataError, ValueKind, type SeqNum } from '../src/base/index.js';
-import { BlockCache, TableBuilder, TableReader, type TableBuilderOptions } from '../src/sstable/index.js';
+import { BlockCache, BuilderScratch, TableBuilder, TableReader, type TableBuilderOptions } from '../src/sstable/index.js';
 
 interface Entry {
   key: Buffer;
@@ -66,9 +66,9 @@ function randomEntries(seed: number, target: number, longKeys = false): Entry[] 
   return entries.sort(byInternalOrder);
 }
 
-async function writeTable(entries: readonly Entry[], options: TableBuilderOptions = {}): Promise<{ path: string; fileSize: number; builder: TableBuilder }> {
+async function writeTable(entries: readonly Entry[], options: TableBuilderOptions = {}, scratch?: BuilderScratch): Promise<{ path: string; fileSize: number; builder: TableBuilder }> {
   const path = join(dir, `${String(++fileCounter).padStart(6, '0')}.sst`);
-  const builder = new TableBuilder(await fs.createWritable(path), options);
+  const builder = new TableBuilder(await fs.createWritable(path), options, scratch);
   for (const e of entries) {
     builder.add(e.key, e.seq, e.kind, e.value);
     if (builder.pendingBytes > 1024 * 1024) await builder.drain();
@@ -267,6 +267,39 @@ test('the bloom filter has no false negatives and under 2% false positives', asy
   for (let i = 0; i < 10_000; i++) if (reader.mayContain(Buffer.from(`absent-${i}`))) falsePositives++;
   assert.ok(falsePositives < 200, `${falsePositives} false positives in 10,000`);
   reader.close();
+});
+
+test('tables built one after another with one BuilderScratch take over its buffers and read back whole', async () => {
+  const scratch = new BuilderScratch();
+  const tableOf = (prefix: string, n: number, fill: number): Entry[] => {
+    const entries: Entry[] = [];
+    for (let i = 0; i < n; i++) entries.push({ key: Buffer.from(`${prefix}-${String(i).padStart(6, '0')}`), seq: i + 1, kind: ValueKind.Put, value: Buffer.alloc(60 + (i % 40), fill + (i % 7)) });
+    return entries.sort(byInternalOrder);
+  };
+  const first = tableOf('first', 20_000, 0x41);
+  const a = await writeTable(first, { compression: 'lz4' }, scratch);
+  // What the first builder gave back: its hash array (grown past 20,000) and staging buffers.
+  const hashes = scratch.takeHashes();
+  assert.ok(hashes !== undefined && hashes.length >= 20_000, 'the hash array is kept');
+  const staging = scratch.takeStaging();
+  assert.ok(staging !== undefined, 'a staging buffer is kept');
+  scratch.give(hashes, [staging]);
+  // The second table, smaller and different, is built in those buffers, dirty as they are.
+  const second = tableOf('second', 3_000, 0x61);
+  const b = await writeTable(second, { compression: 'lz4' }, scratch);
+  for (const [path, entries] of [[b.path, second], [a.path, first]] as const) {
+    const reader = openTable(path);
+    const it = reader.iterator();
+    it.seekToFirst();
+    for (let i = 0; i < entries.length; i++, it.next()) assertAt(it, entries[i], `${path} entry ${i}`);
+    assertAt(it, undefined, `${path} end`);
+    it.close();
+    for (const e of entries) assert.ok(reader.mayContain(e.key), `false negative for ${e.key}`);
+    let falsePositives = 0;
+    for (let i = 0; i < 3_000; i++) if (reader.mayContain(Buffer.from(`absent-${i}`))) falsePositives++;
+    assert.ok(falsePositives < 90, `${falsePositives} false positives in 3,000: the reused hash array's old contents leaked into the filter`);
+    reader.close();
+  }
 });
 
 test('a table written without a bloom filter may contain any key', async () => {

@@ -10,7 +10,7 @@
 import { tableFileName, type FileSystem, type InternalIterator, type RangeTombstone } from '../base/index.js';
 import { tableMetaOf, type TableMeta } from '../manifest/index.js';
 import { Memtable, type SharedMemtable } from '../memtable/index.js';
-import { TableBuilder, type TableBuilderOptions } from '../sstable/index.js';
+import { TableBuilder, type BuilderScratch, type TableBuilderOptions } from '../sstable/index.js';
 
 /**
  * Finished blocks are appended once this many bytes wait in memory. Small, for latency: each
@@ -32,6 +32,7 @@ export async function writeTable(
   it: InternalIterator,
   options: TableBuilderOptions,
   rangeTombstones: readonly RangeTombstone[] = [],
+  scratch?: BuilderScratch,
 ): Promise<TableMeta | undefined> {
   it.seekToFirst();
   if (!it.valid() && rangeTombstones.length === 0) {
@@ -39,7 +40,7 @@ export async function writeTable(
     return undefined;
   }
   const path = tableFileName(dir, fileNumber);
-  const builder = new TableBuilder(await fs.createWritable(path), options);
+  const builder = new TableBuilder(await fs.createWritable(path), options, scratch);
   try {
     for (const t of rangeTombstones) builder.addRangeTombstone(t);
     for (; it.valid(); it.next()) {
@@ -71,8 +72,8 @@ export interface FlushResult {
   table: TableMeta | undefined;
 }
 
-export async function flushMemtable(job: FlushJob, fs: FileSystem): Promise<FlushResult> {
+export async function flushMemtable(job: FlushJob, fs: FileSystem, scratch?: BuilderScratch): Promise<FlushResult> {
   const mem = Memtable.fromShared(job.memtable);
-  const table = await writeTable(fs, job.dir, job.fileNumber, mem.iterator(), job.builder, mem.rangeTombstones);
+  const table = await writeTable(fs, job.dir, job.fileNumber, mem.iterator(), job.builder, mem.rangeTombstones, scratch);
   return { table };
 }

@@ -14,7 +14,7 @@
 
 import { tableFileName, ValueKind, type FileSystem, type SeqNum } from '../base/index.js';
 import { tableMetaOf, type TableMeta } from '../manifest/index.js';
-import { TableBuilder, type TableBuilderOptions } from '../sstable/index.js';
+import { TableBuilder, type BuilderScratch, type TableBuilderOptions } from '../sstable/index.js';
 
 /**
  * REQUIRES: `data` and `ends` each the only view of an ArrayBuffer that nothing else uses: on a
@@ -38,9 +38,9 @@ export interface IngestResult {
 const DRAIN_BYTES = 1024 * 1024;
 
 /** Builds the table of `job`. On failure the partial file is removed. REQUIRES: at least one pair. */
-export async function buildIngestTable(job: IngestJob, fs: FileSystem): Promise<IngestResult> {
+export async function buildIngestTable(job: IngestJob, fs: FileSystem, scratch?: BuilderScratch): Promise<IngestResult> {
   const path = tableFileName(job.dir, job.fileNumber);
-  const builder = new TableBuilder(await fs.createWritable(path), job.builder);
+  const builder = new TableBuilder(await fs.createWritable(path), job.builder, scratch);
   try {
     const { data, ends, seq } = job;
     let at = 0;

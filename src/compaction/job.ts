@@ -53,7 +53,7 @@ import {
 } from '../base/index.js';
 import { MergeFold, type FoldedEntry } from './merge-fold.js';
 import { tableMetaOf, type TableMeta } from '../manifest/index.js';
-import { TableBuilder, TableReader, type TableBuilderOptions } from '../sstable/index.js';
+import { TableBuilder, TableReader, type BuilderScratch, type TableBuilderOptions } from '../sstable/index.js';
 import { makeFilters, type CompactionFilterSpec } from './filters.js';
 
 /** Everything here crosses postMessage: plain objects, arrays, numbers and Uint8Arrays only. */
@@ -144,7 +144,7 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * directory entry); rejects after removing every output it created. REQUIRES:
  * loadChecksum() has resolved; the input files stay in place until it settles.
  */
-export async function compactTables(job: CompactionJob, fs: FileSystem): Promise<CompactionResult> {
+export async function compactTables(job: CompactionJob, fs: FileSystem, scratch?: BuilderScratch): Promise<CompactionResult> {
   invariant(job.snapshots.length > 0, 'a compaction job needs at least the newest published sequence in snapshots');
   for (let i = 1; i < job.snapshots.length; i++) invariant(job.snapshots[i - 1]! <= job.snapshots[i]!, 'compaction snapshots must be ascending');
   invariant(job.targetFileBytes > 0, `targetFileBytes must be positive, not ${job.targetFileBytes}`);
@@ -156,7 +156,7 @@ export async function compactTables(job: CompactionJob, fs: FileSystem): Promise
   const end = job.end;
   invariant(rangeTombstones.length === 0 || (job.start === undefined && end === undefined), 'a compaction with range tombstones is not cut into key ranges');
   const keptTombstones = rangeTombstones.filter((t) => stripeOf(job.snapshots, t.seq) !== 0 || job.deeperRanges.some(([lo, hi]) => tombstoneOverlaps(t, lo, hi)));
-  const output = new OutputWriter(job, fs, keptTombstones);
+  const output = new OutputWriter(job, fs, keptTombstones, scratch);
   const stats = {
     entriesIn: 0,
     entriesOut: 0,
@@ -378,10 +378,12 @@ class OutputWriter {
   readonly #created: string[] = [];
   #builder: TableBuilder | undefined;
   #fileNumber = 0;
+  readonly #scratch: BuilderScratch | undefined;
 
-  constructor(job: CompactionJob, fs: FileSystem, tombstones: readonly RangeTombstone[]) {
+  constructor(job: CompactionJob, fs: FileSystem, tombstones: readonly RangeTombstone[], scratch: BuilderScratch | undefined) {
     this.#job = job;
     this.#fs = fs;
+    this.#scratch = scratch;
     this.#tombstones = [...tombstones].sort((a, b) => compareBytes(a.start, b.start));
   }
 
@@ -447,7 +449,7 @@ class OutputWriter {
     const file = await this.#fs.createWritable(path);
     let builder: TableBuilder;
     try {
-      builder = new TableBuilder(file, this.#job.builder);
+      builder = new TableBuilder(file, this.#job.builder, this.#scratch);
     } catch (err) {
       await file.close().catch(() => {});
       throw err;

@@ -22,6 +22,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { closedError, invalidArgument, loadChecksum, NodeFileSystem, osErrno, StrataError, type ErrorCode, type FileSystem } from '../base/index.js';
+import type { BuilderScratch } from '../sstable/index.js';
 import { flushMemtable, type FlushJob, type FlushResult } from './flush-job.js';
 import { buildIngestTable, type IngestJob, type IngestResult } from './ingest-job.js';
 import { compactTables, type CompactionJob, type CompactionResult } from './job.js';
@@ -34,9 +35,9 @@ const isFlush = (job: Job): job is FlushJob => (job as { kind?: string }).kind =
 const isIngest = (job: Job): job is IngestJob => (job as { kind?: string }).kind === 'ingest';
 
 /** Runs `job` on this thread. */
-export function runJob(job: Job, fs: FileSystem): Promise<JobResult> {
-  if (isIngest(job)) return buildIngestTable(job, fs);
-  return isFlush(job) ? flushMemtable(job, fs) : compactTables(job, fs);
+export function runJob(job: Job, fs: FileSystem, scratch?: BuilderScratch): Promise<JobResult> {
+  if (isIngest(job)) return buildIngestTable(job, fs, scratch);
+  return isFlush(job) ? flushMemtable(job, fs, scratch) : compactTables(job, fs, scratch);
 }
 
 export interface JobRequest {

@@ -1,14 +1,17 @@
 // The entry point of a worker thread that runs flushes and compactions (started by
-// BackgroundPool, pool.ts, from the compiled worker.js). It answers each JobRequest with one JobReply and holds no state between jobs:
-// the xxh32 instance that loadChecksum() sets up is a pure function.
+// BackgroundPool, pool.ts, from the compiled worker.js). It answers each JobRequest with one JobReply and holds no state between jobs
+// but buffers: the xxh32 instance that loadChecksum() sets up is a pure function, and `scratch`
+// keeps the table builders' buffers from one table to the next (src/sstable/builder-scratch.ts).
 
 import { getHeapStatistics } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
 import { loadChecksum, NodeFileSystem } from '../base/index.js';
+import { BuilderScratch } from '../sstable/index.js';
 import { encodeWorkerError, runJob, type JobReply, type JobRequest } from './pool.js';
 
 const port = parentPort;
 if (port === null) throw new Error('src/compaction/worker.js runs only as a worker thread started by BackgroundPool');
+const scratch = new BuilderScratch();
 
 port.on('message', (request: JobRequest) => {
   void answer(request).then((reply) => {
@@ -25,7 +28,7 @@ async function answer({ id, job }: JobRequest): Promise<JobReply> {
   try {
     // Resolves at once after the first job.
     await loadChecksum();
-    const result = await runJob(job, new NodeFileSystem());
+    const result = await runJob(job, new NodeFileSystem(), scratch);
     return { id, heapBytes: getHeapStatistics().total_heap_size, result };
   } catch (err) {
     return { id, heapBytes: getHeapStatistics().total_heap_size, error: encodeWorkerError(err) };

@@ -1,6 +1,7 @@
 // src/sstable: sorted string tables, the immutable files of the LSM tree. Other folders
 // import from here only; the format helpers stay private to the folder.
 export { TableBuilder, type TableBuilderOptions } from './table-builder.js';
+export { BuilderScratch } from './builder-scratch.js';
 export { TableReader } from './table-reader.js';
 export { TableCache, type TableCacheOptions } from './table-cache.js';
 export { BlockCache } from './block-cache.js';

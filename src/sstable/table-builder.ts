@@ -16,6 +16,7 @@ import { expiresAt, EXPIRY_BYTES } from '../base/ttl.js';
 import { BlockBuilder } from './block-builder.js';
 import { DEFAULT_RESTART_INTERVAL } from './block-format.js';
 import { bloomHash, buildBloomFilter } from './bloom.js';
+import type { BuilderScratch } from './builder-scratch.js';
 import { encodeFooter, encodeHandle, encodeMetaIndex, handleLength, META_FILTER, META_RANGE_DEL, TABLE_FORMAT_VERSION, type BlockHandle } from './format.js';
 import { compareRange } from './key-compare.js';
 import { BLOCK_TRAILER_BYTES, choosePayload, sealPhysicalBlock } from './physical-block.js';
@@ -77,7 +78,7 @@ export class TableBuilder {
   #pendingHandle: BlockHandle | undefined;
   #indexValue = new Uint8Array(20);
 
-  #hashes = new Uint32Array(1024);
+  #hashes: Uint32Array;
   #hashCount = 0;
   #entries = 0;
   #deletions = 0;
@@ -89,11 +90,16 @@ export class TableBuilder {
   #dataBlocks = 0;
   readonly #rangeTombstones: RangeTombstone[] = [];
   #earliestExpiryMs = 0;
+  readonly #scratch: BuilderScratch | undefined;
 
-  constructor(file: WritableFile, options: TableBuilderOptions = {}) {
+  /** `scratch`: where the table's buffers come from and, once it is finished, go back to. */
+  constructor(file: WritableFile, options: TableBuilderOptions = {}, scratch?: BuilderScratch) {
     this.#file = file;
     this.#options = resolveOptions(options);
     this.#data = new BlockBuilder(this.#options.restartInterval);
+    this.#scratch = scratch;
+    this.#hashes = scratch?.takeHashes() ?? new Uint32Array(1024);
+    this.#spare = scratch?.takeStaging();
   }
 
   /**
@@ -240,6 +246,8 @@ export class TableBuilder {
     await this.#file.sync();
     await this.#file.close();
     this.#state = 'done';
+    // Every staged byte is in the file: the buffers are free for the next table.
+    this.#scratch?.give(this.#hashes, [this.#staging, this.#spare]);
     invariant(this.#file.size === this.#offset, `table ${this.#file.path} is ${this.#file.size} bytes, expected ${this.#offset}`);
     return { fileSize: this.#offset, properties };
   }

@@ -1,0 +1,39 @@
+// BuilderScratch: the buffers a table builder needs for the whole of a table (its bloom filter
+// hashes, its staging buffers), kept from one table to the next by a thread that builds many
+// (a compaction worker: src/compaction/worker.ts), instead of left to the garbage collector.
+//
+// Why: they live as long as a table takes to build, so the young generation's collections do
+// not free them, and a worker's small heap seldom needs a major collection: about 6 MB of them
+// a flush of a 64 MiB memtable piled up in each worker (30–47 MB of ArrayBuffers before a
+// collection, measured with process.memoryUsage() after each job). A 3M-put fill peaked at
+// 268–280 MB of RSS with them kept here against 287–305 MB without.
+//
+// Ownership passes with each call: a builder takes them when it starts and gives them back
+// when it finished its table, so two builders at once (one takes, the other allocates) never
+// share a buffer. A builder that fails gives nothing back.
+
+/** Staging buffers kept at most (a builder uses about two). */
+const MAX_STAGING = 2;
+
+export class BuilderScratch {
+  #hashes: Uint32Array | undefined;
+  readonly #staging: Buffer[] = [];
+
+  /** The hash array kept, if any (its contents are arbitrary). */
+  takeHashes(): Uint32Array | undefined {
+    const hashes = this.#hashes;
+    this.#hashes = undefined;
+    return hashes;
+  }
+
+  /** A staging buffer kept, if any (its contents are arbitrary). */
+  takeStaging(): Buffer | undefined {
+    return this.#staging.pop();
+  }
+
+  /** Keeps what a builder that finished its table no longer uses (the larger hash array wins). */
+  give(hashes: Uint32Array, staging: readonly (Buffer | undefined)[]): void {
+    if (this.#hashes === undefined || hashes.length > this.#hashes.length) this.#hashes = hashes;
+    for (const b of staging) if (b !== undefined && this.#staging.length < MAX_STAGING) this.#staging.push(b);
+  }
+}
