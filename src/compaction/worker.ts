@@ -1,7 +1,8 @@
 // The entry point of a worker thread that runs flushes and compactions (started by
-// BackgroundPool, pool.ts, from the compiled worker.js). It answers each JobRequest with one JobReply and holds no state between jobs
-// but buffers: the xxh32 instance that loadChecksum() sets up is a pure function, and `scratch`
-// keeps the table builders' buffers from one table to the next (src/sstable/builder-scratch.ts).
+// BackgroundPool, pool.ts, from the compiled worker.js). It answers each JobRequest with one
+// JobReply and holds no state between jobs but buffers: the xxh32 instance that loadChecksum()
+// sets up is a pure function, and `scratch` keeps the table builders' buffers from one table to
+// the next (src/sstable/builder-scratch.ts).
 
 import { getHeapStatistics } from 'node:v8';
 import { parentPort } from 'node:worker_threads';

@@ -6,14 +6,19 @@
 // not free them, and a worker's small heap seldom needs a major collection: about 6 MB of them
 // a flush of a 64 MiB memtable piled up in each worker (30–47 MB of ArrayBuffers before a
 // collection, measured with process.memoryUsage() after each job). A 3M-put fill peaked at
-// 268–280 MB of RSS with them kept here against 287–305 MB without.
+// 276–277 MB of RSS with them kept here against 285–301 MB without.
 //
 // Ownership passes with each call: a builder takes them when it starts and gives them back
 // when it finished its table, so two builders at once (one takes, the other allocates) never
-// share a buffer. A builder that fails gives nothing back.
+// share a buffer. A builder that fails gives nothing back. What is kept is bounded: buffers
+// grown past the sizes below (a table of millions of tiny entries, a staged 64 MiB value) are
+// left to the collector, so that a worker does not hold them for the rest of its life.
 
 /** Staging buffers kept at most (a builder uses about two). */
 const MAX_STAGING = 2;
+/** The largest hash array kept (a million keys), and the largest staging buffer. */
+const MAX_HASHES = 1 << 20;
+const MAX_STAGING_BYTES = 4 << 20;
 
 export class BuilderScratch {
   #hashes: Uint32Array | undefined;
@@ -33,7 +38,7 @@ export class BuilderScratch {
 
   /** Keeps what a builder that finished its table no longer uses (the larger hash array wins). */
   give(hashes: Uint32Array, staging: readonly (Buffer | undefined)[]): void {
-    if (this.#hashes === undefined || hashes.length > this.#hashes.length) this.#hashes = hashes;
-    for (const b of staging) if (b !== undefined && this.#staging.length < MAX_STAGING) this.#staging.push(b);
+    if (hashes.length <= MAX_HASHES && (this.#hashes === undefined || hashes.length > this.#hashes.length)) this.#hashes = hashes;
+    for (const b of staging) if (b !== undefined && b.length <= MAX_STAGING_BYTES && this.#staging.length < MAX_STAGING) this.#staging.push(b);
   }
 }
