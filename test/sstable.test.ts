@@ -278,12 +278,12 @@ test('tables built one after another with one BuilderScratch take over its buffe
   };
   const first = tableOf('first', 20_000, 0x41);
   const a = await writeTable(first, { compression: 'lz4' }, scratch);
-  // What the first builder gave back: its hash array (grown past 20,000) and staging buffers.
+  // What the first builder gave back: its hash array (grown past 20,000) and staging buffer.
   const hashes = scratch.takeHashes();
   assert.ok(hashes !== undefined && hashes.length >= 20_000, 'the hash array is kept');
   const staging = scratch.takeStaging();
   assert.ok(staging !== undefined, 'a staging buffer is kept');
-  scratch.give(hashes, [staging]);
+  scratch.give(hashes, staging);
   // The second table, smaller and different, is built in those buffers, dirty as they are.
   const second = tableOf('second', 3_000, 0x61);
   const b = await writeTable(second, { compression: 'lz4' }, scratch);

@@ -1,5 +1,5 @@
 // BuilderScratch: the buffers a table builder needs for the whole of a table (its bloom filter
-// hashes, its staging buffers), kept from one table to the next by a thread that builds many
+// hashes, its staging buffer), kept from one table to the next by a thread that builds many
 // (a compaction worker: src/compaction/worker.ts), instead of left to the garbage collector.
 //
 // Why: they live as long as a table takes to build, so the young generation's collections do
@@ -14,15 +14,13 @@
 // grown past the sizes below (a table of millions of tiny entries, a staged 64 MiB value) are
 // left to the collector, so that a worker does not hold them for the rest of its life.
 
-/** Staging buffers kept at most (a builder uses about two). */
-const MAX_STAGING = 2;
 /** The largest hash array kept (a million keys), and the largest staging buffer. */
 const MAX_HASHES = 1 << 20;
 const MAX_STAGING_BYTES = 4 << 20;
 
 export class BuilderScratch {
   #hashes: Uint32Array | undefined;
-  readonly #staging: Buffer[] = [];
+  #staging: Buffer | undefined;
 
   /** The hash array kept, if any (its contents are arbitrary). */
   takeHashes(): Uint32Array | undefined {
@@ -31,14 +29,16 @@ export class BuilderScratch {
     return hashes;
   }
 
-  /** A staging buffer kept, if any (its contents are arbitrary). */
+  /** The staging buffer kept, if any (its contents are arbitrary). */
   takeStaging(): Buffer | undefined {
-    return this.#staging.pop();
+    const staging = this.#staging;
+    this.#staging = undefined;
+    return staging;
   }
 
   /** Keeps what a builder that finished its table no longer uses (the larger hash array wins). */
-  give(hashes: Uint32Array, staging: readonly (Buffer | undefined)[]): void {
+  give(hashes: Uint32Array, staging: Buffer | undefined): void {
     if (hashes.length <= MAX_HASHES && (this.#hashes === undefined || hashes.length > this.#hashes.length)) this.#hashes = hashes;
-    for (const b of staging) if (b !== undefined && b.length <= MAX_STAGING_BYTES && this.#staging.length < MAX_STAGING) this.#staging.push(b);
+    if (staging !== undefined && staging.length <= MAX_STAGING_BYTES) this.#staging = staging;
   }
 }

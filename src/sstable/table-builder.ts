@@ -246,8 +246,9 @@ export class TableBuilder {
     await this.#file.sync();
     await this.#file.close();
     this.#state = 'done';
-    // Every staged byte is in the file: the buffers are free for the next table.
-    this.#scratch?.give(this.#hashes, [this.#staging, this.#spare]);
+    // Every staged byte is in the file (drain() left no staging buffer, only the spare): the
+    // buffers are free for the next table.
+    this.#scratch?.give(this.#hashes, this.#spare);
     invariant(this.#file.size === this.#offset, `table ${this.#file.path} is ${this.#file.size} bytes, expected ${this.#offset}`);
     return { fileSize: this.#offset, properties };
   }
