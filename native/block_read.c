@@ -69,7 +69,7 @@ static uint32_t rd32(const uint8_t* p) {
 static uint32_t rotl32(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
 static uint32_t round32(uint32_t acc, uint32_t lane) { return rotl32(acc + lane * P2, 13) * P1; }
 
-static uint32_t xxh32(const uint8_t* p, size_t len, uint32_t seed) {
+uint32_t xxh32(const uint8_t* p, size_t len, uint32_t seed) {
   const uint8_t* end = p + len;
   uint32_t h;
   if (len >= 16) {

@@ -1,6 +1,6 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 5; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 7; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
@@ -24,6 +24,10 @@
 //       madvise(2) MADV_DONTNEED of the whole pages inside a typed array's memory (a
 //       SharedArrayBuffer's included): the pages leave the resident set at once and read as
 //       zeros when next touched. REQUIRES: nobody needs the view's contents any more.
+//   skipListView(nodes, chunks, layout) → view, encodeSkipListBlock(view, state, block,
+//   hashes, lastKey) → status
+//       a flush's data blocks encoded from an immutable memtable's skip list in place
+//       (skiplist_blocks.c).
 //   hugePages(view) → offset
 //       madvise(2) MADV_HUGEPAGE of the 2 MiB-aligned whole huge pages inside a typed array's
 //       memory: the kernel backs them with transparent huge pages when it faults them in.
@@ -32,7 +36,8 @@
 //
 // Version history: 1 appendAndSync, fallocate. 2 adds flock, funlock (stratadb took flock(2)
 // from fs-ext before). 3 adds readBlock, readBlockAsync. 4 adds decommit. 5 adds
-// mapFile, unmapFile, readMappedBlock, scratchBuffer. 6 adds hugePages.
+// mapFile, unmapFile, readMappedBlock, scratchBuffer. 6 adds hugePages. 7 adds
+// skipListView, encodeSkipListBlock.
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -55,8 +60,9 @@
 #include <unistd.h>
 
 #include "block_read.h"
+#include "skiplist_blocks.h"
 
-#define ABI_VERSION 6
+#define ABI_VERSION 7
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -380,5 +386,9 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "decommit", fn));
   CHECK(napi_create_function(env, "hugePages", NAPI_AUTO_LENGTH, huge_pages_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "hugePages", fn));
+  CHECK(napi_create_function(env, "skipListView", NAPI_AUTO_LENGTH, skip_list_view_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "skipListView", fn));
+  CHECK(napi_create_function(env, "encodeSkipListBlock", NAPI_AUTO_LENGTH, encode_skip_list_block_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "encodeSkipListBlock", fn));
   return exports;
 }

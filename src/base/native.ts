@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 
 /** The version of the addon's exports this loader speaks; native/stratadb_io.c's ABI_VERSION. */
-const ABI_VERSION = 6;
+const ABI_VERSION = 7;
 const ADDON_PATH = '../../../build/Release/stratadb_io.node';
 /** Written by scripts/install.js when node-gyp failed: why, then the build's output. */
 const INSTALL_FAILED_LOG = new URL('../../../build/install-failed.log', import.meta.url);
@@ -60,13 +60,45 @@ export interface NativeCalls {
    * aligned 2 MiB inside, or a kernel without THP).
    */
   hugePages(view: Uint8Array | Int32Array): number;
+  /**
+   * A skip list's memory as encodeSkipListBlock reads it (native/skiplist_blocks.c): its node
+   * records, its arena chunks by id, and `layout`, the node fields' offsets and the head's name
+   * (src/memtable/skiplist.ts). Holds references to all three. REQUIRES: the list no longer changes.
+   */
+  skipListView(nodes: Int32Array, chunks: readonly Uint8Array[], layout: Int32Array): SkipListView;
+  /**
+   * One data block encoded from the entries of a skipListView, from node state[0] on, as
+   * TableBuilder.add and BlockBuilder.add would write them (src/sstable/table-builder.ts, which
+   * lays out `state` and reads the status).
+   */
+  encodeSkipListBlock(view: SkipListView, state: Float64Array, block: Uint8Array, hashes: Uint32Array, lastKey: Uint8Array): number;
+}
+
+/** A skipListView: opaque to JavaScript. */
+export type SkipListView = object & { readonly __brand: 'SkipListView' };
+
+/**
+ * An immutable skip list's entries as the addon reads them in place (src/memtable/skiplist.ts
+ * gives them, src/sstable/table-builder.ts encodes them): skipListView's arguments, and where
+ * the level-0 chain starts and ends.
+ */
+export interface SkipListEntries {
+  readonly nodes: Int32Array;
+  readonly chunks: readonly Uint8Array[];
+  readonly layout: Int32Array;
+  /** The first entry's node, or `end` when the list is empty. */
+  readonly first: number;
+  /** The name that ends the level-0 chain (the head). */
+  readonly end: number;
+  /** A view of a node's key. */
+  keyOf(node: number): Uint8Array;
 }
 
 /** A mapping made by mapFile: opaque to JavaScript. */
 export type MappedFile = object & { readonly __brand: 'MappedFile' };
 
 export type NativeCallName = keyof NativeCalls;
-export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'readMappedBlock', 'scratchBuffer', 'decommit', 'hugePages'];
+export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'readMappedBlock', 'scratchBuffer', 'decommit', 'hugePages', 'skipListView', 'encodeSkipListBlock'];
 
 /** What runs instead of each native call, and what that costs. */
 export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
@@ -86,6 +118,9 @@ export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
   scratchBuffer: 'tables are not mapped (see mapFile)',
   decommit: 'the memory of flushed memtables stays resident in the memtable pool until the next memtables reuse it (up to 2 × memtableBytes per shard more resident memory between fills)',
   hugePages: 'memtable memory is faulted in 4 KiB pages: on this machine about 11 us a page, 180 ms a 64 MiB memtable (README, "Native addon")',
+  skipListView: 'a flush encodes its data blocks in JavaScript (see encodeSkipListBlock)',
+  encodeSkipListBlock:
+    'a flush encodes its data blocks in JavaScript, entry by entry through the memtable iterator: a flush takes about twice as long, and the memtable it writes stays in memory that much longer (README, "Native addon")',
 };
 
 export interface NativeIoStatus {

@@ -34,19 +34,35 @@ export async function writeTable(
   rangeTombstones: readonly RangeTombstone[] = [],
   scratch?: BuilderScratch,
 ): Promise<TableMeta | undefined> {
-  it.seekToFirst();
-  if (!it.valid() && rangeTombstones.length === 0) {
+  try {
+    it.seekToFirst();
+    if (!it.valid() && rangeTombstones.length === 0) return undefined;
+    return await buildTable(fs, dir, fileNumber, options, rangeTombstones, scratch, async (builder) => {
+      for (; it.valid(); it.next()) {
+        builder.add(it.key(), it.seq(), it.kind(), it.value());
+        if (builder.pendingBytes >= DRAIN_BYTES_FOR_LATENCY) await builder.drain();
+      }
+    });
+  } finally {
     it.close();
-    return undefined;
   }
+}
+
+/** Table `fileNumber` in `dir` with the range tombstones and what `fill` adds; removed on failure. */
+async function buildTable(
+  fs: FileSystem,
+  dir: string,
+  fileNumber: number,
+  options: TableBuilderOptions,
+  rangeTombstones: readonly RangeTombstone[],
+  scratch: BuilderScratch | undefined,
+  fill: (builder: TableBuilder) => Promise<void>,
+): Promise<TableMeta> {
   const path = tableFileName(dir, fileNumber);
   const builder = new TableBuilder(await fs.createWritable(path), options, scratch);
   try {
     for (const t of rangeTombstones) builder.addRangeTombstone(t);
-    for (; it.valid(); it.next()) {
-      builder.add(it.key(), it.seq(), it.kind(), it.value());
-      if (builder.pendingBytes >= DRAIN_BYTES_FOR_LATENCY) await builder.drain();
-    }
+    await fill(builder);
     const built = await builder.finish();
     await fs.syncDir(dir);
     return tableMetaOf(fileNumber, built);
@@ -54,8 +70,6 @@ export async function writeTable(
     await builder.abandon().catch(() => {});
     await fs.unlink(path).catch(() => {});
     throw err;
-  } finally {
-    it.close();
   }
 }
 
@@ -72,8 +86,16 @@ export interface FlushResult {
   table: TableMeta | undefined;
 }
 
+/**
+ * Writes the memtable's table. With the addon, its data blocks are encoded from the memtable's
+ * memory in place (TableBuilder.addSkipListRun: about twice as fast, so the memtable is given
+ * back sooner); without it, entry by entry through its iterator.
+ */
 export async function flushMemtable(job: FlushJob, fs: FileSystem, scratch?: BuilderScratch): Promise<FlushResult> {
   const mem = Memtable.fromShared(job.memtable);
-  const table = await writeTable(fs, job.dir, job.fileNumber, mem.iterator(), job.builder, mem.rangeTombstones, scratch);
+  if (!TableBuilder.encodesInPlace) return { table: await writeTable(fs, job.dir, job.fileNumber, mem.iterator(), job.builder, mem.rangeTombstones, scratch) };
+  const run = mem.run();
+  if (run.first === run.end && mem.rangeTombstones.length === 0) return { table: undefined };
+  const table = await buildTable(fs, job.dir, job.fileNumber, job.builder, mem.rangeTombstones, scratch, (builder) => builder.addSkipListRun(run, DRAIN_BYTES_FOR_LATENCY));
   return { table };
 }

@@ -5,6 +5,7 @@
 // Single-threaded: calls never overlap, but an iterator may stay open across add() calls.
 
 import { invalidArgument, invariant, ValueKind, type InternalIterator, type RangeTombstone, type SeqNum } from '../base/index.js';
+import type { SkipListEntries } from '../base/native.js';
 import { MemtableIterator } from './iterator.js';
 import type { MemtablePool } from './pool.js';
 import { HEAD, prefixHi, prefixLo, SkipList, type SharedSkipList } from './skiplist.js';
@@ -145,6 +146,16 @@ export class Memtable {
     n = list.findGreaterOrEqual(key, hi, lo, snapshotSeq, false);
     if (n === HEAD || list.compareUserKey(key, hi, lo, n) !== 0) return undefined;
     return { seq: list.seqOf(n), kind: list.kindOf(n), value: list.valueOf(n) };
+  }
+
+  /**
+   * Its point entries in place, for a flush whose data blocks the addon encodes
+   * (TableBuilder.addSkipListRun). REQUIRES: immutable and not released (checked); the
+   * memtable stays unreleased while the run is read (a flush's, from fromShared(), is never released).
+   */
+  run(): SkipListEntries {
+    invariant(this.#immutable && !this.#released, 'run() of a memtable that is not immutable, or released');
+    return this.#list.run();
   }
 
   /**

@@ -50,6 +50,7 @@
 // its calls.
 
 import { hugePageInts, invariant, type SeqNum, type ValueKind } from '../base/index.js';
+import type { SkipListEntries } from '../base/native.js';
 import { Arena } from './arena.js';
 import { KeyIndex, keyHash, tailHash } from './key-index.js';
 import type { MemtablePool } from './pool.js';
@@ -76,6 +77,12 @@ const COLD_INTS = 10;
 const NODE_FIXED_INTS = COLD_INTS + 2;
 
 export const HEAD = COLD_INTS;
+
+/**
+ * The fields native/skiplist_blocks.c reads, for native.skipListView: key length, chunk,
+ * offset, value length, kind, seq hi, seq lo, the level-0 link, and the head's name.
+ */
+const NATIVE_LAYOUT = Int32Array.of(F_KEY_LENGTH, F_CHUNK, F_OFFSET, F_VALUE_LENGTH, F_KIND, F_SEQ_HI, F_SEQ_LO, F_NEXT, HEAD);
 
 const INITIAL_NODES = 1024;
 /** The most ints a node array holds (its names are int32). */
@@ -327,6 +334,11 @@ export class SkipList {
 
   kindOf(n: number): ValueKind {
     return this.nodes[n + F_KIND] as ValueKind;
+  }
+
+  /** The list's entries for the addon (SkipListEntries). REQUIRES: no insert() after. */
+  run(): SkipListEntries {
+    return { nodes: this.nodes, chunks: this.arena.chunks, layout: NATIVE_LAYOUT, first: this.nodes[HEAD + F_NEXT]!, end: HEAD, keyOf: (n) => this.keyOf(n) };
   }
 
   keyOf(n: number): Uint8Array {

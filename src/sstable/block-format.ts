@@ -12,7 +12,8 @@
 // ValueKind (0 Delete, 1 Put, 2 Merge); a Delete's value is empty. Entries are in internal order:
 // user key ascending, then seq descending. A block holds at least one entry.
 //
-// block-builder.ts writes this format and block-iter.ts reads it.
+// block-builder.ts writes this format and block-iter.ts reads it; native/skiplist_blocks.c
+// writes it too, for a flush's data blocks (the same bytes: test/compaction-flush.test.ts).
 
 import { getU32 } from '../base/bytes.js';
 import { corruption } from '../base/errors.js';

@@ -15,7 +15,7 @@
 import { xxh32 } from '../base/checksum.js';
 import { corruption } from '../base/errors.js';
 
-const BLOOM_SEED = 0xbc9f1d34;
+export const BLOOM_SEED = 0xbc9f1d34;
 const MAX_PROBES = 30;
 
 export function bloomHash(key: Uint8Array): number {

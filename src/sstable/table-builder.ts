@@ -9,13 +9,14 @@
 
 import { invalidArgument, invariant, StrataError } from '../base/errors.js';
 import type { WritableFile } from '../base/fs.js';
+import { native, type SkipListEntries } from '../base/native.js';
 import { isPointKind, MAX_SEQ, ValueKind, type SeqNum } from '../base/internal-key.js';
 import { compareBytes } from '../base/bytes.js';
 import { tombstoneUpperKey, type RangeTombstone } from '../base/range-tombstone.js';
 import { expiresAt, EXPIRY_BYTES } from '../base/ttl.js';
 import { BlockBuilder } from './block-builder.js';
 import { DEFAULT_RESTART_INTERVAL } from './block-format.js';
-import { bloomHash, buildBloomFilter } from './bloom.js';
+import { BLOOM_SEED, bloomHash, buildBloomFilter } from './bloom.js';
 import type { BuilderScratch } from './builder-scratch.js';
 import { encodeFooter, encodeHandle, encodeMetaIndex, handleLength, META_FILTER, META_RANGE_DEL, TABLE_FORMAT_VERSION, type BlockHandle } from './format.js';
 import { compareRange } from './key-compare.js';
@@ -54,6 +55,42 @@ function resolveOptions(o: TableBuilderOptions): ResolvedOptions {
 }
 
 const MIN_STAGING_BYTES = 256 * 1024;
+
+/**
+ * The fields of the state encodeSkipListBlock reads and updates (native/skiplist_blocks.c's
+ * enum, in its order): the run's next node, the block's settings and the format's numbers
+ * (in), the table's counters and last key (in and out), the block's length and entries, and
+ * how large a buffer must grow (out).
+ */
+const S_NODE = 0;
+const S_BLOCK_BYTES = 1;
+const S_RESTART_INTERVAL = 2;
+const S_BLOOM_SEED = 3;
+const S_DELETE_KIND = 4;
+const S_EXPIRY_KIND = 5;
+const S_POINT_KINDS = 6;
+const S_EXPIRY_BYTES = 7;
+const S_ENTRIES = 8;
+const S_DELETIONS = 9;
+const S_SMALLEST_SEQ = 10;
+const S_LARGEST_SEQ = 11;
+const S_RAW_KEY_BYTES = 12;
+const S_RAW_VALUE_BYTES = 13;
+const S_EARLIEST_EXPIRY = 14;
+const S_LAST_KEY_LENGTH = 15;
+const S_LAST_SEQ = 16;
+const S_HASH_COUNT = 17;
+const S_BLOCK_LENGTH = 18;
+const S_NEED = 20;
+const STATE_FIELDS = 21;
+/** encodeSkipListBlock's answers. */
+const BLOCK_DONE = 0;
+const NEED_BLOCK = 2;
+const NEED_HASHES = 3;
+const NEED_LAST_KEY = 4;
+const OUT_OF_ORDER = 5;
+/** The kinds a data block holds (isPointKind), as a bit set for the addon. */
+const POINT_KINDS = (1 << ValueKind.Delete) | (1 << ValueKind.Put) | (1 << ValueKind.Merge) | (1 << ValueKind.PutWithExpiry);
 
 export class TableBuilder {
   readonly #file: WritableFile;
@@ -142,6 +179,84 @@ export class TableBuilder {
     this.#lastSeq = seq;
 
     if (this.#data.estimatedBytes >= this.#options.blockBytes) this.#finishDataBlock();
+  }
+
+  /**
+   * Whether addSkipListRun() can be used: the addon has the calls it makes (otherwise the
+   * caller adds the entries one by one with add()).
+   */
+  static get encodesInPlace(): boolean {
+    return native.skipListView !== undefined && native.encodeSkipListBlock !== undefined;
+  }
+
+  /**
+   * Adds every entry of `run` (after those added so far), as add() would one by one, each data
+   * block encoded by the addon from the list's memory in place (no object or view per entry);
+   * the same bytes as add() writes. Appends the finished blocks whenever `drainAt` bytes wait.
+   * REQUIRES: encodesInPlace; the entries in internal order after the last one added (checked:
+   * INVALID_ARGUMENT, as add()).
+   */
+  async addSkipListRun(run: SkipListEntries, drainAt: number): Promise<void> {
+    this.#checkBuilding();
+    if (this.#data.entries > 0) this.#finishDataBlock();
+    const view = native.skipListView!(run.nodes, run.chunks, run.layout);
+    const encode = native.encodeSkipListBlock!;
+    const state = new Float64Array(STATE_FIELDS);
+    state[S_NODE] = run.first;
+    state[S_BLOCK_BYTES] = this.#options.blockBytes;
+    state[S_RESTART_INTERVAL] = this.#options.restartInterval;
+    state[S_BLOOM_SEED] = BLOOM_SEED;
+    state[S_DELETE_KIND] = ValueKind.Delete;
+    state[S_EXPIRY_KIND] = ValueKind.PutWithExpiry;
+    state[S_POINT_KINDS] = POINT_KINDS;
+    state[S_EXPIRY_BYTES] = EXPIRY_BYTES;
+    let block = Buffer.allocUnsafe(this.#options.blockBytes * 2 + 1024);
+    while (state[S_NODE] !== run.end) {
+      const node = state[S_NODE]!;
+      if (this.#entries === 0) this.#smallestKey = new Uint8Array(run.keyOf(node));
+      if (this.#pendingHandle !== undefined) this.#addIndexEntry(run.keyOf(node));
+      state[S_ENTRIES] = this.#entries;
+      state[S_DELETIONS] = this.#deletions;
+      state[S_SMALLEST_SEQ] = this.#smallestSeq;
+      state[S_LARGEST_SEQ] = this.#largestSeq;
+      state[S_RAW_KEY_BYTES] = this.#rawKeyBytes;
+      state[S_RAW_VALUE_BYTES] = this.#rawValueBytes;
+      state[S_EARLIEST_EXPIRY] = this.#earliestExpiryMs;
+      state[S_LAST_KEY_LENGTH] = this.#lastKeyLength;
+      state[S_LAST_SEQ] = this.#lastSeq;
+      state[S_HASH_COUNT] = this.#hashCount;
+      for (let status = encode(view, state, block, this.#hashes, this.#lastKey); status !== BLOCK_DONE; status = encode(view, state, block, this.#hashes, this.#lastKey)) {
+        const need = state[S_NEED]!;
+        if (status === NEED_BLOCK) {
+          block = Buffer.allocUnsafe(Math.max(need, block.length * 2));
+        } else if (status === NEED_HASHES) {
+          const grown = new Uint32Array(Math.max(need, this.#hashes.length * 2));
+          grown.set(this.#hashes.subarray(0, this.#hashCount));
+          this.#hashes = grown;
+        } else if (status === NEED_LAST_KEY) {
+          const grown = Buffer.allocUnsafe(Math.max(need, this.#lastKey.length * 2));
+          this.#lastKey.copy(grown, 0, 0, this.#lastKeyLength);
+          this.#lastKey = grown;
+        } else if (status === OUT_OF_ORDER) {
+          throw invalidArgument(`table entries must be added in internal order: a run's entries do not sort after (${hex(this.#lastKey.subarray(0, this.#lastKeyLength))}, ${this.#lastSeq}) in ${this.#file.path}`);
+        } else {
+          throw invalidArgument(`a run holds an entry that is not a valid point entry (its kind, a Delete with a value, or bytes outside its chunk) in ${this.#file.path}`);
+        }
+      }
+      this.#entries = state[S_ENTRIES]!;
+      this.#deletions = state[S_DELETIONS]!;
+      this.#smallestSeq = state[S_SMALLEST_SEQ]!;
+      this.#largestSeq = state[S_LARGEST_SEQ]!;
+      this.#rawKeyBytes = state[S_RAW_KEY_BYTES]!;
+      this.#rawValueBytes = state[S_RAW_VALUE_BYTES]!;
+      this.#earliestExpiryMs = state[S_EARLIEST_EXPIRY]!;
+      this.#lastKeyLength = state[S_LAST_KEY_LENGTH]!;
+      this.#lastSeq = state[S_LAST_SEQ]!;
+      this.#hashCount = state[S_HASH_COUNT]!;
+      this.#pendingHandle = this.#writeBlock(block.subarray(0, state[S_BLOCK_LENGTH]!), this.#options.lz4);
+      this.#dataBlocks++;
+      if (this.#stagingLength >= drainAt) await this.drain();
+    }
   }
 
   /**
