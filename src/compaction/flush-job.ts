@@ -88,8 +88,8 @@ export interface FlushResult {
 
 /**
  * Writes the memtable's table. With the addon, its data blocks are encoded from the memtable's
- * memory in place (TableBuilder.addSkipListRun: a flush job takes about two thirds of the time, so the memtable is given
- * back sooner); without it, entry by entry through its iterator.
+ * memory in place (TableBuilder.addSkipListRun: a flush job takes about two thirds of the
+ * time, so the memtable is given back sooner); without it, entry by entry through its iterator.
  */
 export async function flushMemtable(job: FlushJob, fs: FileSystem, scratch?: BuilderScratch): Promise<FlushResult> {
   const mem = Memtable.fromShared(job.memtable);
