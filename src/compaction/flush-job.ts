@@ -86,16 +86,21 @@ export interface FlushResult {
   table: TableMeta | undefined;
 }
 
-/**
- * Writes the memtable's table. With the addon, its data blocks are encoded from the memtable's
- * memory in place (TableBuilder.addSkipListRun: a flush job takes about two thirds of the
- * time, so the memtable is given back sooner); without it, entry by entry through its iterator.
- */
+/** A flush in a worker (or on the main thread without workers): the memtable's table. */
 export async function flushMemtable(job: FlushJob, fs: FileSystem, scratch?: BuilderScratch): Promise<FlushResult> {
-  const mem = Memtable.fromShared(job.memtable);
-  if (!TableBuilder.encodesInPlace) return { table: await writeTable(fs, job.dir, job.fileNumber, mem.iterator(), job.builder, mem.rangeTombstones, scratch) };
+  return { table: await writeMemtable(fs, job.dir, job.fileNumber, Memtable.fromShared(job.memtable), job.builder, scratch) };
+}
+
+/**
+ * Writes the table of `mem` (a flush's, or one that recovery replayed a log into); undefined
+ * and no file when it is empty. With the addon, its data blocks are encoded from the
+ * memtable's memory in place (TableBuilder.addSkipListRun: a flush job takes about two thirds
+ * of the time, so the memtable is given back sooner); without it, entry by entry through its
+ * iterator. REQUIRES: `mem` is immutable (checked).
+ */
+export async function writeMemtable(fs: FileSystem, dir: string, fileNumber: number, mem: Memtable, options: TableBuilderOptions, scratch?: BuilderScratch): Promise<TableMeta | undefined> {
+  if (!TableBuilder.encodesInPlace) return writeTable(fs, dir, fileNumber, mem.iterator(), options, mem.rangeTombstones, scratch);
   const run = mem.run();
-  if (run.first === run.end && mem.rangeTombstones.length === 0) return { table: undefined };
-  const table = await buildTable(fs, job.dir, job.fileNumber, job.builder, mem.rangeTombstones, scratch, (builder) => builder.addSkipListRun(run, DRAIN_BYTES_FOR_LATENCY));
-  return { table };
+  if (run.first === run.end && mem.rangeTombstones.length === 0) return undefined;
+  return buildTable(fs, dir, fileNumber, options, mem.rangeTombstones, scratch, (builder) => builder.addSkipListRun(run, DRAIN_BYTES_FOR_LATENCY));
 }

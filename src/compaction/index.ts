@@ -2,7 +2,7 @@
 // flushes off the main thread (job, flush-job, worker, pool). Other folders import from here only.
 export { compactTables, outputFilesToReserve, type CompactionJob, type CompactionResult } from './job.js';
 export { BackgroundPool, type Job } from './pool.js';
-export { writeTable, flushMemtable, type FlushJob, type FlushResult } from './flush-job.js';
+export { writeTable, writeMemtable, flushMemtable, type FlushJob, type FlushResult } from './flush-job.js';
 export {
   CompactionPicker,
   levelScores,

@@ -62,7 +62,7 @@ import {
   outputFilesToReserve,
   pendingCompactionBytes,
   subcompactionCuts,
-  writeTable,
+  writeMemtable,
   type CompactionJob,
   type CompactionResult,
   type PickedCompaction,
@@ -427,7 +427,8 @@ export class Engine {
       const added: { level: number; table: TableMeta }[] = [];
       for (const mem of replay.memtables) {
         const n = versions.newFileNumber();
-        const meta = await writeTable(fs, dir, n, mem.iterator(), builderOptionsOf(options), mem.rangeTombstones);
+        mem.markImmutable();
+        const meta = await writeMemtable(fs, dir, n, mem, builderOptionsOf(options));
         if (meta) added.push({ level: 0, table: meta });
       }
       const ingest = hooks.pendingIngest;
