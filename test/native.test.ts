@@ -344,6 +344,54 @@ test('readPhysicalBlock() returns the same contents with and without the native 
   });
 });
 
+test('LZ4 blocks of every sequence shape decode exactly: literal runs and matches short and long, near and far, overlapping, at the ends of the block', () => {
+  withTempDirSync((dir) => {
+    const file = path.join(dir, 'shapes');
+    let s = 0x2545f491;
+    const next = (n: number) => {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      return (s >>> 0) % n;
+    };
+    const blocks: Buffer[] = [];
+    for (let b = 0; b < 400; b++) {
+      const length = b < 100 ? 1 + b * 3 : 1 + next(6000);
+      const out = Buffer.alloc(length);
+      let at = 0;
+      while (at < length) {
+        const literals = next(4) === 0 ? next(300) : next(21);
+        for (let i = 0; i < literals && at < length; i++) out[at++] = next(256);
+        if (at === 0) continue;
+        const offset = 1 + next(Math.min(at, next(2) === 0 ? 16 : 70_000));
+        const match = next(3) === 0 ? 4 + next(300) : 4 + next(37);
+        for (let i = 0; i < match && at < length; i++, at++) out[at] = out[at - offset]!;
+      }
+      blocks.push(out);
+    }
+    const frames: { offset: number; size: number; contents: Buffer }[] = [];
+    const chunks: Buffer[] = [];
+    let at = 0;
+    for (const contents of blocks) {
+      const { payload, compression } = choosePayload(contents, true);
+      const frame = Buffer.alloc(payload.length + 5);
+      payload.copy(frame);
+      sealPhysicalBlock(frame, 0, payload.length, compression);
+      frames.push({ offset: at, size: payload.length, contents });
+      chunks.push(frame);
+      at += frame.length;
+    }
+    fs.writeFileSync(file, Buffer.concat(chunks));
+    const reader = new NodeFileSystem().openReadable(file);
+    try {
+      assert.ok(frames.filter((f) => f.size < f.contents.length).length > 300, 'most blocks are compressed');
+      for (const f of frames) assert.ok(readPhysicalBlock(reader, f.offset, f.size, 'data block').equals(f.contents), `block at ${f.offset}: ${f.size} bytes for ${f.contents.length}`);
+    } finally {
+      reader.close();
+    }
+  });
+});
+
 test('readPhysicalBlockTransient() reads from the mapped file what readPhysicalBlock() reads, checks it the same way, and leaves blocks over 1 MiB to it', () => {
   if (!transientReads) return;
   withTempDirSync((dir) => {
