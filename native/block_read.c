@@ -543,21 +543,58 @@ napi_value scratch_buffer_js(napi_env env, napi_callback_info info) {
   return buffer;
 }
 
+/**
+ * The contents of the mapped block at offset (a payload of `size` bytes), checked and decoded
+ * into the scratch buffer: NULL and *n its length (-1 when larger than the scratch buffer), or
+ * what failed (in `what` or a constant).
+ */
+static const char* mapped_contents(Mapping* m, int64_t offset, int64_t size, uint32_t none_code, uint32_t lz4_code, int64_t max_contents, Scratch* s,
+                                   char* what, size_t what_len, int64_t* n) {
+  size_t frame_bytes = (size_t)size + TRAILER_BYTES;
+  if ((uint64_t)offset > m->length || frame_bytes > m->length - (size_t)offset) {
+    snprintf(what, what_len, "of %lld bytes runs past the end of the file", (long long)size);
+    return what;
+  }
+  const uint8_t* frame = m->base + offset;
+  size_t contents;
+  int lz4;
+  const char* bad = check_frame(frame, (size_t)size, none_code, lz4_code, max_contents, &contents, &lz4, what, what_len);
+  if (bad != NULL) return bad;
+  *n = -1;
+  if (contents <= SCRATCH_BYTES) {
+    bad = decode_frame(frame, (size_t)size, lz4, s->data, contents, what, what_len);
+    if (bad != NULL) return bad;
+    *n = (int64_t)contents;
+  }
+  return NULL;
+}
+
+/** The first six arguments of readMappedBlock and seekMappedBlock; false (a TypeError thrown) when they are wrong. */
+static bool mapped_args(napi_env env, napi_value* argv, size_t argc, Mapping** m, int64_t* offset, int64_t* size, uint32_t* none_code, uint32_t* lz4_code,
+                        int64_t* max_contents, const char* usage) {
+  if (argc < 6 || (*m = mapping_arg(env, argv[0])) == NULL || napi_get_value_int64(env, argv[1], offset) != napi_ok ||
+      napi_get_value_int64(env, argv[2], size) != napi_ok || napi_get_value_uint32(env, argv[3], none_code) != napi_ok ||
+      napi_get_value_uint32(env, argv[4], lz4_code) != napi_ok || napi_get_value_int64(env, argv[5], max_contents) != napi_ok || *offset < 0 || *size < 0 ||
+      *size > INT32_MAX) {
+    napi_throw_type_error(env, NULL, usage);
+    return false;
+  }
+  if ((*m)->base == NULL) {
+    napi_throw_error(env, NULL, "stratadb_io: a read of an unmapped file");
+    return false;
+  }
+  return true;
+}
+
 napi_value read_mapped_block_js(napi_env env, napi_callback_info info) {
   napi_value argv[6], result;
   size_t argc = 6;
   Mapping* m;
-  int64_t offset, size, max_contents;
+  int64_t offset, size, max_contents, n = -1;
   uint32_t none_code, lz4_code;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || (m = mapping_arg(env, argv[0])) == NULL ||
-      napi_get_value_int64(env, argv[1], &offset) != napi_ok || napi_get_value_int64(env, argv[2], &size) != napi_ok ||
-      napi_get_value_uint32(env, argv[3], &none_code) != napi_ok || napi_get_value_uint32(env, argv[4], &lz4_code) != napi_ok ||
-      napi_get_value_int64(env, argv[5], &max_contents) != napi_ok || offset < 0 || size < 0 || size > INT32_MAX) {
-    napi_throw_type_error(env, NULL, "stratadb_io: readMappedBlock(mapped, offset, size, noneCode, lz4Code, maxContents)");
-    return NULL;
-  }
-  if (m->base == NULL) {
-    napi_throw_error(env, NULL, "stratadb_io: readMappedBlock of an unmapped file");
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok ||
+      !mapped_args(env, argv, argc, &m, &offset, &size, &none_code, &lz4_code, &max_contents,
+                   "stratadb_io: readMappedBlock(mapped, offset, size, noneCode, lz4Code, maxContents)")) {
     return NULL;
   }
   Scratch* s = scratch_of(env);
@@ -566,22 +603,203 @@ napi_value read_mapped_block_js(napi_env env, napi_callback_info info) {
     return NULL;
   }
   char what[96];
-  size_t frame_bytes = (size_t)size + TRAILER_BYTES;
-  if ((uint64_t)offset > m->length || frame_bytes > m->length - (size_t)offset) {
-    snprintf(what, sizeof what, "of %lld bytes runs past the end of the file", (long long)size);
-    return failure(env, what);
-  }
-  const uint8_t* frame = m->base + offset;
-  size_t contents;
-  int lz4;
-  const char* bad = check_frame(frame, (size_t)size, none_code, lz4_code, max_contents, &contents, &lz4, what, sizeof what);
+  const char* bad = mapped_contents(m, offset, size, none_code, lz4_code, max_contents, s, what, sizeof what, &n);
   if (bad != NULL) return failure(env, bad);
-  int64_t n = -1;
-  if (contents <= SCRATCH_BYTES) {
-    bad = decode_frame(frame, (size_t)size, lz4, s->data, contents, what, sizeof what);
-    if (bad != NULL) return failure(env, bad);
-    n = (int64_t)contents;
-  }
   if (napi_create_int64(env, n, &result) != napi_ok) return NULL;
+  return result;
+}
+
+// ---- seekMappedBlock: a point read's search of a data block, in the scratch buffer ----------
+//
+// The block format is src/sstable/block-format.ts's; the search and its checks are BlockIter's
+// seek (src/sstable/block-iter.ts), the messages word for word, so that damage reads the same
+// either way: the Block constructor's checks of the restart array, a binary search of the
+// restart points for the last one before the target (key, seq) in internal order (user key
+// ascending, then seq descending), a scan from there to the first entry at or after it.
+
+enum { SEEK_PAST_END = 0, SEEK_OTHER_KEY = 1, SEEK_FOUND = 2 };
+enum { OUT_CONTENTS_ERROR, OUT_SEQ, OUT_KIND, OUT_VALUE_OFFSET, OUT_VALUE_LENGTH, OUT_FIELDS };
+
+/** A varint32 at d[p..end) as BlockIter's slowVarint reads it: -1 past `end`, over 5 bytes or over 2^32 - 1. */
+static int64_t block_varint(const uint8_t* d, size_t p, size_t end, size_t* after) {
+  uint64_t result = 0;
+  unsigned shift = 0;
+  size_t last = p + 5 < end ? p + 5 : end;
+  while (p < last) {
+    uint8_t byte = d[p++];
+    result |= (uint64_t)(byte & 0x7f) << shift;
+    if (byte < 0x80) {
+      *after = p;
+      return result <= 0xffffffffu ? (int64_t)result : -1;
+    }
+    shift += 7;
+  }
+  return -1;
+}
+
+/** The entry seq at d[s..s + 8) as a double, as JavaScript reads it; -1 when above 2^53 - 1 if `checked`. */
+static double block_seq(const uint8_t* d, size_t s, int checked) {
+  uint32_t lo = rd32(d + s), hi = rd32(d + s + 4);
+  if (checked && hi > 0x1fffff) return -1;
+  return (double)hi * 4294967296.0 + (double)lo;
+}
+
+static int block_compare(const uint8_t* a, size_t a_length, const uint8_t* b, size_t b_length) {
+  size_t n = a_length < b_length ? a_length : b_length;
+  for (size_t i = 0; i < n; i++) {
+    if (a[i] != b[i]) return (int)a[i] - (int)b[i];
+  }
+  return a_length < b_length ? -1 : a_length > b_length ? 1 : 0;
+}
+
+/**
+ * Seeks (key, seq) in the block d[0..length): SEEK_* with out filled for SEEK_FOUND (and
+ * SEEK_OTHER_KEY), or what is wrong with the block in `what`.
+ */
+static const char* seek_block(const uint8_t* d, size_t length, const uint8_t* key, size_t key_length, double seq, uint32_t kinds, double* out, int* status,
+                              char* what, size_t what_len) {
+  if (length < 5) {
+    snprintf(what, what_len, "block of %zu bytes is too short", length);
+    return what;
+  }
+  uint32_t restarts = rd32(d + length - 4);
+  int64_t end_signed = (int64_t)length - 4 - (int64_t)restarts * 4;
+  if (restarts == 0 || end_signed <= 0) {
+    snprintf(what, what_len, "block declares %u restart points", restarts);
+    return what;
+  }
+  const size_t end = (size_t)end_signed;
+  const uint8_t* restart_at = d + end;
+  int64_t previous = -1;
+  for (uint32_t i = 0; i < restarts; i++) {
+    uint32_t r = rd32(restart_at + 4 * (size_t)i);
+    if ((int64_t)r <= previous || r >= end || (i == 0 && r != 0)) {
+      snprintf(what, what_len, "restart point %u (%u) is out of order or outside the block's entries", i, r);
+      return what;
+    }
+    previous = r;
+  }
+  // The last restart point whose key sorts before the target.
+  uint32_t lo = 0, hi = restarts - 1;
+  while (lo < hi) {
+    uint32_t mid = (lo + hi + 1) / 2;
+    size_t p = rd32(restart_at + 4 * (size_t)mid), q = p + 1, after;
+    int64_t unshared = (p < end && d[p] == 0) ? block_varint(d, q, end, &after) : -1;
+    if (unshared >= 0) q = after;
+    if (unshared < 0 || block_varint(d, q, end, &after) < 0 || after + (size_t)unshared + 9 > end) {
+      snprintf(what, what_len, "malformed entry at a restart point (entry at byte %zu of the block)", p);
+      return what;
+    }
+    q = after;
+    int c = block_compare(d + q, (size_t)unshared, key, key_length);
+    if (c == 0) {
+      double entry_seq = block_seq(d, q + (size_t)unshared, 0);
+      c = entry_seq > seq ? -1 : entry_seq < seq ? 1 : 0;
+    }
+    if (c < 0) lo = mid;
+    else hi = mid - 1;
+  }
+  // The scan: every entry passed over sorts before the target (see BlockIter's #scanTo).
+  size_t p = rd32(restart_at + 4 * (size_t)lo), previous_length = 0, matched = 0;
+  while (p < end) {
+    size_t q = p, after;
+    int64_t shared = block_varint(d, q, end, &after);
+    int64_t unshared = shared >= 0 ? block_varint(d, q = after, end, &after) : -1;
+    int64_t value_length = unshared >= 0 ? block_varint(d, q = after, end, &after) : -1;
+    if (value_length < 0 || (size_t)shared > previous_length) {
+      snprintf(what, what_len, "malformed entry header (entry at byte %zu of the block)", p);
+      return what;
+    }
+    q = after;
+    size_t value_offset = q + (size_t)unshared + 9;
+    if (value_offset + (size_t)value_length > end) {
+      snprintf(what, what_len, "entry runs past the end of the block (entry at byte %zu of the block)", p);
+      return what;
+    }
+    size_t entry_length = (size_t)shared + (size_t)unshared;
+    if ((size_t)shared <= matched) {
+      size_t n = entry_length < key_length ? entry_length : key_length, i = (size_t)shared;
+      int c = 0;
+      for (; i < n; i++) {
+        c = (int)d[q + i - (size_t)shared] - (int)key[i];
+        if (c != 0) break;
+      }
+      int same_key = 0;
+      if (c == 0) {
+        c = entry_length < key_length ? -1 : entry_length > key_length ? 1 : 0;
+        same_key = c == 0;
+      }
+      if (c == 0) {
+        double entry_seq = block_seq(d, q + (size_t)unshared, 1);
+        c = entry_seq > seq ? -1 : entry_seq < seq ? 1 : 0;
+      }
+      if (c >= 0) {
+        size_t s = q + (size_t)unshared;
+        double entry_seq = block_seq(d, s, 1);
+        uint8_t kind = d[s + 8];
+        if (entry_seq < 0 || kind > 31 || ((kinds >> kind) & 1) == 0) {
+          snprintf(what, what_len, "entry has a bad sequence number or kind (entry at byte %zu of the block)", p);
+          return what;
+        }
+        out[OUT_SEQ] = entry_seq;
+        out[OUT_KIND] = kind;
+        out[OUT_VALUE_OFFSET] = (double)value_offset;
+        out[OUT_VALUE_LENGTH] = (double)value_length;
+        *status = same_key ? SEEK_FOUND : SEEK_OTHER_KEY;
+        return NULL;
+      }
+      matched = i;
+    }
+    previous_length = entry_length;
+    p = value_offset + (size_t)value_length;
+  }
+  *status = SEEK_PAST_END;
+  return NULL;
+}
+
+napi_value seek_mapped_block_js(napi_env env, napi_callback_info info) {
+  napi_value argv[10], result;
+  size_t argc = 10;
+  Mapping* m;
+  int64_t offset, size, max_contents, n = -1;
+  uint32_t none_code, lz4_code, kinds;
+  double seq;
+  const char* usage = "stratadb_io: seekMappedBlock(mapped, offset, size, noneCode, lz4Code, maxContents, key, seq, kinds, out)";
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok ||
+      !mapped_args(env, argv, argc, &m, &offset, &size, &none_code, &lz4_code, &max_contents, usage)) {
+    return NULL;
+  }
+  bool is_typed = false;
+  napi_typedarray_type key_type, out_type;
+  size_t key_length = 0, out_length = 0;
+  void *key_data = NULL, *out_data = NULL;
+  if (argc < 10 || napi_is_typedarray(env, argv[6], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[6], &key_type, &key_length, &key_data, NULL, NULL) != napi_ok || key_type != napi_uint8_array ||
+      napi_get_value_double(env, argv[7], &seq) != napi_ok || napi_get_value_uint32(env, argv[8], &kinds) != napi_ok ||
+      napi_is_typedarray(env, argv[9], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[9], &out_type, &out_length, &out_data, NULL, NULL) != napi_ok || out_type != napi_float64_array ||
+      out_length < OUT_FIELDS) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  Scratch* s = scratch_of(env);
+  if (s == NULL) {
+    napi_throw_error(env, NULL, "stratadb_io: could not make the scratch buffer");
+    return NULL;
+  }
+  double* out = out_data;
+  char what[128];
+  out[OUT_CONTENTS_ERROR] = 0;
+  const char* bad = mapped_contents(m, offset, size, none_code, lz4_code, max_contents, s, what, sizeof what, &n);
+  if (bad != NULL) return failure(env, bad);
+  int status = -1;
+  if (n >= 0) {
+    bad = seek_block(s->data, (size_t)n, key_length == 0 ? (const uint8_t*)"" : key_data, key_length, seq, kinds, out, &status, what, sizeof what);
+    if (bad != NULL) {
+      out[OUT_CONTENTS_ERROR] = 1;
+      return failure(env, bad);
+    }
+  }
+  if (napi_create_int32(env, status, &result) != napi_ok) return NULL;
   return result;
 }

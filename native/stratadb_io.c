@@ -20,6 +20,9 @@
 //   noneCode, lz4Code, maxContents) → number | string, scratchBuffer() → ArrayBuffer
 //       a table mapped read-only, and a block of it checked and decompressed into this
 //       thread's scratch buffer, for point reads (block_read.c).
+//   seekMappedBlock(mapped, offset, size, noneCode, lz4Code, maxContents, key, seq, kinds, out)
+//   → number | string
+//       readMappedBlock, then the point read's search of the block there (block_read.c).
 //   decommit(view) → bytes released
 //       madvise(2) MADV_DONTNEED of the whole pages inside a typed array's memory (a
 //       SharedArrayBuffer's included): the pages leave the resident set at once and read as
@@ -37,7 +40,7 @@
 // Version history: 1 appendAndSync, fallocate. 2 adds flock, funlock (stratadb took flock(2)
 // from fs-ext before). 3 adds readBlock, readBlockAsync. 4 adds decommit. 5 adds
 // mapFile, unmapFile, readMappedBlock, scratchBuffer. 6 adds hugePages. 7 adds
-// skipListView, encodeSkipListBlock.
+// skipListView, encodeSkipListBlock, seekMappedBlock.
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -380,6 +383,8 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "unmapFile", fn));
   CHECK(napi_create_function(env, "readMappedBlock", NAPI_AUTO_LENGTH, read_mapped_block_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "readMappedBlock", fn));
+  CHECK(napi_create_function(env, "seekMappedBlock", NAPI_AUTO_LENGTH, seek_mapped_block_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "seekMappedBlock", fn));
   CHECK(napi_create_function(env, "scratchBuffer", NAPI_AUTO_LENGTH, scratch_buffer_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "scratchBuffer", fn));
   CHECK(napi_create_function(env, "decommit", NAPI_AUTO_LENGTH, decommit_js, NULL, &fn));

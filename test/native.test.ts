@@ -369,19 +369,7 @@ test('LZ4 blocks of every sequence shape decode exactly: literal runs and matche
       }
       blocks.push(out);
     }
-    const frames: { offset: number; size: number; contents: Buffer }[] = [];
-    const chunks: Buffer[] = [];
-    let at = 0;
-    for (const contents of blocks) {
-      const { payload, compression } = choosePayload(contents, true);
-      const frame = Buffer.alloc(payload.length + 5);
-      payload.copy(frame);
-      sealPhysicalBlock(frame, 0, payload.length, compression);
-      frames.push({ offset: at, size: payload.length, contents });
-      chunks.push(frame);
-      at += frame.length;
-    }
-    fs.writeFileSync(file, Buffer.concat(chunks));
+    const { frames } = writeBlocks(file, blocks.map((contents) => ({ contents, lz4: true })));
     const reader = new NodeFileSystem().openReadable(file);
     try {
       assert.ok(frames.filter((f) => f.size < f.contents.length).length > 300, 'most blocks are compressed');
@@ -464,20 +452,25 @@ function expectThrows(run: () => unknown, code: string, message: RegExp): void {
 
 /** Writes to `file` one framed block of each length, LZ4 and not: where each lies, and the file's size. */
 function writeFrames(file: string, lengths: number[]): { frames: { offset: number; size: number; contents: Buffer }[]; at: number } {
+  return writeBlocks(
+    file,
+    lengths.flatMap((length, i) => [true, false].map((lz4) => ({ contents: blockContents(length, i + 1), lz4 }))),
+  );
+}
+
+/** Each block's frame (LZ4 where asked and worth it), one after another in `file`. */
+function writeBlocks(file: string, blocks: { contents: Buffer; lz4: boolean }[]): { frames: { offset: number; size: number; contents: Buffer }[]; at: number } {
   const frames: { offset: number; size: number; contents: Buffer }[] = [];
   const chunks: Buffer[] = [];
   let at = 0;
-  for (const [i, length] of lengths.entries()) {
-    for (const lz4 of [true, false]) {
-      const contents = blockContents(length, i + 1);
-      const { payload, compression } = choosePayload(contents, lz4);
-      const frame = Buffer.alloc(payload.length + 5);
-      payload.copy(frame);
-      sealPhysicalBlock(frame, 0, payload.length, compression);
-      frames.push({ offset: at, size: payload.length, contents });
-      chunks.push(frame);
-      at += frame.length;
-    }
+  for (const { contents, lz4 } of blocks) {
+    const { payload, compression } = choosePayload(contents, lz4);
+    const frame = Buffer.alloc(payload.length + 5);
+    payload.copy(frame);
+    sealPhysicalBlock(frame, 0, payload.length, compression);
+    frames.push({ offset: at, size: payload.length, contents });
+    chunks.push(frame);
+    at += frame.length;
   }
   fs.writeFileSync(file, Buffer.concat(chunks));
   return { frames, at };

@@ -3,10 +3,11 @@
 // builder's argument checks.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadChecksum, NodeFileSystem, StrataError, ValueKind, type SeqNum } from '../src/base/index.js';
+import { getU32, loadChecksum, NodeFileSystem, putU32, StrataError, ValueKind, xxh32, type SeqNum } from '../src/base/index.js';
+import { sealPhysicalBlock } from '../src/sstable/physical-block.js';
 import { BlockCache, BuilderScratch, TableBuilder, TableReader, type TableBuilderOptions } from '../src/sstable/index.js';
 
 interface Entry {
@@ -300,6 +301,46 @@ test('tables built one after another with one BuilderScratch take over its buffe
     assert.ok(falsePositives < 90, `${falsePositives} false positives in 3,000: the reused hash array's old contents leaked into the filter`);
     reader.close();
   }
+});
+
+test('a data block damaged under a valid checksum fails a get with CORRUPTION naming the file, the block and the entry', async () => {
+  const entries: Entry[] = [];
+  for (let i = 0; i < 200; i++) entries.push({ key: Buffer.from(`k${String(i).padStart(3, '0')}`), seq: i + 1, kind: ValueKind.Put, value: Buffer.alloc(20, i) });
+  const { path } = await writeTable(entries, { compression: 'none', restartInterval: 4 });
+  const original = readFileSync(path);
+  // The first data block's payload: the size whose frame (compression 0, then its xxh32) checks.
+  let size = 1;
+  while (!(original[size] === 0 && getU32(original, size + 1) === xxh32(original.subarray(0, size + 1)))) size++;
+  const damaged = (damage: (block: Buffer) => void) => {
+    const bytes = Buffer.from(original);
+    damage(bytes.subarray(0, size));
+    sealPhysicalBlock(bytes, 0, size, 0);
+    writeFileSync(path, bytes);
+    return openTable(path);
+  };
+  const expectCorruption = (reader: TableReader, pattern: RegExp) => {
+    try {
+      reader.get(Buffer.from('k010'), Number.MAX_SAFE_INTEGER);
+      assert.unreachable('the get returned');
+    } catch (err) {
+      assert.instance(err, StrataError);
+      assert.is((err as StrataError).code, 'CORRUPTION');
+      assert.match((err as Error).message, pattern);
+      assert.match((err as Error).message, path);
+    } finally {
+      reader.close();
+    }
+  };
+  expectCorruption(damaged((b) => putU32(b, b.length - 4, 0xffff)), /block declares 65535 restart points/);
+  expectCorruption(
+    damaged((b) => putU32(b, b.length - 4 * getU32(b, b.length - 4), 0)),
+    /restart point 1 \(0\) is out of order or outside the block's entries/,
+  );
+  // The second restart point's entry claims a shared prefix: every search looks at it.
+  expectCorruption(
+    damaged((b) => (b[getU32(b, b.length - 4 * getU32(b, b.length - 4))]! = 1)),
+    /malformed entry at a restart point \(entry at byte \d+ of the block\)/,
+  );
 });
 
 test('a table written without a bloom filter may contain any key', async () => {

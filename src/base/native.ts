@@ -65,6 +65,15 @@ export interface NativeCalls {
    * records, its arena chunks by id, and `layout`, the node fields' offsets and the head's name
    * (src/memtable/skiplist.ts). Holds references to all three. REQUIRES: the list no longer changes.
    */
+  /**
+   * readMappedBlock, then a point read's search of the block in the scratch buffer
+   * (native/block_read.c; BlockIter.seek's search and checks): 0 the block ends before
+   * (key, seq), 1 the first entry at or after it has another user key, 2 it is key's (out:
+   * seq, kind, value offset and length in the scratch buffer), -1 the contents do not fit the
+   * scratch buffer; a string says what failed, about the contents when out[0] is 1, else about
+   * the frame (as readMappedBlock's). `kinds`: bit k set for each valid value kind k.
+   */
+  seekMappedBlock(mapped: MappedFile, offset: number, size: number, noneCode: number, lz4Code: number, maxContents: number, key: Uint8Array, seq: number, kinds: number, out: Float64Array): number | string;
   skipListView(nodes: Int32Array, chunks: readonly Uint8Array[], layout: Int32Array): SkipListView;
   /**
    * One data block encoded from the entries of a skipListView, from node state[0] on, as
@@ -98,7 +107,7 @@ export interface SkipListEntries {
 export type MappedFile = object & { readonly __brand: 'MappedFile' };
 
 export type NativeCallName = keyof NativeCalls;
-export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'readMappedBlock', 'scratchBuffer', 'decommit', 'hugePages', 'skipListView', 'encodeSkipListBlock'];
+export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'readMappedBlock', 'seekMappedBlock', 'scratchBuffer', 'decommit', 'hugePages', 'skipListView', 'encodeSkipListBlock'];
 
 /** What runs instead of each native call, and what that costs. */
 export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
@@ -115,6 +124,8 @@ export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
   mapFile: "a get() that misses the block cache reads the block with readBlock: a pread(2) and a new Buffer for the block (about 6 us more a miss here)",
   unmapFile: 'tables are not mapped (see mapFile)',
   readMappedBlock: 'tables are not mapped (see mapFile)',
+  seekMappedBlock:
+    'a get() that reads a block from a mapped table searches it in JavaScript: a Block and its restart array made for the one read, and a BlockIter seek (about a tenth more time a get)',
   scratchBuffer: 'tables are not mapped (see mapFile)',
   decommit: 'the memory of flushed memtables stays resident in the memtable pool until the next memtables reuse it (up to 2 × memtableBytes per shard more resident memory between fills)',
   hugePages: 'memtable memory is faulted in 4 KiB pages: on this machine about 11 us a page, 180 ms a 64 MiB memtable (README, "Native addon")',

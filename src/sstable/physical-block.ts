@@ -15,6 +15,7 @@ import { asBuffer, getU32, putU32 } from '../base/bytes.js';
 import { xxh32, xxh32InSlices } from '../base/checksum.js';
 import { corruption, ioError, StrataError } from '../base/errors.js';
 import type { RandomAccessFile } from '../base/fs.js';
+import { ValueKind } from '../base/internal-key.js';
 import { native } from '../base/native.js';
 
 export const BLOCK_TRAILER_BYTES = 1 + 4;
@@ -119,6 +120,55 @@ export function readPhysicalBlockTransient(file: RandomAccessFile, offset: numbe
   if (answer < 0) return undefined;
   scratch ??= Buffer.from(native.scratchBuffer!());
   return scratch.subarray(0, answer);
+}
+
+/** Whether seekPhysicalBlockTransient() can run: the transient reads and the addon's seek. */
+export const transientSeeks = transientReads && native.seekMappedBlock !== undefined;
+/** Every value kind's bit, for the addon's check of an entry's kind (isValueKind). */
+const VALUE_KINDS = (1 << (ValueKind.PutWithExpiry + 1)) - 1;
+/** seekPhysicalBlockTransient()'s answers. */
+export const SEEK_PAST_END = 0;
+export const SEEK_OTHER_KEY = 1;
+export const SEEK_FOUND = 2;
+/** What the addon's seek found: [contents error, seq, kind, value offset, value length]. */
+const seekOut = new Float64Array(5);
+
+/**
+ * A point read of one block of a mapped table, all in the addon (readPhysicalBlockTransient,
+ * then BlockIter.seek's search for the first entry at or after (key, seq), with its checks and
+ * messages): SEEK_PAST_END (no such entry in the block), SEEK_OTHER_KEY (the first has another
+ * user key), or SEEK_FOUND, the entry then in `found` with a copy of its value. Undefined
+ * where the path is not open (transientSeeks false, a file not mapped, contents larger than
+ * the scratch buffer): the caller reads the block.
+ */
+export function seekPhysicalBlockTransient(
+  file: RandomAccessFile,
+  offset: number,
+  size: number,
+  key: Uint8Array,
+  seq: number,
+  found: { seq: number; kind: ValueKind; value: Uint8Array },
+): number | undefined {
+  const mapped = file.mapped?.();
+  if (mapped === undefined) return undefined;
+  let answer: number | string;
+  try {
+    answer = native.seekMappedBlock!(mapped, offset, size, Compression.None, Compression.Lz4, MAX_CONTENTS_BYTES, key, seq, VALUE_KINDS, seekOut);
+  } catch (err) {
+    throw ioError('read', file.path, err);
+  }
+  if (typeof answer === 'string') throw corruption(file.path, offset, seekOut[0] === 1 ? answer : `data block ${answer}`);
+  if (answer < 0) return undefined;
+  if (answer === SEEK_FOUND) {
+    scratch ??= Buffer.from(native.scratchBuffer!());
+    const start = seekOut[3]!;
+    const value = Buffer.allocUnsafe(seekOut[4]!);
+    scratch.copy(value, 0, start, start + value.length);
+    found.seq = seekOut[1]!;
+    found.kind = seekOut[2] as ValueKind;
+    found.value = value;
+  }
+  return answer;
 }
 
 /**

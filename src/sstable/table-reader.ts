@@ -23,11 +23,13 @@ import { BlockDeferred, LARGE_BLOCK_BYTES, type LargeBlocks } from './large-bloc
 import { BlockIter } from './block-iter.js';
 import { BloomFilter, bloomHash } from './bloom.js';
 import { decodeFooter, decodeMetaIndex, FOOTER_BYTES, META_FILTER, META_RANGE_DEL, type BlockHandle } from './format.js';
-import { BLOCK_TRAILER_BYTES, readPhysicalBlock, readPhysicalBlockAsync, readPhysicalBlockTransient } from './physical-block.js';
+import { BLOCK_TRAILER_BYTES, readPhysicalBlock, readPhysicalBlockAsync, readPhysicalBlockTransient, SEEK_FOUND, SEEK_OTHER_KEY, seekPhysicalBlockTransient, transientReads, transientSeeks } from './physical-block.js';
 import { decodeProperties, type TableProperties } from './properties.js';
 import { decodeRangeDelBlock } from './range-del-block.js';
 import { TableIndex } from './table-index.js';
 import { TableIterator } from './table-iterator.js';
+
+const EMPTY = new Uint8Array(0);
 
 export class TableReader {
   readonly fileNumber: number;
@@ -48,8 +50,6 @@ export class TableReader {
   #closed = false;
   /** Scratch cursor of get(), which is synchronous and so never runs twice at once. */
   readonly #getData = new BlockIter();
-  /** Whether the block #pointBlock() last returned lies in the native scratch buffer. */
-  #transient = false;
 
   /**
    * Reads and checks the footer, index, filter and properties of `file`, which the reader owns
@@ -130,12 +130,30 @@ export class TableReader {
     // With format.ts's separators the first block tried holds the answer if there is one;
     // moving on keeps get() right for any separator at or after its block's last entry.
     for (let i = this.#index.find(key, snapshotSeq); i < count; i++) {
-      data.reset(this.#pointBlock(i));
+      let block = this.#pointBlock(i);
+      let transient = false;
+      if (block === undefined) {
+        // Neither cached nor admitted: read from the mapping into the scratch buffer, and
+        // searched there by the addon when it can.
+        const size = this.#index.blockSize(i);
+        const offset = this.#index.blockOffset(i);
+        if (transientSeeks) {
+          const found = { seq: 0, kind: 0 as ValueKind, value: EMPTY };
+          const answer = seekPhysicalBlockTransient(this.#file, offset, size, key, snapshotSeq, found);
+          if (answer === SEEK_FOUND) return found;
+          if (answer === SEEK_OTHER_KEY) return undefined;
+          if (answer !== undefined) continue;
+        }
+        const contents = readPhysicalBlockTransient(this.#file, offset, size, 'data block');
+        transient = contents !== undefined;
+        block = contents === undefined ? this.#readBlock(i, size) : new Block(contents, this.#file.path, offset);
+      }
+      data.reset(block);
       data.seek(key, snapshotSeq);
       if (data.valid()) {
         if (!data.keyEquals(key)) return undefined;
         const value = data.value();
-        return { seq: data.seq(), kind: data.kind(), value: this.#transient ? Buffer.from(value) : value };
+        return { seq: data.seq(), kind: data.kind(), value: transient ? Buffer.from(value) : value };
       }
     }
     return undefined;
@@ -205,25 +223,22 @@ export class TableReader {
   }
 
   /**
-   * Data block `i` for get(): from the cache; else read from the file's mapping, kept in the
-   * native scratch buffer (#transient set: valid until the next read, nothing of it may be
-   * kept) unless the cache admits it, which copies it into memory of its own. Without a
-   * mapping, read and cached as by iterators.
+   * Data block `i` for get() when it is in memory: from the cache, or read and copied into
+   * memory of its own when the cache admits it (large blocks: large-blocks.ts). Undefined
+   * when get() is to read it transiently from the file's mapping (neither cached nor
+   * admitted). Without a mapping, read and cached as by iterators.
    */
-  #pointBlock(i: number): Block {
-    this.#transient = false;
+  #pointBlock(i: number): Block | undefined {
     const size = this.#index.blockSize(i);
     if (size >= LARGE_BLOCK_BYTES) return this.#largeBlock(i, size);
     const cache = this.#cache;
     const hit = cache?.lookup(this.#cached!, i);
     if (hit !== undefined) return hit;
+    if (!transientReads || this.#file.mapped?.() === undefined) return this.#readBlock(i, size);
+    if (cache === undefined || !cache.admit(this.#cached!, i)) return undefined;
     const offset = this.#index.blockOffset(i);
     const contents = readPhysicalBlockTransient(this.#file, offset, size, 'data block');
     if (contents === undefined) return this.#readBlock(i, size);
-    if (cache === undefined || !cache.admit(this.#cached!, i)) {
-      this.#transient = true;
-      return new Block(contents, this.#file.path, offset);
-    }
     const block = new Block(Buffer.from(contents), this.#file.path, offset);
     cache.insert(this.#cached!, i, block);
     return block;
