@@ -8,11 +8,21 @@ import type { Block } from './block-format.js';
 import { BlockIter } from './block-iter.js';
 import type { TableIndex } from './table-index.js';
 
+/** A buffer of the iterator's own that a seek's block may be read into (TableBlockSource.seekBlock). */
+export interface OwnBlockBuffer {
+  buffer: Buffer | undefined;
+}
+
 /** What a TableIterator needs from its TableReader. */
 export interface TableBlockSource {
   readonly index: TableIndex;
   /** Data block `i` (in file order). */
   dataBlock(i: number): Block;
+  /**
+   * Data block `i` for a seek: as dataBlock(), or read into `own` (made or grown as needed)
+   * without caching it, its bytes then valid until the iterator's next seek.
+   */
+  seekBlock(i: number, own: OwnBlockBuffer): Block;
   /** Called once, when the iterator closes. */
   release(): void;
 }
@@ -25,6 +35,12 @@ export class TableIterator implements InternalIterator {
   readonly #data = new BlockIter();
   /** Cleared at the start of every move, so a move that throws leaves the cursor unpositioned. */
   #valid = false;
+  /**
+   * Where a seek's block may lie (seekBlock): a value or key seen through this cursor is a view
+   * of it until the cursor's next seek, which rewrites it. Moves by next() and prev() read
+   * blocks of their own.
+   */
+  readonly #own: OwnBlockBuffer = { buffer: undefined };
 
   constructor(source: TableBlockSource) {
     this.#source = source;
@@ -101,7 +117,11 @@ export class TableIterator implements InternalIterator {
   /** Positions at the first entry at or after (key, seq) in internal order. */
   #seekInternal(key: Uint8Array, seq: number): void {
     this.#valid = false;
-    if (!this.#loadBlock(this.#index.find(key, seq))) return;
+    const source = this.#checkOpen();
+    const i = this.#index.find(key, seq);
+    this.#block = i;
+    if (i >= this.#index.count) return;
+    this.#data.reset(source.seekBlock(i, this.#own));
     this.#data.seek(key, seq);
     this.#skipEmptyForward();
   }

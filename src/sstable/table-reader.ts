@@ -27,7 +27,7 @@ import { BLOCK_TRAILER_BYTES, readPhysicalBlock, readPhysicalBlockAsync, readPhy
 import { decodeProperties, type TableProperties } from './properties.js';
 import { decodeRangeDelBlock } from './range-del-block.js';
 import { TableIndex } from './table-index.js';
-import { TableIterator } from './table-iterator.js';
+import { TableIterator, type OwnBlockBuffer } from './table-iterator.js';
 
 const EMPTY = new Uint8Array(0);
 
@@ -195,6 +195,7 @@ export class TableReader {
     return new TableIterator({
       index: this.#index,
       dataBlock: (i) => this.#dataBlock(i),
+      seekBlock: (i, own) => this.#seekBlock(i, own),
       release: () => {
         if (released) return;
         released = true;
@@ -212,6 +213,26 @@ export class TableReader {
 
   #unref(): void {
     if (--this.#refs === 0) this.#file.close();
+  }
+
+  /**
+   * Data block `i` for an iterator's seek: from the cache, or read and cached when the cache
+   * admits it (as #pointBlock); else read from the file's mapping into `own`, the iterator's
+   * buffer (no system call, no allocation once it is large enough, nothing cached). A seek
+   * then an entry or two (seekrandom) reads one block per table: copying each into a Buffer of
+   * its own cost more than the rest of the seek. Without a mapping, as #dataBlock.
+   */
+  #seekBlock(i: number, own: OwnBlockBuffer): Block {
+    const block = this.#pointBlock(i);
+    if (block !== undefined) return block;
+    const size = this.#index.blockSize(i);
+    const offset = this.#index.blockOffset(i);
+    const contents = readPhysicalBlockTransient(this.#file, offset, size, 'data block');
+    if (contents === undefined) return this.#readBlock(i, size);
+    let buffer = own.buffer;
+    if (buffer === undefined || buffer.length < contents.length) own.buffer = buffer = Buffer.allocUnsafeSlow(Math.max(contents.length, 2 * (buffer?.length ?? 4096)));
+    contents.copy(buffer, 0);
+    return new Block(buffer.subarray(0, contents.length), this.#file.path, offset);
   }
 
   /** Data block `i`: from the cache, or read and checked. */
