@@ -3,7 +3,7 @@
 // with many tables thus holds open one table per level, not all of them.
 
 import { compareBytes, type InternalIterator, type SeqNum, type ValueKind } from '../base/index.js';
-import type { TableCache } from '../sstable/index.js';
+import type { OwnBlockBuffer, TableCache } from '../sstable/index.js';
 import type { TableMeta } from './version-edit.js';
 
 /**
@@ -28,6 +28,8 @@ export class LevelIterator implements InternalIterator {
   #index = -1;
   #it: InternalIterator | undefined;
   #release: (() => void) | undefined;
+  /** The buffer the level's seeks read blocks into, kept from one file's cursor to the next. */
+  readonly #own: OwnBlockBuffer = { buffer: undefined };
 
   /** REQUIRES: `files` sorted by key and non-overlapping. */
   constructor(files: readonly TableMeta[], cache: TableCache) {
@@ -130,6 +132,6 @@ export class LevelIterator implements InternalIterator {
     if (file === undefined) return;
     const handle = this.#cache.acquire(file.fileNumber);
     this.#release = handle.release;
-    this.#it = handle.reader.iterator();
+    this.#it = handle.reader.iterator(this.#own);
   }
 }

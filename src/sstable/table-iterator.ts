@@ -36,15 +36,17 @@ export class TableIterator implements InternalIterator {
   /** Cleared at the start of every move, so a move that throws leaves the cursor unpositioned. */
   #valid = false;
   /**
-   * Where a seek's block may lie (seekBlock): a value or key seen through this cursor is a view
-   * of it until the cursor's next seek, which rewrites it. Moves by next() and prev() read
-   * blocks of their own.
+   * Where a seek's block may lie (seekBlock): a value seen through this cursor is a view of it
+   * until the next seek of this cursor (or of another cursor given the same buffer), which
+   * rewrites it. Moves by next() and prev() read blocks of their own.
    */
-  readonly #own: OwnBlockBuffer = { buffer: undefined };
+  readonly #own: OwnBlockBuffer;
 
-  constructor(source: TableBlockSource) {
+  /** `own`: a buffer kept across the cursors of one level (LevelIterator), or a new one. */
+  constructor(source: TableBlockSource, own: OwnBlockBuffer = { buffer: undefined }) {
     this.#source = source;
     this.#index = source.index;
+    this.#own = own;
   }
 
   valid(): boolean {

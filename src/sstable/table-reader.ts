@@ -188,7 +188,12 @@ export class TableReader {
   }
 
   /** A cursor over every entry; it keeps the file open until it is closed. */
-  iterator(): InternalIterator {
+  /**
+   * A cursor over the table. `own`: where its seeks may read blocks (TableIterator), shared by
+   * the cursors a LevelIterator opens one after another, so that a seek in a level allocates
+   * nothing once the buffer is large enough.
+   */
+  iterator(own?: OwnBlockBuffer): InternalIterator {
     if (this.#closed) throw closedError(`table ${this.#file.path}`);
     this.#refs++;
     let released = false;
@@ -201,7 +206,7 @@ export class TableReader {
         released = true;
         this.#unref();
       },
-    });
+    }, own);
   }
 
   /** Drops the owner's reference; the file closes once no iterator uses it. Idempotent. */
