@@ -51,14 +51,12 @@
 #include <unistd.h>
 
 #include "block_read.h"
+#include "bytes.h"
 
 // Frames up to this size are read into a buffer on the stack; larger ones into malloc'd memory.
 #define STACK_FRAME_BYTES (64 * 1024)
 #define TRAILER_BYTES 5
 
-static uint32_t rd32(const uint8_t* p) {
-  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
 
 // XXH32 as specified by the xxHash project (the same numbers as src/base/checksum.ts).
 #define P1 2654435761U
@@ -637,20 +635,7 @@ static int64_t block_varint(const uint8_t* d, size_t p, size_t end, size_t* afte
   return -1;
 }
 
-/** The entry seq at d[s..s + 8) as a double, as JavaScript reads it; -1 when above 2^53 - 1 if `checked`. */
-static double block_seq(const uint8_t* d, size_t s, int checked) {
-  uint32_t lo = rd32(d + s), hi = rd32(d + s + 4);
-  if (checked && hi > 0x1fffff) return -1;
-  return (double)hi * 4294967296.0 + (double)lo;
-}
 
-static int block_compare(const uint8_t* a, size_t a_length, const uint8_t* b, size_t b_length) {
-  size_t n = a_length < b_length ? a_length : b_length;
-  for (size_t i = 0; i < n; i++) {
-    if (a[i] != b[i]) return (int)a[i] - (int)b[i];
-  }
-  return a_length < b_length ? -1 : a_length > b_length ? 1 : 0;
-}
 
 /**
  * Seeks (key, seq) in the block d[0..length): SEEK_* with out filled for SEEK_FOUND (and
@@ -691,9 +676,9 @@ static const char* seek_block(const uint8_t* d, size_t length, const uint8_t* ke
       return what;
     }
     q = after;
-    int c = block_compare(d + q, (size_t)unshared, key, key_length);
+    int c = compare_bytes(d + q, (size_t)unshared, key, key_length);
     if (c == 0) {
-      double entry_seq = block_seq(d, q + (size_t)unshared, 0);
+      double entry_seq = u64_as_double(d + q + (size_t)unshared, false);
       c = entry_seq > seq ? -1 : entry_seq < seq ? 1 : 0;
     }
     if (c < 0) lo = mid;
@@ -730,12 +715,12 @@ static const char* seek_block(const uint8_t* d, size_t length, const uint8_t* ke
         same_key = c == 0;
       }
       if (c == 0) {
-        double entry_seq = block_seq(d, q + (size_t)unshared, 1);
+        double entry_seq = u64_as_double(d + q + (size_t)unshared, true);
         c = entry_seq > seq ? -1 : entry_seq < seq ? 1 : 0;
       }
       if (c >= 0) {
         size_t s = q + (size_t)unshared;
-        double entry_seq = block_seq(d, s, 1);
+        double entry_seq = u64_as_double(d + s, true);
         uint8_t kind = d[s + 8];
         if (entry_seq < 0 || kind > 31 || ((kinds >> kind) & 1) == 0) {
           snprintf(what, what_len, "entry has a bad sequence number or kind (entry at byte %zu of the block)", p);
@@ -769,16 +754,11 @@ napi_value seek_mapped_block_js(napi_env env, napi_callback_info info) {
       !mapped_args(env, argv, argc, &m, &offset, &size, &none_code, &lz4_code, &max_contents, usage)) {
     return NULL;
   }
-  bool is_typed = false;
-  napi_typedarray_type key_type, out_type;
   size_t key_length = 0, out_length = 0;
-  void *key_data = NULL, *out_data = NULL;
-  if (argc < 10 || napi_is_typedarray(env, argv[6], &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, argv[6], &key_type, &key_length, &key_data, NULL, NULL) != napi_ok || key_type != napi_uint8_array ||
-      napi_get_value_double(env, argv[7], &seq) != napi_ok || napi_get_value_uint32(env, argv[8], &kinds) != napi_ok ||
-      napi_is_typedarray(env, argv[9], &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, argv[9], &out_type, &out_length, &out_data, NULL, NULL) != napi_ok || out_type != napi_float64_array ||
-      out_length < OUT_FIELDS) {
+  const uint8_t* key = argc < 10 ? NULL : typed_array_data(env, argv[6], napi_uint8_array, &key_length);
+  double* out = argc < 10 ? NULL : typed_array_data(env, argv[9], napi_float64_array, &out_length);
+  if (key == NULL || out == NULL || out_length < OUT_FIELDS || napi_get_value_double(env, argv[7], &seq) != napi_ok ||
+      napi_get_value_uint32(env, argv[8], &kinds) != napi_ok) {
     napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
@@ -787,14 +767,13 @@ napi_value seek_mapped_block_js(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "stratadb_io: could not make the scratch buffer");
     return NULL;
   }
-  double* out = out_data;
   char what[128];
   out[OUT_CONTENTS_ERROR] = 0;
   const char* bad = mapped_contents(m, offset, size, none_code, lz4_code, max_contents, s, what, sizeof what, &n);
   if (bad != NULL) return failure(env, bad);
   int status = -1;
   if (n >= 0) {
-    bad = seek_block(s->data, (size_t)n, key_length == 0 ? (const uint8_t*)"" : key_data, key_length, seq, kinds, out, &status, what, sizeof what);
+    bad = seek_block(s->data, (size_t)n, key, key_length, seq, kinds, out, &status, what, sizeof what);
     if (bad != NULL) {
       out[OUT_CONTENTS_ERROR] = 1;
       return failure(env, bad);

@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "block_read.h"
+#include "bytes.h"
 
 #define CHECK(call)                                  \
   do {                                               \
@@ -100,14 +101,6 @@ static void finalize_view(napi_env env, void* data, void* hint) {
   free(v);
 }
 
-static void* typed_array_data(napi_env env, napi_value value, napi_typedarray_type want, size_t* length) {
-  bool is_typed = false;
-  napi_typedarray_type type;
-  void* data = NULL;
-  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed) return NULL;
-  if (napi_get_typedarray_info(env, value, &type, length, &data, NULL, NULL) != napi_ok || type != want) return NULL;
-  return data;
-}
 
 napi_value skip_list_view_js(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -178,28 +171,8 @@ static uint8_t* put_varint(uint8_t* p, uint32_t v) {
   return p;
 }
 
-static void put_u32(uint8_t* p, uint32_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-  p[2] = (uint8_t)(v >> 16);
-  p[3] = (uint8_t)(v >> 24);
-}
 
-/** A u64 LE as src/base/bytes.ts's getU64 reads it: -1 when it is above 2^53 - 1. */
-static double get_u64(const uint8_t* p) {
-  uint32_t lo = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-  uint32_t hi = (uint32_t)p[4] | ((uint32_t)p[5] << 8) | ((uint32_t)p[6] << 16) | ((uint32_t)p[7] << 24);
-  if (hi > 0x1fffff) return -1;
-  return (double)hi * 4294967296.0 + (double)lo;
-}
 
-/** Unsigned byte order, a prefix first (key-compare.ts). */
-static int compare_keys(const uint8_t* a, size_t a_length, const uint8_t* b, size_t b_length) {
-  size_t n = a_length < b_length ? a_length : b_length;
-  int c = memcmp(a, b, n);
-  if (c != 0) return c;
-  return a_length < b_length ? -1 : a_length > b_length ? 1 : 0;
-}
 
 static napi_value status_value(napi_env env, int32_t status) {
   napi_value result;
@@ -278,7 +251,7 @@ napi_value encode_skip_list_block_js(napi_env env, napi_callback_info info) {
 
     int new_user_key = 1;
     if (entries > 0) {
-      int c = compare_keys(prev_key, prev_length, key, key_length);
+      int c = compare_bytes(prev_key, prev_length, key, key_length);
       if (c > 0 || (c == 0 && prev_seq <= seq)) {
         status = ST_ORDER;
         break;
@@ -346,7 +319,7 @@ napi_value encode_skip_list_block_js(napi_env env, napi_callback_info info) {
     if (kind == delete_kind) {
       deletions++;
     } else if (kind == expiry_kind && value_length >= expiry_bytes) {
-      double at = get_u64(value);
+      double at = u64_as_double(value, true);
       if (earliest_expiry == 0 || at < earliest_expiry) earliest_expiry = at;
     }
     if (seq < smallest_seq) smallest_seq = seq;

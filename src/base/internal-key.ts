@@ -23,6 +23,13 @@ export const MAX_SEQ: SeqNum = Number.MAX_SAFE_INTEGER;
 export const ValueKind = { Delete: 0, Put: 1, Merge: 2, RangeDelete: 3, PutWithExpiry: 4 } as const;
 export type ValueKind = (typeof ValueKind)[keyof typeof ValueKind];
 
+/** The kinds below 32 that `is` accepts, as a bit set (bit k for kind k): for the native addon. */
+export function kindBits(is: (n: number) => boolean): number {
+  let bits = 0;
+  for (let k = 0; k < 32; k++) if (is(k)) bits |= 1 << k;
+  return bits >>> 0;
+}
+
 export function isValueKind(n: number): n is ValueKind {
   return n >= ValueKind.Delete && n <= ValueKind.PutWithExpiry && Number.isInteger(n);
 }

@@ -15,7 +15,7 @@ import { asBuffer, getU32, putU32 } from '../base/bytes.js';
 import { xxh32, xxh32InSlices } from '../base/checksum.js';
 import { corruption, ioError, StrataError } from '../base/errors.js';
 import type { RandomAccessFile } from '../base/fs.js';
-import { ValueKind } from '../base/internal-key.js';
+import { isValueKind, kindBits, type ValueKind } from '../base/internal-key.js';
 import { native } from '../base/native.js';
 
 export const BLOCK_TRAILER_BYTES = 1 + 4;
@@ -125,7 +125,7 @@ export function readPhysicalBlockTransient(file: RandomAccessFile, offset: numbe
 /** Whether seekPhysicalBlockTransient() can run: the transient reads and the addon's seek. */
 export const transientSeeks = transientReads && native.seekMappedBlock !== undefined;
 /** Every value kind's bit, for the addon's check of an entry's kind (isValueKind). */
-const VALUE_KINDS = (1 << (ValueKind.PutWithExpiry + 1)) - 1;
+const VALUE_KINDS = kindBits(isValueKind);
 /** seekPhysicalBlockTransient()'s answers. */
 export const SEEK_PAST_END = 0;
 export const SEEK_OTHER_KEY = 1;

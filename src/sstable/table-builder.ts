@@ -10,7 +10,7 @@
 import { invalidArgument, invariant, StrataError } from '../base/errors.js';
 import type { WritableFile } from '../base/fs.js';
 import { native, type SkipListEntries } from '../base/native.js';
-import { isPointKind, MAX_SEQ, ValueKind, type SeqNum } from '../base/internal-key.js';
+import { isPointKind, kindBits, MAX_SEQ, ValueKind, type SeqNum } from '../base/internal-key.js';
 import { compareBytes } from '../base/bytes.js';
 import { tombstoneUpperKey, type RangeTombstone } from '../base/range-tombstone.js';
 import { expiresAt, EXPIRY_BYTES } from '../base/ttl.js';
@@ -90,7 +90,7 @@ const NEED_HASHES = 3;
 const NEED_LAST_KEY = 4;
 const OUT_OF_ORDER = 5;
 /** The kinds a data block holds (isPointKind), as a bit set for the addon. */
-const POINT_KINDS = (1 << ValueKind.Delete) | (1 << ValueKind.Put) | (1 << ValueKind.Merge) | (1 << ValueKind.PutWithExpiry);
+const POINT_KINDS = kindBits(isPointKind);
 
 export class TableBuilder {
   readonly #file: WritableFile;
@@ -230,9 +230,7 @@ export class TableBuilder {
         if (status === NEED_BLOCK) {
           block = Buffer.allocUnsafe(Math.max(need, block.length * 2));
         } else if (status === NEED_HASHES) {
-          const grown = new Uint32Array(Math.max(need, this.#hashes.length * 2));
-          grown.set(this.#hashes.subarray(0, this.#hashCount));
-          this.#hashes = grown;
+          this.#growHashes(need);
         } else if (status === NEED_LAST_KEY) {
           const grown = Buffer.allocUnsafe(Math.max(need, this.#lastKey.length * 2));
           this.#lastKey.copy(grown, 0, 0, this.#lastKeyLength);
@@ -442,12 +440,15 @@ export class TableBuilder {
   }
 
   #addHash(hash: number): void {
-    if (this.#hashCount === this.#hashes.length) {
-      const grown = new Uint32Array(this.#hashes.length * 2);
-      grown.set(this.#hashes);
-      this.#hashes = grown;
-    }
+    if (this.#hashCount === this.#hashes.length) this.#growHashes(this.#hashCount + 1);
     this.#hashes[this.#hashCount++] = hash;
+  }
+
+  /** A hash array of at least `length` entries (and twice the last), the counted ones kept. */
+  #growHashes(length: number): void {
+    const grown = new Uint32Array(Math.max(length, this.#hashes.length * 2));
+    grown.set(this.#hashes.subarray(0, this.#hashCount));
+    this.#hashes = grown;
   }
 }
 

@@ -1,0 +1,51 @@
+// Small helpers native/block_read.c and native/skiplist_blocks.c share: little-endian reads and
+// writes, a u64 read as JavaScript reads it (src/base/bytes.ts), byte order of keys
+// (src/sstable/key-compare.ts), and a typed array's memory.
+#ifndef STRATADB_BYTES_H
+#define STRATADB_BYTES_H
+#include <node_api.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline uint32_t rd32(const uint8_t* p) {
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static inline void put_u32(uint8_t* p, uint32_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+
+/** A u64 LE as a double, as JavaScript computes it; with `checked`, -1 above 2^53 - 1 (getU64). */
+static inline double u64_as_double(const uint8_t* p, bool checked) {
+  uint32_t lo = rd32(p), hi = rd32(p + 4);
+  if (checked && hi > 0x1fffff) return -1;
+  return (double)hi * 4294967296.0 + (double)lo;
+}
+
+/** Unsigned byte order, a prefix first: negative, zero or positive. */
+static inline int compare_bytes(const uint8_t* a, size_t a_length, const uint8_t* b, size_t b_length) {
+  size_t n = a_length < b_length ? a_length : b_length;
+  int c = n == 0 ? 0 : memcmp(a, b, n);
+  if (c != 0) return c;
+  return a_length < b_length ? -1 : a_length > b_length ? 1 : 0;
+}
+
+/**
+ * The memory of `value` when it is a typed array of type `want` (its length in *length), else
+ * NULL. An empty array's memory may be no address at all: it is then a static byte, never NULL.
+ */
+static inline void* typed_array_data(napi_env env, napi_value value, napi_typedarray_type want, size_t* length) {
+  static uint8_t empty;
+  bool is_typed = false;
+  napi_typedarray_type type;
+  void* data = NULL;
+  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed) return NULL;
+  if (napi_get_typedarray_info(env, value, &type, length, &data, NULL, NULL) != napi_ok || type != want) return NULL;
+  return data != NULL ? data : &empty;
+}
+#endif
