@@ -427,6 +427,9 @@ interface Jsz {
   account_details?: { stream_detail?: JszStream[] }[];
 }
 
+/** How long startCluster's leader lookups wait for an election. */
+const ELECTION_MS = 60_000;
+
 /**
  * A JetStream cluster of `n` nodes (n0..n{n-1}) on 127.0.0.1: client, route and monitoring
  * ports all free ones, every node routing to every other. Resolves once every node is healthy
@@ -447,9 +450,13 @@ export async function startCluster(n = 3, options: NatsOptions = {}): Promise<Na
   const deadlineFor = (ms: number) => Date.now() + ms;
   /** The index of the running node named `name`, else -1 (a killed leader may still be named a while). */
   const nodeIndex = (name: string | undefined) => servers.findIndex((s) => s.name === name && s.running);
-  /** Asks the live nodes in turn until `pick` finds an answer. */
+  /**
+   * Asks the live nodes in turn until `pick` finds an answer, for ELECTION_MS at most: an
+   * election after a kill -9 took over 20 s once in a fresh-clone CI run on two busy cores
+   * (the servers' own Raft timers, not the client's), so the wait is generous.
+   */
   const ask = async (what: string, pathAndQuery: string, pick: (jsz: Jsz) => number): Promise<number> => {
-    const deadline = deadlineFor(20_000);
+    const deadline = deadlineFor(ELECTION_MS);
     let last = 'no node answered';
     for (;;) {
       for (const s of servers) {
@@ -462,7 +469,7 @@ export async function startCluster(n = 3, options: NatsOptions = {}): Promise<Na
           last = `${s.name}: ${String(err)}`;
         }
       }
-      if (Date.now() > deadline) throw new Error(`no ${what} within 20 s (${last})`);
+      if (Date.now() > deadline) throw new Error(`no ${what} within ${ELECTION_MS / 1000} s (${last})`);
       await sleep(200);
     }
   };

@@ -3,7 +3,7 @@
 // encodes each payload in place, and the group reaches the log as one contiguous write. Once
 // that write is done, reset() lets the next group use the same memory.
 
-import { invariant } from '../base/index.js';
+import { invariant, viewOf } from '../base/index.js';
 import { MAX_RECORD_PAYLOAD_BYTES, putRecordHeader, RECORD_HEADER_BYTES } from './record-format.js';
 
 const INITIAL_BYTES = 64 * 1024;
@@ -53,8 +53,8 @@ export class RecordBuffer {
   seal(type: number): void {
     invariant(this.#open >= 0, 'RecordBuffer.seal without begin');
     const start = this.#open;
-    const payload = this.#bytes.subarray(start + RECORD_HEADER_BYTES, start + RECORD_HEADER_BYTES + this.#openLength);
-    putRecordHeader(this.#bytes, start, type, payload);
+    const payloadAt = start + RECORD_HEADER_BYTES;
+    putRecordHeader(this.#bytes, start, type, viewOf(this.#bytes, payloadAt, payloadAt + this.#openLength));
     this.#open = -1;
   }
 

@@ -23,7 +23,7 @@
 // Format versions (append a line per change, never reuse a number):
 //   1  the layout above.
 
-import { getU32, putU32, StrataError, corruption, xxh32 } from '../base/index.js';
+import { getU32, putU32, StrataError, corruption, viewOf, xxh32 } from '../base/index.js';
 
 /** Record types. Written to disk: append new types, never renumber. 0 is never written. */
 export const RecordType = {
@@ -71,7 +71,7 @@ export function putRecordHeader(out: Uint8Array, offset: number, type: number, p
   putU32(out, offset + 4, payload.length);
   out[offset + 8] = type;
   putU32(out, offset + 9, xxh32(payload));
-  putU32(out, offset, xxh32(out.subarray(offset + 4, offset + RECORD_HEADER_BYTES)));
+  putU32(out, offset, xxh32(viewOf(out, offset + 4, offset + RECORD_HEADER_BYTES)));
 }
 
 // Payloads at least this large are handed to writev(2) as they are; smaller ones are copied
