@@ -44,6 +44,7 @@ import {
   MAX_CHANGES_PER_MESSAGE,
   MAX_MESSAGES_IN_FLIGHT,
   MESSAGE_TARGET_BYTES,
+  MessageBuffers,
   isNotFound,
   messageId,
   packCheckpoint,
@@ -116,6 +117,8 @@ export class ReplicationPublisher {
   #hold: AsyncIterableIterator<Change> | undefined;
   /** Where messages are published (publish-thread.ts); undefined: on #link, on this thread. */
   #thread: PublishThread | undefined;
+  /** The memory messages are encoded into, shared with #thread, taken back once answered. */
+  readonly #buffers = new MessageBuffers();
   #recording: Promise<void> | undefined;
   #stop = new AbortController();
   #running: Promise<void> = Promise.resolve();
@@ -266,7 +269,8 @@ export class ReplicationPublisher {
       const stored =
         thread !== undefined && !thread.stopped
           ? thread.publish(slot.subject, slot.id, slot.bytes, PUBLISH_TIMEOUT_MS)
-          : js.publish(slot.subject, slot.bytes, { msgID: slot.id, timeout: PUBLISH_TIMEOUT_MS }).then((ack) => ack.seq);
+          : // A copy: the client keeps what it is given until it writes it out (MessageBuffers invariant 2).
+            js.publish(slot.subject, slot.bytes.slice(), { msgID: slot.id, timeout: PUBLISH_TIMEOUT_MS }).then((ack) => ack.seq);
       return stored.then((seq) => {
         slot.answered = true;
         slot.streamSeq = seq;
@@ -314,7 +318,7 @@ export class ReplicationPublisher {
         streamSeq: 0,
         subject: shardSubject(this.#settings.stream, shard),
         id: messageId(this.#db.identity, changes[0]!.seq, changes[changes.length - 1]!.seq),
-        bytes: encodeMessage(this.#identity, published, changes),
+        bytes: encodeMessage(this.#identity, published, changes, (length) => this.#buffers.take(length)),
       };
       published = Math.max(published, changes[changes.length - 1]!.seq);
       window.push(slot);
@@ -390,7 +394,8 @@ export class ReplicationPublisher {
     }
     if (n === 0) return;
     this.#acknowledged = window[n - 1]!.covers;
-    window.splice(0, n);
+    // Answered: nothing sends these bytes again (MessageBuffers invariant 1).
+    for (const slot of window.splice(0, n)) this.#buffers.give(slot.bytes);
     this.#lastError = undefined;
     if (this.#recording === undefined) {
       this.#recording = this.#record().then(

@@ -17,4 +17,5 @@ export { APPLIED_KEY, decodeApplied, encodeApplied, positionFileName, readPositi
 export { packCheckpoint, unpackCheckpoint, type ArchiveHeader } from './checkpoint-archive.js';
 export { clientError, loadNats, scrub, secretsOf, shownServer, type Nats } from './nats-client.js';
 export { CHECKPOINT_OBJECT, checkpointBucket, closeLink, connectJetStream, isNotFound, shardSubject, streamSettings, streamSubjects, type JetStreamLink, type StreamSettings } from './connection.js';
+export { MessageBuffers } from './message-buffers.js';
 export { PublishThread } from './publish-thread.js';

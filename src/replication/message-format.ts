@@ -65,10 +65,11 @@ export function changeEncodedLength(change: ChangeToSend): number {
   return CHANGE_HEADER_BYTES + (change.batch === undefined ? batchEncodedLength(change.entries) : change.batch.length);
 }
 
-export function encodeMessage(identity: Uint8Array, before: number, changes: readonly ChangeToSend[]): Uint8Array {
+/** The message of `changes`, in memory from `allocate` (a fresh Uint8Array by default). */
+export function encodeMessage(identity: Uint8Array, before: number, changes: readonly ChangeToSend[], allocate: (length: number) => Uint8Array = (length) => new Uint8Array(length)): Uint8Array {
   let length = HEADER_BYTES + 4;
   for (const c of changes) length += changeEncodedLength(c);
-  const out = new Uint8Array(length);
+  const out = allocate(length);
   out[0] = MESSAGE_VERSION;
   out.set(identity, 1);
   putU64(out, 1 + IDENTITY_BYTES, before);

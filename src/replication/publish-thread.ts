@@ -1,8 +1,9 @@
 // PublishThread: a replication publisher's publishes, made on a worker thread of their own
 // (publish-worker.ts) with its own connection to JetStream, so that the client's work a
 // message (copying it into its send buffer, the socket write, the answer's parse) is not done
-// on the primary's main thread, where the writers are. The message's bytes are copied to the
-// worker (postMessage); the caller keeps them, to send again after a failure.
+// on the primary's main thread, where the writers are. The message's bytes cross as a view of
+// shared memory (message-buffers.ts: not cloned); the caller keeps them, to send again after a
+// failure, and the worker copies them before the client sees them.
 //
 // Not used, and start() says so (undefined), where the connection options cannot be sent to
 // a worker (an `authenticator` function, for example): the caller then publishes on its own

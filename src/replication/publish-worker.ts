@@ -4,6 +4,7 @@
 // (nats-client.ts) before it leaves the thread.
 //
 // Messages in (from PublishThread):  { type: 'publish', id, subject, msgId, bytes, timeoutMs }
+//                                    (bytes: a view of shared memory, message-buffers.ts)
 //                                    { type: 'close' }: drains the connection, then ends.
 // Messages out:                      { type: 'ready' } once connected, or
 //                                    { type: 'failed', message } (then it ends);
@@ -45,7 +46,10 @@ port.on('message', (m: PublishRequest | { type: 'close' }) => {
     void closeLink(link).finally(() => port.close());
     return;
   }
-  link.js.publish(m.subject, m.bytes, { msgID: m.msgId, timeout: m.timeoutMs }).then(
+  // A copy of the bytes, which may be shared memory the publisher writes again once this
+  // message is answered: the client keeps what it is given until it writes it out
+  // (message-buffers.ts, invariant 2).
+  link.js.publish(m.subject, m.bytes.slice(), { msgID: m.msgId, timeout: m.timeoutMs }).then(
     (ack) => say({ type: 'answer', id: m.id, seq: ack.seq }),
     (err: unknown) => {
       const code = (err as { code?: unknown } | null)?.code;
