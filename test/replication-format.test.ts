@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadChecksum, NodeFileSystem, StrataError, ValueKind, xxh32 } from '../src/base/index.js';
 import { open } from '../src/index.js';
-import { decodeMessage, encodeMessage, packCheckpoint, readPosition, unpackCheckpoint, writePosition, positionFileName } from '../src/replication/index.js';
+import { decodeMessage, encodeMessage, MessageBuffers, MESSAGE_TARGET_BYTES, packCheckpoint, readPosition, unpackCheckpoint, writePosition, positionFileName } from '../src/replication/index.js';
 import { withTempDir } from './helpers.js';
 
 await loadChecksum();
@@ -82,6 +82,35 @@ test('a message built from the format comment decodes, and encodeMessage writes 
     { seq: 9, prev: 8, entries: [{ kind: ValueKind.Delete, key: Buffer.from('d'), value: Buffer.alloc(0) }] },
   ]);
   assert.equal(Buffer.from(encoded), bytes);
+});
+
+test('a message encoded into MessageBuffers is the same bytes, in shared memory used again only once given back', () => {
+  const buffers = new MessageBuffers();
+  const changes = [
+    { seq: 7, prev: 5, entries: [{ kind: ValueKind.Put, key: Buffer.from('k'), value: Buffer.from('v') }] },
+    { seq: 9, prev: 8, entries: [{ kind: ValueKind.Delete, key: Buffer.from('d'), value: Buffer.alloc(0) }] },
+  ];
+  const shared = encodeMessage(Buffer.from(IDENTITY, 'hex'), 4, changes, (n) => buffers.take(n));
+  assert.ok(shared.buffer instanceof SharedArrayBuffer);
+  assert.equal(Buffer.from(shared), handMadeMessage());
+  // Not given back: the next message gets other memory; given back, the same.
+  const second = buffers.take(100);
+  assert.is.not(second.buffer, shared.buffer);
+  buffers.give(shared);
+  const third = buffers.take(100);
+  assert.is(third.buffer, shared.buffer);
+  assert.is(third.length, 100);
+  // A message larger than a buffer (one write over the target) has memory of its own, never kept.
+  const large = buffers.take(2 * MESSAGE_TARGET_BYTES);
+  assert.is(large.length, 2 * MESSAGE_TARGET_BYTES);
+  buffers.give(large);
+  assert.is.not(buffers.take(100).buffer, large.buffer);
+  // At most a few buffers wait: giving back many keeps a bounded number.
+  const many = Array.from({ length: 20 }, () => buffers.take(10));
+  for (const b of many) buffers.give(b);
+  const reused = new Set(Array.from({ length: 20 }, () => buffers.take(10).buffer));
+  const kept = many.filter((b) => reused.has(b.buffer)).length;
+  assert.ok(kept > 0 && kept < 20, `${kept} of 20 given back were used again`);
 });
 
 test('writes out of order, a count of 0, or bytes left after the last write are CORRUPTION', () => {
