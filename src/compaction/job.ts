@@ -317,8 +317,10 @@ function openInputs(job: CompactionJob, fs: FileSystem): { iterator: InternalIte
         }
         bytesRead += reader.fileSize;
         rangeTombstones.push(...reader.rangeTombstones);
-        // The iterator holds its own reference: the file closes when the iterator does.
-        children.push(reader.iterator());
+        // The cursor holds its own reference: the file closes when the cursor does. A
+        // scanner: its keys and values last until it moves to another block, and the merge
+        // above copies what it keeps (the key in keyBuf, operands in MergeFold).
+        children.push(reader.scanner());
         reader.close();
       }
     }

@@ -47,7 +47,7 @@ export class MergeFold {
   start(stripe: number, seq: SeqNum, operand: Uint8Array): void {
     invariant(this.#op !== undefined, 'a merge operand in a compaction without a merge operator');
     this.#stripe = stripe;
-    this.#operands = [operand.slice()];
+    this.#operands = [copyOf(operand)];
     this.#seqs = [seq];
   }
 
@@ -57,7 +57,7 @@ export class MergeFold {
    */
   add(key: Uint8Array, seq: SeqNum, kind: ValueKind, value: Uint8Array): FoldedEntry | undefined {
     if (kind === ValueKind.Merge) {
-      this.#operands.push(value.slice());
+      this.#operands.push(copyOf(value));
       this.#seqs.push(seq);
       return undefined;
     }
@@ -91,4 +91,12 @@ export class MergeFold {
     const value = this.#op!.fullMerge(key, base, operands.reverse());
     return { seq: this.#seqs[0]!, kind: ValueKind.Put, value };
   }
+}
+
+/**
+ * A copy of `bytes`: an operand outlives the block it was read from (a compaction's scanner
+ * reads its next block into the same memory). Not `bytes.slice()`, which for a Buffer is a view.
+ */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  return Uint8Array.prototype.slice.call(bytes);
 }
