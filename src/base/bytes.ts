@@ -33,6 +33,11 @@ export function viewOf(bytes: Uint8Array, start: number, end: number): Uint8Arra
   return new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start);
 }
 
+/** A copy of `bytes` (`bytes.slice()` is not one when `bytes` is a Buffer: Buffer#slice makes a view). */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return Uint8Array.prototype.slice.call(bytes);
+}
+
 /** A Buffer view over `bytes` without copying. */
 export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

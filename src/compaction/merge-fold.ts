@@ -11,7 +11,7 @@
 //     own seq when the operator cannot fold them.
 // Runs never cross a stripe: a snapshot between two operands keeps seeing its own value.
 
-import { invariant, ValueKind, type MergeOperator, type SeqNum } from '../base/index.js';
+import { copyBytes, invariant, ValueKind, type MergeOperator, type SeqNum } from '../base/index.js';
 
 /** An entry to write, for the key of the run. */
 export interface FoldedEntry {
@@ -47,7 +47,7 @@ export class MergeFold {
   start(stripe: number, seq: SeqNum, operand: Uint8Array): void {
     invariant(this.#op !== undefined, 'a merge operand in a compaction without a merge operator');
     this.#stripe = stripe;
-    this.#operands = [copyOf(operand)];
+    this.#operands = [copyBytes(operand)];
     this.#seqs = [seq];
   }
 
@@ -57,7 +57,7 @@ export class MergeFold {
    */
   add(key: Uint8Array, seq: SeqNum, kind: ValueKind, value: Uint8Array): FoldedEntry | undefined {
     if (kind === ValueKind.Merge) {
-      this.#operands.push(copyOf(value));
+      this.#operands.push(copyBytes(value));
       this.#seqs.push(seq);
       return undefined;
     }
@@ -93,10 +93,3 @@ export class MergeFold {
   }
 }
 
-/**
- * A copy of `bytes`: an operand outlives the block it was read from (a compaction's scanner
- * reads its next block into the same memory). Not `bytes.slice()`, which for a Buffer is a view.
- */
-function copyOf(bytes: Uint8Array): Uint8Array {
-  return Uint8Array.prototype.slice.call(bytes);
-}

@@ -3,7 +3,7 @@
 // to the bottom). The read paths (Engine's point reads, DbIterator in both directions) hand
 // the versions they meet to the helpers here, so the rule lives in one place.
 
-import { invariant, resolveOperands, ValueKind, type MergeOperator, type SeqNum } from '../base/index.js';
+import { copyBytes, invariant, resolveOperands, ValueKind, type MergeOperator, type SeqNum } from '../base/index.js';
 
 /** One stored version of a key, as the point-read path finds it. */
 export interface FoundVersion {
@@ -31,7 +31,7 @@ export function resolveMergeChain(
   below: (seq: SeqNum) => FoundVersion | undefined,
 ): FoundVersion {
   const operator = operatorOf(op);
-  const operands = [newest.value.slice()];
+  const operands = [copyBytes(newest.value)];
   let base: Uint8Array | undefined;
   for (let seq = newest.seq; seq > 0; ) {
     const v = below(seq - 1);
@@ -40,7 +40,7 @@ export function resolveMergeChain(
       base = v.value;
       break;
     }
-    operands.push(v.value.slice());
+    operands.push(copyBytes(v.value));
     seq = v.seq;
   }
   return { seq: newest.seq, kind: ValueKind.Put, value: resolveOperands(operator, key, base, operands) };
@@ -72,10 +72,10 @@ export class MergeCollector {
   addOlder(kind: ValueKind, value: Uint8Array): boolean {
     if (this.#done) return true;
     if (kind === ValueKind.Merge) {
-      this.#operands.push(value.slice());
+      this.#operands.push(copyBytes(value));
       return false;
     }
-    if (kind === ValueKind.Put) this.#base = value.slice();
+    if (kind === ValueKind.Put) this.#base = copyBytes(value);
     this.#done = true;
     return true;
   }
@@ -83,11 +83,11 @@ export class MergeCollector {
   /** Reverse: feeds the next newer version. */
   addNewer(kind: ValueKind, value: Uint8Array): void {
     if (kind === ValueKind.Merge) {
-      this.#operands.push(value.slice());
+      this.#operands.push(copyBytes(value));
       return;
     }
     this.#operands = [];
-    this.#base = kind === ValueKind.Put ? value.slice() : undefined;
+    this.#base = kind === ValueKind.Put ? copyBytes(value) : undefined;
   }
 
   /** The value, forward: the operands were added newest first. */
