@@ -1,6 +1,6 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 7; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 8; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
@@ -31,6 +31,9 @@
 //   hashes, lastKey) → status
 //       a flush's data blocks encoded from an immutable memtable's skip list in place
 //       (skiplist_blocks.c).
+//   compressLz4(contents, out, at) → bytes written
+//       a table block's LZ4 payload (its length, then the LZ4 block) written into `out` at
+//       `at`, for the table builder (lz4_compress.c).
 //   hugePages(view) → offset
 //       madvise(2) MADV_HUGEPAGE of the 2 MiB-aligned whole huge pages inside a typed array's
 //       memory: the kernel backs them with transparent huge pages when it faults them in.
@@ -40,7 +43,7 @@
 // Version history: 1 appendAndSync, fallocate. 2 adds flock, funlock (stratadb took flock(2)
 // from fs-ext before). 3 adds readBlock, readBlockAsync. 4 adds decommit. 5 adds
 // mapFile, unmapFile, readMappedBlock, scratchBuffer. 6 adds hugePages. 7 adds
-// skipListView, encodeSkipListBlock, seekMappedBlock.
+// skipListView, encodeSkipListBlock, seekMappedBlock. 8 adds compressLz4.
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -63,9 +66,10 @@
 #include <unistd.h>
 
 #include "block_read.h"
+#include "lz4_compress.h"
 #include "skiplist_blocks.h"
 
-#define ABI_VERSION 7
+#define ABI_VERSION 8
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -395,5 +399,7 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "skipListView", fn));
   CHECK(napi_create_function(env, "encodeSkipListBlock", NAPI_AUTO_LENGTH, encode_skip_list_block_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "encodeSkipListBlock", fn));
+  CHECK(napi_create_function(env, "compressLz4", NAPI_AUTO_LENGTH, compress_lz4_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "compressLz4", fn));
   return exports;
 }

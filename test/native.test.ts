@@ -16,7 +16,8 @@ import { FaultInjectingFileSystem } from '../src/testing/index.js';
 import { LogWriter, readLog, readLogFile, RecordType, WAL_ALLOCATION_UNIT, WAL_PREALLOCATE_MIN_BYTES } from '../src/wal/index.js';
 import { RECORD_HEADER_BYTES } from '../src/wal/record-format.js';
 import { logEnd } from './damage.js';
-import { choosePayload, readPhysicalBlock, readPhysicalBlockTransient, sealPhysicalBlock, transientReads } from '../src/sstable/physical-block.js';
+import { compressSync as lz4NapiCompress, uncompressSync as lz4NapiUncompress } from 'lz4-napi';
+import { choosePayload, payloadRoom, putPayload, readPhysicalBlock, readPhysicalBlockTransient, sealPhysicalBlock, transientReads } from '../src/sstable/physical-block.js';
 import { expectCode, newestFile, withTempDir } from './helpers.js';
 
 await loadChecksum();
@@ -378,6 +379,86 @@ test('LZ4 blocks of every sequence shape decode exactly: literal runs and matche
       reader.close();
     }
   });
+});
+
+test('compressLz4 writes LZ4 that lz4-napi and the addon both decode to the contents, for inputs of every shape', () => {
+  const compressLz4 = native.compressLz4;
+  if (compressLz4 === undefined) return;
+  let seed = 12345;
+  const rand = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return seed >>> 0;
+  };
+  const inputs: Buffer[] = [];
+  for (let n = 0; n <= 40; n++) inputs.push(Buffer.alloc(n, 7)); // runs, near and below the format's 13-byte minimum
+  for (let n = 0; n <= 40; n++) inputs.push(Buffer.from(Array.from({ length: n }, () => rand() & 255))); // nothing repeats
+  const shapes = [64, 100, 255, 256, 270, 4096, 4100, 65535, 65536, 70000, 200000];
+  for (const n of shapes) {
+    inputs.push(Buffer.from(Array.from({ length: n }, () => rand() & 255)));
+    inputs.push(Buffer.alloc(n, 0x41)); // one long match at offset 1, overlapping itself
+    // A period p repeated: matches p back, for p near the format's limits (4-byte matches, 64 KiB offsets).
+    for (const period of [1, 3, 4, 5, 17, 255, 1000, 40000, 65535, 65536, 70000]) {
+      const b = Buffer.alloc(n);
+      for (let i = 0; i < n; i++) b[i] = i % period < 40000 ? (i % period) * 31 + (i % period >> 8) : rand() & 255;
+      inputs.push(b);
+    }
+    // Table-like: keys and values with literal runs of every length between matches.
+    const t = Buffer.alloc(n);
+    for (let i = 0; i < n; ) {
+      const lit = rand() % 300;
+      for (let j = 0; j < lit && i < n; j++) t[i++] = rand() & 255;
+      const len = 4 + (rand() % 300);
+      const back = 1 + (rand() % Math.min(i || 1, 70000));
+      for (let j = 0; j < len && i < n; j++, i++) t[i] = i >= back ? t[i - back]! : 0;
+    }
+    inputs.push(t);
+  }
+  for (const contents of inputs) {
+    const out = Buffer.alloc(7 + payloadRoom(contents.length, true));
+    out.fill(0xee);
+    const written = compressLz4(contents, out, 7);
+    assert.ok(written <= 4 + contents.length + Math.floor(contents.length / 255) + 16, `${written} bytes for ${contents.length}`);
+    assert.is(out.readUInt32LE(7), contents.length);
+    const payload = out.subarray(7, 7 + written);
+    assert.equal(lz4NapiUncompress(payload), contents, `lz4-napi decodes ${contents.length} bytes`);
+    // The addon's decoder, through a frame: what readPhysicalBlock() returns.
+    withTempDirSync((dir) => {
+      const frame = Buffer.alloc(written + 5);
+      payload.copy(frame);
+      sealPhysicalBlock(frame, 0, written, 1);
+      const file = path.join(dir, 'b');
+      fs.writeFileSync(file, frame);
+      const readable = new NodeFileSystem().openReadable(file);
+      try {
+        assert.equal(Buffer.from(readPhysicalBlock(readable, 0, written, 'data block')), contents);
+      } finally {
+        readable.close();
+      }
+    });
+  }
+  // It compresses: a table-like block to within a tenth of lz4-napi's size.
+  const block = inputs[inputs.length - 1]!.subarray(0, 4096);
+  const ours = compressLz4(block, Buffer.alloc(payloadRoom(4096, true)), 0);
+  assert.ok(ours <= lz4NapiCompress(block).length * 1.1, `${ours} against lz4-napi's ${lz4NapiCompress(block).length}`);
+  assert.throws(() => compressLz4(block, Buffer.alloc(4096), 0), /room/);
+});
+
+test('putPayload() stores a block as choosePayload() chooses: LZ4 only when it saves an eighth', () => {
+  const room = (n: number) => Buffer.alloc(payloadRoom(n, true));
+  const compressible = Buffer.alloc(4096, 9);
+  const put = putPayload(compressible, true, room(4096), 0);
+  assert.is(put.compression, 1);
+  assert.ok(put.length < 100);
+  let seed = 99;
+  const random = Buffer.from(Array.from({ length: 4096 }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 255));
+  const out = room(4096);
+  const raw = putPayload(random, true, out, 0);
+  assert.equal([raw.compression, raw.length], [0, 4096]);
+  assert.equal(out.subarray(0, 4096), random);
+  assert.equal(putPayload(compressible, false, room(4096), 0), { length: 4096, compression: 0 });
+  assert.equal(putPayload(Buffer.alloc(63, 1), true, room(63), 0), { length: 63, compression: 0 }, 'under 64 bytes: stored as it is');
 });
 
 test('readPhysicalBlockTransient() reads from the mapped file what readPhysicalBlock() reads, checks it the same way, and leaves blocks over 1 MiB to it', () => {

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 
 /** The version of the addon's exports this loader speaks; native/stratadb_io.c's ABI_VERSION. */
-const ABI_VERSION = 7;
+const ABI_VERSION = 8;
 const ADDON_PATH = '../../../build/Release/stratadb_io.node';
 /** Written by scripts/install.js when node-gyp failed: why, then the build's output. */
 const INSTALL_FAILED_LOG = new URL('../../../build/install-failed.log', import.meta.url);
@@ -81,6 +81,12 @@ export interface NativeCalls {
    * lays out `state` and reads the status).
    */
   encodeSkipListBlock(view: SkipListView, state: Float64Array, block: Uint8Array, hashes: Uint32Array, lastKey: Uint8Array): number;
+  /**
+   * A table block's LZ4 payload (src/sstable/physical-block.ts: the contents' length u32 LE,
+   * then their LZ4 block) written into `out` at `at`; returns the bytes written. REQUIRES
+   * (TypeError): room for lz4Bound(contents.length) + 4 bytes there.
+   */
+  compressLz4(contents: Uint8Array, out: Uint8Array, at: number): number;
 }
 
 /** A skipListView: opaque to JavaScript. */
@@ -107,7 +113,7 @@ export interface SkipListEntries {
 export type MappedFile = object & { readonly __brand: 'MappedFile' };
 
 export type NativeCallName = keyof NativeCalls;
-export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'readMappedBlock', 'seekMappedBlock', 'scratchBuffer', 'decommit', 'hugePages', 'skipListView', 'encodeSkipListBlock'];
+export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'readMappedBlock', 'seekMappedBlock', 'scratchBuffer', 'decommit', 'hugePages', 'skipListView', 'encodeSkipListBlock', 'compressLz4'];
 
 /** What runs instead of each native call, and what that costs. */
 export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
@@ -132,6 +138,7 @@ export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
   skipListView: 'a flush encodes its data blocks in JavaScript (see encodeSkipListBlock)',
   encodeSkipListBlock:
     'a flush encodes its data blocks in JavaScript, entry by entry through the memtable iterator: a flush takes about twice as long, and the memtable it writes stays in memory that much longer (README, "Native addon")',
+  compressLz4: "blocks are compressed by lz4-napi's compressSync, a Buffer of its own for each block, then copied into the table (README, \"Native addon\")",
 };
 
 export interface NativeIoStatus {

@@ -39,6 +39,34 @@ export function choosePayload(contents: Buffer, lz4: boolean): { payload: Buffer
   return { payload: contents, compression: Compression.None };
 }
 
+/** The most bytes the LZ4 block of `n` bytes takes (lz4's LZ4_COMPRESSBOUND; native/lz4_compress.c). */
+function lz4Bound(n: number): number {
+  return n + Math.floor(n / 255) + 16;
+}
+
+/** Bytes putPayload() may write for contents of `length` bytes. */
+export function payloadRoom(length: number, lz4: boolean): number {
+  return lz4 && native.compressLz4 !== undefined ? Math.max(length, 4 + lz4Bound(length)) : length;
+}
+
+/**
+ * Writes the payload to store for `contents` at out[at..] (room: payloadRoom()), as
+ * choosePayload() chooses it: compressed by the addon straight into `out` where it is built
+ * (no Buffer of its own a block), else by choosePayload(), then copied.
+ */
+export function putPayload(contents: Buffer, lz4: boolean, out: Buffer, at: number): { length: number; compression: Compression } {
+  const compressLz4 = native.compressLz4;
+  if (compressLz4 === undefined || !lz4 || contents.length < 64) {
+    const { payload, compression } = choosePayload(contents, lz4);
+    payload.copy(out, at);
+    return { length: payload.length, compression };
+  }
+  const packed = compressLz4(contents, out, at);
+  if (packed <= contents.length - (contents.length >>> 3)) return { length: packed, compression: Compression.Lz4 };
+  contents.copy(out, at);
+  return { length: contents.length, compression: Compression.None };
+}
+
 /**
  * Completes a frame whose payload already sits at out[start..start + payloadLength): writes the
  * compression byte and the checksum after it. Returns the offset after the frame.

@@ -20,7 +20,7 @@ import { BLOOM_SEED, bloomHash, buildBloomFilter } from './bloom.js';
 import type { BuilderScratch } from './builder-scratch.js';
 import { encodeFooter, encodeHandle, encodeMetaIndex, handleLength, META_FILTER, META_RANGE_DEL, TABLE_FORMAT_VERSION, type BlockHandle } from './format.js';
 import { compareRange } from './key-compare.js';
-import { BLOCK_TRAILER_BYTES, choosePayload, sealPhysicalBlock } from './physical-block.js';
+import { BLOCK_TRAILER_BYTES, payloadRoom, putPayload, sealPhysicalBlock } from './physical-block.js';
 import { encodeProperties, type TableProperties } from './properties.js';
 import { compareTombstones, encodeRangeDelBlock } from './range-del-block.js';
 
@@ -416,13 +416,12 @@ export class TableBuilder {
 
   /** Frames `contents` as a physical block in the staging buffer; returns its handle. */
   #writeBlock(contents: Buffer, lz4: boolean): BlockHandle {
-    const { payload, compression } = choosePayload(contents, lz4);
-    const out = this.#stage(payload.length + BLOCK_TRAILER_BYTES);
+    const out = this.#stage(payloadRoom(contents.length, lz4) + BLOCK_TRAILER_BYTES);
     const start = this.#stagingLength;
-    payload.copy(out, start);
-    this.#stagingLength = sealPhysicalBlock(out, start, payload.length, compression);
-    const handle = { offset: this.#offset, size: payload.length };
-    this.#offset += payload.length + BLOCK_TRAILER_BYTES;
+    const { length, compression } = putPayload(contents, lz4, out, start);
+    this.#stagingLength = sealPhysicalBlock(out, start, length, compression);
+    const handle = { offset: this.#offset, size: length };
+    this.#offset += length + BLOCK_TRAILER_BYTES;
     return handle;
   }
 
