@@ -11,6 +11,7 @@ napi_value read_block_js(napi_env env, napi_callback_info info);
 napi_value read_block_async_js(napi_env env, napi_callback_info info);
 napi_value map_file_js(napi_env env, napi_callback_info info);
 napi_value unmap_file_js(napi_env env, napi_callback_info info);
+napi_value release_mapped_js(napi_env env, napi_callback_info info);
 napi_value read_mapped_block_js(napi_env env, napi_callback_info info);
 napi_value scratch_buffer_js(napi_env env, napi_callback_info info);
 napi_value seek_mapped_block_js(napi_env env, napi_callback_info info);

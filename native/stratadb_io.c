@@ -1,6 +1,6 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 8; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 9; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
@@ -19,7 +19,9 @@
 //   mapFile(fd, length) → mapped, unmapFile(mapped), readMappedBlock(mapped, offset, size,
 //   noneCode, lz4Code, maxContents) → number | string, scratchBuffer() → ArrayBuffer
 //       a table mapped read-only, and a block of it checked and decompressed into this
-//       thread's scratch buffer, for point reads (block_read.c).
+//       thread's scratch buffer, for point reads (block_read.c). releaseMapped(mapped, end)
+//       → bytes: madvise(2) MADV_DONTNEED of the mapping's whole pages below `end` (a
+//       compaction's inputs, read once, leave the resident set as it goes).
 //   seekMappedBlock(mapped, offset, size, noneCode, lz4Code, maxContents, key, seq, kinds, out)
 //   → number | string
 //       readMappedBlock, then the point read's search of the block there (block_read.c).
@@ -43,7 +45,7 @@
 // Version history: 1 appendAndSync, fallocate. 2 adds flock, funlock (stratadb took flock(2)
 // from fs-ext before). 3 adds readBlock, readBlockAsync. 4 adds decommit. 5 adds
 // mapFile, unmapFile, readMappedBlock, scratchBuffer. 6 adds hugePages. 7 adds
-// skipListView, encodeSkipListBlock, seekMappedBlock. 8 adds compressLz4.
+// skipListView, encodeSkipListBlock, seekMappedBlock. 8 adds compressLz4. 9 adds releaseMapped.
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -69,7 +71,7 @@
 #include "lz4_compress.h"
 #include "skiplist_blocks.h"
 
-#define ABI_VERSION 8
+#define ABI_VERSION 9
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -399,6 +401,8 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "skipListView", fn));
   CHECK(napi_create_function(env, "encodeSkipListBlock", NAPI_AUTO_LENGTH, encode_skip_list_block_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "encodeSkipListBlock", fn));
+  CHECK(napi_create_function(env, "releaseMapped", NAPI_AUTO_LENGTH, release_mapped_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "releaseMapped", fn));
   CHECK(napi_create_function(env, "compressLz4", NAPI_AUTO_LENGTH, compress_lz4_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "compressLz4", fn));
   return exports;

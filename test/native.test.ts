@@ -17,7 +17,7 @@ import { LogWriter, readLog, readLogFile, RecordType, WAL_ALLOCATION_UNIT, WAL_P
 import { RECORD_HEADER_BYTES } from '../src/wal/record-format.js';
 import { logEnd } from './damage.js';
 import { compressSync as lz4NapiCompress, uncompressSync as lz4NapiUncompress } from 'lz4-napi';
-import { choosePayload, payloadRoom, putPayload, readPhysicalBlock, readPhysicalBlockTransient, sealPhysicalBlock, transientReads } from '../src/sstable/physical-block.js';
+import { choosePayload, payloadRoom, putPayload, readPhysicalBlock, readPhysicalBlockTransient, releaseMappedBelow, sealPhysicalBlock, transientReads } from '../src/sstable/physical-block.js';
 import { expectCode, newestFile, withTempDir } from './helpers.js';
 
 await loadChecksum();
@@ -492,6 +492,33 @@ test('readPhysicalBlockTransient() reads from the mapped file what readPhysicalB
       expectThrows(() => readPhysicalBlockTransient(damaged, f.offset, f.size, 'data block'), 'CORRUPTION', new RegExp(`blocks@${f.offset}: data block checksum mismatch`));
     } finally {
       damaged.close();
+    }
+  });
+});
+
+test('releaseMappedBelow() takes the pages of a mapping that a reader went through out of the resident set; read again, they are the same', () => {
+  if (!transientReads || native.releaseMapped === undefined) return;
+  const rssFile = () => Number(/RssFile:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024;
+  withTempDirSync((dir) => {
+    const file = path.join(dir, 'blocks');
+    // 24 MiB of blocks that do not compress, so that the mapping's pages are the bytes read.
+    let seed = 7;
+    const blocks = Array.from({ length: 384 }, () => ({ contents: Buffer.from(Array.from({ length: 65536 }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 255)), lz4: false }));
+    const { frames, at } = writeBlocks(file, blocks);
+    const reader = new NodeFileSystem().openReadable(file);
+    try {
+      const readAll = () => {
+        for (const f of frames) assert.ok(readPhysicalBlockTransient(reader, f.offset, f.size, 'data block')?.equals(f.contents));
+      };
+      readAll();
+      const before = rssFile();
+      releaseMappedBelow(reader, at);
+      const after = rssFile();
+      assert.ok(before - after >= 16 << 20, `the resident file pages fell by ${((before - after) / 2 ** 20).toFixed(1)} MiB`);
+      assert.is(native.releaseMapped!(reader.mapped!()!, 10_000), 8192, 'whole pages below the end only');
+      readAll();
+    } finally {
+      reader.close();
     }
   });
 });

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 
 /** The version of the addon's exports this loader speaks; native/stratadb_io.c's ABI_VERSION. */
-const ABI_VERSION = 8;
+const ABI_VERSION = 9;
 const ADDON_PATH = '../../../build/Release/stratadb_io.node';
 /** Written by scripts/install.js when node-gyp failed: why, then the build's output. */
 const INSTALL_FAILED_LOG = new URL('../../../build/install-failed.log', import.meta.url);
@@ -39,6 +39,11 @@ export interface NativeCalls {
   mapFile(fd: number, length: number): MappedFile;
   /** munmap(2) of a mapFile handle; later readMappedBlock calls on it throw. Idempotent. */
   unmapFile(mapped: MappedFile): void;
+  /**
+   * madvise(2) MADV_DONTNEED of the mapping's whole pages below byte `end`: they leave the
+   * resident set (not the page cache; a later read faults them back). Returns the bytes released.
+   */
+  releaseMapped(mapped: MappedFile, end: number): number;
   /**
    * readBlock from a mapped file (no system call) into this thread's scratch buffer
    * (scratchBuffer()): the contents' length, -1 when they would not fit there (read the block
@@ -113,7 +118,7 @@ export interface SkipListEntries {
 export type MappedFile = object & { readonly __brand: 'MappedFile' };
 
 export type NativeCallName = keyof NativeCalls;
-export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'readMappedBlock', 'seekMappedBlock', 'scratchBuffer', 'decommit', 'hugePages', 'skipListView', 'encodeSkipListBlock', 'compressLz4'];
+export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'releaseMapped', 'readMappedBlock', 'seekMappedBlock', 'scratchBuffer', 'decommit', 'hugePages', 'skipListView', 'encodeSkipListBlock', 'compressLz4'];
 
 /** What runs instead of each native call, and what that costs. */
 export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
@@ -129,6 +134,7 @@ export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
     "a block of megabytes read by get() is read and decompressed on the thread pool (fs.read, lz4-napi's uncompress) but checksummed on the main thread in 1 MiB slices, and lz4-napi's buffers are not counted by the garbage collector (more memory held)",
   mapFile: "a get() that misses the block cache reads the block with readBlock: a pread(2) and a new Buffer for the block (about 6 us more a miss here)",
   unmapFile: 'tables are not mapped (see mapFile)',
+  releaseMapped: "a compaction's inputs stay in the resident set as it reads them, until it ends (their pages are the page cache's; a compaction of 250 MB of inputs held them all)",
   readMappedBlock: 'tables are not mapped (see mapFile)',
   seekMappedBlock:
     'a get() that reads a block from a mapped table searches it in JavaScript: a Block and its restart array made for the one read, and a BlockIter seek (about a tenth more time a get)',

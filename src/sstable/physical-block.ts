@@ -150,6 +150,15 @@ export function readPhysicalBlockTransient(file: RandomAccessFile, offset: numbe
   return scratch.subarray(0, answer);
 }
 
+/**
+ * Lets the pages of `file`'s mapping below byte `end` leave the resident set (native
+ * releaseMapped), for a reader that will not come back to them; nothing without a mapping.
+ */
+export function releaseMappedBelow(file: RandomAccessFile, end: number): void {
+  const mapped = file.mapped?.();
+  if (mapped !== undefined) native.releaseMapped?.(mapped, end);
+}
+
 /** Whether seekPhysicalBlockTransient() can run: the transient reads and the addon's seek. */
 export const transientSeeks = transientReads && native.seekMappedBlock !== undefined;
 /** Every value kind's bit, for the addon's check of an entry's kind (isValueKind). */

@@ -23,13 +23,15 @@ import { BlockDeferred, LARGE_BLOCK_BYTES, type LargeBlocks } from './large-bloc
 import { BlockIter } from './block-iter.js';
 import { BloomFilter, bloomHash } from './bloom.js';
 import { decodeFooter, decodeMetaIndex, FOOTER_BYTES, META_FILTER, META_RANGE_DEL, type BlockHandle } from './format.js';
-import { BLOCK_TRAILER_BYTES, readPhysicalBlock, readPhysicalBlockAsync, readPhysicalBlockTransient, SEEK_FOUND, SEEK_OTHER_KEY, seekPhysicalBlockTransient, transientReads, transientSeeks } from './physical-block.js';
+import { BLOCK_TRAILER_BYTES, readPhysicalBlock, readPhysicalBlockAsync, readPhysicalBlockTransient, releaseMappedBelow, SEEK_FOUND, SEEK_OTHER_KEY, seekPhysicalBlockTransient, transientReads, transientSeeks } from './physical-block.js';
 import { decodeProperties, type TableProperties } from './properties.js';
 import { decodeRangeDelBlock } from './range-del-block.js';
 import { TableIndex } from './table-index.js';
 import { TableIterator, type OwnBlockBuffer } from './table-iterator.js';
 
 const EMPTY = new Uint8Array(0);
+/** A scanner lets its mapping's pages behind it leave the resident set in steps of this many bytes. */
+const RELEASE_MAPPED_BYTES = 1 << 20;
 
 export class TableReader {
   readonly fileNumber: number;
@@ -223,10 +225,23 @@ export class TableReader {
     this.#refs++;
     let released = false;
     const own: OwnBlockBuffer = { buffer: undefined };
+    // The mapping's pages behind the cursor leave the resident set as it goes: touched pages of
+    // a mapping count there until it is unmapped (sustained's compactRange over 250 MB of
+    // inputs peaked 45 MB higher without this).
+    let residentFrom = 0;
+    const file = this.#file;
+    const index = this.#index;
     return new TableIterator(
       {
-        index: this.#index,
-        dataBlock: (i) => this.#ownBlock(i, own),
+        index,
+        dataBlock: (i) => {
+          const offset = index.blockOffset(i);
+          if (offset - residentFrom >= RELEASE_MAPPED_BYTES) {
+            releaseMappedBelow(file, offset);
+            residentFrom = offset;
+          }
+          return this.#ownBlock(i, own);
+        },
         seekBlock: (i) => this.#ownBlock(i, own),
         release: () => {
           if (released) return;
