@@ -18,7 +18,7 @@ import { RECORD_HEADER_BYTES } from '../src/wal/record-format.js';
 import { logEnd } from './damage.js';
 import { compressSync as lz4NapiCompress, uncompressSync as lz4NapiUncompress } from 'lz4-napi';
 import { choosePayload, payloadRoom, putPayload, readPhysicalBlock, readPhysicalBlockTransient, releaseMappedBelow, sealPhysicalBlock, transientReads } from '../src/sstable/physical-block.js';
-import { expectCode, newestFile, withTempDir } from './helpers.js';
+import { expectCode, newestFile, Rng, withTempDir } from './helpers.js';
 
 await loadChecksum();
 
@@ -384,13 +384,8 @@ test('LZ4 blocks of every sequence shape decode exactly: literal runs and matche
 test('compressLz4 writes LZ4 that lz4-napi and the addon both decode to the contents, for inputs of every shape', () => {
   const compressLz4 = native.compressLz4;
   if (compressLz4 === undefined) return;
-  let seed = 12345;
-  const rand = () => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return seed >>> 0;
-  };
+  const rng = new Rng(12345);
+  const rand = () => rng.u32();
   const inputs: Buffer[] = [];
   for (let n = 0; n <= 40; n++) inputs.push(Buffer.alloc(n, 7)); // runs, near and below the format's 13-byte minimum
   for (let n = 0; n <= 40; n++) inputs.push(Buffer.from(Array.from({ length: n }, () => rand() & 255))); // nothing repeats
@@ -451,8 +446,8 @@ test('putPayload() stores a block as choosePayload() chooses: LZ4 only when it s
   const put = putPayload(compressible, true, room(4096), 0);
   assert.is(put.compression, 1);
   assert.ok(put.length < 100);
-  let seed = 99;
-  const random = Buffer.from(Array.from({ length: 4096 }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 255));
+  const rng = new Rng(99);
+  const random = Buffer.from(Array.from({ length: 4096 }, () => rng.u32() & 255));
   const out = room(4096);
   const raw = putPayload(random, true, out, 0);
   assert.equal([raw.compression, raw.length], [0, 4096]);
@@ -502,8 +497,8 @@ test('releaseMappedBelow() takes the pages of a mapping that a reader went throu
   withTempDirSync((dir) => {
     const file = path.join(dir, 'blocks');
     // 24 MiB of blocks that do not compress, so that the mapping's pages are the bytes read.
-    let seed = 7;
-    const blocks = Array.from({ length: 384 }, () => ({ contents: Buffer.from(Array.from({ length: 65536 }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 255)), lz4: false }));
+    const rng = new Rng(7);
+    const blocks = Array.from({ length: 384 }, () => ({ contents: Buffer.from(Array.from({ length: 65536 }, () => rng.u32() & 255)), lz4: false }));
     const { frames, at } = writeBlocks(file, blocks);
     const reader = new NodeFileSystem().openReadable(file);
     try {
