@@ -92,4 +92,3 @@ export class MergeFold {
     return { seq: this.#seqs[0]!, kind: ValueKind.Put, value };
   }
 }
-

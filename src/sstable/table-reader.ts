@@ -27,7 +27,7 @@ import { BLOCK_TRAILER_BYTES, readPhysicalBlock, readPhysicalBlockAsync, readPhy
 import { decodeProperties, type TableProperties } from './properties.js';
 import { decodeRangeDelBlock } from './range-del-block.js';
 import { TableIndex } from './table-index.js';
-import { TableIterator, type OwnBlockBuffer } from './table-iterator.js';
+import { TableIterator, type OwnBlockBuffer, type TableBlockSource } from './table-iterator.js';
 
 const EMPTY = new Uint8Array(0);
 /** A scanner lets its mapping's pages behind it leave the resident set in steps of this many bytes. */
@@ -189,60 +189,51 @@ export class TableReader {
     return this.#filter.mayContainHash(bloomHash(key));
   }
 
-  /** A cursor over every entry; it keeps the file open until it is closed. */
   /**
-   * A cursor over the table. `own`: where its seeks may read blocks (TableIterator), shared by
-   * the cursors a LevelIterator opens one after another, so that a seek in a level allocates
-   * nothing once the buffer is large enough.
+   * A cursor over every entry; it keeps the file open until it is closed. `own`: where its
+   * seeks may read blocks (TableIterator), shared by the cursors a LevelIterator opens one after
+   * another, so that a seek in a level allocates nothing once the buffer is large enough.
    */
   iterator(own?: OwnBlockBuffer): InternalIterator {
-    if (this.#closed) throw closedError(`table ${this.#file.path}`);
-    this.#refs++;
-    let released = false;
-    return new TableIterator({
-      index: this.#index,
-      dataBlock: (i) => this.#dataBlock(i),
-      seekBlock: (i, own) => this.#seekBlock(i, own),
-      release: () => {
-        if (released) return;
-        released = true;
-        this.#unref();
-      },
-    }, own);
+    return this.#cursor((i) => this.#dataBlock(i), (i, o) => this.#seekBlock(i, o), own);
   }
 
   /**
    * A cursor for a compaction, which reads every block once, in order: each data block is read
-   * from the file's mapping into a buffer of the cursor's own, never cached. A Buffer of its own
-   * and a pread for each block (readBlock) took about 18 µs a block in a compaction worker here,
-   * most of the worker's time; from the mapping it is a check, a decompression and a copy. A
-   * key or value it gives is a view of that buffer, valid until the cursor moves to another
-   * block: the caller copies what it keeps past that (compactTables does). Without a mapping,
-   * as iterator().
+   * from the file's mapping into a buffer of the cursor's own, never cached, instead of a
+   * pread and a Buffer of its own a block (readBlock): the L0→L1 compaction of a 1M-key fill
+   * took 7–10% less time and CPU. A key or value it gives is a view of that buffer, valid until
+   * the cursor moves to another block: the caller copies what it keeps past that (compactTables
+   * does). The mapping's pages behind the cursor leave the resident set as it goes, where
+   * touched pages of a mapping would count until it is unmapped (sustained's compactRange over
+   * 250 MB of inputs peaked 45 MB higher without that). Without a mapping, as iterator().
    */
   scanner(): InternalIterator {
+    const own: OwnBlockBuffer = { buffer: undefined };
+    const file = this.#file;
+    const index = this.#index;
+    let residentFrom = 0;
+    const dataBlock = (i: number) => {
+      const offset = index.blockOffset(i);
+      if (offset - residentFrom >= RELEASE_MAPPED_BYTES) {
+        releaseMappedBelow(file, offset);
+        residentFrom = offset;
+      }
+      return this.#ownBlock(i, own);
+    };
+    return this.#cursor(dataBlock, (i) => this.#ownBlock(i, own), own);
+  }
+
+  /** A TableIterator over this table with the given block sources, holding a reference to the file until it closes. */
+  #cursor(dataBlock: TableBlockSource['dataBlock'], seekBlock: TableBlockSource['seekBlock'], own: OwnBlockBuffer | undefined): InternalIterator {
     if (this.#closed) throw closedError(`table ${this.#file.path}`);
     this.#refs++;
     let released = false;
-    const own: OwnBlockBuffer = { buffer: undefined };
-    // The mapping's pages behind the cursor leave the resident set as it goes: touched pages of
-    // a mapping count there until it is unmapped (sustained's compactRange over 250 MB of
-    // inputs peaked 45 MB higher without this).
-    let residentFrom = 0;
-    const file = this.#file;
-    const index = this.#index;
     return new TableIterator(
       {
-        index,
-        dataBlock: (i) => {
-          const offset = index.blockOffset(i);
-          if (offset - residentFrom >= RELEASE_MAPPED_BYTES) {
-            releaseMappedBelow(file, offset);
-            residentFrom = offset;
-          }
-          return this.#ownBlock(i, own);
-        },
-        seekBlock: (i) => this.#ownBlock(i, own),
+        index: this.#index,
+        dataBlock,
+        seekBlock,
         release: () => {
           if (released) return;
           released = true;
