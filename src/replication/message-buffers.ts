@@ -9,7 +9,9 @@
 //
 // Invariants:
 // 1. A buffer is given back (give()) only once its message was answered (JetStream stored it,
-//    so nothing will send its bytes again) and is written again only after that.
+//    so nothing will send its bytes again) and is written again only after that. The answer
+//    comes from the one attempt to send it in flight (the publisher sends again only once every
+//    publish in flight has settled), which copied the bytes before it was sent (2).
 // 2. Whoever hands the bytes on to the NATS client copies them first (publish-worker.ts, and
 //    the publisher publishing on its own connection): the client keeps references to what it
 //    was given until it writes it out, perhaps after a reconnect, long after an answer.
