@@ -30,13 +30,8 @@
 #define HASH_LOG 12
 #define SKIP_TRIGGER 6
 
-size_t lz4_bound(size_t n) { return n + n / 255 + 16; }
-
-static inline uint32_t read32(const uint8_t* p) {
-  uint32_t v;
-  memcpy(&v, p, 4);
-  return v;
-}
+/** The most bytes lz4_compress writes for n bytes (lz4's LZ4_COMPRESSBOUND). */
+static size_t lz4_bound(size_t n) { return n + n / 255 + 16; }
 
 static inline uint32_t hash4(uint32_t v) { return (v * 2654435761u) >> (32 - HASH_LOG); }
 
@@ -73,7 +68,8 @@ static inline uint8_t* put_sequence(uint8_t* op, const uint8_t* anchor, size_t l
   return op;
 }
 
-size_t lz4_compress(const uint8_t* src, size_t n, uint8_t* dst) {
+/** The LZ4 block of src[0..n) written to dst (room for lz4_bound(n)); returns its length. */
+static size_t lz4_compress(const uint8_t* src, size_t n, uint8_t* dst) {
   uint8_t* op = dst;
   const uint8_t* anchor = src;
   if (n >= MF_LIMIT + 1) {
@@ -84,11 +80,11 @@ size_t lz4_compress(const uint8_t* src, size_t n, uint8_t* dst) {
     const uint8_t* ip = src;
     unsigned misses = 1u << SKIP_TRIGGER;
     while (ip < match_start_limit) {
-      uint32_t seq = read32(ip);
+      uint32_t seq = rd32(ip);
       uint32_t h = hash4(seq);
       const uint8_t* ref = src + table[h];
       table[h] = (uint32_t)(ip - src);
-      if (ref >= ip || (size_t)(ip - ref) > MAX_OFFSET || read32(ref) != seq) {
+      if (ref >= ip || (size_t)(ip - ref) > MAX_OFFSET || rd32(ref) != seq) {
         // Data that does not repeat is skipped faster the longer it goes on (lz4's acceleration).
         ip += misses++ >> SKIP_TRIGGER;
         continue;
@@ -108,7 +104,7 @@ size_t lz4_compress(const uint8_t* src, size_t n, uint8_t* dst) {
       op = put_sequence(op, anchor, (size_t)(ip - anchor), (size_t)(ip - ref), (size_t)(end - ip));
       anchor = ip = end;
       // The position two back is worth a table entry: runs often repeat from there.
-      if (ip - 2 >= src && ip < match_start_limit) table[hash4(read32(ip - 2))] = (uint32_t)(ip - 2 - src);
+      if (ip - 2 >= src && ip < match_start_limit) table[hash4(rd32(ip - 2))] = (uint32_t)(ip - 2 - src);
     }
   }
   op = put_sequence(op, anchor, (size_t)(src + n - anchor), 0, 0);

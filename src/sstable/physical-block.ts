@@ -34,9 +34,14 @@ const MAX_CONTENTS_BYTES = 512 * 1024 * 1024;
 export function choosePayload(contents: Buffer, lz4: boolean): { payload: Buffer; compression: Compression } {
   if (lz4 && contents.length >= 64) {
     const packed = compressSync(contents);
-    if (packed.length <= contents.length - (contents.length >>> 3)) return { payload: packed, compression: Compression.Lz4 };
+    if (worthCompressing(packed.length, contents.length)) return { payload: packed, compression: Compression.Lz4 };
   }
   return { payload: contents, compression: Compression.None };
+}
+
+/** Whether a payload of `packed` bytes for contents of `length` saves the eighth that makes it worth decompressing. */
+function worthCompressing(packed: number, length: number): boolean {
+  return packed <= length - (length >>> 3);
 }
 
 /** The most bytes the LZ4 block of `n` bytes takes (lz4's LZ4_COMPRESSBOUND; native/lz4_compress.c). */
@@ -62,7 +67,7 @@ export function putPayload(contents: Buffer, lz4: boolean, out: Buffer, at: numb
     return { length: payload.length, compression };
   }
   const packed = compressLz4(contents, out, at);
-  if (packed <= contents.length - (contents.length >>> 3)) return { length: packed, compression: Compression.Lz4 };
+  if (worthCompressing(packed, contents.length)) return { length: packed, compression: Compression.Lz4 };
   contents.copy(out, at);
   return { length: contents.length, compression: Compression.None };
 }
