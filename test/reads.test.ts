@@ -382,4 +382,32 @@ test("iterators' seeks read a table's blocks into buffers of their own: results 
     }
   }));
 
+test('values read from tables through the mapping (no block cache) are buffers of their own: a later get, getMany or merge chain does not change them', async () => {
+  await withTempDir(async (dir) => {
+    const db = await open(dir, { blockCacheBytes: 0, mergeOperator: 'add' });
+    try {
+      for (let i = 0; i < 2000; i++) await db.put(key(i), `value ${i}`);
+      await db.merge('counter', 5n);
+      await db.flush();
+      for (let i = 2000; i < 4000; i++) await db.put(key(i), `value ${i}`);
+      await db.merge('counter', 7n);
+      await db.flush();
+      assert.ok(db.stats().levels.reduce((n, l) => n + l.files, 0) >= 2, 'two tables');
+      const got: Buffer[] = [];
+      for (let i = 0; i < 4000; i += 97) got.push((await db.get(key(i)))!);
+      got.push(db.getSync(key(1))!, ...(await db.getMany([key(2), key(3001)])).map((v) => v!));
+      const counter = await db.get('counter');
+      for (let i = 0; i < 4000; i += 89) await db.get(key(i));
+      let j = 0;
+      for (let i = 0; i < 4000; i += 97) assert.is(got[j++]!.toString(), `value ${i}`);
+      assert.is(got[j++]!.toString(), 'value 1');
+      assert.is(got[j++]!.toString(), 'value 2');
+      assert.is(got[j++]!.toString(), 'value 3001');
+      assert.is(counter!.readBigInt64LE(0), 12n);
+    } finally {
+      await db.close();
+    }
+  });
+});
+
 test.run();

@@ -179,7 +179,8 @@ const seekOut = new Float64Array(5);
  * A point read of one block of a mapped table, all in the addon (readPhysicalBlockTransient,
  * then BlockIter.seek's search for the first entry at or after (key, seq), with its checks and
  * messages): SEEK_PAST_END (no such entry in the block), SEEK_OTHER_KEY (the first has another
- * user key), or SEEK_FOUND, the entry then in `found` with a copy of its value. Undefined
+ * user key), or SEEK_FOUND, the entry then in `found`, its value a view of the scratch buffer
+ * (as readPhysicalBlockTransient's: its bytes change on the next read of the thread). Undefined
  * where the path is not open (transientSeeks false, a file not mapped, contents larger than
  * the scratch buffer): the caller reads the block.
  */
@@ -204,11 +205,9 @@ export function seekPhysicalBlockTransient(
   if (answer === SEEK_FOUND) {
     scratch ??= Buffer.from(native.scratchBuffer!());
     const start = seekOut[3]!;
-    const value = Buffer.allocUnsafe(seekOut[4]!);
-    scratch.copy(value, 0, start, start + value.length);
     found.seq = seekOut[1]!;
     found.kind = seekOut[2] as ValueKind;
-    found.value = value;
+    found.value = scratch.subarray(start, start + seekOut[4]!);
   }
   return answer;
 }

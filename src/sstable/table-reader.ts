@@ -120,9 +120,11 @@ export class TableReader {
 
   /**
    * The newest entry for `key` with seq <= snapshotSeq (a Delete is returned with kind Delete
-   * and an empty value), or undefined. The value is a view into the block, whose bytes never
-   * change: it stays valid after the block leaves the cache (copy it to keep it without
-   * keeping the whole block). Consults the bloom filter first.
+   * and an empty value), or undefined. Consults the bloom filter first. The value is a view:
+   * into a block whose bytes never change, or, for a block read from the mapping and let go
+   * (neither cached nor admitted), into this thread's scratch buffer, whose bytes change on
+   * the next read of a block: the caller copies the value before it reads again (Engine's
+   * copyOut; a merge chain copies each operand before it looks further down).
    */
   get(key: Uint8Array, snapshotSeq: SeqNum): { seq: SeqNum; kind: ValueKind; value: Uint8Array } | undefined {
     if (this.#closed) throw closedError(`table ${this.#file.path}`);
@@ -133,7 +135,6 @@ export class TableReader {
     // moving on keeps get() right for any separator at or after its block's last entry.
     for (let i = this.#index.find(key, snapshotSeq); i < count; i++) {
       let block = this.#pointBlock(i);
-      let transient = false;
       if (block === undefined) {
         // Neither cached nor admitted: read from the mapping into the scratch buffer, and
         // searched there by the addon when it can.
@@ -147,7 +148,6 @@ export class TableReader {
           if (answer !== undefined) continue;
         }
         const contents = readPhysicalBlockTransient(this.#file, offset, size, 'data block');
-        transient = contents !== undefined;
         block = contents === undefined ? this.#readBlock(i, size) : new Block(contents, this.#file.path, offset);
       }
       data.reset(block);
@@ -155,7 +155,7 @@ export class TableReader {
       if (data.valid()) {
         if (!data.keyEquals(key)) return undefined;
         const value = data.value();
-        return { seq: data.seq(), kind: data.kind(), value: transient ? Buffer.from(value) : value };
+        return { seq: data.seq(), kind: data.kind(), value };
       }
     }
     return undefined;
