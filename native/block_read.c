@@ -56,6 +56,8 @@
 // Frames up to this size are read into a buffer on the stack; larger ones into malloc'd memory.
 #define STACK_FRAME_BYTES (64 * 1024)
 #define TRAILER_BYTES 5
+// Bytes of a mapped frame prefetched before its checksum is computed (mapped_contents).
+#define PREFETCH_BYTES (16 * 1024)
 
 
 // XXH32 as specified by the xxHash project (the same numbers as src/base/checksum.ts).
@@ -577,6 +579,11 @@ static const char* mapped_contents(Mapping* m, int64_t offset, int64_t size, uin
     return what;
   }
   const uint8_t* frame = m->base + offset;
+  // A point read's block is rarely in the processor's caches: ask for all its lines at once
+  // rather than one after another as the checksum reaches them (a 2 KiB frame read cold took
+  // about 580 ns to checksum, 460 ns with this, in a loop over 67 MB here).
+  size_t ahead = frame_bytes < PREFETCH_BYTES ? frame_bytes : PREFETCH_BYTES;
+  for (size_t at = 0; at < ahead; at += 64) __builtin_prefetch(frame + at);
   size_t contents;
   int lz4;
   const char* bad = check_frame(frame, (size_t)size, none_code, lz4_code, max_contents, &contents, &lz4, what, what_len);
