@@ -4,8 +4,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { withTempDir } from './helpers.js';
+import { open } from '../src/index.js';
+import { expectCode, withTempDir } from './helpers.js';
 
 const CHILD = new URL('./pool-child.js', import.meta.url).pathname;
 
@@ -47,6 +50,47 @@ test('flushes and compactions run in a process started as node --input-type=modu
     const report = runNode(['--max-old-space-size=256', '--input-type=module', '-e', script]);
     assertFlushedCompactedAndKept(report, '--input-type=module -e');
   });
+});
+
+/** The nice value of each of this process's threads (Linux), by thread id. */
+function threadNices(): Map<number, number> {
+  const nices = new Map<number, number>();
+  for (const tid of fs.readdirSync(`/proc/${process.pid}/task`)) {
+    // Fields after the command's closing parenthesis: state is the 3rd field, nice the 19th.
+    const fields = fs.readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    nices.set(Number(tid), Number(fields[16]));
+  }
+  return nices;
+}
+
+test('threads started for compactions run backgroundNice steps below the application (Linux: per thread), threads for flushes and the event loop thread at its priority', async () => {
+  await expectCode(() => open('/nonexistent-never-created', { backgroundNice: 20 }), 'INVALID_ARGUMENT', 'backgroundNice 20');
+  await expectCode(() => open('/nonexistent-never-created', { backgroundNice: -1 }), 'INVALID_ARGUMENT', 'backgroundNice -1');
+  if (process.platform !== 'linux') return;
+  const base = os.getPriority();
+  for (const nice of [7, 0]) {
+    await withTempDir(async (dir) => {
+      const before = new Set(threadNices().keys());
+      const db = await open(dir, { backgroundNice: nice, compactionWorkers: 2 });
+      const newThreads = () => [...threadNices()].filter(([tid]) => !before.has(tid));
+      try {
+        for (let i = 0; i < 1000; i++) await db.put(`k${i}`, `v${i}`);
+        await db.flush(); // starts a thread for the flush
+        const afterFlush = newThreads();
+        assert.ok(afterFlush.length > 0 && afterFlush.every(([, n]) => n === base), `the flush's thread at ${base}: ${JSON.stringify(afterFlush)}`);
+        for (let i = 0; i < 1000; i++) await db.put(`k${i}`, `w${i}`);
+        await db.flush();
+        await db.compactRange(); // two overlapping tables: a compaction, on a thread of its own
+        const lowered = newThreads().filter(([, n]) => n !== base);
+        if (nice > 0) assert.equal(lowered.map(([, n]) => n), [Math.min(19, base + nice)], `one thread at nice ${base + nice}: ${JSON.stringify(newThreads())}`);
+        else assert.equal(lowered, [], 'every thread at the application priority');
+        assert.is(threadNices().get(process.pid), base, 'the main thread keeps its priority');
+        assert.is((await db.get('k5'))?.toString(), 'w5');
+      } finally {
+        await db.close();
+      }
+    });
+  }
 });
 
 test.run();

@@ -18,8 +18,17 @@
 // 5. a thread's JavaScript heap is capped (resourceLimits.maxOldGenerationSizeMb, option
 // compactionWorkerHeapBytes): a job that needs more fails alone, with IO_ERROR (errno ENOMEM)
 // naming the cap, as invariant 3 says; the thread is replaced when a job needs one. Job data
-// (memtables, blocks, tables) lives in buffers outside that heap.
+// (memtables, blocks, tables) lives in buffers outside that heap. 6. a thread started for a
+// compaction runs `nice` steps below the priority of the thread that started it (on Linux,
+// where setpriority(2) is per thread: the application's threads keep theirs; set by the thread
+// itself before its first job; elsewhere, or where that fails, it runs as it is); one started
+// for a flush or an ingest runs at that priority, as RocksDB's high- and low-priority pools:
+// writers wait for flushes, and a flush held back keeps its memtable in memory. A flush goes
+// to an idle thread of its own priority first, else starts one, else takes any idle thread;
+// a compaction likewise with the low ones. A thread's priority never changes (an unprivileged
+// thread cannot raise its own).
 
+import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { closedError, invalidArgument, loadChecksum, NodeFileSystem, osErrno, StrataError, type ErrorCode, type FileSystem } from '../base/index.js';
 import type { BuilderScratch } from '../sstable/index.js';
@@ -90,6 +99,23 @@ export function decodeWorkerError(e: WorkerError): Error {
 
 const WORKER_URL = new URL('./worker.js', import.meta.url).href;
 
+/** What a thread is told when it starts (worker.ts reads it as its workerData). */
+export interface WorkerSettings {
+  /** Steps below `basePriority` the thread runs at (invariant 6). */
+  nice: number;
+  /** The priority (nice value) of the thread that started it; undefined where unknown. */
+  basePriority: number | undefined;
+}
+
+/** The calling thread's nice value, or undefined where the system does not say. */
+function startingPriority(): number | undefined {
+  try {
+    return os.getPriority();
+  } catch {
+    return undefined;
+  }
+}
+
 interface Task {
   id: number;
   job: Job;
@@ -103,12 +129,16 @@ interface Slot {
   dead: boolean;
   /** The heap its last reply reported. */
   heapBytes: number;
+  /** Whether it runs below the application's priority (invariant 6): started for a compaction. */
+  low: boolean;
 }
 
 export class BackgroundPool {
   readonly #maxWorkers: number;
   /** The heap cap in MiB, as resourceLimits takes it. */
   readonly #heapLimitMb: number;
+  /** Each thread's nice increment (invariant 6). */
+  readonly #nice: number;
   readonly #slots: Slot[] = [];
   readonly #queue: Task[] = [];
   #nextId = 1;
@@ -120,9 +150,13 @@ export class BackgroundPool {
   /**
    * `workers`: threads to run jobs on, at most; 0 runs every job inline on the calling thread.
    * `heapLimitBytes`: each thread's old-generation cap (invariant 5), at least 1 MiB.
+   * `nice`: how many steps below the starting thread's priority each thread runs (invariant 6),
+   * 0 to 19; default 0.
    */
-  constructor(options: { workers: number; heapLimitBytes?: number }) {
-    const { workers, heapLimitBytes = WORKER_HEAP_LIMIT_BYTES } = options;
+  constructor(options: { workers: number; heapLimitBytes?: number; nice?: number }) {
+    const { workers, heapLimitBytes = WORKER_HEAP_LIMIT_BYTES, nice = 0 } = options;
+    if (!Number.isInteger(nice) || nice < 0 || nice > 19) throw invalidArgument(`nice must be an integer from 0 to 19, not ${nice}`);
+    this.#nice = nice;
     if (!Number.isInteger(workers) || workers < 0) throw invalidArgument(`workers must be a non-negative integer, not ${workers}`);
     if (!Number.isSafeInteger(heapLimitBytes) || heapLimitBytes < 1 << 20) throw invalidArgument(`heapLimitBytes must be an integer of at least 1 MiB, not ${heapLimitBytes}`);
     this.#maxWorkers = workers;
@@ -200,11 +234,14 @@ export class BackgroundPool {
   /** Hands queued jobs to idle threads, starting threads up to the limit. */
   #dispatch(): void {
     while (this.#queue.length > 0) {
-      let slot = this.#slots.find((s) => s.task === undefined);
+      // Invariant 6: a thread of the job's own priority, a new one, or any idle thread.
+      const low = this.#nice > 0 && !isFlush(this.#queue[0]!.job) && !isIngest(this.#queue[0]!.job);
+      let slot = this.#slots.find((s) => s.task === undefined && s.low === low);
+      if (slot === undefined && this.#slots.length >= this.#maxWorkers) slot = this.#slots.find((s) => s.task === undefined);
       if (slot === undefined) {
         if (this.#slots.length >= this.#maxWorkers) return;
         try {
-          slot = this.#start();
+          slot = this.#start(low);
         } catch (err) {
           // No thread for the job at the head (out of threads or memory): it fails, and the
           // next one tries again, so no job waits on a thread that will never exist.
@@ -228,14 +265,18 @@ export class BackgroundPool {
     }
   }
 
-  #start(): Slot {
+  #start(low: boolean): Slot {
     // No execArgv: the thread inherits the process's Node options as Node parsed them, flags
     // that Node refuses in an explicit execArgv (V8's --max-old-space-size, process-wide ones
     // like --report-directory) included. The entry is a string, not the file: Node refuses to
     // start a file under an inherited --input-type (`node --input-type=module -e ...`), and
     // import() reads the same as a script or a module, whichever --input-type asks for.
-    const worker = new Worker(`import(${JSON.stringify(WORKER_URL)})`, { eval: true, resourceLimits: { maxOldGenerationSizeMb: this.#heapLimitMb, maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
-    const slot: Slot = { worker, task: undefined, dead: false, heapBytes: 0 };
+    const worker = new Worker(`import(${JSON.stringify(WORKER_URL)})`, {
+      eval: true,
+      resourceLimits: { maxOldGenerationSizeMb: this.#heapLimitMb, maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+      workerData: { nice: low ? this.#nice : 0, basePriority: startingPriority() } satisfies WorkerSettings,
+    });
+    const slot: Slot = { worker, task: undefined, dead: false, heapBytes: 0, low };
     worker.on('message', (reply: JobReply) => {
       const task = slot.task;
       if (task === undefined || task.id !== reply.id) return;

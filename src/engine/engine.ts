@@ -332,7 +332,7 @@ export class Engine {
         failWrites: (err) => this.#setBackgroundError('write', err),
       });
     this.#ownsPool = hooks.pool === undefined;
-    this.#pool = hooks.pool ?? new BackgroundPool({ workers: options.compactionWorkers, heapLimitBytes: options.compactionWorkerHeapBytes });
+    this.#pool = hooks.pool ?? new BackgroundPool({ workers: options.compactionWorkers, heapLimitBytes: options.compactionWorkerHeapBytes, nice: options.backgroundNice });
     // An estimate: a table that fails to open counts nothing here, and the compaction or read
     // that needs its bytes reports the failure.
     const coveredBytes = (version: Version, level: number, file: TableMeta) => {

@@ -192,6 +192,15 @@ const OPTIONS = {
    */
   compactionWorkerHeapBytes: integer(64 * MiB, 1 * MiB, 64 * GiB),
   /**
+   * How much lower than the application's threads the worker threads started for compactions
+   * run: a nice increment (setpriority(2); Linux, where it is per thread), 0 to 19. Threads
+   * started for flushes keep the application's priority (RocksDB's high- and low-priority
+   * pools). Where the cores are all busy, reads and writes on the event loop's thread then go
+   * first and compactions take what is left; writes that outrun them wait at the level-0
+   * limits, which frees the cores for them. 0: the same priority. Default 10.
+   */
+  backgroundNice: integer(10, 0, 19),
+  /**
    * How much WAL each shard keeps past its flush for the change feed (db.changes()), besides
    * what open feeds are reading: the newest released logs, while together they are at most
    * `bytes` (default 64 MiB: about one default memtable of writes) and each was released at

@@ -67,6 +67,7 @@ const ENGINE_OPTIONS: { readonly [K in keyof Required<EngineOpenOptions>]: true 
   targetFileBytes: true,
   compactionWorkers: true,
   compactionWorkerHeapBytes: true,
+  backgroundNice: true,
   onRecoverySkip: true,
   ttl: true,
   clock: true,

@@ -159,7 +159,7 @@ export class ShardSet {
     }
     const count = recorded ?? shards ?? 1;
     const clock = new SequenceClock(0);
-    const pool = new BackgroundPool({ workers: options.compactionWorkers, heapLimitBytes: options.compactionWorkerHeapBytes });
+    const pool = new BackgroundPool({ workers: options.compactionWorkers, heapLimitBytes: options.compactionWorkerHeapBytes, nice: options.backgroundNice });
     try {
       if (count === 1 && layout === undefined) {
         const engine = await Engine.open(dir, options, { clock, pool });
