@@ -24,7 +24,7 @@ export function readAsync<T>(host: AsyncReadHost, large: LargeBlocks, cut: Cut, 
   try {
     value = large.runDeferring([], lookup);
   } catch (err) {
-    return err instanceof BlockDeferred ? readDeferred(large, err, lookup, host.pin(cut)) : Promise.reject(err);
+    return err instanceof BlockDeferred ? readDeferred(large, err, lookup, host.pin(cut), host.turns) : Promise.reject(err);
   }
   return host.turns.settle(value);
 }
@@ -46,7 +46,7 @@ export async function readManyAsync<T>(host: AsyncReadHost, keys: readonly Uint8
       } catch (err) {
         if (!(err instanceof BlockDeferred)) throw err;
         release ??= host.pin(cut);
-        out[i] = await readDeferred(large, err, () => lookup(key), () => {});
+        out[i] = await readDeferred(large, err, () => lookup(key), () => {}, host.turns);
       }
       const turn = host.turns.due();
       if (turn !== undefined) {
@@ -60,12 +60,20 @@ export async function readManyAsync<T>(host: AsyncReadHost, keys: readonly Uint8
   }
 }
 
-async function readDeferred<T>(large: LargeBlocks, first: BlockDeferred, lookup: () => T, release: () => void): Promise<T> {
+/**
+ * Runs `lookup` again once what it waited for is loaded, until it needs nothing more. Reads
+ * that waited for the same table to open all resume at once: each looks first whether the
+ * event loop is due a turn (LoopTurns), so that they do not run back to back for longer than
+ * reads that never waited would.
+ */
+async function readDeferred<T>(large: LargeBlocks, first: BlockDeferred, lookup: () => T, release: () => void, turns: LoopTurns): Promise<T> {
   const blocks: BlockDeferredResult[] = [];
   let deferred = first;
   try {
     for (;;) {
       const block = await deferred.load;
+      const turn = turns.due();
+      if (turn !== undefined) await turn;
       if (block !== undefined) blocks.push({ fileNumber: deferred.fileNumber, blockNumber: deferred.blockNumber, block });
       try {
         return large.runDeferring(blocks, lookup);

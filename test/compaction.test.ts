@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { open, type Database, type OpenOptions } from '../src/index.js';
-import { readAll } from './helpers.js';
+import { readAll, untilCompactions } from './helpers.js';
 
 const SMALL: OpenOptions = {
   memtableBytes: 64 * 1024,
@@ -136,6 +136,7 @@ test('automatic compaction bounds level 0 and moves data down the levels', () =>
   withDb(SMALL, async (db) => {
     await writeAll(20_000, 64, (i) => db.put(key((i * 7919) % 20_000), value(i, 0)));
     await db.flush();
+    await untilCompactions(db);
     const s = db.stats();
     assert.ok(s.compactions > 0, 'compactions ran');
     assert.ok(s.levels.slice(1).some((l) => l.files > 0), 'data reached level 1 or below');

@@ -273,6 +273,15 @@ export async function expectCode(run: () => unknown, code: ErrorCode, what = 'th
 // Directories and files
 
 /** A new empty directory under the OS temp directory. */
+/**
+ * Waits (up to 10 s) until `db` has completed at least `count` compactions. Compactions run on
+ * threads below the application's priority (backgroundNice): on a busy machine the writes of a
+ * test may finish before the first compaction does, which is no failure.
+ */
+export async function untilCompactions(db: { stats(): { compactions: number } }, count = 1): Promise<void> {
+  for (let waited = 0; db.stats().compactions < count && waited < 10_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
 export function makeTempDir(prefix = 'strata-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database } from '../src/index.js';
-import { expectCode, makeTempDir, readAll, removeDir, Rng, withTempDir } from './helpers.js';
+import { expectCode, makeTempDir, readAll, removeDir, Rng, untilCompactions, withTempDir } from './helpers.js';
 
 const FIXTURE = new URL('./merge-operator-fixture.js', import.meta.url).href;
 const concatOp = { module: FIXTURE, export: 'concat' };
@@ -53,6 +53,7 @@ for (const shards of [1, 4]) {
         await Promise.all(writes);
         if (round === 20) await db.batch([{ type: 'put', key: 'c0', value: Buffer.alloc(8) }]).then(() => expected.set('c0', 0n));
       }
+      await untilCompactions(db);
       const s = db.stats();
       assert.ok(s.flushes > 3 && s.compactions > 0, `flushes ${s.flushes}, compactions ${s.compactions}`);
       for (const [key, value] of expected) assert.is(counter(await db.get(key)), value, key);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { getU32, loadChecksum, NodeFileSystem, putU32, StrataError, ValueKind, xxh32, type SeqNum } from '../src/base/index.js';
 import { sealPhysicalBlock } from '../src/sstable/physical-block.js';
 import { BlockCache, BuilderScratch, TableBuilder, TableReader, type TableBuilderOptions } from '../src/sstable/index.js';
+import { INDEX_DECODE_SLICE } from '../src/sstable/table-index.js';
 
 interface Entry {
   key: Buffer;
@@ -412,6 +413,40 @@ test('pendingBytes grows with finished blocks and drain() empties it into the fi
   assert.is(file.size, pending);
   const { fileSize } = await builder.finish();
   assert.is(file.size, fileSize);
+});
+
+test('openAsync() decodes a large index a slice at a time, giving the event loop turns between slices, and reads as open() does', async () => {
+  const entries: Entry[] = [];
+  for (let i = 0; i < 5000; i++) entries.push({ key: Buffer.from(`key-${String(i).padStart(8, '0')}`), seq: i + 1, kind: ValueKind.Put, value: Buffer.alloc(200, i % 251) });
+  // 512-byte blocks: over 1,500 data blocks, so six slices of INDEX_DECODE_SLICE or more.
+  const { path } = await writeTable(entries, { blockBytes: 512, compression: 'none' });
+  let turns = 0;
+  let counting = true;
+  const count = () => {
+    if (!counting) return;
+    turns++;
+    setImmediate(count);
+  };
+  setImmediate(count);
+  // Reads that settle without a turn of the loop (no descriptor: no thread pool), so that the
+  // turns counted are the decoding's own.
+  const real = fs.openReadable(path);
+  const file = { path: real.path, size: real.size, read: (o: number, l: number) => real.read(o, l), readAsync: (o: number, l: number) => Promise.resolve(real.read(o, l)), close: () => real.close() };
+  const asyncReader = await TableReader.openAsync(file, ++fileCounter, undefined);
+  counting = false;
+  const blocks = asyncReader.properties.dataBlocks;
+  assert.ok(blocks > 4 * INDEX_DECODE_SLICE, `${blocks} data blocks`);
+  assert.ok(turns >= Math.floor(blocks / INDEX_DECODE_SLICE), `the loop turned ${turns} times during the open of ${blocks} blocks`);
+  const syncReader = openTable(path);
+  for (let i = 0; i < 5000; i += 37) {
+    const a = asyncReader.get(entries[i]!.key, 1e9);
+    const b = syncReader.get(entries[i]!.key, 1e9);
+    assert.is(a?.seq, i + 1);
+    assert.is(b?.seq, i + 1);
+    assert.is(asyncReader.approximateOffsetOf(entries[i]!.key), syncReader.approximateOffsetOf(entries[i]!.key));
+  }
+  asyncReader.close();
+  syncReader.close();
 });
 
 test.run();

@@ -28,55 +28,16 @@ export class TableIndex {
   readonly #blockOffsets: Float64Array;
   readonly #blockSizes: Uint32Array;
 
-  /**
-   * Decodes the index block `block` of a table whose data blocks end at `dataEnd` and number
-   * `dataBlocks` (from the properties). Throws CORRUPTION naming the index block's offset.
-   * `block` undefined: a table without data blocks (format.ts), whose index is empty.
-   */
-  constructor(block: Block | undefined, dataEnd: number, dataBlocks: number) {
-    const bad = (what: string) => corruption(block?.file ?? '(table)', block?.fileOffset ?? dataEnd, `index block: ${what}`);
-    const it = new BlockIter();
-    if (block !== undefined) {
-      it.reset(block);
-      it.seekToFirst();
-    }
-    const count = dataBlocks;
-    const keyOffsets = new Uint32Array(count + 1);
-    const seqs = new Float64Array(count);
-    const blockOffsets = new Float64Array(count);
-    const blockSizes = new Uint32Array(count);
-    let keys = Buffer.allocUnsafe(Math.max(64, count * 8));
-    const handle: BlockHandle = { offset: 0, size: 0 };
-    let keyBytes = 0;
-    let expectedOffset = 0;
-    let i = 0;
-    for (; block !== undefined && it.valid(); it.next(), i++) {
-      if (i === count) throw bad(`more entries than the ${count} data blocks`);
-      if (!decodeHandleInto(it.data, it.valueOffset, it.valueOffset + it.valueLength, handle)) throw bad(`entry ${i} holds a malformed block handle`);
-      if (handle.offset !== expectedOffset) throw bad(`data block ${i} at ${handle.offset}, expected at ${expectedOffset}`);
-      expectedOffset = handle.offset + handle.size + BLOCK_TRAILER_BYTES;
-      const keyLength = it.keyLength;
-      if (keyBytes + keyLength > keys.length) {
-        const grown = Buffer.allocUnsafe(Math.max(keyBytes + keyLength, keys.length * 2));
-        keys.copy(grown, 0, 0, keyBytes);
-        keys = grown;
-      }
-      it.copyKey(keys, keyBytes);
-      keyBytes += keyLength;
-      keyOffsets[i + 1] = keyBytes;
-      seqs[i] = it.seq();
-      blockOffsets[i] = handle.offset;
-      blockSizes[i] = handle.size;
-    }
-    if (i !== count) throw bad(`${i} entries for ${count} data blocks`);
-    if (expectedOffset !== dataEnd) throw bad(`data blocks end at ${expectedOffset}, the filter block starts at ${dataEnd}`);
+  /** A table's index from its decoded parts (decodeIndex). */
+  constructor(parts: IndexParts) {
+    const { count, keys, keyOffsets } = parts;
     this.count = count;
-    this.#keys = keys.subarray(0, keyBytes);
+    this.#keys = keys;
     this.#keyOffsets = keyOffsets;
     let skip = 0;
     if (count > 0) {
       const lastStart = keyOffsets[count - 1]!;
-      const common = Math.min(keyOffsets[1]!, keyBytes - lastStart);
+      const common = Math.min(keyOffsets[1]!, keys.length - lastStart);
       while (skip < common && keys[skip] === keys[lastStart + skip]) skip++;
     }
     this.#skip = skip;
@@ -88,9 +49,9 @@ export class TableIndex {
       words[2 * j + 1] = length > 4 ? prefixAt(keys, start + 4, length - 4) : 0;
     }
     this.#words = words;
-    this.#seqs = seqs;
-    this.#blockOffsets = blockOffsets;
-    this.#blockSizes = blockSizes;
+    this.#seqs = parts.seqs;
+    this.#blockOffsets = parts.blockOffsets;
+    this.#blockSizes = parts.blockSizes;
   }
 
   /** Bytes of the decoded index: the separators and the per-block arrays. */
@@ -163,6 +124,69 @@ export class TableIndex {
     const s = this.#seqs[i]!;
     return s > seq ? -1 : s < seq ? 1 : 0;
   }
+}
+
+/** A decoded index block: the separators and the data blocks' handles (TableIndex's input). */
+interface IndexParts {
+  count: number;
+  keys: Buffer;
+  keyOffsets: Uint32Array;
+  seqs: Float64Array;
+  blockOffsets: Float64Array;
+  blockSizes: Uint32Array;
+}
+
+/** Entries decodeIndex() decodes between two of its pauses. */
+export const INDEX_DECODE_SLICE = 256;
+
+/**
+ * Decodes the index block `block` of a table whose data blocks end at `dataEnd` and number
+ * `dataBlocks` (from the properties) into its TableIndex, pausing (yielding) after every
+ * INDEX_DECODE_SLICE entries: a caller on the event loop's thread that may wait (a table
+ * opened for an asynchronous read) gives the loop a turn there, since a table of 32 MiB has
+ * about 8,000 entries, 10-15 ms of decoding while the code is cold; a synchronous caller runs
+ * it through. Throws CORRUPTION naming the index block's offset. `block` undefined: a table
+ * without data blocks (format.ts), whose index is empty.
+ */
+export function* decodeIndex(block: Block | undefined, dataEnd: number, dataBlocks: number): Generator<void, TableIndex, void> {
+  const bad = (what: string) => corruption(block?.file ?? '(table)', block?.fileOffset ?? dataEnd, `index block: ${what}`);
+  const it = new BlockIter();
+  if (block !== undefined) {
+    it.reset(block);
+    it.seekToFirst();
+  }
+  const count = dataBlocks;
+  const keyOffsets = new Uint32Array(count + 1);
+  const seqs = new Float64Array(count);
+  const blockOffsets = new Float64Array(count);
+  const blockSizes = new Uint32Array(count);
+  let keys = Buffer.allocUnsafe(Math.max(64, count * 8));
+  const handle: BlockHandle = { offset: 0, size: 0 };
+  let keyBytes = 0;
+  let expectedOffset = 0;
+  let i = 0;
+  for (; block !== undefined && it.valid(); it.next(), i++) {
+    if (i === count) throw bad(`more entries than the ${count} data blocks`);
+    if (i % INDEX_DECODE_SLICE === INDEX_DECODE_SLICE - 1) yield;
+    if (!decodeHandleInto(it.data, it.valueOffset, it.valueOffset + it.valueLength, handle)) throw bad(`entry ${i} holds a malformed block handle`);
+    if (handle.offset !== expectedOffset) throw bad(`data block ${i} at ${handle.offset}, expected at ${expectedOffset}`);
+    expectedOffset = handle.offset + handle.size + BLOCK_TRAILER_BYTES;
+    const keyLength = it.keyLength;
+    if (keyBytes + keyLength > keys.length) {
+      const grown = Buffer.allocUnsafe(Math.max(keyBytes + keyLength, keys.length * 2));
+      keys.copy(grown, 0, 0, keyBytes);
+      keys = grown;
+    }
+    it.copyKey(keys, keyBytes);
+    keyBytes += keyLength;
+    keyOffsets[i + 1] = keyBytes;
+    seqs[i] = it.seq();
+    blockOffsets[i] = handle.offset;
+    blockSizes[i] = handle.size;
+  }
+  if (i !== count) throw bad(`${i} entries for ${count} data blocks`);
+  if (expectedOffset !== dataEnd) throw bad(`data blocks end at ${expectedOffset}, the filter block starts at ${dataEnd}`);
+  return new TableIndex({ count, keys: keys.subarray(0, keyBytes), keyOffsets, seqs, blockOffsets, blockSizes });
 }
 
 /**

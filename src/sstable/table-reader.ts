@@ -26,7 +26,7 @@ import { decodeFooter, decodeMetaIndex, FOOTER_BYTES, META_FILTER, META_RANGE_DE
 import { BLOCK_TRAILER_BYTES, readPhysicalBlock, readPhysicalBlockAsync, readPhysicalBlockTransient, releaseMappedBelow, SEEK_FOUND, SEEK_OTHER_KEY, seekPhysicalBlockTransient, transientReads, transientSeeks } from './physical-block.js';
 import { decodeProperties, type TableProperties } from './properties.js';
 import { decodeRangeDelBlock } from './range-del-block.js';
-import { TableIndex } from './table-index.js';
+import { decodeIndex, type TableIndex } from './table-index.js';
 import { TableIterator, type OwnBlockBuffer, type TableBlockSource } from './table-iterator.js';
 
 const EMPTY = new Uint8Array(0);
@@ -65,13 +65,17 @@ export class TableReader {
       const { offset, size, what } = step.value;
       step = steps.next(what === undefined ? asBuffer(file.read(offset, size)) : readPhysicalBlock(file, offset, size, what));
     }
-    return TableReader.#of(file, fileNumber, cache, step.value, large);
+    const decoding = step.value.index;
+    let decoded = decoding.next();
+    while (!decoded.done) decoded = decoding.next();
+    return TableReader.#of(file, fileNumber, cache, step.value, decoded.value, large);
   }
 
   /**
    * open() with its reads on libuv's thread pool (RandomAccessFile.readAsync and
    * readPhysicalBlockAsync: the index and filter blocks' reads, checksums and decompression
-   * leave the event loop's thread; decoding them stays on it). The same checks and errors.
+   * leave the event loop's thread; decoding them stays on it, the index's a slice at a time
+   * with a turn of the loop between slices: decodeIndex). The same checks and errors.
    * Where the file has no readAsync, open() runs instead.
    */
   static async openAsync(file: RandomAccessFile, fileNumber: number, cache: BlockCache | undefined, large?: LargeBlocks): Promise<TableReader> {
@@ -82,11 +86,18 @@ export class TableReader {
       const { offset, size, what } = step.value;
       step = steps.next(what === undefined ? asBuffer(await file.readAsync(offset, size)) : await readPhysicalBlockAsync(file, offset, size, what));
     }
-    return TableReader.#of(file, fileNumber, cache, step.value, large);
+    // The index is decoded a slice at a time, with a turn of the event loop between slices.
+    const decoding = step.value.index;
+    let decoded = decoding.next();
+    while (!decoded.done) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      decoded = decoding.next();
+    }
+    return TableReader.#of(file, fileNumber, cache, step.value, decoded.value, large);
   }
 
-  static #of(file: RandomAccessFile, fileNumber: number, cache: BlockCache | undefined, p: OpenedParts, large: LargeBlocks | undefined): TableReader {
-    return new TableReader(file, fileNumber, cache, p.properties, p.filter, p.index, p.tombstones, p.dataEnd, large);
+  static #of(file: RandomAccessFile, fileNumber: number, cache: BlockCache | undefined, p: OpenedParts, index: TableIndex, large: LargeBlocks | undefined): TableReader {
+    return new TableReader(file, fileNumber, cache, p.properties, p.filter, index, p.tombstones, p.dataEnd, large);
   }
 
   private constructor(
@@ -352,7 +363,8 @@ interface OpenRead {
 interface OpenedParts {
   properties: TableProperties;
   filter: BloomFilter;
-  index: TableIndex;
+  /** The index, still to decode (decodeIndex: open() runs it through, openAsync() with turns of the loop). */
+  index: Generator<void, TableIndex, void>;
   tombstones: readonly RangeTombstone[];
   dataEnd: number;
 }
@@ -396,5 +408,5 @@ function* openSteps(file: RandomAccessFile): Generator<OpenRead, OpenedParts, Bu
   let indexBlock: Block | undefined;
   if (props.dataBlocks > 0) indexBlock = new Block(indexContents, file.path, index.offset);
   else if (indexContents.length !== 0) throw corruption(file.path, index.offset, 'index block of a table without data blocks is not empty');
-  return { properties: props, filter: bloom, index: new TableIndex(indexBlock, filter.offset, props.dataBlocks), tombstones, dataEnd: filter.offset };
+  return { properties: props, filter: bloom, index: decodeIndex(indexBlock, filter.offset, props.dataBlocks), tombstones, dataEnd: filter.offset };
 }
