@@ -62,7 +62,7 @@ export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[
       if (entry === undefined) break;
       out.push(entry);
     }
-    const turn = this.#turns?.due();
+    const turn = this.#turns?.due(out.length);
     if (turn !== undefined) await turn;
     return out;
   }

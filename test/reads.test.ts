@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NodeFileSystem, open, type Database, type FileSystem, type RandomAccessFile } from '../src/index.js';
 import { expectCode, filesOf, withTempDir } from './helpers.js';
+import { LoopTurns, TURN_BUDGET_MS } from '../src/base/loop-turns.js';
 
 const KEYS = 5000;
 const key = (i: number) => `key-${String(i).padStart(6, '0')}`;
@@ -408,6 +409,24 @@ test('values read from tables through the mapping (no block cache) are buffers o
       await db.close();
     }
   });
+});
+
+test('LoopTurns looks at the clock every 32 reads, counting what each call says it read: one nextv() of 1,000 entries is enough', async () => {
+  const busy = (ms: number) => {
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+  };
+  const turns = new LoopTurns();
+  assert.is(turns.due(), undefined, 'the first read starts a run');
+  busy(TURN_BUDGET_MS + 1);
+  for (let i = 0; i < 31; i++) assert.is(turns.due(), undefined, `read ${i + 2}: the clock not looked at yet`);
+  assert.ok(turns.due() !== undefined, 'the 32nd read after the first finds it over budget');
+  await turns.due();
+  // A new run: one call that stands for 1,000 reads looks at the clock at once.
+  assert.is(turns.due(), undefined);
+  busy(TURN_BUDGET_MS + 1);
+  assert.ok(turns.due(1000) !== undefined, 'a call of 1,000 reads looks at the clock');
+  await turns.due();
 });
 
 test.run();

@@ -333,7 +333,7 @@ export class CommitPipeline {
           if (lastSeq <= this.#clock.published) resolveAll(writes);
           else void this.#clock.whenPublished(lastSeq).then(() => resolveAll(writes));
         }
-        const turn = this.#turns.due();
+        const turn = this.#turns.due(writes.length);
         if (turn !== undefined) await turn;
       }
     } finally {
