@@ -150,8 +150,8 @@ export class BackgroundPool {
   /**
    * `workers`: threads to run jobs on, at most; 0 runs every job inline on the calling thread.
    * `heapLimitBytes`: each thread's old-generation cap (invariant 5), at least 1 MiB.
-   * `nice`: how many steps below the starting thread's priority each thread runs (invariant 6),
-   * 0 to 19; default 0.
+   * `nice`: how many steps below the starting thread's priority a thread started for a
+   * compaction runs (invariant 6), 0 to 19; default 0.
    */
   constructor(options: { workers: number; heapLimitBytes?: number; nice?: number }) {
     const { workers, heapLimitBytes = WORKER_HEAP_LIMIT_BYTES, nice = 0 } = options;
