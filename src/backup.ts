@@ -24,6 +24,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { corruption, invalidArgument, loadChecksum, NodeFileSystem, removeTree, StrataError, utf8, type FileSystem } from './base/index.js';
 import { readShardsFile, shardFolders } from './shard/index.js';
+import { nextTurn } from './base/loop-turns.js';
 
 export const BACKUP_FORMAT_VERSION = 1;
 const MAGIC_LINE = `stratadb-backup ${BACKUP_FORMAT_VERSION}`;
@@ -267,7 +268,7 @@ async function hashFile(fs: FileSystem, file: string): Promise<{ sha256: string;
     const hash = createHash('sha256');
     for (let at = 0; at < source.size; at += CHUNK_BYTES) {
       hash.update(source.read(at, Math.min(CHUNK_BYTES, source.size - at)));
-      if (at % (16 * CHUNK_BYTES) === 0) await new Promise((resolve) => setImmediate(resolve));
+      if (at % (16 * CHUNK_BYTES) === 0) await nextTurn();
     }
     return { sha256: hash.digest('hex'), size: source.size };
   } finally {

@@ -9,6 +9,7 @@
 import { closedError, compareBytes, invalidArgument, loadChecksum, NodeFileSystem, ValueKind, type FileSystem } from './base/index.js';
 import { endsInTableMagic, TableBuilder, TableReader } from './sstable/index.js';
 import { toKey, toValue, type Key, type Value } from './input.js';
+import { nextTurn } from './base/loop-turns.js';
 
 export interface TableFileWriterOptions {
   /** Target size of a data block before compression, in bytes. Default 4096. */
@@ -144,7 +145,7 @@ export async function* tableFilePairs(fs: FileSystem, files: readonly string[]):
         if (it.kind() !== ValueKind.Put) throw invalidArgument(`ingest: ${path} holds a deletion; only puts can be ingested`);
         yield [Buffer.from(it.key()), Buffer.from(it.value())];
         // Give the event loop a turn now and then: the reads are synchronous.
-        if (++n % 4096 === 0) await new Promise((resolve) => setImmediate(resolve));
+        if (++n % 4096 === 0) await nextTurn();
       }
     } finally {
       it.close();

@@ -12,6 +12,7 @@
 
 import xxhash from 'xxhash-wasm';
 import { invariant } from './errors.js';
+import { nextTurn } from './loop-turns.js';
 
 let h32Raw: ((bytes: Uint8Array, seed?: number) => number) | undefined;
 let create32: ((seed?: number) => { update(input: Uint8Array): unknown; digest(): number }) | undefined;
@@ -42,7 +43,7 @@ export async function xxh32InSlices(bytes: Uint8Array, seed = 0): Promise<number
   invariant(create32 !== undefined, 'xxh32InSlices called before loadChecksum()');
   const state = create32(seed);
   for (let at = 0; at < bytes.length; at += SLICE_BYTES) {
-    if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (at > 0) await nextTurn();
     state.update(bytes.subarray(at, at + SLICE_BYTES));
   }
   return state.digest() >>> 0;

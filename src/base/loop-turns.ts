@@ -15,6 +15,11 @@
 //
 // One per user (a database's reads, a shard's commit pipeline): nothing here is shared.
 
+/** Resolves after a turn of the event loop (a setImmediate): timers and I/O run first. */
+export function nextTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}
+
 /** How long reads may hold the event loop before they let it turn. */
 export const TURN_BUDGET_MS = 5;
 /** Reads between two looks at the clock. */

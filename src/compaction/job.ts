@@ -55,6 +55,7 @@ import { MergeFold, type FoldedEntry } from './merge-fold.js';
 import { tableMetaOf, type TableMeta } from '../manifest/index.js';
 import { TableBuilder, TableReader, type BuilderScratch, type TableBuilderOptions } from '../sstable/index.js';
 import { makeFilters, type CompactionFilterSpec } from './filters.js';
+import { nextTurn } from '../base/loop-turns.js';
 
 /** Everything here crosses postMessage: plain objects, arrays, numbers and Uint8Arrays only. */
 export interface CompactionJob {
@@ -136,8 +137,6 @@ const DRAIN_BYTES_FOR_THROUGHPUT = 1024 * 1024;
 const CLOCK_EVERY_ENTRIES = 64;
 /** Longest stretch of synchronous work between two turns of the event loop (inline runs). */
 const YIELD_AFTER_MS = 4;
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Runs `job` with the files of `fs`. Resolves once every output is durable (file and

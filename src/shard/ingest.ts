@@ -54,6 +54,7 @@ import type { TableMeta, VersionEdit } from '../manifest/index.js';
 import { removeIngestIntent, writeIngestIntent } from './ingest-intent.js';
 import type { Placement } from './router.js';
 import type { WriteTracker } from './write-tracker.js';
+import { nextTurn } from '../base/loop-turns.js';
 
 /** What the ingest needs of the database (ShardSet). */
 export interface IngestContext {
@@ -91,8 +92,6 @@ export type PairOf = (item: unknown, index: number, out: IngestPair) => void;
 const TURN_BUDGET_MS = 5;
 /** Pairs between two looks at the clock (a power of two). */
 const TURN_CHECK_EVERY = 1024;
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Table builds in flight at most, beyond which the source waits. */
 const MAX_BUILDS_IN_FLIGHT = 4;

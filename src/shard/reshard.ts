@@ -43,6 +43,7 @@ import { Placement } from './router.js';
 import { ShardSet } from './shard-set.js';
 import { MAX_SHARDS, readShardsFile, shardFolders, writeShardsFile, type ShardLayout } from './shards-file.js';
 import { removeStaleShards } from './stale-shards.js';
+import { nextTurn } from '../base/loop-turns.js';
 
 export interface ReshardOptions {
   /** The new shard count, 1 to MAX_SHARDS. */
@@ -219,7 +220,7 @@ async function writeShards(old: ShardSet, dir: string, layout: ShardLayout, sequ
       wait = outputs[from]?.add(key, ValueKind.Delete, EMPTY, undefined);
       if (wait !== undefined) await wait;
       if ((counts.keys & 1023) === 0 && performance.now() - turnAt > TURN_BUDGET_MS) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await nextTurn();
         turnAt = performance.now();
       }
     }

@@ -28,6 +28,7 @@ import { decodeProperties, type TableProperties } from './properties.js';
 import { decodeRangeDelBlock } from './range-del-block.js';
 import { decodeIndex, type TableIndex } from './table-index.js';
 import { TableIterator, type OwnBlockBuffer, type TableBlockSource } from './table-iterator.js';
+import { nextTurn } from '../base/loop-turns.js';
 
 const EMPTY = new Uint8Array(0);
 /** A scanner lets its mapping's pages behind it leave the resident set in steps of this many bytes. */
@@ -90,7 +91,7 @@ export class TableReader {
     const decoding = step.value.index;
     let decoded = decoding.next();
     while (!decoded.done) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await nextTurn();
       decoded = decoding.next();
     }
     return TableReader.#of(file, fileNumber, cache, step.value, decoded.value, large);
