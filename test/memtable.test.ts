@@ -607,6 +607,37 @@ test('an empty memtable holds no arena chunk; an empty entry still gets one', ()
   assert.ok(got !== undefined && got.value.length === 0);
 });
 
+seeded('keys sharing 8 leading bytes, then 4, then none: the links change the words they carry, and seeks outside the shared bytes land at either end', (random) => {
+  const int = (n: number) => Math.floor(random() * n);
+  const mem = new Memtable({ arenaChunkBytes: 1 << 16 });
+  const ref: Entry[] = [];
+  let seq = 1;
+  const add = (key: Uint8Array) => {
+    const value = text(String(seq));
+    mem.add(seq, ValueKind.Put, key, value);
+    ref.push({ key, seq: seq++, kind: ValueKind.Put, value });
+  };
+  const check = (stage: string) => {
+    const sorted = [...ref].sort(byInternal);
+    const it = mem.iterator();
+    assertScans(it, sorted);
+    // Seeks before, inside and after the shared bytes.
+    for (const target of [text(''), text('0'), text('00000000'), text('000000005'), text('0000000099999999z'), text('00000001'), text('user'), text('zzz'), bytes(0xff, 0xff)]) {
+      it.seek(target);
+      const i = lowerBound(sorted, target);
+      assertAt(it, sorted[i], `${stage}: seek ${hex(target)}`);
+    }
+    it.close();
+    for (const e of sorted) assert.ok(mem.get(e.key, e.seq)?.seq === e.seq, `${stage}: get(${describe(e)})`);
+  };
+  for (let i = 0; i < 3000; i++) add(text(`00000000${String(int(1e8)).padStart(8, '0')}${int(4) === 0 ? 'tail'.repeat(int(6)) : ''}`));
+  check('8 bytes shared');
+  for (let i = 0; i < 2000; i++) add(text(`0000${String(int(1e8)).padStart(8, '0')}`));
+  check('4 bytes shared');
+  for (let i = 0; i < 2000; i++) add(Uint8Array.from({ length: int(20) }, () => int(256)));
+  check('nothing shared');
+});
+
 test('allocatedBytes grows with the data and is 0 once released; the pool then holds it', () => {
   const pool = new MemtablePool(4096, 1 << 24);
   const mem = new Memtable({ pool });

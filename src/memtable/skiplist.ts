@@ -19,8 +19,8 @@
 //    0 prefix hi     key bytes 0..3 big-endian, zero-padded, sign bit flipped
 //    1 prefix lo     key bytes 4..7, likewise
 //    2 + 3l          next node at level l (0 <= l < h)
-//    3 + 3l          that next node's prefix hi
-//    4 + 3l          that next node's prefix lo
+//    3 + 3l          that next node's key word c      (the list's link words: see below)
+//    4 + 3l          that next node's key word c + 1
 //
 // The head is the first record (name HEAD) and doubles as NIL: a link to HEAD means "no
 // next", a back link to HEAD means "no previous", and the head's own back link names the
@@ -28,16 +28,26 @@
 //
 // A search is bound by cache misses, not by arithmetic: every node it looks at lives
 // somewhere else in memory. Hence the layout: the fields a search reads sit together at and
-// after the name, and each link carries a copy of its target's prefixes, so that deciding
-// whether to move on to the next node reads only the current record. The next record is
-// touched when the search moves there (it needs that node's links anyway) or when the
-// prefixes tie. Flipping the prefixes' sign bit makes signed int32 order equal unsigned byte
-// order, so they stay small integers and compare in one instruction. On a tie the node's
-// suffix words (bytes 8..15, in the same record) decide next: keys often share their first 8
-// bytes (db_bench's zero-padded decimal keys, "user:000..." keys), and the words spare most
-// such comparisons a cache miss in the arena. Equal words do not mean equal leading bytes
-// when a key is shorter than 16 ("a" and "a\0" pad alike), but then the shorter key is a
-// prefix of the longer, so the comparison goes on from byte 16 and then by length.
+// after the name, and each link carries a copy of two of its target's key words, so that
+// deciding whether to move on to the next node reads only the current record. The next record
+// is touched when the search moves there (it needs that node's links anyway) or when the
+// words tie. A key's words are its bytes 0..15 as four big-endian int32s (w0 = bytes 0..3,
+// ..., w3 = bytes 12..15), zero-padded, the sign bit flipped, so that signed int32 order is
+// unsigned byte order and they compare in one instruction; the node keeps all four (prefix
+// hi, prefix lo, suffix hi, suffix lo), so a tie on the links' words is settled from the
+// node's record, not the arena. Equal words do not mean equal leading bytes when a key is
+// shorter than 16 ("a" and "a\0" pad alike), but then the shorter key is a prefix of the
+// longer, so the comparison goes on from byte 16 and then by length.
+//
+// Which two words the links carry is the list's: words c and c + 1, where c (0, 1 or 2) is how
+// many leading words every key in the list shares. Keys often share their first 4 or 8 bytes
+// (db_bench's zero-padded decimal keys, "user:000..." keys, a tuple's first element), and
+// links carrying words 0 and 1 would then tie at every step and touch the next record each
+// time. A key that shares the list's leading words compares with any node by words c on; one
+// that does not sorts before or after every key of the list, as the first word it differs in
+// says. c starts at 2 with the first key's words and only shrinks, when an insert brings a key
+// that does not share them: every link is then rewritten once (a walk of each level), at most
+// twice in a list's life.
 //
 // Beside the list, a hash index (key-index.ts) names each user key's newest version: a point
 // read starts there instead of searching, and a version of one level that is newer than every
@@ -71,8 +81,8 @@ const F_PREFIX_HI = 0;
 const F_PREFIX_LO = 1;
 const F_NEXT = 2;
 const LINK_INTS = 3;
-const L_PREFIX_HI = 1;
-const L_PREFIX_LO = 2;
+const L_WORD1 = 1;
+const L_WORD2 = 2;
 const COLD_INTS = 10;
 const NODE_FIXED_INTS = COLD_INTS + 2;
 
@@ -115,6 +125,10 @@ export interface SharedSkipList {
   count: number;
   height: number;
   chunks: Uint8Array[];
+  /** The link words (c) and the words every key shares (w0, w1; meaningful below c). */
+  linkWord: number;
+  common0: number;
+  common1: number;
 }
 
 export class SkipList {
@@ -138,6 +152,10 @@ export class SkipList {
   readonly #tails = new Int32Array(MAX_HEIGHT).fill(HEAD);
   #lastHi = 0;
   #lastLo = 0;
+  /** c: links carry key words c and c + 1; every key in the list has words 0..c-1 equal to these. */
+  #linkWord = 2;
+  #common0 = 0;
+  #common1 = 0;
 
   readonly #pool: MemtablePool | undefined;
   /** Each user key's newest node; undefined for a list shared from another thread, and once recycled. */
@@ -157,6 +175,9 @@ export class SkipList {
       this.nodesUsed = shared.nodesUsed;
       this.count = shared.count;
       this.#height = shared.height;
+      this.#linkWord = shared.linkWord;
+      this.#common0 = shared.common0;
+      this.#common1 = shared.common1;
       return;
     }
     this.arena = new Arena(arenaChunkBytes, undefined, pool);
@@ -180,7 +201,16 @@ export class SkipList {
    * (SharedArrayBuffer), so postMessage copies none of the entries. REQUIRES: no insert() after.
    */
   shared(): SharedSkipList {
-    return { nodes: this.nodes, nodesUsed: this.nodesUsed, count: this.count, height: this.#height, chunks: this.arena.chunks };
+    return {
+      nodes: this.nodes,
+      nodesUsed: this.nodesUsed,
+      count: this.count,
+      height: this.#height,
+      chunks: this.arena.chunks,
+      linkWord: this.#linkWord,
+      common0: this.#common0,
+      common1: this.#common1,
+    };
   }
 
   get bytesInUse(): number {
@@ -279,26 +309,37 @@ export class SkipList {
   findGreaterOrEqual(key: Uint8Array, hi: number, lo: number, seq: number, recordPreds: boolean): number {
     const nodes = this.nodes;
     const preds = this.#preds;
+    const suffixHi = keyWord(key, 8);
+    const suffixLo = keyWord(key, 12);
+    const c = this.#linkWord;
+    // A key without the list's shared words sorts before or after every key in it.
+    const outside = c === 0 || this.count === 0 ? 0 : hi !== this.#common0 ? hi - this.#common0 : c === 2 && lo !== this.#common1 ? lo - this.#common1 : 0;
+    if (outside !== 0) {
+      const after = outside > 0;
+      if (recordPreds) for (let level = 0; level < this.#height; level++) preds[level] = after ? this.#tails[level]! : HEAD;
+      return after ? HEAD : nodes[HEAD + F_NEXT]!;
+    }
+    // The key's words that the links carry.
+    const w1 = c === 0 ? hi : c === 1 ? lo : suffixHi;
+    const w2 = c === 0 ? lo : c === 1 ? suffixHi : suffixLo;
     let x = HEAD;
     let level = this.#height - 1;
     // A node found not to be before the target at one level is not before it at the next.
     let notBefore = HEAD;
-    // The key's suffix words, for prefix ties (made once: keys that share 8 bytes tie often).
-    const suffixHi = keyWord(key, 8);
-    const suffixLo = keyWord(key, 12);
     for (;;) {
       const link = x + F_NEXT + level * LINK_INTS;
       const next = nodes[link]!;
       let after = false;
       if (next !== HEAD && next !== notBefore) {
-        const nextHi = nodes[link + L_PREFIX_HI]!;
-        if (hi !== nextHi) {
-          after = hi > nextHi;
+        const nextW1 = nodes[link + L_WORD1]!;
+        if (w1 !== nextW1) {
+          after = w1 > nextW1;
         } else {
-          const nextLo = nodes[link + L_PREFIX_LO]!;
-          if (lo !== nextLo) {
-            after = lo > nextLo;
+          const nextW2 = nodes[link + L_WORD2]!;
+          if (w2 !== nextW2) {
+            after = w2 > nextW2;
           } else {
+            // Words 0..c+1 tie: the node's suffix words and the bytes past them decide.
             const c = this.#compareSuffixWords(key, suffixHi, suffixLo, next);
             after = c > 0 || (c === 0 && this.#compareSeq(seq, next) > 0);
           }
@@ -375,6 +416,17 @@ export class SkipList {
       }
     }
     const isNewest = newest === HEAD || seq > this.seqOf(newest);
+    if (this.count === 0) {
+      this.#common0 = hi;
+      this.#common1 = lo;
+    } else if (this.#linkWord > 0 && hi !== this.#common0) {
+      this.#relink(0);
+    } else if (this.#linkWord > 1 && lo !== this.#common1) {
+      this.#relink(1);
+    }
+    const c = this.#linkWord;
+    const w1 = c === 0 ? hi : c === 1 ? lo : suffixHi;
+    const w2 = c === 0 ? lo : c === 1 ? suffixHi : suffixLo;
 
     const height = this.#randomHeight();
     const preds = this.#preds;
@@ -431,11 +483,11 @@ export class SkipList {
       const link = n + F_NEXT + level * LINK_INTS;
       const predLink = preds[level]! + F_NEXT + level * LINK_INTS;
       nodes[link] = nodes[predLink]!;
-      nodes[link + L_PREFIX_HI] = nodes[predLink + L_PREFIX_HI]!;
-      nodes[link + L_PREFIX_LO] = nodes[predLink + L_PREFIX_LO]!;
+      nodes[link + L_WORD1] = nodes[predLink + L_WORD1]!;
+      nodes[link + L_WORD2] = nodes[predLink + L_WORD2]!;
       nodes[predLink] = n;
-      nodes[predLink + L_PREFIX_HI] = hi;
-      nodes[predLink + L_PREFIX_LO] = lo;
+      nodes[predLink + L_WORD1] = w1;
+      nodes[predLink + L_WORD2] = w2;
     }
     // With no successor this sets the head's back link: n is the new last node.
     nodes[successor + F_PREV] = n;
@@ -446,6 +498,24 @@ export class SkipList {
     const tails = this.#tails;
     for (let level = 0; level < height; level++) if (nodes[n + F_NEXT + level * LINK_INTS] === HEAD) tails[level] = n;
     if (index !== undefined && isNewest) index.set(slot, n, hash);
+  }
+
+  /** Makes the links carry key words `c` and `c + 1` (c below the list's current one). */
+  #relink(c: number): void {
+    const nodes = this.nodes;
+    const first = c === 0 ? F_PREFIX_HI : F_PREFIX_LO;
+    const second = c === 0 ? F_PREFIX_LO : F_SUFFIX_HI;
+    for (let level = 0; level < this.#height; level++) {
+      for (let x = HEAD; ; ) {
+        const link = x + F_NEXT + level * LINK_INTS;
+        const next = nodes[link]!;
+        if (next === HEAD) break;
+        nodes[link + L_WORD1] = nodes[next + first]!;
+        nodes[link + L_WORD2] = nodes[next + second]!;
+        x = next;
+      }
+    }
+    this.#linkWord = c;
   }
 
   /** Whether (key, seq) sorts after every entry in the list (true for an empty list). */
