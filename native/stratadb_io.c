@@ -1,6 +1,6 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 9; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 10; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
@@ -36,6 +36,9 @@
 //   compressLz4(contents, out, at) → bytes written
 //       a table block's LZ4 payload (its length, then the LZ4 block) written into `out` at
 //       `at`, for the table builder (lz4_compress.c).
+//   searchSkipList(nodes, layout, keys, count, height, preds) → 0 | -1
+//       where each of a group of keys goes in a memtable's skip list, the searches overlapped
+//       (skiplist_search.c).
 //   hugePages(view) → offset
 //       madvise(2) MADV_HUGEPAGE of the 2 MiB-aligned whole huge pages inside a typed array's
 //       memory: the kernel backs them with transparent huge pages when it faults them in.
@@ -46,6 +49,7 @@
 // from fs-ext before). 3 adds readBlock, readBlockAsync. 4 adds decommit. 5 adds
 // mapFile, unmapFile, readMappedBlock, scratchBuffer. 6 adds hugePages. 7 adds
 // skipListView, encodeSkipListBlock, seekMappedBlock. 8 adds compressLz4. 9 adds releaseMapped.
+// 10 adds searchSkipList.
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -70,8 +74,9 @@
 #include "block_read.h"
 #include "lz4_compress.h"
 #include "skiplist_blocks.h"
+#include "skiplist_search.h"
 
-#define ABI_VERSION 9
+#define ABI_VERSION 10
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -405,5 +410,7 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "releaseMapped", fn));
   CHECK(napi_create_function(env, "compressLz4", NAPI_AUTO_LENGTH, compress_lz4_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "compressLz4", fn));
+  CHECK(napi_create_function(env, "searchSkipList", NAPI_AUTO_LENGTH, search_skip_list_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "searchSkipList", fn));
   return exports;
 }

@@ -4,7 +4,8 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { compareBytes, compareInternal, MAX_SEQ, StrataError, ValueKind, type InternalIterator, type SeqNum } from '../src/base/index.js';
+import { applyBatch, batchEncodedLength, compareBytes, compareInternal, encodeBatchInto, MAX_SEQ, StrataError, ValueKind, type BatchEntry, type InternalIterator, type SeqNum } from '../src/base/index.js';
+import { native } from '../src/base/native.js';
 import { Memtable, MemtablePool, type SharedMemtable } from '../src/memtable/index.js';
 
 interface Entry {
@@ -636,6 +637,71 @@ seeded('keys sharing 8 leading bytes, then 4, then none: the links change the wo
   check('4 bytes shared');
   for (let i = 0; i < 2000; i++) add(Uint8Array.from({ length: int(20) }, () => int(256)));
   check('nothing shared');
+});
+
+seeded('commit groups applied after hintBatches() read back like a sorted reference (the addon searches a group at once)', (random) => {
+  const int = (n: number) => Math.floor(random() * n);
+  const mem = new Memtable({ arenaChunkBytes: 1 << 16 });
+  const ref: Entry[] = [];
+  const written: Uint8Array[] = [];
+  const general = keyMaker(random);
+  const digits = (n: number, width: number) => String(n).padStart(width, '0');
+  // Keys sharing 8 bytes (the links carry words 2 and 3), 4 bytes (words 1 and 2), or
+  // nothing; keys longer than 16 bytes that agree on their first 16 (ties the addon leaves to
+  // the walk); versions of keys written before.
+  const makers: ((phase: number) => Uint8Array)[] = [
+    () => text(`00000000${digits(int(1e8), 8)}`),
+    () => text(`user${digits(int(1e6), 6)}`),
+    () => text(`0000000000000000${'x'.repeat(int(4))}${digits(int(50), 2)}`),
+    () => (written.length > 0 ? written[int(written.length)]! : text('0000000000000000')),
+    (phase) => (phase < 3 ? text(`00000000${digits(int(1e8), 8)}`) : general(written)),
+  ];
+  let seq = 1;
+  for (let round = 0; round < 120; round++) {
+    const phase = Math.floor(round / 30);
+    const writes: BatchEntry[][] = [];
+    // The first groups are large: the hints' arrays grow while a group is hinted.
+    for (let w = round < 2 ? 300 : 1 + int(200); w > 0; w--) {
+      const batch: BatchEntry[] = [];
+      for (let e = 1 + (int(4) === 0 ? int(5) : 0); e > 0; e--) {
+        const key = makers[int(makers.length)]!(phase);
+        const r = random();
+        if (r < 0.05) batch.push({ kind: ValueKind.RangeDelete, key: text('a'), value: text('b') });
+        else if (r < 0.2) batch.push({ kind: ValueKind.Delete, key, value: new Uint8Array(0) });
+        else batch.push({ kind: ValueKind.Put, key, value: text(`v${seq}`) });
+      }
+      writes.push(batch);
+    }
+    const bytes = new Uint8Array(writes.reduce((n, b) => n + batchEncodedLength(b), 0));
+    const ats: number[] = [];
+    let at = 0;
+    for (const batch of writes) {
+      ats.push(at);
+      at = encodeBatchInto(bytes, at, seq, batch);
+      for (const e of batch) {
+        if (e.kind !== ValueKind.RangeDelete) {
+          ref.push({ key: e.key, seq, kind: e.kind, value: e.value });
+          written.push(e.key);
+        }
+        seq++;
+      }
+    }
+    mem.hintBatches(bytes, ats);
+    // Now and then an entry the hints did not announce comes first: the hints are dropped.
+    if (int(10) === 0) {
+      const key = text(`00000000${digits(int(1e8), 8)}`);
+      mem.add(seq, ValueKind.Put, key, text('unannounced'));
+      ref.push({ key, seq: seq++, kind: ValueKind.Put, value: text('unannounced') });
+    }
+    for (const a of ats) applyBatch(bytes, a, mem);
+    if (round === 1 && native.searchSkipList !== undefined) assert.ok(mem.hintedInserts > 100, `the second group's inserts were placed from hints (${mem.hintedInserts})`);
+  }
+  ref.sort(byInternal);
+  const it = mem.iterator();
+  assertScans(it, ref);
+  it.close();
+  for (const e of ref) assert.ok(mem.get(e.key, e.seq)?.seq === e.seq, `get(${describe(e)})`);
+  if (native.searchSkipList !== undefined) assert.ok(mem.hintedInserts > ref.length / 4, `placed from hints: ${mem.hintedInserts} of ${ref.length}`);
 });
 
 test('allocatedBytes grows with the data and is 0 once released; the pool then holds it', () => {

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 
 /** The version of the addon's exports this loader speaks; native/stratadb_io.c's ABI_VERSION. */
-const ABI_VERSION = 9;
+const ABI_VERSION = 10;
 const ADDON_PATH = '../../../build/Release/stratadb_io.node';
 /** Written by scripts/install.js when node-gyp failed: why, then the build's output. */
 const INSTALL_FAILED_LOG = new URL('../../../build/install-failed.log', import.meta.url);
@@ -92,6 +92,12 @@ export interface NativeCalls {
    * (TypeError): room for lz4Bound(contents.length) + 4 bytes there.
    */
   compressLz4(contents: Uint8Array, out: Uint8Array, at: number): number;
+  /**
+   * Where each of `count` keys goes in a memtable's skip list, the searches overlapped
+   * (native/skiplist_search.c, which says what `layout`, `keys` and `preds` hold;
+   * src/memtable/skiplist.ts lays them out). 0, or -1 when a link leads outside `nodes`.
+   */
+  searchSkipList(nodes: Int32Array, layout: Int32Array, keys: Int32Array, count: number, height: number, preds: Int32Array): number;
 }
 
 /** A skipListView: opaque to JavaScript. */
@@ -118,7 +124,7 @@ export interface SkipListEntries {
 export type MappedFile = object & { readonly __brand: 'MappedFile' };
 
 export type NativeCallName = keyof NativeCalls;
-export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'releaseMapped', 'readMappedBlock', 'seekMappedBlock', 'scratchBuffer', 'decommit', 'hugePages', 'skipListView', 'encodeSkipListBlock', 'compressLz4'];
+export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'releaseMapped', 'readMappedBlock', 'seekMappedBlock', 'scratchBuffer', 'decommit', 'hugePages', 'skipListView', 'encodeSkipListBlock', 'compressLz4', 'searchSkipList'];
 
 /** What runs instead of each native call, and what that costs. */
 export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
@@ -144,6 +150,7 @@ export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
   skipListView: 'a flush encodes its data blocks in JavaScript (see encodeSkipListBlock)',
   encodeSkipListBlock:
     'a flush encodes its data blocks in JavaScript, entry by entry through the memtable iterator: a flush takes about twice as long, and the memtable it writes stays in memory that much longer (README, "Native addon")',
+  searchSkipList: 'each memtable insert searches the skip list on its own: a commit group of random keys waits for one cache miss after another (README, "Native addon")',
   compressLz4: "blocks are compressed by lz4-napi's compressSync, a Buffer of its own for each block, then copied into the table (README, \"Native addon\")",
 };
 

@@ -22,7 +22,8 @@
  * The leader takes the groups in order: it runs the owner's beforeGroup() (which may switch
  * to a new memtable and WAL, or wait for a flush; writes keep joining the group meanwhile),
  * as a shard of several waits for a synced group's turn (SyncRounds; the same), takes the group, appends its buffer with one call, syncing once if any write asked for it,
- * applies the writes in order, publishes, and resolves every caller. Barriers (flush) run
+ * shows the group's batches to beforeApply() (the memtable searches for all their keys at
+ * once), applies the writes in order, publishes, and resolves every caller. Barriers (flush) run
  * between groups, after every write queued before them.
  */
 
@@ -93,6 +94,11 @@ export interface PipelineHooks {
    */
   apply(bytes: Uint8Array, at: number): void;
   /**
+   * Sees the batches of a group's writes, encoded at `ats` in `bytes`, before apply()
+   * is called for each of them in that order (Memtable.hintBatches). Valid only during the call.
+   */
+  beforeApply?: ((bytes: Uint8Array, ats: readonly number[]) => void) | undefined;
+  /**
    * Sees each group once its WAL append completed, before any of its writes is applied or
    * published: `records` are the group's framed records as the log received them, valid only
    * during the call (the change feed's ring copies them when a feed is open). When the group
@@ -119,6 +125,8 @@ export class CommitPipeline {
   #queue: (Group | Barrier)[] = [];
   #leading = false;
   #spare: RecordBuffer | undefined;
+  /** The payload offsets handed to beforeApply (reused). */
+  readonly #ats: number[] = [];
   /**
    * A group whose append was written in the call completes on the microtask queue: writers
    * that await each write would hold the event loop for ever. Past TURN_BUDGET_MS of groups,
@@ -308,6 +316,13 @@ export class CommitPipeline {
           const last = writes[writes.length - 1];
           if (head.mixed || last === undefined) appended(bytes.subarray(0, records.byteLength), -1, -1, 0);
           else appended(bytes.subarray(0, records.byteLength), writes[0]!.firstSeq, last.firstSeq + last.count - 1, writes.length);
+        }
+        const beforeApply = this.#hooks.beforeApply;
+        if (beforeApply !== undefined) {
+          const ats = this.#ats;
+          ats.length = 0;
+          for (const w of writes) if (w.count > 0) ats.push(w.payloadAt);
+          beforeApply(bytes, ats);
         }
         for (const w of writes) {
           if (w.count === 0) {

@@ -4,7 +4,7 @@
 // approximateBytes reaches its budget, marks it immutable and flushes it to an L0 table.
 // Single-threaded: calls never overlap, but an iterator may stay open across add() calls.
 
-import { invalidArgument, invariant, ValueKind, type InternalIterator, type RangeTombstone, type SeqNum } from '../base/index.js';
+import { invalidArgument, invariant, ValueKind, visitBatchKeys, type InternalIterator, type RangeTombstone, type SeqNum } from '../base/index.js';
 import type { SkipListEntries } from '../base/native.js';
 import { MemtableIterator } from './iterator.js';
 import type { MemtablePool } from './pool.js';
@@ -98,6 +98,23 @@ export class Memtable {
   /** An immutable memtable over memory another thread's toShared() handed over. */
   static fromShared(shared: SharedMemtable): Memtable {
     return new Memtable({}, shared);
+  }
+
+  /** Entries the skip list placed from hintBatches()' searches (for tests). */
+  get hintedInserts(): number {
+    return this.#list.hintedInserts;
+  }
+
+  /**
+   * Tells the skip list which entries the next add() calls bring: those of the batches encoded
+   * at `ats` in `bytes` (src/base/batch-format.ts), in order, so that it finds where they all
+   * go at once (SkipList.hint). Only a hint: add() checks each entry against it.
+   */
+  hintBatches(bytes: Uint8Array, ats: readonly number[]): void {
+    const list = this.#list;
+    list.beginHints();
+    for (const at of ats) visitBatchKeys(bytes, at, list);
+    list.searchHinted();
   }
 
   /**

@@ -60,7 +60,7 @@
 // its calls.
 
 import { hugePageInts, invariant, type SeqNum, type ValueKind } from '../base/index.js';
-import type { SkipListEntries } from '../base/native.js';
+import { native, type SkipListEntries } from '../base/native.js';
 import { Arena } from './arena.js';
 import { KeyIndex, keyHash, tailHash } from './key-index.js';
 import type { MemtablePool } from './pool.js';
@@ -94,6 +94,21 @@ export const HEAD = COLD_INTS;
  */
 const NATIVE_LAYOUT = Int32Array.of(F_KEY_LENGTH, F_CHUNK, F_OFFSET, F_VALUE_LENGTH, F_KIND, F_SEQ_HI, F_SEQ_LO, F_NEXT, HEAD);
 
+/**
+ * The numbers native/skiplist_search.c reads, for native.searchSkipList: the level-0 link, the
+ * ints a link takes, a link's first key word, the suffix words, key length, seq hi, seq lo, the
+ * head's name, and the stride of its preds (MAX_HEIGHT).
+ */
+const SEARCH_LAYOUT = Int32Array.of(F_NEXT, LINK_INTS, L_WORD1, F_SUFFIX_HI, F_SUFFIX_LO, F_KEY_LENGTH, F_SEQ_HI, F_SEQ_LO, HEAD, MAX_HEIGHT);
+/** A key as searchSkipList reads it: the links' two words, the suffix words, length, seq hi, seq lo. */
+const SEARCH_KEY_INTS = 7;
+/** A hint: the key's four words, its length, seq hi, seq lo, and its search's number (-1: none). */
+const HINT_INTS = 8;
+/** Fewer searches than this in a group are left to insert(): the call costs more than it saves. */
+const MIN_SEARCHES = 8;
+/** A group whose first keys all go last is an append run (fillseq, a bulk load): not hinted further. */
+const APPENDS_BEFORE_GIVING_UP = 8;
+
 const INITIAL_NODES = 1024;
 /** The most ints a node array holds (its names are int32). */
 const MAX_NODE_INTS = 0x4000_0000;
@@ -105,6 +120,24 @@ function keyWord(key: Uint8Array, at: number): number {
   if (n >= at + 4) return ((key[at]! << 24) | (key[at + 1]! << 16) | (key[at + 2]! << 8) | key[at + 3]!) ^ SIGN;
   let v = 0;
   for (let i = at; i < at + 4; i++) v = (v << 8) | (i < n ? key[i]! : 0);
+  return v ^ SIGN;
+}
+
+/** An Int32Array of at least `length` entries (doubling) that starts with `old`'s. */
+function grownInts(old: Int32Array, length: number): Int32Array {
+  const grown = new Int32Array(Math.max(length, old.length * 2, 64));
+  grown.set(old);
+  return grown;
+}
+
+/** keyWord() of the key at bytes[from..from+length). */
+function keyWordIn(bytes: Uint8Array, from: number, length: number, at: number): number {
+  if (length >= at + 4) {
+    const i = from + at;
+    return ((bytes[i]! << 24) | (bytes[i + 1]! << 16) | (bytes[i + 2]! << 8) | bytes[i + 3]!) ^ SIGN;
+  }
+  let v = 0;
+  for (let i = at; i < at + 4; i++) v = (v << 8) | (i < length ? bytes[from + i]! : 0);
   return v ^ SIGN;
 }
 
@@ -156,6 +189,25 @@ export class SkipList {
   #linkWord = 2;
   #common0 = 0;
   #common1 = 0;
+
+  /**
+   * Hints (hint(), searchHinted()): the keys the next inserts will bring, in order, and where
+   * the addon found them, all at once (native/skiplist_search.c). #hintCount hints, the next
+   * insert's is #hintNext; #searchPreds holds the nodes before each searched key at the levels
+   * below #searchHeight, valid when #searched.
+   */
+  #hints: Int32Array = new Int32Array(0);
+  #hintCount = 0;
+  #hintNext = 0;
+  #hinting = false;
+  #searchKeys: Int32Array = new Int32Array(0);
+  #searchCount = 0;
+  #searchPreds: Int32Array = new Int32Array(0);
+  #searchHeight = 0;
+  #searched = false;
+  #appendsOnly = 0;
+  /** Inserts placed from a hint's search (for tests: the addon's path was taken). */
+  hintedInserts = 0;
 
   readonly #pool: MemtablePool | undefined;
   /** Each user key's newest node; undefined for a list shared from another thread, and once recycled. */
@@ -329,23 +381,7 @@ export class SkipList {
     for (;;) {
       const link = x + F_NEXT + level * LINK_INTS;
       const next = nodes[link]!;
-      let after = false;
-      if (next !== HEAD && next !== notBefore) {
-        const nextW1 = nodes[link + L_WORD1]!;
-        if (w1 !== nextW1) {
-          after = w1 > nextW1;
-        } else {
-          const nextW2 = nodes[link + L_WORD2]!;
-          if (w2 !== nextW2) {
-            after = w2 > nextW2;
-          } else {
-            // Words 0..c+1 tie: the node's suffix words and the bytes past them decide.
-            const c = this.#compareSuffixWords(key, suffixHi, suffixLo, next);
-            after = c > 0 || (c === 0 && this.#compareSeq(seq, next) > 0);
-          }
-        }
-      }
-      if (after) {
+      if (next !== HEAD && next !== notBefore && this.#sortsAfter(key, w1, w2, suffixHi, suffixLo, seq, link, next)) {
         x = next;
       } else {
         if (recordPreds) preds[level] = x;
@@ -354,6 +390,147 @@ export class SkipList {
         level--;
       }
     }
+  }
+
+  /**
+   * Whether internal key (key, seq), whose link words are w1, w2 and suffix words suffixHi,
+   * suffixLo, sorts after node `next`, reached through `link`. REQUIRES: next is not HEAD.
+   */
+  #sortsAfter(key: Uint8Array, w1: number, w2: number, suffixHi: number, suffixLo: number, seq: number, link: number, next: number): boolean {
+    const nodes = this.nodes;
+    const nextW1 = nodes[link + L_WORD1]!;
+    if (w1 !== nextW1) return w1 > nextW1;
+    const nextW2 = nodes[link + L_WORD2]!;
+    if (w2 !== nextW2) return w2 > nextW2;
+    // Words 0..c+1 tie: the node's suffix words and the bytes past them decide.
+    const c = this.#compareSuffixWords(key, suffixHi, suffixLo, next);
+    return c > 0 || (c === 0 && this.#compareSeq(seq, next) > 0);
+  }
+
+  /**
+   * Starts hinting (hint(), searchHinted()): the inserts that follow take the hints in order.
+   * Without the addon, or for a list with no index, hints are not taken.
+   */
+  beginHints(): void {
+    this.#hintCount = 0;
+    this.#hintNext = 0;
+    this.#searchCount = 0;
+    this.#searched = false;
+    this.#appendsOnly = 0;
+    this.#hinting = native.searchSkipList !== undefined && this.#index !== undefined && this.count > 0;
+  }
+
+  /**
+   * Says that an insert of the key at bytes[from..from+length) at `seq` comes next (after the
+   * hints before it). A key that goes after every entry now is noted and not searched.
+   */
+  hint(bytes: Uint8Array, from: number, length: number, seq: SeqNum): void {
+    if (!this.#hinting) return;
+    const hi = keyWordIn(bytes, from, length, 0);
+    const lo = keyWordIn(bytes, from, length, 4);
+    const c = this.#linkWord;
+    // A key without the list's shared words changes the links' words (insert(), #relink): no hints.
+    if ((c > 0 && hi !== this.#common0) || (c > 1 && lo !== this.#common1)) {
+      this.#hinting = false;
+      this.#hintCount = 0;
+      return;
+    }
+    const suffixHi = keyWordIn(bytes, from, length, 8);
+    const suffixLo = keyWordIn(bytes, from, length, 12);
+    const seqHi = Math.floor(seq / 0x1_0000_0000);
+    const seqLo = seq | 0;
+    let search = -1;
+    if (!this.#afterLast(hi, lo, suffixHi, suffixLo)) {
+      search = this.#searchCount++;
+      let keys = this.#searchKeys;
+      if (keys.length < this.#searchCount * SEARCH_KEY_INTS) keys = this.#searchKeys = grownInts(keys, this.#searchCount * SEARCH_KEY_INTS);
+      const k = search * SEARCH_KEY_INTS;
+      keys[k] = c === 0 ? hi : c === 1 ? lo : suffixHi;
+      keys[k + 1] = c === 0 ? lo : c === 1 ? suffixHi : suffixLo;
+      keys[k + 2] = suffixHi;
+      keys[k + 3] = suffixLo;
+      keys[k + 4] = length;
+      keys[k + 5] = seqHi;
+      keys[k + 6] = seqLo;
+    } else if (this.#searchCount === 0 && ++this.#appendsOnly >= APPENDS_BEFORE_GIVING_UP) {
+      this.#hinting = false;
+      this.#hintCount = 0;
+      return;
+    }
+    const at = this.#hintCount++ * HINT_INTS;
+    let hints = this.#hints;
+    if (hints.length < at + HINT_INTS) hints = this.#hints = grownInts(hints, at + HINT_INTS);
+    hints[at] = hi;
+    hints[at + 1] = lo;
+    hints[at + 2] = suffixHi;
+    hints[at + 3] = suffixLo;
+    hints[at + 4] = length;
+    hints[at + 5] = seqHi;
+    hints[at + 6] = seqLo;
+    hints[at + 7] = search;
+  }
+
+  /** Searches for every hinted key at once (the addon), before the inserts that take the hints. */
+  searchHinted(): void {
+    const count = this.#searchCount;
+    if (!this.#hinting || count < MIN_SEARCHES) return;
+    const need = count * MAX_HEIGHT;
+    if (this.#searchPreds.length < need) this.#searchPreds = grownInts(this.#searchPreds, need);
+    this.#searchHeight = this.#height;
+    this.#searched = native.searchSkipList!(this.nodes, SEARCH_LAYOUT, this.#searchKeys, count, this.#height, this.#searchPreds) === 0;
+  }
+
+  /** Whether a key of these words sorts after the last node's key by its words alone (a tie: no). */
+  #afterLast(hi: number, lo: number, suffixHi: number, suffixLo: number): boolean {
+    const last = this.#tails[0]!;
+    if (last === HEAD) return true;
+    const nodes = this.nodes;
+    if (hi !== nodes[last + F_PREFIX_HI]) return hi > nodes[last + F_PREFIX_HI]!;
+    if (lo !== nodes[last + F_PREFIX_LO]) return lo > nodes[last + F_PREFIX_LO]!;
+    if (suffixHi !== nodes[last + F_SUFFIX_HI]) return suffixHi > nodes[last + F_SUFFIX_HI]!;
+    return suffixLo > nodes[last + F_SUFFIX_LO]!;
+  }
+
+  /**
+   * The search number of the next hint if it is this insert's (same key words, length and
+   * seq) and was searched; -1 otherwise. A hint that is not this insert's drops the rest.
+   */
+  #takeHint(hi: number, lo: number, suffixHi: number, suffixLo: number, length: number, seq: SeqNum): number {
+    if (this.#hintNext >= this.#hintCount) return -1;
+    const at = this.#hintNext++ * HINT_INTS;
+    const hints = this.#hints;
+    if (hints[at] !== hi || hints[at + 1] !== lo || hints[at + 2] !== suffixHi || hints[at + 3] !== suffixLo || hints[at + 4] !== length || hints[at + 5] !== Math.floor(seq / 0x1_0000_0000) || hints[at + 6] !== (seq | 0)) {
+      this.#hintCount = 0;
+      return -1;
+    }
+    return this.#searched ? hints[at + 7]! : -1;
+  }
+
+  /**
+   * findGreaterOrEqual(..., recordPreds) from search `search`'s nodes: at each level, on from
+   * the node the addon found (still before the key: nodes are never removed) past the nodes
+   * inserted since.
+   */
+  #findFromHint(search: number, key: Uint8Array, hi: number, lo: number, suffixHi: number, suffixLo: number, seq: number): number {
+    this.hintedInserts++;
+    const nodes = this.nodes;
+    const preds = this.#preds;
+    const found = this.#searchPreds;
+    const base = search * MAX_HEIGHT;
+    const c = this.#linkWord;
+    const w1 = c === 0 ? hi : c === 1 ? lo : suffixHi;
+    const w2 = c === 0 ? lo : c === 1 ? suffixHi : suffixLo;
+    for (let level = this.#height - 1; level >= 0; level--) {
+      let x = level < this.#searchHeight ? found[base + level]! : HEAD;
+      for (;;) {
+        const link = x + F_NEXT + level * LINK_INTS;
+        const next = nodes[link]!;
+        if (next === HEAD || !this.#sortsAfter(key, w1, w2, suffixHi, suffixLo, seq, link, next)) break;
+        x = next;
+      }
+      preds[level] = x;
+    }
+    return nodes[preds[0]! + F_NEXT]!;
   }
 
   /** The last node, or HEAD when the list is empty. */
@@ -416,6 +593,7 @@ export class SkipList {
       }
     }
     const isNewest = newest === HEAD || seq > this.seqOf(newest);
+    const search = this.#hintCount > 0 ? this.#takeHint(hi, lo, suffixHi, suffixLo, key.length, seq) : -1;
     if (this.count === 0) {
       this.#common0 = hi;
       this.#common1 = lo;
@@ -439,7 +617,7 @@ export class SkipList {
       successor = HEAD;
       for (let level = 0; level < this.#height; level++) preds[level] = this.#tails[level]!;
     } else {
-      successor = this.findGreaterOrEqual(key, hi, lo, seq, true);
+      successor = search >= 0 ? this.#findFromHint(search, key, hi, lo, suffixHi, suffixLo, seq) : this.findGreaterOrEqual(key, hi, lo, seq, true);
       invariant(successor === HEAD || this.compare(key, hi, lo, seq, successor) !== 0, 'memtable already holds this key at this sequence number');
     }
 
