@@ -35,6 +35,15 @@ static inline int compare_bytes(const uint8_t* a, size_t a_length, const uint8_t
   return a_length < b_length ? -1 : a_length > b_length ? 1 : 0;
 }
 
+/** Returns NULL from a Node-API callback, with an Error thrown, when `call` fails. */
+#define NAPI_CALL(call)                            \
+  do {                                             \
+    if ((call) != napi_ok) {                       \
+      napi_throw_error(env, NULL, "napi: " #call); \
+      return NULL;                                 \
+    }                                              \
+  } while (0)
+
 /**
  * The memory of `value` when it is a typed array of type `want` (its length in *length), else
  * NULL. An empty array's memory may be no address at all: it is then a static byte, never NULL.

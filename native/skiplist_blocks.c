@@ -36,14 +36,6 @@
 #include "block_read.h"
 #include "bytes.h"
 
-#define CHECK(call)                                  \
-  do {                                               \
-    if ((call) != napi_ok) {                         \
-      napi_throw_error(env, NULL, "napi: " #call);   \
-      return NULL;                                   \
-    }                                                \
-  } while (0)
-
 // The layout array (skiplist.ts, SkipList.nativeLayout), in this order.
 enum { L_KEY_LENGTH, L_CHUNK, L_OFFSET, L_VALUE_LENGTH, L_KIND, L_SEQ_HI, L_SEQ_LO, L_NEXT, L_HEAD, LAYOUT_FIELDS };
 
@@ -105,7 +97,7 @@ static void finalize_view(napi_env env, void* data, void* hint) {
 napi_value skip_list_view_js(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  NAPI_CALL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   size_t nodes_length = 0, layout_length = 0;
   const int32_t* nodes = typed_array_data(env, argv[0], napi_int32_array, &nodes_length);
   const int32_t* layout = typed_array_data(env, argv[2], napi_int32_array, &layout_length);
@@ -183,7 +175,7 @@ static napi_value status_value(napi_env env, int32_t status) {
 napi_value encode_skip_list_block_js(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  NAPI_CALL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   SkipListView* v = NULL;
   size_t state_length = 0, block_cap = 0, hash_cap = 0, last_key_cap = 0;
   if (argc < 5 || napi_get_value_external(env, argv[0], (void**)&v) != napi_ok || v == NULL) {

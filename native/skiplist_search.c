@@ -30,14 +30,6 @@
 
 #include "bytes.h"
 
-#define CHECK(call)                                \
-  do {                                             \
-    if ((call) != napi_ok) {                       \
-      napi_throw_error(env, NULL, "napi: " #call); \
-      return NULL;                                 \
-    }                                              \
-  } while (0)
-
 // The layout array, in this order (skiplist.ts, SEARCH_LAYOUT).
 enum { Y_NEXT, Y_LINK_INTS, Y_WORD1, Y_SUFFIX_HI, Y_SUFFIX_LO, Y_KEY_LENGTH, Y_SEQ_HI, Y_SEQ_LO, Y_HEAD, Y_STRIDE, LAYOUT_FIELDS };
 // A key's ints, in this order.
@@ -121,7 +113,7 @@ napi_value search_skip_list_js(napi_env env, napi_callback_info info) {
   static const char usage[] = "searchSkipList(nodes: Int32Array, layout: Int32Array, keys: Int32Array, count, height, preds: Int32Array)";
   size_t argc = 6;
   napi_value argv[6];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  NAPI_CALL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   size_t layout_length = 0, keys_length = 0, preds_length = 0;
   uint32_t count = 0, height = 0;
   List l;
@@ -168,6 +160,6 @@ napi_value search_skip_list_js(napi_env env, napi_callback_info info) {
     }
   }
   napi_value result;
-  CHECK(napi_create_int32(env, status, &result));
+  NAPI_CALL(napi_create_int32(env, status, &result));
   return result;
 }

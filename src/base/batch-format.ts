@@ -229,25 +229,17 @@ export interface BatchKeySink {
 export function visitBatchKeys(bytes: Uint8Array, at: number, sink: BatchKeySink): void {
   let seq = getU64(bytes, at);
   const count = getU32(bytes, at + 8);
-  let p = at + BATCH_HEADER_BYTES;
+  const cursor = { offset: at + BATCH_HEADER_BYTES };
+  const end = bytes.length;
   for (let i = 0; i < count; i++, seq++) {
-    const kind = bytes[p++]! as ValueKind;
-    let keyLength = 0;
-    for (let shift = 0; ; shift += 7) {
-      const b = bytes[p++]!;
-      keyLength += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) break;
-    }
-    if (kind !== ValueKind.RangeDelete) sink.hint(bytes, p, keyLength, seq);
-    p += keyLength;
+    const kind = bytes[cursor.offset++]! as ValueKind;
+    const keyLength = getVarint(bytes, cursor, end);
+    const keyAt = cursor.offset;
+    if (kind !== ValueKind.RangeDelete) sink.hint(bytes, keyAt, keyLength, seq);
+    cursor.offset = keyAt + keyLength;
     if (kind !== ValueKind.Delete) {
-      let valueLength = 0;
-      for (let shift = 0; ; shift += 7) {
-        const b = bytes[p++]!;
-        valueLength += (b & 0x7f) * 2 ** shift;
-        if (b < 0x80) break;
-      }
-      p += valueLength;
+      const valueLength = getVarint(bytes, cursor, end);
+      cursor.offset += valueLength;
     }
   }
 }
