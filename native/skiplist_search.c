@@ -8,14 +8,15 @@
 // the record it moves to and hands over to the next, so the misses of different searches
 // overlap instead of adding up.
 //
-// searchSkipList(nodes, layout, keys, count, height, preds) → 0 | -1
+// searchSkipList(nodes, layout, keys, count, height, preds, slots) → 0 | -1
 //   nodes   the list's Int32Array of node records (read only).
 //   layout  Int32Array, skiplist.ts's numbers (SEARCH_LAYOUT there): the offsets of the
 //           level-0 link, of a link's two key words, of the suffix words, key length and
 //           sequence number in a record, the ints a link takes, the head's name, and the
 //           stride of `preds` (the list's maximum height).
 //   keys    Int32Array, KEY_INTS a key: the two key words the links carry, the suffix words
-//           (key bytes 8..15), the key length, the sequence number's high and low words.
+//           (key bytes 8..15), the key length, the sequence number's high and low words, and
+//           where the key's probe of the memtable's key index starts in `slots`.
 //   count   how many keys.
 //   height  the list's height: levels 0..height-1 are searched.
 //   preds   Int32Array, stride a key: preds[k * stride + level] is a node before key k (in
@@ -23,6 +24,9 @@
 //           head. It is the last such node, except after a tie that the words cannot settle
 //           (two keys longer than 16 bytes that agree on their first 16): the search then stops
 //           moving right at that level, and the caller walks on from there.
+//   slots   the key index's table (src/memtable/key-index.ts): each key's first slot is
+//           prefetched before the searches start, so that the inserts' probes find it cached
+//           (a slot outside the table is not prefetched).
 //   Returns -1, having written only some preds, when a link leads outside `nodes`.
 
 #include <node_api.h>
@@ -33,7 +37,7 @@
 // The layout array, in this order (skiplist.ts, SEARCH_LAYOUT).
 enum { Y_NEXT, Y_LINK_INTS, Y_WORD1, Y_SUFFIX_HI, Y_SUFFIX_LO, Y_KEY_LENGTH, Y_SEQ_HI, Y_SEQ_LO, Y_HEAD, Y_STRIDE, LAYOUT_FIELDS };
 // A key's ints, in this order.
-enum { K_WORD1, K_WORD2, K_SUFFIX_HI, K_SUFFIX_LO, K_LENGTH, K_SEQ_HI, K_SEQ_LO, KEY_INTS };
+enum { K_WORD1, K_WORD2, K_SUFFIX_HI, K_SUFFIX_LO, K_LENGTH, K_SEQ_HI, K_SEQ_LO, K_SLOT, KEY_INTS };
 
 #define LANES 16
 
@@ -110,19 +114,20 @@ static inline int advance(const List* l, Lane* s, const int32_t* keys, int32_t* 
 }
 
 napi_value search_skip_list_js(napi_env env, napi_callback_info info) {
-  static const char usage[] = "searchSkipList(nodes: Int32Array, layout: Int32Array, keys: Int32Array, count, height, preds: Int32Array)";
-  size_t argc = 6;
-  napi_value argv[6];
+  static const char usage[] = "searchSkipList(nodes: Int32Array, layout: Int32Array, keys: Int32Array, count, height, preds: Int32Array, slots: Int32Array)";
+  size_t argc = 7;
+  napi_value argv[7];
   NAPI_CALL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  size_t layout_length = 0, keys_length = 0, preds_length = 0;
+  size_t layout_length = 0, keys_length = 0, preds_length = 0, slots_length = 0;
   uint32_t count = 0, height = 0;
   List l;
   l.length = 0;
   l.nodes = argc < 6 ? NULL : typed_array_data(env, argv[0], napi_int32_array, &l.length);
   const int32_t* layout = argc < 6 ? NULL : typed_array_data(env, argv[1], napi_int32_array, &layout_length);
   const int32_t* keys = argc < 6 ? NULL : typed_array_data(env, argv[2], napi_int32_array, &keys_length);
-  int32_t* preds = argc < 6 ? NULL : typed_array_data(env, argv[5], napi_int32_array, &preds_length);
-  if (l.nodes == NULL || layout == NULL || keys == NULL || preds == NULL || layout_length < LAYOUT_FIELDS ||
+  int32_t* preds = argc < 7 ? NULL : typed_array_data(env, argv[5], napi_int32_array, &preds_length);
+  const int32_t* slots = argc < 7 ? NULL : typed_array_data(env, argv[6], napi_int32_array, &slots_length);
+  if (l.nodes == NULL || layout == NULL || keys == NULL || preds == NULL || slots == NULL || layout_length < LAYOUT_FIELDS ||
       napi_get_value_uint32(env, argv[3], &count) != napi_ok || napi_get_value_uint32(env, argv[4], &height) != napi_ok) {
     napi_throw_type_error(env, NULL, usage);
     return NULL;
@@ -132,6 +137,10 @@ napi_value search_skip_list_js(napi_env env, napi_callback_info info) {
       (size_t)count * (size_t)l.y[Y_STRIDE] > preds_length || !in_list(&l, l.y[Y_HEAD])) {
     napi_throw_range_error(env, NULL, usage);
     return NULL;
+  }
+  for (uint32_t k = 0; k < count; k++) {
+    int32_t slot = keys[(size_t)k * KEY_INTS + K_SLOT];
+    if (slot >= 0 && (size_t)slot < slots_length) __builtin_prefetch(slots + slot);
   }
   Lane lanes[LANES];
   int active = 0;

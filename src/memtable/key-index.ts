@@ -40,6 +40,11 @@ export class KeyIndex {
     return this.#slots.byteLength;
   }
 
+  /** The table itself, for a prefetch of the ints where a probe starts (2 * firstSlot()). */
+  get table(): Int32Array {
+    return this.#slots;
+  }
+
   firstSlot(hash: number): number {
     return hash & this.#mask;
   }

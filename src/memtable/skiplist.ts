@@ -100,8 +100,11 @@ const NATIVE_LAYOUT = Int32Array.of(F_KEY_LENGTH, F_CHUNK, F_OFFSET, F_VALUE_LEN
  * head's name, and the stride of its preds (MAX_HEIGHT).
  */
 const SEARCH_LAYOUT = Int32Array.of(F_NEXT, LINK_INTS, L_WORD1, F_SUFFIX_HI, F_SUFFIX_LO, F_KEY_LENGTH, F_SEQ_HI, F_SEQ_LO, HEAD, MAX_HEIGHT);
-/** A key as searchSkipList reads it: the links' two words, the suffix words, length, seq hi, seq lo. */
-const SEARCH_KEY_INTS = 7;
+/**
+ * A key as searchSkipList reads it: the links' two words, the suffix words, length, seq hi,
+ * seq lo, and where its probe of the key index starts (in the index's table).
+ */
+const SEARCH_KEY_INTS = 8;
 /** A hint: the key's four words, its length, seq hi, seq lo, and its search's number (-1: none). */
 const HINT_INTS = 8;
 /** Fewer searches than this in a group are left to insert(): the call costs more than it saves. */
@@ -452,6 +455,8 @@ export class SkipList {
       keys[k + 4] = length;
       keys[k + 5] = seqHi;
       keys[k + 6] = seqLo;
+      const index = this.#index!;
+      keys[k + 7] = 2 * index.firstSlot(keyHash(hi, lo, suffixHi, suffixLo, length, length > 16 ? tailHash(bytes, from + 16, from + length) : 0));
     } else if (this.#searchCount === 0 && ++this.#appendsOnly >= APPENDS_BEFORE_GIVING_UP) {
       this.#hinting = false;
       this.#hintCount = 0;
@@ -477,7 +482,8 @@ export class SkipList {
     const need = count * MAX_HEIGHT;
     if (this.#searchPreds.length < need) this.#searchPreds = grownInts(this.#searchPreds, need);
     this.#searchHeight = this.#height;
-    this.#searched = native.searchSkipList!(this.nodes, SEARCH_LAYOUT, this.#searchKeys, count, this.#height, this.#searchPreds) === 0;
+    // The index may grow before the inserts (a probe then starts elsewhere): a prefetch wasted.
+    this.#searched = native.searchSkipList!(this.nodes, SEARCH_LAYOUT, this.#searchKeys, count, this.#height, this.#searchPreds, this.#index!.table) === 0;
   }
 
   /** Whether a key of these words sorts after the last node's key by its words alone (a tie: no). */
@@ -618,7 +624,11 @@ export class SkipList {
       for (let level = 0; level < this.#height; level++) preds[level] = this.#tails[level]!;
     } else {
       successor = search >= 0 ? this.#findFromHint(search, key, hi, lo, suffixHi, suffixLo, seq) : this.findGreaterOrEqual(key, hi, lo, seq, true);
-      invariant(successor === HEAD || this.compare(key, hi, lo, seq, successor) !== 0, 'memtable already holds this key at this sequence number');
+      // (key, seq) present needs a version of key numbered seq: there is none when the index
+      // knows no version of key, or seq is above its newest's (and reading the successor
+      // would cost a cache miss an insert).
+      const mayHold = index === undefined || (newest !== HEAD && !isNewest);
+      invariant(!mayHold || successor === HEAD || this.compare(key, hi, lo, seq, successor) !== 0, 'memtable already holds this key at this sequence number');
     }
 
     if (height > this.#height) {
