@@ -8,7 +8,7 @@
 // the record it moves to and hands over to the next, so the misses of different searches
 // overlap instead of adding up.
 //
-// searchSkipList(nodes, layout, keys, count, height, preds, slots) → 0 | -1
+// searchSkipList(nodes, layout, keys, count, height, preds, slots, more, moreCount) → 0 | -1
 //   nodes   the list's Int32Array of node records (read only).
 //   layout  Int32Array, skiplist.ts's numbers (SEARCH_LAYOUT there): the offsets of the
 //           level-0 link, of a link's two key words, of the suffix words, key length and
@@ -26,7 +26,8 @@
 //           moving right at that level, and the caller walks on from there.
 //   slots   the key index's table (src/memtable/key-index.ts): each key's first slot is
 //           prefetched before the searches start, so that the inserts' probes find it cached
-//           (a slot outside the table is not prefetched).
+//           (a slot outside the table is not prefetched); so are the first `moreCount` slots
+//           listed in `more` (Int32Array), those of the group's keys that need no search.
 //   Returns -1, having written only some preds, when a link leads outside `nodes`.
 
 #include <node_api.h>
@@ -114,32 +115,38 @@ static inline int advance(const List* l, Lane* s, const int32_t* keys, int32_t* 
 }
 
 napi_value search_skip_list_js(napi_env env, napi_callback_info info) {
-  static const char usage[] = "searchSkipList(nodes: Int32Array, layout: Int32Array, keys: Int32Array, count, height, preds: Int32Array, slots: Int32Array)";
-  size_t argc = 7;
-  napi_value argv[7];
+  static const char usage[] = "searchSkipList(nodes: Int32Array, layout: Int32Array, keys: Int32Array, count, height, preds: Int32Array, slots: Int32Array, more: Int32Array, moreCount)";
+  size_t argc = 9;
+  napi_value argv[9];
   NAPI_CALL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  size_t layout_length = 0, keys_length = 0, preds_length = 0, slots_length = 0;
-  uint32_t count = 0, height = 0;
+  size_t layout_length = 0, keys_length = 0, preds_length = 0, slots_length = 0, more_length = 0;
+  uint32_t count = 0, height = 0, more_count = 0;
   List l;
   l.length = 0;
-  l.nodes = argc < 6 ? NULL : typed_array_data(env, argv[0], napi_int32_array, &l.length);
-  const int32_t* layout = argc < 6 ? NULL : typed_array_data(env, argv[1], napi_int32_array, &layout_length);
-  const int32_t* keys = argc < 6 ? NULL : typed_array_data(env, argv[2], napi_int32_array, &keys_length);
-  int32_t* preds = argc < 7 ? NULL : typed_array_data(env, argv[5], napi_int32_array, &preds_length);
-  const int32_t* slots = argc < 7 ? NULL : typed_array_data(env, argv[6], napi_int32_array, &slots_length);
-  if (l.nodes == NULL || layout == NULL || keys == NULL || preds == NULL || slots == NULL || layout_length < LAYOUT_FIELDS ||
+  l.nodes = argc < 9 ? NULL : typed_array_data(env, argv[0], napi_int32_array, &l.length);
+  const int32_t* layout = argc < 9 ? NULL : typed_array_data(env, argv[1], napi_int32_array, &layout_length);
+  const int32_t* keys = argc < 9 ? NULL : typed_array_data(env, argv[2], napi_int32_array, &keys_length);
+  int32_t* preds = argc < 9 ? NULL : typed_array_data(env, argv[5], napi_int32_array, &preds_length);
+  const int32_t* slots = argc < 9 ? NULL : typed_array_data(env, argv[6], napi_int32_array, &slots_length);
+  const int32_t* more = argc < 9 ? NULL : typed_array_data(env, argv[7], napi_int32_array, &more_length);
+  if (l.nodes == NULL || layout == NULL || keys == NULL || preds == NULL || slots == NULL || more == NULL || layout_length < LAYOUT_FIELDS ||
+      napi_get_value_uint32(env, argv[8], &more_count) != napi_ok ||
       napi_get_value_uint32(env, argv[3], &count) != napi_ok || napi_get_value_uint32(env, argv[4], &height) != napi_ok) {
     napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
   for (int i = 0; i < LAYOUT_FIELDS; i++) l.y[i] = layout[i];
   if (l.y[Y_STRIDE] <= 0 || height == 0 || height > (uint32_t)l.y[Y_STRIDE] || (size_t)count * KEY_INTS > keys_length ||
-      (size_t)count * (size_t)l.y[Y_STRIDE] > preds_length || !in_list(&l, l.y[Y_HEAD])) {
+      (size_t)count * (size_t)l.y[Y_STRIDE] > preds_length || more_count > more_length || !in_list(&l, l.y[Y_HEAD])) {
     napi_throw_range_error(env, NULL, usage);
     return NULL;
   }
   for (uint32_t k = 0; k < count; k++) {
     int32_t slot = keys[(size_t)k * KEY_INTS + K_SLOT];
+    if (slot >= 0 && (size_t)slot < slots_length) __builtin_prefetch(slots + slot);
+  }
+  for (uint32_t k = 0; k < more_count; k++) {
+    int32_t slot = more[k];
     if (slot >= 0 && (size_t)slot < slots_length) __builtin_prefetch(slots + slot);
   }
   Lane lanes[LANES];

@@ -597,16 +597,17 @@ test('searchSkipList() checks its arguments and stops at a link that leads outsi
   const nodes = new Int32Array(64);
   const key = Int32Array.of(5, 0, 0, 0, 4, 0, 1, 1_000_000); // its index slot outside `slots`: not prefetched
   const preds = new Int32Array(12);
-  const slots = new Int32Array(8);
+  const slots = new Int32Array(8); // also the slots of keys that need no search: all 0, inside
   nodes[12] = 10; // the head's level-0 link: the head itself (an empty list)
-  assert.is(search(nodes, layout, key, 1, 1, preds, slots), 0);
+  assert.is(search(nodes, layout, key, 1, 1, preds, slots, slots, 8), 0);
   assert.is(preds[0], 10, 'an empty list: the key goes after the head');
   nodes[12] = 1_000_000; // a link into nowhere, whose words say the key sorts after its node
-  assert.is(search(nodes, layout, key, 1, 1, preds, slots), -1);
-  assert.throws(() => search(nodes, layout, key, 2, 1, preds, slots), (e: unknown) => e instanceof RangeError, 'more keys than given');
-  assert.throws(() => search(nodes, layout, key, 1, 13, preds, slots), (e: unknown) => e instanceof RangeError, 'a height over the stride');
-  assert.throws(() => search(nodes, Int32Array.of(2, 3, 1, -10, -9, -8, -2, -1, 100, 12), key, 1, 1, preds, slots), (e: unknown) => e instanceof RangeError, 'a head outside the nodes');
-  assert.throws(() => (search as (...a: unknown[]) => number)(nodes, layout, [5, 0, 0, 0, 4, 0, 1, 0], 1, 1, preds, slots), (e: unknown) => e instanceof TypeError, 'keys not an Int32Array');
+  assert.is(search(nodes, layout, key, 1, 1, preds, slots, slots, 8), -1);
+  assert.throws(() => search(nodes, layout, key, 2, 1, preds, slots, slots, 8), (e: unknown) => e instanceof RangeError, 'more keys than given');
+  assert.throws(() => search(nodes, layout, key, 1, 1, preds, slots, slots, 9), (e: unknown) => e instanceof RangeError, 'more slots than given');
+  assert.throws(() => search(nodes, layout, key, 1, 13, preds, slots, slots, 8), (e: unknown) => e instanceof RangeError, 'a height over the stride');
+  assert.throws(() => search(nodes, Int32Array.of(2, 3, 1, -10, -9, -8, -2, -1, 100, 12), key, 1, 1, preds, slots, slots, 8), (e: unknown) => e instanceof RangeError, 'a head outside the nodes');
+  assert.throws(() => (search as (...a: unknown[]) => number)(nodes, layout, [5, 0, 0, 0, 4, 0, 1, 0], 1, 1, preds, slots, slots, 8), (e: unknown) => e instanceof TypeError, 'keys not an Int32Array');
 });
 
 test('decommit() takes a buffer\'s pages out of the resident set; they read as zeros after', () => {

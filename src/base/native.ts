@@ -97,7 +97,7 @@ export interface NativeCalls {
    * (native/skiplist_search.c, which says what `layout`, `keys` and `preds` hold;
    * src/memtable/skiplist.ts lays them out). 0, or -1 when a link leads outside `nodes`.
    */
-  searchSkipList(nodes: Int32Array, layout: Int32Array, keys: Int32Array, count: number, height: number, preds: Int32Array, slots: Int32Array): number;
+  searchSkipList(nodes: Int32Array, layout: Int32Array, keys: Int32Array, count: number, height: number, preds: Int32Array, slots: Int32Array, moreSlots: Int32Array, moreCount: number): number;
 }
 
 /** A skipListView: opaque to JavaScript. */

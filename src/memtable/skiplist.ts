@@ -109,8 +109,6 @@ const SEARCH_KEY_INTS = 8;
 const HINT_INTS = 8;
 /** Fewer searches than this in a group are left to insert(): the call costs more than it saves. */
 const MIN_SEARCHES = 8;
-/** A group whose first keys all go last is an append run (fillseq, a bulk load): not hinted further. */
-const APPENDS_BEFORE_GIVING_UP = 8;
 
 const INITIAL_NODES = 1024;
 /** The most ints a node array holds (its names are int32). */
@@ -208,7 +206,9 @@ export class SkipList {
   #searchPreds: Int32Array = new Int32Array(0);
   #searchHeight = 0;
   #searched = false;
-  #appendsOnly = 0;
+  /** The key index slots (2 * firstSlot) of the hinted keys that go last, to prefetch. */
+  #appendSlots: Int32Array = new Int32Array(0);
+  #appendCount = 0;
   /** Inserts placed from a hint's search (for tests: the addon's path was taken). */
   hintedInserts = 0;
 
@@ -419,7 +419,7 @@ export class SkipList {
     this.#hintNext = 0;
     this.#searchCount = 0;
     this.#searched = false;
-    this.#appendsOnly = 0;
+    this.#appendCount = 0;
     this.#hinting = native.searchSkipList !== undefined && this.#index !== undefined && this.count > 0;
   }
 
@@ -443,6 +443,7 @@ export class SkipList {
     const seqHi = Math.floor(seq / 0x1_0000_0000);
     const seqLo = seq | 0;
     let search = -1;
+    const slot = 2 * this.#index!.firstSlot(keyHash(hi, lo, suffixHi, suffixLo, length, length > 16 ? tailHash(bytes, from + 16, from + length) : 0));
     if (!this.#afterLast(hi, lo, suffixHi, suffixLo)) {
       search = this.#searchCount++;
       let keys = this.#searchKeys;
@@ -455,12 +456,10 @@ export class SkipList {
       keys[k + 4] = length;
       keys[k + 5] = seqHi;
       keys[k + 6] = seqLo;
-      const index = this.#index!;
-      keys[k + 7] = 2 * index.firstSlot(keyHash(hi, lo, suffixHi, suffixLo, length, length > 16 ? tailHash(bytes, from + 16, from + length) : 0));
-    } else if (this.#searchCount === 0 && ++this.#appendsOnly >= APPENDS_BEFORE_GIVING_UP) {
-      this.#hinting = false;
-      this.#hintCount = 0;
-      return;
+      keys[k + 7] = slot;
+    } else {
+      if (this.#appendSlots.length <= this.#appendCount) this.#appendSlots = grownInts(this.#appendSlots, this.#appendCount + 1);
+      this.#appendSlots[this.#appendCount++] = slot;
     }
     const at = this.#hintCount++ * HINT_INTS;
     let hints = this.#hints;
@@ -477,13 +476,16 @@ export class SkipList {
 
   /** Searches for every hinted key at once (the addon), before the inserts that take the hints. */
   searchHinted(): void {
-    const count = this.#searchCount;
-    if (!this.#hinting || count < MIN_SEARCHES) return;
+    if (!this.#hinting) return;
+    // Too few of either, and the call costs more than it saves.
+    const count = this.#searchCount >= MIN_SEARCHES ? this.#searchCount : 0;
+    if (count === 0 && this.#appendCount < MIN_SEARCHES) return;
     const need = count * MAX_HEIGHT;
     if (this.#searchPreds.length < need) this.#searchPreds = grownInts(this.#searchPreds, need);
     this.#searchHeight = this.#height;
     // The index may grow before the inserts (a probe then starts elsewhere): a prefetch wasted.
-    this.#searched = native.searchSkipList!(this.nodes, SEARCH_LAYOUT, this.#searchKeys, count, this.#height, this.#searchPreds, this.#index!.table) === 0;
+    const status = native.searchSkipList!(this.nodes, SEARCH_LAYOUT, this.#searchKeys, count, this.#height, this.#searchPreds, this.#index!.table, this.#appendSlots, this.#appendCount);
+    this.#searched = count > 0 && status === 0;
   }
 
   /** Whether a key of these words sorts after the last node's key by its words alone (a tie: no). */
