@@ -124,6 +124,18 @@ function keyWord(key: Uint8Array, at: number): number {
   return v ^ SIGN;
 }
 
+/** A hint's or a search key's eight ints: two words, the suffix words, length, seq hi, seq lo, and one more. */
+function putKeyInts(out: Int32Array, at: number, w1: number, w2: number, suffixHi: number, suffixLo: number, length: number, seqHi: number, seqLo: number, last: number): void {
+  out[at] = w1;
+  out[at + 1] = w2;
+  out[at + 2] = suffixHi;
+  out[at + 3] = suffixLo;
+  out[at + 4] = length;
+  out[at + 5] = seqHi;
+  out[at + 6] = seqLo;
+  out[at + 7] = last;
+}
+
 /** An Int32Array of at least `length` entries (doubling) that starts with `old`'s. */
 function grownInts(old: Int32Array, length: number): Int32Array {
   const grown = new Int32Array(Math.max(length, old.length * 2, 64));
@@ -448,15 +460,9 @@ export class SkipList {
       search = this.#searchCount++;
       let keys = this.#searchKeys;
       if (keys.length < this.#searchCount * SEARCH_KEY_INTS) keys = this.#searchKeys = grownInts(keys, this.#searchCount * SEARCH_KEY_INTS);
-      const k = search * SEARCH_KEY_INTS;
-      keys[k] = c === 0 ? hi : c === 1 ? lo : suffixHi;
-      keys[k + 1] = c === 0 ? lo : c === 1 ? suffixHi : suffixLo;
-      keys[k + 2] = suffixHi;
-      keys[k + 3] = suffixLo;
-      keys[k + 4] = length;
-      keys[k + 5] = seqHi;
-      keys[k + 6] = seqLo;
-      keys[k + 7] = slot;
+      const w1 = c === 0 ? hi : c === 1 ? lo : suffixHi;
+      const w2 = c === 0 ? lo : c === 1 ? suffixHi : suffixLo;
+      putKeyInts(keys, search * SEARCH_KEY_INTS, w1, w2, suffixHi, suffixLo, length, seqHi, seqLo, slot);
     } else {
       if (this.#appendSlots.length <= this.#appendCount) this.#appendSlots = grownInts(this.#appendSlots, this.#appendCount + 1);
       this.#appendSlots[this.#appendCount++] = slot;
@@ -464,14 +470,7 @@ export class SkipList {
     const at = this.#hintCount++ * HINT_INTS;
     let hints = this.#hints;
     if (hints.length < at + HINT_INTS) hints = this.#hints = grownInts(hints, at + HINT_INTS);
-    hints[at] = hi;
-    hints[at + 1] = lo;
-    hints[at + 2] = suffixHi;
-    hints[at + 3] = suffixLo;
-    hints[at + 4] = length;
-    hints[at + 5] = seqHi;
-    hints[at + 6] = seqLo;
-    hints[at + 7] = search;
+    putKeyInts(hints, at, hi, lo, suffixHi, suffixLo, length, seqHi, seqLo, search);
   }
 
   /** Searches for every hinted key at once (the addon), before the inserts that take the hints. */
