@@ -628,6 +628,11 @@ seeded('keys sharing 8 leading bytes, then 4, then none: the links change the wo
       const i = lowerBound(sorted, target);
       assertAt(it, sorted[i], `${stage}: seek ${hex(target)}`);
     }
+    // A seek searches the list along its links (a get starts at the key index instead).
+    for (const e of sorted) {
+      it.seek(e.key);
+      assertAt(it, sorted[lowerBound(sorted, e.key)], `${stage}: seek ${describe(e)}`);
+    }
     it.close();
     for (const e of sorted) assert.ok(mem.get(e.key, e.seq)?.seq === e.seq, `${stage}: get(${describe(e)})`);
   };

@@ -202,6 +202,12 @@ export class SkipList {
   #linkWord = 2;
   #common0 = 0;
   #common1 = 0;
+  /**
+   * Each node's height, in the order the nodes were made (their order in `nodes`), for
+   * #relink. Not counted in the list's bytes: one byte a node, against the 64 or so of its
+   * record.
+   */
+  #heights = new Uint8Array(INITIAL_NODES);
 
   /**
    * Hints (hint(), searchHinted()): the keys the next inserts will bring, in order, and where
@@ -652,7 +658,12 @@ export class SkipList {
     }
     chunk.set(value, offset + keyLength);
 
-    this.count++;
+    if (this.count === this.#heights.length) {
+      const heights = new Uint8Array(2 * this.count);
+      heights.set(this.#heights);
+      this.#heights = heights;
+    }
+    this.#heights[this.count++] = height;
     this.nodesUsed = start + size;
     const n = start + COLD_INTS;
     const nodes = this.nodes;
@@ -694,15 +705,21 @@ export class SkipList {
     const nodes = this.nodes;
     const first = c === 0 ? F_PREFIX_HI : F_PREFIX_LO;
     const second = c === 0 ? F_PREFIX_LO : F_SUFFIX_HI;
-    for (let level = 0; level < this.#height; level++) {
-      for (let x = HEAD; ; ) {
-        const link = x + F_NEXT + level * LINK_INTS;
+    // Record by record in the order they lie in `nodes` (the head's first), not along each
+    // level: the reads of the links' targets do not wait for one another then, so their cache
+    // misses overlap (along the levels, 340k entries took 54-78 ms).
+    const heights = this.#heights;
+    let n = HEAD;
+    for (let i = -1; i < this.count; i++) {
+      const height = i < 0 ? MAX_HEIGHT : heights[i]!;
+      for (let level = 0; level < height; level++) {
+        const link = n + F_NEXT + level * LINK_INTS;
         const next = nodes[link]!;
-        if (next === HEAD) break;
+        if (next === HEAD) continue;
         nodes[link + L_WORD1] = nodes[next + first]!;
         nodes[link + L_WORD2] = nodes[next + second]!;
-        x = next;
       }
+      n += NODE_FIXED_INTS + height * LINK_INTS;
     }
     this.#linkWord = c;
   }
