@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { open, type Database, type OpenOptions } from '../src/index.js';
+import { TableReader } from '../src/sstable/index.js';
 import { readAll, untilCompactions } from './helpers.js';
 
 const SMALL: OpenOptions = {
@@ -202,6 +203,36 @@ for (const compactionWorkers of [0, 2]) {
     });
   });
 }
+
+test('a compaction cut into subcompactions opens its inputs off the event loop before it reads their indexes for the cuts', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-compaction-'));
+  const options = { ...SMALL, l0CompactionTrigger: 100, l0SlowdownTrigger: 100, l0StopTrigger: 100 };
+  let db = await open(dir, options);
+  for (let round = 0; round < 4; round++) {
+    await writeAll(2000, 64, (i) => db.put(key(i), value(i, round)));
+    await db.flush();
+  }
+  await db.close();
+  // Reopened: no table is open. TableReader.open is the synchronous open, on the calling thread.
+  db = await open(dir, options);
+  const openInTheCall = TableReader.open;
+  let opened = 0;
+  TableReader.open = (...args: Parameters<typeof TableReader.open>) => {
+    opened++;
+    return openInTheCall.apply(TableReader, args);
+  };
+  try {
+    const before = db.stats().subcompactions;
+    await db.compactRange();
+    assert.ok(db.stats().subcompactions >= before + 2, `compactRange() was cut: ${before} -> ${db.stats().subcompactions} subcompactions`);
+    assert.is(opened, 0, 'tables opened on the event loop\'s thread');
+  } finally {
+    TableReader.open = openInTheCall;
+  }
+  for (let i = 0; i < 2000; i += 97) assert.is((await db.get(key(i)))?.toString(), value(i, 3));
+  await db.close();
+  fs.rmSync(dir, { recursive: true });
+});
 
 test('compaction options out of range are INVALID_ARGUMENT', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-compaction-'));

@@ -112,6 +112,22 @@ export class TableCache {
     return this.#entry(fileNumber).reader;
   }
 
+  /**
+   * Opens the tables of `fileNumbers` that are not open off the event loop's thread, as
+   * deferred gets do, so that a caller about to acquire them (a compaction's cuts) finds them
+   * open instead of opening each in the call. A table that fails to open is left for that
+   * caller's own open to meet the same error. An open already under way (a get's) is not
+   * waited for: its reads may queue behind others, and the caller would wait on them.
+   */
+  async openAhead(fileNumbers: readonly number[]): Promise<void> {
+    const opening: Promise<undefined>[] = [];
+    for (const n of fileNumbers) {
+      if (this.#closed || this.#entries.has(n) || this.#opening.has(n)) continue;
+      opening.push(this.#openAsync(n).catch(() => undefined));
+    }
+    await Promise.all(opening);
+  }
+
   /** Opens table `fileNumber` off the event loop's thread and keeps it (undefined: nothing to hand back). */
   #openAsync(fileNumber: number): Promise<undefined> {
     // Assigned before its body runs past the first await, where it is compared.
