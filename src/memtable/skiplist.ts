@@ -143,6 +143,16 @@ function grownInts(old: Int32Array, length: number): Int32Array {
   return grown;
 }
 
+/** The first key word a link carries when the list's links carry words c and c + 1 (of w0 = hi, w1 = lo, w2 = suffixHi, w3). */
+function linkWord1(c: number, hi: number, lo: number, suffixHi: number): number {
+  return c === 0 ? hi : c === 1 ? lo : suffixHi;
+}
+
+/** The second such word (of w1 = lo, w2 = suffixHi, w3 = suffixLo). */
+function linkWord2(c: number, lo: number, suffixHi: number, suffixLo: number): number {
+  return c === 0 ? lo : c === 1 ? suffixHi : suffixLo;
+}
+
 /** keyWord() of the key at bytes[from..from+length). */
 function keyWordIn(bytes: Uint8Array, from: number, length: number, at: number): number {
   if (length >= at + 4) {
@@ -393,8 +403,8 @@ export class SkipList {
       return after ? HEAD : nodes[HEAD + F_NEXT]!;
     }
     // The key's words that the links carry.
-    const w1 = c === 0 ? hi : c === 1 ? lo : suffixHi;
-    const w2 = c === 0 ? lo : c === 1 ? suffixHi : suffixLo;
+    const w1 = linkWord1(c, hi, lo, suffixHi);
+    const w2 = linkWord2(c, lo, suffixHi, suffixLo);
     let x = HEAD;
     let level = this.#height - 1;
     // A node found not to be before the target at one level is not before it at the next.
@@ -466,8 +476,8 @@ export class SkipList {
       search = this.#searchCount++;
       let keys = this.#searchKeys;
       if (keys.length < this.#searchCount * SEARCH_KEY_INTS) keys = this.#searchKeys = grownInts(keys, this.#searchCount * SEARCH_KEY_INTS);
-      const w1 = c === 0 ? hi : c === 1 ? lo : suffixHi;
-      const w2 = c === 0 ? lo : c === 1 ? suffixHi : suffixLo;
+      const w1 = linkWord1(c, hi, lo, suffixHi);
+      const w2 = linkWord2(c, lo, suffixHi, suffixLo);
       putKeyInts(keys, search * SEARCH_KEY_INTS, w1, w2, suffixHi, suffixLo, length, seqHi, seqLo, slot);
     } else {
       if (this.#appendSlots.length <= this.#appendCount) this.#appendSlots = grownInts(this.#appendSlots, this.#appendCount + 1);
@@ -531,8 +541,8 @@ export class SkipList {
     const found = this.#searchPreds;
     const base = search * MAX_HEIGHT;
     const c = this.#linkWord;
-    const w1 = c === 0 ? hi : c === 1 ? lo : suffixHi;
-    const w2 = c === 0 ? lo : c === 1 ? suffixHi : suffixLo;
+    const w1 = linkWord1(c, hi, lo, suffixHi);
+    const w2 = linkWord2(c, lo, suffixHi, suffixLo);
     for (let level = this.#height - 1; level >= 0; level--) {
       let x = level < this.#searchHeight ? found[base + level]! : HEAD;
       for (;;) {
@@ -616,8 +626,8 @@ export class SkipList {
       this.#relink(1);
     }
     const c = this.#linkWord;
-    const w1 = c === 0 ? hi : c === 1 ? lo : suffixHi;
-    const w2 = c === 0 ? lo : c === 1 ? suffixHi : suffixLo;
+    const w1 = linkWord1(c, hi, lo, suffixHi);
+    const w2 = linkWord2(c, lo, suffixHi, suffixLo);
 
     const height = this.#randomHeight();
     const preds = this.#preds;
