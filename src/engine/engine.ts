@@ -52,7 +52,6 @@ import {
   type InternalIterator,
   type SeqNum,
 } from '../base/index.js';
-import { native } from '../base/native.js';
 import {
   approximateBytesIn,
   CompactionPicker,
@@ -309,7 +308,7 @@ export class Engine {
         beforeGroup: () => this.#makeRoomForWrite(),
       append: (records, sync) => this.#wals.append(records, sync),
       apply: (bytes, at) => applyBatch(bytes, at, this.#mem),
-      beforeApply: native.searchSkipList === undefined ? undefined : (bytes, ats) => this.#mem.hintBatches(bytes, ats),
+      beforeApply: (bytes, ats) => this.#mem.hintBatches(bytes, ats),
       appended: (records, firstSeq, lastSeq, writes) => {
         const ring = this.changeLog.ring;
         if (ring.active) ring.add(records, wals.currentNumber, wals.current.completedBytes - records.length, firstSeq, lastSeq, writes);

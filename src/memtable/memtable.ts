@@ -112,7 +112,7 @@ export class Memtable {
    */
   hintBatches(bytes: Uint8Array, ats: readonly number[]): void {
     const list = this.#list;
-    list.beginHints();
+    if (!list.beginHints()) return;
     for (const at of ats) visitBatchKeys(bytes, at, list);
     list.searchHinted();
   }

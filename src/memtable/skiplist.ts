@@ -440,15 +440,17 @@ export class SkipList {
 
   /**
    * Starts hinting (hint(), searchHinted()): the inserts that follow take the hints in order.
-   * Without the addon, or for a list with no index, hints are not taken.
+   * Without the addon, for a list with no index, or for an empty one, hints are not taken:
+   * returns whether they are.
    */
-  beginHints(): void {
+  beginHints(): boolean {
     this.#hintCount = 0;
     this.#hintNext = 0;
     this.#searchCount = 0;
     this.#searched = false;
     this.#appendCount = 0;
     this.#hinting = native.searchSkipList !== undefined && this.#index !== undefined && this.count > 0;
+    return this.#hinting;
   }
 
   /**
