@@ -835,6 +835,10 @@ class HidingCursor implements Cursor {
     this.#base.seek(target);
   }
 
+  ready(): Promise<void> | undefined {
+    return this.#base.ready();
+  }
+
   next(): [Buffer, Buffer] | undefined {
     if (this.#remaining === 0) return undefined;
     let entry = this.#base.next();

@@ -8,6 +8,10 @@
 // Leaving a for-await loop (break, throw or the end) closes the iterator. An iterator used
 // with next() must be closed by its user; until then it pins a snapshot and the table files
 // it reads.
+//
+// The asynchronous reads (next(), nextv(), for await) first wait for the tables the cursor is
+// about to position in to be opened off the event loop's thread (Cursor.ready): at the first
+// read and after each seek(). The synchronous ones (nextSync()) open them in the call.
 
 import { closedError, invalidArgument } from './base/index.js';
 import type { Cursor } from './engine/index.js';
@@ -36,6 +40,12 @@ export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[
 
   /** The next entry, or undefined at the end (or past the limit). */
   next(): Promise<[K, V] | undefined> {
+    const ready = this.#cursor?.ready();
+    return ready === undefined ? this.#read() : ready.then(() => this.#read());
+  }
+
+  /** next() once the cursor is ready (or was waited for once: it then opens what it still needs). */
+  #read(): Promise<[K, V] | undefined> {
     try {
       const entry = this.nextSync();
       return this.#turns === undefined ? Promise.resolve(entry) : this.#turns.settle(entry);
@@ -56,6 +66,8 @@ export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[
     if (typeof n !== 'number' || !(Number.isInteger(n) || n === Infinity) || n < 0) {
       throw invalidArgument(`nextv() takes an integer >= 0 or Infinity, got ${typeof n === 'number' ? String(n) : describe(n)}`);
     }
+    const ready = this.#cursor?.ready();
+    if (ready !== undefined) await ready;
     const out: [K, V][] = [];
     while (out.length < n) {
       const entry = this.nextSync();
@@ -94,7 +106,11 @@ export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[
   async *[Symbol.asyncIterator](): AsyncGenerator<[K, V]> {
     try {
       const turns = this.#turns;
-      for (let entry = this.nextSync(); entry !== undefined; entry = this.nextSync()) {
+      for (;;) {
+        const ready = this.#cursor?.ready();
+        if (ready !== undefined) await ready;
+        const entry = this.nextSync();
+        if (entry === undefined) break;
         const turn = turns?.due();
         if (turn !== undefined) await turn;
         yield entry;

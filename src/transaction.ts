@@ -491,6 +491,10 @@ class OverlayCursor implements Cursor {
     this.#i = lo;
   }
 
+  ready(): Promise<void> | undefined {
+    return this.#base.ready();
+  }
+
   next(): [Buffer, Buffer] | undefined {
     while (this.#remaining > 0) {
       if (!this.#loaded) {

@@ -7,8 +7,9 @@ import * as path from 'node:path';
 import { pack } from 'msgpackr';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadChecksum, NodeFileSystem, StrataError } from '../src/base/index.js';
+import { loadChecksum, NodeFileSystem, StrataError, type InternalIterator } from '../src/base/index.js';
 import { decodeEdit, EditTag, encodeEdit, Version, VersionSet, type TableMeta, type VersionEdit } from '../src/manifest/index.js';
+import { LevelIterator } from '../src/manifest/level-iterator.js';
 import type { TableCache } from '../src/sstable/index.js';
 
 const table = (fileNumber: number, smallest: string, largest: string, seqs: [number, number]): TableMeta => ({
@@ -179,24 +180,80 @@ test('Version.rangesBelow: the ranges of the deeper files that meet a key range;
   assert.is(Version.empty().deepestNonEmptyLevel(), 0);
 });
 
-test('Version.addIterators: a cursor per level-0 table, one per deeper level holding files, and a release per acquired table', () => {
+test('Version.addIterators: a cursor per level-0 table and per deeper level, each opening its table only when positioned; tablesToPosition names those tables', () => {
   const v = shapedVersion();
   const acquired: number[] = [];
   let released = 0;
+  const cursor = { seek() {}, seekForPrev() {}, seekToFirst() {}, seekToLast() {}, valid: () => true, close() {} };
   const cache = {
     acquire(fileNumber: number) {
       acquired.push(fileNumber);
-      return { reader: { iterator: () => ({ fileNumber }) }, release: () => released++ };
+      return { reader: { iterator: () => cursor }, release: () => released++ };
+    },
+    openAhead: () => Promise.resolve(),
+  } as unknown as TableCache;
+  const children: InternalIterator[] = [];
+  v.addIterators(children, cache);
+  assert.is(children.length, 2 + 2, 'two level-0 tables, levels 1 and 3');
+  assert.equal(acquired, [], 'no table opens before a cursor is positioned');
+  children[0]!.seek(Buffer.from('d'));
+  children[2]!.seek(Buffer.from('c'));
+  assert.equal(acquired, [13, 14], 'the newest level-0 table, and the level-1 file reaching "c"');
+  for (const c of children) c.close();
+  assert.is(released, 2, 'closing releases what positioning acquired');
+
+  const position = (target: string | undefined, reverse: boolean) => v.tablesToPosition(target === undefined ? undefined : Buffer.from(target), reverse);
+  assert.equal(position(undefined, false), [13, 11, 15, 16], 'from the start: every level-0 table, each deeper level\'s first file');
+  assert.equal(position(undefined, true), [13, 11, 14, 16], 'from the end: each deeper level\'s last file');
+  assert.equal(position('c', false), [13, 11, 14, 16], 'forward: the first file whose largest key is >= the target');
+  assert.equal(position('c', true), [13, 11, 15], 'backward: the last file whose smallest key is <= the target (none in level 3)');
+  assert.equal(position('q', false), [13, 11], 'past every deeper file: the level-0 tables alone');
+});
+
+test('LevelIterator: a cursor that runs off one file into the next has the file after that opened ahead (in its direction)', () => {
+  const files = [table(21, 'a', 'b', [1, 1]), table(22, 'c', 'd', [1, 1]), table(23, 'e', 'f', [1, 1]), table(24, 'g', 'h', [1, 1])];
+  const acquired: number[] = [];
+  const ahead: number[] = [];
+  // Each file holds its two keys.
+  const cache = {
+    acquire(fileNumber: number) {
+      acquired.push(fileNumber);
+      const keys = files.find((f) => f.fileNumber === fileNumber)!;
+      const entries = [keys.smallestKey, keys.largestKey];
+      let at = -1;
+      const cursor = {
+        valid: () => at >= 0 && at < entries.length,
+        seekToFirst: () => (at = 0),
+        seekToLast: () => (at = entries.length - 1),
+        seek: (k: Uint8Array) => (at = entries.findIndex((e) => Buffer.compare(e, k) >= 0)),
+        next: () => at++,
+        prev: () => at--,
+        key: () => entries[at]!,
+        close() {},
+      };
+      return { reader: { iterator: () => cursor }, release() {} };
+    },
+    openAhead(fileNumbers: number[]) {
+      ahead.push(...fileNumbers);
+      return Promise.resolve();
     },
   } as unknown as TableCache;
-  const children: unknown[] = ['memtable'];
-  const releases: (() => void)[] = [];
-  v.addIterators(children as never[], releases, cache);
-  assert.equal(acquired, [13, 11], 'deeper levels open their files only when a cursor reaches them');
-  assert.is(children.length, 1 + 2 + 2, 'the memtable, two level-0 tables, levels 1 and 3');
-  assert.equal(children.slice(1, 3), [{ fileNumber: 13 }, { fileNumber: 11 }]);
-  for (const r of releases) r();
-  assert.is(released, 2);
+  const it = new LevelIterator(files, cache);
+  it.seekToFirst();
+  assert.equal([acquired, ahead], [[21], [22]], 'a scan from the start opens the second file ahead');
+  const keys: string[] = [];
+  for (; it.valid(); it.next()) keys.push(Buffer.from(it.key()).toString());
+  assert.equal(keys, ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']);
+  assert.equal([acquired, ahead], [[21, 22, 23, 24], [22, 23, 24]], 'each file crossed into opens the next ahead, none past the last');
+  acquired.length = 0;
+  ahead.length = 0;
+  it.seek(Buffer.from('c'));
+  assert.equal([acquired, ahead], [[22], []], 'a seek opens its file and nothing ahead');
+  it.seekToLast();
+  it.prev();
+  it.prev();
+  assert.equal([acquired, ahead], [[22, 24, 23], [23, 22]], 'backward: the file before, then the one before it');
+  it.close();
 });
 
 test.run();

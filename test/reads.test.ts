@@ -5,11 +5,13 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NodeFileSystem, open, type Database, type FileSystem, type RandomAccessFile } from '../src/index.js';
 import { expectCode, filesOf, withTempDir } from './helpers.js';
 import { LoopTurns, TURN_BUDGET_MS } from '../src/base/loop-turns.js';
+import { TableReader } from '../src/sstable/index.js';
 
 const KEYS = 5000;
 const key = (i: number) => `key-${String(i).padStart(6, '0')}`;
@@ -274,6 +276,91 @@ test('get() opens a table it needs off the event loop (its reads on the thread p
     }
   });
 });
+
+/** 128 bytes that compress about as well as hex digits do. */
+const noise = (n: number) => createHash('sha256').update(String(n)).digest('hex').repeat(2);
+
+/** Counts the tables opened on the calling thread (TableReader.open) while `body` runs. */
+async function tablesOpenedInTheCall(body: () => Promise<void>): Promise<number> {
+  const openInTheCall = TableReader.open;
+  let opened = 0;
+  TableReader.open = (...args: Parameters<typeof TableReader.open>) => {
+    opened++;
+    return openInTheCall.apply(TableReader, args);
+  };
+  try {
+    await body();
+  } finally {
+    TableReader.open = openInTheCall;
+  }
+  return opened;
+}
+
+for (const shards of [1, 3]) {
+  test(`iterators read asynchronously open their tables off the event loop, at the first read and after each seek; nextSync() opens them in the call (${shards} shard${shards > 1 ? 's' : ''})`, async () => {
+    await withTempDir(async (dir) => {
+      // Level-0 tables over several files of level 1, reopened: no table is open.
+      const options = { shards, targetFileBytes: 64 * 1024, l0CompactionTrigger: 100, l0SlowdownTrigger: 100, l0StopTrigger: 100 };
+      let db = await open(dir, options);
+      const all = new Map<string, string>();
+      for (let round = 0; round < 3; round++) {
+        for (let i = round; i < KEYS; i += 500) {
+          const ops = Array.from({ length: 250 }, (_, j) => ({ type: 'put' as const, key: key(i + j * 2), value: `value ${i + j * 2} r${round} ${noise(i + j * 2)}` }));
+          for (const op of ops) all.set(op.key, op.value);
+          await db.batch(ops);
+        }
+        await db.flush();
+        if (round === 0) await db.compactRange();
+      }
+      await db.close();
+      const sorted = [...all.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      const fromKey = (k: string) => sorted.filter(([x]) => x >= k);
+
+      db = await open(dir, options);
+      try {
+        assert.ok(db.stats().levels[1]!.files >= 2 * shards && db.stats().levels[0]!.files >= 2 * shards, `levels 0 and 1 hold several tables: ${JSON.stringify(db.stats().levels.map((l) => l.files))}`);
+        const it = db.iterator();
+        const seekTo = sorted[Math.floor(sorted.length * 0.7)]![0];
+        const back = db.iterator({ reverse: true, lt: sorted[Math.floor(sorted.length * 0.4)]![0] });
+        const opened = await tablesOpenedInTheCall(async () => {
+          const first = await it.next();
+          assert.equal(first?.map(String), sorted[0], 'next(): the first entry');
+          it.seek(seekTo);
+          assert.equal((await it.nextv(3)).map((e) => e.map(String)), fromKey(seekTo).slice(0, 3), 'nextv() after a seek');
+          const last = await back.next();
+          assert.equal(last?.map(String), sorted[Math.floor(sorted.length * 0.4) - 1], 'a reverse iterator within bounds');
+          for await (const entry of db.iterator({ gte: sorted[100]![0] })) {
+            assert.equal(entry.map(String), sorted[100], 'for await: the first entry');
+            break;
+          }
+        });
+        assert.is(opened, 0, "tables opened on the event loop's thread");
+        await it.close();
+        await back.close();
+      } finally {
+        await db.close();
+      }
+
+      db = await open(dir, options);
+      try {
+        const it = db.iterator();
+        const opened = await tablesOpenedInTheCall(async () => {
+          assert.equal(it.nextSync()?.map(String), sorted[0], 'nextSync(): the first entry');
+        });
+        assert.ok(opened >= 2, `nextSync() opens the tables it positions in, in the call (${opened})`);
+        let n = 1;
+        for (let e = await it.next(); e !== undefined; e = await it.next()) {
+          assert.equal(e.map(String), sorted[n], `entry ${n}`);
+          n++;
+        }
+        assert.is(n, sorted.length, 'a whole scan across the files');
+        await it.close();
+      } finally {
+        await db.close();
+      }
+    });
+  });
+}
 
 test('a table a get() is opening when a compaction deletes it is closed, and the get() answers from the table that replaced it', async () => {
   await withTempDir(async (dir) => {

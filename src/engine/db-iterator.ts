@@ -33,6 +33,13 @@ export interface Bounds {
 export interface Cursor {
   /** The next entry is the first at or after `target` (at or before it in reverse), within bounds. */
   seek(target: Uint8Array): void;
+  /**
+   * undefined when next() can run without opening a table; else a promise that settles once
+   * the tables next() will position in are open (opened off the event loop's thread). next()
+   * works either way: an asynchronous caller awaits this first so that the event loop's thread
+   * never waits for a table's index and filter to be read (tens of ms for a large table).
+   */
+  ready(): Promise<void> | undefined;
   /** The next entry as fresh copies, or undefined at the end. */
   next(): [Buffer, Buffer] | undefined;
   /** Idempotent. */
@@ -59,13 +66,30 @@ export class DbIterator implements Cursor {
   /** When the put #see() last looked at expires (ms since the epoch), if it does. */
   #seenExpiry: number | undefined;
   #expiresAtMs: number | undefined;
-  #started = false;
+  /** Where next() positions the cursor before it reads (undefined: the first entry, or the last), until #positioned. */
+  #target: Uint8Array | undefined;
+  #positioned = false;
   #done = false;
   #closed = false;
+  readonly #tablesReady: (target: Uint8Array | undefined) => Promise<void> | undefined;
 
-  /** `onClose` runs once, when the iterator closes: it releases what the cursor pinned. */
-  constructor(it: InternalIterator, seq: SeqNum, view: ReadView, bounds: Bounds, reverse: boolean, limit: number, onClose: () => void) {
+  /**
+   * `onClose` runs once, when the iterator closes: it releases what the cursor pinned.
+   * `tablesReady(target)`: undefined when the tables a positioning at `target` reads are open,
+   * else a promise that settles once they are (ready()).
+   */
+  constructor(
+    it: InternalIterator,
+    seq: SeqNum,
+    view: ReadView,
+    bounds: Bounds,
+    reverse: boolean,
+    limit: number,
+    onClose: () => void,
+    tablesReady: (target: Uint8Array | undefined) => Promise<void> | undefined = () => undefined,
+  ) {
     this.#onClose = onClose;
+    this.#tablesReady = tablesReady;
     this.#chain = new MergeCollector(view.mergeOperator);
     this.#merges = view.mergeOperator !== undefined;
     this.#it = it;
@@ -75,27 +99,30 @@ export class DbIterator implements Cursor {
     this.#bounds = bounds;
     this.#reverse = reverse;
     this.#remaining = limit < 0 ? Infinity : limit;
+    this.#target = reverse ? bounds.upper : bounds.lower;
   }
 
   /**
    * Repositions: the next entry is the first at or after `target` (at or before it in
-   * reverse), within the bounds. The limit keeps counting.
+   * reverse), within the bounds. The limit keeps counting. The cursor moves at the next next().
    */
   seek(target: Uint8Array): void {
     const { lower, upper } = this.#bounds;
-    this.#started = true;
+    this.#positioned = false;
     this.#done = false;
-    if (!this.#reverse) {
-      this.#it.seek(lower !== undefined && compareBytes(target, lower) < 0 ? lower : target);
-    } else {
-      this.#it.seekForPrev(upper !== undefined && compareBytes(target, upper) > 0 ? upper : target);
-    }
+    if (!this.#reverse) this.#target = lower !== undefined && compareBytes(target, lower) < 0 ? lower : target;
+    else this.#target = upper !== undefined && compareBytes(target, upper) > 0 ? upper : target;
+  }
+
+  ready(): Promise<void> | undefined {
+    if (this.#positioned || this.#done || this.#closed || this.#remaining <= 0) return undefined;
+    return this.#tablesReady(this.#target);
   }
 
   /** The next entry as fresh copies, or undefined at the end. */
   next(): [Buffer, Buffer] | undefined {
     if (this.#done || this.#remaining <= 0) return undefined;
-    if (!this.#started) this.#start();
+    if (!this.#positioned) this.#position();
     const entry = this.#reverse ? this.#prevVisible() : this.#nextVisible();
     if (entry === undefined) this.#done = true;
     else this.#remaining--;
@@ -118,13 +145,13 @@ export class DbIterator implements Cursor {
     this.#onClose();
   }
 
-  #start(): void {
-    this.#started = true;
-    const { lower, upper } = this.#bounds;
+  #position(): void {
+    this.#positioned = true;
+    const target = this.#target;
     if (!this.#reverse) {
-      if (lower !== undefined) this.#it.seek(lower);
+      if (target !== undefined) this.#it.seek(target);
       else this.#it.seekToFirst();
-    } else if (upper !== undefined) this.#it.seekForPrev(upper);
+    } else if (target !== undefined) this.#it.seekForPrev(target);
     else this.#it.seekToLast();
   }
 

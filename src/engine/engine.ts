@@ -571,14 +571,7 @@ export class Engine {
     const version = this.#versions.current;
     version.ref();
     const children: InternalIterator[] = [this.#mem.iterator(), ...this.#imms.map((imm) => imm.mem.iterator())];
-    const releases: (() => void)[] = [];
-    try {
-      version.addIterators(children, releases, this.#tableCache);
-    } catch (err) {
-      for (const r of releases) r();
-      version.unref();
-      throw err;
-    }
+    version.addIterators(children, this.#tableCache);
     const rangeTombstones = this.#currentRangeTombstones();
     if (rangeTombstones.size > 0) {
       // Each source steps over what the tombstones hide from it (range-tombstones.ts).
@@ -586,10 +579,17 @@ export class Engine {
       invariant(maxSeqs.length === children.length, 'one largest sequence number per cursor');
       for (let i = 0; i < children.length; i++) children[i] = new TombstoneSkippingIterator(children[i]!, maxSeqs[i]!, rangeTombstones, seq);
     }
-    return new DbIterator(new MergingIterator(children), seq, { rangeTombstones, nowMs: this.#options.clock(), mergeOperator: this.#mergeOperator }, bounds, reverse, limit, () => {
-      for (const r of releases) r();
-      version.unref();
-    });
+    const tables = this.#tableCache;
+    return new DbIterator(
+      new MergingIterator(children),
+      seq,
+      { rangeTombstones, nowMs: this.#options.clock(), mergeOperator: this.#mergeOperator },
+      bounds,
+      reverse,
+      limit,
+      () => version.unref(),
+      (target) => tables.whenOpen(version.tablesToPosition(target, reverse)),
+    );
   }
 
   /** Writes the current memtable (if it holds anything) and every older one to tables. */

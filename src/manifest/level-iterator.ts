@@ -1,6 +1,9 @@
 // LevelIterator: one cursor over the files of a level >= 1, which are sorted and do not
-// overlap, opening each table only when the cursor reaches it. An iterator over a database
-// with many tables thus holds open one table per level, not all of them.
+// overlap (or over one level-0 table), opening each table only when the cursor reaches it. An
+// iterator over a database with many tables thus holds open one table per level, not all of
+// them. A cursor that runs off one file into the next (a scan) has the next one after it
+// opened ahead, off the event loop's thread (TableCache.openAhead), so that the scan finds it
+// open when it gets there.
 
 import { compareBytes, type InternalIterator, type SeqNum, type ValueKind } from '../base/index.js';
 import type { OwnBlockBuffer, TableCache } from '../sstable/index.js';
@@ -20,6 +23,21 @@ export function firstFileReaching(files: readonly TableMeta[], key: Uint8Array):
     else hi = mid;
   }
   return lo;
+}
+
+/**
+ * Index of the last of `files` (sorted, non-overlapping) whose smallest key is <= `key`: where
+ * a backward seek to it starts; -1 when there is none.
+ */
+export function lastFileStarting(files: readonly TableMeta[], key: Uint8Array): number {
+  let lo = 0;
+  let hi = files.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareBytes(files[mid]!.smallestKey, key) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
 }
 
 export class LevelIterator implements InternalIterator {
@@ -43,12 +61,14 @@ export class LevelIterator implements InternalIterator {
 
   seekToFirst(): void {
     this.#open(0);
+    this.#openAhead(1);
     this.#it?.seekToFirst();
     this.#skipForward();
   }
 
   seekToLast(): void {
     this.#open(this.#files.length - 1);
+    this.#openAhead(this.#files.length - 2);
     this.#it?.seekToLast();
     this.#skipBackward();
   }
@@ -61,15 +81,7 @@ export class LevelIterator implements InternalIterator {
   }
 
   seekForPrev(key: Uint8Array): void {
-    // The last file whose smallest key is <= key.
-    let lo = 0;
-    let hi = this.#files.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (compareBytes(this.#files[mid]!.smallestKey, key) <= 0) lo = mid + 1;
-      else hi = mid;
-    }
-    this.#open(lo - 1);
+    this.#open(lastFileStarting(this.#files, key));
     this.#it?.seekForPrev(key);
     this.#skipBackward();
   }
@@ -108,6 +120,7 @@ export class LevelIterator implements InternalIterator {
     while (this.#it !== undefined && !this.#it.valid()) {
       if (this.#index + 1 >= this.#files.length) return;
       this.#open(this.#index + 1);
+      this.#openAhead(this.#index + 1);
       this.#it?.seekToFirst();
     }
   }
@@ -116,8 +129,15 @@ export class LevelIterator implements InternalIterator {
     while (this.#it !== undefined && !this.#it.valid()) {
       if (this.#index <= 0) return;
       this.#open(this.#index - 1);
+      this.#openAhead(this.#index - 1);
       this.#it?.seekToLast();
     }
+  }
+
+  /** Has file `index` (if there is one) opened in the background: a scan reaches it next. */
+  #openAhead(index: number): void {
+    const file = this.#files[index];
+    if (file !== undefined) void this.#cache.openAhead([file.fileNumber]);
   }
 
   /** Positions on file `index` (none when out of range), releasing the previous one. */

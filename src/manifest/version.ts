@@ -16,7 +16,7 @@
 
 import { compareBytes, invariant, type InternalIterator, type SeqNum } from '../base/index.js';
 import type { TableCache } from '../sstable/index.js';
-import { firstFileReaching, LevelIterator } from './level-iterator.js';
+import { firstFileReaching, lastFileStarting, LevelIterator } from './level-iterator.js';
 import type { TableMeta, VersionEdit } from './version-edit.js';
 
 export const NUM_LEVELS = 7;
@@ -126,21 +126,34 @@ export class Version {
 
   /**
    * Appends to `children` the cursors that, merged, read this whole version: one per level-0
-   * table (they may overlap, newest first) and one LevelIterator per deeper level holding
-   * files (its files do not overlap: it opens them one at a time). Appends to `releases` what
-   * the caller must call once it has closed those cursors (the level-0 tables' cache
-   * handles), including when this throws part way (a table that fails to open).
+   * table (they may overlap, newest first) and one per deeper level holding files (its files
+   * do not overlap: it opens them one at a time). Each is a LevelIterator: it opens a table when
+   * it is first positioned on it, not here, and releases it when it moves on or closes.
    */
-  addIterators(children: InternalIterator[], releases: (() => void)[], tables: TableCache): void {
-    for (const table of this.levels[0]!) {
-      const handle = tables.acquire(table.fileNumber);
-      releases.push(handle.release);
-      children.push(handle.reader.iterator());
-    }
+  addIterators(children: InternalIterator[], tables: TableCache): void {
+    for (const table of this.levels[0]!) children.push(new LevelIterator([table], tables));
     for (let level = 1; level < NUM_LEVELS; level++) {
       const files = this.levels[level]!;
       if (files.length > 0) children.push(new LevelIterator(files, tables));
     }
+  }
+
+  /**
+   * The file numbers of the tables the cursors of addIterators() open when positioned at
+   * `target` (undefined: at the first entry, or in `reverse` the last): every level-0 table and
+   * one file of each deeper level. An iterator has them opened off the event loop's thread
+   * before it positions (TableCache.whenOpen).
+   */
+  tablesToPosition(target: Uint8Array | undefined, reverse: boolean): number[] {
+    const out = this.levels[0]!.map((t) => t.fileNumber);
+    for (let level = 1; level < NUM_LEVELS; level++) {
+      const files = this.levels[level]!;
+      if (files.length === 0) continue;
+      const i = target === undefined ? (reverse ? files.length - 1 : 0) : reverse ? lastFileStarting(files, target) : firstFileReaching(files, target);
+      const file = files[i];
+      if (file !== undefined) out.push(file.fileNumber);
+    }
+    return out;
   }
 
   /**

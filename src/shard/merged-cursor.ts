@@ -47,6 +47,17 @@ export class MergedCursor implements Cursor {
     this.#loaded = false;
   }
 
+  ready(): Promise<void> | undefined {
+    // Once loaded, each child is positioned: next() only moves one on.
+    if (this.#loaded || this.#remaining <= 0) return undefined;
+    let waits: Promise<void>[] | undefined;
+    for (const c of this.#children) {
+      const w = c.ready();
+      if (w !== undefined) (waits ??= []).push(w);
+    }
+    return waits === undefined ? undefined : Promise.all(waits).then(() => undefined);
+  }
+
   next(): [Buffer, Buffer] | undefined {
     if (this.#remaining <= 0) return undefined;
     if (!this.#loaded) {

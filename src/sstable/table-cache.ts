@@ -12,8 +12,9 @@
 // decompressed on libuv's thread pool) and keeps it, and the read runs again. Opening a table
 // of a million keys holds the thread 10 to 30 ms the first time (3 ms once compiled); a get
 // should not. One open per table at a time; a table evicted (deleted) while it opens is
-// closed at the end instead of kept. Synchronous reads, iterators and acquire() open tables
-// where they are, as before.
+// closed at the end instead of kept. An iterator read through the asynchronous API waits for
+// whenOpen() of the tables its next positioning reaches, which opens them the same way.
+// Synchronous reads and acquire() open tables where they are.
 
 import { closedError, invalidArgument } from '../base/errors.js';
 import type { FileSystem } from '../base/fs.js';
@@ -126,6 +127,20 @@ export class TableCache {
       opening.push(this.#openAsync(n).catch(() => undefined));
     }
     await Promise.all(opening);
+  }
+
+  /**
+   * undefined when every table of `fileNumbers` is open; else a promise that settles once each
+   * is open, or failed to open (the caller's own open then meets the error), opening them off
+   * the event loop's thread as openAhead() does but also waiting for opens already under way.
+   */
+  whenOpen(fileNumbers: readonly number[]): Promise<void> | undefined {
+    let opening: Promise<undefined>[] | undefined;
+    for (const n of fileNumbers) {
+      if (this.#closed || this.#entries.has(n)) continue;
+      (opening ??= []).push((this.#opening.get(n) ?? this.#openAsync(n)).catch(() => undefined));
+    }
+    return opening === undefined ? undefined : Promise.all(opening).then(() => undefined);
   }
 
   /** Opens table `fileNumber` off the event loop's thread and keeps it (undefined: nothing to hand back). */
