@@ -20,6 +20,8 @@ export interface AsyncReadHost {
  * hand, until it needs none.
  */
 export function readAsync<T>(host: AsyncReadHost, large: LargeBlocks, cut: Cut, lookup: () => T): Promise<T> {
+  const turn = host.turns.pending;
+  if (turn !== undefined) return readAfterTurns(host, large, cut, lookup, turn);
   let value: T;
   try {
     value = large.runDeferring([], lookup);
@@ -27,6 +29,21 @@ export function readAsync<T>(host: AsyncReadHost, large: LargeBlocks, cut: Cut, 
     return err instanceof BlockDeferred ? readDeferred(large, err, lookup, host.pin(cut), host.turns) : Promise.reject(err);
   }
   return host.turns.settle(value);
+}
+
+/**
+ * readAsync() called while the event loop is due a turn: the lookup waits (its cut pinned)
+ * until the loop has turned and no turn is due, so that reads issued back to back do not run
+ * past the budget, each with only its promise held back.
+ */
+async function readAfterTurns<T>(host: AsyncReadHost, large: LargeBlocks, cut: Cut, lookup: () => T, turn: Promise<void>): Promise<T> {
+  const release = host.pin(cut);
+  try {
+    for (let t: Promise<void> | undefined = turn; t !== undefined; t = host.turns.pending) await t;
+    return await readAsync(host, large, cut, lookup);
+  } finally {
+    release();
+  }
 }
 
 /**

@@ -40,8 +40,17 @@ export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[
 
   /** The next entry, or undefined at the end (or past the limit). */
   next(): Promise<[K, V] | undefined> {
+    const wait = this.#turns?.pending ?? this.#cursor?.ready();
+    return wait === undefined ? this.#read() : this.#readAfter(wait);
+  }
+
+  /** next() that waits first: for the turn of the event loop due, then for its tables. */
+  async #readAfter(wait: Promise<void>): Promise<[K, V] | undefined> {
+    await wait;
+    for (let turn = this.#turns?.pending; turn !== undefined; turn = this.#turns?.pending) await turn;
     const ready = this.#cursor?.ready();
-    return ready === undefined ? this.#read() : ready.then(() => this.#read());
+    if (ready !== undefined) await ready;
+    return this.#read();
   }
 
   /** next() once the cursor is ready (or was waited for once: it then opens what it still needs). */
@@ -66,6 +75,7 @@ export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[
     if (typeof n !== 'number' || !(Number.isInteger(n) || n === Infinity) || n < 0) {
       throw invalidArgument(`nextv() takes an integer >= 0 or Infinity, got ${typeof n === 'number' ? String(n) : describe(n)}`);
     }
+    for (let turn = this.#turns?.pending; turn !== undefined; turn = this.#turns?.pending) await turn;
     const ready = this.#cursor?.ready();
     if (ready !== undefined) await ready;
     const out: [K, V][] = [];

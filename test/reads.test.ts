@@ -11,7 +11,10 @@ import * as path from 'node:path';
 import { NodeFileSystem, open, type Database, type FileSystem, type RandomAccessFile } from '../src/index.js';
 import { expectCode, filesOf, withTempDir } from './helpers.js';
 import { LoopTurns, TURN_BUDGET_MS } from '../src/base/loop-turns.js';
-import { TableReader } from '../src/sstable/index.js';
+import { LargeBlocks, TableReader } from '../src/sstable/index.js';
+import { readAsync } from '../src/async-read.js';
+import { DatabaseIterator } from '../src/iterator.js';
+import { Codecs } from '../src/encoding.js';
 
 const KEYS = 5000;
 const key = (i: number) => `key-${String(i).padStart(6, '0')}`;
@@ -507,6 +510,43 @@ test('values read from tables through the mapping (no block cache) are buffers o
       await db.close();
     }
   });
+});
+
+/** A LoopTurns whose run is over budget: its next reads are due a turn. */
+function overBudget(): LoopTurns {
+  const turns = new LoopTurns();
+  turns.due();
+  const until = performance.now() + TURN_BUDGET_MS + 1;
+  while (performance.now() < until);
+  assert.ok(turns.due(32) !== undefined && turns.pending !== undefined, 'a turn is due');
+  return turns;
+}
+
+test('a get or an iterator read called while a turn of the event loop is due does its work only after the turn (its cut pinned meanwhile)', async () => {
+  const turns = overBudget();
+  let pinned = 0;
+  const host = { turns, pin: () => (pinned++, () => pinned--) };
+  let turned = false;
+  void turns.pending!.then(() => (turned = true));
+  let looked = 0;
+  let lookedAfterTurn = false;
+  const reading = readAsync(host, new LargeBlocks(), [1], () => ((lookedAfterTurn = turned), ++looked));
+  assert.is(looked, 0, 'the lookup waits for the turn');
+  assert.is(pinned, 1, 'the cut is pinned while it waits');
+  assert.is(await reading, 1);
+  assert.ok(lookedAfterTurn, 'the loop turned first');
+  assert.is(pinned, 0, 'and released after');
+
+  const turns2 = overBudget();
+  let stepped = 0;
+  const cursor = { seek() {}, ready: () => undefined, next: (): [Buffer, Buffer] | undefined => (stepped++, [Buffer.from('k'), Buffer.from('v')]), close() {} };
+  const it = new DatabaseIterator(cursor, () => {}, Codecs.of(undefined), turns2);
+  const next = it.next();
+  const nextv = it.nextv(2);
+  assert.is(stepped, 0, 'next() and nextv() wait for the turn before they step the cursor');
+  assert.equal((await next)?.map(String), ['k', 'v']);
+  assert.is((await nextv).length, 2);
+  assert.is(stepped, 3);
 });
 
 test('LoopTurns looks at the clock every 32 reads, counting what each call says it read: one nextv() of 1,000 entries is enough', async () => {

@@ -21,7 +21,10 @@ export function killCurrentJob(): Promise<void> {
 
 export function runInChild(job: Job, onProgress: (done: number, total: number) => void): Promise<JobResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(CHILD, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    // STRATADB_BENCH_CHILD_ARGS: node flags for the workload's process, e.g. "--cpu-prof
+    // --cpu-prof-dir=/tmp/prof" to profile a workload as the bench runs it.
+    const execArgv = [...process.execArgv, ...(process.env.STRATADB_BENCH_CHILD_ARGS?.split(' ').filter((a) => a !== '') ?? [])];
+    const child = fork(CHILD, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv });
     current = child;
     let output = '';
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
