@@ -69,6 +69,40 @@ test('the environment variable really forces the fallback in a fresh process', (
   else assert.equal(some.calls, [], 'without the addon no call is native');
 });
 
+test('lz4-napi is loaded only where the addon does not compress and decompress: a database written, flushed, compacted and read in a fresh process', () => {
+  const index = new URL('../src/index.js', import.meta.url).href;
+  const script = `
+    import { createRequire } from 'node:module';
+    import * as fs from 'node:fs';
+    import * as os from 'node:os';
+    import * as path from 'node:path';
+    const { open } = await import(${JSON.stringify(index)});
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-lz4-'));
+    const db = await open(dir);
+    for (let i = 0; i < 2000; i++) await db.put('key-' + i, 'a value that compresses '.repeat(8) + i);
+    await db.flush();
+    await db.compactRange();
+    await db.close();
+    const again = await open(dir);
+    const value = await again.get('key-1234');
+    await again.close();
+    fs.rmSync(dir, { recursive: true });
+    const loaded = Object.keys(createRequire(import.meta.url).cache).some((f) => f.includes('lz4-napi'));
+    console.log(JSON.stringify({ loaded, value: value.toString().endsWith('1234') }));`;
+  const run = (value: string | undefined) => {
+    const env = { ...process.env };
+    if (value === undefined) delete env.STRATADB_NATIVE;
+    else env.STRATADB_NATIVE = value;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env });
+    assert.is(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as { loaded: boolean; value: boolean };
+  };
+  assert.equal(run('0'), { loaded: true, value: true }, 'without the addon, lz4-napi compresses and decompresses');
+  const withAddon = run(undefined);
+  assert.ok(withAddon.value);
+  if (native.compressLz4 !== undefined && native.readBlock !== undefined) assert.is(withAddon.loaded, false, 'with the addon it is never loaded');
+});
+
 test('the native flock reports errno codes: EWOULDBLOCK when held through another descriptor, EBADF on a closed one', () => {
   const { flock, funlock } = native;
   if (flock === undefined || funlock === undefined) return;

@@ -10,7 +10,7 @@
 // A block handle (format.ts) names the payload: the frame spans handle.size + 5 bytes.
 // Compression values are persisted: append, never renumber.
 
-import { compressSync, uncompress, uncompressSync } from 'lz4-napi';
+import { createRequire } from 'node:module';
 import { asBuffer, getU32, putU32 } from '../base/bytes.js';
 import { xxh32, xxh32InSlices } from '../base/checksum.js';
 import { corruption, ioError, StrataError } from '../base/errors.js';
@@ -19,6 +19,16 @@ import { isValueKind, kindBits, type ValueKind } from '../base/internal-key.js';
 import { native } from '../base/native.js';
 
 export const BLOCK_TRAILER_BYTES = 1 + 4;
+
+/**
+ * lz4-napi, loaded at its first use: with the native addon every block is compressed and
+ * decompressed there, and lz4-napi (its own native library, about 10 MiB of resident memory
+ * once loaded) serves only the paths without it.
+ */
+let lz4napi: typeof import('lz4-napi') | undefined;
+function lz4Napi(): typeof import('lz4-napi') {
+  return (lz4napi ??= createRequire(import.meta.url)('lz4-napi') as typeof import('lz4-napi'));
+}
 
 export const Compression = { None: 0, Lz4: 1 } as const;
 export type Compression = (typeof Compression)[keyof typeof Compression];
@@ -33,7 +43,7 @@ const MAX_CONTENTS_BYTES = 512 * 1024 * 1024;
  */
 export function choosePayload(contents: Buffer, lz4: boolean): { payload: Buffer; compression: Compression } {
   if (lz4 && contents.length >= 64) {
-    const packed = compressSync(contents);
+    const packed = lz4Napi().compressSync(contents);
     if (worthCompressing(packed.length, contents.length)) return { payload: packed, compression: Compression.Lz4 };
   }
   return { payload: contents, compression: Compression.None };
@@ -118,7 +128,7 @@ export function readPhysicalBlock(file: RandomAccessFile, offset: number, size: 
   if (payload.contentsLength < 0) return payload.bytes;
   let contents: Buffer;
   try {
-    contents = uncompressSync(payload.bytes);
+    contents = lz4Napi().uncompressSync(payload.bytes);
   } catch {
     throw corruption(file.path, offset, `${what} does not decompress`);
   }
@@ -241,7 +251,7 @@ export async function readPhysicalBlockAsync(file: RandomAccessFile, offset: num
   if (payload.contentsLength < 0) return payload.bytes;
   let contents: Buffer;
   try {
-    contents = await uncompress(payload.bytes);
+    contents = await lz4Napi().uncompress(payload.bytes);
   } catch {
     throw corruption(file.path, offset, `${what} does not decompress`);
   }
