@@ -5,6 +5,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -215,6 +216,44 @@ function gatedFileSystem(): { fs: FileSystem; asyncReads: (of?: string) => numbe
     release: () => open?.(),
   };
 }
+
+test('values of 64 MiB that get() read are collected once the caller drops them: no table reader keeps the block', () => {
+  const index = new URL('../src/index.js', import.meta.url).href;
+  const script = `
+    import * as fs from 'node:fs';
+    import * as os from 'node:os';
+    import * as path from 'node:path';
+    const { open } = await import(${JSON.stringify(index)});
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-free-'));
+    let db = await open(dir);
+    const big = Buffer.alloc(64 << 20);
+    for (let i = 0; i < big.length; i += 64) big[i] = (i * 2654435761) >>> 24;
+    for (let i = 0; i < 2; i++) await db.put('big-' + i, big);
+    await db.flush();
+    await db.close();
+    db = await open(dir);
+    const turn = () => new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 5; i++) { global.gc(); await turn(); }
+    // External memory: the values' buffers (the addon's, or lz4-napi's without it), whatever
+    // the allocator or a WebAssembly memory keep resident.
+    const before = process.memoryUsage().external;
+    let values = [];
+    for (let i = 0; i < 2; i++) values.push(await db.get('big-' + i));
+    const same = values.every((v) => v.equals(big));
+    const holding = process.memoryUsage().external;
+    values = undefined;
+    let after = holding;
+    for (let i = 0; i < 50 && after > before + (32 << 20); i++) { global.gc(); await turn(); after = process.memoryUsage().external; }
+    await db.close();
+    fs.rmSync(dir, { recursive: true });
+    console.log(JSON.stringify({ same, held: holding - before, left: after - before }));`;
+  const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  const { same, held, left } = JSON.parse(r.stdout) as { same: boolean; held: number; left: number };
+  assert.ok(same, 'the values read back');
+  assert.ok(held >= 96 << 20, `holding two 64 MiB values took their memory (${held} bytes)`);
+  assert.ok(left <= 32 << 20, `dropped, they were given back (${left} bytes still held)`);
+});
 
 test('a large read in flight while a compaction deletes its table still returns the value it read', async () => {
   await withTempDir(async (dir) => {

@@ -43,6 +43,11 @@ export class BlockIter {
     this.#current = -1;
   }
 
+  /** Forgets the block (the cursor holds no reference to its bytes), unpositioned. */
+  clear(): void {
+    this.reset(NO_BLOCK);
+  }
+
   valid(): boolean {
     return this.#current >= 0;
   }
