@@ -6,8 +6,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { open, type Database, type OpenOptions } from '../src/index.js';
-import { TableReader } from '../src/sstable/index.js';
-import { readAll, untilCompactions } from './helpers.js';
+import { readAll, tablesOpenedInTheCall, untilCompactions } from './helpers.js';
 
 const SMALL: OpenOptions = {
   memtableBytes: 64 * 1024,
@@ -215,20 +214,10 @@ test('a compaction cut into subcompactions opens its inputs off the event loop b
   await db.close();
   // Reopened: no table is open. TableReader.open is the synchronous open, on the calling thread.
   db = await open(dir, options);
-  const openInTheCall = TableReader.open;
-  let opened = 0;
-  TableReader.open = (...args: Parameters<typeof TableReader.open>) => {
-    opened++;
-    return openInTheCall.apply(TableReader, args);
-  };
-  try {
-    const before = db.stats().subcompactions;
-    await db.compactRange();
-    assert.ok(db.stats().subcompactions >= before + 2, `compactRange() was cut: ${before} -> ${db.stats().subcompactions} subcompactions`);
-    assert.is(opened, 0, 'tables opened on the event loop\'s thread');
-  } finally {
-    TableReader.open = openInTheCall;
-  }
+  const before = db.stats().subcompactions;
+  const opened = await tablesOpenedInTheCall(() => db.compactRange());
+  assert.ok(db.stats().subcompactions >= before + 2, `compactRange() was cut: ${before} -> ${db.stats().subcompactions} subcompactions`);
+  assert.is(opened, 0, 'tables opened on the event loop\'s thread');
   for (let i = 0; i < 2000; i += 97) assert.is((await db.get(key(i)))?.toString(), value(i, 3));
   await db.close();
   fs.rmSync(dir, { recursive: true });

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { NodeFileSystem, StrataError, type ErrorCode, type FileSystem } from '../src/index.js';
+import { TableReader } from '../src/sstable/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // Seeded PRNG
@@ -891,4 +892,20 @@ export function flushesHeld(): { fs: FileSystem; release: () => void } {
     },
   });
   return { fs: slow, release };
+}
+
+/** Counts the tables opened on the calling thread (TableReader.open, the synchronous open) while `body` runs. */
+export async function tablesOpenedInTheCall(body: () => Promise<void>): Promise<number> {
+  const openInTheCall = TableReader.open;
+  let opened = 0;
+  TableReader.open = (...args: Parameters<typeof TableReader.open>) => {
+    opened++;
+    return openInTheCall.apply(TableReader, args);
+  };
+  try {
+    await body();
+  } finally {
+    TableReader.open = openInTheCall;
+  }
+  return opened;
 }

@@ -10,9 +10,9 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NodeFileSystem, open, type Database, type FileSystem, type RandomAccessFile } from '../src/index.js';
-import { expectCode, filesOf, withTempDir } from './helpers.js';
+import { expectCode, filesOf, tablesOpenedInTheCall, withTempDir } from './helpers.js';
 import { LoopTurns, TURN_BUDGET_MS } from '../src/base/loop-turns.js';
-import { LargeBlocks, TableReader } from '../src/sstable/index.js';
+import { LargeBlocks } from '../src/sstable/index.js';
 import { readAsync } from '../src/async-read.js';
 import { DatabaseIterator } from '../src/iterator.js';
 import { Codecs } from '../src/encoding.js';
@@ -322,21 +322,6 @@ test('get() opens a table it needs off the event loop (its reads on the thread p
 /** 128 bytes that compress about as well as hex digits do. */
 const noise = (n: number) => createHash('sha256').update(String(n)).digest('hex').repeat(2);
 
-/** Counts the tables opened on the calling thread (TableReader.open) while `body` runs. */
-async function tablesOpenedInTheCall(body: () => Promise<void>): Promise<number> {
-  const openInTheCall = TableReader.open;
-  let opened = 0;
-  TableReader.open = (...args: Parameters<typeof TableReader.open>) => {
-    opened++;
-    return openInTheCall.apply(TableReader, args);
-  };
-  try {
-    await body();
-  } finally {
-    TableReader.open = openInTheCall;
-  }
-  return opened;
-}
 
 for (const shards of [1, 3]) {
   test(`iterators read asynchronously open their tables off the event loop, at the first read and after each seek; nextSync() opens them in the call (${shards} shard${shards > 1 ? 's' : ''})`, async () => {
