@@ -50,12 +50,33 @@ const CATCH_UP_MS = 180_000;
 type AnyDb = Database<Buffer, Buffer>;
 
 /** Waits until JetStream acknowledged `seq` and the replica applied it; then both hold the same entries. */
-async function assertConverged(primary: AnyDb, publisher: { acknowledged: bigint }, replica: Replica, seq: bigint, what: string): Promise<void> {
+async function assertConverged(primary: AnyDb, publisher: { acknowledged: bigint }, replica: Replica, seq: bigint, what: string, mix?: WriteMix): Promise<void> {
   await waitUntil(`${what}: publisher.acknowledged`, () => publisher.acknowledged, seq, CATCH_UP_MS);
   await waitUntil(`${what}: replica.applied (JetStream acknowledged ${publisher.acknowledged})`, () => replica.applied, seq, CATCH_UP_MS);
   await replica.waitFor(seq, { signal: AbortSignal.timeout(1000) });
   assert.is(replica.applied, seq, `${what}: the replica applied exactly up to the primary's last write`);
-  assertSameEntries(await dump(replica.db), await dump(primary), `${what}: the replica at ${seq}`);
+  const [ours, theirs] = [await dump(replica.db), await dump(primary)];
+  if (mix !== undefined) await assertCountersAcknowledged(primary, replica.db as unknown as AnyDb, ours, theirs, mix, what);
+  assertSameEntries(ours, theirs, `${what}: the replica at ${seq}`);
+}
+
+/**
+ * Each merge counter, read with get() and in a full scan on both sides, against the merges of 1
+ * the primary acknowledged (all of them, once the mix's writes returned): a failure says which
+ * side, and which way of reading, is off.
+ */
+async function assertCountersAcknowledged(primary: AnyDb, replica: AnyDb, replicaScan: Map<string, Buffer>, primaryScan: Map<string, Buffer>, mix: WriteMix, what: string): Promise<void> {
+  const n = (v: Buffer | undefined) => (v === undefined ? 0n : v.readBigInt64LE(0));
+  const rows: string[] = [];
+  let wrong = false;
+  for (let i = 0; i < COUNTERS; i++) {
+    const key = `m/${i}`;
+    const acknowledged = BigInt(mix.merges.get(key) ?? 0);
+    const seen = [n(await primary.get(key)), n(primaryScan.get(key)), n(await replica.get(key)), n(replicaScan.get(key))];
+    if (seen.some((v) => v !== acknowledged)) wrong = true;
+    rows.push(`${key}: acknowledged ${acknowledged}; primary get ${seen[0]}, scan ${seen[1]}; replica get ${seen[2]}, scan ${seen[3]}`);
+  }
+  if (wrong) assert.unreachable(`${what}: merge counters off\n  ${rows.join('\n  ')}`);
 }
 
 /**
@@ -104,7 +125,7 @@ if (findNatsServer() === undefined) {
         const started = Date.now();
         const last = await mix.run(primary, WRITES, 64, false);
         const wrote = Date.now() - started;
-        await assertConverged(primary, publisher, replica, last, 'after the writes');
+        await assertConverged(primary, publisher, replica, last, 'after the writes', mix);
         console.log(`  ${WRITES} writes in ${wrote} ms; the replica at ${last} after ${Date.now() - started} ms`);
         await assertCounters(replica.db as unknown as AnyDb, mix, primary, 'converged');
         const refused = await replica.db.put('x', 'y').then(() => undefined, (err: unknown) => err);
@@ -148,12 +169,12 @@ if (findNatsServer() === undefined) {
         const next = await cluster.leaderOf('failover');
         assert.is.not(next, leader, 'another node leads the stream');
         console.log(`  killed n${leader}, the stream's leader, at acknowledged ${acknowledgedAtKill}; n${next} leads; ${writes} writes up to ${last}`);
-        await assertConverged(primary, publisher, replica, last, `after killing n${leader}, the stream leader, at acknowledged ${acknowledgedAtKill}`);
+        await assertConverged(primary, publisher, replica, last, `after killing n${leader}, the stream leader, at acknowledged ${acknowledgedAtKill}`, mix);
         await assertCounters(replica.db as unknown as AnyDb, mix, primary, 'after the failover');
         // The old leader comes back and catches up; replication goes on through it.
         await cluster.restart(leader);
         const more = await mix.run(primary, 2000, 16, false);
-        await assertConverged(primary, publisher, replica, more, `after n${leader} came back`);
+        await assertConverged(primary, publisher, replica, more, `after n${leader} came back`, mix);
         assert.ok(acknowledgedNeverBack, 'publisher.acknowledged never went back');
       })));
 
