@@ -22,8 +22,8 @@ export const BLOCK_TRAILER_BYTES = 1 + 4;
 
 /**
  * lz4-napi, loaded at its first use: with the native addon every block is compressed and
- * decompressed there, and lz4-napi (its own native library, about 10 MiB of resident memory
- * once loaded) serves only the paths without it.
+ * decompressed there, and lz4-napi (its own native library: importing stratadb took about 5 MiB
+ * more resident memory while it was loaded up front) serves only the paths without it.
  */
 let lz4napi: typeof import('lz4-napi') | undefined;
 function lz4Napi(): typeof import('lz4-napi') {
