@@ -40,17 +40,24 @@ export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[
 
   /** The next entry, or undefined at the end (or past the limit). */
   next(): Promise<[K, V] | undefined> {
-    const wait = this.#turns?.pending ?? this.#cursor?.ready();
-    return wait === undefined ? this.#read() : this.#readAfter(wait);
+    const wait = this.#whenReadable();
+    return wait === undefined ? this.#read() : wait.then(() => this.#read());
   }
 
-  /** next() that waits first: for the turn of the event loop due, then for its tables. */
-  async #readAfter(wait: Promise<void>): Promise<[K, V] | undefined> {
-    await wait;
+  /**
+   * undefined when a read may run now; else a promise that settles once it may: after the turn
+   * of the event loop that is due, then once the tables the cursor positions in are open.
+   */
+  #whenReadable(): Promise<void> | undefined {
+    const wait = this.#turns?.pending ?? this.#cursor?.ready();
+    return wait === undefined ? undefined : this.#afterWaits(wait);
+  }
+
+  async #afterWaits(first: Promise<void>): Promise<void> {
+    await first;
     for (let turn = this.#turns?.pending; turn !== undefined; turn = this.#turns?.pending) await turn;
     const ready = this.#cursor?.ready();
     if (ready !== undefined) await ready;
-    return this.#read();
   }
 
   /** next() once the cursor is ready (or was waited for once: it then opens what it still needs). */
@@ -75,9 +82,8 @@ export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[
     if (typeof n !== 'number' || !(Number.isInteger(n) || n === Infinity) || n < 0) {
       throw invalidArgument(`nextv() takes an integer >= 0 or Infinity, got ${typeof n === 'number' ? String(n) : describe(n)}`);
     }
-    for (let turn = this.#turns?.pending; turn !== undefined; turn = this.#turns?.pending) await turn;
-    const ready = this.#cursor?.ready();
-    if (ready !== undefined) await ready;
+    const wait = this.#whenReadable();
+    if (wait !== undefined) await wait;
     const out: [K, V][] = [];
     while (out.length < n) {
       const entry = this.nextSync();
