@@ -12,7 +12,8 @@
  * 2. Writes are applied in the primary's order: a write applies once the write before it
  *    (its `prev`) is applied; one that arrives early (in another shard's message, or a publish
  *    retried after a later one) waits, at most MAX_WAITING of them. A write at or below the
- *    position is skipped.
+ *    position, or at or below the last write taken into a group (one being written too), is
+ *    skipped: each is taken once.
  * 3. A message whose checksum fails or whose identity is not the one the replica follows is
  *    never applied: the replica stops with CORRUPTION naming the stream sequence.
  * 4. A write of the primary (a put, a del, a whole batch across its shards) is in one message and
@@ -20,7 +21,8 @@
  * 5. The replica never sits idle while not closed: a consumer that stops delivering (its
  *    JetStream server died: the client reports missed heartbeats; it was deleted or lost;
  *    or, whatever the client reports, it delivered nothing for STALL_CHECK_MS while the stream
- *    holds messages past the last one read; or it skipped a message), or whose messages end,
+ *    holds messages past the last one read, never while a group is being written; or it
+ *    skipped a message), or whose messages end,
  *    is stopped and made again from the position (REREAD_WINDOW before its stream sequence,
  *    as at a start; what is read again is skipped, invariant 2), retried until it is made,
  *    each attempt given up after OPEN_TIMEOUT_MS; a stream that no longer exists stops the
@@ -99,6 +101,8 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
   #identity: string | undefined;
   #applied: number;
   #appliedStreamSeq: number;
+  /** The highest write taken into a group: applied, being written, or in #group (invariant 2). */
+  #taken: number;
   /** Writes that apply, in order, not yet written (invariant 2). */
   #group: ReplicatedChange[] = [];
   #groupBytes = 0;
@@ -128,6 +132,7 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
     }
     this.#identity = position?.identity ?? identity;
     this.#applied = position?.seq ?? 0;
+    this.#taken = this.#applied;
     this.#appliedStreamSeq = position?.streamSeq ?? 0;
     this.#closed = new Promise<void>((resolve, reject) => {
       this.#settleClosed = (err) => (err === undefined ? resolve() : reject(err));
@@ -330,7 +335,9 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
         }
         void this.#link.jsm.streams.info(this.#settings.stream).then(
           (info) => {
-            if (generation !== this.#generation || this.#received !== seen || info.state.last_seq <= this.#lastStreamSeq) return;
+            // A request answered late (the servers changing leaders) may be answered in the
+            // middle of a group's write, while the consumer waits for it: not a stall.
+            if (generation !== this.#generation || this.#applying || this.#received !== seen || info.state.last_seq <= this.#lastStreamSeq) return;
             clearInterval(timer);
             messages.stop();
             resolve();
@@ -375,7 +382,7 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
 
   /** Adds `change` to the group if it applies next, keeps it if it is early (invariant 2). */
   #offer(change: ReplicatedChange, identity: string, streamSeq: number, where: string): void {
-    const last = this.#group.length > 0 ? this.#group[this.#group.length - 1]!.seq : this.#applied;
+    const last = this.#taken;
     if (change.seq <= last) return;
     if (change.prev > last) {
       if (this.#waiting.has(change.prev)) return;
@@ -399,6 +406,7 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
 
   #take(change: ReplicatedChange, streamSeq: number): void {
     this.#group.push(change);
+    this.#taken = change.seq;
     for (const e of change.entries) this.#groupBytes += e.key.length + e.value.length + 8;
     if (streamSeq > this.#groupStreamSeq) this.#groupStreamSeq = streamSeq;
   }
