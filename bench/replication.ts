@@ -29,6 +29,7 @@ import { parseArgs } from 'node:util';
 import { open } from '../src/index.js';
 import { follow, replicate } from '../src/replication.js';
 import { findNatsServer, NO_NATS_SERVER, startNats } from '../test/nats-harness.js';
+import { childExecArgv } from './lib/child-args.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -249,7 +250,7 @@ interface Child {
 
 function startChild(kind: string, extra: string[]): Child {
   const pass = ['--num', String(num), '--writers', String(writers), '--value-size', String(valueSize), '--shards', String(shards), '--rate', String(rate), '--lag-seconds', String(lagSeconds)];
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', kind, ...pass, ...extra], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...childExecArgv(), fileURLToPath(import.meta.url), '--child', kind, ...pass, ...extra], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (c: string) => (stderr += c));

@@ -329,6 +329,43 @@ test('each shard commits its own groups: many sync writers cost few fsyncs per s
   });
 });
 
+test('many writers that each await their put: a shard takes its group at the end of the loop turn, so the writers the other shards answered join it', async () => {
+  // 256 writers, 40 puts each, sync: false. Taken as soon as its first write came, a group held
+  // the few writes that arrived within the microtasks of one step (about 26 with 256 writers);
+  // taken at the end of the turn, every writer answered in that turn is in one of the groups.
+  await withTempDir(async (dir) => {
+    const db = await open(dir, { shards: 4 });
+    const writers = 256;
+    await Promise.all(
+      Array.from({ length: writers }, async (_, w) => {
+        for (let i = 0; i < 40; i++) await db.put(`w${w}/${i}`, 'v');
+      }),
+    );
+    const stats = db.stats();
+    assert.is(stats.writes, writers * 40);
+    const perGroup = stats.writes / stats.writeGroups;
+    assert.ok(perGroup >= 48, `about a quarter of the writers per group and shard, not a few: ${perGroup.toFixed(1)} writes a group`);
+    for (let w = 0; w < writers; w += 37) assert.is((await db.get(`w${w}/39`))?.toString(), 'v');
+    await db.close();
+  });
+});
+
+test('a write alone in flight on a database of shards is answered without waiting for a turn of the event loop', async () => {
+  await withTempDir(async (dir) => {
+    const db = await open(dir, { shards: 4 });
+    // A shard's first write waits for its log to open.
+    for (let i = 0; i < 32; i++) await db.put(`warm${i}`, 'v');
+    for (let i = 0; i < 50; i++) {
+      let turned = false;
+      const immediate = setImmediate(() => (turned = true));
+      await db.put(`alone${i}`, 'v');
+      assert.not.ok(turned, 'answered within the turn it was written in');
+      clearImmediate(immediate);
+    }
+    await db.close();
+  });
+});
+
 test('a failed WAL write in one shard stops writes in every shard; reads go on', async () => {
   await withTempDir(async (dir) => {
     const ffs = new FaultInjectingFileSystem();

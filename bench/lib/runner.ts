@@ -4,6 +4,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ChildMessage, Job, JobResult } from './job.js';
+import { childExecArgv } from './child-args.js';
 
 const CHILD = fileURLToPath(new URL('./child.js', import.meta.url));
 
@@ -21,10 +22,7 @@ export function killCurrentJob(): Promise<void> {
 
 export function runInChild(job: Job, onProgress: (done: number, total: number) => void): Promise<JobResult> {
   return new Promise((resolve, reject) => {
-    // STRATADB_BENCH_CHILD_ARGS: node flags for the workload's process, e.g. "--cpu-prof
-    // --cpu-prof-dir=/tmp/prof" to profile a workload as the bench runs it.
-    const execArgv = [...process.execArgv, ...(process.env.STRATADB_BENCH_CHILD_ARGS?.split(' ').filter((a) => a !== '') ?? [])];
-    const child = fork(CHILD, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv });
+    const child = fork(CHILD, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv: childExecArgv() });
     current = child;
     let output = '';
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));

@@ -16,6 +16,11 @@
  *    A failed write's sequence numbers are completed as holes, so other shards go on.
  * 5. A record submitted with submitRecord() (the two-phase commit's Prepare and Commit) is
  *    only written: no sequence number, nothing applied, answered once it is in the WAL.
+ * 6. As a shard of several, a group of unsynced Batch records is taken at the end of the loop
+ *    turn (setImmediate) when the database has many writes in flight besides its own
+ *    (COALESCE_MIN_OTHERS): writers answered by the other shards' groups in this turn write
+ *    again before it is taken, and join it, instead of each shard writing a group of a few
+ *    writes as soon as one arrives. With fewer in flight it is taken at once, as with one shard.
  *
  * Steps: submit() encodes the batch, framed as a WAL record, straight into the buffer of the
  * last queued group (a new group when there is none, or it is full or behind a barrier).
@@ -34,6 +39,13 @@ import type { SequenceClock } from './sequence-clock.js';
 import type { ShardPublication } from './shard-publication.js';
 import type { SyncRounds } from './sync-rounds.js';
 
+/**
+ * Writes in flight besides a group's own from which a shard of several takes its unsynced group
+ * at the end of the loop turn (invariant 6). With fewer, few join it and the turn costs more than
+ * they save: 4 shards, 100-byte puts, writers awaiting each put: 4 writers 10% slower with every
+ * group waiting, 16 the same, 64 and 256 writers 11-18% faster.
+ */
+const COALESCE_MIN_OTHERS = 16;
 /** A group takes no more writes once its records reach this many bytes. */
 const MAX_GROUP_BYTES = 4 * 1024 * 1024;
 /**
@@ -278,6 +290,13 @@ export class CommitPipeline {
         } catch (err) {
           this.fail(err as StrataError);
           break;
+        }
+        // As a shard of several, an unsynced group of Batch records waits for the end of the
+        // loop turn while many writes besides its own are in flight (invariant 6); it takes more
+        // writes meanwhile.
+        const publication = this.#publication;
+        if (publication !== undefined && !head.sync && !head.mixed && publication.owner.unpublished - head.writes.length >= COALESCE_MIN_OTHERS) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
         }
         // As a shard of several, a synced group starts with the other shards' (SyncRounds);
         // it takes more writes while it waits.

@@ -85,10 +85,16 @@ class Queue {
 export class ShardPublication {
   readonly #clock: SequenceClock;
   readonly #queues: Queue[];
+  #unpublished = 0;
 
   constructor(clock: SequenceClock, shards: number) {
     this.#clock = clock;
     this.#queues = Array.from({ length: shards }, () => new Queue());
+  }
+
+  /** Writes entered and not yet published, in every shard (a batch across shards counts once). */
+  get unpublished(): number {
+    return this.#unpublished;
   }
 
   /** The largest S such that every write to shard `shard` at or below S is published (invariant 1). */
@@ -111,6 +117,7 @@ export class ShardPublication {
   enter(shard: number, write: PublishedWrite): object {
     const entry: Entry = { write, shard, shards: undefined, complete: false };
     this.#queues[shard]!.items.push(entry);
+    this.#unpublished++;
     return entry;
   }
 
@@ -118,6 +125,7 @@ export class ShardPublication {
   enterAcross(shards: readonly number[], write: PublishedWrite): object {
     const entry: Entry = { write, shard: -1, shards, complete: false };
     for (const s of shards) this.#queues[s]!.items.push(entry);
+    this.#unpublished++;
     return entry;
   }
 
@@ -141,6 +149,7 @@ export class ShardPublication {
       for (let head = queue.peek(); head !== undefined && head.complete; head = queue.peek()) {
         if (head.shards === undefined) {
           queue.shift();
+          this.#unpublished--;
           resolve(head.write);
           continue;
         }
@@ -149,6 +158,7 @@ export class ShardPublication {
           queues[p]!.shift();
           if (p !== s) work.push(p);
         }
+        this.#unpublished--;
         resolve(head.write);
       }
     }
