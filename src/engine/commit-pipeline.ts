@@ -33,7 +33,7 @@
  */
 
 import { batchEncodedLength, encodeBatchInto, invariant, type BatchEntry, type SeqNum, type StrataError } from '../base/index.js';
-import { LoopTurns } from '../base/loop-turns.js';
+import { LoopTurns, nextTurn } from '../base/loop-turns.js';
 import { RecordBuffer, RecordType } from '../wal/index.js';
 import type { SequenceClock } from './sequence-clock.js';
 import type { ShardPublication } from './shard-publication.js';
@@ -296,7 +296,7 @@ export class CommitPipeline {
         // writes meanwhile.
         const publication = this.#publication;
         if (publication !== undefined && !head.sync && !head.mixed && publication.owner.unpublished - head.writes.length >= COALESCE_MIN_OTHERS) {
-          await new Promise<void>((resolve) => setImmediate(resolve));
+          await nextTurn();
         }
         // As a shard of several, a synced group starts with the other shards' (SyncRounds);
         // it takes more writes while it waits.
