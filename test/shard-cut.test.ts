@@ -10,6 +10,8 @@ import { open, type Database } from '../src/index.js';
 import { NodeFileSystem, type FileSystem, type WritableFile } from '../src/base/index.js';
 import { shardOf } from '../src/shard/index.js';
 import { SyncRounds } from '../src/engine/sync-rounds.js';
+import { SequenceClock } from '../src/engine/sequence-clock.js';
+import { ShardPublication } from '../src/engine/shard-publication.js';
 import { Rng, withTempDir } from './helpers.js';
 
 /** Keys `${prefix}N` of shard `shard` of `shards`, the first `count` found. */
@@ -180,6 +182,28 @@ test('a transaction reads each shard at its entry of the cut: a write it saw is 
     await open0;
     await db.close();
   });
+});
+
+test('ShardPublication.unpublished counts the writes entered and not yet published, a batch across shards once', () => {
+  const clock = new SequenceClock(0);
+  const publication = new ShardPublication(clock, 3);
+  const answered: bigint[] = [];
+  const write = (count: number) => ({ firstSeq: clock.allocate(count), count, resolve: (seq: bigint) => answered.push(seq) });
+  const a = write(1);
+  const ta = publication.enter(0, a);
+  const b = write(2);
+  const tb = publication.enterAcross([0, 2], b);
+  const c = write(1);
+  const tc = publication.enter(1, c);
+  assert.is(publication.unpublished, 3);
+  // b waits for a (before it in shard 0); c, alone in shard 1, is published at once.
+  publication.complete(tb);
+  publication.complete(tc);
+  assert.is(publication.unpublished, 2);
+  assert.equal(answered, [4n]);
+  publication.complete(ta);
+  assert.is(publication.unpublished, 0);
+  assert.equal(answered, [4n, 1n, 3n]);
 });
 
 test('SyncRounds: synced groups started in one turn form a round; a later one waits for its end, or a bounded time', async () => {
