@@ -344,7 +344,7 @@ test('many writers that each await their put: a shard takes its group at the end
     const stats = db.stats();
     assert.is(stats.writes, writers * 40);
     const perGroup = stats.writes / stats.writeGroups;
-    assert.ok(perGroup >= 48, `about a quarter of the writers per group and shard, not a few: ${perGroup.toFixed(1)} writes a group`);
+    assert.ok(perGroup >= 40, `a large part of the writers per group and shard, not a few: ${perGroup.toFixed(1)} writes a group`);
     for (let w = 0; w < writers; w += 37) assert.is((await db.get(`w${w}/39`))?.toString(), 'v');
     await db.close();
   });
