@@ -300,7 +300,7 @@ export class CommitPipeline {
         }
         // As a shard of several, a synced group starts with the other shards' (SyncRounds);
         // it takes more writes while it waits.
-        const rounds = head.sync ? this.#publication?.syncRounds : undefined;
+        const rounds = head.sync ? publication?.syncRounds : undefined;
         if (rounds !== undefined) {
           const turn = rounds.start();
           if (turn !== undefined) await turn;
