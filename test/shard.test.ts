@@ -371,6 +371,27 @@ test('a write alone in flight on a database of shards is answered without waitin
   });
 });
 
+test('a batch across shards stores the bytes it was given at the call, even if the caller reuses its buffers before it resolves; so does a reopen', async () => {
+  await withTempDir(async (dir) => {
+    let db = await open(dir, { shards: 4 });
+    const keys = [0, 1, 2, 3].map((s) => Buffer.from(keyIn(s, 4, 'x')));
+    const values = keys.map((_, i) => Buffer.from(`value-${i}`));
+    const done = db.batch(keys.map((key, i) => ({ type: 'put' as const, key, value: values[i]! })));
+    for (const k of keys) k.fill(0x7a);
+    for (const v of values) v.fill(0x21);
+    await done;
+    const expect = async (what: string) => {
+      for (let s = 0; s < 4; s++) assert.is((await db.get(keyIn(s, 4, 'x')))?.toString(), `value-${s}`, `${what}: shard ${s}`);
+      assert.is(await db.get(keys[0]!), undefined, `${what}: nothing under the bytes written over the key`);
+    };
+    await expect('after the call');
+    await db.close();
+    db = await open(dir, { shards: 4 });
+    await expect('after a reopen');
+    await db.close();
+  });
+});
+
 test('a failed WAL write in one shard stops writes in every shard; reads go on', async () => {
   await withTempDir(async (dir) => {
     const ffs = new FaultInjectingFileSystem();

@@ -24,10 +24,9 @@
  */
 
 import {
-  batchEncodedLength,
+  applyBatch,
   closedError,
   decodeBatch,
-  encodeBatchInto,
   invariant,
   type BatchEntry,
   type DecodedBatch,
@@ -65,16 +64,20 @@ export interface TwoPhaseHooks {
 /** One shard's participant as ShardSet drives it. */
 export interface TwoPhaseParticipant {
   /**
-   * Writes this shard's part of batch `txn` as a PrepareInOrder record, with sequence numbers
-   * the caller took from the shared clock; `places` says where each entry stood in the batch
-   * as given. Every call is ended by endPrepare(), failed ones too.
+   * Writes this shard's part of batch `txn` as a PrepareInOrder record: `batch`, its entries
+   * encoded (src/base/batch-format.ts) with sequence numbers the caller took from the shared
+   * clock, and `places`, where each entry stood in the batch as given. `entries` are the same
+   * entries, counted in the shard's stats. Every call is ended by endPrepare(), failed ones too.
    * REQUIRES: entries validated, not empty; one place per entry.
    */
-  prepare(txn: SeqNum, participants: readonly number[], firstSeq: SeqNum, entries: readonly BatchEntry[], places: readonly number[], sync: boolean): Promise<void>;
+  prepare(txn: SeqNum, participants: readonly number[], batch: Uint8Array, entries: readonly BatchEntry[], places: readonly number[], sync: boolean): Promise<void>;
   /** Writes the Commit record of batch `txn`, prepared in every participant shard. */
   commit(txn: SeqNum, sync: boolean): Promise<void>;
-  /** Inserts a committed batch's part into the memtable; it is visible once published in every participant (ShardPublication). */
-  applyPrepared(firstSeq: SeqNum, entries: readonly BatchEntry[]): void;
+  /**
+   * Inserts a committed batch's part, `batch` as prepare() took it, into the memtable; it is
+   * visible once published in every participant (ShardPublication).
+   */
+  applyPrepared(batch: Uint8Array): void;
   /** Ends what prepare() began, applied or abandoned: the memtable may switch again. */
   endPrepare(): void;
   /** fdatasync of this shard's current WAL beside its pipeline (WalSet.syncCurrent). */
@@ -165,7 +168,7 @@ export class Participant implements TwoPhaseParticipant {
     return this.#hooks.recovered();
   }
 
-  prepare(txn: SeqNum, participants: readonly number[], firstSeq: SeqNum, entries: readonly BatchEntry[], places: readonly number[], sync: boolean): Promise<void> {
+  prepare(txn: SeqNum, participants: readonly number[], batch: Uint8Array, entries: readonly BatchEntry[], places: readonly number[], sync: boolean): Promise<void> {
     // Counted first: the caller ends every prepare() with endPrepare(), failed ones too.
     this.#open++;
     const host = this.#host;
@@ -173,8 +176,8 @@ export class Participant implements TwoPhaseParticipant {
     host.written(entries);
     invariant(places.length === entries.length, 'one place per entry of a part');
     const head = prepareHeadBytes(participants.length, entries.length);
-    return host.pipeline.submitRecord(RecordType.PrepareInOrder, head + batchEncodedLength(entries), (out, at) => {
-      encodeBatchInto(out, encodePrepareHead(out, at, txn, participants, places), firstSeq, entries);
+    return host.pipeline.submitRecord(RecordType.PrepareInOrder, head + batch.length, (out, at) => {
+      out.set(batch, encodePrepareHead(out, at, txn, participants, places));
     }, sync);
   }
 
@@ -183,11 +186,10 @@ export class Participant implements TwoPhaseParticipant {
     return this.#host.pipeline.submitRecord(RecordType.Commit, COMMIT_RECORD_BYTES, (out, at) => encodeCommit(out, at, txn), sync);
   }
 
-  applyPrepared(firstSeq: SeqNum, entries: readonly BatchEntry[]): void {
+  applyPrepared(batch: Uint8Array): void {
     const mem = this.#host.memtable();
     this.#holdingParts.add(mem);
-    let seq = firstSeq;
-    for (const e of entries) mem.add(seq++, e.kind, e.key, e.value);
+    applyBatch(batch, 0, mem);
   }
 
   endPrepare(): void {

@@ -34,7 +34,9 @@
  */
 
 import {
+  batchEncodedLength,
   closedError,
+  encodeBatchInto,
   ensureDirectory,
   currentFileName,
   invariant,
@@ -443,10 +445,7 @@ export class ShardSet {
   async #writeAcross(entries: readonly BatchEntry[], sync: boolean): Promise<bigint> {
     const clock = this.#clock;
     const publication = this.#publication!;
-    // A part is applied to its memtable only after every Commit record is written, long after
-    // the caller got its promise: take the bytes now, as its Prepare record does, so that a
-    // caller reusing its buffers meanwhile cannot make reads differ from what recovery replays.
-    const parts = this.#placement.split(entries.map(ownBytes));
+    const parts = this.#placement.split(entries);
     const participants = [...parts.keys()].sort((a, b) => a - b);
     // A range deletion is in every part: the parts may hold more entries than the batch.
     let count = 0;
@@ -458,11 +457,17 @@ export class ShardSet {
     let next = txn;
     const ranges = participants.map((shard) => {
       const part = parts.get(shard)!;
-      const range = { shard: this.#participants[shard]!, firstSeq: next, entries: part.entries, places: part.places };
+      // A part is applied to its memtable only after every Commit record is written, long
+      // after the caller got its promise: its bytes are taken now, encoded once, for its
+      // Prepare record and that insert both, so that a caller reusing its buffers meanwhile
+      // cannot make reads differ from what recovery replays.
+      const batch = new Uint8Array(batchEncodedLength(part.entries));
+      encodeBatchInto(batch, 0, next, part.entries);
+      const range = { shard: this.#participants[shard]!, batch, entries: part.entries, places: part.places };
       next += part.entries.length;
       return range;
     });
-    const prepared = ranges.map((r) => r.shard.prepare(txn, participants, r.firstSeq, r.entries, r.places, sync));
+    const prepared = ranges.map((r) => r.shard.prepare(txn, participants, r.batch, r.entries, r.places, sync));
     try {
       await settleAll(prepared);
       await settleAll(ranges.map((r) => r.shard.commit(txn, sync)));
@@ -476,7 +481,7 @@ export class ShardSet {
       throw err;
     }
     for (const r of ranges) {
-      r.shard.applyPrepared(r.firstSeq, r.entries);
+      r.shard.applyPrepared(r.batch);
       r.shard.endPrepare();
     }
     clock.complete(txn, count);
