@@ -229,6 +229,8 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
     const out = [first.value];
     const buffer = this.#buffer;
     for (let i = this.#next; i < buffer.length; i++) out.push(buffer[i]!);
+    // Delivered: the buffer holds none of them any longer (as #take() does for one).
+    buffer.length = 0;
     this.#buffer = [];
     this.#next = 0;
     return out;
