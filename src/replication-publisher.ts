@@ -344,9 +344,9 @@ export class ReplicationPublisher {
       }
       // Encoded: let go of the changes. A group's array lives across a turn of the event loop,
       // so it ends up in V8's old generation; a dead one there still holds its changes for
-      // every collection of the young generation until the next full collection,
-      // so each change was copied to the old generation too (87-95 MB for 600k writes, 21-25
-      // MB with the arrays emptied here; three times the full collections).
+      // every collection of the young generation until the next full collection, so each
+      // change was copied to the old generation too (87-95 MB for 600k writes, 21-25 MB with
+      // the arrays emptied here; three times the full collections).
       for (const [, group] of pending) group.changes.length = 0;
     };
     try {
