@@ -164,12 +164,13 @@ export class TableReader {
       }
       data.reset(block);
       data.seek(key, snapshotSeq);
-      const found = !data.valid() ? undefined : data.keyEquals(key) ? { seq: data.seq(), kind: data.kind(), value: data.value() } : null;
+      const positioned = data.valid();
+      const found = positioned && data.keyEquals(key) ? { seq: data.seq(), kind: data.kind(), value: data.value() } : undefined;
       // A block of megabytes (a large value's, whose buffer the caller may be handed as the
       // value) is not kept past the call: the reader's cursor held on to the last one, so each
       // open table pinned up to its largest value until its next get.
       if (block.data.length >= LARGE_BLOCK_BYTES) data.clear();
-      if (found !== undefined) return found ?? undefined;
+      if (positioned) return found;
     }
     return undefined;
   }
