@@ -299,6 +299,11 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
     return db.#engine.shardOf(key);
   }
 
+  /** @internal Option backgroundNice of `db`: replicate()'s publishing thread runs that far below. */
+  static backgroundNice(db: Database<unknown, unknown, never, never>): number {
+    return db.#options.backgroundNice;
+  }
+
   /** @internal See changesAsBytes(). */
   static changesAsBytes(db: Database<unknown, unknown, never, never>, options: ChangesOptions): AsyncIterableIterator<Change> {
     return db.#changes(options, true) as AsyncIterableIterator<Change>;

@@ -21,8 +21,8 @@
  * operation's shard; publish every group as one message (message-format.ts) on its shard's
  * subject when the feed has nothing more at hand (the next loop turn) or a group is full,
  * waiting when MAX_MESSAGES_IN_FLIGHT publishes are unanswered; an answer moves `acknowledged`
- * (invariant 2) and starts a write of the position file unless one runs (one at a time: the
- * next takes the newest position). A failed publish holds the feed, waits for every publish in
+ * (invariant 2) and starts a write of the position file unless one runs or waits (one at a
+ * time, at most one every RECORD_INTERVAL_MS: the next takes the newest position). A failed publish holds the feed, waits for every publish in
  * flight, and sends every unanswered message again (the same bytes and id) after a pause
  * (100 ms, doubling up to 5 s), until all are answered or close(); a failed feed starts again
  * above `acknowledged` the same way.
@@ -63,6 +63,13 @@ const EMPTY = new Uint8Array(0);
 const PUBLISH_TIMEOUT_MS = 10_000;
 const FIRST_PAUSE_MS = 100;
 const LONGEST_PAUSE_MS = 5_000;
+/**
+ * The position file is written at most once per this many ms (invariant 3): each write is two
+ * fsyncs and moves the hold feed, and back to back they were about 35 a second at 200k
+ * writes/s. A restart publishes again at most what was acknowledged in that time (about 40
+ * messages at that rate: storedAfter() finds them in the stream, or the stream drops them).
+ */
+const RECORD_INTERVAL_MS = 100;
 /** The stream's duplicate window when replicate() creates it. */
 const DUPLICATE_WINDOW_MS = 2 * 60_000;
 /** Folders of checkpoints being uploaded, under the database's folder. */
@@ -120,6 +127,9 @@ export class ReplicationPublisher {
   /** The memory messages are encoded into, shared with #thread, taken back once answered. */
   readonly #buffers = new MessageBuffers();
   #recording: Promise<void> | undefined;
+  /** Set while the next write of the position file waits for RECORD_INTERVAL_MS to pass. */
+  #recordTimer: NodeJS.Timeout | undefined;
+  #lastRecordAt = -Infinity;
   #stop = new AbortController();
   #running: Promise<void> = Promise.resolve();
   #checkpoints: Promise<unknown> = Promise.resolve();
@@ -170,8 +180,10 @@ export class ReplicationPublisher {
     }
     // Throws OUT_OF_RANGE when the logs no longer reach back to the position.
     publisher.#hold = changesAsBytes(db, { since: BigInt(since), durable: true, live: true, maxBuffered: 1 });
-    // A worker that cannot connect where this thread could: publish from here.
-    publisher.#thread = await PublishThread.start(settings).catch(() => undefined);
+    // A worker that cannot connect where this thread could: publish from here. The worker runs
+    // option backgroundNice below the application's threads, as compactions do: where the cores
+    // are all busy, the writers go first (README "Replication", the replication bench).
+    publisher.#thread = await PublishThread.start(settings, Database.backgroundNice(db)).catch(() => undefined);
     publisher.#running = publisher.#run();
     if (settings.checkpointEveryMs > 0) {
       publisher.#timer = setInterval(() => void publisher.checkpoint().catch(() => {}), settings.checkpointEveryMs);
@@ -210,6 +222,7 @@ export class ReplicationPublisher {
     if (this.#closing === undefined) {
       this.#closing = (async () => {
         if (this.#timer !== undefined) clearInterval(this.#timer);
+        clearTimeout(this.#recordTimer);
         this.#stop.abort();
         await this.#running;
         await this.#checkpoints;
@@ -405,29 +418,45 @@ export class ReplicationPublisher {
     // Answered: nothing sends these bytes again (MessageBuffers invariant 1).
     for (const slot of window.splice(0, n)) this.#buffers.give(slot.bytes);
     this.#lastError = undefined;
-    if (this.#recording === undefined) {
+    this.#scheduleRecord();
+  }
+
+  /**
+   * Starts a write of the position file (invariant 3) unless one runs or waits, at most one
+   * every RECORD_INTERVAL_MS; each write schedules the next while `acknowledged` moved on.
+   */
+  #scheduleRecord(): void {
+    if (this.#recording !== undefined || this.#recordTimer !== undefined || this.#recorded >= this.#acknowledged || this.#closing !== undefined) return;
+    const wait = Math.max(0, this.#lastRecordAt + RECORD_INTERVAL_MS - performance.now());
+    this.#recordTimer = setTimeout(() => {
+      this.#recordTimer = undefined;
+      if (this.#closing !== undefined) return;
       this.#recording = this.#record().then(
-        () => (this.#recording = undefined),
+        () => {
+          this.#recording = undefined;
+          this.#scheduleRecord();
+        },
         (err: unknown) => {
           this.#recording = undefined;
           this.#failure = err instanceof StrataError ? err : new StrataError('IO_ERROR', `recording the replication position: ${String(err)}`, { errno: 'EIO' });
           void this.close();
         },
       );
-    }
+    }, wait);
+    this.#recordTimer.unref();
   }
 
-  /** Writes the newest acknowledged position, again while it moved meanwhile, then moves the hold (invariants 3, 4). */
+  /** Writes the newest acknowledged position if it moved, then moves the hold (invariants 3, 4). */
   async #record(): Promise<void> {
-    while (this.#recorded < this.#acknowledged) {
-      const position = this.#acknowledged;
-      await writePosition(this.#files, this.#db.location, this.#settings.stream, { acknowledged: position, streamSeq: this.#acknowledgedStreamSeq });
-      this.#recorded = position;
-      if (this.#db.closed) continue;
-      const old = this.#hold;
-      this.#hold = changesAsBytes(this.#db, { since: BigInt(position), durable: true, live: true, maxBuffered: 1 });
-      await old?.return?.();
-    }
+    if (this.#recorded >= this.#acknowledged) return;
+    this.#lastRecordAt = performance.now();
+    const position = this.#acknowledged;
+    await writePosition(this.#files, this.#db.location, this.#settings.stream, { acknowledged: position, streamSeq: this.#acknowledgedStreamSeq });
+    this.#recorded = position;
+    if (this.#db.closed) return;
+    const old = this.#hold;
+    this.#hold = changesAsBytes(this.#db, { since: BigInt(position), durable: true, live: true, maxBuffered: 1 });
+    await old?.return?.();
   }
 
   /** Takes a checkpoint, uploads it to the stream's object store, and resolves to its sequence. */

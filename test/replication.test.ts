@@ -27,6 +27,21 @@ await loadChecksum();
 const SERVER_PATHS = [process.env['NATS_SERVER'], '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'];
 const serverBinary = SERVER_PATHS.find((p): p is string => p !== undefined && fs.existsSync(p));
 
+/** The nice value of each of this process's threads (Linux), by thread id. */
+function threadNices(): Map<number, number> {
+  const nices = new Map<number, number>();
+  for (const tid of fs.readdirSync(`/proc/${process.pid}/task`)) {
+    try {
+      // Fields after the command's closing parenthesis: state is the 3rd field, nice the 19th.
+      const fields = fs.readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      nices.set(Number(tid), Number(fields[16]));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return nices;
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -612,6 +627,32 @@ if (serverBinary === undefined) {
       const primary = (await open(path.join(dir, 'primary'), PRIMARY)) as Db;
       await replicateAndConverge(primary, dir, stream, 90, 'f', { reconnectDelayHandler: () => 100 });
     }));
+
+  test('the publishing thread runs backgroundNice steps below the application (Linux: per thread); the event loop thread keeps its priority', async () => {
+    if (process.platform !== 'linux') return;
+    const base = os.getPriority();
+    for (const nice of [7, 0]) {
+      await withTempDir(async (dir) => {
+        const primary = (await open(path.join(dir, 'primary'), { ...PRIMARY, backgroundNice: nice })) as Db;
+        const before = new Set(threadNices().keys());
+        const publisher = await replicate(primary, { servers: server!.url, stream: nextStream() });
+        try {
+          await writeMix(primary, 60, 'n');
+          const lowered = [...threadNices()].filter(([tid, n]) => !before.has(tid) && n !== base);
+          if (nice > 0) assert.equal(lowered.map(([, n]) => n), [base + nice], `one new thread at nice ${base + nice}: ${JSON.stringify(lowered)}`);
+          else assert.equal(lowered, [], 'every new thread at the application priority');
+          assert.is(threadNices().get(process.pid), base, 'the main thread keeps its priority');
+          const seq = primary.sequence;
+          const deadline = Date.now() + 10_000;
+          while (publisher.acknowledged < seq && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+          assert.is(publisher.acknowledged, seq, 'published from the lowered thread');
+        } finally {
+          await publisher.close();
+          await primary.close();
+        }
+      });
+    }
+  });
 
   test('a replica closed after its server restarted leaves no timer running (the process can exit)', () =>
     withTempDir(async (dir) => {

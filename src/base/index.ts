@@ -13,3 +13,4 @@ export * from './ttl.js';
 export * from './merging-iterator.js';
 export * from './directories.js';
 export * from './huge-pages.js';
+export * from './thread-priority.js';

@@ -28,9 +28,8 @@
 // a compaction likewise with the low ones. A thread's priority never changes (an unprivileged
 // thread cannot raise its own).
 
-import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { closedError, invalidArgument, loadChecksum, NodeFileSystem, osErrno, StrataError, type ErrorCode, type FileSystem } from '../base/index.js';
+import { closedError, invalidArgument, loadChecksum, NodeFileSystem, osErrno, priorityBelowThisThread, StrataError, type ErrorCode, type FileSystem, type ThreadPriority } from '../base/index.js';
 import type { BuilderScratch } from '../sstable/index.js';
 import { flushMemtable, type FlushJob, type FlushResult } from './flush-job.js';
 import { buildIngestTable, type IngestJob, type IngestResult } from './ingest-job.js';
@@ -101,19 +100,8 @@ const WORKER_URL = new URL('./worker.js', import.meta.url).href;
 
 /** What a thread is told when it starts (worker.ts reads it as its workerData). */
 export interface WorkerSettings {
-  /** Steps below `basePriority` the thread runs at (invariant 6). */
-  nice: number;
-  /** The priority (nice value) of the thread that started it; undefined where unknown. */
-  basePriority: number | undefined;
-}
-
-/** The calling thread's nice value, or undefined where the system does not say. */
-function startingPriority(): number | undefined {
-  try {
-    return os.getPriority();
-  } catch {
-    return undefined;
-  }
+  /** Where the thread runs (invariant 6): lowered by itself before its first job. */
+  priority: ThreadPriority;
 }
 
 interface Task {
@@ -274,7 +262,7 @@ export class BackgroundPool {
     const worker = new Worker(`import(${JSON.stringify(WORKER_URL)})`, {
       eval: true,
       resourceLimits: { maxOldGenerationSizeMb: this.#heapLimitMb, maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
-      workerData: { nice: low ? this.#nice : 0, basePriority: startingPriority() } satisfies WorkerSettings,
+      workerData: { priority: priorityBelowThisThread(low ? this.#nice : 0) } satisfies WorkerSettings,
     });
     const slot: Slot = { worker, task: undefined, dead: false, heapBytes: 0, low };
     worker.on('message', (reply: JobReply) => {

@@ -4,30 +4,17 @@
 // sets up is a pure function, and `scratch` keeps the table builders' buffers from one table to
 // the next (src/sstable/builder-scratch.ts).
 
-import * as os from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadChecksum, NodeFileSystem } from '../base/index.js';
+import { loadChecksum, lowerThisThread, NodeFileSystem } from '../base/index.js';
 import { BuilderScratch } from '../sstable/index.js';
 import { encodeWorkerError, runJob, type JobReply, type JobRequest, type WorkerSettings } from './pool.js';
 
 const port = parentPort;
 if (port === null) throw new Error('src/compaction/worker.js runs only as a worker thread started by BackgroundPool');
 const scratch = new BuilderScratch();
-lowerPriority(workerData as WorkerSettings);
-
-/** Runs this thread `nice` steps below the thread that started it (pool.ts, invariant 6). */
-function lowerPriority({ nice, basePriority }: WorkerSettings): void {
-  // Only where the nice value is per thread: elsewhere (macOS, Windows) it is the process's,
-  // and lowering it would lower the application's threads too.
-  if (nice === 0 || basePriority === undefined || process.platform !== 'linux') return;
-  try {
-    // Pid 0: this thread alone.
-    os.setPriority(0, Math.min(19, basePriority + nice));
-  } catch {
-    // Refused (a sandbox, or a system without per-thread priorities): run as started.
-  }
-}
+// Invariant 6 of pool.ts.
+lowerThisThread((workerData as WorkerSettings).priority);
 
 port.on('message', (request: JobRequest) => {
   void answer(request).then((reply) => {

@@ -12,8 +12,9 @@
 // back to its own connection.
 
 import { Worker } from 'node:worker_threads';
+import { priorityBelowThisThread } from '../base/index.js';
 import type { StreamSettings } from './connection.js';
-import type { PublishRequest, PublishWorkerAnswer } from './publish-worker.js';
+import type { PublishRequest, PublishWorkerAnswer, PublishWorkerData } from './publish-worker.js';
 
 const WORKER_URL = new URL('./publish-worker.js', import.meta.url).href;
 /** How long close() lets the worker drain its connection before it is stopped. */
@@ -48,16 +49,18 @@ export class PublishThread {
   }
 
   /**
-   * A thread connected as `settings` say, or undefined when they cannot be sent to a worker.
+   * A thread connected as `settings` say, running `nice` steps below this one (Linux:
+   * src/base/thread-priority.ts), or undefined when the settings cannot be sent to a worker.
    * Rejects with the connection's error (scrubbed) when the worker cannot connect.
    */
-  static async start(settings: StreamSettings): Promise<PublishThread | undefined> {
+  static async start(settings: StreamSettings, nice: number): Promise<PublishThread | undefined> {
     try {
       structuredClone(settings);
     } catch {
       return undefined;
     }
-    const worker = new Worker(`import(${JSON.stringify(WORKER_URL)})`, { eval: true, workerData: settings });
+    const workerData: PublishWorkerData = { settings, priority: priorityBelowThisThread(nice) };
+    const worker = new Worker(`import(${JSON.stringify(WORKER_URL)})`, { eval: true, workerData });
     const first = await new Promise<PublishWorkerAnswer | Error>((resolve) => {
       worker.once('message', resolve);
       worker.once('error', resolve);

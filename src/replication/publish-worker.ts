@@ -11,6 +11,7 @@
 //                                    { type: 'answer', id, seq } or { type: 'answer', id, message, code }.
 
 import { parentPort, workerData } from 'node:worker_threads';
+import { lowerThisThread, type ThreadPriority } from '../base/index.js';
 import { closeLink, connectJetStream, type JetStreamLink, type StreamSettings } from './connection.js';
 import { scrub } from './nats-client.js';
 
@@ -29,8 +30,16 @@ export type PublishWorkerAnswer =
   | { type: 'answer'; id: number; seq: number }
   | { type: 'answer'; id: number; seq?: undefined; message: string; code: string | undefined };
 
+/** What the thread is started with. */
+export interface PublishWorkerData {
+  settings: StreamSettings;
+  /** Lowered by the thread itself before it connects (PublishThread.start). */
+  priority: ThreadPriority;
+}
+
 const port = parentPort!;
-const settings = workerData as StreamSettings;
+const { settings, priority } = workerData as PublishWorkerData;
+lowerThisThread(priority);
 const say = (answer: PublishWorkerAnswer) => port.postMessage(answer);
 
 let link: JetStreamLink;
