@@ -330,7 +330,7 @@ export class ReplicationPublisher {
         streamSeq: 0,
         subject: shardSubject(this.#settings.stream, shard),
         id: messageId(this.#db.identity, changes[0]!.seq, changes[changes.length - 1]!.seq),
-        bytes: encodeMessage(this.#identity, published, changes, (length) => this.#buffers.take(length)),
+        bytes: this.#buffers.share(encodeMessage(this.#identity, published, changes, (length) => this.#buffers.scratch(length))),
       };
       published = Math.max(published, changes[changes.length - 1]!.seq);
       window.push(slot);

@@ -111,6 +111,16 @@ test('a message encoded into MessageBuffers is the same bytes, in shared memory 
   const reused = new Set(Array.from({ length: 20 }, () => buffers.take(10).buffer));
   const kept = many.filter((b) => reused.has(b.buffer)).length;
   assert.ok(kept > 0 && kept < 20, `${kept} of 20 given back were used again`);
+  // Encoded in plain memory (the same each time), then shared in one copy: the same bytes.
+  const plain = encodeMessage(Buffer.from(IDENTITY, 'hex'), 4, changes, (n) => buffers.scratch(n));
+  assert.not.ok(plain.buffer instanceof SharedArrayBuffer);
+  const copy = buffers.share(plain);
+  assert.ok(copy.buffer instanceof SharedArrayBuffer);
+  assert.equal(Buffer.from(copy), handMadeMessage());
+  const again = buffers.scratch(plain.length);
+  assert.is(again.buffer, plain.buffer, 'the scratch memory is used again');
+  again.fill(0);
+  assert.equal(Buffer.from(copy), handMadeMessage(), 'the shared copy is not the scratch memory');
 });
 
 test('writes out of order, a count of 0, or bytes left after the last write are CORRUPTION', () => {
