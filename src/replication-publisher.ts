@@ -19,13 +19,14 @@
  *    Between a crash and the next replicate() the logs are kept by changeRetention alone.
  * Steps: open the feed above `acknowledged`; add each change to the group of its first
  * operation's shard; publish every group as one message (message-format.ts) on its shard's
- * subject when the feed has nothing more at hand (the end of what nextMany() gave) or a group is full,
+ * subject when the feed has nothing more at hand (the end of what nextMany() gave) and no message
+ * is unanswered (HOLD_WHILE_UNANSWERED), when an answer comes, or when a group is full,
  * waiting when MAX_MESSAGES_IN_FLIGHT publishes are unanswered; an answer moves `acknowledged`
  * (invariant 2) and starts a write of the position file unless one runs or waits (one at a
- * time, at most one every RECORD_INTERVAL_MS: the next takes the newest position). A failed publish holds the feed, waits for every publish in
- * flight, and sends every unanswered message again (the same bytes and id) after a pause
- * (100 ms, doubling up to 5 s), until all are answered or close(); a failed feed starts again
- * above `acknowledged` the same way.
+ * time, at most one every RECORD_INTERVAL_MS: the next takes the newest position). A failed
+ * publish holds the feed, waits for every publish in flight, and sends every unanswered message
+ * again (the same bytes and id) after a pause (100 ms, doubling up to 5 s), until all are
+ * answered or close(); a failed feed starts again above `acknowledged` the same way.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -70,6 +71,15 @@ const LONGEST_PAUSE_MS = 5_000;
  * messages at that rate: storedAfter() finds them in the stream, or the stream drops them).
  */
 const RECORD_INTERVAL_MS = 100;
+/**
+ * A fill of the feed's that leaves no group full is published at once while fewer than this
+ * many messages are unanswered (none), else held until an answer comes, as Nagle's algorithm
+ * does: fuller messages where writes come fast, none held where they come slowly. Each message
+ * costs the publishing thread, nats-server and the writers' thread about 360 µs of CPU besides
+ * its bytes (600k writes as 2,488 messages took 1.0 µs of CPU a write more than as 823; held,
+ * they went as 607-622, and the lag at 20k writes/s stayed at p50 3.0 ms).
+ */
+const HOLD_WHILE_UNANSWERED = 1;
 /** The stream's duplicate window when replicate() creates it. */
 const DUPLICATE_WINDOW_MS = 2 * 60_000;
 /** Folders of checkpoints being uploaded, under the database's folder. */
@@ -299,7 +309,11 @@ export class ReplicationPublisher {
         },
       );
       inFlight.add(answer);
-      void answer.finally(() => inFlight.delete(answer));
+      void answer.finally(() => {
+        inFlight.delete(answer);
+        // Groups held back while publishes were unanswered (see the end of a fill below).
+        if (groups.size > 0 && inFlight.size < HOLD_WHILE_UNANSWERED) flush();
+      });
     };
     /**
      * After a failed publish: once nothing is in flight, sends every unanswered message again,
@@ -390,7 +404,9 @@ export class ReplicationPublisher {
         // The feed has nothing more at hand: publish now, so that no change waits for the next
         // turn of the event loop in a group (where a collection of the young generation would
         // copy it; the scavenges of a 600k-write run took 312 ms against 222 ms without replication).
-        flush();
+        // Unless HOLD_WHILE_UNANSWERED publishes are unanswered: then the groups gather more
+        // writes until one is answered (or a group is full), as Nagle's algorithm does.
+        if (inFlight.size < HOLD_WHILE_UNANSWERED) flush();
         // This array lives on while the next nextMany() waits for a sync (see flush()).
         changes.length = 0;
       }

@@ -43,7 +43,7 @@ const IDENTITY = '00112233445566778899aabbccddeeff';
  * change  := seq u64 LE | prev u64 LE | length u32 LE | batch
  * Two writes: 7 (after 5) puts "k" = "v"; 9 (after 8) deletes "d"; before 4.
  */
-function handMadeMessage(version = 2): Buffer {
+function handMadeMessage(version = 3): Buffer {
   const body = Buffer.concat([
     Buffer.from([version]),
     Buffer.from(IDENTITY, 'hex'),
@@ -138,6 +138,25 @@ test('writes out of order, a count of 0, or bytes left after the last write are 
   assert.match(err.message, 'stream s sequence 5');
 });
 
+test('a message of version 2 (at most 1024 writes) is still read; version 3 takes up to 2048 writes, and no more', () => {
+  const v2 = decodeMessage(handMadeMessage(2), 'stream s sequence 3');
+  assert.equal(v2, decodeMessage(handMadeMessage(3), 'stream s sequence 3'));
+  const id = Buffer.from(IDENTITY, 'hex');
+  const writes = (n: number) => Array.from({ length: n }, (_, i) => ({ seq: i + 1, prev: i, entries: [{ kind: ValueKind.Put, key: Buffer.from(`k${i}`), value: Buffer.from('v') }] }));
+  /** `bytes` as version `version`, its checksum made again. */
+  const asVersion = (bytes: Uint8Array, version: number) => {
+    const body = Buffer.from(bytes.subarray(0, bytes.length - 4));
+    body[0] = version;
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32LE(xxh32(body));
+    return Buffer.concat([body, sum]);
+  };
+  assert.is(decodeMessage(encodeMessage(id, 0, writes(2048)), 'm').changes.length, 2048);
+  assert.is(decodeMessage(asVersion(encodeMessage(id, 0, writes(1024)), 2), 'm').changes.length, 1024);
+  expectCode(() => decodeMessage(asVersion(encodeMessage(id, 0, writes(1025)), 2), 'm'), 'CORRUPTION');
+  expectCode(() => decodeMessage(encodeMessage(id, 0, writes(2049)), 'm'), 'CORRUPTION');
+});
+
 test('a message with a flipped bit is CORRUPTION naming where it was read; an unknown version NOT_SUPPORTED', () => {
   for (let i = 0; i < handMadeMessage().length; i++) {
     const bytes = handMadeMessage();
@@ -146,7 +165,7 @@ test('a message with a flipped bit is CORRUPTION naming where it was read; an un
     assert.match(err.message, 'stream s sequence 42');
   }
   expectCode(() => decodeMessage(handMadeMessage(1), 'stream s sequence 1'), 'NOT_SUPPORTED');
-  expectCode(() => decodeMessage(handMadeMessage(3), 'stream s sequence 1'), 'NOT_SUPPORTED');
+  expectCode(() => decodeMessage(handMadeMessage(4), 'stream s sequence 1'), 'NOT_SUPPORTED');
   expectCode(() => decodeMessage(handMadeMessage().subarray(0, 10), 'stream s sequence 1'), 'CORRUPTION');
 });
 

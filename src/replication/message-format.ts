@@ -23,14 +23,21 @@
 // publish retried within the stream's duplicate window is dropped as a duplicate, and a retry
 // that grouped the writes differently is a different message (a replica skips what it applied).
 //
-// Versions: 2 as above (1, one write per message without count and length, is no longer
-// written or read). An unknown version is refused with NOT_SUPPORTED.
+// Versions: 3 as above, at most MAX_CHANGES_PER_MESSAGE (2048) writes a message; 2 the same
+// bytes with at most 1024, still read (a stream keeps what older primaries wrote); 1, one write
+// per message without count and length, is no longer written or read. An unknown version is
+// refused with NOT_SUPPORTED, so a replica too old for a message says so rather than taking a
+// larger message for a damaged one. (v3: fewer, fuller messages: each costs the publishing
+// thread, nats-server and the writers' thread about 360 µs of CPU besides its bytes; 600k
+// writes went as 370 messages instead of 608, 0.3 µs of CPU a write less.)
 
 import { decodeBatch, encodeBatchInto, batchEncodedLength, getU32, getU64, putU32, putU64, StrataError, xxh32, type BatchEntry } from '../base/index.js';
 
-export const MESSAGE_VERSION = 2;
+export const MESSAGE_VERSION = 3;
 /** Writes in one message at most, and the bytes of their batches at which a publisher ends one. */
-export const MAX_CHANGES_PER_MESSAGE = 1024;
+export const MAX_CHANGES_PER_MESSAGE = 2048;
+/** Writes in a message of version 2 at most. */
+const V2_MAX_CHANGES = 1024;
 export const MESSAGE_TARGET_BYTES = 256 << 10;
 /** Messages a publisher has unanswered at most: a retried publish lands at most this far behind a later one. */
 export const MAX_MESSAGES_IN_FLIGHT = 64;
@@ -102,11 +109,12 @@ export function decodeMessage(bytes: Uint8Array, where: string): ReplicationMess
   if (bytes.length < HEADER_BYTES + 4) throw new StrataError('CORRUPTION', `${where}: a message of ${bytes.length} bytes is shorter than its header`);
   const end = bytes.length - 4;
   if (getU32(bytes, end) !== xxh32(bytes.subarray(0, end))) throw new StrataError('CORRUPTION', `${where}: message checksum mismatch`);
-  if (bytes[0] !== MESSAGE_VERSION) throw new StrataError('NOT_SUPPORTED', `${where}: replication message format v${bytes[0]}`);
+  const version = bytes[0];
+  if (version !== MESSAGE_VERSION && version !== 2) throw new StrataError('NOT_SUPPORTED', `${where}: replication message format v${version}`);
   const identity = Buffer.from(bytes.subarray(1, 1 + IDENTITY_BYTES)).toString('hex');
   const before = getU64(bytes, 1 + IDENTITY_BYTES);
   const count = getU32(bytes, 1 + IDENTITY_BYTES + 8);
-  if (count < 1 || count > MAX_CHANGES_PER_MESSAGE) throw new StrataError('CORRUPTION', `${where}: a message of ${count} writes`);
+  if (count < 1 || count > (version === 2 ? V2_MAX_CHANGES : MAX_CHANGES_PER_MESSAGE)) throw new StrataError('CORRUPTION', `${where}: a message of ${count} writes`);
   const changes: ReplicatedChange[] = [];
   let p = HEADER_BYTES;
   let last = 0;
