@@ -29,8 +29,10 @@
  *    replica with NOT_FOUND.
  * Steps: read the stream with a consumer of our own from REREAD_WINDOW messages before the
  * position's stream sequence (what a retried publish may have put behind it); decode and check
- * each message; collect the writes that apply; when the consumer has nothing more at hand, or a
- * group is full, write the group and the new position as one batch, then answer waitFor().
+ * each message; collect the writes that apply; when the consumer has nothing more at hand and
+ * no write read waits for an earlier one (else once the group's first write waited
+ * GROUP_WAIT_MS), or a group is full, write the group and the new position as one batch (one
+ * at a time), then answer waitFor().
  */
 
 import { StrataError, ValueKind, invalidArgument, type BatchEntry } from './base/index.js';
@@ -52,6 +54,14 @@ import {
 /** Writes collected into one batch of the replica at most, and their bytes. */
 const GROUP_CHANGES = 4096;
 const GROUP_BYTES = 4 << 20;
+/**
+ * When the consumer has nothing more at hand but writes read wait for an earlier one (a
+ * primary of several shards publishes a message a shard, and the next one is on its way), the
+ * group is written once they follow on, or once its first write came this long ago. Written at
+ * once, each message of such a flush made a synced group of a few writes, and a 4-shard replica
+ * of a 4-shard primary lagged p50 67 ms at 20k writes/s (3 ms with one shard each).
+ */
+const GROUP_WAIT_MS = 5;
 /** Messages the consumer holds at hand at most. */
 const CONSUMER_MESSAGES = 64;
 /** Writes that arrived before the write they follow, held at most (invariant 2): what two windows of publishes in flight hold. */
@@ -107,6 +117,12 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
   #group: ReplicatedChange[] = [];
   #groupBytes = 0;
   #groupStreamSeq = 0;
+  /** When the group's first write was taken (performance.now()). */
+  #groupStartedAt = 0;
+  /** Writes the group GROUP_WAIT_MS after its first write, if nothing else did. */
+  #groupTimer: NodeJS.Timeout | undefined;
+  /** #applyGroup() calls, one after the other. */
+  #applyChain: Promise<void> = Promise.resolve();
   /** Early writes by the number of the write they follow (invariant 2). */
   readonly #waiting = new Map<number, { change: ReplicatedChange; streamSeq: number }>();
   #waiters: Waiter[] = [];
@@ -304,6 +320,7 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
   close(): Promise<void> {
     if (this.#closing === undefined) {
       this.#closing = (async () => {
+        clearTimeout(this.#groupTimer);
         this.#messages?.stop();
         await this.#consuming;
         await this.#link.nc.close().catch(() => {});
@@ -375,7 +392,12 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
         throw err;
       }
       for (const change of message.changes) this.#offer(change, message.identity, m.seq, where);
-      if (this.#group.length >= GROUP_CHANGES || this.#groupBytes >= GROUP_BYTES || m.info.pending === 0) await this.#applyGroup();
+      if (this.#group.length >= GROUP_CHANGES || this.#groupBytes >= GROUP_BYTES) await this.#applyGroup();
+      else if (m.info.pending === 0 && this.#group.length > 0) {
+        const waited = performance.now() - this.#groupStartedAt;
+        if (this.#waiting.size === 0 || waited >= GROUP_WAIT_MS) await this.#applyGroup();
+        else this.#groupTimer ??= setTimeout(() => this.#groupTimeUp(), GROUP_WAIT_MS - waited);
+      }
     }
     if (generation === this.#generation) await this.#applyGroup();
   }
@@ -405,14 +427,31 @@ export class ReplicationReplica<K = Buffer, V = Buffer> {
   }
 
   #take(change: ReplicatedChange, streamSeq: number): void {
+    if (this.#group.length === 0) this.#groupStartedAt = performance.now();
     this.#group.push(change);
     this.#taken = change.seq;
     for (const e of change.entries) this.#groupBytes += e.key.length + e.value.length + 8;
     if (streamSeq > this.#groupStreamSeq) this.#groupStreamSeq = streamSeq;
   }
 
+  /** The group waited GROUP_WAIT_MS with nothing more read: written as it is. */
+  #groupTimeUp(): void {
+    this.#groupTimer = undefined;
+    if (this.#closing !== undefined || this.#failure !== undefined) return;
+    this.#applyGroup().catch((err: unknown) => this.#fail(err));
+  }
+
+  /** Writes the group (#applyNow), after any write of a group still under way. */
+  #applyGroup(): Promise<void> {
+    const run = this.#applyChain.then(() => this.#applyNow());
+    this.#applyChain = run.catch(() => {});
+    return run;
+  }
+
   /** Writes the group and the position in one batch (invariant 1), then answers waitFor(). */
-  async #applyGroup(): Promise<void> {
+  async #applyNow(): Promise<void> {
+    clearTimeout(this.#groupTimer);
+    this.#groupTimer = undefined;
     if (this.#group.length === 0) return;
     const group = this.#group;
     const seq = group[group.length - 1]!.seq;

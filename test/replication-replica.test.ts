@@ -30,6 +30,12 @@ function message(streamSeq: number, deliverySequence: number, pending: number, s
   return { seq: streamSeq, data: encodeMessage(IDENTITY, seqs[0]! - 1, changes), info: { deliverySequence, pending } };
 }
 
+/** A stream message of writes given as [seq, prev] (a primary of several shards: a message a shard). */
+function messageOf(streamSeq: number, deliverySequence: number, pending: number, writes: [number, number][]) {
+  const changes = writes.map(([seq, prev]) => ({ seq, prev, entries: [{ kind: ValueKind.Put, key: Buffer.from(`k${seq}`), value: Buffer.from(`v${seq}`) }] }));
+  return { seq: streamSeq, data: encodeMessage(IDENTITY, writes[0]![1], changes), info: { deliverySequence, pending } };
+}
+
 /** A consumer's messages: what the test pushes, until stop(). */
 class FakeMessages {
   readonly #queue: unknown[] = [];
@@ -91,6 +97,8 @@ function fakeLink() {
 /** The replica's database: each group written is recorded; a write waits for `gate` while one is set. */
 function fakeAccess() {
   const written: number[] = [];
+  /** The writes of each group written. */
+  const groups: number[][] = [];
   const state = { gate: undefined as Promise<void> | undefined, writing: deferred() };
   const access = {
     db: { close: async () => {}, location: '/nowhere' },
@@ -98,14 +106,17 @@ function fakeAccess() {
     apply: async (entries: BatchEntry[]) => {
       state.writing.resolve();
       if (state.gate !== undefined) await state.gate;
+      const group: number[] = [];
       for (const e of entries) {
         const key = Buffer.from(e.key).toString();
-        if (key.startsWith('k')) written.push(Number(key.slice(1)));
+        if (key.startsWith('k')) group.push(Number(key.slice(1)));
       }
+      written.push(...group);
+      groups.push(group);
       return 0n;
     },
   };
-  return { access, written, state };
+  return { access, written, groups, state };
 }
 
 const until = async (what: string, ready: () => boolean, ms = 15_000) => {
@@ -149,6 +160,30 @@ test('a stall check answered while a group is being written leaves the consumer 
   await replica.close();
   assert.equal(written, [1, 2, 3, 4, 5], 'each write applied once, in order');
   assert.is(consumers.length, 1, 'the consumer was not given up');
+});
+
+test('the messages of one flush of a sharded primary are written as one group once their writes follow on, and a write whose predecessor never comes is written after a short wait', async () => {
+  const { link, consumers } = fakeLink();
+  const { access, groups } = fakeAccess();
+  const replica = new ReplicationReplica(access as never, { stream: 's', secrets: [] } as never, link as never, undefined);
+  await replica.start(1);
+  const messages = consumers[0]!.messages;
+  // Shard 0 held writes 1 and 3, shard 1 writes 2 and 4. When the first message is read the
+  // stream holds nothing more yet (pending 0): write 3 waits for write 2, and a group of write 1
+  // alone would be one synced write more for every message of every flush.
+  messages.push(messageOf(1, 1, 0, [[1, 0], [3, 2]]));
+  messages.push(messageOf(2, 2, 0, [[2, 1], [4, 3]]));
+  await until('the flush applied', () => replica.applied === 4n);
+  assert.equal(groups, [[1, 2, 3, 4]], 'one group');
+  // A message whose other half never comes (its publisher died in between): what follows on is
+  // written all the same, a few milliseconds later, with no message after it to trigger it.
+  messages.push(messageOf(3, 3, 0, [[5, 4], [7, 6]]));
+  await until('write 5 applied without a message after it', () => replica.applied === 5n);
+  assert.equal(groups, [[1, 2, 3, 4], [5]]);
+  messages.push(messageOf(4, 4, 0, [[6, 5], [8, 7]]));
+  await until('the rest applied', () => replica.applied === 8n);
+  assert.equal(groups, [[1, 2, 3, 4], [5], [6, 7, 8]]);
+  await replica.close();
 });
 
 test.run();
