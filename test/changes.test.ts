@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import { open, StrataError, type Change, type Database } from '../src/index.js';
 import * as path from 'node:path';
-import { decodeBatch, loadChecksum } from '../src/base/index.js';
+import { decodeBatch, loadChecksum, NodeFileSystem, type WritableFile } from '../src/base/index.js';
 import { changesAsBatches, type BatchChange } from '../src/database.js';
 import { Placement, shardOf } from '../src/shard/router.js';
 import { FaultInjectingFileSystem } from '../src/testing/index.js';
@@ -413,6 +413,47 @@ test('a durable feed delivers sync: false writes once it synced them itself', ()
     assert.equal(got, seqs);
     const syncs = fsModel.ops.filter((op) => op.op === 'sync').length;
     assert.ok(syncs > 0 && syncs < 20, `the feed synced (${syncs} syncs for 20 writes)`);
+    await db.close();
+  }));
+
+test('a durable feed spends at most about half the time syncing: a sync that took t ms is followed by the next 2t ms after its start at the earliest', () =>
+  withTempDir(async (dir) => {
+    /** Logs whose fdatasync takes SYNC_MS: the feed, waiting on it, must not sync back to back. */
+    const SYNC_MS = 40;
+    let syncs = 0;
+    class SlowLogSyncs extends NodeFileSystem {
+      override async createWritable(file: string): Promise<WritableFile> {
+        const writable = await super.createWritable(file);
+        if (!file.endsWith('.log')) return writable;
+        const sync = writable.sync.bind(writable);
+        writable.sync = async () => {
+          syncs++;
+          await new Promise((resolve) => setTimeout(resolve, SYNC_MS));
+          return sync();
+        };
+        return writable;
+      }
+    }
+    const db = await open(dir, { fs: new SlowLogSyncs(), compactionWorkers: 0 });
+    const feed = db.changes({ durable: true });
+    const RUN_MS = 1000;
+    const started = performance.now();
+    const writes: Promise<bigint>[] = [];
+    let delivered = 0;
+    const reading = (async () => {
+      for await (const _ of feed) if (++delivered === writes.length && performance.now() - started > RUN_MS) break;
+    })();
+    while (performance.now() - started < RUN_MS) {
+      writes.push(db.put(`k${writes.length}`, 'v'));
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await Promise.all(writes);
+    await reading;
+    const took = performance.now() - started;
+    // Back to back, a sync every SYNC_MS: about took / 40. Paced, one every 2 * SYNC_MS at most.
+    assert.ok(syncs >= 2, `the feed synced (${syncs})`);
+    assert.ok(syncs <= Math.ceil(took / (2 * SYNC_MS)) + 2, `${syncs} syncs in ${Math.round(took)} ms of ${SYNC_MS} ms each`);
+    assert.is(delivered, writes.length, 'every write delivered');
     await db.close();
   }));
 
