@@ -278,7 +278,7 @@ export class ReplicationPublisher {
     /** Messages published and not yet answered, in publish order: the answered prefix moves `acknowledged`. */
     const window: Slot[] = [];
     const inFlight = new Set<Promise<void>>();
-    /** Each shard's writes not yet published, and the loop turn at which they all are. */
+    /** Each shard's writes not yet published (see flush and the end of a fill below). */
     const groups = new Map<number, { changes: ChangeToSend[]; bytes: number }>();
     /** The highest write published since `since` (a message's `before`, message-format.ts). */
     let published = since;

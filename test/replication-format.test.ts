@@ -121,6 +121,11 @@ test('a message encoded into MessageBuffers is the same bytes, in shared memory 
   assert.is(again.buffer, plain.buffer, 'the scratch memory is used again');
   again.fill(0);
   assert.equal(Buffer.from(copy), handMadeMessage(), 'the shared copy is not the scratch memory');
+  // A message larger than a buffer is encoded in memory of its own, not kept.
+  const huge = buffers.scratch(2 * MESSAGE_TARGET_BYTES);
+  assert.is(huge.length, 2 * MESSAGE_TARGET_BYTES);
+  assert.is.not(buffers.scratch(10).buffer, huge.buffer);
+  assert.is(buffers.scratch(10).buffer, plain.buffer);
 });
 
 test('writes out of order, a count of 0, or bytes left after the last write are CORRUPTION', () => {

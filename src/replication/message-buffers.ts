@@ -37,7 +37,9 @@ export class MessageBuffers {
    * one copy of the whole message.
    */
   scratch(length: number): Uint8Array {
-    if (this.#scratch.length < length) this.#scratch = new Uint8Array(Math.max(length, BUFFER_BYTES));
+    // A message larger than a buffer (one write over the target) gets memory of its own, not kept.
+    if (length > BUFFER_BYTES) return new Uint8Array(length);
+    if (this.#scratch.length === 0) this.#scratch = new Uint8Array(BUFFER_BYTES);
     return this.#scratch.subarray(0, length);
   }
 
