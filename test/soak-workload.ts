@@ -64,11 +64,21 @@ class Soak {
     return { shards: this.data.shards, memtableBytes: 65536, l0CompactionTrigger: 2, levelBaseBytes: 256 * 1024, targetFileBytes: 64 * 1024, compactionWorkers: 1 } as const;
   }
 
+  /** The calls under a deadline not yet settled, and since when (a hung one names the others). */
+  readonly #pending = new Map<number, { what: string; since: number }>();
+  #nextCall = 0;
+
   /** `p` under the deadline; an error must be a StrataError of a documented code (and `allowed`, when given). */
   async within<T>(p: Promise<T>, what: string, allowed: readonly ErrorCode[] = []): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
+    const id = this.#nextCall++;
+    this.#pending.set(id, { what, since: performance.now() });
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`hung: ${what} did not settle within ${CALL_DEADLINE_MS} ms (the event loop kept turning)`)), CALL_DEADLINE_MS);
+      timer = setTimeout(() => {
+        const now = performance.now();
+        const others = [...this.#pending].filter(([other]) => other !== id).map(([, c]) => `${c.what} (${Math.round(now - c.since)} ms)`);
+        reject(new Error(`hung: ${what} did not settle within ${CALL_DEADLINE_MS} ms (the event loop kept turning); calls pending then: ${others.join(', ') || 'none'}`));
+      }, CALL_DEADLINE_MS);
     });
     try {
       return await Promise.race([p, deadline]);
@@ -78,6 +88,7 @@ class Soak {
       throw new Error(`${what} failed with ${String((err as Error)?.stack ?? err)}, not a StrataError of a documented code`);
     } finally {
       clearTimeout(timer);
+      this.#pending.delete(id);
     }
   }
 
