@@ -441,7 +441,6 @@ export class ReplicationPublisher {
     const wait = Math.max(0, this.#lastRecordAt + RECORD_INTERVAL_MS - performance.now());
     this.#recordTimer = setTimeout(() => {
       this.#recordTimer = undefined;
-      if (this.#closing !== undefined) return;
       this.#recording = this.#record().then(
         () => {
           this.#recording = undefined;
