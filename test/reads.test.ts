@@ -288,12 +288,63 @@ test('a large read in flight while a compaction deletes its table still returns 
   });
 });
 
-/** A database of KEYS keys in one table, closed and opened again through a gatedFileSystem (no table open yet). */
+/** A database of KEYS keys in one table, closed and opened again through a gatedFileSystem (no table open yet: not opened ahead). */
 async function reopenedGated(dir: string): Promise<{ db: Database; gated: ReturnType<typeof gatedFileSystem> }> {
   const first = await filled(dir, true);
   await first.close();
   const gated = gatedFileSystem();
-  return { db: await open(dir, { fs: gated.fs }), gated };
+  return { db: await open(dir, { fs: gated.fs, openTablesAhead: false }), gated };
+}
+
+/** The descriptors of this process open on a file whose path contains `name`. */
+function descriptorsOn(name: string): string[] {
+  return fs.readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`).includes(name);
+    } catch {
+      return false;
+    }
+  });
+}
+
+for (const shards of [1, 3]) {
+  test(`open() opens the tables ahead, off the event loop: the first gets find them open; close() right after open() waits for the opens and leaves no table open (${shards} shard${shards > 1 ? 's' : ''})`, async () => {
+    await withTempDir(async (dir) => {
+      // Five flushes, kept in level 0: five tables per shard.
+      const first = await open(dir, { shards, l0CompactionTrigger: 100, l0SlowdownTrigger: 100, l0StopTrigger: 100 });
+      for (let i = 0; i < KEYS; i += 500) {
+        await first.batch(Array.from({ length: 500 }, (_, j) => ({ type: 'put' as const, key: key(i + j), value: `value ${i + j} ${noise(i + j)}` })));
+        if ((i + 500) % 1000 === 0) await first.flush();
+      }
+      await first.flush();
+      const tables = first.stats().levels.reduce((n, l) => n + l.files, 0);
+      await first.close();
+      assert.ok(tables >= 4 * shards, `several tables (${tables})`);
+
+      const options = { shards, l0CompactionTrigger: 100, l0SlowdownTrigger: 100, l0StopTrigger: 100 };
+      let db = await open(dir, options);
+      try {
+        for (const started = performance.now(); db.stats().openTables < tables && performance.now() - started < 10_000; ) await new Promise((resolve) => setTimeout(resolve, 5));
+        assert.is(db.stats().openTables, tables, 'every table is open without a read');
+        for (let i = 0; i < KEYS; i += 97) assert.is((await db.get(key(i)))?.toString(), `value ${i} ${noise(i)}`);
+        assert.is(db.stats().openTables, tables, 'the gets found every table open');
+      } finally {
+        await db.close();
+      }
+      db = await open(dir, options);
+      await db.close();
+      assert.equal(descriptorsOn('.sst'), [], 'close() right after open() leaves no table open');
+
+      db = await open(dir, { ...options, openTablesAhead: false });
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.is(db.stats().openTables, 0, 'openTablesAhead: false opens none before a read');
+        assert.is((await db.get(key(7)))?.toString(), `value 7 ${noise(7)}`);
+      } finally {
+        await db.close();
+      }
+    });
+  });
 }
 
 test('get() opens a table it needs off the event loop (its reads on the thread pool); getSync() opens it in the call', async () => {
@@ -327,7 +378,7 @@ for (const shards of [1, 3]) {
   test(`iterators read asynchronously open their tables off the event loop, at the first read and after each seek; nextSync() opens them in the call (${shards} shard${shards > 1 ? 's' : ''})`, async () => {
     await withTempDir(async (dir) => {
       // Level-0 tables over several files of level 1, reopened: no table is open.
-      const options = { shards, targetFileBytes: 64 * 1024, l0CompactionTrigger: 100, l0SlowdownTrigger: 100, l0StopTrigger: 100 };
+      const options = { shards, targetFileBytes: 64 * 1024, l0CompactionTrigger: 100, l0SlowdownTrigger: 100, l0StopTrigger: 100, openTablesAhead: false };
       let db = await open(dir, options);
       const all = new Map<string, string>();
       for (let round = 0; round < 3; round++) {
@@ -409,14 +460,7 @@ test('a table a get() is opening when a compaction deletes it is closed, and the
       assert.is((await reading)?.toString(), 'value 20', 'the get answers at its own sequence number');
       assert.is((await also)?.toString(), 'value 21');
       assert.is((await db.get(key(20)))?.toString(), 'newer');
-      const held = fs.readdirSync('/proc/self/fd').filter((fd) => {
-        try {
-          return fs.readlinkSync(`/proc/self/fd/${fd}`).includes(table);
-        } catch {
-          return false;
-        }
-      });
-      assert.equal(held, [], 'the deleted table is not kept open');
+      assert.equal(descriptorsOn(table), [], 'the deleted table is not kept open');
     } finally {
       gated.release();
       await db.close();

@@ -145,6 +145,11 @@ const OPTIONS = {
   blockCacheBytes: integer(32 * MiB, 0, 64 * GiB),
   /** Table files kept open at once. Default 500. */
   maxOpenFiles: integer(500, 8, 1_000_000),
+  /**
+   * Whether open() starts opening the tables (up to maxOpenFiles) in the background, so that
+   * the first reads find them open; false leaves each to open at its first read. Default true.
+   */
+  openTablesAhead: boolean(true),
   /** Uncompressed size a data block is cut at, in bytes. Default 4096. */
   blockBytes: integer(4 * KiB, 256, 4 * MiB),
   /** Per-block compression of new tables. Default 'lz4'. */

@@ -53,6 +53,7 @@ const ENGINE_OPTIONS: { readonly [K in keyof Required<EngineOpenOptions>]: true 
   maxImmutableMemtables: true,
   blockCacheBytes: true,
   maxOpenFiles: true,
+  openTablesAhead: true,
   blockBytes: true,
   compression: true,
   bloomBitsPerKey: true,
