@@ -6,6 +6,13 @@
 // each new user key, counters). Compression, the block frame and the index stay in
 // TypeScript, once a block.
 //
+// packView(data, ends, seq, kind) → view (an external)
+//   An ingest's pack of sorted pairs (src/compaction/ingest-job.ts): `data` (Uint8Array) the
+//   keys and values back to back, `ends` (Uint32Array) where each key and each value ends; every
+//   entry has sequence number `seq` and kind `kind`. Entry i is pair i: state[NODE] counts pairs,
+//   and the run ends at the pair count. Holds references to both. encodeSkipListBlock encodes
+//   from it as from a skip list's.
+//
 // skipListView(nodes, chunks, layout) → view (an external)
 //   The list's memory as this file reads it: `nodes` (Int32Array), `chunks` (an array of
 //   Uint8Array, the arena's chunks by id) and `layout` (Int32Array: the field offsets and the
@@ -79,18 +86,114 @@ typedef struct {
   size_t* chunk_lengths;
   int32_t layout[LAYOUT_FIELDS];
   napi_ref* chunk_refs;
+  // A pack's view (packView): nodes, chunks and layout unused; its data is chunk 0.
+  int is_pack;
+  const uint32_t* ends;
+  size_t pair_count;
+  uint32_t pack_seq_hi, pack_seq_lo;
+  int32_t pack_kind;
 } SkipListView;
 
 static void finalize_view(napi_env env, void* data, void* hint) {
   (void)hint;
   SkipListView* v = data;
-  napi_delete_reference(env, v->nodes_ref);
-  napi_delete_reference(env, v->chunks_ref);
+  if (v->nodes_ref != NULL) napi_delete_reference(env, v->nodes_ref);
+  if (v->chunks_ref != NULL) napi_delete_reference(env, v->chunks_ref);
   for (uint32_t i = 0; i < v->chunk_count; i++) napi_delete_reference(env, v->chunk_refs[i]);
   free(v->chunk_refs);
   free(v->chunks);
   free(v->chunk_lengths);
   free(v);
+}
+
+napi_value pack_view_js(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  NAPI_CALL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  size_t data_length = 0, ends_length = 0;
+  double seq = -1;
+  int32_t kind = -1;
+  const uint8_t* data = argc < 4 ? NULL : typed_array_data(env, argv[0], napi_uint8_array, &data_length);
+  const uint32_t* ends = argc < 4 ? NULL : typed_array_data(env, argv[1], napi_uint32_array, &ends_length);
+  if (data == NULL || ends == NULL || ends_length % 2 != 0 || napi_get_value_double(env, argv[2], &seq) != napi_ok || !(seq >= 0 && seq <= 9007199254740991.0) ||
+      napi_get_value_int32(env, argv[3], &kind) != napi_ok || kind < 0 || kind > 31) {
+    napi_throw_type_error(env, NULL, "packView(data: Uint8Array, ends: Uint32Array of even length, seq: 0..2^53-1, kind: 0..31)");
+    return NULL;
+  }
+  SkipListView* v = calloc(1, sizeof(SkipListView));
+  if (v != NULL) {
+    v->chunks = calloc(1, sizeof(uint8_t*));
+    v->chunk_lengths = calloc(1, sizeof(size_t));
+    v->chunk_refs = calloc(1, sizeof(napi_ref));
+  }
+  if (v == NULL || v->chunks == NULL || v->chunk_lengths == NULL || v->chunk_refs == NULL) {
+    if (v != NULL) finalize_view(env, v, NULL);
+    napi_throw_error(env, NULL, "packView: out of memory");
+    return NULL;
+  }
+  v->is_pack = 1;
+  v->chunks[0] = data;
+  v->chunk_lengths[0] = data_length;
+  v->ends = ends;
+  v->pair_count = ends_length / 2;
+  v->pack_seq_hi = (uint32_t)(seq / 4294967296.0);
+  v->pack_seq_lo = (uint32_t)(seq - (double)v->pack_seq_hi * 4294967296.0);
+  v->pack_kind = kind;
+  napi_value result;
+  if (napi_create_reference(env, argv[0], 1, &v->chunk_refs[0]) != napi_ok) {
+    finalize_view(env, v, NULL);
+    napi_throw_error(env, NULL, "packView: napi_create_reference");
+    return NULL;
+  }
+  v->chunk_count = 1;
+  if (napi_create_reference(env, argv[1], 1, &v->nodes_ref) != napi_ok || napi_create_external(env, v, finalize_view, NULL, &result) != napi_ok) {
+    finalize_view(env, v, NULL);
+    napi_throw_error(env, NULL, "packView: napi_create_external");
+    return NULL;
+  }
+  return result;
+}
+
+/** One entry of a view, as the encoder reads it. */
+typedef struct {
+  const uint8_t* key;
+  uint32_t key_length;
+  uint32_t value_length;
+  int32_t kind;
+  uint32_t seq_hi, seq_lo;
+  int64_t next;
+} Entry;
+
+/** Entry `node` of `v` into *e; false when it lies outside the view's memory. */
+static int fetch_entry(const SkipListView* v, int64_t node, Entry* e) {
+  if (v->is_pack) {
+    if (node < 0 || (size_t)node >= v->pair_count) return 0;
+    size_t i = (size_t)node;
+    uint32_t start = i == 0 ? 0 : v->ends[2 * i - 1], key_end = v->ends[2 * i], value_end = v->ends[2 * i + 1];
+    if (start > key_end || key_end > value_end || value_end > v->chunk_lengths[0]) return 0;
+    e->key = v->chunks[0] + start;
+    e->key_length = key_end - start;
+    e->value_length = value_end - key_end;
+    e->kind = v->pack_kind;
+    e->seq_hi = v->pack_seq_hi;
+    e->seq_lo = v->pack_seq_lo;
+    e->next = node + 1;
+    return 1;
+  }
+  const int32_t* nodes = v->nodes;
+  const int32_t* L = v->layout;
+  if (node < -L[L_KEY_LENGTH] || (size_t)(node + L[L_NEXT]) >= v->nodes_length) return 0;
+  const uint32_t chunk = (uint32_t)nodes[node + L[L_CHUNK]];
+  const uint32_t offset = (uint32_t)nodes[node + L[L_OFFSET]];
+  e->key_length = (uint32_t)nodes[node + L[L_KEY_LENGTH]];
+  e->value_length = (uint32_t)nodes[node + L[L_VALUE_LENGTH]];
+  if (chunk >= v->chunk_count || (uint64_t)offset + e->key_length + e->value_length > v->chunk_lengths[chunk]) return 0;
+  e->key = v->chunks[chunk] + offset;
+  e->kind = nodes[node + L[L_KIND]];
+  e->seq_hi = (uint32_t)nodes[node + L[L_SEQ_HI]];
+  e->seq_lo = (uint32_t)nodes[node + L[L_SEQ_LO]];
+  e->next = nodes[node + L[L_NEXT]];
+  return 1;
 }
 
 
@@ -190,9 +293,7 @@ napi_value encode_skip_list_block_js(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "encodeSkipListBlock(view, state: Float64Array, block: Uint8Array, hashes: Uint32Array, lastKey: Uint8Array)");
     return NULL;
   }
-  const int32_t* nodes = v->nodes;
-  const int32_t* L = v->layout;
-  const int32_t head = L[L_HEAD];
+  const int64_t head = v->is_pack ? (int64_t)v->pair_count : v->layout[L_HEAD];
   int64_t node = (int64_t)state[S_NODE];
   if (node == head) return status_value(env, ST_END);
 
@@ -223,22 +324,20 @@ napi_value encode_skip_list_block_js(napi_env env, napi_callback_info info) {
   int32_t status = ST_BLOCK;
 
   for (;;) {
-    if (node < -L[L_KEY_LENGTH] || (size_t)(node + L[L_NEXT]) >= v->nodes_length) {
+    Entry e;
+    if (!fetch_entry(v, node, &e)) {
       status = ST_INVALID;
       break;
     }
-    const uint32_t key_length = (uint32_t)nodes[node + L[L_KEY_LENGTH]];
-    const uint32_t chunk = (uint32_t)nodes[node + L[L_CHUNK]];
-    const uint32_t offset = (uint32_t)nodes[node + L[L_OFFSET]];
-    const uint32_t value_length = (uint32_t)nodes[node + L[L_VALUE_LENGTH]];
-    const int32_t kind = nodes[node + L[L_KIND]];
-    const double seq = (double)(uint32_t)nodes[node + L[L_SEQ_HI]] * 4294967296.0 + (double)(uint32_t)nodes[node + L[L_SEQ_LO]];
-    if (chunk >= v->chunk_count || (uint64_t)offset + key_length + value_length > v->chunk_lengths[chunk] || kind < 0 || kind > 31 ||
-        ((point_kinds >> kind) & 1) == 0 || (kind == delete_kind && value_length != 0)) {
+    const uint32_t key_length = e.key_length;
+    const uint32_t value_length = e.value_length;
+    const int32_t kind = e.kind;
+    const double seq = (double)e.seq_hi * 4294967296.0 + (double)e.seq_lo;
+    if (kind < 0 || kind > 31 || ((point_kinds >> kind) & 1) == 0 || (kind == delete_kind && value_length != 0)) {
       status = ST_INVALID;
       break;
     }
-    const uint8_t* key = v->chunks[chunk] + offset;
+    const uint8_t* key = e.key;
     const uint8_t* value = key + key_length;
 
     int new_user_key = 1;
@@ -298,8 +397,8 @@ napi_value encode_skip_list_block_js(napi_env env, napi_callback_info info) {
     p = put_varint(p, value_length);
     memcpy(p, key + shared, unshared);
     p += unshared;
-    put_u32(p, (uint32_t)nodes[node + L[L_SEQ_LO]]);
-    put_u32(p + 4, (uint32_t)nodes[node + L[L_SEQ_HI]]);
+    put_u32(p, e.seq_lo);
+    put_u32(p + 4, e.seq_hi);
     p[8] = (uint8_t)kind;
     p += 9;
     memcpy(p, value, value_length);
@@ -322,7 +421,7 @@ napi_value encode_skip_list_block_js(napi_env env, napi_callback_info info) {
     prev_length = key_length;
     prev_seq = seq;
 
-    node = nodes[node + L[L_NEXT]];
+    node = e.next;
     if ((double)(length + (restart_count + 1) * 4) >= block_bytes || node == head) break;
   }
 

@@ -1,6 +1,6 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 10; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 11; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
@@ -32,7 +32,8 @@
 //   skipListView(nodes, chunks, layout) → view, encodeSkipListBlock(view, state, block,
 //   hashes, lastKey) → status
 //       a flush's data blocks encoded from an immutable memtable's skip list in place
-//       (skiplist_blocks.c).
+//       (skiplist_blocks.c). packView(data, ends, seq, kind) → view: an ingest's pack of sorted
+//       pairs, which encodeSkipListBlock encodes from as from a skip list's view.
 //   compressLz4(contents, out, at) → bytes written
 //       a table block's LZ4 payload (its length, then the LZ4 block) written into `out` at
 //       `at`, for the table builder (lz4_compress.c).
@@ -49,7 +50,7 @@
 // from fs-ext before). 3 adds readBlock, readBlockAsync. 4 adds decommit. 5 adds
 // mapFile, unmapFile, readMappedBlock, scratchBuffer. 6 adds hugePages. 7 adds
 // skipListView, encodeSkipListBlock, seekMappedBlock. 8 adds compressLz4. 9 adds releaseMapped.
-// 10 adds searchSkipList.
+// 10 adds searchSkipList. 11 adds packView.
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -76,7 +77,7 @@
 #include "skiplist_blocks.h"
 #include "skiplist_search.h"
 
-#define ABI_VERSION 10
+#define ABI_VERSION 11
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -404,6 +405,8 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "hugePages", fn));
   CHECK(napi_create_function(env, "skipListView", NAPI_AUTO_LENGTH, skip_list_view_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "skipListView", fn));
+  CHECK(napi_create_function(env, "packView", NAPI_AUTO_LENGTH, pack_view_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "packView", fn));
   CHECK(napi_create_function(env, "encodeSkipListBlock", NAPI_AUTO_LENGTH, encode_skip_list_block_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "encodeSkipListBlock", fn));
   CHECK(napi_create_function(env, "releaseMapped", NAPI_AUTO_LENGTH, release_mapped_js, NULL, &fn));

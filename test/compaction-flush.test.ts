@@ -2,7 +2,8 @@
 // encoded from its memory in place (TableBuilder.addSkipListRun, native/skiplist_blocks.c);
 // the table must be byte for byte the one add() writes entry by entry through the iterator,
 // whatever the entries (every point kind, versions, long keys, values larger than a block,
-// tiny blocks, restart intervals). Runs twice in `npm test`; with STRATADB_NATIVE=0 both
+// tiny blocks, restart intervals). An ingest's table is encoded from its pack of pairs the same
+// way (TableBuilder.addPackRun), and must equal add()'s pair by pair too. Runs twice in `npm test`; with STRATADB_NATIVE=0 both
 // paths are JavaScript's and the comparison still holds.
 
 import { test } from 'uvu';
@@ -10,7 +11,7 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import { loadChecksum, NodeFileSystem, putU64, tableFileName, ValueKind } from '../src/base/index.js';
 import { native } from '../src/base/native.js';
-import { flushMemtable, writeTable } from '../src/compaction/index.js';
+import { buildIngestTable, flushMemtable, writeTable } from '../src/compaction/index.js';
 import { Memtable } from '../src/memtable/index.js';
 import { BuilderScratch, TableBuilder, type TableBuilderOptions } from '../src/sstable/index.js';
 import { expectCode, withTempDir } from './helpers.js';
@@ -120,6 +121,55 @@ test('entries that do not sort after those added are refused with INVALID_ARGUME
     builder.add(Buffer.from('\xff\xff\xff', 'latin1'), 1, ValueKind.Put, Buffer.from('v'));
     await expectCode(() => builder.addSkipListRun(mem.run(), 1 << 20), 'INVALID_ARGUMENT');
     await builder.abandon();
+  }));
+
+/** A pack of `count` sorted pairs as src/shard/ingest.ts makes one: keys and values back to back, and where each ends. */
+function packOf(count: number, valueBytes: (i: number) => number): { data: Uint8Array; ends: Uint32Array; pairs: [Buffer, Buffer][] } {
+  const pairs: [Buffer, Buffer][] = [];
+  for (let i = 0; i < count; i++) pairs.push([Buffer.from(`pack-key-${String(i * 3).padStart(9, '0')}${'k'.repeat(i % 7)}`), Buffer.alloc(valueBytes(i), `${i % 251}`)]);
+  const data = Buffer.concat(pairs.flat());
+  const ends = new Uint32Array(count * 2);
+  let at = 0;
+  pairs.forEach(([k, v], i) => {
+    ends[2 * i] = at += k.length;
+    ends[2 * i + 1] = at += v.length;
+  });
+  return { data, ends, pairs };
+}
+
+const packCases: [string, number, (i: number) => number, TableBuilderOptions][] = [
+  ['default options', 20_000, (i) => i % 120, {}],
+  ['tiny blocks, a restart at every entry, no compression, no filter', 3_000, (i) => i % 30, { blockBytes: 64, restartInterval: 1, compression: 'none', bloomBitsPerKey: 0 }],
+  ['values larger than a block', 1_500, (i) => (i % 5 === 0 ? 5_000 : 10), { blockBytes: 1024, restartInterval: 3 }],
+];
+for (const [name, count, valueBytes, builder] of packCases) {
+  test(`an ingest's table encoded from its pack (by the addon when built) has the same bytes as add() pair by pair: ${name}`, () =>
+    withTempDir(async (dir) => {
+      const { data, ends, pairs } = packOf(count, valueBytes);
+      const seq = 2 ** 40 + 17;
+      const byPair = new TableBuilder(await files.createWritable(tableFileName(dir, 1)), builder);
+      for (const [k, v] of pairs) byPair.add(k, seq, ValueKind.Put, v);
+      await byPair.finish();
+      const { table } = await buildIngestTable({ kind: 'ingest', dir, fileNumber: 2, seq, data, ends, builder }, files);
+      assert.is(table.smallestSeq, seq);
+      const [a, b] = [fs.readFileSync(tableFileName(dir, 1)), fs.readFileSync(tableFileName(dir, 2))];
+      assert.ok(a.equals(b), `tables of ${a.length} and ${b.length} bytes differ`);
+    }));
+}
+
+test("a pack's pairs out of order after what the builder holds, or ending outside its data, are refused with INVALID_ARGUMENT", () =>
+  withTempDir(async (dir) => {
+    if (!TableBuilder.encodesPacks) return;
+    const { data, ends } = packOf(100, () => 8);
+    const builder = new TableBuilder(await files.createWritable(tableFileName(dir, 3)));
+    builder.add(Buffer.from('\xff\xff\xff', 'latin1'), 1, ValueKind.Put, Buffer.from('v'));
+    await expectCode(() => builder.addPackRun(data, ends, 1, 1 << 20), 'INVALID_ARGUMENT');
+    await builder.abandon();
+    const outside = Uint32Array.from(ends);
+    outside[101] = data.length + 1;
+    const other = new TableBuilder(await files.createWritable(tableFileName(dir, 4)));
+    await expectCode(() => other.addPackRun(data, outside, 1, 1 << 20), 'INVALID_ARGUMENT');
+    await other.abandon();
   }));
 
 test.run();

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 
 /** The version of the addon's exports this loader speaks; native/stratadb_io.c's ABI_VERSION. */
-const ABI_VERSION = 10;
+const ABI_VERSION = 11;
 const ADDON_PATH = '../../../build/Release/stratadb_io.node';
 /** Written by scripts/install.js when node-gyp failed: why, then the build's output. */
 const INSTALL_FAILED_LOG = new URL('../../../build/install-failed.log', import.meta.url);
@@ -81,6 +81,13 @@ export interface NativeCalls {
   seekMappedBlock(mapped: MappedFile, offset: number, size: number, noneCode: number, lz4Code: number, maxContents: number, key: Uint8Array, seq: number, kinds: number, out: Float64Array): number | string;
   skipListView(nodes: Int32Array, chunks: readonly Uint8Array[], layout: Int32Array): SkipListView;
   /**
+   * An ingest's pack of sorted pairs as encodeSkipListBlock reads it (native/skiplist_blocks.c):
+   * `data` the keys and values back to back, `ends` where each key and each value ends (an even
+   * count), every entry at sequence number `seq` with kind `kind`. Holds references to both.
+   * Entry i is pair i; the run ends at the pair count. REQUIRES: nothing changes them.
+   */
+  packView(data: Uint8Array, ends: Uint32Array, seq: number, kind: number): SkipListView;
+  /**
    * One data block encoded from the entries of a skipListView, from node state[0] on, as
    * TableBuilder.add and BlockBuilder.add would write them (src/sstable/table-builder.ts, which
    * lays out `state` and reads the status).
@@ -124,7 +131,7 @@ export interface SkipListEntries {
 export type MappedFile = object & { readonly __brand: 'MappedFile' };
 
 export type NativeCallName = keyof NativeCalls;
-export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'releaseMapped', 'readMappedBlock', 'seekMappedBlock', 'scratchBuffer', 'decommit', 'hugePages', 'skipListView', 'encodeSkipListBlock', 'compressLz4', 'searchSkipList'];
+export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'releaseMapped', 'readMappedBlock', 'seekMappedBlock', 'scratchBuffer', 'decommit', 'hugePages', 'skipListView', 'packView', 'encodeSkipListBlock', 'compressLz4', 'searchSkipList'];
 
 /** What runs instead of each native call, and what that costs. */
 export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
@@ -148,6 +155,7 @@ export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
   decommit: 'the memory of flushed memtables stays resident in the memtable pool until the next memtables reuse it (up to 2 × memtableBytes per shard more resident memory between fills)',
   hugePages: 'memtable memory is faulted in 4 KiB pages: on this machine about 11 us a page, 180 ms a 64 MiB memtable (README, "Native addon")',
   skipListView: 'a flush encodes its data blocks in JavaScript (see encodeSkipListBlock)',
+  packView: "an ingest's tables are encoded in JavaScript, pair by pair through TableBuilder.add (about a third more CPU a pair on the worker threads)",
   encodeSkipListBlock:
     'a flush encodes its data blocks in JavaScript, entry by entry through the memtable iterator: a flush takes about twice as long, and the memtable it writes stays in memory that much longer (README, "Native addon")',
   searchSkipList: 'each memtable insert searches the skip list on its own: a commit group of random keys waits for one cache miss after another (README, "Native addon")',

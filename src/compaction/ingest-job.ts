@@ -1,6 +1,7 @@
 // Ingest tables: one table built from a run of sorted [key, value] pairs that the main thread
 // packed (src/shard/ingest.ts), so that encoding, compressing, checksumming and writing it
-// happen on a worker thread (BackgroundPool.runIngest).
+// happen on a worker thread (BackgroundPool.runIngest); with the native addon, its data blocks
+// are encoded from the pack in place (TableBuilder.addPackRun), else pair by pair.
 //
 //   pairs := (key | value)*, concatenated in `data`
 //   ends  := u32 per key and per value, in the same order: the offset in `data` where it ends
@@ -43,13 +44,18 @@ export async function buildIngestTable(job: IngestJob, fs: FileSystem, scratch?:
   const builder = new TableBuilder(await fs.createWritable(path), job.builder, scratch);
   try {
     const { data, ends, seq } = job;
-    let at = 0;
-    for (let i = 0; i + 1 < ends.length; i += 2) {
-      const keyEnd = ends[i]!;
-      const valueEnd = ends[i + 1]!;
-      builder.add(data.subarray(at, keyEnd), seq, ValueKind.Put, data.subarray(keyEnd, valueEnd));
-      at = valueEnd;
-      if (builder.pendingBytes >= DRAIN_BYTES) await builder.drain();
+    if (TableBuilder.encodesPacks) {
+      // Each data block encoded by the addon from the pack in place: no views, no call per pair.
+      await builder.addPackRun(data, ends, seq, DRAIN_BYTES);
+    } else {
+      let at = 0;
+      for (let i = 0; i + 1 < ends.length; i += 2) {
+        const keyEnd = ends[i]!;
+        const valueEnd = ends[i + 1]!;
+        builder.add(data.subarray(at, keyEnd), seq, ValueKind.Put, data.subarray(keyEnd, valueEnd));
+        at = valueEnd;
+        if (builder.pendingBytes >= DRAIN_BYTES) await builder.drain();
+      }
     }
     const built = await builder.finish();
     return { table: tableMetaOf(job.fileNumber, built) };

@@ -9,7 +9,7 @@
 
 import { invalidArgument, invariant, StrataError } from '../base/errors.js';
 import type { WritableFile } from '../base/fs.js';
-import { native, type SkipListEntries } from '../base/native.js';
+import { native, type SkipListEntries, type SkipListView } from '../base/native.js';
 import { isPointKind, kindBits, MAX_SEQ, ValueKind, type SeqNum } from '../base/internal-key.js';
 import { compareBytes } from '../base/bytes.js';
 import { tombstoneUpperKey, type RangeTombstone } from '../base/range-tombstone.js';
@@ -198,11 +198,34 @@ export class TableBuilder {
    */
   async addSkipListRun(run: SkipListEntries, drainAt: number): Promise<void> {
     this.#checkBuilding();
+    await this.#addNativeRun(native.skipListView!(run.nodes, run.chunks, run.layout), run.first, run.end, (node) => run.keyOf(node), drainAt);
+  }
+
+  /** Whether addPackRun() can be used: the addon has the calls it makes. */
+  static get encodesPacks(): boolean {
+    return native.packView !== undefined && native.encodeSkipListBlock !== undefined;
+  }
+
+  /**
+   * Adds the pairs of an ingest's pack (src/compaction/ingest-job.ts: `data` the keys and values
+   * back to back, `ends` where each ends) as Puts at `seq`, after the entries added so far, as
+   * add() would one by one: each data block encoded by the addon from the pack in place. Appends
+   * the finished blocks whenever `drainAt` bytes wait. REQUIRES: encodesPacks; keys strictly
+   * ascending after the last one added (checked: INVALID_ARGUMENT, as add()).
+   */
+  async addPackRun(data: Uint8Array, ends: Uint32Array, seq: SeqNum, drainAt: number): Promise<void> {
+    this.#checkBuilding();
+    const view = native.packView!(data, ends, seq, ValueKind.Put);
+    const keyOf = (i: number): Uint8Array => data.subarray(i === 0 ? 0 : ends[2 * i - 1]!, ends[2 * i]!);
+    await this.#addNativeRun(view, 0, ends.length / 2, keyOf, drainAt);
+  }
+
+  /** addSkipListRun's and addPackRun's loop over a view of the addon's, entries first..end. */
+  async #addNativeRun(view: SkipListView, first: number, end: number, keyOf: (node: number) => Uint8Array, drainAt: number): Promise<void> {
     if (this.#data.entries > 0) this.#finishDataBlock();
-    const view = native.skipListView!(run.nodes, run.chunks, run.layout);
     const encode = native.encodeSkipListBlock!;
     const state = new Float64Array(STATE_FIELDS);
-    state[S_NODE] = run.first;
+    state[S_NODE] = first;
     state[S_BLOCK_BYTES] = this.#options.blockBytes;
     state[S_RESTART_INTERVAL] = this.#options.restartInterval;
     state[S_BLOOM_SEED] = BLOOM_SEED;
@@ -211,10 +234,10 @@ export class TableBuilder {
     state[S_POINT_KINDS] = POINT_KINDS;
     state[S_EXPIRY_BYTES] = EXPIRY_BYTES;
     let block = Buffer.allocUnsafe(this.#options.blockBytes * 2 + 1024);
-    while (state[S_NODE] !== run.end) {
+    while (state[S_NODE] !== end) {
       const node = state[S_NODE]!;
-      if (this.#entries === 0) this.#smallestKey = new Uint8Array(run.keyOf(node));
-      if (this.#pendingHandle !== undefined) this.#addIndexEntry(run.keyOf(node));
+      if (this.#entries === 0) this.#smallestKey = new Uint8Array(keyOf(node));
+      if (this.#pendingHandle !== undefined) this.#addIndexEntry(keyOf(node));
       state[S_ENTRIES] = this.#entries;
       state[S_DELETIONS] = this.#deletions;
       state[S_SMALLEST_SEQ] = this.#smallestSeq;
