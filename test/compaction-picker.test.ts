@@ -42,6 +42,36 @@ test('nothing is picked while every level is within its target', () => {
   assert.is(new CompactionPicker(POLICY).pick(Version.empty()), undefined);
 });
 
+test('level 0 below its trigger is compacted whole once iterators positioned over two or more of its tables 100 times (its read budget)', () => {
+  const v = version({ 0: [table(1, 'a', 'm'), table(2, 'f', 'z')], 1: [table(10, 'a', 'c'), table(11, 'x', 'z')] });
+  let due = 0;
+  v.onReadCompactionDue = () => due++;
+  const picker = new CompactionPicker(POLICY);
+  for (let i = 0; i < 99; i++) v.tablesToPosition(Buffer.from('g'), false);
+  assert.is(v.readCompactionDue, false);
+  assert.is(picker.pick(v), undefined, 'not yet: 99 positionings');
+  // Gets do not count: a table without the key answers them from its bloom filter.
+  for (let i = 0; i < 500; i++) v.get(Buffer.from('g'), 1_000_000, { get: () => undefined } as never);
+  assert.is(v.readCompactionDue, false, 'gets do not count');
+  v.tablesToPosition(undefined, true);
+  assert.is(v.readCompactionDue, true);
+  assert.is(due, 1, 'the owner is told once');
+  assert.equal(show(picker.pick(v)), { from: '0->1', inputs: [[0, [1, 2]], [1, [10, 11]]], trivialMove: false });
+  for (let i = 0; i < 200; i++) v.tablesToPosition(Buffer.from('a'), false);
+  assert.is(due, 1, 'and only once');
+  // One level-0 table costs a positioning one table, as a deeper level does: never due.
+  const one = version({ 0: [table(3, 'a', 'z')], 1: [table(12, 'a', 'z')] });
+  for (let i = 0; i < 1_000; i++) one.tablesToPosition(Buffer.from('b'), false);
+  assert.is(one.readCompactionDue, false);
+  assert.is(picker.pick(one), undefined);
+  // The budget grows with level 0's bytes: one positioning per 16 KiB.
+  const big = version({ 0: [table(4, 'a', 'z', 3200 * KiB), table(5, 'a', 'z', 3200 * KiB)] });
+  for (let i = 0; i < 399; i++) big.tablesToPosition(Buffer.from('b'), false);
+  assert.is(big.readCompactionDue, false, '6,400 KiB of level 0: a budget of 400');
+  big.tablesToPosition(Buffer.from('b'), false);
+  assert.is(big.readCompactionDue, true);
+});
+
 test('level 0 at its trigger is compacted whole, with every level-1 file its key range overlaps', () => {
   const v = version({
     0: [table(1, 'c', 'e'), table(2, 'd', 'f'), table(3, 'm', 'n'), table(4, 'e', 'g')],

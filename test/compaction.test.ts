@@ -146,6 +146,39 @@ test('automatic compaction bounds level 0 and moves data down the levels', () =>
     for (let i = 0; i < 20_000; i += 997) assert.ok(await db.get(key(i)));
   }));
 
+test("seeks over level-0 tables below the trigger compact them once they have paid level 0's read budget; gets alone do not", () =>
+  withDb({ ...SMALL, l0CompactionTrigger: 4 }, async (db) => {
+    // Three overlapping level-0 tables, under the trigger of 4: nothing compacts them.
+    for (let round = 0; round < 3; round++) {
+      for (let i = round; i < 600; i += 3) await db.put(key(i), value(i, round));
+      await db.flush();
+    }
+    let s = db.stats();
+    assert.is(s.levels[0]!.files, 3, 'three level-0 tables');
+    for (let i = 0; i < 3_000; i++) assert.ok(await db.get(key(i % 600)));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    s = db.stats();
+    assert.is(s.compactions, 0, 'gets alone compact nothing');
+    assert.is(s.levels[0]!.files, 3);
+    // Each iterator positions over all three: 100 of them use up the budget (small tables).
+    for (let i = 0; i < 100; i++) {
+      const found: Buffer[] = [];
+      for await (const [k] of db.iterator({ gte: key((i * 37) % 600), limit: 1 })) found.push(k);
+      assert.equal(found, [Buffer.from(key((i * 37) % 600))]);
+    }
+    await untilCompactions(db);
+    s = db.stats();
+    assert.is(s.compactions, 1, 'one compaction, started by the seeks');
+    assert.is(s.levels[0]!.files, 0, 'level 0 went to level 1');
+    assert.ok(s.levels[1]!.files > 0);
+    const all = await readAll(db);
+    assert.is(all.length, 600);
+    for (const [k, v] of all) {
+      const i = Number(k.toString().slice(3));
+      assert.is(v.toString(), value(i, i % 3));
+    }
+  }));
+
 test('writers are delayed, never failed, when level 0 reaches the stop trigger', () =>
   withDb({ ...SMALL, l0CompactionTrigger: 1, l0SlowdownTrigger: 1, l0StopTrigger: 2, compactionWorkers: 0 }, async (db) => {
     await writeAll(10_000, 16, (i) => db.put(key(i), value(i, 0)));

@@ -25,6 +25,10 @@
 //   where the last compaction of that level ended);
 // - plus every file of the output level that overlaps the inputs' user-key range.
 // A single input file with nothing to merge with below is moved by the MANIFEST edit alone.
+//
+// Reads can make level 0 due too: when nothing else is, and reads of the current version have
+// paid for its overlapping level-0 tables past a budget (Version.readCompactionDue, LevelDB's
+// seek compaction for level 0), all of level 0 is compacted into level 1 below its trigger.
 // Which files overlap a key range is the Version's answer (Version.overlappingFiles).
 
 import { compareBytes, invariant } from '../base/index.js';
@@ -150,7 +154,7 @@ export class CompactionPicker {
     for (let level = 0; level < NUM_LEVELS - 1; level++) {
       if (scores[level]! >= 1 && (best < 0 || scores[level]! > scores[best]!)) best = level;
     }
-    if (best < 0) return this.#pickForTombstones(version);
+    if (best < 0) return this.#pickForTombstones(version) ?? this.#pickForReads(version);
     const files = version.levels[best]!;
     if (best === 0) return withOverlaps(version, 0, [...files]);
     let file: TableMeta | undefined;
@@ -190,6 +194,12 @@ export class CompactionPicker {
     }
     if (found === undefined) return undefined;
     return withOverlaps(version, found.level, found.level === 0 ? [...version.levels[0]!] : [found.file]);
+  }
+
+  /** With nothing else due: all of level 0, when reads have paid for its overlapping tables long enough (Version.readCompactionDue). */
+  #pickForReads(version: Version): PickedCompaction | undefined {
+    const l0 = version.levels[0]!;
+    return version.readCompactionDue && l0.length >= 2 ? withOverlaps(version, 0, [...l0]) : undefined;
   }
 
   readonly #coveredBytes = (file: TableMeta): number => this.#covered.get(file.fileNumber)?.bytes ?? 0;

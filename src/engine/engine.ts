@@ -350,6 +350,8 @@ export class Engine {
       coveredBytes,
     );
     versions.onObsoleteFiles(() => this.#scheduleObsoleteDeletion());
+    // Called from inside a read: the compaction starts on the next turn, not within the read.
+    versions.onReadCompactionDue(() => void setImmediate(() => this.#maybeScheduleCompaction()));
     this.changeLog = new ChangeLog({ fs: options.fs, wals, flushedSeq: () => this.#versions.lastSequence });
     const { bytes, ms } = options.changeRetention;
     if (bytes > 0 && ms > 0) {

@@ -42,6 +42,7 @@ export class VersionSet {
   /** Versions still referenced by a reader, the current one included. */
   readonly #live = new Set<Version>();
   #onObsolete: (() => void) | undefined;
+  #onReadCompactionDue: (() => void) | undefined;
 
   private constructor(fs: FileSystem, dir: string, current: Version, nextFileNumber: number, logNumber: number, lastSequence: SeqNum) {
     this.#fs = fs;
@@ -135,6 +136,11 @@ export class VersionSet {
     this.#onObsolete = callback;
   }
 
+  /** Called when reads of a live version reach its level-0 read budget (Version.readCompactionDue). */
+  onReadCompactionDue(callback: () => void): void {
+    this.#onReadCompactionDue = callback;
+  }
+
   /** File numbers named by any live version: the files that must not be deleted. */
   liveFileNumbers(): Set<number> {
     const live = new Set<number>();
@@ -205,6 +211,7 @@ export class VersionSet {
   }
 
   #install(v: Version): void {
+    v.onReadCompactionDue = () => this.#onReadCompactionDue?.();
     v.ref();
     this.#live.add(v);
   }

@@ -21,16 +21,52 @@ import type { TableMeta, VersionEdit } from './version-edit.js';
 
 export const NUM_LEVELS = 7;
 
+/**
+ * Level 0's read budget (see Version.readCompactionDue): one positioning of an iterator over
+ * two or more level-0 tables per this many bytes of level 0, and at least MIN_L0_READS. LevelDB's reasoning
+ * for its seek compaction: a read of a table costs about what compacting 40 KB does, so that
+ * many wasted reads pay for compacting it; 16 KiB is its conservative choice, and ours.
+ */
+const L0_BYTES_PER_READ = 16 * 1024;
+const MIN_L0_READS = 100;
+
 export class Version {
   /** levels[i] is the files of level i; see the ordering rules above. */
   readonly levels: readonly (readonly TableMeta[])[];
   #refs = 0;
   #onUnreferenced: ((v: Version) => void) | undefined;
+  /** Positionings of iterators over two or more level-0 tables (see readCompactionDue). */
+  #l0Reads = 0;
+  readonly #l0ReadBudget: number;
+  /** Called once, when this version's reads reach level 0's read budget (VersionSet sets it). */
+  onReadCompactionDue: (() => void) | undefined;
 
   constructor(levels: readonly (readonly TableMeta[])[], onUnreferenced?: (v: Version) => void) {
     invariant(levels.length === NUM_LEVELS, 'a version has NUM_LEVELS levels');
     this.levels = levels;
     this.#onUnreferenced = onUnreferenced;
+    const l0 = levels[0]!;
+    let l0Bytes = 0;
+    for (const f of l0) l0Bytes += f.fileSize;
+    this.#l0ReadBudget = l0.length < 2 ? Infinity : Math.max(MIN_L0_READS, Math.ceil(l0Bytes / L0_BYTES_PER_READ));
+  }
+
+  /**
+   * Whether reads have paid for level 0's overlapping tables long enough that compacting them
+   * costs less than going on paying (LevelDB's seek compaction, for level 0 only: a deeper
+   * level costs a read one table). An iterator over two or more level-0 tables pays at each
+   * positioning (its first, and each seek: tablesToPosition): it reads a block of every one. A get() does not: a table without the key answers it
+   * from its bloom filter, and gets measured as fast over three level-0 tables as over their
+   * compaction. Past the budget (one paying read per 16 KiB of level 0, at least 100) level 0
+   * is due for compaction below its file trigger (CompactionPicker.pick): a database scanned
+   * after a few flushes, and no longer written, does not keep level 0's files forever.
+   */
+  get readCompactionDue(): boolean {
+    return this.#l0Reads >= this.#l0ReadBudget;
+  }
+
+  #chargeL0Read(): void {
+    if (++this.#l0Reads === this.#l0ReadBudget) this.onReadCompactionDue?.();
   }
 
   static empty(): Version {
@@ -142,10 +178,12 @@ export class Version {
    * The file numbers of the tables the cursors of addIterators() open when positioned at
    * `target` (undefined: at the first entry, or in `reverse` the last): every level-0 table and
    * one file of each deeper level. An iterator has them opened off the event loop's thread
-   * before it positions (TableCache.whenOpen).
+   * before it positions (TableCache.whenOpen), so each call is one positioning: with two or
+   * more level-0 tables it counts against level 0's read budget (readCompactionDue).
    */
   tablesToPosition(target: Uint8Array | undefined, reverse: boolean): number[] {
     const out = this.levels[0]!.map((t) => t.fileNumber);
+    if (out.length >= 2) this.#chargeL0Read();
     for (let level = 1; level < NUM_LEVELS; level++) {
       const files = this.levels[level]!;
       if (files.length === 0) continue;
