@@ -42,7 +42,7 @@ test('nothing is picked while every level is within its target', () => {
   assert.is(new CompactionPicker(POLICY).pick(Version.empty()), undefined);
 });
 
-test('level 0 below its trigger is compacted whole once iterators positioned over two or more of its tables 100 times (its read budget)', () => {
+test('level 0 below its trigger is compacted whole once iterators positioned over two or more of its tables as often as its read budget allows', () => {
   const v = version({ 0: [table(1, 'a', 'm'), table(2, 'f', 'z')], 1: [table(10, 'a', 'c'), table(11, 'x', 'z')] });
   let due = 0;
   v.onReadCompactionDue = () => due++;
@@ -64,11 +64,12 @@ test('level 0 below its trigger is compacted whole once iterators positioned ove
   for (let i = 0; i < 1_000; i++) one.tablesToPosition(Buffer.from('b'), false);
   assert.is(one.readCompactionDue, false);
   assert.is(picker.pick(one), undefined);
-  // The budget grows with level 0's bytes: one positioning per 16 KiB.
-  const big = version({ 0: [table(4, 'a', 'z', 3200 * KiB), table(5, 'a', 'z', 3200 * KiB)] });
-  for (let i = 0; i < 399; i++) big.tablesToPosition(Buffer.from('b'), false);
-  assert.is(big.readCompactionDue, false, '6,400 KiB of level 0: a budget of 400');
-  big.tablesToPosition(Buffer.from('b'), false);
+  // The budget grows with what the compaction would read: one positioning per 16 KiB of level
+  // 0 and of the level-1 files its key range overlaps (not 'x'..'y', outside it).
+  const big = version({ 0: [table(4, 'b', 'k', 3200 * KiB), table(5, 'c', 'm', 3200 * KiB)], 1: [table(13, 'a', 'c', 1600 * KiB), table(14, 'x', 'y', 6400 * KiB)] });
+  for (let i = 0; i < 499; i++) big.tablesToPosition(Buffer.from('d'), false);
+  assert.is(big.readCompactionDue, false, '6,400 KiB of level 0 and 1,600 KiB of level 1 under it: a budget of 500');
+  big.tablesToPosition(Buffer.from('d'), false);
   assert.is(big.readCompactionDue, true);
 });
 

@@ -23,9 +23,11 @@ export const NUM_LEVELS = 7;
 
 /**
  * Level 0's read budget (see Version.readCompactionDue): one positioning of an iterator over
- * two or more level-0 tables per this many bytes of level 0, and at least MIN_L0_READS. LevelDB's reasoning
- * for its seek compaction: a read of a table costs about what compacting 40 KB does, so that
- * many wasted reads pay for compacting it; 16 KiB is its conservative choice, and ours.
+ * two or more level-0 tables per this many bytes that compacting level 0 would read (level 0
+ * and the level-1 files its key range overlaps), and at least MIN_L0_READS. LevelDB's
+ * reasoning for its seek compaction: a read of a table costs about what compacting 40 KB
+ * does, so that many wasted reads pay for the compaction; 16 KiB is its conservative choice,
+ * and ours. Counting level 1 keeps a large level 1 from being rewritten for a few reads.
  */
 const L0_BYTES_PER_READ = 16 * 1024;
 const MIN_L0_READS = 100;
@@ -45,21 +47,21 @@ export class Version {
     invariant(levels.length === NUM_LEVELS, 'a version has NUM_LEVELS levels');
     this.levels = levels;
     this.#onUnreferenced = onUnreferenced;
-    const l0 = levels[0]!;
-    let l0Bytes = 0;
-    for (const f of l0) l0Bytes += f.fileSize;
-    this.#l0ReadBudget = l0.length < 2 ? Infinity : Math.max(MIN_L0_READS, Math.ceil(l0Bytes / L0_BYTES_PER_READ));
+    this.#l0ReadBudget = l0ReadBudget(levels[0]!, levels[1]!);
   }
 
   /**
    * Whether reads have paid for level 0's overlapping tables long enough that compacting them
    * costs less than going on paying (LevelDB's seek compaction, for level 0 only: a deeper
    * level costs a read one table). An iterator over two or more level-0 tables pays at each
-   * positioning (its first, and each seek: tablesToPosition): it reads a block of every one. A get() does not: a table without the key answers it
-   * from its bloom filter, and gets measured as fast over three level-0 tables as over their
-   * compaction. Past the budget (one paying read per 16 KiB of level 0, at least 100) level 0
-   * is due for compaction below its file trigger (CompactionPicker.pick): a database scanned
-   * after a few flushes, and no longer written, does not keep level 0's files forever.
+   * positioning (its first, and each seek: tablesToPosition): it reads a block of every one.
+   * A get() does not: a table without the key answers it from its bloom filter, and gets
+   * measured as fast over three level-0 tables as over their compaction. Past the budget (one
+   * paying positioning per 16 KiB that compacting level 0 would read, level 1's overlapping
+   * files included; at least 100) level 0 is due for compaction below its file trigger
+   * (CompactionPicker.pick): a database scanned after a few flushes, and no longer written,
+   * does not keep level 0's files forever. A new version (any flush or compaction) counts
+   * from zero.
    */
   get readCompactionDue(): boolean {
     return this.#l0Reads >= this.#l0ReadBudget;
@@ -227,6 +229,21 @@ function mayHold(table: TableMeta, key: Uint8Array, seq: SeqNum): boolean {
 }
 
 /** Whether `file`'s user-key range meets [smallest, largest] (both included; an undefined end is open). */
+/** Version.readCompactionDue's budget: Infinity below two level-0 files (see L0_BYTES_PER_READ). */
+function l0ReadBudget(l0: readonly TableMeta[], l1: readonly TableMeta[]): number {
+  if (l0.length < 2) return Infinity;
+  let bytes = 0;
+  let smallest = l0[0]!.smallestKey;
+  let largest = l0[0]!.largestKey;
+  for (const f of l0) {
+    bytes += f.fileSize;
+    if (compareBytes(f.smallestKey, smallest) < 0) smallest = f.smallestKey;
+    if (compareBytes(f.largestKey, largest) > 0) largest = f.largestKey;
+  }
+  for (const f of l1) if (overlaps(f, smallest, largest)) bytes += f.fileSize;
+  return Math.max(MIN_L0_READS, Math.ceil(bytes / L0_BYTES_PER_READ));
+}
+
 function overlaps(file: TableMeta, smallest: Uint8Array | undefined, largest: Uint8Array | undefined): boolean {
   return (smallest === undefined || compareBytes(file.largestKey, smallest) >= 0) && (largest === undefined || compareBytes(file.smallestKey, largest) <= 0);
 }
