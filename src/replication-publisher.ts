@@ -10,9 +10,12 @@
  *    MAX_MESSAGES_IN_FLIGHT at a time, and S moves over the acknowledged prefix only, each
  *    message answering for the writes below the next one's first (see flush).
  * 3. The file REPLICATION-<stream> (src/replication/positions.ts) holds an acknowledged S,
- *    written durably; at its start a publisher resumes above it. Publishing a change again is
- *    harmless: its message's id (identity:first-last) makes the stream drop it within its
- *    duplicate window, and a replica skips a change it applied, whatever the stream holds.
+ *    written durably; at its start a publisher resumes above it, and does not publish again
+ *    what the last run stored after it (storedAfter: the writes that follow S move it, the
+ *    ones beyond a write whose message was lost are skipped when the feed reaches them).
+ *    Publishing a change again is harmless all the same: its message's id
+ *    (identity:first-last) makes the stream drop it within its duplicate window, and a
+ *    replica skips a change it applied, whatever the stream holds.
  * 4. The change feed keeps every change above the recorded position: a second feed, opened at
  *    that position and never read, holds the logs from there on (a feed pins the logs it has
  *    not read yet, README "Retention"); it is moved forward once a newer position is durable.
@@ -129,6 +132,8 @@ export class ReplicationPublisher {
   #acknowledged: number;
   /** The stream sequence of the last message `acknowledged` needed (0: not known). */
   #acknowledgedStreamSeq = 0;
+  /** Writes above `acknowledged` the last run stored in the stream (storedAfter): skipped, not published again. */
+  #storedBeyond = new Set<number>();
   /** The position the file holds (invariant 3) and the hold feed starts at (invariant 4). */
   #recorded: number;
   #hold: AsyncIterableIterator<Change> | undefined;
@@ -182,11 +187,12 @@ export class ReplicationPublisher {
       await writePosition(files, db.location, settings.stream, { acknowledged: since, streamSeq: 0 });
     } else {
       // What the last run stored after its recorded position is not published again.
-      const found = await storedAfter(link, settings, db.identity, recorded);
+      const { position: found, beyond } = await storedAfter(link, settings, db.identity, recorded);
       if (found.acknowledged > recorded.acknowledged) await writePosition(files, db.location, settings.stream, found);
       since = found.acknowledged;
       publisher = new ReplicationPublisher(db, settings, link, since);
       publisher.#acknowledgedStreamSeq = found.streamSeq;
+      publisher.#storedBeyond = beyond;
     }
     // Throws OUT_OF_RANGE when the logs no longer reach back to the position.
     publisher.#hold = changesAsBytes(db, { since: BigInt(since), durable: true, live: true, maxBuffered: 1 });
@@ -280,8 +286,17 @@ export class ReplicationPublisher {
     const inFlight = new Set<Promise<void>>();
     /** Each shard's writes not yet published (see flush and the end of a fill below). */
     const groups = new Map<number, { changes: ChangeToSend[]; bytes: number }>();
-    /** The highest write published since `since` (a message's `before`, message-format.ts). */
+    /**
+     * The highest write published since `since`, or skipped as stored by the last run (a
+     * message's `before`, message-format.ts: every write above it is in this message or a later
+     * one, which a skipped write, in an earlier message, is not).
+     */
     let published = since;
+    /** Writes above `since` the last run stored (storedAfter): not published again. */
+    const skipped = this.#storedBeyond;
+    for (const seq of skipped) if (seq <= since) skipped.delete(seq);
+    /** The highest write skipped since the last flush: acknowledged with the writes around it. */
+    let skippedHigh = 0;
     /** Set while unanswered messages are sent again after a failed publish. */
     let resending: Promise<void> | undefined;
     const { js } = this.#link;
@@ -361,7 +376,10 @@ export class ReplicationPublisher {
       if (resending !== undefined || signal.aborted || groups.size === 0) return;
       const pending = [...groups].sort((a, b) => a[1].changes[0]!.seq - b[1].changes[0]!.seq);
       groups.clear();
-      let highest = 0;
+      // Every write up to a skipped one was delivered before it: in these groups, in earlier
+      // messages, or skipped too (stored).
+      let highest = skippedHigh;
+      skippedHigh = 0;
       for (const [, g] of pending) highest = Math.max(highest, g.changes[g.changes.length - 1]!.seq);
       for (let i = 0; i < pending.length; i++) {
         const [shard, group] = pending[i]!;
@@ -377,6 +395,11 @@ export class ReplicationPublisher {
     try {
       for (let changes = await feed.nextMany(); changes !== undefined; changes = await feed.nextMany()) {
         for (const change of changes) {
+          if (skipped.size > 0 && skipped.delete(change.seq)) {
+            published = Math.max(published, change.seq);
+            skippedHigh = change.seq;
+            continue;
+          }
           let send: ChangeToSend;
           let shard: number;
           if (change.batch !== undefined) {
@@ -407,6 +430,17 @@ export class ReplicationPublisher {
         // Unless HOLD_WHILE_UNANSWERED publishes are unanswered: then the groups gather more
         // writes until one is answered (or a group is full), as Nagle's algorithm does.
         if (inFlight.size < HOLD_WHILE_UNANSWERED) flush();
+        if (skippedHigh > 0 && groups.size === 0) {
+          // This fill ended in skipped writes only: the last message, once it and those before
+          // it are answered, acknowledges them too; with none unanswered, they are now.
+          const last = window.at(-1);
+          if (last !== undefined) last.covers = Math.max(last.covers, skippedHigh);
+          else if (inFlight.size === 0 && resending === undefined && skippedHigh > this.#acknowledged) {
+            this.#acknowledged = skippedHigh;
+            this.#scheduleRecord();
+          }
+          skippedHigh = 0;
+        }
         // This array lives on while the next nextMany() waits for a sync (see flush()).
         changes.length = 0;
       }
@@ -496,23 +530,26 @@ export class ReplicationPublisher {
 const TAIL_SCAN_LIMIT = 4096;
 
 /**
- * After a restart: `recorded` moved over the writes that follow it in the prev chain and that
- * messages of this database stored after the recorded one already hold, so that they are not
- * published again (in messages grouped otherwise, which the stream would not see as duplicates).
- * Reads the stream from 2 * MAX_MESSAGES_IN_FLIGHT messages before the recorded stream sequence
- * (a message published earlier can be stored later) to its end, TAIL_SCAN_LIMIT messages at
- * most; `recorded` itself when that is not possible.
+ * After a restart, what the last run stored after `recorded`: `position`, `recorded` moved over
+ * the writes that follow it in the prev chain and that messages of this database stored after
+ * the recorded one hold; and `beyond`, the writes above `position` that such messages hold too
+ * (the last run died while a flush's messages went out: one shard's message stored, an earlier
+ * one's not, so the chain stops at a write that is missing). Neither is published again: in
+ * messages grouped otherwise, the stream would not see them as duplicates. Reads the stream
+ * from 2 * MAX_MESSAGES_IN_FLIGHT messages before the recorded stream sequence (from its first
+ * message when none was recorded; a message published earlier can be stored later) to its end,
+ * TAIL_SCAN_LIMIT messages at most; `recorded` and nothing beyond when that is not possible.
  */
-async function storedAfter(link: JetStreamLink, s: PublisherSettings, identity: string, recorded: PublishedPosition): Promise<PublishedPosition> {
-  if (recorded.streamSeq === 0) return recorded;
+async function storedAfter(link: JetStreamLink, s: PublisherSettings, identity: string, recorded: PublishedPosition): Promise<{ position: PublishedPosition; beyond: Set<number> }> {
+  const beyond = new Set<number>();
   let state;
   try {
     state = (await link.jsm.streams.info(s.stream)).state;
   } catch {
-    return recorded;
+    return { position: recorded, beyond };
   }
   const from = Math.max(state.first_seq, recorded.streamSeq + 1 - 2 * MAX_MESSAGES_IN_FLIGHT);
-  if (state.last_seq - from >= TAIL_SCAN_LIMIT) return recorded;
+  if (state.messages === 0 || state.last_seq - from >= TAIL_SCAN_LIMIT) return { position: recorded, beyond };
   /** The writes found, by the write each follows. */
   const following = new Map<number, { seq: number; streamSeq: number }>();
   for (let q = from; q <= state.last_seq; q++) {
@@ -529,7 +566,8 @@ async function storedAfter(link: JetStreamLink, s: PublisherSettings, identity: 
   for (let n = following.get(position.acknowledged); n !== undefined; n = following.get(n.seq)) {
     position = { acknowledged: n.seq, streamSeq: Math.max(position.streamSeq, n.streamSeq) };
   }
-  return position;
+  for (const { seq } of following.values()) if (seq > position.acknowledged) beyond.add(seq);
+  return { position, beyond };
 }
 
 /** Creates the stream when it does not exist. */

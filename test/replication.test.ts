@@ -18,7 +18,8 @@ import { connect, type NatsConnection } from 'nats';
 import { open, StrataError, type Database } from '../src/index.js';
 import { follow, replicate, type Publisher, type Replica } from '../src/replication.js';
 import { loadChecksum, ValueKind } from '../src/base/index.js';
-import { APPLIED_KEY, decodeApplied, decodeMessage, encodeMessage } from '../src/replication/index.js';
+import { APPLIED_KEY, decodeApplied, decodeMessage, encodeMessage, messageId, shardSubject, type ChangeToSend } from '../src/replication/index.js';
+import { changesAsBatches, type BatchChange } from '../src/database.js';
 import { FaultInjectingFileSystem } from '../src/testing/index.js';
 import { withTempDir } from './helpers.js';
 
@@ -392,6 +393,54 @@ if (serverBinary === undefined) {
       await converge(primary, replica, publisher);
       assert.equal(await replica.db.get('count'), await primary.get('count'));
       assert.equal(await storedWrites(stream), await feedWrites(primary), 'each write stored once, though some were published again');
+      await replica.close();
+      await publisher.close();
+      await primary.close();
+    }));
+
+  test("a restart after a run that died with a later shard's message stored and an earlier one's lost publishes each write once", () =>
+    withTempDir(async (dir) => {
+      const stream = nextStream();
+      const primary = (await open(path.join(dir, 'primary'), PRIMARY)) as Db;
+      let publisher = await replicate(primary, { servers: server!.url, stream });
+      await writeMix(primary, 30, 'a');
+      for (const deadline = Date.now() + 10_000; publisher.acknowledged < primary.sequence && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 5));
+      assert.is(publisher.acknowledged, primary.sequence);
+      await publisher.close();
+      // What the dead run had in flight: writes of several shards, of which only the messages
+      // of one shard, not the one holding the first write, reached the stream.
+      const from = Number(primary.sequence);
+      await writeMix(primary, 24, 'b');
+      let changes: BatchChange[] = [];
+      for (let i = 0; ; i++) {
+        changes = [];
+        const feed = changesAsBatches(primary, { since: BigInt(from), live: false });
+        for (let got = await feed.nextMany(); got !== undefined; got = await feed.nextMany()) changes.push(...got);
+        const first = changes[0]!;
+        const last = changes[changes.length - 1]!;
+        // The last write in the stored shard: the new run skips to the very end.
+        if (last.batch !== undefined && first.shard !== last.shard) break;
+        await primary.put(`z${i}`, 'v');
+      }
+      const storedShard = changes[changes.length - 1]!.shard!;
+      const stored = changes.filter((c) => c.batch !== undefined && c.shard === storedShard) as ChangeToSend[];
+      assert.ok(stored.length > 2 && stored[0]!.seq > from + 1, 'a shard whose messages follow a lost write');
+      const identity = primary.identity;
+      const nc = await connect({ servers: server!.url });
+      const js = nc.jetstream();
+      // Two writes a message: the new run groups them otherwise, under other ids.
+      for (let i = 0; i < stored.length; i += 2) {
+        const part = stored.slice(i, i + 2);
+        const bytes = encodeMessage(Buffer.from(identity, 'hex'), from, part);
+        await js.publish(shardSubject(stream, storedShard), bytes, { msgID: messageId(identity, part[0]!.seq, part[part.length - 1]!.seq) });
+      }
+      await nc.close();
+      publisher = await replicate(primary, { servers: server!.url, stream });
+      const replica = await follow(path.join(dir, 'replica'), { servers: server!.url, stream, open: REPLICA_OPEN });
+      await converge(primary, replica, publisher);
+      assert.equal(await storedWrites(stream), await feedWrites(primary), 'each write stored once');
+      await primary.put('after', 'restart');
+      await converge(primary, replica, publisher);
       await replica.close();
       await publisher.close();
       await primary.close();
