@@ -388,14 +388,18 @@ if (serverBinary === undefined) {
       await exited;
       const primary = (await open(at, PRIMARY)) as Db;
       const publisher = await replicate(primary, { servers: server!.url, stream });
-      await primary.put('after', 'restart');
       const replica = await follow(path.join(dir, 'replica'), { servers: server!.url, stream, open: REPLICA_OPEN });
-      await converge(primary, replica, publisher);
-      assert.equal(await replica.db.get('count'), await primary.get('count'));
-      assert.equal(await storedWrites(stream), await feedWrites(primary), 'each write stored once, though some were published again');
-      await replica.close();
-      await publisher.close();
-      await primary.close();
+      try {
+        await primary.put('after', 'restart');
+        await converge(primary, replica, publisher);
+        assert.equal(await replica.db.get('count'), await primary.get('count'));
+        assert.equal(await storedWrites(stream), await feedWrites(primary), 'each write stored once, though some were published again');
+      } finally {
+        // Also when an assertion failed: a connection left open kept the file's process alive.
+        await replica.close();
+        await publisher.close();
+        await primary.close();
+      }
     }));
 
   test("a restart after a run that died with a later shard's message stored and an earlier one's lost publishes each write once", () =>
@@ -437,13 +441,16 @@ if (serverBinary === undefined) {
       await nc.close();
       publisher = await replicate(primary, { servers: server!.url, stream });
       const replica = await follow(path.join(dir, 'replica'), { servers: server!.url, stream, open: REPLICA_OPEN });
-      await converge(primary, replica, publisher);
-      assert.equal(await storedWrites(stream), await feedWrites(primary), 'each write stored once');
-      await primary.put('after', 'restart');
-      await converge(primary, replica, publisher);
-      await replica.close();
-      await publisher.close();
-      await primary.close();
+      try {
+        await converge(primary, replica, publisher);
+        assert.equal(await storedWrites(stream), await feedWrites(primary), 'each write stored once');
+        await primary.put('after', 'restart');
+        await converge(primary, replica, publisher);
+      } finally {
+        await replica.close();
+        await publisher.close();
+        await primary.close();
+      }
     }));
 
   test('a replica closed and reopened applies every write exactly once', () =>
