@@ -636,7 +636,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
       throw invalidArgument(`option maxBuffered must be an integer from 1 to 1000000, got ${String(maxBuffered)}`);
     }
     const since = toSince(o['since'], this.#engine.publishedSeq);
-    const feed = this.#engine.changes({ since, live, durable, signal, maxBuffered, asBatches }, (f) => this.#feeds.delete(f));
+    const feed = this.#engine.changes({ since, live, durable, signal, maxBuffered, asBatches, turns: this.#reads.turns }, (f) => this.#feeds.delete(f));
     if (!feed.ended) this.#feeds.add(feed);
     const shown = this.#hiddenKey === undefined ? feed : withoutKey(feed, this.#hiddenKey);
     return asBytes || this.#codecs.raw ? (shown as AsyncIterableIterator<DecodedChange<K, V>>) : decodeChanges<K, V>(shown, this.#codecs);

@@ -90,7 +90,8 @@ export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[
       if (entry === undefined) break;
       out.push(entry);
     }
-    const turn = this.#turns?.due(out.length);
+    // A call that found nothing counts as one read: a loop of them must let the loop turn too.
+    const turn = this.#turns?.due(Math.max(1, out.length));
     if (turn !== undefined) await turn;
     return out;
   }
@@ -126,9 +127,11 @@ export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[
         const ready = this.#cursor?.ready();
         if (ready !== undefined) await ready;
         const entry = this.nextSync();
-        if (entry === undefined) break;
+        // The end counts as a read too: a loop of scans over an empty range, each ending at
+        // once, held the event loop for as long as it ran (a timer never fired).
         const turn = turns?.due();
         if (turn !== undefined) await turn;
+        if (entry === undefined) break;
         yield entry;
       }
     } finally {

@@ -286,6 +286,48 @@ async function expectCodeAsync(p: Promise<unknown>, code: string): Promise<void>
   assert.unreachable(`expected ${code}`);
 }
 
+for (const shards of [1, 4]) {
+  test(`${shards} shard(s): a long scan of the feed lets a timer run, and so does a loop of feeds that end at once; every change delivered once, in order`, () =>
+    withTempDir(async (dir) => {
+      const db = await open(dir, { shards });
+      try {
+        for (let i = 0; i < 100; i++) await db.batch(Array.from({ length: 1000 }, (_, j) => ({ type: 'put' as const, key: `b${i}-${j}`, value: 'v' })));
+        for (let i = 0; i < 20_000; i++) await db.put(`p${i}`, 'v');
+        const last = db.sequence;
+        let fired = 0;
+        let timer = setInterval(() => fired++, 1);
+        let n = 0;
+        let ops = 0;
+        let prev = 0n;
+        try {
+          for await (const change of db.changes({ since: 0n, live: false })) {
+            assert.ok(change.seq > prev, 'ascending');
+            prev = change.seq;
+            n++;
+            ops += change.ops.length;
+          }
+        } finally {
+          clearInterval(timer);
+        }
+        assert.is(n, 100 + 20_000);
+        assert.is(ops, 100 * 1000 + 20_000);
+        assert.is(prev, last);
+        assert.ok(fired > 0, `the scan: the timer fired ${fired} times`);
+        fired = 0;
+        timer = setInterval(() => fired++, 1);
+        try {
+          const start = performance.now();
+          while (performance.now() - start < 100) for await (const change of db.changes({ live: false })) assert.unreachable(`nothing after now: ${change.seq}`);
+        } finally {
+          clearInterval(timer);
+        }
+        assert.ok(fired > 0, `feeds that end at once: the timer fired ${fired} times`);
+      } finally {
+        await db.close();
+      }
+    }));
+}
+
 test('bad options throw INVALID_ARGUMENT', () =>
   withTempDir(async (dir) => {
     const db = await open(dir);

@@ -60,6 +60,43 @@ for (const shards of [1, 4]) {
   });
 }
 
+test('a loop of scans over an empty range, and of gets that find nothing, lets a timer run (for await, next(), nextv())', async () => {
+  await withTempDir(async (dir) => {
+    const db = await filled(dir, false);
+    try {
+      const range = { gte: 'queue:', lt: 'queue;' };
+      const scanned = await timerFiringsDuring(100, async () => {
+        for await (const entry of db.iterator(range)) assert.unreachable(`the range is empty: ${String(entry)}`);
+      });
+      assert.ok(scanned > 0, `for await: the timer fired ${scanned} times`);
+      const stepped = await timerFiringsDuring(100, async () => {
+        const it = db.iterator(range);
+        try {
+          assert.is(await it.next(), undefined);
+        } finally {
+          await it.close();
+        }
+      });
+      assert.ok(stepped > 0, `next(): the timer fired ${stepped} times`);
+      const batched = await timerFiringsDuring(100, async () => {
+        const it = db.iterator(range);
+        try {
+          assert.is((await it.nextv(10)).length, 0);
+        } finally {
+          await it.close();
+        }
+      });
+      assert.ok(batched > 0, `nextv(): the timer fired ${batched} times`);
+      const missed = await timerFiringsDuring(100, async () => {
+        assert.is(await db.get('queue:none'), undefined);
+      });
+      assert.ok(missed > 0, `get() of a missing key: the timer fired ${missed} times`);
+    } finally {
+      await db.close();
+    }
+  });
+});
+
 for (const flush of [false, true]) {
   const where = flush ? 'from tables' : 'from the memtable';
   test(`a long run of awaited get()s ${where} lets a timer run`, async () => {
