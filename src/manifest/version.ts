@@ -228,7 +228,6 @@ function mayHold(table: TableMeta, key: Uint8Array, seq: SeqNum): boolean {
   return compareBytes(key, table.smallestKey) >= 0 && compareBytes(key, table.largestKey) <= 0 && table.smallestSeq <= seq;
 }
 
-/** Whether `file`'s user-key range meets [smallest, largest] (both included; an undefined end is open). */
 /** Version.readCompactionDue's budget: Infinity below two level-0 files (see L0_BYTES_PER_READ). */
 function l0ReadBudget(l0: readonly TableMeta[], l1: readonly TableMeta[]): number {
   if (l0.length < 2) return Infinity;
@@ -244,6 +243,7 @@ function l0ReadBudget(l0: readonly TableMeta[], l1: readonly TableMeta[]): numbe
   return Math.max(MIN_L0_READS, Math.ceil(bytes / L0_BYTES_PER_READ));
 }
 
+/** Whether `file`'s user-key range meets [smallest, largest] (both included; an undefined end is open). */
 function overlaps(file: TableMeta, smallest: Uint8Array | undefined, largest: Uint8Array | undefined): boolean {
   return (smallest === undefined || compareBytes(file.largestKey, smallest) >= 0) && (largest === undefined || compareBytes(file.smallestKey, largest) <= 0);
 }

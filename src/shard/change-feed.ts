@@ -234,9 +234,8 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
     // One step at a time: a second call waits for the first. With none running, a buffered
     // change is handed out at once: one promise a change, not a chain of them.
     if (turn === undefined && this.#steps === 0 && this.#next < this.#buffer.length) return Promise.resolve(this.#take());
-    const run = () => this.#step();
     const before = this.#steps++ === 0 ? turn : this.#lastStep.then(() => turn);
-    const step = before === undefined ? this.#step() : before.then(run);
+    const step = before === undefined ? this.#step() : before.then(() => this.#step());
     this.#lastStep = step.then(noop, noop);
     return step;
   }
@@ -387,11 +386,15 @@ export class ChangeFeed implements AsyncIterableIterator<Change> {
         }
         min.at = at;
         if (taken > 0) this.#took(position, min.cursor === undefined, taken);
+        this.#filledEntries = entries;
         if (state !== undefined) return state;
         continue;
       }
       const across = this.#batchAcross(head.txn, head.participants);
-      if (across === 'unsynced') return 'unsynced';
+      if (across === 'unsynced') {
+        this.#filledEntries = entries;
+        return 'unsynced';
+      }
       if (across.ops !== undefined && across.lastSeq > this.#position) {
         if (asBatches) out.push({ seq: across.lastSeq, prev: this.#lastDelivered, ops: across.ops } satisfies BatchChange as unknown as Change);
         else out.push({ seq: BigInt(across.lastSeq), ops: across.ops });
