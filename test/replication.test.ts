@@ -174,17 +174,20 @@ async function writeMix(db: Db, n: number, prefix: string): Promise<bigint> {
 const PRIMARY = { shards: 4, mergeOperator: 'add' as const };
 const REPLICA_OPEN = { shards: 4, mergeOperator: 'add' as const };
 
+/** Waits (10 s at most) until `publisher` acknowledged `seq`, and asserts it did, no further. */
+async function untilAcknowledged(publisher: Publisher, seq: bigint): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (publisher.acknowledged < seq && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.is(publisher.acknowledged, seq);
+}
+
 async function converge(primary: Db, replica: Replica, publisher?: Publisher): Promise<void> {
   const seq = primary.sequence;
   await replica.waitFor(seq);
   assert.is(replica.applied, seq, 'the replica applied up to the primary sequence, and no further');
   assert.equal(await contents(replica.db), await contents(primary), 'the same keys and values');
-  if (publisher !== undefined) {
-    // The replica can apply a message before its publisher hears JetStream's answer to it.
-    const deadline = Date.now() + 10_000;
-    while (publisher.acknowledged < seq && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-    assert.is(publisher.acknowledged, seq);
-  }
+  // The replica can apply a message before its publisher hears JetStream's answer to it.
+  if (publisher !== undefined) await untilAcknowledged(publisher, seq);
 }
 
 /**
@@ -408,8 +411,7 @@ if (serverBinary === undefined) {
       const primary = (await open(path.join(dir, 'primary'), PRIMARY)) as Db;
       let publisher = await replicate(primary, { servers: server!.url, stream });
       await writeMix(primary, 30, 'a');
-      for (const deadline = Date.now() + 10_000; publisher.acknowledged < primary.sequence && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 5));
-      assert.is(publisher.acknowledged, primary.sequence);
+      await untilAcknowledged(publisher, primary.sequence);
       await publisher.close();
       // What the dead run had in flight: writes of several shards, of which only the messages
       // of one shard, not the one holding the first write, reached the stream.
