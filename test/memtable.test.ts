@@ -547,6 +547,31 @@ function filledMemtable(options: ConstructorParameters<typeof Memtable>[0], n: n
   return mem;
 }
 
+test('given its budget, a memtable sizes its key index for it once it holds an eighth of its keys instead of doubling it on the writer\'s path; once immutable it gives the index up and reads back by searching', () => {
+  const budget = 8 << 20;
+  const mem = new Memtable({ expectedBytes: budget });
+  const key = (k: number) => text(`key-${String(k).padStart(6, '0')}`);
+  let lastGrowth = 0;
+  let n = 0;
+  for (let bytes = mem.keyIndexBytes; mem.approximateBytes < budget; n++) {
+    mem.add(n + 1, ValueKind.Put, key((n * 7919) % 1_000_000), text(`value-${n}`.repeat(8)));
+    if (mem.keyIndexBytes !== bytes) lastGrowth = n;
+    bytes = mem.keyIndexBytes;
+  }
+  // Doubling, an 8 MiB memtable of these keys (about 40,000) last grew its index at 32,768.
+  assert.ok(n > 30_000, `${n} keys`);
+  assert.ok(lastGrowth < n / 4, `the index last grew at key ${lastGrowth} of ${n}`);
+  // Sized for the keys the budget holds, at most half full.
+  assert.ok(mem.keyIndexBytes >= 2 * n * 8 && mem.keyIndexBytes <= 8 * n * 8, `${mem.keyIndexBytes} index bytes for ${n} keys`);
+  const held = mem.allocatedBytes;
+  const indexBytes = mem.keyIndexBytes;
+  mem.markImmutable();
+  assert.is(mem.keyIndexBytes, 0);
+  assert.is(mem.allocatedBytes, held - indexBytes);
+  for (let i = 0; i < n; i += 3) assert.is(new TextDecoder().decode(mem.get(key((i * 7919) % 1_000_000), MAX_SEQ)!.value), `value-${i}`.repeat(8));
+  assert.is(mem.get(key(1_000_001), MAX_SEQ), undefined);
+});
+
 test('a memtable built on memory released by another reads back like a fresh one', () => {
   const pool = new MemtablePool(4096, 1 << 22);
   const first = filledMemtable({ pool }, 5000, 1);
@@ -737,8 +762,9 @@ test('a memtable reserved for its budget never grows its node array (no old arra
   const mem = filledMemtable({ pool: reserved, expectedBytes: 8 << 20 }, 20_000, 7);
   assert.is(reserved.bytes, 0);
   assert.ok(mem.approximateBytes < 8 << 20);
-  // The reservation is not counted as memory held: only what was written.
-  assert.ok(mem.allocatedBytes < 4 << 20, `${mem.allocatedBytes} bytes`);
+  // The reservation is not counted as memory held: only what was written (and the key index,
+  // sized for the budget).
+  assert.ok(mem.allocatedBytes - mem.keyIndexBytes < 4 << 20, `${mem.allocatedBytes} bytes`);
 });
 
 test('memtables of a huge-page pool (2 MiB chunks cut from slabs, key index tables given back) read back like fresh ones', () => {

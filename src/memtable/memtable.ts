@@ -225,6 +225,11 @@ export class Memtable {
     return this.#list.allocatedBytes + this.#rangeTombstoneBytes;
   }
 
+  /** The bytes of its key index (in allocatedBytes); 0 once immutable. */
+  get keyIndexBytes(): number {
+    return this.#list.indexBytes;
+  }
+
   /** Entries added: point versions and range tombstones. */
   get entryCount(): number {
     return this.#list.count + this.#rangeTombstones.length;
@@ -240,9 +245,13 @@ export class Memtable {
     return this.#lastSeq;
   }
 
-  /** From now on add() throws; reads and iterators go on. Idempotent. */
+  /**
+   * From now on add() throws; reads and iterators go on. Idempotent. The key index goes
+   * (SkipList.dropIndex): a flush does not read it, and the next memtable's takes its memory.
+   */
   markImmutable(): void {
     this.#immutable = true;
+    this.#list.dropIndex();
   }
 
   get immutable(): boolean {

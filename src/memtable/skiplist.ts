@@ -52,7 +52,12 @@
 // Beside the list, a hash index (key-index.ts) names each user key's newest version: a point
 // read starts there instead of searching, and a version of one level that is newer than every
 // other of its key needs no search either (it goes right before the newest). A list shared
-// with a worker has no index (the worker only iterates).
+// with a worker has no index (the worker only iterates), nor has an immutable one (dropIndex():
+// its memory is the next memtable's, and a get searches the list for the flush's while).
+// The index doubles while small and, once the list holds an eighth of the keys its budget is
+// expected to hold, grows once to their size (#indexSlotsWanted): the large rehashes of the
+// doublings (4-18 ms at 262k keys, on the writer's path) are not done, and a memtable that
+// stays small keeps a small index.
 //
 // `nodes` is reserved for the memtable's budget (untouched pages cost nothing), grows by
 // doubling past it, and never shrinks (a pooled list may start with a large one). Nodes are never removed, so a node's name
@@ -111,6 +116,11 @@ const HINT_INTS = 8;
 const MIN_SEARCHES = 8;
 
 const INITIAL_NODES = 1024;
+/** The key index grows to its memtable's size once the list holds this fraction of the keys expected (#indexSlotsWanted). */
+const INDEX_SIZED_AT = 1 / 8;
+/** A key index slot's bytes, and the slots a key takes at the most load the index allows. */
+const INDEX_SLOT_BYTES = 8;
+const INDEX_SLOTS_PER_KEY = 2;
 /** The most ints a node array holds (its names are int32). */
 const MAX_NODE_INTS = 0x4000_0000;
 const SIGN = 0x8000_0000;
@@ -245,6 +255,8 @@ export class SkipList {
   #index: KeyIndex | undefined;
   /** Leading entries of `nodes` ever written, by this list or, for a pooled array, before. */
   #touched = 0;
+  /** The bytes the list's memtable is expected to reach (its budget), 0 when unknown. */
+  readonly #expectedBytes: number;
 
   /**
    * An empty list, its memory from `pool` when given; or, with `shared`, a read-only view of
@@ -252,6 +264,7 @@ export class SkipList {
    */
   constructor(arenaChunkBytes: number, shared?: SharedSkipList, pool?: MemtablePool, reservedNodeBytes = 0) {
     this.#pool = pool;
+    this.#expectedBytes = reservedNodeBytes;
     if (shared !== undefined) {
       this.arena = new Arena(arenaChunkBytes, shared.chunks);
       this.nodes = shared.nodes;
@@ -298,6 +311,11 @@ export class SkipList {
 
   get bytesInUse(): number {
     return this.arena.bytesInUse + this.nodesUsed * 4 + (this.#index?.bytes ?? 0);
+  }
+
+  /** The key index's bytes; 0 without one. */
+  get indexBytes(): number {
+    return this.#index?.bytes ?? 0;
   }
 
   /** Memory held: every arena chunk, and the part of the node array ever written (the rest is not resident). */
@@ -606,7 +624,7 @@ export class SkipList {
     let hash = 0;
     let newest = HEAD;
     if (index !== undefined) {
-      if (index.full) index.grow();
+      if (index.full) index.grow(this.#indexSlotsWanted());
       hash = this.#keyHash(key, hi, lo, suffixHi, suffixLo);
       for (slot = index.firstSlot(hash); ; slot = index.nextSlot(slot)) {
         const n = index.nodeAt(slot);
@@ -771,10 +789,30 @@ export class SkipList {
     this.#touched = 0;
   }
 
-  /** Gives this list's memory to `pool`. REQUIRES: nothing reads or writes the list again. */
-  recycle(pool: MemtablePool): void {
+  /**
+   * The slots the key index needs for the whole memtable, estimated from the entries so far:
+   * the keys its budget holds at their average size (with their slots), two slots a key; 0 (a
+   * doubling) while the list holds less than INDEX_SIZED_AT of them, or the budget is unknown.
+   */
+  #indexSlotsWanted(): number {
+    if (this.#expectedBytes === 0 || this.count === 0) return 0;
+    const perKey = (this.arena.bytesInUse + this.nodesUsed * 4) / this.count + INDEX_SLOTS_PER_KEY * INDEX_SLOT_BYTES;
+    const keys = Math.ceil(this.#expectedBytes / perKey);
+    return this.count < keys * INDEX_SIZED_AT ? 0 : INDEX_SLOTS_PER_KEY * keys;
+  }
+
+  /**
+   * Gives the key index's memory back (to the pool): the list takes no more inserts, and
+   * newestOf() answers undefined from now on (readers search). REQUIRES: no insert() after.
+   */
+  dropIndex(): void {
     this.#index?.recycle();
     this.#index = undefined;
+  }
+
+  /** Gives this list's memory to `pool`. REQUIRES: nothing reads or writes the list again. */
+  recycle(pool: MemtablePool): void {
+    this.dropIndex();
     pool.give(this.arena.chunks, this.nodes, Math.max(this.#touched, this.nodesUsed));
   }
 }
