@@ -196,6 +196,34 @@ static int fetch_entry(const SkipListView* v, int64_t node, Entry* e) {
   return 1;
 }
 
+/** Bytes of an entry's key and value prefetched ahead (prefetch_ahead): a few cache lines. */
+#define PREFETCH_ENTRY_BYTES 256
+
+/**
+ * Prefetches what the next entries are read from, while the current one is encoded: the key
+ * and value of node `next` (whose record the previous call prefetched) and the record of the
+ * node after it. A flush walks a memtable in key order, and in a memtable filled in random
+ * order each node and each key lies far from the last: without this every entry waited for two
+ * cache misses in turn. Only a hint: nothing outside the view's memory is touched.
+ */
+static void prefetch_ahead(const SkipListView* v, int64_t next, int64_t head) {
+  if (v->is_pack || next == head) return;
+  const int32_t* nodes = v->nodes;
+  const int32_t* L = v->layout;
+  if (next < -L[L_KEY_LENGTH] || (size_t)(next + L[L_NEXT]) >= v->nodes_length) return;
+  const uint32_t chunk = (uint32_t)nodes[next + L[L_CHUNK]];
+  const uint32_t offset = (uint32_t)nodes[next + L[L_OFFSET]];
+  if (chunk < v->chunk_count && offset < v->chunk_lengths[chunk]) {
+    const uint64_t bytes = (uint64_t)(uint32_t)nodes[next + L[L_KEY_LENGTH]] + (uint32_t)nodes[next + L[L_VALUE_LENGTH]];
+    const uint64_t room = v->chunk_lengths[chunk] - offset;
+    const uint64_t ahead = bytes < room ? (bytes < PREFETCH_ENTRY_BYTES ? bytes : PREFETCH_ENTRY_BYTES) : room;
+    for (uint64_t at = 0; at < ahead; at += 64) __builtin_prefetch(v->chunks[chunk] + offset + at);
+  }
+  const int64_t after = nodes[next + L[L_NEXT]];
+  if (after == head || after < -L[L_KEY_LENGTH] || (size_t)(after + L[L_NEXT]) >= v->nodes_length) return;
+  __builtin_prefetch(nodes + after + L[L_KEY_LENGTH]);
+  __builtin_prefetch(nodes + after + L[L_NEXT]);
+}
 
 napi_value skip_list_view_js(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -329,6 +357,7 @@ napi_value encode_skip_list_block_js(napi_env env, napi_callback_info info) {
       status = ST_INVALID;
       break;
     }
+    prefetch_ahead(v, e.next, head);
     const uint32_t key_length = e.key_length;
     const uint32_t value_length = e.value_length;
     const int32_t kind = e.kind;
