@@ -572,22 +572,6 @@ test('given its budget, a memtable sizes its key index for it once it holds an e
   assert.is(mem.get(key(1_000_001), MAX_SEQ), undefined);
 });
 
-test('a memtable after one that gave its key index back starts with an index of that size, and fills without growing it', () => {
-  const pool = MemtablePool.forMemtables(64 << 20);
-  const n = 200_000;
-  const first = filledMemtable({ pool, expectedBytes: 64 << 20 }, n, 3);
-  const size = first.keyIndexBytes;
-  first.markImmutable();
-  const second = new Memtable({ pool, expectedBytes: 64 << 20 });
-  assert.is(second.keyIndexBytes, size);
-  for (let i = 0; i < n; i++) {
-    second.add(i + 1, ValueKind.Put, text(`key-${String(i).padStart(6, '0')}`), text(`value-${i}`));
-    if (second.keyIndexBytes !== size) assert.unreachable(`the index grew at key ${i}`);
-  }
-  assert.is(new TextDecoder().decode(second.get(text('key-000042'), MAX_SEQ)!.value), 'value-42');
-  first.release();
-});
-
 test('a memtable built on memory released by another reads back like a fresh one', () => {
   const pool = new MemtablePool(4096, 1 << 22);
   const first = filledMemtable({ pool }, 5000, 1);

@@ -25,8 +25,6 @@ export interface SlotArrays {
   takeSlots(length: number): Int32Array | undefined;
   /** An array the index no longer reads or writes. */
   giveSlots(slots: Int32Array): void;
-  /** The slots of the last table given back (the size the previous memtable's index reached), 0 before any. */
-  readonly lastSlots: number;
 }
 
 export class KeyIndex {
@@ -36,17 +34,8 @@ export class KeyIndex {
   #count = 0;
   readonly #arrays: SlotArrays | undefined;
 
-  /**
-   * Starts with the slots of the last table `arrays` took back, when there is one: a memtable
-   * like the one before needs no growth at all.
-   */
   constructor(arrays?: SlotArrays) {
     this.#arrays = arrays;
-    const slots = arrays?.lastSlots ?? 0;
-    if (slots > INITIAL_SLOTS) {
-      this.#slots = arrays!.takeSlots(2 * slots) ?? new Int32Array(2 * slots);
-      this.#mask = slots - 1;
-    }
   }
 
   /** The memory the table holds. */

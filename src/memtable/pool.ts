@@ -41,7 +41,6 @@ export class MemtablePool implements SlotArrays {
   readonly #nodeArrays: PooledNodes[] = [];
   #bytes = 0;
   #residentBytes = 0;
-  #lastSlots = 0;
 
   /**
    * `chunkBytes`: the arena chunk size of the memtables that use this pool (only chunks of that
@@ -130,13 +129,8 @@ export class MemtablePool implements SlotArrays {
     return hugePageInts(length, true);
   }
 
-  get lastSlots(): number {
-    return this.#lastSlots;
-  }
-
   /** Takes back a key index table takeSlots() gave (smaller ones are left to the collector). */
   giveSlots(slots: Int32Array): void {
-    this.#lastSlots = slots.length / 2;
     if (slots.byteLength < MIN_HUGE_SLOTS_BYTES || !(slots.buffer instanceof SharedArrayBuffer)) return;
     // Decommitted even when dropped: a SharedArrayBuffer is collected late.
     native.decommit?.(slots);
