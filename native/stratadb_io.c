@@ -1,6 +1,6 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 11; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 12; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
@@ -40,6 +40,9 @@
 //   searchSkipList(nodes, layout, keys, count, height, preds) → 0 | -1
 //       where each of a group of keys goes in a memtable's skip list, the searches overlapped
 //       (skiplist_search.c).
+//   appendToSkipList(nodes, layout, chunk, slots, heights, tails, state, batch) → entries
+//       a write batch's leading entries that go after every entry of a memtable's skip list,
+//       linked in and indexed as SkipList.insert would (skiplist_append.c).
 //   hugePages(view) → offset
 //       madvise(2) MADV_HUGEPAGE of the 2 MiB-aligned whole huge pages inside a typed array's
 //       memory: the kernel backs them with transparent huge pages when it faults them in.
@@ -50,7 +53,7 @@
 // from fs-ext before). 3 adds readBlock, readBlockAsync. 4 adds decommit. 5 adds
 // mapFile, unmapFile, readMappedBlock, scratchBuffer. 6 adds hugePages. 7 adds
 // skipListView, encodeSkipListBlock, seekMappedBlock. 8 adds compressLz4. 9 adds releaseMapped.
-// 10 adds searchSkipList. 11 adds packView.
+// 10 adds searchSkipList. 11 adds packView. 12 adds appendToSkipList.
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -75,9 +78,10 @@
 #include "block_read.h"
 #include "lz4_compress.h"
 #include "skiplist_blocks.h"
+#include "skiplist_append.h"
 #include "skiplist_search.h"
 
-#define ABI_VERSION 11
+#define ABI_VERSION 12
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -415,5 +419,7 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "compressLz4", fn));
   CHECK(napi_create_function(env, "searchSkipList", NAPI_AUTO_LENGTH, search_skip_list_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "searchSkipList", fn));
+  CHECK(napi_create_function(env, "appendToSkipList", NAPI_AUTO_LENGTH, append_to_skip_list_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "appendToSkipList", fn));
   return exports;
 }

@@ -735,6 +735,70 @@ seeded('commit groups applied after hintBatches() read back like a sorted refere
   if (native.searchSkipList !== undefined) assert.ok(mem.hintedInserts > ref.length / 4, `placed from hints: ${mem.hintedInserts} of ${ref.length}`);
 });
 
+test('addBatch() builds the same list as add() one by one, byte for byte: runs of keys in order linked in by the addon, the rest one by one', () => {
+  const seed = fixedSeed === undefined ? 777 : Number(fixedSeed);
+  const random = prng(seed);
+  const int = (n: number) => Math.floor(random() * n);
+  // Small chunks (many chunk switches and entries of a chunk of their own), keys of every
+  // length around 16 bytes (ties on the first 16, "a" against "a\0"), every kind, sequence
+  // numbers past 2^32, batches in order, out of order, and in order after other keys.
+  const byBatch = new Memtable({ arenaChunkBytes: 4096 });
+  const oneByOne = new Memtable({ arenaChunkBytes: 4096 });
+  let seq = 2 ** 32 - 3000;
+  let next = 0;
+  const ordered = () => {
+    const n = next++;
+    const shape = n % 7;
+    const base = String(n).padStart(10, '0');
+    if (shape === 0) return text(`k${base}`);
+    if (shape === 1) return text(`k${base}0123456789abcdef${'z'.repeat(int(8))}`);
+    if (shape === 2) return new Uint8Array([...text(`k${base}`), 0, 0]);
+    return text(`k${base}${'-'.repeat(int(12))}`);
+  };
+  for (let round = 0; round < 400; round++) {
+    const batch: BatchEntry[] = [];
+    const style = int(5);
+    for (let e = 1 + int(60); e > 0; e--) {
+      let key = style === 4 && int(3) === 0 ? text(`k${String(int(next + 1)).padStart(10, '0')}`) : ordered();
+      if (style === 3 && e === 2) key = text('a'); // leading words the list does not share
+      const r = random();
+      const kind = r < 0.02 ? ValueKind.RangeDelete : r < 0.12 ? ValueKind.Delete : r < 0.2 ? ValueKind.Merge : r < 0.25 ? ValueKind.PutWithExpiry : ValueKind.Put;
+      const value = kind === ValueKind.Delete ? new Uint8Array(0) : kind === ValueKind.RangeDelete ? text('zz') : int(20) === 0 ? new Uint8Array(1500 + int(3000)).fill(7) : text(`v${seq + batch.length}`.repeat(1 + int(5)));
+      batch.push({ kind, key, value });
+    }
+    const bytes = new Uint8Array(batchEncodedLength(batch) + 5);
+    encodeBatchInto(bytes, 5, seq, batch);
+    byBatch.addBatch(bytes, 5);
+    applyBatch(bytes, 5, oneByOne);
+    seq += batch.length;
+  }
+  if (native.appendToSkipList !== undefined) assert.ok(byBatch.appendedInserts > 5000, `the addon linked in ${byBatch.appendedInserts} entries`);
+  assert.is(oneByOne.appendedInserts, 0);
+  assert.is(byBatch.entryCount, oneByOne.entryCount);
+  assert.is(byBatch.approximateBytes, oneByOne.approximateBytes);
+  assert.is(byBatch.firstSeq, oneByOne.firstSeq);
+  assert.is(byBatch.lastSeq, oneByOne.lastSeq);
+  // Gets through the key index find every key's newest version alike.
+  for (let n = 0; n < next; n += 3) {
+    for (const key of [text(`k${String(n).padStart(10, '0')}`), text('a')]) {
+      const a = byBatch.get(key, seq);
+      const b = oneByOne.get(key, seq);
+      assert.is(a?.seq, b?.seq, `seed ${seed}: key ${n}`);
+    }
+  }
+  byBatch.markImmutable();
+  oneByOne.markImmutable();
+  const x = byBatch.toShared();
+  const y = oneByOne.toShared();
+  assert.is(x.list.nodesUsed, y.list.nodesUsed);
+  assert.is(x.list.count, y.list.count);
+  assert.is(x.list.height, y.list.height);
+  assert.ok(Buffer.from(x.list.nodes.buffer, 0, x.list.nodesUsed * 4).equals(Buffer.from(y.list.nodes.buffer, 0, y.list.nodesUsed * 4)), `seed ${seed}: the node records differ`);
+  assert.is(x.list.chunks.length, y.list.chunks.length);
+  x.list.chunks.forEach((c, i) => assert.ok(Buffer.from(c).equals(Buffer.from(y.list.chunks[i]!)), `seed ${seed}: arena chunk ${i} differs`));
+  assert.equal(x.rangeTombstones.map((t) => t.seq), y.rangeTombstones.map((t) => t.seq));
+});
+
 test('allocatedBytes grows with the data and is 0 once released; the pool then holds it', () => {
   const pool = new MemtablePool(4096, 1 << 24);
   const mem = new Memtable({ pool });

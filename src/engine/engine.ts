@@ -29,7 +29,6 @@
  */
 
 import {
-  applyBatch,
   closedError,
   liveValue,
   ensureDirectory,
@@ -309,7 +308,7 @@ export class Engine {
       {
         beforeGroup: () => this.#makeRoomForWrite(),
       append: (records, sync) => this.#wals.append(records, sync),
-      apply: (bytes, at) => applyBatch(bytes, at, this.#mem),
+      apply: (bytes, at) => this.#mem.addBatch(bytes, at),
       beforeApply: (bytes, ats) => this.#mem.hintBatches(bytes, ats),
       appended: (records, firstSeq, lastSeq, writes) => {
         const ring = this.changeLog.ring;

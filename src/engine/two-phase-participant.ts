@@ -24,7 +24,6 @@
  */
 
 import {
-  applyBatch,
   closedError,
   decodeBatch,
   invariant,
@@ -189,7 +188,7 @@ export class Participant implements TwoPhaseParticipant {
   applyPrepared(batch: Uint8Array): void {
     const mem = this.#host.memtable();
     this.#holdingParts.add(mem);
-    applyBatch(batch, 0, mem);
+    mem.addBatch(batch, 0);
   }
 
   endPrepare(): void {

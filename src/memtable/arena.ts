@@ -88,6 +88,22 @@ export class Arena {
     return this.#pool !== undefined ? this.#pool.takeChunk() : sharedBytes(this.chunkBytes);
   }
 
+  /**
+   * The chunk allocations come from now and how many of its bytes are handed out, for a writer
+   * that fills it past `used` itself and then calls advance() (SkipList.appendRun); undefined
+   * before the first chunk.
+   */
+  get current(): { chunk: Uint8Array; id: number; used: number } | undefined {
+    if (this.#currentId < 0) return undefined;
+    return { chunk: this.#current, id: this.#currentId, used: this.#used };
+  }
+
+  /** Hands out the current chunk's bytes up to `used`, which its writer has filled. */
+  advance(used: number): void {
+    invariant(this.#currentId >= 0 && used >= this.#used && used <= this.chunkBytes, 'an arena advances within its current chunk');
+    this.#used = used;
+  }
+
   /** Bytes of memory the chunks take, handed out or not (what the process holds for them). */
   get allocatedBytes(): number {
     let n = 0;

@@ -48,6 +48,21 @@ export class KeyIndex {
     return this.#slots;
   }
 
+  /** Slots - 1 (the table's slots are a power of two). */
+  get mask(): number {
+    return this.#mask;
+  }
+
+  /** Keys in the table. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Counts `n` keys that a writer of `table` (the addon) put into empty slots. */
+  added(n: number): void {
+    this.#count += n;
+  }
+
   firstSlot(hash: number): number {
     return hash & this.#mask;
   }

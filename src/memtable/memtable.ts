@@ -4,7 +4,7 @@
 // approximateBytes reaches its budget, marks it immutable and flushes it to an L0 table.
 // Single-threaded: calls never overlap, but an iterator may stay open across add() calls.
 
-import { invalidArgument, invariant, ValueKind, visitBatchKeys, type InternalIterator, type RangeTombstone, type SeqNum } from '../base/index.js';
+import { applyEntries, BATCH_HEADER_BYTES, getU32, getU64, invalidArgument, invariant, ValueKind, visitBatchKeys, type InternalIterator, type RangeTombstone, type SeqNum } from '../base/index.js';
 import type { SkipListEntries } from '../base/native.js';
 import { MemtableIterator } from './iterator.js';
 import type { MemtablePool } from './pool.js';
@@ -33,6 +33,8 @@ export interface MemtableOptions {
 const DEFAULT_ARENA_CHUNK_BYTES = 1 << 20;
 /** Versions of a key get() steps over from the newest before it searches for the snapshot's instead. */
 const VERSIONS_WALKED = 8;
+/** Fewer entries than this left in a batch are added one by one: the addon's call costs more than it saves (addBatch). */
+const MIN_APPEND_RUN = 8;
 /** What a range tombstone costs besides its keys' bytes: its object and two views. */
 const RANGE_TOMBSTONE_OVERHEAD_BYTES = 160;
 
@@ -100,6 +102,11 @@ export class Memtable {
     return new Memtable({}, shared);
   }
 
+  /** Entries addBatch() had the addon link in (SkipList.appendRun; for tests). */
+  get appendedInserts(): number {
+    return this.#list.appendedInserts;
+  }
+
   /** Entries the skip list placed from hintBatches()' searches (for tests). */
   get hintedInserts(): number {
     return this.#list.hintedInserts;
@@ -134,6 +141,38 @@ export class Memtable {
     }
     if (this.#firstSeq === undefined || seq < this.#firstSeq) this.#firstSeq = seq;
     if (this.#lastSeq === undefined || seq > this.#lastSeq) this.#lastSeq = seq;
+  }
+
+  /**
+   * Adds every entry of the batch encoded at `at` in `bytes` (src/base/batch-format.ts), as
+   * add() would one by one; the runs of entries that go after every entry (keys in order) are
+   * linked in by the addon, many a call (SkipList.appendRun), the others through add().
+   */
+  addBatch(bytes: Uint8Array, at: number): void {
+    invariant(!this.#immutable, 'add() to an immutable memtable');
+    const list = this.#list;
+    let seq = getU64(bytes, at);
+    let left = getU32(bytes, at + 8);
+    let p = at + BATCH_HEADER_BYTES;
+    while (left >= MIN_APPEND_RUN) {
+      const n = list.appendRun(bytes, p, seq, left);
+      if (n > 0) {
+        invariant(Number.isSafeInteger(seq + n - 1), 'sequence numbers are integers in [0, 2^53)');
+        if (this.#firstSeq === undefined || seq < this.#firstSeq) this.#firstSeq = seq;
+        if (this.#lastSeq === undefined || seq + n - 1 > this.#lastSeq) this.#lastSeq = seq + n - 1;
+        p = list.appendedTo;
+        seq += n;
+        left -= n;
+        if (left === 0) return;
+      }
+      // The entry it stopped at, one by one: when it went last too (the addon wanted room first:
+      // a new arena chunk, a larger array; or the list was empty), the rest may follow in a run.
+      const last = list.last();
+      p = applyEntries(bytes, p, seq++, 1, this);
+      left--;
+      if (list.last() === last) break;
+    }
+    applyEntries(bytes, p, seq, left, this);
   }
 
   /** The range tombstones added, in sequence order. The array grows while the memtable is mutable. */
