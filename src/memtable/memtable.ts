@@ -119,6 +119,8 @@ export class Memtable {
    */
   hintBatches(bytes: Uint8Array, ats: readonly number[]): void {
     const list = this.#list;
+    // A group of one batch of keys in order goes to the addon (addBatch): its hints would go unused.
+    if (ats.length === 1 && this.#appendsFirst(bytes, ats[0]!)) return;
     if (!list.beginHints()) return;
     for (const at of ats) visitBatchKeys(bytes, at, list);
     list.searchHinted();
@@ -141,6 +143,20 @@ export class Memtable {
     }
     if (this.#firstSeq === undefined || seq < this.#firstSeq) this.#firstSeq = seq;
     if (this.#lastSeq === undefined || seq > this.#lastSeq) this.#lastSeq = seq;
+  }
+
+  /** Whether the batch encoded at `at` is long enough for addBatch() to try the addon, and its first key goes after every entry. */
+  #appendsFirst(bytes: Uint8Array, at: number): boolean {
+    if (getU32(bytes, at + 8) < MIN_APPEND_RUN) return false;
+    // Past the first entry's kind, its key's length.
+    let p = at + BATCH_HEADER_BYTES + 1;
+    let length = 0;
+    for (let shift = 0; ; shift += 7) {
+      const b = bytes[p++]!;
+      length += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) break;
+    }
+    return this.#list.goesLast(bytes, p, length);
   }
 
   /**

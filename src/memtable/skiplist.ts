@@ -554,6 +554,15 @@ export class SkipList {
     this.#searched = count > 0 && status === 0;
   }
 
+  /**
+   * Whether appendRun() would take the key at bytes[from..from+length) (its words sort after the
+   * last node's; a tie: no): the addon is there and the list is not empty.
+   */
+  goesLast(bytes: Uint8Array, from: number, length: number): boolean {
+    if (native.appendToSkipList === undefined || this.#index === undefined || this.count === 0) return false;
+    return this.#afterLast(keyWordIn(bytes, from, length, 0), keyWordIn(bytes, from, length, 4), keyWordIn(bytes, from, length, 8), keyWordIn(bytes, from, length, 12));
+  }
+
   /** Whether a key of these words sorts after the last node's key by its words alone (a tie: no). */
   #afterLast(hi: number, lo: number, suffixHi: number, suffixLo: number): boolean {
     const last = this.#tails[0]!;
