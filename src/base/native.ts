@@ -112,6 +112,8 @@ export interface NativeCalls {
    * says where it stopped.
    */
   appendToSkipList(nodes: Int32Array, layout: Int32Array, chunk: Uint8Array, slots: Int32Array, heights: Uint8Array, tails: Int32Array, state: Float64Array, batch: Uint8Array): number;
+  /** malloc_trim(3): the free memory inside malloc's arenas goes back to the kernel (glibc; elsewhere nothing). */
+  trimMemory(): void;
 }
 
 /** A skipListView: opaque to JavaScript. */
@@ -138,7 +140,7 @@ export interface SkipListEntries {
 export type MappedFile = object & { readonly __brand: 'MappedFile' };
 
 export type NativeCallName = keyof NativeCalls;
-export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'releaseMapped', 'readMappedBlock', 'seekMappedBlock', 'scratchBuffer', 'decommit', 'hugePages', 'skipListView', 'packView', 'encodeSkipListBlock', 'compressLz4', 'searchSkipList', 'appendToSkipList'];
+export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'releaseMapped', 'readMappedBlock', 'seekMappedBlock', 'scratchBuffer', 'decommit', 'hugePages', 'skipListView', 'packView', 'encodeSkipListBlock', 'compressLz4', 'searchSkipList', 'appendToSkipList', 'trimMemory'];
 
 /** What runs instead of each native call, and what that costs. */
 export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
@@ -166,6 +168,7 @@ export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
   encodeSkipListBlock:
     'a flush encodes its data blocks in JavaScript, entry by entry through the memtable iterator: a flush takes about twice as long, and the memtable it writes stays in memory that much longer (README, "Native addon")',
   searchSkipList: 'each memtable insert searches the skip list on its own: a commit group of random keys waits for one cache miss after another (README, "Native addon")',
+  trimMemory: "free memory inside malloc's arenas stays resident until malloc reuses it (at the peak of a 20M-put fill's compactRange(), 25-50 MB more RSS; README, \"Memory\")",
   appendToSkipList: 'a batch of keys in order is linked into the memtable entry by entry in JavaScript (about 0.2 us more a put in `fillbatch`; README, "Native addon")',
   compressLz4: "blocks are compressed by lz4-napi's compressSync, a Buffer of its own for each block, then copied into the table (README, \"Native addon\")",
 };

@@ -7,6 +7,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadChecksum, lowerThisThread, NodeFileSystem } from '../base/index.js';
+import { native } from '../base/native.js';
 import { BuilderScratch } from '../sstable/index.js';
 import { encodeWorkerError, runJob, type JobReply, type JobRequest, type WorkerSettings } from './pool.js';
 
@@ -28,6 +29,7 @@ port.on('message', (request: JobRequest) => {
 });
 
 async function answer({ id, job }: JobRequest): Promise<JobReply> {
+  const trimming = native.trimMemory === undefined ? undefined : setInterval(trimMemory, TRIM_EVERY_MS);
   try {
     // Resolves at once after the first job.
     await loadChecksum();
@@ -35,5 +37,23 @@ async function answer({ id, job }: JobRequest): Promise<JobReply> {
     return { id, heapBytes: getHeapStatistics().total_heap_size, result };
   } catch (err) {
     return { id, heapBytes: getHeapStatistics().total_heap_size, error: encodeWorkerError(err) };
+  } finally {
+    clearInterval(trimming);
+    trimMemory();
   }
+}
+
+/** How often a worker trims malloc's arenas while it runs a job (trimMemory). */
+const TRIM_EVERY_MS = 250;
+
+/**
+ * Gives the free memory inside malloc's arenas back to the kernel, here, off the event loop,
+ * after each job and every TRIM_EVERY_MS during one (about a millisecond each). Buffers are malloc'd by the thread that makes them and
+ * freed when V8 collects them, in the middle of their arena, which glibc returns only from the
+ * top: at the peak of a 20M-put fill's compactRange() two arenas held 43-62 MB each (README,
+ * "Memory"). Trimmed after each job alone, that peak fell from 432-461 MB to 426: compactRange's
+ * jobs are long.
+ */
+function trimMemory(): void {
+  native.trimMemory?.();
 }
