@@ -4,7 +4,7 @@
 // approximateBytes reaches its budget, marks it immutable and flushes it to an L0 table.
 // Single-threaded: calls never overlap, but an iterator may stay open across add() calls.
 
-import { applyEntries, BATCH_HEADER_BYTES, getU32, getU64, invalidArgument, invariant, ValueKind, visitBatchKeys, type InternalIterator, type RangeTombstone, type SeqNum } from '../base/index.js';
+import { applyEntries, BATCH_HEADER_BYTES, getU32, getU64, getVarint, invalidArgument, invariant, ValueKind, visitBatchKeys, type InternalIterator, type RangeTombstone, type SeqNum } from '../base/index.js';
 import type { SkipListEntries } from '../base/native.js';
 import { MemtableIterator } from './iterator.js';
 import type { MemtablePool } from './pool.js';
@@ -149,14 +149,9 @@ export class Memtable {
   #appendsFirst(bytes: Uint8Array, at: number): boolean {
     if (getU32(bytes, at + 8) < MIN_APPEND_RUN) return false;
     // Past the first entry's kind, its key's length.
-    let p = at + BATCH_HEADER_BYTES + 1;
-    let length = 0;
-    for (let shift = 0; ; shift += 7) {
-      const b = bytes[p++]!;
-      length += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) break;
-    }
-    return this.#list.goesLast(bytes, p, length);
+    const cursor = { offset: at + BATCH_HEADER_BYTES + 1 };
+    const length = getVarint(bytes, cursor, bytes.length);
+    return length >= 0 && this.#list.goesLast(bytes, cursor.offset, length);
   }
 
   /**
