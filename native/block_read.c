@@ -461,10 +461,6 @@ napi_value read_block_async_js(napi_env env, napi_callback_info info) {
 // Blocks whose contents exceed this are read with readBlock (large blocks have their own path).
 #define SCRATCH_BYTES (1024 * 1024)
 
-typedef struct {
-  uint8_t* base;  // NULL once unmapped
-  size_t length;
-} Mapping;
 
 typedef struct {
   napi_ref buffer;
@@ -486,7 +482,7 @@ static void finalize_scratch(napi_env env, void* data, void* hint) {
   free(s);
 }
 
-static Mapping* mapping_arg(napi_env env, napi_value value) {
+Mapping* mapping_arg(napi_env env, napi_value value) {
   void* data;
   if (napi_get_value_external(env, value, &data) != napi_ok) return NULL;
   return data;
@@ -585,6 +581,11 @@ static Scratch* scratch_of(napi_env env) {
   return s;
 }
 
+uint8_t* scratch_data(napi_env env) {
+  Scratch* s = scratch_of(env);
+  return s == NULL ? NULL : s->data;
+}
+
 napi_value scratch_buffer_js(napi_env env, napi_callback_info info) {
   (void)info;
   Scratch* s = scratch_of(env);
@@ -601,7 +602,7 @@ napi_value scratch_buffer_js(napi_env env, napi_callback_info info) {
  * into the scratch buffer: NULL and *n its length (-1 when larger than the scratch buffer), or
  * what failed (in `what` or a constant).
  */
-static const char* mapped_contents(Mapping* m, int64_t offset, int64_t size, uint32_t none_code, uint32_t lz4_code, int64_t max_contents, Scratch* s,
+static const char* mapped_contents(Mapping* m, int64_t offset, int64_t size, uint32_t none_code, uint32_t lz4_code, int64_t max_contents, uint8_t* scratch,
                                    char* what, size_t what_len, int64_t* n) {
   size_t frame_bytes = (size_t)size + TRAILER_BYTES;
   if ((uint64_t)offset > m->length || frame_bytes > m->length - (size_t)offset) {
@@ -620,7 +621,7 @@ static const char* mapped_contents(Mapping* m, int64_t offset, int64_t size, uin
   if (bad != NULL) return bad;
   *n = -1;
   if (contents <= SCRATCH_BYTES) {
-    bad = decode_frame(frame, (size_t)size, lz4, s->data, contents, what, what_len);
+    bad = decode_frame(frame, (size_t)size, lz4, scratch, contents, what, what_len);
     if (bad != NULL) return bad;
     *n = (int64_t)contents;
   }
@@ -661,7 +662,7 @@ napi_value read_mapped_block_js(napi_env env, napi_callback_info info) {
     return NULL;
   }
   char what[96];
-  const char* bad = mapped_contents(m, offset, size, none_code, lz4_code, max_contents, s, what, sizeof what, &n);
+  const char* bad = mapped_contents(m, offset, size, none_code, lz4_code, max_contents, s->data, what, sizeof what, &n);
   if (bad != NULL) return failure(env, bad);
   if (napi_create_int64(env, n, &result) != napi_ok) return NULL;
   return result;
@@ -675,8 +676,6 @@ napi_value read_mapped_block_js(napi_env env, napi_callback_info info) {
 // restart points for the last one before the target (key, seq) in internal order (user key
 // ascending, then seq descending), a scan from there to the first entry at or after it.
 
-enum { SEEK_PAST_END = 0, SEEK_OTHER_KEY = 1, SEEK_FOUND = 2 };
-enum { OUT_CONTENTS_ERROR, OUT_SEQ, OUT_KIND, OUT_VALUE_OFFSET, OUT_VALUE_LENGTH, OUT_FIELDS };
 
 /** A varint32 at d[p..end) as BlockIter's slowVarint reads it: -1 past `end`, over 5 bytes or over 2^32 - 1. */
 static int64_t block_varint(const uint8_t* d, size_t p, size_t end, size_t* after) {
@@ -802,11 +801,29 @@ static const char* seek_block(const uint8_t* d, size_t length, const uint8_t* ke
   return NULL;
 }
 
+const char* seek_block_contents(const uint8_t* d, size_t length, const uint8_t* key, size_t key_length, double seq, uint32_t kinds, double* out, int* status,
+                                char* what, size_t what_len) {
+  return seek_block(d, length, key, key_length, seq, kinds, out, status, what, what_len);
+}
+
+int seek_mapped(const MappedBlockRead* r, const uint8_t* key, size_t key_length, double seq, uint32_t kinds, double* out, const char** bad, char* what, size_t what_len) {
+  int64_t n = -1;
+  out[OUT_CONTENTS_ERROR] = 0;
+  *bad = mapped_contents(r->mapping, r->offset, r->size, r->none_code, r->lz4_code, r->max_contents, r->scratch, what, what_len, &n);
+  if (*bad != NULL) return -1;
+  int status = -1;
+  if (n >= 0) {
+    *bad = seek_block(r->scratch, (size_t)n, key, key_length, seq, kinds, out, &status, what, what_len);
+    if (*bad != NULL) out[OUT_CONTENTS_ERROR] = 1;
+  }
+  return status;
+}
+
 napi_value seek_mapped_block_js(napi_env env, napi_callback_info info) {
   napi_value argv[10], result;
   size_t argc = 10;
   Mapping* m;
-  int64_t offset, size, max_contents, n = -1;
+  int64_t offset, size, max_contents;
   uint32_t none_code, lz4_code, kinds;
   double seq;
   const char* usage = "stratadb_io: seekMappedBlock(mapped, offset, size, noneCode, lz4Code, maxContents, key, seq, kinds, out)";
@@ -822,23 +839,16 @@ napi_value seek_mapped_block_js(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
-  Scratch* s = scratch_of(env);
-  if (s == NULL) {
+  uint8_t* scratch = scratch_data(env);
+  if (scratch == NULL) {
     napi_throw_error(env, NULL, "stratadb_io: could not make the scratch buffer");
     return NULL;
   }
   char what[128];
-  out[OUT_CONTENTS_ERROR] = 0;
-  const char* bad = mapped_contents(m, offset, size, none_code, lz4_code, max_contents, s, what, sizeof what, &n);
+  const char* bad;
+  MappedBlockRead r = {m, scratch, offset, size, none_code, lz4_code, max_contents};
+  int status = seek_mapped(&r, key, key_length, seq, kinds, out, &bad, what, sizeof what);
   if (bad != NULL) return failure(env, bad);
-  int status = -1;
-  if (n >= 0) {
-    bad = seek_block(s->data, (size_t)n, key, key_length, seq, kinds, out, &status, what, sizeof what);
-    if (bad != NULL) {
-      out[OUT_CONTENTS_ERROR] = 1;
-      return failure(env, bad);
-    }
-  }
   if (napi_create_int32(env, status, &result) != napi_ok) return NULL;
   return result;
 }

@@ -15,4 +15,39 @@ napi_value release_mapped_js(napi_env env, napi_callback_info info);
 napi_value read_mapped_block_js(napi_env env, napi_callback_info info);
 napi_value scratch_buffer_js(napi_env env, napi_callback_info info);
 napi_value seek_mapped_block_js(napi_env env, napi_callback_info info);
+
+/** A table mapped by mapFile: its handle's data. */
+typedef struct {
+  uint8_t* base;  // NULL once unmapped
+  size_t length;
+} Mapping;
+
+/** The Mapping behind a mapFile handle, or NULL when `value` is not one. */
+Mapping* mapping_arg(napi_env env, napi_value value);
+/** This thread's scratch buffer (SCRATCH_BYTES), made on first use; NULL when it cannot be. */
+uint8_t* scratch_data(napi_env env);
+
+/** seekMappedBlock's answers, and the fields of its `out`. */
+enum { SEEK_PAST_END = 0, SEEK_OTHER_KEY = 1, SEEK_FOUND = 2 };
+enum { OUT_CONTENTS_ERROR, OUT_SEQ, OUT_KIND, OUT_VALUE_OFFSET, OUT_VALUE_LENGTH, OUT_FIELDS };
+
+/** One block of a mapped table, and where its contents go. */
+typedef struct {
+  Mapping* mapping;
+  uint8_t* scratch;
+  int64_t offset, size;
+  uint32_t none_code, lz4_code;
+  int64_t max_contents;
+} MappedBlockRead;
+
+/**
+ * seekMappedBlock's work for a caller in C: the block checked and decoded into r->scratch, then
+ * searched for (key, seq). Returns SEEK_* (out filled as seekMappedBlock's), or -1 when the
+ * contents do not fit the scratch buffer; *bad is what failed (out[OUT_CONTENTS_ERROR] 1 when
+ * about the contents), else NULL. `what` holds the text *bad may point to.
+ */
+/** The search seekMappedBlock runs, over checked contents d[0..length): SEEK_* in *status, or what is wrong with them. */
+const char* seek_block_contents(const uint8_t* d, size_t length, const uint8_t* key, size_t key_length, double seq, uint32_t kinds, double* out, int* status,
+                                char* what, size_t what_len);
+int seek_mapped(const MappedBlockRead* r, const uint8_t* key, size_t key_length, double seq, uint32_t kinds, double* out, const char** bad, char* what, size_t what_len);
 #endif

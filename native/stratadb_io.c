@@ -1,6 +1,6 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 12; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 13; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
@@ -25,6 +25,10 @@
 //   seekMappedBlock(mapped, offset, size, noneCode, lz4Code, maxContents, key, seq, kinds, out)
 //   → number | string
 //       readMappedBlock, then the point read's search of the block there (block_read.c).
+//   blockSlots(count) → slots, setBlockSlot(slots, i, contents | null), tableSearch(parts,
+//   numbers, out) → search, tableGet(search, key, seq) → number | string
+//       a point read of one mapped table in one call: its bloom filter, its index and the
+//       search of the block read from the mapping (table_get.c, which says what they hold).
 //   decommit(view) → bytes released
 //       madvise(2) MADV_DONTNEED of the whole pages inside a typed array's memory (a
 //       SharedArrayBuffer's included): the pages leave the resident set at once and read as
@@ -56,7 +60,8 @@
 // from fs-ext before). 3 adds readBlock, readBlockAsync. 4 adds decommit. 5 adds
 // mapFile, unmapFile, readMappedBlock, scratchBuffer. 6 adds hugePages. 7 adds
 // skipListView, encodeSkipListBlock, seekMappedBlock. 8 adds compressLz4. 9 adds releaseMapped.
-// 10 adds searchSkipList. 11 adds packView. 12 adds appendToSkipList, trimMemory.
+// 10 adds searchSkipList. 11 adds packView. 12 adds appendToSkipList, trimMemory. 13 adds
+// blockSlots, setBlockSlot, tableSearch, tableGet.
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -86,8 +91,9 @@
 #endif
 #include "skiplist_append.h"
 #include "skiplist_search.h"
+#include "table_get.h"
 
-#define ABI_VERSION 12
+#define ABI_VERSION 13
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -424,6 +430,14 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "readMappedBlock", fn));
   CHECK(napi_create_function(env, "seekMappedBlock", NAPI_AUTO_LENGTH, seek_mapped_block_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "seekMappedBlock", fn));
+  CHECK(napi_create_function(env, "blockSlots", NAPI_AUTO_LENGTH, block_slots_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "blockSlots", fn));
+  CHECK(napi_create_function(env, "setBlockSlot", NAPI_AUTO_LENGTH, set_block_slot_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "setBlockSlot", fn));
+  CHECK(napi_create_function(env, "tableSearch", NAPI_AUTO_LENGTH, table_search_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "tableSearch", fn));
+  CHECK(napi_create_function(env, "tableGet", NAPI_AUTO_LENGTH, table_get_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "tableGet", fn));
   CHECK(napi_create_function(env, "scratchBuffer", NAPI_AUTO_LENGTH, scratch_buffer_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "scratchBuffer", fn));
   CHECK(napi_create_function(env, "trimMemory", NAPI_AUTO_LENGTH, trim_memory_js, NULL, &fn));

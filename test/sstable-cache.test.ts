@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { loadChecksum, NodeFileSystem, StrataError, tableFileName, ValueKind, type FileSystem, type RandomAccessFile } from '../src/base/index.js';
 import { BlockCache, TableBuilder, TableCache, TableReader } from '../src/sstable/index.js';
 import { transientReads } from '../src/sstable/physical-block.js';
+import { nativeIo } from '../src/base/native.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-sstable-cache-'));
 
@@ -224,6 +225,39 @@ test('a get() that misses reads the block from the mapped file without caching i
   assert.equal(reader.get(keyOf(6, at(0)), 1e6)!.value, valueOf(at(0)));
   assert.equal([blocks.hits, blocks.misses], [1, 21]);
   assert.equal(second.value, valueOf(at(0)));
+  reader.close();
+});
+
+test('a block the addon served a get from survives the next eviction, as one get() hit in JavaScript does; its values read back', async () => {
+  if (!nativeIo.calls.includes('tableGet')) return;
+  const valueOf = (i: number) => Buffer.alloc(64, i % 251);
+  const builder = new TableBuilder(await fs.createWritable(nameOf(7)), { compression: 'none' });
+  for (let i = 0; i < ENTRIES; i++) builder.add(keyOf(7, i), i + 1, ValueKind.Put, valueOf(i));
+  await builder.finish();
+  const blocks = new BlockCache(3 * 4200);
+  // NodeFileSystem's files are mapped: gets run in the addon, which searches cached blocks in place.
+  const reader = TableReader.open(new NodeFileSystem().openReadable(nameOf(7)), 7, blocks);
+  const at = (block: number) => block * 60 + 10;
+  const get = (block: number) => {
+    const got = reader.get(keyOf(7, at(block)), 1e6)!;
+    assert.equal(got.value, valueOf(at(block)));
+    assert.is(got.seq, at(block) + 1);
+  };
+  // Two misses admit a block; blocks 0, 1 and 2 fill the cache.
+  for (const b of [0, 0, 1, 1, 2, 2]) get(b);
+  assert.equal([blocks.hits, blocks.misses], [0, 6]);
+  get(0);
+  assert.equal([blocks.hits, blocks.misses], [1, 6]);
+  // Block 3 admitted evicts the oldest block not read since: block 1, not block 0.
+  get(3);
+  get(3);
+  assert.ok(blocks.usedBytes <= blocks.capacityBytes);
+  get(0);
+  assert.equal([blocks.hits, blocks.misses], [2, 8]);
+  get(1);
+  assert.equal([blocks.hits, blocks.misses], [2, 9]);
+  get(3);
+  assert.equal([blocks.hits, blocks.misses], [3, 9]);
   reader.close();
 });
 

@@ -304,6 +304,41 @@ test('tables built one after another with one BuilderScratch take over its buffe
   }
 });
 
+test('gets answer alike from the mapped file, from blocks the block cache holds and from blocks it admits: every key, at snapshots before, between and after its versions', async () => {
+  const entries = randomEntries(21, 6000);
+  const { path } = await writeTable(entries, { compression: 'lz4', blockBytes: 1024 });
+  const versions = new Map<string, Entry[]>();
+  for (const e of entries) versions.set(e.key.toString('hex'), [...(versions.get(e.key.toString('hex')) ?? []), e]);
+  const maxSeq = Math.max(...entries.map((e) => e.seq));
+  const random = rng(22);
+  // A cache of a few dozen of the table's blocks: gets hit, miss, admit and evict all along.
+  const blocks = new BlockCache(48 * 1024);
+  const reader = openTable(path, blocks);
+  const keys = [...versions.values()].map((v) => v[0]!.key);
+  for (let round = 0; round < 4; round++) {
+    // Each round reads a narrower slice of the keys, so that later rounds hit the cache.
+    const from = Math.floor(random() * keys.length * 0.5);
+    const slice = keys.slice(from, from + Math.max(50, Math.floor(keys.length / (round + 1) ** 3)));
+    for (let n = 0; n < 4000; n++) {
+      const key = random() < 0.9 ? slice[Math.floor(random() * slice.length)]! : Buffer.concat([slice[0]!, Buffer.from([Math.floor(random() * 256)])]);
+      const snapshot = random() < 0.2 ? Number.MAX_SAFE_INTEGER : Math.floor(random() * (maxSeq + 2));
+      const expected = versions.get(key.toString('hex'))?.find((e) => e.seq <= snapshot);
+      const got = reader.get(key, snapshot);
+      const where = `round ${round}: get(${key.toString('hex')}, ${snapshot})`;
+      if (expected === undefined) {
+        assert.is(got, undefined, where);
+        continue;
+      }
+      assert.ok(got, `${where} found nothing`);
+      assert.equal([got.seq, got.kind], [expected.seq, expected.kind], where);
+      assert.ok(Buffer.from(got.value).equals(expected.value), `${where}: value`);
+    }
+  }
+  assert.ok(blocks.hits > 1000 && blocks.misses > 1000, `hits ${blocks.hits}, misses ${blocks.misses}`);
+  assert.ok(blocks.usedBytes <= blocks.capacityBytes);
+  reader.close();
+});
+
 test('a data block damaged under a valid checksum fails a get with CORRUPTION naming the file, the block and the entry', async () => {
   const entries: Entry[] = [];
   for (let i = 0; i < 200; i++) entries.push({ key: Buffer.from(`k${String(i).padStart(3, '0')}`), seq: i + 1, kind: ValueKind.Put, value: Buffer.alloc(20, i) });

@@ -22,6 +22,7 @@
 // out blocks read more often; iterators cache every block they read, as before.
 
 import { invalidArgument } from '../base/errors.js';
+import { native, type BlockSlots } from '../base/native.js';
 import type { Block } from './block-format.js';
 
 class Entry {
@@ -36,10 +37,53 @@ class Entry {
   ) {}
 }
 
+/** A block's byte in FileBlocks.bytes: not cached, cached, cached and used since the clock hand passed. */
+const NOT_CACHED = 0;
+const CACHED = 1;
+const REFERENCED = 2;
+
 /** The cached blocks of one table file, by block number. Internal to src/sstable. */
 export class FileBlocks {
   readonly entries = new Map<number, Entry>();
+  /**
+   * For point reads that run in the addon (native/table_get.c; set up by native()): a byte a
+   * block (NOT_CACHED, CACHED, or REFERENCED once the addon served a read from it) and the
+   * blocks' contents, which the addon searches in place.
+   */
+  bytes: Uint8Array | undefined;
+  slots: BlockSlots | undefined;
   constructor(readonly fileNumber: number) {}
+
+  /** The file's `blocks` bytes and slots, made on first call with every cached block in them. */
+  native(blocks: number): { bytes: Uint8Array; slots: BlockSlots } {
+    if (this.bytes === undefined || this.slots === undefined || this.bytes.length !== blocks) {
+      this.bytes = new Uint8Array(blocks);
+      this.slots = native.blockSlots!(blocks);
+      for (const [n, e] of this.entries) this.#set(n, e.block.data);
+    }
+    return { bytes: this.bytes, slots: this.slots };
+  }
+
+  /** Block `n` now cached with `contents` (or, with null, no longer), for the addon. */
+  #set(n: number, contents: Uint8Array | null): void {
+    const bytes = this.bytes;
+    if (bytes === undefined || n >= bytes.length) return;
+    bytes[n] = contents === null ? NOT_CACHED : CACHED;
+    native.setBlockSlot!(this.slots!, n, contents);
+  }
+
+  /** Internal to BlockCache: keeps the addon's view in step with `entries`. */
+  cached(n: number, contents: Uint8Array | null): void {
+    this.#set(n, contents);
+  }
+
+  /** Internal to BlockCache: whether the addon served a read from block `n` since the last call, which clears it. */
+  takeReference(n: number): boolean {
+    const bytes = this.bytes;
+    if (bytes === undefined || bytes[n] !== REFERENCED) return false;
+    bytes[n] = CACHED;
+    return true;
+  }
 }
 
 export class BlockCache {
@@ -119,6 +163,17 @@ export class BlockCache {
     return e.block;
   }
 
+  /** Counts the misses (blocks read past the cache) and hits of a point read run in the addon (native/table_get.c). */
+  count(misses: number, hits: number): void {
+    this.#misses += misses;
+    this.#hits += hits;
+  }
+
+  /** admit()'s window and its slot shift, which the addon's point read uses as admit() does (native/table_get.c). */
+  get admission(): { window: Int32Array; slotShift: number } {
+    return { window: this.#missedOnce, slotShift: this.#slotShift };
+  }
+
   /**
    * For a point read that missed block `blockNumber` of `file`: whether to cache it (its
    * second miss since its first was remembered) or read it transiently (a first miss, now
@@ -144,6 +199,7 @@ export class BlockCache {
     while (this.#usedBytes + charge > this.#capacityBytes) this.#evictOne();
     const e = new Entry(file, blockNumber, block, charge);
     file.entries.set(blockNumber, e);
+    file.cached(blockNumber, block.data);
     this.#usedBytes += charge;
     const hand = this.#hand;
     if (hand === undefined) {
@@ -159,7 +215,8 @@ export class BlockCache {
 
   #evictOne(): void {
     let e = this.#hand!;
-    while (e.referenced) {
+    // Both marks are cleared as the hand passes: the one get() sets here and the addon's.
+    while (e.file.takeReference(e.blockNumber) || e.referenced) {
       e.referenced = false;
       e = e.next;
     }
@@ -179,5 +236,6 @@ export class BlockCache {
     e.next = e;
     this.#usedBytes -= e.charge;
     e.file.entries.delete(e.blockNumber);
+    e.file.cached(e.blockNumber, null);
   }
 }

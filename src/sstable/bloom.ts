@@ -63,6 +63,11 @@ export class BloomFilter {
     return this.#bits.byteLength;
   }
 
+  /** The filter's bits and probes, for the addon's point read (TableReader). REQUIRES: the caller changes no bit. */
+  nativeParts(): { bits: Uint8Array; probes: number } {
+    return { bits: this.#bits, probes: this.#probes };
+  }
+
   /** False only if no key hashing to `hash` was added. */
   mayContainHash(hash: number): boolean {
     const probes = this.#probes;

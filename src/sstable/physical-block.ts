@@ -178,6 +178,15 @@ export function releaseMappedBelow(file: RandomAccessFile, end: number): void {
 export const transientSeeks = transientReads && native.seekMappedBlock !== undefined;
 /** Every value kind's bit, for the addon's check of an entry's kind (isValueKind). */
 const VALUE_KINDS = kindBits(isValueKind);
+/** The codes and limits the addon's block reads check: noneCode, lz4Code, maxContents, kinds (native/table_get.c's numbers). */
+export const BLOCK_CHECKS: readonly number[] = [Compression.None, Compression.Lz4, MAX_CONTENTS_BYTES, VALUE_KINDS];
+
+/** A view of `length` bytes at `start` of this thread's native scratch buffer (its bytes change on the next read). */
+export function scratchView(start: number, length: number): Buffer {
+  scratch ??= Buffer.from(native.scratchBuffer!());
+  return scratch.subarray(start, start + length);
+}
+
 /** seekPhysicalBlockTransient()'s answers. */
 export const SEEK_PAST_END = 0;
 export const SEEK_OTHER_KEY = 1;
@@ -213,11 +222,9 @@ export function seekPhysicalBlockTransient(
   if (typeof answer === 'string') throw corruption(file.path, offset, seekOut[0] === 1 ? answer : `data block ${answer}`);
   if (answer < 0) return undefined;
   if (answer === SEEK_FOUND) {
-    scratch ??= Buffer.from(native.scratchBuffer!());
-    const start = seekOut[3]!;
     found.seq = seekOut[1]!;
     found.kind = seekOut[2] as ValueKind;
-    found.value = scratch.subarray(start, start + seekOut[4]!);
+    found.value = scratchView(seekOut[3]!, seekOut[4]!);
   }
   return answer;
 }

@@ -96,6 +96,14 @@ export class TableIndex {
     return lo;
   }
 
+  /**
+   * The arrays find() searches, in native/table_get.c's order, and the common prefix's length:
+   * for the addon's point read (TableReader). REQUIRES: the caller changes none of them.
+   */
+  nativeParts(): { arrays: [Uint32Array, Buffer, Uint32Array, Float64Array, Float64Array, Uint32Array]; skip: number } {
+    return { arrays: [this.#words, this.#keys, this.#keyOffsets, this.#seqs, this.#blockOffsets, this.#blockSizes], skip: this.#skip };
+  }
+
   /** The user key of separator i (a copy): at or after every key of block i, before every key of block i + 1. */
   separatorKey(i: number): Uint8Array {
     return Uint8Array.prototype.slice.call(this.#keys, this.#keyOffsets[i]!, this.#keyOffsets[i + 1]!);

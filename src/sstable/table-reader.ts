@@ -12,7 +12,7 @@
 // valid after its reader was closed (for example evicted from the TableCache).
 
 import { asBuffer } from '../base/bytes.js';
-import { closedError, corruption } from '../base/errors.js';
+import { closedError, corruption, ioError } from '../base/errors.js';
 import type { RandomAccessFile } from '../base/fs.js';
 import { MAX_SEQ, type SeqNum, type ValueKind } from '../base/internal-key.js';
 import type { RangeTombstone } from '../base/range-tombstone.js';
@@ -27,6 +27,7 @@ import { BLOCK_TRAILER_BYTES, readPhysicalBlock, readPhysicalBlockAsync, readPhy
 import { decodeProperties, type TableProperties } from './properties.js';
 import { decodeRangeDelBlock } from './range-del-block.js';
 import { decodeIndex, type TableIndex } from './table-index.js';
+import { TABLE_ABSENT, TABLE_FOUND, TableSearch } from './table-search.js';
 import { TableIterator, type OwnBlockBuffer, type TableBlockSource } from './table-iterator.js';
 import { nextTurn } from '../base/loop-turns.js';
 
@@ -53,6 +54,12 @@ export class TableReader {
   #closed = false;
   /** Scratch cursor of get(), which is synchronous and so never runs twice at once. */
   readonly #getData = new BlockIter();
+  /** get()'s search in the addon (table-search.ts), where the file is mapped. */
+  readonly #search: TableSearch | undefined;
+  /** Where #search left get() to go on, and the error makers it is given (made once). */
+  readonly #next = { block: 0, admitted: false };
+  readonly #damaged = (block: number, contents: boolean, what: string): Error => corruption(this.#file.path, this.#index.blockOffset(block), contents ? what : `data block ${what}`);
+  readonly #failed = (err: unknown): Error => ioError('read', this.#file.path, err);
 
   /**
    * Reads and checks the footer, index, filter and properties of `file`, which the reader owns
@@ -123,6 +130,7 @@ export class TableReader {
     this.#filter = filter;
     this.#index = index;
     this.#large = large;
+    this.#search = TableSearch.of(file, fileNumber, index, filter, cache, this.#cached);
   }
 
   /** Bytes this reader keeps while open: its decoded index block and its filter. */
@@ -140,13 +148,26 @@ export class TableReader {
    */
   get(key: Uint8Array, snapshotSeq: SeqNum): { seq: SeqNum; kind: ValueKind; value: Uint8Array } | undefined {
     if (this.#closed) throw closedError(`table ${this.#file.path}`);
-    if (!this.#filter.mayContainHash(bloomHash(key))) return undefined;
+    let i: number;
+    let admitted = false;
+    const search = this.#search;
+    if (search !== undefined) {
+      const found = { seq: 0, kind: 0 as ValueKind, value: EMPTY };
+      const answer = search.get(key, snapshotSeq, found, this.#next, this.#damaged, this.#failed);
+      if (answer === TABLE_FOUND) return found;
+      if (answer === TABLE_ABSENT) return undefined;
+      i = this.#next.block;
+      admitted = this.#next.admitted;
+    } else {
+      if (!this.#filter.mayContainHash(bloomHash(key))) return undefined;
+      i = this.#index.find(key, snapshotSeq);
+    }
     const data = this.#getData;
     const count = this.#index.count;
     // With format.ts's separators the first block tried holds the answer if there is one;
     // moving on keeps get() right for any separator at or after its block's last entry.
-    for (let i = this.#index.find(key, snapshotSeq); i < count; i++) {
-      let block = this.#pointBlock(i);
+    for (; i < count; i++, admitted = false) {
+      let block = admitted ? this.#admittedBlock(i) : this.#pointBlock(i);
       if (block === undefined) {
         // Neither cached nor admitted: read from the mapping into the scratch buffer, and
         // searched there by the addon when it can.
@@ -315,11 +336,17 @@ export class TableReader {
     if (hit !== undefined) return hit;
     if (!transientReads || this.#file.mapped?.() === undefined) return this.#readBlock(i, size);
     if (cache === undefined || !cache.admit(this.#cached!, i)) return undefined;
+    return this.#admittedBlock(i);
+  }
+
+  /** Data block `i`, which the cache has just admitted for get() (#pointBlock's second half). */
+  #admittedBlock(i: number): Block {
+    const size = this.#index.blockSize(i);
     const offset = this.#index.blockOffset(i);
     const contents = readPhysicalBlockTransient(this.#file, offset, size, 'data block');
     if (contents === undefined) return this.#readBlock(i, size);
     const block = new Block(Buffer.from(contents), this.#file.path, offset);
-    cache.insert(this.#cached!, i, block);
+    this.#cache!.insert(this.#cached!, i, block);
     return block;
   }
 

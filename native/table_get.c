@@ -1,0 +1,390 @@
+// A point read of one table in one call: its bloom filter, its index's binary search and the
+// search of the data block read from the table's mapping, for TableReader.get
+// (src/sstable/table-reader.ts), which answers from what this leaves in `out` and does itself
+// what this leaves to it (a block in the block cache, or one it admits, or one of megabytes).
+//
+// blockSlots(count) → slots, setBlockSlot(slots, i, contents | null)
+//   the blocks of one table file that the block cache holds (src/sstable/block-cache.ts sets
+//   and clears them as it inserts and evicts): block i's checked contents, referenced while set.
+// tableSearch(parts, numbers, out) → search
+//   parts   [words, keys, keyOffsets, seqs, blockOffsets, blockSizes, bloomBits, cached,
+//            missedOnce, mapped, slots]: the table's decoded index (src/sstable/table-index.ts:
+//            the separators' leading words, their bytes and ends, their sequence numbers, the
+//            data blocks' offsets and sizes), its filter's bits (src/sstable/bloom.ts), one
+//            byte a block, 0 while the block cache does not hold it, 2 once a read used it
+//            there (its CLOCK reference bit), the cache's admission window (null without a
+//            cache), the file's mapping, and its blockSlots (null without a cache). The search
+//            holds a reference to each: none may change but `cached`, `missedOnce`, `slots`.
+//   numbers [skip, probes, fileNumber, slotShift, largeBytes, noneCode, lz4Code, maxContents,
+//            kinds]
+//   out     a Float64Array of OUT_FIELDS + 3: every answer of tableGet is left there
+// tableGet(search, key, seq) → TABLE_ABSENT | TABLE_FOUND | TABLE_BLOCK | string
+//   TABLE_ABSENT  no entry for key at or below seq in the table
+//   TABLE_FOUND   out: seq, kind, value offset and length in this thread's scratch buffer (a
+//                 value found in a cached block is copied there)
+//   TABLE_BLOCK   out[OUT_BLOCK]: the caller goes on from that data block itself; out[OUT_ADMIT]
+//                 1 when the block cache admitted it here (the window's slot taken)
+//   string        what is wrong with data block out[OUT_BLOCK] (out[0] 1: with its contents)
+//   Every call: out[OUT_MISSES] and out[OUT_HITS] the block-cache misses (blocks read past the
+//   cache) and hits it counted.
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block_read.h"
+#include "bytes.h"
+#include "table_get.h"
+
+#define BLOOM_SEED 0xbc9f1d34u
+enum { PART_WORDS, PART_KEYS, PART_KEY_OFFSETS, PART_SEQS, PART_BLOCK_OFFSETS, PART_BLOCK_SIZES, PART_BLOOM, PART_CACHED, PART_MISSED, PART_MAPPED, PART_SLOTS, PARTS };
+enum { NUM_SKIP, NUM_PROBES, NUM_FILE, NUM_SLOT_SHIFT, NUM_LARGE, NUM_NONE, NUM_LZ4, NUM_MAX_CONTENTS, NUM_KINDS, NUMBERS };
+enum { TABLE_ABSENT = 0, TABLE_FOUND = 1, TABLE_BLOCK = 2 };
+enum { OUT_BLOCK = OUT_FIELDS, OUT_ADMIT, OUT_MISSES, OUT_HITS, OUT_ALL };
+enum { CACHED_NOT = 0, CACHED_REFERENCED = 2 };
+
+typedef struct {
+  uint32_t count;
+  const uint8_t** data;  // NULL: not cached
+  uint32_t* length;
+  napi_ref* refs;
+} BlockSlots;
+
+static void finalize_slots(napi_env env, void* data, void* hint) {
+  (void)hint;
+  BlockSlots* b = data;
+  for (uint32_t i = 0; i < b->count; i++) {
+    if (b->refs[i] != NULL) napi_delete_reference(env, b->refs[i]);
+  }
+  free(b->data);
+  free(b->length);
+  free(b->refs);
+  free(b);
+}
+
+napi_value block_slots_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result;
+  size_t argc = 1;
+  uint32_t count;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_uint32(env, argv[0], &count) != napi_ok) {
+    napi_throw_type_error(env, NULL, "stratadb_io: blockSlots(count)");
+    return NULL;
+  }
+  BlockSlots* b = calloc(1, sizeof *b);
+  size_t n = count > 0 ? count : 1;
+  if (b != NULL) {
+    b->count = count;
+    b->data = calloc(n, sizeof *b->data);
+    b->length = calloc(n, sizeof *b->length);
+    b->refs = calloc(n, sizeof *b->refs);
+  }
+  if (b == NULL || b->data == NULL || b->length == NULL || b->refs == NULL || napi_create_external(env, b, finalize_slots, NULL, &result) != napi_ok) {
+    if (b != NULL) {
+      b->count = 0;
+      finalize_slots(env, b, NULL);
+    }
+    napi_throw_error(env, NULL, "stratadb_io: out of memory");
+    return NULL;
+  }
+  return result;
+}
+
+napi_value set_block_slot_js(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  size_t argc = 3, length = 0;
+  void* data;
+  uint32_t i;
+  napi_valuetype type = napi_undefined;
+  const uint8_t* contents = NULL;
+  bool ok = napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 3 && napi_get_value_external(env, argv[0], &data) == napi_ok &&
+            napi_get_value_uint32(env, argv[1], &i) == napi_ok && napi_typeof(env, argv[2], &type) == napi_ok;
+  BlockSlots* b = data;
+  ok = ok && i < b->count && (type == napi_null || (contents = typed_array_data(env, argv[2], napi_uint8_array, &length)) != NULL) && length <= UINT32_MAX;
+  if (!ok) {
+    napi_throw_type_error(env, NULL, "stratadb_io: setBlockSlot(slots, i, contents | null)");
+    return NULL;
+  }
+  if (b->refs[i] != NULL) napi_delete_reference(env, b->refs[i]);
+  b->refs[i] = NULL;
+  b->data[i] = NULL;
+  b->length[i] = 0;
+  if (contents != NULL) {
+    if (napi_create_reference(env, argv[2], 1, &b->refs[i]) != napi_ok) {
+      napi_throw_error(env, NULL, "stratadb_io: could not reference a cached block");
+      return NULL;
+    }
+    b->data[i] = contents;
+    b->length[i] = (uint32_t)length;
+  }
+  return NULL;
+}
+
+typedef struct {
+  napi_ref refs[PARTS + 1];
+  const uint32_t* words;
+  const uint8_t* keys;
+  const uint32_t* key_offsets;
+  const double* seqs;
+  const double* block_offsets;
+  const uint32_t* block_sizes;
+  const uint8_t* bloom;
+  uint64_t bloom_bits;
+  uint8_t* cached;
+  int32_t* missed;  // NULL: no cache
+  BlockSlots* slots;  // NULL: no cache
+  Mapping* mapping;
+  uint8_t* scratch;
+  double* out;
+  uint32_t count, skip, probes, file_number, slot_shift, none_code, lz4_code, kinds;
+  int64_t large_bytes, max_contents;
+} TableSearch;
+
+static void finalize_search(napi_env env, void* data, void* hint) {
+  (void)hint;
+  TableSearch* t = data;
+  for (int i = 0; i <= PARTS; i++) {
+    if (t->refs[i] != NULL) napi_delete_reference(env, t->refs[i]);
+  }
+  free(t);
+}
+
+/** The first four bytes of p[0..length), big-endian, zero-padded (table-index.ts's prefixAt). */
+static inline uint32_t prefix_at(const uint8_t* p, size_t length) {
+  return ((length > 0 ? (uint32_t)p[0] : 0) << 24) | ((length > 1 ? (uint32_t)p[1] : 0) << 16) | ((length > 2 ? (uint32_t)p[2] : 0) << 8) |
+         (length > 3 ? (uint32_t)p[3] : 0);
+}
+
+/** BloomFilter.mayContainHash(bloomHash(key)). */
+static bool may_contain(const TableSearch* t, const uint8_t* key, size_t key_length) {
+  if (t->probes == 0) return true;
+  uint32_t h = xxh32(key, key_length, BLOOM_SEED);
+  uint32_t delta = (h >> 17) | (h << 15);
+  for (uint32_t j = 0; j < t->probes; j++) {
+    uint64_t bit = (uint64_t)h % t->bloom_bits;
+    if ((t->bloom[bit >> 3] & (1u << (bit & 7))) == 0) return false;
+    h += delta;
+  }
+  return true;
+}
+
+/** Separator i against (key, seq), both past the common prefix (TableIndex's #compareFull). */
+static int compare_separator(const TableSearch* t, uint32_t i, const uint8_t* key, size_t key_length, double seq) {
+  size_t start = t->key_offsets[i], a_length = t->key_offsets[i + 1] - start;
+  size_t n = a_length < key_length ? a_length : key_length;
+  for (size_t j = t->skip; j < n; j++) {
+    int d = (int)t->keys[start + j] - (int)key[j];
+    if (d != 0) return d;
+  }
+  if (a_length != key_length) return a_length < key_length ? -1 : 1;
+  double s = t->seqs[i];
+  return s > seq ? -1 : s < seq ? 1 : 0;
+}
+
+/** TableIndex.find: the first data block whose separator is at or after (key, seq); count when none. */
+static uint32_t index_find(const TableSearch* t, const uint8_t* key, size_t key_length, double seq) {
+  uint32_t count = t->count, skip = t->skip;
+  if (count == 0) return 0;
+  size_t n = key_length < skip ? key_length : skip;
+  for (size_t j = 0; j < n; j++) {
+    int d = (int)key[j] - (int)t->keys[j];
+    if (d != 0) return d < 0 ? 0 : count;
+  }
+  if (key_length < skip) return 0;
+  size_t rest = key_length - skip;
+  uint32_t target_hi = prefix_at(key + skip, rest), target_lo = rest > 4 ? prefix_at(key + skip + 4, rest - 4) : 0;
+  uint32_t lo = 0, hi = count;
+  while (lo < hi) {
+    uint32_t mid = (lo + hi) >> 1;
+    uint32_t word_hi = t->words[2 * mid];
+    bool before;
+    if (word_hi != target_hi) {
+      before = word_hi < target_hi;
+    } else {
+      uint32_t word_lo = t->words[2 * mid + 1];
+      before = word_lo != target_lo ? word_lo < target_lo : compare_separator(t, mid, key, key_length, seq) < 0;
+    }
+    if (before) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** BlockCache.admit: whether this miss of block i admits it (its second while remembered). */
+static bool admit(const TableSearch* t, uint32_t i) {
+  int32_t hash = (int32_t)((t->file_number * 0x9e3779b1u) ^ ((i + 1) * 0x85ebca77u)) | 1;
+  uint32_t slot = (uint32_t)hash >> t->slot_shift;
+  if (t->missed[slot] == hash) {
+    t->missed[slot] = 0;
+    return true;
+  }
+  t->missed[slot] = hash;
+  return false;
+}
+
+/** One typed array of `parts`, of type `type`, referenced by the search. */
+static void* part(napi_env env, napi_value parts, uint32_t index, napi_typedarray_type type, size_t* length, TableSearch* t) {
+  napi_value value;
+  if (napi_get_element(env, parts, index, &value) != napi_ok) return NULL;
+  void* data = typed_array_data(env, value, type, length);
+  if (data == NULL || napi_create_reference(env, value, 1, &t->refs[index]) != napi_ok) return NULL;
+  return data;
+}
+
+napi_value table_search_js(napi_env env, napi_callback_info info) {
+  napi_value argv[3], parts, mapped, result;
+  size_t argc = 3;
+  const char* usage = "stratadb_io: tableSearch(parts, numbers, out)";
+  TableSearch* t = calloc(1, sizeof *t);
+  if (t == NULL) {
+    napi_throw_error(env, NULL, "stratadb_io: out of memory");
+    return NULL;
+  }
+  size_t words, keys, key_offsets, seqs, offsets, sizes, bloom, cached, missed = 0, numbers_length = 0, out_length = 0;
+  bool missed_null = false;
+  napi_valuetype missed_type = napi_undefined;
+  napi_value missed_value;
+  double* numbers = NULL;
+  bool ok = napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 3;
+  parts = argv[0];
+  ok = ok && (t->words = part(env, parts, PART_WORDS, napi_uint32_array, &words, t)) != NULL;
+  ok = ok && (t->keys = part(env, parts, PART_KEYS, napi_uint8_array, &keys, t)) != NULL;
+  ok = ok && (t->key_offsets = part(env, parts, PART_KEY_OFFSETS, napi_uint32_array, &key_offsets, t)) != NULL;
+  ok = ok && (t->seqs = part(env, parts, PART_SEQS, napi_float64_array, &seqs, t)) != NULL;
+  ok = ok && (t->block_offsets = part(env, parts, PART_BLOCK_OFFSETS, napi_float64_array, &offsets, t)) != NULL;
+  ok = ok && (t->block_sizes = part(env, parts, PART_BLOCK_SIZES, napi_uint32_array, &sizes, t)) != NULL;
+  ok = ok && (t->bloom = part(env, parts, PART_BLOOM, napi_uint8_array, &bloom, t)) != NULL;
+  ok = ok && (t->cached = part(env, parts, PART_CACHED, napi_uint8_array, &cached, t)) != NULL;
+  ok = ok && napi_get_element(env, parts, PART_MISSED, &missed_value) == napi_ok && napi_typeof(env, missed_value, &missed_type) == napi_ok;
+  missed_null = missed_type == napi_null;
+  ok = ok && (missed_null || (t->missed = part(env, parts, PART_MISSED, napi_int32_array, &missed, t)) != NULL);
+  ok = ok && napi_get_element(env, parts, PART_MAPPED, &mapped) == napi_ok && (t->mapping = mapping_arg(env, mapped)) != NULL &&
+       napi_create_reference(env, mapped, 1, &t->refs[PART_MAPPED]) == napi_ok;
+  napi_value slots;
+  napi_valuetype slots_type = napi_undefined;
+  void* slots_data = NULL;
+  ok = ok && napi_get_element(env, parts, PART_SLOTS, &slots) == napi_ok && napi_typeof(env, slots, &slots_type) == napi_ok;
+  ok = ok && (slots_type == napi_null ||
+              (napi_get_value_external(env, slots, &slots_data) == napi_ok && napi_create_reference(env, slots, 1, &t->refs[PART_SLOTS]) == napi_ok));
+  t->slots = slots_data;
+  ok = ok && (numbers = typed_array_data(env, argv[1], napi_float64_array, &numbers_length)) != NULL && numbers_length == NUMBERS;
+  ok = ok && (t->out = typed_array_data(env, argv[2], napi_float64_array, &out_length)) != NULL && out_length >= OUT_ALL &&
+       napi_create_reference(env, argv[2], 1, &t->refs[PARTS]) == napi_ok;
+  if (ok) {
+    t->count = (uint32_t)sizes;
+    t->skip = (uint32_t)numbers[NUM_SKIP];
+    t->probes = (uint32_t)numbers[NUM_PROBES];
+    t->bloom_bits = (uint64_t)bloom * 8;
+    t->file_number = (uint32_t)numbers[NUM_FILE];
+    t->slot_shift = (uint32_t)numbers[NUM_SLOT_SHIFT];
+    t->large_bytes = (int64_t)numbers[NUM_LARGE];
+    t->none_code = (uint32_t)numbers[NUM_NONE];
+    t->lz4_code = (uint32_t)numbers[NUM_LZ4];
+    t->max_contents = (int64_t)numbers[NUM_MAX_CONTENTS];
+    t->kinds = (uint32_t)numbers[NUM_KINDS];
+    // Every index read below stays inside the arrays: a handle per block, a separator's end per
+    // block and one more, the common prefix inside the first separator, a slot per hash.
+    ok = words == 2 * (size_t)t->count && seqs == t->count && offsets == t->count && cached == t->count && key_offsets == (size_t)t->count + 1 &&
+         t->key_offsets[t->count] <= keys && (t->count == 0 || t->skip <= t->key_offsets[1]) && t->slot_shift >= 1 && t->slot_shift <= 31 &&
+         (missed_null || missed >= ((size_t)1 << (32 - t->slot_shift))) && (t->probes == 0 || bloom > 0) &&
+         (t->slots == NULL || t->slots->count == t->count) && (t->slots == NULL) == missed_null;
+    for (uint32_t i = 0; ok && i < t->count; i++) ok = t->key_offsets[i] <= t->key_offsets[i + 1];
+  }
+  if (!ok || (t->scratch = scratch_data(env)) == NULL) {
+    finalize_search(env, t, NULL);
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  if (napi_create_external(env, t, finalize_search, NULL, &result) != napi_ok) {
+    finalize_search(env, t, NULL);
+    napi_throw_error(env, NULL, "stratadb_io: could not make the table search's handle");
+    return NULL;
+  }
+  return result;
+}
+
+napi_value table_get_js(napi_env env, napi_callback_info info) {
+  napi_value argv[3], result;
+  size_t argc = 3, key_length = 0;
+  void* data;
+  double seq;
+  const uint8_t* key = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || napi_get_value_external(env, argv[0], &data) != napi_ok ||
+      (key = typed_array_data(env, argv[1], napi_uint8_array, &key_length)) == NULL || napi_get_value_double(env, argv[2], &seq) != napi_ok) {
+    napi_throw_type_error(env, NULL, "stratadb_io: tableGet(search, key, seq)");
+    return NULL;
+  }
+  TableSearch* t = data;
+  double* out = t->out;
+  out[OUT_MISSES] = 0;
+  out[OUT_HITS] = 0;
+  out[OUT_ADMIT] = 0;
+  int answer = TABLE_ABSENT;
+  if (may_contain(t, key, key_length)) {
+    // With format.ts's separators the first block tried holds the answer if there is one;
+    // moving on keeps the answer right for any separator at or after its block's last entry.
+    for (uint32_t i = index_find(t, key, key_length, seq); i < t->count; i++) {
+      out[OUT_BLOCK] = i;
+      if (t->block_sizes[i] >= t->large_bytes) {
+        answer = TABLE_BLOCK;
+        break;
+      }
+      char what[128];
+      const char* bad;
+      if (t->cached[i] != CACHED_NOT) {
+        const uint8_t* contents = t->slots != NULL ? t->slots->data[i] : NULL;
+        if (contents == NULL) {
+          answer = TABLE_BLOCK;
+          break;
+        }
+        // A hit: the block was checked when it was read. The value is copied to the scratch
+        // buffer, so that every TABLE_FOUND answers from there.
+        t->cached[i] = CACHED_REFERENCED;
+        out[OUT_HITS] += 1;
+        int status = -1;
+        bad = seek_block_contents(contents, t->slots->length[i], key, key_length, seq, t->kinds, out, &status, what, sizeof what);
+        if (bad != NULL) {
+          out[OUT_CONTENTS_ERROR] = 1;
+          if (napi_create_string_utf8(env, bad, NAPI_AUTO_LENGTH, &result) != napi_ok) return NULL;
+          return result;
+        }
+        if (status == SEEK_FOUND) {
+          size_t at = (size_t)out[OUT_VALUE_OFFSET], n = (size_t)out[OUT_VALUE_LENGTH];
+          memcpy(t->scratch, contents + at, n);
+          out[OUT_VALUE_OFFSET] = 0;
+          answer = TABLE_FOUND;
+          break;
+        }
+        if (status == SEEK_OTHER_KEY) break;
+        continue;
+      }
+      out[OUT_MISSES] += 1;
+      if (t->missed != NULL && admit(t, i)) {
+        out[OUT_ADMIT] = 1;
+        answer = TABLE_BLOCK;
+        break;
+      }
+      if (t->mapping->base == NULL) {
+        napi_throw_error(env, NULL, "stratadb_io: a read of an unmapped file");
+        return NULL;
+      }
+      MappedBlockRead r = {t->mapping, t->scratch, (int64_t)t->block_offsets[i], t->block_sizes[i], t->none_code, t->lz4_code, t->max_contents};
+      int status = seek_mapped(&r, key, key_length, seq, t->kinds, out, &bad, what, sizeof what);
+      if (bad != NULL) {
+        if (napi_create_string_utf8(env, bad, NAPI_AUTO_LENGTH, &result) != napi_ok) return NULL;
+        return result;
+      }
+      if (status < 0) {
+        answer = TABLE_BLOCK;  // contents larger than the scratch buffer
+        out[OUT_MISSES] -= 1;  // the caller's lookup counts this miss
+        break;
+      }
+      if (status == SEEK_FOUND) {
+        answer = TABLE_FOUND;
+        break;
+      }
+      if (status == SEEK_OTHER_KEY) break;
+    }
+  }
+  if (napi_create_int32(env, answer, &result) != napi_ok) return NULL;
+  return result;
+}

@@ -1,0 +1,98 @@
+// A table's point read in one call of the native addon (native/table_get.c): the bloom filter,
+// the index's binary search and the search of the data block read from the file's mapping, as
+// TableReader.get does them in JavaScript. The addon reads the decoded index and filter where
+// they are (no copy), and the block cache's view for it (FileBlocks.native: which blocks it
+// holds, and their contents, searched in place) and admission window. A block the cache
+// admits, and one of megabytes, are left to the reader, which goes on from that block as it
+// would have.
+
+import type { RandomAccessFile } from '../base/fs.js';
+import type { ValueKind } from '../base/internal-key.js';
+import { native, type TableSearch as NativeSearch } from '../base/native.js';
+import type { BlockCache, FileBlocks } from './block-cache.js';
+import type { BloomFilter } from './bloom.js';
+import { LARGE_BLOCK_BYTES } from './large-blocks.js';
+import { BLOCK_CHECKS, scratchView, transientSeeks } from './physical-block.js';
+import type { TableIndex } from './table-index.js';
+
+/** Whether the addon can run a table's point read (and the file is mapped: TableSearch.of). */
+const tableSearches = transientSeeks && native.tableSearch !== undefined && native.tableGet !== undefined && native.blockSlots !== undefined && native.setBlockSlot !== undefined;
+
+/** tableGet's answers. */
+export const TABLE_ABSENT = 0;
+export const TABLE_FOUND = 1;
+export const TABLE_BLOCK = 2;
+
+/** Where tableGet leaves every answer: native/table_get.c's out fields. */
+const out = new Float64Array(9);
+const OUT_CONTENTS_ERROR = 0;
+const OUT_SEQ = 1;
+const OUT_KIND = 2;
+const OUT_VALUE_OFFSET = 3;
+const OUT_VALUE_LENGTH = 4;
+const OUT_BLOCK = 5;
+const OUT_ADMIT = 6;
+const OUT_MISSES = 7;
+const OUT_HITS = 8;
+
+export class TableSearch {
+  readonly #search: NativeSearch;
+  readonly #cache: BlockCache | undefined;
+
+  private constructor(search: NativeSearch, cache: BlockCache | undefined) {
+    this.#search = search;
+    this.#cache = cache;
+  }
+
+  /** The addon's search of a table, or undefined where it cannot run (no addon, a file not mapped). */
+  static of(file: RandomAccessFile, fileNumber: number, index: TableIndex, filter: BloomFilter, cache: BlockCache | undefined, cached: FileBlocks | undefined): TableSearch | undefined {
+    if (!tableSearches) return undefined;
+    const mapped = file.mapped?.();
+    if (mapped === undefined) return undefined;
+    const { arrays, skip } = index.nativeParts();
+    const { bits, probes } = filter.nativeParts();
+    const admission = cache?.admission;
+    const blocks = cache === undefined ? undefined : cached?.native(index.count);
+    const bytes = blocks?.bytes ?? new Uint8Array(index.count);
+    const numbers = new Float64Array([skip, probes, fileNumber, admission?.slotShift ?? 31, LARGE_BLOCK_BYTES, ...BLOCK_CHECKS]);
+    return new TableSearch(native.tableSearch!([...arrays, bits, bytes, blocks === undefined ? null : admission!.window, mapped, blocks?.slots ?? null], numbers, out), cache);
+  }
+
+  /**
+   * The newest entry for `key` at or below `seq` into `found` (TABLE_FOUND: its value a view of
+   * the scratch buffer, whose bytes change on the next read), TABLE_ABSENT, or TABLE_BLOCK: the
+   * caller goes on from data block `next.block`, which the cache has just admitted
+   * (`next.admitted`) or is of megabytes. Throws CORRUPTION as the reader's own reads do:
+   * through `damaged`, given the block's number, whether its contents were at fault, and what;
+   * an error of the call itself (a file unmapped under it) through `failed`.
+   */
+  get(
+    key: Uint8Array,
+    seq: number,
+    found: { seq: number; kind: ValueKind; value: Uint8Array },
+    next: { block: number; admitted: boolean },
+    damaged: (block: number, contents: boolean, what: string) => Error,
+    failed: (err: unknown) => Error,
+  ): number {
+    let answer: number | string;
+    try {
+      answer = native.tableGet!(this.#search, key, seq);
+    } catch (err) {
+      throw failed(err);
+    }
+    const misses = out[OUT_MISSES]!;
+    const hits = out[OUT_HITS]!;
+    if (misses + hits !== 0) this.#cache?.count(misses, hits);
+    if (answer === TABLE_ABSENT) return answer;
+    if (answer === TABLE_FOUND) {
+      found.seq = out[OUT_SEQ]!;
+      found.kind = out[OUT_KIND] as ValueKind;
+      found.value = scratchView(out[OUT_VALUE_OFFSET]!, out[OUT_VALUE_LENGTH]!);
+      return answer;
+    }
+    if (typeof answer === 'string') throw damaged(out[OUT_BLOCK]!, out[OUT_CONTENTS_ERROR] === 1, answer);
+    next.block = out[OUT_BLOCK]!;
+    next.admitted = out[OUT_ADMIT] === 1;
+    return answer;
+  }
+}
