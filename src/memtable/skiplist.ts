@@ -728,11 +728,7 @@ export class SkipList {
     }
     chunk.set(value, offset + keyLength);
 
-    if (this.count === this.#heights.length) {
-      const heights = new Uint8Array(2 * this.count);
-      heights.set(this.#heights);
-      this.#heights = heights;
-    }
+    if (this.count === this.#heights.length) this.#reserveHeights(1);
     this.#heights[this.count++] = height;
     this.nodesUsed = start + size;
     const n = start + COLD_INTS;
@@ -770,6 +766,13 @@ export class SkipList {
     if (index !== undefined && isNewest) index.set(slot, n, hash);
   }
 
+  /** Grows the heights array (doubling it at least) to hold `more` nodes after the `count` there are. */
+  #reserveHeights(more: number): void {
+    const heights = new Uint8Array(Math.max(2 * this.#heights.length, this.count + more));
+    heights.set(this.#heights);
+    this.#heights = heights;
+  }
+
   /**
    * Links in, in one call of the addon, the leading ones of the `count` batch entries encoded
    * from bytes[at] on (src/base/batch-format.ts; the first numbered `seq`) that go after every
@@ -785,11 +788,7 @@ export class SkipList {
     const index = this.#index;
     const current = this.arena.current;
     if (append === undefined || index === undefined || current === undefined || this.count === 0 || count === 0) return 0;
-    if (this.#heights.length < this.count + count) {
-      const heights = new Uint8Array(Math.max(2 * this.#heights.length, this.count + count));
-      heights.set(this.#heights);
-      this.#heights = heights;
-    }
+    if (this.#heights.length < this.count + count) this.#reserveHeights(count);
     const st = this.#appendState;
     st[A_AT] = at;
     st[A_LEFT] = count;
