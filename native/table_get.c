@@ -5,7 +5,9 @@
 //
 // blockSlots(count) → slots, setBlockSlot(slots, i, contents | null)
 //   the blocks of one table file that the block cache holds (src/sstable/block-cache.ts sets
-//   and clears them as it inserts and evicts): block i's checked contents, referenced while set.
+//   and clears them as it inserts and evicts): block i's checked contents, referenced while set,
+//   in a hash table that grows with the blocks cached (not with the file: a per-block array
+//   would cost 20 bytes a block of every open table, half as much again as its index).
 // tableSearch(parts, numbers, out) → search
 //   parts   [words, keys, keyOffsets, seqs, blockOffsets, blockSizes, bloomBits, cached,
 //            missedOnce, mapped, slots]: the table's decoded index (src/sstable/table-index.ts:
@@ -43,22 +45,91 @@ enum { TABLE_ABSENT = 0, TABLE_FOUND = 1, TABLE_BLOCK = 2 };
 enum { OUT_BLOCK = OUT_FIELDS, OUT_ADMIT, OUT_MISSES, OUT_HITS, OUT_ALL };
 enum { CACHED_NOT = 0, CACHED_REFERENCED = 2 };
 
+// A file's cached blocks, by block number: an open-addressing table (linear probing, at most
+// half full), so that its memory follows the blocks the cache holds, not the file's size.
 typedef struct {
-  uint32_t count;
-  const uint8_t** data;  // NULL: not cached
-  uint32_t* length;
-  napi_ref* refs;
+  const uint8_t* data;  // NULL: an empty slot
+  uint32_t block;
+  uint32_t length;
+  napi_ref ref;
+} Slot;
+
+typedef struct {
+  uint32_t count;  // the file's data blocks
+  uint32_t used;
+  uint32_t mask;  // capacity - 1; 0 with no table yet
+  Slot* slots;
 } BlockSlots;
+
+static inline uint32_t slot_home(const BlockSlots* b, uint32_t block) {
+  return (block * 0x9e3779b1u) & b->mask;
+}
+
+/** Block `block`'s slot, or NULL when it is not cached. */
+static const Slot* find_slot(const BlockSlots* b, uint32_t block) {
+  if (b->slots == NULL) return NULL;
+  for (uint32_t i = slot_home(b, block);; i = (i + 1) & b->mask) {
+    if (b->slots[i].data == NULL) return NULL;
+    if (b->slots[i].block == block) return &b->slots[i];
+  }
+}
+
+/** Places `slot` (not present) in the table, which has room. */
+static void place_slot(BlockSlots* b, Slot slot) {
+  uint32_t i = slot_home(b, slot.block);
+  while (b->slots[i].data != NULL) i = (i + 1) & b->mask;
+  b->slots[i] = slot;
+  b->used++;
+}
+
+/** Room for one more slot: the table doubled (or made) when it would be over half full. False when out of memory. */
+static bool reserve_slot(BlockSlots* b) {
+  uint32_t capacity = b->slots == NULL ? 0 : b->mask + 1;
+  if ((b->used + 1) * 2 <= capacity) return true;
+  uint32_t grown = capacity == 0 ? 16 : 2 * capacity;
+  Slot* old = b->slots;
+  b->slots = calloc(grown, sizeof *b->slots);
+  if (b->slots == NULL) {
+    b->slots = old;
+    return false;
+  }
+  b->mask = grown - 1;
+  b->used = 0;
+  for (uint32_t i = 0; i < capacity; i++) {
+    if (old[i].data != NULL) place_slot(b, old[i]);
+  }
+  free(old);
+  return true;
+}
+
+/** Takes block `block` out of the table (its reference deleted), moving later slots back into the gap. */
+static void remove_slot(napi_env env, BlockSlots* b, uint32_t block) {
+  const Slot* found = find_slot(b, block);
+  if (found == NULL) return;
+  uint32_t i = (uint32_t)(found - b->slots);
+  napi_delete_reference(env, b->slots[i].ref);
+  for (uint32_t j = (i + 1) & b->mask; b->slots[j].data != NULL; j = (j + 1) & b->mask) {
+    uint32_t home = slot_home(b, b->slots[j].block);
+    // Slot j may move to the gap at i when its home is not cyclically in (i, j].
+    bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+    if (!stays) {
+      b->slots[i] = b->slots[j];
+      i = j;
+    }
+  }
+  b->slots[i].data = NULL;
+  b->used--;
+}
 
 static void finalize_slots(napi_env env, void* data, void* hint) {
   (void)hint;
   BlockSlots* b = data;
-  for (uint32_t i = 0; i < b->count; i++) {
-    if (b->refs[i] != NULL) napi_delete_reference(env, b->refs[i]);
+  if (b->slots != NULL) {
+    for (uint32_t i = 0; i <= b->mask; i++) {
+      if (b->slots[i].data != NULL) napi_delete_reference(env, b->slots[i].ref);
+    }
   }
-  free(b->data);
-  free(b->length);
-  free(b->refs);
+  free(b->slots);
   free(b);
 }
 
@@ -71,21 +142,12 @@ napi_value block_slots_js(napi_env env, napi_callback_info info) {
     return NULL;
   }
   BlockSlots* b = calloc(1, sizeof *b);
-  size_t n = count > 0 ? count : 1;
-  if (b != NULL) {
-    b->count = count;
-    b->data = calloc(n, sizeof *b->data);
-    b->length = calloc(n, sizeof *b->length);
-    b->refs = calloc(n, sizeof *b->refs);
-  }
-  if (b == NULL || b->data == NULL || b->length == NULL || b->refs == NULL || napi_create_external(env, b, finalize_slots, NULL, &result) != napi_ok) {
-    if (b != NULL) {
-      b->count = 0;
-      finalize_slots(env, b, NULL);
-    }
+  if (b == NULL || napi_create_external(env, b, finalize_slots, NULL, &result) != napi_ok) {
+    free(b);
     napi_throw_error(env, NULL, "stratadb_io: out of memory");
     return NULL;
   }
+  b->count = count;
   return result;
 }
 
@@ -104,17 +166,14 @@ napi_value set_block_slot_js(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "stratadb_io: setBlockSlot(slots, i, contents | null)");
     return NULL;
   }
-  if (b->refs[i] != NULL) napi_delete_reference(env, b->refs[i]);
-  b->refs[i] = NULL;
-  b->data[i] = NULL;
-  b->length[i] = 0;
+  remove_slot(env, b, i);
   if (contents != NULL) {
-    if (napi_create_reference(env, argv[2], 1, &b->refs[i]) != napi_ok) {
-      napi_throw_error(env, NULL, "stratadb_io: could not reference a cached block");
+    Slot slot = {contents, i, (uint32_t)length, NULL};
+    if (!reserve_slot(b) || napi_create_reference(env, argv[2], 1, &slot.ref) != napi_ok) {
+      napi_throw_error(env, NULL, "stratadb_io: could not keep a cached block");
       return NULL;
     }
-    b->data[i] = contents;
-    b->length[i] = (uint32_t)length;
+    place_slot(b, slot);
   }
   return NULL;
 }
@@ -331,17 +390,18 @@ napi_value table_get_js(napi_env env, napi_callback_info info) {
       char what[128];
       const char* bad;
       if (t->cached[i] != CACHED_NOT) {
-        const uint8_t* contents = t->slots != NULL ? t->slots->data[i] : NULL;
-        if (contents == NULL) {
+        const Slot* slot = t->slots != NULL ? find_slot(t->slots, i) : NULL;
+        if (slot == NULL) {
           answer = TABLE_BLOCK;
           break;
         }
+        const uint8_t* contents = slot->data;
         // A hit: the block was checked when it was read. The value is copied to the scratch
         // buffer, so that every TABLE_FOUND answers from there.
         t->cached[i] = CACHED_REFERENCED;
         out[OUT_HITS] += 1;
         int status = -1;
-        bad = seek_block_contents(contents, t->slots->length[i], key, key_length, seq, t->kinds, out, &status, what, sizeof what);
+        bad = seek_block_contents(contents, slot->length, key, key_length, seq, t->kinds, out, &status, what, sizeof what);
         if (bad != NULL) {
           out[OUT_CONTENTS_ERROR] = 1;
           if (napi_create_string_utf8(env, bad, NAPI_AUTO_LENGTH, &result) != napi_ok) return NULL;

@@ -91,6 +91,7 @@ export class BlockCache {
   #usedBytes = 0;
   #hits = 0;
   #misses = 0;
+  #hitsInPlace = 0;
   /** Every file that has had a reader since its last evictFile(). */
   readonly #files = new Map<number, FileBlocks>();
   /** The clock hand: the next entry a sweep looks at, the oldest insert; undefined when empty. */
@@ -167,6 +168,12 @@ export class BlockCache {
   count(misses: number, hits: number): void {
     this.#misses += misses;
     this.#hits += hits;
+    this.#hitsInPlace += hits;
+  }
+
+  /** Hits the addon served by searching the cached block in place (of `hits`; for tests). */
+  get hitsInPlace(): number {
+    return this.#hitsInPlace;
   }
 
   /** admit()'s window and its slot shift, which the addon's point read uses as admit() does (native/table_get.c). */
