@@ -37,7 +37,7 @@ class Entry {
   ) {}
 }
 
-/** A block's byte in FileBlocks.bytes: not cached, cached, cached and used since the clock hand passed. */
+/** A block's byte in FileBlocks' bytes (native()): not cached, cached, cached and used since the clock hand passed. */
 const NOT_CACHED = 0;
 const CACHED = 1;
 const REFERENCED = 2;
@@ -50,36 +50,31 @@ export class FileBlocks {
    * block (NOT_CACHED, CACHED, or REFERENCED once the addon served a read from it) and the
    * blocks' contents, which the addon searches in place.
    */
-  bytes: Uint8Array | undefined;
-  slots: BlockSlots | undefined;
+  #bytes: Uint8Array | undefined;
+  #slots: BlockSlots | undefined;
   constructor(readonly fileNumber: number) {}
 
   /** The file's `blocks` bytes and slots, made on first call with every cached block in them. */
   native(blocks: number): { bytes: Uint8Array; slots: BlockSlots } {
-    if (this.bytes === undefined || this.slots === undefined || this.bytes.length !== blocks) {
-      this.bytes = new Uint8Array(blocks);
-      this.slots = native.blockSlots!(blocks);
-      for (const [n, e] of this.entries) this.#set(n, e.block.data);
+    if (this.#bytes === undefined || this.#slots === undefined || this.#bytes.length !== blocks) {
+      this.#bytes = new Uint8Array(blocks);
+      this.#slots = native.blockSlots!(blocks);
+      for (const [n, e] of this.entries) this.cached(n, e.block.data);
     }
-    return { bytes: this.bytes, slots: this.slots };
+    return { bytes: this.#bytes, slots: this.#slots };
   }
 
-  /** Block `n` now cached with `contents` (or, with null, no longer), for the addon. */
-  #set(n: number, contents: Uint8Array | null): void {
-    const bytes = this.bytes;
+  /** Internal to BlockCache: block `n` now cached with `contents` (or, with null, no longer), for the addon. */
+  cached(n: number, contents: Uint8Array | null): void {
+    const bytes = this.#bytes;
     if (bytes === undefined || n >= bytes.length) return;
     bytes[n] = contents === null ? NOT_CACHED : CACHED;
-    native.setBlockSlot!(this.slots!, n, contents);
-  }
-
-  /** Internal to BlockCache: keeps the addon's view in step with `entries`. */
-  cached(n: number, contents: Uint8Array | null): void {
-    this.#set(n, contents);
+    native.setBlockSlot!(this.#slots!, n, contents);
   }
 
   /** Internal to BlockCache: whether the addon served a read from block `n` since the last call, which clears it. */
   takeReference(n: number): boolean {
-    const bytes = this.bytes;
+    const bytes = this.#bytes;
     if (bytes === undefined || bytes[n] !== REFERENCED) return false;
     bytes[n] = CACHED;
     return true;
