@@ -187,6 +187,14 @@ export function scratchView(start: number, length: number): Buffer {
   return scratch.subarray(start, start + length);
 }
 
+/**
+ * CORRUPTION for what the addon's search of a data block at `offset` of `path` reported: about
+ * the block's contents (the search's own words) or about its frame (named as a data block).
+ */
+export function seekCorruption(path: string, offset: number, contents: boolean, what: string): StrataError {
+  return corruption(path, offset, contents ? what : `data block ${what}`);
+}
+
 /** seekPhysicalBlockTransient()'s answers. */
 export const SEEK_PAST_END = 0;
 export const SEEK_OTHER_KEY = 1;
@@ -219,7 +227,7 @@ export function seekPhysicalBlockTransient(
   } catch (err) {
     throw ioError('read', file.path, err);
   }
-  if (typeof answer === 'string') throw corruption(file.path, offset, seekOut[0] === 1 ? answer : `data block ${answer}`);
+  if (typeof answer === 'string') throw seekCorruption(file.path, offset, seekOut[0] === 1, answer);
   if (answer < 0) return undefined;
   if (answer === SEEK_FOUND) {
     found.seq = seekOut[1]!;

@@ -23,7 +23,7 @@ import { BlockDeferred, LARGE_BLOCK_BYTES, type LargeBlocks } from './large-bloc
 import { BlockIter } from './block-iter.js';
 import { BloomFilter, bloomHash } from './bloom.js';
 import { decodeFooter, decodeMetaIndex, FOOTER_BYTES, META_FILTER, META_RANGE_DEL, type BlockHandle } from './format.js';
-import { BLOCK_TRAILER_BYTES, readPhysicalBlock, readPhysicalBlockAsync, readPhysicalBlockTransient, releaseMappedBelow, SEEK_FOUND, SEEK_OTHER_KEY, seekPhysicalBlockTransient, transientReads, transientSeeks } from './physical-block.js';
+import { BLOCK_TRAILER_BYTES, readPhysicalBlock, readPhysicalBlockAsync, readPhysicalBlockTransient, releaseMappedBelow, seekCorruption, SEEK_FOUND, SEEK_OTHER_KEY, seekPhysicalBlockTransient, transientReads, transientSeeks } from './physical-block.js';
 import { decodeProperties, type TableProperties } from './properties.js';
 import { decodeRangeDelBlock } from './range-del-block.js';
 import { decodeIndex, type TableIndex } from './table-index.js';
@@ -58,7 +58,7 @@ export class TableReader {
   readonly #search: TableSearch | undefined;
   /** Where #search left get() to go on, and the error makers it is given (made once). */
   readonly #next = { block: 0, admitted: false };
-  readonly #damaged = (block: number, contents: boolean, what: string): Error => corruption(this.#file.path, this.#index.blockOffset(block), contents ? what : `data block ${what}`);
+  readonly #damaged = (block: number, contents: boolean, what: string): Error => seekCorruption(this.#file.path, this.#index.blockOffset(block), contents, what);
   readonly #failed = (err: unknown): Error => ioError('read', this.#file.path, err);
 
   /**
