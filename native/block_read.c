@@ -458,9 +458,6 @@ napi_value read_block_async_js(napi_env env, napi_callback_info info) {
 
 // ---- mapFile, unmapFile, readMappedBlock, scratchBuffer ----
 
-// Blocks whose contents exceed this are read with readBlock (large blocks have their own path).
-#define SCRATCH_BYTES (1024 * 1024)
-
 
 typedef struct {
   napi_ref buffer;

@@ -24,6 +24,8 @@ typedef struct {
 
 /** The Mapping behind a mapFile handle, or NULL when `value` is not one. */
 Mapping* mapping_arg(napi_env env, napi_value value);
+/** The scratch buffer's size: blocks whose contents exceed it are read with readBlock (large blocks have their own path). */
+#define SCRATCH_BYTES (1024 * 1024)
 /** This thread's scratch buffer (SCRATCH_BYTES), made on first use; NULL when it cannot be. */
 uint8_t* scratch_data(napi_env env);
 

@@ -409,6 +409,12 @@ napi_value table_get_js(napi_env env, napi_callback_info info) {
         }
         if (status == SEEK_FOUND) {
           size_t at = (size_t)out[OUT_VALUE_OFFSET], n = (size_t)out[OUT_VALUE_LENGTH];
+          if (n > SCRATCH_BYTES) {
+            // Never while the cache holds no large block (TableReader keeps them out); the
+            // scratch buffer is not overrun whatever it holds: the reader answers from the block.
+            answer = TABLE_BLOCK;
+            break;
+          }
           memcpy(t->scratch, contents + at, n);
           out[OUT_VALUE_OFFSET] = 0;
           answer = TABLE_FOUND;

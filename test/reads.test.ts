@@ -245,6 +245,46 @@ test('get() of a large value keeps the event loop turning while it reads', async
   });
 });
 
+test('a value of megabytes that compresses to a small block is a large value too: read off the event loop, never cached, and the same bytes on every read', async () => {
+  // 8 MiB of zeros with a marker every 64 KiB: its LZ4 block is a few tens of KiB, far under
+  // LARGE_BLOCK_BYTES; what makes a block large is what it decompresses to.
+  const zeros = Buffer.alloc(8 * MiB);
+  for (let i = 0; i < zeros.length; i += 64 * 1024) zeros[i] = (i >>> 16) & 0xff;
+  for (const gated of [false, true]) {
+    await withTempDir(async (dir) => {
+      const files = gatedFileSystem();
+      const db = await open(dir, gated ? { fs: files.fs } : {});
+      try {
+        await db.put('a', 'before');
+        await db.put('zeros', zeros);
+        await db.put('z', 'after');
+        await db.flush();
+        const tables = filesOf(dir, '.sst');
+        assert.is(tables.length, 1);
+        assert.ok(fs.statSync(path.join(dir, tables[0]!)).size < MiB, 'the value\'s block is stored in less than LARGE_BLOCK_BYTES');
+        // Misses, the cache's admission of the block on its second miss, and hits after it
+        // (before: a 8 MiB block in the cache, whose next hit the addon copied into its 1 MiB
+        // scratch buffer, overrunning it).
+        for (let round = 0; round < 4; round++) {
+          const before = files.asyncReads();
+          assert.ok((await db.get('zeros'))?.equals(zeros), `get(), round ${round}`);
+          if (gated) assert.ok(files.asyncReads() > before, `get() read the block off the event loop, round ${round}`);
+          assert.ok(db.getSync('zeros')?.equals(zeros), `getSync(), round ${round}`);
+          assert.equal((await db.getMany(['a', 'zeros', 'z'])).map((v) => v?.length), [6, zeros.length, 5], `getMany(), round ${round}`);
+          const it = db.iterator({ gte: 'zeros' });
+          const entry = await it.next();
+          await it.close();
+          assert.ok(entry?.[1].equals(zeros), `an iterator, round ${round}`);
+        }
+        assert.ok(db.stats().blockCache.usedBytes < MiB, `the block cache holds ${db.stats().blockCache.usedBytes} bytes: not the large block`);
+        assert.is((await db.get('a'))?.toString(), 'before');
+      } finally {
+        await db.close();
+      }
+    });
+  }
+});
+
 /** NodeFileSystem whose readable files count their readAsync() calls and can hold them at a gate. */
 /** A file system whose asynchronous reads (of every file, or of the file named `only`) wait while held. */
 function gatedFileSystem(): { fs: FileSystem; asyncReads: (of?: string) => number; hold: (only?: string) => void; release: () => void } {

@@ -135,6 +135,21 @@ export function readPhysicalBlock(file: RandomAccessFile, offset: number, size: 
   return checkedContents(contents, payload.contentsLength, file.path, offset, what);
 }
 
+/**
+ * The contents length the frame of the block at `offset` declares: its payload's for an
+ * uncompressed block, the LZ4 payload's length prefix otherwise. Read with no check, as a hint
+ * of how to read the block (large-blocks.ts): the read that follows checks everything, so a
+ * frame that cannot be read here answers `size` and fails there.
+ */
+export function declaredContentsLength(file: RandomAccessFile, offset: number, size: number): number {
+  try {
+    if (size < 4 || file.read(offset + size, 1)[0] !== Compression.Lz4) return size;
+    return getU32(file.read(offset, 4), 0);
+  } catch {
+    return size;
+  }
+}
+
 /** A Buffer over this thread's native scratch buffer, made on first use. */
 let scratch: Buffer | undefined;
 

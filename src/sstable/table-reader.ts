@@ -23,7 +23,7 @@ import { BlockDeferred, LARGE_BLOCK_BYTES, type LargeBlocks } from './large-bloc
 import { BlockIter } from './block-iter.js';
 import { BloomFilter, bloomHash } from './bloom.js';
 import { decodeFooter, decodeMetaIndex, FOOTER_BYTES, META_FILTER, META_RANGE_DEL, type BlockHandle } from './format.js';
-import { BLOCK_TRAILER_BYTES, readPhysicalBlock, readPhysicalBlockAsync, readPhysicalBlockTransient, releaseMappedBelow, seekCorruption, SEEK_FOUND, SEEK_OTHER_KEY, seekPhysicalBlockTransient, transientReads, transientSeeks } from './physical-block.js';
+import { BLOCK_TRAILER_BYTES, declaredContentsLength, readPhysicalBlock, readPhysicalBlockAsync, readPhysicalBlockTransient, releaseMappedBelow, seekCorruption, SEEK_FOUND, SEEK_OTHER_KEY, seekPhysicalBlockTransient, transientReads, transientSeeks } from './physical-block.js';
 import { decodeProperties, type TableProperties } from './properties.js';
 import { decodeRangeDelBlock } from './range-del-block.js';
 import { decodeIndex, type TableIndex } from './table-index.js';
@@ -32,6 +32,13 @@ import { TableIterator, type OwnBlockBuffer, type TableBlockSource } from './tab
 import { nextTurn } from '../base/loop-turns.js';
 
 const EMPTY = new Uint8Array(0);
+/**
+ * No LZ4 payload smaller than this decompresses to LARGE_BLOCK_BYTES: a match of n bytes takes
+ * at least n / 255 bytes to encode, so contents shrink at most about 255 times.
+ */
+const SMALLEST_LARGE_PAYLOAD = LARGE_BLOCK_BYTES >>> 8;
+const SMALL_CONTENTS = 1;
+const LARGE_CONTENTS = 2;
 /** A scanner lets its mapping's pages behind it leave the resident set in steps of this many bytes. */
 const RELEASE_MAPPED_BYTES = 1 << 20;
 
@@ -50,6 +57,12 @@ export class TableReader {
   readonly #large: LargeBlocks | undefined;
   /** Where the data blocks end (the filter block starts). */
   readonly #dataEnd: number;
+  /**
+   * Per data block whose payload is small but may decompress to megabytes, what its frame
+   * declares (#isLarge): 0 not looked at yet, SMALL_CONTENTS or LARGE_CONTENTS. Made at the
+   * first such block.
+   */
+  #contents: Uint8Array | undefined;
   #refs = 1;
   #closed = false;
   /** Scratch cursor of get(), which is synchronous and so never runs twice at once. */
@@ -304,7 +317,7 @@ export class TableReader {
   /** Data block `i` read from the mapping into `own` (grown as needed), not cached; without a mapping, as #dataBlock. */
   #ownBlock(i: number, own: OwnBlockBuffer): Block {
     const size = this.#index.blockSize(i);
-    if (size >= LARGE_BLOCK_BYTES) return this.#largeBlock(i, size);
+    if (this.#isLarge(i, size)) return this.#largeBlock(i, size);
     const offset = this.#index.blockOffset(i);
     const contents = readPhysicalBlockTransient(this.#file, offset, size, 'data block');
     if (contents === undefined) return this.#readBlock(i, size);
@@ -317,7 +330,7 @@ export class TableReader {
   /** Data block `i`: from the cache, or read and checked. */
   #dataBlock(i: number): Block {
     const size = this.#index.blockSize(i);
-    if (size >= LARGE_BLOCK_BYTES) return this.#largeBlock(i, size);
+    if (this.#isLarge(i, size)) return this.#largeBlock(i, size);
     const block = this.#cache?.lookup(this.#cached!, i);
     return block ?? this.#readBlock(i, size);
   }
@@ -330,7 +343,7 @@ export class TableReader {
    */
   #pointBlock(i: number): Block | undefined {
     const size = this.#index.blockSize(i);
-    if (size >= LARGE_BLOCK_BYTES) return this.#largeBlock(i, size);
+    if (this.#isLarge(i, size)) return this.#largeBlock(i, size);
     const cache = this.#cache;
     const hit = cache?.lookup(this.#cached!, i);
     if (hit !== undefined) return hit;
@@ -342,6 +355,7 @@ export class TableReader {
   /** Data block `i`, which the cache has just admitted for get() (#pointBlock's second half). */
   #admittedBlock(i: number): Block {
     const size = this.#index.blockSize(i);
+    if (this.#isLarge(i, size)) return this.#largeBlock(i, size);
     const offset = this.#index.blockOffset(i);
     const contents = readPhysicalBlockTransient(this.#file, offset, size, 'data block');
     if (contents === undefined) return this.#readBlock(i, size);
@@ -357,6 +371,21 @@ export class TableReader {
     // A closed reader's blocks are not cached: its file may be on its way to deletion.
     if (this.#cache !== undefined && !this.#closed) this.#cache.insert(this.#cached!, i, block);
     return block;
+  }
+
+  /**
+   * Whether data block `i`, of a payload of `size` bytes, is a large block (large-blocks.ts):
+   * by its contents, not its payload, so that a value of megabytes that compresses well (zeros,
+   * text) is read off the event loop and kept out of the cache like any other. A payload too
+   * small to hold a large block's LZ4 form is not looked at; a larger one's declared length is
+   * read once and remembered.
+   */
+  #isLarge(i: number, size: number): boolean {
+    if (size >= LARGE_BLOCK_BYTES) return true;
+    if (size < SMALLEST_LARGE_PAYLOAD) return false;
+    const contents = (this.#contents ??= new Uint8Array(this.#index.count));
+    if (contents[i] === 0) contents[i] = declaredContentsLength(this.#file, this.#index.blockOffset(i), size) >= LARGE_BLOCK_BYTES ? LARGE_CONTENTS : SMALL_CONTENTS;
+    return contents[i] === LARGE_CONTENTS;
   }
 
   /** Large data block `i` (large-blocks.ts): never cached; deferred when the caller asks. */
