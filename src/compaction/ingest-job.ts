@@ -18,8 +18,9 @@ import { tableMetaOf, type TableMeta } from '../manifest/index.js';
 import { TableBuilder, type BuilderScratch, type TableBuilderOptions } from '../sstable/index.js';
 
 /**
- * REQUIRES: `data` and `ends` each the only view of an ArrayBuffer that nothing else uses: on a
- * worker thread they are transferred (the sender's views become empty).
+ * REQUIRES: `data` and `ends` each a view of a SharedArrayBuffer that nobody writes until the
+ * job settles (the ingest fills it again after), or the only view of an ArrayBuffer that
+ * nothing else uses (on a worker thread it is transferred: the sender's view becomes empty).
  */
 export interface IngestJob {
   kind: 'ingest';

@@ -241,8 +241,8 @@ export class BackgroundPool {
       slot.task = task;
       slot.worker.ref();
       try {
-        // An ingest job's buffers are handed over, not copied (the caller gave them up).
-        const transfer = isIngest(task.job) ? [task.job.data.buffer as ArrayBuffer, task.job.ends.buffer as ArrayBuffer] : [];
+        // An ingest job's buffers are shared, or handed over (the caller gave them up): never copied.
+        const transfer = isIngest(task.job) ? [task.job.data.buffer, task.job.ends.buffer].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer) : [];
         slot.worker.postMessage({ id: task.id, job: task.job } satisfies JobRequest, transfer);
       } catch (err) {
         // The job could not be cloned: the caller's bug, and the thread is still fine.

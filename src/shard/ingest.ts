@@ -153,20 +153,23 @@ export async function ingest(ctx: IngestContext, source: Iterable<unknown> | Asy
 const RESERVED_GAP = 2 ** 30;
 
 /**
- * The pairs of one shard waiting to become a table, in one buffer of its own (handed to the
- * worker whole: IngestJob). Allocated at the table's size at once, uninitialized: growing it
- * pair by pair would copy it over and over.
+ * The pairs of one shard waiting to become a table, in one buffer of its own (shared with the
+ * worker that builds the table: IngestJob). Allocated at the table's size at once,
+ * uninitialized: growing it pair by pair would copy it over and over. Once its table is built,
+ * the next table of the ingest fills it again (Builds' spare packs): fresh memory costs a page
+ * fault per page at its first write, which on a virtual machine cost the packing thread as
+ * much as the packing itself.
  */
 class Pack {
   readonly data: Uint8Array;
   used = 0;
-  ends = new Uint32Array(4096);
+  ends = new Uint32Array(new SharedArrayBuffer(4096 * 4));
   count = 0;
 
   constructor(capacity: number) {
     // Fresh memory written once through: on huge pages where it can be (faults in 4 KiB
     // pages were 41% of the packing thread's time here).
-    this.data = hugePageBytes(capacity, false);
+    this.data = hugePageBytes(capacity, true);
   }
 
   fits(bytes: number): boolean {
@@ -176,7 +179,7 @@ class Pack {
   /** Appends one pair. REQUIRES: fits(key.length + value.length). */
   add(key: Uint8Array, value: Uint8Array): void {
     if (this.count + 2 > this.ends.length) {
-      const grown = new Uint32Array(this.ends.length * 2);
+      const grown = new Uint32Array(new SharedArrayBuffer(this.ends.length * 8));
       grown.set(this.ends);
       this.ends = grown;
     }
@@ -186,9 +189,15 @@ class Pack {
     this.ends[this.count++] = this.used;
   }
 
-  /** The ends array trimmed to the pairs added, in a buffer of its own. */
-  finishedEnds(): Uint32Array {
-    return this.ends.length === this.count ? this.ends : this.ends.slice(0, this.count);
+  /** The pairs added, for the worker: views of the pack's memory, which it must not change until the build settles. */
+  job(): { data: Uint8Array; ends: Uint32Array } {
+    return { data: this.data.subarray(0, this.used), ends: this.ends.subarray(0, this.count) };
+  }
+
+  /** Empties the pack for the next table. REQUIRES: the build of what it held has settled. */
+  reset(): void {
+    this.used = 0;
+    this.count = 0;
   }
 }
 
@@ -217,6 +226,8 @@ class Builds {
   readonly #ctx: IngestContext;
   readonly #seq: SeqNum;
   readonly #packs: (Pack | undefined)[];
+  /** Packs of a table's size whose builds have settled, to fill again. */
+  readonly #spare: Pack[] = [];
   /** Per shard, each table's build in key order. */
   readonly #tables: Promise<TableMeta>[][];
   readonly #reserved: { host: IngestHost; n: number }[] = [];
@@ -281,12 +292,22 @@ class Builds {
     if (pack === undefined) {
       // A table's worth of room (within the budget), or more for one pair larger than that.
       const tableBytes = Math.min(hosts[shard]!.targetFileBytes, Math.max(1 << 20, Math.floor(PACK_BUDGET_BYTES / hosts.length)));
-      pack = new Pack(Math.max(tableBytes, bytes));
+      pack = bytes <= tableBytes ? this.#sparePack(tableBytes) : new Pack(bytes);
       this.#packs[shard] = pack;
     }
     pack.add(key, value);
     this.entries++;
     return wait;
+  }
+
+  /** A pack of `capacity` bytes: a spare one when there is one. */
+  #sparePack(capacity: number): Pack {
+    const spare = this.#spare;
+    while (spare.length > 0) {
+      const pack = spare.pop()!;
+      if (pack.data.length === capacity) return pack;
+    }
+    return new Pack(capacity);
   }
 
   #remember(key: Uint8Array): void {
@@ -304,11 +325,12 @@ class Builds {
     const n = host.reserveFileNumber();
     this.#reserved.push({ host, n });
     const build = this.#ctx.pool
-      .runIngest(
-        { kind: 'ingest', dir: host.dir, fileNumber: n, seq: this.#seq, data: pack.data, ends: pack.finishedEnds(), builder: host.builder },
-        this.#ctx.fs,
-      )
-      .then((r) => r.table);
+      .runIngest({ kind: 'ingest', dir: host.dir, fileNumber: n, seq: this.#seq, ...pack.job(), builder: host.builder }, this.#ctx.fs)
+      .then((r) => r.table)
+      .finally(() => {
+        pack.reset();
+        this.#spare.push(pack);
+      });
     this.#tables[shard]!.push(build);
     this.#inFlight.push(build.catch(() => {}));
     return this.#inFlight.length > MAX_BUILDS_IN_FLIGHT ? this.#inFlight.shift() : undefined;
