@@ -98,6 +98,14 @@ test('unsorted or repeated keys, bad items and bad sources reject with INVALID_A
     await expectCode(() => db.ingest([[key(1), 'a'], [key(1), 'b']]), 'INVALID_ARGUMENT', 'a repeated key');
     await expectCode(() => db.ingest([[key(1)]] as never), 'INVALID_ARGUMENT', 'a pair without a value');
     await expectCode(() => db.ingest([[1, 2]] as never), 'INVALID_ARGUMENT', 'a number key');
+    const long = Buffer.alloc(64 * 1024 + 1, 0x61);
+    await db.ingest([[key(0), 'a'], [long, 'b']]).then(
+      () => assert.unreachable('a key over the limit rejects'),
+      (err: Error & { code?: string }) => {
+        assert.is(err.code, 'INVALID_ARGUMENT');
+        assert.match(err.message, 'ingest key 1 is 65537 bytes', 'the message names the pair and the size');
+      },
+    );
     await expectCode(() => db.ingest(42 as never), 'INVALID_ARGUMENT', 'not an iterable');
     await expectCode(() => db.ingest([], { sync: true } as never), 'INVALID_ARGUMENT', 'an unknown option');
     async function* failing() {
