@@ -201,11 +201,12 @@ class Pack {
   }
 }
 
-/** compareBytes(key, previous[0, length)) without a view of `previous`. */
-function compareToPrevious(key: Uint8Array, previous: Uint8Array, length: number): number {
+/** compareBytes(key, data[start, end)) without a view of `data`. */
+function compareToPrevious(key: Uint8Array, data: Uint8Array, start: number, end: number): number {
+  const length = end - start;
   const n = key.length < length ? key.length : length;
   for (let i = 0; i < n; i++) {
-    const d = key[i]! - previous[i]!;
+    const d = key[i]! - data[start + i]!;
     if (d !== 0) return d;
   }
   return key.length - length;
@@ -232,9 +233,14 @@ class Builds {
   readonly #tables: Promise<TableMeta>[][];
   readonly #reserved: { host: IngestHost; n: number }[] = [];
   readonly #inFlight: Promise<unknown>[] = [];
-  /** The key before, copied (the packs go to the workers). */
-  #previous = new Uint8Array(64);
-  #previousLength = -1;
+  /**
+   * Where the key before lies: data[start, end) of the pack it went to, whose bytes nothing
+   * changes before the next pair is checked against them (a pack is written only by #add,
+   * after its check; reset() only forgets what it held).
+   */
+  #previousData: Uint8Array = EMPTY;
+  #previousStart = 0;
+  #previousEnd = -1;
   entries = 0;
 
   constructor(ctx: IngestContext, seq: SeqNum) {
@@ -275,11 +281,10 @@ class Builds {
 
   /** Adds one pair; returns a promise only when the source must wait for builds in flight. */
   #add(key: Uint8Array, value: Uint8Array): Promise<unknown> | undefined {
-    if (this.#previousLength >= 0) {
-      const order = compareToPrevious(key, this.#previous, this.#previousLength);
+    if (this.#previousEnd >= 0) {
+      const order = compareToPrevious(key, this.#previousData, this.#previousStart, this.#previousEnd);
       if (order <= 0) throw invalidArgument(`ingest: keys must be strictly ascending, but pair ${this.entries} ${order === 0 ? 'repeats the key before it' : 'sorts before the one before it'}`);
     }
-    this.#remember(key);
     const hosts = this.#ctx.hosts;
     const shard = this.#ctx.placement.shardOf(key);
     const bytes = key.length + value.length;
@@ -295,6 +300,9 @@ class Builds {
       pack = bytes <= tableBytes ? this.#sparePack(tableBytes) : new Pack(bytes);
       this.#packs[shard] = pack;
     }
+    this.#previousData = pack.data;
+    this.#previousStart = pack.used;
+    this.#previousEnd = pack.used + key.length;
     pack.add(key, value);
     this.entries++;
     return wait;
@@ -308,12 +316,6 @@ class Builds {
       if (pack.data.length === capacity) return pack;
     }
     return new Pack(capacity);
-  }
-
-  #remember(key: Uint8Array): void {
-    if (key.length > this.#previous.length) this.#previous = new Uint8Array(Math.max(key.length, 2 * this.#previous.length));
-    copyInto(this.#previous, 0, key);
-    this.#previousLength = key.length;
   }
 
   /** Sends the shard's pack to be built; returns a build to wait for when too many are in flight. */
