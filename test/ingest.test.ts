@@ -96,6 +96,8 @@ test('unsorted or repeated keys, bad items and bad sources reject with INVALID_A
     unsorted.push([key(10), 'late']);
     await expectCode(() => db.ingest(unsorted), 'INVALID_ARGUMENT', 'an unsorted key at the end');
     await expectCode(() => db.ingest([[key(1), 'a'], [key(1), 'b']]), 'INVALID_ARGUMENT', 'a repeated key');
+    await expectCode(() => db.ingest([['ba', '1'], ['ab', '2']]), 'INVALID_ARGUMENT', 'a key lower at its first differing byte, higher at a later one');
+    await expectCode(() => db.ingest([['ab', '1'], ['a', '2']]), 'INVALID_ARGUMENT', 'a key that is a prefix of the one before');
     await expectCode(() => db.ingest([[key(1)]] as never), 'INVALID_ARGUMENT', 'a pair without a value');
     await expectCode(() => db.ingest([[1, 2]] as never), 'INVALID_ARGUMENT', 'a number key');
     const long = Buffer.alloc(64 * 1024 + 1, 0x61);
