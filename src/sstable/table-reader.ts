@@ -59,7 +59,7 @@ export class TableReader {
   readonly #dataEnd: number;
   /**
    * Per data block whose payload is small but may decompress to megabytes, what its frame
-   * declares (#isLarge): 0 not looked at yet, SMALL_CONTENTS or LARGE_CONTENTS. Made at the
+   * declares (#declaresLarge): 0 not looked at yet, SMALL_CONTENTS or LARGE_CONTENTS. Made at the
    * first such block.
    */
   #contents: Uint8Array | undefined;
@@ -194,7 +194,7 @@ export class TableReader {
           if (answer !== undefined) continue;
         }
         const contents = readPhysicalBlockTransient(this.#file, offset, size, 'data block');
-        block = contents === undefined ? this.#readBlock(i, size) : new Block(contents, this.#file.path, offset);
+        block = contents === undefined ? this.#transientMiss(i, size) : new Block(contents, this.#file.path, offset);
       }
       data.reset(block);
       data.seek(key, snapshotSeq);
@@ -317,10 +317,10 @@ export class TableReader {
   /** Data block `i` read from the mapping into `own` (grown as needed), not cached; without a mapping, as #dataBlock. */
   #ownBlock(i: number, own: OwnBlockBuffer): Block {
     const size = this.#index.blockSize(i);
-    if (this.#isLarge(i, size)) return this.#largeBlock(i, size);
+    if (size >= LARGE_BLOCK_BYTES) return this.#largeBlock(i, size);
     const offset = this.#index.blockOffset(i);
     const contents = readPhysicalBlockTransient(this.#file, offset, size, 'data block');
-    if (contents === undefined) return this.#readBlock(i, size);
+    if (contents === undefined) return this.#transientMiss(i, size);
     let buffer = own.buffer;
     if (buffer === undefined || buffer.length < contents.length) own.buffer = buffer = Buffer.allocUnsafeSlow(Math.max(contents.length, 2 * (buffer?.length ?? 4096)));
     contents.copy(buffer, 0);
@@ -330,7 +330,7 @@ export class TableReader {
   /** Data block `i`: from the cache, or read and checked. */
   #dataBlock(i: number): Block {
     const size = this.#index.blockSize(i);
-    if (this.#isLarge(i, size)) return this.#largeBlock(i, size);
+    if (size >= LARGE_BLOCK_BYTES) return this.#largeBlock(i, size);
     const block = this.#cache?.lookup(this.#cached!, i);
     return block ?? this.#readBlock(i, size);
   }
@@ -343,11 +343,14 @@ export class TableReader {
    */
   #pointBlock(i: number): Block | undefined {
     const size = this.#index.blockSize(i);
-    if (this.#isLarge(i, size)) return this.#largeBlock(i, size);
+    if (size >= LARGE_BLOCK_BYTES) return this.#largeBlock(i, size);
     const cache = this.#cache;
     const hit = cache?.lookup(this.#cached!, i);
     if (hit !== undefined) return hit;
-    if (!transientReads || this.#file.mapped?.() === undefined) return this.#readBlock(i, size);
+    if (!transientReads || this.#file.mapped?.() === undefined) {
+      // No mapping to try the block in: a deferring read looks at what it declares first.
+      return this.#large?.deferring === true && this.#declaresLarge(i, size) ? this.#largeBlock(i, size) : this.#readBlock(i, size);
+    }
     if (cache === undefined || !cache.admit(this.#cached!, i)) return undefined;
     return this.#admittedBlock(i);
   }
@@ -355,33 +358,42 @@ export class TableReader {
   /** Data block `i`, which the cache has just admitted for get() (#pointBlock's second half). */
   #admittedBlock(i: number): Block {
     const size = this.#index.blockSize(i);
-    if (this.#isLarge(i, size)) return this.#largeBlock(i, size);
     const offset = this.#index.blockOffset(i);
     const contents = readPhysicalBlockTransient(this.#file, offset, size, 'data block');
-    if (contents === undefined) return this.#readBlock(i, size);
+    if (contents === undefined) return this.#transientMiss(i, size);
     const block = new Block(Buffer.from(contents), this.#file.path, offset);
     this.#cache!.insert(this.#cached!, i, block);
     return block;
   }
 
-  /** Data block `i` read and checked into memory of its own, and cached. */
+  /**
+   * Data block `i` read and checked into memory of its own, and cached, unless it is a large
+   * block by its contents (a value of megabytes that compresses well: large-blocks.ts).
+   */
   #readBlock(i: number, size: number): Block {
     const offset = this.#index.blockOffset(i);
     const block = new Block(readPhysicalBlock(this.#file, offset, size, 'data block'), this.#file.path, offset);
     // A closed reader's blocks are not cached: its file may be on its way to deletion.
-    if (this.#cache !== undefined && !this.#closed) this.#cache.insert(this.#cached!, i, block);
+    if (this.#cache !== undefined && !this.#closed && block.data.length < LARGE_BLOCK_BYTES) this.#cache.insert(this.#cached!, i, block);
     return block;
   }
 
   /**
-   * Whether data block `i`, of a payload of `size` bytes, is a large block (large-blocks.ts):
-   * by its contents, not its payload, so that a value of megabytes that compresses well (zeros,
-   * text) is read off the event loop and kept out of the cache like any other. A payload too
+   * Data block `i` after readPhysicalBlockTransient() answered nothing: with the file mapped,
+   * its contents are larger than the scratch buffer, so it is a large block (however small its
+   * payload: a value of megabytes that compresses well); without, read as any other.
+   */
+  #transientMiss(i: number, size: number): Block {
+    return transientReads && this.#file.mapped?.() !== undefined ? this.#largeBlock(i, size) : this.#readBlock(i, size);
+  }
+
+  /**
+   * Whether data block `i`, of a payload of `size` bytes (under LARGE_BLOCK_BYTES), declares
+   * contents of LARGE_BLOCK_BYTES or more, for a read of a file without a mapping: a payload too
    * small to hold a large block's LZ4 form is not looked at; a larger one's declared length is
    * read once and remembered.
    */
-  #isLarge(i: number, size: number): boolean {
-    if (size >= LARGE_BLOCK_BYTES) return true;
+  #declaresLarge(i: number, size: number): boolean {
     if (size < SMALLEST_LARGE_PAYLOAD) return false;
     const contents = (this.#contents ??= new Uint8Array(this.#index.count));
     if (contents[i] === 0) contents[i] = declaredContentsLength(this.#file, this.#index.blockOffset(i), size) >= LARGE_BLOCK_BYTES ? LARGE_CONTENTS : SMALL_CONTENTS;
