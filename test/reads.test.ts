@@ -250,9 +250,9 @@ test('a value of megabytes that compresses to a small block is a large value too
   // LARGE_BLOCK_BYTES; what makes a block large is what it decompresses to.
   const zeros = Buffer.alloc(8 * MiB);
   for (let i = 0; i < zeros.length; i += 64 * 1024) zeros[i] = (i >>> 16) & 0xff;
-  for (const gated of [false, true]) {
+  for (const [gated, mapped] of [[false, true], [true, false], [true, true]] as const) {
     await withTempDir(async (dir) => {
-      const files = gatedFileSystem();
+      const files = gatedFileSystem({ mapped });
       const db = await open(dir, gated ? { fs: files.fs } : {});
       try {
         await db.put('a', 'before');
@@ -287,7 +287,7 @@ test('a value of megabytes that compresses to a small block is a large value too
 
 /** NodeFileSystem whose readable files count their readAsync() calls and can hold them at a gate. */
 /** A file system whose asynchronous reads (of every file, or of the file named `only`) wait while held. */
-function gatedFileSystem(): { fs: FileSystem; asyncReads: (of?: string) => number; hold: (only?: string) => void; release: () => void } {
+function gatedFileSystem(options: { mapped?: boolean } = {}): { fs: FileSystem; asyncReads: (of?: string) => number; hold: (only?: string) => void; release: () => void } {
   const real = new NodeFileSystem();
   let asyncReads = 0;
   const readsOf = new Map<string, number>();
@@ -309,6 +309,9 @@ function gatedFileSystem(): { fs: FileSystem; asyncReads: (of?: string) => numbe
           return inner.readAsync!(offset, length);
         },
         close: () => inner.close(),
+        // The mapping without the descriptor: blocks are read from the mapping, while large
+        // ones, which the addon would read through the descriptor, go through readAsync.
+        ...(options.mapped === true ? { mapped: () => inner.mapped?.() } : {}),
       };
     },
   });
