@@ -3,7 +3,8 @@
 // thread takes about half a second, and copying it out another 50 ms.
 //
 // An asynchronous read (Database.get) runs its synchronous lookup with `deferring` set. A
-// reader that reaches a block of LARGE_BLOCK_BYTES or more throws a BlockDeferred instead of
+// reader that reaches a block of LARGE_BLOCK_BYTES or more (in the file, or once decompressed:
+// a value of megabytes that compresses well) throws a BlockDeferred instead of
 // reading it; the caller pins its sequence number, awaits `load` (readPhysicalBlockAsync: the
 // native readBlockAsync does read, checksum and decompression as one job on libuv's thread
 // pool; the fallback reads and decompresses there and checksums in slices), hands the block back
@@ -18,7 +19,7 @@
 
 import type { Block } from './block-format.js';
 
-/** A physical block's payload this large or larger is a large block. */
+/** A block whose payload, or whose contents once decompressed, is this large or larger is a large block (TableReader decides). */
 export const LARGE_BLOCK_BYTES = 1 << 20;
 
 /**
