@@ -347,7 +347,7 @@ export class TableReader {
     const cache = this.#cache;
     const hit = cache?.lookup(this.#cached!, i);
     if (hit !== undefined) return hit;
-    if (!transientReads || this.#file.mapped?.() === undefined) {
+    if (!this.#readsTransiently()) {
       // No mapping to try the block in: a deferring read looks at what it declares first.
       return this.#large?.deferring === true && this.#declaresLarge(i, size) ? this.#largeBlock(i, size) : this.#readBlock(i, size);
     }
@@ -384,7 +384,12 @@ export class TableReader {
    * payload: a value of megabytes that compresses well); without, read as any other.
    */
   #transientMiss(i: number, size: number): Block {
-    return transientReads && this.#file.mapped?.() !== undefined ? this.#largeBlock(i, size) : this.#readBlock(i, size);
+    return this.#readsTransiently() ? this.#largeBlock(i, size) : this.#readBlock(i, size);
+  }
+
+  /** Whether readPhysicalBlockTransient() can read this file's blocks (the addon's calls, and a mapping). */
+  #readsTransiently(): boolean {
+    return transientReads && this.#file.mapped?.() !== undefined;
   }
 
   /**
