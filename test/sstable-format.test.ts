@@ -8,6 +8,7 @@ import { TableBuilder, TableReader } from '../src/sstable/index.js';
 import { Block } from '../src/sstable/block-format.js';
 import { BlockBuilder } from '../src/sstable/block-builder.js';
 import { BlockIter } from '../src/sstable/block-iter.js';
+import { BloomFilter, buildBloomFilter } from '../src/sstable/bloom.js';
 import { decodeFooter, FOOTER_BYTES } from '../src/sstable/format.js';
 
 /** Hex with spaces, '|' separators and `# comments` to the end of a line. */
@@ -109,6 +110,44 @@ function handFilter(keys: string[], bitsPerKey: number): Buffer {
   }
   return Buffer.concat([bits, Buffer.from([probes])]);
 }
+
+test('a filter of many keys has the bits of the format, for hashes above 2^31 and next to multiples of its size', () => {
+  // The hashes a large filter sees: every bit position reached with `%` as the format says,
+  // among them hashes that are a multiple of the bit count, and one less (where a quotient
+  // rounded up would land a probe on the wrong bit).
+  const count = 100_003;
+  const bitsPerKey = 10;
+  const bytes = Math.ceil(Math.max(64, Math.ceil(count * bitsPerKey)) / 8);
+  const m = bytes * 8;
+  const hashes = new Uint32Array(count);
+  let s = 0x9e3779b9;
+  for (let i = 0; i < count; i++) {
+    s = (s ^ (s << 13)) >>> 0;
+    s = (s ^ (s >>> 17)) >>> 0;
+    s = (s ^ (s << 5)) >>> 0;
+    const k = Math.floor((2 ** 32 - 1) / m) - (i % 7);
+    hashes[i] = i % 3 === 0 ? s : (k * m - (i % 3 === 1 ? 0 : 1)) >>> 0;
+  }
+  const bits = Buffer.alloc(bytes);
+  const probes = Math.round(bitsPerKey * Math.LN2);
+  for (let i = 0; i < count; i++) {
+    let h = hashes[i]!;
+    const delta = ((h >>> 17) | (h << 15)) >>> 0;
+    for (let j = 0; j < probes; j++) {
+      const bit = h % m;
+      bits[bit >> 3]! |= 1 << (bit & 7);
+      h = (h + delta) >>> 0;
+    }
+  }
+  const block = buildBloomFilter(hashes, count, bitsPerKey);
+  const expected = Buffer.concat([bits, Buffer.from([probes])]);
+  // The first byte that differs, not the whole block (uvu's diff of two long strings takes minutes).
+  const differs = expected.findIndex((b, i) => block[i] !== b);
+  assert.is(block.length, expected.length);
+  assert.is(differs, -1, `filter byte ${differs}: ${block[differs]} instead of ${expected[differs]}`);
+  const filter = new BloomFilter(block, 'f.sst', 0);
+  for (let i = 0; i < count; i++) assert.ok(filter.mayContainHash(hashes[i]!), `hash ${hashes[i]} added`);
+});
 
 function handTable(formatVersion = 1): Buffer {
   const filter = handFilter(['apple', 'apricot'], 10); // 64 bits, 7 probes: 9 bytes

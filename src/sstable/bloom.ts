@@ -22,6 +22,17 @@ export function bloomHash(key: Uint8Array): number {
   return xxh32(key, BLOOM_SEED);
 }
 
+/**
+ * h mod m for h and m below 2^32, without `%`: V8 computes `%` of a number at or above 2^31
+ * with a call to fmod, which made building a filter three times slower (55 ns a key against
+ * 18). Exact: h / m is off from the true quotient q by at most q * 2^-53 < 2^-21 / m, less
+ * than the 1 / m that separates q from the next integer down when h mod m > 0, so
+ * Math.floor never rounds across an integer.
+ */
+function probeBit(h: number, m: number): number {
+  return h - Math.floor(h / m) * m;
+}
+
 /** Builds the filter block from the hashes (bloomHash) of the table's distinct user keys. */
 export function buildBloomFilter(hashes: Uint32Array, count: number, bitsPerKey: number): Buffer {
   if (bitsPerKey <= 0) return Buffer.from([0]);
@@ -33,7 +44,7 @@ export function buildBloomFilter(hashes: Uint32Array, count: number, bitsPerKey:
     let h = hashes[i]!;
     const delta = ((h >>> 17) | (h << 15)) >>> 0;
     for (let j = 0; j < probes; j++) {
-      const bit = h % bits;
+      const bit = probeBit(h, bits);
       out[bit >>> 3]! |= 1 << (bit & 7);
       h = (h + delta) >>> 0;
     }
@@ -77,7 +88,7 @@ export class BloomFilter {
     let h = hash;
     const delta = ((h >>> 17) | (h << 15)) >>> 0;
     for (let j = 0; j < probes; j++) {
-      const bit = h % m;
+      const bit = probeBit(h, m);
       if ((bits[bit >>> 3]! & (1 << (bit & 7))) === 0) return false;
       h = (h + delta) >>> 0;
     }
