@@ -97,10 +97,22 @@ static size_t lz4_compress(const uint8_t* src, size_t n, uint8_t* dst) {
       }
       const uint8_t* end = ip + MIN_MATCH;
       const uint8_t* r = ref + MIN_MATCH;
+      // Eight bytes at a time, to the first that differs (the lowest differing byte of two
+      // little-endian words), then the last few one by one: the same match as byte by byte.
+      while (end + 8 <= match_end_limit) {
+        uint64_t diff = rd64(end) ^ rd64(r);
+        if (diff != 0) {
+          end += __builtin_ctzll(diff) >> 3;
+          goto matched;
+        }
+        end += 8;
+        r += 8;
+      }
       while (end < match_end_limit && *end == *r) {
         end++;
         r++;
       }
+    matched:
       op = put_sequence(op, anchor, (size_t)(ip - anchor), (size_t)(ip - ref), (size_t)(end - ip));
       anchor = ip = end;
       // The position two back is worth a table entry: runs often repeat from there.

@@ -1,6 +1,6 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 13; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 14; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
@@ -41,6 +41,8 @@
 //   compressLz4(contents, out, at) → bytes written
 //       a table block's LZ4 payload (its length, then the LZ4 block) written into `out` at
 //       `at`, for the table builder (lz4_compress.c).
+//   buildBloomFilter(hashes, count, bits, probes) → undefined
+//       a table's filter bits set from its keys' hashes, for the table builder (bloom_build.c).
 //   searchSkipList(nodes, layout, keys, count, height, preds) → 0 | -1
 //       where each of a group of keys goes in a memtable's skip list, the searches overlapped
 //       (skiplist_search.c).
@@ -61,7 +63,7 @@
 // mapFile, unmapFile, readMappedBlock, scratchBuffer. 6 adds hugePages. 7 adds
 // skipListView, encodeSkipListBlock, seekMappedBlock. 8 adds compressLz4. 9 adds releaseMapped.
 // 10 adds searchSkipList. 11 adds packView. 12 adds appendToSkipList, trimMemory. 13 adds
-// blockSlots, setBlockSlot, tableSearch, tableGet.
+// blockSlots, setBlockSlot, tableSearch, tableGet. 14 adds buildBloomFilter.
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -84,6 +86,7 @@
 #include <unistd.h>
 
 #include "block_read.h"
+#include "bloom_build.h"
 #include "lz4_compress.h"
 #include "skiplist_blocks.h"
 #ifdef __GLIBC__
@@ -93,7 +96,7 @@
 #include "skiplist_search.h"
 #include "table_get.h"
 
-#define ABI_VERSION 13
+#define ABI_VERSION 14
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -456,6 +459,8 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "releaseMapped", fn));
   CHECK(napi_create_function(env, "compressLz4", NAPI_AUTO_LENGTH, compress_lz4_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "compressLz4", fn));
+  CHECK(napi_create_function(env, "buildBloomFilter", NAPI_AUTO_LENGTH, build_bloom_filter_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "buildBloomFilter", fn));
   CHECK(napi_create_function(env, "searchSkipList", NAPI_AUTO_LENGTH, search_skip_list_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "searchSkipList", fn));
   CHECK(napi_create_function(env, "appendToSkipList", NAPI_AUTO_LENGTH, append_to_skip_list_js, NULL, &fn));

@@ -14,6 +14,7 @@
 
 import { xxh32 } from '../base/checksum.js';
 import { corruption } from '../base/errors.js';
+import { native } from '../base/native.js';
 
 export const BLOOM_SEED = 0xbc9f1d34;
 const MAX_PROBES = 30;
@@ -40,6 +41,11 @@ export function buildBloomFilter(hashes: Uint32Array, count: number, bitsPerKey:
   const bytes = Math.ceil(Math.max(64, Math.ceil(count * bitsPerKey)) / 8);
   const bits = bytes * 8;
   const out = Buffer.alloc(bytes + 1);
+  out[bytes] = probes;
+  if (native.buildBloomFilter !== undefined) {
+    native.buildBloomFilter(hashes, count, out.subarray(0, bytes), probes);
+    return out;
+  }
   for (let i = 0; i < count; i++) {
     let h = hashes[i]!;
     const delta = ((h >>> 17) | (h << 15)) >>> 0;
@@ -49,7 +55,6 @@ export function buildBloomFilter(hashes: Uint32Array, count: number, bitsPerKey:
       h = (h + delta) >>> 0;
     }
   }
-  out[bytes] = probes;
   return out;
 }
 
