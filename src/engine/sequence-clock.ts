@@ -20,11 +20,25 @@
 
 import { invariant, type SeqNum } from '../base/index.js';
 
+/**
+ * The furthest above `published` a completed range is kept in #done (2^20 slots, 8 MiB at
+ * most); further ones (none in practice: writes in flight are what lies between) in a Map.
+ */
+const MAX_HELD_SPAN = 1 << 20;
+
 export class SequenceClock {
   #last: SeqNum;
   #published: SeqNum;
-  /** Completed ranges above `published`: first → last. */
-  readonly #done = new Map<SeqNum, SeqNum>();
+  /**
+   * Completed ranges above `published`, each at slot (first mod length): its count, 0 for
+   * none. Every such first lies in published + 1 .. published + length (#hold grows it), so
+   * slots never collide. With shards, writes complete out of order all the time: a Map of
+   * first → last cost a set, a get and a delete each (0.2 µs a write of 4 shards' 300k).
+   */
+  #done = new Float64Array(256);
+  #held = 0;
+  /** Completed ranges further above `published` than #done may grow (MAX_HELD_SPAN): first → count. */
+  readonly #far = new Map<SeqNum, number>();
   #waiters: { seq: SeqNum; resolve(): void }[] = [];
   /** The number an ingest reserved ahead (invariant 4). */
   #reserved: SeqNum | undefined;
@@ -116,19 +130,57 @@ export class SequenceClock {
 
   /** Marks [first, first + count) complete (written and applied, or failed for good). */
   complete(first: SeqNum, count: number): void {
-    const last = first + count - 1;
     if (first !== this.#published + 1) {
-      this.#done.set(first, last);
+      this.#hold(first, count);
       return;
     }
-    this.#published = last;
-    if (this.#done.size > 0) {
-      for (let next = this.#done.get(this.#published + 1); next !== undefined; next = this.#done.get(this.#published + 1)) {
-        this.#done.delete(this.#published + 1);
-        this.#published = next;
+    this.#published = first + count - 1;
+    while (this.#held > 0 || this.#far.size > 0) {
+      const next = this.#published + 1;
+      const slot = next & (this.#done.length - 1);
+      let held = this.#done[slot]!;
+      if (held > 0) {
+        this.#done[slot] = 0;
+        this.#held--;
+      } else if (this.#far.size > 0 && (held = this.#far.get(next) ?? 0) > 0) {
+        this.#far.delete(next);
+      } else {
+        break;
       }
+      this.#published += held;
     }
     if (this.#waiters.length > 0) this.#wake();
+  }
+
+  /** Keeps [first, first + count), complete above a range that is not, until its turn. */
+  #hold(first: SeqNum, count: number): void {
+    invariant(first > this.#published && count > 0, 'a range completed twice, or empty');
+    const span = first - this.#published;
+    if (span > MAX_HELD_SPAN) {
+      this.#far.set(first, count);
+      return;
+    }
+    if (span > this.#done.length) this.#grow(span);
+    this.#done[first & (this.#done.length - 1)] = count;
+    this.#held++;
+  }
+
+  /** A #done of at least `span` slots (a power of two), the ranges held moved to their new slots. */
+  #grow(span: number): void {
+    const old = this.#done;
+    let length = old.length * 2;
+    while (length < span) length *= 2;
+    const done = new Float64Array(length);
+    // Slot i of the old array holds the range whose first is the number above `published` that
+    // is i mod old.length (there is exactly one within the old length).
+    const base = this.#published + 1;
+    const oldMask = old.length - 1;
+    for (let i = 0; i < old.length; i++) {
+      if (old[i] === 0) continue;
+      const first = base + ((i - (base & oldMask)) & oldMask);
+      done[first & (length - 1)] = old[i]!;
+    }
+    this.#done = done;
   }
 
   /** Resolves once every sequence number up to `seq` is published. */
