@@ -285,7 +285,6 @@ test('a value of megabytes that compresses to a small block is a large value too
   }
 });
 
-/** NodeFileSystem whose readable files count their readAsync() calls and can hold them at a gate. */
 /** A file system whose asynchronous reads (of every file, or of the file named `only`) wait while held. */
 function gatedFileSystem(options: { mapped?: boolean } = {}): { fs: FileSystem; asyncReads: (of?: string) => number; hold: (only?: string) => void; release: () => void } {
   const real = new NodeFileSystem();

@@ -10,6 +10,7 @@ import { BlockBuilder } from '../src/sstable/block-builder.js';
 import { BlockIter } from '../src/sstable/block-iter.js';
 import { BloomFilter, buildBloomFilter } from '../src/sstable/bloom.js';
 import { decodeFooter, FOOTER_BYTES } from '../src/sstable/format.js';
+import { Rng } from './helpers.js';
 
 /** Hex with spaces, '|' separators and `# comments` to the end of a line. */
 function hex(annotated: string): Buffer {
@@ -120,13 +121,10 @@ test('a filter of many keys has the bits of the format, for hashes above 2^31 an
   const bytes = Math.ceil(Math.max(64, Math.ceil(count * bitsPerKey)) / 8);
   const m = bytes * 8;
   const hashes = new Uint32Array(count);
-  let s = 0x9e3779b9;
+  const rng = new Rng(0x9e3779b9);
   for (let i = 0; i < count; i++) {
-    s = (s ^ (s << 13)) >>> 0;
-    s = (s ^ (s >>> 17)) >>> 0;
-    s = (s ^ (s << 5)) >>> 0;
     const k = Math.floor((2 ** 32 - 1) / m) - (i % 7);
-    hashes[i] = i % 3 === 0 ? s : (k * m - (i % 3 === 1 ? 0 : 1)) >>> 0;
+    hashes[i] = i % 3 === 0 ? rng.u32() : (k * m - (i % 3 === 1 ? 0 : 1)) >>> 0;
   }
   const bits = Buffer.alloc(bytes);
   const probes = Math.round(bitsPerKey * Math.LN2);
