@@ -228,6 +228,51 @@ test('a get() that misses reads the block from the mapped file without caching i
   reader.close();
 });
 
+test('an iterator reads the blocks the cache does not hold from the mapped file into a buffer of its own: a scan caches nothing, the same scan again soon after is cached; two cursors interleaved each keep their entries', async () => {
+  if (!transientReads) return;
+  const valueOf = (i: number) => Buffer.alloc(64, i % 251);
+  const builder = new TableBuilder(await fs.createWritable(nameOf(8)), { compression: 'lz4' });
+  for (let i = 0; i < ENTRIES; i++) builder.add(keyOf(8, i), i + 1, ValueKind.Put, valueOf(i));
+  await builder.finish();
+  const blocks = new BlockCache(1 << 20);
+  const reader = TableReader.open(new NodeFileSystem().openReadable(nameOf(8)), 8, blocks);
+  const scan = (reverse: boolean) => {
+    const it = reader.iterator();
+    let n = 0;
+    for (reverse ? it.seekToLast() : it.seekToFirst(); it.valid(); reverse ? it.prev() : it.next(), n++) {
+      const i = reverse ? ENTRIES - 1 - n : n;
+      assert.equal(Buffer.from(it.key()), keyOf(8, i));
+      assert.equal(Buffer.from(it.value()), valueOf(i));
+      assert.is(it.seq(), i + 1);
+    }
+    it.close();
+    assert.is(n, ENTRIES);
+  };
+  scan(false);
+  assert.is(blocks.usedBytes, 0, 'a scan read once caches nothing');
+  assert.is(blocks.hits, 0);
+  scan(true);
+  assert.ok(blocks.usedBytes > 0, 'a range read twice within the admission window is cached');
+  scan(false);
+  assert.ok(blocks.hits > 0, 'and then served from the cache');
+  // Two cursors moving in turn over blocks not cached: each reads into a buffer of its own.
+  const fresh = TableReader.open(new NodeFileSystem().openReadable(nameOf(8)), 8, new BlockCache(0));
+  const a = fresh.iterator();
+  const b = fresh.iterator();
+  a.seekToFirst();
+  b.seek(keyOf(8, ENTRIES / 2));
+  for (let n = 0; n < ENTRIES / 2; n++, a.next(), b.next()) {
+    assert.equal(Buffer.from(a.key()), keyOf(8, n));
+    assert.equal(Buffer.from(b.key()), keyOf(8, ENTRIES / 2 + n));
+    assert.equal(Buffer.from(b.value()), valueOf(ENTRIES / 2 + n));
+  }
+  assert.not.ok(b.valid());
+  a.close();
+  b.close();
+  fresh.close();
+  reader.close();
+});
+
 test('a block the addon served a get from survives the next eviction, as one get() hit in JavaScript does; its values read back', async () => {
   if (!nativeIo.calls.includes('tableGet')) return;
   const valueOf = (i: number) => Buffer.alloc(64, i % 251);

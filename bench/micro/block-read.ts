@@ -15,7 +15,7 @@ import { nativeIo } from '../../src/base/native.js';
 import { BlockBuilder } from '../../src/sstable/block-builder.js';
 import { BlockCache } from '../../src/sstable/block-cache.js';
 import { Block, DEFAULT_RESTART_INTERVAL } from '../../src/sstable/block-format.js';
-import { choosePayload, readPhysicalBlock, sealPhysicalBlock } from '../../src/sstable/physical-block.js';
+import { choosePayload, readPhysicalBlock, readPhysicalBlockTransient, sealPhysicalBlock } from '../../src/sstable/physical-block.js';
 import { halfCompressible, runMicro, xorshift } from './harness.js';
 
 await loadChecksum();
@@ -59,6 +59,11 @@ const readAll = (f: RandomAccessFile) => () => {
 try {
   await runMicro(`block reads: 4 KiB blocks, LZ4 (${frames[0]!.size} bytes stored), from the page cache; addon ${nativeIo.calls.includes('readBlock') ? 'with' : 'without'} readBlock`, [
     ...(nativeIo.calls.includes('readBlock') ? [{ name: 'miss: read, check, decompress (native readBlock)', opsPerCall: order.length, fn: readAll(real) }] : []),
+    ...(real.mapped?.() !== undefined
+      ? [{ name: 'miss: from the mapping, check, decompress, copy', opsPerCall: order.length, fn: () => {
+          for (const fr of order) Buffer.from(readPhysicalBlockTransient(real, fr.offset, fr.size, 'data block')!);
+        } }]
+      : []),
     { name: 'miss: read, check, decompress (fallback)', opsPerCall: order.length, fn: readAll(withoutFd) },
     {
       name: 'hit: cache lookup',

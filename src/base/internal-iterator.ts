@@ -1,7 +1,8 @@
 // The cursor every stage exposes over its entries (memtable, SST, merged views).
 //
-// It is synchronous: SST blocks are read with pread on the calling thread (through the block
-// cache), which costs less than a hop through libuv's thread pool for cached and NVMe reads.
+// It is synchronous: SST blocks are read on the calling thread (from the block cache or the
+// table's mapping), which costs less than a hop through libuv's thread pool for cached and
+// NVMe reads.
 // Entries come in internal-key order (user key ascending, sequence descending); a cursor shows
 // every version of every key and leaves snapshot filtering to its consumer.
 

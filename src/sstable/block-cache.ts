@@ -19,7 +19,9 @@
 // direct-mapped table: a window of recent misses); a second miss while
 // it is remembered admits it. A block read once by a random get is then never copied into
 // memory of its own (the reader reads it transiently, table-reader.ts), and does not push
-// out blocks read more often; iterators cache every block they read, as before.
+// out blocks read more often. Iterators ask the same (a scan reads each block once: a range
+// read again within the window is admitted); without the addon's mapping every block an
+// iterator reads is cached.
 
 import { invalidArgument } from '../base/errors.js';
 import { native, type BlockSlots } from '../base/native.js';

@@ -8,7 +8,7 @@ import type { Block } from './block-format.js';
 import { BlockIter } from './block-iter.js';
 import type { TableIndex } from './table-index.js';
 
-/** A buffer of the iterator's own that a seek's block may be read into (TableBlockSource.seekBlock). */
+/** A buffer of the iterator's own that its blocks may be read into (TableBlockSource.block). */
 export interface OwnBlockBuffer {
   buffer: Buffer | undefined;
 }
@@ -16,13 +16,11 @@ export interface OwnBlockBuffer {
 /** What a TableIterator needs from its TableReader. */
 export interface TableBlockSource {
   readonly index: TableIndex;
-  /** Data block `i` (in file order). */
-  dataBlock(i: number): Block;
   /**
-   * Data block `i` for a seek: as dataBlock(), or read into `own` (made or grown as needed)
-   * without caching it, its bytes then valid until the iterator's next seek.
+   * Data block `i` (in file order): a cached block, or one read into `own` (made or grown as
+   * needed) without caching it, its bytes then valid until the iterator reads another block.
    */
-  seekBlock(i: number, own: OwnBlockBuffer): Block;
+  block(i: number, own: OwnBlockBuffer): Block;
   /** Called once, when the iterator closes. */
   release(): void;
 }
@@ -36,9 +34,9 @@ export class TableIterator implements InternalIterator {
   /** Cleared at the start of every move, so a move that throws leaves the cursor unpositioned. */
   #valid = false;
   /**
-   * Where a seek's block may lie (seekBlock): a value seen through this cursor is a view of it
-   * until the next seek of this cursor (or of another cursor given the same buffer), which
-   * rewrites it. Moves by next() and prev() read blocks of their own.
+   * Where a block not in the cache is read (TableBlockSource.block): a key or value seen
+   * through this cursor is a view of it until the cursor (or another cursor given the same
+   * buffer) reads another block, which rewrites it, as InternalIterator allows.
    */
   readonly #own: OwnBlockBuffer;
 
@@ -123,7 +121,7 @@ export class TableIterator implements InternalIterator {
     const i = this.#index.find(key, seq);
     this.#block = i;
     if (i >= this.#index.count) return;
-    this.#data.reset(source.seekBlock(i, this.#own));
+    this.#data.reset(source.block(i, this.#own));
     this.#data.seek(key, seq);
     this.#skipEmptyForward();
   }
@@ -136,7 +134,7 @@ export class TableIterator implements InternalIterator {
       this.#valid = false;
       return false;
     }
-    this.#data.reset(source.dataBlock(i));
+    this.#data.reset(source.block(i, this.#own));
     return true;
   }
 

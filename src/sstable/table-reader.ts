@@ -238,50 +238,47 @@ export class TableReader {
   }
 
   /**
-   * A cursor over every entry; it keeps the file open until it is closed. `own`: where its
-   * seeks may read blocks (TableIterator), shared by the cursors a LevelIterator opens one after
-   * another, so that a seek in a level allocates nothing once the buffer is large enough.
+   * A cursor over every entry; it keeps the file open until it is closed. `own`: where it reads
+   * the blocks the cache does not hold (#cursorBlock), shared by the cursors a LevelIterator
+   * opens one after another, so that a scan or a seek allocates nothing once the buffer is
+   * large enough.
    */
   iterator(own?: OwnBlockBuffer): InternalIterator {
-    return this.#cursor((i) => this.#dataBlock(i), (i, o) => this.#seekBlock(i, o), own);
+    return this.#cursor((i, o) => this.#cursorBlock(i, o), own);
   }
 
   /**
    * A cursor for a compaction, which reads every block once, in order: each data block is read
-   * from the file's mapping into a buffer of the cursor's own, never cached, instead of a
-   * pread and a Buffer of its own a block (readBlock): the L0→L1 compaction of a 1M-key fill
-   * took 7–10% less time and CPU. A key or value it gives is a view of that buffer, valid until
-   * the cursor moves to another block: the caller copies what it keeps past that (compactTables
+   * from the file's mapping into a buffer of the cursor's own, never cached nor looked up in
+   * the cache (#ownBlock). A key or value it gives is a view of that buffer, valid until the
+   * cursor moves to another block: the caller copies what it keeps past that (compactTables
    * does). The mapping's pages behind the cursor leave the resident set as it goes, where
    * touched pages of a mapping would count until it is unmapped (sustained's compactRange over
    * 250 MB of inputs peaked 45 MB higher without that). Without a mapping, as iterator().
    */
   scanner(): InternalIterator {
-    const own: OwnBlockBuffer = { buffer: undefined };
     const file = this.#file;
     const index = this.#index;
     let residentFrom = 0;
-    const dataBlock = (i: number) => {
+    return this.#cursor((i, own) => {
       const offset = index.blockOffset(i);
       if (offset - residentFrom >= RELEASE_MAPPED_BYTES) {
         releaseMappedBelow(file, offset);
         residentFrom = offset;
       }
       return this.#ownBlock(i, own);
-    };
-    return this.#cursor(dataBlock, (i) => this.#ownBlock(i, own), own);
+    }, undefined);
   }
 
-  /** A TableIterator over this table with the given block sources, holding a reference to the file until it closes. */
-  #cursor(dataBlock: TableBlockSource['dataBlock'], seekBlock: TableBlockSource['seekBlock'], own: OwnBlockBuffer | undefined): InternalIterator {
+  /** A TableIterator over this table reading its blocks with `block`, holding a reference to the file until it closes. */
+  #cursor(block: TableBlockSource['block'], own: OwnBlockBuffer | undefined): InternalIterator {
     if (this.#closed) throw closedError(`table ${this.#file.path}`);
     this.#refs++;
     let released = false;
     return new TableIterator(
       {
         index: this.#index,
-        dataBlock,
-        seekBlock,
+        block,
         release: () => {
           if (released) return;
           released = true;
@@ -304,17 +301,19 @@ export class TableReader {
   }
 
   /**
-   * Data block `i` for an iterator's seek: from the cache, or read and cached when the cache
-   * admits it (as #pointBlock); else read from the file's mapping into `own`, the iterator's
-   * buffer (no system call, no allocation once it is large enough, nothing cached). A seek
-   * then an entry or two (seekrandom) reads one block per table: copying each into a Buffer of
-   * its own cost more than the rest of the seek. Without a mapping, as #dataBlock.
+   * Data block `i` for an iterator (a seek, or a move onto the block): from the cache, or read
+   * and cached when the cache admits it (as #pointBlock: a range read again soon after), else
+   * read from the file's mapping into `own`, the iterator's buffer: no system call, no
+   * allocation once it is large enough, nothing cached. A Buffer of its own for every block
+   * read cost a scan 3–4 µs a block here (an allocation of 4 KiB takes that long in Node, the
+   * allocator's lock shared with V8's sweeper thread, which frees them), more than reading
+   * and decompressing the block. Without a mapping, read and cached (#readBlock).
    */
-  #seekBlock(i: number, own: OwnBlockBuffer): Block {
+  #cursorBlock(i: number, own: OwnBlockBuffer): Block {
     return this.#pointBlock(i) ?? this.#ownBlock(i, own);
   }
 
-  /** Data block `i` read from the mapping into `own` (grown as needed), not cached; without a mapping, as #dataBlock. */
+  /** Data block `i` read from the mapping into `own` (grown as needed), not cached; without a mapping, read and cached. */
   #ownBlock(i: number, own: OwnBlockBuffer): Block {
     const size = this.#index.blockSize(i);
     if (size >= LARGE_BLOCK_BYTES) return this.#largeBlock(i, size);
@@ -325,14 +324,6 @@ export class TableReader {
     if (buffer === undefined || buffer.length < contents.length) own.buffer = buffer = Buffer.allocUnsafeSlow(Math.max(contents.length, 2 * (buffer?.length ?? 4096)));
     contents.copy(buffer, 0);
     return new Block(buffer.subarray(0, contents.length), this.#file.path, offset);
-  }
-
-  /** Data block `i`: from the cache, or read and checked. */
-  #dataBlock(i: number): Block {
-    const size = this.#index.blockSize(i);
-    if (size >= LARGE_BLOCK_BYTES) return this.#largeBlock(i, size);
-    const block = this.#cache?.lookup(this.#cached!, i);
-    return block ?? this.#readBlock(i, size);
   }
 
   /**
