@@ -34,22 +34,39 @@ import { parseArgs } from 'node:util';
 const WORKLOADS = ['fillsync', 'fillrandom', 'overwrite', 'fillbatch', 'ledger', 'mixed'] as const;
 type Workload = (typeof WORKLOADS)[number];
 
-const { values: args } = parseArgs({
-  options: {
-    num: { type: 'string', default: '200000' },
-    'sync-num': { type: 'string' },
-    'in-flight': { type: 'string', default: '256' },
-    'ledger-writers': { type: 'string', default: '200' },
-    'value-size': { type: 'string', default: '100' },
-    rounds: { type: 'string', default: '3' },
-    configs: { type: 'string', default: '1,4' },
-    workloads: { type: 'string', default: 'fillsync,fillrandom,overwrite,fillbatch,ledger' },
-    lib: { type: 'string', multiple: true, default: [] },
-    child: { type: 'string' },
-    workload: { type: 'string' },
-    dir: { type: 'string' },
-  },
-});
+const OPTIONS = {
+  num: { type: 'string', default: '200000' },
+  'sync-num': { type: 'string' },
+  'in-flight': { type: 'string', default: '256' },
+  'ledger-writers': { type: 'string', default: '200' },
+  'value-size': { type: 'string', default: '100' },
+  rounds: { type: 'string', default: '3' },
+  configs: { type: 'string', default: '1,4' },
+  workloads: { type: 'string', default: 'fillsync,fillrandom,overwrite,fillbatch,ledger' },
+  lib: { type: 'string', multiple: true, default: [] as string[] },
+  child: { type: 'string' },
+  workload: { type: 'string' },
+  dir: { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
+/** The options given, or a one-line message (not a stack trace) and exit status 2 for an unknown one. */
+function parseOptions() {
+  try {
+    return parseArgs({ options: OPTIONS }).values;
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message} (--help lists the options)\n`);
+    process.exit(2);
+  }
+}
+const args = parseOptions();
+if (args.help === true) {
+  // The usage is this file's opening comment, read from the source beside the build.
+  const source = fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../../bench/shards.ts'), 'utf8');
+  const lines = source.split('\n');
+  process.stdout.write(lines.slice(0, lines.findIndex((l) => !l.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+  process.exit(0);
+}
 const num = Number(args.num);
 const syncNum = args['sync-num'] !== undefined ? Number(args['sync-num']) : Math.max(1000, Math.floor(num / 5));
 const inFlight = Number(args['in-flight']);
