@@ -44,6 +44,20 @@ async function writeTable(fsys: FileSystem, n: number): Promise<void> {
   await builder.finish();
 }
 
+/** The value of entry i in the tables mappedTable() writes. */
+const valueOf = (i: number) => Buffer.alloc(64, i % 251);
+
+/**
+ * Table `n` of ENTRIES entries (valueOf's values), read through NodeFileSystem, whose files can
+ * be mapped (CountingFileSystem's wrappers cannot), with `blocks` as its block cache.
+ */
+async function mappedTable(n: number, compression: 'lz4' | 'none', blocks: BlockCache): Promise<TableReader> {
+  const builder = new TableBuilder(await fs.createWritable(nameOf(n)), { compression });
+  for (let i = 0; i < ENTRIES; i++) builder.add(keyOf(n, i), i + 1, ValueKind.Put, valueOf(i));
+  await builder.finish();
+  return TableReader.open(new NodeFileSystem().openReadable(nameOf(n)), n, blocks);
+}
+
 const codeOf = (fn: () => unknown): string => {
   try {
     fn();
@@ -201,13 +215,8 @@ test('a block hit since the clock hand last passed survives the next eviction; o
 
 test('a get() that misses reads the block from the mapped file without caching it (its value a view of the scratch memory, until the next read), and caches it on its second miss', async () => {
   if (!transientReads) return;
-  const valueOf = (i: number) => Buffer.alloc(64, i % 251);
-  const builder = new TableBuilder(await fs.createWritable(nameOf(6)), { compression: 'lz4' });
-  for (let i = 0; i < ENTRIES; i++) builder.add(keyOf(6, i), i + 1, ValueKind.Put, valueOf(i));
-  await builder.finish();
   const blocks = new BlockCache(1 << 20);
-  // NodeFileSystem's own files can be mapped (CountingFileSystem's wrappers cannot).
-  const reader = TableReader.open(new NodeFileSystem().openReadable(nameOf(6)), 6, blocks);
+  const reader = await mappedTable(6, 'lz4', blocks);
   const at = (i: number) => i * 60 + 10;
   const first = reader.get(keyOf(6, at(0)), 1e6)!;
   assert.equal([blocks.hits, blocks.misses, blocks.usedBytes], [0, 1, 0]);
@@ -230,12 +239,8 @@ test('a get() that misses reads the block from the mapped file without caching i
 
 test('an iterator reads the blocks the cache does not hold from the mapped file into a buffer of its own: a scan caches nothing, the same scan again soon after is cached; two cursors interleaved each keep their entries', async () => {
   if (!transientReads) return;
-  const valueOf = (i: number) => Buffer.alloc(64, i % 251);
-  const builder = new TableBuilder(await fs.createWritable(nameOf(8)), { compression: 'lz4' });
-  for (let i = 0; i < ENTRIES; i++) builder.add(keyOf(8, i), i + 1, ValueKind.Put, valueOf(i));
-  await builder.finish();
   const blocks = new BlockCache(1 << 20);
-  const reader = TableReader.open(new NodeFileSystem().openReadable(nameOf(8)), 8, blocks);
+  const reader = await mappedTable(8, 'lz4', blocks);
   const scan = (reverse: boolean) => {
     const it = reader.iterator();
     let n = 0;
@@ -275,13 +280,9 @@ test('an iterator reads the blocks the cache does not hold from the mapped file 
 
 test('a block the addon served a get from survives the next eviction, as one get() hit in JavaScript does; its values read back', async () => {
   if (!nativeIo.calls.includes('tableGet')) return;
-  const valueOf = (i: number) => Buffer.alloc(64, i % 251);
-  const builder = new TableBuilder(await fs.createWritable(nameOf(7)), { compression: 'none' });
-  for (let i = 0; i < ENTRIES; i++) builder.add(keyOf(7, i), i + 1, ValueKind.Put, valueOf(i));
-  await builder.finish();
   const blocks = new BlockCache(3 * 4200);
-  // NodeFileSystem's files are mapped: gets run in the addon, which searches cached blocks in place.
-  const reader = TableReader.open(new NodeFileSystem().openReadable(nameOf(7)), 7, blocks);
+  // Its file is mapped: gets run in the addon, which searches cached blocks in place.
+  const reader = await mappedTable(7, 'none', blocks);
   const at = (block: number) => block * 60 + 10;
   const get = (block: number) => {
     const got = reader.get(keyOf(7, at(block)), 1e6)!;
