@@ -253,7 +253,7 @@ test('damage in a table opens fine and fails exactly the reads that touch it: on
             const first = c.reach === 'first block' ? 0 : TABLE_KEYS - failed.length;
             assert.equal(failed, Array.from({ length: failed.length }, (_, i) => first + i), `${what}: the failed keys are the block's, a contiguous run`);
           }
-          await expectCode(() => readAll(db), 'CORRUPTION', `${what}: a full scan`);
+          assertCorruptionAt(await expectCode(() => readAll(db), 'CORRUPTION', `${what}: a full scan`), damaged, c.offset);
         } finally {
           await db.close();
         }
