@@ -38,7 +38,7 @@ function notesFor(options: BenchOptions): string[] {
   }
   if (has('fillsync')) {
     const runs = options.syncWriters.map((w) => `${syncOpsFor(options, w).toLocaleString('en-US')} with ${w} writer${w === 1 ? '' : 's'}`);
-    notes.push(`fillsync runs fewer puts (db_bench: num/1000): ${runs.join(', ')}.`);
+    notes.push(`fillsync runs fewer puts (db_bench: num/1000; here longer, past V8's warm-up): ${runs.join(', ')}.`);
   }
   if (options.maxSeconds > 0) {
     notes.push(`A run stops after ${options.maxSeconds} s (--max-seconds) and reports on the operations it did (marked * in the table); the reads then see fewer keys.`);
