@@ -84,8 +84,8 @@ const TITLES: Record<WorkloadName, string> = {
  * Puts of a fillsync run: --sync-ops, else num/250 with 1 writer and num/25 with more (4,000 and
  * 40,000 at the default num). db_bench runs num/1000; a run that short measures a JavaScript
  * store's warm-up more than its rate: stratadb's first 2,000 synced puts (64 writers) ran at
- * 18k–21k a second, its puts after 10,000 at 150k–190k a second (its runs of 10,000 puts:
- * 37k/s, of 40,000: 63k–68k/s).
+ * 18k–21k a second, most thousands after 10,000 at 145k–227k (its runs of 10,000 puts: 37k/s,
+ * of 40,000: 63k–68k/s; README, Benchmarks).
  */
 export function syncOpsFor(options: BenchOptions, writers: number): number {
   return options.syncOps ?? Math.max(writers, Math.floor(options.num / (writers === 1 ? 250 : 25)));
