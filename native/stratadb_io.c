@@ -1,6 +1,6 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 14; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 15; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
@@ -29,6 +29,8 @@
 //   numbers, out) → search, tableGet(search, key, seq) → number | string
 //       a point read of one mapped table in one call: its bloom filter, its index and the
 //       search of the block read from the mapping (table_get.c, which says what they hold).
+//   tableWalk(searches, bounds, seqs) → walk, tablesGet(walk, from, key, seq) → number | string
+//       tableGet of several tables one after another in one call (level 0's, for a get).
 //   decommit(view) → bytes released
 //       madvise(2) MADV_DONTNEED of the whole pages inside a typed array's memory (a
 //       SharedArrayBuffer's included): the pages leave the resident set at once and read as
@@ -96,7 +98,7 @@
 #include "skiplist_search.h"
 #include "table_get.h"
 
-#define ABI_VERSION 14
+#define ABI_VERSION 15
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -441,6 +443,10 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "tableSearch", fn));
   CHECK(napi_create_function(env, "tableGet", NAPI_AUTO_LENGTH, table_get_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "tableGet", fn));
+  CHECK(napi_create_function(env, "tableWalk", NAPI_AUTO_LENGTH, table_walk_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "tableWalk", fn));
+  CHECK(napi_create_function(env, "tablesGet", NAPI_AUTO_LENGTH, tables_get_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "tablesGet", fn));
   CHECK(napi_create_function(env, "scratchBuffer", NAPI_AUTO_LENGTH, scratch_buffer_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "scratchBuffer", fn));
   CHECK(napi_create_function(env, "trimMemory", NAPI_AUTO_LENGTH, trim_memory_js, NULL, &fn));

@@ -1,7 +1,8 @@
 // A point read of one table in one call: its bloom filter, its index's binary search and the
 // search of the data block read from the table's mapping, for TableReader.get
 // (src/sstable/table-reader.ts), which answers from what this leaves in `out` and does itself
-// what this leaves to it (a block in the block cache, or one it admits, or one of megabytes).
+// what this leaves to it (a block in the block cache, or one it admits, or one of megabytes);
+// and of several tables one after another in one call (tablesGet: level 0's, for TableCache).
 //
 // blockSlots(count) → slots, setBlockSlot(slots, i, contents | null)
 //   the blocks of one table file that the block cache holds (src/sstable/block-cache.ts sets
@@ -29,6 +30,18 @@
 //   string        what is wrong with data block out[OUT_BLOCK] (out[0] 1: with its contents)
 //   Every call: out[OUT_MISSES] and out[OUT_HITS] the block-cache misses (blocks read past the
 //   cache) and hits it counted.
+// tableWalk(searches, bounds, seqs) → walk
+//   searches  an Array of tableSearch handles sharing one `out`, in the order a read consults
+//             them (level 0's tables, newest first); the walk holds a reference to each
+//   bounds    an Array of two Uint8Arrays a search: its table's smallest and largest user keys
+//             (copied)
+//   seqs      a Float64Array: each table's smallest sequence number
+// tablesGet(walk, from, key, seq) → as tableGet
+//   tableGet of the tables from `from` on, one after another, skipping a table whose key range
+//   does not hold key or whose entries are all newer than seq (Version.get's mayHold), up to
+//   the first answer that is not TABLE_ABSENT; out[OUT_TABLE] names the table that gave it.
+//   Its misses and hits are counted across the tables. One call instead of one a table: a get
+//   over four level-0 tables crossed into the addon four times.
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -41,8 +54,8 @@
 #define BLOOM_SEED 0xbc9f1d34u
 enum { PART_WORDS, PART_KEYS, PART_KEY_OFFSETS, PART_SEQS, PART_BLOCK_OFFSETS, PART_BLOCK_SIZES, PART_BLOOM, PART_CACHED, PART_MISSED, PART_MAPPED, PART_SLOTS, PARTS };
 enum { NUM_SKIP, NUM_PROBES, NUM_FILE, NUM_SLOT_SHIFT, NUM_LARGE, NUM_NONE, NUM_LZ4, NUM_MAX_CONTENTS, NUM_KINDS, NUMBERS };
-enum { TABLE_ABSENT = 0, TABLE_FOUND = 1, TABLE_BLOCK = 2 };
-enum { OUT_BLOCK = OUT_FIELDS, OUT_ADMIT, OUT_MISSES, OUT_HITS, OUT_ALL };
+enum { TABLE_ABSENT = 0, TABLE_FOUND = 1, TABLE_BLOCK = 2, SEARCH_DAMAGED = -1, SEARCH_FAILED = -2 };
+enum { OUT_BLOCK = OUT_FIELDS, OUT_ADMIT, OUT_MISSES, OUT_HITS, OUT_TABLE, OUT_ALL };
 enum { CACHED_NOT = 0, CACHED_REFERENCED = 2 };
 
 // A file's cached blocks, by block number: an open-addressing table (linear probing, at most
@@ -213,10 +226,10 @@ static inline uint32_t prefix_at(const uint8_t* p, size_t length) {
          (length > 3 ? (uint32_t)p[3] : 0);
 }
 
-/** BloomFilter.mayContainHash(bloomHash(key)). */
-static bool may_contain(const TableSearch* t, const uint8_t* key, size_t key_length) {
+/** BloomFilter.mayContainHash(hash), hash = bloomHash(key). */
+static bool may_contain(const TableSearch* t, uint32_t hash) {
   if (t->probes == 0) return true;
-  uint32_t h = xxh32(key, key_length, BLOOM_SEED);
+  uint32_t h = hash;
   uint32_t delta = (h >> 17) | (h << 15);
   for (uint32_t j = 0; j < t->probes; j++) {
     uint64_t bit = (uint64_t)h % t->bloom_bits;
@@ -361,24 +374,15 @@ napi_value table_search_js(napi_env env, napi_callback_info info) {
   return result;
 }
 
-napi_value table_get_js(napi_env env, napi_callback_info info) {
-  napi_value argv[3], result;
-  size_t argc = 3, key_length = 0;
-  void* data;
-  double seq;
-  const uint8_t* key = NULL;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || napi_get_value_external(env, argv[0], &data) != napi_ok ||
-      (key = typed_array_data(env, argv[1], napi_uint8_array, &key_length)) == NULL || napi_get_value_double(env, argv[2], &seq) != napi_ok) {
-    napi_throw_type_error(env, NULL, "stratadb_io: tableGet(search, key, seq)");
-    return NULL;
-  }
-  TableSearch* t = data;
+/**
+ * tableGet's answer for table t, the block cache's misses and hits added to out's counts;
+ * `hash` is bloomHash(key). SEARCH_DAMAGED: *error says what is wrong with data block
+ * out[OUT_BLOCK]; SEARCH_FAILED: an exception is pending.
+ */
+static int search_table(napi_env env, TableSearch* t, const uint8_t* key, size_t key_length, double seq, uint32_t hash, napi_value* error) {
   double* out = t->out;
-  out[OUT_MISSES] = 0;
-  out[OUT_HITS] = 0;
-  out[OUT_ADMIT] = 0;
   int answer = TABLE_ABSENT;
-  if (may_contain(t, key, key_length)) {
+  if (may_contain(t, hash)) {
     // With format.ts's separators the first block tried holds the answer if there is one;
     // moving on keeps the answer right for any separator at or after its block's last entry.
     for (uint32_t i = index_find(t, key, key_length, seq); i < t->count; i++) {
@@ -404,8 +408,7 @@ napi_value table_get_js(napi_env env, napi_callback_info info) {
         bad = seek_block_contents(contents, slot->length, key, key_length, seq, t->kinds, out, &status, what, sizeof what);
         if (bad != NULL) {
           out[OUT_CONTENTS_ERROR] = 1;
-          if (napi_create_string_utf8(env, bad, NAPI_AUTO_LENGTH, &result) != napi_ok) return NULL;
-          return result;
+          return napi_create_string_utf8(env, bad, NAPI_AUTO_LENGTH, error) == napi_ok ? SEARCH_DAMAGED : SEARCH_FAILED;
         }
         if (status == SEEK_FOUND) {
           size_t at = (size_t)out[OUT_VALUE_OFFSET], n = (size_t)out[OUT_VALUE_LENGTH];
@@ -431,14 +434,11 @@ napi_value table_get_js(napi_env env, napi_callback_info info) {
       }
       if (t->mapping->base == NULL) {
         napi_throw_error(env, NULL, "stratadb_io: a read of an unmapped file");
-        return NULL;
+        return SEARCH_FAILED;
       }
       MappedBlockRead r = {t->mapping, t->scratch, (int64_t)t->block_offsets[i], t->block_sizes[i], t->none_code, t->lz4_code, t->max_contents};
       int status = seek_mapped(&r, key, key_length, seq, t->kinds, out, &bad, what, sizeof what);
-      if (bad != NULL) {
-        if (napi_create_string_utf8(env, bad, NAPI_AUTO_LENGTH, &result) != napi_ok) return NULL;
-        return result;
-      }
+      if (bad != NULL) return napi_create_string_utf8(env, bad, NAPI_AUTO_LENGTH, error) == napi_ok ? SEARCH_DAMAGED : SEARCH_FAILED;
       if (status < 0) {
         answer = TABLE_BLOCK;  // contents larger than the scratch buffer
         out[OUT_MISSES] -= 1;  // the caller's lookup counts this miss
@@ -451,6 +451,160 @@ napi_value table_get_js(napi_env env, napi_callback_info info) {
       if (status == SEEK_OTHER_KEY) break;
     }
   }
+  return answer;
+}
+
+/** tableGet's and tablesGet's answer made a JavaScript value: a number, or what is wrong. */
+static napi_value answer_value(napi_env env, int answer, napi_value error) {
+  napi_value result;
+  if (answer == SEARCH_FAILED) return NULL;
+  if (answer == SEARCH_DAMAGED) return error;
   if (napi_create_int32(env, answer, &result) != napi_ok) return NULL;
   return result;
+}
+
+napi_value table_get_js(napi_env env, napi_callback_info info) {
+  napi_value argv[3], error = NULL;
+  size_t argc = 3, key_length = 0;
+  void* data;
+  double seq;
+  const uint8_t* key = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || napi_get_value_external(env, argv[0], &data) != napi_ok ||
+      (key = typed_array_data(env, argv[1], napi_uint8_array, &key_length)) == NULL || napi_get_value_double(env, argv[2], &seq) != napi_ok) {
+    napi_throw_type_error(env, NULL, "stratadb_io: tableGet(search, key, seq)");
+    return NULL;
+  }
+  TableSearch* t = data;
+  t->out[OUT_MISSES] = 0;
+  t->out[OUT_HITS] = 0;
+  t->out[OUT_ADMIT] = 0;
+  uint32_t hash = t->probes == 0 ? 0 : xxh32(key, key_length, BLOOM_SEED);
+  return answer_value(env, search_table(env, t, key, key_length, seq, hash, &error), error);
+}
+
+// A walk: tables a point read consults one after another (level 0's, newest first), searched
+// in one call instead of one call each.
+typedef struct {
+  TableSearch* search;
+  size_t smallest_at, smallest_length, largest_at, largest_length;
+  double smallest_seq;
+} WalkTable;
+
+typedef struct {
+  uint32_t count;
+  WalkTable* tables;
+  napi_ref* refs;  // one per search
+  uint8_t* bounds;  // the tables' smallest and largest keys, back to back
+  double* out;  // every search's
+} TableWalk;
+
+static void finalize_walk(napi_env env, void* data, void* hint) {
+  (void)hint;
+  TableWalk* w = data;
+  if (w->refs != NULL) {
+    for (uint32_t i = 0; i < w->count; i++) {
+      if (w->refs[i] != NULL) napi_delete_reference(env, w->refs[i]);
+    }
+  }
+  free(w->refs);
+  free(w->tables);
+  free(w->bounds);
+  free(w);
+}
+
+napi_value table_walk_js(napi_env env, napi_callback_info info) {
+  napi_value argv[3], result;
+  size_t argc = 3, seqs_length = 0;
+  uint32_t count = 0, bounds_count = 0;
+  bool is_array = false;
+  const double* seqs = NULL;
+  TableWalk* w = calloc(1, sizeof *w);
+  bool ok = w != NULL && napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 3 && napi_is_array(env, argv[0], &is_array) == napi_ok &&
+            is_array && napi_get_array_length(env, argv[0], &count) == napi_ok && napi_get_array_length(env, argv[1], &bounds_count) == napi_ok &&
+            count > 0 && bounds_count == 2 * count && (seqs = typed_array_data(env, argv[2], napi_float64_array, &seqs_length)) != NULL &&
+            seqs_length == count;
+  if (ok) {
+    w->tables = calloc(count, sizeof *w->tables);
+    w->refs = calloc(count, sizeof *w->refs);
+    ok = w->tables != NULL && w->refs != NULL;
+    if (ok) w->count = count;
+  }
+  // The bounds: measured, then copied (a walk outlives no table, but owns what it compares).
+  size_t total = 0;
+  for (uint32_t i = 0; ok && i < 2 * count; i++) {
+    napi_value bound;
+    size_t length = 0;
+    ok = napi_get_element(env, argv[1], i, &bound) == napi_ok && typed_array_data(env, bound, napi_uint8_array, &length) != NULL;
+    total += length;
+  }
+  ok = ok && (w->bounds = malloc(total > 0 ? total : 1)) != NULL;
+  size_t at = 0;
+  for (uint32_t i = 0; ok && i < count; i++) {
+    napi_value search, bound;
+    void* data;
+    ok = napi_get_element(env, argv[0], i, &search) == napi_ok && napi_get_value_external(env, search, &data) == napi_ok &&
+         napi_create_reference(env, search, 1, &w->refs[i]) == napi_ok;
+    if (!ok) break;
+    WalkTable* table = &w->tables[i];
+    table->search = data;
+    table->smallest_seq = seqs[i];
+    for (uint32_t end = 0; ok && end < 2; end++) {
+      size_t length = 0;
+      const uint8_t* bytes;
+      ok = napi_get_element(env, argv[1], 2 * i + end, &bound) == napi_ok && (bytes = typed_array_data(env, bound, napi_uint8_array, &length)) != NULL &&
+           at + length <= total;
+      if (!ok) break;
+      memcpy(w->bounds + at, bytes, length);
+      if (end == 0) table->smallest_at = at, table->smallest_length = length;
+      else table->largest_at = at, table->largest_length = length;
+      at += length;
+    }
+    // One out for the whole walk: tablesGet reports in it.
+    if (i == 0) w->out = table->search->out;
+    ok = ok && table->search->out == w->out;
+  }
+  if (!ok) {
+    if (w != NULL) finalize_walk(env, w, NULL);
+    napi_throw_type_error(env, NULL, "stratadb_io: tableWalk(searches, bounds, seqs) with searches sharing one out, two bounds a search, a seq a search");
+    return NULL;
+  }
+  if (napi_create_external(env, w, finalize_walk, NULL, &result) != napi_ok) {
+    finalize_walk(env, w, NULL);
+    napi_throw_error(env, NULL, "stratadb_io: could not make the walk's handle");
+    return NULL;
+  }
+  return result;
+}
+
+napi_value tables_get_js(napi_env env, napi_callback_info info) {
+  napi_value argv[4], error = NULL;
+  size_t argc = 4, key_length = 0;
+  void* data;
+  uint32_t from;
+  double seq;
+  const uint8_t* key = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || napi_get_value_external(env, argv[0], &data) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &from) != napi_ok || (key = typed_array_data(env, argv[2], napi_uint8_array, &key_length)) == NULL ||
+      napi_get_value_double(env, argv[3], &seq) != napi_ok) {
+    napi_throw_type_error(env, NULL, "stratadb_io: tablesGet(walk, from, key, seq)");
+    return NULL;
+  }
+  TableWalk* w = data;
+  double* out = w->out;
+  out[OUT_MISSES] = 0;
+  out[OUT_HITS] = 0;
+  out[OUT_ADMIT] = 0;
+  uint32_t hash = xxh32(key, key_length, BLOOM_SEED);
+  int answer = TABLE_ABSENT;
+  for (uint32_t i = from; i < w->count; i++) {
+    const WalkTable* table = &w->tables[i];
+    // Version.get's mayHold: the key in the table's range, and an entry old enough to see.
+    if (table->smallest_seq > seq || compare_bytes(key, key_length, w->bounds + table->smallest_at, table->smallest_length) < 0 ||
+        compare_bytes(key, key_length, w->bounds + table->largest_at, table->largest_length) > 0)
+      continue;
+    out[OUT_TABLE] = i;
+    answer = search_table(env, table->search, key, key_length, seq, hash, &error);
+    if (answer != TABLE_ABSENT) break;
+  }
+  return answer_value(env, answer, error);
 }

@@ -1,4 +1,5 @@
-// blockSlots, setBlockSlot, tableSearch, tableGet (table_get.c): a point read of one mapped table in one call.
+// blockSlots, setBlockSlot, tableSearch, tableGet (table_get.c): a point read of one mapped table in one call;
+// tableWalk, tablesGet: of several, one after another, in one call.
 #ifndef STRATADB_TABLE_GET_H
 #define STRATADB_TABLE_GET_H
 #include <node_api.h>
@@ -6,4 +7,6 @@ napi_value block_slots_js(napi_env env, napi_callback_info info);
 napi_value set_block_slot_js(napi_env env, napi_callback_info info);
 napi_value table_search_js(napi_env env, napi_callback_info info);
 napi_value table_get_js(napi_env env, napi_callback_info info);
+napi_value table_walk_js(napi_env env, napi_callback_info info);
+napi_value tables_get_js(napi_env env, napi_callback_info info);
 #endif

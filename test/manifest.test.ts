@@ -7,10 +7,10 @@ import * as path from 'node:path';
 import { pack } from 'msgpackr';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadChecksum, NodeFileSystem, StrataError, type InternalIterator } from '../src/base/index.js';
+import { loadChecksum, NodeFileSystem, StrataError, ValueKind, type InternalIterator } from '../src/base/index.js';
 import { decodeEdit, EditTag, encodeEdit, Version, VersionSet, type TableMeta, type VersionEdit } from '../src/manifest/index.js';
 import { LevelIterator } from '../src/manifest/level-iterator.js';
-import type { TableCache } from '../src/sstable/index.js';
+import { TableCache } from '../src/sstable/index.js';
 
 const table = (fileNumber: number, smallest: string, largest: string, seqs: [number, number]): TableMeta => ({
   fileNumber,
@@ -121,17 +121,21 @@ function shapedVersion(): Version {
   });
 }
 
-/** A table cache that answers get() from `hits` (file number → seq) and records the files asked. */
+/**
+ * A table cache that answers get() from `hits` (file number → seq) and records the files asked;
+ * its getFirst() (level 0's) is TableCache's own, which asks get() table by table while no walk
+ * of open tables can answer (none is open here).
+ */
 function probingCache(hits: Record<number, number>): { cache: TableCache; asked: number[] } {
   const asked: number[] = [];
-  const cache = {
-    get(fileNumber: number) {
+  class Probing extends TableCache {
+    override get(fileNumber: number) {
       asked.push(fileNumber);
       const seq = hits[fileNumber];
-      return seq === undefined ? undefined : { seq, kind: 1, value: Buffer.from(`from ${fileNumber}`) };
-    },
-  };
-  return { cache: cache as unknown as TableCache, asked };
+      return seq === undefined ? undefined : { seq, kind: ValueKind.Put, value: Buffer.from(`from ${fileNumber}`) };
+    }
+  }
+  return { cache: new Probing(new NodeFileSystem(), () => '/nonexistent', { maxOpenFiles: 8, blockCache: undefined }), asked };
 }
 
 test('Version.get consults level 0 newest first, then one file per deeper level, and stops at the first hit', () => {

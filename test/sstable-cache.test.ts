@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadChecksum, NodeFileSystem, StrataError, tableFileName, ValueKind, type FileSystem, type RandomAccessFile } from '../src/base/index.js';
 import { BlockCache, TableBuilder, TableCache, TableReader } from '../src/sstable/index.js';
 import { transientReads } from '../src/sstable/physical-block.js';
-import { nativeIo } from '../src/base/native.js';
+import { native, nativeIo } from '../src/base/native.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-sstable-cache-'));
 
@@ -319,6 +319,137 @@ test('release() of an acquired reader also works detached from its handle', () =
   assert.is(cache.get(3, keyOf(3, 7), 7), undefined);
   cache.close();
   assert.is(fs.open, 0);
+});
+
+
+// getFirst(): level 0's tables walked in one call of the addon where it can (TableWalk), and
+// table by table otherwise; the same answers either way.
+
+/** Four overlapping tables (as level 0's), newest first: table w holds every key i with i % (w + 2) === 0, at seq 1000 × (4 - w) + i. */
+const WALK_KEYS = 1200;
+const walkKey = (i: number) => Buffer.from(`walk-${String(i).padStart(6, '0')}`);
+const walkValue = (w: number, i: number) => Buffer.from(`t${w}:${i}`);
+const walkSeq = (w: number, i: number) => 1000 * (4 - w) + i;
+const holds = (w: number, i: number) => i % (w + 2) === 0;
+
+async function writeWalkTables(first: number, bloomBitsPerKey: number, corruptAt?: number): Promise<{ fileNumber: number; smallestKey: Uint8Array; largestKey: Uint8Array; smallestSeq: number }[]> {
+  const spans = [];
+  for (let w = 0; w < 4; w++) {
+    const n = first + w;
+    const builder = new TableBuilder(await fs.createWritable(nameOf(n)), { compression: 'lz4', bloomBitsPerKey, blockBytes: 1024 });
+    const keys = [];
+    for (let i = 0; i < WALK_KEYS; i++) if (holds(w, i)) keys.push(i);
+    for (const i of keys) builder.add(walkKey(i), walkSeq(w, i), ValueKind.Put, walkValue(w, i));
+    await builder.finish();
+    spans.push({ fileNumber: n, smallestKey: walkKey(keys[0]!), largestKey: walkKey(keys.at(-1)!), smallestSeq: walkSeq(w, keys[0]!) });
+  }
+  if (corruptAt !== undefined) {
+    const { openSync, writeSync, closeSync } = await import('node:fs');
+    const fd = openSync(nameOf(first + 2), 'r+');
+    writeSync(fd, Buffer.from([0xff, 0x00, 0xff]), 0, 3, corruptAt);
+    closeSync(fd);
+  }
+  return spans;
+}
+
+/** What a table-by-table read answers for key i at snapshot seq: the newest table holding a version at or below it. */
+function expectedWalk(i: number, seq: number): string | undefined {
+  for (let w = 0; w < 4; w++) if (i < WALK_KEYS && holds(w, i) && walkSeq(w, i) <= seq) return walkValue(w, i).toString();
+  return undefined;
+}
+
+/** Counts the addon's walks (tablesGet calls) while `fn` runs. */
+function countingWalks<T>(fn: () => T): { result: T; walks: number } {
+  const calls = native as { tablesGet?: (...args: unknown[]) => unknown };
+  const original = calls.tablesGet;
+  let walks = 0;
+  if (original !== undefined) calls.tablesGet = (...args: unknown[]) => (walks++, original(...args));
+  try {
+    return { result: fn(), walks };
+  } finally {
+    if (original !== undefined) calls.tablesGet = original;
+  }
+}
+
+const walks = nativeIo.calls.includes('tablesGet');
+
+for (const bloomBitsPerKey of [10, 0]) {
+  test(`getFirst() over four overlapping tables answers as a table-by-table read, at every snapshot (bloom bits ${bloomBitsPerKey})`, async () => {
+    const spans = await writeWalkTables(bloomBitsPerKey === 10 ? 200 : 210, bloomBitsPerKey);
+    // A small block cache: blocks are admitted on their second miss, so that some answers
+    // go on from a block the cache took (getFrom), in a table that may not hold the key.
+    const cache = new TableCache(new NodeFileSystem(), nameOf, { maxOpenFiles: 16, blockCache: new BlockCache(64 * 1024) });
+    for (const s of spans) cache.acquire(s.fileNumber).release();
+    const { walks: n } = countingWalks(() => {
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < WALK_KEYS + 5; i++) {
+          for (const seq of [5000, walkSeq(1, i), walkSeq(2, i) - 1, 1500]) {
+            const hit = cache.getFirst(spans, walkKey(i), seq);
+            const want = expectedWalk(i, seq);
+            assert.is(hit === undefined ? undefined : Buffer.from(hit.value).toString(), want, `key ${i} at ${seq}`);
+            if (hit !== undefined) assert.is(hit.kind, ValueKind.Put);
+          }
+        }
+        // Keys between the tables' keys and past their ranges: no table holds them.
+        assert.is(cache.getFirst(spans, Buffer.from('walk-000001x'), 5000), undefined);
+        assert.is(cache.getFirst(spans, Buffer.from('zzz'), 5000), undefined);
+        assert.is(cache.getFirst(spans, Buffer.from('a'), 5000), undefined);
+      }
+    });
+    assert.ok(walks ? n > 0 : n === 0, `${n} walks with the addon's tablesGet ${walks ? 'loaded' : 'absent'}`);
+    cache.close();
+  });
+}
+
+test('getFirst() goes on to the next table after a block the cache admits in a table without the key', async () => {
+  const spans = await writeWalkTables(240, 0);
+  const cache = new TableCache(new NodeFileSystem(), nameOf, { maxOpenFiles: 8, blockCache: new BlockCache(64 * 1024) });
+  for (const s of spans) cache.acquire(s.fileNumber).release();
+  // Without filters every table in range is searched. Key 2 is table 0's: its block's first
+  // miss. Key 3 (table 1's) falls in the same block of table 0: its second miss, which the
+  // cache admits, so that the reader goes on from that block itself, finds no key 3 there, and
+  // the walk must go on from table 1.
+  assert.is(cache.getFirst(spans, walkKey(2), 5000)?.value.toString(), 't0:2');
+  assert.is(cache.getFirst(spans, walkKey(3), 5000)?.value.toString(), 't1:3');
+  assert.is(cache.getFirst(spans, walkKey(3), 5000)?.value.toString(), 't1:3');
+  cache.close();
+});
+
+test('getFirst() with a table evicted between reads, or not open, reads table by table and answers the same', async () => {
+  const spans = await writeWalkTables(220, 10);
+  const cache = new TableCache(new NodeFileSystem(), nameOf, { maxOpenFiles: 3, blockCache: new BlockCache(64 * 1024) });
+  for (let i = 0; i < WALK_KEYS; i += 7) {
+    // Four tables through a cache of three: never all open at once.
+    assert.is(cache.getFirst(spans, walkKey(i), 5000)?.value.toString(), expectedWalk(i, 5000), `key ${i}`);
+  }
+  const wide = new TableCache(new NodeFileSystem(), nameOf, { maxOpenFiles: 8, blockCache: new BlockCache(64 * 1024) });
+  for (const s of spans) wide.acquire(s.fileNumber).release();
+  for (let i = 0; i < WALK_KEYS; i += 7) {
+    if (i % 5 === 0) wide.evict(spans[i % 4]!.fileNumber);
+    assert.is(wide.getFirst(spans, walkKey(i), 5000)?.value.toString(), expectedWalk(i, 5000), `key ${i}`);
+  }
+  cache.close();
+  wide.close();
+});
+
+test('getFirst() reports a damaged data block of the third table with its file and offset', async () => {
+  const spans = await writeWalkTables(230, 10, 8);
+  const cache = new TableCache(new NodeFileSystem(), nameOf, { maxOpenFiles: 8, blockCache: new BlockCache(64 * 1024) });
+  for (const s of spans) cache.acquire(s.fileNumber).release();
+  // At seq 2999 tables 0 and 1 hold nothing visible (their oldest entries are newer): key 0
+  // is table 2's, in its first data block, whose bytes 8..11 were overwritten.
+  let err: unknown;
+  try {
+    cache.getFirst(spans, walkKey(0), 2999);
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof StrataError, String(err));
+  assert.is((err as StrataError).code, 'CORRUPTION');
+  assert.ok((err as StrataError).message.startsWith(`${nameOf(232)}@0: `), (err as StrataError).message);
+  // The tables before it still answer.
+  assert.is(cache.getFirst(spans, walkKey(2), 5000)?.value.toString(), 't0:2');
+  cache.close();
 });
 
 test.run();

@@ -117,11 +117,9 @@ export class Version {
    */
   get(key: Uint8Array, seq: SeqNum, tables: TableCache): ReturnType<TableCache['get']> {
     const levels = this.levels;
-    for (const table of levels[0]!) {
-      if (!mayHold(table, key, seq)) continue;
-      const hit = tables.get(table.fileNumber, key, seq);
-      if (hit) return hit;
-    }
+    // Level 0's tables in one walk (newest first, those that may hold the key).
+    const hit = tables.getFirst(levels[0]!, key, seq);
+    if (hit) return hit;
     for (let level = 1; level < NUM_LEVELS; level++) {
       const files = levels[level]!;
       const table = files[firstFileReaching(files, key)];

@@ -16,12 +16,16 @@
 // whenOpen() of the tables its next positioning reaches, which opens them the same way.
 // Synchronous reads and acquire() open tables where they are.
 
+import { compareBytes } from '../base/bytes.js';
 import { closedError, invalidArgument } from '../base/errors.js';
 import type { FileSystem } from '../base/fs.js';
 import type { SeqNum } from '../base/internal-key.js';
 import type { BlockCache } from './block-cache.js';
 import { BlockDeferred, type LargeBlocks } from './large-blocks.js';
 import { TableReader } from './table-reader.js';
+import { TABLE_ABSENT, TABLE_FOUND, TableWalk, type FoundEntry, type TableSpan } from './table-search.js';
+
+const EMPTY = new Uint8Array(0);
 
 export interface TableCacheOptions {
   /** Readers kept open; at least 1. */
@@ -30,6 +34,30 @@ export interface TableCacheOptions {
   blockCache: BlockCache | undefined;
   /** Where asynchronous reads defer large blocks (large-blocks.ts); undefined reads them in place. */
   largeBlocks?: LargeBlocks;
+}
+
+/** A table getFirst() consults: its file and its span. */
+export interface TableToRead extends TableSpan {
+  readonly fileNumber: number;
+}
+
+/** getFirst()'s walk of one list of tables, made while `generation` was the cache's. */
+interface Walk {
+  readonly generation: number;
+  /** undefined: a table was not open, or the addon cannot walk them. */
+  readonly walk: TableWalk | undefined;
+  readonly entries: readonly Entry[];
+  /** The walk's error makers: the reader of table `table` of `entries` says what went wrong. */
+  readonly damaged: (block: number, contents: boolean, what: string, table: number) => Error;
+  readonly failed: (err: unknown, table: number) => Error;
+}
+
+/** What a table's get() answers. */
+type Hit = ReturnType<TableReader['get']>;
+
+/** Whether a table of span `t` may hold an entry for `key` at or below `seq`. */
+function mayHold(t: TableSpan, key: Uint8Array, seq: SeqNum): boolean {
+  return compareBytes(key, t.smallestKey) >= 0 && compareBytes(key, t.largestKey) <= 0 && t.smallestSeq <= seq;
 }
 
 class Entry {
@@ -64,6 +92,11 @@ export class TableCache {
   readonly #opening = new Map<number, Promise<undefined>>();
   #uses = 0;
   #closed = false;
+  /** Changes whenever a reader is kept or dropped: a walk made under another is not used. */
+  #generation = 0;
+  /** getFirst()'s walks, by the list of tables they walk (a version's level 0). */
+  #walks = new WeakMap<readonly TableToRead[], Walk>();
+  readonly #walkNext = { block: 0, admitted: false, table: 0 };
 
   constructor(fs: FileSystem, fileNameOf: (fileNumber: number) => string, options: TableCacheOptions) {
     if (!Number.isSafeInteger(options.maxOpenFiles) || options.maxOpenFiles < 1) throw invalidArgument(`maxOpenFiles must be a positive integer, not ${options.maxOpenFiles}`);
@@ -105,6 +138,61 @@ export class TableCache {
     if (entry === undefined || this.#closed) return this.#readerToOpen(fileNumber).get(key, snapshotSeq);
     entry.lastUse = ++this.#uses;
     return entry.reader.get(key, snapshotSeq);
+  }
+
+  /**
+   * The newest entry for `key` at or below `snapshotSeq` in the first of `tables` that holds
+   * one, consulted in order (level 0's tables, newest first), skipping those whose span cannot
+   * hold it; as get() on each in turn. Where every one is open (and the addon can), one call of
+   * the addon searches them all (TableWalk): a get over four level-0 tables crossed into it four
+   * times, and ran the JavaScript of each table's lookup.
+   */
+  getFirst(tables: readonly TableToRead[], key: Uint8Array, snapshotSeq: SeqNum): Hit {
+    const walked = this.#walkOf(tables);
+    if (walked === undefined) {
+      for (const table of tables) {
+        if (!mayHold(table, key, snapshotSeq)) continue;
+        const hit = this.get(table.fileNumber, key, snapshotSeq);
+        if (hit) return hit;
+      }
+      return undefined;
+    }
+    const { walk, entries } = walked;
+    for (const entry of entries) entry.lastUse = ++this.#uses;
+    const next = this.#walkNext;
+    for (let from = 0; from < entries.length; from = next.table + 1) {
+      const found: FoundEntry = { seq: 0, kind: 0 as FoundEntry['kind'], value: EMPTY };
+      const answer = walk.get(from, key, snapshotSeq, found, next, walked.damaged, walked.failed);
+      if (answer === TABLE_ABSENT) return undefined;
+      if (answer === TABLE_FOUND) return found;
+      const hit = entries[next.table]!.reader.getFrom(key, snapshotSeq, next.block, next.admitted);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+
+  /** The walk of `tables` while every one is open, made at most once a generation. */
+  #walkOf(tables: readonly TableToRead[]): (Walk & { walk: TableWalk }) | undefined {
+    if (this.#closed || tables.length < 2) return undefined;
+    let walked = this.#walks.get(tables);
+    if (walked === undefined || walked.generation !== this.#generation) {
+      const entries: Entry[] = [];
+      for (const table of tables) {
+        const entry = this.#entries.get(table.fileNumber);
+        if (entry === undefined || entry.reader.pointSearch === undefined) break;
+        entries.push(entry);
+      }
+      const walk = entries.length === tables.length ? TableWalk.of(entries.map((e) => e.reader.pointSearch!), tables, this.#blockCache) : undefined;
+      walked = {
+        generation: this.#generation,
+        walk,
+        entries,
+        damaged: (block, contents, what, table) => entries[table]!.reader.blockDamage(block, contents, what),
+        failed: (err, table) => entries[table]!.reader.searchFailure(err),
+      };
+      this.#walks.set(tables, walked);
+    }
+    return walked.walk === undefined ? undefined : (walked as Walk & { walk: TableWalk });
   }
 
   /** get()'s reader of a table not open: opened in the call, or (deferring) thrown for. */
@@ -200,6 +288,7 @@ export class TableCache {
 
   /** Keeps the newly opened `reader` of `fileNumber` as the most recently used, within the bound. */
   #keep(fileNumber: number, reader: TableReader): Entry {
+    this.#generation++;
     const entry = new Entry(reader);
     this.#entries.set(fileNumber, entry);
     entry.lastUse = ++this.#uses;
@@ -233,6 +322,7 @@ export class TableCache {
   }
 
   #drop(fileNumber: number, entry: Entry): void {
+    this.#generation++;
     this.#entries.delete(fileNumber);
     entry.evicted = true;
     if (entry.users === 0) entry.reader.close();

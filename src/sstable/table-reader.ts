@@ -146,6 +146,21 @@ export class TableReader {
     this.#search = TableSearch.of(file, fileNumber, index, filter, cache, this.#cached);
   }
 
+  /** get()'s search in the addon, for a TableWalk (TableCache); undefined where the addon cannot search this table. */
+  get pointSearch(): TableSearch | undefined {
+    return this.#search;
+  }
+
+  /** The CORRUPTION a search of this table (pointSearch) reports about data block `block`. */
+  blockDamage(block: number, contents: boolean, what: string): Error {
+    return this.#damaged(block, contents, what);
+  }
+
+  /** The error a search of this table (pointSearch) that failed in the call reports. */
+  searchFailure(err: unknown): Error {
+    return this.#failed(err);
+  }
+
   /** Bytes this reader keeps while open: its decoded index block and its filter. */
   get indexAndFilterBytes(): number {
     return this.#index.memoryBytes + this.#filter.memoryBytes;
@@ -161,20 +176,24 @@ export class TableReader {
    */
   get(key: Uint8Array, snapshotSeq: SeqNum): { seq: SeqNum; kind: ValueKind; value: Uint8Array } | undefined {
     if (this.#closed) throw closedError(`table ${this.#file.path}`);
-    let i: number;
-    let admitted = false;
     const search = this.#search;
     if (search !== undefined) {
       const found = { seq: 0, kind: 0 as ValueKind, value: EMPTY };
       const answer = search.get(key, snapshotSeq, found, this.#next, this.#damaged, this.#failed);
       if (answer === TABLE_FOUND) return found;
       if (answer === TABLE_ABSENT) return undefined;
-      i = this.#next.block;
-      admitted = this.#next.admitted;
-    } else {
-      if (!this.#filter.mayContainHash(bloomHash(key))) return undefined;
-      i = this.#index.find(key, snapshotSeq);
+      return this.getFrom(key, snapshotSeq, this.#next.block, this.#next.admitted);
     }
+    if (!this.#filter.mayContainHash(bloomHash(key))) return undefined;
+    return this.getFrom(key, snapshotSeq, this.#index.find(key, snapshotSeq), false);
+  }
+
+  /**
+   * get() from data block `i` on, where the addon's search (pointSearch, or a TableWalk of it)
+   * left it: a block the cache has just `admitted`, or one of megabytes. REQUIRES: the reader
+   * is open.
+   */
+  getFrom(key: Uint8Array, snapshotSeq: SeqNum, i: number, admitted: boolean): { seq: SeqNum; kind: ValueKind; value: Uint8Array } | undefined {
     const data = this.#getData;
     const count = this.#index.count;
     // With format.ts's separators the first block tried holds the answer if there is one;

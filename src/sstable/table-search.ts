@@ -8,7 +8,7 @@
 
 import type { RandomAccessFile } from '../base/fs.js';
 import type { ValueKind } from '../base/internal-key.js';
-import { native, type TableSearch as NativeSearch } from '../base/native.js';
+import { native, type TableSearch as NativeSearch, type TableWalk as NativeWalk } from '../base/native.js';
 import type { BlockCache, FileBlocks } from './block-cache.js';
 import type { BloomFilter } from './bloom.js';
 import { LARGE_BLOCK_BYTES } from './large-blocks.js';
@@ -17,6 +17,8 @@ import type { TableIndex } from './table-index.js';
 
 /** Whether the addon can run a table's point read (and the file is mapped: TableSearch.of). */
 const tableSearches = transientSeeks && native.tableSearch !== undefined && native.tableGet !== undefined && native.blockSlots !== undefined && native.setBlockSlot !== undefined;
+/** Whether the addon can run several tables' point reads in one call (TableWalk). */
+const tableWalks = tableSearches && native.tableWalk !== undefined && native.tablesGet !== undefined;
 
 /** tableGet's answers. */
 export const TABLE_ABSENT = 0;
@@ -24,7 +26,7 @@ export const TABLE_FOUND = 1;
 export const TABLE_BLOCK = 2;
 
 /** Where tableGet leaves every answer: native/table_get.c's out fields. */
-const out = new Float64Array(9);
+const out = new Float64Array(10);
 const OUT_CONTENTS_ERROR = 0;
 const OUT_SEQ = 1;
 const OUT_KIND = 2;
@@ -34,6 +36,38 @@ const OUT_BLOCK = 5;
 const OUT_ADMIT = 6;
 const OUT_MISSES = 7;
 const OUT_HITS = 8;
+const OUT_TABLE = 9;
+
+/** What a point read found: its value a view of the scratch buffer, whose bytes change on the next read. */
+export interface FoundEntry {
+  seq: number;
+  kind: ValueKind;
+  value: Uint8Array;
+}
+
+/** Where a search left its caller to go on (TABLE_BLOCK): the data block, and whether the cache admitted it. */
+export interface NextBlock {
+  block: number;
+  admitted: boolean;
+}
+
+/** The answer `answer` of tableGet or tablesGet, out's fields read into `found` or `next` (TableSearch.get says what each means). */
+function readAnswer(answer: number | string, cache: BlockCache | undefined, found: FoundEntry, next: NextBlock, damaged: (block: number, contents: boolean, what: string, table: number) => Error): number {
+  const misses = out[OUT_MISSES]!;
+  const hits = out[OUT_HITS]!;
+  if (misses + hits !== 0) cache?.count(misses, hits);
+  if (answer === TABLE_ABSENT) return answer;
+  if (answer === TABLE_FOUND) {
+    found.seq = out[OUT_SEQ]!;
+    found.kind = out[OUT_KIND] as ValueKind;
+    found.value = scratchView(out[OUT_VALUE_OFFSET]!, out[OUT_VALUE_LENGTH]!);
+    return answer;
+  }
+  if (typeof answer === 'string') throw damaged(out[OUT_BLOCK]!, out[OUT_CONTENTS_ERROR] === 1, answer, out[OUT_TABLE]!);
+  next.block = out[OUT_BLOCK]!;
+  next.admitted = out[OUT_ADMIT] === 1;
+  return answer;
+}
 
 export class TableSearch {
   readonly #search: NativeSearch;
@@ -69,8 +103,8 @@ export class TableSearch {
   get(
     key: Uint8Array,
     seq: number,
-    found: { seq: number; kind: ValueKind; value: Uint8Array },
-    next: { block: number; admitted: boolean },
+    found: FoundEntry,
+    next: NextBlock,
     damaged: (block: number, contents: boolean, what: string) => Error,
     failed: (err: unknown) => Error,
   ): number {
@@ -80,19 +114,66 @@ export class TableSearch {
     } catch (err) {
       throw failed(err);
     }
-    const misses = out[OUT_MISSES]!;
-    const hits = out[OUT_HITS]!;
-    if (misses + hits !== 0) this.#cache?.count(misses, hits);
-    if (answer === TABLE_ABSENT) return answer;
-    if (answer === TABLE_FOUND) {
-      found.seq = out[OUT_SEQ]!;
-      found.kind = out[OUT_KIND] as ValueKind;
-      found.value = scratchView(out[OUT_VALUE_OFFSET]!, out[OUT_VALUE_LENGTH]!);
-      return answer;
+    return readAnswer(answer, this.#cache, found, next, damaged);
+  }
+
+  /** The addon's handle, for a TableWalk. */
+  get handle(): NativeSearch {
+    return this.#search;
+  }
+}
+
+/** A table a walk consults: its user-key range and its oldest entry (Version.get's mayHold). */
+export interface TableSpan {
+  readonly smallestKey: Uint8Array;
+  readonly largestKey: Uint8Array;
+  readonly smallestSeq: number;
+}
+
+/**
+ * Tables a get consults one after another (level 0's, newest first), searched in one call of
+ * the addon (tablesGet) up to the first that answers, instead of one call a table. It holds
+ * the tables' searches but not their files: its owner (TableCache) keeps it only while every
+ * one of its readers is open.
+ */
+export class TableWalk {
+  readonly #walk: NativeWalk;
+  readonly #cache: BlockCache | undefined;
+
+  private constructor(walk: NativeWalk, cache: BlockCache | undefined) {
+    this.#walk = walk;
+    this.#cache = cache;
+  }
+
+  /** The walk of `searches` (the tables of `spans`, in order, sharing `cache`), or undefined where the addon cannot run one. */
+  static of(searches: readonly TableSearch[], spans: readonly TableSpan[], cache: BlockCache | undefined): TableWalk | undefined {
+    if (!tableWalks || searches.length === 0) return undefined;
+    const bounds = spans.flatMap((s) => [s.smallestKey, s.largestKey]);
+    const seqs = Float64Array.from(spans, (s) => s.smallestSeq);
+    return new TableWalk(native.tableWalk!(searches.map((s) => s.handle), bounds, seqs), cache);
+  }
+
+  /**
+   * TableSearch.get of the tables from `from` on, skipping those whose span cannot hold (key,
+   * seq), up to the first answer that is not TABLE_ABSENT: `next.table` names the table that
+   * gave it (and the one `damaged` and `failed` are asked about).
+   */
+  get(
+    from: number,
+    key: Uint8Array,
+    seq: number,
+    found: FoundEntry,
+    next: NextBlock & { table: number },
+    damaged: (block: number, contents: boolean, what: string, table: number) => Error,
+    failed: (err: unknown, table: number) => Error,
+  ): number {
+    let answer: number | string;
+    try {
+      answer = native.tablesGet!(this.#walk, from, key, seq);
+    } catch (err) {
+      throw failed(err, out[OUT_TABLE]!);
     }
-    if (typeof answer === 'string') throw damaged(out[OUT_BLOCK]!, out[OUT_CONTENTS_ERROR] === 1, answer);
-    next.block = out[OUT_BLOCK]!;
-    next.admitted = out[OUT_ADMIT] === 1;
-    return answer;
+    next.table = out[OUT_TABLE]!;
+    return readAnswer(answer, this.#cache, found, next, damaged);
   }
 }
