@@ -15,11 +15,15 @@ napi_value release_mapped_js(napi_env env, napi_callback_info info);
 napi_value read_mapped_block_js(napi_env env, napi_callback_info info);
 napi_value scratch_buffer_js(napi_env env, napi_callback_info info);
 napi_value seek_mapped_block_js(napi_env env, napi_callback_info info);
+napi_value prefault_mapped_js(napi_env env, napi_callback_info info);
 
 /** A table mapped by mapFile: its handle's data. */
 typedef struct {
-  uint8_t* base;  // NULL once unmapped
+  uint8_t* base;  // NULL once unmapped (unmapFile): every read checks it
   size_t length;
+  uint8_t* region;  // the mapping, until munmap(2): at unmapFile, or after the last prefault job that reads it
+  uint32_t jobs;  // prefaultMapped jobs under way (counted on the event loop's thread)
+  int stop;  // set (atomically) by unmapFile: the jobs reading the mapping stop early
 } Mapping;
 
 /** The Mapping behind a mapFile handle, or NULL when `value` is not one. */

@@ -1,6 +1,6 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 15; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 16; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
@@ -22,6 +22,12 @@
 //       thread's scratch buffer, for point reads (block_read.c). releaseMapped(mapped, end)
 //       → bytes: madvise(2) MADV_DONTNEED of the mapping's whole pages below `end` (a
 //       compaction's inputs, read once, leave the resident set as it goes).
+//   decodeIndexBlock(data, entriesEnd, dataBlocks, dataEnd, trailerBytes, kinds) → parts | null
+//       a table's index block decoded into TableIndex's arrays (index_decode.c).
+//   prefaultMapped(mapped, start, end) → Promise<bytes>
+//       on libuv's thread pool, a read of each page of the mapping in [start, end) that the
+//       page cache holds (mincore(2)): the page-table entries made before a read needs them
+//       (block_read.c).
 //   seekMappedBlock(mapped, offset, size, noneCode, lz4Code, maxContents, key, seq, kinds, out)
 //   → number | string
 //       readMappedBlock, then the point read's search of the block there (block_read.c).
@@ -89,6 +95,7 @@
 
 #include "block_read.h"
 #include "bloom_build.h"
+#include "index_decode.h"
 #include "lz4_compress.h"
 #include "skiplist_blocks.h"
 #ifdef __GLIBC__
@@ -98,7 +105,7 @@
 #include "skiplist_search.h"
 #include "table_get.h"
 
-#define ABI_VERSION 15
+#define ABI_VERSION 16
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -443,6 +450,10 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "tableSearch", fn));
   CHECK(napi_create_function(env, "tableGet", NAPI_AUTO_LENGTH, table_get_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "tableGet", fn));
+  CHECK(napi_create_function(env, "decodeIndexBlock", NAPI_AUTO_LENGTH, decode_index_block_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "decodeIndexBlock", fn));
+  CHECK(napi_create_function(env, "prefaultMapped", NAPI_AUTO_LENGTH, prefault_mapped_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "prefaultMapped", fn));
   CHECK(napi_create_function(env, "tableWalk", NAPI_AUTO_LENGTH, table_walk_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "tableWalk", fn));
   CHECK(napi_create_function(env, "tablesGet", NAPI_AUTO_LENGTH, tables_get_js, NULL, &fn));

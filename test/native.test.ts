@@ -17,7 +17,7 @@ import { LogWriter, readLog, readLogFile, RecordType, WAL_ALLOCATION_UNIT, WAL_P
 import { RECORD_HEADER_BYTES } from '../src/wal/record-format.js';
 import { logEnd } from './damage.js';
 import { compressSync as lz4NapiCompress, uncompressSync as lz4NapiUncompress } from 'lz4-napi';
-import { choosePayload, payloadRoom, putPayload, readPhysicalBlock, readPhysicalBlockTransient, releaseMappedBelow, sealPhysicalBlock, transientReads } from '../src/sstable/physical-block.js';
+import { choosePayload, payloadRoom, prefaultMappedRange, putPayload, readPhysicalBlock, readPhysicalBlockTransient, releaseMappedBelow, sealPhysicalBlock, transientReads } from '../src/sstable/physical-block.js';
 import { expectCode, newestFile, Rng, withTempDir } from './helpers.js';
 
 await loadChecksum();
@@ -549,6 +549,69 @@ test('releaseMappedBelow() takes the pages of a mapping that a reader went throu
     } finally {
       reader.close();
     }
+  });
+});
+
+test('prefaultMappedRange() maps in the pages the page cache holds, off the event loop; unmapped under it, the mapping goes when it ends', async () => {
+  if (!transientReads || native.prefaultMapped === undefined) return;
+  const rssFile = () => Number(/RssFile:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024;
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, 'blocks');
+    const rng = new Rng(8);
+    const blocks = Array.from({ length: 384 }, () => ({ contents: Buffer.from(Array.from({ length: 65536 }, () => rng.u32() & 255)), lz4: false }));
+    const { frames, at } = writeBlocks(file, blocks);
+    const reader = new NodeFileSystem().openReadable(file);
+    try {
+      reader.mapped!();
+      const before = rssFile();
+      const bytes = await prefaultMappedRange(reader, 0, at);
+      const after = rssFile();
+      // The file was just written: the page cache holds it, and nothing else reads it.
+      assert.ok(bytes >= 16 << 20 && bytes <= at + 4096, `${bytes} bytes of ${at}`);
+      assert.ok(after - before >= 16 << 20, `the resident file pages grew by ${((after - before) / 2 ** 20).toFixed(1)} MiB`);
+      assert.is(await prefaultMappedRange(reader, 4096, 4096), 0, 'an empty range');
+      for (const f of frames) assert.ok(readPhysicalBlockTransient(reader, f.offset, f.size, 'data block')?.equals(f.contents));
+      native.releaseMapped!(reader.mapped!()!, at);
+    } finally {
+      reader.close();
+    }
+    const mapped = () => fs.readFileSync('/proc/self/maps', 'utf8').includes(file);
+    assert.not.ok(mapped());
+    // Closed (unmapped) while its job reads: the job stops, and the mapping goes when it ends.
+    const again = new NodeFileSystem().openReadable(file);
+    again.mapped!();
+    const running = prefaultMappedRange(again, 0, at);
+    again.close();
+    assert.ok((await running) <= at + 4096);
+    assert.not.ok(mapped(), 'unmapped once the job ended');
+    expectCode(() => prefaultMappedRange(again, 0, at), 'CLOSED');
+  });
+});
+
+test('open() maps in the pages of its tables that the page cache holds, after opening them; close() right after open() waits for none of it', async () => {
+  if (!transientReads || native.prefaultMapped === undefined) return;
+  const rssFile = () => Number(/RssFile:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024;
+  await withTempDir(async (dir) => {
+    const rng = new Rng(9);
+    let db = await open(dir, { compactionWorkers: 0, compression: 'none' });
+    for (let round = 0; round < 4; round++) {
+      await db.batch(Array.from({ length: 2000 }, (_, i) => ({ type: 'put' as const, key: `k${round}-${String(i).padStart(5, '0')}`, value: Buffer.from(Array.from({ length: 2000 }, () => rng.u32() & 255)) })));
+      await db.flush();
+    }
+    await db.close();
+    const tableBytes = fs.readdirSync(dir).filter((f) => f.endsWith('.sst')).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
+    assert.ok(tableBytes > 12 << 20, `${tableBytes} bytes of tables`);
+    // Closed at once: nothing waits for the tables' pages.
+    db = await open(dir, { compactionWorkers: 0 });
+    await db.close();
+    const before = rssFile();
+    db = await open(dir, { compactionWorkers: 0 });
+    const deadline = Date.now() + 10_000;
+    while (rssFile() - before < tableBytes * 0.8 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const grown = rssFile() - before;
+    assert.ok(grown >= tableBytes * 0.8, `the resident file pages grew by ${(grown / 2 ** 20).toFixed(1)} MiB of ${(tableBytes / 2 ** 20).toFixed(1)} MiB of tables, before any read`);
+    assert.is((await db.get('k3-01999'))?.length, 2000);
+    await db.close();
   });
 });
 

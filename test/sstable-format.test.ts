@@ -9,7 +9,10 @@ import { Block } from '../src/sstable/block-format.js';
 import { BlockBuilder } from '../src/sstable/block-builder.js';
 import { BlockIter } from '../src/sstable/block-iter.js';
 import { BloomFilter, buildBloomFilter } from '../src/sstable/bloom.js';
-import { decodeFooter, FOOTER_BYTES } from '../src/sstable/format.js';
+import { decodeFooter, decodeMetaIndex, FOOTER_BYTES } from '../src/sstable/format.js';
+import { readPhysicalBlock } from '../src/sstable/physical-block.js';
+import { decodeIndex } from '../src/sstable/table-index.js';
+import { native } from '../src/base/native.js';
 import { Rng } from './helpers.js';
 
 /** Hex with spaces, '|' separators and `# comments` to the end of a line. */
@@ -438,6 +441,87 @@ test('flipping any byte of a table is caught as CORRUPTION naming the file and a
     const outcome = readAll('000007.sst', damaged(at));
     assert.is.not(outcome.caught, 'none', `a flip at byte ${at} went unnoticed`);
     assert.match(outcome.message, /^000007\.sst@\d+: /);
+  }
+});
+
+// The addon's decoding of an index block (native/index_decode.c) against decodeIndex's own:
+// the same arrays for every table, and for damaged contents either the same arrays or the
+// JavaScript's error (the addon declines what it does not accept: never laxer).
+
+/** decodeIndex run through, with the addon's decoder or without it. */
+function decodeWith(addon: boolean, block: Block, dataEnd: number, dataBlocks: number): { parts: unknown } | { error: string } {
+  const calls = native as { decodeIndexBlock?: unknown };
+  const saved = calls.decodeIndexBlock;
+  if (!addon) delete calls.decodeIndexBlock;
+  try {
+    const decoding = decodeIndex(block, dataEnd, dataBlocks);
+    let step = decoding.next();
+    while (!step.done) step = decoding.next();
+    const { arrays, skip } = step.value.nativeParts();
+    return { parts: [...arrays.map((a) => [...a]), skip] };
+  } catch (err) {
+    return { error: String((err as Error).message) };
+  } finally {
+    if (saved !== undefined) calls.decodeIndexBlock = saved;
+  }
+}
+
+/** A table of random keys (shared prefixes of random lengths) in small blocks, and its index block's contents, data end and block count. */
+async function indexOf(seed: number): Promise<{ contents: Buffer; dataEnd: number; dataBlocks: number }> {
+  const rng = new Rng(seed);
+  const out = new MemoryWritable(`index-${seed}`);
+  const builder = new TableBuilder(out, { blockBytes: 256, compression: 'none' });
+  const keys = new Set<string>();
+  const alphabet = 'abc\u00ff';
+  while (keys.size < 600) {
+    let k = '';
+    const n = 1 + (rng.u32() % 30);
+    for (let j = 0; j < n; j++) k += alphabet[rng.u32() % alphabet.length];
+    keys.add(k);
+  }
+  const sorted = [...keys].map((k) => Buffer.from(k, 'latin1')).sort(Buffer.compare);
+  for (const k of sorted) builder.add(k, rng.u32() % 2 === 0 ? 2 ** 40 + rng.u32() : rng.u32(), ValueKind.Put, Buffer.alloc(rng.u32() % 40, 7));
+  await builder.finish();
+  const bytes = out.bytes;
+  const file = new MemoryFile(out.path, bytes);
+  const footer = decodeFooter(bytes.subarray(bytes.length - FOOTER_BYTES), file.path, bytes.length - FOOTER_BYTES);
+  const reader = TableReader.open(file, 1, undefined);
+  const dataBlocks = reader.properties.dataBlocks;
+  reader.close();
+  const contents = readPhysicalBlock(new MemoryFile(out.path, bytes), footer.index.offset, footer.index.size, 'index block');
+  const metaOffset = footer.formatVersion === 1 ? footer.meta.offset : decodeMetaIndex(readPhysicalBlock(new MemoryFile(out.path, bytes), footer.meta.offset, footer.meta.size, 'meta-index block'), file.path, footer.meta.offset).get('filter')!.offset;
+  return { contents, dataEnd: metaOffset, dataBlocks };
+}
+
+test('the addon decodes an index block into the arrays decodeIndex makes, and declines damaged ones to it', async () => {
+  const rng = new Rng(77);
+  for (let seed = 1; seed <= 6; seed++) {
+    const { contents, dataEnd, dataBlocks } = await indexOf(seed);
+    assert.ok(dataBlocks > 40, `${dataBlocks} data blocks`);
+    const block = new Block(contents, 'idx', 0);
+    const js = decodeWith(false, block, dataEnd, dataBlocks);
+    assert.ok('parts' in js);
+    assert.equal(decodeWith(true, block, dataEnd, dataBlocks), js, `seed ${seed}`);
+    // Wrong counts and ends, then damaged entries (the restart array left whole).
+    for (const [end, count] of [[dataEnd + 1, dataBlocks], [dataEnd, dataBlocks - 1], [dataEnd, dataBlocks + 1]] as const) {
+      assert.equal(decodeWith(true, block, end, count), decodeWith(false, block, end, count));
+    }
+    let errors = 0;
+    for (let k = 0; k < 300; k++) {
+      const damaged = Buffer.from(contents);
+      const at = rng.u32() % block.restartsOffset;
+      damaged[at] = k % 3 === 0 ? 0xff : k % 3 === 1 ? damaged[at]! ^ (1 << rng.u32() % 8) : rng.u32() & 0xff;
+      let b: Block;
+      try {
+        b = new Block(damaged, 'idx', 0);
+      } catch {
+        continue;
+      }
+      const want = decodeWith(false, b, dataEnd, dataBlocks);
+      if ('error' in want) errors++;
+      assert.equal(decodeWith(true, b, dataEnd, dataBlocks), want, `seed ${seed}, byte ${at} damaged`);
+    }
+    assert.ok(errors > 50, `${errors} damaged index blocks refused`);
   }
 });
 

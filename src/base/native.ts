@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 
 /** The version of the addon's exports this loader speaks; native/stratadb_io.c's ABI_VERSION. */
-const ABI_VERSION = 15;
+const ABI_VERSION = 16;
 const ADDON_PATH = '../../../build/Release/stratadb_io.node';
 /** Written by scripts/install.js when node-gyp failed: why, then the build's output. */
 const INSTALL_FAILED_LOG = new URL('../../../build/install-failed.log', import.meta.url);
@@ -70,6 +70,18 @@ export interface NativeCalls {
    * records, its arena chunks by id, and `layout`, the node fields' offsets and the head's name
    * (src/memtable/skiplist.ts). Holds references to all three. REQUIRES: the list no longer changes.
    */
+  /**
+   * On libuv's thread pool, one read of each page of the mapping in bytes [start, end) that
+   * the page cache holds (mincore(2)), so that the page-table entries exist before a read needs
+   * them; resolves with the bytes of the pages read. Reads no page the page cache lacks.
+   */
+  prefaultMapped(mapped: MappedFile, start: number, end: number): Promise<number>;
+  /**
+   * A table's index block (its checked contents, entries ending at `entriesEnd`) decoded into
+   * TableIndex's arrays: [keys, keyOffsets, seqs, blockOffsets, blockSizes, words, skip]
+   * (native/index_decode.c); null when it is not as decodeIndex accepts it (which then says why).
+   */
+  decodeIndexBlock(data: Uint8Array, entriesEnd: number, dataBlocks: number, dataEnd: number, trailerBytes: number, kinds: number): IndexBlockParts | null;
   /**
    * readMappedBlock, then a point read's search of the block in the scratch buffer
    * (native/block_read.c; BlockIter.seek's search and checks): 0 the block ends before
@@ -156,6 +168,9 @@ export type BlockSlots = object & { readonly __brand: 'BlockSlots' };
 /** A tableSearch: opaque to JavaScript. */
 export type TableSearch = object & { readonly __brand: 'TableSearch' };
 
+/** decodeIndexBlock's arrays, in TableIndex's terms. */
+export type IndexBlockParts = [keys: Buffer, keyOffsets: Uint32Array, seqs: Float64Array, blockOffsets: Float64Array, blockSizes: Uint32Array, words: Uint32Array, skip: number];
+
 /** A tableWalk: opaque to JavaScript. */
 export type TableWalk = object & { readonly __brand: 'TableWalk' };
 
@@ -183,7 +198,7 @@ export interface SkipListEntries {
 export type MappedFile = object & { readonly __brand: 'MappedFile' };
 
 export type NativeCallName = keyof NativeCalls;
-export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'releaseMapped', 'readMappedBlock', 'seekMappedBlock', 'blockSlots', 'setBlockSlot', 'tableSearch', 'tableGet', 'tableWalk', 'tablesGet', 'scratchBuffer', 'decommit', 'hugePages', 'skipListView', 'packView', 'encodeSkipListBlock', 'compressLz4', 'buildBloomFilter', 'searchSkipList', 'appendToSkipList', 'trimMemory'];
+export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'mapFile', 'unmapFile', 'releaseMapped', 'prefaultMapped', 'decodeIndexBlock', 'readMappedBlock', 'seekMappedBlock', 'blockSlots', 'setBlockSlot', 'tableSearch', 'tableGet', 'tableWalk', 'tablesGet', 'scratchBuffer', 'decommit', 'hugePages', 'skipListView', 'packView', 'encodeSkipListBlock', 'compressLz4', 'buildBloomFilter', 'searchSkipList', 'appendToSkipList', 'trimMemory'];
 
 /** What runs instead of each native call, and what that costs. */
 export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
@@ -200,6 +215,9 @@ export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
   mapFile: "a get() that misses the block cache reads the block with readBlock: a pread(2) and a new Buffer for the block (about 6 us more a miss here)",
   unmapFile: 'tables are not mapped (see mapFile)',
   releaseMapped: "a compaction's inputs stay in the resident set as it reads them, until it ends (their pages are the page cache's; a compaction of 250 MB of inputs held them all)",
+  prefaultMapped: "the first read of each page of a table's mapping faults it in on the event loop's thread (about 2 us a page on this machine's virtual machine, a few tenths elsewhere): after open(), the first thousands of random gets pay for it (README, \"Native addon\")",
+  decodeIndexBlock:
+    "a table's index block is decoded in JavaScript when the table opens, a slice at a time with a turn of the event loop between slices: while the code is cold, 7-22 ms of the event loop's thread for a table of 5,000 data blocks, and the first gets after open() wait for it (README, \"Native addon\")",
   readMappedBlock: 'tables are not mapped (see mapFile)',
   seekMappedBlock:
     'a get() that reads a block from a mapped table searches it in JavaScript: a Block and its restart array made for the one read, and a BlockIter seek (about a tenth more time a get)',

@@ -189,10 +189,20 @@ export function releaseMappedBelow(file: RandomAccessFile, end: number): void {
   if (mapped !== undefined) native.releaseMapped?.(mapped, end);
 }
 
+/**
+ * Maps in the pages of `file`'s mapping in bytes [start, end) that the page cache holds, off
+ * the event loop's thread (native prefaultMapped); resolves with their bytes, 0 without a
+ * mapping or the addon's call.
+ */
+export function prefaultMappedRange(file: RandomAccessFile, start: number, end: number): Promise<number> {
+  const mapped = native.prefaultMapped === undefined ? undefined : file.mapped?.();
+  return mapped === undefined ? Promise.resolve(0) : native.prefaultMapped!(mapped, start, end);
+}
+
 /** Whether seekPhysicalBlockTransient() can run: the transient reads and the addon's seek. */
 export const transientSeeks = transientReads && native.seekMappedBlock !== undefined;
 /** Every value kind's bit, for the addon's check of an entry's kind (isValueKind). */
-const VALUE_KINDS = kindBits(isValueKind);
+export const VALUE_KINDS = kindBits(isValueKind);
 /** The codes and limits the addon's block reads check: noneCode, lz4Code, maxContents, kinds (native/table_get.c's numbers). */
 export const BLOCK_CHECKS: readonly number[] = [Compression.None, Compression.Lz4, MAX_CONTENTS_BYTES, VALUE_KINDS];
 

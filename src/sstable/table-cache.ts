@@ -262,6 +262,11 @@ export class TableCache {
     return opening;
   }
 
+  /** The open reader of table `fileNumber`, not marked as used; undefined when it is not open. */
+  peek(fileNumber: number): TableReader | undefined {
+    return this.#closed ? undefined : this.#entries.get(fileNumber)?.reader;
+  }
+
   /** Closes and forgets table `fileNumber` and drops its cached blocks (its file is being deleted). */
   evict(fileNumber: number): void {
     this.#opening.delete(fileNumber);

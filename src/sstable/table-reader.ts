@@ -23,7 +23,7 @@ import { BlockDeferred, LARGE_BLOCK_BYTES, type LargeBlocks } from './large-bloc
 import { BlockIter } from './block-iter.js';
 import { BloomFilter, bloomHash } from './bloom.js';
 import { decodeFooter, decodeMetaIndex, FOOTER_BYTES, META_FILTER, META_RANGE_DEL, type BlockHandle } from './format.js';
-import { BLOCK_TRAILER_BYTES, declaredContentsLength, readPhysicalBlock, readPhysicalBlockAsync, readPhysicalBlockTransient, releaseMappedBelow, seekCorruption, SEEK_FOUND, SEEK_OTHER_KEY, seekPhysicalBlockTransient, transientReads, transientSeeks } from './physical-block.js';
+import { BLOCK_TRAILER_BYTES, declaredContentsLength, prefaultMappedRange, readPhysicalBlock, readPhysicalBlockAsync, readPhysicalBlockTransient, releaseMappedBelow, seekCorruption, SEEK_FOUND, SEEK_OTHER_KEY, seekPhysicalBlockTransient, transientReads, transientSeeks } from './physical-block.js';
 import { decodeProperties, type TableProperties } from './properties.js';
 import { decodeRangeDelBlock } from './range-del-block.js';
 import { decodeIndex, type TableIndex } from './table-index.js';
@@ -159,6 +159,23 @@ export class TableReader {
   /** The error a search of this table (pointSearch) that failed in the call reports. */
   searchFailure(err: unknown): Error {
     return this.#failed(err);
+  }
+
+  /**
+   * Maps in, off the event loop's thread, the pages of this table's data blocks that the page
+   * cache holds, from byte `start` up to `end` (at most the end of the data blocks): a get's
+   * first touch of a page of the mapping costs a page fault on the event loop's thread. Resolves
+   * with the bytes of the pages read (0 without a mapping, or once closed). For
+   * Engine.#openTablesAhead, a slice at a time.
+   */
+  prefault(start: number, end: number): Promise<number> {
+    if (this.#closed) return Promise.resolve(0);
+    return prefaultMappedRange(this.#file, start, Math.min(end, this.#dataEnd));
+  }
+
+  /** Where this table's data blocks end: the bytes prefault() covers. */
+  get dataBytes(): number {
+    return this.#dataEnd;
   }
 
   /** Bytes this reader keeps while open: its decoded index block and its filter. */
