@@ -804,22 +804,6 @@ napi_value read_mapped_block_js(napi_env env, napi_callback_info info) {
 // ascending, then seq descending), a scan from there to the first entry at or after it.
 
 
-/** A varint32 at d[p..end) as BlockIter's slowVarint reads it: -1 past `end`, over 5 bytes or over 2^32 - 1. */
-static int64_t block_varint(const uint8_t* d, size_t p, size_t end, size_t* after) {
-  uint64_t result = 0;
-  unsigned shift = 0;
-  size_t last = p + 5 < end ? p + 5 : end;
-  while (p < last) {
-    uint8_t byte = d[p++];
-    result |= (uint64_t)(byte & 0x7f) << shift;
-    if (byte < 0x80) {
-      *after = p;
-      return result <= 0xffffffffu ? (int64_t)result : -1;
-    }
-    shift += 7;
-  }
-  return -1;
-}
 
 
 

@@ -1,6 +1,7 @@
 // Small helpers native/block_read.c and native/skiplist_blocks.c share: little-endian reads and
-// writes, a u64 read as JavaScript reads it (src/base/bytes.ts), byte order of keys
-// (src/sstable/key-compare.ts), and a typed array's memory.
+// writes, a u64 read as JavaScript reads it (src/base/bytes.ts), a block entry's varint
+// (src/sstable/block-iter.ts), byte order of keys (src/sstable/key-compare.ts), and a typed
+// array's memory.
 #ifndef STRATADB_BYTES_H
 #define STRATADB_BYTES_H
 #include <node_api.h>
@@ -27,6 +28,23 @@ static inline double u64_as_double(const uint8_t* p, bool checked) {
   uint32_t lo = rd32(p), hi = rd32(p + 4);
   if (checked && hi > 0x1fffff) return -1;
   return (double)hi * 4294967296.0 + (double)lo;
+}
+
+/** A varint32 at d[p..end) as BlockIter's slowVarint reads it: -1 past `end`, over 5 bytes or over 2^32 - 1; *after past it. */
+static inline int64_t block_varint(const uint8_t* d, size_t p, size_t end, size_t* after) {
+  uint64_t result = 0;
+  unsigned shift = 0;
+  size_t last = p + 5 < end ? p + 5 : end;
+  while (p < last) {
+    uint8_t byte = d[p++];
+    result |= (uint64_t)(byte & 0x7f) << shift;
+    if (byte < 0x80) {
+      *after = p;
+      return result <= 0xffffffffu ? (int64_t)result : -1;
+    }
+    shift += 7;
+  }
+  return -1;
 }
 
 /** Unsigned byte order, a prefix first: negative, zero or positive. */

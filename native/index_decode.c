@@ -25,23 +25,6 @@
 #include "bytes.h"
 #include "index_decode.h"
 
-/** A LEB128 varint of at most 32 bits (block-iter.ts's): its value, or -1; *after past it. */
-static int64_t varint32(const uint8_t* d, size_t p, size_t end, size_t* after) {
-  uint64_t result = 0;
-  unsigned shift = 0;
-  size_t last = p + 5 < end ? p + 5 : end;
-  while (p < last) {
-    uint8_t byte = d[p++];
-    result |= (uint64_t)(byte & 0x7f) << shift;
-    if (byte < 0x80) {
-      *after = p;
-      return result <= 0xffffffffu ? (int64_t)result : -1;
-    }
-    shift += 7;
-  }
-  return -1;
-}
-
 /** A LEB128 varint up to 2^53 - 1 (format.ts's getVarint53): its value, or -1; *after past it. */
 static int64_t varint53(const uint8_t* d, size_t p, size_t end, size_t* after) {
   uint64_t result = 0;
@@ -98,9 +81,9 @@ napi_value decode_index_block_js(napi_env env, napi_callback_info info) {
   uint32_t i = 0;
   for (size_t p = 0; ok && p < entries_end; i++) {
     size_t q, after;
-    int64_t shared = varint32(d, p, entries_end, &after);
-    int64_t unshared = shared >= 0 ? varint32(d, q = after, entries_end, &after) : -1;
-    int64_t value_length = unshared >= 0 ? varint32(d, q = after, entries_end, &after) : -1;
+    int64_t shared = block_varint(d, p, entries_end, &after);
+    int64_t unshared = shared >= 0 ? block_varint(d, q = after, entries_end, &after) : -1;
+    int64_t value_length = unshared >= 0 ? block_varint(d, q = after, entries_end, &after) : -1;
     if (i == count || value_length < 0 || (size_t)shared > previous_length) {
       ok = false;
       break;

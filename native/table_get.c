@@ -454,6 +454,13 @@ static int search_table(napi_env env, TableSearch* t, const uint8_t* key, size_t
   return answer;
 }
 
+/** Clears the counts and the admission flag search_table adds to, before a call's first table. */
+static void reset_counts(double* out) {
+  out[OUT_MISSES] = 0;
+  out[OUT_HITS] = 0;
+  out[OUT_ADMIT] = 0;
+}
+
 /** tableGet's and tablesGet's answer made a JavaScript value: a number, or what is wrong. */
 static napi_value answer_value(napi_env env, int answer, napi_value error) {
   napi_value result;
@@ -475,9 +482,7 @@ napi_value table_get_js(napi_env env, napi_callback_info info) {
     return NULL;
   }
   TableSearch* t = data;
-  t->out[OUT_MISSES] = 0;
-  t->out[OUT_HITS] = 0;
-  t->out[OUT_ADMIT] = 0;
+  reset_counts(t->out);
   uint32_t hash = t->probes == 0 ? 0 : xxh32(key, key_length, BLOOM_SEED);
   return answer_value(env, search_table(env, t, key, key_length, seq, hash, &error), error);
 }
@@ -590,10 +595,7 @@ napi_value tables_get_js(napi_env env, napi_callback_info info) {
     return NULL;
   }
   TableWalk* w = data;
-  double* out = w->out;
-  out[OUT_MISSES] = 0;
-  out[OUT_HITS] = 0;
-  out[OUT_ADMIT] = 0;
+  reset_counts(w->out);
   uint32_t hash = xxh32(key, key_length, BLOOM_SEED);
   int answer = TABLE_ABSENT;
   for (uint32_t i = from; i < w->count; i++) {
@@ -602,7 +604,7 @@ napi_value tables_get_js(napi_env env, napi_callback_info info) {
     if (table->smallest_seq > seq || compare_bytes(key, key_length, w->bounds + table->smallest_at, table->smallest_length) < 0 ||
         compare_bytes(key, key_length, w->bounds + table->largest_at, table->largest_length) > 0)
       continue;
-    out[OUT_TABLE] = i;
+    w->out[OUT_TABLE] = i;
     answer = search_table(env, table->search, key, key_length, seq, hash, &error);
     if (answer != TABLE_ABSENT) break;
   }
