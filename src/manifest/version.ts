@@ -15,7 +15,7 @@
 // version names it.
 
 import { compareBytes, invariant, type InternalIterator, type SeqNum } from '../base/index.js';
-import type { TableCache } from '../sstable/index.js';
+import { mayHold, type TableCache } from '../sstable/index.js';
 import { firstFileReaching, lastFileStarting, LevelIterator } from './level-iterator.js';
 import type { TableMeta, VersionEdit } from './version-edit.js';
 
@@ -219,11 +219,6 @@ export class Version {
       for (const table of this.levels[level]!) yield { level, table };
     }
   }
-}
-
-/** Whether `table` may hold an entry of `key` visible at `seq`: the point read's checks before any I/O. */
-function mayHold(table: TableMeta, key: Uint8Array, seq: SeqNum): boolean {
-  return compareBytes(key, table.smallestKey) >= 0 && compareBytes(key, table.largestKey) <= 0 && table.smallestSeq <= seq;
 }
 
 /** Version.readCompactionDue's budget: Infinity below two level-0 files (see L0_BYTES_PER_READ). */

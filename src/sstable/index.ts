@@ -4,7 +4,7 @@ export { TableBuilder, type TableBuilderOptions } from './table-builder.js';
 export { BuilderScratch } from './builder-scratch.js';
 export { TableReader } from './table-reader.js';
 export type { OwnBlockBuffer } from './table-iterator.js';
-export { TableCache, type TableCacheOptions } from './table-cache.js';
+export { mayHold, TableCache, type TableCacheOptions, type TableToRead } from './table-cache.js';
 export { BlockCache } from './block-cache.js';
 export type { TableProperties } from './properties.js';
 export { BlockDeferred, LargeBlocks, type BlockDeferredResult } from './large-blocks.js';

@@ -55,8 +55,12 @@ interface Walk {
 /** What a table's get() answers. */
 type Hit = ReturnType<TableReader['get']>;
 
-/** Whether a table of span `t` may hold an entry for `key` at or below `seq`. */
-function mayHold(t: TableSpan, key: Uint8Array, seq: SeqNum): boolean {
+/**
+ * Whether a table of span `t` may hold an entry for `key` at or below `seq`: the key inside its
+ * key range, and an entry old enough to see (Version.get skips the others without a read; the
+ * addon's walk checks the same).
+ */
+export function mayHold(t: TableSpan, key: Uint8Array, seq: SeqNum): boolean {
   return compareBytes(key, t.smallestKey) >= 0 && compareBytes(key, t.largestKey) <= 0 && t.smallestSeq <= seq;
 }
 
