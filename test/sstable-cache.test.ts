@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { loadChecksum, NodeFileSystem, StrataError, tableFileName, ValueKind, type FileSystem, type RandomAccessFile } from '../src/base/index.js';
 import { BlockCache, TableBuilder, TableCache, TableReader } from '../src/sstable/index.js';
 import { transientReads } from '../src/sstable/physical-block.js';
+import { BlockSlab } from '../src/sstable/block-slab.js';
 import { native, nativeIo } from '../src/base/native.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-sstable-cache-'));
@@ -304,6 +305,65 @@ test('a block the addon served a get from survives the next eviction, as one get
   assert.equal([blocks.hits, blocks.misses], [2, 9]);
   get(3);
   assert.equal([blocks.hits, blocks.misses], [3, 9]);
+  reader.close();
+});
+
+test('the block slab hands out whole granules, takes back what it gave, reuses a place of the size asked for, and answers -1 when full', () => {
+  const slab = new BlockSlab(16 * 256);
+  const a = slab.take(4100); // 17 granules: more than the slab's 16
+  assert.is(a, -1);
+  const b = slab.take(1000); // 4 granules
+  const c = slab.take(1024); // 4 granules
+  assert.equal([b, c], [0, 1024]);
+  assert.equal(slab.fill(c, Buffer.alloc(1024, 7)), Buffer.alloc(1024, 7));
+  assert.is(slab.taken, 2);
+  slab.give(b);
+  assert.is(slab.take(900), 0, 'the place given back, not fresh room');
+  assert.is(slab.take(2048), 2048);
+  assert.is(slab.take(2048), -1, 'no room left, and no free place of the size');
+  slab.give(2048);
+  assert.is(slab.take(1800), 2048, 'a free place up to two granules larger is taken');
+  assert.throws(() => slab.give(4096), /given back twice, or never taken/);
+});
+
+test('blocks that gets admit are copied into the slab, and an evicted block gives its place to the next: a cache of three blocks over forty holds three places', async () => {
+  if (!transientReads) return;
+  const blocks = new BlockCache(3 * 4400);
+  const reader = await mappedTable(9, 'lz4', blocks);
+  const at = (block: number) => block * 60 + 10;
+  for (let round = 0; round < 2; round++) {
+    for (let b = 0; b < 40; b++) {
+      for (let twice = 0; twice < 2; twice++) {
+        const got = reader.get(keyOf(9, at(b)), 1e6)!;
+        assert.equal(Buffer.from(got.value), valueOf(at(b)));
+      }
+      assert.ok(blocks.usedBytes <= blocks.capacityBytes);
+      assert.ok(blocks.slabPlaces >= 1 && blocks.slabPlaces <= 3, `${blocks.slabPlaces} places taken for at most 3 blocks cached`);
+    }
+  }
+  assert.is(blocks.unplaced, 0, 'every block admitted found a place');
+  reader.close();
+});
+
+test('an iterator on a block the cache lent keeps its entries while gets admit other blocks into its place', async () => {
+  if (!transientReads) return;
+  const blocks = new BlockCache(2 * 4400);
+  const reader = await mappedTable(10, 'lz4', blocks);
+  // Block 0 admitted by two gets: in the slab.
+  reader.get(keyOf(10, 5), 1e6);
+  reader.get(keyOf(10, 5), 1e6);
+  assert.is(blocks.slabPlaces, 1);
+  const it = reader.iterator();
+  it.seek(keyOf(10, 0));
+  assert.is(blocks.hits, 1, 'the iterator found block 0 in the cache');
+  // Gets admit blocks 10, 11 and 12: block 0 is evicted, and its place holds another block.
+  for (const b of [10, 10, 11, 11, 12, 12]) assert.equal(Buffer.from(reader.get(keyOf(10, b * 60 + 1), 1e6)!.value), valueOf(b * 60 + 1));
+  for (let i = 0; i < 200; i++, it.next()) {
+    assert.ok(it.valid());
+    assert.equal(Buffer.from(it.key()), keyOf(10, i));
+    assert.equal(Buffer.from(it.value()), valueOf(i));
+  }
+  it.close();
   reader.close();
 });
 

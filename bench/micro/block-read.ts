@@ -2,7 +2,8 @@
 // block-cache.ts). A miss reads a 4 KiB data block (LZ4, about 2.5 KiB stored) from a file in
 // the page cache, checks and decompresses it: through the native readBlock (one call) and
 // through the fallback (readSync, xxh32 in WebAssembly, lz4-napi). A hit is a cache lookup;
-// an insert into a full cache evicts (CLOCK).
+// an insert into a full cache evicts (CLOCK); a get's admission copies the block into the cache,
+// into a Buffer of its own (as before block-slab.ts) or into the cache's slab.
 //
 //   node dist/bench/micro/block-read.js [--time ms]
 
@@ -51,6 +52,17 @@ const blocks = cache.fileBlocks(1);
 const sample = new Block(readPhysicalBlock(real, frames[0]!.offset, frames[0]!.size, 'data block'), file, 0);
 for (let i = 0; i < 1000; i++) cache.insert(blocks, i, sample);
 let inserted = 1000;
+// Two more caches, full, that a get's admission copies a block into: a Buffer of its own a
+// block (as before the slab), and the cache's slab (insertCopy).
+const owned = new BlockCache(8 * 1024 * 1024);
+const slabbed = new BlockCache(8 * 1024 * 1024);
+const ownedBlocks = owned.fileBlocks(1);
+const slabbedBlocks = slabbed.fileBlocks(1);
+let admitted = 0;
+for (; admitted < 4000; admitted++) {
+  owned.insert(ownedBlocks, admitted, new Block(Buffer.from(sample.data), file, 0));
+  slabbed.insertCopy(slabbedBlocks, admitted, sample.data, file, 0);
+}
 
 const readAll = (f: RandomAccessFile) => () => {
   for (const fr of order) readPhysicalBlock(f, fr.offset, fr.size, 'data block');
@@ -71,6 +83,20 @@ try {
       fn: () => {
         // The newest thousand inserts (the insert task may have run its warm-up first).
         for (let i = inserted - 1000; i < inserted; i++) if (cache.lookup(blocks, i) === undefined) throw new Error('a cached block is missing');
+      },
+    },
+    {
+      name: 'admit into a full cache: a Buffer of its own',
+      opsPerCall: 1000,
+      fn: () => {
+        for (let i = 0; i < 1000; i++) owned.insert(ownedBlocks, admitted++, new Block(Buffer.from(sample.data), file, 0));
+      },
+    },
+    {
+      name: 'admit into a full cache: copied into its slab',
+      opsPerCall: 1000,
+      fn: () => {
+        for (let i = 0; i < 1000; i++) slabbed.insertCopy(slabbedBlocks, admitted++, sample.data, file, 0);
       },
     },
     {

@@ -25,7 +25,8 @@
 
 import { invalidArgument } from '../base/errors.js';
 import { native, type BlockSlots } from '../base/native.js';
-import type { Block } from './block-format.js';
+import { Block } from './block-format.js';
+import { BlockSlab, SLAB_MAX_BLOCK_BYTES } from './block-slab.js';
 
 class Entry {
   prev: Entry = this;
@@ -36,6 +37,8 @@ class Entry {
     readonly blockNumber: number,
     readonly block: Block,
     readonly charge: number,
+    /** Where the block's contents are in the slab, or -1 (memory of its own). */
+    readonly place: number,
   ) {}
 }
 
@@ -89,6 +92,9 @@ export class BlockCache {
   #hits = 0;
   #misses = 0;
   #hitsInPlace = 0;
+  /** Where insertCopy() copies blocks to; made on its first call. */
+  #slab: BlockSlab | undefined;
+  #unplaced = 0;
   /** Every file that has had a reader since its last evictFile(). */
   readonly #files = new Map<number, FileBlocks>();
   /** The clock hand: the next entry a sweep looks at, the oldest insert; undefined when empty. */
@@ -198,10 +204,60 @@ export class BlockCache {
   insert(file: FileBlocks, blockNumber: number, block: Block): void {
     const charge = block.data.byteLength;
     if (charge > this.#capacityBytes) return;
+    this.#makeRoom(file, blockNumber, charge);
+    this.#link(new Entry(file, blockNumber, block, charge, -1));
+  }
+
+  /**
+   * Caches block `blockNumber` of `file`, whose checked `contents` (a transient read's, which
+   * the next read overwrites) are copied into the slab: the block returned is lent (Block.lent,
+   * block-slab.ts). Where the slab has no place for it, into memory of its own (not lent).
+   * Internal to src/sstable.
+   */
+  insertCopy(file: FileBlocks, blockNumber: number, contents: Uint8Array, path: string, fileOffset: number): Block {
+    const charge = contents.byteLength;
+    if (charge > this.#capacityBytes || charge > SLAB_MAX_BLOCK_BYTES) {
+      const block = new Block(Buffer.from(contents), path, fileOffset);
+      this.insert(file, blockNumber, block);
+      return block;
+    }
+    this.#makeRoom(file, blockNumber, charge);
+    // A slab a little larger than the capacity: places are whole granules.
+    this.#slab ??= new BlockSlab(this.#capacityBytes + (this.#capacityBytes >>> 3));
+    const slab = this.#slab;
+    const place = slab.take(charge);
+    if (place < 0) this.#unplaced++;
+    let block: Block;
+    try {
+      block = place < 0 ? new Block(Buffer.from(contents), path, fileOffset) : new Block(slab.fill(place, contents), path, fileOffset, true);
+    } catch (err) {
+      if (place >= 0) slab.give(place);
+      throw err;
+    }
+    this.#link(new Entry(file, blockNumber, block, charge, place));
+    return block;
+  }
+
+  /** Places handed out by the slab (for tests: each cached block's, no more). */
+  get slabPlaces(): number {
+    return this.#slab?.taken ?? 0;
+  }
+
+  /** Blocks insertCopy() copied into memory of their own, for want of a place in the slab (for tests). */
+  get unplaced(): number {
+    return this.#unplaced;
+  }
+
+  /** Makes room for `charge` more bytes, block `blockNumber` of `file` first. */
+  #makeRoom(file: FileBlocks, blockNumber: number, charge: number): void {
     const old = file.entries.get(blockNumber);
     if (old !== undefined) this.#remove(old);
     while (this.#usedBytes + charge > this.#capacityBytes) this.#evictOne();
-    const e = new Entry(file, blockNumber, block, charge);
+  }
+
+  /** Adds `e` to its file's map and to the ring, just behind the hand. */
+  #link(e: Entry): void {
+    const { file, blockNumber, block, charge } = e;
     file.entries.set(blockNumber, e);
     file.cached(blockNumber, block.data);
     this.#usedBytes += charge;
@@ -241,5 +297,6 @@ export class BlockCache {
     this.#usedBytes -= e.charge;
     e.file.entries.delete(e.blockNumber);
     e.file.cached(e.blockNumber, null);
+    if (e.place >= 0) this.#slab!.give(e.place);
   }
 }

@@ -35,11 +35,18 @@ export class Block {
   /** For error messages: the file and the offset of the block in it. */
   readonly file: string;
   readonly fileOffset: number;
+  /**
+   * Whether `data` is lent by the block cache (its slab, block-slab.ts): valid until the cache
+   * evicts the block, which it may do on the next read. A reader uses a lent block within one
+   * synchronous read and keeps nothing of it (a copy of what it keeps).
+   */
+  readonly lent: boolean;
 
-  constructor(data: Buffer, file: string, fileOffset: number) {
+  constructor(data: Buffer, file: string, fileOffset: number, lent = false) {
     this.data = data;
     this.file = file;
     this.fileOffset = fileOffset;
+    this.lent = lent;
     if (data.length < RESTART_BYTES + 1) throw corruption(file, fileOffset, `block of ${data.length} bytes is too short`);
     const numRestarts = getU32(data, data.length - RESTART_BYTES);
     const restartsOffset = data.length - RESTART_BYTES - numRestarts * RESTART_BYTES;

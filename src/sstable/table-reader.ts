@@ -348,7 +348,11 @@ export class TableReader {
    * and decompressing the block. Without a mapping, read and cached (#readBlock).
    */
   #cursorBlock(i: number, own: OwnBlockBuffer): Block {
-    return this.#pointBlock(i) ?? this.#ownBlock(i, own);
+    const block = this.#pointBlock(i);
+    if (block === undefined) return this.#ownBlock(i, own);
+    // A cursor keeps its block between calls, and the cache may give a lent block's bytes to
+    // another block on any read meanwhile: a copy of its own (no allocation once `own` is large enough).
+    return block.lent ? new Block(copyInto(own, block.data), block.file, block.fileOffset) : block;
   }
 
   /** Data block `i` read from the mapping into `own` (grown as needed), not cached; without a mapping, read and cached. */
@@ -358,10 +362,7 @@ export class TableReader {
     const offset = this.#index.blockOffset(i);
     const contents = readPhysicalBlockTransient(this.#file, offset, size, 'data block');
     if (contents === undefined) return this.#transientMiss(i, size);
-    let buffer = own.buffer;
-    if (buffer === undefined || buffer.length < contents.length) own.buffer = buffer = Buffer.allocUnsafeSlow(Math.max(contents.length, 2 * (buffer?.length ?? 4096)));
-    contents.copy(buffer, 0);
-    return new Block(buffer.subarray(0, contents.length), this.#file.path, offset);
+    return new Block(copyInto(own, contents), this.#file.path, offset);
   }
 
   /**
@@ -390,9 +391,7 @@ export class TableReader {
     const offset = this.#index.blockOffset(i);
     const contents = readPhysicalBlockTransient(this.#file, offset, size, 'data block');
     if (contents === undefined) return this.#transientMiss(i, size);
-    const block = new Block(Buffer.from(contents), this.#file.path, offset);
-    this.#cache!.insert(this.#cached!, i, block);
-    return block;
+    return this.#cache!.insertCopy(this.#cached!, i, contents, this.#file.path, offset);
   }
 
   /**
@@ -514,4 +513,12 @@ function* openSteps(file: RandomAccessFile): Generator<OpenRead, OpenedParts, Bu
   if (props.dataBlocks > 0) indexBlock = new Block(indexContents, file.path, index.offset);
   else if (indexContents.length !== 0) throw corruption(file.path, index.offset, 'index block of a table without data blocks is not empty');
   return { properties: props, filter: bloom, index: decodeIndex(indexBlock, filter.offset, props.dataBlocks), tombstones, dataEnd: filter.offset };
+}
+
+/** `contents` copied into `own`'s buffer (grown as needed): a view of contents.length bytes. */
+function copyInto(own: OwnBlockBuffer, contents: Uint8Array): Buffer {
+  let buffer = own.buffer;
+  if (buffer === undefined || buffer.length < contents.length) own.buffer = buffer = Buffer.allocUnsafeSlow(Math.max(contents.length, 2 * (buffer?.length ?? 4096)));
+  buffer.set(contents, 0);
+  return buffer.subarray(0, contents.length);
 }
