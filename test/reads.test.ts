@@ -455,6 +455,53 @@ for (const shards of [1, 3]) {
   });
 }
 
+test('open() starts opening the recovered tables before it reads the WALs, so that they open while it replays; the recovery flush\'s table opens too', async () => {
+  await withTempDir(async (dir) => {
+    const options = { l0CompactionTrigger: 100, l0SlowdownTrigger: 100, l0StopTrigger: 100 };
+    const first = await open(dir, options);
+    for (let i = 0; i < KEYS; i += 500) {
+      await first.batch(Array.from({ length: 500 }, (_, j) => ({ type: 'put' as const, key: key(i + j), value: `value ${i + j}` })));
+      if (i < KEYS / 2 && (i + 500) % 1000 === 0) await first.flush();
+    }
+    // The last half stays in the WAL: the next open replays and flushes it.
+    const tables = first.stats().levels.reduce((n, l) => n + l.files, 0);
+    await first.close();
+    assert.ok(tables >= 2, `several tables (${tables})`);
+    // A file system that holds the WALs' reads until every table has been opened for reading
+    // (or two seconds have passed: the order is what is checked).
+    const real = new NodeFileSystem();
+    const opened = new Set<string>();
+    let walReadWhileOpened = -1;
+    let allOpened!: () => void;
+    const tablesOpening = new Promise<void>((resolve) => (allOpened = resolve));
+    const gatedFs: FileSystem = Object.assign(Object.create(real) as FileSystem, {
+      openReadable: (file: string): RandomAccessFile => {
+        if (file.endsWith('.sst')) {
+          opened.add(file);
+          if (opened.size >= tables) allOpened();
+        }
+        return real.openReadable(file);
+      },
+      readFile: async (file: string): Promise<Uint8Array> => {
+        if (file.endsWith('.log')) {
+          await Promise.race([tablesOpening, new Promise((resolve) => setTimeout(resolve, 2000))]);
+          walReadWhileOpened = Math.max(walReadWhileOpened, opened.size);
+        }
+        return real.readFile(file);
+      },
+    });
+    const db = await open(dir, { ...options, fs: gatedFs });
+    try {
+      assert.is(walReadWhileOpened, tables, 'every recovered table was being opened before the WALs were read');
+      for (const started = performance.now(); db.stats().openTables < tables + 1 && performance.now() - started < 10_000; ) await new Promise((resolve) => setTimeout(resolve, 5));
+      assert.is(db.stats().openTables, tables + 1, 'and the recovery flush\'s table');
+      for (let i = 0; i < KEYS; i += 97) assert.is((await db.get(key(i)))?.toString(), `value ${i}`);
+    } finally {
+      await db.close();
+    }
+  });
+});
+
 test('get() opens a table it needs off the event loop (its reads on the thread pool); getSync() opens it in the call', async () => {
   await withTempDir(async (dir) => {
     const { db, gated } = await reopenedGated(dir);
