@@ -904,10 +904,10 @@ export class Engine {
    * With openTablesAhead: opens the tables of the version open() recovered (up to maxOpenFiles
    * of them, level 0 and then each level down, tablesToOpenAhead) off the event loop's thread
    * (TableCache.openAhead), as RocksDB opens every table at open. open() starts them before it
-   * replays the WALs, so that they open while it replays and flushes (the five reads of a
-   * table's open each wait for a turn of the loop; the bench's four level-0 tables were open
-   * about 50 ms after open() returned, and the first gets waited for them); this opens the
-   * recovery flush's table (two at a time) and waits for the rest. Otherwise the first gets open them one after another:
+   * replays the WALs, and the recovery flush's table once written, so that they open while it
+   * replays and flushes (the five reads of a table's open each wait for a turn of the loop; the
+   * bench's four level-0 tables were open about 50 ms after open() returned, and the first
+   * gets waited for them); this waits for them, opening any other (an ingest's). Otherwise the first gets open them one after another:
    * a get waits for each table it consults to open before it consults the next, and every get
    * issued meanwhile waits with it (readrandom's first 200,000 gets after an open of 4 level-0
    * tables: about 150 ms before the first answers). Stops at close(); a table that fails to open
@@ -923,13 +923,7 @@ export class Engine {
    */
   async #openTablesAhead(): Promise<void> {
     const files = tablesToOpenAhead(this.#versions, this.#options);
-    let next = 0;
-    const opener = async (): Promise<void> => {
-      while (!this.#closed && next < files.length) await this.#tableCache.openAhead([files[next++]!]);
-    };
-    await Promise.all([opener(), opener()]);
-    // The opens open() started before recovery, and any still under way.
-    if (!this.#closed) await this.#tableCache.whenOpen(files);
+    await this.#tableCache.whenOpen(files);
     let left = PREFAULT_BYTES;
     for (const fileNumber of files) {
       const reader = this.#tableCache.peek(fileNumber);
