@@ -590,11 +590,12 @@ export class SkipList {
   }
 
   /**
-   * findGreaterOrEqual(..., recordPreds) from search `search`'s nodes: at each level, on from
-   * the node the addon found (still before the key: nodes are never removed) past the nodes
-   * inserted since.
+   * findGreaterOrEqual(..., recordPreds) from search `search`'s nodes, at the levels below
+   * `height` (the new node's: the only ones it links into) and level 0: at each, on from the
+   * node the addon found (still before the key: nodes are never removed) past the nodes
+   * inserted since. The levels are independent: the others are not read.
    */
-  #findFromHint(search: number, key: Uint8Array, hi: number, lo: number, suffixHi: number, suffixLo: number, seq: number): number {
+  #findFromHint(search: number, height: number, key: Uint8Array, hi: number, lo: number, suffixHi: number, suffixLo: number, seq: number): number {
     this.hintedInserts++;
     const nodes = this.nodes;
     const preds = this.#preds;
@@ -603,7 +604,7 @@ export class SkipList {
     const c = this.#linkWord;
     const w1 = linkWord1(c, hi, lo, suffixHi);
     const w2 = linkWord2(c, lo, suffixHi, suffixLo);
-    for (let level = this.#height - 1; level >= 0; level--) {
+    for (let level = Math.min(height, this.#height) - 1; level >= 0; level--) {
       let x = level < this.#searchHeight ? found[base + level]! : HEAD;
       for (;;) {
         const link = x + F_NEXT + level * LINK_INTS;
@@ -700,7 +701,7 @@ export class SkipList {
       successor = HEAD;
       for (let level = 0; level < this.#height; level++) preds[level] = this.#tails[level]!;
     } else {
-      successor = search >= 0 ? this.#findFromHint(search, key, hi, lo, suffixHi, suffixLo, seq) : this.findGreaterOrEqual(key, hi, lo, seq, true);
+      successor = search >= 0 ? this.#findFromHint(search, height, key, hi, lo, suffixHi, suffixLo, seq) : this.findGreaterOrEqual(key, hi, lo, seq, true);
       // (key, seq) present needs a version of key numbered seq: there is none when the index
       // knows no version of key, or seq is above its newest's (and reading the successor
       // would cost a cache miss an insert).
