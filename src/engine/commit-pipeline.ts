@@ -36,7 +36,7 @@ import { batchEncodedLength, encodeBatchInto, invariant, type BatchEntry, type S
 import { LoopTurns, nextTurn } from '../base/loop-turns.js';
 import { RecordBuffer, RecordType } from '../wal/index.js';
 import type { SequenceClock } from './sequence-clock.js';
-import type { ShardPublication } from './shard-publication.js';
+import { answerAll, type PublishedWrite, type ShardPublication } from './shard-publication.js';
 import type { SyncRounds } from './sync-rounds.js';
 
 /**
@@ -137,6 +137,8 @@ export class CommitPipeline {
   #queue: (Group | Barrier)[] = [];
   #leading = false;
   #spare: RecordBuffer | undefined;
+  /** Writes a group's apply loop published, to answer after it (reused). */
+  readonly #answers: PublishedWrite[] = [];
   /** The payload offsets handed to beforeApply (reused). */
   readonly #ats: number[] = [];
   /**
@@ -338,6 +340,7 @@ export class CommitPipeline {
           if (head.mixed || last === undefined) appended(bytes.subarray(0, records.byteLength), -1, -1, 0);
           else appended(bytes.subarray(0, records.byteLength), writes[0]!.firstSeq, last.firstSeq + last.count - 1, writes.length);
         }
+        const answers = this.#answers;
         const beforeApply = this.#hooks.beforeApply;
         if (beforeApply !== undefined) {
           const ats = this.#ats;
@@ -345,26 +348,34 @@ export class CommitPipeline {
           for (const w of writes) if (w.count > 0) ats.push(w.payloadAt);
           beforeApply(bytes, ats);
         }
-        for (const w of writes) {
-          if (w.count === 0) {
-            // A Prepare or Commit record is answered at once: its batch's publication may wait
-            // for it, and a write later in this group may wait for that publication.
-            w.resolve(0n);
-            continue;
+        try {
+          for (const w of writes) {
+            if (w.count === 0) {
+              // A Prepare or Commit record is answered at once: its batch's publication may wait
+              // for it, and a write later in this group may wait for that publication.
+              w.resolve(0n);
+              continue;
+            }
+            this.#hooks.apply(bytes, w.payloadAt);
+            applied += w.count;
+            lastSeq = w.firstSeq + w.count - 1;
+            this.#clock.complete(w.firstSeq, w.count);
+            // As a shard of several: published in this shard's order, answered below.
+            if (w.published !== undefined) this.#publication!.owner.complete(w.published, answers);
           }
-          this.#hooks.apply(bytes, w.payloadAt);
-          applied += w.count;
-          lastSeq = w.firstSeq + w.count - 1;
-          this.#clock.complete(w.firstSeq, w.count);
-          // As a shard of several: published (and answered) in this shard's order.
-          if (w.published !== undefined) this.#publication!.owner.complete(w.published);
+        } finally {
+          // The writes the loop published, answered together, in the same step.
+          if (answers.length > 0) {
+            answerAll(answers);
+            answers.length = 0;
+          }
         }
         // Only now: the writes above were applied from this buffer.
         if (records.capacity <= MAX_SPARE_BYTES) {
           records.reset();
           this.#spare = records;
         }
-        // As a shard of several, the publication answered them above. (Resolving a record's
+        // As a shard of several, they were answered above as published. (Resolving a record's
         // promise again does nothing.)
         if (this.#publication === undefined) {
           if (lastSeq <= this.#clock.published) resolveAll(writes);

@@ -23,8 +23,10 @@
  *    for each such batch, either published(i) covers its part in every participant i, or in
  *    none: a cut (the vector of published(i), read in one synchronous step) never shows half
  *    of it. A batch waits only for writes with lower numbers, so no two wait for each other.
- * 4. Each write's `resolve` is called once, when it is published (for a failed write, whose
- *    promise was already rejected, the call does nothing).
+ * 4. Each write's `resolve` is called once, in the synchronous step in which it is published:
+ *    by complete(), or by its caller when it asked for the answers (a commit group's, answered
+ *    together after its loop). For a failed write, whose promise was already rejected, the call
+ *    does nothing.
  *
  * A cut is consistent: it shows a write only if it shows every write that was published
  * before it anywhere (each published(i) only grows), and every batch whole (invariant 3). A
@@ -129,42 +131,56 @@ export class ShardPublication {
     return entry;
   }
 
-  /** Marks an entered write complete; publishes what that allows (invariants 2, 3). */
-  complete(token: object): void {
+  /**
+   * Marks an entered write complete; publishes what that allows (invariants 2, 3). The writes
+   * published are answered now, or, given `answers`, pushed there for the caller to answer
+   * (answerAll) before its synchronous step ends: a commit group's, answered together.
+   */
+  complete(token: object, answers?: PublishedWrite[]): void {
     const entry = token as Entry;
     invariant(!entry.complete, 'a write completed twice');
     entry.complete = true;
-    // Only a queue's head can be published: an entry behind it waits for the head's turn.
+    // Only a queue's head can be published: an entry behind it waits for the head's turn. No
+    // queue's head is ever complete after a step (#advance publishes it), so a batch across
+    // shards that is not the head of all its participants' queues waits for the writes before
+    // it, whose publication reaches it: one participant's queue is enough to look at.
     if (entry.shards === undefined) {
-      if (this.#queues[entry.shard]!.peek() === entry) this.#advance([entry.shard]);
-    } else this.#advance([...entry.shards]);
+      if (this.#queues[entry.shard]!.peek() === entry) this.#advance(entry.shard, answers);
+    } else this.#advance(entry.shards[0]!, answers);
   }
 
-  /** Publishes, in each shard of `work` and every shard that this unblocks, its complete heads. */
-  #advance(work: number[]): void {
+  /** Publishes the complete heads of shard `first`'s queue, and of every shard that this unblocks. */
+  #advance(first: number, answers: PublishedWrite[] | undefined): void {
     const queues = this.#queues;
-    while (work.length > 0) {
-      const s = work.pop()!;
+    let work: number[] | undefined;
+    for (let s: number | undefined = first; s !== undefined; s = work?.pop()) {
       const queue = queues[s]!;
       for (let head = queue.peek(); head !== undefined && head.complete; head = queue.peek()) {
         if (head.shards === undefined) {
           queue.shift();
           this.#unpublished--;
-          resolve(head.write);
+          if (answers === undefined) answer(head.write);
+          else answers.push(head.write);
           continue;
         }
         if (!head.shards.every((p) => queues[p]!.peek() === head)) break;
         for (const p of head.shards) {
           queues[p]!.shift();
-          if (p !== s) work.push(p);
+          if (p !== s) (work ??= []).push(p);
         }
         this.#unpublished--;
-        resolve(head.write);
+        if (answers === undefined) answer(head.write);
+        else answers.push(head.write);
       }
     }
   }
 }
 
-function resolve(w: PublishedWrite): void {
+/** Answers each of `writes` (published) with its last sequence number, in order. */
+export function answerAll(writes: readonly PublishedWrite[]): void {
+  for (let i = 0; i < writes.length; i++) answer(writes[i]!);
+}
+
+function answer(w: PublishedWrite): void {
   w.resolve(BigInt(w.firstSeq + w.count - 1));
 }
