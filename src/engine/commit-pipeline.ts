@@ -378,8 +378,8 @@ export class CommitPipeline {
         // As a shard of several, they were answered above as published. (Resolving a record's
         // promise again does nothing.)
         if (this.#publication === undefined) {
-          if (lastSeq <= this.#clock.published) resolveAll(writes);
-          else void this.#clock.whenPublished(lastSeq).then(() => resolveAll(writes));
+          if (lastSeq <= this.#clock.published) answerAll(writes);
+          else void this.#clock.whenPublished(lastSeq).then(() => answerAll(writes));
         }
         const turn = this.#turns.due(applied);
         if (turn !== undefined) await turn;
@@ -393,7 +393,3 @@ export class CommitPipeline {
   }
 }
 
-/** Answers each write of a published group with its last sequence number. */
-function resolveAll(writes: readonly PendingWrite[]): void {
-  for (const w of writes) w.resolve(BigInt(w.firstSeq + w.count - 1));
-}

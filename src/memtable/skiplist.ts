@@ -591,8 +591,8 @@ export class SkipList {
 
   /**
    * findGreaterOrEqual(..., recordPreds) from search `search`'s nodes, at the levels below
-   * `height` (the new node's: the only ones it links into) and level 0: at each, on from the
-   * node the addon found (still before the key: nodes are never removed) past the nodes
+   * `height` (the new node's: the only ones it links into): at each, on from the node the addon
+   * found (still before the key: nodes are never removed) past the nodes
    * inserted since. The levels are independent: the others are not read.
    */
   #findFromHint(search: number, height: number, key: Uint8Array, hi: number, lo: number, suffixHi: number, suffixLo: number, seq: number): number {
