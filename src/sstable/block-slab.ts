@@ -33,8 +33,7 @@ const SIZE_SLACK = 2;
 export const SLAB_MAX_BLOCK_BYTES = 64 << 10;
 
 export class BlockSlab {
-  readonly #memory: Uint8Array;
-  /** The region as a Buffer, for the views handed out (Block.data is a Buffer). */
+  /** The region, as a Buffer for the views handed out (Block.data is a Buffer). */
   readonly #buffer: Buffer;
   /** Where the never-used room begins (bytes). */
   #top = 0;
@@ -45,13 +44,13 @@ export class BlockSlab {
 
   /** A region of `bytes` (rounded up to whole granules), its pages touched only as used. */
   constructor(bytes: number) {
-    this.#memory = hugePageBytes(Math.ceil(bytes / GRANULE_BYTES) * GRANULE_BYTES, false);
-    this.#buffer = Buffer.from(this.#memory.buffer, this.#memory.byteOffset, this.#memory.byteLength);
+    const memory = hugePageBytes(Math.ceil(bytes / GRANULE_BYTES) * GRANULE_BYTES, false);
+    this.#buffer = Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength);
   }
 
   /** The region's size in bytes. */
   get bytes(): number {
-    return this.#memory.byteLength;
+    return this.#buffer.byteLength;
   }
 
   /** The offset of a free place for `length` bytes, now taken, or -1 when there is none. */
@@ -66,7 +65,7 @@ export class BlockSlab {
       }
     }
     const bytes = granules * GRANULE_BYTES;
-    if (this.#top + bytes > this.#memory.byteLength) return -1;
+    if (this.#top + bytes > this.#buffer.byteLength) return -1;
     const at = this.#top;
     this.#top += bytes;
     this.#taken.set(at, granules);
@@ -90,7 +89,7 @@ export class BlockSlab {
 
   /** `contents` copied to the place at `offset`: a view of the slab of contents.length bytes. */
   fill(offset: number, contents: Uint8Array): Buffer {
-    this.#memory.set(contents, offset);
+    this.#buffer.set(contents, offset);
     return this.#buffer.subarray(offset, offset + contents.length);
   }
 }
