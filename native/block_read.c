@@ -730,12 +730,16 @@ napi_value release_mapped_js(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "stratadb_io: releaseMapped(mapped, end)");
     return NULL;
   }
+  if (napi_create_double(env, (double)release_mapped_below(m, (size_t)end), &result) != napi_ok) return NULL;
+  return result;
+}
+
+size_t release_mapped_below(Mapping* m, size_t end) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
-  size_t bytes = (size_t)end < m->length ? (size_t)end : m->length;
+  size_t bytes = end < m->length ? end : m->length;
   bytes -= bytes % page;
   if (m->base == NULL || bytes == 0 || madvise(m->base, bytes, MADV_DONTNEED) != 0) bytes = 0;
-  if (napi_create_double(env, (double)bytes, &result) != napi_ok) return NULL;
-  return result;
+  return bytes;
 }
 
 static Scratch* scratch_of(napi_env env) {
@@ -802,6 +806,32 @@ static const char* mapped_contents(Mapping* m, int64_t offset, int64_t size, uin
     if (bad != NULL) return bad;
     *n = (int64_t)contents;
   }
+  return NULL;
+}
+
+const char* mapped_block_into(Mapping* m, int64_t offset, int64_t size, uint32_t none_code, uint32_t lz4_code, int64_t max_contents, uint8_t** buffer,
+                              size_t* capacity, size_t* length, char* what, size_t what_len) {
+  size_t frame_bytes = (size_t)size + TRAILER_BYTES;
+  if (m->base == NULL) return "is in a file no longer mapped";
+  if (offset < 0 || size < 0 || (uint64_t)offset > m->length || frame_bytes > m->length - (size_t)offset) {
+    snprintf(what, what_len, "of %lld bytes runs past the end of the file", (long long)size);
+    return what;
+  }
+  const uint8_t* frame = m->base + offset;
+  size_t contents;
+  int lz4;
+  const char* bad = check_frame(frame, (size_t)size, none_code, lz4_code, max_contents, &contents, &lz4, what, what_len);
+  if (bad != NULL) return bad;
+  if (contents > *capacity) {
+    size_t grown = *capacity * 2 > contents ? *capacity * 2 : contents;
+    uint8_t* p = realloc(*buffer, grown);
+    if (p == NULL) return "does not fit in memory";
+    *buffer = p;
+    *capacity = grown;
+  }
+  bad = decode_frame(frame, (size_t)size, lz4, *buffer, contents, what, what_len);
+  if (bad != NULL) return bad;
+  *length = contents;
   return NULL;
 }
 

@@ -28,6 +28,15 @@ typedef struct {
 
 /** The Mapping behind a mapFile handle, or NULL when `value` is not one. */
 Mapping* mapping_arg(napi_env env, napi_value value);
+/**
+ * The mapped block whose payload is `size` bytes at `offset`, checked and decoded (readBlock's
+ * checks, the same texts) into *buffer, grown with realloc(3) when its *capacity is too small:
+ * NULL and its contents' length in *length, or what failed (a constant, or `what` written).
+ */
+const char* mapped_block_into(Mapping* m, int64_t offset, int64_t size, uint32_t none_code, uint32_t lz4_code, int64_t max_contents, uint8_t** buffer,
+                              size_t* capacity, size_t* length, char* what, size_t what_len);
+/** madvise(2) MADV_DONTNEED of the mapping's whole pages below byte `end` (releaseMapped's work): the bytes released. */
+size_t release_mapped_below(Mapping* m, size_t end);
 /** The scratch buffer's size: blocks whose contents exceed it are read with readBlock (large blocks have their own path). */
 #define SCRATCH_BYTES (1024 * 1024)
 /** This thread's scratch buffer (SCRATCH_BYTES), made on first use; NULL when it cannot be. */

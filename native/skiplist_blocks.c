@@ -13,6 +13,9 @@
 //   and the run ends at the pair count. Holds references to both. encodeSkipListBlock encodes
 //   from it as from a skip list's.
 //
+// A compaction's merge queue (compaction_merge.c, mergeView) is a view as well: entry i is the
+// queue's i-th, and the run ends at the queue's count.
+//
 // skipListView(nodes, chunks, layout) → view (an external)
 //   The list's memory as this file reads it: `nodes` (Int32Array), `chunks` (an array of
 //   Uint8Array, the arena's chunks by id) and `layout` (Int32Array: the field offsets and the
@@ -24,6 +27,10 @@
 //   state[BLOCK_BYTES] (estimated as BlockBuilder does) or the list ends, appending the bloom
 //   hash (xxh32, seed state[BLOOM_SEED]) of each new user key to `hashes` and updating the
 //   table's counters in `state` (indices in the enum below, mirrored in table-builder.ts).
+//   With state[CUT_BYTES] not 0, the block also ends before an entry after its first that
+//   starts a user key once state[FILE_BYTES] and the block's estimated size reach it (the table
+//   is full and is cut there: OutputWriter's rule; the caller looks before the first entry);
+//   state[CUT] says so.
 //   status 0: a block of state[BLOCK_LENGTH] bytes is in `block`, state moved past it, the
 //             last key copied into `lastKey`;
 //          1: the list is used up (state[NODE] is the head): nothing was encoded;
@@ -42,9 +49,11 @@
 
 #include "block_read.h"
 #include "bytes.h"
+#include "skiplist_blocks.h"
 
 // The layout array (skiplist.ts, SkipList.nativeLayout), in this order.
 enum { L_KEY_LENGTH, L_CHUNK, L_OFFSET, L_VALUE_LENGTH, L_KIND, L_SEQ_HI, L_SEQ_LO, L_NEXT, L_HEAD, LAYOUT_FIELDS };
+_Static_assert(LAYOUT_FIELDS == sizeof(((SkipListView*)0)->layout) / sizeof(int32_t), "SkipListView.layout holds the layout array");
 
 // The state array (table-builder.ts, NATIVE_STATE), in this order.
 enum {
@@ -69,6 +78,9 @@ enum {
   S_BLOCK_LENGTH,     // out
   S_BLOCK_ENTRIES,    // out
   S_NEED,             // out, with status 2, 3, 4
+  S_CUT_BYTES,        // in: 0, or the file size at which the table is cut before an entry that starts a user key
+  S_FILE_BYTES,       // in: the table's bytes before this block (TableBuilder's offset)
+  S_CUT,              // out: 1 when the block ended before such an entry because the table is full
   STATE_FIELDS
 };
 
@@ -76,23 +88,6 @@ enum { ST_BLOCK, ST_END, ST_NEED_BLOCK, ST_NEED_HASHES, ST_NEED_LAST_KEY, ST_ORD
 
 #define STACK_RESTARTS 512
 
-typedef struct {
-  napi_ref nodes_ref;
-  napi_ref chunks_ref;
-  const int32_t* nodes;
-  size_t nodes_length;
-  uint32_t chunk_count;
-  const uint8_t** chunks;
-  size_t* chunk_lengths;
-  int32_t layout[LAYOUT_FIELDS];
-  napi_ref* chunk_refs;
-  // A pack's view (packView): nodes, chunks and layout unused; its data is chunk 0.
-  int is_pack;
-  const uint32_t* ends;
-  size_t pair_count;
-  uint32_t pack_seq_hi, pack_seq_lo;
-  int32_t pack_kind;
-} SkipListView;
 
 static void finalize_view(napi_env env, void* data, void* hint) {
   (void)hint;
@@ -166,6 +161,18 @@ typedef struct {
 
 /** Entry `node` of `v` into *e; false when it lies outside the view's memory. */
 static int fetch_entry(const SkipListView* v, int64_t node, Entry* e) {
+  if (v->is_queue) {
+    if (node < 0 || (size_t)node >= v->queue_count) return 0;
+    const uint8_t* h = v->queue_data + v->queue_offsets[node];
+    e->key_length = rd32(h + QUEUE_KEY_LENGTH);
+    e->value_length = rd32(h + QUEUE_VALUE_LENGTH);
+    e->seq_lo = rd32(h + QUEUE_SEQ_LO);
+    e->seq_hi = rd32(h + QUEUE_SEQ_HI);
+    e->kind = h[QUEUE_KIND];
+    e->key = h + QUEUE_HEADER_BYTES;
+    e->next = node + 1;
+    return 1;
+  }
   if (v->is_pack) {
     if (node < 0 || (size_t)node >= v->pair_count) return 0;
     size_t i = (size_t)node;
@@ -207,7 +214,7 @@ static int fetch_entry(const SkipListView* v, int64_t node, Entry* e) {
  * cache misses in turn. Only a hint: nothing outside the view's memory is touched.
  */
 static void prefetch_ahead(const SkipListView* v, int64_t next, int64_t head) {
-  if (v->is_pack || next == head) return;
+  if (v->is_pack || v->is_queue || next == head) return;
   const int32_t* nodes = v->nodes;
   const int32_t* L = v->layout;
   if (next < -L[L_KEY_LENGTH] || (size_t)(next + L[L_NEXT]) >= v->nodes_length) return;
@@ -321,7 +328,7 @@ napi_value encode_skip_list_block_js(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "encodeSkipListBlock(view, state: Float64Array, block: Uint8Array, hashes: Uint32Array, lastKey: Uint8Array)");
     return NULL;
   }
-  const int64_t head = v->is_pack ? (int64_t)v->pair_count : v->layout[L_HEAD];
+  const int64_t head = v->is_pack ? (int64_t)v->pair_count : v->is_queue ? (int64_t)v->queue_count : v->layout[L_HEAD];
   int64_t node = (int64_t)state[S_NODE];
   if (node == head) return status_value(env, ST_END);
 
@@ -332,6 +339,8 @@ napi_value encode_skip_list_block_js(napi_env env, napi_callback_info info) {
   const int32_t expiry_kind = (int32_t)state[S_EXPIRY_KIND];
   const uint32_t point_kinds = (uint32_t)state[S_POINT_KINDS];
   const uint32_t expiry_bytes = (uint32_t)state[S_EXPIRY_BYTES];
+  const double cut_bytes = state[S_CUT_BYTES], file_bytes = state[S_FILE_BYTES];
+  int cut = 0;
   double entries = state[S_ENTRIES], deletions = state[S_DELETIONS];
   double smallest_seq = state[S_SMALLEST_SEQ], largest_seq = state[S_LARGEST_SEQ];
   double raw_key_bytes = state[S_RAW_KEY_BYTES], raw_value_bytes = state[S_RAW_VALUE_BYTES];
@@ -377,6 +386,13 @@ napi_value encode_skip_list_block_js(napi_env env, napi_callback_info info) {
         break;
       }
       new_user_key = c != 0;
+    }
+    // OutputWriter.add's cut (src/compaction/output-writer.ts): before an entry that starts a
+    // user key, once the table's estimated size (TableBuilder.estimatedFileBytes) reaches it.
+    // The caller looks before the block's first entry.
+    if (cut_bytes > 0 && block_entries > 0 && new_user_key && file_bytes + (double)(length + (restart_count + 1) * 4) >= cut_bytes) {
+      cut = 1;
+      break;
     }
 
     // The entry as BlockBuilder.add writes it.
@@ -476,6 +492,7 @@ napi_value encode_skip_list_block_js(napi_env env, napi_callback_info info) {
     state[S_HASH_COUNT] = (double)hash_count;
     state[S_BLOCK_LENGTH] = (double)(p + 4 - block);
     state[S_BLOCK_ENTRIES] = (double)block_entries;
+    state[S_CUT] = cut;
   }
   if (restarts != stack_restarts) free(restarts);
   return status_value(env, status);

@@ -1,6 +1,6 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 16; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 17; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
@@ -46,6 +46,10 @@
 //       a flush's data blocks encoded from an immutable memtable's skip list in place
 //       (skiplist_blocks.c). packView(data, ends, seq, kind) → view: an ingest's pack of sorted
 //       pairs, which encodeSkipListBlock encodes from as from a skip list's view.
+//   mergeView(inputs, snapshots, deeper, bounds, settings) → view, mergeFill(view, state,
+//   headKey) → status | string
+//       a compaction's merge of point entries from its inputs' mappings into a queue that
+//       encodeSkipListBlock encodes the output's data blocks from (compaction_merge.c).
 //   compressLz4(contents, out, at) → bytes written
 //       a table block's LZ4 payload (its length, then the LZ4 block) written into `out` at
 //       `at`, for the table builder (lz4_compress.c).
@@ -71,7 +75,8 @@
 // mapFile, unmapFile, readMappedBlock, scratchBuffer. 6 adds hugePages. 7 adds
 // skipListView, encodeSkipListBlock, seekMappedBlock. 8 adds compressLz4. 9 adds releaseMapped.
 // 10 adds searchSkipList. 11 adds packView. 12 adds appendToSkipList, trimMemory. 13 adds
-// blockSlots, setBlockSlot, tableSearch, tableGet. 14 adds buildBloomFilter.
+// blockSlots, setBlockSlot, tableSearch, tableGet. 14 adds buildBloomFilter. 15 adds tableWalk,
+// tablesGet. 16 adds decodeIndexBlock, prefaultMapped. 17 adds mergeView, mergeFill.
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -95,6 +100,7 @@
 
 #include "block_read.h"
 #include "bloom_build.h"
+#include "compaction_merge.h"
 #include "index_decode.h"
 #include "lz4_compress.h"
 #include "skiplist_blocks.h"
@@ -105,7 +111,7 @@
 #include "skiplist_search.h"
 #include "table_get.h"
 
-#define ABI_VERSION 16
+#define ABI_VERSION 17
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -480,6 +486,10 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "buildBloomFilter", fn));
   CHECK(napi_create_function(env, "searchSkipList", NAPI_AUTO_LENGTH, search_skip_list_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "searchSkipList", fn));
+  CHECK(napi_create_function(env, "mergeView", NAPI_AUTO_LENGTH, merge_view_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "mergeView", fn));
+  CHECK(napi_create_function(env, "mergeFill", NAPI_AUTO_LENGTH, merge_fill_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "mergeFill", fn));
   CHECK(napi_create_function(env, "appendToSkipList", NAPI_AUTO_LENGTH, append_to_skip_list_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "appendToSkipList", fn));
   return exports;

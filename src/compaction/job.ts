@@ -42,7 +42,6 @@ import {
   MergingIterator,
   RangeTombstoneSet,
   tombstoneOverlaps,
-  tombstoneUpperKey,
   tableFileName,
   ValueKind,
   type FileSystem,
@@ -51,9 +50,12 @@ import {
   type RangeTombstone,
   type SeqNum,
 } from '../base/index.js';
+import { DeeperRanges } from './deeper-ranges.js';
 import { MergeFold, type FoldedEntry } from './merge-fold.js';
-import { tableMetaOf, type TableMeta } from '../manifest/index.js';
-import { TableBuilder, TableReader, type BuilderScratch, type TableBuilderOptions } from '../sstable/index.js';
+import { compactNatively, mergesNatively } from './native-merge.js';
+import { OutputWriter } from './output-writer.js';
+import type { TableMeta } from '../manifest/index.js';
+import { TableReader, type BuilderScratch, type TableBuilderOptions } from '../sstable/index.js';
 import { makeFilters, type CompactionFilterSpec } from './filters.js';
 import { nextTurn } from '../base/loop-turns.js';
 
@@ -126,13 +128,6 @@ export interface CompactionResult {
   filtered: Partial<Record<CompactionFilterSpec['kind'], number>>;
 }
 
-/**
- * Finished blocks are appended once this many bytes wait in memory. Large, for throughput:
- * the event loop gets its turns by the clock (YIELD_AFTER_MS), so an append need only be big
- * enough to be worth its write. A flush drains in smaller steps because its appends are its
- * only turns (flush-job.ts, DRAIN_BYTES_FOR_LATENCY).
- */
-const DRAIN_BYTES_FOR_THROUGHPUT = 1024 * 1024;
 /** Entries between looks at the clock; the clock decides when to give the event loop a turn. */
 const CLOCK_EVERY_ENTRIES = 64;
 /** Longest stretch of synchronous work between two turns of the event loop (inline runs). */
@@ -148,6 +143,10 @@ export async function compactTables(job: CompactionJob, fs: FileSystem, scratch?
   for (let i = 1; i < job.snapshots.length; i++) invariant(job.snapshots[i - 1]! <= job.snapshots[i]!, 'compaction snapshots must be ascending');
   invariant(job.targetFileBytes > 0, `targetFileBytes must be positive, not ${job.targetFileBytes}`);
 
+  if (mergesNatively(job)) {
+    const result = await compactNatively(job, fs, scratch);
+    if (result !== undefined) return result;
+  }
   const fold = new MergeFold(job.mergeOperator === undefined ? undefined : await loadMergeOperator(job.mergeOperator));
   const { iterator, bytesRead, rangeTombstones } = openInputs(job, fs);
   const deeper = new DeeperRanges(job.deeperRanges);
@@ -330,141 +329,3 @@ function openInputs(job: CompactionJob, fs: FileSystem): { iterator: InternalIte
   return { iterator: new MergingIterator(children), bytesRead, rangeTombstones };
 }
 
-/**
- * Membership of ascending keys in a union of ranges: the ranges are merged into disjoint
- * sorted intervals once, then walked with the keys, so each lookup is amortized O(1).
- * REQUIRES: contains() is called with non-decreasing keys.
- */
-class DeeperRanges {
-  readonly #intervals: [Uint8Array, Uint8Array][] = [];
-  #at = 0;
-
-  constructor(ranges: readonly [Uint8Array, Uint8Array][]) {
-    // An inverted range would silently cover nothing and let a needed tombstone go.
-    for (const [lo, hi] of ranges) invariant(compareBytes(lo, hi) <= 0, 'a deeper range ends before it starts');
-    const sorted = [...ranges].sort((a, b) => compareBytes(a[0], b[0]));
-    for (const [lo, hi] of sorted) {
-      const last = this.#intervals[this.#intervals.length - 1];
-      if (last !== undefined && compareBytes(lo, last[1]) <= 0) {
-        if (compareBytes(hi, last[1]) > 0) last[1] = hi;
-      } else {
-        this.#intervals.push([lo, hi]);
-      }
-    }
-  }
-
-  contains(key: Uint8Array): boolean {
-    const intervals = this.#intervals;
-    while (this.#at < intervals.length && compareBytes(intervals[this.#at]![1], key) < 0) this.#at++;
-    const interval = intervals[this.#at];
-    return interval !== undefined && compareBytes(interval[0], key) <= 0;
-  }
-}
-
-/**
- * The output tables of one job: opened lazily, cut at user-key boundaries outside the range
- * tombstones written to them, removed on failure. Each range tombstone goes to the output
- * being written when the entries reach its start (rule 4 at the top).
- */
-class OutputWriter {
-  readonly #job: CompactionJob;
-  readonly #fs: FileSystem;
-  /** Range tombstones still to write, by start. */
-  readonly #tombstones: RangeTombstone[];
-  #nextTombstone = 0;
-  /** The largest upper key (tombstoneUpperKey) of the current output's tombstones: no cut at or below it. */
-  #coveredUntil: Uint8Array | undefined;
-  readonly #finished: TableMeta[] = [];
-  /** Every output file created, finished or not: what abandon() removes. */
-  readonly #created: string[] = [];
-  #builder: TableBuilder | undefined;
-  #fileNumber = 0;
-  readonly #scratch: BuilderScratch | undefined;
-
-  constructor(job: CompactionJob, fs: FileSystem, tombstones: readonly RangeTombstone[], scratch: BuilderScratch | undefined) {
-    this.#job = job;
-    this.#fs = fs;
-    this.#scratch = scratch;
-    this.#tombstones = [...tombstones].sort((a, b) => compareBytes(a.start, b.start));
-  }
-
-  /**
-   * Adds an entry to the current output, first cutting it when it is full and `newUserKey`
-   * says the entry starts a user key (so no key's versions straddle two files). Returns a
-   * promise only when there is file work to wait for: most entries cost no await. The caller
-   * keeps the cursor still until that promise settles (`key` and `value` are its views).
-   */
-  add(key: Uint8Array, seq: SeqNum, kind: ValueKind, value: Uint8Array, newUserKey: boolean): Promise<void> | undefined {
-    const builder = this.#builder;
-    if (builder !== undefined) this.#placeTombstones(builder, key);
-    const full = newUserKey && builder !== undefined && builder.estimatedFileBytes >= this.#job.targetFileBytes;
-    if (builder === undefined || (full && (this.#coveredUntil === undefined || compareBytes(key, this.#coveredUntil) > 0))) {
-      return this.#addToNext(key, seq, kind, value);
-    }
-    builder.add(key, seq, kind, value);
-    return builder.pendingBytes >= DRAIN_BYTES_FOR_THROUGHPUT ? builder.drain() : undefined;
-  }
-
-  /** Finishes the last output and syncs the directory once; the outputs in key order. */
-  async finish(): Promise<TableMeta[]> {
-    if (this.#nextTombstone < this.#tombstones.length) this.#placeTombstones(this.#builder ?? (await this.#open()), undefined);
-    if (this.#builder !== undefined) await this.#finishCurrent();
-    if (this.#finished.length > 0) await this.#fs.syncDir(this.#job.dir);
-    return this.#finished;
-  }
-
-  /** Closes the output being written and removes every output file created. */
-  async abandon(): Promise<void> {
-    const builder = this.#builder;
-    this.#builder = undefined;
-    await builder?.abandon().catch(() => {});
-    for (const path of this.#created) await this.#fs.unlink(path).catch(() => {});
-  }
-
-  async #addToNext(key: Uint8Array, seq: SeqNum, kind: ValueKind, value: Uint8Array): Promise<void> {
-    if (this.#builder !== undefined) await this.#finishCurrent();
-    const builder = await this.#open();
-    this.#placeTombstones(builder, key);
-    builder.add(key, seq, kind, value);
-  }
-
-  /** Writes to `builder` the tombstones that start at or before `key` (all of them: undefined). */
-  #placeTombstones(builder: TableBuilder, key: Uint8Array | undefined): void {
-    const tombstones = this.#tombstones;
-    while (this.#nextTombstone < tombstones.length) {
-      const t = tombstones[this.#nextTombstone]!;
-      if (key !== undefined && compareBytes(t.start, key) > 0) return;
-      builder.addRangeTombstone(t);
-      const upper = tombstoneUpperKey(t);
-      if (this.#coveredUntil === undefined || compareBytes(upper, this.#coveredUntil) > 0) this.#coveredUntil = upper;
-      this.#nextTombstone++;
-    }
-  }
-
-  async #open(): Promise<TableBuilder> {
-    const numbers = this.#job.outputFileNumbers;
-    const n = numbers[this.#created.length];
-    invariant(n !== undefined, `compaction needs more than the ${numbers.length} output file numbers reserved for it`);
-    const path = tableFileName(this.#job.dir, n);
-    this.#created.push(path);
-    const file = await this.#fs.createWritable(path);
-    let builder: TableBuilder;
-    try {
-      builder = new TableBuilder(file, this.#job.builder, this.#scratch);
-    } catch (err) {
-      await file.close().catch(() => {});
-      throw err;
-    }
-    this.#builder = builder;
-    this.#fileNumber = n;
-    this.#coveredUntil = undefined;
-    return builder;
-  }
-
-  async #finishCurrent(): Promise<void> {
-    const builder = this.#builder!;
-    const built = await builder.finish();
-    this.#builder = undefined;
-    this.#finished.push(tableMetaOf(this.#fileNumber, built));
-  }
-}

@@ -2,7 +2,8 @@
 // import from here only; the format helpers stay private to the folder.
 export { TableBuilder, type TableBuilderOptions } from './table-builder.js';
 export { BuilderScratch } from './builder-scratch.js';
-export { TableReader } from './table-reader.js';
+export { RELEASE_MAPPED_BYTES, TableReader } from './table-reader.js';
+export { BLOCK_CHECKS } from './physical-block.js';
 export type { OwnBlockBuffer } from './table-iterator.js';
 export { mayHold, TableCache, type TableCacheOptions, type TableToRead } from './table-cache.js';
 export { BlockCache } from './block-cache.js';

@@ -82,7 +82,10 @@ const S_LAST_SEQ = 16;
 const S_HASH_COUNT = 17;
 const S_BLOCK_LENGTH = 18;
 const S_NEED = 20;
-const STATE_FIELDS = 21;
+const S_CUT_BYTES = 21;
+const S_FILE_BYTES = 22;
+const S_CUT = 23;
+const STATE_FIELDS = 24;
 /** encodeSkipListBlock's answers. */
 const BLOCK_DONE = 0;
 const NEED_BLOCK = 2;
@@ -128,6 +131,10 @@ export class TableBuilder {
   readonly #rangeTombstones: RangeTombstone[] = [];
   #earliestExpiryMs = 0;
   readonly #scratch: BuilderScratch | undefined;
+  /** encodeSkipListBlock's state and block buffer, made on the first block the addon encodes. */
+  #nativeState: Float64Array | undefined;
+  #nativeBlock: Buffer | undefined;
+  #cutReached = false;
 
   /** `scratch`: where the table's buffers come from and, once it is finished, go back to. */
   constructor(file: WritableFile, options: TableBuilderOptions = {}, scratch?: BuilderScratch) {
@@ -181,6 +188,11 @@ export class TableBuilder {
     if (this.#data.estimatedBytes >= this.#options.blockBytes) this.#finishDataBlock();
   }
 
+  /** The data block size `options` ask for (their blockBytes or the default). */
+  static blockBytesOf(options: TableBuilderOptions): number {
+    return resolveOptions(options).blockBytes;
+  }
+
   /**
    * Whether addSkipListRun() can be used: the addon has the calls it makes (otherwise the
    * caller adds the entries one by one with add()).
@@ -223,9 +235,98 @@ export class TableBuilder {
   /** addSkipListRun's and addPackRun's loop over a view of the addon's, entries first..end. */
   async #addNativeRun(view: SkipListView, first: number, end: number, keyOf: (node: number) => Uint8Array, drainAt: number): Promise<void> {
     if (this.#data.entries > 0) this.#finishDataBlock();
+    for (let node = first; node !== end; ) {
+      node = this.#encodeNativeBlock(view, node, keyOf(node), 0);
+      if (this.#stagingLength >= drainAt) await this.drain();
+    }
+  }
+
+  /**
+   * Encodes one data block from a compaction's merge queue (native mergeView: entries 0 on,
+   * the first one's key `firstKey`), as add() would write its entries one by one, and returns
+   * how many entries it took. The block also ends before an entry that starts a user key once
+   * estimatedFileBytes (with the block so far) reaches `cutBytes` (compaction's OutputWriter cuts
+   * the output there), and cutReached then says so; when that is so before the first entry,
+   * nothing is encoded (0). REQUIRES: encodesInPlace; no entry added with add() in the open
+   * data block; the entries in internal order after the last one added (checked:
+   * INVALID_ARGUMENT, as add()).
+   */
+  addQueuedBlock(view: SkipListView, firstKey: Uint8Array, cutBytes: number): number {
+    this.#checkBuilding();
+    invariant(this.#data.entries === 0, 'addQueuedBlock needs the data block closed');
+    return this.#encodeNativeBlock(view, 0, firstKey, cutBytes);
+  }
+
+  /** Whether the last addQueuedBlock() stopped because the table reached its cutBytes. */
+  get cutReached(): boolean {
+    return this.#cutReached;
+  }
+
+  /**
+   * One data block encoded by the addon from `view`'s entries from `node` (whose key is
+   * `key`) on, its index entry and counters as add()'s; returns the node after its last entry
+   * (`node` itself, and no block, when the table reached `cutBytes` before it: cutReached).
+   */
+  #encodeNativeBlock(view: SkipListView, node: number, key: Uint8Array, cutBytes: number): number {
     const encode = native.encodeSkipListBlock!;
+    const state = (this.#nativeState ??= this.#newNativeState());
+    let block = (this.#nativeBlock ??= Buffer.allocUnsafe(this.#options.blockBytes * 2 + 1024));
+    // The cut before the first entry, looked at here (the addon looks before the others): the
+    // index entry of the block before would otherwise take `key` as the next block's key.
+    if (cutBytes > 0 && this.#entries > 0 && this.estimatedFileBytes >= cutBytes && compareRange(this.#lastKey, 0, this.#lastKeyLength, key) !== 0) {
+      this.#cutReached = true;
+      return node;
+    }
+    state[S_NODE] = node;
+    state[S_CUT_BYTES] = cutBytes;
+    state[S_FILE_BYTES] = this.#offset;
+    if (this.#entries === 0) this.#smallestKey = new Uint8Array(key);
+    if (this.#pendingHandle !== undefined) this.#addIndexEntry(key);
+    state[S_ENTRIES] = this.#entries;
+    state[S_DELETIONS] = this.#deletions;
+    state[S_SMALLEST_SEQ] = this.#smallestSeq;
+    state[S_LARGEST_SEQ] = this.#largestSeq;
+    state[S_RAW_KEY_BYTES] = this.#rawKeyBytes;
+    state[S_RAW_VALUE_BYTES] = this.#rawValueBytes;
+    state[S_EARLIEST_EXPIRY] = this.#earliestExpiryMs;
+    state[S_LAST_KEY_LENGTH] = this.#lastKeyLength;
+    state[S_LAST_SEQ] = this.#lastSeq;
+    state[S_HASH_COUNT] = this.#hashCount;
+    for (let status = encode(view, state, block, this.#hashes, this.#lastKey); status !== BLOCK_DONE; status = encode(view, state, block, this.#hashes, this.#lastKey)) {
+      const need = state[S_NEED]!;
+      if (status === NEED_BLOCK) {
+        block = this.#nativeBlock = Buffer.allocUnsafe(Math.max(need, block.length * 2));
+      } else if (status === NEED_HASHES) {
+        this.#growHashes(need);
+      } else if (status === NEED_LAST_KEY) {
+        const grown = Buffer.allocUnsafe(Math.max(need, this.#lastKey.length * 2));
+        this.#lastKey.copy(grown, 0, 0, this.#lastKeyLength);
+        this.#lastKey = grown;
+      } else if (status === OUT_OF_ORDER) {
+        throw invalidArgument(`table entries must be added in internal order: a run's entries do not sort after (${hex(this.#lastKey.subarray(0, this.#lastKeyLength))}, ${this.#lastSeq}) in ${this.#file.path}`);
+      } else {
+        throw invalidArgument(`a run holds an entry that is not a valid point entry (its kind, a Delete with a value, or bytes outside its chunk) in ${this.#file.path}`);
+      }
+    }
+    this.#entries = state[S_ENTRIES]!;
+    this.#deletions = state[S_DELETIONS]!;
+    this.#smallestSeq = state[S_SMALLEST_SEQ]!;
+    this.#largestSeq = state[S_LARGEST_SEQ]!;
+    this.#rawKeyBytes = state[S_RAW_KEY_BYTES]!;
+    this.#rawValueBytes = state[S_RAW_VALUE_BYTES]!;
+    this.#earliestExpiryMs = state[S_EARLIEST_EXPIRY]!;
+    this.#lastKeyLength = state[S_LAST_KEY_LENGTH]!;
+    this.#lastSeq = state[S_LAST_SEQ]!;
+    this.#hashCount = state[S_HASH_COUNT]!;
+    this.#pendingHandle = this.#writeBlock(block.subarray(0, state[S_BLOCK_LENGTH]!), this.#options.lz4);
+    this.#dataBlocks++;
+    this.#cutReached = state[S_CUT] === 1;
+    return state[S_NODE]!;
+  }
+
+  /** encodeSkipListBlock's state with this table's settings and the format's numbers. */
+  #newNativeState(): Float64Array {
     const state = new Float64Array(STATE_FIELDS);
-    state[S_NODE] = first;
     state[S_BLOCK_BYTES] = this.#options.blockBytes;
     state[S_RESTART_INTERVAL] = this.#options.restartInterval;
     state[S_BLOOM_SEED] = BLOOM_SEED;
@@ -233,51 +334,7 @@ export class TableBuilder {
     state[S_EXPIRY_KIND] = ValueKind.PutWithExpiry;
     state[S_POINT_KINDS] = POINT_KINDS;
     state[S_EXPIRY_BYTES] = EXPIRY_BYTES;
-    let block = Buffer.allocUnsafe(this.#options.blockBytes * 2 + 1024);
-    while (state[S_NODE] !== end) {
-      const node = state[S_NODE]!;
-      if (this.#entries === 0) this.#smallestKey = new Uint8Array(keyOf(node));
-      if (this.#pendingHandle !== undefined) this.#addIndexEntry(keyOf(node));
-      state[S_ENTRIES] = this.#entries;
-      state[S_DELETIONS] = this.#deletions;
-      state[S_SMALLEST_SEQ] = this.#smallestSeq;
-      state[S_LARGEST_SEQ] = this.#largestSeq;
-      state[S_RAW_KEY_BYTES] = this.#rawKeyBytes;
-      state[S_RAW_VALUE_BYTES] = this.#rawValueBytes;
-      state[S_EARLIEST_EXPIRY] = this.#earliestExpiryMs;
-      state[S_LAST_KEY_LENGTH] = this.#lastKeyLength;
-      state[S_LAST_SEQ] = this.#lastSeq;
-      state[S_HASH_COUNT] = this.#hashCount;
-      for (let status = encode(view, state, block, this.#hashes, this.#lastKey); status !== BLOCK_DONE; status = encode(view, state, block, this.#hashes, this.#lastKey)) {
-        const need = state[S_NEED]!;
-        if (status === NEED_BLOCK) {
-          block = Buffer.allocUnsafe(Math.max(need, block.length * 2));
-        } else if (status === NEED_HASHES) {
-          this.#growHashes(need);
-        } else if (status === NEED_LAST_KEY) {
-          const grown = Buffer.allocUnsafe(Math.max(need, this.#lastKey.length * 2));
-          this.#lastKey.copy(grown, 0, 0, this.#lastKeyLength);
-          this.#lastKey = grown;
-        } else if (status === OUT_OF_ORDER) {
-          throw invalidArgument(`table entries must be added in internal order: a run's entries do not sort after (${hex(this.#lastKey.subarray(0, this.#lastKeyLength))}, ${this.#lastSeq}) in ${this.#file.path}`);
-        } else {
-          throw invalidArgument(`a run holds an entry that is not a valid point entry (its kind, a Delete with a value, or bytes outside its chunk) in ${this.#file.path}`);
-        }
-      }
-      this.#entries = state[S_ENTRIES]!;
-      this.#deletions = state[S_DELETIONS]!;
-      this.#smallestSeq = state[S_SMALLEST_SEQ]!;
-      this.#largestSeq = state[S_LARGEST_SEQ]!;
-      this.#rawKeyBytes = state[S_RAW_KEY_BYTES]!;
-      this.#rawValueBytes = state[S_RAW_VALUE_BYTES]!;
-      this.#earliestExpiryMs = state[S_EARLIEST_EXPIRY]!;
-      this.#lastKeyLength = state[S_LAST_KEY_LENGTH]!;
-      this.#lastSeq = state[S_LAST_SEQ]!;
-      this.#hashCount = state[S_HASH_COUNT]!;
-      this.#pendingHandle = this.#writeBlock(block.subarray(0, state[S_BLOCK_LENGTH]!), this.#options.lz4);
-      this.#dataBlocks++;
-      if (this.#stagingLength >= drainAt) await this.drain();
-    }
+    return state;
   }
 
   /**

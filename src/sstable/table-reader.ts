@@ -14,6 +14,7 @@
 import { asBuffer } from '../base/bytes.js';
 import { closedError, corruption, ioError } from '../base/errors.js';
 import type { RandomAccessFile } from '../base/fs.js';
+import type { MappedFile } from '../base/native.js';
 import { MAX_SEQ, type SeqNum, type ValueKind } from '../base/internal-key.js';
 import type { RangeTombstone } from '../base/range-tombstone.js';
 import type { InternalIterator } from '../base/internal-iterator.js';
@@ -40,7 +41,7 @@ const SMALLEST_LARGE_PAYLOAD = LARGE_BLOCK_BYTES >>> 8;
 const SMALL_CONTENTS = 1;
 const LARGE_CONTENTS = 2;
 /** A scanner lets its mapping's pages behind it leave the resident set in steps of this many bytes. */
-const RELEASE_MAPPED_BYTES = 1 << 20;
+export const RELEASE_MAPPED_BYTES = 1 << 20;
 
 export class TableReader {
   readonly fileNumber: number;
@@ -306,6 +307,26 @@ export class TableReader {
       }
       return this.#ownBlock(i, own);
     }, undefined);
+  }
+
+  /**
+   * What a compaction's merge in the addon reads of this table (src/compaction/native-merge.ts):
+   * the file's mapping and the (offset, size) of its data blocks in order, from the one that
+   * can hold the first entry at or after user key `start` (from the first without). Undefined
+   * where the file is not mapped. The mapping lasts until the reader is closed.
+   */
+  mergeInput(start: Uint8Array | undefined): { mapped: MappedFile; handles: Float64Array } | undefined {
+    if (this.#closed) throw closedError(`table ${this.#file.path}`);
+    const mapped = this.#readsTransiently() ? this.#file.mapped!() : undefined;
+    if (mapped === undefined) return undefined;
+    const index = this.#index;
+    const first = start === undefined ? 0 : index.find(start, MAX_SEQ);
+    const handles = new Float64Array(2 * (index.count - first));
+    for (let i = first; i < index.count; i++) {
+      handles[2 * (i - first)] = index.blockOffset(i);
+      handles[2 * (i - first) + 1] = index.blockSize(i);
+    }
+    return { mapped, handles };
   }
 
   /** A TableIterator over this table reading its blocks with `block`, holding a reference to the file until it closes. */
