@@ -455,6 +455,32 @@ for (const shards of [1, 3]) {
   });
 }
 
+test('a compaction opens its outputs before it installs them, so that the gets after it find them open (openTablesAhead)', async () => {
+  for (const openTablesAhead of [true, false]) {
+    await withTempDir(async (dir) => {
+      // Level 0's four tables compacted into level 1 automatically (compactRange() would go on
+      // down, and its next steps' cuts open their inputs).
+      const db = await open(dir, { openTablesAhead, targetFileBytes: 64 * 1024, l0CompactionTrigger: 4 });
+      try {
+        for (let i = 0; i < 4; i++) {
+          await db.batch(Array.from({ length: KEYS / 4 }, (_, j) => ({ type: 'put' as const, key: key(i + 4 * j), value: `value ${i + 4 * j} ${noise(i + 4 * j)}` })));
+          await db.flush();
+        }
+        for (const started = performance.now(); (db.stats().compactions === 0 || db.stats().compactionsRunning > 0) && performance.now() - started < 10_000; ) await new Promise((resolve) => setTimeout(resolve, 5));
+        const tables = db.stats().levels.reduce((n, l) => n + l.files, 0);
+        assert.ok(tables >= 4 && db.stats().levels[0]!.files === 0, `compacted out of level 0 into several tables (${tables})`);
+        for (const started = performance.now(); db.stats().openTables > tables && performance.now() - started < 10_000; ) await new Promise((resolve) => setTimeout(resolve, 5));
+        if (openTablesAhead) assert.is(db.stats().openTables, tables, 'the outputs are open without a read');
+        else assert.ok(db.stats().openTables < tables, `without openTablesAhead the reads open them (${db.stats().openTables} open)`);
+        for (let i = 0; i < KEYS; i += 97) assert.is((await db.get(key(i)))?.toString(), `value ${i} ${noise(i)}`);
+        assert.is(db.stats().openTables, tables);
+      } finally {
+        await db.close();
+      }
+    });
+  }
+});
+
 test('open() starts opening the recovered tables before it reads the WALs, so that they open while it replays; the recovery flush\'s table opens too', async () => {
   await withTempDir(async (dir) => {
     const options = { l0CompactionTrigger: 100, l0SlowdownTrigger: 100, l0StopTrigger: 100 };
