@@ -33,6 +33,9 @@
 // never split between two files (a level's files then have disjoint user-key ranges); each
 // file is fsynced, and the directory once after the last, before this resolves. On failure
 // no output file is left behind.
+//
+// With the addon, the common case (no merge operator, no filter but the ttl filter, no range
+// tombstones, mapped inputs) runs in C instead (native-merge.ts): the same rules, the same files.
 
 import {
   compareBytes,
