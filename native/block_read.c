@@ -809,6 +809,8 @@ static const char* mapped_contents(Mapping* m, int64_t offset, int64_t size, uin
   return NULL;
 }
 
+const char BLOCK_OUT_OF_MEMORY[] = "does not fit in memory";
+
 const char* mapped_block_into(Mapping* m, int64_t offset, int64_t size, uint32_t none_code, uint32_t lz4_code, int64_t max_contents, uint8_t** buffer,
                               size_t* capacity, size_t* length, char* what, size_t what_len) {
   size_t frame_bytes = (size_t)size + TRAILER_BYTES;
@@ -825,7 +827,7 @@ const char* mapped_block_into(Mapping* m, int64_t offset, int64_t size, uint32_t
   if (contents > *capacity) {
     size_t grown = *capacity * 2 > contents ? *capacity * 2 : contents;
     uint8_t* p = realloc(*buffer, grown);
-    if (p == NULL) return "does not fit in memory";
+    if (p == NULL) return BLOCK_OUT_OF_MEMORY;
     *buffer = p;
     *capacity = grown;
   }

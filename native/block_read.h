@@ -28,10 +28,13 @@ typedef struct {
 
 /** The Mapping behind a mapFile handle, or NULL when `value` is not one. */
 Mapping* mapping_arg(napi_env env, napi_value value);
+/** mapped_block_into's answer when the buffer could not grow (not damage). */
+extern const char BLOCK_OUT_OF_MEMORY[];
 /**
  * The mapped block whose payload is `size` bytes at `offset`, checked and decoded (readBlock's
  * checks, the same texts) into *buffer, grown with realloc(3) when its *capacity is too small:
- * NULL and its contents' length in *length, or what failed (a constant, or `what` written).
+ * NULL and its contents' length in *length, or what failed (a constant, or `what` written;
+ * BLOCK_OUT_OF_MEMORY itself when the buffer could not grow).
  */
 const char* mapped_block_into(Mapping* m, int64_t offset, int64_t size, uint32_t none_code, uint32_t lz4_code, int64_t max_contents, uint8_t** buffer,
                               size_t* capacity, size_t* length, char* what, size_t what_len);

@@ -127,10 +127,11 @@ typedef struct {
   uint8_t* queue;
   size_t queue_capacity, queue_length;
   size_t* offsets;
-  size_t offsets_capacity, count;
+  size_t offsets_capacity, count, first;  // entries first..count are the queue's; those before, consumed
   double bound;  // what the queued entries encode to at least
   double entries_in, entries_out, dropped_versions, dropped_tombstones, expired;
   char what[160];
+  int out_of_memory;
 } MergeView;
 
 static void finalize_merge(napi_env env, void* data, void* hint) {
@@ -194,6 +195,12 @@ static const char* fail(MergeView* v, const char* text, int64_t entry) {
   return v->what;
 }
 
+/** Notes that memory ran out (mergeFill throws an Error, not a damaged input's string); returns v->what. */
+static const char* out_of_memory(MergeView* v) {
+  v->out_of_memory = 1;
+  return fail(v, "out of memory", -1);
+}
+
 /** Reads the cursor's next block (the Block constructor's checks of it): NULL, or what is wrong. */
 static const char* load_block(MergeView* v, Cursor* c) {
   const int64_t offset = (int64_t)c->handles[2 * c->next_block];
@@ -209,6 +216,7 @@ static const char* load_block(MergeView* v, Cursor* c) {
   char frame_what[96];
   const char* bad = mapped_block_into(c->mapping, offset, size, (uint32_t)v->settings[M_SET_NONE_CODE], (uint32_t)v->settings[M_SET_LZ4_CODE],
                                       (int64_t)v->settings[M_SET_MAX_CONTENTS], &c->data, &c->capacity, &length, frame_what, sizeof frame_what);
+  if (bad == BLOCK_OUT_OF_MEMORY) return out_of_memory(v);
   if (bad != NULL) {
     snprintf(v->what, sizeof v->what, "data block %s", bad);
     return v->what;
@@ -259,7 +267,7 @@ static const char* advance(MergeView* v, Cursor* c) {
   const size_t value_offset = q + (size_t)unshared + ENTRY_TRAILER_BYTES;
   if (value_offset + (size_t)value_length > end) return fail(v, "entry runs past the end of the block", (int64_t)p);
   const size_t key_length = (size_t)shared + (size_t)unshared;
-  if (!grow(&c->key, &c->key_capacity, key_length)) return fail(v, "out of memory", -1);
+  if (!grow(&c->key, &c->key_capacity, key_length)) return out_of_memory(v);
   memcpy(c->key + shared, d + q, (size_t)unshared);
   const uint8_t* s = d + q + unshared;
   const uint32_t lo = rd32(s), hi = rd32(s + 4);
@@ -328,17 +336,29 @@ static int enqueue(MergeView* v, const Cursor* c, int kind, uint32_t value_lengt
   return 1;
 }
 
-/** Drops the queue's first `n` entries. */
+/**
+ * Drops the queue's first `n` entries. Their bytes are reclaimed once COMPACT_BYTES of them
+ * lie before the first entry left, by moving the rest down (moving them at every call moved
+ * each byte about once more).
+ */
+#define COMPACT_BYTES ((size_t)64 * 1024)
 static void consume(MergeView* v, size_t n) {
-  if (n == 0) return;
-  if (n > v->count) n = v->count;
-  for (size_t i = 0; i < n; i++) v->bound -= (double)rd32(v->queue + v->offsets[i] + QUEUE_VALUE_LENGTH) + 12;
-  const size_t from = n < v->count ? v->offsets[n] : v->queue_length;
+  const size_t left = v->count - v->first;
+  if (n > left) n = left;
+  for (size_t i = v->first; i < v->first + n; i++) v->bound -= (double)rd32(v->queue + v->offsets[i] + QUEUE_VALUE_LENGTH) + 12;
+  v->first += n;
+  if (v->first == v->count) {
+    v->first = v->count = v->queue_length = 0;
+    v->bound = 0;
+    return;
+  }
+  const size_t from = v->offsets[v->first];
+  if (from < COMPACT_BYTES) return;
   memmove(v->queue, v->queue + from, v->queue_length - from);
   v->queue_length -= from;
-  for (size_t i = n; i < v->count; i++) v->offsets[i - n] = v->offsets[i] - from;
-  v->count -= n;
-  if (v->count == 0) v->bound = 0;
+  for (size_t i = v->first; i < v->count; i++) v->offsets[i - v->first] = v->offsets[i] - from;
+  v->count -= v->first;
+  v->first = 0;
 }
 
 /** Pops the heap's top cursor after its entry was used; NULL, or what is wrong with its next. */
@@ -384,7 +404,7 @@ static int fill(MergeView* v, double target, size_t* failed) {
       v->entries_in++;
       if (!v->has_last_key || v->last_key_length != c->key_length || memcmp(v->last_key, c->key, c->key_length) != 0) {
         if (!grow(&v->last_key, &v->last_key_capacity, c->key_length)) {
-          fail(v, "out of memory", -1);
+          out_of_memory(v);
           *failed = top;
           return -1;
         }
@@ -414,7 +434,7 @@ static int fill(MergeView* v, double target, size_t* failed) {
           v->dropped_tombstones++;
         } else {
           if (!enqueue(v, c, kind, value_length)) {
-            fail(v, "out of memory", -1);
+            out_of_memory(v);
             *failed = top;
             return -1;
           }
@@ -454,14 +474,18 @@ napi_value merge_fill_js(napi_env env, napi_callback_info info) {
   size_t failed = 0;
   int status = fill(v, state[M_FILL_BYTES], &failed);
   v->queue_view.queue_data = v->queue;
-  v->queue_view.queue_offsets = v->offsets;
-  v->queue_view.queue_count = v->count;
-  state[M_COUNT] = (double)v->count;
+  v->queue_view.queue_offsets = v->offsets + v->first;
+  v->queue_view.queue_count = v->count - v->first;
+  state[M_COUNT] = (double)(v->count - v->first);
   state[M_ENTRIES_IN] = v->entries_in;
   state[M_ENTRIES_OUT] = v->entries_out;
   state[M_DROPPED_VERSIONS] = v->dropped_versions;
   state[M_DROPPED_TOMBSTONES] = v->dropped_tombstones;
   state[M_EXPIRED] = v->expired;
+  if (status < 0 && v->out_of_memory) {
+    napi_throw_error(env, NULL, "mergeFill: out of memory");
+    return NULL;
+  }
   if (status < 0) {
     state[M_FAILED_INPUT] = (double)failed;
     state[M_FAILED_OFFSET] = (double)v->cursors[failed].block_offset;
@@ -470,8 +494,8 @@ napi_value merge_fill_js(napi_env env, napi_callback_info info) {
     return text;
   }
   if (status == MERGE_UNCOMMON) return number(env, status);
-  if (v->count > 0) {
-    const uint8_t* h = v->queue + v->offsets[0];
+  if (v->count > v->first) {
+    const uint8_t* h = v->queue + v->offsets[v->first];
     const uint32_t length = rd32(h + QUEUE_KEY_LENGTH);
     state[M_HEAD_KEY_LENGTH] = length;
     if (length > head_capacity) return number(env, MERGE_HEAD_KEY);
