@@ -64,6 +64,13 @@ static inline int compare_bytes(const uint8_t* a, size_t a_length, const uint8_t
     }                                              \
   } while (0)
 
+/** `n` as a JavaScript number, or NULL (an exception pending) when it cannot be made. */
+static inline napi_value int32_value(napi_env env, int32_t n) {
+  napi_value result;
+  if (napi_create_int32(env, n, &result) != napi_ok) return NULL;
+  return result;
+}
+
 /**
  * The memory of `value` when it is a typed array of type `want` (its length in *length), else
  * NULL. An empty array's memory may be no address at all: it is then a static byte, never NULL.

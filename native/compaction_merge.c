@@ -450,12 +450,6 @@ static int fill(MergeView* v, double target, size_t* failed) {
   return MERGE_FILLED;
 }
 
-static napi_value number(napi_env env, int32_t n) {
-  napi_value result;
-  if (napi_create_int32(env, n, &result) != napi_ok) return NULL;
-  return result;
-}
-
 napi_value merge_fill_js(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -493,15 +487,15 @@ napi_value merge_fill_js(napi_env env, napi_callback_info info) {
     NAPI_CALL(napi_create_string_utf8(env, v->what, NAPI_AUTO_LENGTH, &text));
     return text;
   }
-  if (status == MERGE_UNCOMMON) return number(env, status);
+  if (status == MERGE_UNCOMMON) return int32_value(env, status);
   if (v->count > v->first) {
     const uint8_t* h = v->queue + v->offsets[v->first];
     const uint32_t length = rd32(h + QUEUE_KEY_LENGTH);
     state[M_HEAD_KEY_LENGTH] = length;
-    if (length > head_capacity) return number(env, MERGE_HEAD_KEY);
+    if (length > head_capacity) return int32_value(env, MERGE_HEAD_KEY);
     memcpy(head, h + QUEUE_HEADER_BYTES, length);
   }
-  return number(env, status);
+  return int32_value(env, status);
 }
 
 napi_value merge_view_js(napi_env env, napi_callback_info info) {

@@ -302,14 +302,6 @@ static uint8_t* put_varint(uint8_t* p, uint32_t v) {
 }
 
 
-
-
-static napi_value status_value(napi_env env, int32_t status) {
-  napi_value result;
-  if (napi_create_int32(env, status, &result) != napi_ok) return NULL;
-  return result;
-}
-
 napi_value encode_skip_list_block_js(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
@@ -330,7 +322,7 @@ napi_value encode_skip_list_block_js(napi_env env, napi_callback_info info) {
   }
   const int64_t head = v->is_pack ? (int64_t)v->pair_count : v->is_queue ? (int64_t)v->queue_count : v->layout[L_HEAD];
   int64_t node = (int64_t)state[S_NODE];
-  if (node == head) return status_value(env, ST_END);
+  if (node == head) return int32_value(env, ST_END);
 
   const double block_bytes = state[S_BLOCK_BYTES];
   const uint32_t restart_interval = (uint32_t)state[S_RESTART_INTERVAL];
@@ -350,7 +342,7 @@ napi_value encode_skip_list_block_js(napi_env env, napi_callback_info info) {
   // The previous entry's key: the table's last (in lastKey) until this block has one.
   const uint8_t* prev_key = last_key;
   size_t prev_length = (size_t)state[S_LAST_KEY_LENGTH];
-  if (prev_length > last_key_cap) return status_value(env, ST_INVALID);
+  if (prev_length > last_key_cap) return int32_value(env, ST_INVALID);
 
   uint32_t stack_restarts[STACK_RESTARTS];
   uint32_t* restarts = stack_restarts;
@@ -495,5 +487,5 @@ napi_value encode_skip_list_block_js(napi_env env, napi_callback_info info) {
     state[S_CUT] = cut;
   }
   if (restarts != stack_restarts) free(restarts);
-  return status_value(env, status);
+  return int32_value(env, status);
 }

@@ -308,14 +308,7 @@ function openInputs(job: CompactionJob, fs: FileSystem): { iterator: InternalIte
   try {
     for (const { fileNumbers } of job.inputs) {
       for (const n of fileNumbers) {
-        const file = fs.openReadable(tableFileName(job.dir, n));
-        let reader: TableReader;
-        try {
-          reader = TableReader.open(file, n, undefined);
-        } catch (err) {
-          file.close();
-          throw err;
-        }
+        const reader = TableReader.openPath(fs, tableFileName(job.dir, n), n, undefined);
         bytesRead += reader.fileSize;
         rangeTombstones.push(...reader.rangeTombstones);
         // The cursor holds its own reference: the file closes when the cursor does. A

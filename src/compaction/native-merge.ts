@@ -75,14 +75,7 @@ export async function compactNatively(job: CompactionJob, fs: FileSystem, scratc
     for (const { fileNumbers } of job.inputs) {
       for (const n of fileNumbers) {
         const path = tableFileName(job.dir, n);
-        const file = fs.openReadable(path);
-        let reader: TableReader;
-        try {
-          reader = TableReader.open(file, n, undefined);
-        } catch (err) {
-          file.close();
-          throw err;
-        }
+        const reader = TableReader.openPath(fs, path, n, undefined);
         readers.push(reader);
         paths.push(path);
         bytesRead += reader.fileSize;

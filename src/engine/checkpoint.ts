@@ -140,14 +140,7 @@ export async function copyFile(fs: FileSystem, from: string, to: string): Promis
 }
 
 function openTable(fs: FileSystem, file: string, fileNumber: number): InternalIterator {
-  const handle = fs.openReadable(file);
-  let reader: TableReader;
-  try {
-    reader = TableReader.open(handle, fileNumber, undefined);
-  } catch (err) {
-    handle.close();
-    throw err;
-  }
+  const reader = TableReader.openPath(fs, file, fileNumber, undefined);
   // The iterator holds its own reference: the file closes when the iterator does.
   const it = reader.iterator();
   reader.close();

@@ -306,13 +306,7 @@ export class TableCache {
   }
 
   #open(fileNumber: number): TableReader {
-    const file = this.#fs.openReadable(this.#fileNameOf(fileNumber));
-    try {
-      return TableReader.open(file, fileNumber, this.#blockCache, this.#largeBlocks);
-    } catch (err) {
-      file.close();
-      throw err;
-    }
+    return TableReader.openPath(this.#fs, this.#fileNameOf(fileNumber), fileNumber, this.#blockCache, this.#largeBlocks);
   }
 
   /** Drops least recently used readers down to maxOpenFiles (a scan: it runs only when a table opens). */

@@ -13,7 +13,7 @@
 
 import { asBuffer } from '../base/bytes.js';
 import { closedError, corruption, ioError } from '../base/errors.js';
-import type { RandomAccessFile } from '../base/fs.js';
+import type { FileSystem, RandomAccessFile } from '../base/fs.js';
 import type { MappedFile } from '../base/native.js';
 import { MAX_SEQ, type SeqNum, type ValueKind } from '../base/internal-key.js';
 import type { RangeTombstone } from '../base/range-tombstone.js';
@@ -91,6 +91,17 @@ export class TableReader {
     let decoded = decoding.next();
     while (!decoded.done) decoded = decoding.next();
     return TableReader.#of(file, fileNumber, cache, step.value, decoded.value, large);
+  }
+
+  /** open() of file `path` of `fs`, opened here: the reader owns it; a failed open closes it. */
+  static openPath(fs: FileSystem, path: string, fileNumber: number, cache: BlockCache | undefined, large?: LargeBlocks): TableReader {
+    const file = fs.openReadable(path);
+    try {
+      return TableReader.open(file, fileNumber, cache, large);
+    } catch (err) {
+      file.close();
+      throw err;
+    }
   }
 
   /**
