@@ -48,9 +48,7 @@ import {
   tableFileName,
   ValueKind,
   type FileSystem,
-  type InternalIterator,
   type MergeOperatorSpec,
-  type RangeTombstone,
   type SeqNum,
 } from '../base/index.js';
 import { DeeperRanges } from './deeper-ranges.js';
@@ -146,12 +144,26 @@ export async function compactTables(job: CompactionJob, fs: FileSystem, scratch?
   for (let i = 1; i < job.snapshots.length; i++) invariant(job.snapshots[i - 1]! <= job.snapshots[i]!, 'compaction snapshots must be ascending');
   invariant(job.targetFileBytes > 0, `targetFileBytes must be positive, not ${job.targetFileBytes}`);
 
-  if (mergesNatively(job)) {
-    const result = await compactNatively(job, fs, scratch);
-    if (result !== undefined) return result;
+  const readers = openInputs(job, fs);
+  try {
+    if (mergesNatively(job)) {
+      const result = await compactNatively(job, fs, readers, scratch);
+      if (result !== undefined) return result;
+    }
+    return await mergeInTypeScript(job, fs, readers, scratch);
+  } finally {
+    for (const r of readers) r.close();
   }
+}
+
+/** compactTables's merge, in TypeScript, over the input tables `readers` (which the caller closes). */
+async function mergeInTypeScript(job: CompactionJob, fs: FileSystem, readers: readonly TableReader[], scratch: BuilderScratch | undefined): Promise<CompactionResult> {
   const fold = new MergeFold(job.mergeOperator === undefined ? undefined : await loadMergeOperator(job.mergeOperator));
-  const { iterator, bytesRead, rangeTombstones } = openInputs(job, fs);
+  // Scanners: their keys and values last until they move to another block, and the merge
+  // below copies what it keeps (the key in keyBuf, operands in MergeFold).
+  const iterator = new MergingIterator(readers.map((r) => r.scanner()));
+  const bytesRead = readers.reduce((n, r) => n + r.fileSize, 0);
+  const rangeTombstones = readers.flatMap((r) => r.rangeTombstones);
   const deeper = new DeeperRanges(job.deeperRanges);
   const covering = new RangeTombstoneSet(rangeTombstones);
   const end = job.end;
@@ -300,28 +312,16 @@ function stripeOf(snapshots: readonly SeqNum[], seq: SeqNum): number {
   return lo;
 }
 
-/** One cursor over every input table (the tables close when it does), and their range tombstones. */
-function openInputs(job: CompactionJob, fs: FileSystem): { iterator: InternalIterator; bytesRead: number; rangeTombstones: RangeTombstone[] } {
-  const children: InternalIterator[] = [];
-  const rangeTombstones: RangeTombstone[] = [];
-  let bytesRead = 0;
+/** The input tables of `job`, in its order, open (all closed again when one fails to open). */
+function openInputs(job: CompactionJob, fs: FileSystem): TableReader[] {
+  const readers: TableReader[] = [];
   try {
     for (const { fileNumbers } of job.inputs) {
-      for (const n of fileNumbers) {
-        const reader = TableReader.openPath(fs, tableFileName(job.dir, n), n, undefined);
-        bytesRead += reader.fileSize;
-        rangeTombstones.push(...reader.rangeTombstones);
-        // The cursor holds its own reference: the file closes when the cursor does. A
-        // scanner: its keys and values last until it moves to another block, and the merge
-        // above copies what it keeps (the key in keyBuf, operands in MergeFold).
-        children.push(reader.scanner());
-        reader.close();
-      }
+      for (const n of fileNumbers) readers.push(TableReader.openPath(fs, tableFileName(job.dir, n), n, undefined));
     }
   } catch (err) {
-    for (const c of children) c.close();
+    for (const r of readers) r.close();
     throw err;
   }
-  return { iterator: new MergingIterator(children), bytesRead, rangeTombstones };
+  return readers;
 }
-

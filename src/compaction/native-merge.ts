@@ -61,34 +61,23 @@ export function mergesNatively(job: CompactionJob): boolean {
 }
 
 /**
- * Runs `job` with the addon's merge: compactTables's result, or undefined when the job is not
- * the common case after all (an input not mapped or holding range tombstones, an entry the addon
- * does not handle), with nothing left behind. The same errors as compactTables: CORRUPTION
- * naming the input and the block, after removing every output. REQUIRES: mergesNatively(job).
+ * Runs `job` with the addon's merge over its input tables `readers` (open, in the job's order;
+ * the caller closes them): compactTables's result, or undefined when the job is not the common
+ * case after all (an input not mapped or holding range tombstones, an entry the addon does not
+ * handle), with no output left behind. The same errors as compactTables: CORRUPTION naming the
+ * input and the block, after removing every output. REQUIRES: mergesNatively(job).
  */
-export async function compactNatively(job: CompactionJob, fs: FileSystem, scratch: BuilderScratch | undefined): Promise<CompactionResult | undefined> {
-  const readers: TableReader[] = [];
-  const paths: string[] = [];
-  try {
-    const inputs: [MappedFile, Float64Array][] = [];
-    let bytesRead = 0;
-    for (const { fileNumbers } of job.inputs) {
-      for (const n of fileNumbers) {
-        const path = tableFileName(job.dir, n);
-        const reader = TableReader.openPath(fs, path, n, undefined);
-        readers.push(reader);
-        paths.push(path);
-        bytesRead += reader.fileSize;
-        const input = reader.rangeTombstones.length === 0 ? reader.mergeInput(job.start) : undefined;
-        if (input === undefined) return undefined;
-        inputs.push([input.mapped, input.handles]);
-      }
-    }
-    const view = native.mergeView!(inputs, Float64Array.from(job.snapshots), flatRanges(job.deeperRanges), [job.start ?? null, job.end ?? null], mergeSettings(job));
-    return await runMerge(job, fs, scratch, view, paths, bytesRead);
-  } finally {
-    for (const r of readers) r.close();
+export async function compactNatively(job: CompactionJob, fs: FileSystem, readers: readonly TableReader[], scratch: BuilderScratch | undefined): Promise<CompactionResult | undefined> {
+  const inputs: [MappedFile, Float64Array][] = [];
+  for (const reader of readers) {
+    const input = reader.rangeTombstones.length === 0 ? reader.mergeInput(job.start) : undefined;
+    if (input === undefined) return undefined;
+    inputs.push([input.mapped, input.handles]);
   }
+  const view = native.mergeView!(inputs, Float64Array.from(job.snapshots), flatRanges(job.deeperRanges), [job.start ?? null, job.end ?? null], mergeSettings(job));
+  const paths = readers.map((r) => tableFileName(job.dir, r.fileNumber));
+  const bytesRead = readers.reduce((n, r) => n + r.fileSize, 0);
+  return await runMerge(job, fs, scratch, view, paths, bytesRead);
 }
 
 /** The merge's loop: a data block at a time from the addon's queue into the outputs. */
