@@ -3,14 +3,15 @@
 // merged in internal order, and the versions the compaction keeps queued for
 // encodeSkipListBlock (skiplist_blocks.c), which encodes the output's data blocks from the
 // queue as TableBuilder.add would. The rules are compactTables's (src/compaction/job.ts) for
-// inputs of point entries only (no merge operands, no range tombstones, no filters):
+// inputs of point entries only (no merge operands, no range tombstones):
 //   1. within a stripe of the snapshots, only the newest version of a user key is kept;
 //   2. a Delete that is its key's newest version in stripe 0 goes when no range of the levels
 //      below (`deeper`) holds its key;
 // and the ttl filter, the one compaction filter it runs: a PutWithExpiry whose expiry is at or
 // before the job's clock is, before the rules, a Delete of its key.
-// An entry of another kind (a Merge operand) stops the merge with MERGE_UNCOMMON: the caller
-// runs the compaction in TypeScript instead.
+// An entry of another kind (a Merge operand), or an expiry above 2^53 - 1, stops the merge with
+// MERGE_UNCOMMON: the caller runs the compaction in TypeScript instead. Running out of memory
+// throws an Error.
 //
 // mergeView(inputs, snapshots, deeper, bounds, settings) → view (an external)
 //   inputs: an array of [mapped, handles] a table, newest first: `mapped` a mapFile handle,
