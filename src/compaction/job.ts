@@ -54,7 +54,7 @@ import {
 import { DeeperRanges } from './deeper-ranges.js';
 import { MergeFold, type FoldedEntry } from './merge-fold.js';
 import { compactNatively, mergesNatively } from './native-merge.js';
-import { OutputWriter } from './output-writer.js';
+import { OutputWriter, YIELD_AFTER_MS } from './output-writer.js';
 import type { TableMeta } from '../manifest/index.js';
 import { TableReader, type BuilderScratch, type TableBuilderOptions } from '../sstable/index.js';
 import { makeFilters, type CompactionFilterSpec } from './filters.js';
@@ -131,8 +131,6 @@ export interface CompactionResult {
 
 /** Entries between looks at the clock; the clock decides when to give the event loop a turn. */
 const CLOCK_EVERY_ENTRIES = 64;
-/** Longest stretch of synchronous work between two turns of the event loop (inline runs). */
-const YIELD_AFTER_MS = 4;
 
 /**
  * Runs `job` with the files of `fs`. Resolves once every output is durable (file and

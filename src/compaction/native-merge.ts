@@ -24,7 +24,7 @@ import { native, type MappedFile, type SkipListView } from '../base/native.js';
 import { BLOCK_CHECKS, RELEASE_MAPPED_BYTES, TableBuilder, TableReader, type BuilderScratch } from '../sstable/index.js';
 import { mergedRanges } from './deeper-ranges.js';
 import type { CompactionJob, CompactionResult } from './job.js';
-import { OutputWriter } from './output-writer.js';
+import { OutputWriter, YIELD_AFTER_MS } from './output-writer.js';
 
 // mergeFill's state, in native/compaction_merge.c's order.
 const M_CONSUMED = 0;
@@ -45,8 +45,6 @@ const MERGE_UNCOMMON = 3;
 
 /** The kinds the addon's merge keeps as they are: the point entries but Merge operands. */
 const KEPT_KINDS = (1 << ValueKind.Delete) | (1 << ValueKind.Put) | (1 << ValueKind.PutWithExpiry);
-/** Longest stretch of synchronous work between two turns of the event loop (inline runs: job.ts's). */
-const YIELD_AFTER_MS = 4;
 
 /** Whether the addon can run `job`'s merge, as far as the job itself says (its inputs may still say no). */
 export function mergesNatively(job: CompactionJob): boolean {

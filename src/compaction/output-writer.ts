@@ -1,5 +1,6 @@
 // The output tables of a compaction (job.ts, native-merge.ts): opened lazily, cut at
-// user-key boundaries between data blocks, range tombstones placed, removed on failure.
+// user-key boundaries, range tombstones placed, removed on failure; and how long either merge
+// runs before it gives the event loop a turn.
 
 import { compareBytes, invariant, tableFileName, tombstoneUpperKey, type FileSystem, type RangeTombstone, type SeqNum, type ValueKind } from '../base/index.js';
 import type { SkipListView } from '../base/native.js';
@@ -14,6 +15,9 @@ import type { CompactionJob } from './job.js';
  * only turns (flush-job.ts, DRAIN_BYTES_FOR_LATENCY).
  */
 const DRAIN_BYTES_FOR_THROUGHPUT = 1024 * 1024;
+
+/** Longest stretch of a merge's synchronous work between two turns of the event loop (inline runs). */
+export const YIELD_AFTER_MS = 4;
 
 /**
  * The output tables of one job: opened lazily, cut at user-key boundaries outside the range

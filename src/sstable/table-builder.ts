@@ -268,15 +268,15 @@ export class TableBuilder {
    * (`node` itself, and no block, when the table reached `cutBytes` before it: cutReached).
    */
   #encodeNativeBlock(view: SkipListView, node: number, key: Uint8Array, cutBytes: number): number {
-    const encode = native.encodeSkipListBlock!;
-    const state = (this.#nativeState ??= this.#newNativeState());
-    let block = (this.#nativeBlock ??= Buffer.allocUnsafe(this.#options.blockBytes * 2 + 1024));
     // The cut before the first entry, looked at here (the addon looks before the others): the
     // index entry of the block before would otherwise take `key` as the next block's key.
     if (cutBytes > 0 && this.#entries > 0 && this.estimatedFileBytes >= cutBytes && compareRange(this.#lastKey, 0, this.#lastKeyLength, key) !== 0) {
       this.#cutReached = true;
       return node;
     }
+    const encode = native.encodeSkipListBlock!;
+    const state = (this.#nativeState ??= this.#newNativeState());
+    let block = (this.#nativeBlock ??= Buffer.allocUnsafe(this.#options.blockBytes * 2 + 1024));
     state[S_NODE] = node;
     state[S_CUT_BYTES] = cutBytes;
     state[S_FILE_BYTES] = this.#offset;
