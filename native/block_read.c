@@ -13,7 +13,7 @@
 //   The compression codes and the length bound come from the caller, so that the format's
 //   numbers are written down once, in TypeScript.
 //
-// readBlockAsync(fd, offset, size, noneCode, lz4Code, maxContents) → Promise<Buffer | string>
+// readBlockAsync(fd, offset, size, noneCode, lz4Code, maxContents, into?) → Promise<Buffer | number | string>
 //   The same, as one job on libuv's thread pool (for blocks of megabytes: get() of a large
 //   value): read, checksum and decompression all off the main thread. The contents are
 //   memory of their own (big_alloc: huge pages from 1 MiB on) handed to JavaScript as an
@@ -22,6 +22,10 @@
 //   ArrayBufferSweeper), so that the garbage collector frees it in time. Counting it here too
 //   (napi_adjust_external_memory, as this did) counted it twice: readlarge's gets of 1-64 MiB
 //   values ran 50 full collections instead of 29, each a pause of 5-23 ms.
+//   With `into` (a Uint8Array the caller holds, getInto's target) and contents that fit it,
+//   they are written there instead and the promise resolves to their length: nothing of the
+//   job's own reaches JavaScript, nothing for the collector to count. `into` must not be
+//   read, written or transferred until the promise settles (as fs.read's buffer).
 //
 // mapFile(fd, length) → MappedFile (an external)         unmapFile(mapped) → undefined
 //   mmap(2) of a table file, read-only and shared, and its munmap(2) (also done by the
@@ -349,7 +353,13 @@ typedef struct {
   int fd;
   int64_t offset, size, max_contents;
   uint32_t none_code, lz4_code;
-  // Results: contents (big_alloc'd, owned until handed to JavaScript), or a failure, or an errno.
+  // The caller's buffer to hold the contents when they fit (readBlockAsync's `into`), or NULL;
+  // referenced until the job completes.
+  uint8_t* into;
+  size_t into_len;
+  napi_ref into_ref;
+  // Results: contents (big_alloc'd, owned until handed to JavaScript, or `into`), or a
+  // failure, or an errno.
   uint8_t* contents;
   size_t contents_len;
   // The allocation `contents` points into (the frame itself for an uncompressed block), and
@@ -389,6 +399,18 @@ static void run_read_block(napi_env env, void* data) {
     snprintf(job->failure, sizeof job->failure, "of %lld bytes runs past the end of the file", (long long)job->size);
   } else if ((bad = check_frame(frame, size, job->none_code, job->lz4_code, job->max_contents, &contents, &lz4, job->failure, sizeof job->failure)) != NULL) {
     if (bad != job->failure) snprintf(job->failure, sizeof job->failure, "%s", bad);
+  } else if (job->into != NULL && contents <= job->into_len) {
+    // Into the caller's buffer: no memory of the job's own handed to JavaScript.
+    if (!lz4) {
+      memcpy(job->into, frame, size);
+      job->contents = job->into;
+      job->contents_len = size;
+    } else if ((bad = decode_frame(frame, size, 1, job->into, contents, job->failure, sizeof job->failure)) != NULL) {
+      if (bad != job->failure) snprintf(job->failure, sizeof job->failure, "%s", bad);
+    } else {
+      job->contents = job->into;
+      job->contents_len = contents;
+    }
   } else if (!lz4) {
     // The payload is the contents: hand the frame over as it is.
     job->contents = job->allocation = frame;
@@ -462,6 +484,9 @@ static void complete_read_block(napi_env env, napi_status status, void* data) {
   } else if (job->contents == NULL) {
     napi_create_string_utf8(env, job->failure, NAPI_AUTO_LENGTH, &result);
     napi_resolve_deferred(env, job->deferred, result);
+  } else if (job->contents == job->into) {
+    napi_create_double(env, (double)job->contents_len, &result);
+    napi_resolve_deferred(env, job->deferred, result);
   } else if (napi_create_external_buffer(env, job->contents_len, job->contents, free_contents, (void*)(intptr_t)job->allocation_len, &result) != napi_ok) {
     big_free(job->allocation, job->allocation_len);
     napi_value message, error;
@@ -471,13 +496,14 @@ static void complete_read_block(napi_env env, napi_status status, void* data) {
   } else {
     napi_resolve_deferred(env, job->deferred, result);
   }
+  if (job->into_ref != NULL) napi_delete_reference(env, job->into_ref);
   napi_delete_async_work(env, job->work);
   free(job);
 }
 
 napi_value read_block_async_js(napi_env env, napi_callback_info info) {
-  napi_value argv[6];
-  size_t argc = 6;
+  napi_value argv[7];
+  size_t argc = 7;
   AsyncRead* job = calloc(1, sizeof(AsyncRead));
   if (job == NULL) {
     napi_throw_error(env, NULL, "stratadb_io: out of memory");
@@ -489,8 +515,17 @@ napi_value read_block_async_js(napi_env env, napi_callback_info info) {
       napi_get_value_uint32(env, argv[3], &job->none_code) != napi_ok || napi_get_value_uint32(env, argv[4], &job->lz4_code) != napi_ok ||
       napi_get_value_int64(env, argv[5], &job->max_contents) != napi_ok || job->offset < 0 || job->size < 0 || job->size > INT32_MAX) {
     free(job);
-    napi_throw_type_error(env, NULL, "stratadb_io: readBlockAsync(fd, offset, size, noneCode, lz4Code, maxContents)");
+    napi_throw_type_error(env, NULL, "stratadb_io: readBlockAsync(fd, offset, size, noneCode, lz4Code, maxContents, into?)");
     return NULL;
+  }
+  napi_valuetype into_type = napi_undefined;
+  if (argc >= 7 && napi_typeof(env, argv[6], &into_type) == napi_ok && into_type != napi_undefined) {
+    job->into = typed_array_data(env, argv[6], napi_uint8_array, &job->into_len);
+    if (job->into == NULL || napi_create_reference(env, argv[6], 1, &job->into_ref) != napi_ok) {
+      free(job);
+      napi_throw_type_error(env, NULL, "stratadb_io: readBlockAsync's into must be a Uint8Array");
+      return NULL;
+    }
   }
   job->fd = fd;
   napi_value promise, name;
@@ -498,6 +533,7 @@ napi_value read_block_async_js(napi_env env, napi_callback_info info) {
       napi_create_string_utf8(env, "stratadb.readBlockAsync", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, NULL, name, run_read_block, complete_read_block, job, &job->work) != napi_ok ||
       napi_queue_async_work(env, job->work) != napi_ok) {
+    if (job->into_ref != NULL) napi_delete_reference(env, job->into_ref);
     free(job);
     napi_throw_error(env, NULL, "stratadb_io: could not queue readBlockAsync");
     return NULL;

@@ -1,6 +1,6 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 17; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 18; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
@@ -111,7 +111,7 @@
 #include "skiplist_search.h"
 #include "table_get.h"
 
-#define ABI_VERSION 17
+#define ABI_VERSION 18
 
 #define CHECK(call)                                                   \
   do {                                                                \

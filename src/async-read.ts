@@ -1,11 +1,11 @@
-// The asynchronous form of a point read (Database.get, getEntry): the lookup itself is
+// The asynchronous form of a point read (Database.get, getEntry, getInto): the lookup itself is
 // synchronous, as getSync()'s, but a block of megabytes is read, and a table not yet open is
 // opened, off the event loop's thread (src/sstable/large-blocks.ts and table-cache.ts say
 // how), and the promise settles on a turn of the loop when reads have held it long enough
 // (loop-turns.ts).
 
 import type { Cut } from './shard/index.js';
-import { BlockDeferred, type BlockDeferredResult, type LargeBlocks } from './sstable/index.js';
+import { BlockDeferred, type BlockDeferredResult, type LargeBlocks, type ReadTarget } from './sstable/index.js';
 import type { LoopTurns } from './base/loop-turns.js';
 
 export interface AsyncReadHost {
@@ -17,16 +17,16 @@ export interface AsyncReadHost {
 /**
  * Runs `lookup`, a read at `cut`, with large blocks and table opens deferred: when it needs
  * one, pins `cut`, loads the block (or opens the table) and runs `lookup` again with it at
- * hand, until it needs none.
+ * hand, until it needs none. `target`: getInto's, lent to a large block (large-blocks.ts).
  */
-export function readAsync<T>(host: AsyncReadHost, large: LargeBlocks, cut: Cut, lookup: () => T): Promise<T> {
+export function readAsync<T>(host: AsyncReadHost, large: LargeBlocks, cut: Cut, lookup: () => T, target?: ReadTarget): Promise<T> {
   const turn = host.turns.pending;
-  if (turn !== undefined) return readAfterTurns(host, large, cut, lookup, turn);
+  if (turn !== undefined) return readAfterTurns(host, large, cut, lookup, turn, target);
   let value: T;
   try {
-    value = large.runDeferring([], lookup);
+    value = large.runDeferring([], lookup, target);
   } catch (err) {
-    return err instanceof BlockDeferred ? readDeferred(large, err, lookup, host.pin(cut), host.turns) : Promise.reject(err);
+    return err instanceof BlockDeferred ? readDeferred(large, err, lookup, host.pin(cut), host.turns, target) : Promise.reject(err);
   }
   return host.turns.settle(value);
 }
@@ -36,11 +36,11 @@ export function readAsync<T>(host: AsyncReadHost, large: LargeBlocks, cut: Cut, 
  * until the loop has turned and no turn is due, so that reads issued back to back do not run
  * past the budget, each with only its promise held back.
  */
-async function readAfterTurns<T>(host: AsyncReadHost, large: LargeBlocks, cut: Cut, lookup: () => T, turn: Promise<void>): Promise<T> {
+async function readAfterTurns<T>(host: AsyncReadHost, large: LargeBlocks, cut: Cut, lookup: () => T, turn: Promise<void>, target: ReadTarget | undefined): Promise<T> {
   const release = host.pin(cut);
   try {
     for (let t: Promise<void> | undefined = turn; t !== undefined; t = host.turns.pending) await t;
-    return await readAsync(host, large, cut, lookup);
+    return await readAsync(host, large, cut, lookup, target);
   } finally {
     release();
   }
@@ -63,7 +63,7 @@ export async function readManyAsync<T>(host: AsyncReadHost, keys: readonly Uint8
       } catch (err) {
         if (!(err instanceof BlockDeferred)) throw err;
         release ??= host.pin(cut);
-        out[i] = await readDeferred(large, err, () => lookup(key), () => {}, host.turns);
+        out[i] = await readDeferred(large, err, () => lookup(key), () => {}, host.turns, undefined);
       }
       const turn = host.turns.due();
       if (turn !== undefined) {
@@ -83,7 +83,7 @@ export async function readManyAsync<T>(host: AsyncReadHost, keys: readonly Uint8
  * event loop is due a turn (LoopTurns), so that they do not run back to back for longer than
  * reads that never waited would.
  */
-async function readDeferred<T>(large: LargeBlocks, first: BlockDeferred, lookup: () => T, release: () => void, turns: LoopTurns): Promise<T> {
+async function readDeferred<T>(large: LargeBlocks, first: BlockDeferred, lookup: () => T, release: () => void, turns: LoopTurns, target: ReadTarget | undefined): Promise<T> {
   const blocks: BlockDeferredResult[] = [];
   let deferred = first;
   try {
@@ -93,7 +93,7 @@ async function readDeferred<T>(large: LargeBlocks, first: BlockDeferred, lookup:
       if (turn !== undefined) await turn;
       if (block !== undefined) blocks.push({ fileNumber: deferred.fileNumber, blockNumber: deferred.blockNumber, block });
       try {
-        return large.runDeferring(blocks, lookup);
+        return large.runDeferring(blocks, lookup, target);
       } catch (err) {
         if (!(err instanceof BlockDeferred)) throw err;
         deferred = err;

@@ -36,6 +36,7 @@ import {
   type WriteOptions,
 } from './input.js';
 import { readAsync, readManyAsync, type AsyncReadHost } from './async-read.js';
+import { ReadTarget } from './sstable/index.js';
 import { createBackup, type BackupResult } from './backup.js';
 import { tableFilePairs } from './ingest.js';
 import { loadIdentity } from './identity.js';
@@ -519,6 +520,27 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
       const read = readManyAsync(this.#reads, ks, cut, (k) => engine.largeBlocksOf(k), (k) => (this.#isHidden(k) ? undefined : engine.get(k, cut)));
       if (codecs.raw) return read as Promise<(ValueOf<E, V> | undefined)[]>;
       return read.then((vs) => vs.map((v) => (v === undefined ? undefined : (codecs.decodeValue(v) as ValueOf<E, V>))));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * get() into `target`, for values of megabytes read often: resolves to the value's length
+   * (its bytes at target's start when it fits; else target's bytes are unspecified and a
+   * larger target reads it), or undefined when `key` has no value. A large value is read off
+   * the event loop's thread straight into `target` when its block fits there (the value's
+   * length and its key's and 64 bytes more are enough), so that reading gigabytes of values
+   * allocates nothing for the garbage collector to collect. Leave `target` alone until the
+   * promise settles (as fs.read's buffer): do not read, write or transfer it meanwhile.
+   */
+  getInto(key: KIn, target: Uint8Array, options?: ReadOptions): Promise<number | undefined> {
+    try {
+      this.#checkOpen();
+      if (!(target instanceof Uint8Array)) throw invalidArgument(`getInto() takes a Uint8Array to read into, got ${describe(target)}`);
+      const cut = this.#readCut(options);
+      const k = Codecs.of(options, this.#codecs).encodeKey(key);
+      return readAsync(this.#reads, this.#engine.largeBlocksOf(k), cut, () => (this.#isHidden(k) ? undefined : this.#engine.getInto(k, cut, target)), new ReadTarget(target));
     } catch (err) {
       return Promise.reject(err);
     }

@@ -13,6 +13,7 @@ import { NodeFileSystem, open, type Database, type FileSystem, type RandomAccess
 import { expectCode, filesOf, tablesOpenedInTheCall, withTempDir } from './helpers.js';
 import { LoopTurns, TURN_BUDGET_MS } from '../src/base/loop-turns.js';
 import { LargeBlocks } from '../src/sstable/index.js';
+import { native } from '../src/base/native.js';
 import { readAsync } from '../src/async-read.js';
 import { DatabaseIterator } from '../src/iterator.js';
 import { Codecs } from '../src/encoding.js';
@@ -224,6 +225,98 @@ test('get() of values of megabytes from a table: the same bytes as getSync(), at
       await db.close();
     }
   });
+});
+
+test('getInto() reads a value into the caller\'s buffer: small and large, from the memtable and tables, at a snapshot; a short target gets the length; a missing key undefined', async () => {
+  await withTempDir(async (dir) => {
+    const db = await open(dir);
+    try {
+      const big = largeValue(3 * MiB, 4);
+      const plain = Buffer.from(largeValue(2 * MiB, 5).map((b, i) => (b * 31 + i * 7) & 0xff)); // stored as is
+      await db.put('a', 'before'); // in the large value's block, before it
+      await db.put('big', big);
+      await db.put('plain', plain);
+      await db.put('z', 'after');
+      await db.flush();
+      const snap = db.snapshot();
+      await db.put('big', 'overwritten'); // in the memtable
+      const target = Buffer.alloc(4 * MiB, 0xee);
+      assert.is(await db.getInto('big', target), 11);
+      assert.is(target.subarray(0, 11).toString(), 'overwritten', 'from the memtable');
+      assert.is(await db.getInto('big', target, { snapshot: snap }), big.length);
+      assert.ok(target.subarray(0, big.length).equals(big), 'the large value at the snapshot, moved to the start of the target');
+      assert.is(await db.getInto('plain', target), plain.length);
+      assert.ok(target.subarray(0, plain.length).equals(plain), 'an uncompressed large value');
+      assert.is(await db.getInto('a', target), 6);
+      assert.is(target.subarray(0, 6).toString(), 'before', 'a small value from a table');
+      assert.is(await db.getInto('nothing', target), undefined);
+      const short = Buffer.alloc(MiB, 0xee);
+      assert.is(await db.getInto('big', short, { snapshot: snap }), big.length, 'a target too short: the length, for a caller to read again with a larger one');
+      assert.is(await db.getInto('z', new Uint8Array(2)), 5, 'a small value longer than the target');
+      // The value's block holds 'a' too: a target of the value's length alone is not its
+      // block's, and the value is read through memory of its own and copied.
+      const exact = new Uint8Array(big.length);
+      assert.is(await db.getInto('big', exact, { snapshot: snap }), big.length);
+      assert.ok(Buffer.from(exact).equals(big), 'a target of exactly the value\'s length');
+      // A target that is a view into a larger buffer: the value lands at the view's start.
+      const backing = Buffer.alloc(5 * MiB, 0xee);
+      const view = backing.subarray(MiB);
+      assert.is(await db.getInto('big', view, { snapshot: snap }), big.length);
+      assert.ok(view.subarray(0, big.length).equals(big), 'into a view');
+      assert.ok(backing.subarray(0, MiB).every((b) => b === 0xee), 'nothing written before the view');
+      snap.release();
+      await db.flush();
+      await db.compactRange();
+      assert.is(await db.getInto('big', target), 11, 'after the overwrite is flushed and compacted');
+      assert.is(target.subarray(0, 11).toString(), 'overwritten');
+      await expectCode(() => db.getInto('big', 'not a buffer' as unknown as Uint8Array), 'INVALID_ARGUMENT', 'a target that is not a Uint8Array');
+    } finally {
+      await db.close();
+    }
+    await expectCode(() => db.getInto('big', Buffer.alloc(1)), 'CLOSED', 'getInto() after close()');
+  });
+});
+
+test('getInto() of a large value has the addon read its block into the target when it fits (no buffer of its own), else into memory of its own; the same bytes without the addon\'s reads (a file system with no descriptor)', async () => {
+  const big = largeValue(16 * MiB, 6);
+  const calls = native as { readBlockAsync?: (...args: unknown[]) => Promise<unknown> };
+  const real = calls.readBlockAsync;
+  const answers: string[] = [];
+  if (real !== undefined) calls.readBlockAsync = async (...args) => {
+    const answer = await real(...args);
+    // Reads given a target (table opens and get() read blocks of their own, with none).
+    if (args[6] !== undefined) answers.push(typeof answer === 'number' ? 'into' : 'own');
+    return answer;
+  };
+  try {
+    for (const gated of [false, true]) {
+      await withTempDir(async (dir) => {
+        const files = gatedFileSystem({ mapped: true });
+        const db = await open(dir, gated ? { fs: files.fs } : {});
+        try {
+          await db.put('big', big);
+          await db.flush();
+          answers.length = 0;
+          const target = Buffer.alloc(17 * MiB);
+          for (let i = 0; i < 2; i++) {
+            target.fill(0);
+            assert.is(await db.getInto('big', target), big.length);
+            assert.ok(target.subarray(0, big.length).equals(big), `read ${i}`);
+          }
+          const short = Buffer.alloc(big.length);
+          assert.is(await db.getInto('big', short), big.length);
+          assert.ok(short.equals(big), 'a target of the value\'s length: its block does not fit');
+          assert.ok((await db.get('big'))?.equals(big), 'get()');
+          if (gated) assert.ok(files.asyncReads() > 0, 'read off the event loop by the file system');
+          else if (real !== undefined) assert.equal(answers, ['into', 'into', 'own'], 'where the addon put each block given a target');
+        } finally {
+          await db.close();
+        }
+      });
+    }
+  } finally {
+    if (real !== undefined) calls.readBlockAsync = real;
+  }
 });
 
 test('get() of a large value keeps the event loop turning while it reads', async () => {

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 
 /** The version of the addon's exports this loader speaks; native/stratadb_io.c's ABI_VERSION. */
-const ABI_VERSION = 17;
+const ABI_VERSION = 18;
 const ADDON_PATH = '../../../build/Release/stratadb_io.node';
 /** Written by scripts/install.js when node-gyp failed: why, then the build's output. */
 const INSTALL_FAILED_LOG = new URL('../../../build/install-failed.log', import.meta.url);
@@ -33,8 +33,11 @@ export interface NativeCalls {
    * block decompressed) as a Buffer; a failed check returns what failed, as text.
    */
   readBlock(fd: number, offset: number, size: number, noneCode: number, lz4Code: number, maxContents: number): Buffer | string;
-  /** readBlock as one job on libuv's thread pool (blocks of megabytes). */
-  readBlockAsync(fd: number, offset: number, size: number, noneCode: number, lz4Code: number, maxContents: number): Promise<Buffer | string>;
+  /**
+   * readBlock as one job on libuv's thread pool (blocks of megabytes); with `into`, contents
+   * that fit it are written there and their length is the answer (getInto: no memory of its own).
+   */
+  readBlockAsync(fd: number, offset: number, size: number, noneCode: number, lz4Code: number, maxContents: number, into?: Uint8Array): Promise<Buffer | number | string>;
   /** mmap(2) of a table file, read-only and shared: a handle for readMappedBlock. */
   mapFile(fd: number, length: number): MappedFile;
   /** munmap(2) of a mapFile handle; later readMappedBlock calls on it throw. Idempotent. */

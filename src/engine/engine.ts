@@ -542,6 +542,22 @@ export class Engine {
     return this.largeBlocks.copyOut(hit.value);
   }
 
+  /**
+   * get() into `target`: the value's length, its bytes at target's start when it fits (else
+   * target's bytes are unspecified), or undefined when `key` has no value. A value that is a
+   * view of `target` (a large block read into it: large-blocks.ts) is moved to its start.
+   */
+  getInto(key: Uint8Array, seq: SeqNum, target: Uint8Array): number | undefined {
+    const hit = this.#find(key, seq);
+    if (hit === undefined || hit.kind === ValueKind.Delete) return undefined;
+    const value = hit.value;
+    if (value.length > target.length) return value.length;
+    const at = value.byteOffset - target.byteOffset;
+    if (value.buffer === target.buffer && at >= 0 && at + value.length <= target.length) target.copyWithin(0, at, at + value.length);
+    else target.set(value);
+    return value.length;
+  }
+
   /** get() with the sequence number of the write that stored the value. */
   getEntry(key: Uint8Array, seq: SeqNum): { value: Buffer; seq: SeqNum } | undefined {
     const hit = this.#find(key, seq);

@@ -506,6 +506,13 @@ export class ShardSet {
     return engines[shard]!.get(key, cut[shard]!);
   }
 
+  /** Engine.getInto in the shard that holds `key`, at `cut`. */
+  getInto(key: Uint8Array, cut: Cut, target: Uint8Array): number | undefined {
+    const engines = this.#engines;
+    const shard = engines.length === 1 ? 0 : this.#placement.shardOf(key);
+    return engines[shard]!.getInto(key, cut[shard]!, target);
+  }
+
   /** The shard that holds `key` (0 in a database of one shard). */
   shardOf(key: Uint8Array): number {
     return this.#engines.length === 1 ? 0 : this.#placement.shardOf(key);

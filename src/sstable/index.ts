@@ -8,5 +8,5 @@ export type { OwnBlockBuffer } from './table-iterator.js';
 export { mayHold, TableCache, type TableCacheOptions, type TableToRead } from './table-cache.js';
 export { BlockCache } from './block-cache.js';
 export type { TableProperties } from './properties.js';
-export { BlockDeferred, LargeBlocks, type BlockDeferredResult } from './large-blocks.js';
+export { BlockDeferred, LargeBlocks, ReadTarget, type BlockDeferredResult } from './large-blocks.js';
 export { endsInTableMagic } from './table-file.js';

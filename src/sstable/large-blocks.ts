@@ -16,6 +16,14 @@
 // for 64 MiB) and would push out thousands of small blocks. A block loaded for one read
 // belongs to that read alone, so copyOut() hands its value to the caller without a copy.
 // Synchronous reads (getSync, iterators, compactions) read large blocks synchronously, as before.
+//
+// getInto(key, target) lends its target (a ReadTarget) to the first large block its lookup
+// defers: the block's contents are read into the target when they fit (readPhysicalBlockAsync's
+// `into`), and the value, a view of them, is moved to the target's start. A read of megabytes
+// then makes no memory of its own, and the garbage collector, which runs a full collection for
+// about every 64 MiB of new buffers, has nothing to collect (README, readlarge). Later large
+// blocks of the same lookup (the first held no visible version of the key) are read into
+// memory of their own: the first is still in use by the lookup run again.
 
 import type { Block } from './block-format.js';
 
@@ -38,11 +46,19 @@ export class BlockDeferred {
   ) {}
 }
 
+/** getInto's target: lent to at most one large block of its lookup. */
+export class ReadTarget {
+  lent = false;
+  constructor(readonly bytes: Uint8Array) {}
+}
+
 export class LargeBlocks {
   /** Set while an asynchronous read runs its lookup: large blocks not ready are deferred. */
   deferring = false;
   /** Blocks loaded for the lookup being run again, by file and block number. */
   #ready: { fileNumber: number; blockNumber: number; block: Block }[] = [];
+  /** The target of the getInto whose lookup is running, if any. */
+  #target: ReadTarget | undefined;
 
   /** A block loaded for the current lookup, or undefined. Internal to src/sstable. */
   ready(fileNumber: number, blockNumber: number): Block | undefined {
@@ -52,17 +68,27 @@ export class LargeBlocks {
 
   /**
    * Runs `lookup` with `blocks` at hand and large blocks deferred, and forgets the blocks
-   * after. Throws BlockDeferred when it needs one more.
+   * after. Throws BlockDeferred when it needs one more. `target`: getInto's, to lend.
    */
-  runDeferring<T>(blocks: readonly BlockDeferredResult[], lookup: () => T): T {
+  runDeferring<T>(blocks: readonly BlockDeferredResult[], lookup: () => T, target?: ReadTarget): T {
     this.deferring = true;
     this.#ready = blocks as BlockDeferredResult[];
+    this.#target = target;
     try {
       return lookup();
     } finally {
       this.deferring = false;
       this.#ready = [];
+      this.#target = undefined;
     }
+  }
+
+  /** The running getInto's target for a large block to be read into, once a lookup; else undefined. Internal to src/sstable. */
+  lendTarget(): Uint8Array | undefined {
+    const target = this.#target;
+    if (target === undefined || target.lent) return undefined;
+    target.lent = true;
+    return target.bytes;
   }
 
   /**

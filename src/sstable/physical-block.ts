@@ -267,18 +267,20 @@ export function seekPhysicalBlockTransient(
  * thread: all of it on libuv's thread pool through the native readBlockAsync; without it, the
  * read and the decompression (RandomAccessFile.readAsync, lz4-napi's uncompress) there and
  * the checksum a slice at a time with turns of the loop between slices. The same checks, in the same order: no byte is decompressed before its checksum
- * matched. Falls back to the synchronous read where the file has no readAsync.
+ * matched. Falls back to the synchronous read where the file has no readAsync. With `into`
+ * and the addon, contents that fit it are written there (the answer a view of it): a read for
+ * getInto, with no memory of its own for the garbage collector to count.
  */
-export async function readPhysicalBlockAsync(file: RandomAccessFile, offset: number, size: number, what: string): Promise<Buffer> {
+export async function readPhysicalBlockAsync(file: RandomAccessFile, offset: number, size: number, what: string, into?: Uint8Array): Promise<Buffer> {
   const readBlockAsync = native.readBlockAsync;
   if (readBlockAsync !== undefined && file.fd !== undefined) {
-    let answer: Buffer | string;
+    let answer: Buffer | number | string;
     try {
-      answer = await readBlockAsync(file.fd, offset, size, Compression.None, Compression.Lz4, MAX_CONTENTS_BYTES);
+      answer = await readBlockAsync(file.fd, offset, size, Compression.None, Compression.Lz4, MAX_CONTENTS_BYTES, into);
     } catch (err) {
       throw ioError('read', file.path, err);
     }
-    return nativeContents(answer, file, offset, what);
+    return typeof answer === 'number' ? Buffer.from(into!.buffer, into!.byteOffset, answer) : nativeContents(answer, file, offset, what);
   }
   let frame: Buffer;
   try {

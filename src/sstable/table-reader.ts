@@ -472,16 +472,16 @@ export class TableReader {
     if (large !== undefined) {
       const ready = large.ready(this.fileNumber, i);
       if (ready !== undefined) return ready;
-      if (large.deferring) throw new BlockDeferred(this.fileNumber, i, this.#loadAsync(offset, size));
+      if (large.deferring) throw new BlockDeferred(this.fileNumber, i, this.#loadAsync(offset, size, large.lendTarget()));
     }
     return new Block(readPhysicalBlock(this.#file, offset, size, 'data block'), this.#file.path, offset);
   }
 
-  /** Reads data block at `offset` off the event loop's thread, holding the file open meanwhile. */
-  async #loadAsync(offset: number, size: number): Promise<Block> {
+  /** Reads data block at `offset` off the event loop's thread (into `into` when it fits), holding the file open meanwhile. */
+  async #loadAsync(offset: number, size: number, into: Uint8Array | undefined): Promise<Block> {
     this.#refs++;
     try {
-      return new Block(await readPhysicalBlockAsync(this.#file, offset, size, 'data block'), this.#file.path, offset);
+      return new Block(await readPhysicalBlockAsync(this.#file, offset, size, 'data block', into), this.#file.path, offset);
     } finally {
       this.#unref();
     }
