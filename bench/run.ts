@@ -136,6 +136,11 @@ export async function main(argv: string[]): Promise<number> {
           progress.finishJob();
           continue;
         }
+        if (p.into === true && !STORES[store].info.getInto.supported) {
+          progress.line(`${p.id.padEnd(16)} ${store.padEnd(8)} not run: ${STORES[store].info.getInto.how}`);
+          progress.finishJob();
+          continue;
+        }
         if (p.workload === 'changes' && !STORES[store].info.changeFeed.supported) {
           progress.line(`${p.id.padEnd(16)} ${store.padEnd(8)} not run: ${STORES[store].info.changeFeed.how}`);
           progress.finishJob();

@@ -35,6 +35,8 @@ export interface Job {
   seed: number;
   /** --reads: the reads of each of clearrange's read phases. */
   reads: number;
+  /** readlarge-into: reads through Store.getInto into one reused buffer. */
+  into: boolean;
 }
 
 export interface JobResult {

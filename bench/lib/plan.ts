@@ -27,6 +27,8 @@ export interface PlannedWorkload {
   sync: boolean;
   effect: Job['effect'];
   setup: boolean;
+  /** readlarge-into: the reads through Store.getInto. */
+  into?: boolean;
 }
 
 const EXECUTION_ORDER: readonly WorkloadName[] = [
@@ -144,7 +146,10 @@ export function planWorkloads(options: BenchOptions): PlannedWorkload[] {
         if (wanted.has(w)) plan.push({ ...base, db: 'main', ops: options.reads, inFlight: 1 });
         break;
       case 'readlarge':
-        if (wanted.has(w)) plan.push({ ...base, db: 'fresh', ops: LARGE_READS, inFlight: 1 });
+        if (wanted.has(w)) {
+          plan.push({ ...base, db: 'fresh', ops: LARGE_READS, inFlight: 1 });
+          plan.push({ ...base, id: 'readlarge-into', title: `${TITLES[w]}, each into a buffer the reader reuses (Store.getInto)`, db: 'fresh', ops: LARGE_READS, inFlight: 1, into: true });
+        }
         break;
       case 'changes':
         // Four phases of num/2 puts: num with the feed, num without.
@@ -196,5 +201,6 @@ export function jobFor(p: PlannedWorkload, store: Job['store'], dir: string, opt
     shards: options.shards,
     seed: options.seed,
     reads: options.reads,
+    into: p.into === true,
   };
 }

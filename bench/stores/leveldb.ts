@@ -97,6 +97,7 @@ export const leveldb: StoreModule = {
     transactions: { supported: false, how: 'LevelDB has no transactions, only atomic batches without reads' },
     increments: 'get + put, serialized per key in JavaScript (LevelDB has no merge operator)',
     changeFeed: { supported: false, how: "classic-level emits in-process 'write' events only: no sequence numbers, nothing to resume from after a restart" },
+    getInto: { supported: false, how: 'classic-level makes a buffer for every value it reads' },
   },
   async open(dir: string, _settings: OpenSettings): Promise<Store> {
     const { ClassicLevel } = loadPeer<{ ClassicLevel: ClassicLevelClass }>('classic-level');

@@ -26,6 +26,7 @@ interface RootDatabase {
   transactionSync<T>(callback: () => T): T;
   putSync(key: Buffer, value: Buffer, options: { append?: boolean }): void;
   get(key: Buffer): Buffer | undefined;
+  getBinaryFast(key: Buffer): Buffer | undefined;
   getRange(options?: { start?: Buffer; limit?: number }): Iterable<{ key: Buffer; value: Buffer }>;
   getStats(): Record<string, unknown>;
   flushed: Promise<unknown>;
@@ -116,6 +117,11 @@ class LmdbStore implements Store {
     return value === undefined ? -1 : value.length;
   }
 
+  getInto(key: Buffer): number {
+    const value = this.#db.getBinaryFast(key);
+    return value === undefined ? -1 : value.length;
+  }
+
   async scan(chunk: number, onChunk: (entries: number, bytes: number) => Promise<void>): Promise<void> {
     let entries = 0;
     let bytes = 0;
@@ -159,6 +165,7 @@ export const lmdb: StoreModule = {
     transactions: { supported: true, how: 'db.transaction(callback): the callback runs in the single write transaction (serialized, no conflicts)' },
     increments: 'db.transaction(() => put(key, get(key) + by)): read and write in the single write transaction',
     changeFeed: { supported: false, how: 'lmdb-js keeps no log of writes to read back (a B+tree updated in place): in-process events at most' },
+    getInto: { supported: true, how: 'db.getBinaryFast(key): a buffer lmdb-js reuses, valid until its next read' },
   },
   async open(dir: string, settings: OpenSettings): Promise<Store> {
     const { open } = loadPeer<{ open(options: object): RootDatabase }>('lmdb');

@@ -152,6 +152,7 @@ export const rocksdb: StoreModule = {
     },
     increments: 'get + put, serialized per key in JavaScript (the binding exposes no merge operator)',
     changeFeed: { supported: false, how: 'RocksDB has GetUpdatesSince, but the rocksdb binding (leveldown API) does not expose it' },
+    getInto: { supported: false, how: 'RocksDB has PinnableSlice reads, but the rocksdb binding (leveldown API) makes a buffer for every value' },
   },
   async open(dir: string, _settings: OpenSettings): Promise<Store> {
     const RocksDB = loadPeer<(location: string) => LevelDown>('rocksdb');

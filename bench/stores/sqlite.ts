@@ -175,6 +175,7 @@ export const sqlite: StoreModule = {
     transactions: { supported: true, how: 'BEGIN IMMEDIATE (better-sqlite3 db.transaction().immediate): serialized, no conflicts' },
     increments: 'INSERT INTO counters ... ON CONFLICT (k) DO UPDATE SET n = n + excluded.n: one statement, an INTEGER column',
     changeFeed: { supported: false, how: 'better-sqlite3 exposes no update hook or session extension; the WAL file is not a feed' },
+    getInto: { supported: false, how: 'better-sqlite3 makes a buffer for every blob it reads' },
   },
   async open(dir: string, settings: OpenSettings): Promise<Store> {
     const Sqlite = loadPeer<SqliteClass>('better-sqlite3');

@@ -45,6 +45,11 @@ export interface Store {
   /** The value's length, or -1 when the key is absent. Synchronous where the store's get is. */
   get(key: Buffer): Promise<number> | number;
   /**
+   * get() without a buffer of its own a read, in the store's way (StoreInfo.getInto; stratadb:
+   * into `target`). Absent where the store has none.
+   */
+  getInto?(key: Buffer, target: Buffer): Promise<number> | number;
+  /**
    * Reads every entry in key order. Calls `onChunk` each time at least `chunk` entries have
    * been read since the previous call (and once at the end) with the entries and bytes read
    * since then, and awaits it.
@@ -101,6 +106,8 @@ export interface StoreInfo {
   increments: string;
   /** How the store offers the changes workload's feed of committed writes, or why it cannot. */
   changeFeed: { supported: boolean; how: string };
+  /** How the store reads a value without a buffer of its own (readlarge-into), or why it cannot. */
+  getInto: { supported: boolean; how: string };
 }
 
 export interface StoreModule {

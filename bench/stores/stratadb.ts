@@ -17,6 +17,7 @@ const info: StoreInfo = {
   transactions: { supported: true, how: 'db.transaction(): optimistic, validated at commit, retried on conflict' },
   increments: "db.merge(key, by) with mergeOperator 'add': no read, folded by reads and compactions",
   changeFeed: { supported: true, how: 'db.changes(): a live feed, durable: false' },
+  getInto: { supported: true, how: "db.getInto(key, target): into the caller's buffer, reused" },
 };
 
 class StrataStore implements Store {
@@ -46,6 +47,10 @@ class StrataStore implements Store {
   async get(key: Buffer): Promise<number> {
     const value = await this.#db.get(key);
     return value === undefined ? -1 : value.length;
+  }
+
+  async getInto(key: Buffer, target: Buffer): Promise<number> {
+    return (await this.#db.getInto(key, target)) ?? -1;
   }
 
   scan(chunk: number, onChunk: (entries: number, bytes: number) => Promise<void>): Promise<void> {
