@@ -14,8 +14,12 @@
 //       flock(2) LOCK_UN.
 //   readBlock(fd, offset, size, noneCode, lz4Code, maxContents) → Buffer | string
 //       a table block: pread, xxh32 check and LZ4 decompression in one call (block_read.c).
-//   readBlockAsync(fd, offset, size, noneCode, lz4Code, maxContents) → Promise<Buffer | string>
-//       the same as one job on libuv's thread pool, for blocks of megabytes (block_read.c).
+//   readBlockAsync(fd, offset, size, noneCode, lz4Code, maxContents, into?) → Promise<Buffer |
+//   number | string>
+//       the same as one job on libuv's thread pool, for blocks of megabytes, into the caller's
+//       buffer when given one they fit (block_read.c). moveWithinAsync(view, from, length) →
+//       Promise<void>: memmove(3) of view[from, from + length) to its start on the thread pool
+//       (getInto's value, read with its block into the caller's buffer).
 //   mapFile(fd, length) → mapped, unmapFile(mapped), readMappedBlock(mapped, offset, size,
 //   noneCode, lz4Code, maxContents) → number | string, scratchBuffer() → ArrayBuffer
 //       a table mapped read-only, and a block of it checked and decompressed into this
@@ -76,7 +80,8 @@
 // skipListView, encodeSkipListBlock, seekMappedBlock. 8 adds compressLz4. 9 adds releaseMapped.
 // 10 adds searchSkipList. 11 adds packView. 12 adds appendToSkipList, trimMemory. 13 adds
 // blockSlots, setBlockSlot, tableSearch, tableGet. 14 adds buildBloomFilter. 15 adds tableWalk,
-// tablesGet. 16 adds decodeIndexBlock, prefaultMapped. 17 adds mergeView, mergeFill.
+// tablesGet. 16 adds decodeIndexBlock, prefaultMapped. 17 adds mergeView, mergeFill. 18 adds
+// readBlockAsync's `into`, moveWithinAsync.
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -440,6 +445,8 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "readBlock", fn));
   CHECK(napi_create_function(env, "readBlockAsync", NAPI_AUTO_LENGTH, read_block_async_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "readBlockAsync", fn));
+  CHECK(napi_create_function(env, "moveWithinAsync", NAPI_AUTO_LENGTH, move_within_async_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "moveWithinAsync", fn));
   CHECK(napi_create_function(env, "mapFile", NAPI_AUTO_LENGTH, map_file_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "mapFile", fn));
   CHECK(napi_create_function(env, "unmapFile", NAPI_AUTO_LENGTH, unmap_file_js, NULL, &fn));

@@ -35,7 +35,7 @@ import {
   type Value,
   type WriteOptions,
 } from './input.js';
-import { readAsync, readManyAsync, type AsyncReadHost } from './async-read.js';
+import { moveToStart, readAsync, readManyAsync, type AsyncReadHost } from './async-read.js';
 import { ReadTarget } from './sstable/index.js';
 import { createBackup, type BackupResult } from './backup.js';
 import { tableFilePairs } from './ingest.js';
@@ -531,8 +531,9 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
    * larger target reads it), or undefined when `key` has no value. A large value is read off
    * the event loop's thread straight into `target` when its block fits there (the value's
    * length and its key's and 64 bytes more are enough), so that reading gigabytes of values
-   * allocates nothing for the garbage collector to collect. Leave `target` alone until the
-   * promise settles (as fs.read's buffer): do not read, write or transfer it meanwhile.
+   * allocates nothing for the garbage collector to collect (the value is then moved to
+   * target's start on the thread pool). Leave `target` alone until the promise settles (as
+   * fs.read's buffer): do not read, write or transfer it meanwhile.
    */
   getInto(key: KIn, target: Uint8Array, options?: ReadOptions): Promise<number | undefined> {
     try {
@@ -540,7 +541,8 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
       if (!(target instanceof Uint8Array)) throw invalidArgument(`getInto() takes a Uint8Array to read into, got ${describe(target)}`);
       const cut = this.#readCut(options);
       const k = Codecs.of(options, this.#codecs).encodeKey(key);
-      return readAsync(this.#reads, this.#engine.largeBlocksOf(k), cut, () => (this.#isHidden(k) ? undefined : this.#engine.getInto(k, cut, target)), new ReadTarget(target));
+      const read = readAsync(this.#reads, this.#engine.largeBlocksOf(k), cut, () => (this.#isHidden(k) ? undefined : this.#engine.getInto(k, cut, target)), new ReadTarget(target));
+      return read.then((found) => (found === undefined ? undefined : found.at === 0 ? found.length : moveToStart(target, found.at, found.length)));
     } catch (err) {
       return Promise.reject(err);
     }

@@ -277,11 +277,16 @@ test('getInto() reads a value into the caller\'s buffer: small and large, from t
   });
 });
 
-test('getInto() of a large value has the addon read its block into the target when it fits (no buffer of its own), else into memory of its own; the same bytes without the addon\'s reads (a file system with no descriptor)', async () => {
+test('getInto() of a large value has the addon read its block into the target when it fits (no buffer of its own) and move the value to its start on the thread pool, else read into memory of its own; the same bytes without the addon\'s reads (a file system with no descriptor)', async () => {
   const big = largeValue(16 * MiB, 6);
-  const calls = native as { readBlockAsync?: (...args: unknown[]) => Promise<unknown> };
+  const calls = native as { readBlockAsync?: (...args: unknown[]) => Promise<unknown>; moveWithinAsync?: (...args: unknown[]) => Promise<unknown> };
   const real = calls.readBlockAsync;
+  const realMove = calls.moveWithinAsync;
   const answers: string[] = [];
+  if (realMove !== undefined) calls.moveWithinAsync = (...args) => {
+    answers.push('moved');
+    return realMove(...args);
+  };
   if (real !== undefined) calls.readBlockAsync = async (...args) => {
     const answer = await real(...args);
     // Reads given a target (table opens and get() read blocks of their own, with none).
@@ -308,7 +313,7 @@ test('getInto() of a large value has the addon read its block into the target wh
           assert.ok(short.equals(big), 'a target of the value\'s length: its block does not fit');
           assert.ok((await db.get('big'))?.equals(big), 'get()');
           if (gated) assert.ok(files.asyncReads() > 0, 'read off the event loop by the file system');
-          else if (real !== undefined) assert.equal(answers, ['into', 'into', 'own'], 'where the addon put each block given a target');
+          else if (real !== undefined) assert.equal(answers, ['into', 'moved', 'into', 'moved', 'own'], 'where the addon put each block given a target, and its move of the value to the start');
         } finally {
           await db.close();
         }
@@ -316,6 +321,7 @@ test('getInto() of a large value has the addon read its block into the target wh
     }
   } finally {
     if (real !== undefined) calls.readBlockAsync = real;
+    if (realMove !== undefined) calls.moveWithinAsync = realMove;
   }
 });
 

@@ -543,19 +543,20 @@ export class Engine {
   }
 
   /**
-   * get() into `target`: the value's length, its bytes at target's start when it fits (else
-   * target's bytes are unspecified), or undefined when `key` has no value. A value that is a
-   * view of `target` (a large block read into it: large-blocks.ts) is moved to its start.
+   * get() into `target`: the value's `length` and where its bytes are in target (`at`), or
+   * undefined when `key` has no value. A value that fits is copied to target's start (`at`
+   * 0), unless it is a view of `target` already (a large block read into it: large-blocks.ts),
+   * which the caller moves; one longer than target is not copied (target's bytes unspecified).
    */
-  getInto(key: Uint8Array, seq: SeqNum, target: Uint8Array): number | undefined {
+  getInto(key: Uint8Array, seq: SeqNum, target: Uint8Array): { length: number; at: number } | undefined {
     const hit = this.#find(key, seq);
     if (hit === undefined || hit.kind === ValueKind.Delete) return undefined;
     const value = hit.value;
-    if (value.length > target.length) return value.length;
+    const length = value.length;
     const at = value.byteOffset - target.byteOffset;
-    if (value.buffer === target.buffer && at >= 0 && at + value.length <= target.length) target.copyWithin(0, at, at + value.length);
-    else target.set(value);
-    return value.length;
+    if (value.buffer === target.buffer && at >= 0 && at + length <= target.length) return { length, at };
+    if (length <= target.length) target.set(value);
+    return { length, at: 0 };
   }
 
   /** get() with the sequence number of the write that stored the value. */

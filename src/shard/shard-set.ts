@@ -507,7 +507,7 @@ export class ShardSet {
   }
 
   /** Engine.getInto in the shard that holds `key`, at `cut`. */
-  getInto(key: Uint8Array, cut: Cut, target: Uint8Array): number | undefined {
+  getInto(key: Uint8Array, cut: Cut, target: Uint8Array): ReturnType<Engine['getInto']> {
     const engines = this.#engines;
     const shard = engines.length === 1 ? 0 : this.#placement.shardOf(key);
     return engines[shard]!.getInto(key, cut[shard]!, target);
