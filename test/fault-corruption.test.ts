@@ -363,7 +363,7 @@ test('a missing CURRENT, with tables and a MANIFEST present, is CORRUPTION, and 
   });
 });
 
-test('damage in a data block of megabytes (read off the event loop) fails get() and getSync() of its keys with CORRUPTION at the block, and nothing else', async () => {
+test('damage in a data block of megabytes (read off the event loop) fails get(), getInto() and getSync() of its keys with CORRUPTION at the block, and nothing else', async () => {
   await withTempDir(async (root) => {
     const base = path.join(root, 'base');
     const db = await open(base);
@@ -390,9 +390,14 @@ test('damage in a data block of megabytes (read off the event loop) fails get() 
       try {
         for (const k of ['a', 'big']) {
           assertCorruptionAt(await expectCode(() => reopened.get(k), 'CORRUPTION', `${c.what}: get(${k})`), damaged, 0);
+          // A target the block fits in: the addon reads it there, and checks it first.
+          assertCorruptionAt(await expectCode(() => reopened.getInto(k, Buffer.alloc(3 * 1024 * 1024)), 'CORRUPTION', `${c.what}: getInto(${k})`), damaged, 0);
           assertCorruptionAt(await expectCode(() => reopened.getSync(k), 'CORRUPTION', `${c.what}: getSync(${k})`), damaged, 0);
         }
         assert.is((await reopened.get('z'))?.toString(), 'last', `${c.what}: the next block reads`);
+        const target = Buffer.alloc(8);
+        assert.is(await reopened.getInto('z', target), 4, `${c.what}: getInto() of the next block`);
+        assert.is(target.subarray(0, 4).toString(), 'last');
       } finally {
         await reopened.close();
       }
