@@ -347,6 +347,14 @@ static void big_free(void* p, size_t n) {
   munmap(((void**)aligned)[0], ((size_t*)aligned)[1]);
 }
 
+/** Rejects `deferred` with an Error of `message`: a thread-pool job that never ran (cancelled). */
+static void reject_cancelled(napi_env env, napi_deferred deferred, const char* message) {
+  napi_value text, error;
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
+  napi_create_error(env, NULL, text, &error);
+  napi_reject_deferred(env, deferred, error);
+}
+
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
@@ -474,10 +482,7 @@ static void complete_read_block(napi_env env, napi_status status, void* data) {
   AsyncRead* job = data;
   napi_value result;
   if (status != napi_ok) {
-    napi_create_string_utf8(env, "stratadb_io: readBlockAsync was cancelled", NAPI_AUTO_LENGTH, &result);
-    napi_value error;
-    napi_create_error(env, NULL, result, &error);
-    napi_reject_deferred(env, job->deferred, error);
+    reject_cancelled(env, job->deferred, "stratadb_io: readBlockAsync was cancelled");
     big_free(job->allocation, job->allocation_len);
   } else if (job->err != 0) {
     napi_reject_deferred(env, job->deferred, errno_error(env, job->err));
@@ -567,10 +572,7 @@ static void complete_move(napi_env env, napi_status status, void* data) {
   AsyncMove* job = data;
   napi_value result;
   if (status != napi_ok) {
-    napi_value message;
-    napi_create_string_utf8(env, "stratadb_io: moveWithinAsync was cancelled", NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &result);
-    napi_reject_deferred(env, job->deferred, result);
+    reject_cancelled(env, job->deferred, "stratadb_io: moveWithinAsync was cancelled");
   } else {
     napi_get_undefined(env, &result);
     napi_resolve_deferred(env, job->deferred, result);
@@ -761,10 +763,7 @@ static void complete_prefault(napi_env env, napi_status status, void* data) {
   napi_delete_reference(env, job->handle);
   napi_value result;
   if (status != napi_ok) {
-    napi_value message;
-    napi_create_string_utf8(env, "stratadb_io: prefaultMapped was cancelled", NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &result);
-    napi_reject_deferred(env, job->deferred, result);
+    reject_cancelled(env, job->deferred, "stratadb_io: prefaultMapped was cancelled");
   } else if (job->err != 0) {
     napi_reject_deferred(env, job->deferred, errno_error(env, job->err));
   } else {
