@@ -1,6 +1,6 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 18; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 19; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
@@ -39,8 +39,9 @@
 //   numbers, out) → search, tableGet(search, key, seq) → number | string
 //       a point read of one mapped table in one call: its bloom filter, its index and the
 //       search of the block read from the mapping (table_get.c, which says what they hold).
-//   tableWalk(searches, bounds, seqs) → walk, tablesGet(walk, from, key, seq) → number | string
-//       tableGet of several tables one after another in one call (level 0's, for a get).
+//   tableWalk(searches, bounds, seqs, ends) → walk, tablesGet(walk, from, key, seq) → number |
+//   string
+//       tableGet of several tables one after another in one call (every level's, for a get).
 //   decommit(view) → bytes released
 //       madvise(2) MADV_DONTNEED of the whole pages inside a typed array's memory (a
 //       SharedArrayBuffer's included): the pages leave the resident set at once and read as
@@ -81,7 +82,7 @@
 // 10 adds searchSkipList. 11 adds packView. 12 adds appendToSkipList, trimMemory. 13 adds
 // blockSlots, setBlockSlot, tableSearch, tableGet. 14 adds buildBloomFilter. 15 adds tableWalk,
 // tablesGet. 16 adds decodeIndexBlock, prefaultMapped. 17 adds mergeView, mergeFill. 18 adds
-// readBlockAsync's `into`, moveWithinAsync.
+// readBlockAsync's `into`, moveWithinAsync. 19: tableWalk's `ends` (a walk over every level).
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -116,7 +117,7 @@
 #include "skiplist_search.h"
 #include "table_get.h"
 
-#define ABI_VERSION 18
+#define ABI_VERSION 19
 
 #define CHECK(call)                                                   \
   do {                                                                \

@@ -30,18 +30,23 @@
 //   string        what is wrong with data block out[OUT_BLOCK] (out[0] 1: with its contents)
 //   Every call: out[OUT_MISSES] and out[OUT_HITS] the block-cache misses (blocks read past the
 //   cache) and hits it counted.
-// tableWalk(searches, bounds, seqs) → walk
+// tableWalk(searches, bounds, seqs, ends) → walk
 //   searches  an Array of tableSearch handles sharing one `out`, in the order a read consults
-//             them (level 0's tables, newest first); the walk holds a reference to each
+//             them (level 0's tables, newest first, then each deeper level's files in key
+//             order); the walk holds a reference to each
 //   bounds    an Array of two Uint8Arrays a search: its table's smallest and largest user keys
 //             (copied)
 //   seqs      a Float64Array: each table's smallest sequence number
+//   ends      a Uint32Array: where each table's run ends (exclusive): a level's files (sorted,
+//             disjoint) are one run, a table of level 0 a run of its own (ends[i] = i + 1)
 // tablesGet(walk, from, key, seq) → as tableGet
-//   tableGet of the tables from `from` on, one after another, skipping a table whose key range
-//   does not hold key or whose entries are all newer than seq (Version.get's mayHold), up to
-//   the first answer that is not TABLE_ABSENT; out[OUT_TABLE] names the table that gave it.
-//   Its misses and hits are counted across the tables. One call instead of one a table: a get
-//   over four level-0 tables crossed into the addon four times.
+//   tableGet of the tables from `from` on, run by run: of a level's files the one whose range
+//   reaches key (a binary search), of level 0 each; skipping a table whose key range does not
+//   hold key or whose entries are all newer than seq (Version.get's mayHold), up to the first
+//   answer that is not TABLE_ABSENT; out[OUT_TABLE] names the table that gave it. Its misses
+//   and hits are counted across the tables. One call instead of one a table: a get over four
+//   level-0 tables and a level 1 crossed into the addon five times, and ran the JavaScript of
+//   each table's lookup.
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -487,12 +492,16 @@ napi_value table_get_js(napi_env env, napi_callback_info info) {
   return answer_value(env, search_table(env, t, key, key_length, seq, hash, &error), error);
 }
 
-// A walk: tables a point read consults one after another (level 0's, newest first), searched
-// in one call instead of one call each.
+// A walk: tables a point read consults one after another (level 0's, newest first, then each
+// deeper level's), searched in one call instead of one call each.
 typedef struct {
   TableSearch* search;
   size_t smallest_at, smallest_length, largest_at, largest_length;
   double smallest_seq;
+  // The end (exclusive) of the run of tables this one is in: a level's files, sorted by key
+  // and disjoint, of which a read consults only the one reaching its key; i + 1 for a table of
+  // level 0.
+  uint32_t run_end;
 } WalkTable;
 
 typedef struct {
@@ -518,16 +527,19 @@ static void finalize_walk(napi_env env, void* data, void* hint) {
 }
 
 napi_value table_walk_js(napi_env env, napi_callback_info info) {
-  napi_value argv[3], result;
-  size_t argc = 3, seqs_length = 0;
+  napi_value argv[4], result;
+  size_t argc = 4, seqs_length = 0, ends_length = 0;
   uint32_t count = 0, bounds_count = 0;
   bool is_array = false;
   const double* seqs = NULL;
+  const uint32_t* ends = NULL;
   TableWalk* w = calloc(1, sizeof *w);
-  bool ok = w != NULL && napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 3 && napi_is_array(env, argv[0], &is_array) == napi_ok &&
+  bool ok = w != NULL && napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 4 && napi_is_array(env, argv[0], &is_array) == napi_ok &&
             is_array && napi_get_array_length(env, argv[0], &count) == napi_ok && napi_get_array_length(env, argv[1], &bounds_count) == napi_ok &&
             count > 0 && bounds_count == 2 * count && (seqs = typed_array_data(env, argv[2], napi_float64_array, &seqs_length)) != NULL &&
-            seqs_length == count;
+            seqs_length == count && (ends = typed_array_data(env, argv[3], napi_uint32_array, &ends_length)) != NULL && ends_length == count;
+  // Each run ends after its tables and no later than the walk: a table's run is the rest of it.
+  for (uint32_t i = 0; ok && i < count; i++) ok = ends[i] > i && ends[i] <= count && (i == 0 || ends[i - 1] == i || ends[i - 1] == ends[i]);
   if (ok) {
     w->tables = calloc(count, sizeof *w->tables);
     w->refs = calloc(count, sizeof *w->refs);
@@ -553,6 +565,7 @@ napi_value table_walk_js(napi_env env, napi_callback_info info) {
     WalkTable* table = &w->tables[i];
     table->search = data;
     table->smallest_seq = seqs[i];
+    table->run_end = ends[i];
     for (uint32_t end = 0; ok && end < 2; end++) {
       size_t length = 0;
       const uint8_t* bytes;
@@ -570,7 +583,7 @@ napi_value table_walk_js(napi_env env, napi_callback_info info) {
   }
   if (!ok) {
     if (w != NULL) finalize_walk(env, w, NULL);
-    napi_throw_type_error(env, NULL, "stratadb_io: tableWalk(searches, bounds, seqs) with searches sharing one out, two bounds a search, a seq a search");
+    napi_throw_type_error(env, NULL, "stratadb_io: tableWalk(searches, bounds, seqs, ends) with searches sharing one out, two bounds, a seq and a run's end a search");
     return NULL;
   }
   if (napi_create_external(env, w, finalize_walk, NULL, &result) != napi_ok) {
@@ -598,13 +611,28 @@ napi_value tables_get_js(napi_env env, napi_callback_info info) {
   reset_counts(w->out);
   uint32_t hash = xxh32(key, key_length, BLOOM_SEED);
   int answer = TABLE_ABSENT;
-  for (uint32_t i = from; i < w->count; i++) {
-    const WalkTable* table = &w->tables[i];
+  for (uint32_t i = from, next; i < w->count; i = next) {
+    uint32_t at = i;
+    next = w->tables[i].run_end;
+    if (next > i + 1) {
+      // A level's files from i on: the first whose largest key is at or after the key
+      // (Version.get's firstFileReaching) is the only one that may hold it.
+      uint32_t lo = i, hi = next;
+      while (lo < hi) {
+        uint32_t mid = (lo + hi) >> 1;
+        const WalkTable* m = &w->tables[mid];
+        if (compare_bytes(w->bounds + m->largest_at, m->largest_length, key, key_length) < 0) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo == next) continue;
+      at = lo;
+    }
+    const WalkTable* table = &w->tables[at];
     // Version.get's mayHold: the key in the table's range, and an entry old enough to see.
     if (table->smallest_seq > seq || compare_bytes(key, key_length, w->bounds + table->smallest_at, table->smallest_length) < 0 ||
         compare_bytes(key, key_length, w->bounds + table->largest_at, table->largest_length) > 0)
       continue;
-    w->out[OUT_TABLE] = i;
+    w->out[OUT_TABLE] = at;
     answer = search_table(env, table->search, key, key_length, seq, hash, &error);
     if (answer != TABLE_ABSENT) break;
   }

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadChecksum, NodeFileSystem, StrataError, tableFileName, ValueKind, type FileSystem, type RandomAccessFile } from '../src/base/index.js';
-import { BlockCache, TableBuilder, TableCache, TableReader } from '../src/sstable/index.js';
+import { BlockCache, NOT_WALKED, TableBuilder, TableCache, TableReader } from '../src/sstable/index.js';
 import { transientReads } from '../src/sstable/physical-block.js';
 import { BlockSlab } from '../src/sstable/block-slab.js';
 import { native, nativeIo } from '../src/base/native.js';
@@ -490,6 +490,60 @@ test('getFirst() with a table evicted between reads, or not open, reads table by
   }
   cache.close();
   wide.close();
+});
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k);
+
+/** A table of `keys` (ascending) as Version.get's deeper levels hold them: value `${tag}:i` at seq `seqOf(i)`. */
+async function writeRunTable(n: number, keys: number[], tag: string, seqOf: (i: number) => number) {
+  const builder = new TableBuilder(await fs.createWritable(nameOf(n)), { compression: 'lz4', bloomBitsPerKey: 10, blockBytes: 1024 });
+  for (const i of keys) builder.add(walkKey(i), seqOf(i), ValueKind.Put, Buffer.from(`${tag}:${i}`));
+  await builder.finish();
+  return { fileNumber: n, smallestKey: walkKey(keys[0]!), largestKey: walkKey(keys.at(-1)!), smallestSeq: Math.min(...keys.map(seqOf)) };
+}
+
+test('walkGet() over level 0 and two deeper levels of several files each (runs) answers as Version.get\'s table-by-table read, in one walk a get', async () => {
+  const l0 = await writeWalkTables(260, 10);
+  const l1Seq = (i: number) => 500 + (i % 100);
+  const l2Seq = (i: number) => 100 + (i % 100);
+  const l1: Awaited<ReturnType<typeof writeRunTable>>[] = [];
+  const l2: Awaited<ReturnType<typeof writeRunTable>>[] = [];
+  // Level 1: five files of 240 keys' range, each key i % 3 === 1 in it; level 2: three files
+  // of 400, every even key.
+  for (let f = 0; f < 5; f++) l1.push(await writeRunTable(270 + f, range(f * 240, (f + 1) * 240).filter((i) => i % 3 === 1), 'l1', l1Seq));
+  for (let f = 0; f < 3; f++) l2.push(await writeRunTable(280 + f, range(f * 400, (f + 1) * 400).filter((i) => i % 2 === 0), 'l2', l2Seq));
+  const tables = [...l0, ...l1, ...l2];
+  const ends = Uint32Array.from(tables, (_, i) => (i < 4 ? i + 1 : i < 9 ? 9 : 12));
+  const expected = (i: number, seq: number) =>
+    expectedWalk(i, seq) ?? (i < 1200 && i % 3 === 1 && l1Seq(i) <= seq ? `l1:${i}` : undefined) ?? (i < 1200 && i % 2 === 0 && l2Seq(i) <= seq ? `l2:${i}` : undefined);
+  const cache = new TableCache(new NodeFileSystem(), nameOf, { maxOpenFiles: 16, blockCache: new BlockCache(64 * 1024) });
+  for (const t of tables) cache.acquire(t.fileNumber).release();
+  const searches = native as { tableGet?: (...args: unknown[]) => unknown };
+  const tableGet = searches.tableGet;
+  let single = 0;
+  if (tableGet !== undefined) searches.tableGet = (...args: unknown[]) => (single++, tableGet(...args));
+  try {
+    let gets = 0;
+    const { walks: n } = countingWalks(() => {
+      for (let i = 0; i < WALK_KEYS + 5; i++) {
+        for (const seq of [5000, walkSeq(1, i), 999, 550, 150, 50]) {
+          const hit = cache.walkGet(tables, ends, walkKey(i), seq);
+          if (hit === NOT_WALKED) continue;
+          gets++;
+          assert.is(hit === undefined ? undefined : Buffer.from(hit.value).toString(), expected(i, seq), `key ${i} at ${seq}`);
+        }
+      }
+      assert.is(cache.walkGet(tables, ends, Buffer.from('zzz'), 5000), walks ? undefined : NOT_WALKED);
+    });
+    if (walks) {
+      assert.is(gets, (WALK_KEYS + 5) * 6, 'every get walked');
+      assert.ok(n >= gets, `${n} walks for ${gets} gets`);
+      assert.is(single, 0, 'no table searched on its own');
+    } else assert.is(gets, 0, 'no walk without the addon');
+  } finally {
+    if (tableGet !== undefined) searches.tableGet = tableGet;
+    cache.close();
+  }
 });
 
 test('getFirst() reports a damaged data block of the third table with its file and offset', async () => {

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 
 /** The version of the addon's exports this loader speaks; native/stratadb_io.c's ABI_VERSION. */
-const ABI_VERSION = 18;
+const ABI_VERSION = 19;
 const ADDON_PATH = '../../../build/Release/stratadb_io.node';
 /** Written by scripts/install.js when node-gyp failed: why, then the build's output. */
 const INSTALL_FAILED_LOG = new URL('../../../build/install-failed.log', import.meta.url);
@@ -114,11 +114,13 @@ export interface NativeCalls {
    */
   tableGet(search: TableSearch, key: Uint8Array, seq: number): number | string;
   /**
-   * Tables a get consults one after another (level 0's), for tablesGet: their searches (sharing
-   * one `out`), each table's smallest and largest user keys (two bounds a table), and each
-   * one's smallest sequence number. Holds references to the searches.
+   * Tables a get consults one after another (level 0's, then each deeper level's), for
+   * tablesGet: their searches (sharing one `out`), each table's smallest and largest user keys
+   * (two bounds a table), each one's smallest sequence number, and where each one's run ends
+   * (a level's files are one run, searched by key; a level-0 table is a run of its own). Holds
+   * references to the searches.
    */
-  tableWalk(searches: readonly TableSearch[], bounds: readonly Uint8Array[], seqs: Float64Array): TableWalk;
+  tableWalk(searches: readonly TableSearch[], bounds: readonly Uint8Array[], seqs: Float64Array, ends: Uint32Array): TableWalk;
   /**
    * tableGet of the walk's tables from `from` on, skipping those that cannot hold (key, seq),
    * up to the first answer that is not 0, in one call; `out` names the table that gave it

@@ -15,7 +15,7 @@
 // version names it.
 
 import { compareBytes, invariant, type InternalIterator, type SeqNum } from '../base/index.js';
-import { mayHold, type TableCache } from '../sstable/index.js';
+import { mayHold, NOT_WALKED, type TableCache } from '../sstable/index.js';
 import { firstFileReaching, lastFileStarting, LevelIterator } from './level-iterator.js';
 import type { TableMeta, VersionEdit } from './version-edit.js';
 
@@ -40,6 +40,8 @@ export class Version {
   /** Positionings of iterators over two or more level-0 tables (see readCompactionDue). */
   #l0Reads = 0;
   readonly #l0ReadBudget: number;
+  /** Its tables in the order get() consults them, and where each one's run ends (readOrderOf); made at the first get. */
+  #readOrder: { tables: TableMeta[]; ends: Uint32Array } | undefined;
   /** Called once, when this version's reads reach level 0's read budget (VersionSet sets it). */
   onReadCompactionDue: (() => void) | undefined;
 
@@ -116,6 +118,10 @@ export class Version {
    * Allocates nothing of its own: it runs on every get().
    */
   get(key: Uint8Array, seq: SeqNum, tables: TableCache): ReturnType<TableCache['get']> {
+    // Every level's tables in one walk of the addon, where all are open.
+    const order = (this.#readOrder ??= readOrderOf(this.levels));
+    const walked = tables.walkGet(order.tables, order.ends, key, seq);
+    if (walked !== NOT_WALKED) return walked;
     const levels = this.levels;
     // Level 0's tables in one walk (newest first, those that may hold the key).
     const hit = tables.getFirst(levels[0]!, key, seq);
@@ -222,6 +228,23 @@ export class Version {
 }
 
 /** Version.readCompactionDue's budget: Infinity below two level-0 files (see L0_BYTES_PER_READ). */
+/**
+ * The tables of `levels` in the order get() consults them (level 0's, newest first, then each
+ * deeper level's in key order), and where each one's run ends: a level's files are one run (a
+ * get consults the one reaching its key), a level-0 table is a run of its own.
+ */
+function readOrderOf(levels: readonly (readonly TableMeta[])[]): { tables: TableMeta[]; ends: Uint32Array } {
+  const tables = levels.flat();
+  const ends = new Uint32Array(tables.length);
+  let at = 0;
+  for (let level = 0; level < levels.length; level++) {
+    const n = levels[level]!.length;
+    for (let i = 0; i < n; i++) ends[at + i] = level === 0 ? at + i + 1 : at + n;
+    at += n;
+  }
+  return { tables, ends };
+}
+
 function l0ReadBudget(l0: readonly TableMeta[], l1: readonly TableMeta[]): number {
   if (l0.length < 2) return Infinity;
   let bytes = 0;

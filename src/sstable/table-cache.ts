@@ -41,9 +41,17 @@ export interface TableToRead extends TableSpan {
   readonly fileNumber: number;
 }
 
+/** walkGet()'s answer when it could not walk the tables (one not open, or no addon). */
+export const NOT_WALKED = Symbol('not walked');
+
+/** A walk's readers are marked used once every this many gets (a power of two). */
+const TOUCH_EVERY = 64;
+
 /** getFirst()'s walk of one list of tables, made while `generation` was the cache's. */
 interface Walk {
   readonly generation: number;
+  /** Gets through it, for TOUCH_EVERY. */
+  gets: number;
   /** undefined: a table was not open, or the addon cannot walk them. */
   readonly walk: TableWalk | undefined;
   readonly entries: readonly Entry[];
@@ -152,17 +160,30 @@ export class TableCache {
    * times, and ran the JavaScript of each table's lookup.
    */
   getFirst(tables: readonly TableToRead[], key: Uint8Array, snapshotSeq: SeqNum): Hit {
-    const walked = this.#walkOf(tables);
-    if (walked === undefined) {
-      for (const table of tables) {
-        if (!mayHold(table, key, snapshotSeq)) continue;
-        const hit = this.get(table.fileNumber, key, snapshotSeq);
-        if (hit) return hit;
-      }
-      return undefined;
+    const hit = this.walkGet(tables, undefined, key, snapshotSeq);
+    if (hit !== NOT_WALKED) return hit;
+    for (const table of tables) {
+      if (!mayHold(table, key, snapshotSeq)) continue;
+      const hit = this.get(table.fileNumber, key, snapshotSeq);
+      if (hit) return hit;
     }
+    return undefined;
+  }
+
+  /**
+   * getFirst() through one walk of the addon, where every one of `tables` is open (and the
+   * addon can); else NOT_WALKED, for the caller to consult them itself. `ends`: where each
+   * table's run ends (TableWalk.of): a level's files are one run, of which the walk consults
+   * the one reaching the key (Version.get hands every level's tables at once); without, each
+   * table is consulted as getFirst() says.
+   */
+  walkGet(tables: readonly TableToRead[], ends: Uint32Array | undefined, key: Uint8Array, snapshotSeq: SeqNum): Hit | typeof NOT_WALKED {
+    const walked = this.#walkOf(tables, ends);
+    if (walked === undefined) return NOT_WALKED;
     const { walk, entries } = walked;
-    for (const entry of entries) entry.lastUse = ++this.#uses;
+    // The walk's readers count as used (for maxOpenFiles' choice of which to close) every
+    // TOUCH_EVERY gets: once a get, a walk over every level's files cost as much as the get.
+    if ((walked.gets++ & (TOUCH_EVERY - 1)) === 0) for (const entry of entries) entry.lastUse = ++this.#uses;
     const next = this.#walkNext;
     for (let from = 0; from < entries.length; from = next.table + 1) {
       const found: FoundEntry = { seq: 0, kind: 0 as FoundEntry['kind'], value: EMPTY };
@@ -175,8 +196,8 @@ export class TableCache {
     return undefined;
   }
 
-  /** The walk of `tables` while every one is open, made at most once a generation. */
-  #walkOf(tables: readonly TableToRead[]): (Walk & { walk: TableWalk }) | undefined {
+  /** The walk of `tables` (with their runs' `ends`) while every one is open, made at most once a generation. */
+  #walkOf(tables: readonly TableToRead[], ends: Uint32Array | undefined): (Walk & { walk: TableWalk }) | undefined {
     if (this.#closed || tables.length < 2) return undefined;
     let walked = this.#walks.get(tables);
     if (walked === undefined || walked.generation !== this.#generation) {
@@ -186,11 +207,12 @@ export class TableCache {
         if (entry === undefined || entry.reader.pointSearch === undefined) break;
         entries.push(entry);
       }
-      const walk = entries.length === tables.length ? TableWalk.of(entries.map((e) => e.reader.pointSearch!), tables, this.#blockCache) : undefined;
+      const walk = entries.length === tables.length ? TableWalk.of(entries.map((e) => e.reader.pointSearch!), tables, this.#blockCache, ends) : undefined;
       walked = {
         generation: this.#generation,
         walk,
         entries,
+        gets: 0,
         damaged: (block, contents, what, table) => entries[table]!.reader.blockDamage(block, contents, what),
         failed: (err, table) => entries[table]!.reader.searchFailure(err),
       };

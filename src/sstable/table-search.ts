@@ -131,8 +131,9 @@ export interface TableSpan {
 }
 
 /**
- * Tables a get consults one after another (level 0's, newest first), searched in one call of
- * the addon (tablesGet) up to the first that answers, instead of one call a table. It holds
+ * Tables a get consults one after another (level 0's, newest first, then each deeper level's
+ * file that reaches the key), searched in one call of the addon (tablesGet) up to the first
+ * that answers, instead of one call a table. It holds
  * the tables' searches but not their files: its owner (TableCache) keeps it only while every
  * one of its readers is open.
  */
@@ -145,12 +146,17 @@ export class TableWalk {
     this.#cache = cache;
   }
 
-  /** The walk of `searches` (the tables of `spans`, in order, sharing `cache`), or undefined where the addon cannot run one. */
-  static of(searches: readonly TableSearch[], spans: readonly TableSpan[], cache: BlockCache | undefined): TableWalk | undefined {
+  /**
+   * The walk of `searches` (the tables of `spans`, in order, sharing `cache`), or undefined
+   * where the addon cannot run one. `ends`: where each table's run ends (a level's sorted,
+   * disjoint files are one run, of which a get consults the one reaching its key); without,
+   * every table is a run of its own (level 0's).
+   */
+  static of(searches: readonly TableSearch[], spans: readonly TableSpan[], cache: BlockCache | undefined, ends?: Uint32Array): TableWalk | undefined {
     if (!tableWalks || searches.length === 0) return undefined;
     const bounds = spans.flatMap((s) => [s.smallestKey, s.largestKey]);
     const seqs = Float64Array.from(spans, (s) => s.smallestSeq);
-    return new TableWalk(native.tableWalk!(searches.map((s) => s.handle), bounds, seqs), cache);
+    return new TableWalk(native.tableWalk!(searches.map((s) => s.handle), bounds, seqs, ends ?? Uint32Array.from(spans, (_, i) => i + 1)), cache);
   }
 
   /**
