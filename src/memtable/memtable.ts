@@ -198,6 +198,8 @@ export class Memtable {
    */
   get(key: Uint8Array, snapshotSeq: SeqNum): { seq: SeqNum; kind: ValueKind; value: Uint8Array } | undefined {
     const list = this.#list;
+    // Empty (a database read after open, or not written for a while): no key to hash.
+    if (list.count === 0) return undefined;
     const hi = prefixHi(key);
     const lo = prefixLo(key);
     let n = list.newestOf(key, hi, lo);
