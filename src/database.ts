@@ -530,7 +530,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
    * (its bytes at target's start when it fits; else target's bytes are unspecified and a
    * larger target reads it), or undefined when `key` has no value. A large value is read off
    * the event loop's thread straight into `target` when its block fits there (the value's
-   * length and its key's and 64 bytes more are enough), so that reading gigabytes of values
+   * length, its key's and 2 × blockBytes more are enough), so that reading gigabytes of values
    * allocates nothing for the garbage collector to collect (the value is then moved to
    * target's start on the thread pool). Leave `target` alone until the promise settles (as
    * fs.read's buffer): do not read, write or transfer it meanwhile.

@@ -114,8 +114,10 @@ export class Version {
    * as TableCache.get returns it), or undefined. Consults the tables that may hold the key in
    * the order that makes the first hit the answer: level 0 newest first, then, level by
    * level, the one file whose key range reaches the key. A table is skipped without a read
-   * when the key is outside its key range or all its entries are newer than `seq`.
-   * Allocates nothing of its own: it runs on every get().
+   * when the key is outside its key range or all its entries are newer than `seq`. Where
+   * every table is open (and the addon can), all of it is one walk of the addon
+   * (TableCache.walkGet over readOrderOf's list, made at the first get); else level 0's walk
+   * and one table a deeper level. Allocates nothing else of its own: it runs on every get().
    */
   get(key: Uint8Array, seq: SeqNum, tables: TableCache): ReturnType<TableCache['get']> {
     // Every level's tables in one walk of the addon, where all are open.
@@ -227,7 +229,6 @@ export class Version {
   }
 }
 
-/** Version.readCompactionDue's budget: Infinity below two level-0 files (see L0_BYTES_PER_READ). */
 /**
  * The tables of `levels` in the order get() consults them (level 0's, newest first, then each
  * deeper level's in key order), and where each one's run ends: a level's files are one run (a
@@ -245,6 +246,7 @@ function readOrderOf(levels: readonly (readonly TableMeta[])[]): { tables: Table
   return { tables, ends };
 }
 
+/** Version.readCompactionDue's budget: Infinity below two level-0 files (see L0_BYTES_PER_READ). */
 function l0ReadBudget(l0: readonly TableMeta[], l1: readonly TableMeta[]): number {
   if (l0.length < 2) return Infinity;
   let bytes = 0;
