@@ -273,6 +273,36 @@ test('a power cut waits for the calls in flight before it truncates', async () =
   });
 });
 
+/** How many of this process's descriptors name `file` (deleted or not). */
+function descriptorsOf(file: string): number {
+  return fs.readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(file);
+    } catch {
+      return false; // closed since the listing
+    }
+  }).length;
+}
+
+test('a file closed while the power cut is under way (calls still in flight) leaves no descriptor open', async () => {
+  await withTempDir(async (dir) => {
+    const ffs = new FaultInjectingFileSystem();
+    const file = path.join(dir, 'a');
+    const w = await ffs.createWritable(file);
+    await ffs.syncDir(dir);
+    const readers = [ffs.openReadable(file), ffs.openReadable(file)];
+    const appending = w.append(Buffer.alloc(8 * 1024 * 1024, 1)).catch((err: unknown) => err);
+    const cut = ffs.powerCut();
+    // The power is off, and the cut still waits for the append: the database closes its files.
+    assert.ok(ffs.poweredOff);
+    for (const r of readers) r.close();
+    await w.close();
+    await cut;
+    await appending;
+    assert.is(descriptorsOf(file), 0, 'every descriptor of the file is closed');
+  });
+});
+
 test('keepUnsynced keeps that many of a file\'s unsynced bytes at a power cut: a torn tail', async () => {
   await withTempDir(async (dir) => {
     const ffs = new FaultInjectingFileSystem();

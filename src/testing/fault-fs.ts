@@ -738,8 +738,9 @@ class FaultReadableFile implements RandomAccessFile {
     if (this.#closed) return;
     this.#closed = true;
     this.#fs.forget(this);
-    // Closing a reader after the power went off is harmless: its descriptor is already closed.
-    if (this.#fs.poweredOff()) return;
+    // After the power went off the close is not a call on the file system, but the descriptor
+    // is closed here: the cut closes only the readers it still holds, and this one it forgot.
+    if (this.#fs.poweredOff()) return this.closeReal();
     this.#fs.admit('close', this.path);
     this.#real.close();
   }
