@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NodeFileSystem, open, StrataError, type FileSystem, type WritableFile } from '../src/index.js';
 import { FaultInjectingFileSystem, mutatingOps } from '../src/testing/index.js';
-import { expectCode, withTempDir } from './helpers.js';
+import { descriptorsOf, expectCode, withTempDir } from './helpers.js';
 
 const bytes = (s: string) => Buffer.from(s);
 const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, 'latin1') : undefined);
@@ -272,17 +272,6 @@ test('a power cut waits for the calls in flight before it truncates', async () =
     assert.is(fs.statSync(file).size, 0, 'the append landed before the cut truncated it, never after');
   });
 });
-
-/** How many of this process's descriptors name `file` (deleted or not). */
-function descriptorsOf(file: string): number {
-  return fs.readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(file);
-    } catch {
-      return false; // closed since the listing
-    }
-  }).length;
-}
 
 test('a file closed while the power cut is under way (calls still in flight) leaves no descriptor open', async () => {
   await withTempDir(async (dir) => {

@@ -330,6 +330,17 @@ export function newestFile(dir: string, kind: '.log' | '.sst' | 'MANIFEST-'): st
   return path.join(dir, last);
 }
 
+/** How many of this process's descriptors name `file` or a file under it (deleted or not; Linux's /proc). */
+export function descriptorsOf(file: string): number {
+  return fs.readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(file);
+    } catch {
+      return false; // closed since the listing
+    }
+  }).length;
+}
+
 /** XORs the byte at `offset` of `file` with `mask` (default 0xff), in place. */
 export function flipByte(file: string, offset: number, mask = 0xff): void {
   const fd = fs.openSync(file, 'r+');

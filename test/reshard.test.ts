@@ -17,7 +17,7 @@ import { readShardsFile } from '../src/shard/index.js';
 import { decodeShardsFile, encodeShardsFile, shardFolders } from '../src/shard/shards-file.js';
 import { FaultInjectingFileSystem, mutatingOps } from '../src/testing/index.js';
 import { main } from '../src/tools/index.js';
-import { envInt, expectCode, withTempDir } from './helpers.js';
+import { descriptorsOf, envInt, expectCode, withTempDir } from './helpers.js';
 
 await loadChecksum();
 
@@ -325,40 +325,63 @@ test('stratadb reshard changes the count and reports what moved', () =>
 async function reshardWithCuts(dir: string, pristine: string, fromShards: number, shards: number, expected: Map<string, string>): Promise<{ points: number; old: number; new: number }> {
   const db = path.join(dir, 'cut');
   const counts = { points: 0, old: 0, new: 0 };
-  for (let point = 0; ; point += STRIDE) {
-    fs.rmSync(db, { recursive: true, force: true });
-    fs.cpSync(pristine, db, { recursive: true });
-    const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
-    ffs.cutPowerAfter(point, mutatingOps);
-    let finished = false;
-    try {
-      await reshard(db, { shards, fs: ffs, clock: tick });
-      finished = true;
-    } catch (err) {
-      assert.ok(ffs.poweredOff, `point ${point}: only the power cut fails the reshard (${String(err)})`);
+  const where = { point: -1, step: '', ffs: undefined as FaultInjectingFileSystem | undefined };
+  // A crash point takes well under a second. Should one never finish (a promise that never
+  // settles), this says where it stands before the runner's timeout kills the file.
+  let started = Date.now();
+  const watch = setInterval(() => {
+    if (Date.now() - started < 60_000) return;
+    const requests = (process as unknown as { _getActiveRequests(): object[] })._getActiveRequests().map((r) => r.constructor.name);
+    const handles = (process as unknown as { _getActiveHandles(): object[] })._getActiveHandles().map((h) => h.constructor.name);
+    console.error(`${fromShards} → ${shards}, point ${where.point}: still in "${where.step}" after 60 s; the fault FS's last calls`, where.ffs?.ops.slice(-8), 'active requests', requests, 'handles', handles);
+  }, 60_000).unref();
+  const step = <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    where.step = name;
+    started = Date.now();
+    return run();
+  };
+  try {
+    for (let point = 0; ; point += STRIDE) {
+      fs.rmSync(db, { recursive: true, force: true });
+      fs.cpSync(pristine, db, { recursive: true });
+      const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+      Object.assign(where, { point, ffs });
+      ffs.cutPowerAfter(point, mutatingOps);
+      let finished = false;
+      try {
+        await step('the reshard the power is cut in', () => reshard(db, { shards, fs: ffs, clock: tick }));
+        finished = true;
+      } catch (err) {
+        assert.ok(ffs.poweredOff, `point ${point}: only the power cut fails the reshard (${String(err)})`);
+      }
+      if (finished) await step('the power cut after it', () => ffs.powerCut());
+      await step('the power cut', () => ffs.whenPowerCut());
+      counts.points++;
+      const after = await step('the open after the cut', () => openedContents(db));
+      assert.equal(after.seen, expected, `point ${point}: every key after the cut`);
+      assert.ok(after.shards === fromShards || after.shards === shards, `point ${point}: ${after.shards} shards`);
+      if (after.shards === shards && (fromShards !== shards)) counts.new++;
+      else counts.old++;
+      const names = fs.readdirSync(db);
+      const layout = await readShardsFile(new NodeFileSystem(), db);
+      const folders = names.filter((n) => /shard-\d+$/.test(n));
+      assert.is(folders.length, layout === undefined ? 0 : layout.placement.count, `point ${point}: no folder of the other generation is left: ${names}`);
+      if (finished) {
+        assert.is(descriptorsOf(db), 0, `${fromShards} → ${shards}: no descriptor of the cut databases' files is left open`);
+        return counts;
+      }
+      // A rerun after the cut completes: it rewrites the database if the cut came before the
+      // commit point, and finds nothing to do after it.
+      if (point % (5 * STRIDE) === 0) {
+        const r = await step('the rerun', () => reshard(db, { shards, clock: tick }));
+        assert.is(r.rewritten, after.shards !== shards, `point ${point}: the rerun rewrites only the old database`);
+        const rerun = await step('the open after the rerun', () => openedContents(db));
+        assert.is(rerun.shards, shards);
+        assert.equal(rerun.seen, expected, `point ${point}: after the rerun`);
+      }
     }
-    if (finished) await ffs.powerCut();
-    await ffs.whenPowerCut();
-    counts.points++;
-    const after = await openedContents(db);
-    assert.equal(after.seen, expected, `point ${point}: every key after the cut`);
-    assert.ok(after.shards === fromShards || after.shards === shards, `point ${point}: ${after.shards} shards`);
-    if (after.shards === shards && (fromShards !== shards)) counts.new++;
-    else counts.old++;
-    const names = fs.readdirSync(db);
-    const layout = await readShardsFile(new NodeFileSystem(), db);
-    const folders = names.filter((n) => /shard-\d+$/.test(n));
-    assert.is(folders.length, layout === undefined ? 0 : layout.placement.count, `point ${point}: no folder of the other generation is left: ${names}`);
-    if (finished) return counts;
-    // A rerun after the cut completes: it rewrites the database if the cut came before the
-    // commit point, and finds nothing to do after it.
-    if (point % (5 * STRIDE) === 0) {
-      const r = await reshard(db, { shards, clock: tick });
-      assert.is(r.rewritten, after.shards !== shards, `point ${point}: the rerun rewrites only the old database`);
-      const rerun = await openedContents(db);
-      assert.is(rerun.shards, shards);
-      assert.equal(rerun.seen, expected, `point ${point}: after the rerun`);
-    }
+  } finally {
+    clearInterval(watch);
   }
 }
 
