@@ -206,6 +206,8 @@ test('failAfter(n) fails exactly the nth matching call with that errno, as IO_ER
       [['append', 'a.log', 'ENOSPC']],
       'the trace names the failed call',
     );
+    await w.close();
+    await other.close();
   });
 });
 
@@ -219,6 +221,7 @@ test('failAfter with times: Infinity keeps failing until clearFaults()', async (
     ffs.clearFaults();
     await w.sync();
     assert.is(ffs.faultsInjected, 3);
+    await w.close();
   });
 });
 

@@ -293,12 +293,17 @@ export function removeDir(dir: string): void {
 
 /**
  * Runs `body` with a fresh temp directory that is removed afterwards, also when it fails.
- * Keeps the directory when STRATA_KEEP_DIRS is set, for a look at a failure.
+ * Keeps the directory when STRATA_KEEP_DIRS is set, for a look at a failure. A body that
+ * succeeds must leave no descriptor of a file under the directory open (every test of a
+ * database closed, or failed to open, is a test for leaked descriptors too).
  */
 export async function withTempDir<T>(body: (dir: string) => Promise<T>): Promise<T> {
   const dir = makeTempDir();
   try {
-    return await body(dir);
+    const result = await body(dir);
+    const open = openDescriptorsOf(dir);
+    if (open.length > 0) throw new Error(`descriptors of files under the test's directory left open: ${open.join(', ')}`);
+    return result;
   } finally {
     if (process.env['STRATA_KEEP_DIRS']) console.error(`kept ${dir}`);
     else removeDir(dir);
@@ -330,15 +335,21 @@ export function newestFile(dir: string, kind: '.log' | '.sst' | 'MANIFEST-'): st
   return path.join(dir, last);
 }
 
-/** How many of this process's descriptors name `file` or a file under it (deleted or not; Linux's /proc). */
-export function descriptorsOf(file: string): number {
-  return fs.readdirSync('/proc/self/fd').filter((fd) => {
+/** What this process's descriptors of `file` or of files under it name (deleted or not; Linux's /proc). */
+export function openDescriptorsOf(file: string): string[] {
+  return fs.readdirSync('/proc/self/fd').flatMap((fd) => {
     try {
-      return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(file);
+      const name = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      return name.startsWith(file) ? [name] : [];
     } catch {
-      return false; // closed since the listing
+      return []; // closed since the listing
     }
-  }).length;
+  });
+}
+
+/** How many of this process's descriptors name `file` or a file under it (openDescriptorsOf). */
+export function descriptorsOf(file: string): number {
+  return openDescriptorsOf(file).length;
 }
 
 /** XORs the byte at `offset` of `file` with `mask` (default 0xff), in place. */

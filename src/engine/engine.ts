@@ -397,6 +397,8 @@ export class Engine {
     await ensureDirectory(fs, dir, options.createIfMissing);
     const lock = await fs.lock(lockFileName(dir));
     let readers: TableReaders | undefined;
+    /** The tables open() starts opening ahead (openAhead), each settling once its tables are open or failed. */
+    const openingAhead: Promise<void>[] = [];
     try {
       const names = await fs.readdir(dir);
       const files = names.map((name) => ({ name, parsed: parseFileName(name) }));
@@ -430,7 +432,7 @@ export class Engine {
       // flush runs (#openTablesAhead then waits for them), rather than after open() returns,
       // when the first gets would wait for them.
       readers = tableReadersOf(dir, options);
-      if (options.openTablesAhead) void readers.tableCache.openAhead(tablesToOpenAhead(versions, options));
+      if (options.openTablesAhead) openingAhead.push(readers.tableCache.openAhead(tablesToOpenAhead(versions, options)));
 
       // The WAL the log number names is created before any edit names it and deleted only
       // after a later edit moves past it. Missing, it means the MANIFEST lost an edit that was
@@ -468,7 +470,7 @@ export class Engine {
         const meta = await writeMemtable(fs, dir, n, mem, builderOptionsOf(options));
         if (meta) {
           added.push({ level: 0, table: meta });
-          if (options.openTablesAhead) void readers.tableCache.openAhead([meta.fileNumber]);
+          if (options.openTablesAhead) openingAhead.push(readers.tableCache.openAhead([meta.fileNumber]));
         }
       }
       const ingest = hooks.pendingIngest;
@@ -506,6 +508,9 @@ export class Engine {
       if (options.openTablesAhead) engine.#openingAhead = engine.#openTablesAhead();
       return engine;
     } catch (err) {
+      // The tables opening ahead are closed once open (openAhead settles, failed or not): a
+      // failed open leaves no descriptor of the directory's behind.
+      await Promise.all(openingAhead);
       readers?.tableCache.close();
       await lock.release().catch(() => {});
       throw err;
