@@ -17,9 +17,13 @@
 // that touch the native calls' callers (FALLBACK_WORDS) again with STRATADB_NATIVE=0, the
 // JavaScript fallback. The second pass is skipped when the addon is not built (the first pass
 // ran the fallback already) or STRATADB_NATIVE is set. The last line sums both passes.
+//
+// A file still running after STRATADB_TEST_TIMEOUT_S (600) is hung: it is sent SIGUSR2 first,
+// which makes Node write a diagnostic report (--report-on-signal), then killed; the output
+// names the handles that kept its event loop (and its worker threads') alive.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('../dist/test/', import.meta.url).pathname;
@@ -75,19 +79,43 @@ queue.sort((a, b) => rank(a.file) - rank(b.file));
 let passed = 0;
 let failed = 0;
 
+/** Where a hung file's diagnostic report goes (node --report-on-signal), made on the first hang. */
+let reportDir;
+
+/**
+ * What a hung file was waiting on, from the diagnostic report SIGUSR2 made it write: the
+ * libuv handles still active (what kept its event loop alive), its worker threads' too.
+ */
+function hangSummary(pid) {
+  const name = reportDir && readdirSync(reportDir).find((n) => n.includes(`.${pid}.`));
+  if (!name) return '(no diagnostic report was written)\n';
+  const report = JSON.parse(readFileSync(join(reportDir, name), 'utf8'));
+  // Only active, referenced handles keep a loop alive (a Worker is an "async" one of the main thread's).
+  const handles = (r) => (r.libuv ?? []).filter((h) => h.is_active && h.is_referenced).map((h) => `${h.type}${h.filename ? ` ${h.filename}` : ''}${h.firesInMsFromNow !== undefined ? ` in ${h.firesInMsFromNow} ms` : ''}`);
+  const lines = [`diagnostic report ${join(reportDir, name)}:`, `  main thread's referenced handles: ${handles(report).join(', ') || 'none'}`];
+  for (const [i, w] of (report.workers ?? []).entries()) lines.push(`  worker ${i}'s referenced handles: ${handles(w).join(', ') || 'none'}`);
+  return `${lines.join('\n')}\n`;
+}
+
 function runOne({ file, pass }) {
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'], env: pass.env });
+    reportDir ??= mkdtempSync(join(tmpdir(), 'strata-test-reports-'));
+    const child = spawn(process.execPath, ['--report-on-signal', '--report-signal=SIGUSR2', `--report-directory=${reportDir}`, file], { stdio: ['ignore', 'pipe', 'pipe'], env: pass.env });
     let out = '';
+    let hung = false;
     const timer = setTimeout(() => {
+      // A diagnostic report first (what the loop still waits on), then the kill.
+      hung = true;
       out += `\n(killed after ${timeoutMs / 1000} s: STRATADB_TEST_TIMEOUT_S)\n`;
-      child.kill('SIGKILL');
+      child.kill('SIGUSR2');
+      setTimeout(() => child.kill('SIGKILL'), 5000).unref();
     }, timeoutMs);
     child.stdout.on('data', (chunk) => (out += chunk));
     child.stderr.on('data', (chunk) => (out += chunk));
     child.on('close', (status, signal) => {
       clearTimeout(timer);
+      if (hung) out += hangSummary(child.pid);
       const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? NaN);
       const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? NaN);
       const name = nameOf(file) + pass.label;
