@@ -915,4 +915,29 @@ test('LoopTurns looks at the clock every 32 reads, counting what each call says 
   await turns.due();
 });
 
+test('the turn a run of reads is due lets a due timer run first, whichever phase of the event loop the run began in (a timer, an I/O callback, an immediate)', async () => {
+  /** In a callback of the phase `start` names: a run of reads over budget, and whether a due timer ran before its turn ended. */
+  const timerRanBeforeTurn = (start: (callback: () => void) => void) =>
+    new Promise<boolean>((resolve, reject) => {
+      start(() => {
+        try {
+          const turns = new LoopTurns();
+          turns.due();
+          let fired = false;
+          setTimeout(() => (fired = true), 0);
+          const until = performance.now() + TURN_BUDGET_MS + 2; // the timer due, the run over budget
+          while (performance.now() < until);
+          const turn = turns.due(32);
+          assert.ok(turn !== undefined, 'a turn is due');
+          void turn.then(() => resolve(fired));
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+  assert.ok(await timerRanBeforeTurn((cb) => setTimeout(cb, 0)), 'a run begun in a timer callback');
+  assert.ok(await timerRanBeforeTurn((cb) => fs.stat('.', () => cb())), 'a run begun in an I/O callback (the poll phase)');
+  assert.ok(await timerRanBeforeTurn((cb) => setImmediate(cb)), 'a run begun in an immediate (the check phase)');
+});
+
 test.run();
