@@ -41,7 +41,7 @@ import { createBackup, type BackupResult } from './backup.js';
 import { tableFilePairs } from './ingest.js';
 import { loadIdentity } from './identity.js';
 import { DatabaseIterator } from './iterator.js';
-import { LoopTurns } from './base/loop-turns.js';
+import { LoopTurns, READ_CLOCK_EVERY } from './base/loop-turns.js';
 import { Snapshot } from './snapshot.js';
 import { RetryLines, runTransaction, transactionArguments, type Transaction, type TransactionCounters, type TransactionHost, type TransactionOptions } from './transaction.js';
 
@@ -256,7 +256,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
   readonly #transactionHost: TransactionHost;
   /** What get() and iterators need to give the event loop its turns and to defer large blocks. */
   readonly #reads: AsyncReadHost = {
-    turns: new LoopTurns(),
+    turns: new LoopTurns(READ_CLOCK_EVERY),
     pin: (cut) => {
       this.#engine.pinSnapshot(cut);
       return () => this.#engine.releaseSnapshot(cut);

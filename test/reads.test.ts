@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NodeFileSystem, open, type Database, type FileSystem, type RandomAccessFile } from '../src/index.js';
 import { expectCode, filesOf, tablesOpenedInTheCall, withTempDir } from './helpers.js';
-import { LoopTurns, TURN_BUDGET_MS } from '../src/base/loop-turns.js';
+import { LoopTurns, READ_CLOCK_EVERY, TURN_BUDGET_MS } from '../src/base/loop-turns.js';
 import { LargeBlocks } from '../src/sstable/index.js';
 import { native } from '../src/base/native.js';
 import { readAsync } from '../src/async-read.js';
@@ -897,7 +897,7 @@ test('a get or an iterator read called while a turn of the event loop is due doe
   assert.is(stepped, 3);
 });
 
-test('LoopTurns looks at the clock every 32 reads, counting what each call says it read: one nextv() of 1,000 entries is enough', async () => {
+test('LoopTurns looks at the clock every 32 reads (a database\'s reads every 4), counting what each call says it read: one nextv() of 1,000 entries is enough', async () => {
   const busy = (ms: number) => {
     const until = performance.now() + ms;
     while (performance.now() < until);
@@ -908,6 +908,12 @@ test('LoopTurns looks at the clock every 32 reads, counting what each call says 
   for (let i = 0; i < 31; i++) assert.is(turns.due(), undefined, `read ${i + 2}: the clock not looked at yet`);
   assert.ok(turns.due() !== undefined, 'the 32nd read after the first finds it over budget');
   await turns.due();
+  const reads = new LoopTurns(READ_CLOCK_EVERY);
+  assert.is(reads.due(), undefined, 'the first read starts a run');
+  busy(TURN_BUDGET_MS + 1);
+  for (let i = 0; i < 3; i++) assert.is(reads.due(), undefined, `read ${i + 2}: the clock not looked at yet`);
+  assert.ok(reads.due() !== undefined, 'the 4th read after the first finds it over budget');
+  await reads.due();
   // A new run: one call that stands for 1,000 reads looks at the clock at once.
   assert.is(turns.due(), undefined);
   busy(TURN_BUDGET_MS + 1);
