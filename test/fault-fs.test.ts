@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NodeFileSystem, open, StrataError, type FileSystem, type WritableFile } from '../src/index.js';
 import { FaultInjectingFileSystem, mutatingOps } from '../src/testing/index.js';
-import { descriptorsOf, expectCode, withTempDir } from './helpers.js';
+import { expectCode, openDescriptorsOf, withTempDir } from './helpers.js';
 
 const bytes = (s: string) => Buffer.from(s);
 const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, 'latin1') : undefined);
@@ -291,7 +291,7 @@ test('a file closed while the power cut is under way (calls still in flight) lea
     await w.close();
     await cut;
     await appending;
-    assert.is(descriptorsOf(file), 0, 'every descriptor of the file is closed');
+    assert.equal(openDescriptorsOf(file), [], 'every descriptor of the file is closed');
   });
 });
 

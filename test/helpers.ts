@@ -347,11 +347,6 @@ export function openDescriptorsOf(file: string): string[] {
   });
 }
 
-/** How many of this process's descriptors name `file` or a file under it (openDescriptorsOf). */
-export function descriptorsOf(file: string): number {
-  return openDescriptorsOf(file).length;
-}
-
 /** XORs the byte at `offset` of `file` with `mask` (default 0xff), in place. */
 export function flipByte(file: string, offset: number, mask = 0xff): void {
   const fd = fs.openSync(file, 'r+');

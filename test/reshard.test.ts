@@ -17,7 +17,7 @@ import { readShardsFile } from '../src/shard/index.js';
 import { decodeShardsFile, encodeShardsFile, shardFolders } from '../src/shard/shards-file.js';
 import { FaultInjectingFileSystem, mutatingOps } from '../src/testing/index.js';
 import { main } from '../src/tools/index.js';
-import { descriptorsOf, envInt, expectCode, withTempDir } from './helpers.js';
+import { envInt, expectCode, openDescriptorsOf, withTempDir } from './helpers.js';
 
 await loadChecksum();
 
@@ -367,7 +367,7 @@ async function reshardWithCuts(dir: string, pristine: string, fromShards: number
       const folders = names.filter((n) => /shard-\d+$/.test(n));
       assert.is(folders.length, layout === undefined ? 0 : layout.placement.count, `point ${point}: no folder of the other generation is left: ${names}`);
       if (finished) {
-        assert.is(descriptorsOf(db), 0, `${fromShards} → ${shards}: no descriptor of the cut databases' files is left open`);
+        assert.equal(openDescriptorsOf(db), [], `${fromShards} → ${shards}: no descriptor of the cut databases' files is left open`);
         return counts;
       }
       // A rerun after the cut completes: it rewrites the database if the cut came before the

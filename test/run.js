@@ -22,7 +22,7 @@
 // which makes Node write a diagnostic report (--report-on-signal), then killed; the output
 // names the handles that kept its event loop (and its worker threads') alive.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -79,15 +79,15 @@ queue.sort((a, b) => rank(a.file) - rank(b.file));
 let passed = 0;
 let failed = 0;
 
-/** Where a hung file's diagnostic report goes (node --report-on-signal), made on the first hang. */
-let reportDir;
+/** Where a hung file's diagnostic report goes (node --report-on-signal; its name holds the file's pid). */
+const reportDir = tmpdir();
 
 /**
  * What a hung file was waiting on, from the diagnostic report SIGUSR2 made it write: the
  * libuv handles still active (what kept its event loop alive), its worker threads' too.
  */
 function hangSummary(pid) {
-  const name = reportDir && readdirSync(reportDir).find((n) => n.includes(`.${pid}.`));
+  const name = readdirSync(reportDir).find((n) => n.startsWith('report.') && n.includes(`.${pid}.`) && n.endsWith('.json'));
   if (!name) return '(no diagnostic report was written)\n';
   const report = JSON.parse(readFileSync(join(reportDir, name), 'utf8'));
   // Only active, referenced handles keep a loop alive (a Worker is an "async" one of the main thread's).
@@ -100,7 +100,6 @@ function hangSummary(pid) {
 function runOne({ file, pass }) {
   const started = Date.now();
   return new Promise((resolve) => {
-    reportDir ??= mkdtempSync(join(tmpdir(), 'strata-test-reports-'));
     const child = spawn(process.execPath, ['--report-on-signal', '--report-signal=SIGUSR2', `--report-directory=${reportDir}`, file], { stdio: ['ignore', 'pipe', 'pipe'], env: pass.env });
     let out = '';
     let hung = false;

@@ -15,8 +15,8 @@
 // bench's getloop: its timer fired 177–180 times a second with one, 210–227 with two, and waited
 // at most 14.6–28.2 ms against 13.4–19.1, six runs each). A timer is thereby late by about
 // TURN_BUDGET_MS at most (plus the reads between two looks at the clock); the cost is two
-// setImmediates per TURN_BUDGET_MS of reading and a look at the clock every few reads (CLOCK_EVERY)
-// (performance.now() costs 60–90 ns here).
+// setImmediates per TURN_BUDGET_MS of reading and a look at the clock every few reads
+// (CLOCK_EVERY; performance.now() costs 60–90 ns here).
 //
 // A read does its work when it is called and only its promise waits for the turn, so callers
 // with many reads in flight (256 awaited gets, each issuing the next when it settles) would
