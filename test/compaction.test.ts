@@ -179,6 +179,38 @@ test("seeks over level-0 tables below the trigger compact them once they have pa
     }
   }));
 
+for (const shards of [1, 3]) {
+  test(`an iterator's seek() after a compaction reads the compacted tables at its snapshot, and the replaced ones go while it stays open (${shards} shard${shards > 1 ? 's' : ''})`, () =>
+    withDb({ ...SMALL, shards }, async (db, dir) => {
+      for (let i = 0; i < 1500; i++) await db.put(key(i), value(i, 0));
+      await db.flush();
+      const it = db.iterator();
+      assert.is((await it.nextv(10)).length, 10);
+      const tablesBefore = new Set(fs.readdirSync(dir, { recursive: true }).map(String).filter((n) => n.endsWith('.sst')));
+      // After the iterator's snapshot: new values, deletions, a range deletion.
+      for (let i = 0; i < 1500; i++) await (i % 5 === 0 ? db.del(key(i)) : db.put(key(i), value(i, 1)));
+      await db.clear({ gte: key(100), lt: key(200) });
+      await db.put(key(9999), value(9999, 1));
+      await db.compactRange();
+      it.seek(key(50));
+      const seen: [Buffer, Buffer][] = [];
+      for (let batch = await it.nextv(100); batch.length > 0; batch = await it.nextv(100)) seen.push(...batch);
+      assert.is(seen.length, 1450, 'every key from key000050 on, as the snapshot saw it');
+      for (const [k, v] of seen) assert.is(v.toString(), value(Number(k.toString().slice(3)), 0));
+      // Released by the seek: deleted in the background while the iterator is open.
+      let left = [...tablesBefore];
+      for (let waited = 0; left.length > 0 && waited < 10_000; waited += 20) {
+        await new Promise((r) => setTimeout(r, 20));
+        const now = new Set(fs.readdirSync(dir, { recursive: true }).map(String));
+        left = left.filter((f) => now.has(f));
+      }
+      assert.equal(left, [], 'the tables the iterator was created over are gone');
+      it.seek(key(0));
+      assert.equal((await it.nextv(1)).map(([k, v]) => [k.toString(), v.toString()]), [[key(0), value(0, 0)]]);
+      await it.close();
+    }));
+}
+
 test('writers are delayed, never failed, when level 0 reaches the stop trigger', () =>
   withDb({ ...SMALL, l0CompactionTrigger: 1, l0SlowdownTrigger: 1, l0StopTrigger: 2, compactionWorkers: 0 }, async (db) => {
     await writeAll(10_000, 16, (i) => db.put(key(i), value(i, 0)));

@@ -6,20 +6,38 @@
 // visible one; in reverse it walks them oldest first and keeps the last visible one. A version
 // reads as a deletion when a range tombstone visible at the snapshot and newer than it covers
 // its key (RangeTombstoneSet.hides), or when it is a put that expired by the wall-clock time
-// the iterator was created at (src/base/ttl.ts). A visible Merge entry makes the key's value
-// what its operator makes of the operands down to the next Put or Delete, as seen by those
-// rules (MergeCollector, merge-chain.ts), in either direction.
+// of its source (below; src/base/ttl.ts). A visible Merge entry makes the key's value what its
+// operator makes of the operands down to the next Put or Delete, as seen by those rules
+// (MergeCollector, merge-chain.ts), in either direction.
+//
+// The merged cursor comes from a ReadSource: the memtables and the version of one moment,
+// pinned. A seek() that finds its source stale (a flush, a compaction or a memtable switch
+// since) takes a fresh one at the same snapshot, as RocksDB's iterators that refresh with an
+// explicit snapshot: a long-lived iterator used for many seeks reads the compacted tree, not
+// the tables it was created over, and does not keep them on disk. What it sees does not change:
+// the snapshot (which the caller has pinned) keeps every version visible at its sequence
+// number through compactions; a fresh source's clock is read anew, and compaction's ttl
+// filter only deletes puts that had expired by its own earlier clock.
 
 import { compareBytes, expiresAt, liveValue, ValueKind, type InternalIterator, type MergeOperator, type RangeTombstoneSet, type SeqNum } from '../base/index.js';
 import { MergeCollector } from './merge-chain.js';
 
-/** What, besides its sequence number, decides what an iterator sees. */
-export interface ReadView {
+/** A merged cursor over one state of the database, and what a read of it needs. */
+export interface ReadSource {
+  readonly it: InternalIterator;
+  /** The range tombstones of that state. */
   readonly rangeTombstones: RangeTombstoneSet;
-  /** Wall-clock time of the read (ms since the epoch): puts that expired by then read as deleted. */
+  /** Wall-clock time of the source (ms since the epoch): puts that expired by then read as deleted. */
   readonly nowMs: number;
-  /** The database's merge operator, if it has one. */
-  readonly mergeOperator: MergeOperator | undefined;
+  /** Whether the database has moved on since (a fresh source would read other tables or memtables). */
+  stale(): boolean;
+  /**
+   * undefined when the tables a positioning at `target` reads are open, else a promise that
+   * settles once they are (ready()).
+   */
+  tablesReady(target: Uint8Array | undefined): Promise<void> | undefined;
+  /** Closes the cursor and releases what the source pinned. Once. */
+  release(): void;
 }
 
 export interface Bounds {
@@ -49,14 +67,12 @@ export interface Cursor {
 const EMPTY = new Uint8Array(0);
 
 export class DbIterator implements Cursor {
-  readonly #it: InternalIterator;
+  readonly #openSource: () => ReadSource;
+  #source: ReadSource;
   readonly #seq: SeqNum;
-  readonly #rangeTombstones: RangeTombstoneSet;
-  readonly #nowMs: number;
   readonly #bounds: Bounds;
   readonly #reverse: boolean;
   #remaining: number;
-  readonly #onClose: () => void;
   /** Operands of the key at hand. */
   readonly #chain: MergeCollector;
   /** Whether the database has a merge operator (else there are no operands to collect). */
@@ -71,31 +87,24 @@ export class DbIterator implements Cursor {
   #positioned = false;
   #done = false;
   #closed = false;
-  readonly #tablesReady: (target: Uint8Array | undefined) => Promise<void> | undefined;
 
   /**
-   * `onClose` runs once, when the iterator closes: it releases what the cursor pinned.
-   * `tablesReady(target)`: undefined when the tables a positioning at `target` reads are open,
-   * else a promise that settles once they are (ready()).
+   * `openSource` makes a source of the database's present state at `seq` (which the caller
+   * keeps pinned until close()): once now, and again at a seek() that finds the last one stale.
    */
   constructor(
-    it: InternalIterator,
+    openSource: () => ReadSource,
     seq: SeqNum,
-    view: ReadView,
+    mergeOperator: MergeOperator | undefined,
     bounds: Bounds,
     reverse: boolean,
     limit: number,
-    onClose: () => void,
-    tablesReady: (target: Uint8Array | undefined) => Promise<void> | undefined = () => undefined,
   ) {
-    this.#onClose = onClose;
-    this.#tablesReady = tablesReady;
-    this.#chain = new MergeCollector(view.mergeOperator);
-    this.#merges = view.mergeOperator !== undefined;
-    this.#it = it;
+    this.#openSource = openSource;
+    this.#source = openSource();
+    this.#chain = new MergeCollector(mergeOperator);
+    this.#merges = mergeOperator !== undefined;
     this.#seq = seq;
-    this.#rangeTombstones = view.rangeTombstones;
-    this.#nowMs = view.nowMs;
     this.#bounds = bounds;
     this.#reverse = reverse;
     this.#remaining = limit < 0 ? Infinity : limit;
@@ -104,10 +113,15 @@ export class DbIterator implements Cursor {
 
   /**
    * Repositions: the next entry is the first at or after `target` (at or before it in
-   * reverse), within the bounds. The limit keeps counting. The cursor moves at the next next().
+   * reverse), within the bounds. The limit keeps counting. The cursor moves at the next next(),
+   * over a fresh source when this one is stale (see the top).
    */
   seek(target: Uint8Array): void {
     const { lower, upper } = this.#bounds;
+    if (!this.#closed && this.#source.stale()) {
+      this.#source.release();
+      this.#source = this.#openSource();
+    }
     this.#positioned = false;
     this.#done = false;
     if (!this.#reverse) this.#target = lower !== undefined && compareBytes(target, lower) < 0 ? lower : target;
@@ -116,7 +130,7 @@ export class DbIterator implements Cursor {
 
   ready(): Promise<void> | undefined {
     if (this.#positioned || this.#done || this.#closed || this.#remaining <= 0) return undefined;
-    return this.#tablesReady(this.#target);
+    return this.#source.tablesReady(this.#target);
   }
 
   /** The next entry as fresh copies, or undefined at the end. */
@@ -141,18 +155,18 @@ export class DbIterator implements Cursor {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#it.close();
-    this.#onClose();
+    this.#source.release();
   }
 
   #position(): void {
     this.#positioned = true;
     const target = this.#target;
+    const it = this.#source.it;
     if (!this.#reverse) {
-      if (target !== undefined) this.#it.seek(target);
-      else this.#it.seekToFirst();
-    } else if (target !== undefined) this.#it.seekForPrev(target);
-    else this.#it.seekToLast();
+      if (target !== undefined) it.seek(target);
+      else it.seekToFirst();
+    } else if (target !== undefined) it.seekForPrev(target);
+    else it.seekToLast();
   }
 
   /**
@@ -163,12 +177,12 @@ export class DbIterator implements Cursor {
   #see(key: Uint8Array, seq: SeqNum, kind: ValueKind, value: Uint8Array): ValueKind {
     this.#seen = EMPTY;
     this.#seenExpiry = undefined;
-    if (kind === ValueKind.Delete || this.#rangeTombstones.hides(key, seq, this.#seq)) return ValueKind.Delete;
+    if (kind === ValueKind.Delete || this.#source.rangeTombstones.hides(key, seq, this.#seq)) return ValueKind.Delete;
     if (kind === ValueKind.Merge) {
       this.#seen = value;
       return kind;
     }
-    const live = liveValue(kind, value, this.#nowMs);
+    const live = liveValue(kind, value, this.#source.nowMs);
     if (live === undefined) return ValueKind.Delete;
     this.#seen = live;
     if (kind === ValueKind.PutWithExpiry) this.#seenExpiry = expiresAt(value);
@@ -176,7 +190,7 @@ export class DbIterator implements Cursor {
   }
 
   #nextVisible(): [Buffer, Buffer] | undefined {
-    const it = this.#it;
+    const it = this.#source.it;
     const { lower, lowerInclusive, upper, upperInclusive } = this.#bounds;
     while (it.valid()) {
       const key = Buffer.from(it.key());
@@ -216,7 +230,7 @@ export class DbIterator implements Cursor {
   }
 
   #prevVisible(): [Buffer, Buffer] | undefined {
-    const it = this.#it;
+    const it = this.#source.it;
     const { lower, lowerInclusive, upper, upperInclusive } = this.#bounds;
     while (it.valid()) {
       const key = Buffer.from(it.key());

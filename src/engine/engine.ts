@@ -71,7 +71,7 @@ import { Memtable, MemtablePool } from '../memtable/index.js';
 import { BlockCache, LargeBlocks, TableCache, type TableBuilderOptions } from '../sstable/index.js';
 import { WalSet } from '../wal/index.js';
 import { CommitPipeline, type PublishedIn } from './commit-pipeline.js';
-import { DbIterator, type Bounds } from './db-iterator.js';
+import { DbIterator, type Bounds, type ReadSource } from './db-iterator.js';
 import type { ResolvedOptions } from './options.js';
 import { cutRetainedWals, plainBatches, replayWals } from './recovery.js';
 import { SequenceClock } from './sequence-clock.js';
@@ -626,33 +626,43 @@ export class Engine {
   }
 
   /**
-   * A cursor at `seq` (which the caller has pinned with acquireSnapshot). It holds the current
-   * version until closed, so the tables it reads stay on disk.
+   * A cursor at `seq` (which the caller has pinned with acquireSnapshot). Each of its sources
+   * (#readSource) holds the memtables and version of its moment until replaced or closed, so
+   * the tables it reads stay on disk.
    */
   iterator(seq: SeqNum, bounds: Bounds, reverse: boolean, limit: number): DbIterator {
     this.#checkOpen();
+    return new DbIterator(() => this.#readSource(seq, reverse), seq, this.#mergeOperator, bounds, reverse, limit);
+  }
+
+  /** The memtables and current version as one merged cursor at `seq`, pinned until release(). */
+  #readSource(seq: SeqNum, reverse: boolean): ReadSource {
     const version = this.#versions.current;
+    const mem = this.#mem;
     version.ref();
-    const children: InternalIterator[] = [this.#mem.iterator(), ...this.#imms.map((imm) => imm.mem.iterator())];
+    const children: InternalIterator[] = [mem.iterator(), ...this.#imms.map((imm) => imm.mem.iterator())];
     version.addIterators(children, this.#tableCache);
     const rangeTombstones = this.#currentRangeTombstones();
     if (rangeTombstones.size > 0) {
       // Each source steps over what the tombstones hide from it (range-tombstones.ts).
-      const maxSeqs = [this.#mem.lastSeq ?? 0, ...this.#imms.map((imm) => imm.mem.lastSeq ?? 0), ...version.iteratorMaxSeqs()];
+      const maxSeqs = [mem.lastSeq ?? 0, ...this.#imms.map((imm) => imm.mem.lastSeq ?? 0), ...version.iteratorMaxSeqs()];
       invariant(maxSeqs.length === children.length, 'one largest sequence number per cursor');
       for (let i = 0; i < children.length; i++) children[i] = new TombstoneSkippingIterator(children[i]!, maxSeqs[i]!, rangeTombstones, seq);
     }
+    const it = new MergingIterator(children);
     const tables = this.#tableCache;
-    return new DbIterator(
-      new MergingIterator(children),
-      seq,
-      { rangeTombstones, nowMs: this.#options.clock(), mergeOperator: this.#mergeOperator },
-      bounds,
-      reverse,
-      limit,
-      () => version.unref(),
-      (target) => tables.whenOpen(version.tablesToPosition(target, reverse)),
-    );
+    return {
+      it,
+      rangeTombstones,
+      nowMs: this.#options.clock(),
+      // A closed engine makes no new source: the iterator reads on over the one it has.
+      stale: () => !this.#closed && (this.#versions.current !== version || this.#mem !== mem),
+      tablesReady: (target) => tables.whenOpen(version.tablesToPosition(target, reverse)),
+      release: () => {
+        it.close();
+        version.unref();
+      },
+    };
   }
 
   /** Writes the current memtable (if it holds anything) and every older one to tables. */
