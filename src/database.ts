@@ -826,7 +826,7 @@ export class Database<K = Buffer, V = Buffer, KIn = Key, VIn = Value> {
       for (const it of [...this.#iterators]) it.closeSync();
       for (const snap of [...this.#snapshots]) snap.release();
       const calls = [...this.#longCalls];
-      this.#closing = Promise.all(calls).then(() => this.#engine.close());
+      this.#closing = Promise.all(calls).then(() => this.#engine.close(true));
     }
     return this.#closing;
   }

@@ -179,6 +179,44 @@ test("seeks over level-0 tables below the trigger compact them once they have pa
     }
   }));
 
+for (const flushed of [3, 2]) {
+  test(`close() runs the compaction the next open would start, and only then flushes (${flushed} level-0 tables and a memtable, trigger 4)`, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-compaction-'));
+    const options = { ...SMALL, memtableBytes: 1024 * 1024, l0CompactionTrigger: 4 };
+    try {
+      let db = await open(dir, options);
+      for (let round = 0; round <= flushed; round++) {
+        for (let i = round % 2; i < 800; i += 2) await db.put(key(i), value(i, round));
+        if (round < flushed) await db.flush();
+      }
+      assert.is(db.stats().levels[0]!.files, flushed);
+      assert.is(db.stats().compactions, 0);
+      await db.close();
+      db = await open(dir, options);
+      try {
+        const s = db.stats();
+        assert.is(s.compactionsRunning, 0, 'the reopened database starts no compaction');
+        if (flushed === 3) {
+          // The memtable's flush made level 0 due: close() flushed it and compacted level 0.
+          assert.is(s.levels[0]!.files, 0, 'level 0 compacted by close()');
+          assert.ok(s.levels[1]!.files > 0);
+          assert.is(s.memtableEntries, 0);
+        } else {
+          // Below the trigger even with the memtable: close() left it in the log, and the
+          // reopen's recovery flush made it the third level-0 table.
+          assert.is(s.levels[0]!.files, 3, 'the log replayed into a third level-0 table');
+        }
+        const newest = (i: number) => (flushed === 3 ? (i % 2 === 0 ? 2 : 3) : i % 2 === 0 ? 2 : 1);
+        for (let i = 0; i < 800; i++) assert.is((await db.get(key(i)))?.toString(), value(i, newest(i)), key(i));
+      } finally {
+        await db.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
 for (const shards of [1, 3]) {
   test(`an iterator's seek() after a compaction reads the compacted tables at its snapshot, and the replaced ones go while it stays open (${shards} shard${shards > 1 ? 's' : ''})`, () =>
     withDb({ ...SMALL, shards }, async (db, dir) => {

@@ -909,9 +909,13 @@ export class Engine {
 
   /**
    * Waits for the writes already submitted and for a flush in progress, syncs the WAL, and
-   * releases every file and the lock. Idempotent; later calls fail with CLOSED.
+   * releases every file and the lock. Idempotent; later calls fail with CLOSED. With `settle`
+   * (the user's close(): the caller takes no more writes), first leaves the tree as the next
+   * open() is to find it (#settle); a failure there is reported once everything is released.
    */
-  async close(): Promise<void> {
+  async close(settle = false): Promise<void> {
+    if (this.#closed) return;
+    const settleError = settle ? await this.#settle().then(() => undefined, (err: unknown) => err) : undefined;
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#expiry);
@@ -930,6 +934,34 @@ export class Engine {
     this.#memPool.clear();
     await this.#lock.release();
     if (syncError !== undefined) throw syncError;
+    if (settleError !== undefined) throw settleError;
+  }
+
+  /**
+   * When the next open() would start a compaction (the memtables' flushes, its own recovery
+   * flush among them, taking level 0 to its trigger, or a level due already): makes every
+   * write durable (the logs synced), flushes the memtable, and waits until no flush or
+   * compaction runs and none is due. So a database closed after writes does not reopen to a
+   * compaction running beside its first reads: the compaction its writes made due runs here, in
+   * the process that wrote, as it would have had they gone on. Otherwise close() leaves the
+   * memtable in the log, for the next open() to replay. The sync comes first, so a flush that
+   * fails (ENOSPC) loses nothing: the log holds the writes.
+   */
+  async #settle(): Promise<void> {
+    // A database whose writes failed settles nothing: close() reports no more than before.
+    if (this.#backgroundError || this.#pipeline.error) return;
+    await this.#pipeline.drain();
+    const version = this.#versions.current;
+    const levelZero = version.levels[0]!.length + this.#imms.length + (this.#mem.entryCount > 0 ? 1 : 0);
+    const due = levelZero >= this.#options.l0CompactionTrigger || this.#picker.scores(version).some((score) => score >= 1);
+    if (!due) return;
+    await this.#wals.syncCurrent();
+    await this.flush();
+    while (this.#flushing || this.#compacting) {
+      await this.#flushing;
+      await this.#compactionsIdle();
+    }
+    if (this.#backgroundError) throw this.#backgroundError;
   }
 
   /**

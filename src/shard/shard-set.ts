@@ -636,10 +636,13 @@ export class ShardSet {
     };
   }
 
-  /** Closes every shard, then the shared pool and the lock. Idempotent. Reports the first failure. */
-  async close(): Promise<void> {
+  /**
+   * Closes every shard, then the shared pool and the lock. Idempotent. Reports the first
+   * failure. `settle`: each shard first leaves its tree as the next open is to find it (Engine.close).
+   */
+  async close(settle = false): Promise<void> {
     if (this.closed) return;
-    const results = await Promise.allSettled(this.#engines.map((e) => e.close()));
+    const results = await Promise.allSettled(this.#engines.map((e) => e.close(settle)));
     await this.#pool.close().catch(() => {});
     await this.#lock?.release();
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
