@@ -138,6 +138,28 @@ test('close() rejects with IO_ERROR when its WAL fsync fails: a failed fsync is 
   });
 });
 
+test('ENOSPC in the flush close() runs (level 0 due by its next open): close() rejects with IO_ERROR, closes all the same, and a power cut keeps every write, synced or not', async () => {
+  await withTempDir(async (dir) => {
+    const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+    const db = await open(dir, { ...SMALL, fs: ffs });
+    const history = new WriteHistory(() => !ffs.poweredOff);
+    await putMany(db, history, 10, 1000, () => false);
+    await db.flush();
+    await putMany(db, history, 10, 1000, () => false);
+    // One level-0 table and a memtable at a trigger of 2: close() syncs the log, then flushes.
+    assert.is(db.stats().levels[0]!.files, 1);
+    ffs.failAfter(1, 'ENOSPC', { op: 'append', path: SST }, { times: Infinity });
+    const err = await expectCode(() => db.close(), 'IO_ERROR', 'close() whose flush fails');
+    assert.is(err.errno, 'ENOSPC');
+    assert.ok(ffs.ops.some((o) => o.fault === 'ENOSPC' && SST.test(o.path)), 'the fault hit the flush');
+    assert.ok(db.closed, 'the database is closed all the same');
+    everyAckMustSurvive(history);
+    await ffs.powerCut();
+    ffs.clearFaults();
+    await reopenAndCheck(dir, history, 'after a close() whose flush failed, and a power cut');
+  });
+});
+
 test('EIO on the MANIFEST fsync of a flush stops writes with IO_ERROR, and a power cut keeps every acknowledged sync write', async () => {
   await withTempDir(async (dir) => {
     const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });

@@ -119,8 +119,9 @@ export class DbIterator implements Cursor {
   seek(target: Uint8Array): void {
     const { lower, upper } = this.#bounds;
     if (!this.#closed && this.#source.stale()) {
+      const fresh = this.#openSource();
       this.#source.release();
-      this.#source = this.#openSource();
+      this.#source = fresh;
     }
     this.#positioned = false;
     this.#done = false;
