@@ -699,6 +699,27 @@ function makeSweepScript(seed: number): SweepScript {
   return { bursts, fillerSeed: rng.u32() };
 }
 
+/** Where a sweep's workload stands, for the deadline's message. */
+interface SweepWhere {
+  step: string;
+  db?: Database | undefined;
+}
+
+/** The step, the fault FS's last calls, the database's write and background state, and what keeps the loop alive. */
+function sweepDetail(where: SweepWhere, ffs: FaultInjectingFileSystem): string {
+  let stats = '';
+  try {
+    const s = where.db?.stats();
+    if (s) stats = JSON.stringify({ flushes: s.flushes, immutableMemtables: s.immutableMemtables, compactions: s.compactions, compactionsRunning: s.compactionsRunning, levels: s.levels.map((l) => l.files), writes: s.writes });
+  } catch (err) {
+    stats = String(err);
+  }
+  const requests = (process as unknown as { _getActiveRequests(): object[] })._getActiveRequests().map((r) => r.constructor.name);
+  const handles = (process as unknown as { _getActiveHandles(): object[] })._getActiveHandles().map((h) => h.constructor.name);
+  const calls = ffs.ops.slice(-8).map((o) => `${o.op} ${path.basename(o.path)}${o.fault ? ` (${o.fault})` : ''}`);
+  return `; in ${where.step}; the fault FS's last calls: ${calls.join(', ')}; stats ${stats}; active requests [${requests.join(', ')}], handles [${handles.join(', ')}]`;
+}
+
 interface SweepRun {
   history: WriteHistory;
   /** The workload ran to the end (close() resolved). */
@@ -711,21 +732,26 @@ interface SweepRun {
  * Runs the script on `dir` through `ffs`, stopping at the first failure. Writes are recorded
  * in the returned history as they are issued.
  */
-async function runSweepWorkload(dir: string, ffs: FaultInjectingFileSystem, script: SweepScript): Promise<SweepRun> {
+async function runSweepWorkload(dir: string, ffs: FaultInjectingFileSystem, script: SweepScript, where: SweepWhere = { step: '' }): Promise<SweepRun> {
   const history = new WriteHistory(() => !ffs.poweredOff);
   const filler = new Rng(script.fillerSeed);
   let db: Database | undefined;
   const pending: Promise<unknown>[] = [];
+  where.db = undefined;
   try {
-    db = await open(dir, { ...SWEEP_OPTIONS, fs: ffs });
+    where.step = 'open';
+    db = where.db = await open(dir, { ...SWEEP_OPTIONS, fs: ffs });
     let d = db;
     for (let b = 0; b < script.bursts.length; b++) {
       if (b === SWEEP_REOPEN_AT) {
         // Recovery is swept too: this open replays the WAL close() left, writes it to a table,
         // starts a new MANIFEST and deletes the old files.
+        where.step = 'close() midway';
         await history.barrier(d.close());
-        db = d = await open(dir, { ...SWEEP_OPTIONS, fs: ffs });
+        where.step = 'the reopen midway';
+        db = d = where.db = await open(dir, { ...SWEEP_OPTIONS, fs: ffs });
       }
+      where.step = `burst ${b}`;
       const writes: Promise<void>[] = [];
       for (const step of script.bursts[b]!) {
         const index = history.writes.length;
@@ -741,27 +767,34 @@ async function runSweepWorkload(dir: string, ffs: FaultInjectingFileSystem, scri
         pending.push(p.catch(() => undefined));
       }
       await Promise.all(writes);
+      where.step = `after burst ${b}`;
       if (b === 16) await history.barrier(d.flush());
       if (b === 32) await history.barrier(d.compactRange());
     }
+    where.step = 'the last flush()';
     await history.barrier(d.flush());
+    where.step = 'the last compactRange()';
     await history.barrier(d.compactRange());
+    where.step = 'the last close()';
     await history.barrier(d.close());
     return { history, completed: true, error: undefined };
   } catch (err) {
     // Let every write settle (the power is off: they fail fast), so none is left dangling.
+    where.step = `the writes left, after: ${String((err as Error)?.message ?? err)}`;
     await Promise.all(pending);
     // A real crash closes nothing; this only drops the old instance's memory. Every call it
     // makes fails: the fault FS is dead.
+    where.step = `close() after: ${String((err as Error)?.message ?? err)}`;
     if (db !== undefined && ffs.poweredOff) await db.close().catch(() => undefined);
     return { history, completed: false, error: err };
   }
 }
 
-function withSweepDeadline<T>(p: Promise<T>, what: string): Promise<T> {
+/** `detail` says, when the deadline passes, where the stuck work stands (for a hang seen once in CI). */
+function withSweepDeadline<T>(p: Promise<T>, what: string, detail: () => string = () => ''): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${SWEEP_STUCK_MS} ms`)), SWEEP_STUCK_MS);
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${SWEEP_STUCK_MS} ms${detail()}`)), SWEEP_STUCK_MS);
   });
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
@@ -858,7 +891,8 @@ export async function crashPointSweep(o: SweepOptions): Promise<{ points: number
     try {
       const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
       ffs.cutPowerAfter(k, mutatingOps, o.keepUnsynced ? { keepUnsynced: o.keepUnsynced(k) } : {});
-      const run = await withSweepDeadline(runSweepWorkload(dir, ffs, script), `${what}: the workload`);
+      const where: SweepWhere = { step: '' };
+      const run = await withSweepDeadline(runSweepWorkload(dir, ffs, script, where), `${what}: the workload`, () => sweepDetail(where, ffs));
       if (!run.completed && !ffs.poweredOff) throw new Error(`the workload failed with the power on: ${String((run.error as Error)?.stack ?? run.error)}`);
       if (run.completed) await ffs.powerCut(o.keepUnsynced ? { keepUnsynced: o.keepUnsynced(k) } : {});
       else cutMidway++;
