@@ -217,6 +217,41 @@ for (const flushed of [3, 2]) {
   });
 }
 
+test('close() leaves a backlog of more than four memtables of compaction to the next open: the memtable stays in the log', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-compaction-'));
+  const options = { ...SMALL, memtableBytes: 64 * 1024, l0CompactionTrigger: 4, levelBaseBytes: 64 * 1024 * 1024 };
+  const random = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7919 + n * 31 + Math.floor(Math.random() * 256)) & 0xff));
+  try {
+    let db = await open(dir, options);
+    const written = new Map<string, Buffer>();
+    const put = async (k: string, v: Buffer) => {
+      written.set(k, v);
+      await db.put(k, v);
+    };
+    // About 1.2 MB of level 1 (values that do not compress), then three level-0 tables and a
+    // memtable over its key range: their compaction would rewrite level 1, over 4 x 64 KiB.
+    for (let i = 0; i < 1200; i++) await put(key(i), random(1000));
+    await db.compactRange();
+    assert.is(db.stats().levels[0]!.files, 0);
+    assert.ok(db.stats().levels[1]!.bytes > 1_000_000, `level 1 holds the first writes (${db.stats().levels[1]!.bytes} bytes)`);
+    for (let round = 0; round < 4; round++) {
+      for (let i = round; i < 1200; i += 30) await put(key(i), random(1000));
+      if (round < 3) await db.flush();
+    }
+    assert.is(db.stats().levels[0]!.files, 3);
+    await db.close();
+    db = await open(dir, options);
+    try {
+      assert.is(db.stats().levels[0]!.files, 4, "close() flushed nothing: the reopen's recovery flush made the fourth level-0 table");
+      for (const [k, v] of written) assert.ok((await db.get(k))?.equals(v), k);
+    } finally {
+      await db.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 for (const shards of [1, 3]) {
   test(`an iterator's seek() after a compaction reads the compacted tables at its snapshot, and the replaced ones go while it stays open (${shards} shard${shards > 1 ? 's' : ''})`, () =>
     withDb({ ...SMALL, shards }, async (db, dir) => {

@@ -236,6 +236,13 @@ function tableReadersOf(dir: string, options: ResolvedOptions): TableReaders {
 }
 
 /** The most bytes of tables' pages #openTablesAhead maps in after open(). */
+/**
+ * close() settles the tree (Engine.#settle) when the work is at most this many memtables'
+ * bytes: about one level-0 compaction at the default sizes (a 1M-key fill's close: 1.3-1.6 s on
+ * the project's 2-core test machine), not the backlog of writes that outran their compactions.
+ */
+const SETTLE_MAX_MEMTABLES = 4;
+
 const PREFAULT_BYTES = 256 * 1024 * 1024;
 /** What one of its thread-pool jobs maps in: a close() waits for one at most. */
 const PREFAULT_SLICE_BYTES = 8 * 1024 * 1024;
@@ -939,22 +946,30 @@ export class Engine {
 
   /**
    * When the next open() would start a compaction (the memtables' flushes, its own recovery
-   * flush among them, taking level 0 to its trigger, or a level due already): makes every
-   * write durable (the logs synced), flushes the memtable, and waits until no flush or
-   * compaction runs and none is due. So a database closed after writes does not reopen to a
-   * compaction running beside its first reads: the compaction its writes made due runs here, in
-   * the process that wrote, as it would have had they gone on. Otherwise close() leaves the
-   * memtable in the log, for the next open() to replay. The sync comes first, so a flush that
-   * fails (ENOSPC) loses nothing: the log holds the writes.
+   * flush among them, taking level 0 to its trigger, or a level due already), and that work is
+   * at most SETTLE_MAX_MEMTABLES memtables' worth of bytes: makes every write durable (the logs
+   * synced), flushes the memtable, and waits until no flush or compaction runs and none is
+   * due. So a database closed after writes does not reopen to a compaction running beside its
+   * first reads: the compaction its writes made due runs here, in the process that wrote, as
+   * it would have had they gone on. Otherwise (nothing due, or compactions far behind, where
+   * close() would take many seconds) close() leaves the memtable in the log for the next
+   * open() to replay, and the compactions to it. The sync comes first, so a flush that fails
+   * (ENOSPC) loses nothing: the log holds the writes.
    */
   async #settle(): Promise<void> {
     // A database whose writes failed settles nothing: close() reports no more than before.
     if (this.#backgroundError || this.#pipeline.error) return;
     await this.#pipeline.drain();
     const version = this.#versions.current;
-    const levelZero = version.levels[0]!.length + this.#imms.length + (this.#mem.entryCount > 0 ? 1 : 0);
-    const due = levelZero >= this.#options.l0CompactionTrigger || this.#picker.scores(version).some((score) => score >= 1);
-    if (!due) return;
+    const [l0, l1] = [version.levels[0]!, version.levels[1]!];
+    const memtables = [this.#mem, ...this.#imms.map((imm) => imm.mem)].filter((m) => m.entryCount > 0);
+    const levelZeroDue = l0.length < this.#options.l0CompactionTrigger && l0.length + memtables.length >= this.#options.l0CompactionTrigger;
+    const work =
+      pendingCompactionBytes(version, this.#picker.policy) +
+      memtables.reduce((n, m) => n + m.approximateBytes, 0) +
+      (levelZeroDue ? [...l0, ...l1].reduce((n, f) => n + f.fileSize, 0) : 0);
+    const due = levelZeroDue || this.#picker.scores(version).some((score) => score >= 1);
+    if (!due || work > SETTLE_MAX_MEMTABLES * this.#options.memtableBytes) return;
     await this.#wals.syncCurrent();
     await this.flush();
     while (this.#flushing || this.#compacting) {
