@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open, StrataError, type Database, type OpenOptions } from '../src/index.js';
-import { FaultInjectingFileSystem, type FsOpName } from '../src/testing/index.js';
+import { FaultInjectingFileSystem, MUTATING_OPS, mutatingOps, type FsOpName } from '../src/testing/index.js';
 import { expectCode, filesOf, newestFile, withTempDir, WriteHistory } from './helpers.js';
 import { logEnd } from './damage.js';
 
@@ -158,6 +158,32 @@ test('ENOSPC in the flush close() runs (level 0 due by its next open): close() r
     ffs.clearFaults();
     await reopenAndCheck(dir, history, 'after a close() whose flush failed, and a power cut');
   });
+});
+
+test('a power cut after each changing call of a close() that flushes and compacts leaves a database that opens with every write', async () => {
+  /** One level-0 table and a memtable at a trigger of 2, the last write synced, then close() cut after `cutAfter` of its changing calls (never, when undefined); returns how many it made. */
+  const run = (cutAfter: number | undefined) =>
+    withTempDir(async (dir) => {
+      const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+      const db = await open(dir, { ...SMALL, fs: ffs });
+      const history = new WriteHistory(() => !ffs.poweredOff);
+      await putMany(db, history, 10, 1000, () => false);
+      await db.flush();
+      await putMany(db, history, 10, 1000, (i) => i === 9);
+      assert.is(db.stats().levels[0]!.files, 1);
+      everyAckMustSurvive(history);
+      const before = ffs.ops.length;
+      if (cutAfter !== undefined) ffs.cutPowerAfter(cutAfter, mutatingOps);
+      await db.close().catch(() => undefined);
+      const made = ffs.ops.slice(before).filter((o) => MUTATING_OPS.includes(o.op) && o.fault === undefined).length;
+      await ffs.powerCut();
+      await reopenAndCheck(dir, history, `power cut after ${cutAfter ?? 'all'} of close()'s changing calls`);
+      return made;
+    });
+  const calls = await run(undefined);
+  // The log's sync, the switch to a new log, the flush's table, the compaction's, their MANIFEST edits, the deletions.
+  assert.ok(calls >= 10, `close() flushed and compacted: ${calls} changing calls`);
+  for (let k = 0; k < calls; k++) await run(k);
 });
 
 test('EIO on the MANIFEST fsync of a flush stops writes with IO_ERROR, and a power cut keeps every acknowledged sync write', async () => {
