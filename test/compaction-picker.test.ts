@@ -6,7 +6,7 @@
 // are built with the manifest's public API: Version.empty().apply(edit).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CompactionPicker, levelScores, levelTargetBytes, type CompactionPolicy, type PickedCompaction } from '../src/compaction/index.js';
+import { CompactionPicker, levelScores, levelTargetBytes, pendingCompactionBytes, type CompactionPolicy, type PickedCompaction } from '../src/compaction/index.js';
 import { NUM_LEVELS, Version, type TableMeta } from '../src/manifest/index.js';
 
 const KiB = 1024;
@@ -80,6 +80,14 @@ test('level 0 at its trigger is compacted whole, with every level-1 file its key
   });
   // The inputs span c..n, so i..j overlaps their range although no single level-0 file overlaps it.
   assert.equal(show(new CompactionPicker(POLICY).pick(v)), { from: '0->1', inputs: [[0, [1, 2, 3, 4]], [1, [11, 12, 13]]], trivialMove: false });
+});
+
+test('pending compaction bytes: level 0 and level 1 once level 0 reaches its trigger, counting the flushes ahead; a deeper level its excess times (multiplier + 1)', () => {
+  const l0 = [table(1, 'a', 'm', 10 * KiB), table(2, 'f', 'z', 10 * KiB), table(3, 'a', 'z', 10 * KiB)];
+  const v = version({ 0: l0, 1: [table(10, 'a', 'z', 50 * KiB)], 2: [table(11, 'a', 'z', 1100 * KiB)] });
+  const deeper = 100 * KiB * (POLICY.levelMultiplier + 1);
+  assert.is(pendingCompactionBytes(v, POLICY), deeper, 'three level-0 tables, under the trigger of 4');
+  assert.is(pendingCompactionBytes(v, POLICY, 1), deeper + 80 * KiB, 'with one flush ahead: level 0 and level 1 too');
 });
 
 test('the key ranges overlap when they only share a boundary key', () => {

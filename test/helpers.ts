@@ -714,10 +714,15 @@ function sweepDetail(where: SweepWhere, ffs: FaultInjectingFileSystem): string {
   } catch (err) {
     stats = String(err);
   }
+  const calls = ffs.ops.slice(-8).map((o) => `${o.op} ${path.basename(o.path)}${o.fault ? ` (${o.fault})` : ''}`);
+  return `; in ${where.step}; the fault FS's last calls: ${calls.join(', ')}; stats ${stats}; ${activeRequestsAndHandles()}`;
+}
+
+/** What keeps this process's event loop alive, by constructor name: for a watchdog's message on a hang. */
+export function activeRequestsAndHandles(): string {
   const requests = (process as unknown as { _getActiveRequests(): object[] })._getActiveRequests().map((r) => r.constructor.name);
   const handles = (process as unknown as { _getActiveHandles(): object[] })._getActiveHandles().map((h) => h.constructor.name);
-  const calls = ffs.ops.slice(-8).map((o) => `${o.op} ${path.basename(o.path)}${o.fault ? ` (${o.fault})` : ''}`);
-  return `; in ${where.step}; the fault FS's last calls: ${calls.join(', ')}; stats ${stats}; active requests [${requests.join(', ')}], handles [${handles.join(', ')}]`;
+  return `active requests [${requests.join(', ')}], handles [${handles.join(', ')}]`;
 }
 
 interface SweepRun {
@@ -780,11 +785,12 @@ async function runSweepWorkload(dir: string, ffs: FaultInjectingFileSystem, scri
     return { history, completed: true, error: undefined };
   } catch (err) {
     // Let every write settle (the power is off: they fail fast), so none is left dangling.
-    where.step = `the writes left, after: ${String((err as Error)?.message ?? err)}`;
+    const stopped = String((err as Error)?.message ?? err);
+    where.step = `the writes left, after: ${stopped}`;
     await Promise.all(pending);
     // A real crash closes nothing; this only drops the old instance's memory. Every call it
     // makes fails: the fault FS is dead.
-    where.step = `close() after: ${String((err as Error)?.message ?? err)}`;
+    where.step = `close() after: ${stopped}`;
     if (db !== undefined && ffs.poweredOff) await db.close().catch(() => undefined);
     return { history, completed: false, error: err };
   }

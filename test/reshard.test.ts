@@ -17,7 +17,7 @@ import { readShardsFile } from '../src/shard/index.js';
 import { decodeShardsFile, encodeShardsFile, shardFolders } from '../src/shard/shards-file.js';
 import { FaultInjectingFileSystem, mutatingOps } from '../src/testing/index.js';
 import { main } from '../src/tools/index.js';
-import { envInt, expectCode, openDescriptorsOf, withTempDir } from './helpers.js';
+import { activeRequestsAndHandles, envInt, expectCode, openDescriptorsOf, withTempDir } from './helpers.js';
 
 await loadChecksum();
 
@@ -331,9 +331,7 @@ async function reshardWithCuts(dir: string, pristine: string, fromShards: number
   let started = Date.now();
   const watch = setInterval(() => {
     if (Date.now() - started < 60_000) return;
-    const requests = (process as unknown as { _getActiveRequests(): object[] })._getActiveRequests().map((r) => r.constructor.name);
-    const handles = (process as unknown as { _getActiveHandles(): object[] })._getActiveHandles().map((h) => h.constructor.name);
-    console.error(`${fromShards} → ${shards}, point ${where.point}: still in "${where.step}" after 60 s; the fault FS's last calls`, where.ffs?.ops.slice(-8), 'active requests', requests, 'handles', handles);
+    console.error(`${fromShards} → ${shards}, point ${where.point}: still in "${where.step}" after 60 s; the fault FS's last calls`, where.ffs?.ops.slice(-8), activeRequestsAndHandles());
   }, 60_000).unref();
   const step = <T>(name: string, run: () => Promise<T>): Promise<T> => {
     where.step = name;

@@ -84,11 +84,15 @@ export function levelScores(version: Version, policy: CompactionPolicy, coveredB
   return scores;
 }
 
-/** Bytes that compaction has still to rewrite before every level is within its target (an estimate). */
-export function pendingCompactionBytes(version: Version, policy: CompactionPolicy): number {
+/**
+ * Bytes that compaction has still to rewrite before every level is within its target (an
+ * estimate), with `flushesAhead` more level-0 tables to come (memtables not yet flushed: they
+ * count towards level 0's trigger, their own bytes are the caller's to add).
+ */
+export function pendingCompactionBytes(version: Version, policy: CompactionPolicy, flushesAhead = 0): number {
   let pending = 0;
   const l0 = version.levels[0]!;
-  if (l0.length >= policy.l0CompactionTrigger) pending += bytesOf(l0) + bytesOf(version.levels[1]!);
+  if (l0.length + flushesAhead >= policy.l0CompactionTrigger) pending += bytesOf(l0) + bytesOf(version.levels[1]!);
   for (let level = 1; level < NUM_LEVELS - 1; level++) {
     const excess = bytesOf(version.levels[level]!) - levelTargetBytes(level, policy);
     if (excess > 0) pending += excess * (policy.levelMultiplier + 1);

@@ -961,14 +961,9 @@ export class Engine {
     if (this.#backgroundError || this.#pipeline.error) return;
     await this.#pipeline.drain();
     const version = this.#versions.current;
-    const [l0, l1] = [version.levels[0]!, version.levels[1]!];
     const memtables = [this.#mem, ...this.#imms.map((imm) => imm.mem)].filter((m) => m.entryCount > 0);
-    const levelZeroDue = l0.length < this.#options.l0CompactionTrigger && l0.length + memtables.length >= this.#options.l0CompactionTrigger;
-    const work =
-      pendingCompactionBytes(version, this.#picker.policy) +
-      memtables.reduce((n, m) => n + m.approximateBytes, 0) +
-      (levelZeroDue ? [...l0, ...l1].reduce((n, f) => n + f.fileSize, 0) : 0);
-    const due = levelZeroDue || this.#picker.scores(version).some((score) => score >= 1);
+    const work = pendingCompactionBytes(version, this.#picker.policy, memtables.length) + memtables.reduce((n, m) => n + m.approximateBytes, 0);
+    const due = version.levels[0]!.length + memtables.length >= this.#options.l0CompactionTrigger || this.#picker.scores(version).some((score) => score >= 1);
     if (!due || work > SETTLE_MAX_MEMTABLES * this.#options.memtableBytes) return;
     await this.#wals.syncCurrent();
     await this.flush();
