@@ -383,6 +383,31 @@ test('retention keeps the newest released logs within changeRetention.bytes, and
     await db.close();
   }));
 
+for (const shards of [1, 4]) {
+  test(`${shards} shard(s): opening and closing without writing leaves no log behind each time, and the feed still lists every write since 0`, () =>
+    withTempDir(async (dir) => {
+      /** Every .log file of the database, its shards' included. */
+      const allLogs = () => fs.readdirSync(dir, { recursive: true }).filter((n) => String(n).endsWith('.log')).length;
+      let db = await open(dir, { shards, changeRetention: { bytes: 1 << 30, ms: 3_600_000 } });
+      for (let i = 0; i < 20; i++) await db.put(`k${i}`, `v${i}`);
+      await db.close();
+      db = await open(dir);
+      await db.close();
+      const settled = allLogs();
+      for (let round = 0; round < 5; round++) {
+        db = await open(dir);
+        assert.is((await db.get('k3'))?.toString(), 'v3');
+        await db.close();
+        assert.is(allLogs(), settled, `round ${round}: an open that wrote nothing left no log more`);
+      }
+      db = await open(dir);
+      const got: Change[] = [];
+      for await (const c of db.changes({ since: 0n, live: false })) got.push(c);
+      assert.equal(got.map((c) => opsOf(c)[0]), Array.from({ length: 20 }, (_, i) => `put k${i}=v${i}`));
+      await db.close();
+    }));
+}
+
 test('retention drops logs older than changeRetention.ms', () =>
   withTempDir(async (dir) => {
     const db = await open(dir, { ...SMALL, changeRetention: { bytes: 1 << 30, ms: 50 } });

@@ -87,4 +87,47 @@ test('the logs of a directory listing are stored in number order, other names ig
   });
 });
 
+
+test('retention keeps a released log that holds a write, deletes at once one that holds none, and keeps an empty one a pin holds', async () => {
+  await withDir(async (dir) => {
+    const retention = { bytes: 1 << 30, ms: 3_600_000 };
+    const wals = new WalSet(new NodeFileSystem(), dir, [], retention);
+    await wals.start(1);
+    await wals.current.addRecords(1, [new Uint8Array([1, 2, 3])], true);
+    await wals.rotate(2); // log 1 holds a write; log 2 will hold none
+    await wals.rotate(3);
+    await wals.release(3);
+    assert.equal(logsIn(dir), ['000001.log', '000003.log'], 'the log that held a write is retained; the empty one is gone');
+    assert.equal(wals.stored(), [1, 3]);
+    assert.equal(wals.retained().logs, 1);
+    const pin = wals.pin(3);
+    await wals.rotate(4); // log 3 holds nothing, and the pin holds it
+    await wals.release(4);
+    assert.equal(logsIn(dir), ['000001.log', '000003.log', '000004.log'], 'a pinned empty log stays');
+    await pin.drop();
+    assert.equal(logsIn(dir), ['000001.log', '000004.log'], 'deleted once the pin lets go');
+    await wals.close(true);
+  });
+  // At open, a directory's empty logs are released like the others and go: one a session that
+  // wrote nothing left (its header alone), and one holding only the LogsSynced record that a
+  // close writes after syncing the older logs.
+  await withDir(async (dir) => {
+    const retention = { bytes: 1 << 30, ms: 3_600_000 };
+    const first = new WalSet(new NodeFileSystem(), dir, [], retention, 0, true);
+    await first.start(1);
+    await first.close(true);
+    const second = new WalSet(new NodeFileSystem(), dir, logsIn(dir), retention, 0, true);
+    await second.syncAllStored();
+    await second.start(2);
+    await second.close(true);
+    const records = readLog(await second.read(2), second.path(2), { mode: 'strict' }).records;
+    assert.equal(records.map((r) => r.type), [6], 'log 2 holds one LogsSynced record');
+    const third = new WalSet(new NodeFileSystem(), dir, logsIn(dir), retention, 0, true);
+    await third.start(3);
+    await third.release(3);
+    assert.equal(logsIn(dir), ['000003.log']);
+    await third.close(true);
+  });
+});
+
 test.run();

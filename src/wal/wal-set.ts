@@ -33,6 +33,12 @@
  *    What is kept is always a run of the newest released logs, so that a reader of old logs
  *    finds no hole in the middle. Retention is applied at every release() and pin move, and
  *    by expire().
+ * 5. A released log that holds no write (its header and at most one LogsSynced record: the log
+ *    of a session that wrote nothing, such as a read-only open) is deleted when released, unless
+ *    a pin holds it: it has nothing to retain, and a process that opens and closes the database
+ *    often would otherwise leave one such file behind each time, for as long as retention.ms.
+ *    What is kept is then a run of the newest released logs less some that held no write, so
+ *    that a reader of old logs still finds every write of the run.
  *
  * This folder sits below the MANIFEST: a log is known by its file number, not by a version.
  */
@@ -41,9 +47,17 @@ import { invariant, parseFileName, walFileName, type FileSystem } from '../base/
 import { readLog } from './log-reader.js';
 import { LogWriter, WAL_ALLOCATION_UNIT, WAL_PREALLOCATE_BYTES } from './log-writer.js';
 import type { RecordBuffer } from './record-buffer.js';
-import { RecordType } from './record-format.js';
+import { LOG_FILE_HEADER_BYTES, RECORD_HEADER_BYTES, RecordType } from './record-format.js';
 
 const LOGS_SYNCED_PAYLOAD = new Uint8Array(0);
+
+/**
+ * A log of at most this many bytes holds no write (invariant 5): a Batch, Prepare or Commit
+ * record's payload is never empty, so a log holding one is longer than its header and one
+ * empty record; and a session writes at most one LogsSynced record before its first write (or
+ * its close).
+ */
+const EMPTY_LOG_BYTES = LOG_FILE_HEADER_BYTES + RECORD_HEADER_BYTES;
 
 /**
  * Holds every log numbered `from` or above on disk, released or not, until moved past or
@@ -392,11 +406,12 @@ export class WalSet {
    * calls were deleting, are gone: a caller that let go of logs can count on it.
    */
   #deleteReleased(): Promise<void> {
-    const keepFrom = this.#keepFrom();
-    const doomed = this.#stored.filter((n) => n < keepFrom);
+    const pinnedFrom = this.#pinnedFrom();
+    const keepFrom = this.#keepFrom(pinnedFrom);
+    const doomed = this.#stored.filter((n) => n < keepFrom || (n < this.#releasedBelow && n < pinnedFrom && this.#holdsNoWrite(n)));
     const earlier = this.#unlinking;
     if (doomed.length === 0) return earlier;
-    this.#stored = this.#stored.filter((n) => n >= keepFrom);
+    this.#stored = this.#stored.filter((n) => !doomed.includes(n));
     const done = (async () => {
       await earlier;
       for (let i = 0; i < doomed.length; i++) {
@@ -412,10 +427,15 @@ export class WalSet {
     return done;
   }
 
-  /** The lowest log number kept (invariants 2 and 4). */
-  #keepFrom(): number {
+  /** The lowest log number a pin holds (Infinity: none). */
+  #pinnedFrom(): number {
     let pinnedFrom = Infinity;
     for (const p of this.#pins) if (p.from < pinnedFrom) pinnedFrom = p.from;
+    return pinnedFrom;
+  }
+
+  /** The lowest log number retention keeps (invariants 2 and 4). */
+  #keepFrom(pinnedFrom: number): number {
     const { bytes: maxBytes, ms: maxAgeMs } = this.#retention;
     const now = Date.now();
     let keepFrom = this.#releasedBelow;
@@ -432,6 +452,17 @@ export class WalSet {
 
   /** Bytes of log `number` (0 when it cannot be told). Not for the current log. */
   #sizeOf(number: number): number {
+    return this.#knownSizeOf(number) ?? 0;
+  }
+
+  /** Whether released log `number` holds no write (invariant 5); false when its size cannot be told. */
+  #holdsNoWrite(number: number): boolean {
+    const bytes = this.#knownSizeOf(number);
+    return bytes !== undefined && bytes <= EMPTY_LOG_BYTES;
+  }
+
+  /** Bytes of log `number`, or undefined when they cannot be told (asked again next time). */
+  #knownSizeOf(number: number): number | undefined {
     let bytes = this.#logBytes.get(number);
     if (bytes === undefined) {
       try {
@@ -439,7 +470,7 @@ export class WalSet {
         bytes = file.size;
         file.close();
       } catch {
-        bytes = 0;
+        return undefined;
       }
       this.#logBytes.set(number, bytes);
     }
