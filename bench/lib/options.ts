@@ -37,7 +37,7 @@ export interface BenchOptions {
   reads: number;
   /** Puts of the sustained workload (the issue's full run: 20M). */
   sustainedNum: number;
-  /** Operations of fillsync per writer count; undefined: num/250 for 1 writer, num/25 for more (plan.ts, syncOpsFor). */
+  /** Operations of fillsync per writer count; undefined: num/50 for 1 writer, num/25 for more (plan.ts, syncOpsFor). */
   syncOps: number | undefined;
   valueBytes: number;
   inFlight: number;
@@ -70,7 +70,7 @@ export const USAGE = `stratadb bench: db_bench's workloads on stratadb and its p
   --value-size N     value bytes (100); keys are 16 bytes
   --in-flight N      operations in flight, for every workload but fillsync and fillbatch (256)
   --writers LIST     writers in flight for fillsync, one run each (1,64)
-  --sync-ops N       puts of each fillsync run (default: num/250 with 1 writer, num/25 with more)
+  --sync-ops N       puts of each fillsync run (default: num/50 with 1 writer, num/25 with more)
   --shards N         stratadb's shard count (1)
   --max-seconds N    a run stops after N seconds and reports on the operations done; 0: no limit (60)
   --workloads LIST   comma-separated, from: ${WORKLOAD_NAMES.join(',')} (all)

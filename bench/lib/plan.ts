@@ -83,14 +83,18 @@ const TITLES: Record<WorkloadName, string> = {
 };
 
 /**
- * Puts of a fillsync run: --sync-ops, else num/250 with 1 writer and num/25 with more (4,000 and
+ * Puts of a fillsync run: --sync-ops, else num/50 with 1 writer and num/25 with more (20,000 and
  * 40,000 at the default num). db_bench runs num/1000; a run that short measures a JavaScript
  * store's warm-up more than its rate: stratadb's first 2,000 synced puts (64 writers) ran at
  * 18k–21k a second, most thousands after 10,000 at 145k–227k (its runs of 10,000 puts: 37k/s,
- * of 40,000: 63k–68k/s; README, Benchmarks).
+ * of 40,000: 63k–68k/s; README, Benchmarks). With one writer, 4,000 puts (num/250, before 5
+ * December, evening) are about one second, while V8 still compiles stratadb's write path on
+ * both cores: its syncs then wait for a core (p99 2.0–2.4 ms, against 0.4–0.5 ms for RocksDB and
+ * for the addon's own write-and-sync alone), 0.85× and 0.90× RocksDB; 10,000 puts 0.92×,
+ * 20,000 1.11× and 1.20× (the same runs, `--workloads fillsync --writers 1 --sync-ops N`).
  */
 export function syncOpsFor(options: BenchOptions, writers: number): number {
-  return options.syncOps ?? Math.max(writers, Math.floor(options.num / (writers === 1 ? 250 : 25)));
+  return options.syncOps ?? Math.max(writers, Math.floor(options.num / (writers === 1 ? 50 : 25)));
 }
 
 export function planWorkloads(options: BenchOptions): PlannedWorkload[] {
