@@ -17,7 +17,10 @@ import { closedError, invalidArgument } from './base/index.js';
 import type { Cursor } from './engine/index.js';
 import type { Codecs } from './encoding.js';
 import { describe } from './input.js';
-import type { LoopTurns } from './base/loop-turns.js';
+import { TURN_BUDGET_MS, type LoopTurns } from './base/loop-turns.js';
+
+/** Entries of a nextv() batch between two looks at the clock (a power of two). */
+const BUDGET_CHECK_EVERY = 64;
 
 export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[K, V]> {
   #cursor: Cursor | undefined;
@@ -84,14 +87,23 @@ export class DatabaseIterator<K = Buffer, V = Buffer> implements AsyncIterable<[
     }
     const wait = this.#whenReadable();
     if (wait !== undefined) await wait;
+    // The batch counts from its start in the run of reads (a turn due is waited for first).
+    const turns = this.#turns;
+    const due = turns?.due(0);
+    if (due !== undefined) await due;
     const out: [K, V][] = [];
+    const started = turns === undefined ? 0 : performance.now();
     while (out.length < n) {
       const entry = this.nextSync();
       if (entry === undefined) break;
       out.push(entry);
+      // A batch that has held the loop for the reads' budget ends there, with fewer than n
+      // entries (as nextv() may return before the end): its caller's next call comes after the
+      // loop's turn (below). Code not yet compiled by V8 read 1,000 entries in 15-25 ms.
+      if ((out.length & (BUDGET_CHECK_EVERY - 1)) === 0 && turns !== undefined && performance.now() - started >= TURN_BUDGET_MS) break;
     }
     // A call that found nothing counts as one read: a loop of them must let the loop turn too.
-    const turn = this.#turns?.due(Math.max(1, out.length));
+    const turn = turns?.due(Math.max(1, out.length));
     if (turn !== undefined) await turn;
     return out;
   }

@@ -90,6 +90,40 @@ test('a long run of awaited 1,000-put batches lets a timer run every few batches
   });
 });
 
+test('one nextv() of every entry stops at the reads\' budget with fewer than asked: a timer fires between its batches, and the batches hold every entry once, in order', async () => {
+  await withTempDir(async (dir) => {
+    const db = await open(dir);
+    try {
+      const count = 60_000;
+      for (let i = 0; i < count; i += 1000) {
+        await db.batch(Array.from({ length: 1000 }, (_, j) => ({ type: 'put' as const, key: key(i + j), value: 'v'.repeat(40) })));
+      }
+      let fired = 0;
+      const timer = setInterval(() => fired++, 1);
+      const sizes: number[] = [];
+      const firedBefore: number[] = [];
+      let expected = 0;
+      const it = db.iterator();
+      try {
+        for (let batch = await it.nextv(Infinity); batch.length > 0; batch = await it.nextv(Infinity)) {
+          firedBefore.push(fired);
+          sizes.push(batch.length);
+          for (const [k] of batch) assert.is(k.toString(), key(expected++));
+        }
+      } finally {
+        clearInterval(timer);
+        await it.close();
+      }
+      assert.is(expected, count, 'every entry, once');
+      // 60,000 entries take far longer than the budget (about 2 µs each here).
+      assert.ok(sizes.length > 1 && sizes[0]! < count, `batches of ${sizes.join(', ')}`);
+      assert.ok(firedBefore[firedBefore.length - 1]! > 0, `the timer fired between batches (${firedBefore.join(', ')})`);
+    } finally {
+      await db.close();
+    }
+  });
+});
+
 test('a loop of scans over an empty range, and of gets that find nothing, lets a timer run (for await, next(), nextv())', async () => {
   await withTempDir(async (dir) => {
     const db = await filled(dir, false);
