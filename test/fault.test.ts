@@ -186,6 +186,33 @@ test('a power cut after each changing call of a close() that flushes and compact
   for (let k = 0; k < calls; k++) await run(k);
 });
 
+test('a power cut after each changing call of an open that deletes a log holding no write leaves a database that opens with every write', async () => {
+  /** A session that writes (its log retained for the change feed), one that writes nothing, then an open cut after `cutAfter` of its changing calls. */
+  const run = (cutAfter: number | undefined) =>
+    withTempDir(async (dir) => {
+      const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+      const options = { ...SMALL, fs: ffs, changeRetention: { bytes: 1 << 30, ms: 3_600_000 } };
+      let db = await open(dir, options);
+      const history = new WriteHistory(() => !ffs.poweredOff);
+      await putMany(db, history, 10, 100, (i) => i === 9);
+      everyAckMustSurvive(history);
+      await db.close();
+      db = await open(dir, options);
+      await db.close();
+      const before = ffs.ops.length;
+      if (cutAfter !== undefined) ffs.cutPowerAfter(cutAfter, mutatingOps);
+      const reopened = await open(dir, options).catch(() => undefined);
+      await reopened?.close().catch(() => undefined);
+      const ops = ffs.ops.slice(before).filter((o) => MUTATING_OPS.includes(o.op) && o.fault === undefined);
+      await ffs.powerCut();
+      await reopenAndCheck(dir, history, `power cut after ${cutAfter ?? 'all'} of an open's changing calls`);
+      return ops;
+    });
+  const ops = await run(undefined);
+  assert.ok(ops.some((o) => o.op === 'unlink' && WAL.test(o.path)), `the open deleted the log that held no write: ${ops.map((o) => o.op).join(' ')}`);
+  for (let k = 0; k < ops.length; k++) await run(k);
+});
+
 test('EIO on the MANIFEST fsync of a flush stops writes with IO_ERROR, and a power cut keeps every acknowledged sync write', async () => {
   await withTempDir(async (dir) => {
     const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
