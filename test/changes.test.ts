@@ -406,6 +406,20 @@ for (const shards of [1, 4]) {
       assert.equal(got.map((c) => opsOf(c)[0]), Array.from({ length: 20 }, (_, i) => `put k${i}=v${i}`));
       await db.close();
     }));
+
+  test(`${shards} shard(s): a database first opened without writing still serves since: 0 once written (its first log, empty, stays)`, () =>
+    withTempDir(async (dir) => {
+      const options = { shards, changeRetention: { bytes: 1 << 30, ms: 3_600_000 } };
+      await (await open(dir, options)).close();
+      let db = await open(dir, options);
+      for (let i = 0; i < 20; i++) await db.put(`k${i}`, `v${i}`);
+      await db.close();
+      db = await open(dir, options);
+      const got: Change[] = [];
+      for await (const c of db.changes({ since: 0n, live: false })) got.push(c);
+      assert.is(got.length, 20);
+      await db.close();
+    }));
 }
 
 test('retention drops logs older than changeRetention.ms', () =>

@@ -88,7 +88,7 @@ test('the logs of a directory listing are stored in number order, other names ig
 });
 
 
-test('retention keeps a released log that holds a write, deletes at once one that holds none, and keeps an empty one a pin holds', async () => {
+test('retention keeps a released log that holds a write, deletes at once one that holds none unless it is the oldest, and keeps an empty one a pin holds', async () => {
   await withDir(async (dir) => {
     const retention = { bytes: 1 << 30, ms: 3_600_000 };
     const wals = new WalSet(new NodeFileSystem(), dir, [], retention);
@@ -108,9 +108,10 @@ test('retention keeps a released log that holds a write, deletes at once one tha
     assert.equal(logsIn(dir), ['000001.log', '000004.log'], 'deleted once the pin lets go');
     await wals.close(true);
   });
-  // At open, a directory's empty logs are released like the others and go: one a session that
-  // wrote nothing left (its header alone), and one holding only the LogsSynced record that a
-  // close writes after syncing the older logs.
+  // At open, a directory's empty logs are released like the others and go, but the oldest on
+  // disk (the change feed's floor reads the run's oldest end): here log 1, a session's that wrote
+  // nothing (its header alone), stays, and log 2, holding only the LogsSynced record that a close
+  // writes after syncing the older logs, goes.
   await withDir(async (dir) => {
     const retention = { bytes: 1 << 30, ms: 3_600_000 };
     const first = new WalSet(new NodeFileSystem(), dir, [], retention, 0, true);
@@ -125,7 +126,7 @@ test('retention keeps a released log that holds a write, deletes at once one tha
     const third = new WalSet(new NodeFileSystem(), dir, logsIn(dir), retention, 0, true);
     await third.start(3);
     await third.release(3);
-    assert.equal(logsIn(dir), ['000003.log']);
+    assert.equal(logsIn(dir), ['000001.log', '000003.log']);
     await third.close(true);
   });
 });

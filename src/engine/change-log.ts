@@ -16,9 +16,9 @@
  *    synced it, or a later sync did; at open, recovery made what it replayed durable).
  * 4. floor(): every record this shard held with a sequence number above the floor is still in
  *    a retained log. The WalSet deletes the oldest logs first, so what is retained is a run of
- *    the newest logs, less logs that held no write (WalSet's invariant 5: nothing of them is
- *    missed); while the database's first log is among them no write was ever deleted
- *    (floor 0). Otherwise the logs deleted held only flushed records (a log is released after
+ *    the newest logs, less logs that held no write but the oldest (WalSet's invariant 5:
+ *    nothing of them is missed); while the database's first log is among them no write was ever
+ *    deleted (floor 0). Otherwise the logs deleted held only flushed records (a log is released after
  *    its flush), so none above the MANIFEST's last sequence; and none at or above the first
  *    sequence number of the oldest retained log that holds one.
  */

@@ -35,10 +35,12 @@
  *    by expire().
  * 5. A released log that holds no write (its header and at most one LogsSynced record: the log
  *    of a session that wrote nothing, such as a read-only open) is deleted when released, unless
- *    a pin holds it: it has nothing to retain, and a process that opens and closes the database
- *    often would otherwise leave one such file behind each time, for as long as retention.ms.
- *    What is kept is then a run of the newest released logs less some that held no write, so
- *    that a reader of old logs still finds every write of the run.
+ *    a pin holds it or it is the oldest log on disk: it has nothing to retain, and a process that
+ *    opens and closes the database often would otherwise leave one such file behind each time,
+ *    for as long as retention.ms. What is kept is then a run of the newest released logs less
+ *    some that held no write, so that a reader of old logs still finds every write of the run;
+ *    its oldest end is the same as without this rule (the change feed's floor reads it: while a
+ *    database's first log is on disk, no write of it was ever deleted).
  *
  * This folder sits below the MANIFEST: a log is known by its file number, not by a version.
  */
@@ -408,7 +410,8 @@ export class WalSet {
   #deleteReleased(): Promise<void> {
     const pinnedFrom = this.#pinnedFrom();
     const keepFrom = this.#keepFrom(pinnedFrom);
-    const doomed = this.#stored.filter((n) => n < keepFrom || (n < this.#releasedBelow && n < pinnedFrom && this.#holdsNoWrite(n)));
+    const oldest = this.#stored[0];
+    const doomed = this.#stored.filter((n) => n < keepFrom || (n !== oldest && n < this.#releasedBelow && n < pinnedFrom && this.#holdsNoWrite(n)));
     const earlier = this.#unlinking;
     if (doomed.length === 0) return earlier;
     this.#stored = this.#stored.filter((n) => !doomed.includes(n));
