@@ -235,7 +235,6 @@ function tableReadersOf(dir: string, options: ResolvedOptions): TableReaders {
   return { blockCache, tableCache, largeBlocks };
 }
 
-/** The most bytes of tables' pages #openTablesAhead maps in after open(). */
 /**
  * close() settles the tree (Engine.#settle) when the work is at most this many memtables'
  * bytes: about one level-0 compaction at the default sizes (a 1M-key fill's close: 1.3-1.6 s on
@@ -243,6 +242,7 @@ function tableReadersOf(dir: string, options: ResolvedOptions): TableReaders {
  */
 const SETTLE_MAX_MEMTABLES = 4;
 
+/** The most bytes of tables' pages #openTablesAhead maps in after open(). */
 const PREFAULT_BYTES = 256 * 1024 * 1024;
 /** What one of its thread-pool jobs maps in: a close() waits for one at most. */
 const PREFAULT_SLICE_BYTES = 8 * 1024 * 1024;
