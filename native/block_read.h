@@ -9,6 +9,7 @@
 uint32_t xxh32(const uint8_t* p, size_t len, uint32_t seed);
 napi_value read_block_js(napi_env env, napi_callback_info info);
 napi_value read_block_async_js(napi_env env, napi_callback_info info);
+napi_value adopt_block_js(napi_env env, napi_callback_info info);
 napi_value move_within_async_js(napi_env env, napi_callback_info info);
 napi_value map_file_js(napi_env env, napi_callback_info info);
 napi_value unmap_file_js(napi_env env, napi_callback_info info);

@@ -1,6 +1,6 @@
 // stratadb_io: the file calls that node:fs lacks, for src/base/native.ts (the only loader).
 //
-// Exports (ABI_VERSION 19; src/base/native.ts refuses any other):
+// Exports (ABI_VERSION 20; src/base/native.ts refuses any other):
 //   abiVersion                                  number
 //   appendAndSync(fd, chunks, position) → Promise<bytes written>
 //       pwritev(2) of every chunk at `position`, then fdatasync(2), as one job on libuv's
@@ -14,10 +14,11 @@
 //       flock(2) LOCK_UN.
 //   readBlock(fd, offset, size, noneCode, lz4Code, maxContents) → Buffer | string
 //       a table block: pread, xxh32 check and LZ4 decompression in one call (block_read.c).
-//   readBlockAsync(fd, offset, size, noneCode, lz4Code, maxContents, into?) → Promise<Buffer |
-//   number | string>
+//   readBlockAsync(fd, offset, size, noneCode, lz4Code, maxContents, into?) → Promise<loaded |
+//   number | string>, adoptBlock(loaded) → Buffer
 //       the same as one job on libuv's thread pool, for blocks of megabytes, into the caller's
-//       buffer when given one they fit (block_read.c). moveWithinAsync(view, from, length) →
+//       buffer when given one they fit, else contents of their own that adoptBlock makes a
+//       Buffer on a later turn of the loop (block_read.c). moveWithinAsync(view, from, length) →
 //       Promise<void>: memmove(3) of view[from, from + length) to its start on the thread pool
 //       (getInto's value, read with its block into the caller's buffer).
 //   mapFile(fd, length) → mapped, unmapFile(mapped), readMappedBlock(mapped, offset, size,
@@ -83,6 +84,7 @@
 // blockSlots, setBlockSlot, tableSearch, tableGet. 14 adds buildBloomFilter. 15 adds tableWalk,
 // tablesGet. 16 adds decodeIndexBlock, prefaultMapped. 17 adds mergeView, mergeFill. 18 adds
 // readBlockAsync's `into`, moveWithinAsync. 19: tableWalk's `ends` (a walk over every level).
+// 20: readBlockAsync's contents of their own come as a LoadedBlock; adds adoptBlock.
 //
 // Measured and removed (README, "Native addon"): sync_file_range(2) while writing tables and
 // posix_fadvise(2) on compaction inputs showed no gain here.
@@ -117,7 +119,7 @@
 #include "skiplist_search.h"
 #include "table_get.h"
 
-#define ABI_VERSION 19
+#define ABI_VERSION 20
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -446,6 +448,8 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "readBlock", fn));
   CHECK(napi_create_function(env, "readBlockAsync", NAPI_AUTO_LENGTH, read_block_async_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "readBlockAsync", fn));
+  CHECK(napi_create_function(env, "adoptBlock", NAPI_AUTO_LENGTH, adopt_block_js, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "adoptBlock", fn));
   CHECK(napi_create_function(env, "moveWithinAsync", NAPI_AUTO_LENGTH, move_within_async_js, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "moveWithinAsync", fn));
   CHECK(napi_create_function(env, "mapFile", NAPI_AUTO_LENGTH, map_file_js, NULL, &fn));

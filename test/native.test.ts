@@ -17,7 +17,7 @@ import { LogWriter, readLog, readLogFile, RecordType, WAL_ALLOCATION_UNIT, WAL_P
 import { RECORD_HEADER_BYTES } from '../src/wal/record-format.js';
 import { logEnd } from './damage.js';
 import { compressSync as lz4NapiCompress, uncompressSync as lz4NapiUncompress } from 'lz4-napi';
-import { choosePayload, payloadRoom, prefaultMappedRange, putPayload, readPhysicalBlock, readPhysicalBlockTransient, releaseMappedBelow, sealPhysicalBlock, transientReads } from '../src/sstable/physical-block.js';
+import { choosePayload, Compression, payloadRoom, prefaultMappedRange, putPayload, readPhysicalBlock, readPhysicalBlockAsync, readPhysicalBlockTransient, releaseMappedBelow, sealPhysicalBlock, transientReads } from '../src/sstable/physical-block.js';
 import { expectCode, newestFile, Rng, withTempDir } from './helpers.js';
 
 await loadChecksum();
@@ -375,6 +375,36 @@ test('readPhysicalBlock() returns the same contents with and without the native 
       } finally {
         r.close();
       }
+    }
+  });
+});
+
+test('readPhysicalBlockAsync() returns what readPhysicalBlock() returns, compressed or not; the addon hands contents of their own over as a LoadedBlock that adoptBlock() makes a Buffer once', async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, 'blocks');
+    const { frames, at } = writeFrames(file, [100, 1 << 20, (3 << 20) + 17]);
+    const reader = new NodeFileSystem().openReadable(file);
+    try {
+      for (const f of frames) {
+        const contents = await readPhysicalBlockAsync(reader, f.offset, f.size, 'data block');
+        assert.ok(contents.equals(f.contents), `block at ${f.offset} of ${f.size} bytes`);
+        assert.ok(contents.equals(readPhysicalBlock(reader, f.offset, f.size, 'data block')), 'the same as readPhysicalBlock()');
+      }
+      await expectCode(() => readPhysicalBlockAsync(reader, at - 10, 20, 'data block'), 'CORRUPTION', 'a frame past the end of the file');
+      const { readBlockAsync, adoptBlock } = native;
+      if (readBlockAsync === undefined || adoptBlock === undefined || reader.fd === undefined) return;
+      const f = frames.find((x) => x.contents.length > 1 << 20 && x.size < x.contents.length)!;
+      const loaded = await readBlockAsync(reader.fd, f.offset, f.size, Compression.None, Compression.Lz4, 1 << 30);
+      assert.not.ok(loaded instanceof Uint8Array, 'not a Buffer yet');
+      assert.type(loaded, 'object');
+      const contents = adoptBlock(loaded as Parameters<typeof adoptBlock>[0]);
+      assert.ok(contents.equals(f.contents), 'adopted: the contents');
+      assert.throws(() => adoptBlock(loaded as Parameters<typeof adoptBlock>[0]), /already adopted/, 'a second adoption');
+      assert.throws(() => adoptBlock({} as Parameters<typeof adoptBlock>[0]), /adoptBlock\(loaded\)/, 'not a LoadedBlock');
+      // One never adopted is freed by the collector with its handle: nothing to see but no crash.
+      await readBlockAsync(reader.fd, f.offset, f.size, Compression.None, Compression.Lz4, 1 << 30);
+    } finally {
+      reader.close();
     }
   });
 });

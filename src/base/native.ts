@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 
 /** The version of the addon's exports this loader speaks; native/stratadb_io.c's ABI_VERSION. */
-const ABI_VERSION = 19;
+const ABI_VERSION = 20;
 const ADDON_PATH = '../../../build/Release/stratadb_io.node';
 /** Written by scripts/install.js when node-gyp failed: why, then the build's output. */
 const INSTALL_FAILED_LOG = new URL('../../../build/install-failed.log', import.meta.url);
@@ -35,9 +35,15 @@ export interface NativeCalls {
   readBlock(fd: number, offset: number, size: number, noneCode: number, lz4Code: number, maxContents: number): Buffer | string;
   /**
    * readBlock as one job on libuv's thread pool (blocks of megabytes); with `into`, contents
-   * that fit it are written there and their length is the answer (getInto: no memory of its own).
+   * that fit it are written there and their length is the answer (getInto: no memory of its
+   * own); else contents of their own, a LoadedBlock for adoptBlock.
    */
-  readBlockAsync(fd: number, offset: number, size: number, noneCode: number, lz4Code: number, maxContents: number, into?: Uint8Array): Promise<Buffer | number | string>;
+  readBlockAsync(fd: number, offset: number, size: number, noneCode: number, lz4Code: number, maxContents: number, into?: Uint8Array): Promise<LoadedBlock | number | string>;
+  /**
+   * readBlockAsync's contents as a Buffer (once): made a turn of the event loop after the read,
+   * as it starts a garbage collection (native/block_read.c says why).
+   */
+  adoptBlock(loaded: LoadedBlock): Buffer;
   /** memmove(3) of view[from, from + length) to its start, on libuv's thread pool (getInto's large value). */
   moveWithinAsync(view: Uint8Array, from: number, length: number): Promise<void>;
   /** mmap(2) of a table file, read-only and shared: a handle for readMappedBlock. */
@@ -214,9 +220,11 @@ export interface SkipListEntries {
 
 /** A mapping made by mapFile: opaque to JavaScript. */
 export type MappedFile = object & { readonly __brand: 'MappedFile' };
+/** A block readBlockAsync read into memory of its own, not yet a Buffer (adoptBlock). */
+export type LoadedBlock = object & { readonly __brand: 'LoadedBlock' };
 
 export type NativeCallName = keyof NativeCalls;
-export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'moveWithinAsync', 'mapFile', 'unmapFile', 'releaseMapped', 'prefaultMapped', 'decodeIndexBlock', 'readMappedBlock', 'seekMappedBlock', 'blockSlots', 'setBlockSlot', 'tableSearch', 'tableGet', 'tableWalk', 'tablesGet', 'scratchBuffer', 'decommit', 'hugePages', 'skipListView', 'packView', 'encodeSkipListBlock', 'mergeView', 'mergeFill', 'compressLz4', 'buildBloomFilter', 'searchSkipList', 'appendToSkipList', 'trimMemory'];
+export const NATIVE_CALL_NAMES: readonly NativeCallName[] = ['appendAndSync', 'fallocate', 'flock', 'funlock', 'readBlock', 'readBlockAsync', 'adoptBlock', 'moveWithinAsync', 'mapFile', 'unmapFile', 'releaseMapped', 'prefaultMapped', 'decodeIndexBlock', 'readMappedBlock', 'seekMappedBlock', 'blockSlots', 'setBlockSlot', 'tableSearch', 'tableGet', 'tableWalk', 'tablesGet', 'scratchBuffer', 'decommit', 'hugePages', 'skipListView', 'packView', 'encodeSkipListBlock', 'mergeView', 'mergeFill', 'compressLz4', 'buildBloomFilter', 'searchSkipList', 'appendToSkipList', 'trimMemory'];
 
 /** What runs instead of each native call, and what that costs. */
 export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
@@ -230,6 +238,7 @@ export const FALLBACKS: Readonly<Record<NativeCallName, string>> = {
   readBlock: 'a table block read on a block-cache miss is a readSync, an xxh32 in WebAssembly and an LZ4 decompression through lz4-napi: several crossings instead of one',
   readBlockAsync:
     "a block of megabytes read by get() is read and decompressed on the thread pool (fs.read, lz4-napi's uncompress) but checksummed on the main thread in 1 MiB slices, and lz4-napi's buffers are not counted by the garbage collector (more memory held)",
+  adoptBlock: 'see readBlockAsync (one goes with the other)',
   moveWithinAsync: "getInto() moves a value of megabytes read with its block into the caller's buffer to the buffer's start on the event loop's thread (about 4 ms for 64 MiB here)",
   mapFile: "a get() that misses the block cache reads the block with readBlock: a pread(2) and a new Buffer for the block (about 6 us more a miss here)",
   unmapFile: 'tables are not mapped (see mapFile)',

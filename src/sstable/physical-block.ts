@@ -16,7 +16,8 @@ import { xxh32, xxh32InSlices } from '../base/checksum.js';
 import { corruption, ioError, StrataError } from '../base/errors.js';
 import type { RandomAccessFile } from '../base/fs.js';
 import { isValueKind, kindBits, type ValueKind } from '../base/internal-key.js';
-import { native } from '../base/native.js';
+import { nextTurn } from '../base/loop-turns.js';
+import { native, type LoadedBlock } from '../base/native.js';
 
 export const BLOCK_TRAILER_BYTES = 1 + 4;
 
@@ -264,7 +265,8 @@ export function seekPhysicalBlockTransient(
 
 /**
  * readPhysicalBlock() for blocks of megabytes, with the least work on the event loop's
- * thread: all of it on libuv's thread pool through the native readBlockAsync; without it, the
+ * thread: all of it on libuv's thread pool through the native readBlockAsync (its contents
+ * made a Buffer by adoptBlock a turn later, for the garbage collector's sake); without it, the
  * read and the decompression (RandomAccessFile.readAsync, lz4-napi's uncompress) there and
  * the checksum a slice at a time with turns of the loop between slices. The same checks, in the same order: no byte is decompressed before its checksum
  * matched. Falls back to the synchronous read where the file has no readAsync. With `into`
@@ -272,15 +274,20 @@ export function seekPhysicalBlockTransient(
  * getInto, with no memory of its own for the garbage collector to count.
  */
 export async function readPhysicalBlockAsync(file: RandomAccessFile, offset: number, size: number, what: string, into?: Uint8Array): Promise<Buffer> {
-  const readBlockAsync = native.readBlockAsync;
-  if (readBlockAsync !== undefined && file.fd !== undefined) {
-    let answer: Buffer | number | string;
+  const { readBlockAsync, adoptBlock } = native;
+  if (readBlockAsync !== undefined && adoptBlock !== undefined && file.fd !== undefined) {
+    let answer: LoadedBlock | number | string;
     try {
       answer = await readBlockAsync(file.fd, offset, size, Compression.None, Compression.Lz4, MAX_CONTENTS_BYTES, into);
     } catch (err) {
       throw ioError('read', file.path, err);
     }
-    return typeof answer === 'number' ? Buffer.from(into!.buffer, into!.byteOffset, answer) : nativeContents(answer, file, offset, what);
+    if (typeof answer === 'number') return Buffer.from(into!.buffer, into!.byteOffset, answer);
+    if (typeof answer === 'string') throw corruption(file.path, offset, `${what} ${answer}`);
+    // Its Buffer starts a garbage collection: made from the check phase, so that the loop's
+    // timers run before the collection's end (native/block_read.c, adoptBlock).
+    await nextTurn();
+    return adoptBlock(answer);
   }
   let frame: Buffer;
   try {
