@@ -493,20 +493,18 @@ static void free_contents(napi_env env, void* data, void* hint) {
   big_free(data, bytes);
 }
 
-// readBlockAsync's contents, until adoptBlock hands them to a Buffer (allocation NULL after).
+// readBlockAsync's contents, until adoptBlock hands them to a Buffer (contents NULL after).
 typedef struct {
+  // The start of their allocation (AsyncRead's `allocation`), and its size (big_alloc's `n`).
   uint8_t* contents;
-  size_t contents_len;
-  // The allocation `contents` points into, and its size (big_alloc's `n`).
-  uint8_t* allocation;
-  size_t allocation_len;
+  size_t contents_len, allocation_len;
 } LoadedBlock;
 
 /** The finalizer of a LoadedBlock: its contents too when never adopted. */
 static void free_loaded(napi_env env, void* data, void* hint) {
   (void)hint;
   LoadedBlock* loaded = data;
-  if (loaded->allocation != NULL) free_contents(env, loaded->allocation, (void*)(intptr_t)loaded->allocation_len);
+  if (loaded->contents != NULL) free_contents(env, loaded->contents, (void*)(intptr_t)loaded->allocation_len);
   free(loaded);
 }
 
@@ -521,7 +519,7 @@ napi_value adopt_block_js(napi_env env, napi_callback_info info) {
     return NULL;
   }
   LoadedBlock* loaded = data;
-  if (loaded->allocation == NULL) {
+  if (loaded->contents == NULL) {
     napi_throw_error(env, NULL, "stratadb_io: adoptBlock of a block already adopted");
     return NULL;
   }
@@ -529,7 +527,7 @@ napi_value adopt_block_js(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "stratadb_io: could not make the block's Buffer");
     return NULL;
   }
-  loaded->allocation = NULL;
+  loaded->contents = NULL;
   return result;
 }
 
@@ -552,7 +550,6 @@ static void complete_read_block(napi_env env, napi_status status, void* data) {
     if (loaded != NULL) {
       loaded->contents = job->contents;
       loaded->contents_len = job->contents_len;
-      loaded->allocation = job->allocation;
       loaded->allocation_len = job->allocation_len;
     }
     if (loaded == NULL || napi_create_external(env, loaded, free_loaded, NULL, &result) != napi_ok) {

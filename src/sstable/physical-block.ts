@@ -283,7 +283,7 @@ export async function readPhysicalBlockAsync(file: RandomAccessFile, offset: num
       throw ioError('read', file.path, err);
     }
     if (typeof answer === 'number') return Buffer.from(into!.buffer, into!.byteOffset, answer);
-    if (typeof answer === 'string') throw corruption(file.path, offset, `${what} ${answer}`);
+    if (typeof answer === 'string') return nativeContents(answer, file, offset, what);
     // Its Buffer starts a garbage collection: made from the check phase, so that the loop's
     // timers run before the collection's end (native/block_read.c, adoptBlock).
     await nextTurn();
