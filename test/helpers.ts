@@ -706,7 +706,7 @@ interface SweepWhere {
 }
 
 /** The step, the fault FS's last calls, the database's write and background state, and what keeps the loop alive. */
-function sweepDetail(where: SweepWhere, ffs: FaultInjectingFileSystem): string {
+function sweepDetail(where: SweepWhere, ffs?: FaultInjectingFileSystem): string {
   let stats = '';
   try {
     const s = where.db?.stats();
@@ -714,8 +714,8 @@ function sweepDetail(where: SweepWhere, ffs: FaultInjectingFileSystem): string {
   } catch (err) {
     stats = String(err);
   }
-  const calls = ffs.ops.slice(-8).map((o) => `${o.op} ${path.basename(o.path)}${o.fault ? ` (${o.fault})` : ''}`);
-  return `; in ${where.step}; the fault FS's last calls: ${calls.join(', ')}; stats ${stats}; ${activeRequestsAndHandles()}`;
+  const calls = ffs === undefined ? '' : `; the fault FS's last calls: ${ffs.ops.slice(-8).map((o) => `${o.op} ${path.basename(o.path)}${o.fault ? ` (${o.fault})` : ''}`).join(', ')}`;
+  return `; in ${where.step}${calls}; stats ${stats}; ${activeRequestsAndHandles()}`;
 }
 
 /** What keeps this process's event loop alive, by constructor name: for a watchdog's message on a hang. */
@@ -812,32 +812,48 @@ function withSweepDeadline<T>(p: Promise<T>, what: string, detail: () => string 
 const SWEEP_QUIET: OpenOptions = { ...SWEEP_OPTIONS, l0CompactionTrigger: 1000, levelBaseBytes: 1024 * 1024 * 1024 };
 
 /** Reopens `dir` with the real file system and checks it (see the header). Returns the prefix found. */
-async function verifySweepPoint(dir: string, history: WriteHistory, what: string): Promise<number> {
-  let db = await open(dir, SWEEP_QUIET);
+async function verifySweepPoint(dir: string, history: WriteHistory, what: string, where: SweepWhere = { step: '' }): Promise<number> {
+  where.step = 'the first open';
+  let db = (where.db = await open(dir, SWEEP_QUIET));
   let prefix: number;
   let entries = 0;
   try {
+    where.step = 'the check of the recovered state';
     const tables = fs.readdirSync(dir).filter((n) => n.endsWith('.sst')).length;
     const named = db.stats().levels.reduce((n, l) => n + l.files, 0);
     if (tables !== named) throw new Error(`${what}: ${tables} table files, but the version names ${named}: orphans left after open`);
     const strays = fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'));
     if (strays.length > 0) throw new Error(`${what}: temp files left after open: ${strays.join(', ')}`);
     prefix = await history.check(db, what);
+    where.step = 'the scan of the recovered state';
     for await (const _ of db.iterator()) entries++;
+    where.step = 'the write after recovery';
     await db.put('after-recovery', 'x', { sync: true });
   } finally {
+    where.step = 'the first close';
     await db.close();
   }
-  db = await open(dir, SWEEP_OPTIONS);
+  where.step = 'the second open';
+  db = where.db = await open(dir, SWEEP_OPTIONS);
   try {
+    where.step = 'the scan after the second open';
     let again = 0;
     for await (const _ of db.iterator()) again++;
     if (again !== entries + 1) throw new Error(`${what}: ${again} entries after one more reopen, expected ${entries + 1}: a write after recovery and everything before it survive it`);
     if (db.getSync('after-recovery')?.toString() !== 'x') throw new Error(`${what}: the write after recovery is lost at the next reopen`);
   } finally {
+    where.step = 'the second close';
     await db.close();
   }
   return prefix;
+}
+
+/** STRATA_SWEEP_POINTS's "A-B" as crashPointSweep's `only`; undefined when unset. */
+export function sweepPoints(range: string | undefined): SweepOptions['only'] {
+  if (range === undefined) return undefined;
+  const m = /^(\d+)-(\d+)$/.exec(range);
+  if (m === null) throw new Error(`STRATA_SWEEP_POINTS must be A-B, got ${range}`);
+  return { from: Number(m[1]), to: Number(m[2]) };
 }
 
 export interface SweepOptions {
@@ -848,6 +864,8 @@ export interface SweepOptions {
   keepUnsynced?: (k: number) => (file: string, unsyncedBytes: number) => number;
   /** Prints the changing calls of the counting run. */
   verbose?: boolean;
+  /** Cuts only at crash points in [from, to] (to hunt one seen once). */
+  only?: { from: number; to: number } | undefined;
 }
 
 /**
@@ -892,6 +910,7 @@ export async function crashPointSweep(o: SweepOptions): Promise<{ points: number
   /** Violations by kind (the message without paths and numbers) → the crash points that showed it. */
   const violations = new Map<string, string[]>();
   for (let k = 0; k <= K; k += stride) {
+    if (o.only !== undefined && (k < o.only.from || k > o.only.to)) continue;
     const dir = makeTempDir('strata-sweep-');
     let what = `power cut after changing call ${k} of ${K}`;
     try {
@@ -906,7 +925,8 @@ export async function crashPointSweep(o: SweepOptions): Promise<{ points: number
       faults += ffs.faultsInjected;
       const cutAt = ffs.ops.find((o) => o.fault === 'POWER_CUT');
       what += cutAt ? ` (at ${cutAt.op} ${path.basename(cutAt.path)})` : ' (after close)';
-      prefixes.push(await withSweepDeadline(verifySweepPoint(dir, run.history, what), `${what}: the reopen`));
+      const reopen: SweepWhere = { step: '' };
+      prefixes.push(await withSweepDeadline(verifySweepPoint(dir, run.history, what, reopen), `${what}: the reopen`, () => sweepDetail(reopen)));
       points++;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);

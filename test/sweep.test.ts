@@ -20,11 +20,12 @@
 //   STRATA_SWEEP_SEED=N      another workload (default 1)
 //   STRATA_SWEEP_MAX=N       cut at most about N crash points, spread evenly (default 400:
 //                            every one); above it, every ceil((K + 1) / N)th
+//   STRATA_SWEEP_POINTS=A-B  cut only at crash points A..B (to hunt one seen once)
 //   STRATA_SWEEP_VERBOSE=1   print the changing calls of the counting run
 //   STRATA_KEEP_DIRS=1       keep the directories
 
 import { test } from 'uvu';
-import { crashPointSweep, envInt } from './helpers.js';
+import { crashPointSweep, envInt, sweepPoints } from './helpers.js';
 
 // Regression (since fixed in the engine): a cut during the first open, before CURRENT is durable, leaves a directory
 // open() refuses ("CURRENT missing, yet 000001.log exists"); a cut during a WAL switch, after the
@@ -35,6 +36,7 @@ test('a power cut after any file operation leaves a database that opens with eve
     seed: envInt('STRATA_SWEEP_SEED') ?? 1,
     maxPoints: envInt('STRATA_SWEEP_MAX') ?? 400,
     verbose: process.env['STRATA_SWEEP_VERBOSE'] !== undefined,
+    only: sweepPoints(process.env['STRATA_SWEEP_POINTS']),
   });
 });
 

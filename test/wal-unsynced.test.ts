@@ -156,4 +156,35 @@ test('a retained log (kept for the change feed) that a power cut left torn is de
   });
 });
 
+test('a log a crash left with its preallocated zeros, replayed by an open that wrote nothing before the next crash, stays retained: changes since 0 still lists every write', async () => {
+  // A crash leaves the current log's preallocated tail: zeros, read as a torn tail. The open
+  // after it replays that log, syncs it and keeps it for the feed; when that session is killed
+  // before its first write, the log it started holds no LogsSynced record, and the next open
+  // took the retained log for one a power cut cut short (found by crash.test: a kill while
+  // opening, then changes({ since: 0 }) refused with OUT_OF_RANGE).
+  await withTempDir(async (dir) => {
+    const retention = { changeRetention: { bytes: 1024 * 1024 * 1024, ms: 60 * 60 * 1000 } };
+    /** Kills the session (every byte written stays, as after SIGKILL) and lets go of its files. */
+    const crash = async (ffs: FaultInjectingFileSystem, db: Awaited<ReturnType<typeof open>>) => {
+      await ffs.powerCut({ keepUnsynced: (_file, unsynced) => unsynced });
+      await db.close().catch(() => undefined);
+    };
+    let ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+    let db = await open(dir, { fs: ffs, ...retention });
+    for (let i = 0; i < 50; i++) await db.put(key(i), value(i), { sync: true });
+    await crash(ffs, db);
+    ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+    db = await open(dir, { fs: ffs, ...retention });
+    await crash(ffs, db);
+    db = await open(dir, retention);
+    try {
+      const seqs: bigint[] = [];
+      for await (const change of db.changes({ since: 0n, live: false })) seqs.push(change.seq);
+      assert.equal(seqs, Array.from({ length: 50 }, (_, i) => BigInt(i + 1)), 'the feed lists every write since 0');
+    } finally {
+      await db.close();
+    }
+  });
+});
+
 test.run();

@@ -39,6 +39,12 @@ export interface ReplayResult {
   dropped: number[];
   /** Whether a replayed WAL holds a LogsSynced record: every older WAL was synced whole. */
   marked: boolean;
+  /**
+   * Whether a WAL replayed ends torn (a crash leaves the current WAL's preallocated zeros):
+   * once retained, it reads as one a power cut cut short (cutRetainedWals) unless a newer WAL
+   * vouches for it with a LogsSynced record (WalSet.vouchForStored).
+   */
+  endsTorn: boolean;
 }
 
 /** What the replay makes of the records of an engine's WALs. */
@@ -112,6 +118,7 @@ export async function replayWals(
   let previousMayBeCut = false;
   let dropFrom: number | undefined;
   let marked = wholeBelow > 0 && wholeBelow < walNumbers.length;
+  let endsTorn = false;
   for (let i = 0; i < walNumbers.length && dropFrom === undefined; i++) {
     const file = wals.path(walNumbers[i]!);
     const newest = i >= newestWithRecords;
@@ -181,6 +188,7 @@ export async function replayWals(
       }
     }
     if (dropFrom !== undefined) break;
+    if (tornTail) endsTorn = true;
     previousMayBeCut = firstBatch ? previousMayBeCut || mayBeCut : mayBeCut;
     if (skips.some((o) => o > previousOffset)) skippedSinceLast = true;
     if (tornTail && mayBeCut) {
@@ -196,7 +204,7 @@ export async function replayWals(
     }
   }
   if (mem.entryCount > 0) memtables.push(mem);
-  return { memtables, lastSeq, dropped: dropFrom === undefined ? [] : walNumbers.slice(dropFrom), marked };
+  return { memtables, lastSeq, dropped: dropFrom === undefined ? [] : walNumbers.slice(dropFrom), marked, endsTorn };
 }
 
 /**
