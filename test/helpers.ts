@@ -907,6 +907,8 @@ export async function crashPointSweep(o: SweepOptions): Promise<{ points: number
   let cutMidway = 0;
   let faults = 0;
   const prefixes: number[] = [];
+  /** The slowest reopen and check (a hang seen once in CI: how near the deadline the others come). */
+  let slowest = { ms: 0, k: -1 };
   /** Violations by kind (the message without paths and numbers) → the crash points that showed it. */
   const violations = new Map<string, string[]>();
   for (let k = 0; k <= K; k += stride) {
@@ -926,7 +928,10 @@ export async function crashPointSweep(o: SweepOptions): Promise<{ points: number
       const cutAt = ffs.ops.find((o) => o.fault === 'POWER_CUT');
       what += cutAt ? ` (at ${cutAt.op} ${path.basename(cutAt.path)})` : ' (after close)';
       const reopen: SweepWhere = { step: '' };
+      const reopenStart = performance.now();
       prefixes.push(await withSweepDeadline(verifySweepPoint(dir, run.history, what, reopen), `${what}: the reopen`, () => sweepDetail(reopen)));
+      const reopenMs = performance.now() - reopenStart;
+      if (reopenMs > slowest.ms) slowest = { ms: reopenMs, k };
       points++;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
@@ -943,6 +948,7 @@ export async function crashPointSweep(o: SweepOptions): Promise<{ points: number
   console.log(
     `sweep seed ${SEED}: ${points + [...violations.values()].reduce((n, l) => n + l.length, 0)} crash points cut of ${K + 1} (stride ${stride}), ` +
       `${cutMidway} of them midway through the workload; ${faults} faults injected; ${distinct} distinct recovered states; ` +
+      `slowest reopen ${slowest.ms.toFixed(0)} ms (crash point ${slowest.k}); ` +
       `${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
   if (violations.size > 0) {
