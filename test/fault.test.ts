@@ -213,6 +213,40 @@ test('a power cut after each changing call of an open that deletes a log holding
   for (let k = 0; k < ops.length; k++) await run(k);
 });
 
+test('a power cut after each changing call of an open after a crash (the log it replays ends in preallocated zeros) leaves a database that opens with every write, and the feed since 0 lists them', async () => {
+  /** A session that writes and is killed (every byte it wrote stays), then an open cut after `cutAfter` of its changing calls. */
+  const run = (cutAfter: number | undefined) =>
+    withTempDir(async (dir) => {
+      const retention = { changeRetention: { bytes: 1 << 30, ms: 3_600_000 } };
+      const killed = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+      const db = await open(dir, { ...SMALL, fs: killed, ...retention });
+      const history = new WriteHistory(() => !killed.poweredOff);
+      await putMany(db, history, 10, 100, () => true);
+      everyAckMustSurvive(history);
+      await killed.powerCut({ keepUnsynced: (_file, unsynced) => unsynced });
+      await db.close().catch(() => undefined);
+      const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });
+      if (cutAfter !== undefined) ffs.cutPowerAfter(cutAfter, mutatingOps);
+      const reopened = await open(dir, { ...SMALL, fs: ffs, ...retention }).catch(() => undefined);
+      await reopened?.close().catch(() => undefined);
+      const ops = ffs.ops.filter((o) => MUTATING_OPS.includes(o.op) && o.fault === undefined);
+      await ffs.powerCut();
+      const what = `power cut after ${cutAfter ?? 'all'} of an open's changing calls`;
+      await reopenAndCheck(dir, history, what, retention);
+      const db2 = await open(dir, retention);
+      try {
+        const seqs: bigint[] = [];
+        for await (const change of db2.changes({ since: 0n, live: false })) seqs.push(change.seq);
+        assert.equal(seqs, Array.from({ length: 10 }, (_, i) => BigInt(i + 1)), `${what}: the feed since 0 lists every write`);
+      } finally {
+        await db2.close();
+      }
+      return ops;
+    });
+  const ops = await run(undefined);
+  for (let k = 0; k < ops.length; k++) await run(k);
+});
+
 test('EIO on the MANIFEST fsync of a flush stops writes with IO_ERROR, and a power cut keeps every acknowledged sync write', async () => {
   await withTempDir(async (dir) => {
     const ffs = new FaultInjectingFileSystem(undefined, { syncs: 'simulated' });

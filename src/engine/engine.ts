@@ -464,10 +464,9 @@ export class Engine {
       if (hooks.twoPhase === undefined) {
         // Logs after a power cut's cut are deleted before anything is written (their sequence
         // numbers are handed out again), and so are retained logs it cut short. What stays
-        // is made durable: the first LogsSynced record of this run will vouch for it (written
-        // below, before the first write, when a replayed log ends torn).
+        // is made durable: the first LogsSynced record of this run will vouch for it.
         const retained = allWals.filter((n) => n < versions.logNumber);
-        const cutRetained = await cutRetainedWals(wals, retained, replay.marked);
+        const cutRetained = await cutRetainedWals(wals, retained, replay.marked, versions.firstLogNumber);
         await wals.discard([...cutRetained, ...replay.dropped]);
         await wals.syncAllStored();
       }
@@ -490,9 +489,6 @@ export class Engine {
       const walNumber = versions.newFileNumber();
       await wals.start(walNumber);
       try {
-        // A replayed log that ends torn stays retained for the change feed: vouch for it now,
-        // not at this session's first write, which a crash may forestall (WalSet.vouchForStored).
-        if (replay.endsTorn) await wals.vouchForStored();
         // The numbers of a prepared batch that did not commit are never handed out again: the
         // retained logs still hold its Prepare records, and a change feed reading them beside
         // later writes relies on every shard's logs rising in sequence order. (They are this

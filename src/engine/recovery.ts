@@ -39,12 +39,6 @@ export interface ReplayResult {
   dropped: number[];
   /** Whether a replayed WAL holds a LogsSynced record: every older WAL was synced whole. */
   marked: boolean;
-  /**
-   * Whether a WAL replayed ends torn (a crash leaves the current WAL's preallocated zeros):
-   * once retained, it reads as one a power cut cut short (cutRetainedWals) unless a newer WAL
-   * vouches for it with a LogsSynced record (WalSet.vouchForStored).
-   */
-  endsTorn: boolean;
 }
 
 /** What the replay makes of the records of an engine's WALs. */
@@ -118,7 +112,6 @@ export async function replayWals(
   let previousMayBeCut = false;
   let dropFrom: number | undefined;
   let marked = wholeBelow > 0 && wholeBelow < walNumbers.length;
-  let endsTorn = false;
   for (let i = 0; i < walNumbers.length && dropFrom === undefined; i++) {
     const file = wals.path(walNumbers[i]!);
     const newest = i >= newestWithRecords;
@@ -188,7 +181,6 @@ export async function replayWals(
       }
     }
     if (dropFrom !== undefined) break;
-    if (tornTail) endsTorn = true;
     previousMayBeCut = firstBatch ? previousMayBeCut || mayBeCut : mayBeCut;
     if (skips.some((o) => o > previousOffset)) skippedSinceLast = true;
     if (tornTail && mayBeCut) {
@@ -204,7 +196,7 @@ export async function replayWals(
     }
   }
   if (mem.entryCount > 0) memtables.push(mem);
-  return { memtables, lastSeq, dropped: dropFrom === undefined ? [] : walNumbers.slice(dropFrom), marked, endsTorn };
+  return { memtables, lastSeq, dropped: dropFrom === undefined ? [] : walNumbers.slice(dropFrom), marked };
 }
 
 /**
@@ -212,15 +204,19 @@ export async function replayWals(
  * feed; ascending), the ones to delete because a power cut may have cut one short: the newest
  * that ends torn and every older one, so that the feed's retained history starts after the
  * damage instead of skipping what the cut took (their writes are in tables). Only WALs that
- * may have been rotated out unsynced are looked at: none below a WAL holding a LogsSynced
- * record, none when `marked` (a newer WAL, replayed, holds one). A WAL cut at a record
+ * may have been rotated out unsynced are looked at: none below `syncedBelow` (the log the
+ * current MANIFEST's open started: that open synced every log before it, syncAllStored, before
+ * the MANIFEST named it; a log a crash left ending in its preallocated zeros is one of them),
+ * none below a WAL holding a LogsSynced record, none when `marked` (a newer WAL, replayed,
+ * holds one). A WAL cut at a record
  * boundary is not seen here (sequence numbers may legitimately jump between retained WALs:
  * ingested tables take some); with preallocation a lost tail reads as zeros, a torn tail.
  */
-export async function cutRetainedWals(wals: WalSet, retained: readonly number[], marked: boolean): Promise<number[]> {
+export async function cutRetainedWals(wals: WalSet, retained: readonly number[], marked: boolean, syncedBelow: number): Promise<number[]> {
   if (marked) return [];
   for (let i = retained.length - 1; i >= 0; i--) {
     const n = retained[i]!;
+    if (n < syncedBelow) return [];
     let read;
     try {
       read = readLog(await wals.read(n), wals.path(n), { mode: 'tolerate-tail', allocationUnit: WAL_ALLOCATION_UNIT });

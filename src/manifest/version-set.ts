@@ -35,6 +35,8 @@ export class VersionSet {
   #manifestNumber = 0;
   #nextFileNumber: number;
   #logNumber: number;
+  /** The log number the current MANIFEST's first edit names (startManifest's); 0 for none. */
+  #firstLogNumber = 0;
   #lastSequence: SeqNum;
   /** The merge operator's name once an edit recorded one (version-edit.ts, MergeOperator). */
   #mergeOperator: string | undefined;
@@ -71,6 +73,7 @@ export class VersionSet {
     let version = Version.empty();
     let nextFileNumber: number | undefined;
     let logNumber: number | undefined;
+    let firstLogNumber = 0;
     let lastSequence: number | undefined;
     let mergeOperator: string | undefined;
     for (const record of records) {
@@ -84,6 +87,7 @@ export class VersionSet {
       }
       version = version.apply(edit);
       nextFileNumber = edit.nextFileNumber ?? nextFileNumber;
+      if (logNumber === undefined) firstLogNumber = edit.logNumber ?? 0;
       logNumber = edit.logNumber ?? logNumber;
       lastSequence = edit.lastSequence ?? lastSequence;
       mergeOperator = edit.mergeOperator ?? mergeOperator;
@@ -93,6 +97,7 @@ export class VersionSet {
     }
     const set = new VersionSet(fs, dir, version, nextFileNumber, logNumber, lastSequence);
     set.#manifestNumber = Number(m[2]);
+    set.#firstLogNumber = firstLogNumber;
     set.#mergeOperator = mergeOperator;
     // Belt and braces for invariant 4: no number a version or CURRENT names is handed out again.
     set.markFileNumberUsed(set.#manifestNumber);
@@ -107,6 +112,14 @@ export class VersionSet {
 
   get logNumber(): number {
     return this.#logNumber;
+  }
+
+  /**
+   * The log number the first edit of the MANIFEST recovered names: the log that the open which
+   * started it (startManifest) created. 0 for a new database.
+   */
+  get firstLogNumber(): number {
+    return this.#firstLogNumber;
   }
 
   get lastSequence(): SeqNum {

@@ -20,8 +20,7 @@
  *    close()) first syncs every unsynced older log, oldest first: a durable write implies that
  *    every earlier one is durable. After such a sync, the next append() first appends a
  *    LogsSynced record (record-format.ts): on disk, it proves that every older log was synced
- *    whole, so that damage there is corruption, not a power cut. At open, after
- *    syncAllStored(), vouchForStored() writes that record at once.
+ *    whole, so that damage there is corruption, not a power cut.
  * 2. A log is deleted only after release() moved past it and while no pin holds it; the
  *    caller releases only once a durable MANIFEST edit moved its log number past the log
  *    (or, at open, once nothing may still read it). The current log is never released.
@@ -201,19 +200,6 @@ export class WalSet {
     invariant(this.#writer === undefined, 'WalSet.syncAllStored() after start()');
     for (const n of this.#stored) await this.syncStored(n);
     if (this.#deferSync && this.#stored.length > 0) this.#markerDue = true;
-  }
-
-  /**
-   * Writes the LogsSynced record syncAllStored() made due into the current log now, and syncs
-   * it (at open, before the MANIFEST names that log): a stored log that ends torn is then
-   * vouched for on disk even if this session writes nothing before it ends, where a later
-   * recovery would otherwise take it for one a power cut cut short (invariant 1a).
-   * REQUIRES: start() resolved, nothing appended yet.
-   */
-  async vouchForStored(): Promise<void> {
-    if (!this.#markerDue) return;
-    this.#markerDue = false;
-    await this.current.addRecords(RecordType.LogsSynced, [LOGS_SYNCED_PAYLOAD], true);
   }
 
   // ---- writing ----
