@@ -796,13 +796,40 @@ async function runSweepWorkload(dir: string, ffs: FaultInjectingFileSystem, scri
   }
 }
 
+/** What passed a sweep deadline: the work, still running, and when it started. */
+class SweepStuck extends Error {
+  /** The crash point's directory, kept until the stuck work had its extra time. */
+  dir: string | undefined;
+  constructor(
+    message: string,
+    readonly work: Promise<unknown>,
+    readonly startedMs: number,
+  ) {
+    super(message);
+  }
+}
+
 /** `detail` says, when the deadline passes, where the stuck work stands (for a hang seen once in CI). */
 function withSweepDeadline<T>(p: Promise<T>, what: string, detail: () => string = () => ''): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  const startedMs = performance.now();
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${SWEEP_STUCK_MS} ms${detail()}`)), SWEEP_STUCK_MS);
+    timer = setTimeout(() => reject(new SweepStuck(`${what} did not settle within ${SWEEP_STUCK_MS} ms${detail()}`, p, startedMs)), SWEEP_STUCK_MS);
   });
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Whether stuck work settles within SWEEP_STUCK_MS more: tells a slow step from a hang (said in the failure). */
+async function settledLater(stuck: SweepStuck): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('pending'), SWEEP_STUCK_MS)));
+  const settled = stuck.work.then(
+    () => 'resolved',
+    (err: unknown) => `rejected (${String((err as Error)?.message ?? err).slice(0, 300)})`,
+  );
+  const outcome = await Promise.race([settled, late]).finally(() => clearTimeout(timer));
+  const ms = (performance.now() - stuck.startedMs).toFixed(0);
+  return outcome === 'pending' ? `still pending ${ms} ms after it started` : `${outcome} by ${ms} ms after it started`;
 }
 
 /**
@@ -911,6 +938,7 @@ export async function crashPointSweep(o: SweepOptions): Promise<{ points: number
   let slowest = { ms: 0, k: -1 };
   /** Violations by kind (the message without paths and numbers) → the crash points that showed it. */
   const violations = new Map<string, string[]>();
+  const stuck: SweepStuck[] = [];
   for (let k = 0; k <= K; k += stride) {
     if (o.only !== undefined && (k < o.only.from || k > o.only.to)) continue;
     const dir = makeTempDir('strata-sweep-');
@@ -934,14 +962,16 @@ export async function crashPointSweep(o: SweepOptions): Promise<{ points: number
       if (reopenMs > slowest.ms) slowest = { ms: reopenMs, k };
       points++;
     } catch (err) {
+      if (err instanceof SweepStuck) stuck.push(Object.assign(err, { dir }));
       const message = err instanceof Error ? err.message : String(err);
       const kind = message.replace(/\/[^\s:@]+/g, '<path>').replace(/\d+/g, 'N');
       let list = violations.get(kind);
       if (list === undefined) violations.set(kind, (list = []));
       list.push(`${what}: ${message}`);
     } finally {
+      // A stuck step's directory stays until it is given its extra time (below).
       if (process.env['STRATA_KEEP_DIRS']) console.error(`kept ${dir}`);
-      else removeDir(dir);
+      else if (stuck.at(-1)?.dir !== dir) removeDir(dir);
     }
   }
   const distinct = new Set(prefixes).size;
@@ -953,6 +983,10 @@ export async function crashPointSweep(o: SweepOptions): Promise<{ points: number
   );
   if (violations.size > 0) {
     const report = [...violations.values()].map((list) => `${list.length} crash point(s), first: ${list[0]}${list.length > 1 ? `\n    also: ${list.slice(1, 6).map((l) => l.split(':')[0]).join('; ')}` : ''}`);
+    for (const s of stuck) {
+      report.push(`given ${SWEEP_STUCK_MS} ms more, ${s.message.split(' did not settle')[0]}: ${await settledLater(s)}`);
+      if (!process.env['STRATA_KEEP_DIRS'] && s.dir !== undefined) removeDir(s.dir);
+    }
     throw new Error(`seed ${SEED}: ${violations.size} kind(s) of violation (STRATA_KEEP_DIRS=1 STRATA_SWEEP_SEED=${SEED} keeps the directories):\n  ${report.join('\n  ')}`);
   }
   if (points === 0) throw new Error('the sweep covered no crash point');
