@@ -208,9 +208,9 @@ export async function replayWals(
  * current MANIFEST's open started: that open synced every log before it, syncAllStored, before
  * the MANIFEST named it; a log a crash left ending in its preallocated zeros is one of them),
  * none below a WAL holding a LogsSynced record, none when `marked` (a newer WAL, replayed,
- * holds one). A WAL cut at a record
- * boundary is not seen here (sequence numbers may legitimately jump between retained WALs:
- * ingested tables take some); with preallocation a lost tail reads as zeros, a torn tail.
+ * holds one). A WAL cut at a record boundary is not seen here (sequence numbers may
+ * legitimately jump between retained WALs: ingested tables take some); with preallocation a
+ * lost tail reads as zeros, a torn tail.
  */
 export async function cutRetainedWals(wals: WalSet, retained: readonly number[], marked: boolean, syncedBelow: number): Promise<number[]> {
   if (marked) return [];
