@@ -821,13 +821,10 @@ function withSweepDeadline<T>(p: Promise<T>, what: string, detail: () => string 
 
 /** Whether stuck work settles within SWEEP_STUCK_MS more: tells a slow step from a hang (said in the failure). */
 async function settledLater(stuck: SweepStuck): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('pending'), SWEEP_STUCK_MS)));
-  const settled = stuck.work.then(
+  const outcome = await withSweepDeadline(stuck.work, 'still').then(
     () => 'resolved',
-    (err: unknown) => `rejected (${String((err as Error)?.message ?? err).slice(0, 300)})`,
+    (err: unknown) => (err instanceof SweepStuck ? 'pending' : `rejected (${String((err as Error)?.message ?? err).slice(0, 300)})`),
   );
-  const outcome = await Promise.race([settled, late]).finally(() => clearTimeout(timer));
   const ms = (performance.now() - stuck.startedMs).toFixed(0);
   return outcome === 'pending' ? `still pending ${ms} ms after it started` : `${outcome} by ${ms} ms after it started`;
 }
